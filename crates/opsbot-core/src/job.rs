@@ -1,0 +1,76 @@
+//! Jobs: long operations that run in the background and report progress.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobId(pub i64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Succeeded,
+    Failed,
+    /// The process stopped (SIGTERM, crash) before the job finished; its real
+    /// outcome on the provider is unknown and must be checked.
+    Interrupted,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            "interrupted" => JobState::Interrupted,
+            _ => return None,
+        })
+    }
+
+    pub fn is_final(self) -> bool {
+        self != JobState::Running
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            JobState::Running => "进行中",
+            JobState::Succeeded => "成功",
+            JobState::Failed => "失败",
+            JobState::Interrupted => "已中断",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub user: String,
+    pub channel: String,
+    pub chat: Option<String>,
+    /// Canonical command name (克隆, 关机, ...).
+    pub command: String,
+    /// The text that started it.
+    pub text: String,
+    pub state: JobState,
+    pub progress: u8,
+    /// Latest progress note, or the final result.
+    pub message: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}

@@ -1,0 +1,17 @@
+//! Domain types shared by every opsbot crate: the resource-pool model, the provider
+//! trait, jobs, audit entries and the permission policy. Nothing here does I/O.
+
+pub mod audit;
+pub mod inventory;
+pub mod job;
+pub mod policy;
+pub mod provider;
+
+pub use audit::{AuditEntry, AuditResult};
+pub use inventory::{
+    Change, Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic,
+    PowerState, Template, Vm,
+};
+pub use job::{JobId, JobRecord, JobState};
+pub use policy::{Policy, Role, Scope};
+pub use provider::{NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation};

@@ -1,0 +1,132 @@
+//! The provider trait: one implementation per kind of cluster (sim, vSphere, Kubernetes).
+//! The engine calls it; providers know nothing of chat channels.
+
+use crate::inventory::{Inventory, Vm};
+use async_trait::async_trait;
+use std::net::Ipv4Addr;
+
+/// An operation on one VM, addressed by the provider's id for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmOperation {
+    PowerOn {
+        vm: String,
+    },
+    /// Hard power off.
+    PowerOff {
+        vm: String,
+    },
+    /// Guest OS shutdown through the tools.
+    Shutdown {
+        vm: String,
+    },
+    /// Guest reboot, falling back to a reset where the guest cannot.
+    Reboot {
+        vm: String,
+    },
+    SetCpu {
+        vm: String,
+        count: u32,
+    },
+    SetMemory {
+        vm: String,
+        gb: u32,
+    },
+    AddDisk {
+        vm: String,
+        gb: u32,
+        datastore: Option<String>,
+    },
+    /// Move the first NIC to the named network / port group.
+    SetNetwork {
+        vm: String,
+        network: String,
+    },
+    Rename {
+        vm: String,
+        new_name: String,
+    },
+    Clone {
+        template: String,
+        name: String,
+        ip: Ipv4Addr,
+        cpu: Option<u32>,
+        memory_gb: Option<u32>,
+    },
+    Ping {
+        vm: String,
+    },
+}
+
+impl VmOperation {
+    /// The VM the operation acts on (the template, for a clone).
+    pub fn target(&self) -> &str {
+        match self {
+            VmOperation::PowerOn { vm }
+            | VmOperation::PowerOff { vm }
+            | VmOperation::Shutdown { vm }
+            | VmOperation::Reboot { vm }
+            | VmOperation::SetCpu { vm, .. }
+            | VmOperation::SetMemory { vm, .. }
+            | VmOperation::AddDisk { vm, .. }
+            | VmOperation::SetNetwork { vm, .. }
+            | VmOperation::Rename { vm, .. }
+            | VmOperation::Ping { vm } => vm,
+            VmOperation::Clone { template, .. } => template,
+        }
+    }
+}
+
+/// What an operation did: a message for the user, and the VM as it now is so the pool
+/// can be updated without a full sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpOutcome {
+    pub message: String,
+    pub vm: Option<Vm>,
+}
+
+/// Progress callback for long operations (percent 0..=100 and a short note).
+pub trait Progress: Send + Sync {
+    fn report(&self, percent: u8, note: &str);
+}
+
+/// A progress sink that ignores everything, for quick operations and tests.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn report(&self, _percent: u8, _note: &str) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The request cannot be done as asked (already on, too big, name taken, ...).
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{kind} {id} not found on provider {provider}")]
+    NotFound {
+        provider: String,
+        kind: &'static str,
+        id: String,
+    },
+    /// The provider could not be reached or failed; retrying later may work.
+    #[error("provider {provider} unavailable: {message}")]
+    Unavailable { provider: String, message: String },
+    #[error("{0} is not supported by this provider")]
+    Unsupported(&'static str),
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The configured name (`[[providers]] name`), the first segment of scope paths.
+    fn name(&self) -> &str;
+    /// `sim`, `vsphere`, `kubernetes`.
+    fn kind(&self) -> &'static str;
+    /// A full inventory for the resource pool sync.
+    async fn inventory(&self) -> Result<Inventory, ProviderError>;
+    /// Runs one VM operation to completion, reporting progress on the way.
+    async fn execute(
+        &self,
+        op: &VmOperation,
+        progress: &dyn Progress,
+    ) -> Result<OpOutcome, ProviderError>;
+}

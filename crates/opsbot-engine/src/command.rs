@@ -1,0 +1,964 @@
+//! The command grammar: names (Chinese with English aliases), separators (ASCII or
+//! full-width), argument counts and types. Parsing is pure and total: any text yields a
+//! command or an error that says what is wrong and how to write it.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// One row of the command table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// The canonical (Chinese) name, used in roles, the audit log and replies.
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub usage: &'static str,
+    pub summary: &'static str,
+    /// Asks for confirmation before acting, unless configured otherwise.
+    pub destructive: bool,
+    /// Shown in `帮助`; conversation helpers (确认/取消/下一页) are not.
+    pub listed: bool,
+}
+
+macro_rules! spec {
+    ($name:literal, [$($alias:literal),*], $usage:literal, $summary:literal, $destructive:literal) => {
+        CommandSpec { name: $name, aliases: &[$($alias),*], usage: $usage, summary: $summary, destructive: $destructive, listed: true }
+    };
+    ($name:literal, [$($alias:literal),*], $usage:literal, $summary:literal, $destructive:literal, hidden) => {
+        CommandSpec { name: $name, aliases: &[$($alias),*], usage: $usage, summary: $summary, destructive: $destructive, listed: false }
+    };
+}
+
+pub const COMMANDS: &[CommandSpec] = &[
+    spec!(
+        "帮助",
+        ["help", "?", "？"],
+        "帮助",
+        "列出您可以使用的命令",
+        false
+    ),
+    spec!(
+        "概况",
+        ["overview"],
+        "概况[:数据中心]",
+        "资源概况:数据中心、集群、主机、虚拟机、存储、网络、告警",
+        false
+    ),
+    spec!(
+        "查",
+        ["find", "查询", "search"],
+        "查:关键字",
+        "按名称、IP 或模糊匹配查找虚拟机和主机",
+        false
+    ),
+    spec!(
+        "虚拟机",
+        ["vms", "vm"],
+        "虚拟机[:页码]",
+        "虚拟机列表",
+        false
+    ),
+    spec!("主机", ["hosts"], "主机[:页码]", "物理主机列表", false),
+    spec!(
+        "存储",
+        ["datastores", "ds"],
+        "存储[:页码]",
+        "存储容量与剩余",
+        false
+    ),
+    spec!("网络", ["networks"], "网络[:页码]", "端口组与 VLAN", false),
+    spec!("集群", ["clusters"], "集群[:页码]", "集群列表", false),
+    spec!(
+        "数据中心",
+        ["datacenters", "dcs"],
+        "数据中心",
+        "数据中心列表",
+        false
+    ),
+    spec!(
+        "模板",
+        ["templates"],
+        "模板",
+        "带编号的模板(克隆时使用编号)",
+        false
+    ),
+    spec!("开机", ["poweron"], "开机:虚拟机", "打开虚拟机电源", false),
+    spec!(
+        "关机",
+        ["poweroff"],
+        "关机:虚拟机",
+        "强制关闭虚拟机电源",
+        true
+    ),
+    spec!(
+        "关闭系统",
+        ["shutdown"],
+        "关闭系统:虚拟机",
+        "通过 VMware Tools 关闭客户机操作系统",
+        true
+    ),
+    spec!(
+        "重启",
+        ["reboot"],
+        "重启:虚拟机",
+        "重启客户机(不支持时硬重置)",
+        true
+    ),
+    spec!("CPU", ["cpu"], "CPU:虚拟机,数量", "修改 CPU 数量", false),
+    spec!(
+        "内存",
+        ["mem", "memory"],
+        "内存:虚拟机,GB",
+        "修改内存大小",
+        false
+    ),
+    spec!(
+        "加盘",
+        ["adddisk"],
+        "加盘:虚拟机,GB[,存储]",
+        "添加虚拟磁盘",
+        false
+    ),
+    spec!(
+        "换网",
+        ["setnet"],
+        "换网:虚拟机,端口组或VLAN",
+        "把网卡换到另一个端口组 / VLAN",
+        true
+    ),
+    spec!("ping", ["ping"], "ping:虚拟机或IP", "连通性检测", false),
+    spec!(
+        "改名",
+        ["rename"],
+        "改名:虚拟机,新名称",
+        "重命名虚拟机",
+        true
+    ),
+    spec!(
+        "克隆",
+        ["clone"],
+        "克隆:模板号,名称,IP[,CPU,内存GB]",
+        "从模板克隆虚拟机并设置 IP",
+        true
+    ),
+    spec!("同步", ["sync"], "同步", "立即从各集群同步资源池", false),
+    spec!(
+        "扩容",
+        ["scale"],
+        "扩容:deployment,副本数",
+        "调整 Kubernetes deployment 副本数",
+        true
+    ),
+    spec!("告警", ["alerts"], "告警[:页码]", "正在发生的告警", false),
+    spec!(
+        "确认",
+        ["ack", "confirm", "y", "yes", "是"],
+        "确认:告警编号 / 确认",
+        "确认告警;不带参数时确认待执行的操作",
+        false
+    ),
+    spec!(
+        "静默",
+        ["silence"],
+        "静默:匹配,时长",
+        "在一段时间内静默匹配的告警",
+        false
+    ),
+    spec!("发布", ["deploy"], "发布:项目[,构建]", "发布项目", true),
+    spec!(
+        "回滚",
+        ["rollback"],
+        "回滚:项目",
+        "回滚到上一个成功的构建",
+        true
+    ),
+    spec!("批准", ["approve"], "批准:发布单", "批准发布单", false),
+    spec!("菜单", ["menu"], "菜单", "数字菜单", false),
+    spec!(
+        "任务",
+        ["jobs", "job"],
+        "任务[:编号]",
+        "我的任务及进度",
+        false
+    ),
+    spec!(
+        "取消",
+        ["cancel", "n", "no", "否"],
+        "取消",
+        "放弃待确认的操作",
+        false,
+        hidden
+    ),
+    spec!(
+        "下一页",
+        ["next", "more", "+"],
+        "下一页",
+        "上一个列表的下一页",
+        false,
+        hidden
+    ),
+    spec!("返回", ["back"], "返回", "菜单上一级", false, hidden),
+    spec!("退出", ["exit", "quit"], "退出", "退出菜单", false, hidden),
+];
+
+/// Looks up a command by canonical name or alias (English aliases case-insensitive).
+pub fn spec(name: &str) -> Option<&'static CommandSpec> {
+    let lower = name.to_lowercase();
+    COMMANDS
+        .iter()
+        .find(|c| c.name.to_lowercase() == lower || c.aliases.contains(&lower.as_str()))
+}
+
+/// Maps a configured command name or alias to the canonical name (`*` stays `*`).
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    if name == "*" {
+        return Some("*");
+    }
+    spec(name.trim()).map(|c| c.name)
+}
+
+/// Which list a list command shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    Vms,
+    Hosts,
+    Datastores,
+    Networks,
+    Clusters,
+    Datacenters,
+    Templates,
+    Alerts,
+    Jobs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Overview {
+        datacenter: Option<String>,
+    },
+    Find {
+        keyword: String,
+    },
+    List {
+        kind: ListKind,
+        page: u32,
+    },
+    Job {
+        id: i64,
+    },
+    PowerOn {
+        vm: String,
+    },
+    PowerOff {
+        vm: String,
+    },
+    Shutdown {
+        vm: String,
+    },
+    Reboot {
+        vm: String,
+    },
+    Cpu {
+        vm: String,
+        count: u32,
+    },
+    Memory {
+        vm: String,
+        gb: u32,
+    },
+    AddDisk {
+        vm: String,
+        gb: u32,
+        datastore: Option<String>,
+    },
+    SetNet {
+        vm: String,
+        network: String,
+    },
+    Ping {
+        target: String,
+    },
+    Rename {
+        vm: String,
+        new_name: String,
+    },
+    Clone {
+        template: u32,
+        name: String,
+        ip: Ipv4Addr,
+        cpu: Option<u32>,
+        memory_gb: Option<u32>,
+    },
+    Sync,
+    Scale {
+        deployment: String,
+        replicas: u32,
+    },
+    Ack {
+        id: String,
+    },
+    Silence {
+        matcher: String,
+        minutes: u32,
+    },
+    Deploy {
+        project: String,
+        build: Option<String>,
+    },
+    Rollback {
+        project: String,
+    },
+    Approve {
+        order: String,
+    },
+    Menu,
+    Confirm,
+    Cancel,
+    NextPage,
+    Back,
+    Exit,
+}
+
+impl Command {
+    /// The canonical name of the command, as in the table.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Help => "帮助",
+            Command::Overview { .. } => "概况",
+            Command::Find { .. } => "查",
+            Command::List { kind, .. } => match kind {
+                ListKind::Vms => "虚拟机",
+                ListKind::Hosts => "主机",
+                ListKind::Datastores => "存储",
+                ListKind::Networks => "网络",
+                ListKind::Clusters => "集群",
+                ListKind::Datacenters => "数据中心",
+                ListKind::Templates => "模板",
+                ListKind::Alerts => "告警",
+                ListKind::Jobs => "任务",
+            },
+            Command::Job { .. } => "任务",
+            Command::PowerOn { .. } => "开机",
+            Command::PowerOff { .. } => "关机",
+            Command::Shutdown { .. } => "关闭系统",
+            Command::Reboot { .. } => "重启",
+            Command::Cpu { .. } => "CPU",
+            Command::Memory { .. } => "内存",
+            Command::AddDisk { .. } => "加盘",
+            Command::SetNet { .. } => "换网",
+            Command::Ping { .. } => "ping",
+            Command::Rename { .. } => "改名",
+            Command::Clone { .. } => "克隆",
+            Command::Sync => "同步",
+            Command::Scale { .. } => "扩容",
+            Command::Ack { .. } | Command::Confirm => "确认",
+            Command::Silence { .. } => "静默",
+            Command::Deploy { .. } => "发布",
+            Command::Rollback { .. } => "回滚",
+            Command::Approve { .. } => "批准",
+            Command::Menu => "菜单",
+            Command::Cancel => "取消",
+            Command::NextPage => "下一页",
+            Command::Back => "返回",
+            Command::Exit => "退出",
+        }
+    }
+
+    /// Conversation helpers act on the session, not on resources; everyone may use them.
+    pub fn is_conversational(&self) -> bool {
+        matches!(
+            self,
+            Command::Help
+                | Command::Menu
+                | Command::Confirm
+                | Command::Cancel
+                | Command::NextPage
+                | Command::Back
+                | Command::Exit
+        )
+    }
+}
+
+/// The canonical text of a command: parsing it gives the same command back.
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.name();
+        match self {
+            Command::Overview {
+                datacenter: Some(dc),
+            } => write!(f, "{n}:{dc}"),
+            Command::Find { keyword } => write!(f, "{n}:{keyword}"),
+            Command::List { page, .. } if *page > 1 => write!(f, "{n}:{page}"),
+            Command::Job { id } => write!(f, "{n}:{id}"),
+            Command::PowerOn { vm }
+            | Command::PowerOff { vm }
+            | Command::Shutdown { vm }
+            | Command::Reboot { vm } => {
+                write!(f, "{n}:{vm}")
+            }
+            Command::Cpu { vm, count } => write!(f, "{n}:{vm},{count}"),
+            Command::Memory { vm, gb } => write!(f, "{n}:{vm},{gb}"),
+            Command::AddDisk { vm, gb, datastore } => {
+                write!(f, "{n}:{vm},{gb}")?;
+                datastore.as_ref().map_or(Ok(()), |d| write!(f, ",{d}"))
+            }
+            Command::SetNet { vm, network } => write!(f, "{n}:{vm},{network}"),
+            Command::Ping { target } => write!(f, "{n}:{target}"),
+            Command::Rename { vm, new_name } => write!(f, "{n}:{vm},{new_name}"),
+            Command::Clone {
+                template,
+                name,
+                ip,
+                cpu,
+                memory_gb,
+            } => {
+                write!(f, "{n}:{template},{name},{ip}")?;
+                match (cpu, memory_gb) {
+                    (Some(c), Some(m)) => write!(f, ",{c},{m}"),
+                    (Some(c), None) => write!(f, ",{c}"),
+                    // Memory needs a CPU position before it; the template's count stays.
+                    (None, Some(_)) | (None, None) => Ok(()),
+                }
+            }
+            Command::Scale {
+                deployment,
+                replicas,
+            } => write!(f, "{n}:{deployment},{replicas}"),
+            Command::Ack { id } => write!(f, "{n}:{id}"),
+            Command::Silence { matcher, minutes } => write!(f, "{n}:{matcher},{minutes}m"),
+            Command::Deploy { project, build } => {
+                write!(f, "{n}:{project}")?;
+                build.as_ref().map_or(Ok(()), |b| write!(f, ",{b}"))
+            }
+            Command::Rollback { project } => write!(f, "{n}:{project}"),
+            Command::Approve { order } => write!(f, "{n}:{order}"),
+            _ => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Why a text is not a valid command. Display gives the reply the user sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    Empty,
+    Unknown {
+        word: String,
+        suggestion: Option<&'static str>,
+    },
+    Usage {
+        command: &'static str,
+        usage: &'static str,
+        problem: String,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Empty => write!(f, "请输入命令,发送 帮助 查看可用命令"),
+            ParseError::Unknown { word, suggestion } => {
+                write!(f, "未知命令「{word}」。")?;
+                if let Some(s) = suggestion {
+                    write!(f, "您是不是要用「{s}」?")?;
+                }
+                write!(f, "发送 帮助 查看可用命令,或 菜单 使用数字菜单")
+            }
+            ParseError::Usage {
+                command,
+                usage,
+                problem,
+            } => {
+                write!(f, "{command}: {problem}\n用法: {usage}")?;
+                if *command == "克隆" {
+                    write!(f, "\n例: 克隆:2,工具柜管理系统,192.168.2.182")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Folds full-width ASCII forms (`：`, `，`, `１`, `Ａ`, the ideographic space) to
+/// ASCII so a phone keyboard in Chinese mode types the same commands.
+pub fn normalize(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '、' => ',',
+            _ => c,
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Splits normalized text into the command word and its arguments.
+fn split(text: &str) -> (String, Vec<String>) {
+    let (head, rest) = match text.find(':') {
+        Some(i) => (&text[..i], Some(&text[i + 1..])),
+        // Without a colon, "poweron web-01" reads naturally on a console.
+        None => match text.char_indices().find(|(_, c)| c.is_whitespace()) {
+            Some((i, c)) => (&text[..i], Some(&text[i + c.len_utf8()..])),
+            None => (text, None),
+        },
+    };
+    let args = match rest {
+        Some(r) if !r.trim().is_empty() => r.split(',').map(|a| a.trim().to_string()).collect(),
+        _ => Vec::new(),
+    };
+    (head.trim().to_string(), args)
+}
+
+struct Args {
+    spec: &'static CommandSpec,
+    args: Vec<String>,
+}
+
+impl Args {
+    fn usage(&self, problem: impl Into<String>) -> ParseError {
+        ParseError::Usage {
+            command: self.spec.name,
+            usage: self.spec.usage,
+            problem: problem.into(),
+        }
+    }
+
+    fn count(&self, min: usize, max: usize) -> Result<(), ParseError> {
+        let n = self.args.len();
+        if n < min || n > max {
+            let want = if min == max {
+                format!("{min} 个")
+            } else {
+                format!("{min}–{max} 个")
+            };
+            return Err(self.usage(format!("需要 {want}参数,收到 {n} 个")));
+        }
+        if let Some(i) = self.args.iter().position(|a| a.is_empty()) {
+            return Err(self.usage(format!("第 {} 个参数是空的", i + 1)));
+        }
+        Ok(())
+    }
+
+    fn text(&self, i: usize) -> String {
+        self.args[i].clone()
+    }
+
+    fn opt(&self, i: usize) -> Option<String> {
+        self.args.get(i).cloned()
+    }
+
+    fn number(&self, i: usize, what: &str, min: u32, max: u32) -> Result<u32, ParseError> {
+        let raw = self.args[i].trim_end_matches(['G', 'g', 'B', 'b']).trim();
+        let n: u32 = raw
+            .parse()
+            .map_err(|_| self.usage(format!("{what}「{}」不是整数", self.args[i])))?;
+        if n < min || n > max {
+            return Err(self.usage(format!("{what} {n} 超出范围({min}–{max})")));
+        }
+        Ok(n)
+    }
+
+    fn opt_number(
+        &self,
+        i: usize,
+        what: &str,
+        min: u32,
+        max: u32,
+    ) -> Result<Option<u32>, ParseError> {
+        if i < self.args.len() {
+            self.number(i, what, min, max).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn page(&self) -> Result<u32, ParseError> {
+        self.count(0, 1)?;
+        Ok(self.opt_number(0, "页码", 1, 100_000)?.unwrap_or(1))
+    }
+
+    fn name(&self, i: usize, what: &str) -> Result<String, ParseError> {
+        let n = self.args[i].clone();
+        if n.chars().count() > 80 {
+            return Err(self.usage(format!("{what}太长(最多 80 个字符)")));
+        }
+        if let Some(c) = n
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | '"' | '<' | '>'))
+        {
+            return Err(self.usage(format!("{what}不能包含字符 {c:?}")));
+        }
+        Ok(n)
+    }
+}
+
+/// A VM or guest IP must be a real unicast address, written as four decimal octets.
+pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    let ip: Ipv4Addr = s
+        .parse()
+        .map_err(|_| format!("IP 地址「{s}」格式不正确(应为 192.168.2.182 这样的四段数字)"))?;
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+        return Err(format!("IP 地址 {ip} 不能分配给虚拟机"));
+    }
+    if ip.octets()[3] == 0 || ip.octets()[3] == 255 {
+        return Err(format!("IP 地址 {ip} 是网络号或广播地址"));
+    }
+    Ok(ip)
+}
+
+/// Parses a duration like `30m`, `2h`, `1d`, `90` (minutes) into minutes.
+fn parse_minutes(s: &str) -> Option<u32> {
+    let s = s.trim().to_lowercase();
+    let s = s
+        .replace("分钟", "m")
+        .replace("小时", "h")
+        .replace('天', "d");
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&s[..i], s[i..].trim()),
+        None => (s.as_str(), "m"),
+    };
+    let n: u32 = num.parse().ok()?;
+    let minutes = match unit {
+        "m" | "min" => n,
+        "h" => n.checked_mul(60)?,
+        "d" => n.checked_mul(1440)?,
+        _ => return None,
+    };
+    (1..=30 * 1440).contains(&minutes).then_some(minutes)
+}
+
+/// The closest command name or alias, for "did you mean".
+fn suggest(word: &str) -> Option<&'static str> {
+    let lower = word.to_lowercase();
+    let mut best: Option<(&'static str, f64)> = None;
+    for c in COMMANDS.iter().filter(|c| c.listed) {
+        for candidate in std::iter::once(c.name).chain(c.aliases.iter().copied()) {
+            let score = strsim::normalized_damerau_levenshtein(&lower, &candidate.to_lowercase());
+            let contains = candidate.chars().count() > 1
+                && (lower.contains(candidate) || candidate.contains(lower.as_str()));
+            let score = if contains { score.max(0.7) } else { score };
+            if score >= 0.5 && best.is_none_or(|(_, s)| score > s) {
+                best = Some((c.name, score));
+            }
+        }
+    }
+    best.map(|(n, _)| n)
+}
+
+/// Parses one message into a command.
+pub fn parse(text: &str) -> Result<Command, ParseError> {
+    let text = normalize(text);
+    if text.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let (word, args) = split(&text);
+    let spec = spec(&word).ok_or_else(|| ParseError::Unknown {
+        word: word.chars().take(20).collect(),
+        suggestion: suggest(&word),
+    })?;
+    let a = Args { spec, args };
+    let list = |kind| -> Result<Command, ParseError> {
+        Ok(Command::List {
+            kind,
+            page: a.page()?,
+        })
+    };
+    match spec.name {
+        "帮助" => a.count(0, 0).map(|_| Command::Help),
+        "概况" => a.count(0, 1).map(|_| Command::Overview {
+            datacenter: a.opt(0),
+        }),
+        "查" => {
+            a.count(1, 1)?;
+            Ok(Command::Find { keyword: a.text(0) })
+        }
+        "虚拟机" => list(ListKind::Vms),
+        "主机" => list(ListKind::Hosts),
+        "存储" => list(ListKind::Datastores),
+        "网络" => list(ListKind::Networks),
+        "集群" => list(ListKind::Clusters),
+        "数据中心" => list(ListKind::Datacenters),
+        "模板" => list(ListKind::Templates),
+        "告警" => list(ListKind::Alerts),
+        "任务" => {
+            a.count(0, 1)?;
+            match a.opt(0) {
+                Some(id) => {
+                    let id = id.trim_start_matches('#');
+                    let id: i64 = id
+                        .parse()
+                        .map_err(|_| a.usage(format!("任务编号「{id}」不是整数")))?;
+                    Ok(Command::Job { id })
+                }
+                None => Ok(Command::List {
+                    kind: ListKind::Jobs,
+                    page: 1,
+                }),
+            }
+        }
+        "开机" | "关机" | "关闭系统" | "重启" => {
+            a.count(1, 1)?;
+            let vm = a.text(0);
+            Ok(match spec.name {
+                "开机" => Command::PowerOn { vm },
+                "关机" => Command::PowerOff { vm },
+                "关闭系统" => Command::Shutdown { vm },
+                _ => Command::Reboot { vm },
+            })
+        }
+        "CPU" => {
+            a.count(2, 2)?;
+            Ok(Command::Cpu {
+                vm: a.text(0),
+                count: a.number(1, "CPU 数", 1, 128)?,
+            })
+        }
+        "内存" => {
+            a.count(2, 2)?;
+            Ok(Command::Memory {
+                vm: a.text(0),
+                gb: a.number(1, "内存 GB", 1, 4096)?,
+            })
+        }
+        "加盘" => {
+            a.count(2, 3)?;
+            Ok(Command::AddDisk {
+                vm: a.text(0),
+                gb: a.number(1, "磁盘 GB", 1, 65_536)?,
+                datastore: a.opt(2),
+            })
+        }
+        "换网" => {
+            a.count(2, 2)?;
+            Ok(Command::SetNet {
+                vm: a.text(0),
+                network: a.text(1),
+            })
+        }
+        "ping" => {
+            a.count(1, 1)?;
+            Ok(Command::Ping { target: a.text(0) })
+        }
+        "改名" => {
+            a.count(2, 2)?;
+            Ok(Command::Rename {
+                vm: a.text(0),
+                new_name: a.name(1, "新名称")?,
+            })
+        }
+        "克隆" => {
+            a.count(3, 5)?;
+            let template = a.number(0, "模板号", 1, 100_000)?;
+            let name = a.name(1, "名称")?;
+            let ip = parse_ipv4(&a.args[2]).map_err(|e| a.usage(e))?;
+            Ok(Command::Clone {
+                template,
+                name,
+                ip,
+                cpu: a.opt_number(3, "CPU 数", 1, 128)?,
+                memory_gb: a.opt_number(4, "内存 GB", 1, 4096)?,
+            })
+        }
+        "同步" => a.count(0, 0).map(|_| Command::Sync),
+        "扩容" => {
+            a.count(2, 2)?;
+            Ok(Command::Scale {
+                deployment: a.text(0),
+                replicas: a.number(1, "副本数", 0, 1000)?,
+            })
+        }
+        "确认" => {
+            a.count(0, 1)?;
+            Ok(match a.opt(0) {
+                Some(id) => Command::Ack { id },
+                None => Command::Confirm,
+            })
+        }
+        "静默" => {
+            a.count(2, 2)?;
+            let minutes = parse_minutes(&a.args[1]).ok_or_else(|| {
+                a.usage(format!(
+                    "时长「{}」无效,例如 30m、2h、1d(最长 30 天)",
+                    a.args[1]
+                ))
+            })?;
+            Ok(Command::Silence {
+                matcher: a.text(0),
+                minutes,
+            })
+        }
+        "发布" => {
+            a.count(1, 2)?;
+            Ok(Command::Deploy {
+                project: a.text(0),
+                build: a.opt(1),
+            })
+        }
+        "回滚" => {
+            a.count(1, 1)?;
+            Ok(Command::Rollback { project: a.text(0) })
+        }
+        "批准" => {
+            a.count(1, 1)?;
+            Ok(Command::Approve { order: a.text(0) })
+        }
+        "菜单" => a.count(0, 0).map(|_| Command::Menu),
+        "取消" => a.count(0, 0).map(|_| Command::Cancel),
+        "下一页" => a.count(0, 0).map(|_| Command::NextPage),
+        "返回" => a.count(0, 0).map(|_| Command::Back),
+        "退出" => a.count(0, 0).map(|_| Command::Exit),
+        other => unreachable!("command table entry {other} has no parser"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_clone_example_parses_verbatim() {
+        assert_eq!(
+            parse("克隆:2,工具柜管理系统,192.168.2.182").unwrap(),
+            Command::Clone {
+                template: 2,
+                name: "工具柜管理系统".into(),
+                ip: "192.168.2.182".parse().unwrap(),
+                cpu: None,
+                memory_gb: None
+            }
+        );
+    }
+
+    #[test]
+    fn full_width_separators_and_spaces() {
+        assert_eq!(
+            parse(" 克隆：2，工具柜管理系统， 192.168.2.182 ,4,8 ").unwrap(),
+            Command::Clone {
+                template: 2,
+                name: "工具柜管理系统".into(),
+                ip: "192.168.2.182".parse().unwrap(),
+                cpu: Some(4),
+                memory_gb: Some(8)
+            }
+        );
+        assert_eq!(
+            parse("ＣＰＵ：web-01，４").unwrap(),
+            Command::Cpu {
+                vm: "web-01".into(),
+                count: 4
+            }
+        );
+    }
+
+    #[test]
+    fn english_aliases_case_insensitive() {
+        assert_eq!(
+            parse("PowerOn:web-01").unwrap(),
+            Command::PowerOn {
+                vm: "web-01".into()
+            }
+        );
+        assert_eq!(
+            parse("poweroff web-01").unwrap(),
+            Command::PowerOff {
+                vm: "web-01".into()
+            }
+        );
+        assert_eq!(
+            parse("mem:db,16GB").unwrap(),
+            Command::Memory {
+                vm: "db".into(),
+                gb: 16
+            }
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let e = parse("克隆:2,工具柜管理系统,192.168.2.999")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("192.168.2.999") && e.contains("用法"), "{e}");
+        let e = parse("CPU:web-01,999").unwrap_err().to_string();
+        assert!(e.contains("超出范围"), "{e}");
+        let e = parse("CPU:web-01").unwrap_err().to_string();
+        assert!(e.contains("需要 2 个参数,收到 1 个"), "{e}");
+        let e = parse("关机:").unwrap_err().to_string();
+        assert!(e.contains("收到 0 个"), "{e}");
+    }
+
+    #[test]
+    fn unknown_command_suggests_the_closest() {
+        assert_eq!(
+            parse("poweron2:x").unwrap_err(),
+            ParseError::Unknown {
+                word: "poweron2".into(),
+                suggestion: Some("开机")
+            }
+        );
+        match parse("概括").unwrap_err() {
+            ParseError::Unknown { suggestion, .. } => assert_eq!(suggestion, Some("概况")),
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn multibyte_whitespace_separates_too() {
+        // U+2006 (six-per-em space) is three bytes long; found by the property test.
+        assert_eq!(
+            parse("poweron\u{2006}web-01").unwrap(),
+            Command::PowerOn {
+                vm: "web-01".into()
+            }
+        );
+    }
+
+    #[test]
+    fn confirm_without_args_is_confirmation_with_args_is_ack() {
+        assert_eq!(parse("确认").unwrap(), Command::Confirm);
+        assert_eq!(parse("y").unwrap(), Command::Confirm);
+        assert_eq!(parse("确认:42").unwrap(), Command::Ack { id: "42".into() });
+    }
+
+    #[test]
+    fn silence_durations() {
+        assert_eq!(
+            parse("静默:web-*,2h").unwrap(),
+            Command::Silence {
+                matcher: "web-*".into(),
+                minutes: 120
+            }
+        );
+        assert!(parse("静默:web-*,forever").is_err());
+    }
+
+    #[test]
+    fn every_table_entry_parses_by_name_and_alias() {
+        for c in COMMANDS {
+            for word in std::iter::once(c.name).chain(c.aliases.iter().copied()) {
+                // Either parses, or complains about arguments, never "unknown".
+                if let Err(ParseError::Unknown { .. }) = parse(word) {
+                    panic!("{word} is unknown");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_ips_are_refused() {
+        for ip in [
+            "1.2.3",
+            "256.1.1.1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.0.0.255",
+            "224.0.0.1",
+            "01.2.3.4x",
+        ] {
+            assert!(parse_ipv4(ip).is_err(), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,1294 @@
+//! The engine proper: conversation state, permissions, command execution and audit.
+
+use crate::command::{self, normalize, Command, ListKind, COMMANDS};
+use crate::format::{self, page};
+use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
+use crate::menu::{is_path, MenuNode, MenuStep};
+use crate::pool::{PoolCache, PoolView, VmLookup};
+use crate::reply::{ReplySink, Response, Status};
+use crate::session::{self, Paging, Pending, Session};
+use opsbot_core::{
+    AuditEntry, AuditResult, JobId, Policy, PowerState, Progress, Provider, Vm, VmOperation,
+};
+use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// One message from a channel.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// `console`, `wecom:<app>`, `api`, ...
+    pub channel: String,
+    pub user: String,
+    pub chat: Option<String>,
+    pub text: String,
+    /// Answer confirmation prompts with yes (`opsbot chat --yes`).
+    pub assume_yes: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub session_ttl: Duration,
+    /// Canonical names of the commands that ask for confirmation.
+    pub confirm: HashSet<String>,
+    /// Identifies this process as the owner of the jobs it runs.
+    pub owner: String,
+    /// A running job whose heartbeat is older than this belongs to a dead process.
+    pub stale_after: Duration,
+}
+
+impl EngineSettings {
+    /// The destructive commands of the command table.
+    pub fn default_confirm() -> HashSet<String> {
+        COMMANDS
+            .iter()
+            .filter(|c| c.destructive)
+            .map(|c| c.name.to_string())
+            .collect()
+    }
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            session_ttl: Duration::from_secs(600),
+            confirm: Self::default_confirm(),
+            owner: format!("opsbot-{}", std::process::id()),
+            stale_after: Duration::from_secs(120),
+        }
+    }
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    sessions: Arc<dyn SessionStore>,
+    providers: Vec<Arc<dyn Provider>>,
+    policy: RwLock<Arc<Policy>>,
+    pool: PoolCache,
+    jobs: Arc<JobRunner>,
+    settings: EngineSettings,
+}
+
+/// The result of dispatching one message, before audit.
+struct Outcome {
+    response: Response,
+    command: Option<&'static str>,
+    cancelled: bool,
+}
+
+impl From<Response> for Outcome {
+    fn from(response: Response) -> Self {
+        Outcome {
+            response,
+            command: None,
+            cancelled: false,
+        }
+    }
+}
+
+/// Who is asking, for permission checks and job ownership.
+struct Asker<'a> {
+    msg: &'a Incoming,
+    policy: Arc<Policy>,
+}
+
+impl Asker<'_> {
+    fn user(&self) -> &str {
+        &self.msg.user
+    }
+
+    fn chat(&self) -> Option<&str> {
+        self.msg.chat.as_deref()
+    }
+
+    fn can_run(&self, command: &str) -> bool {
+        self.policy.can_run(self.user(), self.chat(), command)
+    }
+
+    fn allows(&self, command: &str, path: &str) -> bool {
+        self.policy.allows(self.user(), self.chat(), command, path)
+    }
+
+    fn sees_vm(&self, command: &str, vm: &Vm) -> bool {
+        self.allows(command, &vm.scope_path())
+    }
+
+    /// A visibility test for many VMs: decides once whether `command` is held
+    /// everywhere, so large pools need no per-VM path matching for such users.
+    fn vm_filter<'a>(&'a self, command: &'a str) -> impl Fn(&Vm) -> bool + 'a {
+        let everywhere = self
+            .policy
+            .allows_everywhere(self.user(), self.chat(), command);
+        move |vm: &Vm| everywhere || self.sees_vm(command, vm)
+    }
+
+    fn source(&self) -> String {
+        format!("{}:{}", self.msg.channel, self.msg.user)
+    }
+}
+
+fn invalid(text: impl Into<String>) -> Response {
+    Response::new(Status::Invalid, text)
+}
+
+fn failed(text: impl Into<String>) -> Response {
+    Response::new(Status::Failed, text)
+}
+
+fn ok(text: impl Into<String>) -> Response {
+    Response::new(Status::Ok, text)
+}
+
+fn store_down(e: &StoreError) -> Response {
+    failed(format!("⚠ 存储暂不可用,命令未执行: {e}。请稍后重试"))
+}
+
+fn sessions_down(e: &StoreError) -> Response {
+    failed(format!(
+        "⚠ 会话存储不可用({e}):菜单和确认暂时无法使用,其他命令照常。请稍后重试"
+    ))
+}
+
+impl Engine {
+    /// Builds the engine and marks jobs of dead processes as interrupted.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        sessions: Arc<dyn SessionStore>,
+        providers: Vec<Arc<dyn Provider>>,
+        policy: Policy,
+        settings: EngineSettings,
+    ) -> Result<Self, StoreError> {
+        let stale_before = chrono::Utc::now()
+            - chrono::Duration::from_std(settings.stale_after).unwrap_or(chrono::Duration::MAX);
+        let swept = store
+            .interrupt_jobs(
+                &InterruptFilter::StaleBefore(stale_before),
+                "已中断: 运行它的 opsbot 进程已退出;请检查目标的实际状态",
+            )
+            .await?;
+        if !swept.is_empty() {
+            tracing::warn!(jobs = ?swept, "marked jobs of a dead process as interrupted");
+        }
+        Ok(Engine {
+            pool: PoolCache::new(store.clone()),
+            jobs: JobRunner::new(store.clone(), settings.owner.clone()),
+            store,
+            sessions,
+            providers,
+            policy: RwLock::new(Arc::new(policy)),
+            settings,
+        })
+    }
+
+    pub fn jobs(&self) -> &Arc<JobRunner> {
+        &self.jobs
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn providers(&self) -> &[Arc<dyn Provider>] {
+        &self.providers
+    }
+
+    /// Replaces the permission policy (after a configuration reload).
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().expect("policy lock") = Arc::new(policy);
+    }
+
+    fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.iter().find(|p| p.name() == name).cloned()
+    }
+
+    /// Syncs every provider into the pool.
+    pub async fn sync_all(&self, source: &str) -> Result<Vec<SyncReport>, String> {
+        sync_providers(&self.store, &self.providers, source, None).await
+    }
+
+    /// Syncs the providers that have nothing in the pool yet (first start).
+    pub async fn ensure_synced(&self) -> Result<Vec<SyncReport>, String> {
+        let pool = self.pool.get().await.map_err(|e| e.to_string())?;
+        let missing: Vec<Arc<dyn Provider>> = self
+            .providers
+            .iter()
+            .filter(|p| {
+                !pool
+                    .inventory
+                    .datacenters
+                    .iter()
+                    .any(|d| d.provider == p.name())
+            })
+            .cloned()
+            .collect();
+        sync_providers(&self.store, &missing, "sync:startup", None).await
+    }
+
+    /// Lets running jobs finish for up to `grace`, then interrupts the rest.
+    /// Returns how many were interrupted.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        if self.jobs.wait_idle(grace).await {
+            return 0;
+        }
+        self.jobs.interrupt_all("opsbot 正在停止").await
+    }
+
+    /// Handles one message: the immediate response; job output goes to `sink`.
+    #[tracing::instrument(skip_all, fields(channel = %msg.channel, user = %msg.user))]
+    pub async fn handle(&self, msg: Incoming, sink: Arc<dyn ReplySink>) -> Response {
+        let started = Instant::now();
+        let key = session::key(&msg.channel, msg.chat.as_deref(), &msg.user);
+        let (mut sess, sess_err) = match session::load(self.sessions.as_ref(), &key).await {
+            Ok(s) => (s, None),
+            Err(e) => (Session::default(), Some(e)),
+        };
+        let before = sess.clone();
+        let asker = Asker {
+            msg: &msg,
+            policy: self.policy.read().expect("policy lock").clone(),
+        };
+        let text = normalize(&msg.text);
+        let mut outcome = self
+            .dispatch(&asker, &text, &mut sess, sess_err.as_ref(), &sink)
+            .await;
+
+        // A prompt for 确认 is a lie if the pending command cannot be kept.
+        let needs_session = outcome.response.status == Status::NeedsConfirmation;
+        if let (Some(e), true) = (&sess_err, needs_session) {
+            outcome.response = sessions_down(e);
+        } else if sess_err.is_none() && sess != before {
+            if let Err(e) = session::save(
+                self.sessions.as_ref(),
+                &key,
+                &sess,
+                self.settings.session_ttl,
+            )
+            .await
+            {
+                if needs_session {
+                    outcome.response = sessions_down(&e);
+                } else {
+                    outcome
+                        .response
+                        .text
+                        .push_str(&format!("\n⚠ 会话未能保存: {e}"));
+                }
+            }
+        } else if sess_err.is_none() && !sess.is_empty() {
+            // Any message restarts the idle timer of an open conversation.
+            let _ = session::save(
+                self.sessions.as_ref(),
+                &key,
+                &sess,
+                self.settings.session_ttl,
+            )
+            .await;
+        }
+        self.audit(&msg, &outcome, started).await;
+        outcome.response
+    }
+
+    async fn audit(&self, msg: &Incoming, outcome: &Outcome, started: Instant) {
+        let result = match outcome.response.status {
+            _ if outcome.cancelled => AuditResult::Cancelled,
+            Status::Ok => AuditResult::Ok,
+            Status::Accepted(_) => AuditResult::Accepted,
+            Status::NeedsConfirmation => AuditResult::Pending,
+            Status::Denied => AuditResult::Denied,
+            Status::Invalid => AuditResult::Invalid,
+            Status::Failed => AuditResult::Failed,
+        };
+        let entry = AuditEntry {
+            id: 0,
+            at: chrono::Utc::now(),
+            user: msg.user.clone(),
+            channel: msg.channel.clone(),
+            chat: msg.chat.clone(),
+            text: msg.text.clone(),
+            command: outcome.command.map(str::to_string),
+            result,
+            message: format::truncate(&outcome.response.text, 500),
+            duration_ms: started.elapsed().as_millis() as i64,
+            job_id: outcome.response.job().map(|j| j.0),
+        };
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %e, user = %msg.user, text = %msg.text, "audit entry lost");
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        asker: &Asker<'_>,
+        text: &str,
+        sess: &mut Session,
+        sess_err: Option<&StoreError>,
+        sink: &Arc<dyn ReplySink>,
+    ) -> Outcome {
+        // An open menu takes digits, paths and (at input nodes) free text first.
+        if let Some(stack) = sess.menu.clone() {
+            let top = stack.last().cloned().unwrap_or(MenuNode::Root);
+            let control = command::parse(text)
+                .ok()
+                .filter(|c| matches!(c, Command::Back | Command::Exit | Command::Menu));
+            if control.is_none() && (top.wants_input() || is_path(text)) {
+                return self.menu_answer(asker, text, sess, sink).await;
+            }
+        } else if is_path(text) {
+            if let Some(e) = sess_err {
+                return sessions_down(e).into();
+            }
+            if !text.contains('-') {
+                return invalid(format!(
+                    "没有打开的菜单:菜单会话已结束或已超时({} 秒无操作)。发送 菜单 重新开始",
+                    self.settings.session_ttl.as_secs()
+                ))
+                .into();
+            }
+            sess.menu = Some(vec![MenuNode::Root]);
+            return self.menu_answer(asker, text, sess, sink).await;
+        }
+
+        let cmd = match command::parse(text) {
+            Ok(c) => c,
+            Err(e) => return invalid(e.to_string()).into(),
+        };
+        let name = cmd.name();
+        let mut outcome: Outcome = match cmd {
+            Command::Menu
+            | Command::Back
+            | Command::Exit
+            | Command::Confirm
+            | Command::Cancel
+            | Command::NextPage
+                if sess_err.is_some() =>
+            {
+                sessions_down(sess_err.expect("checked")).into()
+            }
+            Command::Menu => {
+                sess.menu = Some(vec![MenuNode::Root]);
+                self.render_menu(asker, sess).await.into()
+            }
+            Command::Back => match sess.menu.as_mut() {
+                Some(stack) if stack.len() > 1 => {
+                    stack.pop();
+                    self.render_menu(asker, sess).await.into()
+                }
+                Some(_) => {
+                    sess.menu = None;
+                    ok("已退出菜单").into()
+                }
+                None => invalid("当前没有打开的菜单,发送 菜单 打开").into(),
+            },
+            Command::Exit => {
+                if sess.menu.take().is_some() {
+                    ok("已退出菜单").into()
+                } else {
+                    invalid("当前没有打开的菜单").into()
+                }
+            }
+            Command::Confirm => match sess.pending.take() {
+                Some(p) => {
+                    let cmd = match command::parse(&p.text) {
+                        Ok(c) => c,
+                        Err(e) => return invalid(e.to_string()).into(),
+                    };
+                    let mut out = self.run(asker, cmd, true, sess, sink).await;
+                    out.command = Some(name);
+                    out
+                }
+                None => invalid("没有待确认的操作(可能已超时),请重新发送命令").into(),
+            },
+            Command::Cancel => match sess.pending.take() {
+                Some(p) => Outcome {
+                    response: ok(format!("已取消: {}", p.summary)),
+                    command: None,
+                    cancelled: true,
+                },
+                None => invalid("没有待确认的操作").into(),
+            },
+            Command::NextPage => match sess.paging.clone() {
+                Some(p) => match command::parse(&format!("{}:{}", p.command, p.page + 1)) {
+                    Ok(cmd) => self.run(asker, cmd, false, sess, sink).await,
+                    Err(e) => invalid(e.to_string()).into(),
+                },
+                None => invalid("没有可以翻页的列表(可能已超时)").into(),
+            },
+            cmd => self.run(asker, cmd, false, sess, sink).await,
+        };
+        outcome.command.get_or_insert(name);
+        outcome
+    }
+
+    async fn render_menu(&self, asker: &Asker<'_>, sess: &Session) -> Response {
+        let pool = match self.pool.get().await {
+            Ok(p) => p,
+            Err(e) => return store_down(&e),
+        };
+        let top = sess
+            .menu
+            .as_ref()
+            .and_then(|s| s.last())
+            .cloned()
+            .unwrap_or(MenuNode::Root);
+        let (list, find) = (asker.vm_filter("虚拟机"), asker.vm_filter("查"));
+        let visible = |vm: &Vm| list(vm) || find(vm);
+        ok(top.render(&pool, &visible))
+    }
+
+    /// Answers the open menu with digits, a `0-1-2` path, or free input.
+    async fn menu_answer(
+        &self,
+        asker: &Asker<'_>,
+        text: &str,
+        sess: &mut Session,
+        sink: &Arc<dyn ReplySink>,
+    ) -> Outcome {
+        let pool = match self.pool.get().await {
+            Ok(p) => p,
+            Err(e) => return store_down(&e).into(),
+        };
+        let (list, find) = (asker.vm_filter("虚拟机"), asker.vm_filter("查"));
+        let visible = |vm: &Vm| list(vm) || find(vm);
+        let stack = sess.menu.get_or_insert_with(|| vec![MenuNode::Root]);
+        let top = stack.last().cloned().unwrap_or(MenuNode::Root);
+        let parts: Vec<&str> = if top.wants_input() {
+            vec![text]
+        } else {
+            if text.contains('-') {
+                // A whole path starts from the top of the tree.
+                stack.truncate(1);
+            }
+            text.split('-').collect()
+        };
+        for (i, part) in parts.iter().enumerate() {
+            let node = stack.last().cloned().unwrap_or(MenuNode::Root);
+            match node.answer(part, &pool, &visible) {
+                MenuStep::Enter(next) => stack.push(next),
+                MenuStep::Invalid(why) => {
+                    return invalid(format!("{why}\n\n{}", node.render(&pool, &visible))).into();
+                }
+                MenuStep::Run(cmd_text) => {
+                    if i + 1 != parts.len() {
+                        return invalid(format!(
+                            "路径在第 {} 段已到达操作「{cmd_text}」,后面的部分多余",
+                            i + 1
+                        ))
+                        .into();
+                    }
+                    // An input node, once answered, returns to the level that asked.
+                    if node.wants_input() {
+                        stack.pop();
+                    }
+                    let cmd = match command::parse(&cmd_text) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return invalid(format!("{e}\n\n{}", node.render(&pool, &visible)))
+                                .into();
+                        }
+                    };
+                    return self.run(asker, cmd, false, sess, sink).await;
+                }
+            }
+        }
+        let top = stack.last().cloned().unwrap_or(MenuNode::Root);
+        ok(top.render(&pool, &visible)).into()
+    }
+
+    /// Authorises and runs one parsed command.
+    async fn run(
+        &self,
+        asker: &Asker<'_>,
+        cmd: Command,
+        confirmed: bool,
+        sess: &mut Session,
+        sink: &Arc<dyn ReplySink>,
+    ) -> Outcome {
+        let name = cmd.name();
+        let mut outcome: Outcome = if !cmd.is_conversational() && !asker.can_run(name) {
+            Response::new(
+                Status::Denied,
+                format!(
+                    "⛔ 您({})没有权限执行「{name}」。如需开通,请联系管理员",
+                    asker.user()
+                ),
+            )
+            .into()
+        } else {
+            match self.execute(asker, cmd, confirmed, sess, sink).await {
+                Ok(r) => r.into(),
+                Err(e) => store_down(&e).into(),
+            }
+        };
+        outcome.command = Some(name);
+        outcome
+    }
+
+    async fn execute(
+        &self,
+        asker: &Asker<'_>,
+        cmd: Command,
+        confirmed: bool,
+        sess: &mut Session,
+        sink: &Arc<dyn ReplySink>,
+    ) -> Result<Response, StoreError> {
+        let name = cmd.name();
+        let canonical = cmd.to_string();
+        let pool = self.pool.get().await?;
+        let see = asker.vm_filter(name);
+        Ok(match cmd {
+            Command::Help => self.list_reply(asker, sess, "帮助", 1, help_lines(asker)),
+            Command::Overview { datacenter } => {
+                if let Some(dc) = &datacenter {
+                    if !pool
+                        .inventory
+                        .datacenters
+                        .iter()
+                        .any(|d| d.name.eq_ignore_ascii_case(dc))
+                    {
+                        let names: Vec<_> = pool
+                            .inventory
+                            .datacenters
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .collect();
+                        return Ok(invalid(format!(
+                            "没有数据中心「{dc}」;现有: {}",
+                            names.join("、")
+                        )));
+                    }
+                }
+                if pool.inventory.datacenters.is_empty() {
+                    return Ok(ok(
+                        "资源池是空的:没有配置集群,或尚未同步。发送 同步 立即同步",
+                    ));
+                }
+                ok(format::overview(&pool, datacenter.as_deref(), see))
+            }
+            Command::Find { keyword } => {
+                let mut vms: Vec<&Vm> = pool
+                    .search(&keyword)
+                    .into_iter()
+                    .filter(|v| see(v))
+                    .collect();
+                vms.sort_by(|a, b| a.name.cmp(&b.name));
+                let hosts: Vec<_> = pool
+                    .search_hosts(&keyword)
+                    .into_iter()
+                    .filter(|h| {
+                        asker.allows(
+                            name,
+                            &format!("{}/{}/{}/{}", h.provider, h.datacenter, h.cluster, h.name),
+                        )
+                    })
+                    .collect();
+                match (vms.as_slice(), hosts.as_slice()) {
+                    ([], []) => invalid(format!("没有找到与「{keyword}」匹配的虚拟机或主机")),
+                    ([vm], []) => ok(format::vm_detail(vm)),
+                    _ => {
+                        let mut lines: Vec<String> =
+                            vms.iter().map(|v| format::vm_line(v)).collect();
+                        lines.extend(hosts.iter().map(|h| format!("🖥 {}", format::host_line(h))));
+                        let title = format!("查找「{keyword}」");
+                        let (text, _) = page(&title, &lines, 1, |l| l.clone());
+                        ok(text)
+                    }
+                }
+            }
+            Command::List { kind, page: n } => self.list(asker, &pool, sess, kind, n).await?,
+            Command::Job { id } => match self.store.job(JobId(id)).await? {
+                Some(j) if j.user == asker.user() || asker.can_run("*") => ok(format!(
+                    "任务 #{}: {}\n命令: {}\n状态: {} {}%\n结果: {}",
+                    j.id.0,
+                    j.command,
+                    j.text,
+                    j.state.label(),
+                    j.progress,
+                    j.message
+                )),
+                _ => invalid(format!("任务 #{id} 不存在或不属于您")),
+            },
+            Command::Sync => {
+                let store = self.store.clone();
+                let providers = self.providers.clone();
+                let source = format!("sync:{}", asker.source());
+                self.start_job(
+                    asker,
+                    sink,
+                    name,
+                    "同步资源池".into(),
+                    move |progress| {
+                        Box::pin(async move {
+                            let reports =
+                                sync_providers(&store, &providers, &source, Some(&progress))
+                                    .await?;
+                            Ok(sync_summary(&reports))
+                        })
+                    },
+                )
+                .await?
+            }
+            Command::Scale { .. } => {
+                failed("扩容: 尚未配置 Kubernetes provider(kind = \"kubernetes\"),此功能暂不可用")
+            }
+            Command::Ack { .. } | Command::Silence { .. } => {
+                failed(format!("{name}: 告警网关尚未配置,此功能暂不可用"))
+            }
+            Command::Deploy { .. } | Command::Rollback { .. } | Command::Approve { .. } => {
+                failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
+            }
+            Command::Ping { target } => {
+                if let VmLookup::Found(_) = pool.resolve_vm(&target) {
+                    self.vm_op(
+                        asker,
+                        &pool,
+                        sess,
+                        sink,
+                        name,
+                        &canonical,
+                        &target,
+                        confirmed,
+                        |vm| VmOperation::Ping { vm },
+                    )
+                    .await?
+                } else if let Ok(ip) = target.parse::<std::net::Ipv4Addr>() {
+                    if !asker.allows(name, &format!("ip/{ip}")) {
+                        return Ok(Response::new(
+                            Status::Denied,
+                            format!("⛔ 您没有权限 ping 资源池以外的地址 {ip}"),
+                        ));
+                    }
+                    self.start_job(asker, sink, name, format!("ping {ip}"), move |_| {
+                        Box::pin(host_ping(ip))
+                    })
+                    .await?
+                } else {
+                    self.vm_op(
+                        asker,
+                        &pool,
+                        sess,
+                        sink,
+                        name,
+                        &canonical,
+                        &target,
+                        confirmed,
+                        |vm| VmOperation::Ping { vm },
+                    )
+                    .await?
+                }
+            }
+            Command::PowerOn { vm } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::PowerOn { vm },
+                )
+                .await?
+            }
+            Command::PowerOff { vm } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::PowerOff { vm },
+                )
+                .await?
+            }
+            Command::Shutdown { vm } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::Shutdown { vm },
+                )
+                .await?
+            }
+            Command::Reboot { vm } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::Reboot { vm },
+                )
+                .await?
+            }
+            Command::Cpu { vm, count } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::SetCpu { vm, count },
+                )
+                .await?
+            }
+            Command::Memory { vm, gb } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::SetMemory { vm, gb },
+                )
+                .await?
+            }
+            Command::AddDisk { vm, gb, datastore } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::AddDisk { vm, gb, datastore },
+                )
+                .await?
+            }
+            Command::SetNet { vm, network } => {
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::SetNetwork { vm, network },
+                )
+                .await?
+            }
+            Command::Rename { vm, new_name } => {
+                if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == new_name) {
+                    return Ok(invalid(format!(
+                        "已存在名为 {new_name} 的虚拟机({}/{})",
+                        other.datacenter, other.cluster
+                    )));
+                }
+                self.vm_op(
+                    asker,
+                    &pool,
+                    sess,
+                    sink,
+                    name,
+                    &canonical,
+                    &vm,
+                    confirmed,
+                    |vm| VmOperation::Rename { vm, new_name },
+                )
+                .await?
+            }
+            Command::Clone {
+                template,
+                name: vm_name,
+                ip,
+                cpu,
+                memory_gb,
+            } => {
+                let Some((tpl, Some(tpl_vm))) = pool.template(template) else {
+                    let list: Vec<String> = pool
+                        .templates
+                        .iter()
+                        .map(|t| format!("{} {}", t.number, t.name))
+                        .collect();
+                    return Ok(invalid(format!(
+                        "没有编号为 {template} 的模板。现有模板: {}",
+                        if list.is_empty() {
+                            "(无)".into()
+                        } else {
+                            list.join("、")
+                        }
+                    )));
+                };
+                if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == vm_name) {
+                    return Ok(invalid(format!(
+                        "已存在名为 {vm_name} 的虚拟机({}/{})",
+                        other.datacenter, other.cluster
+                    )));
+                }
+                if let Some(other) = pool.vm_with_ip(&ip.to_string()) {
+                    return Ok(invalid(format!("IP {ip} 已被虚拟机 {} 使用", other.name)));
+                }
+                let path = format!(
+                    "{}/{}/{}/{}",
+                    tpl_vm.provider, tpl_vm.datacenter, tpl_vm.cluster, vm_name
+                );
+                if !asker.allows(name, &path) {
+                    return Ok(Response::new(
+                        Status::Denied,
+                        format!(
+                            "⛔ 您没有权限在 {}/{} 克隆虚拟机",
+                            tpl_vm.datacenter, tpl_vm.cluster
+                        ),
+                    ));
+                }
+                let mut summary = format!(
+                    "克隆 {vm_name}: 模板 {template}({}),IP {ip},位置 {}/{}",
+                    tpl.name, tpl_vm.datacenter, tpl_vm.cluster
+                );
+                if let Some(c) = cpu {
+                    let _ = write!(summary, ",{c} CPU");
+                }
+                if let Some(m) = memory_gb {
+                    let _ = write!(summary, ",{m} GB 内存");
+                }
+                let op = VmOperation::Clone {
+                    template: tpl.vm_id.clone(),
+                    name: vm_name,
+                    ip,
+                    cpu,
+                    memory_gb,
+                };
+                let provider = tpl_vm.provider.clone();
+                self.confirm_or_start(
+                    asker, sess, sink, name, &canonical, summary, confirmed, provider, op,
+                )
+                .await?
+            }
+            Command::Menu
+            | Command::Back
+            | Command::Exit
+            | Command::Confirm
+            | Command::Cancel
+            | Command::NextPage => {
+                unreachable!("conversation commands are handled in dispatch")
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn vm_op(
+        &self,
+        asker: &Asker<'_>,
+        pool: &PoolView,
+        sess: &mut Session,
+        sink: &Arc<dyn ReplySink>,
+        name: &'static str,
+        canonical: &str,
+        wanted: &str,
+        confirmed: bool,
+        make: impl FnOnce(String) -> VmOperation,
+    ) -> Result<Response, StoreError> {
+        let vm = match pool.resolve_vm(wanted) {
+            VmLookup::Found(vm) => vm,
+            VmLookup::Ambiguous(vms) => {
+                let list: Vec<String> = vms
+                    .iter()
+                    .map(|v| format!("{}/{}", v.provider, v.name))
+                    .collect();
+                return Ok(invalid(format!(
+                    "「{wanted}」对应多台虚拟机: {};请用 provider/名称 指定",
+                    list.join("、")
+                )));
+            }
+            VmLookup::Missing { suggestions } => {
+                let mut text = format!("找不到虚拟机「{wanted}」");
+                let names: Vec<&str> = suggestions
+                    .iter()
+                    .filter(|v| asker.sees_vm(name, v))
+                    .map(|v| v.name.as_str())
+                    .collect();
+                if !names.is_empty() {
+                    let _ = write!(text, ",您是不是要找: {}", names.join("、"));
+                }
+                text.push_str("。可发送 查:关键字 搜索");
+                return Ok(invalid(text));
+            }
+        };
+        if !asker.sees_vm(name, vm) {
+            return Ok(Response::new(
+                Status::Denied,
+                format!(
+                    "⛔ 您没有权限对 {}({}/{}/{})执行「{name}」",
+                    vm.name, vm.provider, vm.datacenter, vm.cluster
+                ),
+            ));
+        }
+        if vm.template && name != "ping" {
+            return Ok(invalid(format!(
+                "{} 是模板,不能{name};克隆请用 克隆:模板号,名称,IP",
+                vm.name
+            )));
+        }
+        match (name, vm.power) {
+            ("开机", PowerState::PoweredOn) => {
+                return Ok(failed(format!("{} 已经是开机状态", vm.name)))
+            }
+            ("关机" | "关闭系统" | "重启", PowerState::PoweredOff) => {
+                return Ok(failed(format!("{} 已经是关机状态", vm.name)))
+            }
+            _ => {}
+        }
+        let op = make(vm.id.clone());
+        let summary = describe(&op, vm);
+        self.confirm_or_start(
+            asker,
+            sess,
+            sink,
+            name,
+            canonical,
+            summary,
+            confirmed,
+            vm.provider.clone(),
+            op,
+        )
+        .await
+    }
+
+    /// Asks for confirmation where the command needs it, otherwise starts the job.
+    #[allow(clippy::too_many_arguments)]
+    async fn confirm_or_start(
+        &self,
+        asker: &Asker<'_>,
+        sess: &mut Session,
+        sink: &Arc<dyn ReplySink>,
+        name: &'static str,
+        canonical: &str,
+        summary: String,
+        confirmed: bool,
+        provider: String,
+        op: VmOperation,
+    ) -> Result<Response, StoreError> {
+        if self.settings.confirm.contains(name) && !confirmed && !asker.msg.assume_yes {
+            // The canonical text, so a menu leaf pends the command it produced rather
+            // than the digit that chose it.
+            sess.pending = Some(Pending {
+                text: canonical.to_string(),
+                summary: summary.clone(),
+            });
+            return Ok(Response::new(
+                Status::NeedsConfirmation,
+                format!(
+                    "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({} 分钟内有效)",
+                    self.settings.session_ttl.as_secs() / 60
+                ),
+            ));
+        }
+        let Some(p) = self.provider(&provider) else {
+            return Ok(failed(format!(
+                "provider {provider} 未配置(资源池中的对象来自已移除的配置?)"
+            )));
+        };
+        let store = self.store.clone();
+        let source = asker.source();
+        self.start_job(asker, sink, name, summary, move |progress| {
+            Box::pin(async move {
+                let outcome = p.execute(&op, &progress).await.map_err(|e| e.to_string())?;
+                if let Some(vm) = &outcome.vm {
+                    store.upsert_vm(vm, &source).await.map_err(|e| {
+                        format!("{};但资源池更新失败: {e}(发送 同步 修复)", outcome.message)
+                    })?;
+                }
+                Ok(outcome.message)
+            })
+        })
+        .await
+    }
+
+    async fn start_job(
+        &self,
+        asker: &Asker<'_>,
+        sink: &Arc<dyn ReplySink>,
+        name: &'static str,
+        summary: String,
+        work: impl FnOnce(JobProgress) -> JobFuture,
+    ) -> Result<Response, StoreError> {
+        let ctx = JobContext {
+            user: asker.msg.user.clone(),
+            channel: asker.msg.channel.clone(),
+            chat: asker.msg.chat.clone(),
+            command: name,
+            text: asker.msg.text.clone(),
+        };
+        let id = self.jobs.start(ctx, sink.clone(), work).await?;
+        Ok(Response::new(
+            Status::Accepted(id),
+            format!("已受理 {id}: {summary}"),
+        ))
+    }
+
+    async fn list(
+        &self,
+        asker: &Asker<'_>,
+        pool: &PoolView,
+        sess: &mut Session,
+        kind: ListKind,
+        n: u32,
+    ) -> Result<Response, StoreError> {
+        let name = match kind {
+            ListKind::Vms => "虚拟机",
+            ListKind::Hosts => "主机",
+            ListKind::Datastores => "存储",
+            ListKind::Networks => "网络",
+            ListKind::Clusters => "集群",
+            ListKind::Datacenters => "数据中心",
+            ListKind::Templates => "模板",
+            ListKind::Alerts => return Ok(failed("告警: 告警网关尚未配置,此功能暂不可用")),
+            ListKind::Jobs => "任务",
+        };
+        let inv = &pool.inventory;
+        let at = |parts: &[&str]| asker.allows(name, &parts.join("/"));
+        if kind == ListKind::Vms {
+            // Only the shown page is formatted: the pool may hold tens of thousands.
+            let see = asker.vm_filter(name);
+            let vms: Vec<&Vm> = pool.vms_by_name().filter(|v| see(v)).collect();
+            let (text, more) = page("虚拟机列表", &vms, n, |v| format::vm_line(v));
+            sess.paging = more.then(|| Paging {
+                command: name.to_string(),
+                page: n.max(1),
+            });
+            return Ok(ok(text));
+        }
+        let lines: Vec<String> = match kind {
+            ListKind::Vms => unreachable!("answered above"),
+            ListKind::Hosts => inv
+                .hosts
+                .iter()
+                .filter(|h| at(&[&h.provider, &h.datacenter, &h.cluster, &h.name]))
+                .map(format::host_line)
+                .collect(),
+            ListKind::Datastores => inv
+                .datastores
+                .iter()
+                .filter(|d| at(&[&d.provider, &d.datacenter, &d.name]))
+                .map(format::datastore_line)
+                .collect(),
+            ListKind::Networks => inv
+                .networks
+                .iter()
+                .filter(|n| at(&[&n.provider, &n.datacenter, &n.name]))
+                .map(|n| {
+                    let vlan = n
+                        .vlan
+                        .map(|v| format!("VLAN {v}"))
+                        .unwrap_or_else(|| "-".into());
+                    let kind = if n.kind == opsbot_core::NetworkKind::Distributed {
+                        "分布式"
+                    } else {
+                        "标准"
+                    };
+                    format!("{} [{}] {vlan} {kind}", n.name, n.datacenter)
+                })
+                .collect(),
+            ListKind::Clusters => inv
+                .clusters
+                .iter()
+                .filter(|c| at(&[&c.provider, &c.datacenter, &c.name]))
+                .map(|c| {
+                    let hosts = inv
+                        .hosts
+                        .iter()
+                        .filter(|h| h.cluster == c.name && h.provider == c.provider)
+                        .count();
+                    let vms = pool
+                        .vms()
+                        .filter(|v| v.cluster == c.name && v.provider == c.provider)
+                        .count();
+                    format!("{} [{}] 主机 {hosts} · 虚拟机 {vms}", c.name, c.datacenter)
+                })
+                .collect(),
+            ListKind::Datacenters => inv
+                .datacenters
+                .iter()
+                .filter(|d| at(&[&d.provider, &d.name]) || asker.can_run("*"))
+                .map(|d| format!("{} ({})", d.name, d.provider))
+                .collect(),
+            ListKind::Templates => pool
+                .templates
+                .iter()
+                .filter(|t| {
+                    pool.vm_by_id(&t.provider, &t.vm_id)
+                        .is_none_or(|v| asker.sees_vm(name, v))
+                })
+                .map(|t| format!("[{}] {} {}", t.number, t.name, t.guest_os))
+                .collect(),
+            ListKind::Jobs => self
+                .store
+                .jobs(&JobQuery {
+                    user: Some(asker.user().to_string()),
+                    state: None,
+                    limit: 50,
+                })
+                .await?
+                .iter()
+                .map(format::job_line)
+                .collect(),
+            ListKind::Alerts => unreachable!("answered above"),
+        };
+        Ok(self.list_reply(asker, sess, name, n, lines))
+    }
+
+    fn list_reply(
+        &self,
+        _asker: &Asker<'_>,
+        sess: &mut Session,
+        name: &str,
+        n: u32,
+        lines: Vec<String>,
+    ) -> Response {
+        let title = if name == "帮助" {
+            "可用命令".to_string()
+        } else {
+            format!("{name}列表")
+        };
+        let (text, more) = page(&title, &lines, n, |l| l.clone());
+        sess.paging = more.then(|| Paging {
+            command: name.to_string(),
+            page: n.max(1),
+        });
+        ok(text)
+    }
+}
+
+/// Commands whose subsystem (Kubernetes, alert gateway, deploy) is not configured in
+/// this build; 帮助 leaves them out rather than offering what cannot run.
+const NOT_CONFIGURED: &[&str] = &["扩容", "告警", "静默", "发布", "回滚", "批准"];
+
+fn help_lines(asker: &Asker<'_>) -> Vec<String> {
+    let mut lines: Vec<String> = COMMANDS
+        .iter()
+        .filter(|c| c.listed && !NOT_CONFIGURED.contains(&c.name))
+        .filter(|c| matches!(c.name, "帮助" | "菜单" | "确认") || asker.can_run(c.name))
+        .map(|c| format!("{} — {}", c.usage, c.summary))
+        .collect();
+    lines.push(format!("(未配置: {})", NOT_CONFIGURED.join("、")));
+    lines
+}
+
+/// A one-line description of what an operation will do, for confirmations and jobs.
+fn describe(op: &VmOperation, vm: &Vm) -> String {
+    let at = format!(
+        "{}({}/{},当前{})",
+        vm.name,
+        vm.datacenter,
+        vm.cluster,
+        vm.power.label()
+    );
+    match op {
+        VmOperation::PowerOn { .. } => format!("开机 {at}"),
+        VmOperation::PowerOff { .. } => format!("强制关机(断电){at}"),
+        VmOperation::Shutdown { .. } => format!("关闭操作系统 {at}"),
+        VmOperation::Reboot { .. } => format!("重启 {at}"),
+        VmOperation::SetCpu { count, .. } => format!("{at} CPU {} → {count}", vm.cpu),
+        VmOperation::SetMemory { gb, .. } => {
+            format!("{at} 内存 {} GB → {gb} GB", vm.memory_mb / 1024)
+        }
+        VmOperation::AddDisk { gb, datastore, .. } => format!(
+            "{at} 添加 {gb} GB 磁盘,存储 {}",
+            datastore
+                .clone()
+                .or_else(|| vm.disks.first().map(|d| d.datastore.clone()))
+                .unwrap_or_else(|| "-".into())
+        ),
+        VmOperation::SetNetwork { network, .. } => format!(
+            "{at} 网卡 1: {} → {network}",
+            vm.nics.first().map(|n| n.network.as_str()).unwrap_or("-")
+        ),
+        VmOperation::Rename { new_name, .. } => format!("改名 {at} → {new_name}"),
+        VmOperation::Ping { .. } => format!("ping {}", vm.name),
+        VmOperation::Clone { name, ip, .. } => format!("克隆 {name} IP {ip}"),
+    }
+}
+
+/// Pulls each provider's inventory into the pool.
+async fn sync_providers(
+    store: &Arc<dyn Store>,
+    providers: &[Arc<dyn Provider>],
+    source: &str,
+    progress: Option<&dyn Progress>,
+) -> Result<Vec<SyncReport>, String> {
+    let mut reports = Vec::new();
+    let total = providers.len().max(1);
+    for (i, p) in providers.iter().enumerate() {
+        if let Some(pr) = progress {
+            pr.report((i * 100 / total) as u8, &format!("正在同步 {}", p.name()));
+        }
+        let inv = p
+            .inventory()
+            .await
+            .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?;
+        let report = store
+            .apply_inventory(p.name(), &inv, source)
+            .await
+            .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// One line per provider: counts and what changed.
+pub fn sync_summary(reports: &[SyncReport]) -> String {
+    if reports.is_empty() {
+        return "没有配置任何集群(providers)".into();
+    }
+    reports
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: 数据中心 {} 集群 {} 主机 {} 虚拟机 {} 模板 {} 存储 {} 网络 {};新增 {} 变更 {} 移除 {}",
+                r.provider, r.datacenters, r.clusters, r.hosts, r.vms, r.templates, r.datastores, r.networks, r.added, r.updated, r.removed
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Pings an address that is not a VM in the pool, from this host, with the system ping.
+async fn host_ping(ip: std::net::Ipv4Addr) -> Result<String, String> {
+    let out = tokio::process::Command::new("ping")
+        .args(["-c", "3", "-W", "1", "-i", "0.2", &ip.to_string()])
+        .output()
+        .await
+        .map_err(|e| format!("本机无法执行 ping: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.contains("packets transmitted") || l.contains("rtt") || l.contains("round-trip")
+        })
+        .collect();
+    if out.status.success() {
+        Ok(format!("{ip} 可达: {}", summary.join(";")))
+    } else {
+        Err(format!(
+            "{ip} 不可达: {}",
+            if summary.is_empty() {
+                "无回复".to_string()
+            } else {
+                summary.join(";")
+            }
+        ))
+    }
+}

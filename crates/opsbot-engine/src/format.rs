@@ -1,0 +1,236 @@
+//! Replies sized for a phone screen: short lines, lists cut into pages.
+
+use crate::pool::PoolView;
+use opsbot_core::{Datastore, Host, JobRecord, PowerState, Vm};
+use std::fmt::Write;
+
+/// Items per page of a list reply.
+pub const PAGE_SIZE: usize = 10;
+
+/// One page of `items` rendered with `line`, with a footer telling how to go on.
+pub fn page<T>(title: &str, items: &[T], page: u32, line: impl Fn(&T) -> String) -> (String, bool) {
+    let pages = items.len().div_ceil(PAGE_SIZE).max(1);
+    let page = (page as usize).clamp(1, pages);
+    let start = (page - 1) * PAGE_SIZE;
+    let mut out = format!("【{title}】共 {} 个", items.len());
+    if pages > 1 {
+        let _ = write!(out, ",第 {page}/{pages} 页");
+    }
+    for (i, item) in items.iter().enumerate().skip(start).take(PAGE_SIZE) {
+        let _ = write!(out, "\n{}. {}", i + 1, line(item));
+    }
+    if items.is_empty() {
+        out.push_str("\n(无)");
+    }
+    let more = page < pages;
+    if more {
+        out.push_str("\n发送 下一页 查看更多");
+    }
+    (out, more)
+}
+
+pub fn vm_line(v: &Vm) -> String {
+    let ip = v
+        .guest_ip
+        .as_deref()
+        .or(v.ips.first().map(String::as_str))
+        .unwrap_or("-");
+    let mark = match v.power {
+        PowerState::PoweredOn => "🟢",
+        PowerState::PoweredOff => "⚪",
+        PowerState::Suspended => "🟡",
+    };
+    format!("{mark}{} {}C/{}G {ip}", v.name, v.cpu, fmt_gb(v.memory_mb))
+}
+
+fn fmt_gb(mb: u64) -> String {
+    if mb.is_multiple_of(1024) {
+        (mb / 1024).to_string()
+    } else {
+        format!("{:.1}", mb as f64 / 1024.0)
+    }
+}
+
+pub fn host_line(h: &Host) -> String {
+    let state = if h.connection_state == "connected" {
+        "在线".to_string()
+    } else {
+        format!("⚠{}", h.connection_state)
+    };
+    format!(
+        "{} {} {}核 {}G {}",
+        h.name,
+        if h.cluster.is_empty() {
+            "-"
+        } else {
+            &h.cluster
+        },
+        h.cpu_cores,
+        h.memory_mb / 1024,
+        state
+    )
+}
+
+pub fn datastore_line(d: &Datastore) -> String {
+    format!(
+        "{} [{}] {} 剩余 {}/{} ({}%)",
+        d.name,
+        d.datacenter,
+        d.kind,
+        fmt_size(d.free_gb),
+        fmt_size(d.capacity_gb),
+        percent(d.free_gb, d.capacity_gb)
+    )
+}
+
+pub fn fmt_size(gb: u64) -> String {
+    if gb >= 1024 {
+        format!("{:.1}T", gb as f64 / 1024.0)
+    } else {
+        format!("{gb}G")
+    }
+}
+
+pub fn percent(part: u64, whole: u64) -> u64 {
+    (part * 100).checked_div(whole).unwrap_or(0)
+}
+
+/// The detail card of one VM.
+pub fn vm_detail(v: &Vm) -> String {
+    let mut out = format!(
+        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {} GB 内存 / 磁盘 {} GB\n系统: {}\nIP: {}\nTools: {}",
+        v.name,
+        v.power.label(),
+        v.provider,
+        v.datacenter,
+        v.cluster,
+        v.host,
+        v.cpu,
+        fmt_gb(v.memory_mb),
+        v.disk_total_gb(),
+        if v.guest_os.is_empty() { "-" } else { &v.guest_os },
+        if v.ips.is_empty() { "-".to_string() } else { v.ips.join(", ") },
+        v.tools_status
+    );
+    for n in &v.nics {
+        let _ = write!(out, "\n{}: {} {}", n.label, n.network, n.mac);
+    }
+    for d in &v.disks {
+        let _ = write!(out, "\n{}: {} GB @ {}", d.label, d.capacity_gb, d.datastore);
+    }
+    if v.template {
+        out.push_str("\n(模板)");
+    }
+    out
+}
+
+/// The 概况 reply: everything an engineer glances at first.
+pub fn overview(
+    pool: &PoolView,
+    datacenter: Option<&str>,
+    visible: impl Fn(&Vm) -> bool,
+) -> String {
+    let inv = &pool.inventory;
+    let in_dc = |dc: &str| datacenter.is_none_or(|d| d.eq_ignore_ascii_case(dc));
+    let dcs: Vec<_> = inv.datacenters.iter().filter(|d| in_dc(&d.name)).collect();
+    let clusters = inv.clusters.iter().filter(|c| in_dc(&c.datacenter)).count();
+    let hosts: Vec<_> = inv.hosts.iter().filter(|h| in_dc(&h.datacenter)).collect();
+    let hosts_up = hosts
+        .iter()
+        .filter(|h| h.connection_state == "connected")
+        .count();
+    let vms: Vec<_> = inv
+        .vms
+        .iter()
+        .filter(|v| !v.template && in_dc(&v.datacenter) && visible(v))
+        .collect();
+    let on = vms
+        .iter()
+        .filter(|v| v.power == PowerState::PoweredOn)
+        .count();
+    let templates = inv
+        .vms
+        .iter()
+        .filter(|v| v.template && in_dc(&v.datacenter))
+        .count();
+    let stores: Vec<_> = inv
+        .datastores
+        .iter()
+        .filter(|d| in_dc(&d.datacenter))
+        .collect();
+    let cap: u64 = stores.iter().map(|d| d.capacity_gb).sum();
+    let free: u64 = stores.iter().map(|d| d.free_gb).sum();
+    let nets = inv.networks.iter().filter(|n| in_dc(&n.datacenter)).count();
+    let vcpu: u64 = vms
+        .iter()
+        .filter(|v| v.power == PowerState::PoweredOn)
+        .map(|v| u64::from(v.cpu))
+        .sum();
+    let vmem: u64 = vms
+        .iter()
+        .filter(|v| v.power == PowerState::PoweredOn)
+        .map(|v| v.memory_mb)
+        .sum();
+    let title = datacenter
+        .map(|d| format!("【资源概况 · {d}】"))
+        .unwrap_or_else(|| "【资源概况】".into());
+    let mut out = format!(
+        "{title}\n数据中心 {} · 集群 {clusters} · 主机 {}({hosts_up} 在线)\n虚拟机 {}: 开机 {on} / 关机 {} · 模板 {templates}\n已分配 {vcpu} vCPU / {} GB 内存\n存储 {} 个: 容量 {},剩余 {}({}%)\n网络 {nets} 个端口组",
+        dcs.len(),
+        hosts.len(),
+        vms.len(),
+        vms.len() - on,
+        vmem / 1024,
+        stores.len(),
+        fmt_size(cap),
+        fmt_size(free),
+        percent(free, cap),
+    );
+    if hosts_up < hosts.len() {
+        for h in hosts.iter().filter(|h| h.connection_state != "connected") {
+            let _ = write!(out, "\n⚠ 主机 {} {}", h.name, h.connection_state);
+        }
+    }
+    for d in stores
+        .iter()
+        .filter(|d| percent(d.free_gb, d.capacity_gb) < 15)
+    {
+        let _ = write!(
+            out,
+            "\n⚠ 存储 {} 仅剩 {}%",
+            d.name,
+            percent(d.free_gb, d.capacity_gb)
+        );
+    }
+    out.push_str("\n告警: 告警网关未配置");
+    out
+}
+
+pub fn job_line(j: &JobRecord) -> String {
+    let local = j
+        .created_at
+        .with_timezone(&chrono::Local)
+        .format("%m-%d %H:%M");
+    let progress = if j.state.is_final() {
+        String::new()
+    } else {
+        format!(" {}%", j.progress)
+    };
+    format!(
+        "#{} {} {}{progress} {local} {}",
+        j.id.0,
+        j.command,
+        j.state.label(),
+        truncate(&j.message, 40)
+    )
+}
+
+pub fn truncate(s: &str, chars: usize) -> String {
+    if s.chars().count() <= chars {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(chars).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,240 @@
+//! The job runner: long operations run as background tasks that post progress and a
+//! result to the channel that started them, record their state in the store, and are
+//! never left "running" forever: a graceful stop marks them interrupted, and a crashed
+//! process's jobs are found by their stale heartbeat.
+
+use crate::reply::{Reply, ReplySink};
+use opsbot_core::{AuditEntry, AuditResult, JobId, JobState, Progress};
+use opsbot_store::{InterruptFilter, NewJob, Store};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::AbortHandle;
+
+/// How often a running process refreshes its jobs' heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Who started a job and with what text.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub user: String,
+    pub channel: String,
+    pub chat: Option<String>,
+    pub command: &'static str,
+    pub text: String,
+}
+
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+
+/// Progress reports of a running job; cheap to call from provider code.
+#[derive(Debug, Clone)]
+pub struct JobProgress {
+    tx: mpsc::UnboundedSender<(u8, String)>,
+}
+
+impl Progress for JobProgress {
+    fn report(&self, percent: u8, note: &str) {
+        let _ = self.tx.send((percent.min(100), note.to_string()));
+    }
+}
+
+struct Running {
+    abort: AbortHandle,
+    sink: Arc<dyn ReplySink>,
+    ctx: JobContext,
+    started: Instant,
+}
+
+pub struct JobRunner {
+    store: Arc<dyn Store>,
+    owner: String,
+    running: Mutex<HashMap<JobId, Running>>,
+    idle: Notify,
+}
+
+impl JobRunner {
+    pub fn new(store: Arc<dyn Store>, owner: String) -> Arc<Self> {
+        let runner = Arc::new(JobRunner {
+            store,
+            owner,
+            running: Mutex::new(HashMap::new()),
+            idle: Notify::new(),
+        });
+        let weak = Arc::downgrade(&runner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            loop {
+                tick.tick().await;
+                let Some(runner) = weak.upgrade() else { break };
+                if runner.running_count() > 0 {
+                    if let Err(e) = runner.store.heartbeat_jobs(&runner.owner).await {
+                        tracing::warn!(error = %e, "job heartbeat failed");
+                    }
+                }
+            }
+        });
+        runner
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.running.lock().expect("jobs lock").len()
+    }
+
+    /// Records the job, starts `work` in the background and returns its id at once.
+    pub async fn start(
+        self: &Arc<Self>,
+        ctx: JobContext,
+        sink: Arc<dyn ReplySink>,
+        work: impl FnOnce(JobProgress) -> JobFuture,
+    ) -> opsbot_store::Result<JobId> {
+        let id = self
+            .store
+            .create_job(&NewJob {
+                owner: self.owner.clone(),
+                user: ctx.user.clone(),
+                channel: ctx.channel.clone(),
+                chat: ctx.chat.clone(),
+                command: ctx.command.to_string(),
+                text: ctx.text.clone(),
+                message: "已受理".into(),
+            })
+            .await?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<(u8, String)>();
+        let future = work(JobProgress { tx });
+
+        // Holding the map lock while spawning means the task cannot finish (and try to
+        // remove itself) before it is registered.
+        let mut running = self.running.lock().expect("jobs lock");
+        let runner = self.clone();
+        let task_sink = sink.clone();
+        let task = tokio::spawn(async move {
+            let forward_sink = task_sink.clone();
+            let store = runner.store.clone();
+            let forwarder = tokio::spawn(async move {
+                while let Some((pct, note)) = rx.recv().await {
+                    if let Err(e) = store.update_job(id, JobState::Running, pct, &note).await {
+                        tracing::warn!(job = id.0, error = %e, "could not record job progress");
+                    }
+                    forward_sink.send(Reply::progress(id, pct, format!("{id} {pct}% {note}")));
+                }
+            });
+            let result = future.await;
+            // The work is done, so its progress sender is gone: let the last notes out.
+            let _ = forwarder.await;
+            runner.finish(id, result).await;
+        });
+        running.insert(
+            id,
+            Running {
+                abort: task.abort_handle(),
+                sink,
+                ctx,
+                started: Instant::now(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn finish(&self, id: JobId, result: Result<String, String>) {
+        let Some(job) = self.running.lock().expect("jobs lock").remove(&id) else {
+            return;
+        };
+        let (state, audit, text) = match &result {
+            Ok(msg) => (
+                JobState::Succeeded,
+                AuditResult::Ok,
+                format!("✅ {id} {msg}"),
+            ),
+            Err(msg) => (
+                JobState::Failed,
+                AuditResult::Failed,
+                format!("❌ {id} 失败: {msg}"),
+            ),
+        };
+        let message = result.unwrap_or_else(|e| e);
+        let progress = if state == JobState::Succeeded { 100 } else { 0 };
+        if let Err(e) = self.store.update_job(id, state, progress, &message).await {
+            tracing::error!(job = id.0, error = %e, "could not record job result");
+        }
+        self.audit(&job, id, audit, &message).await;
+        job.sink.send(Reply::finished(id, state, text));
+        self.idle.notify_waiters();
+    }
+
+    async fn audit(&self, job: &Running, id: JobId, result: AuditResult, message: &str) {
+        let entry = AuditEntry {
+            id: 0,
+            at: chrono::Utc::now(),
+            user: job.ctx.user.clone(),
+            channel: job.ctx.channel.clone(),
+            chat: job.ctx.chat.clone(),
+            text: job.ctx.text.clone(),
+            command: Some(job.ctx.command.to_string()),
+            result,
+            message: format!("任务 {id}: {message}"),
+            duration_ms: job.started.elapsed().as_millis() as i64,
+            job_id: Some(id.0),
+        };
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(job = id.0, error = %e, "could not write the audit entry of a job");
+        }
+    }
+
+    /// Waits until no job runs, or `timeout` passes. Returns whether all finished.
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.idle.notified();
+            if self.running_count() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.running_count() == 0;
+            }
+        }
+    }
+
+    /// Waits for one job to reach a final state, or `timeout`.
+    pub async fn wait_job(&self, id: JobId, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.idle.notified();
+            if !self.running.lock().expect("jobs lock").contains_key(&id) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Stops every job of this process and records it as interrupted, telling each
+    /// user. Used on shutdown once the grace period is over.
+    pub async fn interrupt_all(&self, reason: &str) -> usize {
+        let jobs: Vec<(JobId, Running)> = self.running.lock().expect("jobs lock").drain().collect();
+        for (_, job) in &jobs {
+            job.abort.abort();
+        }
+        let message = format!("已中断: {reason};请检查目标的实际状态");
+        if let Err(e) = self
+            .store
+            .interrupt_jobs(&InterruptFilter::Owner(self.owner.clone()), &message)
+            .await
+        {
+            tracing::error!(error = %e, "could not record interrupted jobs");
+        }
+        for (id, job) in &jobs {
+            self.audit(job, *id, AuditResult::Cancelled, &message).await;
+            job.sink.send(Reply::finished(
+                *id,
+                JobState::Interrupted,
+                format!("⚠ {id} {message}"),
+            ));
+        }
+        self.idle.notify_waiters();
+        jobs.len()
+    }
+}

@@ -1,0 +1,18 @@
+//! The chat engine every channel feeds: parse → authorise → execute → reply.
+//!
+//! Channels hand an [`Incoming`] message to [`Engine::handle`] and get a [`Response`]
+//! at once; long operations continue as jobs whose progress and results arrive through
+//! the channel's [`ReplySink`]. Every message is written to the audit log.
+
+pub mod command;
+mod engine;
+pub mod format;
+pub mod jobs;
+pub mod menu;
+pub mod pool;
+pub mod reply;
+pub mod session;
+
+pub use command::{canonical_name, parse, Command, ParseError, COMMANDS};
+pub use engine::{sync_summary, Engine, EngineSettings, Incoming};
+pub use reply::{Discard, Reply, ReplySink, Response, Status};

@@ -1,0 +1,272 @@
+//! The numeric menu tree of seed 001: static nodes, nodes generated from live pool data,
+//! and nodes that ask for free input. Answers are digits (0-based, as in the seed) or a
+//! whole path such as `0-1-2`. Leaves produce an ordinary command text, which then goes
+//! through the same permission, confirmation and audit path as typed commands.
+
+use crate::pool::PoolView;
+use opsbot_core::Vm;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// Most entries a dynamic node lists; the user narrows the search past that.
+const MAX_DYNAMIC: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "node", rename_all = "snake_case")]
+pub enum MenuNode {
+    Root,
+    /// Asks for a VM name or IP fragment.
+    VmSearch,
+    /// The VMs matching `keyword`, generated from the pool.
+    VmMatches {
+        keyword: String,
+    },
+    VmActions {
+        vm: String,
+    },
+    /// Asks for the argument of `action` on `vm`.
+    VmInput {
+        vm: String,
+        action: VmAction,
+    },
+    /// The numbered templates, generated from the pool.
+    Templates,
+    /// Asks for `名称,IP[,CPU,内存GB]` for a clone of template `number`.
+    CloneInput {
+        number: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmAction {
+    Cpu,
+    Memory,
+    AddDisk,
+    SetNet,
+    Rename,
+}
+
+impl VmAction {
+    fn command(self) -> &'static str {
+        match self {
+            VmAction::Cpu => "CPU",
+            VmAction::Memory => "内存",
+            VmAction::AddDisk => "加盘",
+            VmAction::SetNet => "换网",
+            VmAction::Rename => "改名",
+        }
+    }
+
+    fn prompt(self) -> &'static str {
+        match self {
+            VmAction::Cpu => "请输入新的 CPU 数量",
+            VmAction::Memory => "请输入新的内存大小(GB)",
+            VmAction::AddDisk => "请输入磁盘大小(GB),可加 ,存储名",
+            VmAction::SetNet => "请输入目标端口组名称或 VLAN 号",
+            VmAction::Rename => "请输入新名称",
+        }
+    }
+}
+
+/// What answering a node leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MenuStep {
+    /// Go one level down to this node.
+    Enter(MenuNode),
+    /// Run this command text; the menu stays where it is.
+    Run(String),
+    /// The answer does not fit the node; tell the user why.
+    Invalid(String),
+}
+
+const ROOT: &[(&str, Option<&str>)] = &[
+    ("资源概况", Some("概况")),
+    ("虚拟机操作", None),
+    ("主机列表", Some("主机")),
+    ("存储列表", Some("存储")),
+    ("网络列表", Some("网络")),
+    ("克隆虚拟机", None),
+    ("同步资源池", Some("同步")),
+    ("我的任务", Some("任务")),
+];
+
+const VM_ACTIONS: &[(&str, Option<&str>, Option<VmAction>)] = &[
+    ("详情", Some("查"), None),
+    ("开机", Some("开机"), None),
+    ("关机(强制)", Some("关机"), None),
+    ("关闭系统", Some("关闭系统"), None),
+    ("重启", Some("重启"), None),
+    ("修改 CPU", None, Some(VmAction::Cpu)),
+    ("修改内存", None, Some(VmAction::Memory)),
+    ("添加磁盘", None, Some(VmAction::AddDisk)),
+    ("更换网络", None, Some(VmAction::SetNet)),
+    ("ping 检测", Some("ping"), None),
+    ("改名", None, Some(VmAction::Rename)),
+];
+
+const FOOTER: &str = "回复数字选择 · 返回 上一级 · 退出 结束";
+
+impl MenuNode {
+    /// Whether this node takes free text rather than a number.
+    pub fn wants_input(&self) -> bool {
+        matches!(
+            self,
+            MenuNode::VmSearch | MenuNode::VmInput { .. } | MenuNode::CloneInput { .. }
+        )
+    }
+
+    /// The text shown for this node, generated from live data where it is dynamic.
+    pub fn render(&self, pool: &PoolView, visible: &dyn Fn(&Vm) -> bool) -> String {
+        let mut out = String::new();
+        match self {
+            MenuNode::Root => {
+                out.push_str("【运维菜单】");
+                for (i, (label, _)) in ROOT.iter().enumerate() {
+                    let _ = write!(out, "\n{i} {label}");
+                }
+                let _ = write!(out, "\n{FOOTER}");
+            }
+            MenuNode::VmSearch => {
+                out.push_str(
+                    "【虚拟机操作】请输入虚拟机名称或 IP(支持模糊匹配)\n返回 上一级 · 退出 结束",
+                );
+            }
+            MenuNode::VmMatches { keyword } => {
+                let hits = matches(pool, keyword, visible);
+                let _ = write!(out, "【匹配「{keyword}」的虚拟机】");
+                for (i, vm) in hits.iter().take(MAX_DYNAMIC).enumerate() {
+                    let _ = write!(out, "\n{i} {}", crate::format::vm_line(vm));
+                }
+                if hits.len() > MAX_DYNAMIC {
+                    let _ = write!(
+                        out,
+                        "\n…另有 {} 个,请返回并输入更精确的关键字",
+                        hits.len() - MAX_DYNAMIC
+                    );
+                }
+                let _ = write!(out, "\n{FOOTER}");
+            }
+            MenuNode::VmActions { vm } => {
+                let _ = write!(out, "【{vm}】请选择操作");
+                for (i, (label, _, _)) in VM_ACTIONS.iter().enumerate() {
+                    let _ = write!(out, "\n{i} {label}");
+                }
+                let _ = write!(out, "\n{FOOTER}");
+            }
+            MenuNode::VmInput { vm, action } => {
+                let _ = write!(
+                    out,
+                    "【{vm} · {}】{}\n返回 上一级 · 退出 结束",
+                    action.command(),
+                    action.prompt()
+                );
+            }
+            MenuNode::Templates => {
+                out.push_str("【克隆虚拟机】请选择模板");
+                for (i, t) in pool.templates.iter().take(MAX_DYNAMIC).enumerate() {
+                    let _ = write!(out, "\n{i} [模板 {}] {} {}", t.number, t.name, t.guest_os);
+                }
+                if pool.templates.is_empty() {
+                    out.push_str("\n(资源池中没有模板)");
+                }
+                let _ = write!(out, "\n{FOOTER}");
+            }
+            MenuNode::CloneInput { number } => {
+                let _ = write!(
+                    out,
+                    "【克隆 · 模板 {number}】请输入 名称,IP[,CPU,内存GB]\n例: 工具柜管理系统,192.168.2.182\n返回 上一级 · 退出 结束"
+                );
+            }
+        }
+        out
+    }
+
+    /// Answers this node with `answer` (a number, or free text for input nodes).
+    pub fn answer(&self, answer: &str, pool: &PoolView, visible: &dyn Fn(&Vm) -> bool) -> MenuStep {
+        let answer = answer.trim();
+        if self.wants_input() {
+            if answer.is_empty() {
+                return MenuStep::Invalid("输入不能为空".into());
+            }
+            return match self {
+                MenuNode::VmSearch => {
+                    if matches(pool, answer, visible).is_empty() {
+                        MenuStep::Invalid(format!("没有匹配「{answer}」的虚拟机,请重新输入"))
+                    } else {
+                        MenuStep::Enter(MenuNode::VmMatches {
+                            keyword: answer.to_string(),
+                        })
+                    }
+                }
+                MenuNode::VmInput { vm, action } => {
+                    MenuStep::Run(format!("{}:{vm},{answer}", action.command()))
+                }
+                MenuNode::CloneInput { number } => MenuStep::Run(format!("克隆:{number},{answer}")),
+                _ => unreachable!("only input nodes reach here"),
+            };
+        }
+        let Ok(choice) = answer.parse::<usize>() else {
+            return MenuStep::Invalid(format!("请回复菜单中的数字,「{answer}」不是数字"));
+        };
+        let out_of_range = |n: usize| {
+            MenuStep::Invalid(format!(
+                "没有选项 {choice},请回复 0–{}",
+                n.saturating_sub(1)
+            ))
+        };
+        match self {
+            MenuNode::Root => match ROOT.get(choice) {
+                Some((_, Some(cmd))) => MenuStep::Run((*cmd).to_string()),
+                Some(_) if choice == 1 => MenuStep::Enter(MenuNode::VmSearch),
+                Some(_) => MenuStep::Enter(MenuNode::Templates),
+                None => out_of_range(ROOT.len()),
+            },
+            MenuNode::VmMatches { keyword } => {
+                let hits = matches(pool, keyword, visible);
+                let shown = hits.len().min(MAX_DYNAMIC);
+                match hits.get(choice).filter(|_| choice < shown) {
+                    Some(vm) => MenuStep::Enter(MenuNode::VmActions {
+                        vm: vm.name.clone(),
+                    }),
+                    None => out_of_range(shown),
+                }
+            }
+            MenuNode::VmActions { vm } => match VM_ACTIONS.get(choice) {
+                Some((_, Some(cmd), _)) => MenuStep::Run(format!("{cmd}:{vm}")),
+                Some((_, None, Some(action))) => MenuStep::Enter(MenuNode::VmInput {
+                    vm: vm.clone(),
+                    action: *action,
+                }),
+                _ => out_of_range(VM_ACTIONS.len()),
+            },
+            MenuNode::Templates => {
+                let shown = pool.templates.len().min(MAX_DYNAMIC);
+                match pool.templates.get(choice).filter(|_| choice < shown) {
+                    Some(t) => MenuStep::Enter(MenuNode::CloneInput { number: t.number }),
+                    None => out_of_range(shown),
+                }
+            }
+            _ => unreachable!("input nodes handled above"),
+        }
+    }
+}
+
+/// VMs (not templates) the user may see that match `keyword`, in a stable order.
+fn matches<'a>(pool: &'a PoolView, keyword: &str, visible: &dyn Fn(&Vm) -> bool) -> Vec<&'a Vm> {
+    let mut hits: Vec<&Vm> = pool
+        .search(keyword)
+        .into_iter()
+        .filter(|v| !v.template && visible(v))
+        .collect();
+    hits.sort_by(|a, b| a.name.cmp(&b.name));
+    hits
+}
+
+/// Whether a text is a menu path: digits, or digits joined by `-` (`0-1-2`).
+pub fn is_path(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split('-')
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
+}

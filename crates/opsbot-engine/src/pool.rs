@@ -1,0 +1,215 @@
+//! The engine's read model of the resource pool: the store's snapshot plus lookup
+//! indexes, cached in memory and reloaded only when the store's pool version moves, so
+//! read commands cost one tiny query however large the estate is.
+
+use opsbot_core::{Host, Inventory, Template, Vm};
+use opsbot_store::{PoolSnapshot, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct PoolView {
+    pub version: i64,
+    pub inventory: Inventory,
+    pub templates: Vec<Template>,
+    by_name: HashMap<String, Vec<usize>>,
+    by_ip: HashMap<String, Vec<usize>>,
+    /// Lower-cased name, hostname and IPs of each VM, for substring search.
+    haystack: Vec<String>,
+    /// Indexes of the VMs that are not templates, ordered by name.
+    sorted_vms: Vec<usize>,
+}
+
+/// The result of resolving what the user typed to one VM.
+#[derive(Debug)]
+pub enum VmLookup<'a> {
+    Found(&'a Vm),
+    Ambiguous(Vec<&'a Vm>),
+    Missing { suggestions: Vec<&'a Vm> },
+}
+
+impl PoolView {
+    pub fn new(snapshot: PoolSnapshot) -> Self {
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_ip: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut haystack = Vec::with_capacity(snapshot.inventory.vms.len());
+        for (i, vm) in snapshot.inventory.vms.iter().enumerate() {
+            by_name.entry(vm.name.to_lowercase()).or_default().push(i);
+            for ip in vm.ips.iter().chain(vm.guest_ip.iter()) {
+                let e = by_ip.entry(ip.clone()).or_default();
+                if !e.contains(&i) {
+                    e.push(i);
+                }
+            }
+            haystack.push(format!(
+                "{}\u{1}{}\u{1}{}",
+                vm.name.to_lowercase(),
+                vm.guest_hostname.to_lowercase(),
+                vm.ips.join("\u{1}")
+            ));
+        }
+        let vms = &snapshot.inventory.vms;
+        let mut sorted_vms: Vec<usize> = (0..vms.len()).filter(|i| !vms[*i].template).collect();
+        sorted_vms.sort_by(|a, b| vms[*a].name.cmp(&vms[*b].name));
+        PoolView {
+            version: snapshot.version,
+            inventory: snapshot.inventory,
+            templates: snapshot.templates,
+            by_name,
+            by_ip,
+            haystack,
+            sorted_vms,
+        }
+    }
+
+    /// VMs that are not templates, in inventory order.
+    pub fn vms(&self) -> impl Iterator<Item = &Vm> {
+        self.inventory.vms.iter().filter(|v| !v.template)
+    }
+
+    /// VMs that are not templates, ordered by name.
+    pub fn vms_by_name(&self) -> impl Iterator<Item = &Vm> {
+        self.sorted_vms.iter().map(|i| &self.inventory.vms[*i])
+    }
+
+    pub fn vm_by_id(&self, provider: &str, id: &str) -> Option<&Vm> {
+        self.inventory
+            .vms
+            .iter()
+            .find(|v| v.provider == provider && v.id == id)
+    }
+
+    pub fn template(&self, number: u32) -> Option<(&Template, Option<&Vm>)> {
+        let t = self.templates.iter().find(|t| t.number == number)?;
+        Some((t, self.vm_by_id(&t.provider, &t.vm_id)))
+    }
+
+    /// Any VM (not template) using `ip`.
+    pub fn vm_with_ip(&self, ip: &str) -> Option<&Vm> {
+        self.by_ip
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.inventory.vms[*i])
+            .find(|v| !v.template)
+    }
+
+    /// Resolves a name (optionally `provider/name`), IP or UUID to exactly one VM.
+    pub fn resolve_vm(&self, wanted: &str) -> VmLookup<'_> {
+        let wanted = wanted.trim();
+        let (provider, name) = match wanted.split_once('/') {
+            Some((p, n)) if self.inventory.vms.iter().any(|v| v.provider == p) => (Some(p), n),
+            _ => (None, wanted),
+        };
+        let pick = |idx: &Vec<usize>| -> Vec<&Vm> {
+            idx.iter()
+                .map(|i| &self.inventory.vms[*i])
+                .filter(|v| provider.is_none_or(|p| v.provider == p))
+                .collect()
+        };
+        let candidates = self
+            .by_name
+            .get(&name.to_lowercase())
+            .map(pick)
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.by_ip.get(name).map(pick).filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| {
+                self.inventory
+                    .vms
+                    .iter()
+                    .filter(|v| v.uuid == name || v.instance_uuid == name)
+                    .collect()
+            });
+        match candidates.len() {
+            1 => VmLookup::Found(candidates[0]),
+            0 => VmLookup::Missing {
+                suggestions: self.similar(name, 3),
+            },
+            _ => VmLookup::Ambiguous(candidates),
+        }
+    }
+
+    /// VMs (templates included) whose name, hostname or IP contains `keyword`,
+    /// falling back to the closest names when nothing contains it.
+    pub fn search(&self, keyword: &str) -> Vec<&Vm> {
+        let k = keyword.trim().to_lowercase();
+        let hits: Vec<&Vm> = self
+            .haystack
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.contains(&k))
+            .map(|(i, _)| &self.inventory.vms[i])
+            .collect();
+        if hits.is_empty() {
+            self.similar(&k, 5)
+        } else {
+            hits
+        }
+    }
+
+    pub fn search_hosts(&self, keyword: &str) -> Vec<&Host> {
+        let k = keyword.trim().to_lowercase();
+        self.inventory
+            .hosts
+            .iter()
+            .filter(|h| h.name.to_lowercase().contains(&k))
+            .collect()
+    }
+
+    /// The names closest to `wanted` by edit similarity, best first.
+    fn similar(&self, wanted: &str, n: usize) -> Vec<&Vm> {
+        let wanted = wanted.to_lowercase();
+        let mut scored: Vec<(f64, &Vm)> = self
+            .inventory
+            .vms
+            .iter()
+            .map(|v| (strsim::jaro_winkler(&wanted, &v.name.to_lowercase()), v))
+            .filter(|(s, _)| *s >= 0.75)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().take(n).map(|(_, v)| v).collect()
+    }
+}
+
+/// Shares one [`PoolView`] between requests and refreshes it when the store changes.
+pub struct PoolCache {
+    store: Arc<dyn Store>,
+    current: RwLock<Arc<PoolView>>,
+    reload: Mutex<()>,
+}
+
+impl PoolCache {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        PoolCache {
+            store,
+            current: RwLock::new(Arc::new(PoolView {
+                version: -1,
+                ..PoolView::default()
+            })),
+            reload: Mutex::new(()),
+        }
+    }
+
+    fn cached(&self) -> Arc<PoolView> {
+        self.current.read().expect("pool lock poisoned").clone()
+    }
+
+    /// The pool as the store has it now.
+    pub async fn get(&self) -> opsbot_store::Result<Arc<PoolView>> {
+        let version = self.store.pool_version().await?;
+        let cached = self.cached();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        // One reload at a time; whoever waited finds it done.
+        let _guard = self.reload.lock().await;
+        let cached = self.cached();
+        if cached.version == version {
+            return Ok(cached);
+        }
+        let view = Arc::new(PoolView::new(self.store.load_pool().await?));
+        *self.current.write().expect("pool lock poisoned") = view.clone();
+        Ok(view)
+    }
+}

@@ -1,0 +1,140 @@
+//! The built-in simulated cluster (`kind = "sim"`): a few datacenters, clusters and
+//! hosts, ~50 VMs, numbered templates, datastores and port groups, behaving like a
+//! small vCenter (power changes take a moment, clones take seconds and report
+//! progress, impossible requests fail). Its state lives in the store, so a VM cloned
+//! by one `opsbot chat -c` is there for the next.
+
+mod ops;
+mod seed;
+pub mod synthetic;
+
+use async_trait::async_trait;
+use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
+use opsbot_store::Store;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// The persisted state: the inventory plus a counter for new object ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SimState {
+    pub inventory: Inventory,
+    pub next_id: u64,
+}
+
+pub struct SimProvider {
+    name: String,
+    store: Arc<dyn Store>,
+    /// Multiplies every simulated delay; tests use a small value.
+    time_scale: f64,
+    /// Serialises read-modify-write of the state within this process; across
+    /// processes each mutation re-reads the stored state first.
+    lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for SimProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimProvider")
+            .field("name", &self.name)
+            .field("time_scale", &self.time_scale)
+            .finish()
+    }
+}
+
+impl SimProvider {
+    pub fn new(name: impl Into<String>, store: Arc<dyn Store>, time_scale: f64) -> Self {
+        SimProvider {
+            name: name.into(),
+            store,
+            time_scale: time_scale.max(0.0),
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn state_key(&self) -> String {
+        format!("sim:{}", self.name)
+    }
+
+    fn unavailable(&self, message: impl std::fmt::Display) -> ProviderError {
+        ProviderError::Unavailable {
+            provider: self.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    async fn load(&self) -> Result<SimState, ProviderError> {
+        let stored = self
+            .store
+            .get_state(&self.state_key())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        match stored {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| self.unavailable(format!("stored sim state is corrupt: {e}"))),
+            None => Ok(seed::initial_state(&self.name)),
+        }
+    }
+
+    async fn save(&self, state: &SimState) -> Result<(), ProviderError> {
+        let json = serde_json::to_string(state).map_err(|e| self.unavailable(e))?;
+        self.store
+            .put_state(&self.state_key(), &json)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    /// Applies `change` to the freshly loaded state and saves it, under the lock.
+    async fn mutate<T>(
+        &self,
+        change: impl FnOnce(&mut SimState) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let _guard = self.lock.lock().await;
+        let mut state = self.load().await?;
+        let out = change(&mut state)?;
+        self.save(&state).await?;
+        Ok(out)
+    }
+
+    async fn pause(&self, base_ms: u64) {
+        let ms = (base_ms as f64 * self.time_scale) as u64;
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for SimProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "sim"
+    }
+
+    async fn inventory(&self) -> Result<Inventory, ProviderError> {
+        let _guard = self.lock.lock().await;
+        let state = self.load().await?;
+        // First contact persists the generated estate so later runs see the same one.
+        if self
+            .store
+            .get_state(&self.state_key())
+            .await
+            .map_err(|e| self.unavailable(e))?
+            .is_none()
+        {
+            self.save(&state).await?;
+        }
+        Ok(state.inventory)
+    }
+
+    async fn execute(
+        &self,
+        op: &VmOperation,
+        progress: &dyn Progress,
+    ) -> Result<OpOutcome, ProviderError> {
+        ops::execute(self, op, progress).await
+    }
+}

@@ -1,0 +1,141 @@
+//! Persistence for opsbot. Two traits, each with interchangeable backends:
+//!
+//! - [`Store`]: the resource pool (with change history), audit log, jobs, processed
+//!   message ids, the permission policy and small provider state blobs. One sea-orm
+//!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
+//! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
+//!   memory (default) or Redis.
+
+mod error;
+mod sea;
+mod session;
+mod types;
+mod url;
+
+pub use error::{Result, StoreError};
+pub use sea::SeaStore;
+pub use session::{connect_sessions, MemorySessions, RedisSessions};
+pub use types::*;
+pub use url::{redact, ACCEPTED_SCHEMES};
+
+use async_trait::async_trait;
+use opsbot_core::{AuditEntry, Change, Inventory, JobId, JobRecord, JobState, Role, Vm};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the store named by `url` and brings its schema up to date.
+///
+/// Accepts `sqlite://PATH` (relative to the working directory; the directory and file
+/// are created when missing), `sqlite::memory:`, `postgres://` / `postgresql://` and
+/// `mysql://` / `mariadb://`. A server that does not answer within about 3 s gives
+/// [`StoreError::Unavailable`]; an unknown scheme gives [`StoreError::BadUrl`].
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SeaStore::open(url).await?))
+}
+
+/// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Cheap check that the database answers (for `/readyz` and error recovery).
+    async fn ping(&self) -> Result<()>;
+
+    // ---- resource pool -------------------------------------------------------------
+
+    /// A counter bumped by every write to the pool; readers cache the pool and reload
+    /// only when it moves, so several opsbot processes stay consistent.
+    async fn pool_version(&self) -> Result<i64>;
+
+    /// All live (not removed) pool objects of every provider, with template numbers.
+    async fn load_pool(&self) -> Result<PoolSnapshot>;
+
+    /// Makes the pool mirror `inventory` for `provider`: inserts new objects, updates
+    /// changed ones, marks objects missing from the inventory as removed, numbers new
+    /// templates, and records every difference in the change history with `source`.
+    async fn apply_inventory(
+        &self,
+        provider: &str,
+        inventory: &Inventory,
+        source: &str,
+    ) -> Result<SyncReport>;
+
+    /// Writes one VM as an operation left it (insert or update), recording changes.
+    /// A template VM gets a template number if it has none.
+    async fn upsert_vm(&self, vm: &Vm, source: &str) -> Result<Vec<Change>>;
+
+    /// The change history, newest first.
+    async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>>;
+
+    // ---- audit --------------------------------------------------------------------
+
+    /// Appends an entry and returns its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+
+    /// The audit log, newest first.
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    // ---- inbound message de-duplication ---------------------------------------------
+
+    /// Records that `msg_id` from `channel` was taken in. Returns `false` when it was
+    /// already recorded (a retry), so a command never runs twice, also across restarts.
+    async fn mark_processed(&self, channel: &str, msg_id: &str) -> Result<bool>;
+
+    // ---- jobs -----------------------------------------------------------------------
+
+    async fn create_job(&self, job: &NewJob) -> Result<JobId>;
+
+    /// Sets state, progress and message; also refreshes the job's heartbeat.
+    async fn update_job(
+        &self,
+        id: JobId,
+        state: JobState,
+        progress: u8,
+        message: &str,
+    ) -> Result<()>;
+
+    /// Refreshes the heartbeat of every running job owned by `owner`.
+    async fn heartbeat_jobs(&self, owner: &str) -> Result<()>;
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>>;
+
+    /// Jobs, newest first.
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>>;
+
+    /// Marks running jobs as interrupted with `message`: those of one owner (graceful
+    /// shutdown) or those whose heartbeat is older than a deadline (a crashed process).
+    /// Returns the ids it changed.
+    async fn interrupt_jobs(&self, which: &InterruptFilter, message: &str) -> Result<Vec<JobId>>;
+
+    // ---- permission policy ----------------------------------------------------------
+
+    /// Replaces all roles and bindings (the configuration is their source).
+    async fn replace_policy(&self, policy: &PolicyData) -> Result<()>;
+
+    async fn load_policy(&self) -> Result<PolicyData>;
+
+    // ---- provider state -------------------------------------------------------------
+
+    /// A small opaque blob a provider keeps between runs (the sim cluster's state).
+    async fn get_state(&self, key: &str) -> Result<Option<String>>;
+
+    async fn put_state(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// Short-lived conversation state (menu position, pending confirmation, paging).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+    /// Stores `value` under `key`, expiring `ttl` after this call.
+    async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<()>;
+    async fn remove(&self, key: &str) -> Result<()>;
+    /// `memory` or `redis`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Roles and who holds them, as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyData {
+    pub roles: Vec<Role>,
+    pub users: BTreeMap<String, Vec<String>>,
+    pub chats: BTreeMap<String, Vec<String>>,
+}

@@ -1,0 +1,129 @@
+//! Opening a database: one sqlx pool per backend, tuned for how opsbot uses it, then
+//! the migrations. Failures become `StoreError`s that name the backend and the
+//! (redacted) URL.
+
+use super::errors::Db;
+use super::migration::Migrator;
+use crate::url::Target;
+use crate::{Result, StoreError};
+use sea_orm::sqlx::{
+    self,
+    mysql::{MySqlConnectOptions, MySqlPoolOptions},
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    ConnectOptions as _, Connection as _,
+};
+use sea_orm::{DatabaseConnection, SqlxMySqlConnector, SqlxPostgresConnector, SqlxSqliteConnector};
+use sea_orm_migration::MigratorTrait;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long to wait for a server before calling it unavailable: short, so a CLI run
+/// against a down database fails fast instead of hanging.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a SQLite writer waits for another process's write to finish.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the database at `target` and brings its schema up to date.
+pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection> {
+    let conn = match target {
+        Target::SqliteFile(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable {
+                    backend: "sqlite".into(),
+                    message: format!("cannot create directory {}: {e}", dir.display()),
+                })?;
+            }
+            let opts = sqlite_options().filename(path).create_if_missing(true);
+            // A few connections let readers proceed while one writer holds the lock.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                .connect_with(opts)
+                .await
+                .map_err(|e| db.sqlx(e, "opening the database"))?;
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        }
+        Target::SqliteMemory => {
+            // One connection that never expires: the database lives only as long as it.
+            let opts = sqlite_options().in_memory(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(opts)
+                .await
+                .map_err(|e| db.sqlx(e, "opening the database"))?;
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        }
+        Target::Postgres(url) => {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| db.bad_url(e))?;
+            let opts = opts.disable_statement_logging();
+            probe(opts.clone(), db).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_lazy_with(opts);
+            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+        }
+        Target::MySql(url) => {
+            let opts = MySqlConnectOptions::from_str(url).map_err(|e| db.bad_url(e))?;
+            // utf8mb4 so 4-byte characters (emoji, rare CJK) survive the connection.
+            let opts = opts
+                .charset("utf8mb4")
+                .collation("utf8mb4_bin")
+                .disable_statement_logging();
+            probe(opts.clone(), db).await?;
+            let pool = MySqlPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_lazy_with(opts);
+            SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
+        }
+    };
+    Migrator::up(&conn, None)
+        .await
+        .map_err(|e| match db.map(e, "migrating the schema") {
+            StoreError::Query { message, .. } => {
+                StoreError::Migration(format!("{} ({}): {message}", db.backend, db.target))
+            }
+            other => other,
+        })?;
+    Ok(conn)
+}
+
+fn sqlite_options() -> SqliteConnectOptions {
+    // WAL lets readers and one writer work at once, and several short-lived CLI
+    // processes share the file; the busy timeout makes a writer wait its turn.
+    SqliteConnectOptions::new()
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .disable_statement_logging()
+}
+
+/// Makes one connection attempt so a down server is reported with the driver's own
+/// reason (connection refused, unknown host, bad password) instead of the pool's
+/// generic timeout, and quickly.
+async fn probe<C>(opts: C, db: &Db) -> Result<()>
+where
+    C: sqlx::ConnectOptions,
+    C::Connection: Sized,
+{
+    match tokio::time::timeout(CONNECT_TIMEOUT, opts.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(db.sqlx(e, "connecting")),
+        Err(_) => Err(StoreError::Unavailable {
+            backend: db.backend.into(),
+            message: format!(
+                "{} did not answer within {} s",
+                db.target,
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}

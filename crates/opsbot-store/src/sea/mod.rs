@@ -1,0 +1,146 @@
+//! `SeaStore`: the [`Store`](crate::Store) on SQLite, PostgreSQL or MySQL through
+//! sea-orm. This module wires the trait to the per-area modules below it.
+
+mod audit;
+mod connect;
+mod entity;
+mod errors;
+mod jobs;
+mod migration;
+mod policy;
+mod pool;
+mod state;
+
+use crate::url::{redact, Target};
+use crate::{
+    AuditQuery, ChangeQuery, InterruptFilter, JobQuery, NewJob, PolicyData, PoolSnapshot, Result,
+    Store, SyncReport,
+};
+use async_trait::async_trait;
+use errors::{Db, During};
+use opsbot_core::{AuditEntry, Change, Inventory, JobId, JobRecord, JobState, Vm};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+/// The sea-orm store. Cheap to share behind an `Arc`; the pool inside is shared.
+#[derive(Debug, Clone)]
+pub struct SeaStore {
+    conn: DatabaseConnection,
+    db: Db,
+}
+
+impl SeaStore {
+    /// Connects to `url` and migrates the schema; see [`crate::connect`].
+    pub async fn open(url: &str) -> Result<SeaStore> {
+        let target = Target::parse(url)?;
+        let db = Db {
+            backend: target.backend(),
+            target: redact(url),
+        };
+        let conn = connect::open(&target, &db).await?;
+        Ok(SeaStore { conn, db })
+    }
+
+    /// `sqlite`, `postgres` or `mysql`.
+    pub fn backend(&self) -> &'static str {
+        self.db.backend
+    }
+
+    /// Closes the connection pool (tests drop their database afterwards).
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SeaStore {
+    async fn ping(&self) -> Result<()> {
+        self.conn
+            .execute_unprepared("SELECT 1")
+            .await
+            .during(&self.db, "checking the connection")?;
+        Ok(())
+    }
+
+    async fn pool_version(&self) -> Result<i64> {
+        pool::version(&self.conn, &self.db).await
+    }
+
+    async fn load_pool(&self) -> Result<PoolSnapshot> {
+        pool::load_pool(&self.conn, &self.db).await
+    }
+
+    async fn apply_inventory(
+        &self,
+        provider: &str,
+        inventory: &Inventory,
+        source: &str,
+    ) -> Result<SyncReport> {
+        pool::apply_inventory(&self.conn, &self.db, provider, inventory, source).await
+    }
+
+    async fn upsert_vm(&self, vm: &Vm, source: &str) -> Result<Vec<Change>> {
+        pool::upsert_vm(&self.conn, &self.db, vm, source).await
+    }
+
+    async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>> {
+        pool::changes(&self.conn, &self.db, query).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        audit::append(&self.conn, &self.db, entry).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        audit::query(&self.conn, &self.db, query).await
+    }
+
+    async fn mark_processed(&self, channel: &str, msg_id: &str) -> Result<bool> {
+        state::mark_processed(&self.conn, &self.db, channel, msg_id).await
+    }
+
+    async fn create_job(&self, job: &NewJob) -> Result<JobId> {
+        jobs::create(&self.conn, &self.db, job).await
+    }
+
+    async fn update_job(
+        &self,
+        id: JobId,
+        state: JobState,
+        progress: u8,
+        message: &str,
+    ) -> Result<()> {
+        jobs::update(&self.conn, &self.db, id, state, progress, message).await
+    }
+
+    async fn heartbeat_jobs(&self, owner: &str) -> Result<()> {
+        jobs::heartbeat(&self.conn, &self.db, owner).await
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        jobs::get(&self.conn, &self.db, id).await
+    }
+
+    async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>> {
+        jobs::list(&self.conn, &self.db, query).await
+    }
+
+    async fn interrupt_jobs(&self, which: &InterruptFilter, message: &str) -> Result<Vec<JobId>> {
+        jobs::interrupt(&self.conn, &self.db, which, message).await
+    }
+
+    async fn replace_policy(&self, policy: &PolicyData) -> Result<()> {
+        policy::replace(&self.conn, &self.db, policy).await
+    }
+
+    async fn load_policy(&self) -> Result<PolicyData> {
+        policy::load(&self.conn, &self.db).await
+    }
+
+    async fn get_state(&self, key: &str) -> Result<Option<String>> {
+        state::get(&self.conn, &self.db, key).await
+    }
+
+    async fn put_state(&self, key: &str, value: &str) -> Result<()> {
+        state::put(&self.conn, &self.db, key, value).await
+    }
+}

@@ -1,0 +1,62 @@
+//! Small keyed records: provider state blobs (upserted) and the ids of inbound
+//! messages already taken in (insert-if-absent through the unique key).
+
+use super::entity::{processed_message, provider_state};
+use super::errors::{is_duplicate, Db, During};
+use super::pool::now;
+use crate::Result;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::NotSet, DatabaseConnection, EntityTrait, Set};
+
+pub(crate) async fn get(conn: &DatabaseConnection, db: &Db, key: &str) -> Result<Option<String>> {
+    Ok(provider_state::Entity::find_by_id(key.to_string())
+        .one(conn)
+        .await
+        .during(db, "reading provider state")?
+        .map(|m| m.value))
+}
+
+pub(crate) async fn put(conn: &DatabaseConnection, db: &Db, key: &str, value: &str) -> Result<()> {
+    let row = provider_state::ActiveModel {
+        key: Set(key.to_string()),
+        value: Set(value.to_string()),
+        updated_at: Set(now()),
+    };
+    provider_state::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(provider_state::Column::Key)
+                .update_columns([
+                    provider_state::Column::Value,
+                    provider_state::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .during(db, "writing provider state")?;
+    Ok(())
+}
+
+/// Inserts and lets the unique key decide: of several processes racing on one
+/// message id exactly one insert succeeds, the others see a duplicate.
+pub(crate) async fn mark_processed(
+    conn: &DatabaseConnection,
+    db: &Db,
+    channel: &str,
+    msg_id: &str,
+) -> Result<bool> {
+    let row = processed_message::ActiveModel {
+        id: NotSet,
+        channel: Set(channel.to_string()),
+        msg_id: Set(msg_id.to_string()),
+        at: Set(now()),
+    };
+    match processed_message::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_duplicate(&e) => Ok(false),
+        Err(e) => Err(db.map(e, "recording a processed message")),
+    }
+}

@@ -1,0 +1,715 @@
+//! WeCom API client (PROTOCOLS.md §2): access-token cache, app messages, app chats,
+//! group robots and OAuth user lookup, over reqwest with rustls (aws-lc-rs).
+//!
+//! Invariants:
+//! - One gettoken per app per token lifetime: tokens are cached per app and refreshed
+//!   by a single caller while the others wait (single flight).
+//! - A rejected token (40001/40014/42001) is refreshed and the call retried exactly once.
+//! - Sends wait for the client-side rate limits (30/min per app and member, 20/min per
+//!   robot), because WeCom drops the excess silently or blocks for a minute.
+//! - No secret (app secret, access token, robot key) appears in an error or a log line.
+
+mod types;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result, RATE_LIMIT_BACKOFF};
+use crate::ratelimit::SlidingWindowLimiter;
+
+pub use types::{
+    AppMessage, NewAppChat, Recipients, RobotMessage, SendReceipt, TextCard, UserIdentity,
+};
+
+/// Where WeCom lives.
+pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com";
+
+/// Refresh this long before WeCom's stated expiry, so a token never dies mid-request.
+const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+/// Used when gettoken omits expires_in; WeCom's documented lifetime.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
+/// One second over WeCom's minute, to absorb clock and network skew between us and it.
+const LIMIT_WINDOW: Duration = Duration::from_secs(61);
+
+/// Tuning of a [`WecomClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Scheme and host, without `/cgi-bin`; default [`DEFAULT_API_BASE`].
+    pub api_base: String,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// App messages per app and member per minute; `None` disables the limiter.
+    pub member_limit_per_minute: Option<usize>,
+    /// Messages per group robot per minute; `None` disables the limiter.
+    pub robot_limit_per_minute: Option<usize>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            api_base: DEFAULT_API_BASE.to_owned(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            member_limit_per_minute: Some(30),
+            robot_limit_per_minute: Some(20),
+        }
+    }
+}
+
+/// Identity of one self-built app: corp id, agent id and the app's secret.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AppCredentials {
+    /// CorpID (`ww…`).
+    pub corp_id: String,
+    /// AgentId of the app.
+    pub agent_id: i64,
+    secret: String,
+}
+
+impl AppCredentials {
+    /// Credentials for one app.
+    pub fn new(corp_id: impl Into<String>, agent_id: i64, secret: impl Into<String>) -> Self {
+        Self {
+            corp_id: corp_id.into(),
+            agent_id,
+            secret: secret.into(),
+        }
+    }
+}
+
+impl fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("corp_id", &self.corp_id)
+            .field("agent_id", &self.agent_id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A WeCom API client. Cheap to clone; clones share the HTTP pool, token caches and
+/// rate limiters.
+#[derive(Clone, Debug)]
+pub struct WecomClient {
+    inner: Arc<ClientInner>,
+}
+
+type MemberKey = (String, i64, String);
+
+#[derive(Debug)]
+struct ClientInner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    clock: Arc<dyn Clock>,
+    tokens: Mutex<HashMap<AppCredentials, Arc<TokenSlot>>>,
+    member_limiter: Option<SlidingWindowLimiter<MemberKey>>,
+    robot_limiter: Option<SlidingWindowLimiter<String>>,
+}
+
+/// One app's cached token. The async mutex is held across gettoken, which is what makes
+/// the refresh single-flight.
+#[derive(Debug)]
+struct TokenSlot {
+    credentials: AppCredentials,
+    cached: tokio::sync::Mutex<Option<CachedToken>>,
+}
+
+struct CachedToken {
+    token: String,
+    fetched_at: Duration,
+    expires_in: Duration,
+}
+
+impl fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("token", &"<redacted>")
+            .field("fetched_at", &self.fetched_at)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+impl CachedToken {
+    fn is_fresh(&self, now: Duration) -> bool {
+        // Real tokens live 7200 s; halving only matters for the short TTLs of tests.
+        let usable_for = if self.expires_in > TOKEN_REFRESH_MARGIN * 2 {
+            self.expires_in - TOKEN_REFRESH_MARGIN
+        } else {
+            self.expires_in / 2
+        };
+        now < self.fetched_at + usable_for
+    }
+}
+
+/// A decoded WeCom JSON answer, errcode not yet judged.
+struct Reply {
+    errcode: i64,
+    errmsg: String,
+    body: Map<String, Value>,
+}
+
+impl Reply {
+    fn into_result(self, api: &'static str) -> Result<Map<String, Value>> {
+        if self.errcode == 0 {
+            Ok(self.body)
+        } else {
+            Err(api_error(api, self.errcode, self.errmsg))
+        }
+    }
+}
+
+impl WecomClient {
+    /// A client on the system clock.
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        Self::with_clock(config, Arc::new(SystemClock::new()))
+    }
+
+    /// A client reading time from `clock` (token expiry, rate limits).
+    pub fn with_clock(config: ClientConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(concat!("opsbot-wecom/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::HttpClient(error_chain(&e)))?;
+        let member_limiter = config
+            .member_limit_per_minute
+            .map(|limit| SlidingWindowLimiter::new(limit, LIMIT_WINDOW, clock.clone()));
+        let robot_limiter = config
+            .robot_limit_per_minute
+            .map(|limit| SlidingWindowLimiter::new(limit, LIMIT_WINDOW, clock.clone()));
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                http,
+                config,
+                clock,
+                tokens: Mutex::new(HashMap::new()),
+                member_limiter,
+                robot_limiter,
+            }),
+        })
+    }
+
+    /// The API of one app. Calling this again with the same credentials shares the token.
+    pub fn app(&self, credentials: AppCredentials) -> AppClient {
+        let slot = {
+            let mut tokens = self.inner.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            tokens
+                .entry(credentials.clone())
+                .or_insert_with(|| {
+                    Arc::new(TokenSlot {
+                        credentials,
+                        cached: tokio::sync::Mutex::new(None),
+                    })
+                })
+                .clone()
+        };
+        AppClient {
+            client: self.clone(),
+            slot,
+        }
+    }
+
+    /// Post to a group robot (`webhook/send?key=`). Waits for the per-robot limit; after a
+    /// 45009 the robot is held back a full minute before the next message.
+    pub async fn webhook_send(&self, key: &str, message: &RobotMessage) -> Result<()> {
+        const API: &str = "webhook/send";
+        if key.is_empty() {
+            return Err(Error::InvalidArgument("robot key is empty".into()));
+        }
+        message.validate()?;
+        if let Some(limiter) = &self.inner.robot_limiter {
+            limiter.acquire(key.to_owned()).await;
+        }
+        let request = self
+            .request(Method::POST, API)
+            .query(&[("key", key)])
+            .json(&message.to_json());
+        let reply = self.execute(API, request).await?;
+        if reply.errcode == 45009 {
+            if let Some(limiter) = &self.inner.robot_limiter {
+                limiter.penalize(key.to_owned(), RATE_LIMIT_BACKOFF);
+            }
+        }
+        reply.into_result(API).map(drop)
+    }
+
+    fn request(&self, method: Method, api: &str) -> reqwest::RequestBuilder {
+        let base = self.inner.config.api_base.trim_end_matches('/');
+        self.inner
+            .http
+            .request(method, format!("{base}/cgi-bin/{api}"))
+    }
+
+    async fn execute(&self, api: &'static str, request: reqwest::RequestBuilder) -> Result<Reply> {
+        tracing::debug!(api, "calling WeCom");
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(api, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::HttpStatus {
+                api,
+                status: status.as_u16(),
+            });
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(api, e))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse {
+            api,
+            reason: format!("body is not JSON ({e})"),
+        })?;
+        let Value::Object(body) = value else {
+            return Err(Error::InvalidResponse {
+                api,
+                reason: "body is not a JSON object".into(),
+            });
+        };
+        let errcode = match body.get("errcode") {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| Error::InvalidResponse {
+            api,
+            reason: "no integer errcode".into(),
+        })?;
+        let errmsg = body
+            .get("errmsg")
+            .and_then(Value::as_str)
+            .map(redact_secrets)
+            .unwrap_or_default();
+        if errcode != 0 {
+            tracing::debug!(api, errcode, errmsg = %errmsg, "WeCom returned an error");
+        }
+        Ok(Reply {
+            errcode,
+            errmsg,
+            body,
+        })
+    }
+
+    fn transport_error(&self, api: &'static str, error: reqwest::Error) -> Error {
+        if error.is_timeout() {
+            return Error::Timeout {
+                api,
+                timeout: self.inner.config.timeout,
+            };
+        }
+        // The URL carries the access token or robot key; drop it, and redact the rest
+        // in case a lower layer echoes it.
+        Error::Transport {
+            api,
+            message: redact_secrets(&error_chain(&error.without_url())),
+        }
+    }
+}
+
+/// The API of one app, with its own token cache. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppClient {
+    client: WecomClient,
+    slot: Arc<TokenSlot>,
+}
+
+impl AppClient {
+    /// The app's AgentId.
+    pub fn agent_id(&self) -> i64 {
+        self.slot.credentials.agent_id
+    }
+
+    /// Forget the cached token, e.g. after rotating the secret.
+    pub async fn invalidate_token(&self) {
+        *self.slot.cached.lock().await = None;
+    }
+
+    /// `message/send`. Waits until every named user is under the per-member limit.
+    pub async fn send(&self, to: &Recipients, message: &AppMessage) -> Result<SendReceipt> {
+        const API: &str = "message/send";
+        to.validate()?;
+        message.validate()?;
+        if let Some(limiter) = &self.client.inner.member_limiter {
+            let credentials = &self.slot.credentials;
+            // WeCom treats userids case-insensitively (it lower-cases them in replies).
+            let keys: Vec<MemberKey> = to
+                .named_users()
+                .map(|user| {
+                    (
+                        credentials.corp_id.clone(),
+                        credentials.agent_id,
+                        user.to_lowercase(),
+                    )
+                })
+                .collect();
+            limiter.acquire_all(&keys).await;
+        }
+        let mut body = Map::new();
+        to.write_json(&mut body);
+        body.insert("agentid".into(), Value::from(self.agent_id()));
+        message.write_json(&mut body);
+        let reply = self
+            .call(Method::POST, API, &[], Some(Value::Object(body)))
+            .await?;
+        let receipt = SendReceipt::from_reply(&reply);
+        if receipt.is_partial() {
+            tracing::warn!(
+                agent_id = self.agent_id(),
+                invalid_users = ?receipt.invalid_users,
+                invalid_parties = ?receipt.invalid_parties,
+                invalid_tags = ?receipt.invalid_tags,
+                unlicensed_users = ?receipt.unlicensed_users,
+                "message/send skipped some recipients"
+            );
+        }
+        Ok(receipt)
+    }
+
+    /// `message/send` with text content (≤ 2048 bytes).
+    pub async fn send_text(&self, to: &Recipients, content: &str) -> Result<SendReceipt> {
+        self.send(to, &AppMessage::Text(content.to_owned())).await
+    }
+
+    /// `message/send` with markdown content (≤ 2048 bytes).
+    pub async fn send_markdown(&self, to: &Recipients, content: &str) -> Result<SendReceipt> {
+        self.send(to, &AppMessage::Markdown(content.to_owned()))
+            .await
+    }
+
+    /// `message/send` with a text card.
+    pub async fn send_textcard(&self, to: &Recipients, card: &TextCard) -> Result<SendReceipt> {
+        self.send(to, &AppMessage::TextCard(card.clone())).await
+    }
+
+    /// `appchat/create`; returns the chat id (WeCom's if none was requested).
+    pub async fn appchat_create(&self, chat: &NewAppChat) -> Result<String> {
+        const API: &str = "appchat/create";
+        let body = chat.to_json()?;
+        let reply = self.call(Method::POST, API, &[], Some(body)).await?;
+        reply
+            .get("chatid")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| chat.chat_id.clone())
+            .ok_or_else(|| Error::InvalidResponse {
+                api: API,
+                reason: "no chatid in the answer".into(),
+            })
+    }
+
+    /// `appchat/send` to a chat created by this app.
+    pub async fn appchat_send(&self, chat_id: &str, message: &AppMessage) -> Result<()> {
+        const API: &str = "appchat/send";
+        if chat_id.is_empty() {
+            return Err(Error::InvalidArgument("chat id is empty".into()));
+        }
+        message.validate()?;
+        let mut body = Map::new();
+        body.insert("chatid".into(), Value::String(chat_id.to_owned()));
+        message.write_json(&mut body);
+        self.call(Method::POST, API, &[], Some(Value::Object(body)))
+            .await
+            .map(drop)
+    }
+
+    /// `auth/getuserinfo`: who owns the OAuth `code` (single use, valid 5 minutes).
+    pub async fn getuserinfo(&self, code: &str) -> Result<UserIdentity> {
+        const API: &str = "auth/getuserinfo";
+        if code.is_empty() {
+            return Err(Error::InvalidArgument("OAuth code is empty".into()));
+        }
+        let reply = self.call(Method::GET, API, &[("code", code)], None).await?;
+        UserIdentity::from_reply(&reply).ok_or_else(|| Error::InvalidResponse {
+            api: API,
+            reason: "neither userid nor openid in the answer".into(),
+        })
+    }
+
+    /// Call an API that takes `access_token`, refreshing the token and retrying exactly
+    /// once if WeCom rejects it.
+    async fn call(
+        &self,
+        method: Method,
+        api: &'static str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<Map<String, Value>> {
+        let token = self.token().await?;
+        let reply = self
+            .call_once(method.clone(), api, &token, query, body.as_ref())
+            .await?;
+        if !is_token_error(reply.errcode) {
+            return reply.into_result(api);
+        }
+        tracing::info!(
+            api,
+            errcode = reply.errcode,
+            "WeCom rejected the access token; refreshing it and retrying once"
+        );
+        self.invalidate(&token).await;
+        let token = self.token().await?;
+        let retry = self
+            .call_once(method, api, &token, query, body.as_ref())
+            .await?;
+        if is_token_error(retry.errcode) {
+            return Err(Error::AccessTokenRejected {
+                api,
+                errcode: retry.errcode,
+                errmsg: retry.errmsg,
+            });
+        }
+        retry.into_result(api)
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        api: &'static str,
+        token: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        let mut request = self
+            .client
+            .request(method, api)
+            .query(&[("access_token", token)])
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.client.execute(api, request).await
+    }
+
+    /// A usable token, fetching one if the cache is empty or near expiry.
+    async fn token(&self) -> Result<String> {
+        let mut cached = self.slot.cached.lock().await;
+        let now = self.client.inner.clock.now();
+        if let Some(token) = cached.as_ref().filter(|t| t.is_fresh(now)) {
+            return Ok(token.token.clone());
+        }
+        let fresh = self.fetch_token(now).await?;
+        let token = fresh.token.clone();
+        *cached = Some(fresh);
+        Ok(token)
+    }
+
+    /// Drop the cached token only if it is the one that was rejected: another caller may
+    /// already have replaced it, and dropping that would cost a second gettoken.
+    async fn invalidate(&self, rejected: &str) {
+        let mut cached = self.slot.cached.lock().await;
+        if cached.as_ref().is_some_and(|t| t.token == rejected) {
+            *cached = None;
+        }
+    }
+
+    async fn fetch_token(&self, now: Duration) -> Result<CachedToken> {
+        const API: &str = "gettoken";
+        let credentials = &self.slot.credentials;
+        tracing::info!(
+            corp_id = %credentials.corp_id,
+            agent_id = credentials.agent_id,
+            "fetching a WeCom access token"
+        );
+        let request = self.client.request(Method::GET, API).query(&[
+            ("corpid", credentials.corp_id.as_str()),
+            ("corpsecret", credentials.secret.as_str()),
+        ]);
+        let reply = self.client.execute(API, request).await?;
+        if matches!(reply.errcode, 40001 | 40013 | 40091 | 41002 | 41004) {
+            return Err(Error::InvalidCredential {
+                corp_id: credentials.corp_id.clone(),
+                errcode: reply.errcode,
+                errmsg: reply.errmsg,
+            });
+        }
+        let body = reply.into_result(API)?;
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::InvalidResponse {
+                api: API,
+                reason: "no access_token in the answer".into(),
+            })?
+            .to_owned();
+        let expires_in = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .filter(|&secs| secs > 0)
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        Ok(CachedToken {
+            token,
+            fetched_at: now,
+            expires_in,
+        })
+    }
+}
+
+fn is_token_error(errcode: i64) -> bool {
+    matches!(errcode, 40001 | 40014 | 42001)
+}
+
+/// Map a non-zero errcode to the typed error (PROTOCOLS.md §2.7).
+fn api_error(api: &'static str, errcode: i64, errmsg: String) -> Error {
+    match errcode {
+        40001 | 40014 | 42001 => Error::AccessTokenRejected {
+            api,
+            errcode,
+            errmsg,
+        },
+        45009 => Error::RateLimited { api, errmsg },
+        45033 => Error::TooManyConcurrent { api },
+        -1 => Error::SystemBusy { api },
+        60020 => Error::UntrustedIp {
+            api,
+            from_ip: parse_from_ip(&errmsg),
+            errmsg,
+        },
+        81013 | 82001 => Error::AllRecipientsInvalid {
+            api,
+            errcode,
+            errmsg,
+        },
+        93000 => Error::InvalidRobotKey,
+        40029 => Error::InvalidOauthCode,
+        48002 => Error::ApiForbidden { api, errmsg },
+        _ => Error::Api {
+            api,
+            errcode,
+            errmsg,
+        },
+    }
+}
+
+/// The address in a 60020 errmsg: `"..., from ip: 1.2.3.4, more info at ..."`.
+pub fn parse_from_ip(errmsg: &str) -> Option<String> {
+    let start = errmsg.find("from ip:")? + "from ip:".len();
+    let ip: String = errmsg[start..]
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':'))
+        .collect();
+    (!ip.is_empty()).then_some(ip)
+}
+
+/// Replace the values of `access_token`, `corpsecret` and `key` query parameters with
+/// `REDACTED`, so a URL can be logged or put in an error.
+pub fn redact_secrets(text: &str) -> String {
+    const SECRET_PARAMS: [&str; 3] = ["access_token=", "corpsecret=", "key="];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        for param in SECRET_PARAMS {
+            if rest.starts_with(param) && !preceded_by_word_char(text, rest) {
+                out.push_str(param);
+                out.push_str("REDACTED");
+                let value_len = rest[param.len()..]
+                    .find(|c: char| {
+                        matches!(c, '&' | '#' | '"' | '\'' | ')' | ',') || c.is_whitespace()
+                    })
+                    .unwrap_or(rest.len() - param.len());
+                rest = &rest[param.len() + value_len..];
+                continue 'scan;
+            }
+        }
+        let ch = rest.chars().next().unwrap_or_default();
+        out.push(ch);
+        rest = &rest[ch.len_utf8()..];
+    }
+    out
+}
+
+/// Whether the char before `suffix` (a tail of `text`) is part of a word, so that
+/// e.g. `monkey=` is not mistaken for `key=`.
+fn preceded_by_word_char(text: &str, suffix: &str) -> bool {
+    let offset = text.len() - suffix.len();
+    text[..offset]
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// `error: cause: cause ...`, since reqwest's own Display shows only the outer layer.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_secrets("https://h/cgi-bin/message/send?access_token=abc.DEF-1&x=1"),
+            "https://h/cgi-bin/message/send?access_token=REDACTED&x=1"
+        );
+        assert_eq!(
+            redact_secrets("gettoken?corpid=ww1&corpsecret=s3 key=k monkey=m"),
+            "gettoken?corpid=ww1&corpsecret=REDACTED key=REDACTED monkey=m"
+        );
+        assert_eq!(
+            redact_secrets("告警 access_token="),
+            "告警 access_token=REDACTED"
+        );
+    }
+
+    #[test]
+    fn from_ip_is_parsed() {
+        let msg = "not allow to access from your ip, hint: [1700000000_1_abc], from ip: 203.0.113.7, more info at https://open.work.weixin.qq.com/devtool/query?e=60020";
+        assert_eq!(parse_from_ip(msg).as_deref(), Some("203.0.113.7"));
+        assert_eq!(
+            parse_from_ip("from ip: 2001:db8::1, x").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(parse_from_ip("no address here"), None);
+        let err = api_error("message/send", 60020, msg.into());
+        assert!(err.to_string().contains("203.0.113.7"));
+        assert!(err.to_string().contains("企业可信IP"));
+        assert!(!err.is_retryable() && err.is_config_error());
+    }
+
+    #[test]
+    fn classification() {
+        let limited = api_error("webhook/send", 45009, "api freq out of limit".into());
+        assert!(limited.is_retryable());
+        assert!(limited.retry_after().unwrap() >= Duration::from_secs(60));
+        let busy = api_error("message/send", 45033, String::new());
+        assert!(busy.is_retryable() && busy.retry_after().unwrap() < Duration::from_secs(10));
+        for permanent in [81013, 82001, 93000] {
+            let err = api_error("message/send", permanent, String::new());
+            assert!(!err.is_retryable(), "{permanent}");
+            assert_eq!(err.code(), Some(permanent));
+        }
+    }
+
+    #[test]
+    fn token_freshness() {
+        let token = CachedToken {
+            token: "t".into(),
+            fetched_at: Duration::from_secs(100),
+            expires_in: Duration::from_secs(7200),
+        };
+        assert!(token.is_fresh(Duration::from_secs(100 + 6899)));
+        assert!(!token.is_fresh(Duration::from_secs(100 + 6900)));
+        assert!(!format!("{token:?}").contains("\"t\""));
+    }
+}

@@ -1,0 +1,27 @@
+//! WeCom (企业微信) for opsbot: callback crypto, message XML, and the API client.
+//!
+//! - [`crypto`]: verify and decrypt callbacks, encrypt passive replies (PROTOCOLS.md §1).
+//! - [`message`]: typed decrypted messages and passive text-reply XML.
+//! - [`api`]: access tokens, app messages, app chats, group robots, OAuth (§2).
+//! - [`split`]: cut long text to WeCom's byte limits.
+//! - [`ratelimit`] and [`clock`]: the client-side limits and the time they run on.
+//! - `fake` (feature `fake`): an in-process fake WeCom API for tests.
+//!
+//! API boundary: this crate speaks HTTP as a client only; serving the callback URL is the
+//! http crate's job (it calls [`crypto::WecomCrypto`] and [`message::Message::parse`]).
+
+pub mod api;
+pub mod clock;
+pub mod crypto;
+mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod message;
+pub mod ratelimit;
+pub mod split;
+mod xml;
+
+pub use api::{AppClient, AppCredentials, ClientConfig, WecomClient};
+pub use crypto::{check_timestamp, WecomCrypto};
+pub use error::{Error, Result, BUSY_BACKOFF, CONCURRENCY_BACKOFF, RATE_LIMIT_BACKOFF};
+pub use message::{Event, Message, MessageBody};

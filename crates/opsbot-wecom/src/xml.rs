@@ -1,0 +1,215 @@
+//! Reader and writer for WeCom's flat `<xml>` documents: one `<xml>` root whose
+//! children are leaf elements holding text or CDATA.
+//!
+//! Both the encrypted envelope and the decrypted message use this shape. Tencent's own
+//! samples mix CDATA and plain text for the same field, so a field's value is the
+//! concatenation of every text, CDATA section and entity reference inside it. Deeper
+//! nesting (e.g. `ScanCodeInfo`) is skipped: nothing we act on lives there.
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+/// The leaf children of an `<xml>` root, in document order.
+#[derive(Debug, Default)]
+pub(crate) struct FlatXml {
+    fields: Vec<(String, String)>,
+}
+
+impl FlatXml {
+    /// Parse `input`; the error string says what is wrong, for `Error::ParseXml`.
+    pub(crate) fn parse(input: &str) -> Result<Self, String> {
+        let mut reader = Reader::from_str(input);
+        let mut fields = Vec::new();
+        let mut depth = 0usize;
+        let mut root_done = false;
+        let mut current: Option<(String, String)> = None;
+
+        loop {
+            let event = reader
+                .read_event()
+                .map_err(|e| format!("at byte {}: {e}", reader.error_position()))?;
+            match event {
+                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+                // quick-xml never expands external entities, but no WeCom document has a
+                // DTD, so one is a sign of a crafted body.
+                Event::DocType(_) => return Err("DOCTYPE is not allowed".into()),
+                Event::Start(start) => {
+                    let name = element_name(start.name().as_ref())?;
+                    match depth {
+                        0 => open_root(&name, root_done)?,
+                        1 => current = Some((name, String::new())),
+                        _ => {}
+                    }
+                    depth += 1;
+                }
+                Event::Empty(start) => {
+                    let name = element_name(start.name().as_ref())?;
+                    match depth {
+                        0 => {
+                            open_root(&name, root_done)?;
+                            root_done = true;
+                        }
+                        1 => fields.push((name, String::new())),
+                        _ => {}
+                    }
+                }
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    match depth {
+                        0 => root_done = true,
+                        1 => fields.extend(current.take()),
+                        _ => {}
+                    }
+                }
+                Event::Text(text) => {
+                    if depth == 0 {
+                        if !text.iter().all(u8::is_ascii_whitespace) {
+                            return Err("text outside the <xml> element".into());
+                        }
+                    } else if let (2, Some((_, value))) = (depth, current.as_mut()) {
+                        let decoded = text
+                            .xml10_content()
+                            .map_err(|e| format!("bad text encoding: {e}"))?;
+                        value.push_str(&decoded);
+                    }
+                }
+                Event::CData(cdata) => {
+                    if depth == 0 {
+                        return Err("CDATA outside the <xml> element".into());
+                    }
+                    if let (2, Some((_, value))) = (depth, current.as_mut()) {
+                        let decoded = cdata
+                            .decode()
+                            .map_err(|e| format!("bad CDATA encoding: {e}"))?;
+                        value.push_str(&decoded);
+                    }
+                }
+                Event::GeneralRef(reference) => {
+                    if depth == 0 {
+                        return Err("entity reference outside the <xml> element".into());
+                    }
+                    let resolved = resolve_reference(&reference)?;
+                    if let (2, Some((_, value))) = (depth, current.as_mut()) {
+                        value.push_str(&resolved);
+                    }
+                }
+                Event::Eof => break,
+            }
+        }
+
+        if !root_done {
+            return Err(if depth == 0 {
+                "no <xml> root element".into()
+            } else {
+                "document ends inside an element".into()
+            });
+        }
+        Ok(Self { fields })
+    }
+
+    /// The first field named `name`, if present.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+fn element_name(raw: &[u8]) -> Result<String, String> {
+    std::str::from_utf8(raw)
+        .map(str::to_owned)
+        .map_err(|_| "element name is not UTF-8".into())
+}
+
+fn open_root(name: &str, root_done: bool) -> Result<(), String> {
+    if root_done {
+        return Err("more than one root element".into());
+    }
+    if name != "xml" {
+        return Err(format!("root element must be <xml>, found <{name}>"));
+    }
+    Ok(())
+}
+
+fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, String> {
+    if reference.is_char_ref() {
+        return match reference.resolve_char_ref() {
+            Ok(Some(ch)) => Ok(ch.to_string()),
+            _ => Err("invalid character reference".into()),
+        };
+    }
+    let name = reference
+        .decode()
+        .map_err(|_| "entity name is not UTF-8".to_string())?;
+    resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("unknown entity &{name};"))
+}
+
+/// Wrap `text` in CDATA so any content survives: a `]]>` inside is split across two
+/// sections, and characters XML 1.0 forbids (most C0 controls) are dropped, because
+/// WeCom's parser would reject the whole reply over them.
+pub(crate) fn cdata(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 12);
+    out.push_str("<![CDATA[");
+    let clean: String = text.chars().filter(|&c| is_xml_char(c)).collect();
+    out.push_str(&clean.replace("]]>", "]]]]><![CDATA[>"));
+    out.push_str("]]>");
+    out
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixes_cdata_text_and_entities() {
+        let xml = FlatXml::parse(
+            "<?xml version=\"1.0\"?>\n<xml><A><![CDATA[x]]>&lt;y&#x41;</A><B>plain</B>\n<C/></xml>\n",
+        )
+        .unwrap();
+        assert_eq!(xml.get("A"), Some("x<yA"));
+        assert_eq!(xml.get("B"), Some("plain"));
+        assert_eq!(xml.get("C"), Some(""));
+        assert_eq!(xml.get("D"), None);
+    }
+
+    #[test]
+    fn nested_children_are_skipped() {
+        let xml = FlatXml::parse("<xml><Info><Inner>deep</Inner></Info><Event>click</Event></xml>")
+            .unwrap();
+        assert_eq!(xml.get("Inner"), None);
+        assert_eq!(xml.get("Event"), Some("click"));
+    }
+
+    #[test]
+    fn rejects_non_xml_and_wrong_roots() {
+        for bad in [
+            "",
+            "hello",
+            "<root/>",
+            "<xml><A>1</A>",
+            "<xml/><xml/>",
+            "<!DOCTYPE x><xml/>",
+            "<xml><A>&bogus;</A></xml>",
+            "<xml><A></B></xml>",
+        ] {
+            assert!(FlatXml::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn cdata_splits_terminator_and_round_trips() {
+        let text = "a]]>b]]]>c\u{1}d";
+        let wrapped = cdata(text);
+        assert_eq!(wrapped, "<![CDATA[a]]]]><![CDATA[>b]]]]]><![CDATA[>cd]]>");
+        let doc = format!("<xml><C>{wrapped}</C></xml>");
+        assert_eq!(FlatXml::parse(&doc).unwrap().get("C"), Some("a]]>b]]]>cd"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Wiring: configuration → store, sessions, providers, policy → engine.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use opsbot_core::Provider;
+use opsbot_engine::{Engine, EngineSettings};
+use opsbot_store::{PolicyData, SessionStore, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    /// Whether a configuration file was given (otherwise: embedded defaults).
+    pub configured: bool,
+}
+
+/// An id unique to this process, so its jobs can be told from other instances'.
+fn instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+pub async fn build(config_file: Option<&Path>) -> Result<App> {
+    let config = Config::load(config_file)?;
+    let store = opsbot_store::connect(&config.store.url)
+        .await
+        .context("opening the store")?;
+    let sessions: Arc<dyn SessionStore> =
+        opsbot_store::connect_sessions(&config.sessions.backend, config.sessions.url.as_deref())
+            .await
+            .context("opening the session store")?;
+    let policy = config
+        .policy()
+        .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?;
+    sync_policy(store.as_ref(), &policy).await?;
+    let providers = config
+        .providers
+        .iter()
+        .map(|p| -> Arc<dyn Provider> {
+            // Only the sim kind passes validation in this build.
+            Arc::new(opsbot_sim::SimProvider::new(
+                p.name.clone(),
+                store.clone(),
+                p.time_scale.unwrap_or(1.0),
+            ))
+        })
+        .collect();
+    let settings = EngineSettings {
+        session_ttl: Duration::from_secs(config.sessions.ttl_secs),
+        confirm: config.confirm_commands(),
+        owner: instance_id(),
+        ..EngineSettings::default()
+    };
+    let engine = Engine::new(store.clone(), sessions, providers, policy, settings)
+        .await
+        .context("starting the engine")?;
+    Ok(App {
+        config,
+        store,
+        engine,
+        configured: config_file.is_some(),
+    })
+}
+
+/// Keeps the store's copy of roles and bindings equal to the configuration.
+async fn sync_policy(store: &dyn Store, policy: &opsbot_core::Policy) -> Result<()> {
+    let data = PolicyData {
+        roles: policy.roles().cloned().collect(),
+        users: policy.user_bindings().clone(),
+        chats: policy.chat_bindings().clone(),
+    };
+    if store
+        .load_policy()
+        .await
+        .context("reading roles from the store")?
+        != data
+    {
+        store
+            .replace_policy(&data)
+            .await
+            .context("writing roles to the store")?;
+    }
+    Ok(())
+}
+
+/// `opsbot sync`: one sync of every (or one) provider, with counts and elapsed time.
+pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result<()> {
+    let app = build(config_file).await?;
+    let providers: Vec<_> = app
+        .engine
+        .providers()
+        .iter()
+        .filter(|p| only.is_none_or(|o| p.name() == o))
+        .cloned()
+        .collect();
+    if let Some(o) = only {
+        if providers.is_empty() {
+            anyhow::bail!("no provider named {o:?} in the configuration");
+        }
+    }
+    for p in providers {
+        let started = Instant::now();
+        let inv = p
+            .inventory()
+            .await
+            .with_context(|| format!("reading the inventory of {}", p.name()))?;
+        let report = app
+            .store
+            .apply_inventory(p.name(), &inv, "sync:cli")
+            .await
+            .with_context(|| format!("writing {} into the pool", p.name()))?;
+        println!(
+            "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; added {} updated {} removed {}; {:.0} ms",
+            report.provider,
+            report.datacenters,
+            report.clusters,
+            report.hosts,
+            report.vms,
+            report.templates,
+            report.datastores,
+            report.networks,
+            report.added,
+            report.updated,
+            report.removed,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,595 @@
+//! Configuration: embedded defaults → TOML file → `OPSBOT_*` environment variables
+//! (`__` separates levels: `OPSBOT_STORE__URL`). Every problem is reported with the
+//! file, the key and what is wrong, and opsbot refuses to start.
+
+use anyhow::{bail, Result};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use opsbot_core::{Policy, Role};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub sessions: SessionsConfig,
+    pub wecom: WecomConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub roles: Vec<RoleConfig>,
+    pub users: Vec<Binding>,
+    pub chats: Vec<Binding>,
+    pub chat: ChatConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    pub backend: String,
+    pub url: Option<String>,
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WecomConfig {
+    pub apps: Vec<WecomApp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WecomApp {
+    pub name: String,
+    pub corp_id: String,
+    pub agent_id: i64,
+    pub secret: String,
+    pub token: String,
+    pub encoding_aes_key: String,
+    #[serde(default = "default_api_base")]
+    pub api_base: String,
+}
+
+fn default_api_base() -> String {
+    "https://qyapi.weixin.qq.com".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub insecure_tls: bool,
+    /// sim only: multiplies the simulated delays (0.1 = ten times faster).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub name: String,
+    pub commands: Vec<String>,
+    #[serde(default = "all_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn all_scopes() -> Vec<String> {
+    vec!["*".into()]
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Binding {
+    pub id: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// Commands that ask for confirmation; absent = the destructive ones.
+    pub confirm: Option<Vec<String>>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://data/opsbot.db".into(),
+        }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            backend: "memory".into(),
+            url: None,
+            ttl_secs: 600,
+        }
+    }
+}
+
+impl Default for Config {
+    /// Sections only; the embedded cluster and administrator are added by
+    /// [`Config::embedded`] when no file is given.
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            sessions: SessionsConfig::default(),
+            wecom: WecomConfig::default(),
+            providers: Vec::new(),
+            roles: Vec::new(),
+            users: Vec::new(),
+            chats: Vec::new(),
+            chat: ChatConfig::default(),
+        }
+    }
+}
+
+/// The user `opsbot chat` acts as without a configuration file.
+pub const LOCAL_ADMIN: &str = "local";
+
+/// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
+/// the test suite's) are not configuration.
+const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat"];
+
+impl Config {
+    /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
+    /// cluster, and a local administrator.
+    pub fn embedded() -> Self {
+        Config {
+            providers: vec![ProviderConfig {
+                name: "sim".into(),
+                kind: "sim".into(),
+                url: None,
+                username: None,
+                password: None,
+                insecure_tls: false,
+                time_scale: None,
+            }],
+            roles: vec![RoleConfig {
+                name: "admin".into(),
+                commands: vec!["*".into()],
+                scopes: all_scopes(),
+            }],
+            users: vec![Binding {
+                id: LOCAL_ADMIN.into(),
+                roles: vec!["admin".into()],
+            }],
+            ..Config::default()
+        }
+    }
+
+    /// Loads `file` (or the embedded defaults), applies the environment, validates.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let base = match file {
+            Some(_) => Config::default(),
+            None => Config::embedded(),
+        };
+        let mut fig = Figment::from(Serialized::defaults(base));
+        let origin = match file {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("config file {}: not found or not a file", path.display());
+                }
+                fig = fig.merge(Toml::file_exact(path));
+                path.display().to_string()
+            }
+            None => "embedded defaults".to_string(),
+        };
+        let env = Env::prefixed("OPSBOT_")
+            .filter(|k| {
+                ENV_SECTIONS
+                    .iter()
+                    .any(|s| k.as_str().to_lowercase().starts_with(&format!("{s}__")))
+            })
+            .split("__");
+        fig = fig.merge(env);
+        let config: Config = fig.extract().map_err(|e| {
+            let problems: Vec<String> = e.into_iter().map(|e| describe_figment(&e)).collect();
+            anyhow::anyhow!("config {origin}: {}", problems.join("; "))
+        })?;
+        config
+            .validate()
+            .map_err(|(key, problem)| anyhow::anyhow!("config {origin}: key {key}: {problem}"))?;
+        Ok(config)
+    }
+
+    /// Semantic checks serde cannot do. Returns the key and the problem.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, p: String| Err((k.to_string(), p));
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return err(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            );
+        }
+        if let Some(u) = &self.server.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return err(
+                    "server.public_url",
+                    format!("{u:?} must start with http:// or https://"),
+                );
+            }
+        }
+        let scheme = self.store.url.split(':').next().unwrap_or("");
+        if !["sqlite", "postgres", "postgresql", "mysql", "mariadb"].contains(&scheme) {
+            return err(
+                "store.url",
+                "must start with sqlite://, postgres:// or mysql://".into(),
+            );
+        }
+        match self.sessions.backend.as_str() {
+            "memory" => {}
+            "redis" => match &self.sessions.url {
+                Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => {}
+                Some(_) => {
+                    return err(
+                        "sessions.url",
+                        "must start with redis:// or rediss://".into(),
+                    )
+                }
+                None => {
+                    return err(
+                        "sessions.url",
+                        "is required when sessions.backend = \"redis\"".into(),
+                    )
+                }
+            },
+            other => {
+                return err(
+                    "sessions.backend",
+                    format!("{other:?} is not one of \"memory\", \"redis\""),
+                )
+            }
+        }
+        if !(1..=7 * 86_400).contains(&self.sessions.ttl_secs) {
+            return err(
+                "sessions.ttl_secs",
+                format!("{} is out of range (1..=604800)", self.sessions.ttl_secs),
+            );
+        }
+        let mut names = HashSet::new();
+        for (i, app) in self.wecom.apps.iter().enumerate() {
+            let k = |f: &str| format!("wecom.apps[{i}].{f}");
+            if !is_ident(&app.name) {
+                return err(
+                    &k("name"),
+                    format!(
+                        "{:?} must be letters, digits, - or _ (it is part of the callback URL)",
+                        app.name
+                    ),
+                );
+            }
+            if !names.insert(app.name.clone()) {
+                return err(&k("name"), format!("duplicate app name {:?}", app.name));
+            }
+            for (field, value) in [
+                ("corp_id", &app.corp_id),
+                ("secret", &app.secret),
+                ("token", &app.token),
+            ] {
+                if value.trim().is_empty() {
+                    return err(&k(field), "must not be empty".into());
+                }
+            }
+            if app.agent_id <= 0 {
+                return err(&k("agent_id"), "must be a positive number".into());
+            }
+            let key = &app.encoding_aes_key;
+            if key.len() != 43
+                || !key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+            {
+                return err(
+                    &k("encoding_aes_key"),
+                    format!(
+                        "must be exactly 43 base64 characters (got {})",
+                        key.chars().count()
+                    ),
+                );
+            }
+            if !(app.api_base.starts_with("http://") || app.api_base.starts_with("https://")) {
+                return err(&k("api_base"), "must start with http:// or https://".into());
+            }
+        }
+        let mut names = HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let k = |f: &str| format!("providers[{i}].{f}");
+            if !is_ident(&p.name) {
+                return err(
+                    &k("name"),
+                    format!(
+                        "{:?} must be letters, digits, - or _ (it starts scope paths)",
+                        p.name
+                    ),
+                );
+            }
+            if !names.insert(p.name.clone()) {
+                return err(&k("name"), format!("duplicate provider name {:?}", p.name));
+            }
+            match p.kind.as_str() {
+                "sim" => {
+                    if let Some(s) = p.time_scale {
+                        if !(0.0..=100.0).contains(&s) {
+                            return err(&k("time_scale"), format!("{s} is out of range (0..=100)"));
+                        }
+                    }
+                }
+                "vsphere" | "kubernetes" => {
+                    return err(
+                        &k("kind"),
+                        format!(
+                            "{:?} providers are not available in this build yet; use \"sim\"",
+                            p.kind
+                        ),
+                    );
+                }
+                other => {
+                    return err(
+                        &k("kind"),
+                        format!("{other:?} is not one of \"sim\", \"vsphere\", \"kubernetes\""),
+                    )
+                }
+            }
+        }
+        self.policy()?;
+        if let Some(list) = &self.chat.confirm {
+            for (i, c) in list.iter().enumerate() {
+                if opsbot_engine::canonical_name(c).is_none() {
+                    return err(
+                        &format!("chat.confirm[{i}]"),
+                        format!("unknown command {c:?}"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The permission policy, with command aliases resolved to canonical names.
+    pub fn policy(&self) -> Result<Policy, (String, String)> {
+        let mut roles = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, r) in self.roles.iter().enumerate() {
+            if !seen.insert(r.name.clone()) {
+                return Err((
+                    format!("roles[{i}].name"),
+                    format!("duplicate role {:?}", r.name),
+                ));
+            }
+            let mut commands = Vec::new();
+            for (j, c) in r.commands.iter().enumerate() {
+                match opsbot_engine::canonical_name(c) {
+                    Some(n) => commands.push(n.to_string()),
+                    None => {
+                        return Err((
+                            format!("roles[{i}].commands[{j}]"),
+                            format!(
+                                "unknown command {c:?}; see `opsbot chat -c 帮助` for the names"
+                            ),
+                        ))
+                    }
+                }
+            }
+            for (j, s) in r.scopes.iter().enumerate() {
+                opsbot_core::Scope::parse(s).map_err(|e| (format!("roles[{i}].scopes[{j}]"), e))?;
+            }
+            roles.push(Role {
+                name: r.name.clone(),
+                commands,
+                scopes: r.scopes.clone(),
+            });
+        }
+        let bindings = |list: &[Binding],
+                        what: &str|
+         -> Result<BTreeMap<String, Vec<String>>, (String, String)> {
+            let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (i, b) in list.iter().enumerate() {
+                if b.id.trim().is_empty() {
+                    return Err((format!("{what}[{i}].id"), "must not be empty".into()));
+                }
+                for (j, role) in b.roles.iter().enumerate() {
+                    if !seen.contains(role) {
+                        return Err((
+                            format!("{what}[{i}].roles[{j}]"),
+                            format!("unknown role {role:?}"),
+                        ));
+                    }
+                }
+                map.entry(b.id.clone())
+                    .or_default()
+                    .extend(b.roles.iter().cloned());
+            }
+            Ok(map)
+        };
+        let users = bindings(&self.users, "users")?;
+        let chats = bindings(&self.chats, "chats")?;
+        Policy::new(roles, users, chats).map_err(|e| ("roles".to_string(), e))
+    }
+
+    /// Canonical names of the commands that ask for confirmation.
+    pub fn confirm_commands(&self) -> HashSet<String> {
+        match &self.chat.confirm {
+            None => opsbot_engine::EngineSettings::default_confirm(),
+            Some(list) => list
+                .iter()
+                .filter_map(|c| opsbot_engine::canonical_name(c))
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One figment error as "key X: problem (in FILE)".
+fn describe_figment(e: &figment::Error) -> String {
+    let key = if e.path.is_empty() {
+        "(top level)".to_string()
+    } else {
+        e.path.join(".")
+    };
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            // The file is already named at the front of the message.
+            Some(figment::Source::File(_)) => String::new(),
+            _ => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    format!("key {key}: {}{source}", e.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(toml: &str) -> Result<Config> {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(toml.as_bytes()).unwrap();
+        Config::load(Some(f.path()))
+    }
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.store.url, "sqlite://data/opsbot.db");
+        assert_eq!(c.sessions.backend, "memory");
+        assert_eq!(c.sessions.ttl_secs, 600);
+        assert_eq!(c.providers[0].kind, "sim");
+        assert!(c.policy().unwrap().can_run(LOCAL_ADMIN, None, "克隆"));
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let c = load_str(
+            r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "https://ops.example.com"
+[store]
+url = "sqlite://data/opsbot.db"
+[sessions]
+backend = "redis"
+url = "redis://127.0.0.1:6379/0"
+ttl_secs = 600
+[[wecom.apps]]
+name = "ops"
+corp_id = "ww0123456789abcdef"
+agent_id = 1000002
+secret = "s"
+token = "t"
+encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+[[providers]]
+name = "sim"
+kind = "sim"
+[[roles]]
+name = "operator"
+commands = ["概况", "查", "开机", "poweroff"]
+scopes = ["vc1/DC0/**"]
+[[users]]
+id = "zhangsan"
+roles = ["operator"]
+[[chats]]
+id = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+roles = ["operator"]
+"#,
+        )
+        .unwrap();
+        let p = c.policy().unwrap();
+        assert!(
+            p.allows("zhangsan", None, "关机", "vc1/DC0/C/vm"),
+            "alias poweroff maps to 关机"
+        );
+        assert!(!p.can_run("lisi", None, "概况"));
+    }
+
+    #[test]
+    fn errors_name_file_key_and_problem() {
+        let e = load_str("[sessions]\nttl_secs = \"abc\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sessions.ttl_secs") && e.contains(".toml"),
+            "{e}"
+        );
+        let e = load_str("[sessions]\nbackend = \"memcached\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sessions.backend") && e.contains("memcached"),
+            "{e}"
+        );
+        let e = load_str("[strore]\nurl = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("strore"), "{e}");
+        let e = load_str("[[roles]]\nname = \"r\"\ncommands = [\"开机\", \"fly\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("roles[0].commands[1]") && e.contains("fly"),
+            "{e}"
+        );
+        let e = load_str("[[users]]\nid = \"u\"\nroles = [\"ghost\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("users[0].roles[0]") && e.contains("ghost"),
+            "{e}"
+        );
+        let e = load_str("[[wecom.apps]]\nname=\"a\"\ncorp_id=\"c\"\nagent_id=1\nsecret=\"s\"\ntoken=\"t\"\nencoding_aes_key=\"short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wecom.apps[0].encoding_aes_key"), "{e}");
+        let e = Config::load(Some(Path::new("/nonexistent/opsbot.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/nonexistent/opsbot.toml") && e.contains("not found"),
+            "{e}"
+        );
+    }
+}

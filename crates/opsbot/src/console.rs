@@ -1,0 +1,189 @@
+//! `opsbot chat`: the engine on a terminal, interactive (history, Chinese input) or
+//! one-shot with `-c` for scripts. Same engine, permissions and audit as every channel.
+
+use crate::app;
+use crate::config::LOCAL_ADMIN;
+use anyhow::{Context, Result};
+use opsbot_core::JobState;
+use opsbot_engine::{Incoming, Reply, ReplySink, Status};
+use rustyline::error::ReadlineError;
+use rustyline::ExternalPrinter;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+const CHANNEL: &str = "console";
+
+/// Exit codes of `opsbot chat -c`, documented in the README.
+fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Ok | Status::Accepted(_) => 0,
+        Status::Failed => 1,
+        Status::Invalid => 2,
+        Status::Denied => 3,
+        Status::NeedsConfirmation => 4,
+    }
+}
+
+pub async fn run(
+    config: Option<&Path>,
+    user: Option<String>,
+    yes: bool,
+    command: Option<String>,
+) -> Result<ExitCode> {
+    let app = app::build(config).await?;
+    if let Err(e) = app.engine.ensure_synced().await {
+        eprintln!("⚠ 首次同步资源池失败: {e}");
+    }
+    let user = user.unwrap_or_else(|| {
+        if app.configured {
+            std::env::var("USER").unwrap_or_else(|_| "console".into())
+        } else {
+            LOCAL_ADMIN.into()
+        }
+    });
+    match command {
+        Some(text) => one_shot(&app, user, yes, text).await,
+        None => interactive(&app, user, yes).await,
+    }
+}
+
+async fn one_shot(app: &app::App, user: String, yes: bool, text: String) -> Result<ExitCode> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
+    let sink: Arc<dyn ReplySink> = Arc::new(tx);
+    let msg = Incoming {
+        channel: CHANNEL.into(),
+        user,
+        chat: None,
+        text,
+        assume_yes: yes,
+    };
+    let response = app.engine.handle(msg, sink).await;
+    println!("{}", response.text);
+    let Status::Accepted(job) = response.status else {
+        if response.status == Status::NeedsConfirmation {
+            eprintln!("(需要确认: 加 --yes 参数直接执行)");
+        }
+        return Ok(ExitCode::from(exit_code(response.status)));
+    };
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            reply = rx.recv() => {
+                let Some(reply) = reply else { return Ok(ExitCode::FAILURE) };
+                println!("{}", reply.text);
+                if reply.job == job {
+                    if let Some(state) = reply.finished {
+                        return Ok(if state == JobState::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                    }
+                }
+            }
+            _ = term.recv() => return Ok(interrupted(app, &mut rx, "收到 SIGTERM", 143).await),
+            _ = tokio::signal::ctrl_c() => return Ok(interrupted(app, &mut rx, "收到 Ctrl-C", 130).await),
+        }
+    }
+}
+
+/// Records the running jobs as interrupted and prints what the users are told.
+async fn interrupted(
+    app: &app::App,
+    rx: &mut mpsc::UnboundedReceiver<Reply>,
+    why: &str,
+    code: u8,
+) -> ExitCode {
+    app.engine.jobs().interrupt_all(why).await;
+    while let Ok(reply) = rx.try_recv() {
+        println!("{}", reply.text);
+    }
+    ExitCode::from(code)
+}
+
+fn history_path() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME").map(|h| Path::new(&h).join(".opsbot_history"))
+}
+
+async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode> {
+    let mut editor = rustyline::DefaultEditor::new().context("opening the terminal")?;
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    // Job progress arrives while the user types: print it above the prompt.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
+    let sink: Arc<dyn ReplySink> = Arc::new(tx);
+    let printer = editor.create_external_printer().ok();
+    let printer_task = tokio::spawn(async move {
+        let mut printer = printer;
+        while let Some(reply) = rx.recv().await {
+            match printer.as_mut() {
+                Some(p) => {
+                    let _ = p.print(format!("{}\n", reply.text));
+                }
+                None => println!("{}", reply.text),
+            }
+        }
+    });
+
+    println!(
+        "opsbot {} · 用户 {user} · 发送 帮助 查看命令,菜单 打开数字菜单,Ctrl-D 退出",
+        env!("CARGO_PKG_VERSION")
+    );
+    let (line_tx, mut line_rx) = mpsc::channel::<Option<String>>(1);
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        loop {
+            match editor.readline("opsbot> ") {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    if line_tx.blocking_send(Some(line)).is_err() || ack_rx.recv().is_err() {
+                        break;
+                    }
+                }
+                Err(ReadlineError::Interrupted) => continue,
+                Err(_) => {
+                    let _ = line_tx.blocking_send(None);
+                    break;
+                }
+            }
+        }
+        if let Some(h) = history {
+            let _ = editor.save_history(&h);
+        }
+    });
+
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            line = line_rx.recv() => {
+                let Some(Some(line)) = line else { break };
+                if !line.trim().is_empty() {
+                    let msg = Incoming { channel: CHANNEL.into(), user: user.clone(), chat: None, text: line, assume_yes: yes };
+                    let response = app.engine.handle(msg, sink.clone()).await;
+                    println!("{}", response.text);
+                }
+                let _ = ack_tx.send(());
+            }
+            _ = term.recv() => {
+                app.engine.jobs().interrupt_all("收到 SIGTERM").await;
+                return Ok(ExitCode::from(143));
+            }
+        }
+    }
+    let running = app.engine.jobs().running_count();
+    if running > 0 {
+        println!("还有 {running} 个任务在运行,等待完成(Ctrl-C 中断)…");
+        tokio::select! {
+            _ = app.engine.jobs().wait_idle(std::time::Duration::from_secs(24 * 3600)) => {}
+            _ = tokio::signal::ctrl_c() => { app.engine.jobs().interrupt_all("收到 Ctrl-C").await; }
+            _ = term.recv() => { app.engine.jobs().interrupt_all("收到 SIGTERM").await; }
+        }
+    }
+    drop(sink);
+    let _ = reader.join();
+    printer_task.abort();
+    Ok(ExitCode::SUCCESS)
+}

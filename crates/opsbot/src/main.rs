@@ -1,0 +1,141 @@
+//! The `opsbot` binary: command line, configuration, wiring and shutdown.
+
+mod app;
+mod config;
+mod console;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsbot",
+    version,
+    about = "ChatOps for the data centre, from WeCom / WeChat on a phone"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server: WeCom callbacks, REST API, alert webhooks, web UI, /healthz.
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides server.listen (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Talk to the engine on this terminal (same commands, permissions and audit).
+    Chat {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Who you are (a WeCom userid in the config). Default: the local administrator
+        /// without --config, $USER with it.
+        #[arg(long)]
+        user: Option<String>,
+        /// Answer confirmation prompts with yes.
+        #[arg(long)]
+        yes: bool,
+        /// Run one message, print every reply until its job ends, and exit
+        /// (0 success, 1 failed, 2 invalid, 3 denied, 4 needs confirmation).
+        #[arg(short = 'c', value_name = "TEXT")]
+        command: Option<String>,
+    },
+    /// Sync the resource pool from the providers once; prints counts and elapsed time.
+    Sync {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// The CMDB host agent.
+    Agent {
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        token: Option<String>,
+        #[arg(long)]
+        once: bool,
+        #[arg(long)]
+        interval: Option<String>,
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+    },
+    /// API and agent tokens.
+    Token {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    // One TLS backend for every crate, installed before anything opens a connection.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("opsbot: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("opsbot: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Serve { config, listen } => {
+            init_tracing("info");
+            serve::run(config.as_deref(), listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Chat {
+            config,
+            user,
+            yes,
+            command,
+        } => {
+            init_tracing("warn");
+            console::run(config.as_deref(), user, yes, command).await
+        }
+        Cmd::Sync { config, provider } => {
+            init_tracing("warn");
+            app::sync_once(config.as_deref(), provider.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Agent { .. } => not_yet("agent", "the CMDB host agent"),
+        Cmd::Token { .. } => not_yet("token", "API and agent tokens"),
+    }
+}
+
+fn not_yet(cmd: &str, what: &str) -> Result<ExitCode> {
+    eprintln!(
+        "opsbot {cmd}: not yet available in this build ({what} arrive with their own release)"
+    );
+    Ok(ExitCode::from(2))
+}

@@ -1,0 +1,326 @@
+//! The `opsbot` binary as scripts and operators use it: embedded defaults, one-shot
+//! chat with exit codes, persistence between invocations, config errors, serve with
+//! graceful shutdown, and SIGTERM during a job.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsbot");
+
+/// Runs opsbot in `dir` with a clean `OPSBOT_*` environment.
+fn opsbot(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env("HOME", dir).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPSBOT_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn chat(dir: &Path, args: &[&str]) -> Output {
+    opsbot(dir).arg("chat").args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn overview_on_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chat(dir.path(), &["-c", "概况"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("【资源概况】") && text(&o).contains("虚拟机 48"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        dir.path().join("data/opsbot.db").exists(),
+        "SQLite under ./data"
+    );
+}
+
+#[test]
+fn seed_clone_persists_between_invocations_with_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = chat(dir.path(), &["-c", "克隆:2,工具柜管理系统,192.168.2.182"]);
+    assert_eq!(o.status.code(), Some(4), "needs confirmation: {}", text(&o));
+    assert!(text(&o).contains("--yes"), "{}", text(&o));
+
+    let o = chat(
+        dir.path(),
+        &["--yes", "-c", "克隆:2,工具柜管理系统,192.168.2.182"],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("已受理 #") && out.contains("正在克隆磁盘") && out.contains("克隆完成"),
+        "{out}"
+    );
+
+    let o = chat(dir.path(), &["-c", "查:工具柜管理系统"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&o).contains("IP: 192.168.2.182"),
+        "the next process sees the clone: {}",
+        text(&o)
+    );
+
+    let o = chat(dir.path(), &["-c", "关机:no-such-vm"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = chat(dir.path(), &["-c", "开机:web-01"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "already on is a failure: {}",
+        text(&o)
+    );
+    let o = chat(dir.path(), &["--user", "intruder", "-c", "概况"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
+
+#[test]
+fn config_errors_name_file_key_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("opsbot.toml");
+    std::fs::write(&cfg, "[sessions]\nbackend = \"memcache\"\n").unwrap();
+    let o = chat(
+        dir.path(),
+        &["--config", cfg.to_str().unwrap(), "-c", "概况"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("opsbot.toml") && err.contains("sessions.backend") && err.contains("memcache"),
+        "{err}"
+    );
+
+    let o = opsbot(dir.path())
+        .args(["chat", "-c", "概况"])
+        .env("OPSBOT_SESSIONS__TTL_SECS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("sessions.ttl_secs"),
+        "env overrides are validated too: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn config_file_with_roles_and_env_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("opsbot.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[store]
+url = "sqlite://ignored.db"
+[[providers]]
+name = "vc1"
+kind = "sim"
+time_scale = 0.01
+[[roles]]
+name = "operator"
+commands = ["概况", "查", "poweroff", "帮助"]
+scopes = ["vc1/DC0/**"]
+[[users]]
+id = "zhangsan"
+roles = ["operator"]
+"#,
+    )
+    .unwrap();
+    let run = |user: &str, line: &str| {
+        opsbot(dir.path())
+            .args([
+                "chat",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--user",
+                user,
+                "--yes",
+                "-c",
+                line,
+            ])
+            .env("OPSBOT_STORE__URL", "sqlite://data/override.db")
+            .output()
+            .unwrap()
+    };
+    let o = run("zhangsan", "概况");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        dir.path().join("data/override.db").exists() && !dir.path().join("ignored.db").exists()
+    );
+    let o = run("zhangsan", "关机:web-01");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "alias poweroff grants 关机: {}",
+        text(&o)
+    );
+    let o = run("zhangsan", "关机:dr-db-mysql-01");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "DC1 is out of scope: {}",
+        text(&o)
+    );
+    let o = run("zhangsan", "开机:web-01");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let o = run("lisi", "概况");
+    assert_eq!(o.status.code(), Some(3), "default deny: {}", text(&o));
+}
+
+#[test]
+fn sync_prints_counts_and_elapsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opsbot(dir.path()).arg("sync").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "sim: datacenters 2 clusters 3 hosts 8 vms 48 templates 4 datastores 5 networks 7"
+        ),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("ms"), "{out}");
+    let o = opsbot(dir.path())
+        .args(["sync", "--provider", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("no provider named \"nope\""),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn later_subcommands_say_not_yet_available() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["agent", "--once"][..], &["token", "create"][..]] {
+        let o = opsbot(dir.path()).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o).contains("not yet available"), "{}", text(&o));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit in {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn serve_answers_healthz_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = opsbot(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        if let Some(b) = http_get(port, "/healthz") {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "serve never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        body.starts_with("HTTP/1.1 200") && body.contains("\"status\":\"ok\""),
+        "{body}"
+    );
+    let ready = http_get(port, "/readyz").unwrap();
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+}
+
+#[test]
+fn sigterm_during_a_job_records_it_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = opsbot(dir.path())
+        .args(["chat", "--yes", "-c", "克隆:1,被打断,10.96.0.10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the job reports progress, then stop the process.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines.next().expect("output ended before progress").unwrap();
+        let progress = line.contains("正在克隆磁盘");
+        seen.push(line);
+        if progress {
+            break;
+        }
+    }
+    sigterm(&child);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143), "{seen:?} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("已中断")),
+        "the user is told: {rest:?}"
+    );
+    let o = chat(dir.path(), &["-c", "任务:1"]);
+    assert!(
+        text(&o).contains("状态: 已中断"),
+        "recorded, not left running: {}",
+        text(&o)
+    );
+}
