@@ -113,6 +113,44 @@ pub trait Store: Send + Sync {
 
     async fn load_policy(&self) -> Result<PolicyData>;
 
+    // ---- outbox -------------------------------------------------------------------------
+
+    /// Durably queues a message for an outside service (WeCom, a group robot); it stays
+    /// until delivered or declared dead, across crashes and restarts.
+    async fn outbox_push(&self, item: &NewOutbox) -> Result<i64>;
+
+    /// Claims up to `limit` pending items whose channel starts with `channel_prefix` and
+    /// whose next attempt is due, for `lease`: until the lease ends no other claimer
+    /// (another task or process) gets them. Oldest first.
+    async fn outbox_claim(
+        &self,
+        channel_prefix: &str,
+        owner: &str,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>>;
+
+    /// Delivered: never sent again.
+    async fn outbox_sent(&self, id: i64) -> Result<()>;
+
+    /// Failed for now: counts the attempt, records the error, releases the claim and
+    /// makes the item due again at `next_attempt_at`.
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: chrono::DateTime<chrono::Utc>,
+        error: &str,
+    ) -> Result<()>;
+
+    /// Failed for good (the dead-letter list): counts the attempt, records the error.
+    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()>;
+
+    /// Items by state, newest first (`limit` 0 = all).
+    async fn outbox_list(&self, query: &OutboxQuery) -> Result<Vec<OutboxItem>>;
+
+    /// How many items are pending (the outbox depth, for metrics).
+    async fn outbox_depth(&self) -> Result<u64>;
+
     // ---- provider state -------------------------------------------------------------
 
     /// A small opaque blob a provider keeps between runs (the sim cluster's state).

@@ -69,3 +69,62 @@ pub enum InterruptFilter {
     Owner(String),
     StaleBefore(chrono::DateTime<chrono::Utc>),
 }
+
+/// A message to queue for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutbox {
+    /// Who delivers it: `wecom:<app>`, `robot:<name>`, ...
+    pub channel: String,
+    /// Where it goes, as the channel encodes it (JSON).
+    pub target: String,
+    /// What is sent, as the channel encodes it (JSON).
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Pending,
+    Sent,
+    Dead,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => OutboxState::Pending,
+            "sent" => OutboxState::Sent,
+            "dead" => OutboxState::Dead,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub channel: String,
+    pub target: String,
+    pub body: String,
+    pub state: OutboxState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxQuery {
+    pub state: Option<OutboxState>,
+    pub channel_prefix: Option<String>,
+    pub limit: u64,
+}

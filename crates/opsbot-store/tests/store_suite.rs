@@ -7,6 +7,8 @@
 mod fixtures;
 #[path = "store_suite/harness.rs"]
 mod harness;
+#[path = "store_suite/outbox.rs"]
+mod outbox;
 
 use harness::{Ctx, Kind, TestDb};
 
@@ -55,11 +57,21 @@ suite!(
     policy_round_trip,
     provider_state_upsert,
     ten_thousand_vms,
+    outbox_push_claim_sent,
+    outbox_claim_matches_due_items_by_channel_prefix,
+    outbox_lease_excludes_others_until_it_expires,
+    outbox_concurrent_claimers_never_share,
+    outbox_retry_counts_and_delays,
+    outbox_dead_letters_listed_never_claimed,
+    outbox_depth_counts_pending,
+    outbox_large_body_round_trips,
+    outbox_survives_reopen,
 );
 
 mod cases {
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
+    pub use super::outbox::*;
     use chrono::{SubsecRound, Utc};
     use opsbot_core::{AuditEntry, AuditResult, Change, Inventory, JobState, Nic, Role};
     use opsbot_store::{

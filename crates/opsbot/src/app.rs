@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
+    /// Identifies this process (jobs, outbox claims).
+    pub owner: String,
     /// Whether a configuration file was given (otherwise: embedded defaults).
     pub configured: bool,
 }
@@ -54,10 +56,11 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
             ))
         })
         .collect();
+    let owner = instance_id();
     let settings = EngineSettings {
         session_ttl: Duration::from_secs(config.sessions.ttl_secs),
         confirm: config.confirm_commands(),
-        owner: instance_id(),
+        owner: owner.clone(),
         ..EngineSettings::default()
     };
     let engine = Engine::new(store.clone(), sessions, providers, policy, settings)
@@ -66,7 +69,8 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     Ok(App {
         config,
         store,
-        engine,
+        engine: Arc::new(engine),
+        owner,
         configured: config_file.is_some(),
     })
 }

@@ -4,7 +4,9 @@
 
 use crate::app;
 use anyhow::{Context, Result};
+use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -24,30 +26,74 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "initial sync failed; the pool is served as stored"),
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wecom = wecom_channel(&app)?;
+    let delivery = wecom
+        .as_ref()
+        .map(|ch| tokio::spawn(ch.delivery(app.owner.clone()).run(stop_rx.clone())));
+    if let Some(ch) = &wecom {
+        let apps: Vec<&str> = ch.app_names().collect();
+        tracing::info!(?apps, "WeCom callbacks at /wecom/{{app}}/callback");
+    }
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
+        wecom,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, "opsbot serving");
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
-            }
-        })
-        .await
-        .context("serving HTTP")?;
+    opsbot_http::serve(listener, router, async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+        }
+    })
+    .await
+    .context("serving HTTP")?;
     let interrupted = app.engine.shutdown(JOB_GRACE).await;
     if interrupted > 0 {
         tracing::warn!(interrupted, "jobs interrupted by shutdown");
     }
+    // Replies still queued stay in the outbox for the next start.
+    let _ = stop_tx.send(true);
+    if let Some(worker) = delivery {
+        let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The WeCom channel for the configured apps, if any.
+fn wecom_channel(app: &app::App) -> Result<Option<Arc<WecomChannel>>> {
+    if app.config.wecom.apps.is_empty() {
+        return Ok(None);
+    }
+    let configs: Vec<AppConfig> = app
+        .config
+        .wecom
+        .apps
+        .iter()
+        .map(|a| AppConfig {
+            name: a.name.clone(),
+            corp_id: a.corp_id.clone(),
+            agent_id: a.agent_id,
+            secret: a.secret.clone(),
+            token: a.token.clone(),
+            encoding_aes_key: a.encoding_aes_key.clone(),
+            api_base: a.api_base.clone(),
+        })
+        .collect();
+    let channel = WecomChannel::new(
+        &configs,
+        app.engine.clone(),
+        app.store.clone(),
+        Settings::default(),
+    )
+    .context("configuring WeCom")?;
+    Ok(Some(Arc::new(channel)))
 }
 
 fn opsbot_engine_summary(reports: &[opsbot_store::SyncReport]) -> String {

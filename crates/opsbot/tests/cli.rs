@@ -324,3 +324,98 @@ fn sigterm_during_a_job_records_it_interrupted() {
         text(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_wecom_callbacks_from_its_config() {
+    use opsbot_wecom::fake::{build_callback_post, push_callback, FakeWecom};
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app("ww1436e0e65a779aee", "secret", 1000002);
+    fake.add_users(&["zhangsan"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("opsbot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[wecom.apps]]
+name = "ops"
+corp_id = "ww1436e0e65a779aee"
+agent_id = 1000002
+secret = "secret"
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+api_base = "{}"
+[[providers]]
+name = "sim"
+kind = "sim"
+[[roles]]
+name = "admin"
+commands = ["*"]
+[[users]]
+id = "zhangsan"
+roles = ["admin"]
+"#,
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = opsbot(dir.path())
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(port, "/healthz").is_none() {
+        assert!(Instant::now() < deadline, "serve never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let crypto = opsbot_wecom::WecomCrypto::new(
+        "QDG6eK",
+        "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+        "ww1436e0e65a779aee",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let xml = format!("<xml><ToUserName><![CDATA[ww1436e0e65a779aee]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[开机:web-04]]></Content><MsgId>1</MsgId><AgentID>1000002</AgentID></xml>");
+    let post = build_callback_post(&crypto, 1000002, &xml, b"0123456789abcdef", &now, "5");
+    let out = push_callback(
+        &format!("http://127.0.0.1:{port}/wecom/ops/callback"),
+        &post,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(
+        out.body.contains("<Encrypt>") && out.body.contains("<MsgSignature>"),
+        "an encrypted passive reply: {}",
+        out.body
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fake
+        .sent_to("message/send")
+        .iter()
+        .any(|m| m.body.to_string().contains("web-04 已开机"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the job's result never reached WeCom: {:?}",
+            fake.sent()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+}

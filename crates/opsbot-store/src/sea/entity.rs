@@ -223,6 +223,27 @@ table!(job, "job", {
     pub heartbeat_ms: i64,
 });
 
+table!(
+    /// Messages queued for outside services. A claim (`claimed_by` until
+    /// `claim_until_ms`) hands an item to one sender; an expired claim is free again.
+    outbox, "outbox", {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub channel: String,
+    pub target: String,
+    pub body: String,
+    /// `pending`, `sent` or `dead`.
+    pub state: String,
+    pub attempts: i32,
+    /// Milliseconds since the epoch (integers compare the same on every backend).
+    pub next_attempt_ms: i64,
+    pub claimed_by: Option<String>,
+    pub claim_until_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+});
+
 table!(role, "role", {
     #[sea_orm(primary_key)]
     pub id: i64,

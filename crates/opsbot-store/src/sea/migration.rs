@@ -14,7 +14,8 @@ pub(crate) struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        // Append only: databases in the field have run the earlier ones, by name.
+        vec![Box::new(Initial), Box::new(Outbox)]
     }
 }
 
@@ -421,5 +422,64 @@ impl MigrationTrait for Initial {
             .to_owned();
         manager.exec_stmt(seed).await?;
         Ok(())
+    }
+}
+
+/// The outbox: messages for outside services, kept until delivered or dead.
+struct Outbox;
+
+impl MigrationName for Outbox {
+    fn name(&self) -> &str {
+        "m20261122_000001_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Outbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        let c = Cols(backend);
+        let nullable_big = |name: &str| {
+            ColumnDef::new(Alias::new(name))
+                .big_integer()
+                .null()
+                .to_owned()
+        };
+        manager
+            .create_table(table(
+                backend,
+                "outbox",
+                vec![
+                    c.pk(),
+                    c.string("channel", KEY),
+                    c.text("target"),
+                    // Payloads (cards, long reports) can exceed MySQL's 64 KiB TEXT.
+                    c.long_text("body"),
+                    c.string("state", SHORT),
+                    c.int("attempts"),
+                    // Integer milliseconds, like the job heartbeat: they compare the
+                    // same on every backend, which SQLite text timestamps do not.
+                    c.big("next_attempt_ms"),
+                    ColumnDef::new(Alias::new("claimed_by"))
+                        .string_len(KEY)
+                        .null()
+                        .to_owned(),
+                    nullable_big("claim_until_ms"),
+                    // An error may quote a whole HTTP response body.
+                    c.long_text_null("last_error"),
+                    c.time("created_at"),
+                    c.time("updated_at"),
+                ],
+            ))
+            .await?;
+        // Serves both hot queries: claiming (pending, due, by channel) and the depth.
+        manager
+            .create_index(index(
+                "outbox",
+                "due",
+                &["state", "next_attempt_ms", "channel"],
+                false,
+            ))
+            .await
     }
 }

@@ -7,19 +7,21 @@ mod entity;
 mod errors;
 mod jobs;
 mod migration;
+mod outbox;
 mod policy;
 mod pool;
 mod state;
 
 use crate::url::{redact, Target};
 use crate::{
-    AuditQuery, ChangeQuery, InterruptFilter, JobQuery, NewJob, PolicyData, PoolSnapshot, Result,
-    Store, SyncReport,
+    AuditQuery, ChangeQuery, InterruptFilter, JobQuery, NewJob, NewOutbox, OutboxItem, OutboxQuery,
+    PolicyData, PoolSnapshot, Result, Store, SyncReport,
 };
 use async_trait::async_trait;
 use errors::{Db, During};
 use opsbot_core::{AuditEntry, Change, Inventory, JobId, JobRecord, JobState, Vm};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
+use std::time::Duration;
 
 /// The sea-orm store. Cheap to share behind an `Arc`; the pool inside is shared.
 #[derive(Debug, Clone)]
@@ -134,6 +136,45 @@ impl Store for SeaStore {
 
     async fn load_policy(&self) -> Result<PolicyData> {
         policy::load(&self.conn, &self.db).await
+    }
+
+    async fn outbox_push(&self, item: &NewOutbox) -> Result<i64> {
+        outbox::push(&self.conn, &self.db, item).await
+    }
+
+    async fn outbox_claim(
+        &self,
+        channel_prefix: &str,
+        owner: &str,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>> {
+        outbox::claim(&self.conn, &self.db, channel_prefix, owner, lease, limit).await
+    }
+
+    async fn outbox_sent(&self, id: i64) -> Result<()> {
+        outbox::sent(&self.conn, &self.db, id).await
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: chrono::DateTime<chrono::Utc>,
+        error: &str,
+    ) -> Result<()> {
+        outbox::retry(&self.conn, &self.db, id, next_attempt_at, error).await
+    }
+
+    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
+        outbox::dead(&self.conn, &self.db, id, error).await
+    }
+
+    async fn outbox_list(&self, query: &OutboxQuery) -> Result<Vec<OutboxItem>> {
+        outbox::list(&self.conn, &self.db, query).await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64> {
+        outbox::depth(&self.conn, &self.db).await
     }
 
     async fn get_state(&self, key: &str) -> Result<Option<String>> {

@@ -1,0 +1,52 @@
+//! Query-string parsing for callback URLs. WeCom's `echostr` is base64 (`+ / =`), so a
+//! `+` must stay a plus: form decoding (which turns it into a space) is wrong here.
+
+use std::collections::HashMap;
+
+/// Splits `a=1&b=2` and percent-decodes keys and values (`+` is kept as `+`).
+/// Returns `None` when an escape is malformed or the result is not UTF-8.
+pub fn parse(raw: &str) -> Option<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(decode(k)?, decode(v)?);
+    }
+    Some(out)
+}
+
+fn decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plus_stays_plus_and_escapes_decode() {
+        let q = parse("echostr=ab%2Bc+d%3D%3D&nonce=1").unwrap();
+        assert_eq!(q["echostr"], "ab+c+d==");
+        assert_eq!(q["nonce"], "1");
+    }
+
+    #[test]
+    fn malformed_escapes_are_refused() {
+        assert!(parse("a=%zz").is_none());
+        assert!(parse("a=%4").is_none());
+        assert!(parse("a=%ff").is_none(), "not UTF-8");
+    }
+}

@@ -1,0 +1,158 @@
+//! The WeCom app channel: `/wecom/{app}/callback` verifies, decrypts and de-duplicates
+//! what WeCom sends, hands text to the engine, answers within WeCom's 5 s (the reply
+//! itself when it is quick and short, otherwise an empty acknowledgement), and delivers
+//! everything else (long replies, job progress and results) through the store's outbox
+//! with `message/send` or `appchat/send`.
+
+mod callback;
+mod delivery;
+mod outbox;
+mod sink;
+
+pub use callback::CallbackError;
+pub use delivery::{Delivery, RetryPolicy};
+pub use outbox::{Body, Target};
+
+use opsbot_engine::Engine;
+use opsbot_store::Store;
+use opsbot_wecom::{AppClient, AppCredentials, ClientConfig, WecomClient, WecomCrypto};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// One configured app (`[[wecom.apps]]`).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub name: String,
+    pub corp_id: String,
+    pub agent_id: i64,
+    pub secret: String,
+    pub token: String,
+    pub encoding_aes_key: String,
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How far a callback's timestamp may be from now (replayed old requests fail).
+    pub timestamp_window: Duration,
+    /// How long a callback waits for the engine before acknowledging empty.
+    pub ack_budget: Duration,
+    /// Minimum gap between two progress messages of one job (WeCom drops more than
+    /// 30 messages a minute per member without a word).
+    pub progress_interval: Duration,
+    pub retry: RetryPolicy,
+    /// Client-side limits; `None` in tests that check the fake's own limits.
+    pub member_limit_per_minute: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timestamp_window: Duration::from_secs(300),
+            ack_budget: Duration::from_secs(3),
+            progress_interval: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            member_limit_per_minute: Some(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("wecom app {app}: {problem}")]
+    BadApp { app: String, problem: String },
+}
+
+/// A ready app: its crypto, API client and the channel name its messages carry.
+pub(crate) struct App {
+    pub(crate) name: String,
+    /// `wecom:<name>`: the engine channel and the outbox channel.
+    pub(crate) channel: String,
+    pub(crate) corp_id: String,
+    pub(crate) agent_id: i64,
+    pub(crate) crypto: WecomCrypto,
+    pub(crate) client: AppClient,
+}
+
+/// Every configured WeCom app, with the engine and store they share.
+pub struct WecomChannel {
+    apps: HashMap<String, Arc<App>>,
+    engine: Arc<Engine>,
+    store: Arc<dyn Store>,
+    /// Wakes the delivery worker when something is queued.
+    wake: Arc<Notify>,
+    /// Replies on their way into the outbox, in order.
+    queue: tokio::sync::mpsc::UnboundedSender<sink::Queued>,
+    settings: Settings,
+}
+
+impl WecomChannel {
+    /// Builds the apps; must run inside the tokio runtime (it starts the outbox writer).
+    pub fn new(
+        configs: &[AppConfig],
+        engine: Arc<Engine>,
+        store: Arc<dyn Store>,
+        settings: Settings,
+    ) -> Result<Self, ChannelError> {
+        let mut apps = HashMap::new();
+        // One HTTP client per API base, so apps of one corp share connections.
+        let mut clients: HashMap<String, WecomClient> = HashMap::new();
+        for c in configs {
+            let bad = |problem: String| ChannelError::BadApp {
+                app: c.name.clone(),
+                problem,
+            };
+            let crypto = WecomCrypto::new(&c.token, &c.encoding_aes_key, &c.corp_id)
+                .map_err(|e| bad(e.to_string()))?;
+            let client = match clients.get(&c.api_base) {
+                Some(client) => client.clone(),
+                None => {
+                    let config = ClientConfig {
+                        api_base: c.api_base.clone(),
+                        member_limit_per_minute: settings.member_limit_per_minute,
+                        ..ClientConfig::default()
+                    };
+                    let client = WecomClient::new(config).map_err(|e| bad(e.to_string()))?;
+                    clients.insert(c.api_base.clone(), client.clone());
+                    client
+                }
+            };
+            let app = App {
+                name: c.name.clone(),
+                channel: format!("wecom:{}", c.name),
+                corp_id: c.corp_id.clone(),
+                agent_id: c.agent_id,
+                crypto,
+                client: client.app(AppCredentials::new(&c.corp_id, c.agent_id, &c.secret)),
+            };
+            apps.insert(c.name.clone(), Arc::new(app));
+        }
+        let wake = Arc::new(Notify::new());
+        let queue = sink::spawn_writer(store.clone(), wake.clone());
+        Ok(WecomChannel {
+            apps,
+            engine,
+            store,
+            wake,
+            queue,
+            settings,
+        })
+    }
+
+    pub fn app_names(&self) -> impl Iterator<Item = &str> {
+        self.apps.keys().map(String::as_str)
+    }
+
+    /// The worker that empties the outbox; run it with [`Delivery::run`].
+    pub fn delivery(&self, owner: impl Into<String>) -> Delivery {
+        Delivery::new(
+            self.store.clone(),
+            self.apps.clone(),
+            owner.into(),
+            self.wake.clone(),
+            self.settings.retry.clone(),
+        )
+    }
+}

@@ -1,0 +1,54 @@
+//! How a WeCom reply is written into the outbox: where it goes and what it says, as
+//! JSON, split to WeCom's size limits before it is queued so a retry never re-sends a
+//! part that already arrived.
+
+use opsbot_store::{NewOutbox, Store};
+use opsbot_wecom::split::{split_message, APP_TEXT_MAX_BYTES};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Target {
+    /// A member, through `message/send`.
+    User { user: String },
+    /// An app group chat, through `appchat/send`, naming the asker.
+    Chat { chat: String, mention: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Body {
+    Text { content: String },
+}
+
+impl Target {
+    /// The text as it should read at this target: in a group, addressed to the asker.
+    pub fn address(&self, text: &str) -> String {
+        match self {
+            Target::User { .. } => text.to_string(),
+            Target::Chat { mention, .. } => format!("@{mention} {text}"),
+        }
+    }
+}
+
+/// Queues `text` for `target`, in as many parts as WeCom's limit needs.
+pub async fn enqueue(
+    store: &dyn Store,
+    channel: &str,
+    target: &Target,
+    text: &str,
+) -> opsbot_store::Result<()> {
+    let text = target.address(text);
+    let target_json = serde_json::to_string(target).expect("target serialises");
+    for part in split_message(&text, APP_TEXT_MAX_BYTES) {
+        let body = serde_json::to_string(&Body::Text { content: part }).expect("body serialises");
+        store
+            .outbox_push(&NewOutbox {
+                channel: channel.to_string(),
+                target: target_json.clone(),
+                body,
+            })
+            .await?;
+    }
+    Ok(())
+}

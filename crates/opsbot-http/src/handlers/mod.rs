@@ -1,0 +1,4 @@
+//! Request handlers, one module per resource.
+
+pub mod health;
+pub mod wecom;
