@@ -151,6 +151,33 @@ async fn world() -> World {
     }
 }
 
+impl World {
+    async fn jobs(&self) -> Vec<opsbot_core::JobRecord> {
+        self.store
+            .jobs(&JobQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A text message from `user` through the callback, as WeCom would post it.
+    async fn send(
+        &self,
+        user: &str,
+        text: &str,
+        msg_id: u64,
+    ) -> opsbot_wecom::fake::CallbackOutcome {
+        push_callback(
+            &self.url,
+            &text_from(&self.crypto, user, text, msg_id, None),
+        )
+        .await
+        .unwrap()
+    }
+}
+
 fn now() -> String {
     chrono::Utc::now().timestamp().to_string()
 }
@@ -242,12 +269,7 @@ async fn url_verification_returns_the_plaintext_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_command_is_answered_in_the_passive_reply() {
     let w = world().await;
-    let out = push_callback(
-        &w.url,
-        &text_from(&w.crypto, "zhangsan", "概况", 1001, None),
-    )
-    .await
-    .unwrap();
+    let out = w.send("zhangsan", "概况", 1001).await;
     assert_eq!(out.status, 200);
     let text = passive_text(&w.crypto, &out.body);
     assert!(
@@ -302,28 +324,13 @@ async fn a_job_is_acknowledged_at_once_and_its_result_sent_by_message_send() {
     let url2 = serve(&w.store, &w.sessions, &w.fake.base_url(), rx).await;
     let after = push_callback(&url2, &post).await.unwrap();
     assert_eq!((after.status, after.body.as_str()), (200, ""));
-    assert_eq!(
-        w.store
-            .jobs(&JobQuery {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(w.jobs().await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_users_are_refused_politely_and_audited() {
     let w = world().await;
-    let out = push_callback(
-        &w.url,
-        &text_from(&w.crypto, "lisi", "开机:web-04", 3001, None),
-    )
-    .await
-    .unwrap();
+    let out = w.send("lisi", "开机:web-04", 3001).await;
     let text = passive_text(&w.crypto, &out.body);
     assert!(text.contains("您(lisi)没有权限执行「开机」"), "{text}");
     let denied = w
@@ -396,17 +403,7 @@ async fn bad_callbacks_are_refused_and_run_nothing() {
     };
     assert_eq!(push_callback(&w.url, &no_query).await.unwrap().status, 400);
 
-    assert!(
-        w.store
-            .jobs(&JobQuery {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing ran"
-    );
+    assert!(w.jobs().await.is_empty(), "nothing ran");
     // And the genuine one still works afterwards.
     let out = push_callback(&w.url, &good).await.unwrap();
     assert!(passive_text(&w.crypto, &out.body).starts_with("已受理"));
@@ -459,12 +456,7 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     for _ in 0..3 {
         w.fake.push_fault("message/send", Fault::Status(502));
     }
-    let out = push_callback(
-        &w.url,
-        &text_from(&w.crypto, "zhangsan", "开机:web-04", 6001, None),
-    )
-    .await
-    .unwrap();
+    let out = w.send("zhangsan", "开机:web-04", 6001).await;
     assert!(passive_text(&w.crypto, &out.body).starts_with("已受理"));
     delivered(&w.fake, "message/send", "web-04 已开机").await;
     let sent = w
@@ -484,15 +476,8 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     // 60020: our IP is not trusted. Never retried; the error names the IP to add.
     w.fake
         .set_trusted_ips(Some(vec!["10.0.0.1".parse().unwrap()]));
-    push_callback(
-        &w.url,
-        &text_from(&w.crypto, "zhangsan", "关机:web-04", 6002, None),
-    )
-    .await
-    .unwrap();
-    push_callback(&w.url, &text_from(&w.crypto, "zhangsan", "y", 6003, None))
-        .await
-        .unwrap();
+    w.send("zhangsan", "关机:web-04", 6002).await;
+    w.send("zhangsan", "y", 6003).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let dead = loop {
         let dead = w
