@@ -113,17 +113,18 @@ impl JobRunner {
         let task = tokio::spawn(async move {
             let forward_sink = task_sink.clone();
             let store = runner.store.clone();
-            let forwarder = tokio::spawn(async move {
+            // Not a separate task: aborting the job must stop its progress notes too.
+            let forwarder = async move {
                 while let Some((pct, note)) = rx.recv().await {
                     if let Err(e) = store.update_job(id, JobState::Running, pct, &note).await {
                         tracing::warn!(job = id.0, error = %e, "could not record job progress");
                     }
                     forward_sink.send(Reply::progress(id, pct, format!("{id} {pct}% {note}")));
                 }
-            });
-            let result = future.await;
-            // The work is done, so its progress sender is gone: let the last notes out.
-            let _ = forwarder.await;
+            };
+            // The work and its progress notes run side by side in this one task; when
+            // the work is done its sender is gone, and the last notes drain first.
+            let (result, ()) = tokio::join!(future, forwarder);
             runner.finish(id, result).await;
         });
         running.insert(

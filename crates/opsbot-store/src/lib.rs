@@ -84,7 +84,8 @@ pub trait Store: Send + Sync {
 
     async fn create_job(&self, job: &NewJob) -> Result<JobId>;
 
-    /// Sets state, progress and message; also refreshes the job's heartbeat.
+    /// Sets state, progress and message and refreshes the heartbeat, of a job that is
+    /// still running; a job in a final state is left as it is.
     async fn update_job(
         &self,
         id: JobId,

@@ -619,6 +619,18 @@ mod cases {
             (job.state, job.message.as_str()),
             (JobState::Interrupted, "进程已停止")
         );
+        // A progress note that arrives late does not bring the job back to life.
+        s.update_job(a, JobState::Running, 50, "迟到的进度")
+            .await
+            .unwrap();
+        s.update_job(a, JobState::Succeeded, 100, "迟到的结果")
+            .await
+            .unwrap();
+        let job = s.job(a).await.unwrap().unwrap();
+        assert_eq!(
+            (job.state, job.message.as_str()),
+            (JobState::Interrupted, "进程已停止")
+        );
         assert_eq!(
             s.job(done).await.unwrap().unwrap().state,
             JobState::Succeeded

@@ -56,6 +56,9 @@ pub(crate) async fn update(
         .col_expr(job::Column::UpdatedAt, Expr::value(at))
         .col_expr(job::Column::HeartbeatMs, Expr::value(at.timestamp_millis()))
         .filter(job::Column::Id.eq(id.0))
+        // A final state is final: a progress note or result arriving after the job was
+        // interrupted (or finished) must not bring it back to life.
+        .filter(job::Column::State.eq(JobState::Running.as_str()))
         .exec(conn)
         .await
         .during(db, "updating a job")?;
