@@ -208,6 +208,15 @@ impl Engine {
         sync_providers(&self.store, &self.providers, source, None).await
     }
 
+    /// Syncs one provider into the pool (the scheduled sync, `opsbot sync --provider`).
+    pub async fn sync_provider(&self, name: &str, source: &str) -> Result<SyncReport, String> {
+        let provider = self
+            .provider(name)
+            .ok_or_else(|| format!("没有名为 {name} 的 provider"))?;
+        let mut reports = sync_providers(&self.store, &[provider], source, None).await?;
+        Ok(reports.remove(0))
+    }
+
     /// Syncs the providers that have nothing in the pool yet (first start).
     pub async fn ensure_synced(&self) -> Result<Vec<SyncReport>, String> {
         let pool = self.pool.get().await.map_err(|e| e.to_string())?;

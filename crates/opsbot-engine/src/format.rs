@@ -40,14 +40,23 @@ pub fn vm_line(v: &Vm) -> String {
         PowerState::PoweredOff => "⚪",
         PowerState::Suspended => "🟡",
     };
-    format!("{mark}{} {}C/{}G {ip}", v.name, v.cpu, fmt_gb(v.memory_mb))
+    format!(
+        "{mark}{} {}C/{} {ip}",
+        v.name,
+        v.cpu,
+        fmt_memory(v.memory_mb, "")
+    )
 }
 
-fn fmt_gb(mb: u64) -> String {
-    if mb.is_multiple_of(1024) {
-        (mb / 1024).to_string()
+/// Memory as a phone shows it: `8G`, `1.5G`, or `512M` below a gigabyte (`sep` goes
+/// between number and unit).
+fn fmt_memory(mb: u64, sep: &str) -> String {
+    if mb < 1024 {
+        format!("{mb}{sep}M")
+    } else if mb.is_multiple_of(1024) {
+        format!("{}{sep}G", mb / 1024)
     } else {
-        format!("{:.1}", mb as f64 / 1024.0)
+        format!("{:.1}{sep}G", mb as f64 / 1024.0)
     }
 }
 
@@ -98,7 +107,7 @@ pub fn percent(part: u64, whole: u64) -> u64 {
 /// The detail card of one VM.
 pub fn vm_detail(v: &Vm) -> String {
     let mut out = format!(
-        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {} GB 内存 / 磁盘 {} GB\n系统: {}\nIP: {}\nTools: {}",
+        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {}B 内存 / 磁盘 {} GB\n系统: {}\nIP: {}\nTools: {}",
         v.name,
         v.power.label(),
         v.provider,
@@ -106,7 +115,7 @@ pub fn vm_detail(v: &Vm) -> String {
         v.cluster,
         v.host,
         v.cpu,
-        fmt_gb(v.memory_mb),
+        fmt_memory(v.memory_mb, " "),
         v.disk_total_gb(),
         if v.guest_os.is_empty() { "-" } else { &v.guest_os },
         if v.ips.is_empty() { "-".to_string() } else { v.ips.join(", ") },

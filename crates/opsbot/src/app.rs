@@ -48,12 +48,25 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         .providers
         .iter()
         .map(|p| -> Arc<dyn Provider> {
-            // Only the sim kind passes validation in this build.
-            Arc::new(opsbot_sim::SimProvider::new(
-                p.name.clone(),
-                store.clone(),
-                p.time_scale.unwrap_or(1.0),
-            ))
+            match p.kind.as_str() {
+                // Validation admits only the kinds this build has.
+                "vsphere" => {
+                    let mut cfg = opsbot_vsphere::client::ClientConfig::new(
+                        p.url.clone().unwrap_or_default(),
+                        p.username.clone().unwrap_or_default(),
+                        p.password.clone().unwrap_or_default(),
+                    );
+                    cfg.insecure_tls = p.insecure_tls;
+                    cfg.ca_file = p.ca_file.as_ref().map(std::path::PathBuf::from);
+                    // Connects on first use, so opsbot starts while a vCenter is down.
+                    Arc::new(opsbot_vsphere::provider::VsphereProvider::new(&p.name, cfg))
+                }
+                _ => Arc::new(opsbot_sim::SimProvider::new(
+                    p.name.clone(),
+                    store.clone(),
+                    p.time_scale.unwrap_or(1.0),
+                )),
+            }
         })
         .collect();
     let owner = instance_id();

@@ -81,9 +81,42 @@ pub struct ProviderConfig {
     pub password: Option<String>,
     #[serde(default)]
     pub insecure_tls: bool,
+    /// vsphere: a PEM file with the CA that signed the vCenter's certificate.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// How often `opsbot serve` re-syncs this provider (`30s`, `10m`, `1h`; `0` = never).
+    #[serde(default)]
+    pub sync_interval: Option<String>,
     /// sim only: multiplies the simulated delays (0.1 = ten times faster).
     #[serde(default)]
     pub time_scale: Option<f64>,
+}
+
+impl ProviderConfig {
+    /// The scheduled-sync period: the configured one, else 10 minutes for real
+    /// clusters and none for the sim (whose pool is updated by every operation).
+    pub fn sync_period(&self) -> Option<std::time::Duration> {
+        match &self.sync_interval {
+            Some(s) => parse_duration(s).filter(|d| !d.is_zero()),
+            None if self.kind == "sim" => None,
+            None => Some(std::time::Duration::from_secs(600)),
+        }
+    }
+}
+
+/// `90`, `30s`, `10m`, `1h`, `1d` → a duration (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let secs = match s[split..].trim() {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -177,6 +210,8 @@ impl Config {
                 username: None,
                 password: None,
                 insecure_tls: false,
+                ca_file: None,
+                sync_interval: None,
                 time_scale: None,
             }],
             roles: vec![RoleConfig {
@@ -344,6 +379,14 @@ impl Config {
             if !names.insert(p.name.clone()) {
                 return err(&k("name"), format!("duplicate provider name {:?}", p.name));
             }
+            if let Some(iv) = &p.sync_interval {
+                if parse_duration(iv).is_none() {
+                    return err(
+                        &k("sync_interval"),
+                        format!("{iv:?} is not a duration like 30s, 10m, 1h"),
+                    );
+                }
+            }
             match p.kind.as_str() {
                 "sim" => {
                     if let Some(s) = p.time_scale {
@@ -352,13 +395,27 @@ impl Config {
                         }
                     }
                 }
-                "vsphere" | "kubernetes" => {
+                "vsphere" => {
+                    let url = p.url.as_deref().unwrap_or("");
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return err(&k("url"), format!("{url:?} must be the vCenter SDK URL, like https://vc1.example.com/sdk"));
+                    }
+                    if p.username.as_deref().unwrap_or("").is_empty() {
+                        return err(&k("username"), "is required for a vsphere provider".into());
+                    }
+                    if p.password.as_deref().unwrap_or("").is_empty() {
+                        return err(&k("password"), "is required for a vsphere provider".into());
+                    }
+                    if let Some(ca) = &p.ca_file {
+                        if !Path::new(ca).is_file() {
+                            return err(&k("ca_file"), format!("{ca:?} is not a readable file"));
+                        }
+                    }
+                }
+                "kubernetes" => {
                     return err(
                         &k("kind"),
-                        format!(
-                            "{:?} providers are not available in this build yet; use \"sim\"",
-                            p.kind
-                        ),
+                        "\"kubernetes\" providers are not available in this build yet".into(),
                     );
                 }
                 other => {

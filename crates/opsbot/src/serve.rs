@@ -27,6 +27,16 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         Err(e) => tracing::warn!(error = %e, "initial sync failed; the pool is served as stored"),
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for p in &app.config.providers {
+        if let Some(period) = p.sync_period() {
+            tokio::spawn(scheduled_sync(
+                app.engine.clone(),
+                p.name.clone(),
+                period,
+                stop_rx.clone(),
+            ));
+        }
+    }
     let wecom = wecom_channel(&app)?;
     let delivery = wecom
         .as_ref()
@@ -64,6 +74,33 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-syncs one provider every `period` until stopped. A failed sync is logged and
+/// tried again at the next tick; the pool keeps what it had.
+async fn scheduled_sync(
+    engine: Arc<opsbot_engine::Engine>,
+    provider: String,
+    period: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now; startup already synced
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let started = std::time::Instant::now();
+        match engine.sync_provider(&provider, "sync:schedule").await {
+            Ok(r) => tracing::info!(
+                %provider, vms = r.vms, added = r.added, updated = r.updated, removed = r.removed,
+                ms = started.elapsed().as_millis() as u64, "scheduled sync"
+            ),
+            Err(e) => tracing::warn!(%provider, error = %e, "scheduled sync failed"),
+        }
+    }
 }
 
 /// The WeCom channel for the configured apps, if any.

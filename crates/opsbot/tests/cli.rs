@@ -419,3 +419,164 @@ roles = ["admin"]
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
 }
+
+/// VMware's simulator on a free port, killed when dropped. `None` (test skipped) when
+/// the binary is missing, unless services are required.
+struct Vcsim {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Vcsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn vcsim(args: &[&str]) -> Option<Vcsim> {
+    let bin = std::env::var("OPSBOT_VCSIM").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/vcsim/vcsimlite",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    if !Path::new(&bin).exists() {
+        assert!(
+            std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "vcsim is required but {bin} is missing"
+        );
+        eprintln!("skipping: no vcsim at {bin}");
+        return None;
+    }
+    let port = free_port();
+    let mut child = Command::new(&bin)
+        .args(["-l", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // It prints its SDK URL once it serves.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines.next().expect("vcsim exited").unwrap();
+        if line.contains("/sdk") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "vcsim did not start");
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Some(Vcsim {
+        child,
+        url: format!("http://127.0.0.1:{port}/sdk"),
+    })
+}
+
+#[test]
+fn vsphere_provider_syncs_and_acts_from_chat() {
+    let Some(sim) = vcsim(&[
+        "-cluster",
+        "1",
+        "-host",
+        "2",
+        "-vm",
+        "3",
+        "-standalone-host",
+        "0",
+    ]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("opsbot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[providers]]
+name = "vc1"
+kind = "vsphere"
+url = "{}"
+username = "ops"
+password = "secret"
+[[roles]]
+name = "admin"
+commands = ["*"]
+[[users]]
+id = "ops"
+roles = ["admin"]
+"#,
+            sim.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| opsbot(dir.path()).args(args).output().unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let o = run(&["sync", "--config", cfg_s]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("vc1: datacenters 1 clusters 1 hosts 2 vms 3"),
+        "{out}"
+    );
+
+    let o = run(&["chat", "--config", cfg_s, "--user", "ops", "-c", "概况"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("虚拟机 3: 开机 3 / 关机 0"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(&[
+        "chat",
+        "--config",
+        cfg_s,
+        "--user",
+        "ops",
+        "--yes",
+        "-c",
+        "关机:DC0_C0_RP0_VM0",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&[
+        "chat",
+        "--config",
+        cfg_s,
+        "--user",
+        "ops",
+        "-c",
+        "查:DC0_C0_RP0_VM0",
+    ]);
+    assert!(
+        text(&o).contains("【DC0_C0_RP0_VM0】关机"),
+        "the pool follows the operation: {}",
+        text(&o)
+    );
+    let o = run(&[
+        "chat",
+        "--config",
+        cfg_s,
+        "--user",
+        "ops",
+        "--yes",
+        "-c",
+        "关机:DC0_C0_RP0_VM0",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "already off: {}", text(&o));
+
+    // An unreachable vCenter is a clear failure naming it, not a crash.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("name = \"vc1\"", "name = \"vc2\"")
+            .replace("url = \"http://127.0.0.1", "url = \"http://127.0.0.2"),
+    )
+    .unwrap();
+    let o = run(&["sync", "--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("vc2"), "{}", text(&o));
+}

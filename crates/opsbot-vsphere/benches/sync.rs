@@ -1,0 +1,71 @@
+//! Times `inventory::fetch` against vcsim with about 10,000 VMs and reports the VM count,
+//! wall time per sync and the process's peak RSS (VmHWM).
+//!
+//! `cargo bench -p opsbot-vsphere --bench sync`; `OPSBOT_BENCH_VMS_PER_POOL` (default 1111,
+//! with 8 clusters × 8 hosts and one standalone host: 9 pools → 9,999 VMs) and
+//! `OPSBOT_BENCH_ROUNDS` (default 3) tune it.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use opsbot_vsphere::client::VimClient;
+use opsbot_vsphere::inventory;
+use std::time::Instant;
+
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let per_pool = std::env::var("OPSBOT_BENCH_VMS_PER_POOL").unwrap_or_else(|_| "1111".into());
+    let rounds: usize = std::env::var("OPSBOT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let started = Instant::now();
+    let Some(sim) = common::vcsim(&["-cluster", "8", "-host", "8", "-vm", &per_pool]) else {
+        return;
+    };
+    println!("vcsim ready in {:.1} s", started.elapsed().as_secs_f64());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = VimClient::connect(sim.config()).await.unwrap();
+        let base = vm_hwm_kb();
+        println!("peak RSS before sync: {:.1} MiB", base as f64 / 1024.0);
+        let mut times = Vec::new();
+        for round in 1..=rounds {
+            let t = Instant::now();
+            let inv = inventory::fetch(&client, "bench").await.unwrap();
+            let elapsed = t.elapsed();
+            times.push(elapsed.as_secs_f64());
+            println!(
+                "round {round}: {} VMs, {} hosts, {} clusters, {} datastores, {} networks in {:.3} s; peak RSS {:.1} MiB",
+                inv.vms.len(),
+                inv.hosts.len(),
+                inv.clusters.len(),
+                inv.datastores.len(),
+                inv.networks.len(),
+                elapsed.as_secs_f64(),
+                vm_hwm_kb() as f64 / 1024.0
+            );
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "inventory::fetch: best {:.3} s, median {:.3} s over {rounds} rounds; peak RSS {:.1} MiB",
+            times[0],
+            times[times.len() / 2],
+            vm_hwm_kb() as f64 / 1024.0
+        );
+    });
+}

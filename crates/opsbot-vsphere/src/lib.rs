@@ -1,0 +1,18 @@
+//! vCenter for opsbot: a thin vim25 SOAP client (reqwest + quick-xml, rustls) and the
+//! `vsphere` provider built on it.
+//!
+//! - `client`, `xml`, `error`: transport, session, faults, property collector, tasks.
+//! - `inventory`: ContainerView + RetrievePropertiesEx per type → the resource pool model.
+//! - `ops`: the VM operations of seed 000 (power, resize, disk, network, rename, clone).
+//! - `provider`: [`opsbot_core::Provider`] for one configured vCenter.
+
+pub mod client;
+pub mod error;
+pub mod inventory;
+pub mod ops;
+pub mod provider;
+pub mod xml;
+
+pub use client::{ClientConfig, MoRef, ServiceContent, VimClient};
+pub use error::{Error, Result};
+pub use provider::VsphereProvider;

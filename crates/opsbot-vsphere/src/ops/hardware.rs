@@ -1,0 +1,392 @@
+//! CPU count, memory size and new disks (ReconfigVM_Task).
+
+use super::spec::{self, NewDisk};
+use super::{reject, Ctx};
+use crate::client::{property_spec, MoRef};
+use crate::xml::Node;
+use opsbot_core::{OpOutcome, ProviderError};
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// SCSI controller device types, in the order we prefer them.
+const SCSI_CONTROLLERS: [&str; 4] = [
+    "ParaVirtualSCSIController",
+    "VirtualLsiLogicController",
+    "VirtualLsiLogicSASController",
+    "VirtualBusLogicController",
+];
+
+pub(super) async fn set_cpu(
+    ctx: &Ctx<'_>,
+    id: &str,
+    count: u32,
+) -> Result<OpOutcome, ProviderError> {
+    let vm = ctx.facts(id, &["config.hardware.numCPU"]).await?;
+    if vm.template {
+        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
+    }
+    if count == 0 {
+        return Err(reject("CPU 数必须大于 0"));
+    }
+    let old: u32 = vm
+        .text("config.hardware.numCPU")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    if count == old {
+        return Err(reject(format!("{} 已经是 {count} 个 CPU", vm.name)));
+    }
+    if count < old && vm.powered_on() {
+        return Err(reject(format!(
+            "{} 正在运行,减少 CPU 需要先关机(热插拔只能增加)",
+            vm.name
+        )));
+    }
+    ctx.progress.report(20, "正在调整 CPU");
+    let args = spec::reconfig_cpu_memory(Some(count), None);
+    match ctx.quick_task("ReconfigVM_Task", &vm.moref, &args).await {
+        Ok(_) => {
+            ctx.done(&vm.moref, format!("{} 的 CPU: {old} → {count}", vm.name))
+                .await
+        }
+        Err(e) if e.is_fault("InvalidPowerState") || e.is_fault("CpuHotPlugNotSupported") => {
+            Err(reject(format!(
+                "{} 正在运行且不支持 CPU 热插拔,请先关机再调整",
+                vm.name
+            )))
+        }
+        Err(e) => Err(ctx.fail(&vm.name, id, e)),
+    }
+}
+
+pub(super) async fn set_memory(
+    ctx: &Ctx<'_>,
+    id: &str,
+    gb: u32,
+) -> Result<OpOutcome, ProviderError> {
+    let vm = ctx.facts(id, &["config.hardware.memoryMB"]).await?;
+    if vm.template {
+        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
+    }
+    if gb == 0 {
+        return Err(reject("内存必须大于 0 GB"));
+    }
+    let mb = u64::from(gb) * 1024;
+    let old_mb: u64 = vm
+        .text("config.hardware.memoryMB")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    if mb == old_mb {
+        return Err(reject(format!("{} 的内存已经是 {gb} GB", vm.name)));
+    }
+    if mb < old_mb && vm.powered_on() {
+        return Err(reject(format!(
+            "{} 正在运行,减少内存需要先关机(热添加只能增加)",
+            vm.name
+        )));
+    }
+    ctx.progress.report(20, "正在调整内存");
+    let args = spec::reconfig_cpu_memory(None, Some(mb));
+    match ctx.quick_task("ReconfigVM_Task", &vm.moref, &args).await {
+        Ok(_) => {
+            ctx.done(
+                &vm.moref,
+                format!("{} 的内存: {} → {gb} GB", vm.name, format_gb(old_mb)),
+            )
+            .await
+        }
+        Err(e) if e.is_fault("InvalidPowerState") || e.is_fault("MemoryHotPlugNotSupported") => {
+            Err(reject(format!(
+                "{} 正在运行且不支持内存热添加,请先关机再调整",
+                vm.name
+            )))
+        }
+        Err(e) => Err(ctx.fail(&vm.name, id, e)),
+    }
+}
+
+pub(super) fn format_gb(mb: u64) -> String {
+    if mb < 1024 {
+        format!("{mb} MB")
+    } else if mb.is_multiple_of(1024) {
+        format!("{} GB", mb / 1024)
+    } else {
+        format!("{:.1} GB", mb as f64 / 1024.0)
+    }
+}
+
+/// Where a new disk goes on the VM's first SCSI controller.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct DiskSlot {
+    pub controller_key: i32,
+    pub bus: u32,
+    pub unit: u32,
+    /// Disks already on the VM (to label the new one `Hard disk N+1`).
+    pub existing_disks: usize,
+}
+
+/// Picks the SCSI controller (by `xsi:type`) and its lowest free unit, skipping 7 (the
+/// controller's own unit). Errors are user messages.
+pub(super) fn disk_slot(devices: &[Node]) -> Result<DiskSlot, String> {
+    let existing_disks = devices
+        .iter()
+        .filter(|d| d.xsi_type.as_deref() == Some("VirtualDisk"))
+        .count();
+    let controller = SCSI_CONTROLLERS
+        .iter()
+        .find_map(|t| devices.iter().find(|d| d.xsi_type.as_deref() == Some(*t)))
+        .ok_or_else(|| "没有 SCSI 控制器,无法添加磁盘".to_string())?;
+    let key: i32 = controller
+        .parse_at("key")
+        .ok_or_else(|| "SCSI 控制器没有 key".to_string())?;
+    let reserved: u32 = controller.parse_at("scsiCtlrUnitNumber").unwrap_or(7);
+    let used: Vec<u32> = devices
+        .iter()
+        .filter(|d| d.parse_at::<i32>("controllerKey") == Some(key))
+        .filter_map(|d| d.parse_at("unitNumber"))
+        .collect();
+    let unit = (0..16u32)
+        .filter(|u| *u != 7 && *u != reserved)
+        .find(|u| !used.contains(u))
+        .ok_or_else(|| "SCSI 控制器已满(15 块磁盘)".to_string())?;
+    Ok(DiskSlot {
+        controller_key: key,
+        bus: controller.parse_at("busNumber").unwrap_or(0),
+        unit,
+        existing_disks,
+    })
+}
+
+struct DatastoreInfo {
+    name: String,
+    free_bytes: Option<u64>,
+    accessible: bool,
+}
+
+async fn datastores(
+    ctx: &Ctx<'_>,
+    refs: &[MoRef],
+) -> Result<Vec<(MoRef, DatastoreInfo)>, crate::error::Error> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objs = ctx
+        .client
+        .retrieve_properties(
+            &property_spec(
+                "Datastore",
+                &["name", "summary.freeSpace", "summary.accessible"],
+                refs,
+            ),
+            None,
+        )
+        .await?;
+    Ok(objs
+        .into_iter()
+        .map(|o| {
+            let info = DatastoreInfo {
+                name: o.text("name").unwrap_or_default().to_string(),
+                free_bytes: o
+                    .text("summary.freeSpace")
+                    .and_then(|t| t.trim().parse().ok()),
+                accessible: o.text("summary.accessible").map(str::trim) != Some("false"),
+            };
+            (o.obj, info)
+        })
+        .collect())
+}
+
+pub(super) async fn add_disk(
+    ctx: &Ctx<'_>,
+    id: &str,
+    gb: u32,
+    datastore: Option<&str>,
+) -> Result<OpOutcome, ProviderError> {
+    let vm = ctx
+        .facts(id, &["config.hardware.device", "datastore", "runtime.host"])
+        .await?;
+    if vm.template {
+        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
+    }
+    if gb == 0 {
+        return Err(reject("磁盘大小必须大于 0 GB"));
+    }
+    let devices: Vec<Node> = vm
+        .props
+        .get("config.hardware.device")
+        .map(|d| d.children.clone())
+        .unwrap_or_default();
+    let slot = disk_slot(&devices).map_err(|m| reject(format!("{}: {m}", vm.name)))?;
+    let fail = |e| ctx.fail(&vm.name, id, e);
+
+    // The datastore: the named one among those the VM's host sees, else the VM's own.
+    let (ds_name, info, file_name) = match datastore {
+        Some(wanted) => {
+            let host = vm
+                .moref_at("runtime.host")
+                .ok_or_else(|| reject(format!("{} 没有所在主机,无法选择存储", vm.name)))?;
+            let host_props = ctx
+                .client
+                .retrieve(&host, &["name", "datastore"])
+                .await
+                .map_err(fail)?;
+            let host_name = host_props
+                .get("name")
+                .map(|n| n.text.clone())
+                .unwrap_or_else(|| host.value.clone());
+            let refs = host_props
+                .get("datastore")
+                .map(Node::morefs)
+                .unwrap_or_default();
+            let all = datastores(ctx, &refs).await.map_err(fail)?;
+            let names: Vec<String> = all.iter().map(|(_, d)| d.name.clone()).collect();
+            let Some((_, info)) = all.into_iter().find(|(_, d)| d.name == wanted) else {
+                return Err(reject(format!(
+                    "{} 所在主机 {host_name} 上没有存储 {wanted};可选: {}",
+                    vm.name,
+                    names.join("、")
+                )));
+            };
+            (wanted.to_string(), info, format!("[{wanted}]"))
+        }
+        None => {
+            let first_disk_ds = devices
+                .iter()
+                .filter(|d| d.xsi_type.as_deref() == Some("VirtualDisk"))
+                .find_map(|d| d.path("backing.datastore").and_then(Node::moref));
+            let own = first_disk_ds.or_else(|| {
+                vm.props
+                    .get("datastore")
+                    .and_then(|n| n.morefs().into_iter().next())
+            });
+            let Some(own) = own else {
+                return Err(reject(format!("{} 没有磁盘,请指定存储", vm.name)));
+            };
+            let (_, info) = datastores(ctx, std::slice::from_ref(&own))
+                .await
+                .map_err(fail)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| reject(format!("{} 的存储 {} 不存在", vm.name, own.value)))?;
+            (info.name.clone(), info, String::new())
+        }
+    };
+    if !info.accessible {
+        return Err(reject(format!("存储 {ds_name} 当前不可访问")));
+    }
+    let need = u64::from(gb) * GIB;
+    if let Some(free) = info.free_bytes {
+        if free < need {
+            return Err(reject(format!(
+                "存储 {ds_name} 剩余 {} GB,不足以添加 {gb} GB 磁盘",
+                free / GIB
+            )));
+        }
+    }
+
+    ctx.progress.report(20, "正在创建虚拟磁盘");
+    let disk = NewDisk {
+        temp_key: -101,
+        file_name,
+        controller_key: slot.controller_key,
+        unit_number: slot.unit,
+        capacity_kb: u64::from(gb) * 1024 * 1024,
+    };
+    let label = format!("Hard disk {}", slot.existing_disks + 1);
+    let progress = ctx.progress;
+    let mut on_progress = |p: u8| progress.report(super::scale(p, 20, 90), "正在创建虚拟磁盘");
+    match ctx
+        .task(
+            "ReconfigVM_Task",
+            &vm.moref,
+            &spec::reconfig_add_disk(&disk),
+            &mut on_progress,
+        )
+        .await
+    {
+        Ok(_) => {
+            ctx.done(
+                &vm.moref,
+                format!(
+                    "{} 已添加 {label}: {gb} GB,位于 {ds_name}(SCSI {}:{})",
+                    vm.name, slot.bus, slot.unit
+                ),
+            )
+            .await
+        }
+        Err(e) if e.is_fault("InvalidDeviceSpec") => Err(reject(format!(
+            "{}: vCenter 拒绝了新磁盘(SCSI {}:{} 不可用: {e})",
+            vm.name, slot.bus, slot.unit
+        ))),
+        Err(e) if e.is_fault("FileAlreadyExists") => Err(reject(format!(
+            "{}: 存储 {ds_name} 上已有同名磁盘文件,请稍后重试",
+            vm.name
+        ))),
+        Err(e) if e.is_fault("InsufficientDisks") || e.is_fault("OutOfBounds") => {
+            Err(reject(format!("{}: 存储 {ds_name} 空间不足({e})", vm.name)))
+        }
+        Err(e) => Err(ctx.fail(&vm.name, id, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse;
+
+    fn devices(xml: &str) -> Vec<Node> {
+        parse(&format!(
+            r#"<val xmlns:X="http://www.w3.org/2001/XMLSchema-instance">{xml}</val>"#
+        ))
+        .unwrap()
+        .children
+    }
+
+    #[test]
+    fn picks_next_free_unit_skipping_seven() {
+        let mut xml = String::from(
+            r#"<VirtualDevice X:type="VirtualIDEController"><key>200</key></VirtualDevice><VirtualDevice X:type="ParaVirtualSCSIController"><key>202</key><busNumber>0</busNumber><scsiCtlrUnitNumber>7</scsiCtlrUnitNumber></VirtualDevice>"#,
+        );
+        for u in 0..7 {
+            xml.push_str(&format!(
+                r#"<VirtualDevice X:type="VirtualDisk"><key>{}</key><controllerKey>202</controllerKey><unitNumber>{u}</unitNumber></VirtualDevice>"#,
+                300 + u
+            ));
+        }
+        // An IDE device on unit 8 of another controller does not count.
+        xml.push_str(r#"<VirtualDevice X:type="VirtualCdrom"><key>3000</key><controllerKey>200</controllerKey><unitNumber>8</unitNumber></VirtualDevice>"#);
+        let slot = disk_slot(&devices(&xml)).unwrap();
+        assert_eq!(
+            slot,
+            DiskSlot {
+                controller_key: 202,
+                bus: 0,
+                unit: 8,
+                existing_disks: 7
+            }
+        );
+    }
+
+    #[test]
+    fn no_scsi_controller_or_full_controller_is_refused() {
+        let none = devices(
+            r#"<VirtualDevice X:type="VirtualIDEController"><key>200</key></VirtualDevice>"#,
+        );
+        assert!(disk_slot(&none).unwrap_err().contains("没有 SCSI 控制器"));
+        let mut xml = String::from(
+            r#"<VirtualDevice X:type="VirtualLsiLogicController"><key>1000</key></VirtualDevice>"#,
+        );
+        for u in (0..16).filter(|u| *u != 7) {
+            xml.push_str(&format!(
+                r#"<VirtualDevice X:type="VirtualDisk"><controllerKey>1000</controllerKey><unitNumber>{u}</unitNumber></VirtualDevice>"#
+            ));
+        }
+        assert!(disk_slot(&devices(&xml)).unwrap_err().contains("已满"));
+    }
+
+    #[test]
+    fn memory_labels() {
+        assert_eq!(format_gb(2048), "2 GB");
+        assert_eq!(format_gb(1536), "1.5 GB");
+        assert_eq!(format_gb(32), "32 MB");
+    }
+}

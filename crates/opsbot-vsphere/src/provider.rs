@@ -1,0 +1,165 @@
+//! The `vsphere` provider: [`opsbot_core::Provider`] for one configured vCenter.
+//!
+//! Construction does no I/O, so opsbot starts while a vCenter is down; the session is
+//! opened on first use and dropped after a connection-level failure so the next call
+//! connects afresh.
+
+use crate::client::{ClientConfig, VimClient};
+use crate::error::Error;
+use async_trait::async_trait;
+use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
+use tokio::sync::Mutex;
+
+pub struct VsphereProvider {
+    name: String,
+    cfg: ClientConfig,
+    client: Mutex<Option<VimClient>>,
+}
+
+impl std::fmt::Debug for VsphereProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VsphereProvider")
+            .field("name", &self.name)
+            .field("url", &self.cfg.url)
+            .finish()
+    }
+}
+
+impl VsphereProvider {
+    /// A provider that connects on first use (no network here).
+    pub fn new(name: &str, cfg: ClientConfig) -> Self {
+        VsphereProvider {
+            name: name.to_string(),
+            cfg,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// A provider with its session already open (fails fast when the vCenter is down).
+    pub async fn connect(name: &str, cfg: ClientConfig) -> crate::error::Result<Self> {
+        let p = Self::new(name, cfg);
+        let c = VimClient::connect(p.cfg.clone()).await?;
+        *p.client.lock().await = Some(c);
+        Ok(p)
+    }
+
+    /// The session, opened if needed.
+    pub async fn client(&self) -> Result<VimClient, ProviderError> {
+        let mut guard = self.client.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = VimClient::connect(self.cfg.clone())
+            .await
+            .map_err(|e| self.map_error(e))?;
+        *guard = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets the session after a connection-level failure.
+    async fn reset_on(&self, e: &Error) {
+        if e.is_unavailable() {
+            *self.client.lock().await = None;
+        }
+    }
+
+    /// Client errors in the provider's terms.
+    pub fn map_error(&self, e: Error) -> ProviderError {
+        map_error(&self.name, e)
+    }
+}
+
+/// Unreachable/login/timeout/TLS → Unavailable (naming the vCenter); faults → Rejected with
+/// the fault kind and message; the rest → Unavailable.
+pub fn map_error(provider: &str, e: Error) -> ProviderError {
+    match e {
+        Error::Fault { kind, message } if kind == "ManagedObjectNotFound" => {
+            ProviderError::Rejected(format!("object not found on vCenter ({message})"))
+        }
+        Error::Fault { kind, message } => {
+            if message == kind {
+                ProviderError::Rejected(kind)
+            } else {
+                ProviderError::Rejected(format!("{kind}: {message}"))
+            }
+        }
+        other => ProviderError::Unavailable {
+            provider: provider.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+#[async_trait]
+impl Provider for VsphereProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        "vsphere"
+    }
+
+    async fn inventory(&self) -> Result<Inventory, ProviderError> {
+        let client = self.client().await?;
+        match crate::inventory::fetch(&client, &self.name).await {
+            Ok(inv) => Ok(inv),
+            Err(e) => {
+                self.reset_on(&e).await;
+                Err(self.map_error(e))
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        op: &VmOperation,
+        progress: &dyn Progress,
+    ) -> Result<OpOutcome, ProviderError> {
+        let client = self.client().await?;
+        let result = crate::ops::execute(&client, &self.name, op, progress).await;
+        if let Err(ProviderError::Unavailable { .. }) = &result {
+            *self.client.lock().await = None;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_rejections_and_outages_are_unavailable() {
+        let r = map_error(
+            "vc1",
+            Error::Fault {
+                kind: "InvalidPowerState".into(),
+                message: "requestedState=poweredOff, existingState=poweredOff".into(),
+            },
+        );
+        assert!(matches!(&r, ProviderError::Rejected(m) if m.starts_with("InvalidPowerState")));
+        let u = map_error(
+            "vc1",
+            Error::Unreachable {
+                url: "https://vc1/sdk".into(),
+                message: "connection refused".into(),
+            },
+        );
+        let text = u.to_string();
+        assert!(
+            text.contains("vc1") && text.contains("https://vc1/sdk"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn construction_does_no_io() {
+        let p = VsphereProvider::new(
+            "vc1",
+            ClientConfig::new("https://127.0.0.1:1/sdk", "u", "p"),
+        );
+        assert_eq!(p.kind(), "vsphere");
+        assert_eq!(p.name(), "vc1");
+    }
+}

@@ -1,0 +1,663 @@
+//! VM operations against vcsim. Every effect is read back with an independent reader
+//! (Python over the shared `vsoap.py`, below), never with the crate's own inventory code.
+
+mod common;
+
+use opsbot_core::{NoProgress, OpOutcome, PowerState, Progress, ProviderError, VmOperation};
+use opsbot_vsphere::client::VimClient;
+use opsbot_vsphere::ops::execute;
+use serde_json::Value;
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::sync::Mutex;
+
+const PROVIDER: &str = "vc1";
+
+/// The independent reader: `READER URL COMMAND ARGS...` prints JSON.
+const READER: &str = r#"
+import json, os, sys
+sys.path.insert(0, os.environ["VSOAP_DIR"])
+from vsoap import Soap, mo, obj_props, objects, returnval, rpex, view_traversal_spec, fault_type, NS, XSI_TYPE
+
+url, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = Soap(url)
+_, _, _, t = s.post('<RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent>')
+sc = {c.tag.split("}")[1]: c.text for c in returnval(t)[0]}
+s.post('<Login xmlns="urn:vim25">%s<userName>u</userName><password>p</password></Login>' % mo("_this", "SessionManager", sc["sessionManager"]))
+pc = sc["propertyCollector"]
+
+def props(typ, ident, paths):
+    _, _, _, t = s.post(obj_props(pc, typ, [ident], paths))
+    return objects(t)[1][0]
+
+def txt(e):
+    return None if e is None else e.text
+
+def local(e):
+    return (e.get(XSI_TYPE) or "").split(":")[-1]
+
+def all_of(typ, paths):
+    _, _, _, t = s.post('<CreateContainerView xmlns="urn:vim25">%s%s<type>%s</type><recursive>true</recursive></CreateContainerView>'
+                        % (mo("_this", "ViewManager", sc["viewManager"]), mo("container", "Folder", sc["rootFolder"]), typ))
+    view = returnval(t)[0].text
+    _, _, _, t = s.post(rpex(pc, view_traversal_spec(view, [(typ, paths)])))
+    return objects(t)[1]
+
+if cmd == "vms":
+    print(json.dumps({txt(o["name"]): o["_obj"][1] for o in all_of("VirtualMachine", ["name"])}))
+elif cmd == "vm":
+    v = props("VirtualMachine", args[0], ["name", "config.hardware.numCPU", "config.hardware.memoryMB", "runtime.powerState",
+              "guest.ipAddress", "guest.hostName", "summary.config.template", "config.hardware.device", "parent", "network"])
+    disks, nics = [], []
+    for d in v["config.hardware.device"]:
+        if local(d) == "VirtualDisk":
+            disks.append({"unit": int(d.findtext("v:unitNumber", "-1", NS)), "controller": int(d.findtext("v:controllerKey", "-1", NS)),
+                          "kb": int(d.findtext("v:capacityInKB", "0", NS)), "file": d.findtext("v:backing/v:fileName", "", NS)})
+        elif d.find("v:macAddress", NS) is not None:
+            nics.append({"type": local(d), "label": d.findtext("v:deviceInfo/v:label", "", NS),
+                         "backing": local(d.find("v:backing", NS)),
+                         "portgroupKey": d.findtext("v:backing/v:port/v:portgroupKey", None, NS),
+                         "switchUuid": d.findtext("v:backing/v:port/v:switchUuid", None, NS),
+                         "network": d.findtext("v:backing/v:network", None, NS),
+                         "mac": d.findtext("v:macAddress", None, NS)})
+    nets = [e.text for e in v["network"]] if v.get("network") is not None else []
+    print(json.dumps({"name": txt(v["name"]), "cpu": int(txt(v["config.hardware.numCPU"])),
+                      "memory_mb": int(txt(v["config.hardware.memoryMB"])), "power": txt(v["runtime.powerState"]),
+                      "ip": txt(v.get("guest.ipAddress")), "hostname": txt(v.get("guest.hostName")),
+                      "template": txt(v["summary.config.template"]) == "true", "parent": txt(v["parent"]),
+                      "disks": disks, "nics": nics, "networks": nets}))
+elif cmd == "dvpg":
+    for o in all_of("DistributedVirtualPortgroup", ["name", "key", "config.distributedVirtualSwitch"]):
+        if txt(o["name"]) == args[0]:
+            dvs = o["config.distributedVirtualSwitch"]
+            u = props(dvs.get("type"), dvs.text, ["uuid"])
+            print(json.dumps({"id": o["_obj"][1], "key": txt(o["key"]), "uuid": txt(u["uuid"])}))
+            break
+    else:
+        print("null")
+elif cmd == "call":
+    method, ident = args
+    st, _, _, t = s.post('<%s xmlns="urn:vim25">%s</%s>' % (method, mo("_this", "VirtualMachine", ident), method))
+    if st != 200:
+        print(json.dumps({"fault": fault_type(t)}))
+    else:
+        rv = returnval(t)
+        if rv and rv[0].get("type") == "Task":
+            info = props("Task", rv[0].text, ["info.state", "info.error"])
+            print(json.dumps({"state": txt(info["info.state"])}))
+        else:
+            print(json.dumps({"state": "success"}))
+else:
+    sys.exit("unknown command " + cmd)
+"#;
+
+struct Env {
+    vc: common::Vcsim,
+    client: VimClient,
+}
+
+impl Env {
+    async fn start() -> Option<Env> {
+        let vc = common::vcsim(&[])?;
+        let client = VimClient::connect(vc.config()).await.expect("connect");
+        Some(Env { vc, client })
+    }
+
+    fn read(&self, args: &[&str]) -> Value {
+        let manifest = env!("CARGO_MANIFEST_DIR");
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(READER)
+            .arg(&self.vc.full_url)
+            .args(args)
+            .env("VSOAP_DIR", format!("{manifest}/../../../shared/vsphere"))
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "reader {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("reader JSON")
+    }
+
+    fn id(&self, name: &str) -> String {
+        self.read(&["vms"])[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no VM {name}"))
+            .to_string()
+    }
+
+    fn vm(&self, id: &str) -> Value {
+        self.read(&["vm", id])
+    }
+
+    fn call(&self, method: &str, id: &str) -> Value {
+        self.read(&["call", method, id])
+    }
+
+    async fn run(&self, op: VmOperation) -> Result<OpOutcome, ProviderError> {
+        execute(&self.client, PROVIDER, &op, &NoProgress).await
+    }
+
+    async fn ok(&self, op: VmOperation) -> OpOutcome {
+        let out = self
+            .run(op.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        let vm = out.vm.as_ref().expect("the VM is read back");
+        assert_eq!(vm.provider, PROVIDER);
+        out
+    }
+
+    async fn rejected(&self, op: VmOperation) -> String {
+        match self.run(op.clone()).await {
+            Err(ProviderError::Rejected(m)) => m,
+            other => panic!("{op:?}: expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+/// Records progress notes.
+#[derive(Default)]
+struct Notes(Mutex<Vec<(u8, String)>>);
+
+impl Progress for Notes {
+    fn report(&self, percent: u8, note: &str) {
+        self.0.lock().unwrap().push((percent, note.to_string()));
+    }
+}
+
+const VM0: &str = "DC0_H0_VM0";
+const VM1: &str = "DC0_H0_VM1";
+
+#[tokio::test]
+async fn power_off_and_on_with_refusals() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    assert_eq!(env.vm(&id)["power"], "poweredOn");
+
+    let out = env.ok(VmOperation::PowerOff { vm: id.clone() }).await;
+    assert_eq!(out.message, format!("{VM0} 已关机(强制断电)"));
+    assert_eq!(out.vm.unwrap().power, PowerState::PoweredOff);
+    assert_eq!(env.vm(&id)["power"], "poweredOff");
+    assert_eq!(
+        env.rejected(VmOperation::PowerOff { vm: id.clone() }).await,
+        format!("{VM0} 已经是关机状态")
+    );
+
+    let out = env.ok(VmOperation::PowerOn { vm: id.clone() }).await;
+    assert_eq!(out.message, format!("{VM0} 已开机"));
+    assert_eq!(env.vm(&id)["power"], "poweredOn");
+    assert_eq!(
+        env.rejected(VmOperation::PowerOn { vm: id.clone() }).await,
+        format!("{VM0} 已经是开机状态")
+    );
+
+    match env
+        .run(VmOperation::PowerOn {
+            vm: "vm-9999".into(),
+        })
+        .await
+    {
+        Err(ProviderError::NotFound { id, .. }) => assert_eq!(id, "vm-9999"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_power_off() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let notes = Notes::default();
+    let out = execute(
+        &env.client,
+        PROVIDER,
+        &VmOperation::Shutdown { vm: id.clone() },
+        &notes,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.message, format!("{VM0} 的操作系统已关闭"));
+    assert_eq!(env.vm(&id)["power"], "poweredOff");
+    assert!(notes
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, n)| n == "已通知客户机关闭操作系统"));
+    assert_eq!(
+        env.rejected(VmOperation::Shutdown { vm: id.clone() }).await,
+        format!("{VM0} 没有开机")
+    );
+}
+
+#[tokio::test]
+async fn reboot_falls_back_to_reset() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    // vcsim's guests have no running Tools (and 0.24.2 lacks RebootGuest): a reset.
+    let out = env.ok(VmOperation::Reboot { vm: id.clone() }).await;
+    assert!(
+        out.message.starts_with(&format!("{VM0}: ")),
+        "{}",
+        out.message
+    );
+    assert!(
+        out.message.contains("已改为硬重置(reset)"),
+        "{}",
+        out.message
+    );
+    assert_eq!(env.vm(&id)["power"], "poweredOn");
+
+    assert_eq!(env.call("PowerOffVM_Task", &id)["state"], "success");
+    assert_eq!(
+        env.rejected(VmOperation::Reboot { vm: id.clone() }).await,
+        format!("{VM0} 没有开机,无法重启")
+    );
+}
+
+#[tokio::test]
+async fn cpu_and_memory() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let before = env.vm(&id);
+    let old_cpu = before["cpu"].as_u64().unwrap();
+
+    let out = env
+        .ok(VmOperation::SetCpu {
+            vm: id.clone(),
+            count: 4,
+        })
+        .await;
+    assert_eq!(out.message, format!("{VM0} 的 CPU: {old_cpu} → 4"));
+    assert_eq!(out.vm.unwrap().cpu, 4);
+    assert_eq!(env.vm(&id)["cpu"], 4);
+
+    let out = env
+        .ok(VmOperation::SetMemory {
+            vm: id.clone(),
+            gb: 2,
+        })
+        .await;
+    assert!(out.message.ends_with("→ 2 GB"), "{}", out.message);
+    assert_eq!(env.vm(&id)["memory_mb"], 2048);
+
+    assert_eq!(
+        env.rejected(VmOperation::SetCpu {
+            vm: id.clone(),
+            count: 4
+        })
+        .await,
+        format!("{VM0} 已经是 4 个 CPU")
+    );
+    // Shrinking a running VM needs a power off first.
+    let m = env
+        .rejected(VmOperation::SetCpu {
+            vm: id.clone(),
+            count: 2,
+        })
+        .await;
+    assert!(m.contains("需要先关机"), "{m}");
+    assert_eq!(env.vm(&id)["cpu"], 4);
+    env.call("PowerOffVM_Task", &id);
+    env.ok(VmOperation::SetMemory {
+        vm: id.clone(),
+        gb: 1,
+    })
+    .await;
+    assert_eq!(env.vm(&id)["memory_mb"], 1024);
+}
+
+#[tokio::test]
+async fn add_disks() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let before = env.vm(&id)["disks"].as_array().unwrap().clone();
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["unit"], 0);
+    let controller = before[0]["controller"].as_i64().unwrap();
+
+    let out = env
+        .ok(VmOperation::AddDisk {
+            vm: id.clone(),
+            gb: 1,
+            datastore: None,
+        })
+        .await;
+    assert_eq!(
+        out.message,
+        format!("{VM0} 已添加 Hard disk 2: 1 GB,位于 LocalDS_0(SCSI 0:1)")
+    );
+    let out = env
+        .ok(VmOperation::AddDisk {
+            vm: id.clone(),
+            gb: 2,
+            datastore: Some("LocalDS_0".into()),
+        })
+        .await;
+    assert!(out.message.contains("Hard disk 3: 2 GB"), "{}", out.message);
+
+    let disks = env.vm(&id)["disks"].as_array().unwrap().clone();
+    assert_eq!(disks.len(), 3);
+    let d1 = disks
+        .iter()
+        .find(|d| d["unit"] == 1)
+        .expect("disk on unit 1");
+    assert_eq!(d1["kb"], 1024 * 1024);
+    assert_eq!(d1["controller"], controller);
+    let d2 = disks
+        .iter()
+        .find(|d| d["unit"] == 2)
+        .expect("disk on unit 2");
+    assert_eq!(d2["kb"], 2 * 1024 * 1024);
+    assert!(
+        d2["file"].as_str().unwrap().starts_with("[LocalDS_0]"),
+        "{d2}"
+    );
+
+    let m = env
+        .rejected(VmOperation::AddDisk {
+            vm: id.clone(),
+            gb: 4_000_000,
+            datastore: None,
+        })
+        .await;
+    assert!(m.starts_with("存储 LocalDS_0 剩余 "), "{m}");
+    assert!(m.ends_with("不足以添加 4000000 GB 磁盘"), "{m}");
+    let m = env
+        .rejected(VmOperation::AddDisk {
+            vm: id.clone(),
+            gb: 1,
+            datastore: Some("nope".into()),
+        })
+        .await;
+    assert!(m.contains("没有存储 nope;可选: LocalDS_0"), "{m}");
+    assert_eq!(env.vm(&id)["disks"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn nic_moves_between_standard_and_distributed_port_groups() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let dvpg = env.read(&["dvpg", "DC0_DVPG0"]);
+    let nic = env.vm(&id)["nics"][0].clone();
+    assert_eq!(nic["portgroupKey"], dvpg["key"]);
+
+    let out = env
+        .ok(VmOperation::SetNetwork {
+            vm: id.clone(),
+            network: "VM Network".into(),
+        })
+        .await;
+    assert_eq!(
+        out.message,
+        format!("{VM0} 的网卡 1: DC0_DVPG0 → VM Network")
+    );
+    let now = env.vm(&id);
+    assert_eq!(
+        now["nics"][0]["backing"],
+        "VirtualEthernetCardNetworkBackingInfo"
+    );
+    assert_eq!(
+        now["nics"][0]["mac"], nic["mac"],
+        "the rest of the NIC is kept"
+    );
+    assert_eq!(now["nics"][0]["label"], nic["label"]);
+
+    let out = env
+        .ok(VmOperation::SetNetwork {
+            vm: id.clone(),
+            network: "DC0_DVPG0".into(),
+        })
+        .await;
+    assert_eq!(
+        out.message,
+        format!("{VM0} 的网卡 1: VM Network → DC0_DVPG0")
+    );
+    let now = env.vm(&id);
+    let n = &now["nics"][0];
+    assert_eq!(
+        n["backing"],
+        "VirtualEthernetCardDistributedVirtualPortBackingInfo"
+    );
+    assert_eq!(n["portgroupKey"], dvpg["key"]);
+    assert_eq!(n["switchUuid"], dvpg["uuid"]);
+    assert_eq!(n["mac"], nic["mac"]);
+    assert!(now["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x == &dvpg["id"]));
+
+    assert_eq!(
+        env.rejected(VmOperation::SetNetwork {
+            vm: id.clone(),
+            network: "DC0_DVPG0".into(),
+        })
+        .await,
+        format!("{VM0} 已经在 DC0_DVPG0")
+    );
+    let m = env
+        .rejected(VmOperation::SetNetwork {
+            vm: id.clone(),
+            network: "VLAN 999".into(),
+        })
+        .await;
+    assert!(m.starts_with("没有端口组或 VLAN \"VLAN 999\""), "{m}");
+}
+
+#[tokio::test]
+async fn rename_and_duplicate_refusal() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let out = env
+        .ok(VmOperation::Rename {
+            vm: id.clone(),
+            new_name: "web-01".into(),
+        })
+        .await;
+    assert_eq!(out.message, format!("{VM0} 已改名为 web-01"));
+    assert_eq!(out.vm.unwrap().name, "web-01");
+    assert_eq!(env.vm(&id)["name"], "web-01");
+    assert_eq!(
+        env.rejected(VmOperation::Rename {
+            vm: id.clone(),
+            new_name: VM1.into(),
+        })
+        .await,
+        format!("已存在名为 {VM1} 的虚拟机")
+    );
+    assert_eq!(env.vm(&id)["name"], "web-01");
+}
+
+/// Powers VM1 off and marks it as a template (independently of the crate).
+fn make_template(env: &Env) -> String {
+    let tpl = env.id(VM1);
+    assert_eq!(env.call("PowerOffVM_Task", &tpl)["state"], "success");
+    assert_eq!(env.call("MarkAsTemplate", &tpl)["state"], "success");
+    assert_eq!(env.vm(&tpl)["template"], true);
+    tpl
+}
+
+#[tokio::test]
+async fn clone_from_template_with_fixed_ip() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let tpl = make_template(&env);
+    let tpl_vm = env.vm(&tpl);
+
+    assert_eq!(
+        env.rejected(VmOperation::PowerOn { vm: tpl.clone() }).await,
+        format!("模板 {VM1} 不能开机")
+    );
+
+    let notes = Notes::default();
+    let op = VmOperation::Clone {
+        template: tpl.clone(),
+        name: "web01".into(),
+        ip: Ipv4Addr::new(10, 0, 0, 50),
+        cpu: Some(2),
+        memory_gb: Some(1),
+    };
+    let out = execute(&env.client, PROVIDER, &op, &notes).await.unwrap();
+    assert!(
+        out.message.starts_with(&format!(
+            "克隆完成: web01(模板 {VM1}),IP 10.0.0.50,2 CPU / 1 GB 内存"
+        )),
+        "{}",
+        out.message
+    );
+    let vm = out.vm.expect("clone read back");
+    let id = env.id("web01");
+    assert_eq!(vm.id, id);
+    let notes: Vec<String> = notes
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n.clone())
+        .collect();
+    for want in [
+        "正在克隆磁盘",
+        "正在自定义客户机网络: IP 10.0.0.50",
+        "正在开机",
+    ] {
+        assert!(notes.iter().any(|n| n == want), "{want} not in {notes:?}");
+    }
+    let c = env.vm(&id);
+    assert_eq!(c["power"], "poweredOn");
+    assert_eq!(c["template"], false);
+    assert_eq!(c["cpu"], 2);
+    assert_eq!(c["memory_mb"], 1024);
+    assert_eq!(c["ip"], "10.0.0.50");
+    assert_eq!(c["hostname"], "web01");
+    assert_eq!(
+        c["parent"], tpl_vm["parent"],
+        "cloned into the template's folder"
+    );
+
+    // A name that is no DNS label gets a host name from the IP (the seed's example).
+    let op = VmOperation::Clone {
+        template: tpl.clone(),
+        name: "工具柜管理系统".into(),
+        ip: Ipv4Addr::new(192, 168, 2, 182),
+        cpu: None,
+        memory_gb: None,
+    };
+    env.ok(op).await;
+    let c = env.vm(&env.id("工具柜管理系统"));
+    assert_eq!(c["hostname"], "vm-192-168-2-182");
+    assert_eq!(c["ip"], "192.168.2.182");
+    assert_eq!(c["cpu"], tpl_vm["cpu"]);
+
+    // Refusals before anything is copied.
+    let count = env.read(&["vms"]).as_object().unwrap().len();
+    let m = env
+        .rejected(VmOperation::Clone {
+            template: tpl.clone(),
+            name: "web02".into(),
+            ip: Ipv4Addr::new(10, 0, 0, 50),
+            cpu: None,
+            memory_gb: None,
+        })
+        .await;
+    assert_eq!(m, "IP 10.0.0.50 已被虚拟机 web01 使用");
+    let m = env
+        .rejected(VmOperation::Clone {
+            template: tpl.clone(),
+            name: "web01".into(),
+            ip: Ipv4Addr::new(10, 0, 0, 51),
+            cpu: None,
+            memory_gb: None,
+        })
+        .await;
+    assert_eq!(m, "已存在名为 web01 的虚拟机");
+    let m = env
+        .rejected(VmOperation::Clone {
+            template: id.clone(),
+            name: "web03".into(),
+            ip: Ipv4Addr::new(10, 0, 0, 52),
+            cpu: None,
+            memory_gb: None,
+        })
+        .await;
+    assert_eq!(m, "web01 不是模板");
+    assert_eq!(env.read(&["vms"]).as_object().unwrap().len(), count);
+}
+
+#[tokio::test]
+async fn ping_reports_tools_and_missing_ip() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    // vcsim's model guests report no IP and no running Tools.
+    let m = env.rejected(VmOperation::Ping { vm: id.clone() }).await;
+    assert_eq!(
+        m,
+        format!("{VM0} 已开机,但客户机没有报告 IP(VMware Tools 未运行,心跳未知),无法 ping")
+    );
+    env.call("PowerOffVM_Task", &id);
+    assert_eq!(
+        env.rejected(VmOperation::Ping { vm: id.clone() }).await,
+        format!("{VM0} 不可达:虚拟机处于关机状态")
+    );
+
+    // A clone customised with 127.0.0.1 is the only guest IP a test may ping.
+    let tpl = make_template(&env);
+    env.ok(VmOperation::Clone {
+        template: tpl,
+        name: "loop".into(),
+        ip: Ipv4Addr::LOCALHOST,
+        cpu: None,
+        memory_gb: None,
+    })
+    .await;
+    let loop_id = env.id("loop");
+    assert_eq!(env.vm(&loop_id)["ip"], "127.0.0.1");
+    let out = env.ok(VmOperation::Ping { vm: loop_id }).await;
+    eprintln!("{}", out.message);
+    assert!(
+        out.message.starts_with("loop (127.0.0.1) "),
+        "{}",
+        out.message
+    );
+    assert!(out.message.contains("VMware Tools"), "{}", out.message);
+}
+
+#[tokio::test]
+async fn unreachable_vcenter_is_unavailable() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let Env { vc, client } = env;
+    drop(vc);
+    match execute(
+        &client,
+        PROVIDER,
+        &VmOperation::PowerOff { vm: id },
+        &NoProgress,
+    )
+    .await
+    {
+        Err(ProviderError::Unavailable { provider, .. }) => assert_eq!(provider, PROVIDER),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}

@@ -1,0 +1,248 @@
+//! Inventory sync and the provider against vcsim, checked against an independent reader
+//! (`tests/common/reader.py` over the shared `vsoap.py`).
+
+mod common;
+
+use opsbot_core::{NetworkKind, PowerState, Provider, ProviderError};
+use opsbot_vsphere::client::{MoRef, VimClient};
+use opsbot_vsphere::inventory;
+use opsbot_vsphere::provider::VsphereProvider;
+
+#[tokio::test]
+async fn sync_counts_match_the_simulator() {
+    let Some(sim) = common::vcsim(&[
+        "-dc", "2", "-cluster", "2", "-host", "2", "-vm", "3", "-pg", "2",
+    ]) else {
+        return;
+    };
+    let client = VimClient::connect(sim.config()).await.unwrap();
+    let inv = inventory::fetch(&client, "vc1").await.unwrap();
+    let truth = sim.read(&["counts"]);
+    assert_eq!(inv.vms.len() as u64, truth["vms"].as_u64().unwrap());
+    assert_eq!(
+        inv.vms.iter().filter(|v| v.template).count() as u64,
+        truth["templates"].as_u64().unwrap()
+    );
+    assert_eq!(inv.hosts.len() as u64, truth["hosts"].as_u64().unwrap());
+    assert_eq!(
+        inv.clusters.len() as u64,
+        truth["clusters"].as_u64().unwrap()
+    );
+    assert_eq!(
+        inv.datacenters.len() as u64,
+        truth["datacenters"].as_u64().unwrap()
+    );
+    assert_eq!(
+        inv.datastores.len() as u64,
+        truth["datastores"].as_u64().unwrap()
+    );
+    // Networks: everything but the uplink port groups.
+    let nets: Vec<(String, String)> = truth["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n[0].as_str().unwrap().to_string(),
+                n[1].as_str().unwrap().to_string(),
+            )
+        })
+        .filter(|(_, name)| !name.contains("Uplink"))
+        .collect();
+    assert_eq!(
+        inv.networks.len(),
+        nets.len(),
+        "{:?} vs {nets:?}",
+        inv.networks
+    );
+    for (kind, name) in &nets {
+        let n = inv.networks.iter().find(|n| &n.name == name).unwrap();
+        let expected = if kind == "DistributedVirtualPortgroup" {
+            NetworkKind::Distributed
+        } else {
+            NetworkKind::Standard
+        };
+        assert_eq!(n.kind, expected, "{name}");
+        assert!(!n.datacenter.is_empty(), "{n:?}");
+    }
+    // Model shape: 2 DCs × (2 clusters × 2 hosts + 1 standalone); 3 VMs per pool.
+    assert_eq!(inv.datacenters.len(), 2);
+    assert_eq!(inv.clusters.len(), 4);
+    assert_eq!(inv.hosts.len(), 10);
+    assert_eq!(inv.vms.len(), 2 * (2 + 1) * 3);
+    // Every host and VM is placed by name.
+    let dc_names: Vec<&str> = inv.datacenters.iter().map(|d| d.name.as_str()).collect();
+    let cluster_names: Vec<&str> = inv.clusters.iter().map(|c| c.name.as_str()).collect();
+    let host_names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    for c in &inv.clusters {
+        assert!(dc_names.contains(&c.datacenter.as_str()), "{c:?}");
+    }
+    for h in &inv.hosts {
+        assert!(dc_names.contains(&h.datacenter.as_str()), "{h:?}");
+        assert!(
+            h.cluster.is_empty() || cluster_names.contains(&h.cluster.as_str()),
+            "{h:?}"
+        );
+        assert!(h.cpu_cores > 0 && h.cpu_mhz > 0 && h.memory_mb > 0, "{h:?}");
+        assert_eq!(h.connection_state, "connected");
+        assert_eq!(h.power, PowerState::PoweredOn);
+    }
+    assert_eq!(inv.hosts.iter().filter(|h| h.cluster.is_empty()).count(), 2);
+    for v in &inv.vms {
+        assert!(dc_names.contains(&v.datacenter.as_str()), "{v:?}");
+        assert!(host_names.contains(&v.host.as_str()), "{v:?}");
+        assert!(
+            v.cluster.is_empty() || cluster_names.contains(&v.cluster.as_str()),
+            "{v:?}"
+        );
+        assert!(!v.id.is_empty() && !v.uuid.is_empty(), "{v:?}");
+    }
+    for d in &inv.datastores {
+        assert!(dc_names.contains(&d.datacenter.as_str()), "{d:?}");
+        assert!(d.capacity_gb > 0 && d.free_gb <= d.capacity_gb, "{d:?}");
+    }
+}
+
+#[tokio::test]
+async fn one_vm_is_mapped_like_the_raw_properties_say() {
+    let Some(sim) = common::vcsim(&[]) else {
+        return;
+    };
+    let client = VimClient::connect(sim.config()).await.unwrap();
+    let inv = inventory::fetch(&client, "vc1").await.unwrap();
+    let vm = inv
+        .vms
+        .iter()
+        .find(|v| !v.cluster.is_empty() && v.power == PowerState::PoweredOn)
+        .expect("a clustered VM that is on");
+    let truth = sim.read(&["vm", &vm.id]);
+    assert_eq!(vm.provider, "vc1");
+    assert_eq!(vm.name, truth["name"].as_str().unwrap());
+    assert_eq!(vm.uuid, truth["uuid"].as_str().unwrap());
+    assert_eq!(vm.instance_uuid, truth["instance_uuid"].as_str().unwrap());
+    assert_eq!(vm.cpu as u64, truth["cpu"].as_u64().unwrap());
+    assert_eq!(vm.memory_mb, truth["memory_mb"].as_u64().unwrap());
+    assert_eq!(vm.power.as_str(), truth["power"].as_str().unwrap());
+    assert_eq!(vm.host, truth["host"].as_str().unwrap());
+    assert_eq!(vm.folder, truth["folder"].as_str().unwrap());
+    assert_eq!(vm.guest_ip.as_deref(), truth["ip"].as_str());
+    assert_eq!(vm.guest_hostname, truth["hostname"].as_str().unwrap_or(""));
+    assert_eq!(vm.template, truth["template"].as_bool().unwrap());
+    assert_eq!(vm.datacenter, "DC0");
+    assert_eq!(vm.cluster, "DC0_C0");
+    let expected_tools = if truth["tools"] == "guestToolsRunning" {
+        "toolsOk"
+    } else {
+        "toolsNotRunning"
+    };
+    assert_eq!(vm.tools_status, expected_tools);
+    // NICs: vcsim puts every VM's NIC on DC0_DVPG0.
+    let macs: Vec<&str> = truth["macs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        vm.nics.iter().map(|n| n.mac.as_str()).collect::<Vec<_>>(),
+        macs
+    );
+    assert_eq!(vm.nics[0].network, "DC0_DVPG0");
+    assert!(!vm.nics[0].label.is_empty());
+    // Disks: capacity rounded up to GB, datastore by name.
+    let kbs: Vec<u64> = truth["disks_kb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_u64().unwrap())
+        .collect();
+    assert_eq!(vm.disks.len(), kbs.len());
+    for (d, kb) in vm.disks.iter().zip(&kbs) {
+        assert_eq!(d.capacity_gb, kb.div_ceil(1024 * 1024));
+        assert_eq!(d.datastore, "LocalDS_0");
+        assert!(!d.label.is_empty());
+    }
+    if let Some(ip) = &vm.guest_ip {
+        assert_eq!(vm.ips.first(), Some(ip));
+    }
+    // inventory::vm maps the same VM identically.
+    let one = inventory::vm(&client, "vc1", &MoRef::new("VirtualMachine", vm.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(&one, vm);
+}
+
+#[tokio::test]
+async fn templates_are_vms_with_the_flag() {
+    let Some(sim) = common::vcsim(&[]) else {
+        return;
+    };
+    let client = VimClient::connect(sim.config()).await.unwrap();
+    let inv = inventory::fetch(&client, "vc1").await.unwrap();
+    let vm = inv.vms.iter().find(|v| v.cluster.is_empty()).unwrap();
+    let mo = MoRef::new("VirtualMachine", vm.id.clone());
+    if vm.power == PowerState::PoweredOn {
+        let t = client.invoke("PowerOffVM_Task", &mo, "").await.unwrap();
+        let t = t.child("returnval").unwrap().moref().unwrap();
+        client.wait_task(&t, &mut |_| {}).await.unwrap();
+    }
+    client.invoke("MarkAsTemplate", &mo, "").await.unwrap();
+    let inv = inventory::fetch(&client, "vc1").await.unwrap();
+    let t = inv.vms.iter().find(|v| v.id == vm.id).unwrap();
+    assert!(t.template);
+    assert_eq!(inv.vms.iter().filter(|v| v.template).count(), 1);
+    assert_eq!(sim.read(&["counts"])["templates"], 1);
+}
+
+#[tokio::test]
+async fn provider_connects_lazily_and_reports_outages() {
+    // Nothing listens here: construction works, calls say the vCenter is unavailable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/sdk");
+    let cfg = opsbot_vsphere::client::ClientConfig::new(url.clone(), "user", "pass");
+    let p = VsphereProvider::new("vc1", cfg);
+    assert_eq!(p.kind(), "vsphere");
+    match p.inventory().await {
+        Err(ProviderError::Unavailable { provider, message }) => {
+            assert_eq!(provider, "vc1");
+            assert!(message.contains(&url), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn provider_inventory_through_the_trait() {
+    let Some(sim) = common::vcsim(&[]) else {
+        return;
+    };
+    let p = VsphereProvider::new("vc1", sim.config());
+    let provider: &dyn Provider = &p;
+    let inv = provider.inventory().await.unwrap();
+    assert_eq!(inv.vms.len(), 4);
+    assert!(inv.vms.iter().all(|v| v.provider == "vc1"));
+    // The session is reused and survives an outside logout.
+    let cookie = p.client().await.unwrap().session_cookie().unwrap();
+    sim.read(&["logout", &cookie]);
+    assert_eq!(provider.inventory().await.unwrap().vms.len(), 4);
+}
+
+#[tokio::test]
+async fn provider_with_a_wrong_password_is_unavailable_with_the_reason() {
+    let Some(sim) = common::vcsim(&[]) else {
+        return;
+    };
+    let mut cfg = sim.config();
+    cfg.password = String::new();
+    let p = VsphereProvider::new("vc1", cfg);
+    match p.inventory().await {
+        Err(ProviderError::Unavailable { message, .. }) => {
+            assert!(message.contains("refused login for user user"), "{message}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
