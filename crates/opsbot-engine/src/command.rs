@@ -32,7 +32,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec!(
         "帮助",
         ["help", "?", "？"],
-        "帮助",
+        "帮助[:页码]",
         "列出您可以使用的命令",
         false
     ),
@@ -232,7 +232,9 @@ pub enum ListKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Help,
+    Help {
+        page: u32,
+    },
     Overview {
         datacenter: Option<String>,
     },
@@ -323,7 +325,7 @@ impl Command {
     /// The canonical name of the command, as in the table.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Help => "帮助",
+            Command::Help { .. } => "帮助",
             Command::Overview { .. } => "概况",
             Command::Find { .. } => "查",
             Command::List { kind, .. } => match kind {
@@ -368,7 +370,7 @@ impl Command {
     pub fn is_conversational(&self) -> bool {
         matches!(
             self,
-            Command::Help
+            Command::Help { .. }
                 | Command::Menu
                 | Command::Confirm
                 | Command::Cancel
@@ -388,7 +390,9 @@ impl fmt::Display for Command {
                 datacenter: Some(dc),
             } => write!(f, "{n}:{dc}"),
             Command::Find { keyword } => write!(f, "{n}:{keyword}"),
-            Command::List { page, .. } if *page > 1 => write!(f, "{n}:{page}"),
+            Command::List { page, .. } | Command::Help { page } if *page > 1 => {
+                write!(f, "{n}:{page}")
+            }
             Command::Job { id } => write!(f, "{n}:{id}"),
             Command::PowerOn { vm }
             | Command::PowerOff { vm }
@@ -667,7 +671,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         })
     };
     match spec.name {
-        "帮助" => a.count(0, 0).map(|_| Command::Help),
+        "帮助" => Ok(Command::Help { page: a.page()? }),
         "概况" => a.count(0, 1).map(|_| Command::Overview {
             datacenter: a.opt(0),
         }),

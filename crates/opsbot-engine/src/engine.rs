@@ -364,6 +364,11 @@ impl Engine {
             Err(e) => return invalid(e.to_string()).into(),
         };
         let name = cmd.name();
+        // A new command supersedes a pending confirmation: a late 'y' must not fire an
+        // operation the user has moved on from.
+        if !matches!(cmd, Command::Confirm | Command::Cancel) {
+            sess.pending = None;
+        }
         let mut outcome: Outcome = match cmd {
             Command::Menu
             | Command::Back
@@ -547,7 +552,7 @@ impl Engine {
         let pool = self.pool.get().await?;
         let see = asker.vm_filter(name);
         Ok(match cmd {
-            Command::Help => self.list_reply(asker, sess, "帮助", 1, help_lines(asker)),
+            Command::Help { page } => self.list_reply(asker, sess, "帮助", page, help_lines(asker)),
             Command::Overview { datacenter } => {
                 if let Some(dc) = &datacenter {
                     if !pool
@@ -599,8 +604,20 @@ impl Engine {
                         let mut lines: Vec<String> =
                             vms.iter().map(|v| format::vm_line(v)).collect();
                         lines.extend(hosts.iter().map(|h| format!("🖥 {}", format::host_line(h))));
-                        let title = format!("查找「{keyword}」");
-                        let (text, _) = page(&title, &lines, 1, |l| l.clone());
+                        // One screen of hits; more means the keyword is too broad (a
+                        // search has no paging: 下一页 belongs to the lists).
+                        let total = lines.len();
+                        let mut text = format!("【查找「{keyword}」】共 {total} 个");
+                        for (i, line) in lines.iter().take(format::PAGE_SIZE).enumerate() {
+                            let _ = write!(text, "\n{}. {line}", i + 1);
+                        }
+                        if total > format::PAGE_SIZE {
+                            let _ = write!(
+                                text,
+                                "\n只显示前 {},请输入更精确的关键字",
+                                format::PAGE_SIZE
+                            );
+                        }
                         ok(text)
                     }
                 }
@@ -1148,7 +1165,8 @@ impl Engine {
                 .jobs(&JobQuery {
                     user: Some(asker.user().to_string()),
                     state: None,
-                    limit: 50,
+                    // The latest screenful; older ones by number (任务:N).
+                    limit: format::PAGE_SIZE as u64,
                 })
                 .await?
                 .iter()

@@ -259,6 +259,12 @@ async fn unknown_vm_suggests_and_bad_input_is_explained() {
     assert!(r.text.contains("尚未配置"), "{}", r.text);
     let r = h.say(ADMIN, "y").await;
     assert!(r.text.contains("没有待确认的操作"), "{}", r.text);
+    // Another command in between drops a pending confirmation.
+    let r = h.say(ADMIN, "关机:web-01").await;
+    assert_eq!(r.status, Status::NeedsConfirmation);
+    h.say(ADMIN, "概况").await;
+    let r = h.say(ADMIN, "y").await;
+    assert!(r.text.contains("没有待确认的操作"), "{}", r.text);
 }
 
 #[tokio::test]
@@ -285,6 +291,26 @@ async fn lists_are_paged_for_a_phone() {
     );
     let r = h.say(ADMIN, "模板").await;
     insta::assert_snapshot!("templates", r.text);
+    let r = h.say(ADMIN, "帮助").await;
+    assert!(r.text.contains("第 1/3 页"), "{}", r.text);
+    let r = h.say(ADMIN, "下一页").await;
+    assert!(
+        r.text.contains("第 2/3 页") && r.text.contains("\n11. "),
+        "help pages on: {}",
+        r.text
+    );
+    let r = h.say(ADMIN, "查:e").await;
+    assert!(
+        r.text.contains("只显示前 10") && !r.text.contains("下一页"),
+        "{}",
+        r.text
+    );
+    let r = h.say(ADMIN, "下一页").await;
+    assert!(
+        r.text.contains("第 3/3 页"),
+        "下一页 still continues 帮助: {}",
+        r.text
+    );
     for list in ["主机", "存储", "网络", "集群", "数据中心"] {
         let r = h.say(ADMIN, list).await;
         assert_eq!(r.status, Status::Ok, "{list}: {}", r.text);

@@ -14,7 +14,7 @@ fn vm_name() -> impl Strategy<Value = String> {
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        Just(Command::Help),
+        (1u32..50).prop_map(|page| Command::Help { page }),
         vm_name().prop_map(|vm| Command::PowerOn { vm }),
         vm_name().prop_map(|vm| Command::PowerOff { vm }),
         vm_name().prop_map(|vm| Command::Reboot { vm }),
