@@ -125,19 +125,12 @@ pub(super) async fn clone(
         .await
         .map_err(fail)?
         .ok_or_else(|| reject(format!("找不到模板 {} 所在的虚拟机文件夹", tpl.name)))?;
-    let host = tpl
-        .moref_at("runtime.host")
-        .ok_or_else(|| reject(format!("模板 {} 没有所在主机,无法确定资源池", tpl.name)))?;
-    let host_props = ctx
-        .client
-        .retrieve(&host, &["name", "parent"])
-        .await
-        .map_err(fail)?;
-    let host_name = host_props
-        .get("name")
-        .map(|n| n.text.clone())
-        .unwrap_or_else(|| host.value.clone());
-    let compute = host_props
+    let host = ctx
+        .host_of(&tpl, req.template, "无法确定资源池", &["parent"])
+        .await?;
+    let host_name = host.name;
+    let compute = host
+        .props
         .get("parent")
         .and_then(Node::moref)
         .ok_or_else(|| reject(format!("主机 {host_name} 不属于任何集群或计算资源")))?;
@@ -193,7 +186,7 @@ pub(super) async fn clone(
         name: name.to_string(),
         datastore,
         pool,
-        host: Some(host),
+        host: Some(host.moref),
     };
     let mut on_progress = |p: u8| progress.report(super::scale(p, 10, 70), "正在克隆磁盘");
     let result = match ctx

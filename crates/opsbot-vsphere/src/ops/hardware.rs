@@ -221,19 +221,10 @@ pub(super) async fn add_disk(
     // The datastore: the named one among those the VM's host sees, else the VM's own.
     let (ds_name, info, file_name) = match datastore {
         Some(wanted) => {
-            let host = vm
-                .moref_at("runtime.host")
-                .ok_or_else(|| reject(format!("{} 没有所在主机,无法选择存储", vm.name)))?;
-            let host_props = ctx
-                .client
-                .retrieve(&host, &["name", "datastore"])
-                .await
-                .map_err(fail)?;
-            let host_name = host_props
-                .get("name")
-                .map(|n| n.text.clone())
-                .unwrap_or_else(|| host.value.clone());
-            let refs = host_props
+            let host = ctx.host_of(&vm, id, "无法选择存储", &["datastore"]).await?;
+            let host_name = host.name;
+            let refs = host
+                .props
                 .get("datastore")
                 .map(Node::morefs)
                 .unwrap_or_default();

@@ -97,6 +97,13 @@ impl VmFacts {
     }
 }
 
+/// A VM's host, as [`Ctx::host_of`] read it.
+pub(crate) struct HostFacts {
+    pub moref: MoRef,
+    pub name: String,
+    pub props: HashMap<String, Node>,
+}
+
 const BASE_PATHS: [&str; 3] = ["name", "runtime.powerState", "summary.config.template"];
 
 pub(crate) fn reject(msg: impl Into<String>) -> ProviderError {
@@ -161,6 +168,33 @@ impl Ctx<'_> {
             kind: "VM",
             id: id.to_string(),
         }
+    }
+
+    /// The host `vm` runs on, with its name and `paths` read. `why` ends the refusal
+    /// when the VM has no host ("无法更改网络").
+    pub async fn host_of(
+        &self,
+        vm: &VmFacts,
+        id: &str,
+        why: &str,
+        paths: &[&str],
+    ) -> Result<HostFacts, ProviderError> {
+        let moref = vm
+            .moref_at("runtime.host")
+            .ok_or_else(|| reject(format!("{} 没有所在主机,{why}", vm.name)))?;
+        let wanted: Vec<&str> = std::iter::once("name")
+            .chain(paths.iter().copied())
+            .collect();
+        let props = self
+            .client
+            .retrieve(&moref, &wanted)
+            .await
+            .map_err(|e| self.fail(&vm.name, id, e))?;
+        let name = props
+            .get("name")
+            .map(|n| n.text.clone())
+            .unwrap_or_else(|| moref.value.clone());
+        Ok(HostFacts { moref, name, props })
     }
 
     /// Maps a client error that no operation-specific rule caught. `name` names the VM in

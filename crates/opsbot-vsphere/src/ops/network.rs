@@ -183,19 +183,10 @@ pub(super) async fn set_network(
         .map(|d| d.children.clone())
         .unwrap_or_default();
     let nic = first_nic(&devices).ok_or_else(|| reject(format!("{} 没有网卡", vm.name)))?;
-    let host = vm
-        .moref_at("runtime.host")
-        .ok_or_else(|| reject(format!("{} 没有所在主机,无法更改网络", vm.name)))?;
-    let host_props = ctx
-        .client
-        .retrieve(&host, &["name", "network"])
-        .await
-        .map_err(fail)?;
-    let host_name = host_props
-        .get("name")
-        .map(|n| n.text.clone())
-        .unwrap_or_else(|| host.value.clone());
-    let host_networks = host_props
+    let host = ctx.host_of(&vm, id, "无法更改网络", &["network"]).await?;
+    let host_name = host.name;
+    let host_networks = host
+        .props
         .get("network")
         .map(Node::morefs)
         .unwrap_or_default();
