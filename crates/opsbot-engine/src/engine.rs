@@ -552,7 +552,7 @@ impl Engine {
         let pool = self.pool.get().await?;
         let see = asker.vm_filter(name);
         Ok(match cmd {
-            Command::Help { page } => self.list_reply(asker, sess, "帮助", page, help_lines(asker)),
+            Command::Help { page } => self.list_reply(sess, "帮助", page, help_lines(asker)),
             Command::Overview { datacenter } => {
                 if let Some(dc) = &datacenter {
                     if !pool
@@ -604,21 +604,8 @@ impl Engine {
                         let mut lines: Vec<String> =
                             vms.iter().map(|v| format::vm_line(v)).collect();
                         lines.extend(hosts.iter().map(|h| format!("🖥 {}", format::host_line(h))));
-                        // One screen of hits; more means the keyword is too broad (a
-                        // search has no paging: 下一页 belongs to the lists).
-                        let total = lines.len();
-                        let mut text = format!("【查找「{keyword}」】共 {total} 个");
-                        for (i, line) in lines.iter().take(format::PAGE_SIZE).enumerate() {
-                            let _ = write!(text, "\n{}. {line}", i + 1);
-                        }
-                        if total > format::PAGE_SIZE {
-                            let _ = write!(
-                                text,
-                                "\n只显示前 {},请输入更精确的关键字",
-                                format::PAGE_SIZE
-                            );
-                        }
-                        ok(text)
+                        let title = format!("查找「{keyword}」");
+                        ok(format::first_screen(&title, &lines, |l| l.clone()))
                     }
                 }
             }
@@ -1174,17 +1161,10 @@ impl Engine {
                 .collect(),
             ListKind::Alerts => unreachable!("answered above"),
         };
-        Ok(self.list_reply(asker, sess, name, n, lines))
+        Ok(self.list_reply(sess, name, n, lines))
     }
 
-    fn list_reply(
-        &self,
-        _asker: &Asker<'_>,
-        sess: &mut Session,
-        name: &str,
-        n: u32,
-        lines: Vec<String>,
-    ) -> Response {
+    fn list_reply(&self, sess: &mut Session, name: &str, n: u32, lines: Vec<String>) -> Response {
         let title = if name == "帮助" {
             "可用命令".to_string()
         } else {

@@ -112,29 +112,25 @@ async fn sync_policy(store: &dyn Store, policy: &opsbot_core::Policy) -> Result<
 /// `opsbot sync`: one sync of every (or one) provider, with counts and elapsed time.
 pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result<()> {
     let app = build(config_file).await?;
-    let providers: Vec<_> = app
+    let names: Vec<String> = app
         .engine
         .providers()
         .iter()
-        .filter(|p| only.is_none_or(|o| p.name() == o))
-        .cloned()
+        .map(|p| p.name().to_string())
+        .filter(|n| only.is_none_or(|o| n == o))
         .collect();
     if let Some(o) = only {
-        if providers.is_empty() {
+        if names.is_empty() {
             anyhow::bail!("no provider named {o:?} in the configuration");
         }
     }
-    for p in providers {
+    for name in names {
         let started = Instant::now();
-        let inv = p
-            .inventory()
-            .await
-            .with_context(|| format!("reading the inventory of {}", p.name()))?;
         let report = app
-            .store
-            .apply_inventory(p.name(), &inv, "sync:cli")
+            .engine
+            .sync_provider(&name, "sync:cli")
             .await
-            .with_context(|| format!("writing {} into the pool", p.name()))?;
+            .map_err(anyhow::Error::msg)?;
         println!(
             "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; added {} updated {} removed {}; {:.0} ms",
             report.provider,

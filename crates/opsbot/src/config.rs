@@ -48,24 +48,7 @@ pub struct SessionsConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WecomConfig {
-    pub apps: Vec<WecomApp>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WecomApp {
-    pub name: String,
-    pub corp_id: String,
-    pub agent_id: i64,
-    pub secret: String,
-    pub token: String,
-    pub encoding_aes_key: String,
-    #[serde(default = "default_api_base")]
-    pub api_base: String,
-}
-
-fn default_api_base() -> String {
-    "https://qyapi.weixin.qq.com".into()
+    pub apps: Vec<opsbot_channels::wecom::AppConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -4,7 +4,7 @@
 
 use crate::app;
 use anyhow::{Context, Result};
-use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
+use opsbot_channels::wecom::{Settings, WecomChannel};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
     match app.engine.ensure_synced().await {
         Ok(reports) if !reports.is_empty() => {
-            tracing::info!("initial sync:\n{}", opsbot_engine_summary(&reports))
+            tracing::info!("initial sync:\n{}", opsbot_engine::sync_summary(&reports))
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "initial sync failed; the pool is served as stored"),
@@ -108,31 +108,12 @@ fn wecom_channel(app: &app::App) -> Result<Option<Arc<WecomChannel>>> {
     if app.config.wecom.apps.is_empty() {
         return Ok(None);
     }
-    let configs: Vec<AppConfig> = app
-        .config
-        .wecom
-        .apps
-        .iter()
-        .map(|a| AppConfig {
-            name: a.name.clone(),
-            corp_id: a.corp_id.clone(),
-            agent_id: a.agent_id,
-            secret: a.secret.clone(),
-            token: a.token.clone(),
-            encoding_aes_key: a.encoding_aes_key.clone(),
-            api_base: a.api_base.clone(),
-        })
-        .collect();
     let channel = WecomChannel::new(
-        &configs,
+        &app.config.wecom.apps,
         app.engine.clone(),
         app.store.clone(),
         Settings::default(),
     )
     .context("configuring WeCom")?;
     Ok(Some(Arc::new(channel)))
-}
-
-fn opsbot_engine_summary(reports: &[opsbot_store::SyncReport]) -> String {
-    opsbot_engine::sync_summary(reports)
 }

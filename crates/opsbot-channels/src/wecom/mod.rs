@@ -21,8 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// One configured app (`[[wecom.apps]]`).
-#[derive(Debug, Clone)]
+/// One configured app: the `[[wecom.apps]]` table of the configuration file, read
+/// straight into this type.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AppConfig {
     pub name: String,
     pub corp_id: String,
@@ -30,7 +32,24 @@ pub struct AppConfig {
     pub secret: String,
     pub token: String,
     pub encoding_aes_key: String,
+    #[serde(default = "default_api_base")]
     pub api_base: String,
+}
+
+fn default_api_base() -> String {
+    opsbot_wecom::api::DEFAULT_API_BASE.to_string()
+}
+
+/// Never prints the secret, the token or the key.
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("name", &self.name)
+            .field("corp_id", &self.corp_id)
+            .field("agent_id", &self.agent_id)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
