@@ -178,6 +178,17 @@ impl World {
     }
 }
 
+/// The outbox items in `state`, newest first.
+async fn outbox(store: &Arc<dyn Store>, state: OutboxState) -> Vec<opsbot_store::OutboxItem> {
+    store
+        .outbox_list(&OutboxQuery {
+            state: Some(state),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 fn now() -> String {
     chrono::Utc::now().timestamp().to_string()
 }
@@ -459,14 +470,7 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     let out = w.send("zhangsan", "开机:web-04", 6001).await;
     assert!(passive_text(&w.crypto, &out.body).starts_with("已受理"));
     delivered(&w.fake, "message/send", "web-04 已开机").await;
-    let sent = w
-        .store
-        .outbox_list(&OutboxQuery {
-            state: Some(OutboxState::Sent),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let sent = outbox(&w.store, OutboxState::Sent).await;
     assert!(
         sent.iter()
             .any(|i| i.attempts >= 3 && i.body.contains("已开机")),
@@ -480,14 +484,7 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     w.send("zhangsan", "y", 6003).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let dead = loop {
-        let dead = w
-            .store
-            .outbox_list(&OutboxQuery {
-                state: Some(OutboxState::Dead),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let dead = outbox(&w.store, OutboxState::Dead).await;
         if !dead.is_empty() {
             break dead;
         }
@@ -535,13 +532,7 @@ async fn replies_survive_wecom_being_unreachable_and_a_restart() {
     assert!(passive_text(&crypto, &out.body).starts_with("已受理"));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let pending = store
-            .outbox_list(&OutboxQuery {
-                state: Some(OutboxState::Pending),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let pending = outbox(&store, OutboxState::Pending).await;
         if pending
             .iter()
             .any(|i| i.attempts >= 1 && i.body.contains("已开机"))

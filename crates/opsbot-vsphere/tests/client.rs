@@ -103,13 +103,7 @@ async fn password_never_appears_in_errors() {
 
 #[tokio::test]
 async fn unreachable_url_is_unreachable() {
-    // A port nobody listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/sdk");
+    let url = common::closed_url();
     let mut cfg = ClientConfig::new(url.clone(), "user", "pass");
     cfg.timeout = Duration::from_secs(5);
     let err = VimClient::connect(cfg).await.unwrap_err();

@@ -197,12 +197,7 @@ async fn templates_are_vms_with_the_flag() {
 #[tokio::test]
 async fn provider_connects_lazily_and_reports_outages() {
     // Nothing listens here: construction works, calls say the vCenter is unavailable.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/sdk");
+    let url = common::closed_url();
     let cfg = opsbot_vsphere::client::ClientConfig::new(url.clone(), "user", "pass");
     let p = VsphereProvider::new("vc1", cfg);
     assert_eq!(p.kind(), "vsphere");

@@ -513,6 +513,10 @@ roles = ["admin"]
     .unwrap();
     let run = |args: &[&str]| opsbot(dir.path()).args(args).output().unwrap();
     let cfg_s = cfg.to_str().unwrap();
+    let chat = |args: &[&str]| {
+        let base = ["chat", "--config", cfg_s, "--user", "ops"];
+        run(&[&base[..], args].concat())
+    };
     let o = run(&["sync", "--config", cfg_s]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -521,7 +525,7 @@ roles = ["admin"]
         "{out}"
     );
 
-    let o = run(&["chat", "--config", cfg_s, "--user", "ops", "-c", "概况"]);
+    let o = chat(&["-c", "概况"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("虚拟机 3: 开机 3 / 关机 0"),
@@ -529,41 +533,15 @@ roles = ["admin"]
         text(&o)
     );
 
-    let o = run(&[
-        "chat",
-        "--config",
-        cfg_s,
-        "--user",
-        "ops",
-        "--yes",
-        "-c",
-        "关机:DC0_C0_RP0_VM0",
-    ]);
+    let o = chat(&["--yes", "-c", "关机:DC0_C0_RP0_VM0"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = run(&[
-        "chat",
-        "--config",
-        cfg_s,
-        "--user",
-        "ops",
-        "-c",
-        "查:DC0_C0_RP0_VM0",
-    ]);
+    let o = chat(&["-c", "查:DC0_C0_RP0_VM0"]);
     assert!(
         text(&o).contains("【DC0_C0_RP0_VM0】关机"),
         "the pool follows the operation: {}",
         text(&o)
     );
-    let o = run(&[
-        "chat",
-        "--config",
-        cfg_s,
-        "--user",
-        "ops",
-        "--yes",
-        "-c",
-        "关机:DC0_C0_RP0_VM0",
-    ]);
+    let o = chat(&["--yes", "-c", "关机:DC0_C0_RP0_VM0"]);
     assert_eq!(o.status.code(), Some(1), "already off: {}", text(&o));
 
     // An unreachable vCenter is a clear failure naming it, not a crash.

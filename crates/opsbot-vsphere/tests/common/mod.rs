@@ -113,3 +113,13 @@ impl Drop for Vcsim {
         let _ = self.child.wait();
     }
 }
+
+/// An SDK URL on a loopback port nobody listens on (bound, then freed).
+pub fn closed_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}/sdk")
+}
