@@ -3,18 +3,21 @@
 //! - [`Store`]: the resource pool (with change history), audit log, jobs, processed
 //!   message ids, the permission policy and small provider state blobs. One sea-orm
 //!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
+//! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
 mod error;
 mod sea;
 mod session;
+mod tokens;
 mod types;
 mod url;
 
 pub use error::{Result, StoreError};
 pub use sea::SeaStore;
 pub use session::{connect_sessions, MemorySessions, RedisSessions};
+pub use tokens::{NewToken, TokenRecord, TokenStore};
 pub use types::*;
 pub use url::{redact, ACCEPTED_SCHEMES};
 
@@ -36,7 +39,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + TokenStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

@@ -9,6 +9,8 @@ mod fixtures;
 mod harness;
 #[path = "store_suite/outbox.rs"]
 mod outbox;
+#[path = "store_suite/tokens.rs"]
+mod tokens;
 
 use harness::{Ctx, Kind, TestDb};
 
@@ -66,12 +68,15 @@ suite!(
     outbox_depth_counts_pending,
     outbox_large_body_round_trips,
     outbox_survives_reopen,
+    tokens_round_trip_and_revoke,
+    token_ids_are_unique,
 );
 
 mod cases {
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
     pub use super::outbox::*;
+    pub use super::tokens::*;
     use chrono::{SubsecRound, Utc};
     use opsbot_core::{AuditEntry, AuditResult, Change, Inventory, JobState, Nic, Role};
     use opsbot_store::{

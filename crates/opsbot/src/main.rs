@@ -4,6 +4,7 @@ mod app;
 mod config;
 mod console;
 mod serve;
+mod token;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -67,10 +68,10 @@ enum Cmd {
         #[arg(long)]
         plugins: Option<PathBuf>,
     },
-    /// API and agent tokens.
+    /// API and agent tokens: create, list, revoke.
     Token {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        #[command(subcommand)]
+        action: token::TokenCmd,
     },
 }
 
@@ -129,7 +130,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Agent { .. } => not_yet("agent", "the CMDB host agent"),
-        Cmd::Token { .. } => not_yet("token", "API and agent tokens"),
+        Cmd::Token { action } => {
+            init_tracing("warn");
+            token::run(action).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -207,12 +207,90 @@ fn sync_prints_counts_and_elapsed() {
 }
 
 #[test]
-fn later_subcommands_say_not_yet_available() {
+fn agent_says_not_yet_available() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["agent", "--once"][..], &["token", "create"][..]] {
-        let o = opsbot(dir.path()).args(args).output().unwrap();
-        assert_eq!(o.status.code(), Some(2));
-        assert!(text(&o).contains("not yet available"), "{}", text(&o));
+    let o = opsbot(dir.path())
+        .args(["agent", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not yet available"), "{}", text(&o));
+}
+
+#[test]
+fn token_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opsbot(dir.path())
+        .args(["token", "create", "--user", "local", "--ttl", "7d"])
+        .args(["--allow-ip", "10.0.0.0/8", "--label", "部署脚本"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        token.starts_with("ob1.api."),
+        "stdout is the token alone: {token}"
+    );
+    let id = token.split('.').nth(2).unwrap().to_string();
+
+    let o = opsbot(dir.path()).args(["token", "list"]).output().unwrap();
+    let listed = text(&o);
+    assert!(
+        listed.contains(&id) && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("10.0.0.0/8") && listed.contains("部署脚本"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(token.rsplit('.').next().unwrap()),
+        "never the secret"
+    );
+
+    let o = opsbot(dir.path())
+        .args(["token", "revoke", &id])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = opsbot(dir.path()).args(["token", "list"]).output().unwrap();
+    assert!(text(&o).contains("revoked"), "{}", text(&o));
+    let o = opsbot(dir.path())
+        .args(["token", "revoke", &id])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    let o = opsbot(dir.path())
+        .args(["token", "create", "--agent", "--host", "web-01"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ob1.agent."));
+}
+
+#[test]
+fn token_create_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (&["--user", "nobody"][..], "no [[users]] entry"),
+        (
+            &["--user", "local", "--ttl", "forever"][..],
+            "--ttl forever",
+        ),
+        (
+            &["--user", "local", "--allow-ip", "10.0.0.0/33"][..],
+            "not an address",
+        ),
+    ] {
+        let o = opsbot(dir.path())
+            .args(["token", "create"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "no token printed");
     }
 }
 

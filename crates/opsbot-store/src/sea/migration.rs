@@ -15,14 +15,18 @@ pub(crate) struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         // Append only: databases in the field have run the earlier ones, by name.
-        vec![Box::new(Initial), Box::new(Outbox)]
+        vec![
+            Box::new(Initial),
+            Box::new(Outbox),
+            Box::new(super::migration_tokens::Tokens),
+        ]
     }
 }
 
 /// Length of provider names and short enumerations in keys.
-const SHORT: u32 = 64;
+pub(crate) const SHORT: u32 = 64;
 /// Length of object ids, message ids and other key parts (191 × 4 bytes fits any index).
-const KEY: u32 = 191;
+pub(crate) const KEY: u32 = 191;
 
 struct Initial;
 
@@ -33,10 +37,10 @@ impl MigrationName for Initial {
 }
 
 /// Builds column definitions for one backend.
-struct Cols(DbBackend);
+pub(crate) struct Cols(pub(crate) DbBackend);
 
 impl Cols {
-    fn pk(&self) -> ColumnDef {
+    pub(crate) fn pk(&self) -> ColumnDef {
         ColumnDef::new(Alias::new("id"))
             .big_integer()
             .not_null()
@@ -44,26 +48,26 @@ impl Cols {
             .primary_key()
             .to_owned()
     }
-    fn string(&self, name: &str, len: u32) -> ColumnDef {
+    pub(crate) fn string(&self, name: &str, len: u32) -> ColumnDef {
         ColumnDef::new(Alias::new(name))
             .string_len(len)
             .not_null()
             .to_owned()
     }
-    fn text(&self, name: &str) -> ColumnDef {
+    pub(crate) fn text(&self, name: &str) -> ColumnDef {
         ColumnDef::new(Alias::new(name))
             .text()
             .not_null()
             .to_owned()
     }
     /// Free text that may exceed MySQL's 64 KiB `TEXT` (state blobs, messages, JSON).
-    fn long_text(&self, name: &str) -> ColumnDef {
+    pub(crate) fn long_text(&self, name: &str) -> ColumnDef {
         self.long_text_type(name).not_null().to_owned()
     }
-    fn long_text_null(&self, name: &str) -> ColumnDef {
+    pub(crate) fn long_text_null(&self, name: &str) -> ColumnDef {
         self.long_text_type(name).null().to_owned()
     }
-    fn long_text_type(&self, name: &str) -> ColumnDef {
+    pub(crate) fn long_text_type(&self, name: &str) -> ColumnDef {
         let mut col = ColumnDef::new(Alias::new(name));
         match self.0 {
             DbBackend::MySql => col.custom(Alias::new("LONGTEXT")),
@@ -71,38 +75,38 @@ impl Cols {
         };
         col
     }
-    fn text_null(&self, name: &str) -> ColumnDef {
+    pub(crate) fn text_null(&self, name: &str) -> ColumnDef {
         ColumnDef::new(Alias::new(name)).text().null().to_owned()
     }
-    fn int(&self, name: &str) -> ColumnDef {
+    pub(crate) fn int(&self, name: &str) -> ColumnDef {
         ColumnDef::new(Alias::new(name))
             .integer()
             .not_null()
             .to_owned()
     }
-    fn big(&self, name: &str) -> ColumnDef {
+    pub(crate) fn big(&self, name: &str) -> ColumnDef {
         ColumnDef::new(Alias::new(name))
             .big_integer()
             .not_null()
             .to_owned()
     }
-    fn boolean(&self, name: &str) -> ColumnDef {
+    pub(crate) fn boolean(&self, name: &str) -> ColumnDef {
         ColumnDef::new(Alias::new(name))
             .boolean()
             .not_null()
             .to_owned()
     }
-    fn time(&self, name: &str) -> ColumnDef {
+    pub(crate) fn time(&self, name: &str) -> ColumnDef {
         let mut col = self.time_type(name);
         col.not_null();
         col
     }
-    fn time_null(&self, name: &str) -> ColumnDef {
+    pub(crate) fn time_null(&self, name: &str) -> ColumnDef {
         let mut col = self.time_type(name);
         col.null();
         col
     }
-    fn time_type(&self, name: &str) -> ColumnDef {
+    pub(crate) fn time_type(&self, name: &str) -> ColumnDef {
         let mut col = ColumnDef::new(Alias::new(name));
         match self.0 {
             DbBackend::MySql => col.custom(Alias::new("DATETIME(6)")),
@@ -113,7 +117,11 @@ impl Cols {
 }
 
 /// A `CREATE TABLE` with the backend's table options.
-fn table(backend: DbBackend, name: &str, columns: Vec<ColumnDef>) -> TableCreateStatement {
+pub(crate) fn table(
+    backend: DbBackend,
+    name: &str,
+    columns: Vec<ColumnDef>,
+) -> TableCreateStatement {
     let mut t = Table::create();
     t.table(Alias::new(name)).if_not_exists();
     for mut c in columns {
@@ -127,7 +135,12 @@ fn table(backend: DbBackend, name: &str, columns: Vec<ColumnDef>) -> TableCreate
     t.to_owned()
 }
 
-fn index(table: &str, suffix: &str, columns: &[&str], unique: bool) -> IndexCreateStatement {
+pub(crate) fn index(
+    table: &str,
+    suffix: &str,
+    columns: &[&str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut i = Index::create();
     i.name(format!("ix_{table}_{suffix}"))
         .table(Alias::new(table));

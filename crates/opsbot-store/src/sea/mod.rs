@@ -7,10 +7,12 @@ mod entity;
 mod errors;
 mod jobs;
 mod migration;
+mod migration_tokens;
 mod outbox;
 mod policy;
 mod pool;
 mod state;
+mod tokens;
 
 use crate::url::{redact, Target};
 use crate::{

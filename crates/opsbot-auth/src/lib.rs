@@ -1,0 +1,281 @@
+//! API and agent tokens: signed, expiring, revocable, stored hashed, optionally bound to
+//! source addresses.
+//!
+//! A token reads `ob1.<kind>.<id>.<expiry>.<mac>`: `id` is random and public (it finds
+//! the row), `expiry` is a Unix time, and `mac` is HMAC-SHA256 over the rest with a key
+//! the server keeps in its store. The MAC is checked before the store is asked, so a
+//! forged or expired token costs no query; the store keeps only SHA-256 of the MAC, so
+//! a copy of the database does not yield usable tokens; revocation and address
+//! allow-lists live in the row.
+
+mod error;
+
+pub use error::AuthError;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+use opsbot_store::{NewToken, Store, TokenRecord};
+use sha2::{Digest, Sha256};
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+const VERSION: &str = "ob1";
+const KEY_STATE: &str = "auth.signing_key";
+
+/// What a token is for; a token of one kind is refused where the other is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// The REST API, acting as a user with that user's roles.
+    Api,
+    /// A CMDB host agent reporting facts.
+    Agent,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Api => "api",
+            TokenKind::Agent => "agent",
+        }
+    }
+
+    fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "api" => Some(TokenKind::Api),
+            "agent" => Some(TokenKind::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// What to issue.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub kind: TokenKind,
+    /// API: the user id the token acts as. Agent: the host identity it may report as
+    /// (empty: any host, which the CMDB then pins on first report).
+    pub subject: String,
+    pub ttl: Duration,
+    /// Where the token may be used from; empty = anywhere.
+    pub allow_ips: Vec<IpNet>,
+    pub label: String,
+}
+
+/// A newly issued token: the secret text is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub token_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who a valid token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: String,
+    pub kind: TokenKind,
+    pub subject: String,
+}
+
+/// Issues and checks tokens. Cheap to clone.
+#[derive(Clone)]
+pub struct Tokens {
+    store: Arc<dyn Store>,
+    key: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// Loads the signing key from the store, making one on first use. Every opsbot
+    /// instance on one store shares the key, so any of them accepts any token.
+    pub async fn open(store: Arc<dyn Store>) -> Result<Tokens, AuthError> {
+        let key = match store.get_state(KEY_STATE).await? {
+            Some(k) => decode_key(&k)?,
+            None => {
+                let fresh: [u8; 32] = rand::random();
+                store
+                    .put_state(KEY_STATE, &URL_SAFE_NO_PAD.encode(fresh))
+                    .await?;
+                // Two instances starting at once may both write; read back so both
+                // use the one that stayed.
+                match store.get_state(KEY_STATE).await? {
+                    Some(k) => decode_key(&k)?,
+                    None => fresh,
+                }
+            }
+        };
+        Ok(Tokens {
+            store,
+            key: Arc::new(key),
+        })
+    }
+
+    pub async fn issue(&self, req: &TokenRequest) -> Result<Issued, AuthError> {
+        if req.ttl.is_zero() {
+            return Err(AuthError::BadRequest(
+                "the lifetime must be more than 0".into(),
+            ));
+        }
+        let ttl = chrono::Duration::from_std(req.ttl)
+            .map_err(|_| AuthError::BadRequest("the lifetime is too long".into()))?;
+        let expires_at = Utc::now()
+            .checked_add_signed(ttl)
+            .ok_or_else(|| AuthError::BadRequest("the lifetime is too long".into()))?;
+        let expires_at = Utc
+            .timestamp_opt(expires_at.timestamp(), 0)
+            .single()
+            .ok_or_else(|| AuthError::BadRequest("the lifetime is too long".into()))?;
+        let token_id = hex(&rand::random::<[u8; 8]>());
+        let signed = format!(
+            "{VERSION}.{}.{token_id}.{}",
+            req.kind.as_str(),
+            expires_at.timestamp()
+        );
+        let mac = self.mac(&signed);
+        self.store
+            .token_insert(&NewToken {
+                token_id: token_id.clone(),
+                kind: req.kind.as_str().into(),
+                subject: req.subject.clone(),
+                secret_hash: hash(&mac),
+                allow_ips: req.allow_ips.iter().map(|n| n.to_string()).collect(),
+                label: req.label.clone(),
+                expires_at,
+            })
+            .await?;
+        Ok(Issued {
+            token: format!("{signed}.{mac}"),
+            token_id,
+            expires_at,
+        })
+    }
+
+    /// Checks `token` for use as `kind` from `peer`. The error says what is wrong, for
+    /// the log and the audit; callers show clients only its [`AuthError::public`] text.
+    pub async fn verify(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        peer: IpAddr,
+    ) -> Result<Principal, AuthError> {
+        let parts: Vec<&str> = token.trim().split('.').collect();
+        let [version, token_kind, token_id, expiry, mac] = parts[..] else {
+            return Err(AuthError::Malformed);
+        };
+        if version != VERSION {
+            return Err(AuthError::Malformed);
+        }
+        let token_kind = TokenKind::parse(token_kind).ok_or(AuthError::Malformed)?;
+        let expiry: i64 = expiry.parse().map_err(|_| AuthError::Malformed)?;
+        let signed = format!("{version}.{}.{token_id}.{expiry}", token_kind.as_str());
+        if !bool::from(self.mac(&signed).as_bytes().ct_eq(mac.as_bytes())) {
+            return Err(AuthError::Forged);
+        }
+        if token_kind != kind {
+            return Err(AuthError::WrongKind {
+                expected: kind.as_str(),
+            });
+        }
+        if expiry <= Utc::now().timestamp() {
+            return Err(AuthError::Expired);
+        }
+        let record = self
+            .store
+            .token_get(token_id)
+            .await?
+            .ok_or(AuthError::Unknown)?;
+        if !bool::from(record.secret_hash.as_bytes().ct_eq(hash(mac).as_bytes())) {
+            // A valid MAC for a row that holds another hash: the key changed since
+            // the token was issued, or the row was tampered with.
+            return Err(AuthError::Forged);
+        }
+        if record.revoked_at.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        if !address_allowed(&record, peer) {
+            return Err(AuthError::AddressNotAllowed(peer));
+        }
+        // A use per minute is enough for `token list`; a write per request is not.
+        if record
+            .last_used_at
+            .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
+        {
+            if let Err(e) = self.store.token_touch(token_id).await {
+                tracing::debug!(error = %e, "could not record a token's use");
+            }
+        }
+        Ok(Principal {
+            token_id: record.token_id,
+            kind,
+            subject: record.subject,
+        })
+    }
+
+    pub async fn revoke(&self, token_id: &str) -> Result<bool, AuthError> {
+        Ok(self.store.token_revoke(token_id).await?)
+    }
+
+    pub async fn list(&self) -> Result<Vec<TokenRecord>, AuthError> {
+        Ok(self.store.token_list().await?)
+    }
+
+    fn mac(&self, signed: &str) -> String {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_slice())
+            .expect("HMAC takes keys of any length");
+        m.update(signed.as_bytes());
+        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+    }
+}
+
+/// `10.0.0.0/8`, `192.168.1.7` (one address), `::1` → a network.
+pub fn parse_cidr(s: &str) -> Result<IpNet, AuthError> {
+    let s = s.trim();
+    IpNet::from_str(s)
+        .or_else(|_| IpAddr::from_str(s).map(IpNet::from))
+        .map_err(|_| {
+            AuthError::BadRequest(format!("`{s}` is not an address or CIDR (e.g. 10.0.0.0/8)"))
+        })
+}
+
+fn address_allowed(record: &TokenRecord, peer: IpAddr) -> bool {
+    if record.allow_ips.is_empty() {
+        return true;
+    }
+    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
+        v4 => v4,
+    };
+    record
+        .allow_ips
+        .iter()
+        .filter_map(|c| IpNet::from_str(c).ok())
+        .any(|net| net.contains(&peer))
+}
+
+fn decode_key(text: &str) -> Result<[u8; 32], AuthError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .ok_or(AuthError::BadKey)
+}
+
+fn hash(mac: &str) -> String {
+    hex(&Sha256::digest(mac.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
