@@ -27,6 +27,9 @@ PATHS = {
         "config.hardware.memoryMB", "config.hardware.device", "runtime.powerState", "runtime.host",
         "guest.ipAddress", "guest.hostName", "guest.toolsRunningStatus", "guest.net",
         "summary.config.template", "config.guestFullName",
+        # the properties opsbot's change token watches, read in a full sync too
+        "config.changeVersion", "summary.config.numVirtualDisks", "summary.config.numEthernetCards",
+        "network", "datastore",
     ],
 }
 

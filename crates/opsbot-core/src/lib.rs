@@ -14,4 +14,6 @@ pub use inventory::{
 };
 pub use job::{JobId, JobRecord, JobState};
 pub use policy::{Policy, Role, Scope};
-pub use provider::{NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation};
+pub use provider::{
+    InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+};

@@ -115,6 +115,20 @@ pub enum ProviderError {
     Unsupported(&'static str),
 }
 
+/// What [`Provider::inventory_since`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InventoryRead {
+    /// The whole inventory, and a change token describing it (`None`: the provider
+    /// cannot tell changes, so every read is full). The caller keeps the token once the
+    /// inventory is applied and passes it back to the next read.
+    Full {
+        inventory: Inventory,
+        token: Option<String>,
+    },
+    /// Nothing changed since the token passed in.
+    Unchanged,
+}
+
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// The configured name (`[[providers]] name`), the first segment of scope paths.
@@ -123,6 +137,17 @@ pub trait Provider: Send + Sync {
     fn kind(&self) -> &'static str;
     /// A full inventory for the resource pool sync.
     async fn inventory(&self) -> Result<Inventory, ProviderError>;
+    /// The inventory for a re-sync: [`InventoryRead::Unchanged`] when the provider can
+    /// tell that nothing changed since it returned `since` (a token of an earlier
+    /// [`InventoryRead::Full`]), otherwise everything. Providers that cannot tell always
+    /// read everything.
+    async fn inventory_since(&self, since: Option<&str>) -> Result<InventoryRead, ProviderError> {
+        let _ = since;
+        Ok(InventoryRead::Full {
+            inventory: self.inventory().await?,
+            token: None,
+        })
+    }
     /// Runs one VM operation to completion, reporting progress on the way.
     async fn execute(
         &self,

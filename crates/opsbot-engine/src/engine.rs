@@ -7,9 +7,8 @@ use crate::menu::{is_path, MenuNode, MenuStep};
 use crate::pool::{PoolCache, PoolView, VmLookup};
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Pending, Session};
-use opsbot_core::{
-    AuditEntry, AuditResult, JobId, Policy, PowerState, Progress, Provider, Vm, VmOperation,
-};
+use crate::sync::Syncer;
+use opsbot_core::{AuditEntry, AuditResult, JobId, Policy, PowerState, Provider, Vm, VmOperation};
 use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -68,6 +67,7 @@ pub struct Engine {
     policy: RwLock<Arc<Policy>>,
     pool: PoolCache,
     jobs: Arc<JobRunner>,
+    syncer: Arc<Syncer>,
     settings: EngineSettings,
 }
 
@@ -174,6 +174,7 @@ impl Engine {
         Ok(Engine {
             pool: PoolCache::new(store.clone()),
             jobs: JobRunner::new(store.clone(), settings.owner.clone()),
+            syncer: Arc::new(Syncer::new(store.clone(), crate::sync::FULL_SYNC_EVERY)),
             store,
             sessions,
             providers,
@@ -205,7 +206,7 @@ impl Engine {
 
     /// Syncs every provider into the pool.
     pub async fn sync_all(&self, source: &str) -> Result<Vec<SyncReport>, String> {
-        sync_providers(&self.store, &self.providers, source, None).await
+        self.syncer.run(&self.providers, source, None).await
     }
 
     /// Syncs one provider into the pool (the scheduled sync, `opsbot sync --provider`).
@@ -213,7 +214,7 @@ impl Engine {
         let provider = self
             .provider(name)
             .ok_or_else(|| format!("没有名为 {name} 的 provider"))?;
-        let mut reports = sync_providers(&self.store, &[provider], source, None).await?;
+        let mut reports = self.syncer.run(&[provider], source, None).await?;
         Ok(reports.remove(0))
     }
 
@@ -232,7 +233,7 @@ impl Engine {
             })
             .cloned()
             .collect();
-        sync_providers(&self.store, &missing, "sync:startup", None).await
+        self.syncer.run(&missing, "sync:startup", None).await
     }
 
     /// Lets running jobs finish for up to `grace`, then interrupts the rest.
@@ -623,7 +624,7 @@ impl Engine {
                 _ => invalid(format!("任务 #{id} 不存在或不属于您")),
             },
             Command::Sync => {
-                let store = self.store.clone();
+                let syncer = self.syncer.clone();
                 let providers = self.providers.clone();
                 let source = format!("sync:{}", asker.source());
                 self.start_job(
@@ -633,9 +634,7 @@ impl Engine {
                     "同步资源池".into(),
                     move |progress| {
                         Box::pin(async move {
-                            let reports =
-                                sync_providers(&store, &providers, &source, Some(&progress))
-                                    .await?;
+                            let reports = syncer.run(&providers, &source, Some(&progress)).await?;
                             Ok(sync_summary(&reports))
                         })
                     },
@@ -1230,31 +1229,6 @@ fn describe(op: &VmOperation, vm: &Vm) -> String {
 }
 
 /// Pulls each provider's inventory into the pool.
-async fn sync_providers(
-    store: &Arc<dyn Store>,
-    providers: &[Arc<dyn Provider>],
-    source: &str,
-    progress: Option<&dyn Progress>,
-) -> Result<Vec<SyncReport>, String> {
-    let mut reports = Vec::new();
-    let total = providers.len().max(1);
-    for (i, p) in providers.iter().enumerate() {
-        if let Some(pr) = progress {
-            pr.report((i * 100 / total) as u8, &format!("正在同步 {}", p.name()));
-        }
-        let inv = p
-            .inventory()
-            .await
-            .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?;
-        let report = store
-            .apply_inventory(p.name(), &inv, source)
-            .await
-            .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?;
-        reports.push(report);
-    }
-    Ok(reports)
-}
-
 /// One line per provider: counts and what changed.
 pub fn sync_summary(reports: &[SyncReport]) -> String {
     if reports.is_empty() {
@@ -1263,9 +1237,21 @@ pub fn sync_summary(reports: &[SyncReport]) -> String {
     reports
         .iter()
         .map(|r| {
+            let delta = if r.unchanged {
+                "无变化".to_string()
+            } else {
+                format!("新增 {} 变更 {} 移除 {}", r.added, r.updated, r.removed)
+            };
             format!(
-                "{}: 数据中心 {} 集群 {} 主机 {} 虚拟机 {} 模板 {} 存储 {} 网络 {};新增 {} 变更 {} 移除 {}",
-                r.provider, r.datacenters, r.clusters, r.hosts, r.vms, r.templates, r.datastores, r.networks, r.added, r.updated, r.removed
+                "{}: 数据中心 {} 集群 {} 主机 {} 虚拟机 {} 模板 {} 存储 {} 网络 {};{delta}",
+                r.provider,
+                r.datacenters,
+                r.clusters,
+                r.hosts,
+                r.vms,
+                r.templates,
+                r.datastores,
+                r.networks
             )
         })
         .collect::<Vec<_>>()

@@ -12,6 +12,7 @@ pub mod menu;
 pub mod pool;
 pub mod reply;
 pub mod session;
+mod sync;
 
 pub use command::{canonical_name, parse, Command, ParseError, COMMANDS};
 pub use engine::{sync_summary, Engine, EngineSettings, Incoming};

@@ -12,7 +12,7 @@ pub struct PoolSnapshot {
 }
 
 /// What one `apply_inventory` did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncReport {
     pub provider: String,
     pub datacenters: usize,
@@ -26,6 +26,10 @@ pub struct SyncReport {
     pub added: usize,
     pub updated: usize,
     pub removed: usize,
+    /// The provider reported no change since the last sync, so nothing was read in full
+    /// or written; the counts are those of the last sync.
+    #[serde(default)]
+    pub unchanged: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! Times `inventory::fetch` against vcsim with about 10,000 VMs and reports the VM count,
-//! wall time per sync and the process's peak RSS (VmHWM).
+//! Times `inventory::fetch` (a full read) and `inventory::change_token` (the light pass of
+//! a re-sync) against vcsim with about 10,000 VMs and reports the VM count, wall time per
+//! round and the process's peak RSS (VmHWM).
 //!
 //! `cargo bench -p opsbot-vsphere --bench sync`; `OPSBOT_BENCH_VMS_PER_POOL` (default 1111,
 //! with 8 clusters × 8 hosts and one standalone host: 9 pools → 9,999 VMs) and
@@ -22,6 +23,17 @@ fn vm_hwm_kb() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn report(what: &str, times: &mut [f64]) {
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{what}: best {:.3} s, median {:.3} s over {} rounds; peak RSS {:.1} MiB",
+        times[0],
+        times[times.len() / 2],
+        times.len(),
+        vm_hwm_kb() as f64 / 1024.0
+    );
 }
 
 fn main() {
@@ -60,12 +72,14 @@ fn main() {
                 vm_hwm_kb() as f64 / 1024.0
             );
         }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "inventory::fetch: best {:.3} s, median {:.3} s over {rounds} rounds; peak RSS {:.1} MiB",
-            times[0],
-            times[times.len() / 2],
-            vm_hwm_kb() as f64 / 1024.0
-        );
+        report("inventory::fetch", &mut times);
+        // The light pass a re-sync makes to see whether anything changed.
+        let mut times = Vec::new();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            inventory::change_token(&client, "bench").await.unwrap();
+            times.push(t.elapsed().as_secs_f64());
+        }
+        report("inventory::change_token", &mut times);
     });
 }

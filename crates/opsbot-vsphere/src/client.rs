@@ -56,6 +56,9 @@ pub struct ClientConfig {
     pub ca_file: Option<PathBuf>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// How long to wait for one vCenter task (a clone of a big template takes a while)
+    /// before giving up on it; the task itself runs on in vCenter.
+    pub task_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -71,6 +74,7 @@ impl ClientConfig {
             insecure_tls: false,
             ca_file: None,
             timeout: Duration::from_secs(60),
+            task_timeout: Duration::from_secs(3 * 3600),
         }
     }
 }
@@ -412,6 +416,7 @@ impl VimClient {
         const PATHS: [&str; 4] = ["info.state", "info.progress", "info.error", "info.result"];
         let mut delay = Duration::from_millis(100);
         let mut last = None;
+        let deadline = std::time::Instant::now() + self.inner.cfg.task_timeout;
         loop {
             let mut props = self.retrieve(task, &PATHS).await?;
             let state = props
@@ -440,6 +445,12 @@ impl VimClient {
                             last = Some(p);
                             progress(p);
                         }
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(Error::TaskTimeout {
+                            task: task.value.clone(),
+                            seconds: self.inner.cfg.task_timeout.as_secs(),
+                        });
                     }
                 }
             }

@@ -30,6 +30,9 @@ pub enum Error {
         what: String,
         seconds: u64,
     },
+    /// A task still running when opsbot stopped waiting for it.
+    #[error("vCenter task {task} was still running after {seconds}s; opsbot stopped waiting (the task goes on in vCenter: check its recent tasks)")]
+    TaskTimeout { task: String, seconds: u64 },
     /// The answer was not what vim25 promises (bad XML, unexpected status, missing element).
     #[error("vCenter protocol error: {0}")]
     Protocol(String),

@@ -8,6 +8,7 @@
 
 use crate::client::{view_spec, MoRef, ObjectContent, VimClient};
 use crate::error::Result;
+use crate::fingerprint::{self, Digest};
 use crate::xml::Node;
 use opsbot_core::{
     Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic, PowerState,
@@ -38,6 +39,12 @@ const VM_PATHS: &[&str] = &[
     "guest.net",
     "guest.toolsRunningStatus",
     "summary.config.template",
+    // Not mapped, but part of the change token (see `fingerprint`).
+    "config.changeVersion",
+    "summary.config.numVirtualDisks",
+    "summary.config.numEthernetCards",
+    "network",
+    "datastore",
 ];
 const HOST_PATHS: &[&str] = &[
     "name",
@@ -76,57 +83,22 @@ struct Context {
 
 /// Reads the whole inventory of one vCenter.
 pub async fn fetch(client: &VimClient, provider: &str) -> Result<Inventory> {
+    Ok(fetch_with_token(client, provider).await?.0)
+}
+
+/// Reads the whole inventory and the change token that describes it (see
+/// [`change_token`]).
+pub async fn fetch_with_token(client: &VimClient, provider: &str) -> Result<(Inventory, String)> {
     let started = std::time::Instant::now();
     let (ctx, vm_refs) = tokio::try_join!(context(client), list_view(client, "VirtualMachine"))?;
-    let mut inv = Inventory::default();
-    for (mo, (name, parent)) in &ctx.tree {
-        match mo.kind.as_str() {
-            "Datacenter" => inv.datacenters.push(Datacenter {
-                provider: provider.to_string(),
-                id: mo.value.clone(),
-                name: name.clone(),
-            }),
-            "ClusterComputeResource" => inv.clusters.push(Cluster {
-                provider: provider.to_string(),
-                id: mo.value.clone(),
-                name: name.clone(),
-                datacenter: ctx.datacenter_of(parent.as_ref()),
-            }),
-            _ => {}
-        }
-    }
-    inv.hosts = ctx
-        .hosts
-        .iter()
-        .map(|h| ctx.map_host(provider, h))
-        .collect();
-    inv.datastores = ctx
-        .datastores
-        .iter()
-        .map(|d| ctx.map_datastore(provider, d))
-        .collect();
-    inv.networks = ctx
-        .networks
-        .iter()
-        .filter_map(|n| ctx.map_network(provider, n))
-        .collect();
+    let mut inv = ctx.base(provider);
     inv.vms.reserve(vm_refs.len());
-    // Two batches in flight: the server serialises one while we parse the other.
-    let mut batches = vm_refs.chunks(VM_BATCH);
-    while let Some(first) = batches.next() {
-        let second = batches.next();
-        let (a, b) = tokio::try_join!(vm_batch(client, first), async {
-            match second {
-                Some(batch) => vm_batch(client, batch).await,
-                None => Ok(Vec::new()),
-            }
-        })?;
-        for oc in a.iter().chain(&b) {
-            inv.vms.push(ctx.map_vm(provider, oc));
-        }
-    }
-    inv.datacenters.sort_by(|a, b| a.id.cmp(&b.id));
-    inv.clusters.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut vms = Digest::default();
+    for_each_vm(client, &vm_refs, VM_PATHS, |oc| {
+        vms.add(oc, fingerprint::VM_PATHS);
+        inv.vms.push(ctx.map_vm(provider, oc));
+    })
+    .await?;
     tracing::debug!(
         provider,
         vms = inv.vms.len(),
@@ -134,7 +106,52 @@ pub async fn fetch(client: &VimClient, provider: &str) -> Result<Inventory> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "vSphere inventory fetched"
     );
-    Ok(inv)
+    let token = fingerprint::token(fingerprint::of_base(&inv), vms);
+    Ok((inv, token))
+}
+
+/// The change token of the vCenter as it is now, from a light pass: the non-VM objects
+/// in full and [`fingerprint::VM_PATHS`] of every VM. Equal to the token of a full read
+/// when nothing the pool shows has changed.
+pub async fn change_token(client: &VimClient, provider: &str) -> Result<String> {
+    let started = std::time::Instant::now();
+    let (ctx, vm_refs) = tokio::try_join!(context(client), list_view(client, "VirtualMachine"))?;
+    let mut vms = Digest::default();
+    for_each_vm(client, &vm_refs, fingerprint::VM_PATHS, |oc| {
+        vms.add(oc, fingerprint::VM_PATHS)
+    })
+    .await?;
+    tracing::debug!(
+        vms = vm_refs.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "vSphere change token read"
+    );
+    Ok(fingerprint::token(
+        fingerprint::of_base(&ctx.base(provider)),
+        vms,
+    ))
+}
+
+/// Reads `paths` of the VMs in batches and hands each to `each` in turn. Two batches are
+/// in flight: the server serialises one while we parse the other.
+async fn for_each_vm(
+    client: &VimClient,
+    refs: &[MoRef],
+    paths: &[&str],
+    mut each: impl FnMut(&ObjectContent),
+) -> Result<()> {
+    let mut batches = refs.chunks(VM_BATCH);
+    while let Some(first) = batches.next() {
+        let second = batches.next();
+        let (a, b) = tokio::try_join!(vm_batch(client, first, paths), async {
+            match second {
+                Some(batch) => vm_batch(client, batch, paths).await,
+                None => Ok(Vec::new()),
+            }
+        })?;
+        a.iter().chain(&b).for_each(&mut each);
+    }
+    Ok(())
 }
 
 /// One VM, fully mapped (used after an operation to update the pool without a full sync).
@@ -234,6 +251,7 @@ async fn context(client: &VimClient) -> Result<Context> {
         .filter_map(|s| s.get("config.uplinkPortgroup"))
         .flat_map(Node::morefs)
         .collect();
+
     Ok(Context {
         tree,
         hosts,
@@ -257,17 +275,18 @@ async fn list_view(client: &VimClient, kind: &str) -> Result<Vec<MoRef>> {
 
 /// The VM properties of a batch of VMs. A VM deleted since it was listed makes the whole
 /// call fail with ManagedObjectNotFound; then the batch is read one by one, skipping it.
-async fn vm_batch(client: &VimClient, batch: &[MoRef]) -> Result<Vec<ObjectContent>> {
-    let spec = crate::client::property_spec("VirtualMachine", VM_PATHS, batch);
+async fn vm_batch(
+    client: &VimClient,
+    batch: &[MoRef],
+    paths: &[&str],
+) -> Result<Vec<ObjectContent>> {
+    let spec = crate::client::property_spec("VirtualMachine", paths, batch);
     match client.retrieve_properties(&spec, None).await {
         Err(e) if e.is_fault("ManagedObjectNotFound") => {
             let mut out = Vec::with_capacity(batch.len());
             for vm in batch {
-                let spec = crate::client::property_spec(
-                    "VirtualMachine",
-                    VM_PATHS,
-                    std::slice::from_ref(vm),
-                );
+                let spec =
+                    crate::client::property_spec("VirtualMachine", paths, std::slice::from_ref(vm));
                 match client.retrieve_properties(&spec, None).await {
                     Ok(mut one) => out.append(&mut one),
                     Err(e) if e.is_fault("ManagedObjectNotFound") => {}
@@ -319,6 +338,49 @@ async fn view(
 }
 
 impl Context {
+    /// The inventory without its VMs (the same in a full read and a light pass), sorted
+    /// by id so that its digest does not depend on the server's order.
+    fn base(&self, provider: &str) -> Inventory {
+        let mut inv = Inventory::default();
+        for (mo, (name, parent)) in &self.tree {
+            match mo.kind.as_str() {
+                "Datacenter" => inv.datacenters.push(Datacenter {
+                    provider: provider.to_string(),
+                    id: mo.value.clone(),
+                    name: name.clone(),
+                }),
+                "ClusterComputeResource" => inv.clusters.push(Cluster {
+                    provider: provider.to_string(),
+                    id: mo.value.clone(),
+                    name: name.clone(),
+                    datacenter: self.datacenter_of(parent.as_ref()),
+                }),
+                _ => {}
+            }
+        }
+        inv.hosts = self
+            .hosts
+            .iter()
+            .map(|h| self.map_host(provider, h))
+            .collect();
+        inv.datastores = self
+            .datastores
+            .iter()
+            .map(|d| self.map_datastore(provider, d))
+            .collect();
+        inv.networks = self
+            .networks
+            .iter()
+            .filter_map(|n| self.map_network(provider, n))
+            .collect();
+        inv.datacenters.sort_by(|a, b| a.id.cmp(&b.id));
+        inv.clusters.sort_by(|a, b| a.id.cmp(&b.id));
+        inv.hosts.sort_by(|a, b| a.id.cmp(&b.id));
+        inv.datastores.sort_by(|a, b| a.id.cmp(&b.id));
+        inv.networks.sort_by(|a, b| a.id.cmp(&b.id));
+        inv
+    }
+
     /// Walks `parent` up to the datacenter and returns its name ("" when none).
     fn datacenter_of(&self, start: Option<&MoRef>) -> String {
         let mut cur = start.cloned();
@@ -592,6 +654,13 @@ fn tools_status(running: Option<&str>) -> &'static str {
 mod tests {
     use super::*;
     use crate::xml::parse;
+
+    #[test]
+    fn a_full_read_carries_every_fingerprint_property() {
+        for p in crate::fingerprint::VM_PATHS {
+            assert!(VM_PATHS.contains(p), "{p} is watched but not read in full");
+        }
+    }
 
     #[test]
     fn datastore_from_file_name() {

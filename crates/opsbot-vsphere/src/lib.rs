@@ -8,6 +8,8 @@
 
 pub mod client;
 pub mod error;
+pub mod fingerprint;
+pub mod guest;
 pub mod inventory;
 pub mod ops;
 pub mod provider;

@@ -6,13 +6,17 @@
 
 use crate::client::{ClientConfig, VimClient};
 use crate::error::Error;
+use crate::guest::GuestSettings;
 use async_trait::async_trait;
-use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
+use opsbot_core::{
+    Inventory, InventoryRead, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+};
 use tokio::sync::Mutex;
 
 pub struct VsphereProvider {
     name: String,
     cfg: ClientConfig,
+    guest: GuestSettings,
     client: Mutex<Option<VimClient>>,
 }
 
@@ -31,8 +35,15 @@ impl VsphereProvider {
         VsphereProvider {
             name: name.to_string(),
             cfg,
+            guest: GuestSettings::default(),
             client: Mutex::new(None),
         }
+    }
+
+    /// What clones get besides their IP (subnets, Windows identity).
+    pub fn with_guest(mut self, guest: GuestSettings) -> Self {
+        self.guest = guest;
+        self
     }
 
     /// A provider with its session already open (fails fast when the vCenter is down).
@@ -111,13 +122,39 @@ impl Provider for VsphereProvider {
         }
     }
 
+    /// A light pass first when there is a token to compare with; a full read (which
+    /// leaves the next token) when there is none or the vCenter moved.
+    async fn inventory_since(&self, since: Option<&str>) -> Result<InventoryRead, ProviderError> {
+        let client = self.client().await?;
+        let read = async {
+            if let Some(since) = since {
+                if crate::inventory::change_token(&client, &self.name).await? == since {
+                    return Ok(InventoryRead::Unchanged);
+                }
+            }
+            let (inventory, token) =
+                crate::inventory::fetch_with_token(&client, &self.name).await?;
+            Ok(InventoryRead::Full {
+                inventory,
+                token: Some(token),
+            })
+        };
+        match read.await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.reset_on(&e).await;
+                Err(self.map_error(e))
+            }
+        }
+    }
+
     async fn execute(
         &self,
         op: &VmOperation,
         progress: &dyn Progress,
     ) -> Result<OpOutcome, ProviderError> {
         let client = self.client().await?;
-        let result = crate::ops::execute(&client, &self.name, op, progress).await;
+        let result = crate::ops::execute(&client, &self.name, &self.guest, op, progress).await;
         if let Err(ProviderError::Unavailable { .. }) = &result {
             *self.client.lock().await = None;
         }

@@ -5,6 +5,7 @@ mod common;
 
 use opsbot_core::{NoProgress, OpOutcome, PowerState, Progress, ProviderError, VmOperation};
 use opsbot_vsphere::client::VimClient;
+use opsbot_vsphere::guest::{GuestNetwork, GuestSettings};
 use opsbot_vsphere::ops::execute;
 use serde_json::Value;
 use std::net::Ipv4Addr;
@@ -76,8 +77,8 @@ elif cmd == "dvpg":
     else:
         print("null")
 elif cmd == "call":
-    method, ident = args
-    st, _, _, t = s.post('<%s xmlns="urn:vim25">%s</%s>' % (method, mo("_this", "VirtualMachine", ident), method))
+    method, ident, extra = args[0], args[1], "".join(args[2:])
+    st, _, _, t = s.post('<%s xmlns="urn:vim25">%s%s</%s>' % (method, mo("_this", "VirtualMachine", ident), extra, method))
     if st != 200:
         print(json.dumps({"fault": fault_type(t)}))
     else:
@@ -94,13 +95,18 @@ else:
 struct Env {
     vc: common::Vcsim,
     client: VimClient,
+    guest: GuestSettings,
 }
 
 impl Env {
     async fn start() -> Option<Env> {
         let vc = common::vcsim(&[])?;
         let client = VimClient::connect(vc.config()).await.expect("connect");
-        Some(Env { vc, client })
+        Some(Env {
+            vc,
+            client,
+            guest: GuestSettings::default(),
+        })
     }
 
     fn read(&self, args: &[&str]) -> Value {
@@ -136,8 +142,13 @@ impl Env {
         self.read(&["call", method, id])
     }
 
+    /// `method` with arguments after `_this` (XML, in WSDL order).
+    fn call_with(&self, method: &str, id: &str, args_xml: &str) -> Value {
+        self.read(&["call", method, id, args_xml])
+    }
+
     async fn run(&self, op: VmOperation) -> Result<OpOutcome, ProviderError> {
-        execute(&self.client, PROVIDER, &op, &NoProgress).await
+        execute(&self.client, PROVIDER, &self.guest, &op, &NoProgress).await
     }
 
     async fn ok(&self, op: VmOperation) -> OpOutcome {
@@ -217,6 +228,7 @@ async fn shutdown_waits_for_power_off() {
     let out = execute(
         &env.client,
         PROVIDER,
+        &env.guest,
         &VmOperation::Shutdown { vm: id.clone() },
         &notes,
     )
@@ -485,6 +497,74 @@ async fn rename_and_duplicate_refusal() {
     assert_eq!(env.vm(&id)["name"], "web-01");
 }
 
+#[tokio::test]
+async fn clone_takes_the_subnet_of_its_ip_and_sysprep_for_windows() {
+    let Some(mut env) = Env::start().await else {
+        return;
+    };
+    env.guest = GuestSettings {
+        networks: vec![GuestNetwork {
+            cidr: "10.20.0.0/16".into(),
+            gateway: Some("10.20.0.1".into()),
+            dns: vec!["10.20.0.53".into()],
+            domain: Some("corp.example.com".into()),
+        }],
+        windows: None,
+    };
+    let tpl = make_template(&env);
+    let clone = |name: &str, ip: [u8; 4]| VmOperation::Clone {
+        template: tpl.clone(),
+        name: name.into(),
+        ip: Ipv4Addr::from(ip),
+        cpu: None,
+        memory_gb: None,
+    };
+    let out = env.ok(clone("app01", [10, 20, 3, 4])).await;
+    assert!(
+        out.message.contains("IP 10.20.3.4/16,网关 10.20.0.1"),
+        "{}",
+        out.message
+    );
+    assert_eq!(env.vm(&env.id("app01"))["ip"], "10.20.3.4");
+
+    // An IP in no configured subnet is refused before anything is copied.
+    let count = env.read(&["vms"]).as_object().unwrap().len();
+    let m = env.rejected(clone("app02", [172, 16, 0, 9])).await;
+    assert!(
+        m.contains("172.16.0.9") && m.contains("10.20.0.0/16"),
+        "{m}"
+    );
+
+    // A Windows template needs the Sysprep password; with it the clone gets a NetBIOS name.
+    let win = env.id(VM0);
+    assert_eq!(env.call("PowerOffVM_Task", &win)["state"], "success");
+    assert_eq!(
+        env.call_with(
+            "ReconfigVM_Task",
+            &win,
+            "<spec><guestId>windows9Server64Guest</guestId></spec>"
+        )["state"],
+        "success"
+    );
+    assert_eq!(env.call("MarkAsTemplate", &win)["state"], "success");
+    let win_clone = |name: &str| VmOperation::Clone {
+        template: win.clone(),
+        name: name.into(),
+        ip: Ipv4Addr::new(10, 20, 5, 6),
+        cpu: None,
+        memory_gb: None,
+    };
+    let m = env.rejected(win_clone("win-app01")).await;
+    assert!(m.contains("Windows") && m.contains("admin_password"), "{m}");
+    assert_eq!(env.read(&["vms"]).as_object().unwrap().len(), count);
+
+    env.guest.windows = Some(serde_json::from_str(r#"{"admin_password":"S3cret!"}"#).unwrap());
+    env.ok(win_clone("win-app01")).await;
+    let c = env.vm(&env.id("win-app01"));
+    assert_eq!(c["ip"], "10.20.5.6");
+    assert_eq!(c["power"], "poweredOn");
+}
+
 /// Powers VM1 off and marks it as a template (independently of the crate).
 fn make_template(env: &Env) -> String {
     let tpl = env.id(VM1);
@@ -515,10 +595,12 @@ async fn clone_from_template_with_fixed_ip() {
         cpu: Some(2),
         memory_gb: Some(1),
     };
-    let out = execute(&env.client, PROVIDER, &op, &notes).await.unwrap();
+    let out = execute(&env.client, PROVIDER, &env.guest, &op, &notes)
+        .await
+        .unwrap();
     assert!(
         out.message.starts_with(&format!(
-            "克隆完成: web01(模板 {VM1}),IP 10.0.0.50,2 CPU / 1 GB 内存"
+            "克隆完成: web01(模板 {VM1}),IP 10.0.0.50/24,未配置网关,2 CPU / 1 GB 内存"
         )),
         "{}",
         out.message
@@ -647,11 +729,12 @@ async fn unreachable_vcenter_is_unavailable() {
         return;
     };
     let id = env.id(VM0);
-    let Env { vc, client } = env;
+    let Env { vc, client, guest } = env;
     drop(vc);
     match execute(
         &client,
         PROVIDER,
+        &guest,
         &VmOperation::PowerOff { vm: id },
         &NoProgress,
     )

@@ -3,7 +3,7 @@
 
 mod common;
 
-use opsbot_core::{NetworkKind, PowerState, Provider, ProviderError};
+use opsbot_core::{InventoryRead, NetworkKind, PowerState, Provider, ProviderError};
 use opsbot_vsphere::client::{MoRef, VimClient};
 use opsbot_vsphere::inventory;
 use opsbot_vsphere::provider::VsphereProvider;
@@ -240,4 +240,88 @@ async fn provider_with_a_wrong_password_is_unavailable_with_the_reason() {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
+}
+
+/// Waits until the independent reader sees `field` of VM `id` equal `want`.
+fn wait_for_vm(sim: &common::Vcsim, id: &str, field: &str, want: serde_json::Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let vm = sim.read(&["vm", id]);
+        if vm[field] == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id}.{field} is {} , not {want}",
+            vm[field]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn resync_reads_nothing_until_the_vcenter_changes() {
+    let Some(sim) = common::vcsim(&[]) else {
+        return;
+    };
+    let p = VsphereProvider::new("vc1", sim.config());
+    let (inventory, token) = match p.inventory_since(None).await.unwrap() {
+        InventoryRead::Full {
+            inventory,
+            token: Some(token),
+        } => (inventory, token),
+        other => panic!("a first sync reads everything and leaves a token: {other:?}"),
+    };
+    assert_eq!(inventory.vms.len(), 4);
+    let client = p.client().await.unwrap();
+    assert_eq!(
+        inventory::change_token(&client, "vc1").await.unwrap(),
+        token,
+        "the light pass agrees with the full read"
+    );
+    assert_eq!(
+        p.inventory_since(Some(&token)).await.unwrap(),
+        InventoryRead::Unchanged
+    );
+
+    // Another client powers a VM off: the next re-sync reads everything and shows it.
+    let vm = inventory.vms.iter().find(|v| !v.template).unwrap();
+    let acted = sim.read(&["act", &vm.id, "PowerOffVM_Task"]);
+    assert_eq!(acted["status"], 200, "{acted}");
+    wait_for_vm(&sim, &vm.id, "power", "poweredOff".into());
+    let token = match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Full {
+            inventory,
+            token: Some(next),
+        } => {
+            assert_ne!(next, token);
+            let seen = inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
+            assert_eq!(seen.power, PowerState::PoweredOff);
+            next
+        }
+        other => panic!("expected a full read after a power change, got {other:?}"),
+    };
+
+    // A reconfiguration (vcsim leaves config.changeVersion empty; the CPU count shows it).
+    let acted = sim.read(&[
+        "act",
+        &vm.id,
+        "ReconfigVM_Task",
+        "<spec><numCPUs>3</numCPUs></spec>",
+    ]);
+    assert_eq!(acted["status"], 200, "{acted}");
+    wait_for_vm(&sim, &vm.id, "cpu", 3.into());
+    match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Full { inventory, .. } => {
+            let seen = inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
+            assert_eq!(seen.cpu, 3);
+        }
+        other => panic!("expected a full read after a reconfiguration, got {other:?}"),
+    }
+
+    // A token from elsewhere (another scheme, another vCenter) is never "unchanged".
+    assert!(matches!(
+        p.inventory_since(Some("v0-0-0-0-0")).await.unwrap(),
+        InventoryRead::Full { .. }
+    ));
 }

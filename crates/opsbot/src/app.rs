@@ -1,6 +1,6 @@
 //! Wiring: configuration → store, sessions, providers, policy → engine.
 
-use crate::config::Config;
+use crate::config::{parse_duration, Config};
 use anyhow::{Context, Result};
 use opsbot_core::Provider;
 use opsbot_engine::{Engine, EngineSettings};
@@ -58,8 +58,14 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
                     );
                     cfg.insecure_tls = p.insecure_tls;
                     cfg.ca_file = p.ca_file.as_ref().map(std::path::PathBuf::from);
+                    if let Some(t) = p.task_timeout.as_deref().and_then(parse_duration) {
+                        cfg.task_timeout = t;
+                    }
                     // Connects on first use, so opsbot starts while a vCenter is down.
-                    Arc::new(opsbot_vsphere::provider::VsphereProvider::new(&p.name, cfg))
+                    Arc::new(
+                        opsbot_vsphere::provider::VsphereProvider::new(&p.name, cfg)
+                            .with_guest(p.guest_settings()),
+                    )
                 }
                 _ => Arc::new(opsbot_sim::SimProvider::new(
                     p.name.clone(),
@@ -132,7 +138,7 @@ pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result
             .await
             .map_err(anyhow::Error::msg)?;
         println!(
-            "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; added {} updated {} removed {}; {:.0} ms",
+            "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; {}; {:.0} ms",
             report.provider,
             report.datacenters,
             report.clusters,
@@ -141,9 +147,14 @@ pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result
             report.templates,
             report.datastores,
             report.networks,
-            report.added,
-            report.updated,
-            report.removed,
+            if report.unchanged {
+                "unchanged".to_string()
+            } else {
+                format!(
+                    "added {} updated {} removed {}",
+                    report.added, report.updated, report.removed
+                )
+            },
             started.elapsed().as_secs_f64() * 1000.0
         );
     }

@@ -73,9 +73,26 @@ pub struct ProviderConfig {
     /// sim only: multiplies the simulated delays (0.1 = ten times faster).
     #[serde(default)]
     pub time_scale: Option<f64>,
+    /// vsphere: how long to wait for one vCenter task (`30m`, `3h`; default 3h).
+    #[serde(default)]
+    pub task_timeout: Option<String>,
+    /// vsphere: the subnets clones go into (mask, gateway, DNS by the clone's IP).
+    #[serde(default)]
+    pub guest_networks: Vec<opsbot_vsphere::guest::GuestNetwork>,
+    /// vsphere: the Sysprep identity of Windows clones.
+    #[serde(default)]
+    pub windows: Option<opsbot_vsphere::guest::WindowsGuest>,
 }
 
 impl ProviderConfig {
+    /// The guest customisation settings of a vsphere provider.
+    pub fn guest_settings(&self) -> opsbot_vsphere::guest::GuestSettings {
+        opsbot_vsphere::guest::GuestSettings {
+            networks: self.guest_networks.clone(),
+            windows: self.windows.clone(),
+        }
+    }
+
     /// The scheduled-sync period: the configured one, else 10 minutes for real
     /// clusters and none for the sim (whose pool is updated by every operation).
     pub fn sync_period(&self) -> Option<std::time::Duration> {
@@ -196,6 +213,9 @@ impl Config {
                 ca_file: None,
                 sync_interval: None,
                 time_scale: None,
+                task_timeout: None,
+                guest_networks: Vec::new(),
+                windows: None,
             }],
             roles: vec![RoleConfig {
                 name: "admin".into(),
@@ -362,6 +382,14 @@ impl Config {
             if !names.insert(p.name.clone()) {
                 return err(&k("name"), format!("duplicate provider name {:?}", p.name));
             }
+            if let Some(t) = &p.task_timeout {
+                if parse_duration(t).filter(|d| !d.is_zero()).is_none() {
+                    return err(
+                        &k("task_timeout"),
+                        format!("{t:?} is not a duration like 30m, 3h"),
+                    );
+                }
+            }
             if let Some(iv) = &p.sync_interval {
                 if parse_duration(iv).is_none() {
                     return err(
@@ -372,6 +400,12 @@ impl Config {
             }
             match p.kind.as_str() {
                 "sim" => {
+                    if !p.guest_networks.is_empty() || p.windows.is_some() {
+                        return err(
+                            &k("guest_networks"),
+                            "guest customisation is for vsphere providers only".into(),
+                        );
+                    }
                     if let Some(s) = p.time_scale {
                         if !(0.0..=100.0).contains(&s) {
                             return err(&k("time_scale"), format!("{s} is out of range (0..=100)"));
@@ -394,6 +428,9 @@ impl Config {
                             return err(&k("ca_file"), format!("{ca:?} is not a readable file"));
                         }
                     }
+                    p.guest_settings()
+                        .validate()
+                        .map_err(|(key, problem)| (k(&key), problem))?;
                 }
                 "kubernetes" => {
                     return err(
@@ -624,6 +661,32 @@ roles = ["operator"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("wecom.apps[0].encoding_aes_key"), "{e}");
+        let vc = "[[providers]]\nname = \"vc1\"\nkind = \"vsphere\"\nurl = \"https://vc1/sdk\"\nusername = \"u\"\npassword = \"p\"\n";
+        let e = load_str(&format!("{vc}task_timeout = \"forever\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("providers[0].task_timeout"), "{e}");
+        let e = load_str(&format!(
+            "{vc}[[providers.guest_networks]]\ncidr = \"192.168.2.0/24\"\ngateway = \"192.168.3.1\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("providers[0].guest_networks[0].gateway")
+                && e.contains("not in 192.168.2.0/24"),
+            "{e}"
+        );
+        let e = load_str(&format!("{vc}[providers.windows]\nadmin_password = \"\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("providers[0].windows.admin_password"), "{e}");
+        let ok = load_str(&format!(
+            "{vc}task_timeout = \"2h\"\n[[providers.guest_networks]]\ncidr = \"192.168.2.0/24\"\ngateway = \"192.168.2.1\"\ndns = [\"192.168.1.53\"]\n[providers.windows]\nadmin_password = \"x\"\n"
+        ))
+        .unwrap();
+        let g = ok.providers[0].guest_settings();
+        assert_eq!(g.networks[0].gateway.as_deref(), Some("192.168.2.1"));
+        assert_eq!(g.windows.unwrap().timezone, 210);
         let e = Config::load(Some(Path::new("/nonexistent/opsbot.toml")))
             .unwrap_err()
             .to_string();

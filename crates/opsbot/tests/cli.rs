@@ -622,6 +622,17 @@ roles = ["admin"]
     let o = chat(&["--yes", "-c", "关机:DC0_C0_RP0_VM0"]);
     assert_eq!(o.status.code(), Some(1), "already off: {}", text(&o));
 
+    // Re-syncs: the vCenter moved (the power-off), so one full read, which finds the
+    // pool already following it; then nothing changed, so nothing is read or written.
+    let sync = || String::from_utf8_lossy(&run(&["sync", "--config", cfg_s]).stdout).to_string();
+    let out = sync();
+    assert!(out.contains("added 0 updated 0 removed 0"), "{out}");
+    let out = sync();
+    assert!(
+        out.contains("vms 3 templates 0") && out.contains("; unchanged;"),
+        "{out}"
+    );
+
     // An unreachable vCenter is a clear failure naming it, not a crash.
     let bad = dir.path().join("bad.toml");
     std::fs::write(

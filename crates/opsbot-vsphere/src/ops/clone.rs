@@ -9,11 +9,6 @@ use crate::xml::Node;
 use opsbot_core::{OpOutcome, ProviderError};
 use std::net::Ipv4Addr;
 
-/// Guest network settings a clone gets besides its IP. The chat command gives only the
-/// IP, so the rest are the common defaults.
-const SUBNET_MASK: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 0);
-const DOMAIN: &str = "localdomain";
-
 pub(super) async fn rename(
     ctx: &Ctx<'_>,
     id: &str,
@@ -96,6 +91,8 @@ pub(super) async fn clone(
                 "config.hardware.numCPU",
                 "config.hardware.memoryMB",
                 "config.hardware.device",
+                "config.guestId",
+                "config.guestFullName",
             ],
         )
         .await?;
@@ -113,6 +110,14 @@ pub(super) async fn clone(
         return Err(reject("内存必须大于 0 GB"));
     }
     // Check everything vCenter would refuse before spending time on the copy.
+    let net = ctx.guest.for_ip(ip).map_err(reject)?;
+    let windows = is_windows(&tpl);
+    if windows && ctx.guest.windows.is_none() {
+        return Err(reject(format!(
+            "模板 {} 是 Windows 系统,克隆需要 Sysprep 管理员密码: 请在该 vCenter 的配置中设置 [providers.windows] admin_password",
+            tpl.name
+        )));
+    }
     let all = ctx.all_vms().await.map_err(fail)?;
     if all.iter().any(|v| v.name == name) {
         return Err(reject(format!("已存在名为 {name} 的虚拟机")));
@@ -237,12 +242,17 @@ pub(super) async fn clone(
     // 2. Guest identity and IP.
     progress.report(75, &format!("正在自定义客户机网络: IP {ip_s}"));
     let custom = GuestCustomization {
-        host_name: spec::guest_host_name(name, ip),
-        domain: DOMAIN.into(),
-        dns_servers: Vec::new(),
+        host_name: if windows {
+            spec::windows_computer_name(name, ip)
+        } else {
+            spec::guest_host_name(name, ip)
+        },
+        domain: net.domain,
+        dns_servers: net.dns,
         ip,
-        subnet_mask: SUBNET_MASK,
-        gateway: None,
+        subnet_mask: net.subnet_mask,
+        gateway: net.gateway,
+        windows: ctx.guest.windows.clone().filter(|_| windows),
     };
     ctx.quick_task("CustomizeVM_Task", &new_vm, &spec::customize_vm(&custom))
         .await
@@ -271,6 +281,10 @@ pub(super) async fn clone(
         tpl.text("config.hardware.memoryMB")
             .and_then(|t| t.parse().ok())
     });
+    let gateway = match net.gateway {
+        Some(g) => format!(",网关 {g}"),
+        None => ",未配置网关".to_string(),
+    };
     let size = match (cpu, mem_mb) {
         (Some(c), Some(m)) => format!(",{c} CPU / {} 内存", super::hardware::format_gb(m)),
         _ => String::new(),
@@ -278,9 +292,21 @@ pub(super) async fn clone(
     ctx.done(
         &new_vm,
         format!(
-            "克隆完成: {name}(模板 {}),IP {ip_s}{size},主机 {host_name},已开机",
-            tpl.name
+            "克隆完成: {name}(模板 {}),IP {ip_s}/{}{gateway}{size},主机 {host_name},已开机",
+            tpl.name,
+            mask_len(net.subnet_mask)
         ),
     )
     .await
+}
+
+/// Windows templates need Sysprep instead of LinuxPrep.
+fn is_windows(tpl: &super::VmFacts) -> bool {
+    let id = tpl.text("config.guestId").unwrap_or("");
+    let full = tpl.text("config.guestFullName").unwrap_or("");
+    id.to_ascii_lowercase().starts_with("win") || full.contains("Windows")
+}
+
+fn mask_len(mask: Ipv4Addr) -> u32 {
+    u32::from(mask).count_ones()
 }

@@ -15,6 +15,7 @@ pub mod spec;
 
 use crate::client::{view_spec, MoRef, ObjectContent, VimClient};
 use crate::error::Error;
+use crate::guest::GuestSettings;
 use crate::xml::Node;
 use opsbot_core::{OpOutcome, Progress, ProviderError, VmOperation};
 use std::collections::HashMap;
@@ -24,12 +25,14 @@ use std::collections::HashMap;
 pub async fn execute(
     client: &VimClient,
     provider: &str,
+    guest: &GuestSettings,
     op: &VmOperation,
     progress: &dyn Progress,
 ) -> Result<OpOutcome, ProviderError> {
     let ctx = Ctx {
         client,
         provider,
+        guest,
         progress,
     };
     match op {
@@ -68,6 +71,8 @@ pub async fn execute(
 pub(crate) struct Ctx<'a> {
     pub client: &'a VimClient,
     pub provider: &'a str,
+    /// What clones get besides their IP.
+    pub guest: &'a GuestSettings,
     pub progress: &'a dyn Progress,
 }
 

@@ -6,6 +6,7 @@
 //! `hostName`, `ip`).
 
 use crate::client::MoRef;
+use crate::guest::WindowsGuest;
 use crate::xml::{escape, Node};
 use std::net::Ipv4Addr;
 
@@ -175,7 +176,8 @@ pub fn clone_vm(t: &CloneTarget, power_on: bool) -> String {
     s
 }
 
-/// The guest identity and network of a Linux customisation.
+/// The guest identity and network of a customisation: LinuxPrep, or Sysprep when
+/// `windows` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestCustomization {
     pub host_name: String,
@@ -184,17 +186,20 @@ pub struct GuestCustomization {
     pub ip: Ipv4Addr,
     pub subnet_mask: Ipv4Addr,
     pub gateway: Option<Ipv4Addr>,
+    pub windows: Option<WindowsGuest>,
 }
 
 /// A `CustomizationSpec` (identity, globalIPSettings, nicSettingMap) with a fixed name
-/// and a fixed IP on the first NIC.
+/// and a fixed IP on the first NIC, elements in WSDL order.
 pub fn customization_spec(c: &GuestCustomization) -> String {
-    let mut s = String::from(r#"<identity xsi:type="CustomizationLinuxPrep">"#);
-    s.push_str(&format!(
-        r#"<hostName xsi:type="CustomizationFixedName"><name>{}</name></hostName><domain>{}</domain></identity>"#,
-        escape(&c.host_name),
-        escape(&c.domain)
-    ));
+    let mut s = match &c.windows {
+        None => format!(
+            r#"<identity xsi:type="CustomizationLinuxPrep"><hostName xsi:type="CustomizationFixedName"><name>{}</name></hostName><domain>{}</domain></identity>"#,
+            escape(&c.host_name),
+            escape(&c.domain)
+        ),
+        Some(w) => sysprep(&c.host_name, w),
+    };
     s.push_str("<globalIPSettings>");
     for d in &c.dns_servers {
         s.push_str(&format!("<dnsServerList>{d}</dnsServerList>"));
@@ -207,8 +212,36 @@ pub fn customization_spec(c: &GuestCustomization) -> String {
     if let Some(g) = c.gateway {
         s.push_str(&format!("<gateway>{g}</gateway>"));
     }
+    // Windows takes DNS per adapter; Linux from globalIPSettings.
+    if c.windows.is_some() {
+        for d in &c.dns_servers {
+            s.push_str(&format!("<dnsServerList>{d}</dnsServerList>"));
+        }
+        s.push_str(&format!("<dnsDomain>{}</dnsDomain>", escape(&c.domain)));
+    }
     s.push_str("</adapter></nicSettingMap>");
     s
+}
+
+/// A `CustomizationSysprep` identity: guiUnattended, userData, identification.
+fn sysprep(computer_name: &str, w: &WindowsGuest) -> String {
+    format!(
+        concat!(
+            r#"<identity xsi:type="CustomizationSysprep"><guiUnattended>"#,
+            r#"<password><value>{pw}</value><plainText>true</plainText></password>"#,
+            r#"<timeZone>{tz}</timeZone><autoLogon>false</autoLogon><autoLogonCount>1</autoLogonCount>"#,
+            r#"</guiUnattended><userData><fullName>{org}</fullName><orgName>{org}</orgName>"#,
+            r#"<computerName xsi:type="CustomizationFixedName"><name>{name}</name></computerName>"#,
+            r#"<productId>{key}</productId></userData>"#,
+            r#"<identification><joinWorkgroup>{wg}</joinWorkgroup></identification></identity>"#
+        ),
+        pw = escape(&w.admin_password),
+        tz = w.timezone,
+        org = escape(&w.organization),
+        name = escape(computer_name),
+        key = escape(&w.product_key),
+        wg = escape(&w.workgroup),
+    )
 }
 
 /// `CustomizeVM_Task` arguments.
@@ -228,6 +261,18 @@ pub fn guest_host_name(name: &str, ip: Ipv4Addr) -> String {
         name.to_lowercase()
     } else {
         format!("vm-{}", ip.to_string().replace('.', "-"))
+    }
+}
+
+/// The NetBIOS computer name of a Windows clone (at most 15 characters): the VM name
+/// upper-cased when it fits, otherwise `VM` and the IP's octets zero-padded.
+pub fn windows_computer_name(name: &str, ip: Ipv4Addr) -> String {
+    let host = guest_host_name(name, ip);
+    if host.len() <= 15 && !host.starts_with("vm-") {
+        host.to_uppercase()
+    } else {
+        let [a, b, c, d] = ip.octets();
+        format!("VM{a:03}{b:03}{c:03}{d:03}")
     }
 }
 
@@ -415,6 +460,7 @@ mod tests {
             ip: Ipv4Addr::new(10, 0, 0, 50),
             subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
             gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            windows: None,
         };
         check(
             "44-CustomizeVM_Task.xml",
@@ -424,11 +470,76 @@ mod tests {
         let no_gw = GuestCustomization {
             gateway: None,
             dns_servers: vec![],
-            ..c
+            ..c.clone()
         };
         assert!(customize_vm(&no_gw).contains(
             "<globalIPSettings></globalIPSettings><nicSettingMap><adapter><ip xsi:type=\"CustomizationFixedIp\"><ipAddress>10.0.0.50</ipAddress></ip><subnetMask>255.255.255.0</subnetMask></adapter>"
         ));
+    }
+
+    #[test]
+    fn windows_gets_sysprep_in_schema_order_and_dns_per_adapter() {
+        let c = GuestCustomization {
+            host_name: "WEB01".into(),
+            domain: "corp.example.com".into(),
+            dns_servers: vec![Ipv4Addr::new(10, 0, 0, 2)],
+            ip: Ipv4Addr::new(10, 0, 0, 50),
+            subnet_mask: Ipv4Addr::new(255, 255, 255, 0),
+            gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            windows: Some(WindowsGuest {
+                admin_password: "P&ss<1>".into(),
+                timezone: 210,
+                workgroup: "WORKGROUP".into(),
+                organization: "运维部".into(),
+                product_key: String::new(),
+            }),
+        };
+        let xml = customize_vm(&c);
+        let doc = parse(&format!(
+            r#"<r xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">{xml}</r>"#
+        ))
+        .unwrap();
+        let id = doc.path("spec.identity").unwrap();
+        assert_eq!(id.xsi_type.as_deref(), Some("CustomizationSysprep"));
+        let order: Vec<&str> = id.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(order, ["guiUnattended", "userData", "identification"]);
+        assert_eq!(
+            id.text_at("guiUnattended.password.value"),
+            Some("P&ss<1>"),
+            "escaped on the wire, intact when read"
+        );
+        let order: Vec<&str> = id
+            .child("guiUnattended")
+            .unwrap()
+            .children
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            ["password", "timeZone", "autoLogon", "autoLogonCount"]
+        );
+        assert_eq!(id.text_at("userData.computerName.name"), Some("WEB01"));
+        let adapter = doc.path("spec.nicSettingMap.adapter").unwrap();
+        let order: Vec<&str> = adapter.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            order,
+            ["ip", "subnetMask", "gateway", "dnsServerList", "dnsDomain"]
+        );
+    }
+
+    #[test]
+    fn windows_names_fit_netbios() {
+        let ip = Ipv4Addr::new(192, 168, 2, 182);
+        assert_eq!(windows_computer_name("web-01", ip), "WEB-01");
+        assert_eq!(
+            windows_computer_name("工具柜管理系统", ip),
+            "VM192168002182"
+        );
+        assert_eq!(
+            windows_computer_name("a-very-long-server-name", ip),
+            "VM192168002182"
+        );
     }
 
     #[test]

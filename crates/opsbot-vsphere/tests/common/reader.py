@@ -3,6 +3,8 @@ crate under test. Usage: reader.py URL COMMAND [ARG]; prints JSON.
   counts          -> object counts per type and the network names
   vm ID           -> one VM's fields as read from the raw properties
   logout COOKIE   -> logs out the session with that cookie (to expire another client's session)
+  act ID METHOD [ARGS_XML] -> runs METHOD on VM ID as another client would (an outside change)
+  vm-id NAME      -> the MoRef value of the VM with that name
 """
 import json, os, sys
 sys.path.insert(0, os.environ["VSOAP_DIR"])
@@ -80,6 +82,16 @@ def main():
             "ip": text(v.get("guest.ipAddress")), "tools": text(v.get("guest.toolsRunningStatus")), "hostname": text(v.get("guest.hostName")),
             "template": text(v["summary.config.template"]) == "true", "macs": macs, "disks_kb": disks,
         }))
+    elif cmd == "act":
+        vid, method = sys.argv[3], sys.argv[4]
+        args = sys.argv[5] if len(sys.argv) > 5 else ""
+        st, _, _, t = s.post('<%s xmlns="urn:vim25">%s%s</%s>' % (method, mo("_this", "VirtualMachine", vid), args, method))
+        task = returnval(t)
+        print(json.dumps({"status": st, "task": text(task[0]) if task else None}))
+    elif cmd == "vm-id":
+        name = sys.argv[3]
+        vms = view_objects(s, sc, ["VirtualMachine"], [("VirtualMachine", ["name"])])
+        print(json.dumps([v["_obj"][1] for v in vms if text(v.get("name")) == name]))
     else:
         sys.exit("unknown command " + cmd)
 

@@ -1,0 +1,291 @@
+//! Resource-pool sync: reads each provider's inventory and writes it to the store.
+//!
+//! A provider that can tell changes (vSphere: a light fingerprint pass over the
+//! properties the pool is built from) is given the change token of the last sync it
+//! applied; when it answers "unchanged", nothing is read in full and nothing is written.
+//! The token is kept in the store beside the pool it describes, so it holds across
+//! processes (`opsbot sync` twice, several instances) and is written only after the pool
+//! accepted the inventory: a failed write is followed by a full read. A token older than
+//! [`FULL_SYNC_EVERY`] is not offered, so every provider is read in full at least that
+//! often, which bounds how long a change the fingerprint cannot see stays unseen.
+
+use chrono::{DateTime, Utc};
+use opsbot_core::{InventoryRead, Progress, Provider};
+use opsbot_store::{Store, SyncReport};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a pool goes without a full read of its provider.
+pub const FULL_SYNC_EVERY: Duration = Duration::from_secs(3600);
+
+/// What the store keeps per provider after a full sync.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Applied {
+    token: String,
+    at: DateTime<Utc>,
+    report: SyncReport,
+}
+
+fn state_key(provider: &str) -> String {
+    format!("sync:{provider}")
+}
+
+pub struct Syncer {
+    store: Arc<dyn Store>,
+    full_every: Duration,
+    /// One sync per engine at a time: the scheduled sync, `同步` and startup must not read
+    /// and apply the same provider concurrently.
+    running: tokio::sync::Mutex<()>,
+}
+
+impl Syncer {
+    pub fn new(store: Arc<dyn Store>, full_every: Duration) -> Self {
+        Syncer {
+            store,
+            full_every,
+            running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Syncs `providers` in order; the first failure ends the run with a message naming
+    /// the provider.
+    pub async fn run(
+        &self,
+        providers: &[Arc<dyn Provider>],
+        source: &str,
+        progress: Option<&dyn Progress>,
+    ) -> Result<Vec<SyncReport>, String> {
+        let _running = self.running.lock().await;
+        let mut reports = Vec::new();
+        let total = providers.len().max(1);
+        for (i, p) in providers.iter().enumerate() {
+            if let Some(pr) = progress {
+                pr.report((i * 100 / total) as u8, &format!("正在同步 {}", p.name()));
+            }
+            reports.push(
+                self.one(p.as_ref(), source)
+                    .await
+                    .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?,
+            );
+        }
+        Ok(reports)
+    }
+
+    async fn one(&self, p: &dyn Provider, source: &str) -> Result<SyncReport, String> {
+        let last = self.last(p.name()).await;
+        let read = p
+            .inventory_since(last.as_ref().map(|a| a.token.as_str()))
+            .await
+            .map_err(|e| e.to_string())?;
+        match read {
+            InventoryRead::Unchanged => match last {
+                Some(applied) => Ok(SyncReport {
+                    added: 0,
+                    updated: 0,
+                    removed: 0,
+                    unchanged: true,
+                    ..applied.report
+                }),
+                // Only a token we passed can be unchanged; a provider that says so
+                // unasked is broken, and the pool must not be left unsynced.
+                None => Err(format!(
+                    "provider {} answered 'unchanged' to a full sync",
+                    p.name()
+                )),
+            },
+            InventoryRead::Full { inventory, token } => {
+                let report = self
+                    .store
+                    .apply_inventory(p.name(), &inventory, source)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(token) = token {
+                    self.remember(p.name(), token, &report).await;
+                }
+                Ok(report)
+            }
+        }
+    }
+
+    /// The last applied token, if it is recent enough to stand in for a full read.
+    async fn last(&self, provider: &str) -> Option<Applied> {
+        let raw = match self.store.get_state(&state_key(provider)).await {
+            Ok(raw) => raw?,
+            Err(e) => {
+                tracing::warn!(provider, error = %e, "cannot read the sync token; reading everything");
+                return None;
+            }
+        };
+        let applied: Applied = serde_json::from_str(&raw).ok()?;
+        let age = (Utc::now() - applied.at).to_std().unwrap_or(Duration::MAX);
+        (age < self.full_every).then_some(applied)
+    }
+
+    /// Keeps the token; failing to is harmless (the next sync reads everything).
+    async fn remember(&self, provider: &str, token: String, report: &SyncReport) {
+        let applied = Applied {
+            token,
+            at: Utc::now(),
+            report: report.clone(),
+        };
+        let Ok(json) = serde_json::to_string(&applied) else {
+            return;
+        };
+        if let Err(e) = self.store.put_state(&state_key(provider), &json).await {
+            tracing::warn!(provider, error = %e, "cannot keep the sync token; the next sync reads everything");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use opsbot_core::{Datacenter, Inventory, OpOutcome, ProviderError, VmOperation};
+    use std::sync::Mutex;
+
+    /// A provider whose inventory and change token the test sets; it records the token
+    /// each read was offered.
+    struct Scripted {
+        token: Mutex<String>,
+        offered: Mutex<Vec<Option<String>>>,
+    }
+
+    impl Scripted {
+        fn new(token: &str) -> Arc<Self> {
+            Arc::new(Scripted {
+                token: Mutex::new(token.into()),
+                offered: Mutex::new(Vec::new()),
+            })
+        }
+        fn offered(&self) -> Vec<Option<String>> {
+            self.offered.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl Provider for Scripted {
+        fn name(&self) -> &str {
+            "vc1"
+        }
+        fn kind(&self) -> &'static str {
+            "scripted"
+        }
+        async fn inventory(&self) -> Result<Inventory, ProviderError> {
+            let token = self.token.lock().unwrap().clone();
+            Ok(Inventory {
+                datacenters: vec![Datacenter {
+                    provider: "vc1".into(),
+                    id: "datacenter-1".into(),
+                    name: format!("DC-{token}"),
+                }],
+                ..Inventory::default()
+            })
+        }
+        async fn inventory_since(
+            &self,
+            since: Option<&str>,
+        ) -> Result<InventoryRead, ProviderError> {
+            self.offered.lock().unwrap().push(since.map(str::to_string));
+            let token = self.token.lock().unwrap().clone();
+            if since == Some(token.as_str()) {
+                return Ok(InventoryRead::Unchanged);
+            }
+            Ok(InventoryRead::Full {
+                inventory: self.inventory().await?,
+                token: Some(token),
+            })
+        }
+        async fn execute(
+            &self,
+            _: &VmOperation,
+            _: &dyn Progress,
+        ) -> Result<OpOutcome, ProviderError> {
+            Err(ProviderError::Unsupported("scripted"))
+        }
+    }
+
+    async fn store() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        (opsbot_store::connect(&url).await.unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn unchanged_writes_nothing_and_the_token_outlives_the_syncer() {
+        let (store, _dir) = store().await;
+        let p = Scripted::new("a");
+        let providers: Vec<Arc<dyn Provider>> = vec![p.clone()];
+        let first = Syncer::new(store.clone(), FULL_SYNC_EVERY)
+            .run(&providers, "sync:test", None)
+            .await
+            .unwrap();
+        assert_eq!((first[0].added, first[0].unchanged), (1, false));
+        let version = store.pool_version().await.unwrap();
+
+        // A new syncer (another process) offers the stored token; nothing is written.
+        let again = Syncer::new(store.clone(), FULL_SYNC_EVERY);
+        let second = again.run(&providers, "sync:test", None).await.unwrap();
+        assert!(second[0].unchanged);
+        assert_eq!(second[0].datacenters, 1, "the counts of the last sync");
+        assert_eq!(store.pool_version().await.unwrap(), version);
+        assert_eq!(p.offered(), vec![None, Some("a".into())]);
+
+        // The provider moves: a full read, applied, and its token kept.
+        *p.token.lock().unwrap() = "b".into();
+        let third = again.run(&providers, "sync:test", None).await.unwrap();
+        assert_eq!((third[0].updated, third[0].unchanged), (1, false));
+        assert!(store.pool_version().await.unwrap() > version);
+        again.run(&providers, "sync:test", None).await.unwrap();
+        assert_eq!(p.offered().last().unwrap().as_deref(), Some("b"));
+    }
+
+    #[tokio::test]
+    async fn an_old_token_is_not_offered() {
+        let (store, _dir) = store().await;
+        let p = Scripted::new("a");
+        let providers: Vec<Arc<dyn Provider>> = vec![p.clone()];
+        let syncer = Syncer::new(store.clone(), Duration::ZERO);
+        syncer.run(&providers, "sync:test", None).await.unwrap();
+        let report = syncer.run(&providers, "sync:test", None).await.unwrap();
+        assert!(!report[0].unchanged);
+        assert_eq!(p.offered(), vec![None, None]);
+    }
+
+    #[tokio::test]
+    async fn a_provider_claiming_unchanged_unasked_is_an_error() {
+        struct Liar;
+        #[async_trait]
+        impl Provider for Liar {
+            fn name(&self) -> &str {
+                "vc9"
+            }
+            fn kind(&self) -> &'static str {
+                "liar"
+            }
+            async fn inventory(&self) -> Result<Inventory, ProviderError> {
+                Ok(Inventory::default())
+            }
+            async fn inventory_since(
+                &self,
+                _: Option<&str>,
+            ) -> Result<InventoryRead, ProviderError> {
+                Ok(InventoryRead::Unchanged)
+            }
+            async fn execute(
+                &self,
+                _: &VmOperation,
+                _: &dyn Progress,
+            ) -> Result<OpOutcome, ProviderError> {
+                Err(ProviderError::Unsupported("liar"))
+            }
+        }
+        let (store, _dir) = store().await;
+        let err = Syncer::new(store, FULL_SYNC_EVERY)
+            .run(&[Arc::new(Liar) as Arc<dyn Provider>], "sync:test", None)
+            .await
+            .unwrap_err();
+        assert!(err.contains("vc9"), "{err}");
+    }
+}
