@@ -4,10 +4,12 @@
 //!   message ids, the permission policy and small provider state blobs. One sea-orm
 //!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
 //! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
+//! - [`LeaseStore`] (a supertrait of `Store`): which instance runs each scheduled job.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
 mod error;
+mod leases;
 mod sea;
 mod session;
 mod tokens;
@@ -15,6 +17,7 @@ mod types;
 mod url;
 
 pub use error::{Result, StoreError};
+pub use leases::LeaseStore;
 pub use sea::SeaStore;
 pub use session::{connect_sessions, MemorySessions, RedisSessions};
 pub use tokens::{NewToken, TokenRecord, TokenStore};
@@ -39,7 +42,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore {
+pub trait Store: Send + Sync + TokenStore + LeaseStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

@@ -7,6 +7,8 @@
 mod fixtures;
 #[path = "store_suite/harness.rs"]
 mod harness;
+#[path = "store_suite/leases.rs"]
+mod leases;
 #[path = "store_suite/outbox.rs"]
 mod outbox;
 #[path = "store_suite/tokens.rs"]
@@ -70,11 +72,14 @@ suite!(
     outbox_survives_reopen,
     tokens_round_trip_and_revoke,
     token_ids_are_unique,
+    lease_has_one_holder_until_it_expires,
+    lease_race_has_one_winner,
 );
 
 mod cases {
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
+    pub use super::leases::*;
     pub use super::outbox::*;
     pub use super::tokens::*;
     use chrono::{SubsecRound, Utc};

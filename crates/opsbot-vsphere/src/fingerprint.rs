@@ -152,7 +152,11 @@ mod tests {
             &[("name", "web-01"), ("runtime.powerState", "poweredOff")],
         );
         assert_ne!(digest(&[a.clone(), b.clone()]), digest(&[off, b.clone()]));
-        assert_ne!(digest(std::slice::from_ref(&a)), digest(&[a, b]), "a VM added");
+        assert_ne!(
+            digest(std::slice::from_ref(&a)),
+            digest(&[a, b]),
+            "a VM added"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         if let Some(period) = p.sync_period() {
             tokio::spawn(scheduled_sync(
                 app.engine.clone(),
+                app.owner.clone(),
                 p.name.clone(),
                 period,
                 stop_rx.clone(),
@@ -77,29 +78,53 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
 }
 
 /// Re-syncs one provider every `period` until stopped. A failed sync is logged and
-/// tried again at the next tick; the pool keeps what it had.
+/// tried again at the next tick; the pool keeps what it had. When several instances
+/// share the store, the one holding the provider's lease syncs and the others skip; the
+/// lease outlives a period by half, so its holder keeps it from tick to tick and another
+/// instance takes over only when the holder stops or dies.
 async fn scheduled_sync(
     engine: Arc<opsbot_engine::Engine>,
+    owner: String,
     provider: String,
     period: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let lease = format!("schedule:sync:{provider}");
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is now; startup already synced
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
+        }
+        match engine
+            .store()
+            .lease_take(&lease, &owner, period + period / 2)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(%provider, "scheduled sync runs on another instance");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(%provider, error = %e, "cannot take the scheduled-sync lease; skipping this round");
+                continue;
+            }
         }
         let started = std::time::Instant::now();
         match engine.sync_provider(&provider, "sync:schedule").await {
             Ok(r) => tracing::info!(
-                %provider, vms = r.vms, added = r.added, updated = r.updated, removed = r.removed,
-                ms = started.elapsed().as_millis() as u64, "scheduled sync"
+                %provider, vms = r.vms, unchanged = r.unchanged, added = r.added, updated = r.updated,
+                removed = r.removed, ms = started.elapsed().as_millis() as u64, "scheduled sync"
             ),
             Err(e) => tracing::warn!(%provider, error = %e, "scheduled sync failed"),
         }
+    }
+    // Let another instance take over at once instead of after the lease runs out.
+    if let Err(e) = engine.store().lease_release(&lease, &owner).await {
+        tracing::debug!(%provider, error = %e, "could not release the scheduled-sync lease");
     }
 }
 
