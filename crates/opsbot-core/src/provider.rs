@@ -113,6 +113,10 @@ pub enum ProviderError {
     Unavailable { provider: String, message: String },
     #[error("{0} is not supported by this provider")]
     Unsupported(&'static str),
+    /// The operation failed after it had changed something (a clone whose customisation
+    /// failed): `vm` is what it left behind, for the pool to record.
+    #[error("{message}")]
+    Partial { message: String, vm: Box<Vm> },
 }
 
 /// What [`Provider::inventory_since`] found.

@@ -8,7 +8,9 @@ use crate::pool::{PoolCache, PoolView, VmLookup};
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Pending, Session};
 use crate::sync::Syncer;
-use opsbot_core::{AuditEntry, AuditResult, JobId, Policy, PowerState, Provider, Vm, VmOperation};
+use opsbot_core::{
+    AuditEntry, AuditResult, JobId, Policy, PowerState, Provider, ProviderError, Vm, VmOperation,
+};
 use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -1017,7 +1019,17 @@ impl Engine {
         let source = asker.source();
         self.start_job(asker, sink, name, summary, move |progress| {
             Box::pin(async move {
-                let outcome = p.execute(&op, &progress).await.map_err(|e| e.to_string())?;
+                let outcome = match p.execute(&op, &progress).await {
+                    Ok(outcome) => outcome,
+                    // Keep the pool true to what the failed operation left behind.
+                    Err(ProviderError::Partial { message, vm }) => {
+                        return Err(match store.upsert_vm(&vm, &source).await {
+                            Ok(_) => message,
+                            Err(e) => format!("{message};且资源池更新失败: {e}(发送 同步 修复)"),
+                        });
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
                 if let Some(vm) = &outcome.vm {
                     store.upsert_vm(vm, &source).await.map_err(|e| {
                         format!("{};但资源池更新失败: {e}(发送 同步 修复)", outcome.message)

@@ -6,6 +6,7 @@ use common::*;
 use opsbot_core::{AuditResult, JobState, PowerState};
 use opsbot_engine::{EngineSettings, Status};
 use opsbot_store::{AuditQuery, JobQuery};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
@@ -639,5 +640,97 @@ async fn sync_runs_as_a_job_and_reports_counts() {
     assert!(
         last.contains("sim: 数据中心 2 集群 3 主机 8 虚拟机 48 模板 4 存储 5 网络 7"),
         "{last}"
+    );
+}
+
+/// The sim, except that a clone fails after its copy, the way a vCenter clone whose
+/// customisation fails does: the provider reports what it left behind.
+struct CloneFailsAfterCopy(opsbot_sim::SimProvider);
+
+#[async_trait::async_trait]
+impl opsbot_core::Provider for CloneFailsAfterCopy {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    async fn inventory(&self) -> Result<opsbot_core::Inventory, opsbot_core::ProviderError> {
+        self.0.inventory().await
+    }
+    async fn execute(
+        &self,
+        op: &opsbot_core::VmOperation,
+        progress: &dyn opsbot_core::Progress,
+    ) -> Result<opsbot_core::OpOutcome, opsbot_core::ProviderError> {
+        let out = self.0.execute(op, progress).await?;
+        match (op, out.vm) {
+            (opsbot_core::VmOperation::Clone { name, .. }, Some(vm)) => {
+                Err(opsbot_core::ProviderError::Partial {
+                    message: format!(
+                        "已克隆出 {name},但自定义客户机网络失败: 测试故障;已保留该虚拟机"
+                    ),
+                    vm: Box::new(vm),
+                })
+            }
+            (_, vm) => Ok(opsbot_core::OpOutcome {
+                message: out.message,
+                vm,
+            }),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failure_after_a_clone_still_records_the_clone_in_the_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}/o.db", dir.path().display()))
+        .await
+        .unwrap();
+    let sessions = opsbot_store::connect_sessions("memory", None)
+        .await
+        .unwrap();
+    let provider = Arc::new(CloneFailsAfterCopy(opsbot_sim::SimProvider::new(
+        "sim",
+        store.clone(),
+        0.01,
+    )));
+    let engine = opsbot_engine::Engine::new(
+        store.clone(),
+        sessions,
+        vec![provider],
+        admin_policy(),
+        EngineSettings::default(),
+    )
+    .await
+    .unwrap();
+    engine.ensure_synced().await.unwrap();
+    let mut c = Collector::new();
+    let mut m = msg(ADMIN, "克隆:1,half-done,10.9.9.9");
+    m.assume_yes = true;
+    let r = engine.handle(m, c.sink()).await;
+    assert!(matches!(r.status, Status::Accepted(_)), "{}", r.text);
+    let (replies, state) = c.until_done().await;
+    assert_eq!(state, JobState::Failed);
+    let last = &replies.last().unwrap().text;
+    assert!(
+        last.contains("已克隆出 half-done") && last.contains("已保留"),
+        "{last}"
+    );
+    let pool = store.load_pool().await.unwrap();
+    let vm = pool.inventory.vms.iter().find(|v| v.name == "half-done");
+    assert!(vm.is_some(), "the clone the failed job left is in the pool");
+    let changes = store
+        .changes(&opsbot_store::ChangeQuery {
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.field == "created" && c.object_name == "half-done"),
+        "and its creation is in the change history: {changes:?}"
     );
 }

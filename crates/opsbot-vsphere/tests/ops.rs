@@ -55,7 +55,7 @@ elif cmd == "vm":
             disks.append({"unit": int(d.findtext("v:unitNumber", "-1", NS)), "controller": int(d.findtext("v:controllerKey", "-1", NS)),
                           "kb": int(d.findtext("v:capacityInKB", "0", NS)), "file": d.findtext("v:backing/v:fileName", "", NS)})
         elif d.find("v:macAddress", NS) is not None:
-            nics.append({"type": local(d), "label": d.findtext("v:deviceInfo/v:label", "", NS),
+            nics.append({"type": local(d), "key": int(d.findtext("v:key", "-1", NS)), "label": d.findtext("v:deviceInfo/v:label", "", NS),
                          "backing": local(d.find("v:backing", NS)),
                          "portgroupKey": d.findtext("v:backing/v:port/v:portgroupKey", None, NS),
                          "switchUuid": d.findtext("v:backing/v:port/v:switchUuid", None, NS),
@@ -73,6 +73,18 @@ elif cmd == "dvpg":
             dvs = o["config.distributedVirtualSwitch"]
             u = props(dvs.get("type"), dvs.text, ["uuid"])
             print(json.dumps({"id": o["_obj"][1], "key": txt(o["key"]), "uuid": txt(u["uuid"])}))
+            break
+    else:
+        print("null")
+elif cmd == "add-portgroup":
+    # A standard port group on one host only, as another client would add it.
+    host_name, pg_name, vlan = args
+    for h in all_of("HostSystem", ["name", "configManager.networkSystem"]):
+        if txt(h["name"]) == host_name:
+            ns = h["configManager.networkSystem"].text
+            st, _, _, t = s.post('<AddPortGroup xmlns="urn:vim25">%s<portgrp><name>%s</name><vlanId>%s</vlanId><vswitchName>vSwitch0</vswitchName><policy></policy></portgrp></AddPortGroup>'
+                                 % (mo("_this", "HostNetworkSystem", ns), pg_name, vlan))
+            print(json.dumps({"status": st}))
             break
     else:
         print("null")
@@ -469,6 +481,29 @@ async fn nic_moves_between_standard_and_distributed_port_groups() {
         })
         .await;
     assert!(m.starts_with("没有端口组或 VLAN \"VLAN 999\""), "{m}");
+
+    // A port group another client added on a host this VM does not run on.
+    assert_eq!(
+        env.read(&["add-portgroup", "DC0_C0_H0", "PG-elsewhere", "300"])["status"],
+        200
+    );
+    let m = env
+        .rejected(VmOperation::SetNetwork {
+            vm: id.clone(),
+            network: "PG-elsewhere".into(),
+        })
+        .await;
+    assert!(
+        m.starts_with(&format!(
+            "端口组 PG-elsewhere 在 {VM0} 所在主机 DC0_H0 上不可用"
+        )),
+        "{m}"
+    );
+    assert_eq!(
+        env.vm(&id)["nics"][0]["portgroupKey"],
+        dvpg["key"],
+        "the NIC stays where it was"
+    );
 }
 
 #[tokio::test]
@@ -563,6 +598,62 @@ async fn clone_takes_the_subnet_of_its_ip_and_sysprep_for_windows() {
     let c = env.vm(&env.id("win-app01"));
     assert_eq!(c["ip"], "10.20.5.6");
     assert_eq!(c["power"], "poweredOn");
+}
+
+#[tokio::test]
+async fn a_clone_failing_after_the_copy_is_kept_and_reported_with_the_vm() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    // A template without a NIC: the customisation's one adapter setting cannot apply.
+    let tpl = env.id(VM1);
+    let nic = env.vm(&tpl)["nics"][0].clone();
+    let remove = format!(
+        r#"<spec><deviceChange><operation>remove</operation><device xsi:type="{}"><key>{}</key></device></deviceChange></spec>"#,
+        nic["type"].as_str().unwrap(),
+        nic["key"]
+    );
+    assert_eq!(
+        env.call_with("ReconfigVM_Task", &tpl, &remove)["state"],
+        "success"
+    );
+    assert!(env.vm(&tpl)["nics"].as_array().unwrap().is_empty());
+    assert_eq!(env.call("PowerOffVM_Task", &tpl)["state"], "success");
+    assert_eq!(env.call("MarkAsTemplate", &tpl)["state"], "success");
+
+    let err = env
+        .run(VmOperation::Clone {
+            template: tpl.clone(),
+            name: "half-done".into(),
+            ip: Ipv4Addr::new(10, 0, 0, 60),
+            cpu: None,
+            memory_gb: None,
+        })
+        .await
+        .unwrap_err();
+    let id = env.id("half-done");
+    match err {
+        ProviderError::Partial { message, vm } => {
+            assert!(
+                message.starts_with(&format!(
+                    "已克隆出 half-done({id}),但自定义客户机网络失败: NicSettingMismatch"
+                )),
+                "{message}"
+            );
+            assert!(message.contains("已保留该虚拟机"), "{message}");
+            assert_eq!(
+                (vm.id.as_str(), vm.name.as_str()),
+                (id.as_str(), "half-done")
+            );
+            assert_eq!(vm.power, PowerState::PoweredOff);
+        }
+        other => panic!("expected Partial with the clone, got {other:?}"),
+    }
+    assert_eq!(
+        env.vm(&id)["power"],
+        "poweredOff",
+        "left as the copy made it"
+    );
 }
 
 /// Powers VM1 off and marks it as a template (independently of the crate).

@@ -254,24 +254,30 @@ pub(super) async fn clone(
         gateway: net.gateway,
         windows: ctx.guest.windows.clone().filter(|_| windows),
     };
-    ctx.quick_task("CustomizeVM_Task", &new_vm, &spec::customize_vm(&custom))
-        .await
-        .map_err(|e| step_failed("自定义客户机网络", e))?;
-
-    // 3. Size.
-    if req.cpu.is_some() || req.memory_gb.is_some() {
-        progress.report(85, "正在调整 CPU 和内存");
-        let args = spec::reconfig_cpu_memory(req.cpu, req.memory_gb.map(|g| u64::from(g) * 1024));
-        ctx.quick_task("ReconfigVM_Task", &new_vm, &args)
+    let after_copy = async {
+        ctx.quick_task("CustomizeVM_Task", &new_vm, &spec::customize_vm(&custom))
             .await
-            .map_err(|e| step_failed("调整 CPU/内存", e))?;
-    }
+            .map_err(|e| step_failed("自定义客户机网络", e))?;
 
-    // 4. Power on.
-    progress.report(90, "正在开机");
-    ctx.quick_task("PowerOnVM_Task", &new_vm, "")
-        .await
-        .map_err(|e| step_failed("开机", e))?;
+        // 3. Size.
+        if req.cpu.is_some() || req.memory_gb.is_some() {
+            progress.report(85, "正在调整 CPU 和内存");
+            let args =
+                spec::reconfig_cpu_memory(req.cpu, req.memory_gb.map(|g| u64::from(g) * 1024));
+            ctx.quick_task("ReconfigVM_Task", &new_vm, &args)
+                .await
+                .map_err(|e| step_failed("调整 CPU/内存", e))?;
+        }
+
+        // 4. Power on.
+        progress.report(90, "正在开机");
+        ctx.quick_task("PowerOnVM_Task", &new_vm, "")
+            .await
+            .map_err(|e| step_failed("开机", e))
+    };
+    if let Err(e) = after_copy.await {
+        return Err(ctx.left_behind(&new_vm, e).await);
+    }
 
     let cpu = req.cpu.or_else(|| {
         tpl.text("config.hardware.numCPU")

@@ -271,6 +271,21 @@ impl Ctx<'_> {
         Ok(OpOutcome { message, vm })
     }
 
+    /// A failure after `vm` was created or changed: carries the VM as it now is, so the
+    /// pool records what the operation left behind (when it can still be read).
+    pub async fn left_behind(&self, vm: &MoRef, err: ProviderError) -> ProviderError {
+        if matches!(err, ProviderError::Unavailable { .. }) {
+            return err;
+        }
+        match crate::inventory::vm(self.client, self.provider, vm).await {
+            Ok(v) => ProviderError::Partial {
+                message: err.to_string(),
+                vm: Box::new(v),
+            },
+            Err(_) => err,
+        }
+    }
+
     /// Every object of these types under the root folder, with the given paths per type
     /// (a ContainerView, destroyed afterwards).
     pub async fn list(
