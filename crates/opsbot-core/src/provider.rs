@@ -131,6 +131,13 @@ pub enum InventoryRead {
     },
     /// Nothing changed since the token passed in.
     Unchanged,
+    /// Only some VMs changed since the token passed in: `vms` are new or changed (read
+    /// in full), the VMs `removed` (ids) are gone, and everything else is as it was.
+    Delta {
+        vms: Vec<Vm>,
+        removed: Vec<String>,
+        token: String,
+    },
 }
 
 #[async_trait]

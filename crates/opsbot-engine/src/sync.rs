@@ -1,8 +1,9 @@
 //! Resource-pool sync: reads each provider's inventory and writes it to the store.
 //!
-//! A provider that can tell changes (vSphere: a light fingerprint pass over the
-//! properties the pool is built from) is given the change token of the last sync it
-//! applied; when it answers "unchanged", nothing is read in full and nothing is written.
+//! A provider that can tell changes (vSphere: a light pass over the properties the pool
+//! is built from, printed per VM) is given the change token of the last sync it applied;
+//! when it answers "unchanged", nothing is read in full and nothing is written, and when
+//! it answers with a delta, only the VMs it names are written.
 //! The token is kept in the store beside the pool it describes, so it holds across
 //! processes (`opsbot sync` twice, several instances) and is written only after the pool
 //! accepted the inventory: a failed write is followed by a full read. A token older than
@@ -94,6 +95,19 @@ impl Syncer {
                     p.name()
                 )),
             },
+            InventoryRead::Delta {
+                vms,
+                removed,
+                token,
+            } => {
+                let report = self
+                    .store
+                    .apply_vm_delta(p.name(), &vms, &removed, source)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.remember(p.name(), token, &report).await;
+                Ok(report)
+            }
             InventoryRead::Full { inventory, token } => {
                 let report = self
                     .store

@@ -69,6 +69,17 @@ pub trait Store: Send + Sync + TokenStore + LeaseStore {
     /// A template VM gets a template number if it has none.
     async fn upsert_vm(&self, vm: &Vm, source: &str) -> Result<Vec<Change>>;
 
+    /// A partial re-sync of `provider`: `vms` changed or appeared, the VMs `removed`
+    /// (ids) are gone; nothing else is touched. Differences are recorded as by
+    /// [`Store::apply_inventory`]; the report's counts are the provider's afterwards.
+    async fn apply_vm_delta(
+        &self,
+        provider: &str,
+        vms: &[Vm],
+        removed: &[String],
+        source: &str,
+    ) -> Result<SyncReport>;
+
     /// The change history, newest first.
     async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>>;
 

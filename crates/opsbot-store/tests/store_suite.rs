@@ -49,6 +49,7 @@ macro_rules! suite {
 suite!(
     migrations_are_idempotent,
     apply_inventory_inserts_updates_removes_and_revives,
+    vm_delta_touches_only_the_named_vms,
     template_numbers_are_stable,
     upsert_vm_records_changes,
     chinese_names_round_trip,
@@ -130,6 +131,129 @@ mod cases {
         );
         let third = connect(&ctx.url).await.unwrap();
         assert_eq!(third.pool_version().await.unwrap(), version);
+    }
+
+    pub async fn vm_delta_touches_only_the_named_vms(ctx: Ctx) {
+        let s = &ctx.store;
+        let v1 = inventory("vc1");
+        s.apply_inventory("vc1", &v1, "sync").await.unwrap();
+        s.apply_inventory("sim", &inventory("sim"), "sync")
+            .await
+            .unwrap();
+        let before = all_changes(&ctx).await.len();
+
+        // vm-1 changed, vm-3 is new, vm-2 is gone; the template and the hosts are not named.
+        let mut web = v1.vms[0].clone();
+        web.cpu = 8;
+        web.nics[0].network = "prod-100".into();
+        let app = vm("vc1", "vm-3", "app01");
+        let report = s
+            .apply_vm_delta("vc1", &[web.clone(), app.clone()], &["vm-2".into()], "sync")
+            .await
+            .unwrap();
+        assert_eq!((report.added, report.updated, report.removed), (1, 1, 1));
+        assert_eq!(
+            (
+                report.datacenters,
+                report.clusters,
+                report.hosts,
+                report.vms,
+                report.templates
+            ),
+            (1, 1, 2, 2, 1),
+            "the provider's counts afterwards"
+        );
+        assert_eq!((report.datastores, report.networks), (1, 2));
+        let changes = all_changes(&ctx).await;
+        let new = &changes[..changes.len() - before];
+        let old_nics = serde_json::to_string(&v1.vms[0].nics).unwrap();
+        let new_nics = serde_json::to_string(&web.nics).unwrap();
+        let mut expected = vec![
+            "vm vm-1 cpu 2 -> 8".to_string(),
+            format!("vm vm-1 nics {old_nics} -> {new_nics}"),
+            "vm vm-2 removed db01 -> ∅".to_string(),
+            "vm vm-3 created ∅ -> app01".to_string(),
+        ];
+        expected.sort();
+        assert_eq!(summary(new), expected);
+
+        let mut want = v1.clone();
+        want.vms = vec![web, app, v1.vms[2].clone()];
+        let pool = s.load_pool().await.unwrap();
+        let vc1 = Inventory {
+            datacenters: pool
+                .inventory
+                .datacenters
+                .iter()
+                .filter(|o| o.provider == "vc1")
+                .cloned()
+                .collect(),
+            clusters: pool
+                .inventory
+                .clusters
+                .iter()
+                .filter(|o| o.provider == "vc1")
+                .cloned()
+                .collect(),
+            hosts: pool
+                .inventory
+                .hosts
+                .iter()
+                .filter(|o| o.provider == "vc1")
+                .cloned()
+                .collect(),
+            vms: pool
+                .inventory
+                .vms
+                .iter()
+                .filter(|o| o.provider == "vc1")
+                .cloned()
+                .collect(),
+            datastores: pool
+                .inventory
+                .datastores
+                .iter()
+                .filter(|o| o.provider == "vc1")
+                .cloned()
+                .collect(),
+            networks: pool
+                .inventory
+                .networks
+                .iter()
+                .filter(|o| o.provider == "vc1")
+                .cloned()
+                .collect(),
+        };
+        assert_eq!(vc1, sorted(want));
+        assert_eq!(
+            pool.inventory
+                .vms
+                .iter()
+                .filter(|v| v.provider == "sim")
+                .count(),
+            3,
+            "another provider's VMs of the same ids are untouched"
+        );
+
+        // The same delta again changes nothing and leaves the version alone.
+        let version = s.pool_version().await.unwrap();
+        let again = s
+            .apply_vm_delta(
+                "vc1",
+                &pool
+                    .inventory
+                    .vms
+                    .iter()
+                    .filter(|v| v.id == "vm-1" && v.provider == "vc1")
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                &["vm-2".into()],
+                "sync",
+            )
+            .await
+            .unwrap();
+        assert_eq!((again.added, again.updated, again.removed), (0, 0, 0));
+        assert_eq!(s.pool_version().await.unwrap(), version);
     }
 
     pub async fn apply_inventory_inserts_updates_removes_and_revives(ctx: Ctx) {

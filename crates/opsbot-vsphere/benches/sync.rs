@@ -1,4 +1,4 @@
-//! Times `inventory::fetch` (a full read) and `inventory::change_token` (the light pass of
+//! Times `inventory::fetch` (a full read) and `inventory::light_pass` (the light pass of
 //! a re-sync) against vcsim with about 10,000 VMs and reports the VM count, wall time per
 //! round and the process's peak RSS (VmHWM).
 //!
@@ -77,9 +77,9 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..rounds {
             let t = Instant::now();
-            inventory::change_token(&client, "bench").await.unwrap();
+            inventory::light_pass(&client, "bench").await.unwrap();
             times.push(t.elapsed().as_secs_f64());
         }
-        report("inventory::change_token", &mut times);
+        report("inventory::light_pass", &mut times);
     });
 }

@@ -1,24 +1,26 @@
-//! Change tokens for re-syncs: a digest of the properties the pool is built from, so a
-//! re-sync can tell "nothing changed" from a light pass instead of a full read.
+//! Change tokens for re-syncs: per-VM prints of the properties the pool is built from,
+//! so a re-sync can tell from a light pass which VMs changed instead of reading all.
 //!
 //! The light pass reads, per VM, a handful of small properties ([`VM_PATHS`]) instead of
 //! the device list and guest networks, and the few non-VM objects in full. On a real
 //! vCenter `config.changeVersion` moves on every reconfiguration; vcsim leaves it empty,
 //! so the CPU, memory, disk and NIC counts and the VM's networks and datastores stand in
-//! for it. The non-VM objects are few: they are read in full and digested as mapped. A change no watched property shows (a disk grown in place, a MAC edited) is
-//! picked up by the periodic full read the caller forces.
+//! for it. The non-VM objects are digested as mapped, so a datastore's free space moving
+//! by bytes is no change until the pool's GB figure moves. A change no watched property
+//! shows (a disk grown in place, a MAC edited) is picked up by the periodic full read the
+//! caller forces.
 //!
-//! The same digest is computed from a full read (whose VM paths include [`VM_PATHS`]),
-//! so the token a full sync leaves equals what the next light pass finds when nothing
-//! moved. Digests are order-independent sums of per-object hashes: the property
-//! collector promises no order.
+//! The same prints come from a full read (whose VM paths include [`VM_PATHS`]), so the
+//! token a full sync leaves equals what the next light pass finds when nothing moved.
 
 use crate::client::ObjectContent;
 use crate::xml::Node;
 use opsbot_core::Inventory;
+use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// The VM properties whose change makes a re-sync read everything.
+/// The VM properties whose change makes a re-sync read that VM again.
 pub const VM_PATHS: &[&str] = &[
     "name",
     "config.changeVersion",
@@ -37,59 +39,109 @@ pub const VM_PATHS: &[&str] = &[
 ];
 
 /// Bumped whenever what goes into a token changes, so an old token never matches.
-const SCHEME: &str = "v1";
+const SCHEME: &str = "v2";
 
-/// An order-independent digest of a set of objects.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Digest {
-    sum: u64,
-    count: u64,
+/// What a token records: a digest of the non-VM objects and one print per VM (by MoRef
+/// value).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Prints {
+    pub base: u64,
+    pub vms: BTreeMap<String, u64>,
 }
 
-impl Digest {
-    /// Adds one object, hashing only `paths` of it (absent properties count as absent).
-    pub fn add(&mut self, oc: &ObjectContent, paths: &[&str]) {
+/// Which VMs differ between two [`Prints`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VmDelta {
+    /// New or changed since the older prints.
+    pub changed: Vec<String>,
+    /// In the older prints, gone now.
+    pub removed: Vec<String>,
+}
+
+impl VmDelta {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+impl Prints {
+    /// Records VM `oc` (only [`VM_PATHS`] of it count).
+    pub fn add_vm(&mut self, oc: &ObjectContent) {
+        self.vms.insert(oc.obj.value.clone(), vm_print(oc));
+    }
+
+    /// Records the non-VM part of an inventory, as mapped.
+    pub fn set_base(&mut self, base: &Inventory) {
         let mut h = DefaultHasher::new();
-        oc.obj.kind.hash(&mut h);
-        oc.obj.value.hash(&mut h);
-        for path in paths {
-            match oc.get(path) {
-                Some(node) => {
-                    path.hash(&mut h);
-                    hash_node(node, &mut h);
-                }
-                None => 0u8.hash(&mut h),
-            }
+        format!(
+            "{:?}{:?}{:?}{:?}{:?}",
+            base.datacenters, base.clusters, base.hosts, base.datastores, base.networks
+        )
+        .hash(&mut h);
+        self.base = h.finish();
+    }
+
+    /// The VMs that differ from `older`.
+    pub fn delta_from(&self, older: &Prints) -> VmDelta {
+        VmDelta {
+            changed: self
+                .vms
+                .iter()
+                .filter(|(id, print)| older.vms.get(*id) != Some(print))
+                .map(|(id, _)| id.clone())
+                .collect(),
+            removed: older
+                .vms
+                .keys()
+                .filter(|id| !self.vms.contains_key(*id))
+                .cloned()
+                .collect(),
         }
-        self.push(h.finish());
     }
 
-    fn push(&mut self, hash: u64) {
-        self.sum = self.sum.wrapping_add(hash);
-        self.count += 1;
+    /// The token text: the scheme, the base digest, then one `moref print` line per VM.
+    pub fn token(&self) -> String {
+        let mut t = String::with_capacity(32 + self.vms.len() * 28);
+        let _ = writeln!(t, "{SCHEME} {:016x}", self.base);
+        for (id, print) in &self.vms {
+            let _ = writeln!(t, "{id} {print:016x}");
+        }
+        t
+    }
+
+    /// Reads a token back; `None` for a token of another scheme or a damaged one.
+    pub fn parse(token: &str) -> Option<Prints> {
+        let mut lines = token.lines();
+        let (scheme, base) = lines.next()?.split_once(' ')?;
+        if scheme != SCHEME {
+            return None;
+        }
+        let mut prints = Prints {
+            base: u64::from_str_radix(base, 16).ok()?,
+            vms: BTreeMap::new(),
+        };
+        for line in lines {
+            let (id, print) = line.split_once(' ')?;
+            prints
+                .vms
+                .insert(id.to_string(), u64::from_str_radix(print, 16).ok()?);
+        }
+        Some(prints)
     }
 }
 
-/// The digest of the non-VM part of an inventory, as mapped: a datastore's free space
-/// moving by bytes is no change until the pool's GB figure moves.
-pub fn of_base(base: &Inventory) -> Digest {
-    let mut d = Digest::default();
+fn vm_print(oc: &ObjectContent) -> u64 {
     let mut h = DefaultHasher::new();
-    format!(
-        "{:?}{:?}{:?}{:?}{:?}",
-        base.datacenters, base.clusters, base.hosts, base.datastores, base.networks
-    )
-    .hash(&mut h);
-    d.push(h.finish());
-    d
-}
-
-/// The token for a vCenter whose non-VM objects digest to `context` and VMs to `vms`.
-pub fn token(context: Digest, vms: Digest) -> String {
-    format!(
-        "{SCHEME}-{:016x}-{}-{:016x}-{}",
-        context.sum, context.count, vms.sum, vms.count
-    )
+    for path in VM_PATHS {
+        match oc.get(path) {
+            Some(node) => {
+                path.hash(&mut h);
+                hash_node(node, &mut h);
+            }
+            None => 0u8.hash(&mut h),
+        }
+    }
+    h.finish()
 }
 
 fn hash_node(node: &Node, h: &mut DefaultHasher) {
@@ -128,35 +180,39 @@ mod tests {
         }
     }
 
-    fn digest(objects: &[ObjectContent]) -> Digest {
-        let mut d = Digest::default();
+    fn prints(objects: &[ObjectContent]) -> Prints {
+        let mut p = Prints::default();
         for o in objects {
-            d.add(o, VM_PATHS);
+            p.add_vm(o);
         }
-        d
+        p
     }
 
     #[test]
-    fn order_does_not_matter_but_values_do() {
+    fn the_delta_names_changed_new_and_gone_vms() {
         let a = vm(
             "vm-1",
             &[("name", "web-01"), ("runtime.powerState", "poweredOn")],
         );
         let b = vm("vm-2", &[("name", "web-02")]);
+        let before = prints(&[a.clone(), b.clone()]);
         assert_eq!(
-            digest(&[a.clone(), b.clone()]),
-            digest(&[b.clone(), a.clone()])
+            prints(&[b.clone(), a.clone()]),
+            before,
+            "order does not matter"
         );
+        assert!(prints(&[a.clone(), b.clone()])
+            .delta_from(&before)
+            .is_empty());
+
         let off = vm(
             "vm-1",
             &[("name", "web-01"), ("runtime.powerState", "poweredOff")],
         );
-        assert_ne!(digest(&[a.clone(), b.clone()]), digest(&[off, b.clone()]));
-        assert_ne!(
-            digest(std::slice::from_ref(&a)),
-            digest(&[a, b]),
-            "a VM added"
-        );
+        let c = vm("vm-3", &[("name", "web-03")]);
+        let d = prints(&[off, c]).delta_from(&before);
+        assert_eq!(d.changed, ["vm-1", "vm-3"]);
+        assert_eq!(d.removed, ["vm-2"]);
     }
 
     #[test]
@@ -166,15 +222,21 @@ mod tests {
         with_devices
             .props
             .insert("config.hardware.device".into(), Node::default());
-        assert_eq!(digest(std::slice::from_ref(&a)), digest(&[with_devices]));
+        assert_eq!(prints(std::slice::from_ref(&a)), prints(&[with_devices]));
         let mut moved = a.clone();
         moved.props.insert("runtime.host".into(), Node::default());
-        assert_ne!(digest(&[a]), digest(&[moved]));
+        assert_ne!(prints(&[a]), prints(&[moved]));
     }
 
     #[test]
-    fn token_names_the_scheme_and_counts() {
-        let t = token(Digest::default(), digest(&[vm("vm-1", &[])]));
-        assert!(t.starts_with("v1-") && t.ends_with("-1"), "{t}");
+    fn tokens_round_trip_and_other_schemes_are_refused() {
+        let mut p = prints(&[vm("vm-1", &[("name", "a")]), vm("vm-22", &[])]);
+        p.set_base(&Inventory::default());
+        let t = p.token();
+        assert!(t.starts_with("v2 "), "{t}");
+        assert_eq!(Prints::parse(&t), Some(p));
+        assert_eq!(Prints::parse("v1-0-0-0-0"), None);
+        assert_eq!(Prints::parse("v2 zz\n"), None);
+        assert_eq!(Prints::parse("v2 00\nvm-1\n"), None);
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::client::{view_spec, MoRef, ObjectContent, VimClient};
 use crate::error::Result;
-use crate::fingerprint::{self, Digest};
+use crate::fingerprint::{self, Prints};
 use crate::xml::Node;
 use opsbot_core::{
     Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic, PowerState,
@@ -83,19 +83,19 @@ struct Context {
 
 /// Reads the whole inventory of one vCenter.
 pub async fn fetch(client: &VimClient, provider: &str) -> Result<Inventory> {
-    Ok(fetch_with_token(client, provider).await?.0)
+    Ok(fetch_with_prints(client, provider).await?.0)
 }
 
-/// Reads the whole inventory and the change token that describes it (see
-/// [`change_token`]).
-pub async fn fetch_with_token(client: &VimClient, provider: &str) -> Result<(Inventory, String)> {
+/// Reads the whole inventory and the prints that describe it (see [`light_pass`]).
+pub async fn fetch_with_prints(client: &VimClient, provider: &str) -> Result<(Inventory, Prints)> {
     let started = std::time::Instant::now();
     let (ctx, vm_refs) = tokio::try_join!(context(client), list_view(client, "VirtualMachine"))?;
     let mut inv = ctx.base(provider);
     inv.vms.reserve(vm_refs.len());
-    let mut vms = Digest::default();
+    let mut prints = Prints::default();
+    prints.set_base(&inv);
     for_each_vm(client, &vm_refs, VM_PATHS, |oc| {
-        vms.add(oc, fingerprint::VM_PATHS);
+        prints.add_vm(oc);
         inv.vms.push(ctx.map_vm(provider, oc));
     })
     .await?;
@@ -106,30 +106,69 @@ pub async fn fetch_with_token(client: &VimClient, provider: &str) -> Result<(Inv
         elapsed_ms = started.elapsed().as_millis() as u64,
         "vSphere inventory fetched"
     );
-    let token = fingerprint::token(fingerprint::of_base(&inv), vms);
-    Ok((inv, token))
+    Ok((inv, prints))
 }
 
-/// The change token of the vCenter as it is now, from a light pass: the non-VM objects
-/// in full and [`fingerprint::VM_PATHS`] of every VM. Equal to the token of a full read
+/// What a light pass saw: the prints of the vCenter as it is now, and what is needed to
+/// read some VMs in full without reading the rest again.
+pub struct LightPass {
+    pub prints: Prints,
+    ctx: Context,
+}
+
+/// The prints of the vCenter as it is now, from a light pass: the non-VM objects in
+/// full and [`fingerprint::VM_PATHS`] of every VM. Equal to the prints of a full read
 /// when nothing the pool shows has changed.
-pub async fn change_token(client: &VimClient, provider: &str) -> Result<String> {
+pub async fn light_pass(client: &VimClient, provider: &str) -> Result<LightPass> {
     let started = std::time::Instant::now();
     let (ctx, vm_refs) = tokio::try_join!(context(client), list_view(client, "VirtualMachine"))?;
-    let mut vms = Digest::default();
+    let mut prints = Prints::default();
+    prints.set_base(&ctx.base(provider));
     for_each_vm(client, &vm_refs, fingerprint::VM_PATHS, |oc| {
-        vms.add(oc, fingerprint::VM_PATHS)
+        prints.add_vm(oc)
     })
     .await?;
     tracing::debug!(
         vms = vm_refs.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "vSphere change token read"
+        "vSphere light pass"
     );
-    Ok(fingerprint::token(
-        fingerprint::of_base(&ctx.base(provider)),
-        vms,
-    ))
+    Ok(LightPass { prints, ctx })
+}
+
+impl LightPass {
+    /// Reads the VMs `ids` (MoRef values) in full and moves the prints to what was read:
+    /// a VM changed again since the light pass is recorded as read, and one deleted since
+    /// then is dropped. Returns the VMs and the ids of those that are gone.
+    pub async fn read_vms(
+        &mut self,
+        client: &VimClient,
+        provider: &str,
+        ids: &[String],
+    ) -> Result<(Vec<Vm>, Vec<String>)> {
+        let refs: Vec<MoRef> = ids
+            .iter()
+            .map(|id| MoRef::new("VirtualMachine", id.as_str()))
+            .collect();
+        let mut vms = Vec::with_capacity(refs.len());
+        let ctx = &self.ctx;
+        let prints = &mut self.prints;
+        for_each_vm(client, &refs, VM_PATHS, |oc| {
+            prints.add_vm(oc);
+            vms.push(ctx.map_vm(provider, oc));
+        })
+        .await?;
+        let read: HashSet<&str> = vms.iter().map(|v| v.id.as_str()).collect();
+        let gone: Vec<String> = ids
+            .iter()
+            .filter(|id| !read.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in &gone {
+            self.prints.vms.remove(id);
+        }
+        Ok((vms, gone))
+    }
 }
 
 /// Reads `paths` of the VMs in batches and hands each to `each` in turn. Two batches are

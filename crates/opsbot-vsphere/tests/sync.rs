@@ -260,7 +260,7 @@ fn wait_for_vm(sim: &common::Vcsim, id: &str, field: &str, want: serde_json::Val
 }
 
 #[tokio::test]
-async fn resync_reads_nothing_until_the_vcenter_changes() {
+async fn resync_reads_only_what_the_vcenter_changed() {
     let Some(sim) = common::vcsim(&[]) else {
         return;
     };
@@ -275,7 +275,11 @@ async fn resync_reads_nothing_until_the_vcenter_changes() {
     assert_eq!(inventory.vms.len(), 4);
     let client = p.client().await.unwrap();
     assert_eq!(
-        inventory::change_token(&client, "vc1").await.unwrap(),
+        inventory::light_pass(&client, "vc1")
+            .await
+            .unwrap()
+            .prints
+            .token(),
         token,
         "the light pass agrees with the full read"
     );
@@ -284,23 +288,32 @@ async fn resync_reads_nothing_until_the_vcenter_changes() {
         InventoryRead::Unchanged
     );
 
-    // Another client powers a VM off: the next re-sync reads everything and shows it.
+    // Another client powers a VM off: the next re-sync reads that VM alone.
     let vm = inventory.vms.iter().find(|v| !v.template).unwrap();
     let acted = sim.read(&["act", &vm.id, "PowerOffVM_Task"]);
     assert_eq!(acted["status"], 200, "{acted}");
     wait_for_vm(&sim, &vm.id, "power", "poweredOff".into());
     let token = match p.inventory_since(Some(&token)).await.unwrap() {
-        InventoryRead::Full {
-            inventory,
-            token: Some(next),
+        InventoryRead::Delta {
+            vms,
+            removed,
+            token: next,
         } => {
+            assert_eq!(vms.len(), 1, "{vms:?}");
+            assert_eq!(vms[0].id, vm.id);
+            assert_eq!(vms[0].power, PowerState::PoweredOff);
+            assert_eq!(vms[0].nics, vm.nics, "read in full");
+            assert!(removed.is_empty());
             assert_ne!(next, token);
-            let seen = inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
-            assert_eq!(seen.power, PowerState::PoweredOff);
             next
         }
-        other => panic!("expected a full read after a power change, got {other:?}"),
+        other => panic!("expected a delta after a power change, got {other:?}"),
     };
+    assert_eq!(
+        p.inventory_since(Some(&token)).await.unwrap(),
+        InventoryRead::Unchanged,
+        "the delta's token describes the vCenter as it now is"
+    );
 
     // A reconfiguration (vcsim leaves config.changeVersion empty; the CPU count shows it).
     let acted = sim.read(&[
@@ -311,17 +324,36 @@ async fn resync_reads_nothing_until_the_vcenter_changes() {
     ]);
     assert_eq!(acted["status"], 200, "{acted}");
     wait_for_vm(&sim, &vm.id, "cpu", 3.into());
-    match p.inventory_since(Some(&token)).await.unwrap() {
-        InventoryRead::Full { inventory, .. } => {
-            let seen = inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
-            assert_eq!(seen.cpu, 3);
+    let token = match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Delta { vms, token, .. } => {
+            assert_eq!((vms.len(), vms[0].cpu), (1, 3));
+            token
         }
-        other => panic!("expected a full read after a reconfiguration, got {other:?}"),
+        other => panic!("expected a delta after a reconfiguration, got {other:?}"),
+    };
+
+    // A VM destroyed by another client is a removal.
+    let acted = sim.read(&["act", &vm.id, "Destroy_Task"]);
+    assert_eq!(acted["status"], 200, "{acted}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sim.read(&["counts"])["vms"] != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the VM was not destroyed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Delta { vms, removed, .. } => {
+            assert!(vms.is_empty(), "{vms:?}");
+            assert_eq!(removed, std::slice::from_ref(&vm.id));
+        }
+        other => panic!("expected a removal, got {other:?}"),
     }
 
     // A token from elsewhere (another scheme, another vCenter) is never "unchanged".
     assert!(matches!(
-        p.inventory_since(Some("v0-0-0-0-0")).await.unwrap(),
+        p.inventory_since(Some("v1-0-0-0-0")).await.unwrap(),
         InventoryRead::Full { .. }
     ));
 }

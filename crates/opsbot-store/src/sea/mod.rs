@@ -88,6 +88,16 @@ impl Store for SeaStore {
         pool::upsert_vm(&self.conn, &self.db, vm, source).await
     }
 
+    async fn apply_vm_delta(
+        &self,
+        provider: &str,
+        vms: &[Vm],
+        removed: &[String],
+        source: &str,
+    ) -> Result<SyncReport> {
+        pool::apply_vm_delta(&self.conn, &self.db, provider, vms, removed, source).await
+    }
+
     async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>> {
         pool::changes(&self.conn, &self.db, query).await
     }

@@ -33,11 +33,11 @@ impl Children {
 }
 
 /// Loads the children of every VM of `provider` (all providers when `None`), or of
-/// the one VM `vm_id`.
+/// the VMs `vm_ids`.
 pub(crate) async fn load<C: ConnectionTrait>(
     db: &C,
     provider: Option<&str>,
-    vm_id: Option<&str>,
+    vm_ids: Option<&[String]>,
 ) -> Result<Children, DbErr> {
     let mut children = Children::default();
 
@@ -45,8 +45,8 @@ pub(crate) async fn load<C: ConnectionTrait>(
     if let Some(p) = provider {
         q = q.filter(vm_nic::Column::Provider.eq(p));
     }
-    if let Some(id) = vm_id {
-        q = q.filter(vm_nic::Column::VmId.eq(id));
+    if let Some(ids) = vm_ids {
+        q = q.filter(vm_nic::Column::VmId.is_in(ids.iter().cloned()));
     }
     for r in q.all(db).await? {
         children
@@ -65,8 +65,8 @@ pub(crate) async fn load<C: ConnectionTrait>(
     if let Some(p) = provider {
         q = q.filter(vm_disk::Column::Provider.eq(p));
     }
-    if let Some(id) = vm_id {
-        q = q.filter(vm_disk::Column::VmId.eq(id));
+    if let Some(ids) = vm_ids {
+        q = q.filter(vm_disk::Column::VmId.is_in(ids.iter().cloned()));
     }
     for r in q.all(db).await? {
         children
@@ -85,8 +85,8 @@ pub(crate) async fn load<C: ConnectionTrait>(
     if let Some(p) = provider {
         q = q.filter(vm_ip::Column::Provider.eq(p));
     }
-    if let Some(id) = vm_id {
-        q = q.filter(vm_ip::Column::VmId.eq(id));
+    if let Some(ids) = vm_ids {
+        q = q.filter(vm_ip::Column::VmId.is_in(ids.iter().cloned()));
     }
     for r in q.all(db).await? {
         children

@@ -8,7 +8,7 @@ mod object;
 mod sync;
 
 pub(crate) use load::{changes, load_pool, version};
-pub(crate) use sync::{apply_inventory, upsert_vm};
+pub(crate) use sync::{apply_inventory, apply_vm_delta, upsert_vm};
 
 /// Now, at the microsecond precision every backend stores, so what is written reads
 /// back equal.

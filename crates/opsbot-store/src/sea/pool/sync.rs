@@ -103,11 +103,97 @@ pub(crate) async fn upsert_vm(
         at: super::now(),
         source,
     };
-    ctx.sync_vms(&tx, std::slice::from_ref(vm), Some(&vm.id), &mut out)
-        .await?;
+    ctx.sync_vms(
+        &tx,
+        std::slice::from_ref(vm),
+        Some(VmSubset {
+            ids: std::slice::from_ref(&vm.id),
+            remove_missing: false,
+        }),
+        &mut out,
+    )
+    .await?;
     finish(&tx, db, &mut out.changes, true).await?;
     tx.commit().await.during(db, ACTION)?;
     Ok(out.changes)
+}
+
+/// A partial re-sync: `vms` changed or appeared, the VMs `removed` are gone, nothing
+/// else of the provider is touched. Returns the provider's counts afterwards.
+pub(crate) async fn apply_vm_delta(
+    conn: &DatabaseConnection,
+    db: &Db,
+    provider: &str,
+    vms: &[Vm],
+    removed: &[String],
+    source: &str,
+) -> Result<SyncReport> {
+    let vms = owned_by(provider, vms);
+    let ids: Vec<String> = vms
+        .iter()
+        .map(|v| v.id.clone())
+        .chain(removed.iter().cloned())
+        .collect();
+    let tx = conn.begin().await.during(db, ACTION)?;
+    lock_pool(&tx).await.during(db, ACTION)?;
+    let mut out = Outcome::default();
+    let ctx = Ctx {
+        db,
+        provider,
+        at: super::now(),
+        source,
+    };
+    ctx.sync_vms(
+        &tx,
+        &vms,
+        Some(VmSubset {
+            ids: &ids,
+            remove_missing: true,
+        }),
+        &mut out,
+    )
+    .await?;
+    finish(&tx, db, &mut out.changes, false).await?;
+    let mut report = counts(&tx, db, provider).await?;
+    tx.commit().await.during(db, ACTION)?;
+    report.added = out.added;
+    report.updated = out.updated;
+    report.removed = out.removed;
+    Ok(report)
+}
+
+/// The live objects of one provider, counted (a delta knows only what it changed).
+async fn counts<C: ConnectionTrait>(tx: &C, db: &Db, provider: &str) -> Result<SyncReport> {
+    use crate::sea::entity::{cluster, datacenter, datastore, host, network, vm};
+    use sea_orm::PaginatorTrait;
+    macro_rules! live {
+        ($m:ident) => {
+            $m::Entity::find()
+                .filter($m::Column::Provider.eq(provider))
+                .filter($m::Column::RemovedAt.is_null())
+                .count(tx)
+                .await
+                .during(db, ACTION)? as usize
+        };
+    }
+    let templates = vm::Entity::find()
+        .filter(vm::Column::Provider.eq(provider))
+        .filter(vm::Column::RemovedAt.is_null())
+        .filter(vm::Column::Template.eq(true))
+        .count(tx)
+        .await
+        .during(db, ACTION)? as usize;
+    Ok(SyncReport {
+        provider: provider.to_string(),
+        datacenters: live!(datacenter),
+        clusters: live!(cluster),
+        hosts: live!(host),
+        vms: live!(vm) - templates,
+        templates,
+        datastores: live!(datastore),
+        networks: live!(network),
+        ..SyncReport::default()
+    })
 }
 
 /// `items` with their provider field set to `provider`: rows are keyed by the provider
@@ -192,6 +278,13 @@ async fn finish<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Some VMs of a provider: the ones an operation or a partial re-sync is about.
+struct VmSubset<'a> {
+    ids: &'a [String],
+    /// Whether those of `ids` missing from the current VMs are marked removed.
+    remove_missing: bool,
+}
+
 /// What every kind's sync shares.
 struct Ctx<'a> {
     db: &'a Db,
@@ -201,15 +294,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Loads the provider's rows of one kind (or just `only`), decoded.
+    /// Loads the provider's rows of one kind (or just those in `only`), decoded.
     async fn load<T: PoolObject, C: ConnectionTrait>(
         &self,
         tx: &C,
-        only: Option<&str>,
+        only: Option<&[String]>,
     ) -> Result<Vec<Stored<T>>> {
         let mut q = T::Entity::find().filter(T::provider_col().eq(self.provider));
-        if let Some(id) = only {
-            q = q.filter(T::object_id_col().eq(id));
+        if let Some(ids) = only {
+            q = q.filter(T::object_id_col().is_in(ids.iter().cloned()));
         }
         q.all(tx)
             .await
@@ -235,16 +328,18 @@ impl Ctx<'_> {
     }
 
     /// Diffs and writes VMs with their NICs, disks and IPs, and numbers new templates.
-    /// `only` limits it to one VM and never removes others.
+    /// `only` limits it to some VMs (see [`VmSubset`]); without it every VM of the
+    /// provider missing from `current` is marked removed.
     async fn sync_vms<C: ConnectionTrait>(
         &self,
         tx: &C,
         current: &[Vm],
-        only: Option<&str>,
+        only: Option<VmSubset<'_>>,
         out: &mut Outcome,
     ) -> Result<()> {
-        let mut stored = self.load::<Vm, _>(tx, only).await?;
-        let mut kids = children::load(tx, Some(self.provider), only)
+        let ids = only.as_ref().map(|o| o.ids);
+        let mut stored = self.load::<Vm, _>(tx, ids).await?;
+        let mut kids = children::load(tx, Some(self.provider), ids)
             .await
             .during(self.db, ACTION)?;
         for s in &mut stored {
@@ -254,7 +349,7 @@ impl Ctx<'_> {
             self.provider,
             stored,
             current,
-            only.is_none(),
+            only.as_ref().is_none_or(|o| o.remove_missing),
             self.at,
             self.source,
         );
