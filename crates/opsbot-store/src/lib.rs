@@ -4,9 +4,11 @@
 //!   message ids, the permission policy and small provider state blobs. One sea-orm
 //!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
 //! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
+//! - [`ChannelStore`] (a supertrait of `Store`): smart-robot streams and reply windows.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
+mod channels;
 mod error;
 mod sea;
 mod session;
@@ -14,6 +16,7 @@ mod tokens;
 mod types;
 mod url;
 
+pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamState};
 pub use error::{Result, StoreError};
 pub use sea::SeaStore;
 pub use session::{connect_sessions, MemorySessions, RedisSessions};
@@ -39,7 +42,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore {
+pub trait Store: Send + Sync + TokenStore + ChannelStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

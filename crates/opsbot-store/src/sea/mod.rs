@@ -2,11 +2,13 @@
 //! sea-orm. This module wires the trait to the per-area modules below it.
 
 mod audit;
+mod channels;
 mod connect;
 mod entity;
 mod errors;
 mod jobs;
 mod migration;
+mod migration_channels;
 mod migration_tokens;
 mod outbox;
 mod policy;
