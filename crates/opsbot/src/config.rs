@@ -17,6 +17,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub sessions: SessionsConfig,
     pub wecom: WecomConfig,
+    pub wechat: opsbot_channels::mp::WechatConfig,
     pub providers: Vec<ProviderConfig>,
     pub roles: Vec<RoleConfig>,
     pub users: Vec<Binding>,
@@ -49,6 +50,7 @@ pub struct SessionsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WecomConfig {
     pub apps: Vec<opsbot_channels::wecom::AppConfig>,
+    pub bots: Vec<opsbot_channels::wecom_bot::BotConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -165,6 +167,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             sessions: SessionsConfig::default(),
             wecom: WecomConfig::default(),
+            wechat: opsbot_channels::mp::WechatConfig::default(),
             providers: Vec::new(),
             roles: Vec::new(),
             users: Vec::new(),
@@ -347,6 +350,8 @@ impl Config {
                 return err(&k("api_base"), "must start with http:// or https://".into());
             }
         }
+        opsbot_channels::wecom_bot::validate(&self.wecom.bots)?;
+        opsbot_channels::mp::validate(&self.wechat.mp, |u| self.users.iter().any(|b| b.id == u))?;
         let mut names = HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let k = |f: &str| format!("providers[{i}].{f}");

@@ -2,3 +2,5 @@
 
 pub mod health;
 pub mod wecom;
+pub mod wecom_bot;
+pub mod wechat;
