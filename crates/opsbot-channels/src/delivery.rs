@@ -147,7 +147,9 @@ impl Delivery {
                         continue;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, prefix = self.prefix, "outbox unavailable; delivery paused"),
+                Err(e) => {
+                    tracing::warn!(error = %e, prefix = self.prefix, "outbox unavailable; delivery paused")
+                }
             }
             tokio::select! {
                 _ = self.wake.notified() => {}

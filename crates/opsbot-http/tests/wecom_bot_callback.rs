@@ -3,8 +3,8 @@
 //! serve`'s router; answers come back as encrypted stream replies and their refreshes,
 //! and late results reach the fake WeCom's `response_url` through the outbox.
 
-use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
 use opsbot_channels::delivery::RetryPolicy;
+use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
 use opsbot_core::{AuditResult, JobState, Policy, Role};
 use opsbot_engine::{Engine, EngineSettings};
 use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
@@ -85,7 +85,11 @@ async fn world_with(settings: Settings, time_scale: f64, bot_id: Option<&str>) -
     let sessions = opsbot_store::connect_sessions("memory", None)
         .await
         .unwrap();
-    let sim = Arc::new(opsbot_sim::SimProvider::new("sim", store.clone(), time_scale));
+    let sim = Arc::new(opsbot_sim::SimProvider::new(
+        "sim",
+        store.clone(),
+        time_scale,
+    ));
     let engine = Engine::new(
         store.clone(),
         sessions,
@@ -147,7 +151,13 @@ fn now() -> String {
 impl World {
     /// `plaintext` as WeCom encrypts, signs and posts it; the decrypted reply, if any.
     async fn post(&self, plaintext: &str) -> Option<Value> {
-        let post = build_aibot_post(&self.crypto, plaintext, b"0123456789abcdef", &now(), &next().to_string());
+        let post = build_aibot_post(
+            &self.crypto,
+            plaintext,
+            b"0123456789abcdef",
+            &now(),
+            &next().to_string(),
+        );
         let out = push_aibot_callback(&self.url, &post).await.unwrap();
         assert_eq!(out.status, 200, "{}", out.body);
         if out.body.is_empty() {
@@ -158,17 +168,32 @@ impl World {
 
     /// A user's message: the stream id of the acknowledgement.
     async fn say(&self, user: &str, chat: Option<&str>, text: &str) -> String {
-        self.say_with_url(user, chat, text, "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=unused").await
+        self.say_with_url(
+            user,
+            chat,
+            text,
+            "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=unused",
+        )
+        .await
     }
 
-    async fn say_with_url(&self, user: &str, chat: Option<&str>, text: &str, response_url: &str) -> String {
+    async fn say_with_url(
+        &self,
+        user: &str,
+        chat: Option<&str>,
+        text: &str,
+        response_url: &str,
+    ) -> String {
         let msg = format!("msg-{}", next());
         let ack = self
             .post(&aibot_text_json(&msg, chat, user, text, response_url))
             .await
             .expect("a message is acknowledged with a stream");
         assert_eq!(ack["msgtype"], "stream", "{ack}");
-        assert_eq!(ack["stream"]["finish"], false, "acknowledged at once: {ack}");
+        assert_eq!(
+            ack["stream"]["finish"], false,
+            "acknowledged at once: {ack}"
+        );
         assert_eq!(ack["stream"]["content"], "", "{ack}");
         ack["stream"]["id"].as_str().unwrap().to_string()
     }
@@ -176,7 +201,12 @@ impl World {
     /// One refresh of `stream`, as WeCom polls it.
     async fn refresh(&self, user: &str, chat: Option<&str>, stream: &str) -> Value {
         let reply = self
-            .post(&aibot_refresh_json(&format!("refresh-{}", next()), chat, user, stream))
+            .post(&aibot_refresh_json(
+                &format!("refresh-{}", next()),
+                chat,
+                user,
+                stream,
+            ))
             .await
             .expect("a refresh is answered");
         assert_eq!(reply["stream"]["id"], stream, "{reply}");
@@ -191,7 +221,10 @@ impl World {
             if s["finish"] == true {
                 return s["content"].as_str().unwrap().to_string();
             }
-            assert!(tokio::time::Instant::now() < deadline, "stream never finished: {s}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stream never finished: {s}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -223,7 +256,10 @@ impl World {
             if let Some(item) = self.outbox(state).await.into_iter().next() {
                 return item;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no outbox item became {state:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no outbox item became {state:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -261,7 +297,9 @@ fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -276,7 +314,10 @@ async fn url_verification_vector_and_fresh_checks() {
         .map(|k| format!("{k}={}", encode(q[k].as_str().unwrap())))
         .join("&");
     let out = get_verify_url(&w.url, &query).await.unwrap();
-    assert_eq!((out.status, out.body.as_str()), (200, v["expected_response_body"].as_str().unwrap()));
+    assert_eq!(
+        (out.status, out.body.as_str()),
+        (200, v["expected_response_body"].as_str().unwrap())
+    );
 
     let w = world().await;
     let fresh = build_verify_url_query(&w.crypto, "echo+/=42", b"abcdefghijklmnop", &now(), "9527");
@@ -287,7 +328,9 @@ async fn url_verification_vector_and_fresh_checks() {
     assert_eq!(stale.status, 400, "{}", stale.body);
     let forged = fresh.replacen("msg_signature=", "msg_signature=0", 1);
     assert_eq!(get_verify_url(&w.url, &forged).await.unwrap().status, 400);
-    let other = get_verify_url(&w.url.replace("/bot/ops/", "/bot/nope/"), &fresh).await.unwrap();
+    let other = get_verify_url(&w.url.replace("/bot/ops/", "/bot/nope/"), &fresh)
+        .await
+        .unwrap();
     assert_eq!(other.status, 404);
 }
 
@@ -306,26 +349,50 @@ async fn the_seed_command_works_verbatim_after_the_mention() {
     let out = push_aibot_callback(&w.url, &post).await.unwrap();
     assert_eq!(out.status, 200, "{}", out.body);
     let envelope: Value = serde_json::from_str(&out.body).unwrap();
-    assert_eq!(envelope["nonce"], v["query"]["nonce"], "the reply carries the callback's nonce");
+    assert_eq!(
+        envelope["nonce"], v["query"]["nonce"],
+        "the reply carries the callback's nonce"
+    );
     let ack = decrypt_aibot_reply(&w.crypto, &out.body).unwrap();
-    assert_eq!((ack["stream"]["finish"].clone(), ack["stream"]["content"].clone()), (json!(false), json!("")));
+    assert_eq!(
+        (
+            ack["stream"]["finish"].clone(),
+            ack["stream"]["content"].clone()
+        ),
+        (json!(false), json!(""))
+    );
     let stream = ack["stream"]["id"].as_str().unwrap().to_string();
 
     let prompt = w.finish("zhangsan", Some(GROUP), &stream).await;
     assert!(
-        prompt.starts_with("@zhangsan 即将执行: 克隆 工具柜管理系统: 模板 2") && prompt.contains("192.168.2.182"),
+        prompt.starts_with("@zhangsan 即将执行: 克隆 工具柜管理系统: 模板 2")
+            && prompt.contains("192.168.2.182"),
         "{prompt}"
     );
     // The vector's message again (WeCom's retry): the same stream, nothing new runs.
-    let again = decrypt_aibot_reply(&w.crypto, &push_aibot_callback(&w.url, &post).await.unwrap().body).unwrap();
+    let again = decrypt_aibot_reply(
+        &w.crypto,
+        &push_aibot_callback(&w.url, &post).await.unwrap().body,
+    )
+    .unwrap();
     assert_eq!(again["stream"]["id"], stream.as_str());
-    assert_eq!(again["stream"]["finish"], true);
-    assert_eq!(again["stream"]["content"], prompt.as_str());
+    assert_eq!(
+        again["stream"]["finish"], false,
+        "acknowledged at once, as always"
+    );
+    assert_eq!(
+        w.finish("zhangsan", Some(GROUP), &stream).await,
+        prompt,
+        "its refresh is the first delivery's answer"
+    );
 
     let confirm = w.say("zhangsan", Some(GROUP), "@运维机器人 确认").await;
     let done = w.finish("zhangsan", Some(GROUP), &confirm).await;
     assert!(done.starts_with("@zhangsan 已受理 #"), "{done}");
-    assert!(done.contains("正在克隆磁盘") && done.contains("✅") && done.contains("克隆完成"), "{done}");
+    assert!(
+        done.contains("正在克隆磁盘") && done.contains("✅") && done.contains("克隆完成"),
+        "{done}"
+    );
     let jobs = w.jobs().await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].state, JobState::Succeeded);
@@ -365,7 +432,13 @@ async fn the_vector_refresh_of_an_unknown_stream_ends_it_plainly() {
     let reply = decrypt_aibot_reply(&w.crypto, &out.body).unwrap();
     assert_eq!(reply["stream"]["id"], "stream-0001");
     assert_eq!(reply["stream"]["finish"], true);
-    assert!(reply["stream"]["content"].as_str().unwrap().contains("已失效"), "{reply}");
+    assert!(
+        reply["stream"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("已失效"),
+        "{reply}"
+    );
     assert!(w.jobs().await.is_empty());
 }
 
@@ -374,18 +447,29 @@ async fn single_chats_answer_without_a_mention_and_roles_bind_to_the_group() {
     let w = world().await;
     let s = w.say("zhangsan", None, "概况").await;
     let text = w.finish("zhangsan", None, &s).await;
-    assert!(text.starts_with("【资源概况】") && text.contains("虚拟机 48"), "{text}");
+    assert!(
+        text.starts_with("【资源概况】") && text.contains("虚拟机 48"),
+        "{text}"
+    );
 
     // Someone with no roles of their own: the group's role applies inside the group only.
     let s = w.say("zhaoliu", Some(OPSROOM), "@运维机器人 概况").await;
     let text = w.finish("zhaoliu", Some(OPSROOM), &s).await;
     assert!(text.starts_with("@zhaoliu 【资源概况】"), "{text}");
-    let s = w.say("zhaoliu", Some(OPSROOM), "@运维机器人 关机:web-04").await;
+    let s = w
+        .say("zhaoliu", Some(OPSROOM), "@运维机器人 关机:web-04")
+        .await;
     let text = w.finish("zhaoliu", Some(OPSROOM), &s).await;
-    assert!(text.contains("⛔ 您(zhaoliu)没有权限执行「关机」"), "{text}");
+    assert!(
+        text.contains("⛔ 您(zhaoliu)没有权限执行「关机」"),
+        "{text}"
+    );
     let s = w.say("zhaoliu", None, "概况").await;
     let text = w.finish("zhaoliu", None, &s).await;
-    assert!(text.contains("⛔ 您(zhaoliu)没有权限执行「概况」"), "{text}");
+    assert!(
+        text.contains("⛔ 您(zhaoliu)没有权限执行「概况」"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,7 +482,11 @@ async fn several_engineers_in_one_group_run_at_once_and_each_is_named() {
     ];
     let mut prompts = Vec::new();
     for (user, vm, ip) in engineers {
-        prompts.push((user, w.say(user, Some(GROUP), &format!("@运维机器人 克隆:2,{vm},{ip}")).await));
+        prompts.push((
+            user,
+            w.say(user, Some(GROUP), &format!("@运维机器人 克隆:2,{vm},{ip}"))
+                .await,
+        ));
     }
     for (user, s) in &prompts {
         let prompt = w.finish(user, Some(GROUP), s).await;
@@ -420,7 +508,10 @@ async fn several_engineers_in_one_group_run_at_once_and_each_is_named() {
         assert!(text.contains(vm) && text.contains("✅"), "{user}: {text}");
         for (other, other_vm, _) in &confirms {
             if other != user {
-                assert!(!text.contains(other_vm), "{user}'s stream has {other}'s job: {text}");
+                assert!(
+                    !text.contains(other_vm),
+                    "{user}'s stream has {other}'s job: {text}"
+                );
             }
         }
     }
@@ -428,8 +519,14 @@ async fn several_engineers_in_one_group_run_at_once_and_each_is_named() {
     assert_eq!(jobs.len(), 3, "{jobs:?}");
     let last_start = jobs.iter().map(|j| j.created_at).max().unwrap();
     let first_end = jobs.iter().map(|j| j.updated_at).min().unwrap();
-    assert!(last_start < first_end, "the three jobs overlapped in time: {jobs:?}");
-    assert!(jobs.iter().all(|j| j.state == JobState::Succeeded), "{jobs:?}");
+    assert!(
+        last_start < first_end,
+        "the three jobs overlapped in time: {jobs:?}"
+    );
+    assert!(
+        jobs.iter().all(|j| j.state == JobState::Succeeded),
+        "{jobs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,22 +541,43 @@ async fn a_long_job_ends_its_stream_and_finishes_through_response_url() {
     )
     .await;
     let url = w.fake.mint_response_url();
-    let s = w.say_with_url("zhangsan", Some(GROUP), "@运维机器人 克隆:1,长任务机,192.168.9.9", &url).await;
+    let s = w
+        .say_with_url(
+            "zhangsan",
+            Some(GROUP),
+            "@运维机器人 克隆:1,长任务机,192.168.9.9",
+            &url,
+        )
+        .await;
     let prompt = w.finish("zhangsan", Some(GROUP), &s).await;
     assert!(prompt.contains("即将执行"), "{prompt}");
     let url = w.fake.mint_response_url();
-    let s = w.say_with_url("zhangsan", Some(GROUP), "@运维机器人 确认", &url).await;
+    let s = w
+        .say_with_url("zhangsan", Some(GROUP), "@运维机器人 确认", &url)
+        .await;
     let ended = w.finish("zhangsan", Some(GROUP), &s).await;
     assert!(ended.starts_with("@zhangsan 已受理 #"), "{ended}");
-    assert!(ended.contains("仍在执行") && ended.contains("任务:"), "{ended}");
+    assert!(
+        ended.contains("仍在执行") && ended.contains("任务:"),
+        "{ended}"
+    );
     assert!(!ended.contains("✅"), "ended before the clone: {ended}");
     // Refreshing the ended stream again gives the same end.
     let again = w.refresh("zhangsan", Some(GROUP), &s).await;
-    assert_eq!((again["finish"].clone(), again["content"].as_str().unwrap()), (json!(true), ended.as_str()));
+    assert_eq!(
+        (again["finish"].clone(), again["content"].as_str().unwrap()),
+        (json!(true), ended.as_str())
+    );
 
     let body = responded(&w.fake, "克隆完成").await;
     assert_eq!(body["msgtype"], "markdown");
-    assert!(body["markdown"]["content"].as_str().unwrap().starts_with("@zhangsan ✅"), "{body}");
+    assert!(
+        body["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("@zhangsan ✅"),
+        "{body}"
+    );
     let sent = w.outbox_until(OutboxState::Sent).await;
     assert_eq!(sent.attempts, 0, "{sent:?}");
     assert_eq!(w.fake.sent_to("aibot/response").len(), 1, "once");
@@ -484,7 +602,10 @@ async fn an_expired_response_url_is_dead_lettered_with_the_reason() {
     w.fake.advance(Duration::from_secs(3601));
     let dead = w.outbox_until(OutboxState::Dead).await;
     let error = dead.last_error.clone().unwrap_or_default();
-    assert!(error.contains(&RESPONSE_URL_EXPIRED.to_string()) && error.contains("1 hour"), "{error}");
+    assert!(
+        error.contains(&RESPONSE_URL_EXPIRED.to_string()) && error.contains("1 hour"),
+        "{error}"
+    );
     assert_eq!(dead.attempts, 1, "not retried: {dead:?}");
     assert!(w.fake.sent_to("aibot/response").is_empty());
 
@@ -514,28 +635,52 @@ async fn events_and_other_message_types() {
         "msgtype": "event", "create_time": 1700000000, "event": {"eventtype": "enter_chat"}}).to_string();
     let welcome = w.post(&enter).await.unwrap();
     assert_eq!(welcome["msgtype"], "text");
-    assert!(welcome["text"]["content"].as_str().unwrap().contains("帮助"), "{welcome}");
-    assert!(w.post(&enter).await.is_none(), "a duplicate event gets no reply");
+    assert!(
+        welcome["text"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("帮助"),
+        "{welcome}"
+    );
+    assert!(
+        w.post(&enter).await.is_none(),
+        "a duplicate event gets no reply"
+    );
     let card = json!({"msgid": "ev-2", "aibotid": "b", "chattype": "single", "from": {"userid": "zhangsan"},
         "msgtype": "event", "event": {"eventtype": "template_card_event"}}).to_string();
     assert!(w.post(&card).await.is_none());
     let image = json!({"msgid": "img-1", "aibotid": "b", "chattype": "group", "chatid": GROUP,
-        "from": {"userid": "lisi"}, "msgtype": "image", "image": {"url": "https://x/y"}}).to_string();
+        "from": {"userid": "lisi"}, "msgtype": "image", "image": {"url": "https://x/y"}})
+    .to_string();
     let reply = w.post(&image).await.unwrap();
     assert_eq!(reply["stream"]["finish"], true);
-    assert!(reply["stream"]["content"].as_str().unwrap().starts_with("@lisi 暂时只支持文字命令"), "{reply}");
+    assert!(
+        reply["stream"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("@lisi 暂时只支持文字命令"),
+        "{reply}"
+    );
     let mixed = json!({"msgid": "mix-1", "aibotid": "b", "chattype": "single", "from": {"userid": "zhangsan"},
         "response_url": "https://qyapi.weixin.qq.com/x", "msgtype": "mixed",
         "mixed": {"msg_item": [{"msgtype": "text", "text": {"content": "概况"}}, {"msgtype": "image", "image": {"url": "u"}}]}}).to_string();
     let ack = w.post(&mixed).await.unwrap();
-    let text = w.finish("zhangsan", None, ack["stream"]["id"].as_str().unwrap()).await;
+    let text = w
+        .finish("zhangsan", None, ack["stream"]["id"].as_str().unwrap())
+        .await;
     assert!(text.starts_with("【资源概况】"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_callbacks_are_refused_and_run_nothing() {
     let w = world_with(settings(), 0.01, Some("aibAbCdEfGhIjKlMnOpQrStUvWxYz01")).await;
-    let plain = aibot_text_json("bad-1", Some(GROUP), "zhangsan", "@运维机器人 开机:web-04", "https://qyapi.weixin.qq.com/x");
+    let plain = aibot_text_json(
+        "bad-1",
+        Some(GROUP),
+        "zhangsan",
+        "@运维机器人 开机:web-04",
+        "https://qyapi.weixin.qq.com/x",
+    );
     let good = build_aibot_post(&w.crypto, &plain, b"0123456789abcdef", &now(), "1");
     let url = w.url.clone();
     let status = |post: CallbackPost| {
@@ -550,11 +695,31 @@ async fn bad_callbacks_are_refused_and_run_nothing() {
     assert_eq!(status(forged).await.status, 400);
     let stale = build_aibot_post(&w.crypto, &plain, b"0123456789abcdef", "1400000000", "1");
     let r = status(stale).await;
-    assert!(r.status == 400 && r.body.contains("timestamp"), "{}", r.body);
+    assert!(
+        r.status == 400 && r.body.contains("timestamp"),
+        "{}",
+        r.body
+    );
     let other_receiver = WecomCrypto::new(TOKEN, AES_KEY, "ww1436e0e65a779aee").unwrap();
-    let r = status(build_aibot_post(&other_receiver, &plain, b"0123456789abcdef", &now(), "2")).await;
-    assert!(r.status == 400 && r.body.contains("receive id"), "{}", r.body);
-    for body in ["not json", "{}", "{\"encrypt\": 5}", "<xml><Encrypt>x</Encrypt></xml>"] {
+    let r = status(build_aibot_post(
+        &other_receiver,
+        &plain,
+        b"0123456789abcdef",
+        &now(),
+        "2",
+    ))
+    .await;
+    assert!(
+        r.status == 400 && r.body.contains("receive id"),
+        "{}",
+        r.body
+    );
+    for body in [
+        "not json",
+        "{}",
+        "{\"encrypt\": 5}",
+        "<xml><Encrypt>x</Encrypt></xml>",
+    ] {
         let r = status(CallbackPost {
             body: body.into(),
             ..good.clone()
@@ -567,8 +732,18 @@ async fn bad_callbacks_are_refused_and_run_nothing() {
     assert!(r.status == 400 && r.body.contains("JSON"), "{}", r.body);
     let no_sender = build_aibot_post(&w.crypto, &json!({"msgid": "x", "chattype": "single", "msgtype": "text", "text": {"content": "概况"}, "aibotid": "aibAbCdEfGhIjKlMnOpQrStUvWxYz01"}).to_string(), b"0123456789abcdef", &now(), "4");
     let r = status(no_sender).await;
-    assert!(r.status == 400 && r.body.contains("from.userid"), "{}", r.body);
-    let other_bot = build_aibot_post(&w.crypto, &plain.replace("aibAbCdEfGhIjKlMnOpQrStUvWxYz01", "aibSomeoneElse"), b"0123456789abcdef", &now(), "5");
+    assert!(
+        r.status == 400 && r.body.contains("from.userid"),
+        "{}",
+        r.body
+    );
+    let other_bot = build_aibot_post(
+        &w.crypto,
+        &plain.replace("aibAbCdEfGhIjKlMnOpQrStUvWxYz01", "aibSomeoneElse"),
+        b"0123456789abcdef",
+        &now(),
+        "5",
+    );
     assert_eq!(status(other_bot).await.status, 400);
     let huge = CallbackPost {
         body: format!("{{\"encrypt\": \"{}\"}}", "A".repeat(200_000)),
@@ -580,7 +755,9 @@ async fn bad_callbacks_are_refused_and_run_nothing() {
         ..good.clone()
     };
     assert_eq!(status(no_query).await.status, 400);
-    let unknown = push_aibot_callback(&w.url.replace("/bot/ops/", "/bot/nope/"), &good).await.unwrap();
+    let unknown = push_aibot_callback(&w.url.replace("/bot/ops/", "/bot/nope/"), &good)
+        .await
+        .unwrap();
     assert_eq!(unknown.status, 404);
 
     assert!(w.jobs().await.is_empty(), "nothing ran");
@@ -588,6 +765,56 @@ async fn bad_callbacks_are_refused_and_run_nothing() {
     // The genuine one still works afterwards.
     let out = status(good).await;
     let ack = decrypt_aibot_reply(&w.crypto, &out.body).unwrap();
-    let text = w.finish("zhangsan", Some(GROUP), ack["stream"]["id"].as_str().unwrap()).await;
+    let text = w
+        .finish(
+            "zhangsan",
+            Some(GROUP),
+            ack["stream"]["id"].as_str().unwrap(),
+        )
+        .await;
     assert!(text.starts_with("@zhangsan 已受理"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_three_times_at_once_runs_once() {
+    let w = world().await;
+    let json = aibot_text_json(
+        "dup-1",
+        Some(GROUP),
+        "lisi",
+        "@运维机器人 开机:web-04",
+        "https://qyapi.weixin.qq.com/x",
+    );
+    let acks = futures::future::join_all((0..3).map(|_| w.post(&json))).await;
+    let ids: Vec<String> = acks
+        .iter()
+        .map(|a| {
+            a.as_ref().unwrap()["stream"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| id == &ids[0]), "one stream: {ids:?}");
+    let text = w.finish("lisi", Some(GROUP), &ids[0]).await;
+    assert!(text.contains("web-04 已开机"), "{text}");
+    // Once more, after it finished: the same stream, still not run again.
+    let again = w.post(&json).await.unwrap();
+    assert_eq!(again["stream"]["id"], ids[0].as_str());
+    assert_eq!(w.finish("lisi", Some(GROUP), &ids[0]).await, text);
+    assert_eq!(w.jobs().await.len(), 1);
+    let audit = w
+        .store
+        .audit_log(&AuditQuery {
+            user: Some("lisi".into()),
+            limit: 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let runs = audit
+        .iter()
+        .filter(|a| a.text == "开机:web-04" && a.result == AuditResult::Accepted)
+        .count();
+    assert_eq!(runs, 1, "{audit:?}");
 }

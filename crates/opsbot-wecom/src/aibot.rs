@@ -214,6 +214,15 @@ fn mixed_text(v: &Value) -> Result<String> {
     Ok(texts.join("\n"))
 }
 
+/// Our stream id for the message `msg_id`: a function of the id alone, so WeCom's retry
+/// of a message (to any opsbot instance, before or after a restart) is acknowledged with
+/// the same stream it may already be refreshing.
+pub fn stream_id(msg_id: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(msg_id.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Remove one leading `@name` and the blank after it, as WeCom keeps the robot's mention
 /// in group text (`@运维机器人 克隆:…`). Blanks are ASCII whitespace, U+00A0 and U+2005
 /// (the separator is undocumented); a later `@someone` stays. Text with no leading
@@ -285,6 +294,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stream_ids_follow_the_message_id() {
+        let a = stream_id("CAIQ16HMjQYY/NGagIOAgAMgq4KM0AI=");
+        assert_eq!(a, stream_id("CAIQ16HMjQYY/NGagIOAgAMgq4KM0AI="));
+        assert_ne!(a, stream_id("CAIQz7/MjQYY/NGagIOAgAMgl8jK/gI="));
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
     fn mention_is_stripped_once() {
         assert_eq!(
             strip_mention("@运维机器人 克隆:2,工具柜管理系统,192.168.2.182"),
@@ -305,10 +323,15 @@ mod tests {
         assert_eq!(m.response_url.as_deref(), Some("https://x/r"));
         let e = BotMessage::parse(r#"{"msgid":"m1","chattype":"group","from":{"userid":"u"},"msgtype":"text","text":{"content":"x"}}"#).unwrap_err();
         assert!(e.to_string().contains("chatid"), "{e}");
-        let e = BotMessage::parse(r#"{"msgid":"m1","chattype":"single","from":{},"msgtype":"text"}"#).unwrap_err();
+        let e =
+            BotMessage::parse(r#"{"msgid":"m1","chattype":"single","from":{},"msgtype":"text"}"#)
+                .unwrap_err();
         assert!(e.to_string().contains("from.userid"), "{e}");
         assert_eq!(BotMessage::parse("[1]").unwrap_err().code(), Some(-40002));
-        let e = BotMessage::parse(r#"{"msgid":"m","chattype":"team","from":{"userid":"u"},"msgtype":"text"}"#).unwrap_err();
+        let e = BotMessage::parse(
+            r#"{"msgid":"m","chattype":"team","from":{"userid":"u"},"msgtype":"text"}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("team"), "{e}");
         let ev = BotMessage::parse(r#"{"msgid":"m","chattype":"single","from":{"userid":"u"},"msgtype":"event","event":{"eventtype":"enter_chat"}}"#).unwrap();
         assert_eq!(ev.body, BotBody::Event("enter_chat".into()));
@@ -320,7 +343,11 @@ mod tests {
     fn envelope_needs_an_encrypt_string() {
         assert_eq!(envelope_encrypt(r#"{"encrypt":"abc"}"#).unwrap(), "abc");
         for bad in ["", "<xml/>", "{}", r#"{"encrypt":1}"#, r#"{"encrypt":""}"#] {
-            assert_eq!(envelope_encrypt(bad).unwrap_err().code(), Some(-40002), "{bad}");
+            assert_eq!(
+                envelope_encrypt(bad).unwrap_err().code(),
+                Some(-40002),
+                "{bad}"
+            );
         }
     }
 

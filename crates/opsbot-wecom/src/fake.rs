@@ -14,8 +14,14 @@
 mod aibot;
 mod mp;
 
-pub use aibot::{aibot_refresh_json, aibot_text_json, decrypt_aibot_reply, push_aibot_callback, build_aibot_post, RESPONSE_URL_EXPIRED, RESPONSE_URL_INVALID, RESPONSE_URL_USED};
-pub use mp::{build_mp_post, build_mp_verify_query, decrypt_mp_reply, mp_text_xml, push_mp_callback, FakeWechat, MpCallback, MpSent};
+pub use aibot::{
+    aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,
+    push_aibot_callback, RESPONSE_URL_EXPIRED, RESPONSE_URL_INVALID, RESPONSE_URL_USED,
+};
+pub use mp::{
+    build_mp_post, build_mp_verify_query, decrypt_mp_reply, mp_text_xml, push_mp_callback,
+    FakeWechat, MpCallback, MpKeys, MpSent,
+};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};

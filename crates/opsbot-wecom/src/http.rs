@@ -60,8 +60,8 @@ pub(crate) async fn execute(
         service,
         reason,
     };
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| invalid(format!("body is not JSON ({e})")))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("body is not JSON ({e})")))?;
     let Value::Object(body) = value else {
         return Err(invalid("body is not a JSON object".into()));
     };

@@ -34,7 +34,12 @@ pub fn signature(token: &str, timestamp: &str, nonce: &str) -> String {
 }
 
 /// Check a callback's `signature` in constant time.
-pub fn verify_signature(token: &str, signature_hex: &str, timestamp: &str, nonce: &str) -> Result<()> {
+pub fn verify_signature(
+    token: &str,
+    signature_hex: &str,
+    timestamp: &str,
+    nonce: &str,
+) -> Result<()> {
     if signatures_match(&signature(token, timestamp, nonce), signature_hex) {
         Ok(())
     } else {
@@ -168,7 +173,11 @@ impl MpClient {
         if !is_token_error(reply.errcode) {
             return into_result(api, reply);
         }
-        tracing::info!(api, errcode = reply.errcode, "WeChat rejected the access token; refreshing it and retrying once");
+        tracing::info!(
+            api,
+            errcode = reply.errcode,
+            "WeChat rejected the access token; refreshing it and retrying once"
+        );
         self.inner.token.invalidate(&token).await;
         let token = self.token().await?;
         let retry = self.call_once(api, &token, body).await?;
@@ -301,17 +310,25 @@ mod tests {
         let sig = signature("spamtest", "1409735669", "1320562132");
         assert_eq!(sig, "16120ec1b8dbb870f510d87ce6bc2463eae6ca1a");
         assert!(verify_signature("spamtest", &sig, "1409735669", "1320562132").is_ok());
-        let err = verify_signature("spamtest", &"0".repeat(40), "1409735669", "1320562132")
-            .unwrap_err();
+        let err =
+            verify_signature("spamtest", &"0".repeat(40), "1409735669", "1320562132").unwrap_err();
         assert_eq!(err.code(), Some(-40001));
     }
 
     #[test]
     fn errcodes_are_typed() {
-        let closed = wechat_error("message/custom/send", 45015, "response out of time limit".into());
+        let closed = wechat_error(
+            "message/custom/send",
+            45015,
+            "response out of time limit".into(),
+        );
         assert!(matches!(closed, Error::ServiceWindowClosed { .. }) && !closed.is_retryable());
         assert_eq!(closed.code(), Some(45015));
-        let quota = wechat_error("message/custom/send", 45047, "out of response count limit".into());
+        let quota = wechat_error(
+            "message/custom/send",
+            45047,
+            "out of response count limit".into(),
+        );
         assert!(matches!(quota, Error::ServiceQuotaExhausted { .. }) && !quota.is_retryable());
         let ip = wechat_error(
             "message/custom/send",
@@ -320,7 +337,11 @@ mod tests {
         );
         assert!(ip.to_string().contains("203.0.113.7") && ip.to_string().contains("IP白名单"));
         assert!(ip.is_config_error());
-        let busy = wechat_error("message/custom/send", 45009, "reach max api daily quota limit".into());
+        let busy = wechat_error(
+            "message/custom/send",
+            45009,
+            "reach max api daily quota limit".into(),
+        );
         assert!(busy.is_retryable() && busy.retry_after().is_some());
         assert!(!format!("{:?}", MpCredentials::new("wx1", "topsecret")).contains("topsecret"));
     }

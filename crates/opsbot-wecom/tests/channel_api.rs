@@ -74,13 +74,22 @@ async fn a_response_url_expires_after_an_hour() {
 async fn a_response_url_elsewhere_is_never_called_and_oversize_is_refused() {
     let (fake, client) = robot().await;
     let err = client
-        .aibot_respond("http://198.51.100.1/cgi-bin/aibot/response?response_code=x", &markdown_message("x"))
+        .aibot_respond(
+            "http://198.51.100.1/cgi-bin/aibot/response?response_code=x",
+            &markdown_message("x"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     // A URL that only starts like the base (another port) is not under it either.
-    let sneaky = format!("{}9/cgi-bin/aibot/response?response_code=x", fake.base_url());
-    assert!(client.aibot_respond(&sneaky, &markdown_message("x")).await.is_err());
+    let sneaky = format!(
+        "{}9/cgi-bin/aibot/response?response_code=x",
+        fake.base_url()
+    );
+    assert!(client
+        .aibot_respond(&sneaky, &markdown_message("x"))
+        .await
+        .is_err());
     let url = fake.mint_response_url();
     let huge = json!({"msgtype": "markdown", "markdown": {"content": "x".repeat(20481)}});
     let err = client.aibot_respond(&url, &huge).await.unwrap_err();
@@ -92,7 +101,10 @@ async fn a_response_url_elsewhere_is_never_called_and_oversize_is_refused() {
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(!err.to_string().contains("response_code=rc"), "{err}");
-    client.aibot_respond(&url, &markdown_message("x")).await.unwrap();
+    client
+        .aibot_respond(&url, &markdown_message("x"))
+        .await
+        .unwrap();
 }
 
 // ---- Official Account ------------------------------------------------------------------
@@ -128,7 +140,9 @@ async fn customer_service_text_has_the_documented_shape_and_the_token_is_cached(
     assert_eq!(
         (sent[0].open_id.as_str(), sent[0].content.as_str()),
         (
-            shapes["custom_send_text"]["body"]["touser"].as_str().unwrap(),
+            shapes["custom_send_text"]["body"]["touser"]
+                .as_str()
+                .unwrap(),
             content
         )
     );
@@ -158,7 +172,10 @@ async fn the_window_is_five_messages_within_48_hours() {
     fake.unfollow(APPID, OPENID);
     let err = client.send_text(OPENID, "gone").await.unwrap_err();
     assert_eq!(err.code(), Some(45015));
-    let never = client.send_text("oSomeoneWhoNeverWrote", "hi").await.unwrap_err();
+    let never = client
+        .send_text("oSomeoneWhoNeverWrote", "hi")
+        .await
+        .unwrap_err();
     assert_eq!(never.code(), Some(40003));
 }
 
@@ -177,10 +194,19 @@ async fn an_expired_or_revoked_token_is_refetched_once() {
     client.send_text(OPENID, "3").await.unwrap();
     assert_eq!(fake.token_calls(), 3, "40001 → one refetch");
     // Rejected twice in a row: surfaced, not looped.
-    fake.push_fault("message/custom/send", Fault::Json(json!({"errcode": 40001, "errmsg": "invalid credential"})));
-    fake.push_fault("message/custom/send", Fault::Json(json!({"errcode": 42001, "errmsg": "access_token expired"})));
+    fake.push_fault(
+        "message/custom/send",
+        Fault::Json(json!({"errcode": 40001, "errmsg": "invalid credential"})),
+    );
+    fake.push_fault(
+        "message/custom/send",
+        Fault::Json(json!({"errcode": 42001, "errmsg": "access_token expired"})),
+    );
     let err = client.send_text(OPENID, "4").await.unwrap_err();
-    assert!(matches!(err, Error::AccessTokenRejected { errcode: 42001, .. }), "{err}");
+    assert!(
+        matches!(err, Error::AccessTokenRejected { errcode: 42001, .. }),
+        "{err}"
+    );
     assert!(err.is_retryable(), "a later attempt gets a fresh token");
     assert_eq!(fake.sent().len(), 3);
 }
@@ -198,7 +224,10 @@ async fn bad_credentials_and_untrusted_ips_are_config_errors_without_secrets() {
     .unwrap();
     fake.user_wrote(APPID, OPENID);
     let err = wrong.send_text(OPENID, "x").await.unwrap_err();
-    assert!(matches!(err, Error::WechatCredential { errcode: 40125, .. }), "{err}");
+    assert!(
+        matches!(err, Error::WechatCredential { errcode: 40125, .. }),
+        "{err}"
+    );
     assert!(err.is_config_error() && !err.to_string().contains("wrong-secret-value"));
     let unknown = MpClient::new(
         MpClientConfig {
@@ -217,23 +246,39 @@ async fn bad_credentials_and_untrusted_ips_are_config_errors_without_secrets() {
     fake.set_whitelist(Some(vec!["10.0.0.1".parse().unwrap()]));
     let err = client.send_text(OPENID, "x").await.unwrap_err();
     assert_eq!(err.code(), Some(40164));
-    assert!(err.to_string().contains("127.0.0.1") && err.is_config_error(), "{err}");
+    assert!(
+        err.to_string().contains("127.0.0.1") && err.is_config_error(),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn oversize_text_is_refused_before_sending_and_transient_failures_are_retryable() {
     let (fake, client) = account().await;
     fake.user_wrote(APPID, OPENID);
-    let err = client.send_text(OPENID, &"字".repeat(700)).await.unwrap_err();
-    assert!(matches!(err, Error::ContentTooLong { limit: 2048, .. }), "{err}");
+    let err = client
+        .send_text(OPENID, &"字".repeat(700))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ContentTooLong { limit: 2048, .. }),
+        "{err}"
+    );
     assert_eq!(fake.request_count("message/custom/send"), 0);
     fake.push_fault("message/custom/send", Fault::Status(503));
     let err = client.send_text(OPENID, "x").await.unwrap_err();
-    assert!(err.is_retryable() && err.to_string().contains("WeChat"), "{err}");
+    assert!(
+        err.is_retryable() && err.to_string().contains("WeChat"),
+        "{err}"
+    );
     fake.push_fault(
         "message/custom/send",
         Fault::Json(json!({"errcode": -1, "errmsg": "system error"})),
     );
-    assert!(client.send_text(OPENID, "x").await.unwrap_err().is_retryable());
+    assert!(client
+        .send_text(OPENID, "x")
+        .await
+        .unwrap_err()
+        .is_retryable());
     client.send_text(OPENID, "x").await.unwrap();
 }

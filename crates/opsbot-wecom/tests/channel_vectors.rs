@@ -85,8 +85,12 @@ fn aibot_url_verification() {
         .verify_url(q("msg_signature"), q("timestamp"), q("nonce"), q("echostr"))
         .unwrap();
     assert_eq!(plain, s(v, &["expected_response_body"]));
-    assert_eq!(padded_len(q("echostr")) as u64, v["padded_len"].as_u64().unwrap());
-    let forged = aibot_crypto().verify_url(&"0".repeat(40), q("timestamp"), q("nonce"), q("echostr"));
+    assert_eq!(
+        padded_len(q("echostr")) as u64,
+        v["padded_len"].as_u64().unwrap()
+    );
+    let forged =
+        aibot_crypto().verify_url(&"0".repeat(40), q("timestamp"), q("nonce"), q("echostr"));
     assert_eq!(forged.unwrap_err().code(), Some(-40001));
 }
 
@@ -96,7 +100,12 @@ fn aibot_group_text_at_robot() {
     let q = |k: &str| s(v, &["query", k]);
     let crypto = aibot_crypto();
     let json = crypto
-        .decrypt_json_message(q("msg_signature"), q("timestamp"), q("nonce"), s(v, &["body"]))
+        .decrypt_json_message(
+            q("msg_signature"),
+            q("timestamp"),
+            q("nonce"),
+            s(v, &["body"]),
+        )
         .unwrap();
     assert_eq!(json, s(v, &["decrypted_json"]));
     let msg = BotMessage::parse(&json).unwrap();
@@ -115,11 +124,20 @@ fn aibot_group_text_at_robot() {
         s(v, &["expected_command_text_after_strip"])
     );
     // The same callback built by the fake is byte-identical.
-    let post = build_aibot_post(&crypto, &json, &rnd("aibotMessageRnd2"), q("timestamp"), q("nonce"));
+    let post = build_aibot_post(
+        &crypto,
+        &json,
+        &rnd("aibotMessageRnd2"),
+        q("timestamp"),
+        q("nonce"),
+    );
     let body: Value = serde_json::from_str(s(v, &["body"])).unwrap();
     assert_eq!(post.encrypt, body["encrypt"].as_str().unwrap());
     assert_eq!(post.msg_signature, q("msg_signature"));
-    assert_eq!(padded_len(&post.encrypt) as u64, v["padded_len"].as_u64().unwrap());
+    assert_eq!(
+        padded_len(&post.encrypt) as u64,
+        v["padded_len"].as_u64().unwrap()
+    );
     // A tampered body fails the signature.
     let tampered = s(v, &["body"]).replacen('A', "B", 1);
     let err = crypto
@@ -134,7 +152,12 @@ fn aibot_stream_refresh() {
     let q = |k: &str| s(v, &["query", k]);
     let crypto = aibot_crypto();
     let json = crypto
-        .decrypt_json_message(q("msg_signature"), q("timestamp"), q("nonce"), s(v, &["body"]))
+        .decrypt_json_message(
+            q("msg_signature"),
+            q("timestamp"),
+            q("nonce"),
+            s(v, &["body"]),
+        )
         .unwrap();
     assert_eq!(json, s(v, &["decrypted_json"]));
     let msg = BotMessage::parse(&json).unwrap();
@@ -145,7 +168,13 @@ fn aibot_stream_refresh() {
         }
     );
     assert_eq!(msg.response_url, None, "refreshes carry no response_url");
-    let post = build_aibot_post(&crypto, &json, &rnd("aibotRefreshRnd3"), q("timestamp"), q("nonce"));
+    let post = build_aibot_post(
+        &crypto,
+        &json,
+        &rnd("aibotRefreshRnd3"),
+        q("timestamp"),
+        q("nonce"),
+    );
     let body: Value = serde_json::from_str(s(v, &["body"])).unwrap();
     assert_eq!(post.encrypt, body["encrypt"].as_str().unwrap());
     assert_eq!(post.msg_signature, q("msg_signature"));
@@ -201,8 +230,15 @@ fn mp_plain_url_verification() {
     let q = |k: &str| s(v, &["query", k]);
     let token = s(&mp_vectors()["_meta"], &["token"]);
     mp::verify_signature(token, q("signature"), q("timestamp"), q("nonce")).unwrap();
-    assert_eq!(mp::signature(token, q("timestamp"), q("nonce")), q("signature"));
-    assert_eq!(q("echostr"), s(v, &["expected_body"]), "echostr is returned unchanged");
+    assert_eq!(
+        mp::signature(token, q("timestamp"), q("nonce")),
+        q("signature")
+    );
+    assert_eq!(
+        q("echostr"),
+        s(v, &["expected_body"]),
+        "echostr is returned unchanged"
+    );
     assert!(mp::verify_signature("other", q("signature"), q("timestamp"), q("nonce")).is_err());
 }
 
@@ -212,10 +248,21 @@ fn mp_safe_text_message() {
     let q = |k: &str| s(v, &["query", k]);
     let meta = &mp_vectors()["_meta"];
     assert_eq!(q("encrypt_type"), "aes");
-    mp::verify_signature(s(meta, &["token"]), q("signature"), q("timestamp"), q("nonce")).unwrap();
+    mp::verify_signature(
+        s(meta, &["token"]),
+        q("signature"),
+        q("timestamp"),
+        q("nonce"),
+    )
+    .unwrap();
     let crypto = mp_crypto();
     let xml = crypto
-        .decrypt_message(q("msg_signature"), q("timestamp"), q("nonce"), s(v, &["body"]))
+        .decrypt_message(
+            q("msg_signature"),
+            q("timestamp"),
+            q("nonce"),
+            s(v, &["body"]),
+        )
         .unwrap();
     assert_eq!(xml, s(v, &["decrypted_xml"]));
     let msg = Message::parse(&xml).unwrap();
@@ -236,9 +283,19 @@ fn mp_safe_text_message() {
     // The same ciphertext from the pinned prefix, and a wrong AppID is refused.
     let encrypt = crypto.encrypt_with_random(&xml, &rnd("mpIncomingRand02"));
     assert!(s(v, &["body"]).contains(&encrypt));
-    let other = WecomCrypto::new(s(meta, &["token"]), s(meta, &["encoding_aes_key"]), "wxsomeoneelse").unwrap();
+    let other = WecomCrypto::new(
+        s(meta, &["token"]),
+        s(meta, &["encoding_aes_key"]),
+        "wxsomeoneelse",
+    )
+    .unwrap();
     let err = other
-        .decrypt_message(q("msg_signature"), q("timestamp"), q("nonce"), s(v, &["body"]))
+        .decrypt_message(
+            q("msg_signature"),
+            q("timestamp"),
+            q("nonce"),
+            s(v, &["body"]),
+        )
         .unwrap_err();
     assert_eq!(err.code(), Some(-40005));
 }
@@ -255,7 +312,10 @@ fn mp_safe_passive_reply() {
         &rnd("mpReplyRandom003"),
     );
     assert_eq!(body, s(v, &["body"]), "byte for byte");
-    assert_eq!(decrypt_mp_reply(&crypto, &body).unwrap(), s(v, &["plain_reply_xml"]));
+    assert_eq!(
+        decrypt_mp_reply(&crypto, &body).unwrap(),
+        s(v, &["plain_reply_xml"])
+    );
 }
 
 #[test]
@@ -264,8 +324,7 @@ fn mp_plain_passive_reply() {
     let meta = &mp_vectors()["_meta"];
     // A passive reply has no MsgId; one is added so the message parser takes it.
     let theirs =
-        Message::parse(&s(v, &["body"]).replace("<MsgType>", "<MsgId>0</MsgId><MsgType>"))
-            .unwrap();
+        Message::parse(&s(v, &["body"]).replace("<MsgType>", "<MsgId>0</MsgId><MsgType>")).unwrap();
     let ours = Message::parse(
         &text_reply_xml(
             s(meta, &["openid (FromUserName)"]),

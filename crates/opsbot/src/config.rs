@@ -637,4 +637,63 @@ roles = ["operator"]
             "{e}"
         );
     }
+
+    #[test]
+    fn robots_and_official_accounts_parse_and_errors_name_the_key() {
+        let base = r#"
+[[roles]]
+name = "operator"
+commands = ["概况"]
+[[users]]
+id = "zhangsan"
+roles = ["operator"]
+[[wecom.bots]]
+name = "ops-group"
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+[[wechat.mp]]
+name = "ops"
+app_id = "wx49f0ab532d5d035a"
+app_secret = "s"
+token = "spamtest"
+original_id = "gh_1234567890ab"
+[[wechat.mp.users]]
+openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+user = "zhangsan"
+"#;
+        let c = load_str(base).unwrap();
+        assert_eq!(c.wecom.bots[0].name, "ops-group");
+        assert_eq!(c.wecom.bots[0].api_base, "https://qyapi.weixin.qq.com");
+        let mp = &c.wechat.mp[0];
+        assert_eq!(mp.users[0].user, "zhangsan");
+        assert!(mp.encoding_aes_key.is_none(), "plain mode");
+        assert_eq!(mp.api_base, "https://api.weixin.qq.com");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("QDG6eK") && !shown.contains("spamtest"),
+            "{shown}"
+        );
+
+        let e = load_str(&base.replace("user = \"zhangsan\"", "user = \"ghost\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("wechat.mp[0].users[0].user") && e.contains("ghost"),
+            "{e}"
+        );
+        let e = load_str(&base.replace("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "short"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wecom.bots[0].encoding_aes_key"), "{e}");
+        let e = load_str(&base.replace("app_secret = \"s\"", "app_secret = \"\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wechat.mp[0].app_secret"), "{e}");
+        let e = load_str(&format!(
+            "{base}\n[[wechat.mp.users]]\nopenid = \"x\"\nuser = \"zhangsan\"\nextra = 1\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("extra"), "{e}");
+    }
 }

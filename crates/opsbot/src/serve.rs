@@ -50,14 +50,24 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     let (wecom_bots, wechat) = (bot_channel(&app)?, wechat_channel(&app)?);
     let mut workers: Vec<_> = delivery.into_iter().collect();
     if let Some(ch) = &wecom_bots {
-        workers.push(tokio::spawn(ch.delivery(app.owner.clone()).run(stop_rx.clone())));
+        workers.push(tokio::spawn(
+            ch.delivery(app.owner.clone()).run(stop_rx.clone()),
+        ));
         let bots: Vec<&str> = ch.bot_names().collect();
-        tracing::info!(?bots, "WeCom robot callbacks at /wecom/bot/{{bot}}/callback");
+        tracing::info!(
+            ?bots,
+            "WeCom robot callbacks at /wecom/bot/{{bot}}/callback"
+        );
     }
     if let Some(ch) = &wechat {
-        workers.push(tokio::spawn(ch.delivery(app.owner.clone()).run(stop_rx.clone())));
+        workers.push(tokio::spawn(
+            ch.delivery(app.owner.clone()).run(stop_rx.clone()),
+        ));
         let accounts: Vec<&str> = ch.account_names().collect();
-        tracing::info!(?accounts, "WeChat callbacks at /wechat/{{account}}/callback");
+        tracing::info!(
+            ?accounts,
+            "WeChat callbacks at /wechat/{{account}}/callback"
+        );
     }
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),

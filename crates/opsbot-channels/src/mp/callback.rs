@@ -154,18 +154,19 @@ impl MpChannel {
         };
         let jobs: Arc<dyn ReplySink> = sink.clone();
         let late: Arc<dyn Late> = sink.clone();
-        let response =
-            match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget).await {
-                Handoff::InTime(response) => response,
-                Handoff::Lost => {
-                    tracing::error!(account = %account.name, "the engine task ended without a response");
-                    return Ok(self.passive(&account, &msg, &s, "⚠ 处理消息时出错,请重试"));
-                }
-                Handoff::Late => {
-                    tracing::warn!(account = %account.name, "engine slower than the ack budget; the reply follows as a customer-service message");
-                    return Ok(Answer::Nothing);
-                }
-            };
+        let response = match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget)
+            .await
+        {
+            Handoff::InTime(response) => response,
+            Handoff::Lost => {
+                tracing::error!(account = %account.name, "the engine task ended without a response");
+                return Ok(self.passive(&account, &msg, &s, "⚠ 处理消息时出错,请重试"));
+            }
+            Handoff::Late => {
+                tracing::warn!(account = %account.name, "engine slower than the ack budget; the reply follows as a customer-service message");
+                return Ok(Answer::Nothing);
+            }
+        };
         let mut text = sink.take_notice().unwrap_or_default() + &response.text;
         if matches!(response.status, Status::Accepted(_)) {
             text.push('\n');

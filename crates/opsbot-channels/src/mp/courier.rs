@@ -77,7 +77,10 @@ impl Courier for ServiceCourier {
         }
         match account.client.send_text(&target.open_id, &content).await {
             Ok(()) => Ok(()),
-            Err(e @ (WecomError::ServiceWindowClosed { .. } | WecomError::ServiceQuotaExhausted { .. })) => {
+            Err(
+                e @ (WecomError::ServiceWindowClosed { .. }
+                | WecomError::ServiceQuotaExhausted { .. }),
+            ) => {
                 self.missed(&item.channel, &target.open_id).await;
                 Err(Failure::Permanent(e.to_string()))
             }

@@ -94,7 +94,10 @@ impl std::fmt::Debug for MpConfig {
 
 /// Checks `[[wechat.mp]]`; `is_user` says whether an opsbot user id is configured. The
 /// error names the key (`wechat.mp[0].users[1].user`) and the problem.
-pub fn validate(accounts: &[MpConfig], is_user: impl Fn(&str) -> bool) -> Result<(), (String, String)> {
+pub fn validate(
+    accounts: &[MpConfig],
+    is_user: impl Fn(&str) -> bool,
+) -> Result<(), (String, String)> {
     let mut names = HashSet::new();
     for (i, a) in accounts.iter().enumerate() {
         let key = |f: &str| format!("wechat.mp[{i}].{f}");
@@ -121,7 +124,10 @@ pub fn validate(accounts: &[MpConfig], is_user: impl Fn(&str) -> bool) -> Result
             let ukey = |f: &str| key(&format!("users[{j}].{f}"));
             check::not_empty(&u.openid).map_err(|p| (ukey("openid"), p))?;
             if !openids.insert(u.openid.as_str()) {
-                return Err((ukey("openid"), format!("openid {:?} is bound twice", u.openid)));
+                return Err((
+                    ukey("openid"),
+                    format!("openid {:?} is bound twice", u.openid),
+                ));
             }
             if !is_user(&u.user) {
                 return Err((
@@ -298,13 +304,22 @@ mod tests {
         assert!(p.contains("ghost"), "{p}");
         let mut a = account();
         a.users.push(a.users[0].clone());
-        assert_eq!(validate(&[a], known).unwrap_err().0, "wechat.mp[0].users[1].openid");
+        assert_eq!(
+            validate(&[a], known).unwrap_err().0,
+            "wechat.mp[0].users[1].openid"
+        );
         let mut a = account();
         a.encoding_aes_key = Some("short".into());
-        assert_eq!(validate(&[a], known).unwrap_err().0, "wechat.mp[0].encoding_aes_key");
+        assert_eq!(
+            validate(&[a], known).unwrap_err().0,
+            "wechat.mp[0].encoding_aes_key"
+        );
         let mut a = account();
         a.app_secret = String::new();
-        assert_eq!(validate(&[a], known).unwrap_err().0, "wechat.mp[0].app_secret");
+        assert_eq!(
+            validate(&[a], known).unwrap_err().0,
+            "wechat.mp[0].app_secret"
+        );
         assert_eq!(
             validate(&[account(), account()], known).unwrap_err().0,
             "wechat.mp[1].name"
@@ -314,6 +329,11 @@ mod tests {
     #[test]
     fn debug_hides_secrets() {
         let shown = format!("{:?}", account());
-        assert!(!shown.contains("s3cret") && !shown.contains("spamtest") && !shown.contains("abcdefghij"), "{shown}");
+        assert!(
+            !shown.contains("s3cret")
+                && !shown.contains("spamtest")
+                && !shown.contains("abcdefghij"),
+            "{shown}"
+        );
     }
 }

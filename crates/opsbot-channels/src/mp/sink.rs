@@ -59,7 +59,10 @@ impl ReplySink for MpSink {
         if reply.finished.is_some() {
             self.push(&reply.text);
         } else {
-            tracing::trace!(job = reply.job.0, "progress not sent to an Official Account user");
+            tracing::trace!(
+                job = reply.job.0,
+                "progress not sent to an Official Account user"
+            );
         }
     }
 }

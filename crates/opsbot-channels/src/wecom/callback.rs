@@ -116,19 +116,20 @@ impl WecomChannel {
         let late: Arc<dyn Late> = sink.clone();
         // If the engine is slow, the callback still answers in time and the response
         // follows through the outbox.
-        let response =
-            match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget).await {
-                Handoff::InTime(response) => response,
-                Handoff::Lost => {
-                    tracing::error!(app = %app.name, "the engine task ended without a response");
-                    sink.push("⚠ 处理消息时出错,请重试".into());
-                    return Ok(String::new());
-                }
-                Handoff::Late => {
-                    tracing::warn!(app = %app.name, "engine slower than the ack budget; the reply follows by message/send");
-                    return Ok(String::new());
-                }
-            };
+        let response = match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget)
+            .await
+        {
+            Handoff::InTime(response) => response,
+            Handoff::Lost => {
+                tracing::error!(app = %app.name, "the engine task ended without a response");
+                sink.push("⚠ 处理消息时出错,请重试".into());
+                return Ok(String::new());
+            }
+            Handoff::Late => {
+                tracing::warn!(app = %app.name, "engine slower than the ack budget; the reply follows by message/send");
+                return Ok(String::new());
+            }
+        };
         if matches!(target, Target::User { .. }) && response.text.len() <= APP_TEXT_MAX_BYTES {
             Ok(self.passive(&app, &msg, &s, &response.text))
         } else {

@@ -2,15 +2,17 @@
 //! Members @ the robot in a group chat (or talk to it one to one); it answers each asker
 //! by name, and many commands run at once.
 //!
-//! A message is acknowledged at once with an empty stream (`finish=false`); the engine
-//! runs meanwhile and its answer, job progress and result fill the stream, which WeCom
-//! shows as it refreshes. A stream still running at its deadline (WeCom refreshes for
+//! A message is acknowledged at once with an empty stream (`finish=false`), without
+//! waiting for the store; the stream is then recorded (the message id is its unique
+//! key, so nothing runs twice) and only then does the engine run; its answer, job
+//! progress and result fill the stream, which WeCom shows as it refreshes. A stream still running at its deadline (WeCom refreshes for
 //! six minutes) is ended with a note, and the job's result follows once through the
 //! message's `response_url` (single use, one hour), by the durable outbox.
 //!
 //! Streams live in the store, so a refresh answered by another opsbot instance sees
-//! what the instance running the job wrote; the message id is their unique key, so a
-//! retried callback finds its stream and never runs again.
+//! what the instance running the job wrote. A stream's id is derived from the message
+//! id, so a retried callback is acknowledged with the stream it may already be
+//! refreshing, wherever it lands.
 
 mod callback;
 mod courier;
@@ -23,7 +25,7 @@ use opsbot_engine::Engine;
 use opsbot_store::{NewOutbox, Store};
 use opsbot_wecom::{aibot, ClientConfig, WecomClient, WecomCrypto};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
@@ -124,6 +126,9 @@ pub struct BotChannel {
     wake: Arc<Notify>,
     /// `response_url` replies on their way into the outbox.
     outbox: mpsc::UnboundedSender<Vec<NewOutbox>>,
+    /// Streams acknowledged but not yet in the store (`channel`, `stream id`): their
+    /// refreshes are told to wait, not that the stream is gone.
+    opening: Arc<Mutex<HashSet<(String, String)>>>,
     settings: Settings,
 }
 
@@ -177,6 +182,7 @@ impl BotChannel {
             store,
             wake,
             outbox,
+            opening: Arc::default(),
             settings,
         })
     }
@@ -241,7 +247,10 @@ mod tests {
         assert_eq!(validate(&[b.clone()]).unwrap_err().0, "wecom.bots[0].name");
         b.name = "ok".into();
         b.encoding_aes_key = "short".into();
-        assert_eq!(validate(&[b.clone()]).unwrap_err().0, "wecom.bots[0].encoding_aes_key");
+        assert_eq!(
+            validate(&[b.clone()]).unwrap_err().0,
+            "wecom.bots[0].encoding_aes_key"
+        );
         b.encoding_aes_key = bot("x").encoding_aes_key;
         b.token = " ".into();
         assert_eq!(validate(&[b.clone()]).unwrap_err().0, "wecom.bots[0].token");
@@ -253,6 +262,9 @@ mod tests {
     #[test]
     fn debug_hides_secrets() {
         let shown = format!("{:?}", bot("ops"));
-        assert!(!shown.contains("QDG6eK") && !shown.contains("jWmYm7"), "{shown}");
+        assert!(
+            !shown.contains("QDG6eK") && !shown.contains("jWmYm7"),
+            "{shown}"
+        );
     }
 }

@@ -194,9 +194,9 @@ impl Writer {
 /// What a stream says when it is ended at its deadline with the job still running.
 pub(crate) fn handover_text(record: &StreamRecord) -> String {
     let note = match (record.response_url.is_some(), record.job_id) {
-        (true, Some(job)) => format!(
-            "⏳ #{job} 仍在执行,完成后在这里回复结果(1 小时内);也可发送 任务:{job} 查看"
-        ),
+        (true, Some(job)) => {
+            format!("⏳ #{job} 仍在执行,完成后在这里回复结果(1 小时内);也可发送 任务:{job} 查看")
+        }
         (true, None) => "⏳ 仍在处理,完成后在这里回复结果".to_string(),
         (false, Some(job)) => format!("⏳ #{job} 仍在执行,完成后发送 任务:{job} 查看结果"),
         (false, None) => "⏳ 仍在处理,稍后发送 任务 查看结果".to_string(),
@@ -221,9 +221,16 @@ mod tests {
     #[test]
     fn a_fast_result_before_the_answer_still_renders_in_order() {
         let mut v = View::default();
-        v.apply(Update::Reply(Reply::finished(JobId(3), JobState::Succeeded, "✅ #3 完成".into())));
+        v.apply(Update::Reply(Reply::finished(
+            JobId(3),
+            JobState::Succeeded,
+            "✅ #3 完成".into(),
+        )));
         assert!(!v.done(), "the answer is not in yet");
-        v.apply(Update::Response(Response::new(Status::Accepted(JobId(3)), "已受理 #3")));
+        v.apply(Update::Response(Response::new(
+            Status::Accepted(JobId(3)),
+            "已受理 #3",
+        )));
         assert!(v.done());
         assert_eq!(v.render(), "已受理 #3\n✅ #3 完成");
     }
@@ -231,9 +238,16 @@ mod tests {
     #[test]
     fn progress_is_capped_and_plain_answers_are_done_at_once() {
         let mut v = View::default();
-        v.apply(Update::Response(Response::new(Status::Accepted(JobId(1)), "已受理 #1")));
+        v.apply(Update::Response(Response::new(
+            Status::Accepted(JobId(1)),
+            "已受理 #1",
+        )));
         for p in 0..20u8 {
-            v.apply(Update::Reply(Reply::progress(JobId(1), p, format!("#1 {p}%"))));
+            v.apply(Update::Reply(Reply::progress(
+                JobId(1),
+                p,
+                format!("#1 {p}%"),
+            )));
         }
         assert!(!v.done());
         let text = v.render();

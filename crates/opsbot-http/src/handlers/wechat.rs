@@ -52,12 +52,16 @@ pub async fn message(
         .await
     {
         // WeChat's "nothing to say": it does not try again and shows nothing.
-        Ok(Answer::Nothing) => {
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "success").into_response()
-        }
-        Ok(Answer::Reply(xml)) => {
-            ([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response()
-        }
+        Ok(Answer::Nothing) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "success",
+        )
+            .into_response(),
+        Ok(Answer::Reply(xml)) => (
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            xml,
+        )
+            .into_response(),
         Err(e) => refused(&account, e),
     }
 }

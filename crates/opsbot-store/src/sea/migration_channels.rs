@@ -44,7 +44,12 @@ impl MigrationTrait for Channels {
             .create_index(index("bot_stream", "msg", &["channel", "msg_id"], true))
             .await?;
         manager
-            .create_index(index("bot_stream", "stream", &["channel", "stream_id"], true))
+            .create_index(index(
+                "bot_stream",
+                "stream",
+                &["channel", "stream_id"],
+                true,
+            ))
             .await?;
         manager
             .create_index(index("bot_stream", "created", &["created_at"], false))
@@ -64,7 +69,12 @@ impl MigrationTrait for Channels {
             ))
             .await?;
         manager
-            .create_index(index("reply_window", "target", &["channel", "target"], true))
+            .create_index(index(
+                "reply_window",
+                "target",
+                &["channel", "target"],
+                true,
+            ))
             .await
     }
 }

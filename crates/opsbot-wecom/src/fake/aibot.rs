@@ -87,15 +87,13 @@ pub(super) async fn response(
     let msgtype = body.get("msgtype").and_then(Value::as_str).unwrap_or("");
     let payload = body.get(msgtype).and_then(Value::as_object);
     match (msgtype, payload) {
-        ("markdown", Some(markdown)) => {
-            match markdown.get("content").and_then(Value::as_str) {
-                None | Some("") => return wecom(44004, "empty content"),
-                Some(content) if content.len() > CONTENT_LIMIT => {
-                    return wecom(45002, "content size out of limit")
-                }
-                Some(_) => {}
+        ("markdown", Some(markdown)) => match markdown.get("content").and_then(Value::as_str) {
+            None | Some("") => return wecom(44004, "empty content"),
+            Some(content) if content.len() > CONTENT_LIMIT => {
+                return wecom(45002, "content size out of limit")
             }
-        }
+            Some(_) => {}
+        },
         ("template_card", Some(_)) => {}
         ("", _) => return wecom(41008, "missing msgtype"),
         (_, Some(_)) => return wecom(40008, "invalid message type"),

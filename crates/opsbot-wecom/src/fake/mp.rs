@@ -250,13 +250,14 @@ async fn intake(shared: &MpShared, endpoint: &str) -> Option<Response> {
     }
 }
 
-fn whitelisted(state: &MpState, peer: IpAddr) -> Result<(), Response> {
+/// The 40164 refusal for a peer outside the whitelist, if there is one.
+fn not_whitelisted(state: &MpState, peer: IpAddr) -> Option<Response> {
     match &state.whitelist {
-        Some(list) if !list.contains(&peer) => Err(wechat(
+        Some(list) if !list.contains(&peer) => Some(wechat(
             40164,
             &format!("invalid ip {peer} ipv6 ::ffff:{peer}, not in whitelist"),
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -287,13 +288,14 @@ async fn token(
         Some(expected) if expected != secret => return wechat(40125, "invalid appsecret"),
         Some(_) => {}
     }
-    if let Err(response) = whitelisted(&state, peer.ip()) {
+    if let Some(response) = not_whitelisted(&state, peer.ip()) {
         return response;
     }
     let ttl = state.token_ttl.unwrap_or(DEFAULT_TTL);
-    let live = state.tokens.iter().find(|(_, t)| {
-        t.app_id == app_id && !t.revoked && now.saturating_sub(t.issued_at) < ttl
-    });
+    let live = state
+        .tokens
+        .iter()
+        .find(|(_, t)| t.app_id == app_id && !t.revoked && now.saturating_sub(t.issued_at) < ttl);
     let (token, remaining) = match live {
         Some((token, t)) => (token.clone(), ttl - now.saturating_sub(t.issued_at)),
         None => {
@@ -342,7 +344,7 @@ async fn custom_send(
     if now.saturating_sub(issued.issued_at) >= ttl {
         return wechat(42001, "access_token expired");
     }
-    if let Err(response) = whitelisted(&state, peer.ip()) {
+    if let Some(response) = not_whitelisted(&state, peer.ip()) {
         return response;
     }
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
@@ -410,18 +412,33 @@ pub fn build_mp_verify_query(token: &str, echostr: &str, timestamp: &str, nonce:
 }
 
 /// The plaintext XML of a text message from `open_id` to the account `gh_id`.
-pub fn mp_text_xml(gh_id: &str, open_id: &str, content: &str, msg_id: u64, create_time: i64) -> String {
+pub fn mp_text_xml(
+    gh_id: &str,
+    open_id: &str,
+    content: &str,
+    msg_id: u64,
+    create_time: i64,
+) -> String {
     format!(
         "<xml><ToUserName><![CDATA[{gh_id}]]></ToUserName><FromUserName><![CDATA[{open_id}]]></FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
     )
 }
 
+/// What signs (and in safe mode encrypts) an account's callbacks.
+#[derive(Debug, Clone, Copy)]
+pub struct MpKeys<'a> {
+    /// The server configuration's Token.
+    pub token: &'a str,
+    /// Safe mode: the EncodingAESKey with the AppID as receive id; `None` for plain mode.
+    pub crypto: Option<&'a WecomCrypto>,
+    /// The account's original id (`gh_…`), the envelope's `ToUserName`.
+    pub gh_id: &'a str,
+}
+
 /// A callback POST carrying `plaintext_xml` from `open_id`: in plain mode as is, in safe
-/// mode (`crypto`, receive id = AppID) encrypted, with both signatures.
+/// mode encrypted, with both signatures.
 pub fn build_mp_post(
-    token: &str,
-    crypto: Option<&WecomCrypto>,
-    gh_id: &str,
+    keys: MpKeys<'_>,
     open_id: &str,
     plaintext_xml: &str,
     random16: &[u8; 16],
@@ -430,19 +447,20 @@ pub fn build_mp_post(
 ) -> MpCallback {
     let mut query = format!(
         "signature={}&timestamp={}&nonce={}&openid={}",
-        crate::mp::signature(token, timestamp, nonce),
+        crate::mp::signature(keys.token, timestamp, nonce),
         percent_encode(timestamp),
         percent_encode(nonce),
         percent_encode(open_id)
     );
-    let body = match crypto {
+    let body = match keys.crypto {
         None => plaintext_xml.to_owned(),
         Some(crypto) => {
             let encrypt = crypto.encrypt_with_random(plaintext_xml, random16);
             let msg_signature = crypto.signature(timestamp, nonce, &encrypt);
             query.push_str(&format!("&encrypt_type=aes&msg_signature={msg_signature}"));
             format!(
-                "<xml>\n<ToUserName><![CDATA[{gh_id}]]></ToUserName>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n</xml>"
+                "<xml>\n<ToUserName><![CDATA[{}]]></ToUserName>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n</xml>",
+                keys.gh_id
             )
         }
     };

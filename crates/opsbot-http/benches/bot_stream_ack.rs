@@ -1,0 +1,270 @@
+//! Stream acknowledgement of the smart-robot channel under load: correctly signed and
+//! encrypted group messages (`@运维机器人 概况`) over loopback HTTP from 100 concurrent
+//! engineers, and the time until each is acknowledged with its empty stream. The engine
+//! answers each in the background meanwhile (SQLite, the same store), as in production.
+//! Shapes:
+//! - burst: all 100 at the same instant, twenty times over;
+//! - paced: every engineer sends one message every 200 ms (500 messages/s in all);
+//! - refresh: the streams' refreshes, which read the answer back;
+//! - URL verification, which WeCom wants answered within 1 s.
+//!
+//! cargo bench -p opsbot-http --bench bot_stream_ack
+
+use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
+use opsbot_core::{Policy, Role};
+use opsbot_engine::{Engine, EngineSettings};
+use opsbot_wecom::fake::{
+    aibot_refresh_json, aibot_text_json, build_aibot_post, build_verify_url_query,
+    decrypt_aibot_reply, CallbackPost,
+};
+use opsbot_wecom::WecomCrypto;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "QDG6eK";
+const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+const ENGINEERS: usize = 100;
+const ROUNDS: usize = 20;
+const GROUPS: [&str; 4] = ["wrGroupA", "wrGroupB", "wrGroupC", "wrGroupD"];
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}/bench.db", dir.path().display()))
+        .await
+        .unwrap();
+    let sessions = opsbot_store::connect_sessions("memory", None)
+        .await
+        .unwrap();
+    let users: BTreeMap<String, Vec<String>> = (0..ENGINEERS)
+        .map(|i| (format!("u{i}"), vec!["viewer".to_string()]))
+        .collect();
+    let policy = Policy::new(
+        vec![Role {
+            name: "viewer".into(),
+            commands: vec!["概况".into()],
+            scopes: vec!["*".into()],
+        }],
+        users,
+        BTreeMap::new(),
+    )
+    .unwrap();
+    let sim = Arc::new(opsbot_sim::SimProvider::new("sim", store.clone(), 0.0));
+    let engine = Engine::new(
+        store.clone(),
+        sessions,
+        vec![sim],
+        policy,
+        EngineSettings::default(),
+    )
+    .await
+    .unwrap();
+    engine.ensure_synced().await.unwrap();
+    let bot = BotConfig {
+        name: "ops".into(),
+        token: TOKEN.into(),
+        encoding_aes_key: AES_KEY.into(),
+        bot_id: None,
+        api_base: "https://qyapi.weixin.qq.com".into(),
+    };
+    let channel = Arc::new(
+        BotChannel::new(&[bot], Arc::new(engine), store.clone(), Settings::default()).unwrap(),
+    );
+    let router = opsbot_http::router(opsbot_http::AppState {
+        store,
+        version: "bench",
+        wecom: None,
+        wecom_bots: Some(channel),
+        wechat: None,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/wecom/bot/ops/callback",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move {
+        opsbot_http::serve(listener, router, std::future::pending())
+            .await
+            .unwrap()
+    });
+    let crypto = WecomCrypto::new(TOKEN, AES_KEY, "").unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(ENGINEERS)
+        .build()
+        .unwrap();
+
+    // URL verification.
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for i in 0..200 {
+        let now = chrono::Utc::now().timestamp().to_string();
+        let query = build_verify_url_query(
+            &crypto,
+            "1616140317555161061",
+            b"0123456789abcdef",
+            &now,
+            &i.to_string(),
+        );
+        let t = Instant::now();
+        let r = client.get(format!("{url}?{query}")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        latencies.push(t.elapsed());
+    }
+    report(
+        "URL verification (sequential)",
+        latencies,
+        started.elapsed(),
+    );
+
+    // Warm the connection pool so the first burst does not measure TCP handshakes.
+    let warm: Vec<_> = (0..ENGINEERS)
+        .map(|i| {
+            let (client, url, crypto) = (client.clone(), url.clone(), crypto.clone());
+            tokio::spawn(async move {
+                ack(&client, &url, &message(&crypto, i, &format!("warm-{i}"))).await
+            })
+        })
+        .collect();
+    for t in warm {
+        t.await.unwrap();
+    }
+
+    // Burst: 100 group messages at the same instant, twenty rounds.
+    let mut latencies = Vec::with_capacity(ENGINEERS * ROUNDS);
+    let mut streams = Vec::new();
+    let started = Instant::now();
+    for round in 0..ROUNDS {
+        let tasks: Vec<_> = (0..ENGINEERS)
+            .map(|i| {
+                let post = message(&crypto, i, &format!("burst-{round}-{i}"));
+                let (client, url) = (client.clone(), url.clone());
+                tokio::spawn(async move { ack(&client, &url, &post).await })
+            })
+            .collect();
+        for t in tasks {
+            let (latency, body) = t.await.unwrap();
+            latencies.push(latency);
+            if round == ROUNDS - 1 {
+                streams.push(body);
+            }
+        }
+    }
+    report(
+        "burst: 100 concurrent group messages, ack",
+        latencies,
+        started.elapsed(),
+    );
+
+    // Paced: each engineer sends every 200 ms for 5 s.
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..ENGINEERS)
+        .map(|i| {
+            let (client, url, crypto) = (client.clone(), url.clone(), crypto.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_micros(2000 * i as u64)).await;
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                let mut out = Vec::new();
+                for n in 0..25 {
+                    tick.tick().await;
+                    let post = message(&crypto, i, &format!("paced-{i}-{n}"));
+                    out.push(ack(&client, &url, &post).await.0);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    report(
+        "paced: 100 engineers, one group message each per 200 ms, ack",
+        latencies,
+        started.elapsed(),
+    );
+
+    // Refreshes of the last burst's streams, all at once.
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let (client, url, crypto) = (client.clone(), url.clone(), crypto.clone());
+            tokio::spawn(async move {
+                let reply = decrypt_aibot_reply(&crypto, &body).unwrap();
+                let id = reply["stream"]["id"].as_str().unwrap().to_string();
+                let json = aibot_refresh_json(
+                    &format!("r-{i}"),
+                    Some(GROUPS[i % GROUPS.len()]),
+                    &format!("u{i}"),
+                    &id,
+                );
+                let post = signed(&crypto, &json, i);
+                ack(&client, &url, &post).await.0
+            })
+        })
+        .collect();
+    for t in tasks {
+        latencies.push(t.await.unwrap());
+    }
+    report("refresh: 100 concurrent", latencies, started.elapsed());
+}
+
+fn message(crypto: &WecomCrypto, engineer: usize, msg_id: &str) -> CallbackPost {
+    let json = aibot_text_json(
+        msg_id,
+        Some(GROUPS[engineer % GROUPS.len()]),
+        &format!("u{engineer}"),
+        "@运维机器人 概况",
+        "https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code=bench",
+    );
+    signed(crypto, &json, engineer)
+}
+
+fn signed(crypto: &WecomCrypto, json: &str, n: usize) -> CallbackPost {
+    let now = chrono::Utc::now().timestamp().to_string();
+    build_aibot_post(crypto, json, b"0123456789abcdef", &now, &n.to_string())
+}
+
+async fn ack(client: &reqwest::Client, url: &str, post: &CallbackPost) -> (Duration, String) {
+    let t = Instant::now();
+    let r = client
+        .post(format!("{url}?{}", post.query))
+        .header("content-type", "application/json")
+        .body(post.body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    (t.elapsed(), body)
+}
+
+fn report(label: &str, mut latencies: Vec<Duration>, total: Duration) {
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "{label}: {} requests: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} requests/s",
+        latencies.len(),
+        ms(pct(0.50)),
+        ms(pct(0.95)),
+        ms(pct(0.99)),
+        ms(*latencies.last().unwrap()),
+        latencies.len() as f64 / total.as_secs_f64()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
