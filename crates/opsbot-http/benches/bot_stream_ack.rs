@@ -8,6 +8,10 @@
 //! - refresh: the streams' refreshes, which read the answer back;
 //! - URL verification, which WeCom wants answered within 1 s.
 //!
+//! On a shared machine the wall-clock figures depend on what else runs, so each shape
+//! also reports this process's CPU time per message (server, engine and load generator
+//! together, from /proc/self/stat), which does not.
+//!
 //! cargo bench -p opsbot-http --bench bot_stream_ack
 
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
@@ -143,6 +147,7 @@ async fn run() {
     let mut latencies = Vec::with_capacity(ENGINEERS * ROUNDS);
     let mut streams = Vec::new();
     let started = Instant::now();
+    let cpu = cpu_time();
     for round in 0..ROUNDS {
         let tasks: Vec<_> = (0..ENGINEERS)
             .map(|i| {
@@ -159,14 +164,19 @@ async fn run() {
             }
         }
     }
+    // Let the engine finish the last round, so its CPU is counted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let burst_cpu = cpu_time() - cpu;
     report(
         "burst: 100 concurrent group messages, ack",
         latencies,
         started.elapsed(),
     );
+    per_message_cpu("burst", burst_cpu, ENGINEERS * ROUNDS);
 
     // Paced: each engineer sends every 200 ms for 5 s.
     let started = Instant::now();
+    let cpu = cpu_time();
     let tasks: Vec<_> = (0..ENGINEERS)
         .map(|i| {
             let (client, url, crypto) = (client.clone(), url.clone(), crypto.clone());
@@ -187,11 +197,14 @@ async fn run() {
     for t in tasks {
         latencies.extend(t.await.unwrap());
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let paced_cpu = cpu_time() - cpu;
     report(
         "paced: 100 engineers, one group message each per 200 ms, ack",
         latencies,
         started.elapsed(),
     );
+    per_message_cpu("paced", paced_cpu, ENGINEERS * 25);
 
     // Refreshes of the last burst's streams, all at once.
     let mut latencies = Vec::new();
@@ -262,6 +275,31 @@ fn report(label: &str, mut latencies: Vec<Duration>, total: Duration) {
         ms(pct(0.99)),
         ms(*latencies.last().unwrap()),
         latencies.len() as f64 / total.as_secs_f64()
+    );
+}
+
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+fn per_message_cpu(label: &str, cpu: Duration, messages: usize) {
+    let each = cpu.as_secs_f64() * 1e6 / messages as f64;
+    println!(
+        "{label}: {:.0} µs CPU per message (server + engine + load generator), so 100 messages \
+         need {:.1} ms of CPU: {:.1} ms on 2 idle cores",
+        each,
+        each * 100.0 / 1000.0,
+        each * 100.0 / 2000.0
     );
 }
 

@@ -213,6 +213,10 @@ struct Opening {
 
 impl Opening {
     async fn run(self, stream: NewStream, text: String) {
+        // Tokio runs a task spawned by a request next, on the same worker: in a burst
+        // of group messages the store and engine work would go before the other
+        // acknowledgements. Queue it behind them instead.
+        tokio::task::yield_now().await;
         let opened = self.open(&stream).await;
         lock(&self.in_flight).remove(&self.key);
         let record = match opened {
