@@ -4,6 +4,7 @@
 //! writes) and their stream recorded behind the answer; refreshes get the stream as it
 //! stands; events get a welcome or nothing.
 
+use super::quiet::Quiet;
 use super::stream::{self, StreamSink};
 use super::{Bot, BotChannel};
 use crate::error::{bad, unavailable, CallbackError};
@@ -52,6 +53,7 @@ impl BotChannel {
         raw_query: &str,
         body: &str,
     ) -> Result<String, CallbackError> {
+        self.quiet.arrived();
         let bot = self.bot(bot_name)?;
         let s = signed(raw_query, "msg_signature")?;
         fresh(&s.timestamp, self.settings.timestamp_window)?;
@@ -120,6 +122,7 @@ impl BotChannel {
                 engine: self.engine.clone(),
                 outbox: self.outbox.clone(),
                 in_flight: self.opening.clone(),
+                quiet: self.quiet.clone(),
                 key,
                 response_url_ttl: self.settings.response_url_ttl,
                 give_up_after: self.settings.stream_window,
@@ -205,6 +208,7 @@ struct Opening {
     engine: Arc<Engine>,
     outbox: mpsc::UnboundedSender<Vec<NewOutbox>>,
     in_flight: Arc<Mutex<HashSet<(String, String)>>>,
+    quiet: Arc<Quiet>,
     key: (String, String),
     response_url_ttl: Duration,
     /// A store down this long loses the message (its refreshes are told so).
@@ -213,10 +217,8 @@ struct Opening {
 
 impl Opening {
     async fn run(self, stream: NewStream, text: String) {
-        // Tokio runs a task spawned by a request next, on the same worker: in a burst
-        // of group messages the store and engine work would go before the other
-        // acknowledgements. Queue it behind them instead.
-        tokio::task::yield_now().await;
+        // Acknowledge first, work after (see `quiet`).
+        self.quiet.settled().await;
         let opened = self.open(&stream).await;
         lock(&self.in_flight).remove(&self.key);
         let record = match opened {

@@ -16,6 +16,7 @@
 
 mod callback;
 mod courier;
+mod quiet;
 mod stream;
 
 use crate::config_check as check;
@@ -129,6 +130,8 @@ pub struct BotChannel {
     /// Streams acknowledged but not yet in the store (`channel`, `stream id`): their
     /// refreshes are told to wait, not that the stream is gone.
     opening: Arc<Mutex<HashSet<(String, String)>>>,
+    /// When callbacks last arrived: the work messages start waits for a lull.
+    quiet: Arc<quiet::Quiet>,
     settings: Settings,
 }
 
@@ -183,6 +186,10 @@ impl BotChannel {
             wake,
             outbox,
             opening: Arc::default(),
+            quiet: Arc::new(quiet::Quiet::new(
+                Duration::from_millis(2),
+                Duration::from_millis(25),
+            )),
             settings,
         })
     }
