@@ -6,11 +6,14 @@ mod handlers;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
+use opsbot_channels::mp::MpChannel;
 use opsbot_channels::wecom::WecomChannel;
+use opsbot_channels::wecom_bot::BotChannel;
 use opsbot_store::Store;
 use std::sync::Arc;
 
-/// WeCom callbacks are small XML documents; anything bigger is not from WeCom.
+/// Callbacks (WeCom apps and robots, WeChat accounts) are small XML or JSON documents;
+/// anything bigger is not from WeCom or WeChat.
 pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
 
 /// What the handlers share.
@@ -20,6 +23,10 @@ pub struct AppState {
     pub version: &'static str,
     /// `None` when no `[[wecom.apps]]` is configured.
     pub wecom: Option<Arc<WecomChannel>>,
+    /// `None` when no `[[wecom.bots]]` is configured.
+    pub wecom_bots: Option<Arc<BotChannel>>,
+    /// `None` when no `[[wechat.mp]]` is configured.
+    pub wechat: Option<Arc<MpChannel>>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes. Sets TCP_NODELAY on every
@@ -50,6 +57,18 @@ pub fn router(state: AppState) -> Router {
             "/wecom/{app}/callback",
             get(handlers::wecom::verify)
                 .post(handlers::wecom::message)
+                .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
+        )
+        .route(
+            "/wecom/bot/{bot}/callback",
+            get(handlers::wecom_bot::verify)
+                .post(handlers::wecom_bot::message)
+                .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
+        )
+        .route(
+            "/wechat/{account}/callback",
+            get(handlers::wechat::verify)
+                .post(handlers::wechat::message)
                 .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
         )
         .with_state(state)

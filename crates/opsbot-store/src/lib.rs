@@ -5,9 +5,11 @@
 //!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
 //! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
 //! - [`LeaseStore`] (a supertrait of `Store`): which instance runs each scheduled job.
+//! - [`ChannelStore`] (a supertrait of `Store`): smart-robot streams and reply windows.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
+mod channels;
 mod error;
 mod leases;
 mod sea;
@@ -16,6 +18,7 @@ mod tokens;
 mod types;
 mod url;
 
+pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamState};
 pub use error::{Result, StoreError};
 pub use leases::LeaseStore;
 pub use sea::SeaStore;
@@ -42,7 +45,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore + LeaseStore {
+pub trait Store: Send + Sync + TokenStore + LeaseStore + ChannelStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

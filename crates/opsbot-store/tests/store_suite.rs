@@ -3,6 +3,8 @@
 //! `OPSBOT_TEST_POSTGRES_URL` / `OPSBOT_TEST_MYSQL_URL`). A server that is not running
 //! skips its tests unless `OPSBOT_TEST_REQUIRE_SERVICES=1`.
 
+#[path = "store_suite/channels.rs"]
+mod channels;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/harness.rs"]
@@ -75,9 +77,14 @@ suite!(
     token_ids_are_unique,
     lease_has_one_holder_until_it_expires,
     lease_race_has_one_winner,
+    streams_open_once_per_message,
+    streams_fill_until_done_or_handed_over,
+    streams_are_purged_by_age,
+    reply_windows_count_and_reopen,
 );
 
 mod cases {
+    pub use super::channels::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
     pub use super::leases::*;

@@ -117,18 +117,12 @@ impl WecomCrypto {
 
     /// `lowercase_hex(sha1(concat(sort([token, timestamp, nonce, encrypt]))))`.
     pub fn signature(&self, timestamp: &str, nonce: &str, encrypt: &str) -> String {
-        let mut parts = [
+        sha1_sorted(&mut [
             self.token.as_bytes(),
             timestamp.as_bytes(),
             nonce.as_bytes(),
             encrypt.as_bytes(),
-        ];
-        parts.sort_unstable();
-        let mut hasher = Sha1::new();
-        for part in parts {
-            hasher.update(part);
-        }
-        hex_lower(&hasher.finalize())
+        ])
     }
 
     /// Check `msg_signature` in constant time, so its bytes cannot be guessed one by one.
@@ -140,7 +134,7 @@ impl WecomCrypto {
         encrypt: &str,
     ) -> Result<()> {
         let expected = self.signature(timestamp, nonce, encrypt);
-        if bool::from(expected.as_bytes().ct_eq(msg_signature.as_bytes())) {
+        if signatures_match(&expected, msg_signature) {
             Ok(())
         } else {
             Err(Error::ValidateSignature)
@@ -296,6 +290,22 @@ fn strip_pkcs7_32(buf: &[u8]) -> Result<&[u8]> {
         return Err(Error::DecryptAes("inconsistent PKCS#7 padding bytes"));
     }
     Ok(content)
+}
+
+/// `lowercase_hex(sha1(concat(sort(parts))))`, the signature of every Tencent callback
+/// (sorted bytewise, as Python's `sorted` sorts the ASCII strings involved).
+pub(crate) fn sha1_sorted(parts: &mut [&[u8]]) -> String {
+    parts.sort_unstable();
+    let mut hasher = Sha1::new();
+    for part in parts.iter() {
+        hasher.update(part);
+    }
+    hex_lower(&hasher.finalize())
+}
+
+/// Compare a received signature with the expected one in constant time.
+pub(crate) fn signatures_match(expected: &str, received: &str) -> bool {
+    bool::from(expected.as_bytes().ct_eq(received.as_bytes()))
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

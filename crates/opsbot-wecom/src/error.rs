@@ -1,5 +1,5 @@
 //! The crate's single error type: callback-crypto failures carry the codes of
-//! Tencent's reference `WXBizMsgCrypt` library, API failures carry the WeCom
+//! Tencent's reference `WXBizMsgCrypt` library, API failures carry the WeCom or WeChat
 //! `errcode`, and every variant says what an operator should do about it.
 //!
 //! Messages never contain a secret: no Token, EncodingAESKey, app secret,
@@ -67,6 +67,10 @@ pub enum Error {
     /// -40010: Encrypt / echostr is not base64.
     #[error("Encrypt is not valid base64")]
     DecodeBase64,
+
+    /// -40002 as well: a JSON callback (the smart robot's) is not the JSON we expect.
+    #[error("callback JSON is malformed: {0}")]
+    ParseJson(String),
 
     // ---- plaintext message XML (reported as -40002) ------------------------------------------
     /// A required element is absent from the decrypted message XML.
@@ -191,40 +195,124 @@ pub enum Error {
         errmsg: String,
     },
 
-    /// WeCom (or a proxy) answered with a non-2xx HTTP status.
-    #[error("{api}: WeCom answered HTTP {status}")]
+    /// WeCom or WeChat (or a proxy) answered with a non-2xx HTTP status.
+    #[error("{api}: {service} answered HTTP {status}")]
     HttpStatus {
         /// API path below /cgi-bin/.
         api: &'static str,
+        /// `WeCom` or `WeChat`.
+        service: &'static str,
         /// HTTP status code.
         status: u16,
     },
 
     /// No complete answer within the configured timeout.
-    #[error("{api}: no answer from WeCom within {timeout:?}")]
+    #[error("{api}: no answer from {service} within {timeout:?}")]
     Timeout {
         /// API path below /cgi-bin/.
         api: &'static str,
+        /// `WeCom` or `WeChat`.
+        service: &'static str,
         /// The timeout that expired.
         timeout: Duration,
     },
 
     /// Connecting, sending or reading failed.
-    #[error("{api}: request to WeCom failed: {message}")]
+    #[error("{api}: request to {service} failed: {message}")]
     Transport {
         /// API path below /cgi-bin/.
         api: &'static str,
+        /// `WeCom` or `WeChat`.
+        service: &'static str,
         /// The cause chain, with secrets redacted.
         message: String,
     },
 
     /// The answer was not the JSON we expect.
-    #[error("{api}: unexpected answer from WeCom: {reason}")]
+    #[error("{api}: unexpected answer from {service}: {reason}")]
     InvalidResponse {
         /// API path below /cgi-bin/.
         api: &'static str,
+        /// `WeCom` or `WeChat`.
+        service: &'static str,
         /// What was wrong.
         reason: String,
+    },
+
+    // ---- WeCom smart robot (智能机器人) -----------------------------------------------------
+    /// The robot's `response_url` refused the reply. It takes one reply and lives one hour;
+    /// WeCom documents no specific codes, so the errcode is passed on as given.
+    #[error(
+        "aibot response_url refused the reply (errcode {errcode}: {errmsg}); a response_url \
+         takes one reply within 1 hour of the message"
+    )]
+    ResponseUrlRefused {
+        /// errcode as answered.
+        errcode: i64,
+        /// errmsg as answered.
+        errmsg: String,
+    },
+
+    // ---- WeChat Official Account (公众号) ---------------------------------------------------
+    /// `cgi-bin/token` refused the AppID / AppSecret (40001, 40013, 40125, 41002, 41004).
+    #[error(
+        "cgi-bin/token for appid {app_id} refused the credentials (errcode {errcode}: \
+         {errmsg}); check app_id and app_secret (公众号 → 设置与开发 → 基本配置)"
+    )]
+    WechatCredential {
+        /// The AppID that was used.
+        app_id: String,
+        /// WeChat errcode.
+        errcode: i64,
+        /// WeChat errmsg.
+        errmsg: String,
+    },
+
+    /// 40164: our egress IP is not on the Official Account's IP whitelist.
+    #[error(
+        "{api}: WeChat refuses calls from IP {ip}: add it to the IP whitelist (IP白名单) under \
+         公众号 → 设置与开发 → 基本配置 (errcode 40164)",
+        ip = from_ip.as_deref().unwrap_or("<not reported>")
+    )]
+    WechatUntrustedIp {
+        /// API path below /cgi-bin/.
+        api: &'static str,
+        /// The address WeChat reported in errmsg.
+        from_ip: Option<String>,
+        /// WeChat errmsg.
+        errmsg: String,
+    },
+
+    /// 45015: the customer-service window is closed: the user has not written in the last
+    /// 48 hours, or unfollowed the account.
+    #[error(
+        "message/custom/send: the customer-service window is closed (errcode 45015: {errmsg}); \
+         the user must send the account a message first (it opens 48 hours)"
+    )]
+    ServiceWindowClosed {
+        /// WeChat errmsg.
+        errmsg: String,
+    },
+
+    /// 45047: the window's message quota is used up (5 messages per user message).
+    #[error(
+        "message/custom/send: the customer-service quota is used up (errcode 45047: {errmsg}); \
+         the next message from the user opens a new window"
+    )]
+    ServiceQuotaExhausted {
+        /// WeChat errmsg.
+        errmsg: String,
+    },
+
+    /// Any other non-zero WeChat errcode.
+    #[error("{api}: WeChat returned errcode {errcode}: {errmsg}")]
+    WechatApi {
+        /// API path below /cgi-bin/.
+        api: &'static str,
+        /// WeChat errcode.
+        errcode: i64,
+        /// WeChat errmsg.
+        errmsg: String,
     },
 
     /// Content exceeds a WeCom byte limit; split it first (see `split::split_message`).
@@ -261,7 +349,10 @@ impl Error {
     pub fn code(&self) -> Option<i64> {
         Some(match self {
             Error::ValidateSignature | Error::StaleTimestamp { .. } => -40001,
-            Error::ParseXml(_) | Error::MissingField(_) | Error::InvalidField { .. } => -40002,
+            Error::ParseXml(_)
+            | Error::ParseJson(_)
+            | Error::MissingField(_)
+            | Error::InvalidField { .. } => -40002,
             Error::IllegalAesKey(_) => -40004,
             Error::ValidateCorpid { .. } => -40005,
             Error::DecryptAes(_) => -40007,
@@ -270,7 +361,13 @@ impl Error {
             Error::InvalidCredential { errcode, .. }
             | Error::AccessTokenRejected { errcode, .. }
             | Error::AllRecipientsInvalid { errcode, .. }
-            | Error::Api { errcode, .. } => *errcode,
+            | Error::Api { errcode, .. }
+            | Error::ResponseUrlRefused { errcode, .. }
+            | Error::WechatCredential { errcode, .. }
+            | Error::WechatApi { errcode, .. } => *errcode,
+            Error::WechatUntrustedIp { .. } => 40164,
+            Error::ServiceWindowClosed { .. } => 45015,
+            Error::ServiceQuotaExhausted { .. } => 45047,
             Error::RateLimited { .. } => 45009,
             Error::TooManyConcurrent { .. } => 45033,
             Error::SystemBusy { .. } => -1,
@@ -299,6 +396,8 @@ impl Error {
             // The single in-call refresh is done; a later attempt gets a fresh token.
             | Error::AccessTokenRejected { .. } => true,
             Error::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            // WeChat's system busy and frequency limit.
+            Error::WechatApi { errcode, .. } => matches!(errcode, -1 | 45009),
             _ => false,
         }
     }
@@ -309,6 +408,8 @@ impl Error {
             Error::RateLimited { .. } => Some(RATE_LIMIT_BACKOFF),
             Error::TooManyConcurrent { .. } => Some(CONCURRENCY_BACKOFF),
             Error::SystemBusy { .. } => Some(BUSY_BACKOFF),
+            Error::WechatApi { errcode: 45009, .. } => Some(RATE_LIMIT_BACKOFF),
+            Error::WechatApi { errcode: -1, .. } => Some(BUSY_BACKOFF),
             _ => None,
         }
     }
@@ -323,6 +424,8 @@ impl Error {
                 | Error::UntrustedIp { .. }
                 | Error::ApiForbidden { .. }
                 | Error::InvalidRobotKey
+                | Error::WechatCredential { .. }
+                | Error::WechatUntrustedIp { .. }
         )
     }
 }

@@ -6,6 +6,22 @@
 //! tests advance, or share with the client so the client's rate-limit waits are seen by
 //! the server. It also builds encrypted callback requests for testing *our* callback
 //! endpoint.
+//!
+//! Beside it: [`aibot`] (the smart robot's `response_url`, served by this same fake, and
+//! its JSON callbacks) and [`mp`] (a fake WeChat Official Account API, a server of its
+//! own because WeChat is another host).
+
+mod aibot;
+mod mp;
+
+pub use aibot::{
+    aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,
+    push_aibot_callback, RESPONSE_URL_EXPIRED, RESPONSE_URL_INVALID, RESPONSE_URL_USED,
+};
+pub use mp::{
+    build_mp_post, build_mp_verify_query, decrypt_mp_reply, mp_text_xml, push_mp_callback,
+    FakeWechat, MpCallback, MpKeys, MpSent,
+};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -100,6 +116,7 @@ struct FakeState {
     codes: HashMap<String, IssuedCode>,
     chats: HashMap<String, Value>,
     counter: u64,
+    response_urls: HashMap<String, aibot::IssuedResponseUrl>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +156,7 @@ impl FakeState {
             codes: HashMap::new(),
             chats: HashMap::new(),
             counter: 0,
+            response_urls: HashMap::new(),
         }
     }
 
@@ -183,6 +201,7 @@ impl FakeWecom {
             .route("/cgi-bin/webhook/send", post(webhook_send))
             .route("/cgi-bin/auth/getuserinfo", get(getuserinfo))
             .route("/cgi-bin/getcallbackip", get(getcallbackip))
+            .route("/cgi-bin/aibot/response", post(aibot::response))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

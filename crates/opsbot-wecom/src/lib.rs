@@ -2,23 +2,31 @@
 //!
 //! - [`crypto`]: verify and decrypt callbacks, encrypt passive replies (PROTOCOLS.md §1).
 //! - [`message`]: typed decrypted messages and passive text-reply XML.
-//! - [`api`]: access tokens, app messages, app chats, group robots, OAuth (§2).
+//! - [`api`]: access tokens, app messages, app chats, group robots, OAuth (§2), and the
+//!   smart robot's `response_url`.
+//! - [`aibot`]: the smart robot (智能机器人) in API mode: JSON callbacks and stream replies.
+//! - [`mp`]: WeChat Official Accounts (公众号): signatures, access token, customer-service
+//!   messages.
 //! - [`split`]: cut long text to WeCom's byte limits.
 //! - [`ratelimit`] and [`clock`]: the client-side limits and the time they run on.
-//! - `fake` (feature `fake`): an in-process fake WeCom API for tests.
+//! - `fake` (feature `fake`): in-process fakes of the WeCom and WeChat APIs for tests.
 //!
 //! API boundary: this crate speaks HTTP as a client only; serving the callback URL is the
 //! http crate's job (it calls [`crypto::WecomCrypto`] and [`message::Message::parse`]).
 
+pub mod aibot;
 pub mod api;
 pub mod clock;
 pub mod crypto;
 mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+mod http;
 pub mod message;
+pub mod mp;
 pub mod ratelimit;
 pub mod split;
+mod token_cache;
 mod xml;
 
 pub use api::{AppClient, AppCredentials, ClientConfig, WecomClient};

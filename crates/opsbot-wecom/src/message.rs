@@ -1,5 +1,6 @@
 //! Decrypted callback messages (PROTOCOLS.md §1.10) as typed values, and the plaintext
-//! XML of passive text replies.
+//! XML of passive text replies. WeChat Official Accounts send and take the same XML
+//! (CHANNELS.md §2.2–2.3), so [`Message`] serves both.
 //!
 //! Parsing is strict about what the bot acts on (sender, time, type, text, event key)
 //! and lenient about the rest: an unknown message type or event is kept by name rather
@@ -154,7 +155,8 @@ impl Event {
 
 fn parse_event(doc: &FlatXml) -> Result<Event> {
     let name = required(doc, "Event")?;
-    Ok(match name {
+    // WeChat Official Accounts send the same events in capitals (`CLICK`, `VIEW`).
+    Ok(match name.to_ascii_lowercase().as_str() {
         "enter_agent" => Event::EnterAgent,
         "click" => Event::Click {
             key: required(doc, "EventKey")?.to_owned(),
@@ -170,7 +172,7 @@ fn parse_event(doc: &FlatXml) -> Result<Event> {
         },
         "subscribe" => Event::Subscribe,
         "unsubscribe" => Event::Unsubscribe,
-        other => Event::Other(other.to_owned()),
+        _ => Event::Other(name.to_owned()),
     })
 }
 

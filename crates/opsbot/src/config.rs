@@ -17,6 +17,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub sessions: SessionsConfig,
     pub wecom: WecomConfig,
+    pub wechat: opsbot_channels::mp::WechatConfig,
     pub providers: Vec<ProviderConfig>,
     pub roles: Vec<RoleConfig>,
     pub users: Vec<Binding>,
@@ -49,6 +50,7 @@ pub struct SessionsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WecomConfig {
     pub apps: Vec<opsbot_channels::wecom::AppConfig>,
+    pub bots: Vec<opsbot_channels::wecom_bot::BotConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -182,6 +184,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             sessions: SessionsConfig::default(),
             wecom: WecomConfig::default(),
+            wechat: opsbot_channels::mp::WechatConfig::default(),
             providers: Vec::new(),
             roles: Vec::new(),
             users: Vec::new(),
@@ -367,6 +370,8 @@ impl Config {
                 return err(&k("api_base"), "must start with http:// or https://".into());
             }
         }
+        opsbot_channels::wecom_bot::validate(&self.wecom.bots)?;
+        opsbot_channels::mp::validate(&self.wechat.mp, |u| self.users.iter().any(|b| b.id == u))?;
         let mut names = HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let k = |f: &str| format!("providers[{i}].{f}");
@@ -694,5 +699,64 @@ roles = ["operator"]
             e.contains("/nonexistent/opsbot.toml") && e.contains("not found"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn robots_and_official_accounts_parse_and_errors_name_the_key() {
+        let base = r#"
+[[roles]]
+name = "operator"
+commands = ["概况"]
+[[users]]
+id = "zhangsan"
+roles = ["operator"]
+[[wecom.bots]]
+name = "ops-group"
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+[[wechat.mp]]
+name = "ops"
+app_id = "wx49f0ab532d5d035a"
+app_secret = "s"
+token = "spamtest"
+original_id = "gh_1234567890ab"
+[[wechat.mp.users]]
+openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+user = "zhangsan"
+"#;
+        let c = load_str(base).unwrap();
+        assert_eq!(c.wecom.bots[0].name, "ops-group");
+        assert_eq!(c.wecom.bots[0].api_base, "https://qyapi.weixin.qq.com");
+        let mp = &c.wechat.mp[0];
+        assert_eq!(mp.users[0].user, "zhangsan");
+        assert!(mp.encoding_aes_key.is_none(), "plain mode");
+        assert_eq!(mp.api_base, "https://api.weixin.qq.com");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("QDG6eK") && !shown.contains("spamtest"),
+            "{shown}"
+        );
+
+        let e = load_str(&base.replace("user = \"zhangsan\"", "user = \"ghost\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("wechat.mp[0].users[0].user") && e.contains("ghost"),
+            "{e}"
+        );
+        let e = load_str(&base.replace("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "short"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wecom.bots[0].encoding_aes_key"), "{e}");
+        let e = load_str(&base.replace("app_secret = \"s\"", "app_secret = \"\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wechat.mp[0].app_secret"), "{e}");
+        let e = load_str(&format!(
+            "{base}\n[[wechat.mp.users]]\nopenid = \"x\"\nuser = \"zhangsan\"\nextra = 1\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("extra"), "{e}");
     }
 }

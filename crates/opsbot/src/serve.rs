@@ -4,7 +4,9 @@
 
 use crate::app;
 use anyhow::{Context, Result};
+use opsbot_channels::mp::MpChannel;
 use opsbot_channels::wecom::{Settings, WecomChannel};
+use opsbot_channels::wecom_bot::BotChannel;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,10 +48,34 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         let apps: Vec<&str> = ch.app_names().collect();
         tracing::info!(?apps, "WeCom callbacks at /wecom/{{app}}/callback");
     }
+    let (wecom_bots, wechat) = (bot_channel(&app)?, wechat_channel(&app)?);
+    let mut workers: Vec<_> = delivery.into_iter().collect();
+    if let Some(ch) = &wecom_bots {
+        workers.push(tokio::spawn(
+            ch.delivery(app.owner.clone()).run(stop_rx.clone()),
+        ));
+        let bots: Vec<&str> = ch.bot_names().collect();
+        tracing::info!(
+            ?bots,
+            "WeCom robot callbacks at /wecom/bot/{{bot}}/callback"
+        );
+    }
+    if let Some(ch) = &wechat {
+        workers.push(tokio::spawn(
+            ch.delivery(app.owner.clone()).run(stop_rx.clone()),
+        ));
+        let accounts: Vec<&str> = ch.account_names().collect();
+        tracing::info!(
+            ?accounts,
+            "WeChat callbacks at /wechat/{{account}}/callback"
+        );
+    }
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
         wecom,
+        wecom_bots,
+        wechat,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -70,8 +96,9 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     }
     // Replies still queued stay in the outbox for the next start.
     let _ = stop_tx.send(true);
-    if let Some(worker) = delivery {
-        let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for worker in workers {
+        let _ = tokio::time::timeout_at(deadline, worker).await;
     }
     tracing::info!("stopped");
     Ok(())
@@ -140,5 +167,35 @@ fn wecom_channel(app: &app::App) -> Result<Option<Arc<WecomChannel>>> {
         Settings::default(),
     )
     .context("configuring WeCom")?;
+    Ok(Some(Arc::new(channel)))
+}
+
+/// The smart-robot channel for the configured `[[wecom.bots]]`, if any.
+fn bot_channel(app: &app::App) -> Result<Option<Arc<BotChannel>>> {
+    if app.config.wecom.bots.is_empty() {
+        return Ok(None);
+    }
+    let channel = BotChannel::new(
+        &app.config.wecom.bots,
+        app.engine.clone(),
+        app.store.clone(),
+        opsbot_channels::wecom_bot::Settings::default(),
+    )
+    .context("configuring the WeCom robots")?;
+    Ok(Some(Arc::new(channel)))
+}
+
+/// The Official Account channel for the configured `[[wechat.mp]]`, if any.
+fn wechat_channel(app: &app::App) -> Result<Option<Arc<MpChannel>>> {
+    if app.config.wechat.mp.is_empty() {
+        return Ok(None);
+    }
+    let channel = MpChannel::new(
+        &app.config.wechat.mp,
+        app.engine.clone(),
+        app.store.clone(),
+        opsbot_channels::mp::Settings::default(),
+    )
+    .context("configuring the WeChat Official Accounts")?;
     Ok(Some(Arc::new(channel)))
 }

@@ -4,67 +4,17 @@
 use super::outbox::Target;
 use super::sink::WecomSink;
 use super::{App, WecomChannel};
+use crate::error::{bad, unavailable, CallbackError};
+use crate::handoff::{hand_off, Handoff, Late};
+use crate::query::{fresh, signed, Signed};
 use opsbot_engine::{Incoming, ReplySink};
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::split::APP_TEXT_MAX_BYTES;
-use opsbot_wecom::{check_timestamp, Event, Message, MessageBody};
+use opsbot_wecom::{Event, Message, MessageBody};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-const WELCOME: &str = "欢迎使用 opsbot。发送 帮助 查看可用命令,发送 菜单 使用数字菜单";
-const TEXT_ONLY: &str = "暂时只支持文字命令。发送 帮助 查看可用命令";
-
-/// Why a callback was refused; the HTTP layer maps it to a status.
-#[derive(Debug, thiserror::Error)]
-pub enum CallbackError {
-    #[error("unknown WeCom app {0:?}")]
-    UnknownApp(String),
-    #[error("{0}")]
-    BadRequest(String),
-    /// The store is down: WeCom should retry later.
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl CallbackError {
-    pub fn status(&self) -> u16 {
-        match self {
-            CallbackError::UnknownApp(_) => 404,
-            CallbackError::BadRequest(_) => 400,
-            CallbackError::Unavailable(_) => 503,
-        }
-    }
-}
-
-fn bad(e: impl std::fmt::Display) -> CallbackError {
-    CallbackError::BadRequest(e.to_string())
-}
-
-/// The signed query parameters of a callback.
-struct Signed {
-    signature: String,
-    timestamp: String,
-    nonce: String,
-    rest: HashMap<String, String>,
-}
-
-fn signed(raw_query: &str) -> Result<Signed, CallbackError> {
-    let mut q = crate::query::parse(raw_query).ok_or_else(|| bad("malformed query string"))?;
-    let mut take = |k: &str| {
-        q.remove(k)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| bad(format!("missing query parameter {k}")))
-    };
-    let signature = take("msg_signature")?;
-    let timestamp = take("timestamp")?;
-    let nonce = take("nonce")?;
-    Ok(Signed {
-        signature,
-        timestamp,
-        nonce,
-        rest: q,
-    })
-}
+use crate::{TEXT_ONLY, WELCOME};
 
 impl WecomChannel {
     fn app(&self, name: &str) -> Result<Arc<App>, CallbackError> {
@@ -75,19 +25,13 @@ impl WecomChannel {
     }
 
     fn fresh(&self, timestamp: &str) -> Result<(), CallbackError> {
-        let now = chrono::Utc::now().timestamp();
-        check_timestamp(
-            timestamp,
-            now,
-            self.settings.timestamp_window.as_secs() as i64,
-        )
-        .map_err(bad)
+        fresh(timestamp, self.settings.timestamp_window)
     }
 
     /// GET: proves we hold the token and key by returning the decrypted `echostr`.
     pub fn verify_url(&self, app: &str, raw_query: &str) -> Result<String, CallbackError> {
         let app = self.app(app)?;
-        let s = signed(raw_query)?;
+        let s = signed(raw_query, "msg_signature")?;
         let echostr = s
             .rest
             .get("echostr")
@@ -107,7 +51,7 @@ impl WecomChannel {
         body: &str,
     ) -> Result<String, CallbackError> {
         let app = self.app(app_name)?;
-        let s = signed(raw_query)?;
+        let s = signed(raw_query, "msg_signature")?;
         self.fresh(&s.timestamp)?;
         let xml = app
             .crypto
@@ -128,7 +72,7 @@ impl WecomChannel {
             .store
             .mark_processed(&app.channel, &msg.dedup_key())
             .await
-            .map_err(|e| CallbackError::Unavailable(e.to_string()))?;
+            .map_err(unavailable)?;
         if !fresh {
             tracing::debug!(app = %app.name, key = %msg.dedup_key(), "duplicate callback ignored");
             return Ok(String::new());
@@ -168,32 +112,20 @@ impl WecomChannel {
             text,
             assume_yes: false,
         };
-        let engine = self.engine.clone();
-        let job_sink: Arc<dyn ReplySink> = sink.clone();
-        let late = sink.clone();
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        // The engine runs in its own task: if it is slow, the callback still answers in
-        // time and the response follows through the outbox.
-        tokio::spawn(async move {
-            let response = engine.handle(incoming, job_sink).await;
-            if let Err(response) = tx.send(response) {
-                late.push(response.text);
-            }
-        });
-        let response = match tokio::time::timeout(self.settings.ack_budget, &mut rx).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) => {
+        let jobs: Arc<dyn ReplySink> = sink.clone();
+        let late: Arc<dyn Late> = sink.clone();
+        // If the engine is slow, the callback still answers in time and the response
+        // follows through the outbox.
+        let response = match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget)
+            .await
+        {
+            Handoff::InTime(response) => response,
+            Handoff::Lost => {
                 tracing::error!(app = %app.name, "the engine task ended without a response");
                 sink.push("⚠ 处理消息时出错,请重试".into());
                 return Ok(String::new());
             }
-            Err(_) => {
-                // Closing first means a response that lands now is either taken here or
-                // refused to the task, which then queues it: never lost, never twice.
-                rx.close();
-                if let Ok(response) = rx.try_recv() {
-                    sink.push(response.text);
-                }
+            Handoff::Late => {
                 tracing::warn!(app = %app.name, "engine slower than the ack budget; the reply follows by message/send");
                 return Ok(String::new());
             }

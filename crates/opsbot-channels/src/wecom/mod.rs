@@ -9,8 +9,8 @@ mod delivery;
 mod outbox;
 mod sink;
 
-pub use callback::CallbackError;
-pub use delivery::{Delivery, RetryPolicy};
+pub use crate::delivery::{Delivery, RetryPolicy};
+pub use crate::error::{CallbackError, ChannelError};
 pub use outbox::{Body, Target};
 
 use opsbot_engine::Engine;
@@ -78,12 +78,6 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ChannelError {
-    #[error("wecom app {app}: {problem}")]
-    BadApp { app: String, problem: String },
-}
-
 /// A ready app: its crypto, API client and the channel name its messages carry.
 pub(crate) struct App {
     pub(crate) name: String,
@@ -103,7 +97,7 @@ pub struct WecomChannel {
     /// Wakes the delivery worker when something is queued.
     wake: Arc<Notify>,
     /// Replies on their way into the outbox, in order.
-    queue: tokio::sync::mpsc::UnboundedSender<sink::Queued>,
+    queue: tokio::sync::mpsc::UnboundedSender<Vec<opsbot_store::NewOutbox>>,
     settings: Settings,
 }
 
@@ -149,7 +143,7 @@ impl WecomChannel {
             apps.insert(c.name.clone(), Arc::new(app));
         }
         let wake = Arc::new(Notify::new());
-        let queue = sink::spawn_writer(store.clone(), wake.clone());
+        let queue = crate::writer::spawn_writer(store.clone(), wake.clone());
         Ok(WecomChannel {
             apps,
             engine,
@@ -166,9 +160,15 @@ impl WecomChannel {
 
     /// The worker that empties the outbox; run it with [`Delivery::run`].
     pub fn delivery(&self, owner: impl Into<String>) -> Delivery {
+        let apps = self
+            .apps
+            .values()
+            .map(|a| (a.channel.clone(), a.clone()))
+            .collect();
         Delivery::new(
             self.store.clone(),
-            self.apps.clone(),
+            "wecom:",
+            Arc::new(delivery::AppCourier { apps }),
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),

@@ -1,8 +1,8 @@
-//! How a WeCom reply is written into the outbox: where it goes and what it says, as
+//! How a WeCom app reply is written into the outbox: where it goes and what it says, as
 //! JSON, split to WeCom's size limits before it is queued so a retry never re-sends a
 //! part that already arrived.
 
-use opsbot_store::{NewOutbox, Store};
+use opsbot_store::NewOutbox;
 use opsbot_wecom::split::{split_message, APP_TEXT_MAX_BYTES};
 use serde::{Deserialize, Serialize};
 
@@ -26,29 +26,21 @@ impl Target {
     pub fn address(&self, text: &str) -> String {
         match self {
             Target::User { .. } => text.to_string(),
-            Target::Chat { mention, .. } => format!("@{mention} {text}"),
+            Target::Chat { mention, .. } => crate::mention(mention, text),
         }
     }
 }
 
-/// Queues `text` for `target`, in as many parts as WeCom's limit needs.
-pub async fn enqueue(
-    store: &dyn Store,
-    channel: &str,
-    target: &Target,
-    text: &str,
-) -> opsbot_store::Result<()> {
+/// The outbox items that carry `text` to `target`, in as many parts as WeCom's limit needs.
+pub(crate) fn items(channel: &str, target: &Target, text: &str) -> Vec<NewOutbox> {
     let text = target.address(text);
     let target_json = serde_json::to_string(target).expect("target serialises");
-    for part in split_message(&text, APP_TEXT_MAX_BYTES) {
-        let body = serde_json::to_string(&Body::Text { content: part }).expect("body serialises");
-        store
-            .outbox_push(&NewOutbox {
-                channel: channel.to_string(),
-                target: target_json.clone(),
-                body,
-            })
-            .await?;
-    }
-    Ok(())
+    split_message(&text, APP_TEXT_MAX_BYTES)
+        .into_iter()
+        .map(|part| NewOutbox {
+            channel: channel.to_string(),
+            target: target_json.clone(),
+            body: serde_json::to_string(&Body::Text { content: part }).expect("body serialises"),
+        })
+        .collect()
 }

@@ -2,63 +2,33 @@
 //! into the outbox, in order, with progress thinned out so a busy job does not run into
 //! WeCom's silent per-member limit.
 
-use super::outbox::{enqueue, Target};
+use super::outbox::{items, Target};
+use crate::handoff::Late;
 use opsbot_core::JobId;
-use opsbot_engine::{Reply, ReplySink};
-use opsbot_store::Store;
+use opsbot_engine::{Reply, ReplySink, Response};
+use opsbot_store::NewOutbox;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
-
-/// A text waiting to be written into the outbox.
-pub(crate) struct Queued {
-    pub channel: String,
-    pub target: Target,
-    pub text: String,
-}
-
-/// Writes queued texts into the outbox one at a time (keeping their order) and wakes
-/// the delivery worker. A store outage delays the write; it does not drop it.
-pub(crate) fn spawn_writer(
-    store: Arc<dyn Store>,
-    wake: Arc<Notify>,
-) -> mpsc::UnboundedSender<Queued> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
-    tokio::spawn(async move {
-        while let Some(q) = rx.recv().await {
-            let mut wait = Duration::from_millis(200);
-            loop {
-                match enqueue(store.as_ref(), &q.channel, &q.target, &q.text).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::error!(channel = %q.channel, error = %e, "cannot queue a reply; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-            wake.notify_one();
-        }
-    });
-    tx
-}
+use tokio::sync::mpsc;
 
 pub(crate) struct WecomSink {
     pub channel: String,
     pub target: Target,
-    pub queue: mpsc::UnboundedSender<Queued>,
+    pub queue: mpsc::UnboundedSender<Vec<NewOutbox>>,
     pub progress_interval: Duration,
     pub last_progress: Mutex<HashMap<JobId, Instant>>,
 }
 
 impl WecomSink {
     pub fn push(&self, text: String) {
-        let _ = self.queue.send(Queued {
-            channel: self.channel.clone(),
-            target: self.target.clone(),
-            text,
-        });
+        let _ = self.queue.send(items(&self.channel, &self.target, &text));
+    }
+}
+
+impl Late for WecomSink {
+    fn late(&self, response: Response) {
+        self.push(response.text);
     }
 }
 

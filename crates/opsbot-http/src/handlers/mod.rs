@@ -1,4 +1,6 @@
 //! Request handlers, one module per resource.
 
 pub mod health;
+pub mod wechat;
 pub mod wecom;
+pub mod wecom_bot;

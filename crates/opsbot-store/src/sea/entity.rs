@@ -288,3 +288,9 @@ table!(auth_token, "auth_token", {
     pub revoked_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
 });
+
+// ---- chat channels (in their own file; it uses the `table!` macro above) ----------------
+
+#[path = "entity_channels.rs"]
+mod channels;
+pub use channels::{bot_stream, reply_window};

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(Outbox),
             Box::new(super::migration_tokens::Tokens),
             Box::new(super::migration_leases::Leases),
+            Box::new(super::migration_channels::Channels),
         ]
     }
 }

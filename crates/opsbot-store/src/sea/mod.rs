@@ -2,6 +2,7 @@
 //! sea-orm. This module wires the trait to the per-area modules below it.
 
 mod audit;
+mod channels;
 mod connect;
 mod entity;
 mod errors;
@@ -9,6 +10,7 @@ mod jobs;
 mod leases;
 mod migration;
 mod migration_leases;
+mod migration_channels;
 mod migration_tokens;
 mod outbox;
 mod policy;

@@ -21,7 +21,11 @@ use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result, RATE_LIMIT_BACKOFF};
+use crate::http::{self, Reply, WECOM};
 use crate::ratelimit::SlidingWindowLimiter;
+use crate::token_cache::{CachedToken, TokenCache, DEFAULT_LIFETIME as DEFAULT_TOKEN_LIFETIME};
+
+pub use crate::http::redact_secrets;
 
 pub use types::{
     AppMessage, NewAppChat, Recipients, RobotMessage, SendReceipt, TextCard, UserIdentity,
@@ -30,10 +34,6 @@ pub use types::{
 /// Where WeCom lives.
 pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com";
 
-/// Refresh this long before WeCom's stated expiry, so a token never dies mid-request.
-const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(300);
-/// Used when gettoken omits expires_in; WeCom's documented lifetime.
-const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
 /// One second over WeCom's minute, to absorb clock and network skew between us and it.
 const LIMIT_WINDOW: Duration = Duration::from_secs(61);
 
@@ -114,47 +114,11 @@ struct ClientInner {
     robot_limiter: Option<SlidingWindowLimiter<String>>,
 }
 
-/// One app's cached token. The async mutex is held across gettoken, which is what makes
-/// the refresh single-flight.
+/// One app's cached token.
 #[derive(Debug)]
 struct TokenSlot {
     credentials: AppCredentials,
-    cached: tokio::sync::Mutex<Option<CachedToken>>,
-}
-
-struct CachedToken {
-    token: String,
-    fetched_at: Duration,
-    expires_in: Duration,
-}
-
-impl fmt::Debug for CachedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedToken")
-            .field("token", &"<redacted>")
-            .field("fetched_at", &self.fetched_at)
-            .field("expires_in", &self.expires_in)
-            .finish()
-    }
-}
-
-impl CachedToken {
-    fn is_fresh(&self, now: Duration) -> bool {
-        // Real tokens live 7200 s; halving only matters for the short TTLs of tests.
-        let usable_for = if self.expires_in > TOKEN_REFRESH_MARGIN * 2 {
-            self.expires_in - TOKEN_REFRESH_MARGIN
-        } else {
-            self.expires_in / 2
-        };
-        now < self.fetched_at + usable_for
-    }
-}
-
-/// A decoded WeCom JSON answer, errcode not yet judged.
-struct Reply {
-    errcode: i64,
-    errmsg: String,
-    body: Map<String, Value>,
+    cached: TokenCache,
 }
 
 impl Reply {
@@ -175,12 +139,7 @@ impl WecomClient {
 
     /// A client reading time from `clock` (token expiry, rate limits).
     pub fn with_clock(config: ClientConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("opsbot-wecom/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::HttpClient(error_chain(&e)))?;
+        let http = http::client(config.timeout, config.connect_timeout)?;
         let member_limiter = config
             .member_limit_per_minute
             .map(|limit| SlidingWindowLimiter::new(limit, LIMIT_WINDOW, clock.clone()));
@@ -208,7 +167,7 @@ impl WecomClient {
                 .or_insert_with(|| {
                     Arc::new(TokenSlot {
                         credentials,
-                        cached: tokio::sync::Mutex::new(None),
+                        cached: TokenCache::default(),
                     })
                 })
                 .clone()
@@ -251,68 +210,32 @@ impl WecomClient {
     }
 
     async fn execute(&self, api: &'static str, request: reqwest::RequestBuilder) -> Result<Reply> {
-        tracing::debug!(api, "calling WeCom");
-        let response = request
-            .send()
-            .await
-            .map_err(|e| self.transport_error(api, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Error::HttpStatus {
-                api,
-                status: status.as_u16(),
-            });
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(api, e))?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse {
-            api,
-            reason: format!("body is not JSON ({e})"),
-        })?;
-        let Value::Object(body) = value else {
-            return Err(Error::InvalidResponse {
-                api,
-                reason: "body is not a JSON object".into(),
-            });
-        };
-        let errcode = match body.get("errcode") {
-            Some(Value::Number(n)) => n.as_i64(),
-            Some(Value::String(s)) => s.parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| Error::InvalidResponse {
-            api,
-            reason: "no integer errcode".into(),
-        })?;
-        let errmsg = body
-            .get("errmsg")
-            .and_then(Value::as_str)
-            .map(redact_secrets)
-            .unwrap_or_default();
-        if errcode != 0 {
-            tracing::debug!(api, errcode, errmsg = %errmsg, "WeCom returned an error");
-        }
-        Ok(Reply {
-            errcode,
-            errmsg,
-            body,
-        })
+        http::execute(WECOM, self.inner.config.timeout, api, request, false).await
     }
 
-    fn transport_error(&self, api: &'static str, error: reqwest::Error) -> Error {
-        if error.is_timeout() {
-            return Error::Timeout {
-                api,
-                timeout: self.inner.config.timeout,
-            };
+    /// Reply once through a smart robot's `response_url` (the robot's active reply:
+    /// plain JSON, single use, valid for one hour). The URL must lie under this client's
+    /// `api_base`: it arrives inside a callback, and opsbot posts nowhere else.
+    pub async fn aibot_respond(&self, response_url: &str, message: &Value) -> Result<()> {
+        const API: &str = "aibot/response";
+        let base = self.inner.config.api_base.trim_end_matches('/');
+        let inside = response_url
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with('/'));
+        if !inside {
+            return Err(Error::InvalidArgument(format!(
+                "response_url is not under the configured api_base {base}"
+            )));
         }
-        // The URL carries the access token or robot key; drop it, and redact the rest
-        // in case a lower layer echoes it.
-        Error::Transport {
-            api,
-            message: redact_secrets(&error_chain(&error.without_url())),
+        let request = self.inner.http.post(response_url).json(message);
+        let reply = self.execute(API, request).await?;
+        match reply.errcode {
+            0 => Ok(()),
+            -1 => Err(Error::SystemBusy { api: API }),
+            errcode => Err(Error::ResponseUrlRefused {
+                errcode,
+                errmsg: reply.errmsg,
+            }),
         }
     }
 }
@@ -332,7 +255,7 @@ impl AppClient {
 
     /// Forget the cached token, e.g. after rotating the secret.
     pub async fn invalidate_token(&self) {
-        *self.slot.cached.lock().await = None;
+        self.slot.cached.clear().await;
     }
 
     /// `message/send`. Waits until every named user is under the per-member limit.
@@ -404,6 +327,7 @@ impl AppClient {
             .or_else(|| chat.chat_id.clone())
             .ok_or_else(|| Error::InvalidResponse {
                 api: API,
+                service: WECOM,
                 reason: "no chatid in the answer".into(),
             })
     }
@@ -432,6 +356,7 @@ impl AppClient {
         let reply = self.call(Method::GET, API, &[("code", code)], None).await?;
         UserIdentity::from_reply(&reply).ok_or_else(|| Error::InvalidResponse {
             api: API,
+            service: WECOM,
             reason: "neither userid nor openid in the answer".into(),
         })
     }
@@ -493,24 +418,12 @@ impl AppClient {
 
     /// A usable token, fetching one if the cache is empty or near expiry.
     async fn token(&self) -> Result<String> {
-        let mut cached = self.slot.cached.lock().await;
         let now = self.client.inner.clock.now();
-        if let Some(token) = cached.as_ref().filter(|t| t.is_fresh(now)) {
-            return Ok(token.token.clone());
-        }
-        let fresh = self.fetch_token(now).await?;
-        let token = fresh.token.clone();
-        *cached = Some(fresh);
-        Ok(token)
+        self.slot.cached.get(now, || self.fetch_token(now)).await
     }
 
-    /// Drop the cached token only if it is the one that was rejected: another caller may
-    /// already have replaced it, and dropping that would cost a second gettoken.
     async fn invalidate(&self, rejected: &str) {
-        let mut cached = self.slot.cached.lock().await;
-        if cached.as_ref().is_some_and(|t| t.token == rejected) {
-            *cached = None;
-        }
+        self.slot.cached.invalidate(rejected).await;
     }
 
     async fn fetch_token(&self, now: Duration) -> Result<CachedToken> {
@@ -540,6 +453,7 @@ impl AppClient {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::InvalidResponse {
                 api: API,
+                service: WECOM,
                 reason: "no access_token in the answer".into(),
             })?
             .to_owned();
@@ -603,74 +517,9 @@ pub fn parse_from_ip(errmsg: &str) -> Option<String> {
     (!ip.is_empty()).then_some(ip)
 }
 
-/// Replace the values of `access_token`, `corpsecret` and `key` query parameters with
-/// `REDACTED`, so a URL can be logged or put in an error.
-pub fn redact_secrets(text: &str) -> String {
-    const SECRET_PARAMS: [&str; 3] = ["access_token=", "corpsecret=", "key="];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    'scan: while !rest.is_empty() {
-        for param in SECRET_PARAMS {
-            if rest.starts_with(param) && !preceded_by_word_char(text, rest) {
-                out.push_str(param);
-                out.push_str("REDACTED");
-                let value_len = rest[param.len()..]
-                    .find(|c: char| {
-                        matches!(c, '&' | '#' | '"' | '\'' | ')' | ',') || c.is_whitespace()
-                    })
-                    .unwrap_or(rest.len() - param.len());
-                rest = &rest[param.len() + value_len..];
-                continue 'scan;
-            }
-        }
-        let ch = rest.chars().next().unwrap_or_default();
-        out.push(ch);
-        rest = &rest[ch.len_utf8()..];
-    }
-    out
-}
-
-/// Whether the char before `suffix` (a tail of `text`) is part of a word, so that
-/// e.g. `monkey=` is not mistaken for `key=`.
-fn preceded_by_word_char(text: &str, suffix: &str) -> bool {
-    let offset = text.len() - suffix.len();
-    text[..offset]
-        .chars()
-        .next_back()
-        .is_some_and(|c| c.is_alphanumeric() || c == '_')
-}
-
-/// `error: cause: cause ...`, since reqwest's own Display shows only the outer layer.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction() {
-        assert_eq!(
-            redact_secrets("https://h/cgi-bin/message/send?access_token=abc.DEF-1&x=1"),
-            "https://h/cgi-bin/message/send?access_token=REDACTED&x=1"
-        );
-        assert_eq!(
-            redact_secrets("gettoken?corpid=ww1&corpsecret=s3 key=k monkey=m"),
-            "gettoken?corpid=ww1&corpsecret=REDACTED key=REDACTED monkey=m"
-        );
-        assert_eq!(
-            redact_secrets("告警 access_token="),
-            "告警 access_token=REDACTED"
-        );
-    }
 
     #[test]
     fn from_ip_is_parsed() {
@@ -699,17 +548,5 @@ mod tests {
             assert!(!err.is_retryable(), "{permanent}");
             assert_eq!(err.code(), Some(permanent));
         }
-    }
-
-    #[test]
-    fn token_freshness() {
-        let token = CachedToken {
-            token: "t".into(),
-            fetched_at: Duration::from_secs(100),
-            expires_in: Duration::from_secs(7200),
-        };
-        assert!(token.is_fresh(Duration::from_secs(100 + 6899)));
-        assert!(!token.is_fresh(Duration::from_secs(100 + 6900)));
-        assert!(!format!("{token:?}").contains("\"t\""));
     }
 }
