@@ -4,9 +4,12 @@
 //!   message ids, the permission policy and small provider state blobs. One sea-orm
 //!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
 //! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
+//! - [`AlertStore`] (a supertrait of `Store`): alerts, raw payloads, pending notices
+//!   and silences of the alert gateway.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
+pub mod alerts;
 mod error;
 mod sea;
 mod session;
@@ -14,6 +17,7 @@ mod tokens;
 mod types;
 mod url;
 
+pub use alerts::AlertStore;
 pub use error::{Result, StoreError};
 pub use sea::SeaStore;
 pub use session::{connect_sessions, MemorySessions, RedisSessions};
@@ -39,7 +43,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore {
+pub trait Store: Send + Sync + TokenStore + AlertStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

@@ -3,6 +3,8 @@
 //! `OPSBOT_TEST_POSTGRES_URL` / `OPSBOT_TEST_MYSQL_URL`). A server that is not running
 //! skips its tests unless `OPSBOT_TEST_REQUIRE_SERVICES=1`.
 
+#[path = "store_suite/alerts.rs"]
+mod alerts;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/harness.rs"]
@@ -70,11 +72,16 @@ suite!(
     outbox_survives_reopen,
     tokens_round_trip_and_revoke,
     token_ids_are_unique,
+    alerts_dedup_by_fingerprint_and_detect_news,
+    alert_groups_flush_into_the_outbox_once,
+    silences_last_until_their_end,
+    alert_ingest_of_thousands_in_one_batch,
 );
 
 mod cases {
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
+    pub use super::alerts::*;
     pub use super::outbox::*;
     pub use super::tokens::*;
     use chrono::{SubsecRound, Utc};
