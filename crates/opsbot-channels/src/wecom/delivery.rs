@@ -1,13 +1,15 @@
-//! The delivery worker: claims due outbox items, sends them with the app's API client,
+//! The delivery worker: claims due outbox items, sends them with the app's API client
+//! (`message/send`, `appchat/send`) or a group robot's webhook,
 //! and records the outcome: sent; retried later with backoff (network trouble, 45009,
 //! busy); or dead-lettered with the reason an operator must act on (60020 names the IP
 //! to trust, 81013/82001 recipients, 40001 the secret). Claims are leased, so several
 //! opsbot processes can run workers without sending anything twice.
 
-use super::outbox::{Body, Target};
-use super::App;
+use super::outbox::{robot_channel, Body, Target};
+use super::{App, ChannelError, RobotConfig};
 use opsbot_store::{OutboxItem, Store};
-use opsbot_wecom::api::{AppMessage, Recipients};
+use opsbot_wecom::api::{AppMessage, Recipients, RobotMessage};
+use opsbot_wecom::{ClientConfig, WecomClient};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +68,8 @@ pub struct Delivery {
     store: Arc<dyn Store>,
     /// By outbox channel (`wecom:<app>`).
     apps: HashMap<String, Arc<App>>,
+    /// By outbox channel (`wecom:robot/<name>`).
+    robots: HashMap<String, Arc<Robot>>,
     owner: String,
     wake: Arc<Notify>,
     policy: RetryPolicy,
@@ -83,10 +87,44 @@ impl Delivery {
         Delivery {
             store,
             apps,
+            robots: HashMap::new(),
             owner,
             wake,
             policy,
         }
+    }
+
+    /// Also delivers to these group robots (the alert gateway's targets).
+    pub fn with_robots(mut self, robots: &[RobotConfig]) -> Result<Self, ChannelError> {
+        let mut clients: HashMap<String, WecomClient> = HashMap::new();
+        for r in robots {
+            let client = match clients.get(&r.api_base) {
+                Some(c) => c.clone(),
+                None => {
+                    let config = ClientConfig {
+                        api_base: r.api_base.clone(),
+                        ..ClientConfig::default()
+                    };
+                    let c = WecomClient::new(config).map_err(|e| ChannelError::BadApp {
+                        app: r.name.clone(),
+                        problem: e.to_string(),
+                    })?;
+                    clients.insert(r.api_base.clone(), c.clone());
+                    c
+                }
+            };
+            let robot = Robot {
+                key: r.key.clone(),
+                client,
+            };
+            self.robots.insert(robot_channel(&r.name), Arc::new(robot));
+        }
+        Ok(self)
+    }
+
+    /// Notifying this wakes the worker at once (it also polls).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
 
     /// Runs until `stop` turns true. Items in flight finish; unsent ones stay queued.
@@ -109,10 +147,13 @@ impl Delivery {
                         let Ok(permit) = slots.clone().acquire_owned().await else {
                             break;
                         };
-                        let app = self.apps.get(&item.channel).cloned();
+                        let dest = match self.apps.get(&item.channel) {
+                            Some(app) => Some(Dest::App(app.clone())),
+                            None => self.robots.get(&item.channel).cloned().map(Dest::Robot),
+                        };
                         let (store, policy) = (self.store.clone(), policy.clone());
                         tokio::spawn(async move {
-                            deliver(store.as_ref(), app, item, &policy).await;
+                            deliver(store.as_ref(), dest, item, &policy).await;
                             drop(permit);
                         });
                     }
@@ -133,8 +174,20 @@ impl Delivery {
     }
 }
 
-async fn deliver(store: &dyn Store, app: Option<Arc<App>>, item: OutboxItem, policy: &RetryPolicy) {
-    let outcome = send(app.as_deref(), &item).await;
+/// A configured group robot.
+struct Robot {
+    key: String,
+    client: WecomClient,
+}
+
+/// Who sends an outbox item: an app or a robot.
+enum Dest {
+    App(Arc<App>),
+    Robot(Arc<Robot>),
+}
+
+async fn deliver(store: &dyn Store, dest: Option<Dest>, item: OutboxItem, policy: &RetryPolicy) {
+    let outcome = send(dest, &item).await;
     let recorded = match outcome {
         Ok(()) => store.outbox_sent(item.id).await,
         Err(Failure::Retry { error, at_least }) if item.attempts + 1 < policy.max_attempts => {
@@ -160,37 +213,79 @@ enum Failure {
     Permanent(String),
 }
 
-async fn send(app: Option<&App>, item: &OutboxItem) -> Result<(), Failure> {
-    let app =
-        app.ok_or_else(|| Failure::Permanent(format!("{} is no longer configured", item.channel)))?;
+async fn send(dest: Option<Dest>, item: &OutboxItem) -> Result<(), Failure> {
+    let dest = dest
+        .ok_or_else(|| Failure::Permanent(format!("{} is no longer configured", item.channel)))?;
     let target: Target = serde_json::from_str(&item.target)
         .map_err(|e| Failure::Permanent(format!("unreadable outbox target: {e}")))?;
-    let Body::Text { content } = serde_json::from_str(&item.body)
+    let body: Body = serde_json::from_str(&item.body)
         .map_err(|e| Failure::Permanent(format!("unreadable outbox body: {e}")))?;
-    let result = match &target {
-        Target::User { user } => app
-            .client
-            .send_text(&Recipients::users([user.as_str()]), &content)
-            .await
-            .map(|receipt| {
-                if receipt.is_partial() {
-                    tracing::warn!(app = %app.name, ?receipt, "some recipients were invalid");
-                }
-            }),
-        Target::Chat { chat, .. } => {
-            app.client
-                .appchat_send(chat, &AppMessage::Text(content))
-                .await
-        }
+    let message = match body {
+        Body::Text { content } => AppMessage::Text(content),
+        Body::Markdown { content } => AppMessage::Markdown(content),
     };
-    result.map_err(|e| {
-        if e.is_retryable() {
-            Failure::Retry {
-                error: e.to_string(),
-                at_least: e.retry_after().unwrap_or_default(),
-            }
-        } else {
-            Failure::Permanent(e.to_string())
+    let app = match (dest, &target) {
+        (Dest::Robot(robot), Target::Robot) => {
+            let message = match message {
+                AppMessage::Markdown(content) => RobotMessage::Markdown(content),
+                AppMessage::Text(content) => RobotMessage::text(content),
+                AppMessage::TextCard(card) => RobotMessage::text(card.description),
+            };
+            return robot
+                .client
+                .webhook_send(&robot.key, &message)
+                .await
+                .map_err(failure);
         }
-    })
+        (Dest::Robot(_), _) | (Dest::App(_), Target::Robot) => {
+            return Err(Failure::Permanent(format!(
+                "outbox target {} does not fit channel {}",
+                item.target, item.channel
+            )))
+        }
+        (Dest::App(app), _) => app,
+    };
+    let result = match &target {
+        Target::User { user } => send_members(&app, &Recipients::users([user.as_str()]), &message).await,
+        Target::Members {
+            users,
+            parties,
+            tags,
+        } => {
+            let to = Recipients {
+                users: users.clone(),
+                parties: parties.clone(),
+                tags: tags.clone(),
+            };
+            send_members(&app, &to, &message).await
+        }
+        Target::Chat { chat, .. } | Target::AppChat { chat } => {
+            app.client.appchat_send(chat, &message).await
+        }
+        Target::Robot => unreachable!("answered above"),
+    };
+    result.map_err(failure)
+}
+
+async fn send_members(
+    app: &App,
+    to: &Recipients,
+    message: &AppMessage,
+) -> Result<(), opsbot_wecom::Error> {
+    let receipt = app.client.send(to, message).await?;
+    if receipt.is_partial() {
+        tracing::warn!(app = %app.name, ?receipt, "some recipients were invalid");
+    }
+    Ok(())
+}
+
+fn failure(e: opsbot_wecom::Error) -> Failure {
+    if e.is_retryable() {
+        Failure::Retry {
+            error: e.to_string(),
+            at_least: e.retry_after().unwrap_or_default(),
+        }
+    } else {
+        Failure::Permanent(e.to_string())
+    }
 }
