@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod duration;
 pub mod inventory;
 pub mod job;
 pub mod policy;
@@ -10,6 +11,7 @@ pub mod provider;
 
 pub use alerts::{AlertDesk, DeskError, DeskPage};
 pub use audit::{AuditEntry, AuditResult};
+pub use duration::parse_duration;
 pub use inventory::{
     Change, Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic,
     PowerState, Template, Vm,
