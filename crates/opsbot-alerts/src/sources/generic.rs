@@ -127,8 +127,8 @@ mod tests {
 
     #[test]
     fn documented_shapes() {
-        let body = br#"{"alerts":[{"name":"DiskFull","severity":"critical","endpoint":"db-01","labels":{"team":"dba","n":3},"value":95,"to":"zhangsan|lisi"},{"summary":"备份失败","status":"resolved","fingerprint":"backup-1"}]}"#;
-        let a = parse(body).unwrap();
+        let body = r#"{"alerts":[{"name":"DiskFull","severity":"critical","endpoint":"db-01","labels":{"team":"dba","n":3},"value":95,"to":"zhangsan|lisi"},{"summary":"备份失败","status":"resolved","fingerprint":"backup-1"}]}"#;
+        let a = parse(body.as_bytes()).unwrap();
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].status, Status::Firing);
         assert_eq!(a[0].labels["n"], "3");
