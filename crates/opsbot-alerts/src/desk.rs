@@ -11,7 +11,6 @@ use opsbot_channels::wecom::Target;
 use opsbot_core::{AlertDesk, DeskError, DeskPage};
 use opsbot_store::alerts::{AckOutcome, AlertQuery, AlertRecord, NewSilence, FIRING};
 use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Store, StoreError};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -82,14 +81,13 @@ impl Desk {
             text.push_str(&format!(" @{}", a.endpoint));
         }
         text.push_str(&format!(" 已由 {user} 确认"));
-        let recipients: BTreeSet<String> = a.recipients.iter().cloned().collect();
         let mut told = Vec::new();
         for route in self
             .settings
             .router
             .routes_for(&Facts::from(a), chrono::Utc::now())
         {
-            for d in deliveries(route, &recipients) {
+            for d in deliveries(route, &a.recipients) {
                 for item in outbox_items(&d, &text) {
                     self.store.outbox_push(&item).await?;
                 }

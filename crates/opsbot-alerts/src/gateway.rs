@@ -48,14 +48,15 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// Starts the writer and the grouping task (until `stop`). `wake` is the WeCom
     /// delivery worker's, so queued messages leave at once.
+    /// `silences` may be shared with a [`Desk`] made earlier, so a silence set from chat
+    /// applies at once.
     pub fn start(
-        settings: Settings,
+        settings: Arc<Settings>,
+        silences: Arc<Silences>,
         store: Arc<dyn Store>,
         wake: Option<Arc<Notify>>,
         stop: watch::Receiver<bool>,
     ) -> (Arc<Gateway>, tokio::task::JoinHandle<()>) {
-        let settings = Arc::new(settings);
-        let silences = Arc::new(Silences::new(store.clone()));
         let (news_tx, news_rx) = mpsc::unbounded_channel::<NewNotice>();
         let (ingestor, _writer) = Ingestor::start(store.clone(), settings.queue, news_tx);
         let notifier = Notifier::new(

@@ -20,7 +20,7 @@ use opsbot_store::{NewOutbox, Store};
 use opsbot_wecom::clock::SystemClock;
 use opsbot_wecom::ratelimit::SlidingWindowLimiter;
 use opsbot_wecom::split::{split_message, APP_TEXT_MAX_BYTES, ROBOT_MARKDOWN_MAX_BYTES};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -43,7 +43,7 @@ pub struct Delivery {
 }
 
 /// Where `route` sends a message about alerts naming `recipients`.
-pub fn deliveries(route: &Route, recipients: &BTreeSet<String>) -> Vec<Delivery> {
+pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
     let t = &route.targets;
     let mut out = Vec::new();
     if let Some(app) = &t.app {
@@ -361,10 +361,13 @@ impl Notifier {
             tracing::debug!(route = %route.name, silenced = quiet.len(), "alert group silenced");
             return Ok(None);
         }
-        let recipients: BTreeSet<String> = loud
-            .iter()
-            .flat_map(|n| n.alert.recipients.iter().cloned())
-            .collect();
+        // In the order the alerts name them (Open-Falcon's `tos` order), once each.
+        let mut recipients: Vec<String> = Vec::new();
+        for r in loud.iter().flat_map(|n| n.alert.recipients.iter()) {
+            if !recipients.contains(r) {
+                recipients.push(r.clone());
+            }
+        }
         let targets = deliveries(route, &recipients);
         // Every target within its rate, or the whole group waits (and grows).
         let mut wait = Duration::ZERO;

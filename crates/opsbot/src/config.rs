@@ -22,6 +22,9 @@ pub struct Config {
     pub users: Vec<Binding>,
     pub chats: Vec<Binding>,
     pub chat: ChatConfig,
+    /// The alert gateway; absent = not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<opsbot_alerts::AlertsConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -157,6 +160,7 @@ impl Default for Config {
             users: Vec::new(),
             chats: Vec::new(),
             chat: ChatConfig::default(),
+            alerts: None,
         }
     }
 }
@@ -166,7 +170,7 @@ pub const LOCAL_ADMIN: &str = "local";
 
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
-const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat"];
+const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "alerts"];
 
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
@@ -334,6 +338,7 @@ impl Config {
                 return err(&k("api_base"), "must start with http:// or https://".into());
             }
         }
+        self.alert_settings()?;
         let mut names = HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let k = |f: &str| format!("providers[{i}].{f}");
@@ -469,6 +474,20 @@ impl Config {
         let users = bindings(&self.users, "users")?;
         let chats = bindings(&self.chats, "chats")?;
         Policy::new(roles, users, chats).map_err(|e| ("roles".to_string(), e))
+    }
+
+    /// The alert gateway's checked settings, when `[alerts]` is configured.
+    pub fn alert_settings(
+        &self,
+    ) -> Result<Option<opsbot_alerts::config::Settings>, (String, String)> {
+        let Some(alerts) = &self.alerts else {
+            return Ok(None);
+        };
+        let apps: Vec<&str> = self.wecom.apps.iter().map(|a| a.name.as_str()).collect();
+        alerts
+            .compile(&apps)
+            .map(Some)
+            .map_err(|e| (e.key, e.problem))
     }
 
     /// Canonical names of the commands that ask for confirmation.

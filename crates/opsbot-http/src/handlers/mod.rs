@@ -1,4 +1,5 @@
 //! Request handlers, one module per resource.
 
+pub mod alerts;
 pub mod health;
 pub mod wecom;
