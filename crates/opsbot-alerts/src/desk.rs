@@ -257,7 +257,7 @@ impl AlertDesk for Desk {
             .iter()
             .take(limit as usize)
             .map(|i| {
-                let why: String = i.last_error.as_deref().unwrap_or("").chars().take(120).collect();
+                let why: String = i.last_error.as_deref().unwrap_or("").chars().take(240).collect();
                 format!(
                     "#{} {} {} → {}: {why}",
                     i.id,

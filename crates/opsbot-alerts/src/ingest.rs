@@ -101,3 +101,70 @@ async fn writer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opsbot_store::alerts::{AlertUpsert, NewAlertPayload, FIRING};
+
+    fn item(fp: &str) -> IngestPayload {
+        IngestPayload {
+            payload: NewAlertPayload {
+                source: "generic".into(),
+                peer: "127.0.0.1".into(),
+                content_type: "application/json".into(),
+                body: "{}".into(),
+            },
+            alerts: vec![AlertUpsert {
+                fingerprint: fp.into(),
+                source: "generic".into(),
+                status: FIRING.into(),
+                severity: String::new(),
+                name: fp.into(),
+                summary: String::new(),
+                endpoint: String::new(),
+                metric: String::new(),
+                labels: Default::default(),
+                annotations: Default::default(),
+                recipients: Vec::new(),
+                parse_error: None,
+                starts_at: chrono::Utc::now(),
+                ends_at: None,
+                notices: vec![NewNotice {
+                    route: "r".into(),
+                    group_key: "{}".into(),
+                }],
+            }],
+        }
+    }
+
+    /// On one thread the writer cannot run while the requests are submitted: the
+    /// queue holds `capacity`, the next is refused at once, the rest commit together.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_is_overload_and_the_rest_commit_in_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = opsbot_store::connect(&url).await.unwrap();
+        let (news, mut heard) = mpsc::unbounded_channel();
+        let (ingestor, _task) = Ingestor::start(store.clone(), 3, news);
+        let results = futures::future::join_all(
+            (0..4).map(|i| ingestor.submit(item(&format!("fp-{i}")))),
+        )
+        .await;
+        let refused: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+        assert_eq!(refused.len(), 1);
+        assert!(matches!(refused[0], Err(Error::Overloaded(3))));
+        assert_eq!(refused[0].as_ref().unwrap_err().status(), 503);
+        let stored: Vec<i64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|p| p.payload_id)
+            .collect();
+        assert_eq!(stored.len(), 3);
+        assert_eq!(store.alerts_count(FIRING).await.unwrap(), 3);
+        for _ in 0..3 {
+            assert_eq!(heard.recv().await.unwrap().route, "r");
+        }
+        drop(ingestor);
+    }
+}

@@ -601,3 +601,112 @@ async fn a_burst_of_1000_alerts_is_a_handful_of_messages() {
     assert!(messages <= 5, "{messages} messages");
     assert_eq!(counted(&fake), 1000, "every alert announced once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_errors_are_retried_later_or_dead_lettered_and_listed_in_chat() {
+    use opsbot_wecom::fake::Fault;
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan"]);
+    fake.add_robot_key("robot-key-1");
+    fake.push_fault(
+        "webhook/send",
+        Fault::Json(serde_json::json!({"errcode": 45009, "errmsg": "api freq out of limit"})),
+    );
+    fake.set_trusted_ips(Some(vec!["10.9.9.9".parse().unwrap()]));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+{}
+[alerts]
+group_wait = "1s"
+group_interval = "1s"
+[alerts.sources.generic]
+token = "generic-secret-token"
+[[alerts.robots]]
+name = "team"
+key = "robot-key-1"
+api_base = "{}"
+[[alerts.routes]]
+name = "team"
+robots = ["team"]
+continue = true
+[[alerts.routes]]
+name = "ghosts"
+app = "ops"
+users = ["ghost"]
+[alerts.default]
+app = "ops"
+users = ["zhangsan"]
+{PEOPLE}"#,
+        app("ops", 1000002, &fake.base_url()),
+        fake.base_url()
+    );
+    let (_opsbot, port, cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+    let post = |name: &'static str| {
+        let client = reqwest::Client::new();
+        async move {
+            let r = client
+                .post(format!("http://127.0.0.1:{port}/alerts/generic"))
+                .bearer_auth("generic-secret-token")
+                .json(&serde_json::json!({"name": name}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    let dead_letters_show = |needle: &'static str| {
+        let (dir, cfg) = (dir.path().to_path_buf(), cfg.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let listed = chat(&dir, &cfg, "告警:死信");
+                if listed.contains(needle) {
+                    return listed;
+                }
+                assert!(Instant::now() < deadline, "no dead letter with {needle}: {listed}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // 60020: opsbot's address is not trusted: dead at once, naming the address.
+    post("UntrustedIp").await;
+    let listed = dead_letters_show("60020").await;
+    assert!(listed.contains("127.0.0.1") && listed.contains("企业可信IP"), "{listed}");
+    // 81013: nobody the message is for exists: dead at once.
+    fake.set_trusted_ips(None);
+    post("NoSuchUser").await;
+    let listed = dead_letters_show("81013").await;
+    assert!(listed.contains("ops → ghost"), "{listed}");
+    assert!(listed.contains("共 2 个"), "{listed}");
+    // 45009 on the robot: kept, retried no sooner than a minute later.
+    let store = opsbot_store::connect(&format!(
+        "sqlite://{}/data/opsbot.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let waiting = loop {
+        let pending = store
+            .outbox_list(&opsbot_store::OutboxQuery {
+                state: Some(opsbot_store::OutboxState::Pending),
+                channel_prefix: Some("wecom:robot/".into()),
+                limit: 0,
+            })
+            .await
+            .unwrap();
+        if let Some(item) = pending.into_iter().find(|i| i.attempts == 1) {
+            break item;
+        }
+        assert!(Instant::now() < deadline, "the robot message was not retried");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(waiting.last_error.as_deref().unwrap_or("").contains("45009"), "{waiting:?}");
+    assert!(
+        waiting.next_attempt_at - waiting.updated_at >= chrono::Duration::seconds(59),
+        "45009 waits the minute out: {waiting:?}"
+    );
+    assert_eq!(fake.request_count("webhook/send"), 1, "no hot retry");
+}
