@@ -46,7 +46,9 @@ async fn run() {
     let silences = Arc::new(Silences::new(store.clone()));
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let (gateway, _task) = Gateway::start(settings, silences, store, None, stop);
-    println!("shape                                   alerts    seconds   alerts/s   p50 ms   p99 ms");
+    println!(
+        "shape                                   alerts    seconds   alerts/s   p50 ms   p99 ms"
+    );
     for (label, per_request, requests, offset) in [
         ("new alerts, 1 per request, 64 tasks", 1, 40_000, 0),
         ("new alerts, 10 per request, 64 tasks", 10, 6_000, 1_000_000),
@@ -56,7 +58,13 @@ async fn run() {
     }
 }
 
-async fn shape(gateway: &Arc<Gateway>, label: &str, per_request: usize, requests: usize, offset: usize) {
+async fn shape(
+    gateway: &Arc<Gateway>,
+    label: &str,
+    per_request: usize,
+    requests: usize,
+    offset: usize,
+) {
     const TASKS: usize = 64;
     let started = Instant::now();
     let tasks: Vec<_> = (0..TASKS)

@@ -251,7 +251,10 @@ impl AlertsConfig {
         }
         let timezone = match &self.timezone {
             Some(tz) => parse_offset(tz).ok_or_else(|| {
-                problem("alerts.timezone", format!("{tz:?} is not an offset like +08:00"))
+                problem(
+                    "alerts.timezone",
+                    format!("{tz:?} is not an offset like +08:00"),
+                )
             })?,
             None => *chrono::Local::now().offset(),
         };
@@ -289,9 +292,14 @@ impl AlertsConfig {
                 return Err(problem(key("fields"), "only the zabbix source maps fields"));
             }
             for field in s.fields.keys() {
-                if !crate::sources::zabbix::FIELDS.iter().any(|(f, _)| f == field) {
-                    let known: Vec<&str> =
-                        crate::sources::zabbix::FIELDS.iter().map(|(f, _)| *f).collect();
+                if !crate::sources::zabbix::FIELDS
+                    .iter()
+                    .any(|(f, _)| f == field)
+                {
+                    let known: Vec<&str> = crate::sources::zabbix::FIELDS
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .collect();
                     return Err(problem(
                         format!("{}.{field}", key("fields")),
                         format!("unknown field; known: {}", known.join(", ")),
@@ -310,10 +318,16 @@ impl AlertsConfig {
         for (i, r) in self.robots.iter().enumerate() {
             let key = |f: &str| format!("alerts.robots[{i}].{f}");
             if !is_ident(&r.name) {
-                return Err(problem(key("name"), format!("{:?} must be letters, digits, - or _", r.name)));
+                return Err(problem(
+                    key("name"),
+                    format!("{:?} must be letters, digits, - or _", r.name),
+                ));
             }
             if !robot_names.insert(r.name.as_str()) {
-                return Err(problem(key("name"), format!("duplicate robot {:?}", r.name)));
+                return Err(problem(
+                    key("name"),
+                    format!("duplicate robot {:?}", r.name),
+                ));
             }
             if r.key.trim().is_empty() || r.key.contains(['&', '?', '/', ' ']) {
                 return Err(problem(
@@ -322,7 +336,10 @@ impl AlertsConfig {
                 ));
             }
             if !(r.api_base.starts_with("http://") || r.api_base.starts_with("https://")) {
-                return Err(problem(key("api_base"), "must start with http:// or https://"));
+                return Err(problem(
+                    key("api_base"),
+                    "must start with http:// or https://",
+                ));
             }
         }
         let mut templates = Templates::new();
@@ -335,7 +352,13 @@ impl AlertsConfig {
             group_interval,
         };
         for (i, r) in self.routes.iter().enumerate() {
-            let route = compile_route(r, &format!("alerts.routes[{i}]"), &ctx, &mut templates, false)?;
+            let route = compile_route(
+                r,
+                &format!("alerts.routes[{i}]"),
+                &ctx,
+                &mut templates,
+                false,
+            )?;
             if !names.insert(route.name.clone()) {
                 return Err(problem(
                     format!("alerts.routes[{i}].name"),
@@ -348,7 +371,10 @@ impl AlertsConfig {
             Some(d) => {
                 let route = compile_route(d, "alerts.default", &ctx, &mut templates, true)?;
                 if names.contains(&route.name) {
-                    return Err(problem("alerts.default.name", format!("{:?} is also a route's name", route.name)));
+                    return Err(problem(
+                        "alerts.default.name",
+                        format!("{:?} is also a route's name", route.name),
+                    ));
                 }
                 Some(route)
             }
@@ -459,14 +485,27 @@ fn compile_route(
             "sends nowhere: give users, parties, tags, alert_recipients, appchat (with app) or robots",
         ));
     }
-    for (list, what) in [(&r.users, "users"), (&r.parties, "parties"), (&r.tags, "tags")] {
-        if let Some(i) = list.iter().position(|id| id.trim().is_empty() || id.contains('|')) {
-            return Err(problem(format!("{}[{i}]", key(what)), "must be a non-empty id without '|'"));
+    for (list, what) in [
+        (&r.users, "users"),
+        (&r.parties, "parties"),
+        (&r.tags, "tags"),
+    ] {
+        if let Some(i) = list
+            .iter()
+            .position(|id| id.trim().is_empty() || id.contains('|'))
+        {
+            return Err(problem(
+                format!("{}[{i}]", key(what)),
+                "must be a non-empty id without '|'",
+            ));
         }
     }
     if let Some(chat) = &r.appchat {
         if chat.is_empty() || chat.len() > 32 || !chat.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(problem(key("appchat"), "must be a chat id of 1 to 32 letters or digits"));
+            return Err(problem(
+                key("appchat"),
+                "must be a chat id of 1 to 32 letters or digits",
+            ));
         }
     }
     let format = match r.format.as_deref() {
@@ -474,7 +513,10 @@ fn compile_route(
         Some("text") => Some(Format::Text),
         Some("markdown") => Some(Format::Markdown),
         Some(other) => {
-            return Err(problem(key("format"), format!("{other:?} is not \"text\" or \"markdown\"")))
+            return Err(problem(
+                key("format"),
+                format!("{other:?} is not \"text\" or \"markdown\""),
+            ))
         }
     };
     let text_template = match &r.text_template {

@@ -174,7 +174,11 @@ impl AlertDesk for Desk {
             )),
             AckOutcome::Acked(a) => {
                 let told = self.announce_ack(&a, user).await.map_err(down)?;
-                let state = if a.status == FIRING { "" } else { "(已恢复)" };
+                let state = if a.status == FIRING {
+                    ""
+                } else {
+                    "(已恢复)"
+                };
                 Ok(format!(
                     "✅ 已确认告警 #{id} {}{}{state},已通知: {}",
                     a.name,
@@ -195,18 +199,22 @@ impl AlertDesk for Desk {
 
     async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<String, DeskError> {
         let trimmed = matcher.trim();
-        let (stored, shown) = if trimmed.starts_with('#') || trimmed.bytes().all(|b| b.is_ascii_digit()) {
-            let id = alert_id(trimmed)?;
-            let a = self
-                .store
-                .alert_get(id)
-                .await
-                .map_err(down)?
-                .ok_or_else(|| DeskError::Invalid(format!("没有编号为 #{id} 的告警")))?;
-            (format!("fingerprint={}", a.fingerprint), format!("#{id} {}", a.name))
-        } else {
-            (trimmed.to_string(), trimmed.to_string())
-        };
+        let (stored, shown) =
+            if trimmed.starts_with('#') || trimmed.bytes().all(|b| b.is_ascii_digit()) {
+                let id = alert_id(trimmed)?;
+                let a = self
+                    .store
+                    .alert_get(id)
+                    .await
+                    .map_err(down)?
+                    .ok_or_else(|| DeskError::Invalid(format!("没有编号为 #{id} 的告警")))?;
+                (
+                    format!("fingerprint={}", a.fingerprint),
+                    format!("#{id} {}", a.name),
+                )
+            } else {
+                (trimmed.to_string(), trimmed.to_string())
+            };
         let parsed = Matcher::parse(&stored).map_err(|e| {
             DeskError::Invalid(format!(
                 "{e}。例: 静默:web-*,2h 或 静默:team=dba&severity=warning,30m 或 静默:#42,1d"
@@ -257,7 +265,13 @@ impl AlertDesk for Desk {
             .iter()
             .take(limit as usize)
             .map(|i| {
-                let why: String = i.last_error.as_deref().unwrap_or("").chars().take(240).collect();
+                let why: String = i
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(240)
+                    .collect();
                 format!(
                     "#{} {} {} → {}: {why}",
                     i.id,

@@ -147,10 +147,9 @@ mod tests {
         let store = opsbot_store::connect(&url).await.unwrap();
         let (news, mut heard) = mpsc::unbounded_channel();
         let (ingestor, _task) = Ingestor::start(store.clone(), 3, news);
-        let results = futures::future::join_all(
-            (0..4).map(|i| ingestor.submit(item(&format!("fp-{i}")))),
-        )
-        .await;
+        let results =
+            futures::future::join_all((0..4).map(|i| ingestor.submit(item(&format!("fp-{i}")))))
+                .await;
         let refused: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
         assert_eq!(refused.len(), 1);
         assert!(matches!(refused[0], Err(Error::Overloaded(3))));

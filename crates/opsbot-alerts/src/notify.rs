@@ -152,9 +152,15 @@ pub fn human_duration(d: chrono::Duration) -> String {
 /// 🔴 critical-ish, 🟠 warning-ish, 🔵 otherwise.
 pub fn icon(severity: &str) -> &'static str {
     let s = severity.to_ascii_lowercase();
-    if matches!(s.as_str(), "p0" | "p1" | "critical" | "disaster" | "high" | "emergency" | "fatal") {
+    if matches!(
+        s.as_str(),
+        "p0" | "p1" | "critical" | "disaster" | "high" | "emergency" | "fatal"
+    ) {
         "🔴"
-    } else if matches!(s.as_str(), "p2" | "p3" | "warning" | "average" | "major" | "error") {
+    } else if matches!(
+        s.as_str(),
+        "p2" | "p3" | "warning" | "average" | "major" | "error"
+    ) {
         "🟠"
     } else {
         "🔵"
@@ -192,9 +198,11 @@ pub fn view(a: &AlertRecord, tz: FixedOffset) -> AlertView {
 pub fn render(settings: &Settings, route: &Route, d: &Delivery, view: &GroupView) -> String {
     use crate::template::{DEFAULT_MARKDOWN, DEFAULT_TEXT};
     match d.format {
-        Format::Text => settings
-            .templates
-            .render_or_default(&route.text_template, DEFAULT_TEXT, view),
+        Format::Text => {
+            settings
+                .templates
+                .render_or_default(&route.text_template, DEFAULT_TEXT, view)
+        }
         Format::Markdown => {
             settings
                 .templates
@@ -270,7 +278,10 @@ impl Notifier {
             match self.store.alert_notice_groups().await {
                 Ok(groups) => {
                     if !groups.is_empty() {
-                        tracing::info!(groups = groups.len(), "alert groups pending from before; sending them");
+                        tracing::info!(
+                            groups = groups.len(),
+                            "alert groups pending from before; sending them"
+                        );
                     }
                     for g in groups {
                         let route = self.settings.router.route(&g.route);
@@ -341,7 +352,10 @@ impl Notifier {
     }
 
     /// Sends one group. `Ok(Some(wait))`: a target is over its rate, try again then.
-    async fn send(&mut self, (route_name, group_key): &GroupId) -> opsbot_store::Result<Option<Duration>> {
+    async fn send(
+        &mut self,
+        (route_name, group_key): &GroupId,
+    ) -> opsbot_store::Result<Option<Duration>> {
         let notices = self.store.alert_notices(route_name, group_key).await?;
         if notices.is_empty() {
             return Ok(None);
@@ -351,10 +365,11 @@ impl Notifier {
             return Ok(None);
         };
         let active = self.silences.active().await?;
-        let (quiet, loud): (Vec<&NoticeRecord>, Vec<&NoticeRecord>) = notices.iter().partition(|n| {
-            silenced(&active, &(&n.alert).into())
-                || (n.status == RESOLVED && !route.send_resolved)
-        });
+        let (quiet, loud): (Vec<&NoticeRecord>, Vec<&NoticeRecord>) =
+            notices.iter().partition(|n| {
+                silenced(&active, &(&n.alert).into())
+                    || (n.status == RESOLVED && !route.send_resolved)
+            });
         let done: Vec<i64> = notices.iter().map(|n| n.id).collect();
         if loud.is_empty() {
             self.store.alert_notices_flush(&done, &[]).await?;

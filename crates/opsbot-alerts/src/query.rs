@@ -97,7 +97,10 @@ pub async fn alert(store: &dyn Store, id: i64) -> Result<Option<(AlertItem, Opti
     let Some(a) = store.alert_get(id).await? else {
         return Ok(None);
     };
-    let raw = store.alert_payload(a.payload_id).await?.map(RawPayload::from);
+    let raw = store
+        .alert_payload(a.payload_id)
+        .await?
+        .map(RawPayload::from);
     Ok(Some((a.into(), raw)))
 }
 

@@ -126,7 +126,10 @@ impl Matcher {
         };
         let mut labels = Vec::new();
         for (k, p) in &r.labels {
-            labels.push((k.clone(), glob(p).map_err(|e| bad(format!("{at}.labels.{k}"), e))?));
+            labels.push((
+                k.clone(),
+                glob(p).map_err(|e| bad(format!("{at}.labels.{k}"), e))?,
+            ));
         }
         let mut windows = Vec::new();
         for (i, w) in r.time.iter().enumerate() {
@@ -135,13 +138,19 @@ impl Matcher {
                 Some((t(a)?, t(b)?))
             });
             windows.push(parsed.ok_or_else(|| {
-                bad(format!("{at}.time[{i}]"), format!("{w:?} is not a window like 09:00-18:00"))
+                bad(
+                    format!("{at}.time[{i}]"),
+                    format!("{w:?} is not a window like 09:00-18:00"),
+                )
             })?);
         }
         let mut days = Vec::new();
         for (i, d) in r.days.iter().enumerate() {
             days.push(d.trim().parse::<Weekday>().map_err(|_| {
-                bad(format!("{at}.days[{i}]"), format!("{d:?} is not a weekday like mon"))
+                bad(
+                    format!("{at}.days[{i}]"),
+                    format!("{d:?} is not a weekday like mon"),
+                )
             })?);
         }
         Ok(Matcher {
@@ -324,7 +333,10 @@ app = "ops"
 users = ["admin"]
 "#;
 
-    fn facts<'a>(labels: &'a std::collections::BTreeMap<String, String>, severity: &'a str) -> super::Facts<'a> {
+    fn facts<'a>(
+        labels: &'a std::collections::BTreeMap<String, String>,
+        severity: &'a str,
+    ) -> super::Facts<'a> {
         super::Facts {
             source: "generic",
             status: "firing",
@@ -344,12 +356,21 @@ users = ["admin"]
         let noon = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 4, 0, 0).unwrap(); // 12:00 +08
         let night = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 15, 0, 0).unwrap(); // 23:00 +08
         let names = |labels: &[(&str, &str)], sev: &str, at| -> Vec<String> {
-            let l: std::collections::BTreeMap<String, String> =
-                labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            s.router.routes_for(&facts(&l, sev), at).iter().map(|r| r.name.clone()).collect()
+            let l: std::collections::BTreeMap<String, String> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            s.router
+                .routes_for(&facts(&l, sev), at)
+                .iter()
+                .map(|r| r.name.clone())
+                .collect()
         };
         assert_eq!(names(&[("team", "DBA")], "CRITICAL", noon), ["dba"]);
-        assert_eq!(names(&[("team", "dba")], "critical", night), ["dba", "night"]);
+        assert_eq!(
+            names(&[("team", "dba")], "critical", night),
+            ["dba", "night"]
+        );
         assert_eq!(names(&[("type", "cpu")], "P3", noon), ["cpu"]);
         assert_eq!(names(&[], "P3", noon), ["default"]);
         assert_eq!(names(&[("team", "db")], "warning", noon), ["default"]);
@@ -362,34 +383,50 @@ users = ["admin"]
         assert_eq!(s.router.route("gone").unwrap().name, "default");
         let cpu = s.router.route("cpu").unwrap();
         assert_eq!(cpu.group_key(&facts(&l, "x")), "endpoint=web-01");
-        assert_eq!(s.router.route("dba").unwrap().group_key(&facts(&l, "x")), "{}");
+        assert_eq!(
+            s.router.route("dba").unwrap().group_key(&facts(&l, "x")),
+            "{}"
+        );
     }
 
     #[test]
     fn config_errors_name_the_key() {
         let cases = [
-            (r#"[sources.generic]
+            (
+                r#"[sources.generic]
 token = "0123456789"
 [[routes]]
 name = "a"
 app = "nope"
-users = ["u"]"#, "alerts.routes[0].app"),
-            (r#"[sources.generic]
+users = ["u"]"#,
+                "alerts.routes[0].app",
+            ),
+            (
+                r#"[sources.generic]
 token = "0123456789"
 [default]
-users = ["u"]"#, "alerts.default.app"),
-            (r#"[sources.generic]
+users = ["u"]"#,
+                "alerts.default.app",
+            ),
+            (
+                r#"[sources.generic]
 [default]
 app = "ops"
-users = ["u"]"#, "alerts.sources.generic.token"),
-            (r#"[sources.generic]
+users = ["u"]"#,
+                "alerts.sources.generic.token",
+            ),
+            (
+                r#"[sources.generic]
 token = "0123456789"
 [[routes]]
 name = "a"
 time = ["9-18"]
 app = "ops"
-users = ["u"]"#, "alerts.routes[0].time[0]"),
-            (r#"[sources.generic]
+users = ["u"]"#,
+                "alerts.routes[0].time[0]",
+            ),
+            (
+                r#"[sources.generic]
 token = "0123456789"
 [[routes]]
 name = "a"
@@ -400,22 +437,33 @@ line one
 {% for a in firing %}
 {{ a.name }
 {% endfor %}"""
-"#, "alerts.routes[0].text_template"),
-            (r#"[sources.generic]
+"#,
+                "alerts.routes[0].text_template",
+            ),
+            (
+                r#"[sources.generic]
 token = "0123456789"
 [default]
 app = "ops"
 users = ["u"]
-severity = ["P0"]"#, "alerts.default"),
-            (r#"[sources.generic]
+severity = ["P0"]"#,
+                "alerts.default",
+            ),
+            (
+                r#"[sources.generic]
 token = "0123456789"
 allow_ips = ["10.0.0.0/33"]
 [default]
-robots = ["r"]"#, "alerts.sources.generic.allow_ips[0]"),
-            (r#"[sources.generic]
+robots = ["r"]"#,
+                "alerts.sources.generic.allow_ips[0]",
+            ),
+            (
+                r#"[sources.generic]
 token = "0123456789"
 [default]
-robots = ["r"]"#, "alerts.default.robots[0]"),
+robots = ["r"]"#,
+                "alerts.default.robots[0]",
+            ),
         ];
         for (text, key) in cases {
             let c: AlertsConfig = toml::from_str(text).unwrap();

@@ -25,7 +25,9 @@ impl Matcher {
             return Err("匹配条件是空的".into());
         }
         if !text.contains('=') {
-            return glob(text).map(Matcher::Any).map_err(|e| format!("匹配条件无效: {e}"));
+            return glob(text)
+                .map(Matcher::Any)
+                .map_err(|e| format!("匹配条件无效: {e}"));
         }
         let mut fields = Vec::new();
         for part in text.split(['&', ' ']).filter(|p| !p.is_empty()) {
@@ -119,9 +121,7 @@ impl Silences {
 /// Whether any of `active` silences `f` (ended ones are skipped).
 pub fn silenced(active: &[(SilenceRecord, Matcher)], f: &Facts<'_>) -> bool {
     let now = chrono::Utc::now();
-    active
-        .iter()
-        .any(|(s, m)| s.ends_at > now && m.matches(f))
+    active.iter().any(|(s, m)| s.ends_at > now && m.matches(f))
 }
 
 #[cfg(test)]
@@ -146,9 +146,15 @@ mod tests {
         assert!(Matcher::parse("db-*").unwrap().matches(&f));
         assert!(Matcher::parse("DISK*").unwrap().matches(&f));
         assert!(!Matcher::parse("web-*").unwrap().matches(&f));
-        assert!(Matcher::parse("team=db*&severity=high").unwrap().matches(&f));
-        assert!(!Matcher::parse("team=db* source=generic").unwrap().matches(&f));
-        assert!(Matcher::parse("fingerprint=zabbix:event:1").unwrap().matches(&f));
+        assert!(Matcher::parse("team=db*&severity=high")
+            .unwrap()
+            .matches(&f));
+        assert!(!Matcher::parse("team=db* source=generic")
+            .unwrap()
+            .matches(&f));
+        assert!(Matcher::parse("fingerprint=zabbix:event:1")
+            .unwrap()
+            .matches(&f));
         assert!(!Matcher::parse("nosuchlabel=*").unwrap().matches(&f));
         for bad in ["", "=x", "a=", "a=[", "["] {
             assert!(Matcher::parse(bad).is_err(), "{bad}");

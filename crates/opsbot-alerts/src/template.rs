@@ -209,7 +209,12 @@ mod tests {
         let md = t.render(DEFAULT_MARKDOWN, &sample()).unwrap();
         assert!(md.starts_with("### 🔥 告警 1 条,恢复 1 条 · ops\n"), "{md}");
         let mut many = sample();
-        many.firing = (0..25).map(|i| AlertView { id: i, ..sample().firing[0].clone() }).collect();
+        many.firing = (0..25)
+            .map(|i| AlertView {
+                id: i,
+                ..sample().firing[0].clone()
+            })
+            .collect();
         many.max_listed = 10;
         let text = t.render(DEFAULT_TEXT, &many).unwrap();
         assert!(text.contains("…另有 15 条告警"), "{text}");
@@ -223,7 +228,11 @@ mod tests {
         assert!(e.starts_with("line 2:"), "{e}");
         let e = t.add("y", "{{ route|nosuchfilter }}").unwrap_err();
         assert!(e.contains("nosuchfilter") || e.contains("filter"), "{e}");
-        t.add("z", "{{ route }}: {% for a in firing %}{{ a.name }} {% endfor %}").unwrap();
+        t.add(
+            "z",
+            "{{ route }}: {% for a in firing %}{{ a.name }} {% endfor %}",
+        )
+        .unwrap();
         assert_eq!(t.render("z", &sample()).unwrap(), "ops: HighCPU");
     }
 }

@@ -14,4 +14,3 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     };
     Some(std::time::Duration::from_secs(secs))
 }
-

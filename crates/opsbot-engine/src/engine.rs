@@ -1094,7 +1094,9 @@ impl Engine {
             ListKind::Clusters => "集群",
             ListKind::Datacenters => "数据中心",
             ListKind::Templates => "模板",
-            ListKind::Alerts | ListKind::DeadLetters => return Ok(self.alert_list(sess, kind, n).await),
+            ListKind::Alerts | ListKind::DeadLetters => {
+                return Ok(self.alert_list(sess, kind, n).await)
+            }
             ListKind::Jobs => "任务",
         };
         let inv = &pool.inventory;
@@ -1274,7 +1276,9 @@ fn desk_reply(result: Result<String, DeskError>) -> Response {
     match result {
         Ok(text) => ok(text),
         Err(DeskError::Invalid(why)) => invalid(why),
-        Err(DeskError::Unavailable(why)) => failed(format!("⚠ 告警网关暂不可用: {why}。请稍后重试")),
+        Err(DeskError::Unavailable(why)) => {
+            failed(format!("⚠ 告警网关暂不可用: {why}。请稍后重试"))
+        }
     }
 }
 

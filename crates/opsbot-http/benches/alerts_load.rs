@@ -40,11 +40,19 @@ async fn run() {
     let store = opsbot_store::connect(&format!("sqlite://{}/alerts.db", dir.path().display()))
         .await
         .unwrap();
-    let sessions = opsbot_store::connect_sessions("memory", None).await.unwrap();
-    let policy = Policy::new(Vec::new(), BTreeMap::new(), BTreeMap::new()).unwrap();
-    let engine = Engine::new(store.clone(), sessions, Vec::new(), policy, EngineSettings::default())
+    let sessions = opsbot_store::connect_sessions("memory", None)
         .await
         .unwrap();
+    let policy = Policy::new(Vec::new(), BTreeMap::new(), BTreeMap::new()).unwrap();
+    let engine = Engine::new(
+        store.clone(),
+        sessions,
+        Vec::new(),
+        policy,
+        EngineSettings::default(),
+    )
+    .await
+    .unwrap();
     let app = AppConfig {
         name: "ops".into(),
         corp_id: CORP.into(),
@@ -54,7 +62,8 @@ async fn run() {
         encoding_aes_key: AES_KEY.into(),
         api_base: fake.base_url(),
     };
-    let channel = WecomChannel::new(&[app], Arc::new(engine), store.clone(), Settings::default()).unwrap();
+    let channel =
+        WecomChannel::new(&[app], Arc::new(engine), store.clone(), Settings::default()).unwrap();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let delivery = channel.delivery("bench");
     let wake = delivery.waker();
@@ -110,7 +119,10 @@ users = ["zhangsan"]
                 let mut latencies = Vec::new();
                 let mut refused = 0usize;
                 for r in (c..REQUESTS).step_by(CONNECTIONS) {
-                    let body = format!(r#"{{"name":"Load{r}","endpoint":"host-{}","labels":{{"load":"yes"}}}}"#, r % 300);
+                    let body = format!(
+                        r#"{{"name":"Load{r}","endpoint":"host-{}","labels":{{"load":"yes"}}}}"#,
+                        r % 300
+                    );
                     let t0 = Instant::now();
                     loop {
                         let resp = client
@@ -178,13 +190,22 @@ users = ["zhangsan"]
             .iter()
             .filter_map(|m| {
                 let text = m.body["text"]["content"].as_str()?.to_string();
-                text.split("【告警】").nth(1)?.split(' ').next()?.parse::<usize>().ok()
+                text.split("【告警】")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
             })
             .sum()
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     while announced(&fake) < 1000 {
-        assert!(Instant::now() < deadline, "only {} announced", announced(&fake));
+        assert!(
+            Instant::now() < deadline,
+            "only {} announced",
+            announced(&fake)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(

@@ -79,9 +79,9 @@ suite!(
 );
 
 mod cases {
+    pub use super::alerts::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
-    pub use super::alerts::*;
     pub use super::outbox::*;
     pub use super::tokens::*;
     use chrono::{SubsecRound, Utc};

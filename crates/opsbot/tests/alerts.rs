@@ -264,7 +264,10 @@ receivers:
     assert_eq!(fired.endpoint, "message/send");
     assert_eq!(fired.body["touser"], "zhangsan", "the critical route");
     let text = content(&fired);
-    assert!(text.contains("🔥【告警】1 条") && text.contains("CPU > 90% on web-01"), "{text}");
+    assert!(
+        text.contains("🔥【告警】1 条") && text.contains("CPU > 90% on web-01"),
+        "{text}"
+    );
 
     // From chat: the firing list, then an acknowledgement that the route hears of.
     let listed = chat(dir.path(), &cfg, "告警");
@@ -277,7 +280,10 @@ receivers:
         .take_while(char::is_ascii_digit)
         .collect();
     let acked = chat(dir.path(), &cfg, &format!("确认:{id}"));
-    assert!(acked.contains("已确认告警") && acked.contains("critical"), "{acked}");
+    assert!(
+        acked.contains("已确认告警") && acked.contains("critical"),
+        "{acked}"
+    );
     message_where(&fake, "telling who acked", |m| {
         content(m).contains(&format!("#{id} HighCPU @web-01:9100 已由 zhangsan 确认"))
     })
@@ -291,8 +297,15 @@ receivers:
         serde_json::json!([{"labels": labels, "annotations": {"summary": "CPU > 90% on web-01"}, "startsAt": started, "endsAt": chrono::Utc::now().to_rfc3339()}]),
     )
     .await;
-    let resolved = message_where(&fake, "about the recovery", |m| content(m).contains("已恢复")).await;
-    assert!(content(&resolved).contains("HighCPU"), "{}", content(&resolved));
+    let resolved = message_where(&fake, "about the recovery", |m| {
+        content(m).contains("已恢复")
+    })
+    .await;
+    assert!(
+        content(&resolved).contains("HighCPU"),
+        "{}",
+        content(&resolved)
+    );
     let listed = chat(dir.path(), &cfg, "告警");
     assert!(listed.contains("共 0 个"), "{listed}");
     drop(am);
@@ -346,7 +359,10 @@ alert_recipients = true
     let m = message_where(&fake, "from the cpu app", |m| m.body["agentid"] == 1000003).await;
     assert_eq!(m.body["touser"], "zhangsan|lisi");
     let text = content_of(&m);
-    assert!(text.contains("CPU 使用率过高 @host01") && text.contains("P0"), "{text}");
+    assert!(
+        text.contains("CPU 使用率过高 @host01") && text.contains("P0"),
+        "{text}"
+    );
 
     // A content falcon forks might send that is not the falcon format: kept, and sent
     // by the default route, saying so. GET with a query works too.
@@ -396,7 +412,12 @@ alert_recipients = true
     .await;
 
     // Refusals are clear and store nothing.
-    let r = client.post(url("zabbix")).json(&problem).send().await.unwrap();
+    let r = client
+        .post(url("zabbix"))
+        .json(&problem)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");
@@ -426,7 +447,12 @@ fn content_of(m: &RecordedMessage) -> String {
 
 /// Posts `n` single-alert requests named `burst-<i>` from `workers` tasks; records
 /// which were accepted (2xx) until the server goes away.
-async fn burst(port: u16, n: usize, workers: usize, accepted: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>) {
+async fn burst(
+    port: u16,
+    n: usize,
+    workers: usize,
+    accepted: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -506,7 +532,11 @@ async fn sigkill_mid_burst_loses_nothing_accepted() {
     first.0.wait().unwrap();
     load.await.unwrap();
     let accepted = accepted.lock().unwrap().clone();
-    assert!(accepted.len() >= 150 && accepted.len() < 600, "killed mid-burst: {}", accepted.len());
+    assert!(
+        accepted.len() >= 150 && accepted.len() < 600,
+        "killed mid-burst: {}",
+        accepted.len()
+    );
     assert!(fake.sent().is_empty(), "nothing was sent before the kill");
 
     // Second life on the same store: the open group is found and sent, once.
@@ -537,8 +567,14 @@ async fn sigkill_mid_burst_loses_nothing_accepted() {
     };
     // Accepted ⊆ delivered; anything more was committed but its answer lost in the
     // kill. Each exactly once.
-    assert!(delivered.values().all(|&n| n == 1), "duplicates: {delivered:?}");
-    assert!(delivered.len() - accepted.len() <= 8 * 2, "at most the requests in flight");
+    assert!(
+        delivered.values().all(|&n| n == 1),
+        "duplicates: {delivered:?}"
+    );
+    assert!(
+        delivered.len() - accepted.len() <= 8 * 2,
+        "at most the requests in flight"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -583,14 +619,24 @@ async fn a_burst_of_1000_alerts_is_a_handful_of_messages() {
             .iter()
             .filter_map(|m| {
                 let text = content(m);
-                let n = text.split("【告警】").nth(1)?.split(' ').next()?.parse::<usize>().ok()?;
+                let n = text
+                    .split("【告警】")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()?;
                 Some(n)
             })
             .sum()
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while counted(&fake) < 1000 {
-        assert!(Instant::now() < deadline, "only {} of 1000 announced", counted(&fake));
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 1000 announced",
+            counted(&fake)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let messages = fake.sent_to("message/send").len();
@@ -665,7 +711,10 @@ users = ["zhangsan"]
                 if listed.contains(needle) {
                     return listed;
                 }
-                assert!(Instant::now() < deadline, "no dead letter with {needle}: {listed}");
+                assert!(
+                    Instant::now() < deadline,
+                    "no dead letter with {needle}: {listed}"
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -673,7 +722,10 @@ users = ["zhangsan"]
     // 60020: opsbot's address is not trusted: dead at once, naming the address.
     post("UntrustedIp").await;
     let listed = dead_letters_show("60020").await;
-    assert!(listed.contains("127.0.0.1") && listed.contains("企业可信IP"), "{listed}");
+    assert!(
+        listed.contains("127.0.0.1") && listed.contains("企业可信IP"),
+        "{listed}"
+    );
     // 81013: nobody the message is for exists: dead at once.
     fake.set_trusted_ips(None);
     post("NoSuchUser").await;
@@ -681,12 +733,9 @@ users = ["zhangsan"]
     assert!(listed.contains("ops → ghost"), "{listed}");
     assert!(listed.contains("共 2 个"), "{listed}");
     // 45009 on the robot: kept, retried no sooner than a minute later.
-    let store = opsbot_store::connect(&format!(
-        "sqlite://{}/data/opsbot.db",
-        dir.path().display()
-    ))
-    .await
-    .unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}/data/opsbot.db", dir.path().display()))
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let waiting = loop {
         let pending = store
@@ -700,10 +749,20 @@ users = ["zhangsan"]
         if let Some(item) = pending.into_iter().find(|i| i.attempts == 1) {
             break item;
         }
-        assert!(Instant::now() < deadline, "the robot message was not retried");
+        assert!(
+            Instant::now() < deadline,
+            "the robot message was not retried"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(waiting.last_error.as_deref().unwrap_or("").contains("45009"), "{waiting:?}");
+    assert!(
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("45009"),
+        "{waiting:?}"
+    );
     assert!(
         waiting.next_attempt_at - waiting.updated_at >= chrono::Duration::seconds(59),
         "45009 waits the minute out: {waiting:?}"

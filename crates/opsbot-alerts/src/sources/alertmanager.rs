@@ -133,7 +133,11 @@ pub fn parse(body: &[u8]) -> Result<Vec<Alert>> {
             summary: format!(
                 "Alertmanager 截断了 {} 条告警(max_alerts),请在 {} 查看完整列表",
                 msg.truncated_alerts,
-                if msg.external_url.is_empty() { "Alertmanager" } else { &msg.external_url }
+                if msg.external_url.is_empty() {
+                    "Alertmanager"
+                } else {
+                    &msg.external_url
+                }
             ),
             endpoint: String::new(),
             metric: String::new(),
@@ -175,7 +179,10 @@ mod tests {
         assert_eq!(a.summary, "CPU > 90% on web-01");
         assert_eq!(a.fingerprint, "alertmanager:6df799a0f3897f3a");
         assert_eq!(a.ends_at, None, "Go zero time is unset");
-        assert_eq!(a.annotations["url"], "http://prometheus.local/graph?g0.expr=cpu");
+        assert_eq!(
+            a.annotations["url"],
+            "http://prometheus.local/graph?g0.expr=cpu"
+        );
         let resolved = parse(&capture("alertmanager_webhook_raw_resolved.json")).unwrap();
         assert_eq!(resolved[0].status, Status::Resolved);
         assert_eq!(resolved[0].fingerprint, a.fingerprint);
@@ -190,10 +197,21 @@ mod tests {
         let body = br#"{"version":"4","groupKey":"{}:{a=\"b\"}","truncatedAlerts":7,"alerts":[{"status":"firing","labels":{"alertname":"X"},"startsAt":"2026-11-22T01:48:56.123+08:00","newField":1}],"future":true}"#;
         let alerts = parse(body).unwrap();
         assert_eq!(alerts.len(), 2);
-        assert_eq!(alerts[0].starts_at.to_rfc3339(), "2026-11-21T17:48:56.123+00:00");
-        assert!(alerts[0].fingerprint.starts_with("alertmanager:"), "computed from labels");
+        assert_eq!(
+            alerts[0].starts_at.to_rfc3339(),
+            "2026-11-21T17:48:56.123+00:00"
+        );
+        assert!(
+            alerts[0].fingerprint.starts_with("alertmanager:"),
+            "computed from labels"
+        );
         assert!(alerts[1].summary.contains("7 条"));
-        for bad in [&b"{"[..], b"[]", br#"{"version":"4"}"#, br#"{"alerts":[{"status":"maybe"}]}"#] {
+        for bad in [
+            &b"{"[..],
+            b"[]",
+            br#"{"version":"4"}"#,
+            br#"{"alerts":[{"status":"maybe"}]}"#,
+        ] {
             let e = parse(bad).unwrap_err();
             assert_eq!(e.status(), 400, "{e}");
         }

@@ -50,6 +50,9 @@ mod tests {
         assert_eq!(f["empty"], "");
         assert!(parse("a=%zz").is_none());
         assert!(parse("a=%e4%b8").is_none(), "cut UTF-8");
-        assert_eq!(parse("content=%E5%91%8A%E8%AD%A6").unwrap()["content"], "告警");
+        assert_eq!(
+            parse("content=%E5%91%8A%E8%AD%A6").unwrap()["content"],
+            "告警"
+        );
     }
 }

@@ -46,7 +46,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Alert>> {
         .enumerate()
         .map(|(i, item)| {
             let Value::Object(obj) = item else {
-                return Err(Error::BadPayload(format!("generic: alerts[{i}] is not an object")));
+                return Err(Error::BadPayload(format!(
+                    "generic: alerts[{i}] is not an object"
+                )));
             };
             one(i, obj)
         })
@@ -61,7 +63,12 @@ fn map(value: Option<&Value>) -> BTreeMap<String, String> {
 }
 
 fn one(i: usize, obj: &Map<String, Value>) -> Result<Alert> {
-    let field = |k: &str| obj.get(k).map(text).map(|s| s.trim().to_string()).unwrap_or_default();
+    let field = |k: &str| {
+        obj.get(k)
+            .map(text)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
     let bad = |why: String| Error::BadPayload(format!("generic: alerts[{i}]: {why}"));
     let name = match (field("name"), field("summary")) {
         (n, _) if !n.is_empty() => n,
@@ -138,8 +145,14 @@ mod tests {
         assert_eq!(a[1].fingerprint, "generic:backup-1");
         assert!(a[1].ends_at.is_some());
         let single = parse(br#"{"name":"X","starts_at":"2026-11-30T10:00:00+08:00"}"#).unwrap();
-        assert_eq!(single[0].starts_at.to_rfc3339(), "2026-11-30T02:00:00+00:00");
-        assert_eq!(single[0].fingerprint, parse(br#"[{"name":"X"}]"#).unwrap()[0].fingerprint);
+        assert_eq!(
+            single[0].starts_at.to_rfc3339(),
+            "2026-11-30T02:00:00+00:00"
+        );
+        assert_eq!(
+            single[0].fingerprint,
+            parse(br#"[{"name":"X"}]"#).unwrap()[0].fingerprint
+        );
     }
 
     #[test]
@@ -150,7 +163,10 @@ mod tests {
             (b"{\"alerts\":{}}", "array"),
             (b"[{\"severity\":\"x\"}]", "name"),
             (b"[{\"name\":\"x\",\"status\":\"odd\"}]", "status"),
-            (b"[{\"name\":\"x\",\"starts_at\":\"yesterday\"}]", "RFC 3339"),
+            (
+                b"[{\"name\":\"x\",\"starts_at\":\"yesterday\"}]",
+                "RFC 3339",
+            ),
             (b"[1]", "not an object"),
             (b"42", "expected"),
         ] {

@@ -37,9 +37,8 @@ pub fn parse(source: Source, body: &[u8], ctx: &ParseContext<'_>) -> Result<Vec<
 
 /// A JSON body, or a clear 400.
 pub(crate) fn json_body(source: Source, body: &[u8]) -> Result<serde_json::Value> {
-    serde_json::from_slice(body).map_err(|e| {
-        crate::Error::BadPayload(format!("{source}: the body is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| crate::Error::BadPayload(format!("{source}: the body is not valid JSON: {e}")))
 }
 
 /// A JSON value as text: strings as they are, others in JSON notation.

@@ -22,7 +22,11 @@ const OPERATORS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
 pub fn parse_request(body: &[u8], ctx: &ParseContext<'_>) -> Result<Vec<Alert>> {
     let body = std::str::from_utf8(body)
         .map_err(|_| Error::BadPayload("openfalcon: the form is not UTF-8".into()))?;
-    let raw = if body.trim().is_empty() { ctx.query } else { body };
+    let raw = if body.trim().is_empty() {
+        ctx.query
+    } else {
+        body
+    };
     let fields = form::parse(raw.trim()).ok_or_else(|| {
         Error::BadPayload("openfalcon: malformed form (a bad %-escape or not UTF-8)".into())
     })?;
@@ -31,11 +35,13 @@ pub fn parse_request(body: &[u8], ctx: &ParseContext<'_>) -> Result<Vec<Alert>> 
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| {
             Error::BadPayload(
-                "openfalcon: missing form field content (Open-Falcon sends tos=…&content=…)"
-                    .into(),
+                "openfalcon: missing form field content (Open-Falcon sends tos=…&content=…)".into(),
             )
         })?;
-    let tos = fields.get("tos").map(|t| split_people(t)).unwrap_or_default();
+    let tos = fields
+        .get("tos")
+        .map(|t| split_people(t))
+        .unwrap_or_default();
     Ok(vec![parse_content(content.trim(), tos, ctx)])
 }
 
@@ -104,7 +110,9 @@ fn parse_fields(content: &str, ctx: &ParseContext<'_>) -> Result<Alert, String> 
         _ => (None, note.trim()),
     };
     if let Some(kind) = kind {
-        labels.entry("type".into()).or_insert_with(|| kind.to_string());
+        labels
+            .entry("type".into())
+            .or_insert_with(|| kind.to_string());
     }
     let annotations = BTreeMap::from([
         ("note".to_string(), note.to_string()),
@@ -142,7 +150,15 @@ fn parse_fields(content: &str, ctx: &ParseContext<'_>) -> Result<Alert, String> 
     })
 }
 
-type Expression<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+type Expression<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
 
 /// `note func metric tags left<op>right`, read from the right: the note and the tags
 /// may hold spaces, the last token is the comparison and `func` looks like `all(#3)`.
@@ -196,10 +212,7 @@ fn token_spans(s: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn parse_step(
-    field: &str,
-    ctx: &ParseContext<'_>,
-) -> Result<(u32, chrono::DateTime<Utc>), String> {
+fn parse_step(field: &str, ctx: &ParseContext<'_>) -> Result<(u32, chrono::DateTime<Utc>), String> {
     let (step, time) = field
         .split_once(' ')
         .ok_or_else(|| format!("{field:?} is not O<step> <time>"))?;
@@ -253,7 +266,10 @@ fn parse_combined(content: &str) -> Result<Alert, String> {
     }
     Ok(Alert {
         source: Source::OpenFalcon,
-        fingerprint: fingerprint(Source::OpenFalcon, &["combined", priority, metric, endpoint, link]),
+        fingerprint: fingerprint(
+            Source::OpenFalcon,
+            &["combined", priority, metric, endpoint, link],
+        ),
         status,
         severity: priority.to_string(),
         name: format!("{count} 条 {metric} 告警(合并)"),
@@ -350,12 +366,17 @@ mod tests {
         assert_eq!(a.status, Status::Firing);
         assert_eq!(a.annotations["content"], "磁盘坏了 [P0]");
         assert_eq!(a.recipients, ["ops"]);
-        for bad in ["[P0][PROBLEM][h][][no function here 1>2][O1 2017-06-15 10:20:00]",
-                    "[PX][PROBLEM][h][][n all(#3) m 1>2][O1 2017-06-15 10:20:00]",
-                    "[P0][MAYBE][h][][n all(#3) m 1>2][O1 2017-06-15 10:20:00]",
-                    "[P0][PROBLEM][h][][n all(#3) m 1>2][O1 yesterday]",
-                    "[P0][PROBLEM][h][][n all(#3) m 12][O1 2017-06-15 10:20:00]"] {
-            assert!(parse_content(bad, vec![], &ctx()).parse_error.is_some(), "{bad}");
+        for bad in [
+            "[P0][PROBLEM][h][][no function here 1>2][O1 2017-06-15 10:20:00]",
+            "[PX][PROBLEM][h][][n all(#3) m 1>2][O1 2017-06-15 10:20:00]",
+            "[P0][MAYBE][h][][n all(#3) m 1>2][O1 2017-06-15 10:20:00]",
+            "[P0][PROBLEM][h][][n all(#3) m 1>2][O1 yesterday]",
+            "[P0][PROBLEM][h][][n all(#3) m 12][O1 2017-06-15 10:20:00]",
+        ] {
+            assert!(
+                parse_content(bad, vec![], &ctx()).parse_error.is_some(),
+                "{bad}"
+            );
         }
     }
 
@@ -369,7 +390,11 @@ mod tests {
         assert_eq!(a.parse_error, None);
         assert_eq!(a.endpoint, "host01");
         assert_eq!(a.annotations["count"], "3");
-        let b = parse_content("[P3][PROBLEM] 5 mem.used.  e.g. db-02. detail in email", vec![], &ctx());
+        let b = parse_content(
+            "[P3][PROBLEM] 5 mem.used.  e.g. db-02. detail in email",
+            vec![],
+            &ctx(),
+        );
         assert_eq!(b.parse_error, None, "{b:?}");
         assert_eq!(b.metric, "mem.used");
         assert_eq!(b.endpoint, "db-02");

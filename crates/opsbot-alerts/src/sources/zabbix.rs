@@ -71,10 +71,7 @@ pub fn parse(body: &[u8], overrides: &BTreeMap<String, String>) -> Result<Vec<Al
     let fp = match (get("event_id"), get("trigger_id")) {
         (Some(event), _) => format!("zabbix:event:{event}"),
         (None, Some(trigger)) => fingerprint(Source::Zabbix, &["trigger", &trigger, &host]),
-        (None, None) => fingerprint(
-            Source::Zabbix,
-            &[subject.as_deref().unwrap_or(""), &host],
-        ),
+        (None, None) => fingerprint(Source::Zabbix, &[subject.as_deref().unwrap_or(""), &host]),
     };
     let labels = tags(obj.get(&key("tags")));
     let used: Vec<String> = FIELDS.iter().map(|(f, _)| key(f)).collect();
@@ -89,7 +86,10 @@ pub fn parse(body: &[u8], overrides: &BTreeMap<String, String>) -> Result<Vec<Al
             annotations.insert(field.into(), v);
         }
     }
-    let name = subject.clone().or_else(|| message.clone()).unwrap_or_default();
+    let name = subject
+        .clone()
+        .or_else(|| message.clone())
+        .unwrap_or_default();
     let now = Utc::now();
     Ok(vec![Alert {
         source: Source::Zabbix,
@@ -120,7 +120,12 @@ fn tags(value: Option<&Value>) -> BTreeMap<String, String> {
     let from_array = |items: &[Value]| -> BTreeMap<String, String> {
         items
             .iter()
-            .filter_map(|t| Some((text(t.get("tag")?), t.get("value").map(text).unwrap_or_default())))
+            .filter_map(|t| {
+                Some((
+                    text(t.get("tag")?),
+                    t.get("value").map(text).unwrap_or_default(),
+                ))
+            })
             .collect()
     };
     match value {
@@ -159,7 +164,10 @@ mod tests {
         assert_eq!(p.recipients, ["zhangsan", "lisi"]);
         assert_eq!(p.labels["component"], "cpu");
         assert!(p.name.starts_with("Problem: High CPU"));
-        assert!(!p.annotations.contains_key("url"), "unresolved macro dropped");
+        assert!(
+            !p.annotations.contains_key("url"),
+            "unresolved macro dropped"
+        );
         assert_eq!(p.annotations["event_source"], "0");
         let r = &parse(RECOVERY.as_bytes(), &BTreeMap::new()).unwrap()[0];
         assert_eq!(r.status, Status::Resolved);
@@ -176,7 +184,10 @@ mod tests {
         ]);
         let body = br#"{"title":"Disk full","hostname":"db-01","tags":"team:dba, env:prod"}"#;
         let a = &parse(body, &custom).unwrap()[0];
-        assert_eq!((a.name.as_str(), a.endpoint.as_str()), ("Disk full", "db-01"));
+        assert_eq!(
+            (a.name.as_str(), a.endpoint.as_str()),
+            ("Disk full", "db-01")
+        );
         assert_eq!(a.labels["team"], "dba");
         assert_eq!(a.status, Status::Firing);
         let e = parse(br#"{"host":"x"}"#, &BTreeMap::new()).unwrap_err();

@@ -246,7 +246,9 @@ async fn send(dest: Option<Dest>, item: &OutboxItem) -> Result<(), Failure> {
         (Dest::App(app), _) => app,
     };
     let result = match &target {
-        Target::User { user } => send_members(&app, &Recipients::users([user.as_str()]), &message).await,
+        Target::User { user } => {
+            send_members(&app, &Recipients::users([user.as_str()]), &message).await
+        }
         Target::Members {
             users,
             parties,

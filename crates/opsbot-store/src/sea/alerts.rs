@@ -24,9 +24,8 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn record(db: &Db, m: alert::Model) -> Result<AlertRecord> {
-    let corrupt = |field: &str, e: serde_json::Error| {
-        db.corrupt(&format!("{field} of alert {}", m.id), e)
-    };
+    let corrupt =
+        |field: &str, e: serde_json::Error| db.corrupt(&format!("{field} of alert {}", m.id), e);
     let labels: BTreeMap<String, String> =
         serde_json::from_str(&m.labels).map_err(|e| corrupt("labels", e))?;
     let annotations: BTreeMap<String, String> =
@@ -164,7 +163,10 @@ async fn ingest(
                             Expr::value(json(&a.annotations)),
                         )
                         .col_expr(alert::Column::Recipients, Expr::value(json(&a.recipients)))
-                        .col_expr(alert::Column::ParseError, Expr::value(a.parse_error.clone()))
+                        .col_expr(
+                            alert::Column::ParseError,
+                            Expr::value(a.parse_error.clone()),
+                        )
                         .col_expr(alert::Column::PayloadId, Expr::value(payload_id))
                         .col_expr(alert::Column::EndsAt, Expr::value(a.ends_at))
                         .col_expr(alert::Column::LastSeen, Expr::value(at))

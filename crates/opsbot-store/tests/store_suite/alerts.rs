@@ -63,7 +63,11 @@ pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
     assert!(out[1].alerts[0].notices.is_empty(), "no news, no notice");
     let id = out[0].alerts[0].id;
     assert_eq!(out[1].alerts[0].id, id, "same fingerprint, same row");
-    let raw = store.alert_payload(out[0].payload_id).await.unwrap().unwrap();
+    let raw = store
+        .alert_payload(out[0].payload_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(raw.body, "{\"告警\":1}");
     assert_eq!(raw.source, "alertmanager");
 
@@ -74,9 +78,16 @@ pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
     assert_eq!(a.recipients, ["zhangsan"]);
     assert_eq!(a.payload_id, out[1].payload_id, "latest payload");
 
-    assert!(matches!(store.alert_ack(id, "lisi").await.unwrap(), AckOutcome::Acked(r) if r.ack_by.as_deref() == Some("lisi")));
-    assert!(matches!(store.alert_ack(id, "wangwu").await.unwrap(), AckOutcome::AlreadyAcked(r) if r.ack_by.as_deref() == Some("lisi")));
-    assert_eq!(store.alert_ack(999_999, "x").await.unwrap(), AckOutcome::Missing);
+    assert!(
+        matches!(store.alert_ack(id, "lisi").await.unwrap(), AckOutcome::Acked(r) if r.ack_by.as_deref() == Some("lisi"))
+    );
+    assert!(
+        matches!(store.alert_ack(id, "wangwu").await.unwrap(), AckOutcome::AlreadyAcked(r) if r.ack_by.as_deref() == Some("lisi"))
+    );
+    assert_eq!(
+        store.alert_ack(999_999, "x").await.unwrap(),
+        AckOutcome::Missing
+    );
 
     // Resolving is news; resolving again is not; firing again is, and clears the ack.
     let mut resolved = alert("a", RESOLVED);
@@ -130,7 +141,10 @@ pub async fn alert_groups_flush_into_the_outbox_once(ctx: Ctx) {
         },
     ];
     store
-        .alerts_ingest(&[payload("x", vec![alert("a", FIRING), alert("b", FIRING), other])])
+        .alerts_ingest(&[payload(
+            "x",
+            vec![alert("a", FIRING), alert("b", FIRING), other],
+        )])
         .await
         .unwrap();
     let groups = store.alert_notice_groups().await.unwrap();
