@@ -76,7 +76,7 @@ async fn shape(
                     let alerts: Vec<String> = (0..per_request)
                         .map(|i| {
                             let n = offset + r * per_request + i;
-                            format!(r#"{{"name":"Alert{n}","endpoint":"host-{}","severity":"warning","labels":{{"team":"{}"}},"summary":"disk {n}% full"}}"#, n % 500, if n % 2 == 0 { "dba" } else { "web" })
+                            format!(r#"{{"name":"Alert{n}","endpoint":"host-{}","severity":"warning","labels":{{"team":"{}"}},"summary":"disk {n}% full"}}"#, n % 500, if n.is_multiple_of(2) { "dba" } else { "web" })
                         })
                         .collect();
                     let body = format!(r#"{{"alerts":[{}]}}"#, alerts.join(","));

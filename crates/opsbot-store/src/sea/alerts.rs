@@ -343,7 +343,7 @@ impl AlertStore for SeaStore {
                 count: u64::try_from(count).unwrap_or(0),
             })
             .collect();
-        groups.sort_by(|a, b| a.oldest.cmp(&b.oldest));
+        groups.sort_by_key(|g| g.oldest);
         Ok(groups)
     }
 
