@@ -28,6 +28,8 @@ use tokio::time::Instant;
 
 /// A group that could not be sent (store down) is tried again after this.
 const RETRY: Duration = Duration::from_secs(5);
+/// Another instance flushed part of a group: read it again this soon.
+const RACED: Duration = Duration::from_secs(1);
 /// Slightly more than WeCom's minute, as the API client's own limiter does.
 const WINDOW: Duration = Duration::from_secs(61);
 
@@ -372,7 +374,9 @@ impl Notifier {
             });
         let done: Vec<i64> = notices.iter().map(|n| n.id).collect();
         if loud.is_empty() {
-            self.store.alert_notices_flush(&done, &[]).await?;
+            if self.store.alert_notices_flush(&done, &[]).await?.is_none() {
+                return Ok(Some(RACED));
+            }
             tracing::debug!(route = %route.name, silenced = quiet.len(), "alert group silenced");
             return Ok(None);
         }
@@ -419,7 +423,15 @@ impl Notifier {
         for d in &targets {
             items.extend(outbox_items(d, &render(&self.settings, route, d, &view)));
         }
-        self.store.alert_notices_flush(&done, &items).await?;
+        if self
+            .store
+            .alert_notices_flush(&done, &items)
+            .await?
+            .is_none()
+        {
+            tracing::info!(route = %route.name, group = %group_key, "another instance sent part of this group; reading it again");
+            return Ok(Some(RACED));
+        }
         tracing::info!(route = %route.name, group = %group_key, alerts = loud.len(), silenced = quiet.len(), messages = items.len(), "alert group queued");
         if let Some(w) = &self.wake {
             w.notify_one();

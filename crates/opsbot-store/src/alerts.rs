@@ -209,9 +209,15 @@ pub trait AlertStore: Send + Sync {
     /// The pending notices of one group, oldest first.
     async fn alert_notices(&self, route: &str, group_key: &str) -> Result<Vec<NoticeRecord>>;
 
-    /// In one transaction: queues `outbox` and removes the notices `done`, so a group
-    /// is announced exactly once even if the process dies here. Returns the outbox ids.
-    async fn alert_notices_flush(&self, done: &[i64], outbox: &[NewOutbox]) -> Result<Vec<i64>>;
+    /// In one transaction: removes the notices `done` and queues `outbox`, so a group
+    /// is announced exactly once even if the process dies here. Returns the outbox ids,
+    /// or `None` (and changes nothing) when some of `done` were already gone: another
+    /// instance sent them, and the caller should read the group again.
+    async fn alert_notices_flush(
+        &self,
+        done: &[i64],
+        outbox: &[NewOutbox],
+    ) -> Result<Option<Vec<i64>>>;
 
     async fn silence_insert(&self, silence: &NewSilence) -> Result<i64>;
 

@@ -343,7 +343,7 @@ alert_recipients = true
         app("ops", 1000002, &fake.base_url()),
         app("cpu", 1000003, &fake.base_url())
     );
-    let (_opsbot, port, _cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+    let (opsbot, port, _cfg) = serve(dir.path(), "opsbot.toml", &config).await;
     let client = reqwest::Client::new();
     let url = |s: &str| format!("http://127.0.0.1:{port}/alerts/{s}");
 
@@ -439,6 +439,23 @@ alert_recipients = true
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+
+    // SIGTERM: the gateway's writer and grouping task stop with the server.
+    let mut opsbot = opsbot;
+    let ok = Command::new("kill")
+        .args(["-TERM", &opsbot.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = opsbot.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
 }
 
 fn content_of(m: &RecordedMessage) -> String {

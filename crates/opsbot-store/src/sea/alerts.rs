@@ -376,22 +376,34 @@ impl AlertStore for SeaStore {
             .collect())
     }
 
-    async fn alert_notices_flush(&self, done: &[i64], items: &[NewOutbox]) -> Result<Vec<i64>> {
+    async fn alert_notices_flush(
+        &self,
+        done: &[i64],
+        items: &[NewOutbox],
+    ) -> Result<Option<Vec<i64>>> {
         const ACTION: &str = "queueing an alert group";
         let tx = self.conn.begin().await.during(&self.db, ACTION)?;
+        // Deleting first claims the notices: of two instances flushing one group, the
+        // database lets only one delete each row.
+        let mut removed = 0;
+        for chunk in done.chunks(CHUNK) {
+            removed += alert_notice::Entity::delete_many()
+                .filter(alert_notice::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&tx)
+                .await
+                .during(&self.db, ACTION)?
+                .rows_affected;
+        }
+        if removed != done.len() as u64 {
+            tx.rollback().await.during(&self.db, ACTION)?;
+            return Ok(None);
+        }
         let mut ids = Vec::with_capacity(items.len());
         for item in items {
             ids.push(outbox::push(&tx, &self.db, item).await?);
         }
-        for chunk in done.chunks(CHUNK) {
-            alert_notice::Entity::delete_many()
-                .filter(alert_notice::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&tx)
-                .await
-                .during(&self.db, ACTION)?;
-        }
         tx.commit().await.during(&self.db, ACTION)?;
-        Ok(ids)
+        Ok(Some(ids))
     }
 
     async fn silence_insert(&self, s: &NewSilence) -> Result<i64> {

@@ -174,8 +174,17 @@ pub async fn alert_groups_flush_into_the_outbox_once(ctx: Ctx) {
     let ids = store
         .alert_notices_flush(&done, &[item("1/2"), item("2/2")])
         .await
+        .unwrap()
         .unwrap();
     assert_eq!(ids.len(), 2);
+    // Flushed already (by another instance, say): nothing is queued twice.
+    assert_eq!(
+        store
+            .alert_notices_flush(&done, &[item("again")])
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.alert_notices("ops", "{}").await.unwrap().is_empty());
     let groups = store.alert_notice_groups().await.unwrap();
     assert_eq!(groups.len(), 1);
