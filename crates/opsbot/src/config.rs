@@ -630,6 +630,20 @@ roles = ["operator"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("wecom.apps[0].encoding_aes_key"), "{e}");
+        let e = load_str("[alerts.sources.generic]\ntoken = \"12345678\"\n[alerts.default]\napp = \"nope\"\nusers = [\"u\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(".toml: key alerts.default.app") && e.contains("nope"),
+            "{e}"
+        );
+        let e = load_str("[alerts.sources.generic]\ntoken = \"12345678\"\n[[alerts.robots]]\nname = \"r\"\nkey = \"k\"\n[alerts.default]\nrobots = [\"r\"]\nmarkdown_template = \"{% if %}\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key alerts.default.markdown_template: line 1: syntax error"),
+            "{e}"
+        );
         let e = Config::load(Some(Path::new("/nonexistent/opsbot.toml")))
             .unwrap_err()
             .to_string();
