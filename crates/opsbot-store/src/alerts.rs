@@ -81,8 +81,8 @@ pub struct IngestedPayload {
     pub alerts: Vec<IngestedAlert>,
 }
 
-/// A stored alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored alert (serialisable as the REST API shows it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AlertRecord {
     pub id: i64,
     pub fingerprint: String,
@@ -111,7 +111,7 @@ pub struct AlertRecord {
 }
 
 /// A stored raw payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AlertPayloadRecord {
     pub id: i64,
     pub source: String,

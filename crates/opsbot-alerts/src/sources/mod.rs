@@ -4,7 +4,6 @@
 //! format is never silently dropped.
 
 pub mod alertmanager;
-pub mod form;
 pub mod generic;
 pub mod openfalcon;
 pub mod zabbix;

@@ -10,10 +10,11 @@
 //! `type`. Combined messages (falcon merges ≥ P2) are read too; anything else is kept
 //! with `parse_error` set and goes to the default route.
 
-use super::{form, split_people, ParseContext};
+use super::{split_people, ParseContext};
 use crate::alert::{fingerprint, Alert, Source, Status};
 use crate::{Error, Result};
 use chrono::{NaiveDateTime, TimeZone, Utc};
+use opsbot_channels::query::parse_form;
 use std::collections::BTreeMap;
 
 const OPERATORS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];
@@ -27,7 +28,7 @@ pub fn parse_request(body: &[u8], ctx: &ParseContext<'_>) -> Result<Vec<Alert>> 
     } else {
         body
     };
-    let fields = form::parse(raw.trim()).ok_or_else(|| {
+    let fields = parse_form(raw.trim()).ok_or_else(|| {
         Error::BadPayload("openfalcon: malformed form (a bad %-escape or not UTF-8)".into())
     })?;
     let content = fields

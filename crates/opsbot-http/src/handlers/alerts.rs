@@ -47,7 +47,7 @@ fn token<'a>(headers: &'a HeaderMap, query: &'a str) -> Option<std::borrow::Cow<
     query
         .split('&')
         .find_map(|p| p.strip_prefix("token="))
-        .and_then(|v| opsbot_alerts::sources::form::parse(&format!("t={v}")))
+        .and_then(|v| opsbot_channels::query::parse_form(&format!("t={v}")))
         .and_then(|mut m| m.remove("t"))
         .map(Into::into)
 }
