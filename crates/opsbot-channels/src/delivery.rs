@@ -116,6 +116,11 @@ impl Delivery {
         }
     }
 
+    /// Notifying this wakes the worker at once (it also polls).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
     /// Runs until `stop` turns true. Items in flight finish; unsent ones stay queued.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(CONCURRENCY));

@@ -148,7 +148,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         "调整 Kubernetes deployment 副本数",
         true
     ),
-    spec!("告警", ["alerts"], "告警[:页码]", "正在发生的告警", false),
+    spec!(
+        "告警",
+        ["alerts"],
+        "告警[:页码] / 告警:死信",
+        "正在发生的告警;死信: 投递失败的消息",
+        false
+    ),
     spec!(
         "确认",
         ["ack", "confirm", "y", "yes", "是"],
@@ -227,6 +233,8 @@ pub enum ListKind {
     Datacenters,
     Templates,
     Alerts,
+    /// Messages the outbox gave up on (`告警:死信`).
+    DeadLetters,
     Jobs,
 }
 
@@ -336,7 +344,7 @@ impl Command {
                 ListKind::Clusters => "集群",
                 ListKind::Datacenters => "数据中心",
                 ListKind::Templates => "模板",
-                ListKind::Alerts => "告警",
+                ListKind::Alerts | ListKind::DeadLetters => "告警",
                 ListKind::Jobs => "任务",
             },
             Command::Job { .. } => "任务",
@@ -390,6 +398,10 @@ impl fmt::Display for Command {
                 datacenter: Some(dc),
             } => write!(f, "{n}:{dc}"),
             Command::Find { keyword } => write!(f, "{n}:{keyword}"),
+            Command::List {
+                kind: ListKind::DeadLetters,
+                ..
+            } => write!(f, "{n}:死信"),
             Command::List { page, .. } | Command::Help { page } if *page > 1 => {
                 write!(f, "{n}:{page}")
             }
@@ -686,7 +698,16 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         "集群" => list(ListKind::Clusters),
         "数据中心" => list(ListKind::Datacenters),
         "模板" => list(ListKind::Templates),
-        "告警" => list(ListKind::Alerts),
+        "告警" => match a.args.first().map(|s| s.to_lowercase()) {
+            Some(w) if w == "死信" || w == "dead" => {
+                a.count(1, 1)?;
+                Ok(Command::List {
+                    kind: ListKind::DeadLetters,
+                    page: 1,
+                })
+            }
+            _ => list(ListKind::Alerts),
+        },
         "任务" => {
             a.count(0, 1)?;
             match a.opt(0) {
@@ -937,6 +958,28 @@ mod tests {
             }
         );
         assert!(parse("静默:web-*,forever").is_err());
+    }
+
+    #[test]
+    fn alerts_pages_and_dead_letters() {
+        assert_eq!(
+            parse("告警:2").unwrap(),
+            Command::List {
+                kind: ListKind::Alerts,
+                page: 2
+            }
+        );
+        let dead = parse("告警：死信").unwrap();
+        assert_eq!(
+            dead,
+            Command::List {
+                kind: ListKind::DeadLetters,
+                page: 1
+            }
+        );
+        assert_eq!(dead.to_string(), "告警:死信");
+        assert_eq!(parse(&dead.to_string()).unwrap(), dead);
+        assert!(parse("告警:活信").is_err());
     }
 
     #[test]

@@ -9,7 +9,8 @@ use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Pending, Session};
 use crate::sync::Syncer;
 use opsbot_core::{
-    AuditEntry, AuditResult, JobId, Policy, PowerState, Provider, ProviderError, Vm, VmOperation,
+    AlertDesk, AuditEntry, AuditResult, DeskError, JobId, Policy, PowerState, Provider,
+    ProviderError, Vm, VmOperation,
 };
 use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
 use std::collections::HashSet;
@@ -71,6 +72,8 @@ pub struct Engine {
     jobs: Arc<JobRunner>,
     syncer: Arc<Syncer>,
     settings: EngineSettings,
+    /// The alert gateway's desk, when `[alerts]` is configured.
+    alerts: Option<Arc<dyn AlertDesk>>,
 }
 
 /// The result of dispatching one message, before audit.
@@ -182,7 +185,14 @@ impl Engine {
             providers,
             policy: RwLock::new(Arc::new(policy)),
             settings,
+            alerts: None,
         })
+    }
+
+    /// Answers 告警, 确认:id and 静默 through `desk` (and counts firing alerts in 概况).
+    pub fn with_alert_desk(mut self, desk: Arc<dyn AlertDesk>) -> Self {
+        self.alerts = Some(desk);
+        self
     }
 
     pub fn jobs(&self) -> &Arc<JobRunner> {
@@ -555,7 +565,10 @@ impl Engine {
         let pool = self.pool.get().await?;
         let see = asker.vm_filter(name);
         Ok(match cmd {
-            Command::Help { page } => self.list_reply(sess, "帮助", page, help_lines(asker)),
+            Command::Help { page } => {
+                let lines = help_lines(asker, self.alerts.is_some());
+                self.list_reply(sess, "帮助", page, lines)
+            }
             Command::Overview { datacenter } => {
                 if let Some(dc) = &datacenter {
                     if !pool
@@ -581,7 +594,15 @@ impl Engine {
                         "资源池是空的:没有配置集群,或尚未同步。发送 同步 立即同步",
                     ));
                 }
-                ok(format::overview(&pool, datacenter.as_deref(), see))
+                let alerts = match &self.alerts {
+                    None => "告警网关未配置".to_string(),
+                    Some(desk) => match desk.firing_count().await {
+                        Ok(0) => "无正在发生的告警".to_string(),
+                        Ok(n) => format!("🔥 {n} 条正在发生(发送 告警 查看)"),
+                        Err(e) => format!("⚠ 暂不可用({e})"),
+                    },
+                };
+                ok(format::overview(&pool, datacenter.as_deref(), see, &alerts))
             }
             Command::Find { keyword } => {
                 let mut vms: Vec<&Vm> = pool
@@ -646,9 +667,14 @@ impl Engine {
             Command::Scale { .. } => {
                 failed("扩容: 尚未配置 Kubernetes provider(kind = \"kubernetes\"),此功能暂不可用")
             }
-            Command::Ack { .. } | Command::Silence { .. } => {
-                failed(format!("{name}: 告警网关尚未配置,此功能暂不可用"))
-            }
+            Command::Ack { id } => match &self.alerts {
+                Some(desk) => desk_reply(desk.ack(&id, asker.user()).await),
+                None => failed(format!("{name}: 告警网关尚未配置,此功能暂不可用")),
+            },
+            Command::Silence { matcher, minutes } => match &self.alerts {
+                Some(desk) => desk_reply(desk.silence(&matcher, minutes, asker.user()).await),
+                None => failed(format!("{name}: 告警网关尚未配置,此功能暂不可用")),
+            },
             Command::Deploy { .. } | Command::Rollback { .. } | Command::Approve { .. } => {
                 failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
             }
@@ -1079,7 +1105,9 @@ impl Engine {
             ListKind::Clusters => "集群",
             ListKind::Datacenters => "数据中心",
             ListKind::Templates => "模板",
-            ListKind::Alerts => return Ok(failed("告警: 告警网关尚未配置,此功能暂不可用")),
+            ListKind::Alerts | ListKind::DeadLetters => {
+                return Ok(self.alert_list(sess, kind, n).await)
+            }
             ListKind::Jobs => "任务",
         };
         let inv = &pool.inventory;
@@ -1170,9 +1198,50 @@ impl Engine {
                 .iter()
                 .map(format::job_line)
                 .collect(),
-            ListKind::Alerts => unreachable!("answered above"),
+            ListKind::Alerts | ListKind::DeadLetters => unreachable!("answered above"),
         };
         Ok(self.list_reply(sess, name, n, lines))
+    }
+
+    /// 告警 (firing alerts, paged from the store) and 告警:死信 (undeliverable messages).
+    async fn alert_list(&self, sess: &mut Session, kind: ListKind, n: u32) -> Response {
+        let Some(desk) = &self.alerts else {
+            return failed("告警: 告警网关尚未配置,此功能暂不可用");
+        };
+        let size = format::PAGE_SIZE as u64;
+        if kind == ListKind::DeadLetters {
+            return match desk.dead_letters(size).await {
+                Ok(p) => {
+                    let (mut text, _) = format::paged("投递失败的消息(死信)", p.total, 1, &p.lines);
+                    if p.total > size {
+                        text.push_str(&format!("\n只显示最新 {size} 条"));
+                    }
+                    ok(text)
+                }
+                Err(e) => desk_reply(Err(e)),
+            };
+        }
+        let mut n = u64::from(n.max(1));
+        let mut page = desk.firing((n - 1) * size, size).await;
+        // Past the last page: show the last one, as the other lists do.
+        if let Ok(p) = &page {
+            let last = p.total.div_ceil(size).max(1);
+            if n > last {
+                n = last;
+                page = desk.firing((n - 1) * size, size).await;
+            }
+        }
+        match page {
+            Ok(p) => {
+                let (text, more) = format::paged("正在发生的告警", p.total, n as u32, &p.lines);
+                sess.paging = more.then(|| Paging {
+                    command: "告警".to_string(),
+                    page: n as u32,
+                });
+                ok(text)
+            }
+            Err(e) => desk_reply(Err(e)),
+        }
     }
 
     fn list_reply(&self, sess: &mut Session, name: &str, n: u32, lines: Vec<String>) -> Response {
@@ -1194,15 +1263,34 @@ impl Engine {
 /// this build; 帮助 leaves them out rather than offering what cannot run.
 const NOT_CONFIGURED: &[&str] = &["扩容", "告警", "静默", "发布", "回滚", "批准"];
 
-fn help_lines(asker: &Asker<'_>) -> Vec<String> {
+/// The commands of the alert gateway, offered in 帮助 once it is configured.
+const ALERT_COMMANDS: &[&str] = &["告警", "静默"];
+
+fn help_lines(asker: &Asker<'_>, alerts: bool) -> Vec<String> {
+    let missing: Vec<&str> = NOT_CONFIGURED
+        .iter()
+        .copied()
+        .filter(|c| !(alerts && ALERT_COMMANDS.contains(c)))
+        .collect();
     let mut lines: Vec<String> = COMMANDS
         .iter()
-        .filter(|c| c.listed && !NOT_CONFIGURED.contains(&c.name))
+        .filter(|c| c.listed && !missing.contains(&c.name))
         .filter(|c| matches!(c.name, "帮助" | "菜单" | "确认") || asker.can_run(c.name))
         .map(|c| format!("{} — {}", c.usage, c.summary))
         .collect();
-    lines.push(format!("(未配置: {})", NOT_CONFIGURED.join("、")));
+    lines.push(format!("(未配置: {})", missing.join("、")));
     lines
+}
+
+/// The desk's answer as a chat response.
+fn desk_reply(result: Result<String, DeskError>) -> Response {
+    match result {
+        Ok(text) => ok(text),
+        Err(DeskError::Invalid(why)) => invalid(why),
+        Err(DeskError::Unavailable(why)) => {
+            failed(format!("⚠ 告警网关暂不可用: {why}。请稍后重试"))
+        }
+    }
 }
 
 /// A one-line description of what an operation will do, for confirmations and jobs.

@@ -12,11 +12,26 @@ pub fn page<T>(title: &str, items: &[T], page: u32, line: impl Fn(&T) -> String)
     let pages = items.len().div_ceil(PAGE_SIZE).max(1);
     let page = (page as usize).clamp(1, pages);
     let start = (page - 1) * PAGE_SIZE;
-    let mut out = format!("【{title}】共 {} 个", items.len());
+    let lines: Vec<String> = items.iter().skip(start).take(PAGE_SIZE).map(line).collect();
+    paged(title, items.len() as u64, page as u32, &lines)
+}
+
+/// Page `page` of a list of `total` items whose lines for that page were fetched
+/// elsewhere (a store query), with the same header, numbering and footer as [`page`].
+pub fn paged(title: &str, total: u64, page: u32, lines: &[String]) -> (String, bool) {
+    let pages = total.div_ceil(PAGE_SIZE as u64).max(1);
+    let page = u64::from(page).clamp(1, pages);
+    let start = (page - 1) as usize * PAGE_SIZE;
+    let mut out = format!("【{title}】共 {total} 个");
     if pages > 1 {
         let _ = write!(out, ",第 {page}/{pages} 页");
     }
-    numbered(&mut out, items, start, line);
+    for (i, line) in lines.iter().take(PAGE_SIZE).enumerate() {
+        let _ = write!(out, "\n{}. {line}", start + i + 1);
+    }
+    if total == 0 {
+        out.push_str("\n(无)");
+    }
     let more = page < pages;
     if more {
         out.push_str("\n发送 下一页 查看更多");
@@ -154,6 +169,7 @@ pub fn overview(
     pool: &PoolView,
     datacenter: Option<&str>,
     visible: impl Fn(&Vm) -> bool,
+    alerts: &str,
 ) -> String {
     let inv = &pool.inventory;
     let in_dc = |dc: &str| datacenter.is_none_or(|d| d.eq_ignore_ascii_case(dc));
@@ -227,7 +243,7 @@ pub fn overview(
             percent(d.free_gb, d.capacity_gb)
         );
     }
-    out.push_str("\n告警: 告警网关未配置");
+    let _ = write!(out, "\n告警: {alerts}");
     out
 }
 

@@ -88,6 +88,7 @@ async fn run() {
         wecom: Some(channel),
         wecom_bots: None,
         wechat: None,
+        alerts: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

@@ -27,6 +27,8 @@ pub struct AppState {
     pub wecom_bots: Option<Arc<BotChannel>>,
     /// `None` when no `[[wechat.mp]]` is configured.
     pub wechat: Option<Arc<MpChannel>>,
+    /// `None` when no `[alerts]` section is configured.
+    pub alerts: Option<Arc<opsbot_alerts::Gateway>>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes. Sets TCP_NODELAY on every
@@ -44,7 +46,9 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
+    // The peer address reaches handlers (alert sources' IP allow-lists).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -70,6 +74,11 @@ pub fn router(state: AppState) -> Router {
             get(handlers::wechat::verify)
                 .post(handlers::wechat::message)
                 .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
+        )
+        // The handler reads the body itself, within alerts.max_body_bytes.
+        .route(
+            "/alerts/{source}",
+            axum::routing::get(handlers::alerts::receive).post(handlers::alerts::receive),
         )
         .with_state(state)
 }

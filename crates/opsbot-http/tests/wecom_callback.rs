@@ -102,7 +102,8 @@ async fn serve_apps(
         Arc::new(WecomChannel::new(&apps, Arc::new(engine), store.clone(), settings()).unwrap());
     tokio::spawn(
         channel
-            .delivery(format!("test-{}", rand_suffix()))
+            .delivery(format!("test-{}", rand_suffix()), &[])
+            .unwrap()
             .run(stop),
     );
     let router = opsbot_http::router(opsbot_http::AppState {
@@ -111,6 +112,7 @@ async fn serve_apps(
         wecom: Some(channel),
         wecom_bots: None,
         wechat: None,
+        alerts: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -472,12 +474,19 @@ async fn transient_failures_are_retried_and_permanent_ones_dead_lettered() {
     let out = w.send("zhangsan", "开机:web-04", 6001).await;
     assert!(passive_text(&w.crypto, &out.body).starts_with("已受理"));
     delivered(&w.fake, "message/send", "web-04 已开机").await;
-    let sent = outbox(&w.store, OutboxState::Sent).await;
-    assert!(
-        sent.iter()
-            .any(|i| i.attempts >= 3 && i.body.contains("已开机")),
-        "{sent:?}"
-    );
+    // WeCom has it; the worker records that right after the answer, so wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = outbox(&w.store, OutboxState::Sent).await;
+        if sent
+            .iter()
+            .any(|i| i.attempts >= 3 && i.body.contains("已开机"))
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{sent:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // 60020: our IP is not trusted. Never retried; the error names the IP to add.
     w.fake

@@ -6,9 +6,12 @@
 //! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
 //! - [`LeaseStore`] (a supertrait of `Store`): which instance runs each scheduled job.
 //! - [`ChannelStore`] (a supertrait of `Store`): smart-robot streams and reply windows.
+//! - [`AlertStore`] (a supertrait of `Store`): alerts, raw payloads, pending notices
+//!   and silences of the alert gateway.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
+pub mod alerts;
 mod channels;
 mod error;
 mod leases;
@@ -18,6 +21,7 @@ mod tokens;
 mod types;
 mod url;
 
+pub use alerts::AlertStore;
 pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamState};
 pub use error::{Result, StoreError};
 pub use leases::LeaseStore;
@@ -45,7 +49,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore + LeaseStore + ChannelStore {
+pub trait Store: Send + Sync + TokenStore + LeaseStore + ChannelStore + AlertStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

@@ -3,6 +3,8 @@
 //! `OPSBOT_TEST_POSTGRES_URL` / `OPSBOT_TEST_MYSQL_URL`). A server that is not running
 //! skips its tests unless `OPSBOT_TEST_REQUIRE_SERVICES=1`.
 
+#[path = "store_suite/alerts.rs"]
+mod alerts;
 #[path = "store_suite/channels.rs"]
 mod channels;
 #[path = "store_suite/fixtures.rs"]
@@ -81,9 +83,14 @@ suite!(
     streams_fill_until_done_or_handed_over,
     streams_are_purged_by_age,
     reply_windows_count_and_reopen,
+    alerts_dedup_by_fingerprint_and_detect_news,
+    alert_groups_flush_into_the_outbox_once,
+    silences_last_until_their_end,
+    alert_ingest_of_thousands_in_one_batch,
 );
 
 mod cases {
+    pub use super::alerts::*;
     pub use super::channels::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};

@@ -86,8 +86,9 @@ impl<K: Eq + Hash + Clone> SlidingWindowLimiter<K> {
         entry.blocked_until = Some(entry.blocked_until.map_or(until, |old| old.max(until)));
     }
 
-    /// Zero if acquired, else how long to wait before trying again.
-    fn try_acquire_all(&self, keys: &[K]) -> Duration {
+    /// Without waiting: zero if every key was acquired (counted once each), else how
+    /// long to wait before trying again (nothing counted).
+    pub fn try_acquire_all(&self, keys: &[K]) -> Duration {
         let now = self.clock.now();
         let mut state = self.lock();
         let mut wait = Duration::ZERO;

@@ -17,6 +17,14 @@ pub struct App {
     pub owner: String,
     /// Whether a configuration file was given (otherwise: embedded defaults).
     pub configured: bool,
+    /// The alert gateway's settings and silences, when `[alerts]` is configured.
+    pub alerts: Option<AlertParts>,
+}
+
+/// What the chat desk and the gateway share.
+pub struct AlertParts {
+    pub settings: Arc<opsbot_alerts::config::Settings>,
+    pub silences: Arc<opsbot_alerts::silence::Silences>,
 }
 
 /// An id unique to this process, so its jobs can be told from other instances'.
@@ -82,15 +90,32 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         owner: owner.clone(),
         ..EngineSettings::default()
     };
-    let engine = Engine::new(store.clone(), sessions, providers, policy, settings)
+    let mut engine = Engine::new(store.clone(), sessions, providers, policy, settings)
         .await
         .context("starting the engine")?;
+    let alerts = config
+        .alert_settings()
+        .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?
+        .map(|settings| AlertParts {
+            settings: Arc::new(settings),
+            silences: Arc::new(opsbot_alerts::silence::Silences::new(store.clone())),
+        });
+    if let Some(parts) = &alerts {
+        let desk = opsbot_alerts::Desk::new(
+            store.clone(),
+            parts.settings.clone(),
+            parts.silences.clone(),
+            None,
+        );
+        engine = engine.with_alert_desk(Arc::new(desk));
+    }
     Ok(App {
         config,
         store,
         engine: Arc::new(engine),
         owner,
         configured: config_file.is_some(),
+        alerts,
     })
 }
 

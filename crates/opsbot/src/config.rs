@@ -23,6 +23,9 @@ pub struct Config {
     pub users: Vec<Binding>,
     pub chats: Vec<Binding>,
     pub chat: ChatConfig,
+    /// The alert gateway; absent = not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<opsbot_alerts::AlertsConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,20 +109,7 @@ impl ProviderConfig {
     }
 }
 
-/// `90`, `30s`, `10m`, `1h`, `1d` → a duration (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: u64 = s[..split].parse().ok()?;
-    let secs = match s[split..].trim() {
-        "" | "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_secs(secs))
-}
+pub use opsbot_core::parse_duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +180,7 @@ impl Default for Config {
             users: Vec::new(),
             chats: Vec::new(),
             chat: ChatConfig::default(),
+            alerts: None,
         }
     }
 }
@@ -199,7 +190,7 @@ pub const LOCAL_ADMIN: &str = "local";
 
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
-const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat"];
+const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "alerts"];
 
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
@@ -372,6 +363,7 @@ impl Config {
         }
         opsbot_channels::wecom_bot::validate(&self.wecom.bots)?;
         opsbot_channels::mp::validate(&self.wechat.mp, |u| self.users.iter().any(|b| b.id == u))?;
+        self.alert_settings()?;
         let mut names = HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let k = |f: &str| format!("providers[{i}].{f}");
@@ -524,6 +516,20 @@ impl Config {
         let users = bindings(&self.users, "users")?;
         let chats = bindings(&self.chats, "chats")?;
         Policy::new(roles, users, chats).map_err(|e| ("roles".to_string(), e))
+    }
+
+    /// The alert gateway's checked settings, when `[alerts]` is configured.
+    pub fn alert_settings(
+        &self,
+    ) -> Result<Option<opsbot_alerts::config::Settings>, (String, String)> {
+        let Some(alerts) = &self.alerts else {
+            return Ok(None);
+        };
+        let apps: Vec<&str> = self.wecom.apps.iter().map(|a| a.name.as_str()).collect();
+        alerts
+            .compile(&apps)
+            .map(Some)
+            .map_err(|e| (e.key, e.problem))
     }
 
     /// Canonical names of the commands that ask for confirmation.
@@ -692,6 +698,20 @@ roles = ["operator"]
         let g = ok.providers[0].guest_settings();
         assert_eq!(g.networks[0].gateway.as_deref(), Some("192.168.2.1"));
         assert_eq!(g.windows.unwrap().timezone, 210);
+        let e = load_str("[alerts.sources.generic]\ntoken = \"12345678\"\n[alerts.default]\napp = \"nope\"\nusers = [\"u\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(".toml: key alerts.default.app") && e.contains("nope"),
+            "{e}"
+        );
+        let e = load_str("[alerts.sources.generic]\ntoken = \"12345678\"\n[[alerts.robots]]\nname = \"r\"\nkey = \"k\"\n[alerts.default]\nrobots = [\"r\"]\nmarkdown_template = \"{% if %}\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key alerts.default.markdown_template: line 1: syntax error"),
+            "{e}"
+        );
         let e = Config::load(Some(Path::new("/nonexistent/opsbot.toml")))
             .unwrap_err()
             .to_string();

@@ -41,9 +41,47 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         }
     }
     let wecom = wecom_channel(&app)?;
-    let delivery = wecom
+    let robots = app
+        .alerts
         .as_ref()
-        .map(|ch| tokio::spawn(ch.delivery(app.owner.clone()).run(stop_rx.clone())));
+        .map(|parts| parts.settings.robots.as_slice())
+        .unwrap_or_default();
+    let mut delivery = match &wecom {
+        Some(ch) => Some(
+            ch.delivery(app.owner.clone(), robots)
+                .context("configuring alert robots")?,
+        ),
+        None => None,
+    };
+    let alerts = match &app.alerts {
+        Some(parts) => {
+            // Alerts to robots need the delivery worker even without a WeCom app.
+            let worker = match delivery.take() {
+                Some(d) => d,
+                None => WecomChannel::new(
+                    &[],
+                    app.engine.clone(),
+                    app.store.clone(),
+                    Settings::default(),
+                )
+                .context("configuring WeCom delivery")?
+                .delivery(app.owner.clone(), robots)
+                .context("configuring alert robots")?,
+            };
+            let (gateway, task) = opsbot_alerts::Gateway::start(
+                parts.settings.clone(),
+                parts.silences.clone(),
+                app.store.clone(),
+                Some(worker.waker()),
+                stop_rx.clone(),
+            );
+            delivery = Some(worker);
+            tracing::info!("alert gateway at /alerts/{{openfalcon,alertmanager,zabbix,generic}}");
+            Some((gateway, task))
+        }
+        None => None,
+    };
+    let delivery = delivery.map(|d| tokio::spawn(d.run(stop_rx.clone())));
     if let Some(ch) = &wecom {
         let apps: Vec<&str> = ch.app_names().collect();
         tracing::info!(?apps, "WeCom callbacks at /wecom/{{app}}/callback");
@@ -76,6 +114,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         wecom,
         wecom_bots,
         wechat,
+        alerts: alerts.as_ref().map(|(g, _)| g.clone()),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -94,8 +133,13 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     if interrupted > 0 {
         tracing::warn!(interrupted, "jobs interrupted by shutdown");
     }
-    // Replies still queued stay in the outbox for the next start.
+    // Replies still queued stay in the outbox for the next start; open alert groups
+    // stay in the store.
     let _ = stop_tx.send(true);
+    if let Some((gateway, task)) = alerts {
+        drop(gateway); // the last handle: the writer stores what is queued and ends
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     for worker in workers {
         let _ = tokio::time::timeout_at(deadline, worker).await;

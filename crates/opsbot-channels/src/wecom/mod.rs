@@ -11,7 +11,7 @@ mod sink;
 
 pub use crate::delivery::{Delivery, RetryPolicy};
 pub use crate::error::{CallbackError, ChannelError};
-pub use outbox::{Body, Target};
+pub use outbox::{robot_channel, Body, Target};
 
 use opsbot_engine::Engine;
 use opsbot_store::Store;
@@ -47,6 +47,27 @@ impl std::fmt::Debug for AppConfig {
             .field("name", &self.name)
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A group robot (群机器人) messages can be sent to by its webhook key.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotConfig {
+    pub name: String,
+    /// The `key=` of the robot's webhook URL (a secret: never logged or stored).
+    pub key: String,
+    #[serde(default = "default_api_base")]
+    pub api_base: String,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for RobotConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RobotConfig")
+            .field("name", &self.name)
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }
@@ -158,20 +179,26 @@ impl WecomChannel {
         self.apps.keys().map(String::as_str)
     }
 
-    /// The worker that empties the outbox; run it with [`Delivery::run`].
-    pub fn delivery(&self, owner: impl Into<String>) -> Delivery {
+    /// The worker that empties the outbox, also for these group robots (the alert
+    /// gateway's targets); run it with [`Delivery::run`].
+    pub fn delivery(
+        &self,
+        owner: impl Into<String>,
+        robots: &[RobotConfig],
+    ) -> Result<Delivery, ChannelError> {
         let apps = self
             .apps
             .values()
             .map(|a| (a.channel.clone(), a.clone()))
             .collect();
-        Delivery::new(
+        let robots = delivery::robots(robots)?;
+        Ok(Delivery::new(
             self.store.clone(),
             "wecom:",
-            Arc::new(delivery::AppCourier { apps }),
+            Arc::new(delivery::AppCourier { apps, robots }),
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),
-        )
+        ))
     }
 }

@@ -13,19 +13,43 @@ pub enum Target {
     User { user: String },
     /// An app group chat, through `appchat/send`, naming the asker.
     Chat { chat: String, mention: String },
+    /// Members, departments and tags of the app, through `message/send` (alerts).
+    Members {
+        #[serde(default)]
+        users: Vec<String>,
+        #[serde(default)]
+        parties: Vec<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+    /// An app group chat, through `appchat/send`, addressed to nobody in particular.
+    AppChat { chat: String },
+    /// The group robot the channel names ([`robot_channel`]); its key stays in the
+    /// configuration, never in the store.
+    Robot,
+}
+
+/// The outbox channel of group robot `name`: `wecom:robot/<name>` (app names cannot
+/// contain `/`, so it never collides with an app's `wecom:<app>`).
+pub fn robot_channel(name: &str) -> String {
+    format!("wecom:robot/{name}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
     Text { content: String },
+    Markdown { content: String },
 }
 
 impl Target {
     /// The text as it should read at this target: in a group, addressed to the asker.
     pub fn address(&self, text: &str) -> String {
         match self {
-            Target::User { .. } => text.to_string(),
+            Target::User { .. }
+            | Target::Members { .. }
+            | Target::AppChat { .. }
+            | Target::Robot => text.to_string(),
             Target::Chat { mention, .. } => crate::mention(mention, text),
         }
     }

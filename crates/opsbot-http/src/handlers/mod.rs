@@ -1,5 +1,6 @@
 //! Request handlers, one module per resource.
 
+pub mod alerts;
 pub mod health;
 pub mod wechat;
 pub mod wecom;

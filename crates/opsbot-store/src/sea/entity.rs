@@ -21,6 +21,8 @@ macro_rules! table {
         }
     };
 }
+// Other entity files declare their tables with the same macro.
+pub(crate) use table;
 
 // ---- resource pool: every object table is keyed by (provider, object_id) ----------
 

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_tokens::Tokens),
             Box::new(super::migration_leases::Leases),
             Box::new(super::migration_channels::Channels),
+            Box::new(super::migration_alerts::Alerts),
         ]
     }
 }

@@ -1,16 +1,19 @@
 //! `SeaStore`: the [`Store`](crate::Store) on SQLite, PostgreSQL or MySQL through
 //! sea-orm. This module wires the trait to the per-area modules below it.
 
+mod alerts;
 mod audit;
 mod channels;
 mod connect;
 mod entity;
+mod entity_alerts;
 mod errors;
 mod jobs;
 mod leases;
 mod migration;
-mod migration_leases;
+mod migration_alerts;
 mod migration_channels;
+mod migration_leases;
 mod migration_tokens;
 mod outbox;
 mod policy;

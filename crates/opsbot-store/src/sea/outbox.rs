@@ -17,7 +17,9 @@ use sea_orm::{
 };
 use std::time::Duration;
 
-pub(crate) async fn push(conn: &DatabaseConnection, db: &Db, item: &NewOutbox) -> Result<i64> {
+/// Queues one item; `conn` may be a transaction (the alert gateway queues a group's
+/// messages in the same transaction that closes the group).
+pub(crate) async fn push<C: ConnectionTrait>(conn: &C, db: &Db, item: &NewOutbox) -> Result<i64> {
     let at = now();
     let row = outbox::ActiveModel {
         id: NotSet,

@@ -1,0 +1,571 @@
+//! The `[alerts]` section of the configuration, and its compilation into what the
+//! gateway runs on (routes with compiled globs and templates, parsed durations). Every
+//! problem names its key: `alerts.routes[2].text_template: line 3: …`.
+
+use crate::alert::Source;
+use crate::routing::{Format, Route, Router, Targets};
+use crate::template::Templates;
+use chrono::FixedOffset;
+use opsbot_channels::wecom::RobotConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Wait this long after the first alert of a group before sending it, so a burst
+    /// becomes one message.
+    pub group_wait: String,
+    /// At least this long between two messages of one group.
+    pub group_interval: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Requests waiting to be stored before new ones get 503.
+    pub queue: usize,
+    /// Zone for Open-Falcon's local times, time windows and displayed times
+    /// (`+08:00`); default the server's.
+    pub timezone: Option<String>,
+    /// Alerts listed by name in one message; the rest are counted.
+    pub max_listed: usize,
+    pub sources: SourcesConfig,
+    pub robots: Vec<RobotConfig>,
+    pub routes: Vec<RouteConfig>,
+    /// Where alerts go that no route takes, and those that could not be parsed.
+    pub default: Option<RouteConfig>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            group_wait: "10s".into(),
+            group_interval: "1m".into(),
+            max_body_bytes: 1024 * 1024,
+            queue: 4096,
+            timezone: None,
+            max_listed: 10,
+            sources: SourcesConfig::default(),
+            robots: Vec::new(),
+            routes: Vec::new(),
+            default: None,
+        }
+    }
+}
+
+/// One table per source; a source without one is not served (404).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    pub openfalcon: Option<SourceConfig>,
+    pub alertmanager: Option<SourceConfig>,
+    pub zabbix: Option<SourceConfig>,
+    pub generic: Option<SourceConfig>,
+}
+
+impl SourcesConfig {
+    pub fn get(&self, source: Source) -> Option<&SourceConfig> {
+        match source {
+            Source::OpenFalcon => self.openfalcon.as_ref(),
+            Source::Alertmanager => self.alertmanager.as_ref(),
+            Source::Zabbix => self.zabbix.as_ref(),
+            Source::Generic => self.generic.as_ref(),
+        }
+    }
+}
+
+/// How a source proves itself: a shared token, an address allow-list, or both.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// Sent as `Authorization: Bearer <token>`, `X-Opsbot-Token: <token>` or `?token=`.
+    pub token: Option<String>,
+    /// CIDRs or addresses the source may post from.
+    pub allow_ips: Vec<String>,
+    /// Zabbix only: our field → the key the media-type script sends.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("allow_ips", &self.allow_ips)
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One `[[alerts.routes]]` rule (or `[alerts.default]`): what it matches, where it
+/// sends, how the message looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    #[serde(default)]
+    pub name: String,
+    // ---- what it matches (all given criteria; any entry of a list) ----------------
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Globs over the severity as the source writes it (`P0`, `critical`, `High`).
+    #[serde(default)]
+    pub severity: Vec<String>,
+    /// `firing` or `resolved`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Globs over the alert name.
+    #[serde(default)]
+    pub alertname: Vec<String>,
+    #[serde(default)]
+    pub endpoint: Vec<String>,
+    #[serde(default)]
+    pub metric: Vec<String>,
+    /// Label → glob; every one must match (Open-Falcon's alarm type is label `type`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `HH:MM-HH:MM` windows (may cross midnight) in `alerts.timezone`.
+    #[serde(default)]
+    pub time: Vec<String>,
+    /// `mon` … `sun`.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// Keep looking for more routes after this one matched.
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+    // ---- where it sends -------------------------------------------------------------
+    /// A `[[wecom.apps]]` name: sends through that app.
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub parties: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Also to the people the alert names (Open-Falcon `tos`, Zabbix `to`).
+    #[serde(default)]
+    pub alert_recipients: bool,
+    /// An app group chat id (`appchat/create`), sent through `app`.
+    #[serde(default)]
+    pub appchat: Option<String>,
+    /// `[[alerts.robots]]` names.
+    #[serde(default)]
+    pub robots: Vec<String>,
+    // ---- how it looks -----------------------------------------------------------------
+    /// `text` or `markdown`; default text for app messages, markdown for robots.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub text_template: Option<String>,
+    #[serde(default)]
+    pub markdown_template: Option<String>,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// Labels (or `name`, `endpoint`, `metric`, `severity`, `source`) whose values
+    /// split a route's alerts into separate groups; none = one group per route.
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    #[serde(default)]
+    pub group_wait: Option<String>,
+    #[serde(default)]
+    pub group_interval: Option<String>,
+}
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+fn problem(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Everything the gateway runs on, checked.
+#[derive(Debug)]
+pub struct Settings {
+    pub router: Router,
+    pub templates: Templates,
+    pub sources: SourcesConfig,
+    pub allow_ips: BTreeMap<Source, Vec<ipnet::IpNet>>,
+    pub robots: Vec<RobotConfig>,
+    pub timezone: FixedOffset,
+    pub max_body_bytes: usize,
+    pub queue: usize,
+    pub max_listed: usize,
+}
+
+fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    opsbot_core::parse_duration(value)
+        .ok_or_else(|| problem(key, format!("{value:?} is not a duration like 10s, 1m, 1h")))
+}
+
+/// `+08:00` / `-05:30` / `UTC`.
+pub fn parse_offset(s: &str) -> Option<FixedOffset> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("utc") || s == "Z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl AlertsConfig {
+    /// Checks everything and builds the [`Settings`]. `apps` are the configured
+    /// `[[wecom.apps]]` names routes may send through.
+    pub fn compile(&self, apps: &[&str]) -> Result<Settings, ConfigError> {
+        let group_wait = duration("alerts.group_wait", &self.group_wait)?;
+        let group_interval = duration("alerts.group_interval", &self.group_interval)?;
+        if self.max_body_bytes < 1024 {
+            return Err(problem("alerts.max_body_bytes", "must be at least 1024"));
+        }
+        if self.queue == 0 {
+            return Err(problem("alerts.queue", "must be at least 1"));
+        }
+        if self.max_listed == 0 {
+            return Err(problem("alerts.max_listed", "must be at least 1"));
+        }
+        let timezone = match &self.timezone {
+            Some(tz) => parse_offset(tz).ok_or_else(|| {
+                problem(
+                    "alerts.timezone",
+                    format!("{tz:?} is not an offset like +08:00"),
+                )
+            })?,
+            None => *chrono::Local::now().offset(),
+        };
+        let mut allow_ips = BTreeMap::new();
+        let mut any_source = false;
+        for source in Source::ALL {
+            let Some(s) = self.sources.get(source) else {
+                continue;
+            };
+            any_source = true;
+            let key = |f: &str| format!("alerts.sources.{source}.{f}");
+            if s.token.as_deref().is_some_and(|t| t.trim().len() < 8) {
+                return Err(problem(key("token"), "must be at least 8 characters"));
+            }
+            let mut nets = Vec::new();
+            for (i, ip) in s.allow_ips.iter().enumerate() {
+                let net = ip
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| ip.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        problem(
+                            format!("{}[{i}]", key("allow_ips")),
+                            format!("{ip:?} is not an address or CIDR"),
+                        )
+                    })?;
+                nets.push(net);
+            }
+            if s.token.is_none() && nets.is_empty() {
+                return Err(problem(
+                    key("token"),
+                    "a source needs a token, an allow_ips list, or both (deny by default)",
+                ));
+            }
+            if source != Source::Zabbix && !s.fields.is_empty() {
+                return Err(problem(key("fields"), "only the zabbix source maps fields"));
+            }
+            for field in s.fields.keys() {
+                if !crate::sources::zabbix::FIELDS
+                    .iter()
+                    .any(|(f, _)| f == field)
+                {
+                    let known: Vec<&str> = crate::sources::zabbix::FIELDS
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .collect();
+                    return Err(problem(
+                        format!("{}.{field}", key("fields")),
+                        format!("unknown field; known: {}", known.join(", ")),
+                    ));
+                }
+            }
+            allow_ips.insert(source, nets);
+        }
+        if !any_source {
+            return Err(problem(
+                "alerts.sources",
+                "no source is configured; add e.g. [alerts.sources.alertmanager] with a token",
+            ));
+        }
+        let mut robot_names = HashSet::new();
+        for (i, r) in self.robots.iter().enumerate() {
+            let key = |f: &str| format!("alerts.robots[{i}].{f}");
+            if !is_ident(&r.name) {
+                return Err(problem(
+                    key("name"),
+                    format!("{:?} must be letters, digits, - or _", r.name),
+                ));
+            }
+            if !robot_names.insert(r.name.as_str()) {
+                return Err(problem(
+                    key("name"),
+                    format!("duplicate robot {:?}", r.name),
+                ));
+            }
+            if r.key.trim().is_empty() || r.key.contains(['&', '?', '/', ' ']) {
+                return Err(problem(
+                    key("key"),
+                    "must be the key= value of the robot's webhook URL",
+                ));
+            }
+            if !(r.api_base.starts_with("http://") || r.api_base.starts_with("https://")) {
+                return Err(problem(
+                    key("api_base"),
+                    "must start with http:// or https://",
+                ));
+            }
+        }
+        let mut templates = Templates::new();
+        let mut routes = Vec::new();
+        let mut names = HashSet::new();
+        let ctx = RouteContext {
+            apps,
+            robots: &robot_names,
+            group_wait,
+            group_interval,
+        };
+        for (i, r) in self.routes.iter().enumerate() {
+            let route = compile_route(
+                r,
+                &format!("alerts.routes[{i}]"),
+                &ctx,
+                &mut templates,
+                false,
+            )?;
+            if !names.insert(route.name.clone()) {
+                return Err(problem(
+                    format!("alerts.routes[{i}].name"),
+                    format!("duplicate route {:?}", route.name),
+                ));
+            }
+            routes.push(route);
+        }
+        let default = match &self.default {
+            Some(d) => {
+                let route = compile_route(d, "alerts.default", &ctx, &mut templates, true)?;
+                if names.contains(&route.name) {
+                    return Err(problem(
+                        "alerts.default.name",
+                        format!("{:?} is also a route's name", route.name),
+                    ));
+                }
+                Some(route)
+            }
+            None => None,
+        };
+        if routes.is_empty() && default.is_none() {
+            return Err(problem(
+                "alerts.default",
+                "no route: add [alerts.default] (and [[alerts.routes]]) saying who gets alerts",
+            ));
+        }
+        Ok(Settings {
+            router: Router::new(routes, default, timezone),
+            templates,
+            sources: self.sources.clone(),
+            allow_ips,
+            robots: self.robots.clone(),
+            timezone,
+            max_body_bytes: self.max_body_bytes,
+            queue: self.queue,
+            max_listed: self.max_listed,
+        })
+    }
+}
+
+struct RouteContext<'a> {
+    apps: &'a [&'a str],
+    robots: &'a HashSet<&'a str>,
+    group_wait: Duration,
+    group_interval: Duration,
+}
+
+fn compile_route(
+    r: &RouteConfig,
+    at: &str,
+    ctx: &RouteContext<'_>,
+    templates: &mut Templates,
+    is_default: bool,
+) -> Result<Route, ConfigError> {
+    let key = |f: &str| format!("{at}.{f}");
+    let name = match (r.name.as_str(), is_default) {
+        ("", true) => "default".to_string(),
+        (n, _) if is_ident(n) => n.to_string(),
+        (n, _) => {
+            return Err(problem(
+                key("name"),
+                format!("{n:?} must be letters, digits, - or _ (it names the route in messages)"),
+            ))
+        }
+    };
+    if is_default {
+        let matchers = !r.sources.is_empty()
+            || !r.severity.is_empty()
+            || r.status.is_some()
+            || !r.alertname.is_empty()
+            || !r.endpoint.is_empty()
+            || !r.metric.is_empty()
+            || !r.labels.is_empty()
+            || !r.time.is_empty()
+            || !r.days.is_empty()
+            || r.continue_matching;
+        if matchers {
+            return Err(problem(
+                at,
+                "the default route takes every alert no route took: it has no match keys or continue",
+            ));
+        }
+    }
+    for (i, s) in r.sources.iter().enumerate() {
+        if Source::parse(s).is_none() {
+            return Err(problem(
+                format!("{}[{i}]", key("sources")),
+                format!("{s:?} is not one of openfalcon, alertmanager, zabbix, generic"),
+            ));
+        }
+    }
+    let matcher = crate::routing::Matcher::compile(r, at)?;
+    if let Some(app) = &r.app {
+        if !ctx.apps.contains(&app.as_str()) {
+            return Err(problem(
+                key("app"),
+                format!("no [[wecom.apps]] entry is named {app:?}"),
+            ));
+        }
+    }
+    let wants_app = !r.users.is_empty()
+        || !r.parties.is_empty()
+        || !r.tags.is_empty()
+        || r.alert_recipients
+        || r.appchat.is_some();
+    if wants_app && r.app.is_none() {
+        return Err(problem(
+            key("app"),
+            "users, parties, tags, alert_recipients and appchat are sent through an app: name one of [[wecom.apps]]",
+        ));
+    }
+    for (i, robot) in r.robots.iter().enumerate() {
+        if !ctx.robots.contains(robot.as_str()) {
+            return Err(problem(
+                format!("{}[{i}]", key("robots")),
+                format!("no [[alerts.robots]] entry is named {robot:?}"),
+            ));
+        }
+    }
+    if !wants_app && r.robots.is_empty() {
+        return Err(problem(
+            at,
+            "sends nowhere: give users, parties, tags, alert_recipients, appchat (with app) or robots",
+        ));
+    }
+    for (list, what) in [
+        (&r.users, "users"),
+        (&r.parties, "parties"),
+        (&r.tags, "tags"),
+    ] {
+        if let Some(i) = list
+            .iter()
+            .position(|id| id.trim().is_empty() || id.contains('|'))
+        {
+            return Err(problem(
+                format!("{}[{i}]", key(what)),
+                "must be a non-empty id without '|'",
+            ));
+        }
+    }
+    if let Some(chat) = &r.appchat {
+        if chat.is_empty() || chat.len() > 32 || !chat.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(problem(
+                key("appchat"),
+                "must be a chat id of 1 to 32 letters or digits",
+            ));
+        }
+    }
+    let format = match r.format.as_deref() {
+        None => None,
+        Some("text") => Some(Format::Text),
+        Some("markdown") => Some(Format::Markdown),
+        Some(other) => {
+            return Err(problem(
+                key("format"),
+                format!("{other:?} is not \"text\" or \"markdown\""),
+            ))
+        }
+    };
+    let text_template = match &r.text_template {
+        Some(src) => {
+            let id = format!("{name}.text");
+            templates
+                .add(&id, src)
+                .map_err(|e| problem(key("text_template"), e))?;
+            id
+        }
+        None => crate::template::DEFAULT_TEXT.to_string(),
+    };
+    let markdown_template = match &r.markdown_template {
+        Some(src) => {
+            let id = format!("{name}.markdown");
+            templates
+                .add(&id, src)
+                .map_err(|e| problem(key("markdown_template"), e))?;
+            id
+        }
+        None => crate::template::DEFAULT_MARKDOWN.to_string(),
+    };
+    let group_wait = match &r.group_wait {
+        Some(v) => duration(&key("group_wait"), v)?,
+        None => ctx.group_wait,
+    };
+    let group_interval = match &r.group_interval {
+        Some(v) => duration(&key("group_interval"), v)?,
+        None => ctx.group_interval,
+    };
+    Ok(Route {
+        name,
+        matcher,
+        continue_matching: r.continue_matching,
+        targets: Targets {
+            app: r.app.clone(),
+            users: r.users.clone(),
+            parties: r.parties.clone(),
+            tags: r.tags.clone(),
+            alert_recipients: r.alert_recipients,
+            appchat: r.appchat.clone(),
+            robots: r.robots.clone(),
+        },
+        format,
+        text_template,
+        markdown_template,
+        send_resolved: r.send_resolved,
+        group_by: r.group_by.clone(),
+        group_wait,
+        group_interval,
+    })
+}

@@ -1,0 +1,289 @@
+//! The alert desk chat talks to (`opsbot_core::AlertDesk`): the firing list,
+//! acknowledgement (the alert's routes are told who acked), silences, dead letters.
+//! It needs only the store and the settings, so `opsbot chat` has it too.
+
+use crate::config::Settings;
+use crate::notify::{deliveries, local_time, outbox_items};
+use crate::routing::Facts;
+use crate::silence::{Matcher, Silences};
+use async_trait::async_trait;
+use opsbot_channels::wecom::Target;
+use opsbot_core::{AlertDesk, DeskError, DeskPage};
+use opsbot_store::alerts::{AckOutcome, AlertQuery, AlertRecord, NewSilence, FIRING};
+use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Firing alerts examined when counting what a new silence covers.
+const SILENCE_PREVIEW: u64 = 10_000;
+
+#[derive(Clone)]
+pub struct Desk {
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    silences: Arc<Silences>,
+    wake: Option<Arc<Notify>>,
+}
+
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desk").finish_non_exhaustive()
+    }
+}
+
+fn down(e: StoreError) -> DeskError {
+    DeskError::Unavailable(e.to_string())
+}
+
+impl Desk {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Arc<Settings>,
+        silences: Arc<Silences>,
+        wake: Option<Arc<Notify>>,
+    ) -> Self {
+        Desk {
+            store,
+            settings,
+            silences,
+            wake,
+        }
+    }
+
+    fn line(&self, a: &AlertRecord) -> String {
+        let mut line = format!(
+            "#{} {}{} {}",
+            a.id,
+            crate::notify::icon(&a.severity),
+            a.severity,
+            a.name
+        );
+        if !a.endpoint.is_empty() {
+            line.push_str(&format!(" @{}", a.endpoint));
+        }
+        line.push_str(&format!(
+            " · {} 起",
+            local_time(a.starts_at, self.settings.timezone)
+        ));
+        if let Some(by) = &a.ack_by {
+            line.push_str(&format!(" · ✔{by}"));
+        }
+        if a.parse_error.is_some() {
+            line.push_str(" · ⚠未解析");
+        }
+        line
+    }
+
+    /// Tells every route of `a` that `user` acknowledged it.
+    async fn announce_ack(&self, a: &AlertRecord, user: &str) -> Result<Vec<String>, StoreError> {
+        let mut text = format!("✅ 告警 #{} {}", a.id, a.name);
+        if !a.endpoint.is_empty() {
+            text.push_str(&format!(" @{}", a.endpoint));
+        }
+        text.push_str(&format!(" 已由 {user} 确认"));
+        let mut told = Vec::new();
+        for route in self
+            .settings
+            .router
+            .routes_for(&Facts::from(a), chrono::Utc::now())
+        {
+            for d in deliveries(route, &a.recipients) {
+                for item in outbox_items(&d, &text) {
+                    self.store.outbox_push(&item).await?;
+                }
+            }
+            told.push(route.name.clone());
+        }
+        if let Some(w) = &self.wake {
+            w.notify_one();
+        }
+        Ok(told)
+    }
+}
+
+fn alert_id(text: &str) -> Result<i64, DeskError> {
+    let t = text.trim().trim_start_matches('#');
+    t.parse::<i64>().map_err(|_| {
+        DeskError::Invalid(format!(
+            "告警编号「{text}」不是数字,例如 确认:42(发送 告警 查看编号)"
+        ))
+    })
+}
+
+/// Who a dead letter was for, in a few words.
+fn recipient(item: &OutboxItem) -> String {
+    match serde_json::from_str::<Target>(&item.target) {
+        Ok(Target::User { user }) => user,
+        Ok(Target::Chat { chat, .. }) | Ok(Target::AppChat { chat }) => format!("群聊 {chat}"),
+        Ok(Target::Members {
+            users,
+            parties,
+            tags,
+        }) => {
+            let mut who: Vec<String> = users;
+            who.extend(parties.iter().map(|p| format!("部门{p}")));
+            who.extend(tags.iter().map(|t| format!("标签{t}")));
+            if who.is_empty() {
+                "(无接收人)".into()
+            } else {
+                who.join("|")
+            }
+        }
+        Ok(Target::Robot) => "群机器人".into(),
+        Err(_) => "?".into(),
+    }
+}
+
+#[async_trait]
+impl AlertDesk for Desk {
+    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage, DeskError> {
+        let total = self.store.alerts_count(FIRING).await.map_err(down)?;
+        let alerts = self
+            .store
+            .alerts_list(&AlertQuery {
+                status: Some(FIRING.into()),
+                source: None,
+                limit,
+                offset,
+            })
+            .await
+            .map_err(down)?;
+        Ok(DeskPage {
+            total,
+            lines: alerts.iter().map(|a| self.line(a)).collect(),
+        })
+    }
+
+    async fn firing_count(&self) -> Result<u64, DeskError> {
+        self.store.alerts_count(FIRING).await.map_err(down)
+    }
+
+    async fn ack(&self, id: &str, user: &str) -> Result<String, DeskError> {
+        let id = alert_id(id)?;
+        match self.store.alert_ack(id, user).await.map_err(down)? {
+            AckOutcome::Missing => Err(DeskError::Invalid(format!(
+                "没有编号为 #{id} 的告警,发送 告警 查看正在发生的告警"
+            ))),
+            AckOutcome::AlreadyAcked(a) => Ok(format!(
+                "告警 #{id} {} 已由 {} 于 {} 确认",
+                a.name,
+                a.ack_by.as_deref().unwrap_or("?"),
+                a.ack_at
+                    .map(|t| local_time(t, self.settings.timezone))
+                    .unwrap_or_default()
+            )),
+            AckOutcome::Acked(a) => {
+                let told = self.announce_ack(&a, user).await.map_err(down)?;
+                let state = if a.status == FIRING {
+                    ""
+                } else {
+                    "(已恢复)"
+                };
+                Ok(format!(
+                    "✅ 已确认告警 #{id} {}{}{state},已通知: {}",
+                    a.name,
+                    if a.endpoint.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" @{}", a.endpoint)
+                    },
+                    if told.is_empty() {
+                        "(无路由)".to_string()
+                    } else {
+                        told.join("、")
+                    }
+                ))
+            }
+        }
+    }
+
+    async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<String, DeskError> {
+        let trimmed = matcher.trim();
+        let (stored, shown) =
+            if trimmed.starts_with('#') || trimmed.bytes().all(|b| b.is_ascii_digit()) {
+                let id = alert_id(trimmed)?;
+                let a = self
+                    .store
+                    .alert_get(id)
+                    .await
+                    .map_err(down)?
+                    .ok_or_else(|| DeskError::Invalid(format!("没有编号为 #{id} 的告警")))?;
+                (
+                    format!("fingerprint={}", a.fingerprint),
+                    format!("#{id} {}", a.name),
+                )
+            } else {
+                (trimmed.to_string(), trimmed.to_string())
+            };
+        let parsed = Matcher::parse(&stored).map_err(|e| {
+            DeskError::Invalid(format!(
+                "{e}。例: 静默:web-*,2h 或 静默:team=dba&severity=warning,30m 或 静默:#42,1d"
+            ))
+        })?;
+        let ends_at = chrono::Utc::now() + chrono::Duration::minutes(i64::from(minutes));
+        self.store
+            .silence_insert(&NewSilence {
+                matcher: stored,
+                created_by: user.to_string(),
+                ends_at,
+            })
+            .await
+            .map_err(down)?;
+        self.silences.invalidate().await;
+        let firing = self
+            .store
+            .alerts_list(&AlertQuery {
+                status: Some(FIRING.into()),
+                source: None,
+                limit: SILENCE_PREVIEW,
+                offset: 0,
+            })
+            .await
+            .map_err(down)?;
+        let covered = firing
+            .iter()
+            .filter(|a| parsed.matches(&Facts::from(*a)))
+            .count();
+        Ok(format!(
+            "🔕 已静默「{shown}」{},至 {};当前匹配 {covered} 条正在发生的告警。期间的告警照常记录,只是不通知",
+            crate::notify::human_duration(chrono::Duration::minutes(i64::from(minutes))),
+            local_time(ends_at, self.settings.timezone)
+        ))
+    }
+
+    async fn dead_letters(&self, limit: u64) -> Result<DeskPage, DeskError> {
+        let dead = self
+            .store
+            .outbox_list(&OutboxQuery {
+                state: Some(OutboxState::Dead),
+                channel_prefix: Some("wecom:".into()),
+                limit: 0,
+            })
+            .await
+            .map_err(down)?;
+        let lines = dead
+            .iter()
+            .take(limit as usize)
+            .map(|i| {
+                let why: String = i
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(240)
+                    .collect();
+                format!(
+                    "#{} {} {} → {}: {why}",
+                    i.id,
+                    local_time(i.updated_at, self.settings.timezone),
+                    i.channel.trim_start_matches("wecom:"),
+                    recipient(i)
+                )
+            })
+            .collect();
+        Ok(DeskPage {
+            total: dead.len() as u64,
+            lines,
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! Turning pending notices into messages. One task keeps a timer per open group
+//! (route × group key): a group is sent `group_wait` after its first notice, and at
+//! most once per `group_interval`, so a burst becomes one message. Sending = render
+//! the route's template for each target, split to WeCom's size limit, and write the
+//! parts to the outbox in the same transaction that closes the notices: a group is
+//! announced exactly once, also if the process dies in between. Targets over their
+//! WeCom rate (robot 20/min, 30/min per member) wait, and meanwhile more alerts merge
+//! into their group. The delivery worker of the WeCom channel sends the outbox.
+//!
+//! After a restart the open groups are read back from the store and sent.
+
+use crate::config::Settings;
+use crate::routing::{Format, Route};
+use crate::silence::{silenced, Silences};
+use crate::template::{AlertView, GroupView};
+use chrono::{DateTime, FixedOffset, Utc};
+use opsbot_channels::wecom::{robot_channel, Body, Target};
+use opsbot_store::alerts::{AlertRecord, NewNotice, NoticeRecord, FIRING, RESOLVED};
+use opsbot_store::{NewOutbox, Store};
+use opsbot_wecom::clock::SystemClock;
+use opsbot_wecom::ratelimit::SlidingWindowLimiter;
+use opsbot_wecom::split::{split_message, APP_TEXT_MAX_BYTES, ROBOT_MARKDOWN_MAX_BYTES};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::Instant;
+
+/// A group that could not be sent (store down) is tried again after this.
+const RETRY: Duration = Duration::from_secs(5);
+/// Another instance flushed part of a group: read it again this soon.
+const RACED: Duration = Duration::from_secs(1);
+/// Slightly more than WeCom's minute, as the API client's own limiter does.
+const WINDOW: Duration = Duration::from_secs(61);
+
+/// One message destination of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub channel: String,
+    pub target: Target,
+    pub format: Format,
+    pub max_bytes: usize,
+    /// Rate-limit keys: the members and robot this message counts against.
+    pub budget: Vec<String>,
+}
+
+/// Where `route` sends a message about alerts naming `recipients`.
+pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
+    let t = &route.targets;
+    let mut out = Vec::new();
+    if let Some(app) = &t.app {
+        let channel = format!("wecom:{app}");
+        let format = route.format.unwrap_or(Format::Text);
+        let mut users: Vec<String> = t.users.clone();
+        if t.alert_recipients {
+            for r in recipients {
+                if !users.contains(r) {
+                    users.push(r.clone());
+                }
+            }
+        }
+        if !users.is_empty() || !t.parties.is_empty() || !t.tags.is_empty() {
+            out.push(Delivery {
+                channel: channel.clone(),
+                budget: users
+                    .iter()
+                    .map(|u| format!("{channel}:user:{}", u.to_lowercase()))
+                    .collect(),
+                target: Target::Members {
+                    users,
+                    parties: t.parties.clone(),
+                    tags: t.tags.clone(),
+                },
+                format,
+                max_bytes: APP_TEXT_MAX_BYTES,
+            });
+        } else if t.alert_recipients && t.appchat.is_none() {
+            // The route only sends to whom the alerts name, and they name nobody: the
+            // empty recipient list dead-letters with a reason an operator can read.
+            out.push(Delivery {
+                channel: channel.clone(),
+                budget: Vec::new(),
+                target: Target::Members {
+                    users: Vec::new(),
+                    parties: Vec::new(),
+                    tags: Vec::new(),
+                },
+                format,
+                max_bytes: APP_TEXT_MAX_BYTES,
+            });
+        }
+        if let Some(chat) = &t.appchat {
+            out.push(Delivery {
+                channel: channel.clone(),
+                budget: vec![format!("{channel}:chat:{chat}")],
+                target: Target::AppChat { chat: chat.clone() },
+                format,
+                max_bytes: APP_TEXT_MAX_BYTES,
+            });
+        }
+    }
+    for robot in &t.robots {
+        let channel = robot_channel(robot);
+        let format = route.format.unwrap_or(Format::Markdown);
+        out.push(Delivery {
+            budget: vec![channel.clone()],
+            channel,
+            target: Target::Robot,
+            format,
+            max_bytes: match format {
+                Format::Markdown => ROBOT_MARKDOWN_MAX_BYTES,
+                Format::Text => APP_TEXT_MAX_BYTES,
+            },
+        });
+    }
+    out
+}
+
+/// The outbox items carrying `text` to `d`, split to its size limit.
+pub fn outbox_items(d: &Delivery, text: &str) -> Vec<NewOutbox> {
+    let target = serde_json::to_string(&d.target).expect("target serialises");
+    split_message(text, d.max_bytes)
+        .into_iter()
+        .map(|part| {
+            let body = match d.format {
+                Format::Text => Body::Text { content: part },
+                Format::Markdown => Body::Markdown { content: part },
+            };
+            NewOutbox {
+                channel: d.channel.clone(),
+                target: target.clone(),
+                body: serde_json::to_string(&body).expect("body serialises"),
+            }
+        })
+        .collect()
+}
+
+/// `12-01 10:20:00` in the gateway's zone.
+pub fn local_time(t: DateTime<Utc>, tz: FixedOffset) -> String {
+    t.with_timezone(&tz).format("%m-%d %H:%M:%S").to_string()
+}
+
+/// `5 分钟`, `2 小时 3 分钟`, `45 秒`.
+pub fn human_duration(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} 秒"),
+        60..3600 => format!("{} 分钟", s / 60),
+        3600..86400 => format!("{} 小时 {} 分钟", s / 3600, s % 3600 / 60),
+        _ => format!("{} 天 {} 小时", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// 🔴 critical-ish, 🟠 warning-ish, 🔵 otherwise.
+pub fn icon(severity: &str) -> &'static str {
+    let s = severity.to_ascii_lowercase();
+    if matches!(
+        s.as_str(),
+        "p0" | "p1" | "critical" | "disaster" | "high" | "emergency" | "fatal"
+    ) {
+        "🔴"
+    } else if matches!(
+        s.as_str(),
+        "p2" | "p3" | "warning" | "average" | "major" | "error"
+    ) {
+        "🟠"
+    } else {
+        "🔵"
+    }
+}
+
+/// An alert as templates see it.
+pub fn view(a: &AlertRecord, tz: FixedOffset) -> AlertView {
+    AlertView {
+        id: a.id,
+        source: a.source.clone(),
+        status: a.status.clone(),
+        severity: a.severity.clone(),
+        icon: icon(&a.severity).into(),
+        name: a.name.clone(),
+        summary: a.summary.clone(),
+        endpoint: a.endpoint.clone(),
+        metric: a.metric.clone(),
+        labels: a.labels.clone(),
+        annotations: a.annotations.clone(),
+        recipients: a.recipients.clone(),
+        starts_at: local_time(a.starts_at, tz),
+        ends_at: a.ends_at.map(|t| local_time(t, tz)).unwrap_or_default(),
+        duration: a
+            .ends_at
+            .map(|e| human_duration(e - a.starts_at))
+            .unwrap_or_default(),
+        occurrences: a.occurrences,
+        ack_by: a.ack_by.clone().unwrap_or_default(),
+        parse_error: a.parse_error.clone().unwrap_or_default(),
+    }
+}
+
+/// Renders `view` for `d` with `route`'s template of its format.
+pub fn render(settings: &Settings, route: &Route, d: &Delivery, view: &GroupView) -> String {
+    use crate::template::{DEFAULT_MARKDOWN, DEFAULT_TEXT};
+    match d.format {
+        Format::Text => {
+            settings
+                .templates
+                .render_or_default(&route.text_template, DEFAULT_TEXT, view)
+        }
+        Format::Markdown => {
+            settings
+                .templates
+                .render_or_default(&route.markdown_template, DEFAULT_MARKDOWN, view)
+        }
+    }
+}
+
+type GroupId = (String, String);
+
+struct Open {
+    due: Instant,
+}
+
+/// The grouping task.
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    silences: Arc<Silences>,
+    wake: Option<Arc<Notify>>,
+    news: mpsc::UnboundedReceiver<NewNotice>,
+    open: HashMap<GroupId, Open>,
+    last_sent: HashMap<GroupId, Instant>,
+    budget: SlidingWindowLimiter<String>,
+    robot_budget: SlidingWindowLimiter<String>,
+}
+
+impl Notifier {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Arc<Settings>,
+        silences: Arc<Silences>,
+        wake: Option<Arc<Notify>>,
+        news: mpsc::UnboundedReceiver<NewNotice>,
+    ) -> Self {
+        let clock = Arc::new(SystemClock::new());
+        Notifier {
+            store,
+            settings,
+            silences,
+            wake,
+            news,
+            open: HashMap::new(),
+            last_sent: HashMap::new(),
+            budget: SlidingWindowLimiter::new(30, WINDOW, clock.clone()),
+            robot_budget: SlidingWindowLimiter::new(20, WINDOW, clock),
+        }
+    }
+
+    /// Runs until `stop`; open groups stay in the store for the next start.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        self.recover().await;
+        loop {
+            let next = self.open.values().map(|o| o.due).min();
+            tokio::select! {
+                n = self.news.recv() => match n {
+                    Some(n) => self.note(n.route, n.group_key),
+                    None => break,
+                },
+                _ = sleep_until(next) => self.send_due().await,
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+    }
+
+    /// Groups left open by an earlier run (or another instance that stopped).
+    async fn recover(&mut self) {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.store.alert_notice_groups().await {
+                Ok(groups) => {
+                    if !groups.is_empty() {
+                        tracing::info!(
+                            groups = groups.len(),
+                            "alert groups pending from before; sending them"
+                        );
+                    }
+                    for g in groups {
+                        let route = self.settings.router.route(&g.route);
+                        let group_wait = route.map(|r| r.group_wait).unwrap_or_default();
+                        let age = (Utc::now() - g.oldest).to_std().unwrap_or_default();
+                        let due = Instant::now() + group_wait.saturating_sub(age);
+                        self.open.insert((g.route, g.group_key), Open { due });
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read pending alert groups yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, route: String, group_key: String) {
+        let id = (route, group_key);
+        if self.open.contains_key(&id) {
+            return;
+        }
+        let (wait, interval) = self
+            .settings
+            .router
+            .route(&id.0)
+            .map(|r| (r.group_wait, r.group_interval))
+            .unwrap_or_default();
+        let mut due = Instant::now() + wait;
+        if let Some(last) = self.last_sent.get(&id) {
+            due = due.max(*last + interval);
+        }
+        self.open.insert(id, Open { due });
+    }
+
+    async fn send_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<GroupId> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.due <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            match self.send(&id).await {
+                Ok(None) => {
+                    self.open.remove(&id);
+                    self.last_sent.insert(id, Instant::now());
+                }
+                Ok(Some(later)) => {
+                    if let Some(o) = self.open.get_mut(&id) {
+                        o.due = Instant::now() + later;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(route = %id.0, group = %id.1, error = %e, "cannot send an alert group yet; retrying");
+                    if let Some(o) = self.open.get_mut(&id) {
+                        o.due = Instant::now() + RETRY;
+                    }
+                }
+            }
+        }
+        // Forget groups quiet for long; their interval has passed anyway.
+        let horizon = Duration::from_secs(3600);
+        self.last_sent.retain(|_, at| at.elapsed() < horizon);
+    }
+
+    /// Sends one group. `Ok(Some(wait))`: a target is over its rate, try again then.
+    async fn send(
+        &mut self,
+        (route_name, group_key): &GroupId,
+    ) -> opsbot_store::Result<Option<Duration>> {
+        let notices = self.store.alert_notices(route_name, group_key).await?;
+        if notices.is_empty() {
+            return Ok(None);
+        }
+        let Some(route) = self.settings.router.route(route_name) else {
+            tracing::error!(route = %route_name, "no route to send alerts to; they stay listed in 告警");
+            return Ok(None);
+        };
+        let active = self.silences.active().await?;
+        let (quiet, loud): (Vec<&NoticeRecord>, Vec<&NoticeRecord>) =
+            notices.iter().partition(|n| {
+                silenced(&active, &(&n.alert).into())
+                    || (n.status == RESOLVED && !route.send_resolved)
+            });
+        let done: Vec<i64> = notices.iter().map(|n| n.id).collect();
+        if loud.is_empty() {
+            if self.store.alert_notices_flush(&done, &[]).await?.is_none() {
+                return Ok(Some(RACED));
+            }
+            tracing::debug!(route = %route.name, silenced = quiet.len(), "alert group silenced");
+            return Ok(None);
+        }
+        // In the order the alerts name them (Open-Falcon's `tos` order), once each.
+        let mut recipients: Vec<String> = Vec::new();
+        for r in loud.iter().flat_map(|n| n.alert.recipients.iter()) {
+            if !recipients.contains(r) {
+                recipients.push(r.clone());
+            }
+        }
+        let targets = deliveries(route, &recipients);
+        // Every target within its rate, or the whole group waits (and grows).
+        let mut wait = Duration::ZERO;
+        for d in &targets {
+            let limiter = if matches!(d.target, Target::Robot) {
+                &self.robot_budget
+            } else {
+                &self.budget
+            };
+            wait = wait.max(limiter.try_acquire_all(&d.budget));
+        }
+        if !wait.is_zero() {
+            tracing::info!(route = %route.name, ?wait, "alert target at its WeCom rate limit; the group waits and keeps collecting");
+            return Ok(Some(wait));
+        }
+        let tz = self.settings.timezone;
+        let view = GroupView {
+            route: route.name.clone(),
+            group: group_key.clone(),
+            firing: loud
+                .iter()
+                .filter(|n| n.status == FIRING)
+                .map(|n| view(&n.alert, tz))
+                .collect(),
+            resolved: loud
+                .iter()
+                .filter(|n| n.status == RESOLVED)
+                .map(|n| view(&n.alert, tz))
+                .collect(),
+            count: loud.len(),
+            max_listed: self.settings.max_listed,
+        };
+        let mut items = Vec::new();
+        for d in &targets {
+            items.extend(outbox_items(d, &render(&self.settings, route, d, &view)));
+        }
+        if self
+            .store
+            .alert_notices_flush(&done, &items)
+            .await?
+            .is_none()
+        {
+            tracing::info!(route = %route.name, group = %group_key, "another instance sent part of this group; reading it again");
+            return Ok(Some(RACED));
+        }
+        tracing::info!(route = %route.name, group = %group_key, alerts = loud.len(), silenced = quiet.len(), messages = items.len(), "alert group queued");
+        if let Some(w) = &self.wake {
+            w.notify_one();
+        }
+        Ok(None)
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,226 @@
+//! Alerts as records: the raw payloads the gateway received, one row per alert
+//! (de-duplicated by fingerprint), pending notices (the durable state of grouping) and
+//! silences. The gateway (`opsbot-alerts`) decides what an alert is and where it goes;
+//! the store keeps it, decides what is news, and never loses what was accepted.
+
+use crate::{NewOutbox, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// `firing` or `resolved`.
+pub const FIRING: &str = "firing";
+/// See [`FIRING`].
+pub const RESOLVED: &str = "resolved";
+
+/// One HTTP request as received, kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlertPayload {
+    /// `openfalcon`, `alertmanager`, `zabbix`, `generic`.
+    pub source: String,
+    /// The sender's address.
+    pub peer: String,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// One alert as a source reported it, normalised by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertUpsert {
+    /// What makes two reports the same alert (unique in the store).
+    pub fingerprint: String,
+    pub source: String,
+    /// [`FIRING`] or [`RESOLVED`].
+    pub status: String,
+    pub severity: String,
+    pub name: String,
+    pub summary: String,
+    pub endpoint: String,
+    pub metric: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Recipients the alert itself names (Open-Falcon `tos`, Zabbix `to`).
+    pub recipients: Vec<String>,
+    /// Why the payload could not be fully understood; the alert is kept anyway.
+    pub parse_error: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Routes to tell, recorded only when this report is news: a firing alert not seen
+    /// firing before, or a status change.
+    pub notices: Vec<NewNotice>,
+}
+
+/// A route that must hear about an alert, and the group it is batched in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    pub route: String,
+    pub group_key: String,
+}
+
+/// One received payload and the alerts read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestPayload {
+    pub payload: NewAlertPayload,
+    pub alerts: Vec<AlertUpsert>,
+}
+
+/// What ingesting one alert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedAlert {
+    pub id: i64,
+    /// A new firing alert or a status change (notices were recorded if any were asked).
+    pub news: bool,
+    /// The (route, group) pairs that got a pending notice.
+    pub notices: Vec<NewNotice>,
+}
+
+/// What ingesting one payload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedPayload {
+    pub payload_id: i64,
+    pub alerts: Vec<IngestedAlert>,
+}
+
+/// A stored alert (serialisable as the REST API shows it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub fingerprint: String,
+    pub source: String,
+    pub status: String,
+    pub severity: String,
+    pub name: String,
+    pub summary: String,
+    pub endpoint: String,
+    pub metric: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub recipients: Vec<String>,
+    pub parse_error: Option<String>,
+    /// The payload this alert was last reported in.
+    pub payload_id: i64,
+    /// Start of the current episode (reset when a resolved alert fires again).
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Reports received for this fingerprint.
+    pub occurrences: i64,
+    pub ack_by: Option<String>,
+    pub ack_at: Option<DateTime<Utc>>,
+}
+
+/// A stored raw payload.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AlertPayloadRecord {
+    pub id: i64,
+    pub source: String,
+    pub peer: String,
+    pub content_type: String,
+    pub body: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertQuery {
+    /// [`FIRING`] / [`RESOLVED`]; `None` for both.
+    pub status: Option<String>,
+    pub source: Option<String>,
+    /// 0 = all.
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// A pending notice with the alert it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeRecord {
+    pub id: i64,
+    pub route: String,
+    pub group_key: String,
+    /// The status being announced (the alert may have moved on since).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub alert: AlertRecord,
+}
+
+/// An open group: pending notices of one route and group key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeGroup {
+    pub route: String,
+    pub group_key: String,
+    pub oldest: DateTime<Utc>,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSilence {
+    /// The matcher as the user wrote it (the gateway interprets it).
+    pub matcher: String,
+    pub created_by: String,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilenceRecord {
+    pub id: i64,
+    pub matcher: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// How `alert_ack` went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckOutcome {
+    Acked(AlertRecord),
+    /// Someone acknowledged it before; the record names who.
+    AlreadyAcked(AlertRecord),
+    Missing,
+}
+
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Stores every payload and alert of `batch` in ONE transaction (the gateway's
+    /// group commit): all of it is durable when this returns, or none of it.
+    ///
+    /// Per alert, by fingerprint: a new fingerprint is inserted; a known one is
+    /// updated (last seen, occurrences, latest fields). It is *news* when it fires and
+    /// was not firing (new, or resolved before) or resolves while firing; only news
+    /// records its `notices`. Firing again clears the acknowledgement and restarts the
+    /// episode. A first report that is already resolved is stored, and is not news.
+    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<IngestedPayload>>;
+
+    async fn alert_get(&self, id: i64) -> Result<Option<AlertRecord>>;
+
+    /// Alerts, newest report first.
+    async fn alerts_list(&self, query: &AlertQuery) -> Result<Vec<AlertRecord>>;
+
+    /// How many alerts have `status`.
+    async fn alerts_count(&self, status: &str) -> Result<u64>;
+
+    async fn alert_payload(&self, id: i64) -> Result<Option<AlertPayloadRecord>>;
+
+    /// Records who acknowledged the alert, once.
+    async fn alert_ack(&self, id: i64, by: &str) -> Result<AckOutcome>;
+
+    /// Open groups, oldest first.
+    async fn alert_notice_groups(&self) -> Result<Vec<NoticeGroup>>;
+
+    /// The pending notices of one group, oldest first.
+    async fn alert_notices(&self, route: &str, group_key: &str) -> Result<Vec<NoticeRecord>>;
+
+    /// In one transaction: removes the notices `done` and queues `outbox`, so a group
+    /// is announced exactly once even if the process dies here. Returns the outbox ids,
+    /// or `None` (and changes nothing) when some of `done` were already gone: another
+    /// instance sent them, and the caller should read the group again.
+    async fn alert_notices_flush(
+        &self,
+        done: &[i64],
+        outbox: &[NewOutbox],
+    ) -> Result<Option<Vec<i64>>>;
+
+    async fn silence_insert(&self, silence: &NewSilence) -> Result<i64>;
+
+    /// Silences that have not ended at `now`, newest first.
+    async fn silences_active(&self, now: DateTime<Utc>) -> Result<Vec<SilenceRecord>>;
+}

@@ -1,0 +1,788 @@
+//! The alert gateway end to end, as it runs in production: `opsbot serve` as a
+//! subprocess, a real Prometheus Alertmanager (Debian `prometheus-alertmanager`)
+//! posting to it, Open-Falcon and Zabbix payloads in their real wire formats, and
+//! delivery to the fake WeCom over HTTP. Also: a SIGKILL in the middle of a burst
+//! loses nothing that was accepted, and a burst of 1,000 alerts for one route becomes
+//! a handful of WeCom messages.
+//!
+//! The Alertmanager binary is found through `OPSBOT_ALERTMANAGER` (default
+//! `/usr/bin/prometheus-alertmanager`); without it the test skips, unless
+//! `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where it fails.
+
+use opsbot_wecom::fake::{FakeWecom, RecordedMessage};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsbot");
+const CORP: &str = "ww1436e0e65a779aee";
+const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+
+/// A process that is killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// opsbot in `dir` with a clean `OPSBOT_*` environment.
+fn opsbot(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir).env("HOME", dir).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPSBOT_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn app(name: &str, agent: i64, api_base: &str) -> String {
+    format!(
+        r#"
+[[wecom.apps]]
+name = "{name}"
+corp_id = "{CORP}"
+agent_id = {agent}
+secret = "secret-{name}"
+token = "QDG6eK"
+encoding_aes_key = "{AES_KEY}"
+api_base = "{api_base}"
+"#
+    )
+}
+
+const PEOPLE: &str = r#"
+[[providers]]
+name = "sim"
+kind = "sim"
+[[roles]]
+name = "oncall"
+commands = ["告警", "确认", "静默", "概况"]
+[[users]]
+id = "zhangsan"
+roles = ["oncall"]
+"#;
+
+/// Writes `config` and starts `opsbot serve` on it; returns once /healthz answers.
+async fn serve(dir: &Path, name: &str, config: &str) -> (Proc, u16, PathBuf) {
+    let path = dir.join(name);
+    std::fs::write(&path, config).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = opsbot(dir)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let child = Proc(child);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        if client.get(&url).send().await.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve never answered: {}",
+            std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, port, path)
+}
+
+fn chat(dir: &Path, config: &Path, text: &str) -> String {
+    let out = opsbot(dir)
+        .args(["chat", "--config", config.to_str().unwrap()])
+        .args(["--user", "zhangsan", "-c", text])
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The text of a recorded WeCom message (text or markdown).
+fn content(m: &RecordedMessage) -> String {
+    let kind = m.body["msgtype"].as_str().unwrap_or("");
+    m.body[kind]["content"].as_str().unwrap_or("").to_string()
+}
+
+/// Waits until some message satisfies `pred`, and returns it.
+async fn message_where(
+    fake: &FakeWecom,
+    what: &str,
+    pred: impl Fn(&RecordedMessage) -> bool,
+) -> RecordedMessage {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(m) = fake.sent().into_iter().find(|m| pred(m)) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no WeCom message {what}; got {:#?}",
+            fake.sent().iter().map(content).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn alertmanager_binary() -> Option<PathBuf> {
+    let path = PathBuf::from(
+        std::env::var("OPSBOT_ALERTMANAGER")
+            .unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into()),
+    );
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!(
+            "Alertmanager not found at {} (OPSBOT_ALERTMANAGER); .ci/run installs prometheus-alertmanager",
+            path.display()
+        );
+    }
+    eprintln!("skipping: no Alertmanager at {}", path.display());
+    None
+}
+
+async fn post_to_alertmanager(port: u16, alerts: serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_alertmanager_fires_acks_and_resolves_through_wecom() {
+    let Some(am_bin) = alertmanager_binary() else {
+        return;
+    };
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan", "lisi"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+{}
+[alerts]
+group_wait = "1s"
+group_interval = "2s"
+timezone = "+08:00"
+[alerts.sources.alertmanager]
+token = "am-secret-token"
+[[alerts.routes]]
+name = "critical"
+severity = ["critical"]
+app = "ops"
+users = ["zhangsan"]
+[alerts.default]
+app = "ops"
+users = ["lisi"]
+{PEOPLE}"#,
+        app("ops", 1000002, &fake.base_url())
+    );
+    let (_opsbot, port, cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+
+    let am_port = free_port();
+    let am_dir = dir.path().join("am");
+    std::fs::create_dir_all(am_dir.join("data")).unwrap();
+    std::fs::write(
+        am_dir.join("am.yml"),
+        format!(
+            r#"
+route:
+  receiver: opsbot
+  group_by: ['alertname']
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: opsbot
+    webhook_configs:
+      - url: 'http://127.0.0.1:{port}/alerts/alertmanager'
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: am-secret-token
+"#
+        ),
+    )
+    .unwrap();
+    let am = Proc(
+        Command::new(&am_bin)
+            .arg(format!("--config.file={}", am_dir.join("am.yml").display()))
+            .arg(format!("--storage.path={}", am_dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(am_dir.join("am.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .get(format!("http://127.0.0.1:{am_port}/-/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "Alertmanager never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let labels = serde_json::json!({"alertname": "HighCPU", "instance": "web-01:9100", "severity": "critical", "job": "node"});
+    let started = chrono::Utc::now().to_rfc3339();
+    post_to_alertmanager(
+        am_port,
+        serde_json::json!([{"labels": labels, "annotations": {"summary": "CPU > 90% on web-01"}, "startsAt": started}]),
+    )
+    .await;
+    let fired = message_where(&fake, "about HighCPU", |m| content(m).contains("HighCPU")).await;
+    assert_eq!(fired.endpoint, "message/send");
+    assert_eq!(fired.body["touser"], "zhangsan", "the critical route");
+    let text = content(&fired);
+    assert!(
+        text.contains("🔥【告警】1 条") && text.contains("CPU > 90% on web-01"),
+        "{text}"
+    );
+
+    // From chat: the firing list, then an acknowledgement that the route hears of.
+    let listed = chat(dir.path(), &cfg, "告警");
+    assert!(listed.contains("HighCPU @web-01:9100"), "{listed}");
+    let id: String = listed
+        .split('#')
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let acked = chat(dir.path(), &cfg, &format!("确认:{id}"));
+    assert!(
+        acked.contains("已确认告警") && acked.contains("critical"),
+        "{acked}"
+    );
+    message_where(&fake, "telling who acked", |m| {
+        content(m).contains(&format!("#{id} HighCPU @web-01:9100 已由 zhangsan 确认"))
+    })
+    .await;
+    let overview = chat(dir.path(), &cfg, "概况");
+    assert!(overview.contains("🔥 1 条正在发生"), "{overview}");
+
+    // Resolved in Alertmanager: the resolved notice arrives, the list empties.
+    post_to_alertmanager(
+        am_port,
+        serde_json::json!([{"labels": labels, "annotations": {"summary": "CPU > 90% on web-01"}, "startsAt": started, "endsAt": chrono::Utc::now().to_rfc3339()}]),
+    )
+    .await;
+    let resolved = message_where(&fake, "about the recovery", |m| {
+        content(m).contains("已恢复")
+    })
+    .await;
+    assert!(
+        content(&resolved).contains("HighCPU"),
+        "{}",
+        content(&resolved)
+    );
+    let listed = chat(dir.path(), &cfg, "告警");
+    assert!(listed.contains("共 0 个"), "{listed}");
+    drop(am);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openfalcon_and_zabbix_in_their_wire_formats() {
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_app(CORP, "secret-cpu", 1000003);
+    fake.add_users(&["zhangsan", "lisi", "admin"]);
+    let dir = tempfile::tempdir().unwrap();
+    // Seed 002: one WeCom app per alarm type, to the people Open-Falcon names.
+    let config = format!(
+        r#"
+{}{}
+[alerts]
+group_wait = "1s"
+group_interval = "1s"
+timezone = "+08:00"
+[alerts.sources.openfalcon]
+allow_ips = ["127.0.0.1"]
+[alerts.sources.zabbix]
+token = "zabbix-secret-token"
+[[alerts.routes]]
+name = "cpu"
+labels = {{ type = "cpu" }}
+app = "cpu"
+alert_recipients = true
+[alerts.default]
+app = "ops"
+users = ["admin"]
+alert_recipients = true
+{PEOPLE}"#,
+        app("ops", 1000002, &fake.base_url()),
+        app("cpu", 1000003, &fake.base_url())
+    );
+    let (opsbot, port, _cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+    let client = reqwest::Client::new();
+    let url = |s: &str| format!("http://127.0.0.1:{port}/alerts/{s}");
+
+    // Exactly what falcon-plus's im_sender posts (beego httplib: a form body).
+    let content = "[P0][PROBLEM][host01][][cpu*CPU 使用率过高 all(#3) cpu.idle  9.5<=10][O1 2017-06-15 10:20:00]";
+    let r = client
+        .post(url("openfalcon"))
+        .form(&[("tos", "zhangsan,lisi"), ("content", content)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let m = message_where(&fake, "from the cpu app", |m| m.body["agentid"] == 1000003).await;
+    assert_eq!(m.body["touser"], "zhangsan|lisi");
+    let text = content_of(&m);
+    assert!(
+        text.contains("CPU 使用率过高 @host01") && text.contains("P0"),
+        "{text}"
+    );
+
+    // A content falcon forks might send that is not the falcon format: kept, and sent
+    // by the default route, saying so. GET with a query works too.
+    let r = client
+        .get(url("openfalcon"))
+        .query(&[("tos", "lisi"), ("content", "机房 A 断电")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let m = message_where(&fake, "about the unparsed alarm", |m| {
+        content_of(m).contains("未能解析")
+    })
+    .await;
+    assert_eq!(m.body["agentid"], 1000002);
+    assert_eq!(m.body["touser"], "admin|lisi");
+    assert!(content_of(&m).contains("机房 A 断电"));
+
+    // Zabbix's webhook script: the problem, then its recovery.
+    let problem = serde_json::json!({"to": "zhangsan", "subject": "Problem: Disk space is low on db-01", "message": "Free disk space is less than 10% on volume /data", "event_id": "4711", "event_value": "1", "event_severity": "High", "event_update_status": "0", "host": "db-01", "trigger_id": "23456", "event_source": "0", "event_tags": "[{\"tag\":\"component\",\"value\":\"storage\"}]", "url": "{$ZABBIX.URL}"});
+    let r = client
+        .post(url("zabbix"))
+        .bearer_auth("zabbix-secret-token")
+        .json(&problem)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    message_where(&fake, "about the Zabbix problem", |m| {
+        content_of(m).contains("Disk space is low") && m.body["touser"] == "admin|zhangsan"
+    })
+    .await;
+    let mut recovery = problem.clone();
+    recovery["event_value"] = "0".into();
+    recovery["subject"] = "Resolved: Disk space is low on db-01".into();
+    let r = client
+        .post(url("zabbix"))
+        .header("X-Opsbot-Token", "zabbix-secret-token")
+        .json(&recovery)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    message_where(&fake, "about the Zabbix recovery", |m| {
+        content_of(m).contains("Resolved: Disk space is low on db-01 @db-01 已恢复")
+    })
+    .await;
+
+    // Refusals are clear and store nothing.
+    let r = client
+        .post(url("zabbix"))
+        .json(&problem)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    let r = client.post(url("nagios")).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client
+        .post(url("zabbix"))
+        .bearer_auth("zabbix-secret-token")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("not valid JSON"));
+    let r = client
+        .post(url("openfalcon"))
+        .body(vec![b'x'; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+
+    // SIGTERM: the gateway's writer and grouping task stop with the server.
+    let mut opsbot = opsbot;
+    let ok = Command::new("kill")
+        .args(["-TERM", &opsbot.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = opsbot.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+fn content_of(m: &RecordedMessage) -> String {
+    content(m)
+}
+
+/// Posts `n` single-alert requests named `burst-<i>` from `workers` tasks; records
+/// which were accepted (2xx) until the server goes away.
+async fn burst(
+    port: u16,
+    n: usize,
+    workers: usize,
+    accepted: std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (client, accepted) = (client.clone(), accepted.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (w..n).step_by(workers) {
+                let name = format!("burst-{i:04}");
+                let sent = client
+                    .post(format!("http://127.0.0.1:{port}/alerts/generic"))
+                    .bearer_auth("generic-secret-token")
+                    .json(&serde_json::json!({"name": name, "endpoint": "web", "severity": "warning"}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        accepted.lock().unwrap().insert(name);
+                    }
+                    Ok(r) if r.status().as_u16() == 503 => {}
+                    Ok(r) => panic!("{name}: {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+fn burst_config(api_base: &str, group_wait: &str, template: bool) -> String {
+    let template = if template {
+        "text_template = \"\"\"\n{% for a in firing %}\n{{ a.name }}\n{% endfor %}\"\"\""
+    } else {
+        ""
+    };
+    format!(
+        r#"
+{}
+[alerts]
+group_wait = "{group_wait}"
+group_interval = "5s"
+[alerts.sources.generic]
+token = "generic-secret-token"
+[alerts.default]
+app = "ops"
+users = ["zhangsan"]
+{template}
+{PEOPLE}"#,
+        app("ops", 1000002, api_base)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_burst_loses_nothing_accepted() {
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan"]);
+    let dir = tempfile::tempdir().unwrap();
+    // First life: groups wait an hour, so nothing is sent before the kill.
+    let (mut first, port, _) = serve(
+        dir.path(),
+        "first.toml",
+        &burst_config(&fake.base_url(), "1h", true),
+    )
+    .await;
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let load = tokio::spawn(burst(port, 600, 8, accepted.clone()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while accepted.lock().unwrap().len() < 150 {
+        assert!(Instant::now() < deadline, "the burst never got going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.0.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    first.0.wait().unwrap();
+    load.await.unwrap();
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(
+        accepted.len() >= 150 && accepted.len() < 600,
+        "killed mid-burst: {}",
+        accepted.len()
+    );
+    assert!(fake.sent().is_empty(), "nothing was sent before the kill");
+
+    // Second life on the same store: the open group is found and sent, once.
+    let (_second, _, _) = serve(
+        dir.path(),
+        "second.toml",
+        &burst_config(&fake.base_url(), "1s", true),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivered = loop {
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        for m in fake.sent_to("message/send") {
+            for line in content(&m).lines().filter(|l| l.starts_with("burst-")) {
+                *names.entry(line.to_string()).or_default() += 1;
+            }
+        }
+        if accepted.iter().all(|a| names.contains_key(a)) {
+            break names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after the restart {} of {} accepted alerts were delivered",
+            accepted.iter().filter(|a| names.contains_key(*a)).count(),
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Accepted ⊆ delivered; anything more was committed but its answer lost in the
+    // kill. Each exactly once.
+    assert!(
+        delivered.values().all(|&n| n == 1),
+        "duplicates: {delivered:?}"
+    );
+    assert!(
+        delivered.len() - accepted.len() <= 8 * 2,
+        "at most the requests in flight"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_alerts_is_a_handful_of_messages() {
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_opsbot, port, _) = serve(
+        dir.path(),
+        "opsbot.toml",
+        &burst_config(&fake.base_url(), "3s", false),
+    )
+    .await;
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    // 100 requests of 10 alerts each, 10 at a time.
+    let mut tasks = Vec::new();
+    for w in 0..10 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for r in 0..10 {
+                let alerts: Vec<serde_json::Value> = (0..10)
+                    .map(|i| serde_json::json!({"name": format!("disk-{w}-{r}-{i}"), "endpoint": format!("host-{w}{r}{i}"), "severity": "warning"}))
+                    .collect();
+                let resp = client
+                    .post(format!("http://127.0.0.1:{port}/alerts/generic"))
+                    .bearer_auth("generic-secret-token")
+                    .json(&serde_json::json!({ "alerts": alerts }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let counted = |fake: &FakeWecom| -> usize {
+        fake.sent_to("message/send")
+            .iter()
+            .filter_map(|m| {
+                let text = content(m);
+                let n = text
+                    .split("【告警】")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()?;
+                Some(n)
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counted(&fake) < 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 1000 announced",
+            counted(&fake)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let messages = fake.sent_to("message/send").len();
+    eprintln!(
+        "1000 alerts → {messages} WeCom messages, the last {:.1} s after the first alert was posted",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(messages <= 5, "{messages} messages");
+    assert_eq!(counted(&fake), 1000, "every alert announced once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_errors_are_retried_later_or_dead_lettered_and_listed_in_chat() {
+    use opsbot_wecom::fake::Fault;
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan"]);
+    fake.add_robot_key("robot-key-1");
+    fake.push_fault(
+        "webhook/send",
+        Fault::Json(serde_json::json!({"errcode": 45009, "errmsg": "api freq out of limit"})),
+    );
+    fake.set_trusted_ips(Some(vec!["10.9.9.9".parse().unwrap()]));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+{}
+[alerts]
+group_wait = "1s"
+group_interval = "1s"
+[alerts.sources.generic]
+token = "generic-secret-token"
+[[alerts.robots]]
+name = "team"
+key = "robot-key-1"
+api_base = "{}"
+[[alerts.routes]]
+name = "team"
+robots = ["team"]
+continue = true
+[[alerts.routes]]
+name = "ghosts"
+app = "ops"
+users = ["ghost"]
+[alerts.default]
+app = "ops"
+users = ["zhangsan"]
+{PEOPLE}"#,
+        app("ops", 1000002, &fake.base_url()),
+        fake.base_url()
+    );
+    let (_opsbot, port, cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+    let post = |name: &'static str| {
+        let client = reqwest::Client::new();
+        async move {
+            let r = client
+                .post(format!("http://127.0.0.1:{port}/alerts/generic"))
+                .bearer_auth("generic-secret-token")
+                .json(&serde_json::json!({"name": name}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    let dead_letters_show = |needle: &'static str| {
+        let (dir, cfg) = (dir.path().to_path_buf(), cfg.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let listed = chat(&dir, &cfg, "告警:死信");
+                if listed.contains(needle) {
+                    return listed;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no dead letter with {needle}: {listed}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // 60020: opsbot's address is not trusted: dead at once, naming the address.
+    post("UntrustedIp").await;
+    let listed = dead_letters_show("60020").await;
+    assert!(
+        listed.contains("127.0.0.1") && listed.contains("企业可信IP"),
+        "{listed}"
+    );
+    // 81013: nobody the message is for exists: dead at once.
+    fake.set_trusted_ips(None);
+    post("NoSuchUser").await;
+    let listed = dead_letters_show("81013").await;
+    assert!(listed.contains("ops → ghost"), "{listed}");
+    assert!(listed.contains("共 2 个"), "{listed}");
+    // 45009 on the robot: kept, retried no sooner than a minute later.
+    let store = opsbot_store::connect(&format!("sqlite://{}/data/opsbot.db", dir.path().display()))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let waiting = loop {
+        let pending = store
+            .outbox_list(&opsbot_store::OutboxQuery {
+                state: Some(opsbot_store::OutboxState::Pending),
+                channel_prefix: Some("wecom:robot/".into()),
+                limit: 0,
+            })
+            .await
+            .unwrap();
+        if let Some(item) = pending.into_iter().find(|i| i.attempts == 1) {
+            break item;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the robot message was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("45009"),
+        "{waiting:?}"
+    );
+    assert!(
+        waiting.next_attempt_at - waiting.updated_at >= chrono::Duration::seconds(59),
+        "45009 waits the minute out: {waiting:?}"
+    );
+    assert_eq!(fake.request_count("webhook/send"), 1, "no hot retry");
+}
