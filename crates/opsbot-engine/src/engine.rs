@@ -1,5 +1,8 @@
 //! The engine proper: conversation state, permissions, command execution and audit.
 
+mod api;
+pub use api::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
+
 use crate::command::{self, normalize, Command, ListKind, COMMANDS};
 use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
@@ -92,6 +95,11 @@ impl From<Response> for Outcome {
 struct Asker<'a> {
     msg: &'a Incoming,
     policy: Arc<Policy>,
+    /// The REST API and web UI name a VM by `(provider, id)`: the VM operation acts on
+    /// exactly that VM instead of resolving a name.
+    pinned: Option<(String, String)>,
+    /// Validate and describe, but neither start nor ask (the web UI's confirm dialog).
+    dry_run: bool,
 }
 
 impl Asker<'_> {
@@ -141,8 +149,11 @@ fn ok(text: impl Into<String>) -> Response {
     Response::new(Status::Ok, text)
 }
 
+/// How a reply about an unreachable store starts.
+const STORE_DOWN: &str = "⚠ 存储暂不可用";
+
 fn store_down(e: &StoreError) -> Response {
-    failed(format!("⚠ 存储暂不可用,命令未执行: {e}。请稍后重试"))
+    failed(format!("{STORE_DOWN},命令未执行: {e}。请稍后重试"))
 }
 
 fn sessions_down(e: &StoreError) -> Response {
@@ -257,6 +268,8 @@ impl Engine {
         let asker = Asker {
             msg: &msg,
             policy: self.policy.read().expect("policy lock").clone(),
+            pinned: None,
+            dry_run: false,
         };
         let text = normalize(&msg.text);
         let mut outcome = self
@@ -652,7 +665,7 @@ impl Engine {
                 failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
             }
             Command::Ping { target } => {
-                if let VmLookup::Found(_) = pool.resolve_vm(&target) {
+                if asker.pinned.is_some() || matches!(pool.resolve_vm(&target), VmLookup::Found(_)) {
                     self.vm_op(
                         asker,
                         &pool,
@@ -914,7 +927,16 @@ impl Engine {
         confirmed: bool,
         make: impl FnOnce(String) -> VmOperation,
     ) -> Result<Response, StoreError> {
-        let vm = match pool.resolve_vm(wanted) {
+        let lookup = match &asker.pinned {
+            Some((provider, id)) => match pool.vm(provider, id) {
+                Some(vm) => VmLookup::Found(vm),
+                None => VmLookup::Missing {
+                    suggestions: Vec::new(),
+                },
+            },
+            None => pool.resolve_vm(wanted),
+        };
+        let vm = match lookup {
             VmLookup::Found(vm) => vm,
             VmLookup::Ambiguous(vms) => {
                 let list: Vec<String> = vms
@@ -994,6 +1016,9 @@ impl Engine {
         provider: String,
         op: VmOperation,
     ) -> Result<Response, StoreError> {
+        if asker.dry_run {
+            return Ok(Response::new(Status::NeedsConfirmation, summary));
+        }
         if self.settings.confirm.contains(name) && !confirmed && !asker.msg.assume_yes {
             // The canonical text, so a menu leaf pends the command it produced rather
             // than the digit that chose it.
@@ -1242,15 +1267,16 @@ async fn sync_providers(
         if let Some(pr) = progress {
             pr.report((i * 100 / total) as u8, &format!("正在同步 {}", p.name()));
         }
-        let inv = p
-            .inventory()
-            .await
-            .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?;
-        let report = store
-            .apply_inventory(p.name(), &inv, source)
-            .await
-            .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?;
-        reports.push(report);
+        let started = Instant::now();
+        let result = match p.inventory().await {
+            Ok(inv) => store
+                .apply_inventory(p.name(), &inv, source)
+                .await
+                .map_err(|e| format!("同步 {} 失败: {e}", p.name())),
+            Err(e) => Err(format!("同步 {} 失败: {e}", p.name())),
+        };
+        crate::metrics::sync_finished(p.name(), result.is_ok(), started.elapsed());
+        reports.push(result?);
     }
     Ok(reports)
 }

@@ -1,7 +1,18 @@
 //! The HTTP surface of `opsbot serve`. Only this crate knows HTTP routing; handlers
 //! (grouped by resource under `handlers/`) call into channels, the engine and the store.
+//! The REST API lives in `handlers/api/`, the web UI in `web/`, both authenticated by
+//! [`auth::Authenticated`].
 
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod error;
 mod handlers;
+pub mod metrics;
+pub mod web;
+
+pub use config::WebConfig;
+pub use context::ApiContext;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -20,6 +31,26 @@ pub struct AppState {
     pub version: &'static str,
     /// `None` when no `[[wecom.apps]]` is configured.
     pub wecom: Option<Arc<WecomChannel>>,
+    /// The REST API and web UI; `None` serves neither (404).
+    pub api: Option<Arc<ApiContext>>,
+}
+
+/// A JSON response, serialized straight from borrowed data.
+pub fn json<T: serde::Serialize>(value: &T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => error::ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("could not encode the answer: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes. Sets TCP_NODELAY on every
@@ -37,20 +68,27 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
+    // The peer address is needed for token allow-lists, login limits and /metrics.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     Router::new()
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .nest("/api/v1", handlers::api::routes())
+        .merge(web::routes())
         .route(
             "/wecom/{app}/callback",
             get(handlers::wecom::verify)
                 .post(handlers::wecom::message)
                 .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
         )
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
