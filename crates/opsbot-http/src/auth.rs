@@ -276,7 +276,15 @@ async fn audit_refusal(ctx: &ApiContext, parts: &Parts, ip: IpAddr, e: &ApiError
         user: format!("(unauthenticated {ip})"),
         channel: "api".into(),
         chat: None,
-        text: format!("{} {}", parts.method, parts.uri.path()),
+        text: format!(
+            "{} {}",
+            parts.method,
+            parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .map(|u| u.0.path())
+                .unwrap_or(parts.uri.path())
+        ),
         command: None,
         result: AuditResult::Denied,
         message: format!("{}: {}", e.status.as_u16(), e.message),

@@ -13,6 +13,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub engine: Arc<Engine>,
+    /// Conversation state; the web UI keeps its logins here too.
+    pub sessions: Arc<dyn SessionStore>,
     /// Identifies this process (jobs, outbox claims).
     pub owner: String,
     /// Whether a configuration file was given (otherwise: embedded defaults).
@@ -76,13 +78,14 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         owner: owner.clone(),
         ..EngineSettings::default()
     };
-    let engine = Engine::new(store.clone(), sessions, providers, policy, settings)
+    let engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
         .context("starting the engine")?;
     Ok(App {
         config,
         store,
         engine: Arc::new(engine),
+        sessions,
         owner,
         configured: config_file.is_some(),
     })

@@ -22,6 +22,7 @@ pub struct Config {
     pub users: Vec<Binding>,
     pub chats: Vec<Binding>,
     pub chat: ChatConfig,
+    pub web: opsbot_http::WebConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -170,6 +171,7 @@ impl Default for Config {
             users: Vec::new(),
             chats: Vec::new(),
             chat: ChatConfig::default(),
+            web: opsbot_http::WebConfig::default(),
         }
     }
 }
@@ -179,7 +181,7 @@ pub const LOCAL_ADMIN: &str = "local";
 
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
-const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat"];
+const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "web"];
 
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
@@ -410,6 +412,13 @@ impl Config {
             }
         }
         self.policy()?;
+        let app_names: Vec<String> = self.wecom.apps.iter().map(|a| a.name.clone()).collect();
+        let user_ids: Vec<String> = self.users.iter().map(|u| u.id.clone()).collect();
+        self.web.validate(opsbot_http::config::Context {
+            wecom_apps: &app_names,
+            users: &user_ids,
+            public_url: self.server.public_url.as_deref(),
+        })?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {

@@ -45,15 +45,26 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         let apps: Vec<&str> = ch.app_names().collect();
         tracing::info!(?apps, "WeCom callbacks at /wecom/{{app}}/callback");
     }
+    let api = opsbot_http::ApiContext::new(
+        app.engine.clone(),
+        app.store.clone(),
+        app.sessions.clone(),
+        app.config.web.clone(),
+        app.config.server.public_url.clone(),
+        wecom.as_deref(),
+    )
+    .await
+    .context("starting the REST API and web UI")?;
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
         wecom,
+        api: Some(Arc::new(api)),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, "opsbot serving");
+    tracing::info!(%addr, "opsbot serving: REST API at /api/v1, web UI at /ui/, /metrics");
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     opsbot_http::serve(listener, router, async move {
         tokio::select! {

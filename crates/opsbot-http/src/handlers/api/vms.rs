@@ -245,15 +245,15 @@ pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionBody {
     /// 开机
-    PowerOn,
+    PowerOn {},
     /// 关机 (hard power off)
-    PowerOff,
+    PowerOff {},
     /// 关闭系统 (guest shutdown through VMware Tools)
-    Shutdown,
+    Shutdown {},
     /// 重启
-    Reboot,
+    Reboot {},
     /// ping (guest IP reachability and tools heartbeat)
-    Ping,
+    Ping {},
     /// CPU
     SetCpu { count: u32 },
     /// 内存
@@ -273,11 +273,11 @@ pub enum ActionBody {
 impl From<ActionBody> for VmAction {
     fn from(b: ActionBody) -> Self {
         match b {
-            ActionBody::PowerOn => VmAction::PowerOn,
-            ActionBody::PowerOff => VmAction::PowerOff,
-            ActionBody::Shutdown => VmAction::Shutdown,
-            ActionBody::Reboot => VmAction::Reboot,
-            ActionBody::Ping => VmAction::Ping,
+            ActionBody::PowerOn {} => VmAction::PowerOn,
+            ActionBody::PowerOff {} => VmAction::PowerOff,
+            ActionBody::Shutdown {} => VmAction::Shutdown,
+            ActionBody::Reboot {} => VmAction::Reboot,
+            ActionBody::Ping {} => VmAction::Ping,
             ActionBody::SetCpu { count } => VmAction::SetCpu { count },
             ActionBody::SetMemory { gb } => VmAction::SetMemory { gb },
             ActionBody::AddDisk { gb, datastore } => VmAction::AddDisk { gb, datastore },
