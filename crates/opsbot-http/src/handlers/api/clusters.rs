@@ -1,10 +1,10 @@
 //! `/api/v1/clusters`: clusters with their host and VM counts.
 
 use super::dto::ClusterDto;
-use super::{visible, ApiQuery, Page, Paging};
+use super::objects::{self, Common};
+use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::json;
+use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::Cluster;
@@ -21,24 +21,21 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-const COMMAND: &str = "集群";
-
 fn dto<'a>(pool: &'a PoolView, c: &'a Cluster) -> ClusterDto<'a> {
+    let here = |provider: &str, dc: &str, cluster: &str| {
+        provider == c.provider && dc == c.datacenter && cluster == c.name
+    };
     let hosts = pool
         .inventory
         .hosts
         .iter()
-        .filter(|h| h.provider == c.provider && h.cluster == c.name && h.datacenter == c.datacenter)
+        .filter(|h| here(&h.provider, &h.datacenter, &h.cluster))
         .count();
     let vms = pool
         .vms()
-        .filter(|v| v.provider == c.provider && v.cluster == c.name && v.datacenter == c.datacenter)
+        .filter(|v| here(&v.provider, &v.datacenter, &v.cluster))
         .count();
     ClusterDto::new(c, hosts, vms)
-}
-
-fn path(c: &Cluster) -> String {
-    format!("{}/{}/{}", c.provider, c.datacenter, c.name)
 }
 
 /// List clusters.
@@ -46,18 +43,9 @@ fn path(c: &Cluster) -> String {
     responses((status = 200, body = Page<ClusterDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
-    let paging = Paging::from_parts(q.page, q.per_page)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    let all: Vec<&Cluster> = pool
-        .inventory
-        .clusters
-        .iter()
-        .filter(|c| super::matches(&q.provider, &c.provider) && super::matches(&q.datacenter, &c.datacenter))
-        .filter(|c| see(&path(c)))
-        .collect();
-    Ok(json(&Page::of(all, paging, |c| dto(&pool, c))))
+    let common = Common { provider: &q.provider, datacenter: &q.datacenter, q: None };
+    objects::list(&auth, &pool.inventory.clusters, common, (q.page, q.per_page), |_| true, |c| dto(&pool, c))
 }
 
 /// One cluster.
@@ -66,14 +54,6 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     responses((status = 200, body = ClusterDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    pool.inventory
-        .clusters
-        .iter()
-        .find(|c| c.provider == provider && c.id == id)
-        .filter(|c| see(&path(c)))
-        .map(|c| json(&dto(&pool, c)))
-        .ok_or_else(|| ApiError::not_found(format!("no cluster {provider}/{id} that you may see")))
+    objects::get(&auth, &pool.inventory.clusters, &provider, &id, |c| dto(&pool, c))
 }

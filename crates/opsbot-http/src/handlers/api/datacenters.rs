@@ -1,10 +1,10 @@
 //! `/api/v1/datacenters`: the datacenters the caller may see.
 
 use super::dto::DatacenterDto;
-use super::{visible, ApiQuery, Page, Paging};
+use super::objects::{self, Common};
+use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::json;
+use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
 use serde::Deserialize;
@@ -18,25 +18,14 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-const COMMAND: &str = "数据中心";
-
 /// List datacenters.
 #[utoipa::path(get, path = "/api/v1/datacenters", tag = "inventory", params(Query),
     responses((status = 200, body = Page<DatacenterDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
-    let paging = Paging::from_parts(q.page, q.per_page)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    let all: Vec<_> = pool
-        .inventory
-        .datacenters
-        .iter()
-        .filter(|d| super::matches(&q.provider, &d.provider))
-        .filter(|d| see(&format!("{}/{}", d.provider, d.name)) || auth.may("*"))
-        .collect();
-    Ok(json(&Page::of(all, paging, DatacenterDto::from)))
+    let common = Common { provider: &q.provider, ..Common::default() };
+    objects::list(&auth, &pool.inventory.datacenters, common, (q.page, q.per_page), |_| true, DatacenterDto::from)
 }
 
 /// One datacenter.
@@ -45,14 +34,6 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     responses((status = 200, body = DatacenterDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    pool.inventory
-        .datacenters
-        .iter()
-        .find(|d| d.provider == provider && d.id == id)
-        .filter(|d| see(&format!("{}/{}", d.provider, d.name)) || auth.may("*"))
-        .map(|d| json(&DatacenterDto::from(d)))
-        .ok_or_else(|| ApiError::not_found(format!("no datacenter {provider}/{id} that you may see")))
+    objects::get(&auth, &pool.inventory.datacenters, &provider, &id, DatacenterDto::from)
 }

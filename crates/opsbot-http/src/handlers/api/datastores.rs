@@ -1,19 +1,21 @@
 //! `/api/v1/datastores`: capacity and free space.
 
 use super::dto::DatastoreDto;
-use super::{visible, ApiQuery, Page, Paging};
+use super::objects::{self, Common, PoolObject};
+use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::json;
+use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::Datastore;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+/// The filters of the datastore and network lists.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    /// Substring of the name.
     pub q: Option<String>,
     pub provider: Option<String>,
     pub datacenter: Option<String>,
@@ -21,10 +23,14 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-const COMMAND: &str = "存储";
+impl Query {
+    pub(crate) fn common(&self) -> Common<'_> {
+        Common { q: self.q.as_deref(), provider: &self.provider, datacenter: &self.datacenter }
+    }
+}
 
 pub(crate) fn path(d: &Datastore) -> String {
-    format!("{}/{}/{}", d.provider, d.datacenter, d.name)
+    d.path()
 }
 
 /// List datastores.
@@ -32,23 +38,8 @@ pub(crate) fn path(d: &Datastore) -> String {
     responses((status = 200, body = Page<DatastoreDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
-    let paging = Paging::from_parts(q.page, q.per_page)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    let needle = q.q.as_deref().map(str::to_lowercase);
-    let all: Vec<&Datastore> = pool
-        .inventory
-        .datastores
-        .iter()
-        .filter(|d| {
-            super::matches(&q.provider, &d.provider)
-                && super::matches(&q.datacenter, &d.datacenter)
-                && needle.as_deref().is_none_or(|n| d.name.to_lowercase().contains(n))
-        })
-        .filter(|d| see(&path(d)))
-        .collect();
-    Ok(json(&Page::of(all, paging, DatastoreDto::from)))
+    objects::list(&auth, &pool.inventory.datastores, q.common(), (q.page, q.per_page), |_| true, DatastoreDto::from)
 }
 
 /// One datastore.
@@ -57,14 +48,6 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     responses((status = 200, body = DatastoreDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    pool.inventory
-        .datastores
-        .iter()
-        .find(|d| d.provider == provider && d.id == id)
-        .filter(|d| see(&path(d)))
-        .map(|d| json(&DatastoreDto::from(d)))
-        .ok_or_else(|| ApiError::not_found(format!("no datastore {provider}/{id} that you may see")))
+    objects::get(&auth, &pool.inventory.datastores, &provider, &id, DatastoreDto::from)
 }

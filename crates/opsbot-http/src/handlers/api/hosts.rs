@@ -1,10 +1,10 @@
 //! `/api/v1/hosts`: physical hosts with what is placed on them.
 
 use super::dto::HostDto;
-use super::{visible, ApiQuery, Page, Paging};
+use super::objects::{self, Common, PoolObject};
+use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::json;
+use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::{Host, PowerState};
@@ -27,15 +27,15 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-const COMMAND: &str = "主机";
-
 pub(crate) fn path(h: &Host) -> String {
-    format!("{}/{}/{}/{}", h.provider, h.datacenter, h.cluster, h.name)
+    h.path()
 }
 
 /// Per host (provider, name): VMs placed, powered-on vCPU and memory allocated.
-pub(crate) fn allocation(pool: &PoolView) -> HashMap<(&str, &str), (usize, u64, u64)> {
-    let mut m: HashMap<(&str, &str), (usize, u64, u64)> = HashMap::new();
+pub(crate) type Allocation<'a> = HashMap<(&'a str, &'a str), (usize, u64, u64)>;
+
+pub(crate) fn allocation(pool: &PoolView) -> Allocation<'_> {
+    let mut m: Allocation<'_> = HashMap::new();
     for v in pool.vms() {
         let e = m.entry((v.provider.as_str(), v.host.as_str())).or_default();
         e.0 += 1;
@@ -47,34 +47,24 @@ pub(crate) fn allocation(pool: &PoolView) -> HashMap<(&str, &str), (usize, u64, 
     m
 }
 
+fn dto<'a>(alloc: &Allocation<'_>, h: &'a Host) -> HostDto<'a> {
+    let (n, cpu, mem) = alloc
+        .get(&(h.provider.as_str(), h.name.as_str()))
+        .copied()
+        .unwrap_or_default();
+    HostDto::new(h, n, cpu, mem)
+}
+
 /// List hosts.
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "inventory", params(Query),
     responses((status = 200, body = Page<HostDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
-    let paging = Paging::from_parts(q.page, q.per_page)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
-    let needle = q.q.as_deref().map(str::to_lowercase);
-    let all: Vec<&Host> = pool
-        .inventory
-        .hosts
-        .iter()
-        .filter(|h| {
-            super::matches(&q.provider, &h.provider)
-                && super::matches(&q.datacenter, &h.datacenter)
-                && super::matches(&q.cluster, &h.cluster)
-                && super::matches(&q.state, &h.connection_state)
-                && needle.as_deref().is_none_or(|n| h.name.to_lowercase().contains(n))
-        })
-        .filter(|h| see(&path(h)))
-        .collect();
     let alloc = allocation(&pool);
-    Ok(json(&Page::of(all, paging, |h| {
-        let (n, cpu, mem) = alloc.get(&(h.provider.as_str(), h.name.as_str())).copied().unwrap_or_default();
-        HostDto::new(h, n, cpu, mem)
-    })))
+    let common = Common { q: q.q.as_deref(), provider: &q.provider, datacenter: &q.datacenter };
+    let extra = |h: &Host| super::matches(&q.cluster, &h.cluster) && super::matches(&q.state, &h.connection_state);
+    objects::list(&auth, &pool.inventory.hosts, common, (q.page, q.per_page), extra, |h| dto(&alloc, h))
 }
 
 /// One host.
@@ -83,18 +73,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     responses((status = 200, body = HostDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
     let pool = auth.context().engine.pool().await?;
-    let see = visible(&auth, COMMAND);
     let alloc = allocation(&pool);
-    pool.inventory
-        .hosts
-        .iter()
-        .find(|h| h.provider == provider && h.id == id)
-        .filter(|h| see(&path(h)))
-        .map(|h| {
-            let (n, cpu, mem) = alloc.get(&(h.provider.as_str(), h.name.as_str())).copied().unwrap_or_default();
-            json(&HostDto::new(h, n, cpu, mem))
-        })
-        .ok_or_else(|| ApiError::not_found(format!("no host {provider}/{id} that you may see")))
+    objects::get(&auth, &pool.inventory.hosts, &provider, &id, |h| dto(&alloc, h))
 }

@@ -12,6 +12,7 @@ pub mod dto;
 pub mod hosts;
 pub mod jobs;
 pub mod networks;
+mod objects;
 pub mod openapi;
 pub mod sync;
 pub mod templates;
@@ -198,7 +199,15 @@ pub(crate) fn visible<'a>(
     auth: &'a crate::auth::Authenticated,
     command: &str,
 ) -> impl Fn(&str) -> bool + 'a {
-    let everywhere = auth.everywhere(command) || auth.everywhere("查");
+    // One policy snapshot for the whole list, not a lock and a clone per object.
+    let policy = auth.context().engine.policy();
+    let user = auth.user.as_str();
+    let everywhere = policy.allows_everywhere(user, None, command)
+        || policy.allows_everywhere(user, None, "查");
     let command = command.to_string();
-    move |path: &str| everywhere || auth.may_at(&command, path) || auth.may_at("查", path)
+    move |path: &str| {
+        everywhere
+            || policy.allows(user, None, &command, path)
+            || policy.allows(user, None, "查", path)
+    }
 }
