@@ -665,7 +665,8 @@ impl Engine {
                 failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
             }
             Command::Ping { target } => {
-                if asker.pinned.is_some() || matches!(pool.resolve_vm(&target), VmLookup::Found(_)) {
+                if asker.pinned.is_some() || matches!(pool.resolve_vm(&target), VmLookup::Found(_))
+                {
                     self.vm_op(
                         asker,
                         &pool,

@@ -56,7 +56,11 @@ async fn run() {
         .unwrap();
     let started = Instant::now();
     store
-        .apply_inventory("big", &opsbot_sim::synthetic::inventory("big", VMS), "bench")
+        .apply_inventory(
+            "big",
+            &opsbot_sim::synthetic::inventory("big", VMS),
+            "bench",
+        )
         .await
         .unwrap();
     eprintln!("pool of {VMS} VMs written in {:?}", started.elapsed());
@@ -71,18 +75,34 @@ async fn run() {
     users.insert("admin".into(), vec!["viewer".into()]);
     let policy = Policy::new(
         vec![
-            Role { name: "viewer".into(), commands: commands.clone(), scopes: vec!["*".into()] },
-            Role { name: "scoped".into(), commands, scopes: vec!["big/DC1/**".into(), "big/DC2/**".into()] },
+            Role {
+                name: "viewer".into(),
+                commands: commands.clone(),
+                scopes: vec!["*".into()],
+            },
+            Role {
+                name: "scoped".into(),
+                commands,
+                scopes: vec!["big/DC1/**".into(), "big/DC2/**".into()],
+            },
         ],
         users,
         BTreeMap::new(),
     )
     .unwrap();
-    let sessions = opsbot_store::connect_sessions("memory", None).await.unwrap();
+    let sessions = opsbot_store::connect_sessions("memory", None)
+        .await
+        .unwrap();
     let engine = Arc::new(
-        Engine::new(store.clone(), sessions.clone(), vec![], policy, EngineSettings::default())
-            .await
-            .unwrap(),
+        Engine::new(
+            store.clone(),
+            sessions.clone(),
+            vec![],
+            policy,
+            EngineSettings::default(),
+        )
+        .await
+        .unwrap(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -94,12 +114,28 @@ async fn run() {
         ..WebConfig::default()
     };
     let ctx = Arc::new(
-        ApiContext::new(engine.clone(), store.clone(), sessions, web, Some(base.clone()), None)
-            .await
-            .unwrap(),
+        ApiContext::new(
+            engine.clone(),
+            store.clone(),
+            sessions,
+            web,
+            Some(base.clone()),
+            None,
+        )
+        .await
+        .unwrap(),
     );
-    let router = opsbot_http::router(AppState { store: store.clone(), version: "bench", wecom: None, api: Some(ctx.clone()) });
-    tokio::spawn(async move { opsbot_http::serve(listener, router, std::future::pending()).await.unwrap() });
+    let router = opsbot_http::router(AppState {
+        store: store.clone(),
+        version: "bench",
+        wecom: None,
+        api: Some(ctx.clone()),
+    });
+    tokio::spawn(async move {
+        opsbot_http::serve(listener, router, std::future::pending())
+            .await
+            .unwrap()
+    });
     let started = Instant::now();
     engine.pool().await.unwrap();
     eprintln!("pool view loaded in {:?}", started.elapsed());
@@ -114,12 +150,22 @@ async fn run() {
         for i in 0..CLIENTS {
             let t = ctx
                 .tokens
-                .issue(&TokenRequest { kind: TokenKind::Api, subject: format!("{prefix}{i}"), ttl: Duration::from_secs(3600), allow_ips: vec![], label: "bench".into() })
+                .issue(&TokenRequest {
+                    kind: TokenKind::Api,
+                    subject: format!("{prefix}{i}"),
+                    ttl: Duration::from_secs(3600),
+                    allow_ips: vec![],
+                    label: "bench".into(),
+                })
                 .await
                 .unwrap();
             tokens.push(t.token);
         }
-        let who = if prefix == "u" { "all scopes" } else { "scoped to 2 of 4 datacenters" };
+        let who = if prefix == "u" {
+            "all scopes"
+        } else {
+            "scoped to 2 of 4 datacenters"
+        };
         for paced in [false, true] {
             let started = Instant::now();
             let tasks: Vec<_> = tokens
@@ -139,7 +185,12 @@ async fn run() {
                             }
                             let q = QUERIES[(i + r) % QUERIES.len()];
                             let t = Instant::now();
-                            let resp = client.get(format!("{base}{q}")).bearer_auth(&token).send().await.unwrap();
+                            let resp = client
+                                .get(format!("{base}{q}"))
+                                .bearer_auth(&token)
+                                .send()
+                                .await
+                                .unwrap();
                             assert_eq!(resp.status(), 200);
                             resp.bytes().await.unwrap();
                             lat.push(t.elapsed());
@@ -180,28 +231,75 @@ async fn run() {
         .unwrap()
         .to_string();
     let html = login.text().await.unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let r = client
         .post(format!("{base}/ui/login"))
         .header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str()), ("user", "admin"), ("password", PASSWORD), ("next", "/ui/")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("user", "admin"),
+            ("password", PASSWORD),
+            ("next", "/ui/"),
+        ])
         .send()
         .await
         .unwrap();
-    let session = r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|c| c.starts_with("ob_session=")).unwrap().split(';').next().unwrap().to_string();
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("ob_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let mut lat = Vec::new();
     let mut size = 0;
     for _ in 0..200 {
         let t = Instant::now();
-        let r = client.get(format!("{base}/ui/")).header("cookie", &session).send().await.unwrap();
+        let r = client
+            .get(format!("{base}/ui/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         size = r.bytes().await.unwrap().len();
         lat.push(t.elapsed());
     }
     lat.sort();
-    println!("overview page (纵览), {VMS} VMs, sequential: p50 {}, p99 {}", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
-    let css = client.get(format!("{base}/ui/static/app.css")).send().await.unwrap().bytes().await.unwrap().len();
-    let js = client.get(format!("{base}/ui/static/app.js")).send().await.unwrap().bytes().await.unwrap().len();
+    println!(
+        "overview page (纵览), {VMS} VMs, sequential: p50 {}, p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    let css = client
+        .get(format!("{base}/ui/static/app.css"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    let js = client
+        .get(format!("{base}/ui/static/app.js"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
     println!(
         "overview page weight: HTML {:.1} KB + CSS {:.1} KB + script {:.1} KB = {:.1} KB (uncompressed, nothing else is loaded)",
         size as f64 / 1024.0,

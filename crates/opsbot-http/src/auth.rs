@@ -108,7 +108,9 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(ctx) = state.api.clone() else {
-            return Err(ApiError::not_found("the REST API is not enabled on this server"));
+            return Err(ApiError::not_found(
+                "the REST API is not enabled on this server",
+            ));
         };
         let ip = client_ip(parts, &ctx.trusted_proxies);
         let result = authenticate(&ctx, parts, ip).await;
@@ -157,7 +159,9 @@ async fn authenticate(
             let s = session::load(ctx, &id)
                 .await
                 .map_err(|e| ApiError::unavailable("reading the web session", &e))?
-                .ok_or_else(|| ApiError::unauthorized("the session has expired or is not valid; log in again"))?;
+                .ok_or_else(|| {
+                    ApiError::unauthorized("the session has expired or is not valid; log in again")
+                })?;
             if is_unsafe(&parts.method) {
                 let sent = parts
                     .headers
@@ -203,7 +207,9 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(ApiError::unauthorized(
@@ -223,7 +229,10 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let trusted = state
             .api
             .as_ref()

@@ -91,10 +91,16 @@ impl WebConfig {
                 }
             }
             (Some(_), None) => {
-                return err("admin_password_hash", "is required with web.admin_user".into())
+                return err(
+                    "admin_password_hash",
+                    "is required with web.admin_user".into(),
+                )
             }
             (None, Some(_)) => {
-                return err("admin_user", "is required with web.admin_password_hash".into())
+                return err(
+                    "admin_user",
+                    "is required with web.admin_password_hash".into(),
+                )
             }
             (None, None) => {}
         }
@@ -215,7 +221,10 @@ mod tests {
             wecom_app: Some("nope".into()),
             ..WebConfig::default()
         };
-        assert_eq!(c.validate(ctx(&apps, &users)).unwrap_err().0, "web.wecom_app");
+        assert_eq!(
+            c.validate(ctx(&apps, &users)).unwrap_err().0,
+            "web.wecom_app"
+        );
         let c = WebConfig {
             trusted_proxies: vec!["10.0.0.0/33".into()],
             ..WebConfig::default()

@@ -42,6 +42,8 @@ pub struct ApiContext {
     pub templates: Templates,
     pub trusted_proxies: Vec<IpNet>,
     pub metrics_allow: Vec<IpNet>,
+    /// What each scoped user may see of the VM list, per pool version.
+    pub visible_vms: crate::handlers::api::vms::VisibleVms,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -80,7 +82,9 @@ impl ApiContext {
                 let client = ch
                     .app_client(name)
                     .ok_or_else(|| ContextError::NoApp(name.clone()))?;
-                let (corp_id, agent_id) = ch.app_ids(name).ok_or_else(|| ContextError::NoApp(name.clone()))?;
+                let (corp_id, agent_id) = ch
+                    .app_ids(name)
+                    .ok_or_else(|| ContextError::NoApp(name.clone()))?;
                 Some(OAuthApp {
                     name: name.clone(),
                     corp_id,
@@ -95,7 +99,8 @@ impl ApiContext {
         let limiter = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
         // Ten password attempts a minute per address: plenty for a person, slow for a
         // guesser (argon2 makes each guess cost too).
-        let login_limiter = RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).expect("10 > 0")));
+        let login_limiter =
+            RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).expect("10 > 0")));
         Ok(ApiContext {
             trusted_proxies: WebConfig::nets(&config.trusted_proxies),
             metrics_allow: WebConfig::nets(&config.metrics_allow),
@@ -109,6 +114,7 @@ impl ApiContext {
             login_limiter,
             key,
             templates: Templates::new(),
+            visible_vms: Default::default(),
             config,
         })
     }

@@ -64,7 +64,10 @@ impl ApiError {
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("too many requests for this token; retry in {} s", retry_after.max(1)),
+                format!(
+                    "too many requests for this token; retry in {} s",
+                    retry_after.max(1)
+                ),
             )
         }
     }

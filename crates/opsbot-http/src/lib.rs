@@ -7,7 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod error;
-mod handlers;
+pub mod handlers;
 pub mod metrics;
 pub mod web;
 

@@ -29,7 +29,9 @@ pub fn handle() -> &'static PrometheusHandle {
             .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
-            tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's");
+            tracing::warn!(
+                "a metrics recorder was already installed; /metrics shows only this one's"
+            );
         }
         handle
     })
@@ -70,7 +72,11 @@ pub async fn scrape(State(state): State<AppState>, ClientIp(ip): ClientIp) -> Re
         None => ip.is_loopback(),
     };
     if !allowed {
-        return (StatusCode::FORBIDDEN, "metrics are not served to this address\n").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "metrics are not served to this address\n",
+        )
+            .into_response();
     }
     let handle = handle();
     match state.store.outbox_depth().await {
@@ -85,7 +91,10 @@ pub async fn scrape(State(state): State<AppState>, ClientIp(ip): ClientIp) -> Re
     }
     handle.run_upkeep();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()

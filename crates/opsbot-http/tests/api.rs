@@ -50,7 +50,9 @@ async fn refusals_are_json_with_the_right_status() {
     assert_error(s, &b, 401, "unauthorized");
     assert!(b["message"].as_str().unwrap().contains("revoked"), "{b}");
     // Wrong address: the token may only be used from 10.9.9.9.
-    let pinned = w.token_with("admin", Duration::from_secs(600), &["10.9.9.9"]).await;
+    let pinned = w
+        .token_with("admin", Duration::from_secs(600), &["10.9.9.9"])
+        .await;
     let (s, b) = w.get(&pinned, "/api/v1/vms").await;
     assert_error(s, &b, 403, "forbidden");
     assert!(b["message"].as_str().unwrap().contains("127.0.0.1"), "{b}");
@@ -61,7 +63,13 @@ async fn refusals_are_json_with_the_right_status() {
     let viewer = w.token("lisi").await;
     let (s, _) = w.get(&viewer, "/api/v1/vms").await;
     assert_eq!(s, 200);
-    for path in ["/api/v1/hosts", "/api/v1/datastores", "/api/v1/networks", "/api/v1/clusters", "/api/v1/changes"] {
+    for path in [
+        "/api/v1/hosts",
+        "/api/v1/datastores",
+        "/api/v1/networks",
+        "/api/v1/clusters",
+        "/api/v1/changes",
+    ] {
         let (s, b) = w.get(&viewer, path).await;
         assert_error(s, &b, 403, "forbidden");
     }
@@ -95,7 +103,9 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         ..Options::default()
     })
     .await;
-    let token = w.token_with("admin", Duration::from_secs(600), &["203.0.113.0/24"]).await;
+    let token = w
+        .token_with("admin", Duration::from_secs(600), &["203.0.113.0/24"])
+        .await;
     let get = |xff: Option<&'static str>| {
         let mut r = w.http.get(w.url("/api/v1/datacenters")).bearer_auth(&token);
         if let Some(x) = xff {
@@ -104,7 +114,13 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         r.send()
     };
     assert_eq!(get(Some("203.0.113.9")).await.unwrap().status(), 200);
-    assert_eq!(get(Some("203.0.113.9, 198.51.100.1")).await.unwrap().status(), 403);
+    assert_eq!(
+        get(Some("203.0.113.9, 198.51.100.1"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     assert_eq!(get(None).await.unwrap().status(), 403);
 }
 
@@ -131,7 +147,11 @@ async fn every_read_endpoint_answers() {
         let one = match path {
             "/api/v1/templates" => format!("{path}/{}", first["number"]),
             "/api/v1/changes" => continue,
-            _ => format!("{path}/{}/{}", first["provider"].as_str().unwrap(), first["id"].as_str().unwrap()),
+            _ => format!(
+                "{path}/{}/{}",
+                first["provider"].as_str().unwrap(),
+                first["id"].as_str().unwrap()
+            ),
         };
         let (s, obj) = w.get(&admin, &one).await;
         assert_eq!(s, 200, "{one}: {obj}");
@@ -145,7 +165,11 @@ async fn every_read_endpoint_answers() {
     assert_error(s, &b, 404, "not_found");
     let (s, page) = w.get(&admin, "/api/v1/vms").await;
     assert_eq!(s, 200);
-    assert_eq!(page["total"], 48, "48 VMs, templates apart: {}", page["total"]);
+    assert_eq!(
+        page["total"], 48,
+        "48 VMs, templates apart: {}",
+        page["total"]
+    );
     let (s, page) = w.get(&admin, "/api/v1/vms?template=true").await;
     assert_eq!(s, 200);
     assert_eq!(page["total"], 4);
@@ -154,15 +178,45 @@ async fn every_read_endpoint_answers() {
     let (s, page) = w.get(&admin, "/api/v1/jobs").await;
     assert_eq!(s, 200, "{page}");
     // The document and its page need no token.
-    let doc: Value = w.http.get(w.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
-    for p in ["/api/v1/vms", "/api/v1/vms/{provider}/{id}/actions", "/api/v1/jobs/{id}", "/api/v1/sync", "/api/v1/audit", "/api/v1/changes"] {
+    let doc: Value = w
+        .http
+        .get(w.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    for p in [
+        "/api/v1/vms",
+        "/api/v1/vms/{provider}/{id}/actions",
+        "/api/v1/jobs/{id}",
+        "/api/v1/sync",
+        "/api/v1/audit",
+        "/api/v1/changes",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} is documented");
     }
-    let page = w.http.get(w.url("/api/v1/docs")).send().await.unwrap().text().await.unwrap();
+    let page = w
+        .http
+        .get(w.url("/api/v1/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     // minijinja escapes `/` as `&#x2f;` in HTML.
     let page = page.replace("&#x2f;", "/");
-    assert!(page.contains("/api/v1/vms/{provider}/{id}/actions"), "browsable page lists the paths");
+    assert!(
+        page.contains("/api/v1/vms/{provider}/{id}/actions"),
+        "browsable page lists the paths"
+    );
 }
 
 #[tokio::test]
@@ -171,15 +225,29 @@ async fn vm_filters_sort_and_pages() {
     let admin = w.token("admin").await;
     let all = w.get(&admin, "/api/v1/vms?per_page=500").await.1;
     let total = all["total"].as_u64().unwrap();
-    let names: Vec<&str> = all["items"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "sorted by name by default");
     // Pages cover everything exactly once.
     let mut seen = Vec::new();
     for page in 1.. {
-        let p = w.get(&admin, &format!("/api/v1/vms?per_page=7&page={page}")).await.1;
-        seen.extend(p["items"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()));
+        let p = w
+            .get(&admin, &format!("/api/v1/vms?per_page=7&page={page}"))
+            .await
+            .1;
+        seen.extend(
+            p["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_string()),
+        );
         if p["has_more"] == false {
             break;
         }
@@ -193,22 +261,41 @@ async fn vm_filters_sort_and_pages() {
             assert_eq!(s, 200, "{q}: {p}");
             let items = p["items"].as_array().unwrap();
             assert!(!items.is_empty(), "{q} finds something");
-            assert!((items.len() as u64) < total || q.contains("power=on"), "{q} narrows");
+            assert!(
+                (items.len() as u64) < total || q.contains("power=on"),
+                "{q} narrows"
+            );
             for v in items {
                 assert!(ok(v), "{q}: {v}");
             }
         }
     };
-    check("q=web", |v| v["name"].as_str().unwrap().contains("web") || v["guest_hostname"].as_str().unwrap().contains("web")).await;
+    check("q=web", |v| {
+        v["name"].as_str().unwrap().contains("web")
+            || v["guest_hostname"].as_str().unwrap().contains("web")
+    })
+    .await;
     check("name=db", |v| v["name"].as_str().unwrap().contains("db")).await;
-    check("ip=10.10.", |v| v["ips"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().starts_with("10.10."))).await;
+    check("ip=10.10.", |v| {
+        v["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("10.10."))
+    })
+    .await;
     check("power=off", |v| v["power"] == "poweredOff").await;
     check("power=on", |v| v["power"] == "poweredOn").await;
     check("cluster=Cluster-DR", |v| v["cluster"] == "Cluster-DR").await;
     check("datacenter=DC1", |v| v["datacenter"] == "DC1").await;
     // Sorting by CPU, descending.
     let p = w.get(&admin, "/api/v1/vms?per_page=500&sort=-cpu").await.1;
-    let cpus: Vec<u64> = p["items"].as_array().unwrap().iter().map(|v| v["cpu"].as_u64().unwrap()).collect();
+    let cpus: Vec<u64> = p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["cpu"].as_u64().unwrap())
+        .collect();
     assert!(cpus.windows(2).all(|x| x[0] >= x[1]), "{cpus:?}");
     // Bad input: clear errors.
     for (q, code) in [
@@ -224,7 +311,12 @@ async fn vm_filters_sort_and_pages() {
         assert_error(s, &b, 400, code);
     }
     // SQL-ish and script-ish search strings are only strings.
-    for q in ["%27%20OR%201%3D1%20--", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "%25", "vm%00"] {
+    for q in [
+        "%27%20OR%201%3D1%20--",
+        "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "%25",
+        "vm%00",
+    ] {
         let (s, b) = w.get(&admin, &format!("/api/v1/vms?q={q}")).await;
         assert_eq!(s, 200, "{q}: {b}");
         assert_eq!(b["total"], 0, "{q} matches nothing: {b}");
@@ -239,13 +331,22 @@ async fn scopes_limit_what_a_user_sees_and_touches() {
     assert_eq!(s, 200);
     let items = page["items"].as_array().unwrap();
     assert!(!items.is_empty());
-    assert!(items.iter().all(|v| v["datacenter"] == "DC0"), "only DC0 is in scope");
+    assert!(
+        items.iter().all(|v| v["datacenter"] == "DC0"),
+        "only DC0 is in scope"
+    );
     // A DC1 VM is not there for zhangsan: not listed, not found, not touchable.
     let dr = w.vm("datacenter=DC1&power=on").await;
     let path = format!("/api/v1/vms/sim/{}", dr["id"].as_str().unwrap());
     let (s, b) = w.get(&zhang, &path).await;
     assert_error(s, &b, 404, "not_found");
-    let (s, b) = w.post(&zhang, &format!("{path}/actions"), json!({"action": "power_off"})).await;
+    let (s, b) = w
+        .post(
+            &zhang,
+            &format!("{path}/actions"),
+            json!({"action": "power_off"}),
+        )
+        .await;
     assert_error(s, &b, 404, "not_found");
     // In scope but not granted: 重启 is not in the operator role.
     let prod = w.vm("datacenter=DC0&power=on").await;
@@ -269,15 +370,34 @@ async fn a_power_off_is_a_job_through_the_engine_and_audited() {
     let zhang = w.token("zhangsan").await;
     let vm = w.vm("datacenter=DC0&power=on&sort=name").await;
     let id = vm["id"].as_str().unwrap();
+    let running = w.get(&zhang, "/api/v1/vms?power=on").await.1["total"]
+        .as_u64()
+        .unwrap();
     let path = format!("/api/v1/vms/sim/{id}/actions");
     // A dry run says what would happen and starts nothing.
-    let (s, plan) = w.post(&zhang, &format!("{path}?dry_run=true"), json!({"action": "power_off"})).await;
+    let (s, plan) = w
+        .post(
+            &zhang,
+            &format!("{path}?dry_run=true"),
+            json!({"action": "power_off"}),
+        )
+        .await;
     assert_eq!(s, 200, "{plan}");
     assert_eq!(plan["command"], "关机");
     assert_eq!(plan["destructive"], true);
-    assert!(plan["summary"].as_str().unwrap().contains(vm["name"].as_str().unwrap()), "{plan}");
+    assert!(
+        plan["summary"]
+            .as_str()
+            .unwrap()
+            .contains(vm["name"].as_str().unwrap()),
+        "{plan}"
+    );
     let (_, jobs) = w.get(&zhang, "/api/v1/jobs").await;
-    assert_eq!(jobs["items"].as_array().unwrap().len(), 0, "a plan is no job");
+    assert_eq!(
+        jobs["items"].as_array().unwrap().len(),
+        0,
+        "a plan is no job"
+    );
     // The real thing: 202 with a job to poll.
     let (s, acc) = w.post(&zhang, &path, json!({"action": "power_off"})).await;
     assert_eq!(s, 202, "{acc}");
@@ -289,30 +409,51 @@ async fn a_power_off_is_a_job_through_the_engine_and_audited() {
     assert_eq!(job["channel"], "api");
     let (_, after) = w.get(&zhang, &format!("/api/v1/vms/sim/{id}")).await;
     assert_eq!(after["power"], "poweredOff", "{after}");
+    // The scoped list follows the pool (its visibility is cached per pool version).
+    let now = w.get(&zhang, "/api/v1/vms?power=on").await.1["total"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(now, running - 1);
     // Again: the engine refuses, as chat would.
     let (s, b) = w.post(&zhang, &path, json!({"action": "power_off"})).await;
     assert_error(s, &b, 409, "conflict");
-    assert!(b["message"].as_str().unwrap().contains("已经是关机状态"), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("已经是关机状态"),
+        "{b}"
+    );
     // The audit log has the call (accepted), the job's end (ok) and the refusal.
     let (_, audit) = w.get(&zhang, "/api/v1/audit").await;
     let results: Vec<(&str, &str)> = audit["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["result"].as_str().unwrap(), e["channel"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["result"].as_str().unwrap(),
+                e["channel"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert!(results.contains(&("accepted", "api")), "{results:?}");
     assert!(results.contains(&("ok", "api")), "{results:?}");
     assert!(results.contains(&("failed", "api")), "{results:?}");
     // The change history shows the power change, with the API as its source.
-    let (_, changes) = w.get(&w.token("admin").await, &format!("/api/v1/changes?kind=vm&object_id={id}")).await;
+    let (_, changes) = w
+        .get(
+            &w.token("admin").await,
+            &format!("/api/v1/changes?kind=vm&object_id={id}"),
+        )
+        .await;
     let c = changes["items"].as_array().unwrap();
     assert!(
-        c.iter().any(|c| c["field"] == "power" && c["source"].as_str().unwrap().contains("zhangsan")),
+        c.iter()
+            .any(|c| c["field"] == "power" && c["source"].as_str().unwrap().contains("zhangsan")),
         "{changes}"
     );
     // Someone else's job is not found.
-    let (s, b) = w.get(&w.token("lisi").await, &format!("/api/v1/jobs/{job_id}")).await;
+    let (s, b) = w
+        .get(&w.token("lisi").await, &format!("/api/v1/jobs/{job_id}"))
+        .await;
     assert_error(s, &b, 404, "not_found");
 }
 
@@ -322,16 +463,34 @@ async fn operations_with_arguments_clone_and_sync() {
     let admin = w.token("admin").await;
     let vm = w.vm("datacenter=DC0&power=off").await;
     let path = format!("/api/v1/vms/sim/{}/actions", vm["id"].as_str().unwrap());
-    let (s, acc) = w.post(&admin, &path, json!({"action": "set_cpu", "count": 6})).await;
+    let (s, acc) = w
+        .post(&admin, &path, json!({"action": "set_cpu", "count": 6}))
+        .await;
     assert_eq!(s, 202, "{acc}");
-    assert_eq!(w.wait_job(&admin, acc["job"].as_i64().unwrap()).await["state"], "succeeded");
-    let (_, after) = w.get(&admin, &format!("/api/v1/vms/sim/{}", vm["id"].as_str().unwrap())).await;
+    assert_eq!(
+        w.wait_job(&admin, acc["job"].as_i64().unwrap()).await["state"],
+        "succeeded"
+    );
+    let (_, after) = w
+        .get(
+            &admin,
+            &format!("/api/v1/vms/sim/{}", vm["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(after["cpu"], 6);
     // Arguments are checked like typed ones.
-    let (s, b) = w.post(&admin, &path, json!({"action": "set_cpu", "count": 999})).await;
+    let (s, b) = w
+        .post(&admin, &path, json!({"action": "set_cpu", "count": 999}))
+        .await;
     assert_error(s, &b, 422, "invalid");
     assert!(b["message"].as_str().unwrap().contains("超出范围"), "{b}");
-    let (s, b) = w.post(&admin, &path, json!({"action": "rename", "new_name": "<b>x</b>"})).await;
+    let (s, b) = w
+        .post(
+            &admin,
+            &path,
+            json!({"action": "rename", "new_name": "<b>x</b>"}),
+        )
+        .await;
     assert_error(s, &b, 422, "invalid");
     // Clone from template 2, then the IP is taken.
     let body = json!({"template": 2, "name": "api-clone-01", "ip": "192.168.2.182"});
@@ -342,14 +501,29 @@ async fn operations_with_arguments_clone_and_sync() {
     assert_eq!(job["state"], "succeeded", "{job}");
     let (_, found) = w.get(&admin, "/api/v1/vms?name=api-clone-01").await;
     assert_eq!(found["total"], 1, "{found}");
-    let (s, b) = w.post(&admin, "/api/v1/vms", json!({"template": 2, "name": "api-clone-02", "ip": "192.168.2.182"})).await;
+    let (s, b) = w
+        .post(
+            &admin,
+            "/api/v1/vms",
+            json!({"template": 2, "name": "api-clone-02", "ip": "192.168.2.182"}),
+        )
+        .await;
     assert_error(s, &b, 422, "invalid");
-    let (s, b) = w.post(&admin, "/api/v1/vms", json!({"template": 77, "name": "x", "ip": "192.168.2.183"})).await;
+    let (s, b) = w
+        .post(
+            &admin,
+            "/api/v1/vms",
+            json!({"template": 77, "name": "x", "ip": "192.168.2.183"}),
+        )
+        .await;
     assert_error(s, &b, 422, "invalid");
     // Sync.
     let (s, acc) = w.post(&admin, "/api/v1/sync", json!({})).await;
     assert_eq!(s, 202, "{acc}");
-    assert_eq!(w.wait_job(&admin, acc["job"].as_i64().unwrap()).await["state"], "succeeded");
+    assert_eq!(
+        w.wait_job(&admin, acc["job"].as_i64().unwrap()).await["state"],
+        "succeeded"
+    );
 }
 
 #[tokio::test]
@@ -357,7 +531,10 @@ async fn malformed_bodies_are_refused_clearly() {
     let w = World::start().await;
     let admin = w.token("admin").await;
     let vm = w.vm("power=on").await;
-    let url = w.url(&format!("/api/v1/vms/sim/{}/actions", vm["id"].as_str().unwrap()));
+    let url = w.url(&format!(
+        "/api/v1/vms/sim/{}/actions",
+        vm["id"].as_str().unwrap()
+    ));
     let send = |body: &'static str, ctype: &'static str| {
         w.http
             .post(&url)
@@ -368,20 +545,54 @@ async fn malformed_bodies_are_refused_clearly() {
     };
     for (body, ctype, status, code) in [
         ("{\"action\":", "application/json", 400, "bad_request"),
-        ("{\"action\":\"power_off\"}", "text/plain", 415, "unsupported_media_type"),
-        ("{\"action\":\"explode\"}", "application/json", 422, "invalid"),
-        ("{\"action\":\"set_cpu\",\"count\":\"four\"}", "application/json", 422, "invalid"),
-        ("{\"action\":\"power_off\",\"force\":true}", "application/json", 422, "invalid"),
+        (
+            "{\"action\":\"power_off\"}",
+            "text/plain",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "{\"action\":\"explode\"}",
+            "application/json",
+            422,
+            "invalid",
+        ),
+        (
+            "{\"action\":\"set_cpu\",\"count\":\"four\"}",
+            "application/json",
+            422,
+            "invalid",
+        ),
+        (
+            "{\"action\":\"power_off\",\"force\":true}",
+            "application/json",
+            422,
+            "invalid",
+        ),
         ("[1,2,3]", "application/json", 422, "invalid"),
     ] {
         let r = send(body, ctype).await.unwrap();
         let s = r.status().as_u16();
         let b: Value = r.json().await.unwrap();
         assert_error(s, &b, status, code);
-        assert!(!b["message"].as_str().unwrap().contains("opsbot_"), "no internals: {b}");
+        assert!(
+            !b["message"].as_str().unwrap().contains("opsbot_"),
+            "no internals: {b}"
+        );
     }
-    let huge = format!("{{\"action\":\"rename\",\"new_name\":\"{}\"}}", "x".repeat(100_000));
-    let r = w.http.post(&url).bearer_auth(&admin).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let huge = format!(
+        "{{\"action\":\"rename\",\"new_name\":\"{}\"}}",
+        "x".repeat(100_000)
+    );
+    let r = w
+        .http
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     // Nothing ran.
     let (_, jobs) = w.get(&admin, "/api/v1/jobs").await;
@@ -393,10 +604,15 @@ async fn refused_mutating_calls_are_audited() {
     let w = World::start().await;
     let r = w.http.post(w.url("/api/v1/sync")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let (_, audit) = w.get(&w.token("admin").await, "/api/v1/audit?result=denied").await;
+    let (_, audit) = w
+        .get(&w.token("admin").await, "/api/v1/audit?result=denied")
+        .await;
     let e = &audit["items"][0];
     assert_eq!(e["text"], "POST /api/v1/sync", "{audit}");
-    assert!(e["user"].as_str().unwrap().contains("unauthenticated"), "{e}");
+    assert!(
+        e["user"].as_str().unwrap().contains("unauthenticated"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -412,9 +628,19 @@ async fn each_token_has_its_own_rate_limit() {
     for _ in 0..3 {
         assert_eq!(w.get(&a, "/api/v1/datacenters").await.0, 200);
     }
-    let r = w.http.get(w.url("/api/v1/datacenters")).bearer_auth(&a).send().await.unwrap();
+    let r = w
+        .http
+        .get(w.url("/api/v1/datacenters"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "rate_limited");
@@ -433,10 +659,16 @@ async fn metrics_are_prometheus_text() {
     let code = w.fake.mint_code("zhangsan");
     let client = w.ctx.oauth.as_ref().unwrap().client.clone();
     client.getuserinfo(&code).await.unwrap();
-    assert!(client.getuserinfo(&code).await.is_err(), "a code is single-use");
+    assert!(
+        client.getuserinfo(&code).await.is_err(),
+        "a code is single-use"
+    );
     let r = w.http.get(w.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = r.text().await.unwrap();
     for name in [
         "opsbot_http_requests_total{",
@@ -451,5 +683,8 @@ async fn metrics_are_prometheus_text() {
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
-    assert!(text.contains("route=\"/api/v1/sync\""), "routes by template");
+    assert!(
+        text.contains("route=\"/api/v1/sync\""),
+        "routes by template"
+    );
 }

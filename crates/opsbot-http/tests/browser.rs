@@ -46,7 +46,11 @@ async fn start_driver() -> Option<Driver> {
         eprintln!("skipping the browser test: {DRIVER} or {CHROMIUM} is missing");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(DRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -62,7 +66,11 @@ async fn start_driver() -> Option<Driver> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let http = reqwest::Client::new();
     loop {
-        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/status")).send().await {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/status"))
+            .send()
+            .await
+        {
             if r.status().is_success() {
                 break;
             }
@@ -101,7 +109,9 @@ async fn browser(driver: &Driver) -> Client {
 fn shots_dir() -> PathBuf {
     match std::env::var("OPSBOT_SCREENSHOTS") {
         Ok(d) if PathBuf::from(&d).is_absolute() => PathBuf::from(d),
-        Ok(d) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(d),
+        Ok(d) => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(d),
         Err(_) => std::env::temp_dir().join("opsbot-screenshots"),
     }
 }
@@ -117,21 +127,35 @@ async fn shot(c: &Client, name: &str) {
 async fn wait_text(c: &Client, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap_or_default();
+        let body = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap_or_default();
         if body.contains(text) {
             return;
         }
-        assert!(Instant::now() < deadline, "page never showed {text:?}; it shows:\n{body}");
+        assert!(
+            Instant::now() < deadline,
+            "page never showed {text:?}; it shows:\n{body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_logs_in_finds_a_vm_and_powers_it_off() {
-    let Some(driver) = start_driver().await else { return };
+    let Some(driver) = start_driver().await else {
+        return;
+    };
     let w = World::start().await;
     let vm = w.vm("datacenter=DC0&power=on&q=web").await;
-    let (vm_id, vm_name) = (vm["id"].as_str().unwrap().to_string(), vm["name"].as_str().unwrap().to_string());
+    let (vm_id, vm_name) = (
+        vm["id"].as_str().unwrap().to_string(),
+        vm["name"].as_str().unwrap().to_string(),
+    );
     w.fake.set_oauth_member(Some("zhangsan"));
     let c = browser(&driver).await;
     let result = async {
@@ -146,21 +170,54 @@ async fn a_phone_logs_in_finds_a_vm_and_powers_it_off() {
         c.goto(&w.url("/ui/vms")).await.unwrap();
         let q = c.find(Locator::Css("input[name=q]")).await.unwrap();
         q.send_keys(&vm_name).await.unwrap();
-        c.find(Locator::Css("form.search button[type=submit]")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("form.search button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         wait_text(&c, "共 1 台").await;
         shot(&c, "vms").await;
 
         // The VM, its actions, the confirm dialog.
-        c.find(Locator::Css("ul.list li a")).await.unwrap().click().await.unwrap();
+        c.find(Locator::Css("ul.list li a"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         wait_text(&c, "操作").await;
-        assert!(c.current_url().await.unwrap().path().ends_with(&format!("/ui/vms/sim/{vm_id}")));
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&format!("/ui/vms/sim/{vm_id}")));
         shot(&c, "vm").await;
-        c.find(Locator::Css("button[data-dialog=dlg-power_off]")).await.unwrap().click().await.unwrap();
-        let dialog = c.wait().for_element(Locator::Css("dialog#dlg-power_off[open]")).await.unwrap();
+        c.find(Locator::Css("button[data-dialog=dlg-power_off]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let dialog = c
+            .wait()
+            .for_element(Locator::Css("dialog#dlg-power_off[open]"))
+            .await
+            .unwrap();
         let text = dialog.text().await.unwrap();
-        assert!(text.contains("强制关机") && text.contains(&vm_name), "{text}");
+        assert!(
+            text.contains("强制关机") && text.contains(&vm_name),
+            "{text}"
+        );
         shot(&c, "confirm").await;
-        dialog.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        dialog
+            .find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
 
         // The job page follows the job to its end.
         wait_text(&c, "任务 #").await;
@@ -188,7 +245,11 @@ async fn a_phone_logs_in_finds_a_vm_and_powers_it_off() {
     assert_eq!(after["power"], "poweredOff", "{after}");
     let (_, audit) = w.get(&admin, "/api/v1/audit?user=zhangsan").await;
     assert!(
-        audit["items"].as_array().unwrap().iter().any(|e| e["channel"] == "web" && e["command"] == "关机" && e["result"] == "accepted"),
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["channel"] == "web" && e["command"] == "关机" && e["result"] == "accepted"),
         "{audit}"
     );
 }

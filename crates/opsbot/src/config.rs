@@ -598,6 +598,21 @@ roles = ["operator"]
     }
 
     #[test]
+    fn web_section_is_read_and_checked() {
+        let c = load_str("[web]\nsession_ttl_secs = 3600\nrate_limit_per_minute = 100\n").unwrap();
+        assert_eq!(c.web.session_ttl_secs, 3600);
+        assert_eq!(c.web.rate_limit_per_minute, 100);
+        let e = load_str("[web]\nsession_ttl_secs = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key web.session_ttl_secs"), "{e}");
+        let e = load_str("[web]\nadmin_pasword_hash = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin_pasword_hash"), "{e}");
+    }
+
+    #[test]
     fn errors_name_file_key_and_problem() {
         let e = load_str("[sessions]\nttl_secs = \"abc\"\n")
             .unwrap_err()

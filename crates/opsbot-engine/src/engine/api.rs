@@ -153,8 +153,14 @@ impl Engine {
 
     /// Runs or plans a structured request; job output is recorded in the store (poll
     /// the job), not sent anywhere.
-    pub async fn act(&self, caller: &Caller, request: Request, mode: Mode) -> Result<Acted, Refusal> {
-        self.act_with_sink(caller, request, mode, Arc::new(Discard)).await
+    pub async fn act(
+        &self,
+        caller: &Caller,
+        request: Request,
+        mode: Mode,
+    ) -> Result<Acted, Refusal> {
+        self.act_with_sink(caller, request, mode, Arc::new(Discard))
+            .await
     }
 
     /// [`Engine::act`] with a sink for the job's progress and result.

@@ -1,5 +1,5 @@
 //! Request handlers, one module per resource.
 
+pub mod api;
 pub mod health;
 pub mod wecom;
-pub mod api;

@@ -22,7 +22,12 @@ pub struct LoginQuery {
 /// Where to go after logging in: only a path of this web UI (no open redirect).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') && n.len() < 512 => {
+        Some(n)
+            if n.starts_with("/ui/")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() < 512 =>
+        {
             n.to_string()
         }
         _ => "/ui/".to_string(),
@@ -50,10 +55,13 @@ fn is_wecom_browser(headers: &HeaderMap) -> bool {
 }
 
 fn context(state: &AppState) -> Result<Arc<ApiContext>, Response> {
-    state
-        .api
-        .clone()
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "the web UI is not enabled on this server\n").into_response())
+    state.api.clone().ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            "the web UI is not enabled on this server\n",
+        )
+            .into_response()
+    })
 }
 
 fn render_login(ctx: &ApiContext, next: &str, error: Option<&str>, status: StatusCode) -> Response {
@@ -81,7 +89,11 @@ fn render_login(ctx: &ApiContext, next: &str, error: Option<&str>, status: Statu
 }
 
 /// `GET /ui/login`. Inside the WeCom app, straight on to the login-free OAuth flow.
-pub async fn page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let ctx = match context(&state) {
         Ok(c) => c,
         Err(r) => return r,
@@ -116,20 +128,41 @@ pub async fn submit(
     let next = safe_next(form.next.as_deref());
     let nonce = session::read_cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if nonce.is_empty() || !session::same(&form.csrf, &session::sign(&ctx, "login", &nonce)) {
-        return render_login(&ctx, &next, Some("登录页面已过期,请重新输入"), StatusCode::FORBIDDEN);
+        return render_login(
+            &ctx,
+            &next,
+            Some("登录页面已过期,请重新输入"),
+            StatusCode::FORBIDDEN,
+        );
     }
     if ctx.login_limiter.check_key(&ip).is_err() {
-        return render_login(&ctx, &next, Some("尝试次数过多,请一分钟后再试"), StatusCode::TOO_MANY_REQUESTS);
+        return render_login(
+            &ctx,
+            &next,
+            Some("尝试次数过多,请一分钟后再试"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
     }
-    let (Some(admin), Some(hash)) = (&ctx.config.admin_user, &ctx.config.admin_password_hash) else {
-        return render_login(&ctx, &next, Some("未配置本地管理员登录"), StatusCode::FORBIDDEN);
+    let (Some(admin), Some(hash)) = (&ctx.config.admin_user, &ctx.config.admin_password_hash)
+    else {
+        return render_login(
+            &ctx,
+            &next,
+            Some("未配置本地管理员登录"),
+            StatusCode::FORBIDDEN,
+        );
     };
     // The hash is checked even for a wrong name, so timing does not tell names apart.
     let password_ok = crate::config::verify_password(&form.password, hash);
     let ok = password_ok && session::same(&form.user, admin);
     audit_login(&ctx, &form.user, "local", ok, ip).await;
     if !ok {
-        return render_login(&ctx, &next, Some("用户名或密码错误"), StatusCode::UNAUTHORIZED);
+        return render_login(
+            &ctx,
+            &next,
+            Some("用户名或密码错误"),
+            StatusCode::UNAUTHORIZED,
+        );
     }
     establish(&ctx, admin, "local", &next).await
 }
@@ -173,8 +206,15 @@ pub async fn audit_login(ctx: &ApiContext, user: &str, via: &str, ok: bool, ip: 
         chat: None,
         text: format!("登录({via})"),
         command: None,
-        result: if ok { AuditResult::Ok } else { AuditResult::Denied },
-        message: format!("{} from {ip}", if ok { "logged in" } else { "login refused" }),
+        result: if ok {
+            AuditResult::Ok
+        } else {
+            AuditResult::Denied
+        },
+        message: format!(
+            "{} from {ip}",
+            if ok { "logged in" } else { "login refused" }
+        ),
         duration_ms: 0,
         job_id: None,
     };
@@ -200,7 +240,12 @@ pub async fn logout(
         Err(r) => return r,
     };
     if !session::same(&form.csrf, user.csrf()) {
-        return ctx.templates.message(StatusCode::FORBIDDEN, "请求无效", "页面已过期,请刷新后重试", Some(&user.auth.user));
+        return ctx.templates.message(
+            StatusCode::FORBIDDEN,
+            "请求无效",
+            "页面已过期,请刷新后重试",
+            Some(&user.auth.user),
+        );
     }
     if let Some(id) = session::read_cookie(&headers, session::COOKIE) {
         if let Err(e) = session::destroy(&ctx, &id).await {

@@ -40,8 +40,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/logout", post(login::logout))
         .route("/ui/auth/wecom", get(oauth::start))
         .route("/ui/auth/wecom/callback", get(oauth::callback))
-        .route("/ui/static/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
-        .route("/ui/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
+        .route(
+            "/ui/static/app.css",
+            get(|| async { asset("text/css; charset=utf-8", CSS) }),
+        )
+        .route(
+            "/ui/static/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", JS) }),
+        )
 }
 
 /// Changes whenever the CSS or script does, so browsers may cache them for good.
@@ -72,7 +78,11 @@ pub struct WebUser {
 
 impl WebUser {
     pub fn csrf(&self) -> &str {
-        self.auth.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
+        self.auth
+            .session
+            .as_ref()
+            .map(|s| s.csrf.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -81,7 +91,11 @@ impl FromRequestParts<AppState> for WebUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Some(ctx) = state.api.clone() else {
-            return Err((StatusCode::NOT_FOUND, "the web UI is not enabled on this server\n").into_response());
+            return Err((
+                StatusCode::NOT_FOUND,
+                "the web UI is not enabled on this server\n",
+            )
+                .into_response());
         };
         let ip = client_ip(parts, &ctx.trusted_proxies);
         let to_login = || {

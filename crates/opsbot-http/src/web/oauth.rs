@@ -21,7 +21,11 @@ pub struct StartQuery {
 }
 
 fn not_configured() -> Response {
-    (StatusCode::NOT_FOUND, "WeCom login is not configured (web.wecom_app)\n").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        "WeCom login is not configured (web.wecom_app)\n",
+    )
+        .into_response()
 }
 
 /// `GET /ui/auth/wecom`: off to WeCom.
@@ -34,10 +38,18 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -
     };
     let next = safe_next(q.next.as_deref());
     // WeCom allows [a-zA-Z0-9] in state, at most 128 bytes.
-    let nonce: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+    let nonce: String = rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let next_b64 = URL_SAFE_NO_PAD.encode(next.as_bytes());
     let mac = session::sign(&ctx, "oauth", &format!("{nonce}.{next_b64}"));
-    let cookie = session::set_cookie(&ctx, OAUTH_COOKIE, &format!("{nonce}.{next_b64}.{mac}"), 600);
+    let cookie = session::set_cookie(
+        &ctx,
+        OAUTH_COOKIE,
+        &format!("{nonce}.{next_b64}.{mac}"),
+        600,
+    );
     let redirect_uri = format!("{public}/ui/auth/wecom/callback");
     let url = format!(
         "{}?appid={}&redirect_uri={}&response_type=code&scope=snsapi_base&state={nonce}&agentid={}#wechat_redirect",
@@ -91,9 +103,16 @@ pub async fn callback(
         pieces.next().unwrap_or(""),
         pieces.next().unwrap_or(""),
     );
-    let signed_ok = session::same(mac, &session::sign(&ctx, "oauth", &format!("{nonce}.{next_b64}")));
+    let signed_ok = session::same(
+        mac,
+        &session::sign(&ctx, "oauth", &format!("{nonce}.{next_b64}")),
+    );
     if !signed_ok || !session::same(q.state.as_deref().unwrap_or(""), nonce) {
-        return retry(StatusCode::BAD_REQUEST, "登录已失效", "登录状态不匹配或已过期,请重新登录");
+        return retry(
+            StatusCode::BAD_REQUEST,
+            "登录已失效",
+            "登录状态不匹配或已过期,请重新登录",
+        );
     }
     let next = URL_SAFE_NO_PAD
         .decode(next_b64)
@@ -101,7 +120,11 @@ pub async fn callback(
         .and_then(|b| String::from_utf8(b).ok());
     let next = safe_next(next.as_deref());
     let Some(code) = q.code.filter(|c| !c.is_empty() && c.len() <= 512) else {
-        return retry(StatusCode::BAD_REQUEST, "登录失败", "企业微信没有返回登录码");
+        return retry(
+            StatusCode::BAD_REQUEST,
+            "登录失败",
+            "企业微信没有返回登录码",
+        );
     };
     match app.client.getuserinfo(&code).await {
         Ok(UserIdentity::Member { user_id, .. }) => {
@@ -131,8 +154,11 @@ pub async fn callback(
         ),
         Err(e) => {
             tracing::warn!(error = %e, "WeCom OAuth getuserinfo failed");
-            retry(StatusCode::BAD_GATEWAY, "企业微信暂不可用", "无法向企业微信确认您的身份,请稍后重试")
+            retry(
+                StatusCode::BAD_GATEWAY,
+                "企业微信暂不可用",
+                "无法向企业微信确认您的身份,请稍后重试",
+            )
         }
     }
 }
-

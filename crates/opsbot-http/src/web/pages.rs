@@ -30,7 +30,10 @@ fn denied(user: &WebUser, command: &str) -> Response {
     user.auth.context().templates.message(
         StatusCode::FORBIDDEN,
         "没有权限",
-        &format!("⛔ 您({})没有权限执行「{command}」。如需开通,请联系管理员", user.auth.user),
+        &format!(
+            "⛔ 您({})没有权限执行「{command}」。如需开通,请联系管理员",
+            user.auth.user
+        ),
         Some(&user.auth.user),
     )
 }
@@ -125,13 +128,28 @@ pub async fn overview(user: WebUser) -> Response {
         inv.datastores
             .iter()
             .filter(|d| percent(d.free_gb, d.capacity_gb) < 15)
-            .map(|d| format!("存储 {} 仅剩 {}%", d.name, percent(d.free_gb, d.capacity_gb))),
+            .map(|d| {
+                format!(
+                    "存储 {} 仅剩 {}%",
+                    d.name,
+                    percent(d.free_gb, d.capacity_gb)
+                )
+            }),
     );
     warnings.truncate(10);
-    let changes = api::changes::change_page(auth, None, None, None, Paging { page: 1, per_page: 8 })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let changes = api::changes::change_page(
+        auth,
+        None,
+        None,
+        None,
+        Paging {
+            page: 1,
+            per_page: 8,
+        },
+    )
+    .await
+    .map(|p| p.items)
+    .unwrap_or_default();
     let o = context! {
         datacenters => inv.datacenters.len(),
         clusters => inv.clusters.len(),
@@ -160,7 +178,10 @@ pub async fn overview(user: WebUser) -> Response {
     )
 }
 
-fn host_views(pool: &opsbot_engine::pool::PoolView, keep: impl Fn(&opsbot_core::Host) -> bool) -> Vec<HostView> {
+fn host_views(
+    pool: &opsbot_engine::pool::PoolView,
+    keep: impl Fn(&opsbot_core::Host) -> bool,
+) -> Vec<HostView> {
     let alloc = api::hosts::allocation(pool);
     pool.inventory
         .hosts
@@ -216,9 +237,12 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
     }) {
         Ok(f) => f,
         Err(e) => {
-            return ctx
-                .templates
-                .message(StatusCode::BAD_REQUEST, "搜索条件无效", &e.message, Some(&auth.user))
+            return ctx.templates.message(
+                StatusCode::BAD_REQUEST,
+                "搜索条件无效",
+                &e.message,
+                Some(&auth.user),
+            )
         }
     };
     let Ok(pool) = ctx.engine.pool().await else {
@@ -243,11 +267,21 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
             cluster: &v.cluster,
         })
         .collect();
-    let mut clusters: Vec<&str> = pool.inventory.clusters.iter().map(|c| c.name.as_str()).collect();
+    let mut clusters: Vec<&str> = pool
+        .inventory
+        .clusters
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     clusters.sort();
     clusters.dedup();
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
-    let query = format!("q={}&power={}&cluster={}", enc(&shown.0), enc(&shown.1), enc(&shown.2));
+    let query = format!(
+        "q={}&power={}&cluster={}",
+        enc(&shown.0),
+        enc(&shown.1),
+        enc(&shown.2)
+    );
     ctx.templates.page(
         "vms.html",
         context! {
@@ -299,18 +333,33 @@ fn action_from(key: &str, form: &HashMap<String, String>) -> Result<VmAction, St
         raw.parse::<u32>()
             .map_err(|_| format!("{what}「{raw}」不是整数"))
     };
-    let text = |field: &str| form.get(field).map(|s| s.trim().to_string()).unwrap_or_default();
+    let text = |field: &str| {
+        form.get(field)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
     Ok(match key {
         "power_on" => VmAction::PowerOn,
         "power_off" => VmAction::PowerOff,
         "shutdown" => VmAction::Shutdown,
         "reboot" => VmAction::Reboot,
         "ping" => VmAction::Ping,
-        "set_cpu" => VmAction::SetCpu { count: number("count", "CPU 数")? },
-        "set_memory" => VmAction::SetMemory { gb: number("gb", "内存 GB")? },
-        "add_disk" => VmAction::AddDisk { gb: number("gb", "磁盘 GB")?, datastore: None },
-        "set_network" => VmAction::SetNetwork { network: text("network") },
-        "rename" => VmAction::Rename { new_name: text("new_name") },
+        "set_cpu" => VmAction::SetCpu {
+            count: number("count", "CPU 数")?,
+        },
+        "set_memory" => VmAction::SetMemory {
+            gb: number("gb", "内存 GB")?,
+        },
+        "add_disk" => VmAction::AddDisk {
+            gb: number("gb", "磁盘 GB")?,
+            datastore: None,
+        },
+        "set_network" => VmAction::SetNetwork {
+            network: text("network"),
+        },
+        "rename" => VmAction::Rename {
+            new_name: text("new_name"),
+        },
         other => return Err(format!("未知操作「{other}」")),
     })
 }
@@ -334,12 +383,66 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
     let mut actions = Vec::new();
     for (key, label) in ACTIONS {
         let (input, action) = match *key {
-            "set_cpu" => (Some(Input { label: "CPU 数量", name: "count", kind: "number", value: vm.cpu.to_string() }), VmAction::SetCpu { count: vm.cpu }),
-            "set_memory" => (Some(Input { label: "内存 (GB)", name: "gb", kind: "number", value: (vm.memory_mb / 1024).max(1).to_string() }), VmAction::SetMemory { gb: 1 }),
-            "add_disk" => (Some(Input { label: "磁盘大小 (GB)", name: "gb", kind: "number", value: "50".into() }), VmAction::AddDisk { gb: 1, datastore: None }),
-            "set_network" => (Some(Input { label: "端口组或 VLAN", name: "network", kind: "text", value: vm.nics.first().map(|n| n.network.clone()).unwrap_or_default() }), VmAction::SetNetwork { network: String::new() }),
-            "rename" => (Some(Input { label: "新名称", name: "new_name", kind: "text", value: vm.name.clone() }), VmAction::Rename { new_name: String::new() }),
-            other => (None, action_from(other, &HashMap::new()).expect("argument-free action")),
+            "set_cpu" => (
+                Some(Input {
+                    label: "CPU 数量",
+                    name: "count",
+                    kind: "number",
+                    value: vm.cpu.to_string(),
+                }),
+                VmAction::SetCpu { count: vm.cpu },
+            ),
+            "set_memory" => (
+                Some(Input {
+                    label: "内存 (GB)",
+                    name: "gb",
+                    kind: "number",
+                    value: (vm.memory_mb / 1024).max(1).to_string(),
+                }),
+                VmAction::SetMemory { gb: 1 },
+            ),
+            "add_disk" => (
+                Some(Input {
+                    label: "磁盘大小 (GB)",
+                    name: "gb",
+                    kind: "number",
+                    value: "50".into(),
+                }),
+                VmAction::AddDisk {
+                    gb: 1,
+                    datastore: None,
+                },
+            ),
+            "set_network" => (
+                Some(Input {
+                    label: "端口组或 VLAN",
+                    name: "network",
+                    kind: "text",
+                    value: vm
+                        .nics
+                        .first()
+                        .map(|n| n.network.clone())
+                        .unwrap_or_default(),
+                }),
+                VmAction::SetNetwork {
+                    network: String::new(),
+                },
+            ),
+            "rename" => (
+                Some(Input {
+                    label: "新名称",
+                    name: "new_name",
+                    kind: "text",
+                    value: vm.name.clone(),
+                }),
+                VmAction::Rename {
+                    new_name: String::new(),
+                },
+            ),
+            other => (
+                None,
+                action_from(other, &HashMap::new()).expect("argument-free action"),
+            ),
         };
         let command = action.command();
         let destructive = opsbot_engine::command::spec(command).is_some_and(|s| s.destructive);
@@ -347,7 +450,15 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
             // The engine says exactly what would happen, or why it cannot.
             match ctx
                 .engine
-                .act(&caller, Request::Vm { provider: provider.clone(), id: id.clone(), action }, Mode::Plan)
+                .act(
+                    &caller,
+                    Request::Vm {
+                        provider: provider.clone(),
+                        id: id.clone(),
+                        action,
+                    },
+                    Mode::Plan,
+                )
                 .await
             {
                 Ok(Acted::Planned { summary, .. }) => summary,
@@ -359,12 +470,27 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
             }
             format!("{label}: {}", vm.name)
         };
-        actions.push(ActionView { key, label, destructive, summary, input });
+        actions.push(ActionView {
+            key,
+            label,
+            destructive,
+            summary,
+            input,
+        });
     }
-    let changes = api::changes::change_page(auth, Some(provider.clone()), Some("vm".into()), Some(id.clone()), Paging { page: 1, per_page: 10 })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let changes = api::changes::change_page(
+        auth,
+        Some(provider.clone()),
+        Some("vm".into()),
+        Some(id.clone()),
+        Paging {
+            page: 1,
+            per_page: 10,
+        },
+    )
+    .await
+    .map(|p| p.items)
+    .unwrap_or_default();
     ctx.templates.page(
         "vm.html",
         context! {
@@ -386,15 +512,34 @@ pub async fn act(
     let auth = &user.auth;
     let ctx = auth.context();
     let templates = &ctx.templates;
-    if !super::session::same(form.get("csrf").map(String::as_str).unwrap_or(""), user.csrf()) {
-        return templates.message(StatusCode::FORBIDDEN, "请求无效", "页面已过期,请返回刷新后重试", Some(&auth.user));
+    if !super::session::same(
+        form.get("csrf").map(String::as_str).unwrap_or(""),
+        user.csrf(),
+    ) {
+        return templates.message(
+            StatusCode::FORBIDDEN,
+            "请求无效",
+            "页面已过期,请返回刷新后重试",
+            Some(&auth.user),
+        );
     }
     let key = form.get("action").map(String::as_str).unwrap_or("");
     let action = match action_from(key, &form) {
         Ok(a) => a,
-        Err(e) => return templates.message(StatusCode::UNPROCESSABLE_ENTITY, "参数无效", &e, Some(&auth.user)),
+        Err(e) => {
+            return templates.message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "参数无效",
+                &e,
+                Some(&auth.user),
+            )
+        }
     };
-    let request = Request::Vm { provider: provider.clone(), id: id.clone(), action };
+    let request = Request::Vm {
+        provider: provider.clone(),
+        id: id.clone(),
+        action,
+    };
     match ctx.engine.act(&auth.caller(), request, Mode::Run).await {
         Ok(Acted::Started { job, .. }) => Redirect::to(&format!(
             "/ui/jobs/{}?back={}",
@@ -402,7 +547,9 @@ pub async fn act(
             super::login::encode(&format!("/ui/vms/{provider}/{id}"))
         ))
         .into_response(),
-        Ok(Acted::Planned { summary, .. }) => templates.message(StatusCode::OK, "未执行", &summary, Some(&auth.user)),
+        Ok(Acted::Planned { summary, .. }) => {
+            templates.message(StatusCode::OK, "未执行", &summary, Some(&auth.user))
+        }
         Err(r) => {
             let status = match &r {
                 Refusal::NotFound(_) => StatusCode::NOT_FOUND,
@@ -428,7 +575,12 @@ pub async fn job(user: WebUser, Path(id): Path<i64>, Query(q): Query<JobQuery>) 
     let job = match ctx.store.job(JobId(id)).await {
         Ok(Some(j)) if j.user == auth.user || auth.may("*") => j,
         Ok(_) => {
-            return ctx.templates.message(StatusCode::NOT_FOUND, "找不到任务", &format!("任务 #{id} 不存在或不属于您"), Some(&auth.user))
+            return ctx.templates.message(
+                StatusCode::NOT_FOUND,
+                "找不到任务",
+                &format!("任务 #{id} 不存在或不属于您"),
+                Some(&auth.user),
+            )
         }
         Err(_) => return unavailable(&user),
     };
@@ -457,7 +609,10 @@ pub async fn hosts(user: WebUser) -> Response {
     };
     let see = api::visible(auth, COMMAND);
     let hosts = host_views(&pool, |h| see(&api::hosts::path(h)));
-    ctx.templates.page("hosts.html", context! { hosts => hosts, ..base(&user, "主机", "hosts") })
+    ctx.templates.page(
+        "hosts.html",
+        context! { hosts => hosts, ..base(&user, "主机", "hosts") },
+    )
 }
 
 /// `/ui/datastores`.
@@ -479,7 +634,10 @@ pub async fn datastores(user: WebUser) -> Response {
         .filter(|d| see(&api::datastores::path(d)))
         .map(crate::handlers::api::dto::DatastoreDto::from)
         .collect();
-    ctx.templates.page("datastores.html", context! { datastores => list, ..base(&user, "存储", "datastores") })
+    ctx.templates.page(
+        "datastores.html",
+        context! { datastores => list, ..base(&user, "存储", "datastores") },
+    )
 }
 
 /// `/ui/networks`.
@@ -501,7 +659,10 @@ pub async fn networks(user: WebUser) -> Response {
         .filter(|n| see(&api::networks::path(n)))
         .map(crate::handlers::api::dto::NetworkDto::from)
         .collect();
-    ctx.templates.page("networks.html", context! { networks => list, ..base(&user, "网络", "networks") })
+    ctx.templates.page(
+        "networks.html",
+        context! { networks => list, ..base(&user, "网络", "networks") },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,7 +674,10 @@ pub struct PageQuery {
 pub async fn audit(user: WebUser, Query(q): Query<PageQuery>) -> Response {
     let auth = &user.auth;
     let ctx = auth.context();
-    let paging = Paging { page: q.page.unwrap_or(1).clamp(1, 100_000), per_page: 30 };
+    let paging = Paging {
+        page: q.page.unwrap_or(1).clamp(1, 100_000),
+        per_page: 30,
+    };
     let who = api::audit::scoped_user(auth, None).unwrap_or(Some(auth.user.clone()));
     match api::audit::audit_page(auth, who, None, paging).await {
         Ok(p) => ctx.templates.page(
@@ -531,7 +695,10 @@ pub async fn changes(user: WebUser, Query(q): Query<PageQuery>) -> Response {
         return denied(&user, api::changes::COMMAND);
     }
     let ctx = auth.context();
-    let paging = Paging { page: q.page.unwrap_or(1).clamp(1, 100_000), per_page: 30 };
+    let paging = Paging {
+        page: q.page.unwrap_or(1).clamp(1, 100_000),
+        per_page: 30,
+    };
     match api::changes::change_page(auth, None, None, None, paging).await {
         Ok(p) => ctx.templates.page(
             "changes.html",

@@ -77,7 +77,13 @@ impl Templates {
     }
 
     /// A message page (errors, refusals) with a status.
-    pub fn message(&self, status: StatusCode, title: &str, text: &str, user: Option<&str>) -> Response {
+    pub fn message(
+        &self,
+        status: StatusCode,
+        title: &str,
+        text: &str,
+        user: Option<&str>,
+    ) -> Response {
         let mut r = self.page(
             "message.html",
             minijinja::context! { title => title, text => text, user => user },

@@ -60,7 +60,11 @@ pub async fn create(ctx: &ApiContext, user: &str, via: &str) -> Result<String, S
 
 /// The session behind a cookie value; `None` for an unknown, expired or forged one.
 pub async fn load(ctx: &ApiContext, id: &str) -> Result<Option<WebSession>, StoreError> {
-    if id.len() != 43 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if id.len() != 43
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Ok(None);
     }
     let Some(json) = ctx.sessions.get(&store_key(id)).await? else {

@@ -63,7 +63,20 @@ pub fn policy() -> Policy {
             role("admin", &["*"], &["*"]),
             role(
                 "operator",
-                &["概况", "查", "虚拟机", "主机", "存储", "网络", "集群", "数据中心", "模板", "任务", "开机", "关机"],
+                &[
+                    "概况",
+                    "查",
+                    "虚拟机",
+                    "主机",
+                    "存储",
+                    "网络",
+                    "集群",
+                    "数据中心",
+                    "模板",
+                    "任务",
+                    "开机",
+                    "关机",
+                ],
                 &["sim/DC0/**"],
             ),
             role("viewer", &["虚拟机"], &["*"]),
@@ -88,12 +101,20 @@ impl World {
         let store = opsbot_store::connect(&format!("sqlite://{}/opsbot.db", dir.path().display()))
             .await
             .unwrap();
-        let sessions = opsbot_store::connect_sessions("memory", None).await.unwrap();
+        let sessions = opsbot_store::connect_sessions("memory", None)
+            .await
+            .unwrap();
         let sim = Arc::new(opsbot_sim::SimProvider::new("sim", store.clone(), 0.01));
         let engine = Arc::new(
-            Engine::new(store.clone(), sessions.clone(), vec![sim], policy(), EngineSettings::default())
-                .await
-                .unwrap(),
+            Engine::new(
+                store.clone(),
+                sessions.clone(),
+                vec![sim],
+                policy(),
+                EngineSettings::default(),
+            )
+            .await
+            .unwrap(),
         );
         engine.ensure_synced().await.unwrap();
         let fake = FakeWecom::start().await.unwrap();
@@ -127,9 +148,16 @@ impl World {
             ..WebConfig::default()
         };
         let ctx = Arc::new(
-            ApiContext::new(engine, store.clone(), sessions, web, Some(public_url), Some(&channel))
-                .await
-                .unwrap(),
+            ApiContext::new(
+                engine,
+                store.clone(),
+                sessions,
+                web,
+                Some(public_url),
+                Some(&channel),
+            )
+            .await
+            .unwrap(),
         );
         let router = opsbot_http::router(AppState {
             store: store.clone(),
@@ -172,7 +200,10 @@ impl World {
                 kind: TokenKind::Api,
                 subject: user.into(),
                 ttl,
-                allow_ips: allow.iter().map(|a| opsbot_auth::parse_cidr(a).unwrap()).collect(),
+                allow_ips: allow
+                    .iter()
+                    .map(|a| opsbot_auth::parse_cidr(a).unwrap())
+                    .collect(),
                 label: "test".into(),
             })
             .await

@@ -42,7 +42,10 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// The user whose entries a caller may read: themselves, or anyone for an admin.
-pub(crate) fn scoped_user(auth: &Authenticated, wanted: Option<String>) -> ApiResult<Option<String>> {
+pub(crate) fn scoped_user(
+    auth: &Authenticated,
+    wanted: Option<String>,
+) -> ApiResult<Option<String>> {
     let admin = auth.may("*");
     match wanted {
         Some(u) if u != auth.user && !admin => Err(ApiError::forbidden(

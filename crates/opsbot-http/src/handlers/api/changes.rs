@@ -101,9 +101,8 @@ pub(crate) async fn change_page(
         // Filter by scope while reading: walk the history in batches until the page
         // is full (bounded, so a user who sees little cannot make it read everything).
         let pool = auth.context().engine.pool().await?;
-        let visible = |c: &Change| {
-            path_of(&pool, c).is_some_and(|path| auth.may_at(COMMAND, &path))
-        };
+        let visible =
+            |c: &Change| path_of(&pool, c).is_some_and(|path| auth.may_at(COMMAND, &path));
         let (mut skipped, mut rows, mut offset) = (0usize, Vec::new(), 0u64);
         const BATCH: u64 = 500;
         let mut more = false;

@@ -44,8 +44,19 @@ fn dto<'a>(pool: &'a PoolView, c: &'a Cluster) -> ClusterDto<'a> {
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    let common = Common { provider: &q.provider, datacenter: &q.datacenter, q: None };
-    objects::list(&auth, &pool.inventory.clusters, common, (q.page, q.per_page), |_| true, |c| dto(&pool, c))
+    let common = Common {
+        provider: &q.provider,
+        datacenter: &q.datacenter,
+        q: None,
+    };
+    objects::list(
+        &auth,
+        &pool.inventory.clusters,
+        common,
+        (q.page, q.per_page),
+        |_| true,
+        |c| dto(&pool, c),
+    )
 }
 
 /// One cluster.
@@ -53,7 +64,12 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("provider" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = ClusterDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::get(&auth, &pool.inventory.clusters, &provider, &id, |c| dto(&pool, c))
+    objects::get(&auth, &pool.inventory.clusters, &provider, &id, |c| {
+        dto(&pool, c)
+    })
 }

@@ -24,8 +24,18 @@ pub struct Query {
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    let common = Common { provider: &q.provider, ..Common::default() };
-    objects::list(&auth, &pool.inventory.datacenters, common, (q.page, q.per_page), |_| true, DatacenterDto::from)
+    let common = Common {
+        provider: &q.provider,
+        ..Common::default()
+    };
+    objects::list(
+        &auth,
+        &pool.inventory.datacenters,
+        common,
+        (q.page, q.per_page),
+        |_| true,
+        DatacenterDto::from,
+    )
 }
 
 /// One datacenter.
@@ -33,7 +43,16 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("provider" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = DatacenterDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::get(&auth, &pool.inventory.datacenters, &provider, &id, DatacenterDto::from)
+    objects::get(
+        &auth,
+        &pool.inventory.datacenters,
+        &provider,
+        &id,
+        DatacenterDto::from,
+    )
 }

@@ -25,7 +25,11 @@ pub struct Query {
 
 impl Query {
     pub(crate) fn common(&self) -> Common<'_> {
-        Common { q: self.q.as_deref(), provider: &self.provider, datacenter: &self.datacenter }
+        Common {
+            q: self.q.as_deref(),
+            provider: &self.provider,
+            datacenter: &self.datacenter,
+        }
     }
 }
 
@@ -39,7 +43,14 @@ pub(crate) fn path(d: &Datastore) -> String {
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::list(&auth, &pool.inventory.datastores, q.common(), (q.page, q.per_page), |_| true, DatastoreDto::from)
+    objects::list(
+        &auth,
+        &pool.inventory.datastores,
+        q.common(),
+        (q.page, q.per_page),
+        |_| true,
+        DatastoreDto::from,
+    )
 }
 
 /// One datastore.
@@ -47,7 +58,16 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("provider" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = DatastoreDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::get(&auth, &pool.inventory.datastores, &provider, &id, DatastoreDto::from)
+    objects::get(
+        &auth,
+        &pool.inventory.datastores,
+        &provider,
+        &id,
+        DatastoreDto::from,
+    )
 }

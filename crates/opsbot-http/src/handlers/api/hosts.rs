@@ -62,9 +62,22 @@ fn dto<'a>(alloc: &Allocation<'_>, h: &'a Host) -> HostDto<'a> {
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
     let alloc = allocation(&pool);
-    let common = Common { q: q.q.as_deref(), provider: &q.provider, datacenter: &q.datacenter };
-    let extra = |h: &Host| super::matches(&q.cluster, &h.cluster) && super::matches(&q.state, &h.connection_state);
-    objects::list(&auth, &pool.inventory.hosts, common, (q.page, q.per_page), extra, |h| dto(&alloc, h))
+    let common = Common {
+        q: q.q.as_deref(),
+        provider: &q.provider,
+        datacenter: &q.datacenter,
+    };
+    let extra = |h: &Host| {
+        super::matches(&q.cluster, &h.cluster) && super::matches(&q.state, &h.connection_state)
+    };
+    objects::list(
+        &auth,
+        &pool.inventory.hosts,
+        common,
+        (q.page, q.per_page),
+        extra,
+        |h| dto(&alloc, h),
+    )
 }
 
 /// One host.
@@ -72,8 +85,13 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("provider" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = HostDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
     let alloc = allocation(&pool);
-    objects::get(&auth, &pool.inventory.hosts, &provider, &id, |h| dto(&alloc, h))
+    objects::get(&auth, &pool.inventory.hosts, &provider, &id, |h| {
+        dto(&alloc, h)
+    })
 }

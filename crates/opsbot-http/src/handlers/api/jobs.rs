@@ -40,7 +40,9 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     let admin = auth.may("*");
     let user = match q.user {
         Some(u) if u != auth.user && !admin => {
-            return Err(ApiError::forbidden("only administrators may list other users' jobs"))
+            return Err(ApiError::forbidden(
+                "only administrators may list other users' jobs",
+            ))
         }
         Some(u) => Some(u),
         None if admin => None,
@@ -73,6 +75,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
     match auth.context().store.job(JobId(id)).await? {
         Some(j) if j.user == auth.user || auth.may("*") => Ok(json(&JobDto::from(j))),
-        _ => Err(ApiError::not_found(format!("job #{id} does not exist or is not yours"))),
+        _ => Err(ApiError::not_found(format!(
+            "job #{id} does not exist or is not yours"
+        ))),
     }
 }

@@ -102,8 +102,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                     JsonRejection::MissingJsonContentType(_) => {
                         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
                     }
-                    JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-                    JsonRejection::BytesRejection(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+                    JsonRejection::JsonDataError(_) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+                    }
+                    JsonRejection::BytesRejection(_) => {
+                        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                    }
                     _ => (StatusCode::BAD_REQUEST, "bad_request"),
                 };
                 ApiError::new(status, code, e.body_text())
@@ -191,7 +195,9 @@ impl<T> Page<T> {
 
 /// Case-insensitive equality for optional filters.
 pub(crate) fn matches(filter: &Option<String>, value: &str) -> bool {
-    filter.as_ref().is_none_or(|f| f.eq_ignore_ascii_case(value))
+    filter
+        .as_ref()
+        .is_none_or(|f| f.eq_ignore_ascii_case(value))
 }
 
 /// The caller may see the object at `path` with list command `command` (or with 查).
@@ -202,8 +208,8 @@ pub(crate) fn visible<'a>(
     // One policy snapshot for the whole list, not a lock and a clone per object.
     let policy = auth.context().engine.policy();
     let user = auth.user.as_str();
-    let everywhere = policy.allows_everywhere(user, None, command)
-        || policy.allows_everywhere(user, None, "查");
+    let everywhere =
+        policy.allows_everywhere(user, None, command) || policy.allows_everywhere(user, None, "查");
     let command = command.to_string();
     move |path: &str| {
         everywhere

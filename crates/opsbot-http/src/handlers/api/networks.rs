@@ -20,7 +20,14 @@ pub(crate) fn path(n: &Network) -> String {
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::list(&auth, &pool.inventory.networks, q.common(), (q.page, q.per_page), |_| true, NetworkDto::from)
+    objects::list(
+        &auth,
+        &pool.inventory.networks,
+        q.common(),
+        (q.page, q.per_page),
+        |_| true,
+        NetworkDto::from,
+    )
 }
 
 /// One network.
@@ -28,7 +35,16 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("provider" = String, Path), ("id" = String, Path)),
     responses((status = 200, body = NetworkDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::get(&auth, &pool.inventory.networks, &provider, &id, NetworkDto::from)
+    objects::get(
+        &auth,
+        &pool.inventory.networks,
+        &provider,
+        &id,
+        NetworkDto::from,
+    )
 }

@@ -48,11 +48,38 @@ macro_rules! object {
     };
 }
 
-object!(Datacenter, "数据中心", "datacenter", name, |d: &Datacenter| format!("{}/{}", d.provider, d.name));
-object!(Cluster, "集群", "cluster", datacenter, |c: &Cluster| format!("{}/{}/{}", c.provider, c.datacenter, c.name));
-object!(Host, "主机", "host", datacenter, |h: &Host| format!("{}/{}/{}/{}", h.provider, h.datacenter, h.cluster, h.name));
-object!(Datastore, "存储", "datastore", datacenter, |d: &Datastore| format!("{}/{}/{}", d.provider, d.datacenter, d.name));
-object!(Network, "网络", "network", datacenter, |n: &Network| format!("{}/{}/{}", n.provider, n.datacenter, n.name));
+object!(
+    Datacenter,
+    "数据中心",
+    "datacenter",
+    name,
+    |d: &Datacenter| format!("{}/{}", d.provider, d.name)
+);
+object!(
+    Cluster,
+    "集群",
+    "cluster",
+    datacenter,
+    |c: &Cluster| format!("{}/{}/{}", c.provider, c.datacenter, c.name)
+);
+object!(Host, "主机", "host", datacenter, |h: &Host| format!(
+    "{}/{}/{}/{}",
+    h.provider, h.datacenter, h.cluster, h.name
+));
+object!(
+    Datastore,
+    "存储",
+    "datastore",
+    datacenter,
+    |d: &Datastore| format!("{}/{}/{}", d.provider, d.datacenter, d.name)
+);
+object!(
+    Network,
+    "网络",
+    "network",
+    datacenter,
+    |n: &Network| format!("{}/{}/{}", n.provider, n.datacenter, n.name)
+);
 
 /// The filters every object list takes.
 #[derive(Debug)]

@@ -18,4 +18,3 @@ pub async fn start(auth: Authenticated) -> ApiResult<Response> {
         .await?;
     Ok(super::vms::accepted(acted).into_response())
 }
-

@@ -34,7 +34,11 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     auth.require(COMMAND)?;
     let paging = Paging::from_parts(q.page, q.per_page)?;
     let pool = auth.context().engine.pool().await?;
-    let all: Vec<&Template> = pool.templates.iter().filter(|t| sees(&auth, &pool, t)).collect();
+    let all: Vec<&Template> = pool
+        .templates
+        .iter()
+        .filter(|t| sees(&auth, &pool, t))
+        .collect();
     Ok(json(&Page::of(all, paging, TemplateDto::from)))
 }
 

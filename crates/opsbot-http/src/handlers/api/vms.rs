@@ -9,11 +9,14 @@ use crate::json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use opsbot_core::Policy;
 use opsbot_core::{PowerState, Vm};
 use opsbot_engine::pool::PoolView;
 use opsbot_engine::{Acted, CloneSpec, Mode, Request, VmAction};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 /// Listing VMs needs `虚拟机` or `查` (each in its scopes).
@@ -125,10 +128,13 @@ impl VmFilter {
         };
         for (k, v) in [("q", &q.q), ("name", &q.name), ("ip", &q.ip)] {
             if v.as_ref().is_some_and(|v| v.chars().count() > 200) {
-                return Err(ApiError::bad_request(format!("{k} is longer than 200 characters")));
+                return Err(ApiError::bad_request(format!(
+                    "{k} is longer than 200 characters"
+                )));
             }
         }
-        let lower = |o: Option<String>| o.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        let lower =
+            |o: Option<String>| o.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
         Ok((
             VmFilter {
                 q: lower(q.q),
@@ -149,30 +155,39 @@ impl VmFilter {
 
     /// The VMs the caller may see that pass the filters, sorted.
     pub fn apply<'a>(&self, auth: &Authenticated, pool: &'a PoolView) -> Vec<&'a Vm> {
-        let see = super::visible(auth, LIST);
         // Decided once: a user who holds the list everywhere needs no per-VM path (an
-        // allocation and a glob match each, 10,000 times a request otherwise).
+        // allocation and a glob match each, 10,000 times a request otherwise); for a
+        // scoped user the answer is computed once per pool version and policy.
         let everywhere = auth.everywhere(LIST) || auth.everywhere("查");
+        let scoped = (!everywhere).then(|| auth.context().visible_vms.get(auth, pool));
         let vms = &pool.inventory.vms;
         let keep = |i: usize| -> bool {
             let v = &vms[i];
             v.template == self.template
                 && self.q.as_deref().is_none_or(|k| pool.vm_matches(i, k))
-                && self.name.as_deref().is_none_or(|n| v.name.to_lowercase().contains(n))
                 && self
-                    .ip
+                    .name
                     .as_deref()
-                    .is_none_or(|ip| v.ips.iter().chain(v.guest_ip.iter()).any(|x| x.starts_with(ip)))
+                    .is_none_or(|n| v.name.to_lowercase().contains(n))
+                && self.ip.as_deref().is_none_or(|ip| {
+                    v.ips
+                        .iter()
+                        .chain(v.guest_ip.iter())
+                        .any(|x| x.starts_with(ip))
+                })
                 && self.power.is_none_or(|p| v.power == p)
                 && super::matches(&self.provider, &v.provider)
                 && super::matches(&self.datacenter, &v.datacenter)
                 && super::matches(&self.cluster, &v.cluster)
                 && super::matches(&self.host, &v.host)
-                && (everywhere || see(&v.scope_path()))
+                && scoped.as_ref().is_none_or(|seen| seen[i])
         };
         // Non-templates come pre-sorted by name, so the common case sorts nothing.
         let mut hits: Vec<&Vm> = if self.template {
-            (0..vms.len()).filter(|i| keep(*i)).map(|i| &vms[i]).collect()
+            (0..vms.len())
+                .filter(|i| keep(*i))
+                .map(|i| &vms[i])
+                .collect()
         } else {
             pool.vm_indexes_by_name()
                 .iter()
@@ -182,7 +197,10 @@ impl VmFilter {
                 .collect()
         };
         let ip = |v: &Vm| -> Option<Ipv4Addr> {
-            v.guest_ip.as_deref().or(v.ips.first().map(String::as_str)).and_then(|s| s.parse().ok())
+            v.guest_ip
+                .as_deref()
+                .or(v.ips.first().map(String::as_str))
+                .and_then(|s| s.parse().ok())
         };
         match self.sort {
             Sort::Name if self.template => hits.sort_by(|a, b| a.name.cmp(&b.name)),
@@ -199,6 +217,58 @@ impl VmFilter {
             hits.reverse();
         }
         hits
+    }
+}
+
+/// Which VMs (by index into the pool's list) each scoped user may list, for the pool
+/// version and policy it was computed under.
+#[derive(Default)]
+pub struct VisibleVms {
+    by_user: std::sync::Mutex<HashMap<String, Visible>>,
+}
+
+struct Visible {
+    version: i64,
+    /// Held, so its address cannot be reused by a later policy while this is cached.
+    policy: Arc<Policy>,
+    seen: Arc<Vec<bool>>,
+}
+
+/// More scoped users than this at once and the cache starts over.
+const VISIBLE_USERS: usize = 10_000;
+
+impl VisibleVms {
+    pub fn get(&self, auth: &Authenticated, pool: &PoolView) -> Arc<Vec<bool>> {
+        let policy = auth.context().engine.policy();
+        let fresh = |v: &Visible| v.version == pool.version && Arc::ptr_eq(&v.policy, &policy);
+        if let Some(v) = self.lock().get(&auth.user).filter(|v| fresh(v)) {
+            return v.seen.clone();
+        }
+        let see = super::visible(auth, LIST);
+        let seen: Arc<Vec<bool>> = Arc::new(
+            pool.inventory
+                .vms
+                .iter()
+                .map(|v| see(&v.scope_path()))
+                .collect(),
+        );
+        let mut map = self.lock();
+        if map.len() >= VISIBLE_USERS {
+            map.clear();
+        }
+        map.insert(
+            auth.user.clone(),
+            Visible {
+                version: pool.version,
+                policy,
+                seen: seen.clone(),
+            },
+        );
+        seen
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Visible>> {
+        self.by_user.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -226,7 +296,12 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// The VM at `(provider, id)` if the caller may see it.
-pub fn find<'a>(auth: &Authenticated, pool: &'a PoolView, provider: &str, id: &str) -> ApiResult<&'a Vm> {
+pub fn find<'a>(
+    auth: &Authenticated,
+    pool: &'a PoolView,
+    provider: &str,
+    id: &str,
+) -> ApiResult<&'a Vm> {
     pool.vm(provider, id)
         .filter(|v| auth.may_at(LIST, &v.scope_path()) || auth.may_at("查", &v.scope_path()))
         .ok_or_else(|| ApiError::not_found(format!("no VM {provider}/{id} that you may see")))
@@ -237,7 +312,10 @@ pub fn find<'a>(auth: &Authenticated, pool: &'a PoolView, provider: &str, id: &s
     params(("provider" = String, Path), ("id" = String, Path, description = "the provider's id, e.g. vm-42")),
     responses((status = 200, body = VmDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path((provider, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     require_list(&auth)?;
     let pool = auth.context().engine.pool().await?;
     Ok(json(&VmDto::from(find(&auth, &pool, &provider, &id)?)))
@@ -349,13 +427,27 @@ pub async fn act(
         .is_some_and(|v| !auth.may_at(action.command(), &v.scope_path()))
         && find(&auth, &pool, &provider, &id).is_err()
     {
-        return Err(ApiError::not_found(format!("no VM {provider}/{id} that you may see")));
+        return Err(ApiError::not_found(format!(
+            "no VM {provider}/{id} that you may see"
+        )));
     }
-    let mode = if q.dry_run.unwrap_or(false) { Mode::Plan } else { Mode::Run };
+    let mode = if q.dry_run.unwrap_or(false) {
+        Mode::Plan
+    } else {
+        Mode::Run
+    };
     let acted = auth
         .context()
         .engine
-        .act(&auth.caller(), Request::Vm { provider, id, action }, mode)
+        .act(
+            &auth.caller(),
+            Request::Vm {
+                provider,
+                id,
+                action,
+            },
+            mode,
+        )
         .await?;
     Ok(accepted(acted))
 }
@@ -386,7 +478,11 @@ pub async fn clone(
     ApiQuery(q): ApiQuery<ActQuery>,
     ApiJson(body): ApiJson<CloneBody>,
 ) -> ApiResult<Response> {
-    let mode = if q.dry_run.unwrap_or(false) { Mode::Plan } else { Mode::Run };
+    let mode = if q.dry_run.unwrap_or(false) {
+        Mode::Plan
+    } else {
+        Mode::Run
+    };
     let spec = CloneSpec {
         template: body.template,
         name: body.name,
