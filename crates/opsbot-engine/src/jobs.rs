@@ -156,7 +156,7 @@ impl JobRunner {
                 format!("❌ {id} 失败: {msg}"),
             ),
         };
-        crate::metrics::job_finished(&job.ctx.command, state.as_str(), job.started.elapsed());
+        crate::metrics::job_finished(job.ctx.command, state.as_str(), job.started.elapsed());
         let message = result.unwrap_or_else(|e| e);
         let progress = if state == JobState::Succeeded { 100 } else { 0 };
         if let Err(e) = self.store.update_job(id, state, progress, &message).await {

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use opsbot_core::{AuditEntry, AuditResult};
 use serde::Deserialize;
-use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -54,14 +53,12 @@ fn is_wecom_browser(headers: &HeaderMap) -> bool {
         .is_some_and(|ua| ua.contains("wxwork"))
 }
 
-fn context(state: &AppState) -> Result<Arc<ApiContext>, Response> {
-    state.api.clone().ok_or_else(|| {
-        (
-            StatusCode::NOT_FOUND,
-            "the web UI is not enabled on this server\n",
-        )
-            .into_response()
-    })
+fn not_enabled() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "the web UI is not enabled on this server\n",
+    )
+        .into_response()
 }
 
 fn render_login(ctx: &ApiContext, next: &str, error: Option<&str>, status: StatusCode) -> Response {
@@ -94,9 +91,8 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let ctx = match context(&state) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(ctx) = state.api.clone() else {
+        return not_enabled();
     };
     let next = safe_next(q.next.as_deref());
     if ctx.oauth.is_some() && is_wecom_browser(&headers) {
@@ -121,9 +117,8 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let ctx = match context(&state) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(ctx) = state.api.clone() else {
+        return not_enabled();
     };
     let next = safe_next(form.next.as_deref());
     let nonce = session::read_cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
@@ -235,9 +230,8 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    let ctx = match context(&state) {
-        Ok(c) => c,
-        Err(r) => return r,
+    let Some(ctx) = state.api.clone() else {
+        return not_enabled();
     };
     if !session::same(&form.csrf, user.csrf()) {
         return ctx.templates.message(

@@ -112,11 +112,11 @@ pub async fn overview(user: WebUser) -> Response {
             used_percent: 100 - percent(d.free_gb, d.capacity_gb).min(100),
         })
         .collect();
-    datastores.sort_by(|a, b| b.used_percent.cmp(&a.used_percent));
+    datastores.sort_by_key(|d| std::cmp::Reverse(d.used_percent));
     let datastores_total = datastores.len();
     datastores.truncate(12);
     let mut hosts = host_views(&pool, |_| true);
-    hosts.sort_by(|a, b| b.memory_percent.cmp(&a.memory_percent));
+    hosts.sort_by_key(|h| std::cmp::Reverse(h.memory_percent));
     hosts.truncate(8);
     let mut warnings: Vec<String> = inv
         .hosts

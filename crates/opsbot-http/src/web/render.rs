@@ -46,7 +46,7 @@ impl Templates {
         env.add_filter("mem", |mb: u64| {
             if mb < 1024 {
                 format!("{mb} MB")
-            } else if mb % 1024 == 0 {
+            } else if mb.is_multiple_of(1024) {
                 format!("{} GB", mb / 1024)
             } else {
                 format!("{:.1} GB", mb as f64 / 1024.0)
