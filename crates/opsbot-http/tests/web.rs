@@ -432,6 +432,14 @@ async fn local_admin_login_csrf_and_logout() {
         results.contains(&"ok") && results.contains(&"denied"),
         "{results:?}"
     );
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == "退出登录"),
+        "{audit}"
+    );
 }
 
 #[tokio::test]

@@ -193,28 +193,38 @@ pub async fn establish(ctx: &ApiContext, user: &str, via: &str, next: &str) -> R
 
 /// Every login attempt, good or bad, is in the audit log.
 pub async fn audit_login(ctx: &ApiContext, user: &str, via: &str, ok: bool, ip: std::net::IpAddr) {
+    let message = if ok { "logged in" } else { "login refused" };
+    audit_web(
+        ctx,
+        user,
+        &format!("登录({via})"),
+        ok,
+        &format!("{message} from {ip}"),
+    )
+    .await;
+}
+
+/// One audit entry of the web UI's own (logins, logouts).
+async fn audit_web(ctx: &ApiContext, user: &str, text: &str, ok: bool, message: &str) {
     let entry = AuditEntry {
         id: 0,
         at: chrono::Utc::now(),
         user: user.chars().take(64).collect(),
         channel: "web".into(),
         chat: None,
-        text: format!("登录({via})"),
+        text: text.to_string(),
         command: None,
         result: if ok {
             AuditResult::Ok
         } else {
             AuditResult::Denied
         },
-        message: format!(
-            "{} from {ip}",
-            if ok { "logged in" } else { "login refused" }
-        ),
+        message: message.to_string(),
         duration_ms: 0,
         job_id: None,
     };
     if let Err(e) = ctx.store.append_audit(&entry).await {
-        tracing::error!(error = %e, "audit entry of a login lost");
+        tracing::error!(error = %e, "audit entry of the web UI lost");
     }
 }
 
@@ -246,6 +256,14 @@ pub async fn logout(
             tracing::warn!(error = %e, "could not remove a web session");
         }
     }
+    audit_web(
+        &ctx,
+        &user.auth.user,
+        "退出登录",
+        true,
+        &format!("from {}", user.auth.ip),
+    )
+    .await;
     let mut r = Redirect::to("/ui/login").into_response();
     if let Ok(v) = session::clear_cookie(&ctx, session::COOKIE).parse() {
         r.headers_mut().append(header::SET_COOKIE, v);
