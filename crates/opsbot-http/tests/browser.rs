@@ -123,17 +123,15 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-/// Waits until the page's text contains `text`.
+/// Waits until the page's text contains `text`. While a page loads there may be no
+/// body yet, or the one found goes stale: both mean "not yet".
 async fn wait_text(c: &Client, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let body = c
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
+        let body = match c.find(Locator::Css("body")).await {
+            Ok(b) => b.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if body.contains(text) {
             return;
         }
