@@ -145,6 +145,42 @@ async fn run() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // One client, one request at a time: the server's own time per list (plus loopback).
+    let one = ctx
+        .tokens
+        .issue(&TokenRequest {
+            kind: TokenKind::Api,
+            subject: "u0".into(),
+            ttl: Duration::from_secs(3600),
+            allow_ips: vec![],
+            label: "bench".into(),
+        })
+        .await
+        .unwrap()
+        .token;
+    for q in QUERIES {
+        let mut lat = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..200 {
+            let t = Instant::now();
+            let r = client
+                .get(format!("{base}{q}"))
+                .bearer_auth(&one)
+                .send()
+                .await
+                .unwrap();
+            bytes = r.bytes().await.unwrap().len();
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        println!(
+            "one client, sequential, {q}: p50 {}, p99 {} ({:.1} KB)",
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99)),
+            bytes as f64 / 1024.0
+        );
+    }
+
     for prefix in ["u", "s"] {
         let mut tokens = Vec::new();
         for i in 0..CLIENTS {
