@@ -103,13 +103,8 @@ impl Templates {
     pub fn new() -> Self {
         let mut env = Environment::new();
         // Block tags on their own lines leave no blank lines behind.
-        env.set_syntax(
-            minijinja::syntax::SyntaxConfig::builder()
-                .trim_blocks(true)
-                .lstrip_blocks(true)
-                .build()
-                .expect("default delimiters"),
-        );
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.add_template(DEFAULT_TEXT, TEXT)
             .expect("built-in text template compiles");
@@ -131,7 +126,7 @@ impl Templates {
     pub fn render(&self, id: &str, group: &GroupView) -> Result<String, String> {
         let t = self.env.get_template(id).map_err(describe)?;
         let text = t
-            .render(minijinja::Value::from(minijinja::value::Serde(group)))
+            .render(minijinja::Value::from_serialize(group))
             .map_err(describe)?;
         Ok(text.trim().to_string())
     }

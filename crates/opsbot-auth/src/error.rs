@@ -19,8 +19,8 @@ pub enum AuthError {
     AddressNotAllowed(IpAddr),
     #[error("{0}")]
     BadRequest(String),
-    #[error("the stored token signing key is damaged (state key auth.signing_key)")]
-    BadKey,
+    #[error("the stored signing key is damaged (state key {0})")]
+    BadKey(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -30,14 +30,14 @@ impl AuthError {
     pub fn is_client_error(&self) -> bool {
         !matches!(
             self,
-            AuthError::Store(_) | AuthError::BadKey | AuthError::BadRequest(_)
+            AuthError::Store(_) | AuthError::BadKey(_) | AuthError::BadRequest(_)
         )
     }
 
     /// What a client may be told: enough to fix its request, nothing about the server.
     pub fn public(&self) -> String {
         match self {
-            AuthError::Store(_) | AuthError::BadKey => "authentication is unavailable".into(),
+            AuthError::Store(_) | AuthError::BadKey(_) => "authentication is unavailable".into(),
             other => other.to_string(),
         }
     }

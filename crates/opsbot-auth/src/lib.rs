@@ -100,21 +100,7 @@ impl Tokens {
     /// Loads the signing key from the store, making one on first use. Every opsbot
     /// instance on one store shares the key, so any of them accepts any token.
     pub async fn open(store: Arc<dyn Store>) -> Result<Tokens, AuthError> {
-        let key = match store.get_state(KEY_STATE).await? {
-            Some(k) => decode_key(&k)?,
-            None => {
-                let fresh: [u8; 32] = rand::random();
-                store
-                    .put_state(KEY_STATE, &URL_SAFE_NO_PAD.encode(fresh))
-                    .await?;
-                // Two instances starting at once may both write; read back so both
-                // use the one that stayed.
-                match store.get_state(KEY_STATE).await? {
-                    Some(k) => decode_key(&k)?,
-                    None => fresh,
-                }
-            }
-        };
+        let key = shared_key(store.as_ref(), KEY_STATE).await?;
         Ok(Tokens {
             store,
             key: Arc::new(key),
@@ -238,6 +224,24 @@ impl Tokens {
     }
 }
 
+/// A 32-byte secret kept in the store under `state_key`, made on first use. Every
+/// opsbot instance on one store gets the same one (token signing, web session CSRF).
+pub async fn shared_key(store: &dyn Store, state_key: &str) -> Result<[u8; 32], AuthError> {
+    if let Some(k) = store.get_state(state_key).await? {
+        return decode_key(&k, state_key);
+    }
+    let fresh: [u8; 32] = rand::random();
+    store
+        .put_state(state_key, &URL_SAFE_NO_PAD.encode(fresh))
+        .await?;
+    // Two instances starting at once may both write; read back so both use the one
+    // that stayed.
+    match store.get_state(state_key).await? {
+        Some(k) => decode_key(&k, state_key),
+        None => Ok(fresh),
+    }
+}
+
 /// `10.0.0.0/8`, `192.168.1.7` (one address), `::1` → a network.
 pub fn parse_cidr(s: &str) -> Result<IpNet, AuthError> {
     let s = s.trim();
@@ -264,12 +268,12 @@ fn address_allowed(record: &TokenRecord, peer: IpAddr) -> bool {
         .any(|net| net.contains(&peer))
 }
 
-fn decode_key(text: &str) -> Result<[u8; 32], AuthError> {
+fn decode_key(text: &str, state_key: &str) -> Result<[u8; 32], AuthError> {
     URL_SAFE_NO_PAD
         .decode(text)
         .ok()
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        .ok_or(AuthError::BadKey)
+        .ok_or_else(|| AuthError::BadKey(state_key.to_string()))
 }
 
 fn hash(mac: &str) -> String {

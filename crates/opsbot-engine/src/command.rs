@@ -611,6 +611,80 @@ impl Args {
     }
 }
 
+/// Allowed CPU counts, memory and disk sizes, template numbers (inclusive).
+pub const CPU_RANGE: (u32, u32) = (1, 128);
+pub const MEMORY_GB_RANGE: (u32, u32) = (1, 4096);
+pub const DISK_GB_RANGE: (u32, u32) = (1, 65_536);
+pub const TEMPLATE_RANGE: (u32, u32) = (1, 100_000);
+
+/// Checks the arguments of a command built from structured input (the REST API, web
+/// forms) with the same rules, and the same messages, as a typed one. A name may not
+/// hold a comma either: typed, it would split the arguments.
+pub fn validate(cmd: &Command) -> Result<(), ParseError> {
+    let spec = spec(cmd.name()).expect("every command is in the table");
+    let at = |i: usize, value: String| {
+        let mut args = vec![String::new(); i + 1];
+        args[i] = value;
+        Args { spec, args }
+    };
+    let name = |i: usize, value: &str, what: &str| -> Result<(), ParseError> {
+        let a = at(i, value.to_string());
+        if value.trim().is_empty() {
+            return Err(a.usage(format!("{what}不能为空")));
+        }
+        if value.contains(',') {
+            return Err(a.usage(format!("{what}不能包含字符 ','")));
+        }
+        a.name(i, what).map(drop)
+    };
+    // Typed, a port group or datastore is any text without a comma.
+    let text = |i: usize, value: &str, what: &str| -> Result<(), ParseError> {
+        let a = at(i, value.to_string());
+        if value.trim().is_empty() {
+            return Err(a.usage(format!("{what}不能为空")));
+        }
+        if value.contains(',') {
+            return Err(a.usage(format!("{what}不能包含字符 ','")));
+        }
+        Ok(())
+    };
+    let number = |i: usize, n: u32, what: &str, (min, max): (u32, u32)| {
+        at(i, n.to_string()).number(i, what, min, max).map(drop)
+    };
+    match cmd {
+        Command::Cpu { count, .. } => number(1, *count, "CPU 数", CPU_RANGE),
+        Command::Memory { gb, .. } => number(1, *gb, "内存 GB", MEMORY_GB_RANGE),
+        Command::AddDisk { gb, datastore, .. } => {
+            number(1, *gb, "磁盘 GB", DISK_GB_RANGE)?;
+            match datastore {
+                Some(d) => text(2, d, "存储"),
+                None => Ok(()),
+            }
+        }
+        Command::SetNet { network, .. } => text(1, network, "端口组"),
+        Command::Rename { new_name, .. } => name(1, new_name, "新名称"),
+        Command::Clone {
+            template,
+            name: vm_name,
+            ip,
+            cpu,
+            memory_gb,
+        } => {
+            number(0, *template, "模板号", TEMPLATE_RANGE)?;
+            name(1, vm_name, "名称")?;
+            parse_ipv4(&ip.to_string()).map_err(|e| at(2, ip.to_string()).usage(e))?;
+            if let Some(c) = cpu {
+                number(3, *c, "CPU 数", CPU_RANGE)?;
+            }
+            if let Some(m) = memory_gb {
+                number(4, *m, "内存 GB", MEMORY_GB_RANGE)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A VM or guest IP must be a real unicast address, written as four decimal octets.
 pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
     let ip: Ipv4Addr = s
@@ -738,21 +812,21 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             a.count(2, 2)?;
             Ok(Command::Cpu {
                 vm: a.text(0),
-                count: a.number(1, "CPU 数", 1, 128)?,
+                count: a.number(1, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
             })
         }
         "内存" => {
             a.count(2, 2)?;
             Ok(Command::Memory {
                 vm: a.text(0),
-                gb: a.number(1, "内存 GB", 1, 4096)?,
+                gb: a.number(1, "内存 GB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
             })
         }
         "加盘" => {
             a.count(2, 3)?;
             Ok(Command::AddDisk {
                 vm: a.text(0),
-                gb: a.number(1, "磁盘 GB", 1, 65_536)?,
+                gb: a.number(1, "磁盘 GB", DISK_GB_RANGE.0, DISK_GB_RANGE.1)?,
                 datastore: a.opt(2),
             })
         }
@@ -776,15 +850,15 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         }
         "克隆" => {
             a.count(3, 5)?;
-            let template = a.number(0, "模板号", 1, 100_000)?;
+            let template = a.number(0, "模板号", TEMPLATE_RANGE.0, TEMPLATE_RANGE.1)?;
             let name = a.name(1, "名称")?;
             let ip = parse_ipv4(&a.args[2]).map_err(|e| a.usage(e))?;
             Ok(Command::Clone {
                 template,
                 name,
                 ip,
-                cpu: a.opt_number(3, "CPU 数", 1, 128)?,
-                memory_gb: a.opt_number(4, "内存 GB", 1, 4096)?,
+                cpu: a.opt_number(3, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
+                memory_gb: a.opt_number(4, "内存 GB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
             })
         }
         "同步" => a.count(0, 0).map(|_| Command::Sync),

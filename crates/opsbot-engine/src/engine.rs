@@ -1,5 +1,8 @@
 //! The engine proper: conversation state, permissions, command execution and audit.
 
+mod api;
+pub use api::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
+
 use crate::command::{self, normalize, Command, ListKind, COMMANDS};
 use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
@@ -97,6 +100,11 @@ impl From<Response> for Outcome {
 struct Asker<'a> {
     msg: &'a Incoming,
     policy: Arc<Policy>,
+    /// The REST API and web UI name a VM by `(provider, id)`: the VM operation acts on
+    /// exactly that VM instead of resolving a name.
+    pinned: Option<(String, String)>,
+    /// Validate and describe, but neither start nor ask (the web UI's confirm dialog).
+    dry_run: bool,
 }
 
 impl Asker<'_> {
@@ -146,8 +154,11 @@ fn ok(text: impl Into<String>) -> Response {
     Response::new(Status::Ok, text)
 }
 
+/// How a reply about an unreachable store starts.
+const STORE_DOWN: &str = "⚠ 存储暂不可用";
+
 fn store_down(e: &StoreError) -> Response {
-    failed(format!("⚠ 存储暂不可用,命令未执行: {e}。请稍后重试"))
+    failed(format!("{STORE_DOWN},命令未执行: {e}。请稍后重试"))
 }
 
 fn sessions_down(e: &StoreError) -> Response {
@@ -270,6 +281,8 @@ impl Engine {
         let asker = Asker {
             msg: &msg,
             policy: self.policy.read().expect("policy lock").clone(),
+            pinned: None,
+            dry_run: false,
         };
         let text = normalize(&msg.text);
         let mut outcome = self
@@ -679,7 +692,8 @@ impl Engine {
                 failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
             }
             Command::Ping { target } => {
-                if let VmLookup::Found(_) = pool.resolve_vm(&target) {
+                if asker.pinned.is_some() || matches!(pool.resolve_vm(&target), VmLookup::Found(_))
+                {
                     self.vm_op(
                         asker,
                         &pool,
@@ -941,7 +955,16 @@ impl Engine {
         confirmed: bool,
         make: impl FnOnce(String) -> VmOperation,
     ) -> Result<Response, StoreError> {
-        let vm = match pool.resolve_vm(wanted) {
+        let lookup = match &asker.pinned {
+            Some((provider, id)) => match pool.vm(provider, id) {
+                Some(vm) => VmLookup::Found(vm),
+                None => VmLookup::Missing {
+                    suggestions: Vec::new(),
+                },
+            },
+            None => pool.resolve_vm(wanted),
+        };
+        let vm = match lookup {
             VmLookup::Found(vm) => vm,
             VmLookup::Ambiguous(vms) => {
                 let list: Vec<String> = vms
@@ -1021,6 +1044,9 @@ impl Engine {
         provider: String,
         op: VmOperation,
     ) -> Result<Response, StoreError> {
+        if asker.dry_run {
+            return Ok(Response::new(Status::NeedsConfirmation, summary));
+        }
         if self.settings.confirm.contains(name) && !confirmed && !asker.msg.assume_yes {
             // The canonical text, so a menu leaf pends the command it produced rather
             // than the digit that chose it.

@@ -102,6 +102,7 @@ impl JobRunner {
                 message: "已受理".into(),
             })
             .await?;
+        crate::metrics::job_started(ctx.command);
         let (tx, mut rx) = mpsc::unbounded_channel::<(u8, String)>();
         let future = work(JobProgress { tx });
 
@@ -155,6 +156,7 @@ impl JobRunner {
                 format!("❌ {id} 失败: {msg}"),
             ),
         };
+        crate::metrics::job_finished(job.ctx.command, state.as_str(), job.started.elapsed());
         let message = result.unwrap_or_else(|e| e);
         let progress = if state == JobState::Succeeded { 100 } else { 0 };
         if let Err(e) = self.store.update_job(id, state, progress, &message).await {
@@ -218,6 +220,11 @@ impl JobRunner {
         let jobs: Vec<(JobId, Running)> = self.running.lock().expect("jobs lock").drain().collect();
         for (_, job) in &jobs {
             job.abort.abort();
+            crate::metrics::job_finished(
+                job.ctx.command,
+                JobState::Interrupted.as_str(),
+                job.started.elapsed(),
+            );
         }
         let message = format!("已中断: {reason};请检查目标的实际状态");
         if let Err(e) = self

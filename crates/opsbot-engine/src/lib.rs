@@ -9,11 +9,13 @@ mod engine;
 pub mod format;
 pub mod jobs;
 pub mod menu;
+mod metrics;
 pub mod pool;
 pub mod reply;
 pub mod session;
 mod sync;
 
-pub use command::{canonical_name, parse, Command, ParseError, COMMANDS};
+pub use command::{canonical_name, parse, validate, Command, ParseError, COMMANDS};
 pub use engine::{sync_summary, Engine, EngineSettings, Incoming};
+pub use engine::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
 pub use reply::{Discard, Reply, ReplySink, Response, Status};

@@ -19,6 +19,8 @@ pub struct PoolView {
     haystack: Vec<String>,
     /// Indexes of the VMs that are not templates, ordered by name.
     sorted_vms: Vec<usize>,
+    /// provider → provider's VM id → index, for the API's `/vms/{provider}/{id}`.
+    by_id: HashMap<String, HashMap<String, usize>>,
 }
 
 /// The result of resolving what the user typed to one VM.
@@ -34,7 +36,12 @@ impl PoolView {
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_ip: HashMap<String, Vec<usize>> = HashMap::new();
         let mut haystack = Vec::with_capacity(snapshot.inventory.vms.len());
+        let mut by_id: HashMap<String, HashMap<String, usize>> = HashMap::new();
         for (i, vm) in snapshot.inventory.vms.iter().enumerate() {
+            by_id
+                .entry(vm.provider.clone())
+                .or_default()
+                .insert(vm.id.clone(), i);
             by_name.entry(vm.name.to_lowercase()).or_default().push(i);
             for ip in vm.ips.iter().chain(vm.guest_ip.iter()) {
                 let e = by_ip.entry(ip.clone()).or_default();
@@ -60,6 +67,7 @@ impl PoolView {
             by_ip,
             haystack,
             sorted_vms,
+            by_id,
         }
     }
 
@@ -74,10 +82,26 @@ impl PoolView {
     }
 
     pub fn vm_by_id(&self, provider: &str, id: &str) -> Option<&Vm> {
-        self.inventory
-            .vms
-            .iter()
-            .find(|v| v.provider == provider && v.id == id)
+        self.vm(provider, id)
+    }
+
+    /// The VM (or template) with the provider's id `id`, in constant time.
+    pub fn vm(&self, provider: &str, id: &str) -> Option<&Vm> {
+        let i = *self.by_id.get(provider)?.get(id)?;
+        self.inventory.vms.get(i)
+    }
+
+    /// Whether VM `i` (an index into `inventory.vms`) contains `keyword` (lower-case)
+    /// in its name, guest hostname or an IP: the test behind [`PoolView::search`].
+    pub fn vm_matches(&self, i: usize, keyword_lower: &str) -> bool {
+        self.haystack
+            .get(i)
+            .is_some_and(|h| h.contains(keyword_lower))
+    }
+
+    /// Indexes into `inventory.vms` of the VMs that are not templates, by name.
+    pub fn vm_indexes_by_name(&self) -> &[usize] {
+        &self.sorted_vms
     }
 
     pub fn template(&self, number: u32) -> Option<(&Template, Option<&Vm>)> {

@@ -64,11 +64,13 @@ impl Syncer {
             if let Some(pr) = progress {
                 pr.report((i * 100 / total) as u8, &format!("正在同步 {}", p.name()));
             }
-            reports.push(
-                self.one(p.as_ref(), source)
-                    .await
-                    .map_err(|e| format!("同步 {} 失败: {e}", p.name()))?,
-            );
+            let started = std::time::Instant::now();
+            let result = self
+                .one(p.as_ref(), source)
+                .await
+                .map_err(|e| format!("同步 {} 失败: {e}", p.name()));
+            crate::metrics::sync_finished(p.name(), result.is_ok(), started.elapsed());
+            reports.push(result?);
         }
         Ok(reports)
     }

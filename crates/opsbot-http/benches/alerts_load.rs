@@ -99,6 +99,7 @@ users = ["zhangsan"]
         wecom_bots: None,
         wechat: None,
         alerts: Some(gateway),
+        api: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/alerts/generic", listener.local_addr().unwrap());

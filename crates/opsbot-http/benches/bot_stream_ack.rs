@@ -97,6 +97,7 @@ async fn run() {
         wecom_bots: Some(channel),
         wechat: None,
         alerts: None,
+        api: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

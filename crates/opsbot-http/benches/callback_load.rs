@@ -89,6 +89,7 @@ async fn run() {
         wecom_bots: None,
         wechat: None,
         alerts: None,
+        api: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

@@ -1,7 +1,18 @@
 //! The HTTP surface of `opsbot serve`. Only this crate knows HTTP routing; handlers
 //! (grouped by resource under `handlers/`) call into channels, the engine and the store.
+//! The REST API lives in `handlers/api/`, the web UI in `web/`, both authenticated by
+//! [`auth::Authenticated`].
 
-mod handlers;
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod web;
+
+pub use config::WebConfig;
+pub use context::ApiContext;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -29,6 +40,26 @@ pub struct AppState {
     pub wechat: Option<Arc<MpChannel>>,
     /// `None` when no `[alerts]` section is configured.
     pub alerts: Option<Arc<opsbot_alerts::Gateway>>,
+    /// The REST API and web UI; `None` serves neither (404).
+    pub api: Option<Arc<ApiContext>>,
+}
+
+/// A JSON response, serialized straight from borrowed data.
+pub fn json<T: serde::Serialize>(value: &T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match serde_json::to_vec(value) {
+        Ok(body) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => error::ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("could not encode the answer: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes. Sets TCP_NODELAY on every
@@ -46,7 +77,8 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    // The peer address reaches handlers (alert sources' IP allow-lists).
+    // The peer address reaches handlers: alert sources' and tokens' IP allow-lists,
+    // login limits and /metrics.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
@@ -54,9 +86,13 @@ pub async fn serve(
 }
 
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     Router::new()
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .nest("/api/v1", handlers::api::routes())
+        .merge(web::routes())
         .route(
             "/wecom/{app}/callback",
             get(handlers::wecom::verify)
@@ -80,5 +116,6 @@ pub fn router(state: AppState) -> Router {
             "/alerts/{source}",
             axum::routing::get(handlers::alerts::receive).post(handlers::alerts::receive),
         )
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }

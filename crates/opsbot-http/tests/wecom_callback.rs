@@ -113,6 +113,7 @@ async fn serve_apps(
         wecom_bots: None,
         wechat: None,
         alerts: None,
+        api: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

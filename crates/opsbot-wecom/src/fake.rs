@@ -117,6 +117,11 @@ struct FakeState {
     chats: HashMap<String, Value>,
     counter: u64,
     response_urls: HashMap<String, aibot::IssuedResponseUrl>,
+    /// agentid → the app's trusted domain (可信域名), `host` or `host:port`.
+    trusted_domains: HashMap<i64, String>,
+    /// The member signed in to the WeCom client that opens OAuth links; `None` is a
+    /// browser outside WeCom.
+    oauth_member: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +162,8 @@ impl FakeState {
             chats: HashMap::new(),
             counter: 0,
             response_urls: HashMap::new(),
+            trusted_domains: HashMap::new(),
+            oauth_member: None,
         }
     }
 
@@ -202,6 +209,7 @@ impl FakeWecom {
             .route("/cgi-bin/auth/getuserinfo", get(getuserinfo))
             .route("/cgi-bin/getcallbackip", get(getcallbackip))
             .route("/cgi-bin/aibot/response", post(aibot::response))
+            .route("/connect/oauth2/authorize", get(oauth_authorize))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -336,14 +344,45 @@ impl FakeWecom {
         self.mint(json!({ "userid": user_id }))
     }
 
+    /// `{base_url}/connect/oauth2/authorize`: the fake's stand-in for
+    /// `https://open.weixin.qq.com/connect/oauth2/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/connect/oauth2/authorize", self.base_url())
+    }
+
+    /// Set an app's trusted domain (可信域名): OAuth redirects must go to exactly this
+    /// host (and port, if it has one).
+    pub fn set_trusted_domain(&self, agent_id: i64, domain: &str) {
+        self.state()
+            .trusted_domains
+            .insert(agent_id, domain.to_owned());
+    }
+
+    /// Who is signed in to the WeCom client that opens OAuth links (`None`: the link
+    /// is opened in a browser outside WeCom).
+    pub fn set_oauth_member(&self, user_id: Option<&str>) {
+        self.state().oauth_member = user_id.map(str::to_owned);
+    }
+
     /// An OAuth code for a non-member.
     pub fn mint_external_code(&self, open_id: &str, external_userid: &str) -> String {
         self.mint(json!({ "openid": open_id, "external_userid": external_userid }))
     }
 
     fn mint(&self, identity: Value) -> String {
-        let issued_at = self.shared.clock.now();
-        let mut state = self.state();
+        self.shared.mint(identity)
+    }
+
+    fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.shared.lock()
+    }
+}
+
+impl Shared {
+    /// A single-use OAuth code for `identity`, valid 300 s of fake time.
+    fn mint(&self, identity: Value) -> String {
+        let issued_at = self.clock.now();
+        let mut state = self.lock();
         let code = format!("code-{}", state.next_id());
         state.codes.insert(
             code.clone(),
@@ -355,12 +394,6 @@ impl FakeWecom {
         code
     }
 
-    fn state(&self) -> MutexGuard<'_, FakeState> {
-        self.shared.lock()
-    }
-}
-
-impl Shared {
     fn lock(&self) -> MutexGuard<'_, FakeState> {
         // Test double: a panicking handler must not wedge every later assertion.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -909,6 +942,78 @@ async fn getuserinfo(
         }
         _ => wecom(40029, "invalid code"),
     }
+}
+
+/// The error pages WeCom shows in place of a redirect (HTTP 200, HTML).
+fn oauth_page(text: &str) -> Response {
+    (
+        [("content-type", "text/html; charset=utf-8")],
+        format!("<!DOCTYPE html><html><body><p class=\"weui-msg__title\">{text}</p></body></html>"),
+    )
+        .into_response()
+}
+
+/// The OAuth2 authorize link (PROTOCOLS.md §2.5) as the WeCom client opens it: checks
+/// the corp, the app, scope, state and that `redirect_uri` is on the app's trusted
+/// domain, then redirects there with a fresh single-use code for the signed-in member.
+async fn oauth_authorize(State(shared): State<Arc<Shared>>, Query(params): Params) -> Response {
+    const ENDPOINT: &str = "oauth2/authorize";
+    if let Some(response) = intake(&shared, ENDPOINT).await {
+        return response;
+    }
+    let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
+    let (member, domain) = {
+        let state = shared.lock();
+        let corp_known = state.apps.keys().any(|(corp, _)| corp == param("appid"));
+        if !corp_known {
+            return oauth_page("appid参数错误");
+        }
+        let agent: Option<i64> = param("agentid").parse().ok();
+        let agent_known = agent.is_some_and(|a| {
+            state
+                .apps
+                .iter()
+                .any(|((corp, _), id)| corp == param("appid") && *id == a)
+        });
+        if param("response_type") != "code" {
+            return oauth_page("response_type参数错误");
+        }
+        match param("scope") {
+            "snsapi_base" => {}
+            "snsapi_privateinfo" if agent_known => {}
+            "snsapi_privateinfo" => return oauth_page("agentid参数错误"),
+            _ => return oauth_page("scope参数错误"),
+        }
+        if !param("agentid").is_empty() && !agent_known {
+            return oauth_page("agentid参数错误");
+        }
+        let state_ok = param("state").len() <= 128
+            && param("state").bytes().all(|b| b.is_ascii_alphanumeric());
+        if !state_ok {
+            return oauth_page("state参数错误");
+        }
+        let domain = agent.and_then(|a| state.trusted_domains.get(&a).cloned());
+        (state.oauth_member.clone(), domain)
+    };
+    let redirect = param("redirect_uri");
+    let authority = redirect
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .unwrap_or("");
+    if domain.as_deref() != Some(authority) || authority.is_empty() {
+        return oauth_page("redirect_uri参数错误");
+    }
+    let Some(member) = member else {
+        return oauth_page("请在企业微信客户端打开链接");
+    };
+    let code = shared.mint(json!({ "userid": member }));
+    let separator = if redirect.contains('?') { '&' } else { '?' };
+    let location = format!(
+        "{redirect}{separator}code={}&state={}",
+        percent_encode(&code),
+        percent_encode(param("state"))
+    );
+    (StatusCode::FOUND, [("location", location)]).into_response()
 }
 
 async fn getcallbackip(

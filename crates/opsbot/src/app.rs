@@ -13,6 +13,8 @@ pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub engine: Arc<Engine>,
+    /// Conversation state; the web UI keeps its logins here too.
+    pub sessions: Arc<dyn SessionStore>,
     /// Identifies this process (jobs, outbox claims).
     pub owner: String,
     /// Whether a configuration file was given (otherwise: embedded defaults).
@@ -90,7 +92,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         owner: owner.clone(),
         ..EngineSettings::default()
     };
-    let mut engine = Engine::new(store.clone(), sessions, providers, policy, settings)
+    let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
         .context("starting the engine")?;
     let alerts = config
@@ -113,6 +115,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         config,
         store,
         engine: Arc::new(engine),
+        sessions,
         owner,
         configured: config_file.is_some(),
         alerts,

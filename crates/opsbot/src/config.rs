@@ -26,6 +26,7 @@ pub struct Config {
     /// The alert gateway; absent = not served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<opsbot_alerts::AlertsConfig>,
+    pub web: opsbot_http::WebConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -181,6 +182,7 @@ impl Default for Config {
             chats: Vec::new(),
             chat: ChatConfig::default(),
             alerts: None,
+            web: opsbot_http::WebConfig::default(),
         }
     }
 }
@@ -190,7 +192,7 @@ pub const LOCAL_ADMIN: &str = "local";
 
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
-const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "alerts"];
+const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "alerts", "web"];
 
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
@@ -444,6 +446,13 @@ impl Config {
             }
         }
         self.policy()?;
+        let app_names: Vec<String> = self.wecom.apps.iter().map(|a| a.name.clone()).collect();
+        let user_ids: Vec<String> = self.users.iter().map(|u| u.id.clone()).collect();
+        self.web.validate(opsbot_http::config::Context {
+            wecom_apps: &app_names,
+            users: &user_ids,
+            public_url: self.server.public_url.as_deref(),
+        })?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {
@@ -634,6 +643,21 @@ roles = ["operator"]
             "alias poweroff maps to 关机"
         );
         assert!(!p.can_run("lisi", None, "概况"));
+    }
+
+    #[test]
+    fn web_section_is_read_and_checked() {
+        let c = load_str("[web]\nsession_ttl_secs = 3600\nrate_limit_per_minute = 100\n").unwrap();
+        assert_eq!(c.web.session_ttl_secs, 3600);
+        assert_eq!(c.web.rate_limit_per_minute, 100);
+        let e = load_str("[web]\nsession_ttl_secs = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key web.session_ttl_secs"), "{e}");
+        let e = load_str("[web]\nadmin_pasword_hash = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin_pasword_hash"), "{e}");
     }
 
     #[test]

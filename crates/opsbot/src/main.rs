@@ -73,6 +73,9 @@ enum Cmd {
         #[command(subcommand)]
         action: token::TokenCmd,
     },
+    /// Print the argon2 hash of a password for `[web] admin_password_hash` (the
+    /// password is read from standard input, one line).
+    HashPassword,
 }
 
 fn init_tracing(default: &str) {
@@ -130,6 +133,22 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Agent { .. } => not_yet("agent", "the CMDB host agent"),
+        Cmd::HashPassword => {
+            let mut line = String::new();
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("password (the input is shown; pipe it in to hide it):");
+            }
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                anyhow::bail!("the password is empty");
+            }
+            println!(
+                "{}",
+                opsbot_http::config::hash_password(password).map_err(anyhow::Error::msg)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Token { action } => {
             init_tracing("warn");
             token::run(action).await?;

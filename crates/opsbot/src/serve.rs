@@ -108,6 +108,16 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
             "WeChat callbacks at /wechat/{{account}}/callback"
         );
     }
+    let api = opsbot_http::ApiContext::new(
+        app.engine.clone(),
+        app.store.clone(),
+        app.sessions.clone(),
+        app.config.web.clone(),
+        app.config.server.public_url.clone(),
+        wecom.as_deref(),
+    )
+    .await
+    .context("starting the REST API and web UI")?;
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
@@ -115,11 +125,12 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         wecom_bots,
         wechat,
         alerts: alerts.as_ref().map(|(g, _)| g.clone()),
+        api: Some(Arc::new(api)),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, "opsbot serving");
+    tracing::info!(%addr, "opsbot serving: REST API at /api/v1, web UI at /ui/, /metrics");
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     opsbot_http::serve(listener, router, async move {
         tokio::select! {

@@ -179,6 +179,17 @@ impl WecomChannel {
         self.apps.keys().map(String::as_str)
     }
 
+    /// The API client of app `name` (shares its access-token cache), e.g. for the web
+    /// UI's OAuth login.
+    pub fn app_client(&self, name: &str) -> Option<AppClient> {
+        self.apps.get(name).map(|a| a.client.clone())
+    }
+
+    /// The corp id and agent id of app `name`.
+    pub fn app_ids(&self, name: &str) -> Option<(String, i64)> {
+        self.apps.get(name).map(|a| (a.corp_id.clone(), a.agent_id))
+    }
+
     /// The worker that empties the outbox, also for these group robots (the alert
     /// gateway's targets); run it with [`Delivery::run`].
     pub fn delivery(

@@ -1,6 +1,7 @@
 //! Request handlers, one module per resource.
 
 pub mod alerts;
+pub mod api;
 pub mod health;
 pub mod wechat;
 pub mod wecom;

@@ -209,8 +209,26 @@ impl WecomClient {
             .request(method, format!("{base}/cgi-bin/{api}"))
     }
 
+    /// One HTTP exchange with WeCom, counted for `/metrics`: calls, and errors by
+    /// errcode (or `transport`, `http_<status>`, `invalid_response`).
     async fn execute(&self, api: &'static str, request: reqwest::RequestBuilder) -> Result<Reply> {
-        http::execute(WECOM, self.inner.config.timeout, api, request, false).await
+        let started = std::time::Instant::now();
+        let result = http::execute(WECOM, self.inner.config.timeout, api, request, false).await;
+        metrics::counter!("opsbot_wecom_api_calls_total", "api" => api).increment(1);
+        metrics::histogram!("opsbot_wecom_api_duration_seconds", "api" => api)
+            .record(started.elapsed().as_secs_f64());
+        let error = match &result {
+            Ok(reply) if reply.errcode == 0 => None,
+            Ok(reply) => Some(reply.errcode.to_string()),
+            Err(Error::HttpStatus { status, .. }) => Some(format!("http_{status}")),
+            Err(Error::InvalidResponse { .. }) => Some("invalid_response".to_string()),
+            Err(_) => Some("transport".to_string()),
+        };
+        if let Some(code) = error {
+            metrics::counter!("opsbot_wecom_api_errors_total", "api" => api, "errcode" => code)
+                .increment(1);
+        }
+        result
     }
 
     /// Reply once through a smart robot's `response_url` (the robot's active reply:

@@ -1,0 +1,128 @@
+//! What the REST API and the web UI share: the engine, tokens, web sessions, the OAuth
+//! client, rate limiters and the page templates. Built once by `opsbot serve`.
+
+use crate::config::WebConfig;
+use crate::web::render::Templates;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use opsbot_auth::Tokens;
+use opsbot_channels::wecom::WecomChannel;
+use opsbot_engine::Engine;
+use opsbot_store::{SessionStore, Store};
+use opsbot_wecom::AppClient;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// The WeCom app that signs people in.
+#[derive(Debug, Clone)]
+pub struct OAuthApp {
+    pub name: String,
+    pub corp_id: String,
+    pub agent_id: i64,
+    pub client: AppClient,
+    /// WeCom's authorize page.
+    pub authorize_url: String,
+}
+
+pub struct ApiContext {
+    pub engine: Arc<Engine>,
+    pub store: Arc<dyn Store>,
+    pub tokens: Tokens,
+    pub sessions: Arc<dyn SessionStore>,
+    pub config: WebConfig,
+    /// `server.public_url` without a trailing slash.
+    pub public_url: Option<String>,
+    pub oauth: Option<OAuthApp>,
+    /// Per token (or web user) request budget.
+    pub limiter: DefaultKeyedRateLimiter<String>,
+    /// Per client address budget of local password attempts.
+    pub login_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Signs login-form and OAuth-state cookies; shared by instances on one store.
+    pub key: [u8; 32],
+    pub templates: Templates,
+    pub trusted_proxies: Vec<IpNet>,
+    pub metrics_allow: Vec<IpNet>,
+    /// What each scoped user may see of the VM list, per pool version.
+    pub visible_vms: crate::handlers::api::vms::VisibleVms,
+}
+
+impl std::fmt::Debug for ApiContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiContext")
+            .field("config", &self.config)
+            .field("public_url", &self.public_url)
+            .field("oauth", &self.oauth.as_ref().map(|o| &o.name))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("web: {0}")]
+    Auth(#[from] opsbot_auth::AuthError),
+    #[error("web.wecom_app {0:?}: no such WeCom app is being served")]
+    NoApp(String),
+}
+
+impl ApiContext {
+    pub async fn new(
+        engine: Arc<Engine>,
+        store: Arc<dyn Store>,
+        sessions: Arc<dyn SessionStore>,
+        config: WebConfig,
+        public_url: Option<String>,
+        wecom: Option<&WecomChannel>,
+    ) -> Result<ApiContext, ContextError> {
+        let tokens = Tokens::open(store.clone()).await?;
+        let key = opsbot_auth::shared_key(store.as_ref(), "web.signing_key").await?;
+        let oauth = match &config.wecom_app {
+            None => None,
+            Some(name) => {
+                let ch = wecom.ok_or_else(|| ContextError::NoApp(name.clone()))?;
+                let client = ch
+                    .app_client(name)
+                    .ok_or_else(|| ContextError::NoApp(name.clone()))?;
+                let (corp_id, agent_id) = ch
+                    .app_ids(name)
+                    .ok_or_else(|| ContextError::NoApp(name.clone()))?;
+                Some(OAuthApp {
+                    name: name.clone(),
+                    corp_id,
+                    agent_id,
+                    client,
+                    authorize_url: config.oauth_authorize_url.clone(),
+                })
+            }
+        };
+        let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(config.rate_limit_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let limiter = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
+        // Ten password attempts a minute per address: plenty for a person, slow for a
+        // guesser (argon2 makes each guess cost too).
+        let login_limiter =
+            RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).expect("10 > 0")));
+        Ok(ApiContext {
+            trusted_proxies: WebConfig::nets(&config.trusted_proxies),
+            metrics_allow: WebConfig::nets(&config.metrics_allow),
+            engine,
+            store,
+            tokens,
+            sessions,
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),
+            oauth,
+            limiter,
+            login_limiter,
+            key,
+            templates: Templates::new(),
+            visible_vms: Default::default(),
+            config,
+        })
+    }
+
+    /// Cookies are `Secure` when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}

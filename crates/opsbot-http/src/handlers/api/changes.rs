@@ -1,0 +1,136 @@
+//! `/api/v1/changes`: the change history of the pool (what, old → new, when, source),
+//! newest first. Needs `概况`; a scoped user sees the changes of objects in scope.
+
+use super::dto::ChangeDto;
+use super::{ApiQuery, Page, Paging};
+use crate::auth::Authenticated;
+use crate::error::{ApiResult, ErrorBody};
+use crate::json;
+use axum::response::Response;
+use opsbot_core::Change;
+use opsbot_engine::pool::PoolView;
+use opsbot_store::ChangeQuery;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub provider: Option<String>,
+    /// datacenter, cluster, host, vm, datastore, network
+    pub kind: Option<String>,
+    /// The provider's id of one object.
+    pub object_id: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+pub(crate) const COMMAND: &str = "概况";
+
+/// The scope path of the object a change is about, if it is still in the pool.
+fn path_of(pool: &PoolView, c: &Change) -> Option<String> {
+    let inv = &pool.inventory;
+    let p = &c.provider;
+    match c.object_kind.as_str() {
+        "vm" => pool.vm(p, &c.object_id).map(|v| v.scope_path()),
+        "host" => inv
+            .hosts
+            .iter()
+            .find(|h| &h.provider == p && h.id == c.object_id)
+            .map(super::hosts::path),
+        "datastore" => inv
+            .datastores
+            .iter()
+            .find(|d| &d.provider == p && d.id == c.object_id)
+            .map(super::datastores::path),
+        "network" => inv
+            .networks
+            .iter()
+            .find(|n| &n.provider == p && n.id == c.object_id)
+            .map(super::networks::path),
+        "cluster" => inv
+            .clusters
+            .iter()
+            .find(|x| &x.provider == p && x.id == c.object_id)
+            .map(|x| format!("{}/{}/{}", x.provider, x.datacenter, x.name)),
+        "datacenter" => inv
+            .datacenters
+            .iter()
+            .find(|d| &d.provider == p && d.id == c.object_id)
+            .map(|d| format!("{}/{}", d.provider, d.name)),
+        _ => None,
+    }
+}
+
+/// Query the change history.
+#[utoipa::path(get, path = "/api/v1/changes", tag = "history", params(Query),
+    responses((status = 200, body = Page<ChangeDto>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    auth.require(COMMAND)?;
+    let paging = Paging::from_parts(q.page, q.per_page)?;
+    let page = change_page(&auth, q.provider, q.kind, q.object_id, paging).await?;
+    Ok(json(&page))
+}
+
+/// One page of changes the caller may see.
+pub(crate) async fn change_page(
+    auth: &Authenticated,
+    provider: Option<String>,
+    kind: Option<String>,
+    object_id: Option<String>,
+    paging: Paging,
+) -> ApiResult<Page<ChangeDto>> {
+    let store = &auth.context().store;
+    let query = |limit: u64, offset: u64| ChangeQuery {
+        provider: provider.clone(),
+        object_kind: kind.clone(),
+        object_id: object_id.clone(),
+        limit,
+        offset,
+    };
+    let want = paging.per_page as usize;
+    let (items, has_more) = if auth.everywhere(COMMAND) {
+        let mut rows = store
+            .changes(&query(want as u64 + 1, paging.offset() as u64))
+            .await?;
+        let more = rows.len() > want;
+        rows.truncate(want);
+        (rows, more)
+    } else {
+        // Filter by scope while reading: walk the history in batches until the page
+        // is full (bounded, so a user who sees little cannot make it read everything).
+        let pool = auth.context().engine.pool().await?;
+        let visible =
+            |c: &Change| path_of(&pool, c).is_some_and(|path| auth.may_at(COMMAND, &path));
+        let (mut skipped, mut rows, mut offset) = (0usize, Vec::new(), 0u64);
+        const BATCH: u64 = 500;
+        let mut more = false;
+        for _ in 0..20 {
+            let batch = store.changes(&query(BATCH, offset)).await?;
+            let n = batch.len() as u64;
+            for c in batch.into_iter().filter(|c| visible(c)) {
+                if skipped < paging.offset() {
+                    skipped += 1;
+                } else if rows.len() < want {
+                    rows.push(c);
+                } else {
+                    more = true;
+                    break;
+                }
+            }
+            if more || n < BATCH {
+                break;
+            }
+            offset += BATCH;
+        }
+        (rows, more)
+    };
+    Ok(Page {
+        items: items.into_iter().map(ChangeDto::from).collect(),
+        page: paging.page,
+        per_page: paging.per_page,
+        total: None,
+        has_more,
+    })
+}

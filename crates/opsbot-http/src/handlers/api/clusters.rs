@@ -1,0 +1,75 @@
+//! `/api/v1/clusters`: clusters with their host and VM counts.
+
+use super::dto::ClusterDto;
+use super::objects::{self, Common};
+use super::{ApiQuery, Page};
+use crate::auth::Authenticated;
+use crate::error::{ApiResult, ErrorBody};
+use axum::extract::Path;
+use axum::response::Response;
+use opsbot_core::Cluster;
+use opsbot_engine::pool::PoolView;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub provider: Option<String>,
+    pub datacenter: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+fn dto<'a>(pool: &'a PoolView, c: &'a Cluster) -> ClusterDto<'a> {
+    let here = |provider: &str, dc: &str, cluster: &str| {
+        provider == c.provider && dc == c.datacenter && cluster == c.name
+    };
+    let hosts = pool
+        .inventory
+        .hosts
+        .iter()
+        .filter(|h| here(&h.provider, &h.datacenter, &h.cluster))
+        .count();
+    let vms = pool
+        .vms()
+        .filter(|v| here(&v.provider, &v.datacenter, &v.cluster))
+        .count();
+    ClusterDto::new(c, hosts, vms)
+}
+
+/// List clusters.
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", params(Query),
+    responses((status = 200, body = Page<ClusterDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    let common = Common {
+        provider: &q.provider,
+        datacenter: &q.datacenter,
+        q: None,
+    };
+    objects::list(
+        &auth,
+        &pool.inventory.clusters,
+        common,
+        (q.page, q.per_page),
+        |_| true,
+        |c| dto(&pool, c),
+    )
+}
+
+/// One cluster.
+#[utoipa::path(get, path = "/api/v1/clusters/{provider}/{id}", tag = "inventory",
+    params(("provider" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = ClusterDto), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    objects::get(&auth, &pool.inventory.clusters, &provider, &id, |c| {
+        dto(&pool, c)
+    })
+}

@@ -1,0 +1,58 @@
+//! `/api/v1/datacenters`: the datacenters the caller may see.
+
+use super::dto::DatacenterDto;
+use super::objects::{self, Common};
+use super::{ApiQuery, Page};
+use crate::auth::Authenticated;
+use crate::error::{ApiResult, ErrorBody};
+use axum::extract::Path;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub provider: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// List datacenters.
+#[utoipa::path(get, path = "/api/v1/datacenters", tag = "inventory", params(Query),
+    responses((status = 200, body = Page<DatacenterDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    let common = Common {
+        provider: &q.provider,
+        ..Common::default()
+    };
+    objects::list(
+        &auth,
+        &pool.inventory.datacenters,
+        common,
+        (q.page, q.per_page),
+        |_| true,
+        DatacenterDto::from,
+    )
+}
+
+/// One datacenter.
+#[utoipa::path(get, path = "/api/v1/datacenters/{provider}/{id}", tag = "inventory",
+    params(("provider" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = DatacenterDto), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    objects::get(
+        &auth,
+        &pool.inventory.datacenters,
+        &provider,
+        &id,
+        DatacenterDto::from,
+    )
+}

@@ -1,0 +1,97 @@
+//! `/api/v1/hosts`: physical hosts with what is placed on them.
+
+use super::dto::HostDto;
+use super::objects::{self, Common, PoolObject};
+use super::{ApiQuery, Page};
+use crate::auth::Authenticated;
+use crate::error::{ApiResult, ErrorBody};
+use axum::extract::Path;
+use axum::response::Response;
+use opsbot_core::{Host, PowerState};
+use opsbot_engine::pool::PoolView;
+use serde::Deserialize;
+use std::collections::HashMap;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// Substring of the name.
+    pub q: Option<String>,
+    pub provider: Option<String>,
+    pub datacenter: Option<String>,
+    pub cluster: Option<String>,
+    /// connected, disconnected, notResponding
+    pub state: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+pub(crate) fn path(h: &Host) -> String {
+    h.path()
+}
+
+/// Per host (provider, name): VMs placed, powered-on vCPU and memory allocated.
+pub(crate) type Allocation<'a> = HashMap<(&'a str, &'a str), (usize, u64, u64)>;
+
+pub(crate) fn allocation(pool: &PoolView) -> Allocation<'_> {
+    let mut m: Allocation<'_> = HashMap::new();
+    for v in pool.vms() {
+        let e = m.entry((v.provider.as_str(), v.host.as_str())).or_default();
+        e.0 += 1;
+        if v.power == PowerState::PoweredOn {
+            e.1 += u64::from(v.cpu);
+            e.2 += v.memory_mb;
+        }
+    }
+    m
+}
+
+fn dto<'a>(alloc: &Allocation<'_>, h: &'a Host) -> HostDto<'a> {
+    let (n, cpu, mem) = alloc
+        .get(&(h.provider.as_str(), h.name.as_str()))
+        .copied()
+        .unwrap_or_default();
+    HostDto::new(h, n, cpu, mem)
+}
+
+/// List hosts.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "inventory", params(Query),
+    responses((status = 200, body = Page<HostDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    let alloc = allocation(&pool);
+    let common = Common {
+        q: q.q.as_deref(),
+        provider: &q.provider,
+        datacenter: &q.datacenter,
+    };
+    let extra = |h: &Host| {
+        super::matches(&q.cluster, &h.cluster) && super::matches(&q.state, &h.connection_state)
+    };
+    objects::list(
+        &auth,
+        &pool.inventory.hosts,
+        common,
+        (q.page, q.per_page),
+        extra,
+        |h| dto(&alloc, h),
+    )
+}
+
+/// One host.
+#[utoipa::path(get, path = "/api/v1/hosts/{provider}/{id}", tag = "inventory",
+    params(("provider" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = HostDto), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    let alloc = allocation(&pool);
+    objects::get(&auth, &pool.inventory.hosts, &provider, &id, |h| {
+        dto(&alloc, h)
+    })
+}

@@ -1,0 +1,82 @@
+//! `/api/v1/jobs`: jobs with state and progress. Users see their own jobs; holders of
+//! a `*` role (administrators) see everyone's, as `任务` does in chat.
+
+use super::dto::JobDto;
+use super::{ApiQuery, Page, Paging};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json;
+use axum::extract::Path;
+use axum::response::Response;
+use opsbot_core::{JobId, JobState};
+use opsbot_store::JobQuery;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// running, succeeded, failed, interrupted
+    pub state: Option<String>,
+    /// Administrators only: another user's jobs.
+    pub user: Option<String>,
+    pub per_page: Option<u32>,
+}
+
+/// The latest jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(Query),
+    responses((status = 200, body = Page<JobDto>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    let paging = Paging::from_parts(Some(1), q.per_page)?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "state {s:?} is not one of running, succeeded, failed, interrupted"
+            ))
+        })?),
+    };
+    let admin = auth.may("*");
+    let user = match q.user {
+        Some(u) if u != auth.user && !admin => {
+            return Err(ApiError::forbidden(
+                "only administrators may list other users' jobs",
+            ))
+        }
+        Some(u) => Some(u),
+        None if admin => None,
+        None => Some(auth.user.clone()),
+    };
+    let jobs = auth
+        .context()
+        .store
+        .jobs(&JobQuery {
+            user,
+            state,
+            limit: paging.per_page as u64,
+        })
+        .await?;
+    let items: Vec<JobDto> = jobs.into_iter().map(JobDto::from).collect();
+    Ok(json(&Page {
+        has_more: items.len() == paging.per_page as usize,
+        items,
+        page: 1,
+        per_page: paging.per_page,
+        total: None,
+    }))
+}
+
+/// One job: state, progress, latest note or result.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = JobDto), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+    match auth.context().store.job(JobId(id)).await? {
+        Some(j) if j.user == auth.user || auth.may("*") => Ok(json(&JobDto::from(j))),
+        _ => Err(ApiError::not_found(format!(
+            "job #{id} does not exist or is not yours"
+        ))),
+    }
+}

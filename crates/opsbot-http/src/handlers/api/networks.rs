@@ -1,0 +1,50 @@
+//! `/api/v1/networks`: port groups and VLANs.
+
+use super::datastores::Query;
+use super::dto::NetworkDto;
+use super::objects::{self, PoolObject};
+use super::{ApiQuery, Page};
+use crate::auth::Authenticated;
+use crate::error::{ApiResult, ErrorBody};
+use axum::extract::Path;
+use axum::response::Response;
+use opsbot_core::Network;
+
+pub(crate) fn path(n: &Network) -> String {
+    n.path()
+}
+
+/// List networks (port groups).
+#[utoipa::path(get, path = "/api/v1/networks", tag = "inventory", params(Query),
+    responses((status = 200, body = Page<NetworkDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    objects::list(
+        &auth,
+        &pool.inventory.networks,
+        q.common(),
+        (q.page, q.per_page),
+        |_| true,
+        NetworkDto::from,
+    )
+}
+
+/// One network.
+#[utoipa::path(get, path = "/api/v1/networks/{provider}/{id}", tag = "inventory",
+    params(("provider" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = NetworkDto), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    auth: Authenticated,
+    Path((provider, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let pool = auth.context().engine.pool().await?;
+    objects::get(
+        &auth,
+        &pool.inventory.networks,
+        &provider,
+        &id,
+        NetworkDto::from,
+    )
+}

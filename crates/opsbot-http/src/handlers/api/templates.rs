@@ -1,0 +1,59 @@
+//! `/api/v1/templates`: the numbered templates that clones start from.
+
+use super::dto::TemplateDto;
+use super::{ApiQuery, Page, Paging};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json;
+use axum::extract::Path;
+use axum::response::Response;
+use opsbot_core::Template;
+use opsbot_engine::pool::PoolView;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+const COMMAND: &str = "模板";
+
+fn sees(auth: &Authenticated, pool: &PoolView, t: &Template) -> bool {
+    pool.vm(&t.provider, &t.vm_id)
+        .is_none_or(|v| auth.may_at(COMMAND, &v.scope_path()))
+}
+
+/// List templates.
+#[utoipa::path(get, path = "/api/v1/templates", tag = "inventory", params(Query),
+    responses((status = 200, body = Page<TemplateDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    auth.require(COMMAND)?;
+    let paging = Paging::from_parts(q.page, q.per_page)?;
+    let pool = auth.context().engine.pool().await?;
+    let all: Vec<&Template> = pool
+        .templates
+        .iter()
+        .filter(|t| sees(&auth, &pool, t))
+        .collect();
+    Ok(json(&Page::of(all, paging, TemplateDto::from)))
+}
+
+/// One template, by number.
+#[utoipa::path(get, path = "/api/v1/templates/{number}", tag = "inventory",
+    params(("number" = u32, Path)),
+    responses((status = 200, body = TemplateDto), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(auth: Authenticated, Path(number): Path<u32>) -> ApiResult<Response> {
+    auth.require(COMMAND)?;
+    let pool = auth.context().engine.pool().await?;
+    pool.templates
+        .iter()
+        .find(|t| t.number == number)
+        .filter(|t| sees(&auth, &pool, t))
+        .map(|t| json(&TemplateDto::from(t)))
+        .ok_or_else(|| ApiError::not_found(format!("no template number {number}")))
+}
