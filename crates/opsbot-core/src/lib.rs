@@ -1,13 +1,19 @@
 //! Domain types shared by every opsbot crate: the resource-pool model, the provider
 //! trait, jobs, audit entries and the permission policy. Nothing here does I/O.
 
+pub mod asset;
 pub mod audit;
+pub mod duration;
 pub mod inventory;
 pub mod job;
 pub mod policy;
 pub mod provider;
 
+pub use asset::{
+    diff_facts, Asset, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
+};
 pub use audit::{AuditEntry, AuditResult};
+pub use duration::parse_duration;
 pub use inventory::{
     Change, Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic,
     PowerState, Template, Vm,

@@ -4,9 +4,11 @@
 //!   message ids, the permission policy and small provider state blobs. One sea-orm
 //!   model serves SQLite (default), PostgreSQL and MySQL; migrations run on connect.
 //! - [`TokenStore`] (a supertrait of `Store`): issued API and agent tokens, hashed.
+//! - [`AssetStore`] (a supertrait of `Store`): CMDB assets, their facts and changes.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
+mod assets;
 mod error;
 mod sea;
 mod session;
@@ -14,6 +16,7 @@ mod tokens;
 mod types;
 mod url;
 
+pub use assets::{AssetIngest, AssetQuery, AssetStore, IngestOutcome};
 pub use error::{Result, StoreError};
 pub use sea::SeaStore;
 pub use session::{connect_sessions, MemorySessions, RedisSessions};
@@ -39,7 +42,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore {
+pub trait Store: Send + Sync + TokenStore + AssetStore {
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(Outbox),
             Box::new(super::migration_tokens::Tokens),
+            Box::new(super::migration_assets::Assets),
         ]
     }
 }

@@ -1,12 +1,15 @@
 //! `SeaStore`: the [`Store`](crate::Store) on SQLite, PostgreSQL or MySQL through
 //! sea-orm. This module wires the trait to the per-area modules below it.
 
+mod assets;
 mod audit;
 mod connect;
 mod entity;
+mod entity_assets;
 mod errors;
 mod jobs;
 mod migration;
+mod migration_assets;
 mod migration_tokens;
 mod outbox;
 mod policy;
