@@ -8,7 +8,8 @@ use crate::pool::{PoolCache, PoolView, VmLookup};
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Pending, Session};
 use opsbot_core::{
-    AuditEntry, AuditResult, JobId, Policy, PowerState, Progress, Provider, Vm, VmOperation,
+    AssetDesk, AuditEntry, AuditResult, JobId, Policy, PowerState, Progress, Provider, Vm,
+    VmOperation,
 };
 use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
 use std::collections::HashSet;
@@ -69,6 +70,8 @@ pub struct Engine {
     pool: PoolCache,
     jobs: Arc<JobRunner>,
     settings: EngineSettings,
+    /// The CMDB for 资产 / 变更 (`None`: they answer "尚未配置").
+    assets: Option<Arc<dyn AssetDesk>>,
 }
 
 /// The result of dispatching one message, before audit.
@@ -179,7 +182,19 @@ impl Engine {
             providers,
             policy: RwLock::new(Arc::new(policy)),
             settings,
+            assets: None,
         })
+    }
+
+    /// Answers 资产 / 变更 through `desk`.
+    pub fn with_assets(mut self, desk: Arc<dyn AssetDesk>) -> Self {
+        self.assets = Some(desk);
+        self
+    }
+
+    /// The permission policy in force (the REST API checks it too).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().expect("policy lock").clone()
     }
 
     pub fn jobs(&self) -> &Arc<JobRunner> {
@@ -435,6 +450,43 @@ impl Engine {
         outcome
     }
 
+    /// 资产 / 变更: finds the asset, checks its scope (the linked VM's path, else
+    /// `cmdb/<identity>`), and answers with its card or its recent changes.
+    async fn asset_command(
+        &self,
+        asker: &Asker<'_>,
+        name: &str,
+        host: &str,
+        changes: bool,
+    ) -> Response {
+        let Some(desk) = &self.assets else {
+            return failed(format!("{name}: CMDB 尚未配置,此功能暂不可用"));
+        };
+        let asset = match desk.find(host).await {
+            Ok(opsbot_core::AssetLookup::Found(a)) if asker.allows(name, &a.scope_path()) => a,
+            Ok(opsbot_core::AssetLookup::Found(_)) => {
+                return invalid(format!("没有找到资产「{host}」"));
+            }
+            Ok(opsbot_core::AssetLookup::NotFound { similar }) => {
+                let mut text = format!("没有找到资产「{host}」");
+                if !similar.is_empty() {
+                    let _ = write!(text, ";相近的有: {}", similar.join("、"));
+                }
+                return invalid(text);
+            }
+            Err(e) => return failed(e),
+        };
+        let answer = if changes {
+            desk.changes(&asset, 10).await
+        } else {
+            desk.card(&asset).await
+        };
+        match answer {
+            Ok(text) => ok(text),
+            Err(e) => failed(e),
+        }
+    }
+
     async fn render_menu(&self, asker: &Asker<'_>, sess: &Session) -> Response {
         let pool = match self.pool.get().await {
             Ok(p) => p,
@@ -651,6 +703,8 @@ impl Engine {
             Command::Deploy { .. } | Command::Rollback { .. } | Command::Approve { .. } => {
                 failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
             }
+            Command::Asset { host } => self.asset_command(asker, name, &host, false).await,
+            Command::AssetChanges { host } => self.asset_command(asker, name, &host, true).await,
             Command::Ping { target } => {
                 if let VmLookup::Found(_) = pool.resolve_vm(&target) {
                     self.vm_op(

@@ -86,6 +86,7 @@ async fn run() {
         store,
         version: "bench",
         wecom: Some(channel),
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

@@ -3,8 +3,10 @@
 
 mod handlers;
 
+pub use handlers::agent::CmdbApi;
+
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use opsbot_channels::wecom::WecomChannel;
 use opsbot_store::Store;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub version: &'static str,
     /// `None` when no `[[wecom.apps]]` is configured.
     pub wecom: Option<Arc<WecomChannel>>,
+    /// The CMDB endpoints (agent reports, asset queries); `None`: they answer 404.
+    pub cmdb: Option<Arc<CmdbApi>>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes. Sets TCP_NODELAY on every
@@ -37,12 +41,20 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connect info: token allow-lists check the peer address.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 pub fn router(state: AppState) -> Router {
+    let report_limit = state
+        .cmdb
+        .as_ref()
+        .map_or(1024 * 1024, |c| c.max_report_bytes);
     Router::new()
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
@@ -51,6 +63,16 @@ pub fn router(state: AppState) -> Router {
             get(handlers::wecom::verify)
                 .post(handlers::wecom::message)
                 .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
+        )
+        .route(
+            "/api/v1/agent/report",
+            post(handlers::agent::report).layer(DefaultBodyLimit::max(report_limit)),
+        )
+        .route("/api/v1/assets", get(handlers::agent::list))
+        .route("/api/v1/assets/{name}", get(handlers::agent::get))
+        .route(
+            "/api/v1/assets/{name}/changes",
+            get(handlers::agent::changes),
         )
         .with_state(state)
 }

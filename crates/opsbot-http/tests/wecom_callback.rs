@@ -109,6 +109,7 @@ async fn serve_apps(
         store: store.clone(),
         version: "test",
         wecom: Some(channel),
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

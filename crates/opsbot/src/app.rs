@@ -78,7 +78,11 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     };
     let engine = Engine::new(store.clone(), sessions, providers, policy, settings)
         .await
-        .context("starting the engine")?;
+        .context("starting the engine")?
+        .with_assets(Arc::new(opsbot_cmdb::desk::StoreDesk::new(
+            store.clone(),
+            config.cmdb.stale_after(),
+        )));
     Ok(App {
         config,
         store,

@@ -22,6 +22,7 @@ pub struct Config {
     pub users: Vec<Binding>,
     pub chats: Vec<Binding>,
     pub chat: ChatConfig,
+    pub cmdb: opsbot_cmdb::config::CmdbConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -157,6 +158,7 @@ impl Default for Config {
             users: Vec::new(),
             chats: Vec::new(),
             chat: ChatConfig::default(),
+            cmdb: opsbot_cmdb::config::CmdbConfig::default(),
         }
     }
 }
@@ -166,7 +168,7 @@ pub const LOCAL_ADMIN: &str = "local";
 
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
-const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat"];
+const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "cmdb"];
 
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
@@ -397,6 +399,7 @@ impl Config {
             }
         }
         self.policy()?;
+        self.cmdb.validate()?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {
@@ -573,6 +576,26 @@ roles = ["operator"]
             "alias poweroff maps to 关机"
         );
         assert!(!p.can_run("lisi", None, "概况"));
+    }
+
+    #[test]
+    fn cmdb_section_is_read_and_checked() {
+        let c =
+            load_str("[cmdb]\nstale_after = \"12h\"\n[cmdb.agent]\ninterval = \"5m\"\n").unwrap();
+        assert_eq!(
+            c.cmdb.stale_after(),
+            std::time::Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(c.cmdb.agent.interval, "5m");
+        let e = load_str("[cmdb.ssh]\nconcurrency = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cmdb.ssh.concurrency") && e.contains(".toml"),
+            "{e}"
+        );
+        let e = load_str("[cmdb.ssh]\nfoo = 1\n").unwrap_err().to_string();
+        assert!(e.contains("foo"), "{e}");
     }
 
     #[test]

@@ -45,10 +45,13 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         let apps: Vec<&str> = ch.app_names().collect();
         tracing::info!(?apps, "WeCom callbacks at /wecom/{{app}}/callback");
     }
+    let cmdb = crate::cmdb::api(&app).await?;
+    crate::cmdb::spawn_tasks(&app, &cmdb, stop_rx.clone());
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
         wecom,
+        cmdb: Some(cmdb),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -1,4 +1,5 @@
 //! Request handlers, one module per resource.
 
+pub mod agent;
 pub mod health;
 pub mod wecom;
