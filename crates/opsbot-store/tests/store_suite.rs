@@ -3,6 +3,8 @@
 //! `OPSBOT_TEST_POSTGRES_URL` / `OPSBOT_TEST_MYSQL_URL`). A server that is not running
 //! skips its tests unless `OPSBOT_TEST_REQUIRE_SERVICES=1`.
 
+#[path = "store_suite/assets.rs"]
+mod assets;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/harness.rs"]
@@ -70,9 +72,12 @@ suite!(
     outbox_survives_reopen,
     tokens_round_trip_and_revoke,
     token_ids_are_unique,
+    assets_ingest_diffs_field_by_field,
+    assets_token_binding_and_staleness,
 );
 
 mod cases {
+    pub use super::assets::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
     pub use super::outbox::*;

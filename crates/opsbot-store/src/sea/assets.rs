@@ -243,14 +243,8 @@ pub(crate) async fn ingest(
         if old_vm != new_vm {
             changes.push(change(r, "vm", old_vm, new_vm));
         }
-        if existing.source != r.source {
-            changes.push(change(
-                r,
-                "source",
-                Some(existing.source.clone()),
-                Some(r.source.clone()),
-            ));
-        }
+        // The source (agent / ssh) is kept but not recorded: a host collected both
+        // ways would flip it on every report.
         if foreign_token || (existing.token_id.is_empty() && !r.token_id.is_empty()) {
             changes.push(change(
                 r,
