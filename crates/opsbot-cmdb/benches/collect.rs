@@ -18,8 +18,6 @@ fn main() {
     times.sort();
     println!(
         "collect (this machine): median {:?}, p99 {:?}, max {:?}",
-        times[100],
-        times[198],
-        times[199]
+        times[100], times[198], times[199]
     );
 }

@@ -12,7 +12,11 @@ const HOSTS: usize = 1000;
 const SUBMITTERS: usize = 64;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display()))

@@ -12,7 +12,11 @@ fn main() {
         eprintln!("no sshd: apt-get install openssh-server");
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let targets: Vec<SshTarget> = (0..50)
         .map(|i| SshTarget {
             name: format!("host-{i:02}"),

@@ -295,8 +295,10 @@ mod tests {
 
     #[test]
     fn problems_name_the_key() {
-        let mut c = CmdbConfig::default();
-        c.stale_after = "soon".into();
+        let c = CmdbConfig {
+            stale_after: "soon".into(),
+            ..Default::default()
+        };
         assert_eq!(c.validate().unwrap_err().0, "cmdb.stale_after");
         let mut c = CmdbConfig::default();
         c.ssh.disabled_collectors = vec!["gpu".into()];

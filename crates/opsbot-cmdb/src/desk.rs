@@ -265,11 +265,8 @@ pub fn card(
     if !f("board.product_uuid").is_empty() {
         let _ = writeln!(out, "UUID: {}", f("board.product_uuid"));
     }
-    match &asset.vm {
-        Some(vm) => {
-            let _ = writeln!(out, "虚拟机: {}({})", vm.name, vm.scope_path);
-        }
-        None => {}
+    if let Some(vm) = &asset.vm {
+        let _ = writeln!(out, "虚拟机: {}({})", vm.name, vm.scope_path);
     }
     if let Some(r) = report {
         if !r.plugins.is_empty() {

@@ -84,7 +84,7 @@ done; }
 d() { for p in "$@"; do printf '@@opsbot:dir %s\n' "$p"; ls -1 "$p" 2>/dev/null; done; }
 "#,
     );
-    s.push_str("f");
+    s.push('f');
     for f in REMOTE_FILES {
         s.push(' ');
         s.push_str(f);
