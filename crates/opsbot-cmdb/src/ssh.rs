@@ -70,34 +70,64 @@ pub enum SshError {
 /// Marks the sections of the snapshot the script prints.
 const MARK: &str = "@@opsbot:";
 
-/// The script sent to `sh -s` on the host.
+/// The script sent to `sh -s` on the host. Readability is tested with the shell's
+/// builtins and every readable file is printed by one `head -v` (one process, not one
+/// per file: forks dominate the cost of collecting many hosts).
 pub fn script() -> String {
-    let mut s = String::from(
-        r#"export LC_ALL=C
-f() { for p in "$@"; do
-  if [ -e "$p" ]; then
-    if v=$(cat "$p" 2>/dev/null); then printf '@@opsbot:file %s\n%s\n' "$p" "$v"
-    elif [ -r "$p" ]; then printf '@@opsbot:error %s\n' "$p"
-    else printf '@@opsbot:denied %s\n' "$p"; fi
-  fi
-done; }
-d() { for p in "$@"; do printf '@@opsbot:dir %s\n' "$p"; ls -1 "$p" 2>/dev/null; done; }
-"#,
-    );
-    s.push('f');
+    let mut s = String::from("export LC_ALL=C\nset --\nfor p in");
     for f in REMOTE_FILES {
         s.push(' ');
         s.push_str(f);
     }
-    s.push_str("\nd");
+    s.push_str(
+        r#"; do
+  if [ -e "$p" ]; then
+    if [ -r "$p" ]; then set -- "$@" "$p"; else printf '@@opsbot:denied %s\n' "$p"; fi
+  fi
+done
+printf '@@opsbot:files\n'
+[ $# -gt 0 ] && head -v -c 4194304 -- "$@" 2>/dev/null
+printf '\n'
+"#,
+    );
     for d in REMOTE_DIRS {
-        s.push(' ');
-        s.push_str(d);
+        s.push_str(&format!(
+            "printf '@@opsbot:dir {d}\\n'; ls -1 {d} 2>/dev/null\n"
+        ));
     }
     s.push_str(
-        "\nprintf '@@opsbot:df\\n'; df -P -B1 2>/dev/null\nprintf '@@opsbot:ip\\n'; ip -o addr show 2>/dev/null\nprintf '@@opsbot:end\\n'\n",
+        "printf '@@opsbot:df\\n'; df -P -B1 2>/dev/null\nprintf '@@opsbot:ip\\n'; ip -o addr show 2>/dev/null\nprintf '@@opsbot:end\\n'\n",
     );
     s
+}
+
+/// `head -v` output → files. Each file's text is followed by one newline of
+/// separation (head's before the next header, the script's after the last).
+fn parse_head(text: &str, snap: &mut SnapshotSource) {
+    let mut current: Option<(String, String)> = None;
+    let flush = |cur: Option<(String, String)>, snap: &mut SnapshotSource| {
+        if let Some((path, body)) = cur {
+            let body = body.strip_suffix('\n').unwrap_or(&body).to_string();
+            snap.files.insert(path, Ok(body));
+        }
+    };
+    for line in text.split_inclusive('\n') {
+        let header = line
+            .strip_prefix("==> ")
+            .and_then(|l| l.trim_end_matches('\n').strip_suffix(" <=="));
+        match header {
+            Some(path) => {
+                flush(current.take(), snap);
+                current = Some((path.to_string(), String::new()));
+            }
+            None => {
+                if let Some((_, body)) = current.as_mut() {
+                    body.push_str(line);
+                }
+            }
+        }
+    }
+    flush(current, snap);
 }
 
 /// The script's output → a source the collectors read. `None` if it did not finish.
@@ -110,11 +140,8 @@ pub fn parse_snapshot(text: &str) -> Option<SnapshotSource> {
         |section: Option<(String, String)>, body: &mut String, snap: &mut SnapshotSource| {
             if let Some((kind, arg)) = section {
                 let text = std::mem::take(body);
-                let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
                 match kind.as_str() {
-                    "file" => {
-                        snap.files.insert(arg, Ok(text));
-                    }
+                    "files" => parse_head(&text, snap),
                     "dir" => {
                         let mut names: Vec<String> = text
                             .lines()
@@ -139,10 +166,6 @@ pub fn parse_snapshot(text: &str) -> Option<SnapshotSource> {
             match kind {
                 "denied" => {
                     snap.files.insert(arg.to_string(), Err(ReadError::Denied));
-                }
-                "error" => {
-                    snap.files
-                        .insert(arg.to_string(), Err(ReadError::Other("read failed".into())));
                 }
                 "end" => ended = true,
                 _ => section = Some((kind.to_string(), arg.to_string())),
@@ -378,23 +401,25 @@ mod tests {
 
     #[test]
     fn snapshot_parses_files_denials_dirs_df_and_ip() {
-        let text = "@@opsbot:file /proc/sys/kernel/hostname\nbox\n@@opsbot:denied /sys/class/dmi/id/product_serial\n@@opsbot:error /sys/class/net/eth0/speed\n@@opsbot:dir /sys/class/net\neth0\nlo\n@@opsbot:df\nFilesystem 1-blocks Used Available Capacity Mounted on\n/dev/vda 100 40 60 40% /\n@@opsbot:ip\n2: eth0    inet 10.0.0.5/24 scope global eth0\n@@opsbot:end\n";
+        let text = "@@opsbot:denied /sys/class/dmi/id/product_serial\n@@opsbot:files\n==> /proc/sys/kernel/hostname <==\nbox\n\n==> /sys/class/net/eth0/speed <==\n\n==> /etc/no-newline <==\nlast\n@@opsbot:dir /sys/class/net\neth0\nlo\n@@opsbot:df\nFilesystem 1-blocks Used Available Capacity Mounted on\n/dev/vda 100 40 60 40% /\n@@opsbot:ip\n2: eth0    inet 10.0.0.5/24 scope global eth0\n@@opsbot:end\n";
         let s = parse_snapshot(text).unwrap();
         use crate::source::Source;
-        assert_eq!(s.read("/proc/sys/kernel/hostname").unwrap(), "box");
+        assert_eq!(s.read("/proc/sys/kernel/hostname").unwrap(), "box\n");
         assert_eq!(
             s.read("/sys/class/dmi/id/product_serial"),
             Err(ReadError::Denied)
         );
-        assert!(matches!(
-            s.read("/sys/class/net/eth0/speed"),
-            Err(ReadError::Other(_))
-        ));
+        assert_eq!(
+            s.read("/sys/class/net/eth0/speed").unwrap(),
+            "",
+            "unreadable: empty"
+        );
+        assert_eq!(s.read("/etc/no-newline").unwrap(), "last");
         assert_eq!(s.read("/etc/nope"), Err(ReadError::Missing));
         assert_eq!(s.list("/sys/class/net").unwrap(), ["eth0", "lo"]);
         assert_eq!(s.usage("/").unwrap().used, 40);
         assert_eq!(s.addresses().unwrap()[0].prefix, 24);
-        assert!(parse_snapshot("@@opsbot:file /x\ncut off").is_none());
+        assert!(parse_snapshot("@@opsbot:files\n==> /x <==\ncut off").is_none());
     }
 
     #[test]

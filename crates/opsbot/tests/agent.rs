@@ -4,6 +4,9 @@
 //! bodies; the server down then up (the spool drains, nothing is lost); and a non-root
 //! agent that cannot read the DMI serial.
 
+#[path = "../../opsbot-cmdb/tests/sshd/mod.rs"]
+mod sshd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -585,4 +588,75 @@ fn chmod_tree(dir: &Path, dirs: u32, files: u32) {
             std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(files)).unwrap();
         }
     }
+}
+
+/// `opsbot collect` from [cmdb.ssh] against a real sshd (one good host, one refusing),
+/// then `serve` collecting on its schedule.
+#[test]
+fn collect_over_ssh_now_and_on_schedule() {
+    let Some(sshd) = sshd::Sshd::start() else {
+        return;
+    };
+    let mut srv = Server::new(free_port());
+    let base = std::fs::read_to_string(srv.config()).unwrap();
+    let ssh_section = |schedule: &str, targets: &[(&str, u16)]| {
+        let mut t = format!(
+            "[cmdb.ssh]\nschedule = \"{schedule}\"\nuser = \"{}\"\nkey = \"{}\"\nknown_hosts = \"{}\"\ntimeout = \"5s\"\n",
+            sshd.user,
+            sshd.key.display(),
+            sshd.known_hosts.display()
+        );
+        for (name, port) in targets {
+            t.push_str(&format!(
+                "[[cmdb.ssh.targets]]\nhost = \"127.0.0.1\"\nport = {port}\nname = \"{name}\"\n"
+            ));
+        }
+        t
+    };
+    let closed = free_port();
+    std::fs::write(
+        srv.config(),
+        format!(
+            "{base}{}",
+            ssh_section("0", &[("ssh-box", sshd.port), ("closed-box", closed)])
+        ),
+    )
+    .unwrap();
+    let collect = |args: &[&str]| {
+        opsbot(srv.dir.path())
+            .args(["collect", "--config"])
+            .arg(srv.config())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = collect(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("ssh-box: ok (new asset)"), "{out}");
+    assert!(
+        out.contains("closed-box: FAILED: connection refused"),
+        "{out}"
+    );
+    let o = collect(&["--host", "ssh-box"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("ssh-box: ok (updated), 0 change(s)"),
+        "{}",
+        text(&o)
+    );
+    let o = collect(&["--host", "nope"]);
+    assert!(text(&o).contains("not among"), "{}", text(&o));
+    let card = text(&srv.chat("admin", "资产:ssh-box"));
+    assert!(card.contains("【资产 ssh-box】在线 · SSH 采集"), "{card}");
+
+    std::fs::write(
+        srv.config(),
+        format!("{base}{}", ssh_section("1h", &[("sched-box", sshd.port)])),
+    )
+    .unwrap();
+    srv.start();
+    wait_for("the scheduled collection", Duration::from_secs(60), || {
+        srv.chat("admin", "资产:sched-box").status.code() == Some(0)
+    });
 }

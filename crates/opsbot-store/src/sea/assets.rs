@@ -133,6 +133,18 @@ async fn load_batch<C: ConnectionTrait>(
     Ok((assets, facts))
 }
 
+/// Makes the transaction a writer before it reads: on SQLite a transaction that reads
+/// and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another connection wrote
+/// in between (a token's last-use stamp); a writer from the start waits its turn.
+async fn write_lock<C: ConnectionTrait>(tx: &C) -> Result<(), sea_orm::DbErr> {
+    asset::Entity::update_many()
+        .col_expr(asset::Column::Id, Expr::col(asset::Column::Id).into())
+        .filter(asset::Column::Id.eq(-1))
+        .exec(tx)
+        .await?;
+    Ok(())
+}
+
 pub(crate) async fn ingest(
     conn: &DatabaseConnection,
     db: &Db,
@@ -142,6 +154,7 @@ pub(crate) async fn ingest(
         return Ok(Vec::new());
     }
     let tx = conn.begin().await.during(db, ACTION)?;
+    write_lock(&tx).await.during(db, ACTION)?;
     let (mut assets, mut stored_facts) = load_batch(&tx, db, batch).await?;
     let mut history: Vec<Change> = Vec::new();
     let mut new_facts: Vec<asset_fact::ActiveModel> = Vec::new();
@@ -340,6 +353,7 @@ pub(crate) async fn mark_stale(
 ) -> Result<Vec<String>> {
     const STALE: &str = "flagging stale assets";
     let tx = conn.begin().await.during(db, STALE)?;
+    write_lock(&tx).await.during(db, STALE)?;
     let rows = asset::Entity::find()
         .filter(asset::Column::Status.eq(AssetStatus::Active.as_str()))
         .filter(asset::Column::LastSeen.lt(before))
