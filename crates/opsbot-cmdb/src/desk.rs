@@ -143,19 +143,26 @@ pub fn card(
     let mut out = String::new();
     let age = (now - asset.last_seen).to_std().unwrap_or_default();
     let stale = asset.status == AssetStatus::Stale || age > stale_after;
-    let via = if asset.source == "ssh" {
-        "SSH 采集"
+    let ssh = asset.source == "ssh";
+    let via = if ssh { "SSH 采集" } else { "agent" };
+    // An SSH target is known by its configured name; an agent's host by its hostname
+    // now (its identity is the name it first reported).
+    let title = if ssh {
+        &asset.identity
     } else {
-        "agent"
+        &asset.hostname
     };
     let _ = writeln!(
         out,
-        "【资产 {}】{} · {via}",
-        asset.hostname,
+        "【资产 {title}】{} · {via}",
         if stale { "⚠ 失联" } else { "在线" }
     );
     if asset.identity != asset.hostname {
-        let _ = writeln!(out, "标识: {}(主机已改名)", asset.identity);
+        if ssh {
+            let _ = writeln!(out, "主机名: {}", asset.hostname);
+        } else {
+            let _ = writeln!(out, "标识: {}(主机已改名)", asset.identity);
+        }
     }
     let os = if f("os.pretty_name").is_empty() {
         f("os.name")
@@ -310,7 +317,7 @@ pub fn card(
             span(stale_after)
         );
     }
-    let _ = write!(out, "发送 变更:{} 查看变更记录", asset.hostname);
+    let _ = write!(out, "发送 变更:{title} 查看变更记录");
     out
 }
 
