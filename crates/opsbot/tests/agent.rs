@@ -93,9 +93,16 @@ commands = ["概况"]
 [[users]]
 id = "admin"
 roles = ["admin"]
+[[roles]]
+name = "web-team"
+commands = ["资产", "changes"]
+scopes = ["cmdb/web-*"]
 [[users]]
 id = "viewer"
 roles = ["viewer"]
+[[users]]
+id = "web"
+roles = ["web-team"]
 [cmdb]
 max_report_bytes = 65536
 "#,
@@ -249,6 +256,10 @@ fn agent_reports_and_the_asset_shows_in_chat_and_api_with_its_changes() {
     }
     let o = srv.chat("viewer", "资产:db-01");
     assert_eq!(o.status.code(), Some(3), "denied: {}", text(&o));
+    // A role scoped to cmdb/web-* does not see db-01 at all.
+    let o = srv.chat("web", "资产:db-01");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("没有找到资产「db-01」"), "{}", text(&o));
     let o = srv.chat("admin", "资产:db-0l");
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("相近的有: db-01"), "{}", text(&o));
