@@ -2,6 +2,7 @@
 //! trait, jobs, audit entries and the permission policy. Nothing here does I/O.
 
 pub mod alerts;
+pub mod asset;
 pub mod audit;
 pub mod duration;
 pub mod inventory;
@@ -10,6 +11,9 @@ pub mod policy;
 pub mod provider;
 
 pub use alerts::{AlertDesk, DeskError, DeskPage};
+pub use asset::{
+    diff_facts, Asset, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
+};
 pub use audit::{AuditEntry, AuditResult};
 pub use duration::parse_duration;
 pub use inventory::{

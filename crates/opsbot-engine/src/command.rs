@@ -178,6 +178,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         true
     ),
     spec!("批准", ["approve"], "批准:发布单", "批准发布单", false),
+    spec!(
+        "资产",
+        ["asset"],
+        "资产:主机名",
+        "CMDB 资产卡片:系统、CPU、内存、磁盘、网卡、序列号",
+        false
+    ),
+    spec!(
+        "变更",
+        ["changes"],
+        "变更:主机名",
+        "资产最近的变更记录",
+        false
+    ),
     spec!("菜单", ["menu"], "菜单", "数字菜单", false),
     spec!(
         "任务",
@@ -321,6 +335,12 @@ pub enum Command {
     Approve {
         order: String,
     },
+    Asset {
+        host: String,
+    },
+    AssetChanges {
+        host: String,
+    },
     Menu,
     Confirm,
     Cancel,
@@ -366,6 +386,8 @@ impl Command {
             Command::Deploy { .. } => "发布",
             Command::Rollback { .. } => "回滚",
             Command::Approve { .. } => "批准",
+            Command::Asset { .. } => "资产",
+            Command::AssetChanges { .. } => "变更",
             Command::Menu => "菜单",
             Command::Cancel => "取消",
             Command::NextPage => "下一页",
@@ -448,6 +470,7 @@ impl fmt::Display for Command {
             }
             Command::Rollback { project } => write!(f, "{n}:{project}"),
             Command::Approve { order } => write!(f, "{n}:{order}"),
+            Command::Asset { host } | Command::AssetChanges { host } => write!(f, "{n}:{host}"),
             _ => write!(f, "{n}"),
         }
     }
@@ -835,6 +858,14 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             Ok(Command::SetNet {
                 vm: a.text(0),
                 network: a.text(1),
+            })
+        }
+        "资产" | "变更" => {
+            a.count(1, 1)?;
+            let host = a.name(0, "主机名")?;
+            Ok(match spec.name {
+                "资产" => Command::Asset { host },
+                _ => Command::AssetChanges { host },
             })
         }
         "ping" => {

@@ -12,7 +12,7 @@ use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Pending, Session};
 use crate::sync::Syncer;
 use opsbot_core::{
-    AlertDesk, AuditEntry, AuditResult, DeskError, JobId, Policy, PowerState, Provider,
+    AlertDesk, AssetDesk, AuditEntry, AuditResult, DeskError, JobId, Policy, PowerState, Provider,
     ProviderError, Vm, VmOperation,
 };
 use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
@@ -77,6 +77,8 @@ pub struct Engine {
     settings: EngineSettings,
     /// The alert gateway's desk, when `[alerts]` is configured.
     alerts: Option<Arc<dyn AlertDesk>>,
+    /// The CMDB for 资产 / 变更 (`None`: they answer "尚未配置").
+    assets: Option<Arc<dyn AssetDesk>>,
 }
 
 /// The result of dispatching one message, before audit.
@@ -197,12 +199,19 @@ impl Engine {
             policy: RwLock::new(Arc::new(policy)),
             settings,
             alerts: None,
+            assets: None,
         })
     }
 
     /// Answers 告警, 确认:id and 静默 through `desk` (and counts firing alerts in 概况).
     pub fn with_alert_desk(mut self, desk: Arc<dyn AlertDesk>) -> Self {
         self.alerts = Some(desk);
+        self
+    }
+
+    /// Answers 资产 / 变更 through `desk`.
+    pub fn with_assets(mut self, desk: Arc<dyn AssetDesk>) -> Self {
+        self.assets = Some(desk);
         self
     }
 
@@ -461,6 +470,43 @@ impl Engine {
         outcome
     }
 
+    /// 资产 / 变更: finds the asset, checks its scope (the linked VM's path, else
+    /// `cmdb/<identity>`), and answers with its card or its recent changes.
+    async fn asset_command(
+        &self,
+        asker: &Asker<'_>,
+        name: &str,
+        host: &str,
+        changes: bool,
+    ) -> Response {
+        let Some(desk) = &self.assets else {
+            return failed(format!("{name}: CMDB 尚未配置,此功能暂不可用"));
+        };
+        let asset = match desk.find(host).await {
+            Ok(opsbot_core::AssetLookup::Found(a)) if asker.allows(name, &a.scope_path()) => a,
+            Ok(opsbot_core::AssetLookup::Found(_)) => {
+                return invalid(format!("没有找到资产「{host}」"));
+            }
+            Ok(opsbot_core::AssetLookup::NotFound { similar }) => {
+                let mut text = format!("没有找到资产「{host}」");
+                if !similar.is_empty() {
+                    let _ = write!(text, ";相近的有: {}", similar.join("、"));
+                }
+                return invalid(text);
+            }
+            Err(e) => return failed(e),
+        };
+        let answer = if changes {
+            desk.changes(&asset, 10).await
+        } else {
+            desk.card(&asset).await
+        };
+        match answer {
+            Ok(text) => ok(text),
+            Err(e) => failed(e),
+        }
+    }
+
     async fn render_menu(&self, asker: &Asker<'_>, sess: &Session) -> Response {
         let pool = match self.pool.get().await {
             Ok(p) => p,
@@ -691,6 +737,8 @@ impl Engine {
             Command::Deploy { .. } | Command::Rollback { .. } | Command::Approve { .. } => {
                 failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
             }
+            Command::Asset { host } => self.asset_command(asker, name, &host, false).await,
+            Command::AssetChanges { host } => self.asset_command(asker, name, &host, true).await,
             Command::Ping { target } => {
                 if asker.pinned.is_some() || matches!(pool.resolve_vm(&target), VmLookup::Found(_))
                 {

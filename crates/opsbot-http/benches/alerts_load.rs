@@ -100,6 +100,7 @@ users = ["zhangsan"]
         wechat: None,
         alerts: Some(gateway),
         api: None,
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/alerts/generic", listener.local_addr().unwrap());

@@ -133,6 +133,7 @@ async fn run() {
         wecom_bots: None,
         wechat: None,
         alerts: None,
+        cmdb: None,
     });
     tokio::spawn(async move {
         opsbot_http::serve(listener, router, std::future::pending())

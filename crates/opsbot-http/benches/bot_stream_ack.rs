@@ -98,6 +98,7 @@ async fn run() {
         wechat: None,
         alerts: None,
         api: None,
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -90,6 +90,7 @@ async fn run() {
         wechat: None,
         alerts: None,
         api: None,
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!(

@@ -14,8 +14,10 @@ pub mod web;
 pub use config::WebConfig;
 pub use context::ApiContext;
 
+pub use handlers::agent::CmdbApi;
+
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use opsbot_channels::mp::MpChannel;
 use opsbot_channels::wecom::WecomChannel;
@@ -42,6 +44,8 @@ pub struct AppState {
     pub alerts: Option<Arc<opsbot_alerts::Gateway>>,
     /// The REST API and web UI; `None` serves neither (404).
     pub api: Option<Arc<ApiContext>>,
+    /// The CMDB endpoints (agent reports, asset queries); `None`: they answer 404.
+    pub cmdb: Option<Arc<CmdbApi>>,
 }
 
 /// A JSON response, serialized straight from borrowed data.
@@ -87,6 +91,10 @@ pub async fn serve(
 
 pub fn router(state: AppState) -> Router {
     metrics::handle();
+    let report_limit = state
+        .cmdb
+        .as_ref()
+        .map_or(1024 * 1024, |c| c.max_report_bytes);
     Router::new()
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
@@ -115,6 +123,16 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/alerts/{source}",
             axum::routing::get(handlers::alerts::receive).post(handlers::alerts::receive),
+        )
+        .route(
+            "/api/v1/agent/report",
+            post(handlers::agent::report).layer(DefaultBodyLimit::max(report_limit)),
+        )
+        .route("/api/v1/assets", get(handlers::agent::list))
+        .route("/api/v1/assets/{name}", get(handlers::agent::get))
+        .route(
+            "/api/v1/assets/{name}/changes",
+            get(handlers::agent::changes),
         )
         .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)

@@ -117,6 +117,7 @@ async fn world_with(safe: bool, settings: Settings) -> World {
         wechat: Some(channel),
         alerts: None,
         api: None,
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

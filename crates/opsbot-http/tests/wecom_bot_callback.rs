@@ -119,6 +119,7 @@ async fn world_with(settings: Settings, time_scale: f64, bot_id: Option<&str>) -
         wechat: None,
         alerts: None,
         api: None,
+        cmdb: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

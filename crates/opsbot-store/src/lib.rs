@@ -8,10 +8,12 @@
 //! - [`ChannelStore`] (a supertrait of `Store`): smart-robot streams and reply windows.
 //! - [`AlertStore`] (a supertrait of `Store`): alerts, raw payloads, pending notices
 //!   and silences of the alert gateway.
+//! - [`AssetStore`] (a supertrait of `Store`): CMDB assets, their facts and changes.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
 
 pub mod alerts;
+mod assets;
 mod channels;
 mod error;
 mod leases;
@@ -22,6 +24,7 @@ mod types;
 mod url;
 
 pub use alerts::AlertStore;
+pub use assets::{AssetIngest, AssetQuery, AssetStore, IngestOutcome};
 pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamState};
 pub use error::{Result, StoreError};
 pub use leases::LeaseStore;
@@ -49,7 +52,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// Everything opsbot keeps durably. Object-safe: used as `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: Send + Sync + TokenStore + LeaseStore + ChannelStore + AlertStore {
+pub trait Store:
+    Send + Sync + TokenStore + LeaseStore + ChannelStore + AlertStore + AssetStore
+{
     /// Cheap check that the database answers (for `/readyz` and error recovery).
     async fn ping(&self) -> Result<()>;
 

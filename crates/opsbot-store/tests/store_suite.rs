@@ -5,6 +5,8 @@
 
 #[path = "store_suite/alerts.rs"]
 mod alerts;
+#[path = "store_suite/assets.rs"]
+mod assets;
 #[path = "store_suite/channels.rs"]
 mod channels;
 #[path = "store_suite/fixtures.rs"]
@@ -87,10 +89,13 @@ suite!(
     alert_groups_flush_into_the_outbox_once,
     silences_last_until_their_end,
     alert_ingest_of_thousands_in_one_batch,
+    assets_ingest_diffs_field_by_field,
+    assets_token_binding_and_staleness,
 );
 
 mod cases {
     pub use super::alerts::*;
+    pub use super::assets::*;
     pub use super::channels::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};

@@ -27,6 +27,7 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerts: Option<opsbot_alerts::AlertsConfig>,
     pub web: opsbot_http::WebConfig,
+    pub cmdb: opsbot_cmdb::config::CmdbConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,6 +184,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             alerts: None,
             web: opsbot_http::WebConfig::default(),
+            cmdb: opsbot_cmdb::config::CmdbConfig::default(),
         }
     }
 }
@@ -192,7 +194,9 @@ pub const LOCAL_ADMIN: &str = "local";
 
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
-const ENV_SECTIONS: &[&str] = &["server", "store", "sessions", "chat", "alerts", "web"];
+const ENV_SECTIONS: &[&str] = &[
+    "server", "store", "sessions", "chat", "alerts", "web", "cmdb",
+];
 
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
@@ -453,6 +457,7 @@ impl Config {
             users: &user_ids,
             public_url: self.server.public_url.as_deref(),
         })?;
+        self.cmdb.validate()?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {
@@ -658,6 +663,26 @@ roles = ["operator"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("admin_pasword_hash"), "{e}");
+    }
+
+    #[test]
+    fn cmdb_section_is_read_and_checked() {
+        let c =
+            load_str("[cmdb]\nstale_after = \"12h\"\n[cmdb.agent]\ninterval = \"5m\"\n").unwrap();
+        assert_eq!(
+            c.cmdb.stale_after(),
+            std::time::Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(c.cmdb.agent.interval, "5m");
+        let e = load_str("[cmdb.ssh]\nconcurrency = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cmdb.ssh.concurrency") && e.contains(".toml"),
+            "{e}"
+        );
+        let e = load_str("[cmdb.ssh]\nfoo = 1\n").unwrap_err().to_string();
+        assert!(e.contains("foo"), "{e}");
     }
 
     #[test]

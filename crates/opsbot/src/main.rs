@@ -1,6 +1,8 @@
 //! The `opsbot` binary: command line, configuration, wiring and shutdown.
 
+mod agent;
 mod app;
+mod cmdb;
 mod config;
 mod console;
 mod serve;
@@ -55,18 +57,15 @@ enum Cmd {
         #[arg(long)]
         provider: Option<String>,
     },
-    /// The CMDB host agent.
-    Agent {
+    /// The CMDB host agent: collect this host's facts and report them to the server.
+    Agent(agent::AgentArgs),
+    /// Collect CMDB facts over SSH now from the hosts in [cmdb.ssh] (agentless mode).
+    Collect {
         #[arg(long)]
-        server: Option<String>,
-        #[arg(long)]
-        token: Option<String>,
-        #[arg(long)]
-        once: bool,
-        #[arg(long)]
-        interval: Option<String>,
-        #[arg(long)]
-        plugins: Option<PathBuf>,
+        config: Option<PathBuf>,
+        /// Only these hosts (asset names); default: every configured and pool host.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
     },
     /// API and agent tokens: create, list, revoke.
     Token {
@@ -91,11 +90,17 @@ fn main() -> ExitCode {
     // One TLS backend for every crate, installed before anything opens a connection.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // The agent idles on a host for months: one thread keeps it small.
+    let builder = match cli.command {
+        Cmd::Agent(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    let mut builder = builder;
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("opsbot: cannot start the async runtime: {e}");
@@ -132,7 +137,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             app::sync_once(config.as_deref(), provider.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Agent { .. } => not_yet("agent", "the CMDB host agent"),
+        Cmd::Agent(args) => {
+            init_tracing("info");
+            agent::run(args).await
+        }
+        Cmd::Collect { config, hosts } => {
+            init_tracing("warn");
+            cmdb::collect(config.as_deref(), &hosts).await
+        }
         Cmd::HashPassword => {
             let mut line = String::new();
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -155,11 +167,4 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-fn not_yet(cmd: &str, what: &str) -> Result<ExitCode> {
-    eprintln!(
-        "opsbot {cmd}: not yet available in this build ({what} arrive with their own release)"
-    );
-    Ok(ExitCode::from(2))
 }

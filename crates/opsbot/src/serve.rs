@@ -118,6 +118,8 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     )
     .await
     .context("starting the REST API and web UI")?;
+    let cmdb = crate::cmdb::api(&app).await?;
+    crate::cmdb::spawn_tasks(&app, &cmdb, stop_rx.clone());
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
@@ -126,6 +128,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         wechat,
         alerts: alerts.as_ref().map(|(g, _)| g.clone()),
         api: Some(Arc::new(api)),
+        cmdb: Some(cmdb),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -207,14 +207,43 @@ fn sync_prints_counts_and_elapsed() {
 }
 
 #[test]
-fn agent_says_not_yet_available() {
+fn agent_refuses_bad_arguments_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let o = opsbot(dir.path())
-        .args(["agent", "--once"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("not yet available"), "{}", text(&o));
+    let run = |args: &[&str]| {
+        let o = opsbot(dir.path()).arg("agent").args(args).output().unwrap();
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = run(&["--once"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("--server is required"), "{out}");
+    let (code, out) = run(&["--once", "--server", "http://127.0.0.1:1"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("opsbot token create --agent"), "{out}");
+    let (_, out) = run(&["--once", "--server", "ftp://x", "--token", "t"]);
+    assert!(out.contains("must start with https://"), "{out}");
+    let (_, out) = run(&[
+        "--once",
+        "--server",
+        "http://x",
+        "--token",
+        "t",
+        "--interval",
+        "soon",
+    ]);
+    assert!(out.contains("--interval"), "{out}");
+    let (_, out) = run(&[
+        "--once",
+        "--server",
+        "http://x",
+        "--token",
+        "t",
+        "--disable",
+        "gpu",
+    ]);
+    assert!(
+        out.contains("unknown collector") && out.contains("nics"),
+        "{out}"
+    );
 }
 
 #[test]

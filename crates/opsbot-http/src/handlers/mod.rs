@@ -1,5 +1,6 @@
 //! Request handlers, one module per resource.
 
+pub mod agent;
 pub mod alerts;
 pub mod api;
 pub mod health;

@@ -167,6 +167,7 @@ impl World {
             wecom_bots: None,
             wechat: None,
             alerts: None,
+            cmdb: None,
         });
         tokio::spawn(async move {
             opsbot_http::serve(listener, router, std::future::pending())

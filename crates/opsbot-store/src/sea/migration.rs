@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_leases::Leases),
             Box::new(super::migration_channels::Channels),
             Box::new(super::migration_alerts::Alerts),
+            Box::new(super::migration_assets::Assets),
         ]
     }
 }

@@ -2,16 +2,19 @@
 //! sea-orm. This module wires the trait to the per-area modules below it.
 
 mod alerts;
+mod assets;
 mod audit;
 mod channels;
 mod connect;
 mod entity;
 mod entity_alerts;
+mod entity_assets;
 mod errors;
 mod jobs;
 mod leases;
 mod migration;
 mod migration_alerts;
+mod migration_assets;
 mod migration_channels;
 mod migration_leases;
 mod migration_tokens;

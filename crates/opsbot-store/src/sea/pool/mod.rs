@@ -7,6 +7,7 @@ mod load;
 mod object;
 mod sync;
 
+pub(crate) use children::insert_chunked;
 pub(crate) use load::{changes, load_pool, version};
 pub(crate) use sync::{apply_inventory, apply_vm_delta, upsert_vm};
 

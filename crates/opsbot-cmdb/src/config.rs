@@ -1,0 +1,330 @@
+//! The `[cmdb]` configuration section: staleness, report size, the agent's own
+//! settings (`[cmdb.agent]`, read by `opsbot agent --config`) and agentless SSH
+//! collection (`[cmdb.ssh]`: key, known_hosts, concurrency, timeout, schedule, hosts
+//! listed or picked from the resource pool). Validation names the key and the problem.
+
+use crate::collect::COLLECTORS;
+use opsbot_core::{parse_duration, Scope};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CmdbConfig {
+    /// An asset not seen for this long is flagged stale (`1d`, `12h`).
+    pub stale_after: String,
+    /// Reports larger than this are refused with 413.
+    pub max_report_bytes: usize,
+    pub agent: AgentConfig,
+    pub ssh: SshConfig,
+}
+
+impl Default for CmdbConfig {
+    fn default() -> Self {
+        CmdbConfig {
+            stale_after: "1d".into(),
+            max_report_bytes: 1024 * 1024,
+            agent: AgentConfig::default(),
+            ssh: SshConfig::default(),
+        }
+    }
+}
+
+/// `opsbot agent --config FILE` reads these; command-line flags win.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    pub server: Option<String>,
+    pub interval: String,
+    /// Folder of external plug-ins (executables printing JSON).
+    pub plugins: Option<String>,
+    pub plugin_timeout: String,
+    /// Built-in collectors not to run.
+    pub disabled_collectors: Vec<String>,
+    /// Identity file and spool.
+    pub state_dir: String,
+    /// Reports kept while the server is away (the oldest goes beyond this).
+    pub max_spool: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            server: None,
+            interval: "1h".into(),
+            plugins: None,
+            plugin_timeout: "10s".into(),
+            disabled_collectors: Vec::new(),
+            state_dir: "/var/lib/opsbot-agent".into(),
+            max_spool: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// How often `opsbot serve` collects (`0` = only with `opsbot collect`).
+    pub schedule: String,
+    pub user: String,
+    pub port: u16,
+    /// Private key file (key authentication only).
+    pub key: Option<String>,
+    /// The known_hosts file hosts are checked against; unknown or changed keys are refused.
+    pub known_hosts: Option<String>,
+    /// Hosts collected at once.
+    pub concurrency: usize,
+    /// Per host, connection and collection together.
+    pub timeout: String,
+    /// The OpenSSH client to run.
+    pub ssh_command: String,
+    pub disabled_collectors: Vec<String>,
+    pub targets: Vec<SshTargetConfig>,
+    /// Pick hosts from the resource pool: VMs whose scope path matches, by guest IP.
+    pub pool: Vec<PoolSelector>,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            schedule: "0".into(),
+            user: "root".into(),
+            port: 22,
+            key: None,
+            known_hosts: None,
+            concurrency: 10,
+            timeout: "30s".into(),
+            ssh_command: "ssh".into(),
+            disabled_collectors: Vec::new(),
+            targets: Vec::new(),
+            pool: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SshTargetConfig {
+    /// The asset identity (default: the host).
+    #[serde(default)]
+    pub name: Option<String>,
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSelector {
+    /// A scope glob over `provider/datacenter/cluster/name` (`vc1/DC0/**`, `*/*/*/db-*`).
+    #[serde(rename = "match")]
+    pub matches: String,
+    /// Only VMs in a folder matching this glob (vSphere folders often serve as tags).
+    #[serde(default)]
+    pub folder: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+type Problem = (String, String);
+
+fn duration(key: &str, v: &str) -> Result<Duration, Problem> {
+    parse_duration(v).ok_or_else(|| {
+        (
+            key.to_string(),
+            format!("{v:?} is not a duration like 30s, 10m, 1h, 1d"),
+        )
+    })
+}
+
+fn collectors(key: &str, list: &[String]) -> Result<(), Problem> {
+    for (i, c) in list.iter().enumerate() {
+        if !COLLECTORS.contains(&c.as_str()) {
+            return Err((
+                format!("{key}[{i}]"),
+                format!(
+                    "unknown collector {c:?}; the built-in ones are {}",
+                    COLLECTORS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl CmdbConfig {
+    /// Checks every value; the error is `(key, problem)` with keys under `cmdb.`.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let err = |k: &str, p: String| Err((format!("cmdb.{k}"), p));
+        if duration("cmdb.stale_after", &self.stale_after)?.is_zero() {
+            return err("stale_after", "must be more than 0".into());
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_report_bytes) {
+            return err(
+                "max_report_bytes",
+                format!(
+                    "{} is out of range (1024..=67108864)",
+                    self.max_report_bytes
+                ),
+            );
+        }
+        let a = &self.agent;
+        if let Some(s) = &a.server {
+            if !(s.starts_with("http://") || s.starts_with("https://")) {
+                return err(
+                    "agent.server",
+                    format!("{s:?} must start with https:// or http://"),
+                );
+            }
+        }
+        if duration("cmdb.agent.interval", &a.interval)?.is_zero() {
+            return err("agent.interval", "must be more than 0".into());
+        }
+        if duration("cmdb.agent.plugin_timeout", &a.plugin_timeout)?.is_zero() {
+            return err("agent.plugin_timeout", "must be more than 0".into());
+        }
+        collectors("cmdb.agent.disabled_collectors", &a.disabled_collectors)?;
+        if a.max_spool == 0 {
+            return err("agent.max_spool", "must be at least 1".into());
+        }
+        let s = &self.ssh;
+        duration("cmdb.ssh.schedule", &s.schedule)?;
+        if duration("cmdb.ssh.timeout", &s.timeout)?.is_zero() {
+            return err("ssh.timeout", "must be more than 0".into());
+        }
+        if !(1..=256).contains(&s.concurrency) {
+            return err(
+                "ssh.concurrency",
+                format!("{} is out of range (1..=256)", s.concurrency),
+            );
+        }
+        collectors("cmdb.ssh.disabled_collectors", &s.disabled_collectors)?;
+        let has_hosts = !s.targets.is_empty() || !s.pool.is_empty();
+        if has_hosts {
+            for (k, v) in [("key", &s.key), ("known_hosts", &s.known_hosts)] {
+                match v {
+                    None => {
+                        return err(
+                            &format!("ssh.{k}"),
+                            "is required when cmdb.ssh has targets or pool selectors".into(),
+                        )
+                    }
+                    Some(p) if !Path::new(p).is_file() => {
+                        return err(&format!("ssh.{k}"), format!("{p:?} is not a readable file"))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for (i, t) in s.targets.iter().enumerate() {
+            if t.host.trim().is_empty()
+                || t.host.starts_with('-')
+                || t.host.contains(char::is_whitespace)
+            {
+                return err(
+                    &format!("ssh.targets[{i}].host"),
+                    format!("{:?} is not a host name or address", t.host),
+                );
+            }
+            if let Some(n) = &t.name {
+                if !crate::facts::valid_hostname(n) {
+                    return err(
+                        &format!("ssh.targets[{i}].name"),
+                        format!("{n:?} is not a hostname"),
+                    );
+                }
+            }
+            if let Some(u) = &t.user {
+                if !valid_user(u) {
+                    return err(
+                        &format!("ssh.targets[{i}].user"),
+                        format!("{u:?} is not a user name"),
+                    );
+                }
+            }
+        }
+        for (i, p) in s.pool.iter().enumerate() {
+            Scope::parse(&p.matches).map_err(|e| (format!("cmdb.ssh.pool[{i}].match"), e))?;
+            if let Some(f) = &p.folder {
+                Scope::parse(f).map_err(|e| (format!("cmdb.ssh.pool[{i}].folder"), e))?;
+            }
+            if let Some(u) = &p.user {
+                if !valid_user(u) {
+                    return err(
+                        &format!("ssh.pool[{i}].user"),
+                        format!("{u:?} is not a user name"),
+                    );
+                }
+            }
+        }
+        if !valid_user(&s.user) {
+            return err("ssh.user", format!("{:?} is not a user name", s.user));
+        }
+        Ok(())
+    }
+
+    pub fn stale_after(&self) -> Duration {
+        parse_duration(&self.stale_after).unwrap_or(Duration::from_secs(86_400))
+    }
+}
+
+fn valid_user(u: &str) -> bool {
+    !u.is_empty()
+        && !u.starts_with('-')
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        CmdbConfig::default().validate().unwrap();
+        assert_eq!(
+            CmdbConfig::default().stale_after(),
+            Duration::from_secs(86_400)
+        );
+    }
+
+    #[test]
+    fn problems_name_the_key() {
+        let c = CmdbConfig {
+            stale_after: "soon".into(),
+            ..Default::default()
+        };
+        assert_eq!(c.validate().unwrap_err().0, "cmdb.stale_after");
+        let mut c = CmdbConfig::default();
+        c.ssh.disabled_collectors = vec!["gpu".into()];
+        let (k, p) = c.validate().unwrap_err();
+        assert_eq!(k, "cmdb.ssh.disabled_collectors[0]");
+        assert!(p.contains("gpu") && p.contains("nics"), "{p}");
+        let mut c = CmdbConfig::default();
+        c.ssh.targets.push(SshTargetConfig {
+            name: None,
+            host: "db-01".into(),
+            port: None,
+            user: None,
+        });
+        assert_eq!(c.validate().unwrap_err().0, "cmdb.ssh.key");
+        let mut c = CmdbConfig::default();
+        c.ssh.concurrency = 0;
+        assert_eq!(c.validate().unwrap_err().0, "cmdb.ssh.concurrency");
+        let mut c = CmdbConfig::default();
+        c.ssh.targets.push(SshTargetConfig {
+            name: None,
+            host: "-oProxyCommand=x".into(),
+            port: None,
+            user: None,
+        });
+        c.ssh.key = Some("/etc/hostname".into());
+        c.ssh.known_hosts = Some("/etc/hostname".into());
+        assert_eq!(c.validate().unwrap_err().0, "cmdb.ssh.targets[0].host");
+    }
+}

@@ -1,0 +1,110 @@
+//! The server side of reports through the real store: a VMware VM's report is linked
+//! to its pool VM by its byte-swapped DMI UUID and the card says so; a store that goes
+//! away fails the report (the agent keeps it) and recovers.
+
+use opsbot_cmdb::collect;
+use opsbot_cmdb::desk::StoreDesk;
+use opsbot_cmdb::ingest::{Ingestor, Origin};
+use opsbot_cmdb::source::FsSource;
+use opsbot_core::{AssetDesk, AssetLookup, Inventory, PowerState, Vm};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn vm(uuid: &str) -> Vm {
+    Vm {
+        provider: "vc1".into(),
+        id: "vm-42".into(),
+        name: "web-01".into(),
+        uuid: uuid.into(),
+        instance_uuid: "5012aaaa-0000-0000-0000-000000000001".into(),
+        datacenter: "DC0".into(),
+        cluster: "C1".into(),
+        host: "esx-1".into(),
+        folder: "linux".into(),
+        power: PowerState::PoweredOn,
+        cpu: 2,
+        memory_mb: 4096,
+        guest_os: "rhel9_64Guest".into(),
+        guest_hostname: "web-01.dc0.local".into(),
+        guest_ip: Some("192.168.2.182".into()),
+        ips: vec!["192.168.2.182".into()],
+        tools_status: "toolsOk".into(),
+        template: false,
+        nics: vec![],
+        disks: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_vmware_vm_is_linked_to_its_pool_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let inventory = Inventory {
+        vms: vec![vm("421c2d3e-4f50-6172-8394-a5b6c7d8e9fa")],
+        ..Inventory::default()
+    };
+    store
+        .apply_inventory("vc1", &inventory, "sync:test")
+        .await
+        .unwrap();
+    let ingestor = Ingestor::start(store.clone(), 16);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vmware-vm");
+    let report = collect::collect(&FsSource::at(root), &[], None);
+    let receipt = ingestor
+        .submit(
+            report,
+            Origin::Agent {
+                token_id: "t1".into(),
+                subject: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(receipt.created);
+    let link = receipt.vm.expect("linked by the swapped DMI UUID");
+    assert_eq!(link.vm_id, "vm-42");
+    let desk = StoreDesk::new(store.clone(), Duration::from_secs(3600));
+    let AssetLookup::Found(asset) = desk.find("web-01.dc0.local").await.unwrap() else {
+        panic!("not found");
+    };
+    assert_eq!(
+        asset.scope_path(),
+        "vc1/DC0/C1/web-01",
+        "permissions follow the VM"
+    );
+    let card = desk.card(&asset).await.unwrap();
+    assert!(card.contains("虚拟机: web-01(vc1/DC0/C1/web-01)"), "{card}");
+    let changes = desk.changes(&asset, 10).await.unwrap();
+    assert!(
+        changes.contains("关联虚拟机: ∅ → vc1/web-01") || changes.contains("首次上报"),
+        "{changes}"
+    );
+}
+
+#[tokio::test]
+async fn a_report_for_another_host_than_the_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let ingestor = Ingestor::start(store.clone(), 16);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server");
+    let report = collect::collect(&FsSource::at(root), &[], None);
+    let e = ingestor
+        .submit(
+            report,
+            Origin::Agent {
+                token_id: "t1".into(),
+                subject: "web-07".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("only report as host web-07"), "{e}");
+    assert!(
+        store.asset_find("db-01").await.unwrap().is_none(),
+        "nothing written"
+    );
+}

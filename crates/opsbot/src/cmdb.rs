@@ -1,0 +1,159 @@
+//! CMDB wiring on the server: the HTTP endpoints' state, the stale sweep and scheduled
+//! agentless collection in `serve`, and `opsbot collect`.
+
+use crate::app::{self, App};
+use anyhow::{Context, Result};
+use opsbot_cmdb::ingest::{sweep_stale, Ingestor};
+use opsbot_cmdb::ssh::{self, SshSettings};
+use opsbot_core::parse_duration;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Reports written per transaction at most.
+const MAX_BATCH: usize = 256;
+
+pub async fn api(app: &App) -> Result<Arc<opsbot_http::CmdbApi>> {
+    let tokens = opsbot_auth::Tokens::open(app.store.clone())
+        .await
+        .context("opening the token keys")?;
+    Ok(Arc::new(opsbot_http::CmdbApi {
+        ingestor: Ingestor::start(app.store.clone(), MAX_BATCH),
+        tokens,
+        engine: app.engine.clone(),
+        max_report_bytes: app.config.cmdb.max_report_bytes,
+    }))
+}
+
+/// The background tasks of `serve`: flag stale assets every minute, and collect over
+/// SSH every `cmdb.ssh.schedule` (when set).
+pub fn spawn_tasks(
+    app: &App,
+    api: &opsbot_http::CmdbApi,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let store = app.store.clone();
+    let stale_after = app.config.cmdb.stale_after();
+    let mut s = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = s.changed() => return,
+            }
+            match sweep_stale(store.as_ref(), stale_after, "cmdb:stale").await {
+                Ok(v) if !v.is_empty() => tracing::warn!(assets = ?v, "assets flagged stale"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "stale sweep failed"),
+            }
+        }
+    });
+    let ssh_cfg = app.config.cmdb.ssh.clone();
+    let Some(period) = parse_duration(&ssh_cfg.schedule).filter(|d| !d.is_zero()) else {
+        return;
+    };
+    let ingestor = api.ingestor.clone();
+    let store = app.store.clone();
+    let mut s = stop;
+    tokio::spawn(async move {
+        let settings = SshSettings::from_config(&ssh_cfg);
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = s.changed() => return,
+            }
+            let pool = match store.load_pool().await {
+                Ok(p) => p.inventory,
+                Err(e) => {
+                    tracing::warn!(error = %e, "agentless collection: cannot read the pool; configured hosts only");
+                    Default::default()
+                }
+            };
+            let targets = ssh::targets(&ssh_cfg, &pool);
+            let started = std::time::Instant::now();
+            let results =
+                ssh::collect_and_store(&settings, &targets, &ingestor, "ssh:schedule").await;
+            let failed: Vec<String> = results
+                .iter()
+                .filter_map(|c| {
+                    c.result
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("{}: {e}", c.target.name))
+                })
+                .collect();
+            tracing::info!(
+                hosts = results.len(),
+                failed = failed.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "scheduled agentless collection"
+            );
+            for f in failed {
+                tracing::warn!("agentless collection failed: {f}");
+            }
+        }
+    });
+}
+
+/// `opsbot collect`: one agentless run now; a line per host; exit 1 if any failed.
+pub async fn collect(config: Option<&Path>, only: &[String]) -> Result<ExitCode> {
+    let app = app::build(config).await?;
+    let cfg = &app.config.cmdb.ssh;
+    let pool = app.store.load_pool().await.context("reading the pool")?;
+    let mut targets = ssh::targets(cfg, &pool.inventory);
+    if !only.is_empty() {
+        let wanted: Vec<String> = only.iter().map(|h| h.to_lowercase()).collect();
+        targets.retain(|t| wanted.contains(&t.name) || wanted.contains(&t.host.to_lowercase()));
+        for w in &wanted {
+            if !targets
+                .iter()
+                .any(|t| &t.name == w || &t.host.to_lowercase() == w)
+            {
+                anyhow::bail!(
+                    "--host {w}: not among the configured or pool-selected hosts of [cmdb.ssh]"
+                );
+            }
+        }
+    }
+    if targets.is_empty() {
+        anyhow::bail!("no hosts to collect: add [[cmdb.ssh.targets]] or [[cmdb.ssh.pool]] to the configuration");
+    }
+    let settings = SshSettings::from_config(cfg);
+    let ingestor = Ingestor::start(app.store.clone(), MAX_BATCH);
+    let started = std::time::Instant::now();
+    let results = ssh::collect_and_store(&settings, &targets, &ingestor, "ssh:cli").await;
+    let mut failed = 0;
+    for c in &results {
+        let ms = c.elapsed.as_millis();
+        match &c.result {
+            Ok(r) => println!(
+                "{}: ok ({}), {} change(s){}; {ms} ms",
+                c.target.name,
+                if r.created { "new asset" } else { "updated" },
+                r.changes.len(),
+                r.vm.as_ref()
+                    .map(|v| format!(", VM {}/{}", v.provider, v.name))
+                    .unwrap_or_default()
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("{}: FAILED: {e}; {ms} ms", c.target.name);
+            }
+        }
+    }
+    println!(
+        "{} host(s), {} failed, {:.0} ms",
+        results.len(),
+        failed,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
