@@ -71,9 +71,15 @@ kind = "sim"
 [[roles]]
 name = "oncall"
 commands = ["告警", "确认", "静默", "概况"]
+[[roles]]
+name = "viewer"
+commands = ["概况"]
 [[users]]
 id = "zhangsan"
 roles = ["oncall"]
+[[users]]
+id = "lisi"
+roles = ["viewer"]
 "#;
 
 /// Writes `config` and starts `opsbot serve` on it; returns once /healthz answers.
@@ -749,6 +755,75 @@ users = ["zhangsan"]
     let listed = dead_letters_show("81013").await;
     assert!(listed.contains("ops → ghost"), "{listed}");
     assert!(listed.contains("共 2 个"), "{listed}");
+    // The same through the REST API, with the chat's permission for 告警.
+    let token = |user: &str| {
+        let out = opsbot(dir.path())
+            .args([
+                "token",
+                "create",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--user",
+                user,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let api = reqwest::Client::new();
+    let get = |path: &str, token: &str| {
+        api.get(format!("http://127.0.0.1:{port}/api/v1/{path}"))
+            .bearer_auth(token)
+            .send()
+    };
+    let zhangsan = token("zhangsan");
+    let r = get("alerts?status=firing", &zhangsan).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page: serde_json::Value = r.json().await.unwrap();
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"UntrustedIp") && names.contains(&"NoSuchUser"),
+        "{page}"
+    );
+    let first = page["items"][0]["id"].as_i64().unwrap();
+    let r = get(&format!("alerts/{first}"), &zhangsan).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let one: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(one["alert"]["id"], first);
+    assert!(one["payload"].is_object(), "{one}");
+    let r = get("dead-letters", &zhangsan).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let dead: serde_json::Value = r.json().await.unwrap();
+    let errors: Vec<&str> = dead["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["last_error"].as_str())
+        .collect();
+    assert!(
+        errors.len() == 2
+            && errors.iter().any(|e| e.contains("60020"))
+            && errors.iter().any(|e| e.contains("81013")),
+        "{dead}"
+    );
+    assert_eq!(
+        get("alerts?status=open", &zhangsan).await.unwrap().status(),
+        400
+    );
+    assert_eq!(get("alerts/999999", &zhangsan).await.unwrap().status(), 404);
+    let lisi = token("lisi");
+    assert_eq!(get("alerts", &lisi).await.unwrap().status(), 403);
+    assert_eq!(get("dead-letters", &lisi).await.unwrap().status(), 403);
     // 45009 on the robot: kept, retried no sooner than a minute later.
     let store = opsbot_store::connect(&format!("sqlite://{}/data/opsbot.db", dir.path().display()))
         .await

@@ -3,6 +3,7 @@
 //! engine's structured entry point (same permissions, validation, jobs and audit as
 //! chat). Errors are `{error, message}` ([`crate::error::ApiError`]).
 
+pub mod alerts;
 pub mod audit;
 pub mod changes;
 pub mod clusters;
@@ -60,6 +61,9 @@ pub fn routes() -> Router<AppState> {
         .route("/sync", post(sync::start))
         .route("/audit", get(audit::list))
         .route("/changes", get(changes::list))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::get))
+        .route("/dead-letters", get(alerts::dead_letters))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }

@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         super::sync::start,
         super::audit::list,
         super::changes::list,
+        super::alerts::list, super::alerts::get, super::alerts::dead_letters,
     ),
     components(schemas(
         ErrorBody, Accepted, Planned,
@@ -41,6 +42,7 @@ use utoipa::{Modify, OpenApi};
         (name = "operations", description = "Pool sync"),
         (name = "jobs", description = "Jobs started by operations: state and progress"),
         (name = "history", description = "Audit log and change history"),
+        (name = "alerts", description = "The alert gateway: alerts taken in, dead letters"),
     )
 )]
 pub struct ApiDoc;

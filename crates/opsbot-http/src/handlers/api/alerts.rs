@@ -1,0 +1,102 @@
+//! `/api/v1/alerts` and `/api/v1/dead-letters`: what the alert gateway took in and what
+//! it could not deliver. Reading them takes the same permission as `告警` in chat.
+
+use super::{ApiQuery, Page, Paging};
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::json;
+use axum::extract::Path;
+use axum::response::Response;
+use opsbot_store::alerts::{AlertQuery, FIRING, RESOLVED};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// The chat command whose permission these reads need.
+const COMMAND: &str = "告警";
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Query {
+    /// firing or resolved (default both)
+    pub status: Option<String>,
+    /// openfalcon, alertmanager, zabbix, generic
+    pub source: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// Alerts, newest first (each with its labels, acknowledgement and occurrences).
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(Query),
+    responses((status = 200, description = "a page of alerts"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
+    auth.require(COMMAND)?;
+    let paging = Paging::from_parts(q.page, q.per_page)?;
+    if let Some(s) = q.status.as_deref() {
+        if s != FIRING && s != RESOLVED {
+            return Err(ApiError::bad_request(format!(
+                "status {s:?} is not one of {FIRING}, {RESOLVED}"
+            )));
+        }
+    }
+    let mut items = opsbot_alerts::query::alerts(
+        auth.context().store.as_ref(),
+        &AlertQuery {
+            status: q.status,
+            source: q.source,
+            limit: u64::from(paging.per_page) + 1,
+            offset: u64::from(paging.page - 1) * u64::from(paging.per_page),
+        },
+    )
+    .await?;
+    let has_more = items.len() > paging.per_page as usize;
+    items.truncate(paging.per_page as usize);
+    Ok(json(&Page {
+        items,
+        page: paging.page,
+        per_page: paging.per_page,
+        total: None,
+        has_more,
+    }))
+}
+
+/// One alert and the payload it last came in, verbatim.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "the alert and its raw payload"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+    auth.require(COMMAND)?;
+    match opsbot_alerts::query::alert(auth.context().store.as_ref(), id).await? {
+        Some((alert, payload)) => Ok(json(&serde_json::json!({
+            "alert": alert,
+            "payload": payload,
+        }))),
+        None => Err(ApiError::not_found(format!("alert #{id} does not exist"))),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadQuery {
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<u32>,
+}
+
+/// WeCom messages given up on (alerts and chat replies), newest first, with the reason.
+#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "alerts", params(DeadQuery),
+    responses((status = 200, description = "dead letters"), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn dead_letters(
+    auth: Authenticated,
+    ApiQuery(q): ApiQuery<DeadQuery>,
+) -> ApiResult<Response> {
+    auth.require(COMMAND)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be 1..=500"));
+    }
+    let items =
+        opsbot_alerts::query::dead_letters(auth.context().store.as_ref(), u64::from(limit)).await?;
+    Ok(json(&serde_json::json!({ "items": items })))
+}
