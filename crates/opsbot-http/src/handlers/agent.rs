@@ -4,9 +4,11 @@
 //! their facts and changes, for API tokens whose user may run 资产 / 变更 on the
 //! asset's scope. Errors are JSON `{"error": "…"}` with a 4xx the client can act on.
 //!
-//! The query endpoints check the bearer token here, simply; they move to the shared
-//! REST authentication when that lands.
+//! The query endpoints authenticate like the rest of the REST API (the shared
+//! [`Authenticated`] extractor: API token or web session, rate limit) and then check
+//! the asset's scope with the chat policy.
 
+use crate::auth::Authenticated;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -173,23 +175,15 @@ struct Caller {
     policy: Arc<opsbot_core::Policy>,
 }
 
-async fn caller(
+fn caller(
     cmdb: &CmdbApi,
-    headers: &HeaderMap,
-    info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    auth: &Authenticated,
     command: &str,
-) -> Result<Caller, Response> {
-    let p = authenticate(&cmdb.tokens, headers, TokenKind::Api, peer(info)).await?;
-    let policy = cmdb.engine.policy();
-    if !policy.can_run(&p.subject, None, command) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            format!("user {} may not run {command}", p.subject),
-        ));
-    }
+) -> Result<Caller, crate::error::ApiError> {
+    auth.require(command)?;
     Ok(Caller {
-        user: p.subject,
-        policy,
+        user: auth.user.clone(),
+        policy: cmdb.engine.policy(),
     })
 }
 
@@ -247,17 +241,16 @@ fn store_error(e: opsbot_store::StoreError) -> Response {
 
 pub async fn list(
     State(state): State<AppState>,
-    info: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    auth: Authenticated,
     Query(params): Query<ListParams>,
 ) -> Response {
     let started = Instant::now();
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
-    let who = match caller(cmdb, &headers, info, "资产").await {
+    let who = match caller(cmdb, &auth, "资产") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let status = match params
         .status
@@ -315,17 +308,16 @@ async fn find(cmdb: &CmdbApi, who: &Caller, command: &str, name: &str) -> Result
 
 pub async fn get(
     State(state): State<AppState>,
-    info: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    auth: Authenticated,
     Path(name): Path<String>,
 ) -> Response {
     let started = Instant::now();
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
-    let who = match caller(cmdb, &headers, info, "资产").await {
+    let who = match caller(cmdb, &auth, "资产") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let text = format!("GET /api/v1/assets/{name}");
     let asset = match find(cmdb, &who, "资产", &name).await {
@@ -359,8 +351,7 @@ pub struct ChangeParams {
 
 pub async fn changes(
     State(state): State<AppState>,
-    info: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    auth: Authenticated,
     Path(name): Path<String>,
     Query(params): Query<ChangeParams>,
 ) -> Response {
@@ -368,9 +359,9 @@ pub async fn changes(
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
-    let who = match caller(cmdb, &headers, info, "变更").await {
+    let who = match caller(cmdb, &auth, "变更") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let text = format!("GET /api/v1/assets/{name}/changes");
     let asset = match find(cmdb, &who, "变更", &name).await {
