@@ -122,9 +122,13 @@ pub struct PoolSelector {
     /// A scope glob over `provider/datacenter/cluster/name` (`vc1/DC0/**`, `*/*/*/db-*`).
     #[serde(rename = "match")]
     pub matches: String,
-    /// Only VMs in a folder matching this glob (vSphere folders often serve as tags).
+    /// Only VMs in a folder matching this glob.
     #[serde(default)]
     pub folder: Option<String>,
+    /// Only VMs carrying every one of these tags (`env:prod`; vSphere custom attributes
+    /// as `name:value`).
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(default)]
     pub user: Option<String>,
     #[serde(default)]

@@ -120,6 +120,7 @@ mod tests {
             template: false,
             nics: vec![],
             disks: vec![],
+            tags: vec![],
         };
         inv.vms.push(vm);
         PoolIndex::build(1, &inv)

@@ -322,6 +322,7 @@ pub fn targets(cfg: &SshConfig, pool: &Inventory) -> Vec<SshTarget> {
                 || vm.power != PowerState::PoweredOn
                 || !scope.matches(&vm.scope_path())
                 || folder.as_ref().is_some_and(|f| !f.matches(&vm.folder))
+                || !sel.tags.iter().all(|t| vm.tags.contains(t))
             {
                 continue;
             }
@@ -397,6 +398,7 @@ pub async fn collect_and_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PoolSelector;
     use crate::source::FsSource;
 
     #[test]
@@ -420,6 +422,56 @@ mod tests {
         assert_eq!(s.usage("/").unwrap().used, 40);
         assert_eq!(s.addresses().unwrap()[0].prefix, 24);
         assert!(parse_snapshot("@@opsbot:files\n==> /x <==\ncut off").is_none());
+    }
+
+    #[test]
+    fn pool_selectors_pick_running_vms_by_scope_folder_and_tags() {
+        let vm = |name: &str, ip: &str, tags: &[&str], on: bool| opsbot_core::Vm {
+            provider: "vc1".into(),
+            id: format!("vm-{name}"),
+            name: name.into(),
+            uuid: String::new(),
+            instance_uuid: String::new(),
+            datacenter: "DC0".into(),
+            cluster: "C1".into(),
+            host: "esx1".into(),
+            folder: "linux".into(),
+            power: if on {
+                PowerState::PoweredOn
+            } else {
+                PowerState::PoweredOff
+            },
+            cpu: 2,
+            memory_mb: 2048,
+            guest_os: String::new(),
+            guest_hostname: String::new(),
+            guest_ip: Some(ip.into()),
+            ips: vec![ip.into()],
+            tools_status: "toolsOk".into(),
+            template: false,
+            nics: vec![],
+            disks: vec![],
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        };
+        let pool = Inventory {
+            vms: vec![
+                vm("db-01", "10.0.0.1", &["env:prod", "os:linux"], true),
+                vm("db-02", "10.0.0.2", &["env:test", "os:linux"], true),
+                vm("db-03", "10.0.0.3", &["env:prod", "os:linux"], false),
+                vm("web-01", "10.0.0.4", &["env:prod"], true),
+            ],
+            ..Inventory::default()
+        };
+        let mut cfg = SshConfig::default();
+        cfg.pool.push(PoolSelector {
+            matches: "vc1/**".into(),
+            folder: Some("lin*".into()),
+            tags: vec!["env:prod".into(), "os:linux".into()],
+            user: None,
+            port: None,
+        });
+        let picked: Vec<String> = targets(&cfg, &pool).into_iter().map(|t| t.name).collect();
+        assert_eq!(picked, ["db-01"], "tagged, running, in scope and folder");
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn vm(uuid: &str) -> Vm {
         template: false,
         nics: vec![],
         disks: vec![],
+        tags: vec![],
     }
 }
 

@@ -115,6 +115,10 @@ pub struct Vm {
     pub template: bool,
     pub nics: Vec<Nic>,
     pub disks: Vec<Disk>,
+    /// Labels operators group VMs by (`env:prod`, `app:erp`): vSphere custom attributes
+    /// as `name:value`, the sim's own. Sorted, no duplicates.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 impl Vm {

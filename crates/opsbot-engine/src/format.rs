@@ -152,6 +152,9 @@ pub fn vm_detail(v: &Vm) -> String {
         if v.ips.is_empty() { "-".to_string() } else { v.ips.join(", ") },
         v.tools_status
     );
+    if !v.tags.is_empty() {
+        let _ = write!(out, "\n标签: {}", v.tags.join(" "));
+    }
     for n in &v.nics {
         let _ = write!(out, "\n{}: {} {}", n.label, n.network, n.mac);
     }

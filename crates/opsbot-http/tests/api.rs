@@ -288,6 +288,37 @@ async fn vm_filters_sort_and_pages() {
     check("power=on", |v| v["power"] == "poweredOn").await;
     check("cluster=Cluster-DR", |v| v["cluster"] == "Cluster-DR").await;
     check("datacenter=DC1", |v| v["datacenter"] == "DC1").await;
+    let has = |v: &Value, t: &str| v["tags"].as_array().unwrap().iter().any(|x| x == t);
+    check("tag=env:prod", |v| {
+        v["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "env:prod")
+    })
+    .await;
+    check("tag=env:prod,app:web", |v| {
+        let tags = v["tags"].as_array().unwrap();
+        tags.iter().any(|x| x == "env:prod") && tags.iter().any(|x| x == "app:web")
+    })
+    .await;
+    let (s, p) = w.get(&admin, "/api/v1/vms?tag=env:nowhere").await;
+    assert_eq!(s, 200);
+    assert_eq!(p["items"].as_array().unwrap().len(), 0, "{p}");
+    let all_prod = w
+        .get(&admin, "/api/v1/vms?per_page=500&tag=env:prod")
+        .await
+        .1["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let in_prod_cluster = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| has(v, "env:prod"))
+        .count();
+    assert_eq!(all_prod, in_prod_cluster, "exactly the tagged ones");
     // Sorting by CPU, descending.
     let p = w.get(&admin, "/api/v1/vms?per_page=500&sort=-cpu").await.1;
     let cpus: Vec<u64> = p["items"]

@@ -1,6 +1,6 @@
 //! What each VM operation does to the simulated estate, with vCenter's refusals.
 
-use crate::seed::{ascii_hostname, mac, uuid};
+use crate::seed::{ascii_hostname, mac, sim_tags, uuid};
 use crate::{SimProvider, SimState};
 use opsbot_core::{
     Disk, Host, Network, OpOutcome, PowerState, Progress, ProviderError, Vm, VmOperation,
@@ -494,6 +494,8 @@ async fn clone(
         vm.guest_ip = Some(ip_s.clone());
         vm.ips = vec![ip_s.clone()];
         vm.guest_hostname = ascii_hostname(name, Some(&ip_s));
+        // A clone is tagged as what it is, not as its template.
+        vm.tags = sim_tags(&vm.cluster, name);
         if let Some(c) = cpu {
             vm.cpu = c;
         }

@@ -751,7 +751,27 @@ pub(crate) fn make_vm(
             datastore: datastore.into(),
             unit: 0,
         }],
+        tags: sim_tags(cluster, name),
     }
+}
+
+/// The sim's tags: the environment its cluster stands for, and the application an
+/// ASCII name starts with (`web-04` → `app:web`).
+pub(crate) fn sim_tags(cluster: &str, name: &str) -> Vec<String> {
+    let mut tags = Vec::new();
+    if let Some(env) = cluster.strip_prefix("Cluster-") {
+        tags.push(format!("env:{}", env.to_lowercase()));
+    }
+    let app: String = name
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_lowercase();
+    if !app.is_empty() && name.is_ascii() {
+        tags.push(format!("app:{app}"));
+    }
+    tags.sort();
+    tags
 }
 
 /// A guest hostname must be a DNS label; Chinese VM names get one derived from the IP.

@@ -115,6 +115,10 @@ pub fn inventory(provider: &str, vms: usize) -> Inventory {
                 datastore: format!("ds-{d}-{}", i % 4),
                 unit: 0,
             }],
+            tags: vec![
+                format!("app:app{}", i % 20),
+                ["env:prod", "env:test", "env:dev"][i % 3].to_string(),
+            ],
         });
     }
     inv

@@ -101,6 +101,8 @@ pub struct ServiceContent {
     pub session_manager: MoRef,
     pub customization_spec_manager: Option<MoRef>,
     pub task_manager: Option<MoRef>,
+    /// Custom attributes (the pool's tags); absent on a standalone host.
+    pub custom_fields_manager: Option<MoRef>,
     /// `about.apiVersion`, e.g. `6.5`, `8.0.2.0`; sent as SOAPAction `urn:vim25/<v>`.
     pub api_version: String,
     /// `VirtualCenter` or `HostAgent`.
@@ -128,6 +130,7 @@ impl ServiceContent {
             session_manager: mo("sessionManager")?,
             customization_spec_manager: rv.child("customizationSpecManager").and_then(Node::moref),
             task_manager: rv.child("taskManager").and_then(Node::moref),
+            custom_fields_manager: rv.child("customFieldsManager").and_then(Node::moref),
             api_version: Some(about("apiVersion"))
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "6.5".to_string()),

@@ -36,6 +36,7 @@ pub const VM_PATHS: &[&str] = &[
     "summary.config.numEthernetCards",
     "network",
     "datastore",
+    "customValue",
 ];
 
 /// Bumped whenever what goes into a token changes, so an old token never matches.
@@ -70,11 +71,12 @@ impl Prints {
         self.vms.insert(oc.obj.value.clone(), vm_print(oc));
     }
 
-    /// Records the non-VM part of an inventory, as mapped.
-    pub fn set_base(&mut self, base: &Inventory) {
+    /// Records the non-VM part of an inventory, as mapped, and the custom attribute
+    /// names VM tags are spelled with (renaming one retags every VM that has it).
+    pub fn set_base(&mut self, base: &Inventory, fields: &BTreeMap<i64, String>) {
         let mut h = DefaultHasher::new();
         format!(
-            "{:?}{:?}{:?}{:?}{:?}",
+            "{:?}{:?}{:?}{:?}{:?}{fields:?}",
             base.datacenters, base.clusters, base.hosts, base.datastores, base.networks
         )
         .hash(&mut h);
@@ -231,7 +233,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_other_schemes_are_refused() {
         let mut p = prints(&[vm("vm-1", &[("name", "a")]), vm("vm-22", &[])]);
-        p.set_base(&Inventory::default());
+        p.set_base(&Inventory::default(), &BTreeMap::new());
         let t = p.token();
         assert!(t.starts_with("v2 "), "{t}");
         assert_eq!(Prints::parse(&t), Some(p));

@@ -39,6 +39,8 @@ const VM_PATHS: &[&str] = &[
     "guest.net",
     "guest.toolsRunningStatus",
     "summary.config.template",
+    // Custom attribute values: the VM's tags.
+    "customValue",
     // Not mapped, but part of the change token (see `fingerprint`).
     "config.changeVersion",
     "summary.config.numVirtualDisks",
@@ -79,6 +81,8 @@ struct Context {
     /// DV port group key (`dvportgroup-13`) → name.
     portgroup_by_key: HashMap<String, String>,
     uplinks: HashSet<MoRef>,
+    /// Custom attribute key → name, for VM tags.
+    field_names: HashMap<i64, String>,
 }
 
 /// Reads the whole inventory of one vCenter.
@@ -93,7 +97,7 @@ pub async fn fetch_with_prints(client: &VimClient, provider: &str) -> Result<(In
     let mut inv = ctx.base(provider);
     inv.vms.reserve(vm_refs.len());
     let mut prints = Prints::default();
-    prints.set_base(&inv);
+    prints.set_base(&inv, &ctx.fields());
     for_each_vm(client, &vm_refs, VM_PATHS, |oc| {
         prints.add_vm(oc);
         inv.vms.push(ctx.map_vm(provider, oc));
@@ -123,7 +127,7 @@ pub async fn light_pass(client: &VimClient, provider: &str) -> Result<LightPass>
     let started = std::time::Instant::now();
     let (ctx, vm_refs) = tokio::try_join!(context(client), list_view(client, "VirtualMachine"))?;
     let mut prints = Prints::default();
-    prints.set_base(&ctx.base(provider));
+    prints.set_base(&ctx.base(provider), &ctx.fields());
     for_each_vm(client, &vm_refs, fingerprint::VM_PATHS, |oc| {
         prints.add_vm(oc)
     })
@@ -210,7 +214,53 @@ pub async fn vm(client: &VimClient, provider: &str, vm: &MoRef) -> Result<Vm> {
 }
 
 async fn context(client: &VimClient) -> Result<Context> {
-    let (folders, datacenters, computes, hosts, datastores, networks, switches) = tokio::try_join!(
+    let (field_names, (folders, datacenters, computes, hosts, datastores, networks, switches)) =
+        tokio::try_join!(custom_fields(client), base_objects(client))?;
+    build_context(
+        field_names,
+        [
+            folders,
+            datacenters,
+            computes,
+            hosts,
+            datastores,
+            networks,
+            switches,
+        ],
+    )
+}
+
+/// Custom attribute definitions (key → name); none where the server has no manager.
+async fn custom_fields(client: &VimClient) -> Result<HashMap<i64, String>> {
+    let Some(cfm) = client.service().custom_fields_manager.clone() else {
+        return Ok(HashMap::new());
+    };
+    let props = client.retrieve(&cfm, &["field"]).await?;
+    Ok(props
+        .get("field")
+        .map(|f| {
+            f.children
+                .iter()
+                .filter_map(|d| Some((d.parse_at::<i64>("key")?, d.text_at("name")?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+type Objects = Vec<ObjectContent>;
+
+async fn base_objects(
+    client: &VimClient,
+) -> Result<(
+    Objects,
+    Objects,
+    Objects,
+    Objects,
+    Objects,
+    Objects,
+    Objects,
+)> {
+    tokio::try_join!(
         view(client, &["Folder"], &[("Folder", NAME_PARENT)]),
         view(client, &["Datacenter"], &[("Datacenter", NAME_PARENT)]),
         view(
@@ -239,7 +289,13 @@ async fn context(client: &VimClient) -> Result<Context> {
                 ("VmwareDistributedVirtualSwitch", DVS_PATHS)
             ]
         ),
-    )?;
+    )
+}
+
+fn build_context(
+    field_names: HashMap<i64, String>,
+    [folders, datacenters, computes, hosts, datastores, networks, switches]: [Objects; 7],
+) -> Result<Context> {
     let mut tree = HashMap::new();
     for oc in folders.iter().chain(&datacenters).chain(&computes) {
         tree.insert(
@@ -301,6 +357,7 @@ async fn context(client: &VimClient) -> Result<Context> {
         network_names,
         portgroup_by_key,
         uplinks,
+        field_names,
     })
 }
 
@@ -582,7 +639,44 @@ impl Context {
             template: v.text("summary.config.template") == Some("true"),
             nics,
             disks,
+            tags: v
+                .get("customValue")
+                .map(|values| self.tags(values))
+                .unwrap_or_default(),
         }
+    }
+
+    /// The custom attribute names, in key order.
+    fn fields(&self) -> std::collections::BTreeMap<i64, String> {
+        self.field_names
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+
+    /// Custom attribute values as tags: `name:value`, or `name` when the value is empty.
+    /// One value per attribute, the last one listed (vcsim appends on every SetField).
+    fn tags(&self, values: &Node) -> Vec<String> {
+        let by_key: HashMap<i64, &str> = values
+            .children
+            .iter()
+            .filter_map(|v| Some((v.parse_at::<i64>("key")?, v.text_at("value").unwrap_or(""))))
+            .collect();
+        let mut tags: Vec<String> = by_key
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let name = self.field_names.get(&key)?;
+                let value = value.trim();
+                Some(if value.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}:{value}")
+                })
+            })
+            .collect();
+        tags.sort();
+        tags.dedup();
+        tags
     }
 
     fn map_devices(&self, devices: &Node) -> (Vec<Nic>, Vec<Disk>) {

@@ -332,6 +332,35 @@ async fn resync_reads_only_what_the_vcenter_changed() {
         other => panic!("expected a delta after a reconfiguration, got {other:?}"),
     };
 
+    // Custom attributes another client defines and sets become the VM's tags. A new
+    // definition retags what may be every VM: a full read.
+    for (field, value) in [("env", "prod"), ("app", "erp")] {
+        let set = sim.read(&["set-field", &vm.id, field, value]);
+        assert_eq!(set["status"], 200, "{set}");
+    }
+    let token = match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Full {
+            inventory,
+            token: Some(token),
+        } => {
+            let seen = inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
+            assert_eq!(seen.tags, ["app:erp", "env:prod"]);
+            token
+        }
+        other => panic!("expected a full read after new attributes, got {other:?}"),
+    };
+    // A value changed on an existing attribute: that VM alone.
+    let set = sim.read(&["set-field", &vm.id, "env", "test"]);
+    assert_eq!(set["status"], 200, "{set}");
+    let token = match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Delta { vms, token, .. } => {
+            assert_eq!(vms.len(), 1, "{vms:?}");
+            assert_eq!(vms[0].tags, ["app:erp", "env:test"]);
+            token
+        }
+        other => panic!("expected a delta after retagging, got {other:?}"),
+    };
+
     // A VM destroyed by another client is a removal.
     let acted = sim.read(&["act", &vm.id, "Destroy_Task"]);
     assert_eq!(acted["status"], 200, "{acted}");

@@ -228,7 +228,12 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
         return denied(&user, "虚拟机");
     }
     let ctx = auth.context();
-    let shown = (q.q.clone(), q.power.clone(), q.cluster.clone());
+    let shown = (
+        q.q.clone(),
+        q.power.clone(),
+        q.cluster.clone(),
+        q.tag.clone(),
+    );
     let page = q.page.unwrap_or(1).max(1);
     let (filter, _) = match VmFilter::from_query(api_vms::Query {
         per_page: Some(PAGE),
@@ -275,19 +280,28 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
         .collect();
     clusters.sort();
     clusters.dedup();
+    let mut tags: Vec<&str> = pool
+        .inventory
+        .vms
+        .iter()
+        .flat_map(|v| v.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
     let query = format!(
-        "q={}&power={}&cluster={}",
+        "q={}&power={}&cluster={}&tag={}",
         enc(&shown.0),
         enc(&shown.1),
-        enc(&shown.2)
+        enc(&shown.2),
+        enc(&shown.3)
     );
     ctx.templates.page(
         "vms.html",
         context! {
             vms => rows, total => total, page => page, pages => pages, query => query,
-            clusters => clusters,
-            f => context! { q => shown.0, power => shown.1, cluster => shown.2 },
+            clusters => clusters, tags => tags,
+            f => context! { q => shown.0, power => shown.1, cluster => shown.2, tag => shown.3 },
             ..base(&user, "虚拟机", "vms")
         },
     )

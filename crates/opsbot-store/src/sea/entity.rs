@@ -138,6 +138,17 @@ table!(
 });
 
 table!(
+    /// A VM's tags (`env:prod`), sorted.
+    vm_tag, "vm_tag", {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub provider: String,
+    pub vm_id: String,
+    pub position: i32,
+    pub tag: String,
+});
+
+table!(
     /// Every guest IP of a VM, primary first; indexed by ip for "which VM has 10.1.2.3".
     vm_ip, "vm_ip", {
     #[sea_orm(primary_key)]

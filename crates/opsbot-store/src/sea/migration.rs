@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_channels::Channels),
             Box::new(super::migration_alerts::Alerts),
             Box::new(super::migration_assets::Assets),
+            Box::new(super::migration_tags::Tags),
         ]
     }
 }

@@ -17,6 +17,7 @@ mod migration_alerts;
 mod migration_assets;
 mod migration_channels;
 mod migration_leases;
+mod migration_tags;
 mod migration_tokens;
 mod outbox;
 mod policy;

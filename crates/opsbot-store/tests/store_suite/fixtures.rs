@@ -45,6 +45,7 @@ pub fn vm(provider: &str, id: &str, name: &str) -> Vm {
                 unit: 1,
             },
         ],
+        tags: vec!["app:web".into(), "env:prod".into()],
     }
 }
 

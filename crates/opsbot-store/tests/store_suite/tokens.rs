@@ -19,12 +19,14 @@ fn token(id: &str) -> NewToken {
 
 pub async fn tokens_round_trip_and_revoke(ctx: Ctx) {
     let store = ctx.store;
-    store.token_insert(&token("aaaa")).await.unwrap();
+    // Kept: a second `token("aaaa")` may fall in the next second.
+    let aaaa = token("aaaa");
+    store.token_insert(&aaaa).await.unwrap();
     store.token_insert(&token("bbbb")).await.unwrap();
     let got = store.token_get("aaaa").await.unwrap().unwrap();
     assert_eq!(got.subject, "张三");
     assert_eq!(got.allow_ips, vec!["10.0.0.0/8", "::1/128"]);
-    assert_eq!(got.expires_at, token("aaaa").expires_at);
+    assert_eq!(got.expires_at, aaaa.expires_at);
     assert!(got.revoked_at.is_none() && got.last_used_at.is_none());
     assert!(store.token_get("cccc").await.unwrap().is_none());
 

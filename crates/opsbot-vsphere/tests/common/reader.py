@@ -5,6 +5,7 @@ crate under test. Usage: reader.py URL COMMAND [ARG]; prints JSON.
   logout COOKIE   -> logs out the session with that cookie (to expire another client's session)
   act ID METHOD [ARGS_XML] -> runs METHOD on VM ID as another client would (an outside change)
   vm-id NAME      -> the MoRef value of the VM with that name
+  set-field ID NAME VALUE -> sets custom attribute NAME (defined if missing) on VM ID
 """
 import json, os, sys
 sys.path.insert(0, os.environ["VSOAP_DIR"])
@@ -88,6 +89,22 @@ def main():
         st, _, _, t = s.post('<%s xmlns="urn:vim25">%s%s</%s>' % (method, mo("_this", "VirtualMachine", vid), args, method))
         task = returnval(t)
         print(json.dumps({"status": st, "task": text(task[0]) if task else None}))
+    elif cmd == "set-field":
+        vid, name, value = sys.argv[3], sys.argv[4], sys.argv[5]
+        cfm = sc["customFieldsManager"]
+        _, objs = objects(s.post(obj_props(sc["propertyCollector"], "CustomFieldsManager", [cfm], ["field"]))[3])
+        key = None
+        field = objs[0].get("field") if objs else None
+        for d in (field if field is not None else []):
+            if d.find("v:name", NS).text == name:
+                key = d.find("v:key", NS).text
+        if key is None:
+            _, _, _, t = s.post('<AddCustomFieldDef xmlns="urn:vim25">%s<name>%s</name><moType>VirtualMachine</moType></AddCustomFieldDef>'
+                                % (mo("_this", "CustomFieldsManager", cfm), name))
+            key = returnval(t)[0].find("v:key", NS).text
+        st, _, _, t = s.post('<SetField xmlns="urn:vim25">%s%s<key>%s</key><value>%s</value></SetField>'
+                             % (mo("_this", "CustomFieldsManager", cfm), mo("entity", "VirtualMachine", vid), key, value))
+        print(json.dumps({"status": st, "key": int(key)}))
     elif cmd == "vm-id":
         name = sys.argv[3]
         vms = view_objects(s, sc, ["VirtualMachine"], [("VirtualMachine", ["name"])])

@@ -132,6 +132,8 @@ pub struct VmDto<'a> {
     pub nics: &'a [opsbot_core::Nic],
     #[schema(value_type = Vec<DiskDto>)]
     pub disks: &'a [opsbot_core::Disk],
+    /// Tags (`env:prod`: vSphere custom attributes as `name:value`).
+    pub tags: &'a [String],
 }
 
 impl<'a> From<&'a Vm> for VmDto<'a> {
@@ -159,6 +161,7 @@ impl<'a> From<&'a Vm> for VmDto<'a> {
             scope: v.scope_path(),
             nics: &v.nics,
             disks: &v.disks,
+            tags: &v.tags,
         }
     }
 }

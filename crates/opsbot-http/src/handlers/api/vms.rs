@@ -37,6 +37,8 @@ pub struct Query {
     pub datacenter: Option<String>,
     pub cluster: Option<String>,
     pub host: Option<String>,
+    /// A tag the VM carries, exactly (`env:prod`); repeat with commas for all of several.
+    pub tag: Option<String>,
     /// true: templates instead of VMs.
     pub template: Option<bool>,
     /// name, cpu, memory, power, ip, host, cluster, datacenter; `-` first for descending.
@@ -56,6 +58,8 @@ pub struct VmFilter {
     pub datacenter: Option<String>,
     pub cluster: Option<String>,
     pub host: Option<String>,
+    /// Every one of these tags.
+    pub tags: Vec<String>,
     pub template: bool,
     pub sort: Sort,
     pub descending: bool,
@@ -97,6 +101,7 @@ impl VmFilter {
             &mut q.datacenter,
             &mut q.cluster,
             &mut q.host,
+            &mut q.tag,
             &mut q.sort,
         ] {
             if f.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -126,7 +131,12 @@ impl VmFilter {
                 )))
             }
         };
-        for (k, v) in [("q", &q.q), ("name", &q.name), ("ip", &q.ip)] {
+        for (k, v) in [
+            ("q", &q.q),
+            ("name", &q.name),
+            ("ip", &q.ip),
+            ("tag", &q.tag),
+        ] {
             if v.as_ref().is_some_and(|v| v.chars().count() > 200) {
                 return Err(ApiError::bad_request(format!(
                     "{k} is longer than 200 characters"
@@ -145,6 +155,13 @@ impl VmFilter {
                 datacenter: q.datacenter,
                 cluster: q.cluster,
                 host: q.host,
+                tags: q
+                    .tag
+                    .iter()
+                    .flat_map(|t| t.split(','))
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
                 template: q.template.unwrap_or(false),
                 sort,
                 descending,
@@ -180,6 +197,7 @@ impl VmFilter {
                 && super::matches(&self.datacenter, &v.datacenter)
                 && super::matches(&self.cluster, &v.cluster)
                 && super::matches(&self.host, &v.host)
+                && self.tags.iter().all(|t| v.tags.contains(t))
                 && scoped.as_ref().is_none_or(|seen| seen[i])
         };
         // Non-templates come pre-sorted by name, so the common case sorts nothing.

@@ -1,7 +1,7 @@
-//! A VM's NICs, disks and IPs: loaded in bulk (one query per table, grouped in
+//! A VM's NICs, disks, IPs and tags: loaded in bulk (one query per table, grouped in
 //! memory, never one query per VM) and rewritten as a whole when they change.
 
-use crate::sea::entity::{vm_disk, vm_ip, vm_nic};
+use crate::sea::entity::{vm_disk, vm_ip, vm_nic, vm_tag};
 use opsbot_core::{Disk, Nic, Vm};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -20,6 +20,7 @@ pub(crate) struct Children {
     nics: HashMap<Key, Vec<Nic>>,
     disks: HashMap<Key, Vec<Disk>>,
     ips: HashMap<Key, Vec<String>>,
+    tags: HashMap<Key, Vec<String>>,
 }
 
 impl Children {
@@ -29,6 +30,7 @@ impl Children {
         vm.nics = self.nics.remove(&key).unwrap_or_default();
         vm.disks = self.disks.remove(&key).unwrap_or_default();
         vm.ips = self.ips.remove(&key).unwrap_or_default();
+        vm.tags = self.tags.remove(&key).unwrap_or_default();
     }
 }
 
@@ -95,6 +97,21 @@ pub(crate) async fn load<C: ConnectionTrait>(
             .or_default()
             .push(r.ip);
     }
+
+    let mut q = vm_tag::Entity::find().order_by_asc(vm_tag::Column::Position);
+    if let Some(p) = provider {
+        q = q.filter(vm_tag::Column::Provider.eq(p));
+    }
+    if let Some(ids) = vm_ids {
+        q = q.filter(vm_tag::Column::VmId.is_in(ids.iter().cloned()));
+    }
+    for r in q.all(db).await? {
+        children
+            .tags
+            .entry((r.provider, r.vm_id))
+            .or_default()
+            .push(r.tag);
+    }
     Ok(children)
 }
 
@@ -119,7 +136,12 @@ pub(crate) async fn replace<C: ConnectionTrait>(
             .await?;
         vm_ip::Entity::delete_many()
             .filter(vm_ip::Column::Provider.eq(provider))
-            .filter(vm_ip::Column::VmId.is_in(ids))
+            .filter(vm_ip::Column::VmId.is_in(ids.clone()))
+            .exec(db)
+            .await?;
+        vm_tag::Entity::delete_many()
+            .filter(vm_tag::Column::Provider.eq(provider))
+            .filter(vm_tag::Column::VmId.is_in(ids))
             .exec(db)
             .await?;
     }
@@ -177,6 +199,23 @@ pub(crate) async fn replace<C: ConnectionTrait>(
         })
         .collect();
     insert_chunked::<vm_ip::Entity, _, _>(db, ips).await?;
+
+    let tags: Vec<_> = vms
+        .iter()
+        .flat_map(|vm| {
+            vm.tags
+                .iter()
+                .enumerate()
+                .map(|(i, tag)| vm_tag::ActiveModel {
+                    id: NotSet,
+                    provider: Set(provider.to_string()),
+                    vm_id: Set(vm.id.clone()),
+                    position: Set(i as i32),
+                    tag: Set(tag.clone()),
+                })
+        })
+        .collect();
+    insert_chunked::<vm_tag::Entity, _, _>(db, tags).await?;
     Ok(())
 }
 

@@ -450,6 +450,7 @@ impl PoolObject for Vm {
             ("nics", json::<Vec<Nic>>(&self.nics)),
             ("disks", json::<Vec<Disk>>(&self.disks)),
             ("ips", json(&self.ips)),
+            ("tags", json(&self.tags)),
         ]
     }
     fn active(&self, removed_at: Option<Time>) -> vm::ActiveModel {
@@ -496,6 +497,7 @@ impl PoolObject for Vm {
                 guest_hostname: m.guest_hostname,
                 guest_ip: m.guest_ip,
                 ips: Vec::new(),
+                tags: Vec::new(),
                 tools_status: m.tools_status,
                 template: m.template,
                 nics: Vec::new(),

@@ -361,7 +361,7 @@ impl Ctx<'_> {
             if u.revived
                 || u.fields
                     .iter()
-                    .any(|f| matches!(*f, "nics" | "disks" | "ips"))
+                    .any(|f| matches!(*f, "nics" | "disks" | "ips" | "tags"))
             {
                 rewrite.push(u.obj);
                 stale.push(u.obj.id.as_str());
