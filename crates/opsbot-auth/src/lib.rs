@@ -7,6 +7,11 @@
 //! forged or expired token costs no query; the store keeps only SHA-256 of the MAC, so
 //! a copy of the database does not yield usable tokens; revocation and address
 //! allow-lists live in the row.
+//!
+//! A row that passed is kept in memory for [`REREAD_AFTER`], so a busy API client costs
+//! one read every few seconds, not one per request. Revoking through this server takes
+//! effect at once; revoking elsewhere (`opsbot token revoke`, another instance) within
+//! [`REREAD_AFTER`].
 
 mod error;
 
@@ -19,14 +24,22 @@ use hmac::{Hmac, Mac};
 use ipnet::IpNet;
 use opsbot_store::{NewToken, Store, TokenRecord};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 const VERSION: &str = "ob1";
 const KEY_STATE: &str = "auth.signing_key";
+
+/// How long a token row that passed is trusted before the store is asked again.
+pub const REREAD_AFTER: Duration = Duration::from_secs(5);
+
+/// More remembered rows than this and the memory starts over (only rows whose MAC and
+/// hash matched get in, so it holds real tokens only).
+const REMEMBERED: usize = 10_000;
 
 /// What a token is for; a token of one kind is refused where the other is expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +101,8 @@ pub struct Principal {
 pub struct Tokens {
     store: Arc<dyn Store>,
     key: Arc<[u8; 32]>,
+    /// token id → its row and when it was read.
+    recent: Arc<Mutex<HashMap<String, (TokenRecord, Instant)>>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -104,6 +119,7 @@ impl Tokens {
         Ok(Tokens {
             store,
             key: Arc::new(key),
+            recent: Arc::default(),
         })
     }
 
@@ -176,11 +192,14 @@ impl Tokens {
         if expiry <= Utc::now().timestamp() {
             return Err(AuthError::Expired);
         }
-        let record = self
-            .store
-            .token_get(token_id)
-            .await?
-            .ok_or(AuthError::Unknown)?;
+        let record = match self.remembered(token_id) {
+            Some(record) => record,
+            None => self
+                .store
+                .token_get(token_id)
+                .await?
+                .ok_or(AuthError::Unknown)?,
+        };
         if !bool::from(record.secret_hash.as_bytes().ct_eq(hash(mac).as_bytes())) {
             // A valid MAC for a row that holds another hash: the key changed since
             // the token was issued, or the row was tampered with.
@@ -192,15 +211,18 @@ impl Tokens {
         if !address_allowed(&record, peer) {
             return Err(AuthError::AddressNotAllowed(peer));
         }
+        let mut record = record;
         // A use per minute is enough for `token list`; a write per request is not.
         if record
             .last_used_at
             .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60))
         {
-            if let Err(e) = self.store.token_touch(token_id).await {
-                tracing::debug!(error = %e, "could not record a token's use");
+            match self.store.token_touch(token_id).await {
+                Ok(_) => record.last_used_at = Some(Utc::now()),
+                Err(e) => tracing::debug!(error = %e, "could not record a token's use"),
             }
         }
+        self.remember(&record);
         Ok(Principal {
             token_id: record.token_id,
             kind,
@@ -209,7 +231,34 @@ impl Tokens {
     }
 
     pub async fn revoke(&self, token_id: &str) -> Result<bool, AuthError> {
-        Ok(self.store.token_revoke(token_id).await?)
+        let revoked = self.store.token_revoke(token_id).await?;
+        self.lock_recent().remove(token_id);
+        Ok(revoked)
+    }
+
+    /// The row of `token_id` if it passed less than [`REREAD_AFTER`] ago.
+    fn remembered(&self, token_id: &str) -> Option<TokenRecord> {
+        let recent = self.lock_recent();
+        let (record, read_at) = recent.get(token_id)?;
+        (read_at.elapsed() < REREAD_AFTER).then(|| record.clone())
+    }
+
+    fn remember(&self, record: &TokenRecord) {
+        let mut recent = self.lock_recent();
+        let read_at = match recent.get(&record.token_id) {
+            // Still the read it was; only the use time moved.
+            Some((_, at)) if at.elapsed() < REREAD_AFTER => *at,
+            _ => Instant::now(),
+        };
+        if recent.len() >= REMEMBERED {
+            recent.clear();
+        }
+        recent.insert(record.token_id.clone(), (record.clone(), read_at));
+    }
+
+    fn lock_recent(&self) -> std::sync::MutexGuard<'_, HashMap<String, (TokenRecord, Instant)>> {
+        // A panic while holding this lock leaves whole entries only.
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub async fn list(&self) -> Result<Vec<TokenRecord>, AuthError> {

@@ -182,3 +182,35 @@ async fn a_token_expires() {
         AuthError::BadRequest(_)
     ));
 }
+
+#[tokio::test]
+async fn a_revocation_elsewhere_takes_effect_within_the_reread_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = store(&dir, "a.db").await;
+    let server = Tokens::open(db.clone()).await.unwrap();
+    // `opsbot token revoke` or another instance: the same store, its own memory.
+    let elsewhere = Tokens::open(db).await.unwrap();
+    let issued = server.issue(&request(TokenKind::Api, &[])).await.unwrap();
+    let peer = ip("192.0.2.1");
+    server
+        .verify(&issued.token, TokenKind::Api, peer)
+        .await
+        .unwrap();
+    let revoked_at = Instant::now();
+    assert!(elsewhere.revoke(&issued.token_id).await.unwrap());
+    // Until the server reads the row again it may still accept the token; after that,
+    // never.
+    let deadline = revoked_at + opsbot_auth::REREAD_AFTER + Duration::from_secs(5);
+    loop {
+        match server.verify(&issued.token, TokenKind::Api, peer).await {
+            Err(AuthError::Revoked) => break,
+            Ok(_) => assert!(
+                Instant::now() < deadline,
+                "still accepted after the re-read time"
+            ),
+            Err(e) => panic!("{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(revoked_at.elapsed() < opsbot_auth::REREAD_AFTER + Duration::from_secs(5));
+}

@@ -8,6 +8,10 @@
 //! - the overview page (纵览): time to the full answer, sequential;
 //! - the overview's page weight (HTML + CSS + script).
 //!
+//! The lists' load generator is lean (keep-alive HTTP/1.1 straight to TCP, one
+//! connection per client): it shares the two cores with the server. Each shape also
+//! reports the CPU time per request of this process (server and generator together).
+//!
 //! cargo bench -p opsbot-http --bench api_load
 
 use opsbot_auth::{TokenKind, TokenRequest};
@@ -17,6 +21,10 @@ use opsbot_http::{ApiContext, AppState, WebConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "common/http1.rs"]
+mod http1;
+use http1::{cpu_time, Conn};
 
 const VMS: usize = 10_000;
 const CLIENTS: usize = 100;
@@ -43,6 +51,10 @@ fn main() {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+fn bearer(token: &str) -> String {
+    format!("authorization: Bearer {token}\r\n")
 }
 
 fn ms(d: Duration) -> String {
@@ -105,7 +117,8 @@ async fn run() {
         .unwrap(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
     let web = WebConfig {
         admin_user: Some("admin".into()),
         admin_password_hash: Some(opsbot_http::config::hash_password(PASSWORD).unwrap()),
@@ -162,19 +175,15 @@ async fn run() {
         .await
         .unwrap()
         .token;
+    let mut conn = Conn::open(addr).await;
     for q in QUERIES {
         let mut lat = Vec::new();
         let mut bytes = 0;
         for _ in 0..200 {
-            let t = Instant::now();
-            let r = client
-                .get(format!("{base}{q}"))
-                .bearer_auth(&one)
-                .send()
-                .await
-                .unwrap();
-            bytes = r.bytes().await.unwrap().len();
-            lat.push(t.elapsed());
+            let (took, answer) = conn.send("GET", q, &bearer(&one), b"").await;
+            assert_eq!(answer.status, 200);
+            bytes = answer.body.len();
+            lat.push(took);
         }
         lat.sort();
         println!(
@@ -186,7 +195,7 @@ async fn run() {
     }
 
     for prefix in ["u", "s"] {
-        let mut tokens = Vec::new();
+        let mut clients = Vec::new();
         for i in 0..CLIENTS {
             let t = ctx
                 .tokens
@@ -199,7 +208,12 @@ async fn run() {
                 })
                 .await
                 .unwrap();
-            tokens.push(t.token);
+            // Connected and used once before measuring, as a client that keeps its
+            // connection is.
+            let mut conn = Conn::open(addr).await;
+            let (_, answer) = conn.send("GET", QUERIES[0], &bearer(&t.token), b"").await;
+            assert_eq!(answer.status, 200);
+            clients.push((conn, bearer(&t.token)));
         }
         let who = if prefix == "u" {
             "all scopes"
@@ -208,51 +222,51 @@ async fn run() {
         };
         for paced in [false, true] {
             let started = Instant::now();
-            let tasks: Vec<_> = tokens
-                .iter()
+            let cpu = cpu_time();
+            let tasks: Vec<_> = clients
+                .drain(..)
                 .enumerate()
-                .map(|(i, token)| {
-                    let (client, base, token) = (client.clone(), base.clone(), token.clone());
+                .map(|(i, (mut conn, auth))| {
                     tokio::spawn(async move {
                         let mut lat = Vec::with_capacity(ROUNDS);
-                        let mut tick = tokio::time::interval(Duration::from_millis(100));
-                        if paced {
-                            tokio::time::sleep(Duration::from_millis(i as u64)).await;
-                        }
+                        // Spread over the 100 ms, each client on its own beat.
+                        let mut tick = paced.then(|| {
+                            tokio::time::interval_at(
+                                tokio::time::Instant::now() + Duration::from_millis(i as u64),
+                                Duration::from_millis(100),
+                            )
+                        });
                         for r in 0..ROUNDS {
-                            if paced {
+                            if let Some(tick) = tick.as_mut() {
                                 tick.tick().await;
                             }
                             let q = QUERIES[(i + r) % QUERIES.len()];
-                            let t = Instant::now();
-                            let resp = client
-                                .get(format!("{base}{q}"))
-                                .bearer_auth(&token)
-                                .send()
-                                .await
-                                .unwrap();
-                            assert_eq!(resp.status(), 200);
-                            resp.bytes().await.unwrap();
-                            lat.push(t.elapsed());
+                            let (took, answer) = conn.send("GET", q, &auth, b"").await;
+                            assert_eq!(answer.status, 200);
+                            lat.push(took);
                         }
-                        lat
+                        (conn, auth, lat)
                     })
                 })
                 .collect();
             let mut all = Vec::new();
             for t in tasks {
-                all.extend(t.await.unwrap());
+                let (conn, auth, lat) = t.await.unwrap();
+                clients.push((conn, auth));
+                all.extend(lat);
             }
             let wall = started.elapsed();
+            let cpu = cpu_time() - cpu;
             all.sort();
             println!(
-                "VM list, {VMS} VMs, {CLIENTS} clients {} ({who}): {} requests, p50 {}, p99 {}, max {}, {:.0} req/s",
+                "VM list, {VMS} VMs, {CLIENTS} clients {} ({who}): {} requests, p50 {}, p99 {}, max {}, {:.0} req/s, {:.0} µs CPU per request",
                 if paced { "each every 100 ms" } else { "closed loop" },
                 all.len(),
                 ms(percentile(&all, 0.5)),
                 ms(percentile(&all, 0.99)),
                 ms(*all.last().unwrap()),
-                all.len() as f64 / wall.as_secs_f64()
+                all.len() as f64 / wall.as_secs_f64(),
+                cpu.as_secs_f64() * 1e6 / all.len() as f64
             );
         }
     }

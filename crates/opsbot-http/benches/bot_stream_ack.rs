@@ -30,8 +30,10 @@ use opsbot_wecom::{aibot, WecomCrypto};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+#[path = "common/http1.rs"]
+mod http1;
+use http1::{cpu_time, Conn};
 
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
@@ -122,10 +124,9 @@ async fn run() {
             &now,
             &i.to_string(),
         );
-        let t = Instant::now();
-        let body = conn.request("GET", &query, "").await;
+        let (took, body) = callback(&mut conn, "GET", &query, "").await;
         assert_eq!(body, "1616140317555161061");
-        latencies.push(t.elapsed());
+        latencies.push(took);
     }
     report(
         "URL verification (sequential)",
@@ -137,7 +138,7 @@ async fn run() {
     let mut conns = Vec::with_capacity(ENGINEERS);
     for i in 0..ENGINEERS {
         let mut conn = Conn::open(addr).await;
-        conn.ack(&message(&crypto, i, &format!("warm-{i}"))).await;
+        ack(&mut conn, &message(&crypto, i, &format!("warm-{i}"))).await;
         conns.push(conn);
     }
 
@@ -153,7 +154,7 @@ async fn run() {
             .map(|(i, mut conn)| {
                 let post = message(&crypto, i, &format!("burst-{round}-{i}"));
                 tokio::spawn(async move {
-                    let out = conn.ack(&post).await;
+                    let out = ack(&mut conn, &post).await;
                     (conn, out)
                 })
             })
@@ -196,7 +197,7 @@ async fn run() {
                 for n in 0..25 {
                     tick.tick().await;
                     let post = message(&crypto, i, &format!("paced-{i}-{n}"));
-                    out.push(conn.ack(&post).await.0);
+                    out.push(ack(&mut conn, &post).await.0);
                 }
                 (conn, out)
             })
@@ -236,7 +237,7 @@ async fn run() {
                     &format!("u{i}"),
                     &id,
                 );
-                conn.ack(&signed(&crypto, &json, i)).await.0
+                ack(&mut conn, &signed(&crypto, &json, i)).await.0
             })
         })
         .collect();
@@ -281,65 +282,29 @@ fn signed(crypto: &WecomCrypto, json: &str, n: usize) -> CallbackPost {
     build_aibot_post(crypto, json, b"0123456789abcdef", &now, &n.to_string())
 }
 
-/// One keep-alive HTTP/1.1 connection to the callback URL.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
+/// POSTs `post` as WeCom does; the time to the whole answer, and the answer.
+async fn ack(conn: &mut Conn, post: &CallbackPost) -> (Duration, String) {
+    callback(conn, "POST", &post.query, &post.body).await
 }
 
-impl Conn {
-    async fn open(addr: std::net::SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            buf: Vec::with_capacity(4096),
-        }
-    }
-
-    /// POSTs `post` as WeCom does; the time to the whole answer, and the answer.
-    async fn ack(&mut self, post: &CallbackPost) -> (Duration, String) {
-        let t = Instant::now();
-        let body = self.request("POST", &post.query, &post.body).await;
-        (t.elapsed(), body)
-    }
-
-    /// One request; panics unless the answer is 200. Returns the body.
-    async fn request(&mut self, method: &str, query: &str, body: &str) -> String {
-        let head = format!(
-            "{method} /wecom/bot/ops/callback?{query} HTTP/1.1\r\nhost: 127.0.0.1\r\n\
-             content-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body.as_bytes());
-        self.stream.write_all(&request).await.unwrap();
-        self.buf.clear();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = self.stream.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "the server closed the connection");
-            self.buf.extend_from_slice(&chunk[..n]);
-            let Some(end) = find(&self.buf, b"\r\n\r\n") else {
-                continue;
-            };
-            let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
-            assert!(head.starts_with("http/1.1 200"), "{head}");
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            if self.buf.len() >= end + 4 + length {
-                let body = &self.buf[end + 4..end + 4 + length];
-                return String::from_utf8(body.to_vec()).unwrap();
-            }
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// One request to the callback URL; panics unless the answer is 200.
+async fn callback(conn: &mut Conn, method: &str, query: &str, body: &str) -> (Duration, String) {
+    let target = format!("/wecom/bot/ops/callback?{query}");
+    let (took, answer) = conn
+        .send(
+            method,
+            &target,
+            "content-type: application/json\r\n",
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    (took, String::from_utf8(answer.body).unwrap())
 }
 
 fn report(label: &str, mut latencies: Vec<Duration>, total: Duration) {
@@ -354,20 +319,6 @@ fn report(label: &str, mut latencies: Vec<Duration>, total: Duration) {
         ms(*latencies.last().unwrap()),
         latencies.len() as f64 / total.as_secs_f64()
     );
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    // The kernel's USER_HZ is 100 on Linux.
-    Duration::from_millis(ticks * 10)
 }
 
 fn per_message_cpu(label: &str, cpu: Duration, messages: usize) {
