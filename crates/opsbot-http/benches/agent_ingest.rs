@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 const HOSTS: usize = 1000;
 const CONNECTIONS: usize = 64;
 
+// The allocator the opsbot binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -22,6 +22,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The allocator the opsbot binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "common/http1.rs"]
 mod http1;
 use http1::{cpu_time, Conn};

@@ -41,6 +41,10 @@ const ENGINEERS: usize = 100;
 const ROUNDS: usize = 20;
 const GROUPS: [&str; 4] = ["wrGroupA", "wrGroupB", "wrGroupC", "wrGroupD"];
 
+// The allocator the opsbot binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -26,6 +26,10 @@ const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const CONCURRENCY: usize = 200;
 const ROUNDS: usize = 10;
 
+// The allocator the opsbot binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // `cargo bench` passes --bench; any other argument list is a test-mode probe.
     let rt = tokio::runtime::Builder::new_multi_thread()

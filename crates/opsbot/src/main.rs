@@ -13,6 +13,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// glibc's allocator spends half of a busy API server's CPU on its own bookkeeping
+// (malloc_consolidate, chunk unlinking) over the 10,000-VM pool's many small strings;
+// mimalloc doubles the VM list's throughput (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "opsbot",
