@@ -192,7 +192,7 @@ impl Tokens {
         if expiry <= Utc::now().timestamp() {
             return Err(AuthError::Expired);
         }
-        let record = match self.remembered(token_id) {
+        let mut record = match self.remembered(token_id) {
             Some(record) => record,
             None => self
                 .store
@@ -211,7 +211,6 @@ impl Tokens {
         if !address_allowed(&record, peer) {
             return Err(AuthError::AddressNotAllowed(peer));
         }
-        let mut record = record;
         // A use per minute is enough for `token list`; a write per request is not.
         if record
             .last_used_at

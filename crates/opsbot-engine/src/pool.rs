@@ -21,8 +21,6 @@ pub struct PoolView {
     pub templates: Vec<Template>,
     by_name: HashMap<String, Vec<usize>>,
     by_ip: HashMap<String, Vec<usize>>,
-    /// Lower-cased name, hostname and IPs of each VM, for substring search.
-    haystack: Vec<String>,
     /// Indexes of the VMs that are not templates, ordered by name.
     sorted_vms: Vec<usize>,
     /// provider → provider's VM id → index, for the API's `/vms/{provider}/{id}`.
@@ -32,10 +30,13 @@ pub struct PoolView {
     facets: Vec<VmFacets>,
     /// Lower-cased provider, datacenter, cluster and host names → their facet ids.
     facet_ids: HashMap<String, u32>,
-    /// `haystack` end to end, for the whole pool at once.
+    /// Lower-cased name, hostname and IPs of each VM, for substring search over the
+    /// whole pool at once.
     search_column: TextColumn,
     /// Each VM's IPs (guest IP included), each after [`IP_START`].
     ip_column: TextColumn,
+    /// Every tag some VM carries, sorted, once each (the web list's tag choice).
+    tags: Vec<String>,
 }
 
 /// A VM's placement and state as small numbers (ids from [`PoolView::facet_id`]).
@@ -61,7 +62,6 @@ impl PoolView {
     pub fn new(snapshot: PoolSnapshot) -> Self {
         let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_ip: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut haystack = Vec::with_capacity(snapshot.inventory.vms.len());
         let mut by_id: HashMap<String, HashMap<String, usize>> = HashMap::new();
         for (i, vm) in snapshot.inventory.vms.iter().enumerate() {
             by_id
@@ -75,12 +75,6 @@ impl PoolView {
                     e.push(i);
                 }
             }
-            haystack.push(format!(
-                "{}\u{1}{}\u{1}{}",
-                vm.name.to_lowercase(),
-                vm.guest_hostname.to_lowercase(),
-                vm.ips.join("\u{1}")
-            ));
         }
         let mut facet_ids: HashMap<String, u32> = HashMap::new();
         let mut id = |name: &str| -> u32 {
@@ -100,14 +94,29 @@ impl PoolView {
                 template: vm.template,
             })
             .collect();
-        let search_column = TextColumn::new(&haystack);
+        let search_column = TextColumn::new(snapshot.inventory.vms.iter().map(|vm| {
+            format!(
+                "{}\u{1}{}\u{1}{}",
+                vm.name.to_lowercase(),
+                vm.guest_hostname.to_lowercase(),
+                vm.ips.join("\u{1}")
+            )
+        }));
         let ip_column = TextColumn::new(snapshot.inventory.vms.iter().map(|vm| {
             vm.ips
                 .iter()
                 .chain(vm.guest_ip.iter())
-                .flat_map(|ip| [IP_START.to_string(), ip.clone()])
+                .map(|ip| format!("{IP_START}{ip}"))
                 .collect::<String>()
         }));
+        let mut tags: Vec<String> = snapshot
+            .inventory
+            .vms
+            .iter()
+            .flat_map(|vm| vm.tags.iter().cloned())
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
         let vms = &snapshot.inventory.vms;
         let mut sorted_vms: Vec<usize> = (0..vms.len()).filter(|i| !vms[*i].template).collect();
         sorted_vms.sort_by(|a, b| vms[*a].name.cmp(&vms[*b].name));
@@ -117,18 +126,23 @@ impl PoolView {
             templates: snapshot.templates,
             by_name,
             by_ip,
-            haystack,
             sorted_vms,
             by_id,
             facets,
             facet_ids,
             search_column,
             ip_column,
+            tags,
         }
     }
 
+    /// Every tag some VM carries, sorted, once each.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
     /// For each VM (by index into `inventory.vms`), whether its name, guest hostname or
-    /// an IP contains `keyword_lower`: [`PoolView::vm_matches`] for all VMs in one pass.
+    /// an IP contains `keyword_lower`, in one pass over the pool.
     pub fn vms_matching(&self, keyword_lower: &str) -> Vec<bool> {
         self.search_column.containing(keyword_lower)
     }
@@ -167,14 +181,6 @@ impl PoolView {
     pub fn vm(&self, provider: &str, id: &str) -> Option<&Vm> {
         let i = *self.by_id.get(provider)?.get(id)?;
         self.inventory.vms.get(i)
-    }
-
-    /// Whether VM `i` (an index into `inventory.vms`) contains `keyword` (lower-case)
-    /// in its name, guest hostname or an IP: the test behind [`PoolView::search`].
-    pub fn vm_matches(&self, i: usize, keyword_lower: &str) -> bool {
-        self.haystack
-            .get(i)
-            .is_some_and(|h| h.contains(keyword_lower))
     }
 
     /// Indexes into `inventory.vms` of the VMs that are not templates, by name.
@@ -237,11 +243,10 @@ impl PoolView {
     pub fn search(&self, keyword: &str) -> Vec<&Vm> {
         let k = keyword.trim().to_lowercase();
         let hits: Vec<&Vm> = self
-            .haystack
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.contains(&k))
-            .map(|(i, _)| &self.inventory.vms[i])
+            .vms_matching(&k)
+            .into_iter()
+            .zip(&self.inventory.vms)
+            .filter_map(|(hit, vm)| hit.then_some(vm))
             .collect();
         if hits.is_empty() {
             self.similar(&k, 5)

@@ -19,21 +19,20 @@
 //! cargo bench -p opsbot-http --bench bot_stream_ack
 
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
-use opsbot_core::{Policy, Role};
-use opsbot_engine::{Engine, EngineSettings};
 use opsbot_store::{Store, StreamState};
 use opsbot_wecom::fake::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, build_verify_url_query,
     decrypt_aibot_reply, CallbackPost,
 };
 use opsbot_wecom::{aibot, WecomCrypto};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "common/http1.rs"]
 mod http1;
 use http1::{cpu_time, Conn};
+#[path = "common/viewer.rs"]
+mod viewer;
 
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
@@ -56,36 +55,7 @@ fn main() {
 
 async fn run() {
     let dir = tempfile::tempdir().unwrap();
-    let store = opsbot_store::connect(&format!("sqlite://{}/bench.db", dir.path().display()))
-        .await
-        .unwrap();
-    let sessions = opsbot_store::connect_sessions("memory", None)
-        .await
-        .unwrap();
-    let users: BTreeMap<String, Vec<String>> = (0..ENGINEERS)
-        .map(|i| (format!("u{i}"), vec!["viewer".to_string()]))
-        .collect();
-    let policy = Policy::new(
-        vec![Role {
-            name: "viewer".into(),
-            commands: vec!["概况".into()],
-            scopes: vec!["*".into()],
-        }],
-        users,
-        BTreeMap::new(),
-    )
-    .unwrap();
-    let sim = Arc::new(opsbot_sim::SimProvider::new("sim", store.clone(), 0.0));
-    let engine = Engine::new(
-        store.clone(),
-        sessions,
-        vec![sim],
-        policy,
-        EngineSettings::default(),
-    )
-    .await
-    .unwrap();
-    engine.ensure_synced().await.unwrap();
+    let (store, engine) = viewer::viewer_engine(dir.path(), ENGINEERS).await;
     let bot = BotConfig {
         name: "ops".into(),
         token: TOKEN.into(),
@@ -311,17 +281,12 @@ async fn callback(conn: &mut Conn, method: &str, query: &str, body: &str) -> (Du
     (took, String::from_utf8(answer.body).unwrap())
 }
 
-fn report(label: &str, mut latencies: Vec<Duration>, total: Duration) {
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+fn report(label: &str, latencies: Vec<Duration>, total: Duration) {
+    let n = latencies.len();
+    let rate = n as f64 / total.as_secs_f64();
     println!(
-        "{label}: {} requests: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} requests/s",
-        latencies.len(),
-        ms(pct(0.50)),
-        ms(pct(0.95)),
-        ms(pct(0.99)),
-        ms(*latencies.last().unwrap()),
-        latencies.len() as f64 / total.as_secs_f64()
+        "{label}: {n} requests: {}, {rate:.0} requests/s",
+        viewer::percentiles(latencies)
     );
 }
 
@@ -334,8 +299,4 @@ fn per_message_cpu(label: &str, cpu: Duration, messages: usize) {
         each * 100.0 / 1000.0,
         each * 100.0 / 2000.0
     );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

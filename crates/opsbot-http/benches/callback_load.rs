@@ -11,13 +11,13 @@
 //! cargo bench -p opsbot-http --bench callback_load
 
 use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
-use opsbot_core::{Policy, Role};
-use opsbot_engine::{Engine, EngineSettings};
 use opsbot_wecom::fake::{build_callback_post, CallbackPost, FakeWecom};
 use opsbot_wecom::WecomCrypto;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "common/viewer.rs"]
+mod viewer;
 
 const CORP: &str = "ww1436e0e65a779aee";
 const AGENT: i64 = 1000002;
@@ -44,36 +44,7 @@ async fn run() {
     let fake = FakeWecom::start().await.unwrap();
     fake.add_app(CORP, "s", AGENT);
     let dir = tempfile::tempdir().unwrap();
-    let store = opsbot_store::connect(&format!("sqlite://{}/load.db", dir.path().display()))
-        .await
-        .unwrap();
-    let sessions = opsbot_store::connect_sessions("memory", None)
-        .await
-        .unwrap();
-    let users: BTreeMap<String, Vec<String>> = (0..CONCURRENCY)
-        .map(|i| (format!("u{i}"), vec!["viewer".to_string()]))
-        .collect();
-    let policy = Policy::new(
-        vec![Role {
-            name: "viewer".into(),
-            commands: vec!["概况".into()],
-            scopes: vec!["*".into()],
-        }],
-        users,
-        BTreeMap::new(),
-    )
-    .unwrap();
-    let sim = Arc::new(opsbot_sim::SimProvider::new("sim", store.clone(), 0.0));
-    let engine = Engine::new(
-        store.clone(),
-        sessions,
-        vec![sim],
-        policy,
-        EngineSettings::default(),
-    )
-    .await
-    .unwrap();
-    engine.ensure_synced().await.unwrap();
+    let (store, engine) = viewer::viewer_engine(dir.path(), CONCURRENCY).await;
     let app = AppConfig {
         name: "ops".into(),
         corp_id: CORP.into(),
@@ -181,22 +152,13 @@ async fn send(client: &reqwest::Client, url: &str, p: CallbackPost) -> Duration 
     t.elapsed()
 }
 
-fn report(label: &str, mut latencies: Vec<Duration>, total: Duration) {
-    latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+fn report(label: &str, latencies: Vec<Duration>, total: Duration) {
+    let n = latencies.len();
+    let rate = n as f64 / total.as_secs_f64();
     println!(
-        "{label}: {} callbacks, {CONCURRENCY} connections: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} callbacks/s",
-        latencies.len(),
-        ms(pct(0.50)),
-        ms(pct(0.95)),
-        ms(pct(0.99)),
-        ms(*latencies.last().unwrap()),
-        latencies.len() as f64 / total.as_secs_f64()
+        "{label}: {n} callbacks, {CONCURRENCY} connections: {}, {rate:.0} callbacks/s",
+        viewer::percentiles(latencies)
     );
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn post(crypto: &WecomCrypto, user: &str, msg_id: u64, event: bool) -> CallbackPost {

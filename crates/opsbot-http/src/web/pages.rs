@@ -280,14 +280,7 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
         .collect();
     clusters.sort();
     clusters.dedup();
-    let mut tags: Vec<&str> = pool
-        .inventory
-        .vms
-        .iter()
-        .flat_map(|v| v.tags.iter().map(String::as_str))
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
+    let tags = pool.tags();
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
     let query = format!(
         "q={}&power={}&cluster={}&tag={}",
