@@ -28,7 +28,7 @@ run() { echo "== $1"; /usr/bin/time -f "wall %e s, peak RSS %M KB" "$BIN" sync -
 run "first sync"
 run "re-sync, nothing changed"
 READER="$HERE/../../crates/opsbot-vsphere/tests/common/reader.py"
-export VSOAP_DIR="$HERE/../../../shared/vsphere"
+export VSOAP_DIR="$HERE/../../crates/opsbot-vsphere/tests/common"
 VM=$(python3 "$READER" "$URL" vm-id DC0_H0_VM0 | tr -d '[]" ')
 python3 "$READER" "$URL" act "$VM" PowerOffVM_Task > /dev/null
 run "re-sync after one VM was powered off outside opsbot"

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let Some(s) = sshd::Sshd::start() else {
-        eprintln!("no sshd: apt-get install openssh-server");
         return;
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

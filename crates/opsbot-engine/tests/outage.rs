@@ -6,23 +6,12 @@ mod common;
 
 use common::*;
 use opsbot_engine::{EngineSettings, Status};
+use opsbot_testkit::{fix, redact_url, skip};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
-
-fn required() -> bool {
-    std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-fn skip(what: &str, why: impl std::fmt::Display) {
-    assert!(
-        !required(),
-        "{what} is required (OPSBOT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}"
-    );
-    eprintln!("skipping {what}: {why}");
-}
 
 /// Forwards 127.0.0.1:port to `target` until cut; a cut drops every open connection
 /// and refuses new ones, as a crashed server or a broken network would.
@@ -116,7 +105,11 @@ async fn redis_outage_gives_a_clear_reply_and_recovers() {
         .unwrap()
         .to_string();
     if let Err(e) = TcpStream::connect(&target).await {
-        return skip("redis outage test", e);
+        skip::<()>(
+            format!("no Redis at {} ({e})", redact_url(&redis)),
+            fix::REDIS,
+        );
+        return;
     }
     let proxy = Proxy::start(target).await;
     let db = redis.rsplit('/').next().unwrap_or("15");
@@ -193,7 +186,14 @@ async fn database_outage_gives_a_clear_reply_and_recovers() {
         .unwrap_or("127.0.0.1:5432")
         .to_string();
     if let Err(e) = TcpStream::connect(&target).await {
-        return skip("database outage test", e);
+        skip::<()>(
+            format!("no PostgreSQL at {} ({e})", redact_url(&admin)),
+            fix::POSTGRES,
+        );
+        return;
+    }
+    if opsbot_testkit::program("psql", fix::PSQL).is_none() {
+        return;
     }
     let db = format!("opsbot_outage_{}", std::process::id());
     let psql = |sql: &str| {
@@ -201,10 +201,12 @@ async fn database_outage_gives_a_clear_reply_and_recovers() {
             .args([admin.as_str(), "-q", "-c", sql])
             .output()
     };
-    match psql(&format!("CREATE DATABASE {db}")) {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => return skip("database outage test", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => return skip("database outage test (psql)", e),
+    let created = psql(&format!("CREATE DATABASE {db}")).expect("run psql");
+    if !created.status.success() {
+        let why = String::from_utf8_lossy(&created.stderr);
+        let missing = format!("no usable PostgreSQL at {} ({why})", redact_url(&admin));
+        skip::<()>(missing, fix::POSTGRES);
+        return;
     }
     let proxy = Proxy::start(target).await;
     let user = admin

@@ -3,8 +3,8 @@
 //! by the OAuth flow (fake WeCom), searches a VM, powers it off through the confirm
 //! dialog, watches the job finish, and takes a screenshot of each page.
 //!
-//! Needs `chromium` and `chromium-driver` (Debian); skipped when they are missing,
-//! unless `OPSBOT_TEST_REQUIRE_SERVICES=1`. Screenshots go to `$OPSBOT_SCREENSHOTS`
+//! Needs `chromium` and `chromium-driver` (Debian); skipped with one line on stderr
+//! when they are missing, unless `OPSBOT_TEST_REQUIRE_SERVICES=1`. Screenshots go to `$OPSBOT_SCREENSHOTS`
 //! (relative to the repository root; `docs/screenshots` refreshes the README's) or a
 //! temporary directory.
 
@@ -34,18 +34,11 @@ impl Drop for Driver {
     }
 }
 
-fn required() -> bool {
-    std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
+/// Starts chromedriver, or skips (`None`) when it or Chromium is not installed.
 async fn start_driver() -> Option<Driver> {
-    if !std::path::Path::new(DRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
-        if required() {
-            panic!("chromium and chromium-driver are required (OPSBOT_TEST_REQUIRE_SERVICES=1): apt-get install chromium chromium-driver");
-        }
-        eprintln!("skipping the browser test: {DRIVER} or {CHROMIUM} is missing");
-        return None;
-    }
+    use opsbot_testkit::{fix, program};
+    program(CHROMIUM, fix::CHROMIUM)?;
+    program(DRIVER, fix::CHROMIUM)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

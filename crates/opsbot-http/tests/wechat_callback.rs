@@ -29,9 +29,10 @@ const ZHANGSAN: &str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
 const STRANGER: &str = "oStrangerNobodyBound0000000";
 
 fn vectors() -> Value {
+    // The protocol crate's vectors: one copy in the repository.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/protocols/channels/mp_vectors.json"
+        "/../opsbot-wecom/tests/fixtures/channels/mp_vectors.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -27,9 +27,10 @@ const GROUP: &str = "wrkSFfCgAAxxxxxxxxxxxxxxxxxxxx";
 const OPSROOM: &str = "wrOpsRoomChatId0000000000000000";
 
 fn vectors() -> Value {
+    // The protocol crate's vectors: one copy in the repository.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/protocols/channels/wecom_aibot_vectors.json"
+        "/../opsbot-wecom/tests/fixtures/channels/wecom_aibot_vectors.json"
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

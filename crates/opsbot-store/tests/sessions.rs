@@ -16,17 +16,6 @@ enum Kind {
     Redis,
 }
 
-fn services_required() -> bool {
-    std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-fn skip(what: &str, why: impl std::fmt::Display) {
-    if services_required() {
-        panic!("{what} is required (OPSBOT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}");
-    }
-    eprintln!("skipping {what}: {why}");
-}
-
 fn unique_prefix() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -51,8 +40,11 @@ async fn open(kind: Kind) -> Option<Arc<dyn SessionStore>> {
                 .with_prefix(&unique_prefix());
             // Probe: a down Redis skips (or fails under REQUIRE), not a false failure.
             if let Err(e) = store.get("probe").await {
-                skip("redis", e);
-                return None;
+                let url = opsbot_testkit::redact_url(&url);
+                return opsbot_testkit::skip(
+                    format!("no Redis at {url} ({e})"),
+                    opsbot_testkit::fix::REDIS,
+                );
             }
             Some(Arc::new(store))
         }
@@ -206,11 +198,11 @@ async fn wait_until_working(s: &RedisSessions, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_then_recovers() {
+    if opsbot_testkit::program("redis-server", opsbot_testkit::fix::REDIS_SERVER).is_none() {
+        return;
+    }
     let port = free_port();
-    let server = match RedisServer::start(port) {
-        Ok(s) => s,
-        Err(e) => return skip("redis restart test (redis-server not on PATH)", e),
-    };
+    let server = RedisServer::start(port).expect("start redis-server");
     // Constructing the store never needs Redis up.
     let s = RedisSessions::new(&format!("redis://127.0.0.1:{port}/0"))
         .unwrap()

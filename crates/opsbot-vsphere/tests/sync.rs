@@ -10,7 +10,7 @@ use opsbot_vsphere::provider::VsphereProvider;
 
 #[tokio::test]
 async fn sync_counts_match_the_simulator() {
-    let Some(sim) = common::vcsim(&[
+    let Some(sim) = common::vcsim_and_reader(&[
         "-dc", "2", "-cluster", "2", "-host", "2", "-vm", "3", "-pg", "2",
     ]) else {
         return;
@@ -105,7 +105,7 @@ async fn sync_counts_match_the_simulator() {
 
 #[tokio::test]
 async fn one_vm_is_mapped_like_the_raw_properties_say() {
-    let Some(sim) = common::vcsim(&[]) else {
+    let Some(sim) = common::vcsim_and_reader(&[]) else {
         return;
     };
     let client = VimClient::connect(sim.config()).await.unwrap();
@@ -174,7 +174,7 @@ async fn one_vm_is_mapped_like_the_raw_properties_say() {
 
 #[tokio::test]
 async fn templates_are_vms_with_the_flag() {
-    let Some(sim) = common::vcsim(&[]) else {
+    let Some(sim) = common::vcsim_and_reader(&[]) else {
         return;
     };
     let client = VimClient::connect(sim.config()).await.unwrap();
@@ -212,7 +212,7 @@ async fn provider_connects_lazily_and_reports_outages() {
 
 #[tokio::test]
 async fn provider_inventory_through_the_trait() {
-    let Some(sim) = common::vcsim(&[]) else {
+    let Some(sim) = common::vcsim_and_reader(&[]) else {
         return;
     };
     let p = VsphereProvider::new("vc1", sim.config());
@@ -261,7 +261,7 @@ fn wait_for_vm(sim: &common::Vcsim, id: &str, field: &str, want: serde_json::Val
 
 #[tokio::test]
 async fn resync_reads_only_what_the_vcenter_changed() {
-    let Some(sim) = common::vcsim(&[]) else {
+    let Some(sim) = common::vcsim_and_reader(&[]) else {
         return;
     };
     let p = VsphereProvider::new("vc1", sim.config());

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 fn mp_shapes() -> Value {
     let path = format!(
-        "{}/../../../shared/protocols/channels/mp_vectors.json",
+        "{}/tests/fixtures/channels/mp_vectors.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -1,5 +1,5 @@
-//! Every vector of shared/protocols/channels (`wecom_aibot_vectors.json`,
-//! `mp_vectors.json`) as a test at the protocol level: callbacks verify, decrypt and
+//! Every vector of `tests/fixtures/channels/` (`wecom_aibot_vectors.json`,
+//! `mp_vectors.json`, made by the generators beside them) as a test at the protocol level: callbacks verify, decrypt and
 //! parse; ciphertexts and passive replies are reproduced byte for byte from the pinned
 //! random prefixes. The API-shape vectors are exercised against the fakes in
 //! `channel_api.rs`, and the same vectors go through the HTTP router in opsbot-http.
@@ -15,12 +15,11 @@ use serde_json::Value;
 
 fn load(name: &str) -> Value {
     let path = format!(
-        "{}/../../../shared/protocols/channels/{name}",
+        "{}/tests/fixtures/channels/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {path}: {e}; the vectors live in shared/protocols/channels/")
-    });
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the test vectors at {path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
 }
 

@@ -1,4 +1,4 @@
-//! Every vector of shared/protocols/wecom_vectors.json as a test: positive vectors decrypt,
+//! Every vector of `tests/fixtures/wecom_vectors.json` (see the README beside it) as a test: positive vectors decrypt,
 //! verify and re-encrypt byte for byte; official Tencent samples pass; negative vectors
 //! are refused with their documented WXBizMsgCrypt code.
 
@@ -12,17 +12,14 @@ use serde_json::Value;
 
 const VECTORS_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/protocols/wecom_vectors.json"
+    "/tests/fixtures/wecom_vectors.json"
 );
 
 fn vectors() -> &'static Value {
     static VECTORS: OnceLock<Value> = OnceLock::new();
     VECTORS.get_or_init(|| {
         let text = std::fs::read_to_string(VECTORS_PATH).unwrap_or_else(|e| {
-            panic!(
-                "cannot read the WeCom test vectors at {VECTORS_PATH}: {e}. They live in \
-                 shared/protocols/ next to the repository checkout."
-            )
+            panic!("cannot read the WeCom test vectors at {VECTORS_PATH}: {e}")
         });
         serde_json::from_str(&text).expect("wecom_vectors.json is not valid JSON")
     })

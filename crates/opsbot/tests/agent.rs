@@ -522,8 +522,12 @@ fn nix_term(child: &Child) {
 /// As a non-root user the DMI serial (mode 0400) is unreadable: reported, not fatal.
 #[test]
 fn a_non_root_agent_reports_what_it_cannot_read() {
+    use opsbot_testkit::{fix, program, skip};
     if !nix_is_root() {
-        eprintln!("skipping: needs root to switch to nobody");
+        skip::<()>("root privileges (to run the agent as nobody)", fix::ROOT);
+        return;
+    }
+    if program("setpriv", fix::SETPRIV).is_none() {
         return;
     }
     let mut srv = Server::new(free_port());

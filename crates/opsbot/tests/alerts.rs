@@ -6,8 +6,8 @@
 //! a handful of WeCom messages.
 //!
 //! The Alertmanager binary is found through `OPSBOT_ALERTMANAGER` (default
-//! `/usr/bin/prometheus-alertmanager`); without it the test skips, unless
-//! `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where it fails.
+//! `/usr/bin/prometheus-alertmanager`); without it the test skips with one line on
+//! stderr, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where it fails.
 
 use opsbot_wecom::fake::{FakeWecom, RecordedMessage};
 use std::collections::{BTreeMap, BTreeSet};
@@ -152,24 +152,6 @@ async fn message_where(
     }
 }
 
-fn alertmanager_binary() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("OPSBOT_ALERTMANAGER")
-            .unwrap_or_else(|_| "/usr/bin/prometheus-alertmanager".into()),
-    );
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!(
-            "Alertmanager not found at {} (OPSBOT_ALERTMANAGER); .ci/run installs prometheus-alertmanager",
-            path.display()
-        );
-    }
-    eprintln!("skipping: no Alertmanager at {}", path.display());
-    None
-}
-
 async fn post_to_alertmanager(port: u16, alerts: serde_json::Value) {
     let r = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/v2/alerts"))
@@ -182,7 +164,7 @@ async fn post_to_alertmanager(port: u16, alerts: serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_alertmanager_fires_acks_and_resolves_through_wecom() {
-    let Some(am_bin) = alertmanager_binary() else {
+    let Some(am_bin) = opsbot_testkit::alertmanager() else {
         return;
     };
     let fake = FakeWecom::start().await.unwrap();

@@ -542,20 +542,7 @@ impl Drop for Vcsim {
 }
 
 fn vcsim(args: &[&str]) -> Option<Vcsim> {
-    let bin = std::env::var("OPSBOT_VCSIM").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/vcsim/vcsimlite",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
-    if !Path::new(&bin).exists() {
-        assert!(
-            std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "vcsim is required but {bin} is missing"
-        );
-        eprintln!("skipping: no vcsim at {bin}");
-        return None;
-    }
+    let bin = opsbot_testkit::vcsim()?;
     let port = free_port();
     let mut child = Command::new(&bin)
         .args(["-l", &format!("127.0.0.1:{port}")])

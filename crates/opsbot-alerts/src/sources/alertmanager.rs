@@ -160,10 +160,7 @@ mod tests {
     use super::*;
 
     fn capture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/../../../shared/protocols/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

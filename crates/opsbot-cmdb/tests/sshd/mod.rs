@@ -20,11 +20,6 @@ pub struct Sshd {
     child: Child,
 }
 
-/// True when a missing service must fail the test (CI).
-pub fn required() -> bool {
-    std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -56,14 +51,11 @@ pub fn known_hosts_line(port: u16, pubkey: &Path) -> String {
 }
 
 impl Sshd {
-    /// Starts sshd, or `None` (skip) when it is not installed and not required.
+    /// Starts sshd, or skips (`None`) when it or the OpenSSH client is not installed.
     pub fn start() -> Option<Sshd> {
-        if !Path::new(SSHD).exists() {
-            if required() {
-                panic!("{SSHD} is required (OPSBOT_TEST_REQUIRE_SERVICES=1): apt-get install openssh-server");
-            }
-            eprintln!("skipping: {SSHD} not installed (apt-get install openssh-server)");
-            return None;
+        use opsbot_testkit::{fix, program};
+        for needed in [SSHD, "ssh", "ssh-keygen"] {
+            program(needed, fix::SSHD)?;
         }
         // sshd insists on its privilege separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");

@@ -36,18 +36,16 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
-/// True when a missing server must fail the test rather than skip it (CI).
-pub fn services_required() -> bool {
-    std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-/// Skips (returns `None`) or panics, per `OPSBOT_TEST_REQUIRE_SERVICES`.
-pub fn unavailable<T>(what: &str, why: impl std::fmt::Display) -> Option<T> {
-    if services_required() {
-        panic!("{what} is required (OPSBOT_TEST_REQUIRE_SERVICES=1) but unavailable: {why}");
-    }
-    eprintln!("skipping {what}: {why}");
-    None
+/// Skips the test visibly (returns `None`), or fails it under
+/// `OPSBOT_TEST_REQUIRE_SERVICES=1`: the database server of `kind` is not there.
+fn unavailable<T>(kind: Kind, admin: &str, why: impl std::fmt::Display) -> Option<T> {
+    use opsbot_testkit::fix;
+    let (server, fix) = match kind {
+        Kind::Postgres => ("PostgreSQL", fix::POSTGRES),
+        _ => ("MariaDB/MySQL", fix::MARIADB),
+    };
+    let admin = opsbot_testkit::redact_url(admin);
+    opsbot_testkit::skip(format!("no {server} at {admin} ({why})"), fix)
 }
 
 pub fn admin_url(kind: Kind) -> String {
@@ -127,11 +125,6 @@ impl TestDb {
                 })
             }
             Kind::Postgres | Kind::Mysql => {
-                let what = if kind == Kind::Postgres {
-                    "postgres"
-                } else {
-                    "mysql"
-                };
                 let admin = admin_url(kind);
                 let name = unique_name();
                 let create = match kind {
@@ -141,7 +134,7 @@ impl TestDb {
                     _ => format!("CREATE DATABASE {name}"),
                 };
                 if let Err(e) = admin_exec(kind, &admin, &create).await {
-                    return unavailable(what, format!("{admin}: {e}"));
+                    return unavailable(kind, &admin, e);
                 }
                 let url = with_database(&admin, &name);
                 // The drop guard exists before connecting, so a failing migration

@@ -1,7 +1,7 @@
 //! Request bodies for the VM operations, as strings in WSDL element order.
 //!
 //! Pure functions: no I/O, so every body can be compared with the requests verified
-//! against the simulator (`/work/shared/vsphere/calls/*.xml`). `xsi:type` is written on
+//! against the simulator (`tests/fixtures/calls/*.xml`). `xsi:type` is written on
 //! the abstract-typed fields a real vCenter needs it on (`device`, `backing`, `identity`,
 //! `hostName`, `ip`).
 
@@ -281,12 +281,14 @@ mod tests {
     use super::*;
     use crate::xml::parse;
 
-    const CALLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vsphere/calls");
+    /// Requests verified against the simulator (written by `tests/common/vsoap.py --write`).
+    const CALLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/calls");
 
     /// The args of the verified request in `calls/<file>`: what follows `_this` in the
     /// method element, whitespace between tags removed.
     fn verified_args(file: &str, method: &str) -> Option<String> {
-        let text = std::fs::read_to_string(format!("{CALLS}/{file}")).ok()?;
+        let path = format!("{CALLS}/{file}");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let open = format!(r#"<{method} xmlns="urn:vim25">"#);
         let start = text.find(&open)? + open.len();
         let end = start + text[start..].find(&format!("</{method}>"))?;
@@ -308,13 +310,11 @@ mod tests {
         out.trim().to_string()
     }
 
-    /// Compares with the verified request when the reference files are present (they live
-    /// outside the repository).
+    /// Compares with the verified request.
     fn check(file: &str, method: &str, ours: &str) {
-        match verified_args(file, method) {
-            Some(expected) => assert_eq!(normalise(ours), expected, "{file}"),
-            None => eprintln!("skipping comparison: {CALLS}/{file} not readable"),
-        }
+        let expected = verified_args(file, method)
+            .unwrap_or_else(|| panic!("{CALLS}/{file} holds no {method} request"));
+        assert_eq!(normalise(ours), expected, "{file}");
     }
 
     #[test]
@@ -438,16 +438,16 @@ mod tests {
         };
         let ours = clone_vm(&t, false);
         // The verified request also carries a customization, which we send separately.
-        if let Some(expected) = verified_args("41-CloneVM_Task.xml", "CloneVM_Task") {
-            let without_custom = {
-                let a = expected.find("<customization>").unwrap();
-                let b = expected.find("</customization>").unwrap() + "</customization>".len();
-                format!("{}{}", &expected[..a], &expected[b..])
-            }
-            .replace("clone-1795312462", "clone-1")
-            .replace("<powerOn>true</powerOn>", "<powerOn>false</powerOn>");
-            assert_eq!(ours, without_custom);
+        let expected = verified_args("41-CloneVM_Task.xml", "CloneVM_Task")
+            .expect("41-CloneVM_Task.xml holds a CloneVM_Task request");
+        let without_custom = {
+            let a = expected.find("<customization>").unwrap();
+            let b = expected.find("</customization>").unwrap() + "</customization>".len();
+            format!("{}{}", &expected[..a], &expected[b..])
         }
+        .replace("clone-1795312462", "clone-1")
+        .replace("<powerOn>true</powerOn>", "<powerOn>false</powerOn>");
+        assert_eq!(ours, without_custom);
         assert!(ours.starts_with(r#"<folder type="Folder">folder-3</folder><name>clone-1</name>"#));
     }
 

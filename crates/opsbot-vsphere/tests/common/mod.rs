@@ -1,10 +1,10 @@
 //! Test support: a vcsim process on a free port (killed on drop) and an independent
-//! reader of it (`reader.py` over the shared `vsoap.py`, never the code under test).
+//! reader of it (`reader.py` over `vsoap.py`, both beside this file, never the code under
+//! test). A missing vcsim or python3 skips the test visibly (`opsbot_testkit`).
 #![allow(dead_code)]
 
 use opsbot_vsphere::client::ClientConfig;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,27 +17,22 @@ pub struct Vcsim {
     pub full_url: String,
 }
 
-fn binary() -> PathBuf {
-    std::env::var_os("OPSBOT_VCSIM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/vcsim/vcsimlite"))
+/// Starts vcsim with these extra flags, or skips (`None`) when it is not installed.
+pub fn vcsim(args: &[&str]) -> Option<Vcsim> {
+    let bin = opsbot_testkit::vcsim()?;
+    Some(Vcsim::start(&bin, args))
 }
 
-/// Starts vcsim with these extra flags, or returns None ("skipping") when the binary is
-/// missing, unless `OPSBOT_TEST_REQUIRE_SERVICES=1`, which makes that a failure.
-pub fn vcsim(args: &[&str]) -> Option<Vcsim> {
-    let bin = binary();
-    if !bin.exists() {
-        if std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!(
-                "vcsim not found at {} (set OPSBOT_VCSIM) and OPSBOT_TEST_REQUIRE_SERVICES=1",
-                bin.display()
-            );
-        }
-        eprintln!("skipping: vcsim not found at {}", bin.display());
-        return None;
-    }
+/// [`vcsim`] for a test that also reads the simulator back with [`Vcsim::read`] (python3).
+pub fn vcsim_and_reader(args: &[&str]) -> Option<Vcsim> {
+    let bin = opsbot_testkit::vcsim()?;
+    opsbot_testkit::program("python3", opsbot_testkit::fix::PYTHON3)?;
     Some(Vcsim::start(&bin, args))
+}
+
+/// The directory of `reader.py` and `vsoap.py` (`VSOAP_DIR` for the reader).
+pub fn vsoap_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common").to_string()
 }
 
 impl Vcsim {
@@ -89,13 +84,11 @@ impl Vcsim {
 
     /// Runs the independent Python reader and parses its JSON.
     pub fn read(&self, args: &[&str]) -> serde_json::Value {
-        let manifest = env!("CARGO_MANIFEST_DIR");
-        let vsoap_dir = format!("{manifest}/../../../shared/vsphere");
         let out = Command::new("python3")
-            .arg(format!("{manifest}/tests/common/reader.py"))
+            .arg(format!("{}/reader.py", vsoap_dir()))
             .arg(&self.full_url)
             .args(args)
-            .env("VSOAP_DIR", vsoap_dir)
+            .env("VSOAP_DIR", vsoap_dir())
             .output()
             .expect("run python3");
         assert!(
