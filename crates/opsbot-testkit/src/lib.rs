@@ -58,7 +58,7 @@ pub fn skip<T>(missing: impl Display, fix: &str) -> Option<T> {
     let missing = one_line(&missing.to_string());
     let test = current_test();
     if services_required() {
-        panic!("{test} needs {missing}; {fix} ({REQUIRE_SERVICES}=1 makes this a failure)");
+        panic!("{test}: {missing}; {fix} (a failure, not a skip: {REQUIRE_SERVICES}=1)");
     }
     // Past libtest's capture (which only sees `print!`/`eprint!`), so it is seen.
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {missing}; {fix}");
@@ -247,7 +247,7 @@ mod tests {
         assert!(!required.status.success(), "{required:?}");
         let stdout = String::from_utf8_lossy(&required.stdout);
         assert!(
-            stdout.contains("needs no frobnicator on PATH; install: apt-get install frob"),
+            stdout.contains(": no frobnicator on PATH; install: apt-get install frob (a failure"),
             "{stdout}"
         );
     }
