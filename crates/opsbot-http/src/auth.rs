@@ -8,7 +8,9 @@
 //!
 //! It then spends one unit of the caller's rate budget (per token, or per web user).
 //! What the caller may do is the engine's policy for that user: the same roles and
-//! scopes as chat, default deny. A refused unsafe call is written to the audit log.
+//! scopes as chat, default deny. A refused unsafe call is written to the audit log:
+//! one row each for an identified caller, through [`crate::refusals`] (per address
+//! and minute, text capped) for an anonymous one.
 //!
 //! Other routes reuse it by taking `Authenticated` as an argument:
 //! `async fn handler(auth: Authenticated, ...)`, then `auth.caller()` for the engine or
@@ -16,6 +18,7 @@
 
 use crate::context::ApiContext;
 use crate::error::ApiError;
+use crate::refusals::{cap, MAX_TEXT_CHARS};
 use crate::web::session::{self, WebSession};
 use crate::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -113,13 +116,28 @@ impl FromRequestParts<AppState> for Authenticated {
             ));
         };
         let ip = client_ip(parts, &ctx.trusted_proxies);
-        let result = authenticate(&ctx, parts, ip).await;
-        if let Err(e) = &result {
-            if is_unsafe(&parts.method) {
-                audit_refusal(&ctx, parts, ip, e).await;
+        match authenticate(&ctx, parts, ip).await {
+            Ok(a) => Ok(a),
+            Err(refused) => {
+                if is_unsafe(&parts.method) {
+                    audit_refusal(&ctx, parts, ip, &refused).await;
+                }
+                Err(refused.error)
             }
         }
-        result
+    }
+}
+
+/// A refused call, and who made it when that is known (a valid session with a wrong
+/// CSRF token, a caller over their rate budget).
+struct Refused {
+    error: ApiError,
+    user: Option<String>,
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Refused { error, user: None }
     }
 }
 
@@ -127,7 +145,7 @@ async fn authenticate(
     ctx: &Arc<ApiContext>,
     parts: &Parts,
     ip: IpAddr,
-) -> Result<Authenticated, ApiError> {
+) -> Result<Authenticated, Refused> {
     let (user, channel, token_id, session) = match bearer(&parts.headers)? {
         Some(token) => {
             let p = ctx
@@ -154,7 +172,8 @@ async fn authenticate(
             let Some(id) = session::read_cookie(&parts.headers, session::COOKIE) else {
                 return Err(ApiError::unauthorized(
                     "authentication required: send Authorization: Bearer <token> (opsbot token create)",
-                ));
+                )
+                .into());
             };
             let s = session::load(ctx, &id)
                 .await
@@ -169,9 +188,12 @@ async fn authenticate(
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
                 if !session::same(sent, &s.csrf) {
-                    return Err(ApiError::forbidden(
-                        "missing or wrong X-CSRF-Token for this session",
-                    ));
+                    return Err(Refused {
+                        error: ApiError::forbidden(
+                            "missing or wrong X-CSRF-Token for this session",
+                        ),
+                        user: Some(s.user.clone()),
+                    });
                 }
             }
             (s.user.clone(), "web", None, Some(s))
@@ -181,12 +203,11 @@ async fn authenticate(
         Some(t) => format!("token:{t}"),
         None => format!("web:{user}"),
     };
-    if let Err(not_until) = ctx.limiter.check_key(&key) {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
-        metrics::counter!("opsbot_http_rate_limited_total").increment(1);
-        return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
+    if let Err(error) = spend(ctx, &key) {
+        return Err(Refused {
+            error,
+            user: Some(user),
+        });
     }
     Ok(Authenticated {
         user,
@@ -196,6 +217,21 @@ async fn authenticate(
         ip,
         ctx: ctx.clone(),
     })
+}
+
+/// Spends one unit of the rate budget `key` (`token:<id>` or `web:<user>`): the API's
+/// calls and the web UI's actions draw on the same budget.
+pub(crate) fn spend(ctx: &ApiContext, key: &str) -> Result<(), ApiError> {
+    match ctx.limiter.check_key(&key.to_string()) {
+        Ok(()) => Ok(()),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            metrics::counter!("opsbot_http_rate_limited_total").increment(1);
+            Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
+        }
+    }
 }
 
 /// The bearer token, if the request has an Authorization header.
@@ -278,25 +314,34 @@ fn resolve_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAdd
         .unwrap_or(peer)
 }
 
-async fn audit_refusal(ctx: &ApiContext, parts: &Parts, ip: IpAddr, e: &ApiError) {
+/// A refused unsafe call: an identified caller's is audited on its own; an anonymous
+/// one's goes through the refusal log, which bounds what anonymous clients can write.
+async fn audit_refusal(ctx: &ApiContext, parts: &Parts, ip: IpAddr, refused: &Refused) {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.0.path())
+        .unwrap_or(parts.uri.path());
+    let text = cap(&format!("{} {path}", parts.method), MAX_TEXT_CHARS);
+    let message = format!(
+        "{}: {}",
+        refused.error.status.as_u16(),
+        refused.error.message
+    );
+    let Some(user) = &refused.user else {
+        ctx.refusals.record("api", ip, &text, &message).await;
+        return;
+    };
     let entry = AuditEntry {
         id: 0,
         at: chrono::Utc::now(),
-        user: format!("(unauthenticated {ip})"),
+        user: user.clone(),
         channel: "api".into(),
         chat: None,
-        text: format!(
-            "{} {}",
-            parts.method,
-            parts
-                .extensions
-                .get::<axum::extract::OriginalUri>()
-                .map(|u| u.0.path())
-                .unwrap_or(parts.uri.path())
-        ),
+        text,
         command: None,
         result: AuditResult::Denied,
-        message: format!("{}: {}", e.status.as_u16(), e.message),
+        message: cap(&message, MAX_TEXT_CHARS * 2),
         duration_ms: 0,
         job_id: None,
     };

@@ -44,6 +44,8 @@ pub struct ApiContext {
     pub metrics_allow: Vec<IpNet>,
     /// What each scoped user may see of the VM list, per pool version.
     pub visible_vms: crate::handlers::api::vms::VisibleVms,
+    /// The audit of anonymous refusals, bounded per address and minute.
+    pub refusals: Arc<crate::refusals::Refusals>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -105,7 +107,7 @@ impl ApiContext {
             trusted_proxies: WebConfig::nets(&config.trusted_proxies),
             metrics_allow: WebConfig::nets(&config.metrics_allow),
             engine,
-            store,
+            store: store.clone(),
             tokens,
             sessions,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_string()),
@@ -115,6 +117,7 @@ impl ApiContext {
             key,
             templates: Templates::new(),
             visible_vms: Default::default(),
+            refusals: crate::refusals::Refusals::start(store.clone()),
             config,
         })
     }

@@ -9,10 +9,13 @@ pub mod context;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
+pub mod refusals;
+pub mod server;
 pub mod web;
 
 pub use config::WebConfig;
 pub use context::ApiContext;
+pub use server::{serve_with, ServeLimits};
 
 pub use handlers::agent::CmdbApi;
 
@@ -66,27 +69,14 @@ pub fn json<T: serde::Serialize>(value: &T) -> axum::response::Response {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes. Sets TCP_NODELAY on every
-/// connection: replies are small and written in pieces, and Nagle's algorithm with the
-/// peer's delayed ACK would hold them for ~40 ms (measured: callback p50 52 ms → see
-/// README benchmarks).
+/// Serves `router` on `listener` until `shutdown` completes, with the default
+/// [`ServeLimits`] (see [`server::serve_with`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    // The peer address reaches handlers: alert sources' and tokens' IP allow-lists,
-    // login limits and /metrics.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve_with(listener, router, ServeLimits::default(), shutdown).await
 }
 
 pub fn router(state: AppState) -> Router {
@@ -134,6 +124,19 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/assets/{name}/changes",
             get(handlers::agent::changes),
         )
-        .route_layer(axum::middleware::from_fn(metrics::track))
+        // `layer`, not `route_layer`: requests no route matches are counted too (as
+        // `unmatched`), and so are unknown methods on known routes (as `other`).
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::map_response(nosniff))
         .with_state(state)
+}
+
+/// Every answer is what its Content-Type says: a browser must not guess HTML into a
+/// JSON error or a callback's text and run it.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }

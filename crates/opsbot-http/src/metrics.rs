@@ -7,7 +7,7 @@
 use crate::auth::ClientIp;
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -37,20 +37,43 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Counts and times every request by method, route template and status.
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The method label: the standard methods by name, anything else as `other`. A client
+/// chooses the method, so naming it as sent would let anyone add label sets (and memory
+/// in the recorder) without end.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request by method, route template and status. Every label
+/// comes from a fixed set (methods above, the router's templates, status codes), so the
+/// number of series is bounded whatever clients send.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+        .unwrap_or_else(|| UNMATCHED.to_string());
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!(
         "opsbot_http_requests_total",
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone(),
         "status" => status
     )

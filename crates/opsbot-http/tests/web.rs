@@ -204,11 +204,42 @@ async fn a_replayed_code_or_a_forged_state_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    // The same code again: WeCom says 40029; so do we, and offer a new login.
+    // The same callback again: the state is used up, and a new login is offered.
     let r = w
         .http
         .get(&callback)
         .header("cookie", &state)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("已经用过") && html.contains("重新登录"),
+        "{html}"
+    );
+    // The used code with a fresh state: WeCom says 40029; so do we.
+    let used_code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let (fresh, fresh_state) = to_callback(&w, "zhangsan").await;
+    let fresh_code = fresh
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = w
+        .http
+        .get(fresh.replace(&fresh_code, &used_code))
+        .header("cookie", &fresh_state)
         .send()
         .await
         .unwrap();

@@ -663,3 +663,138 @@ async fn bad_callbacks_are_refused_and_run_nothing() {
         "the swapped body did not run"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_check_query_is_good_for_one_request_only() {
+    let w = world_with(false, settings()).await;
+    let nonce = next().to_string();
+    let query = build_mp_verify_query(TOKEN, "7539218812374", &now().to_string(), &nonce);
+    let r = reqwest::get(format!("{}?{query}", w.url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(r.text().await.unwrap(), "7539218812374");
+    // The same signed query again, as a URL check and as a message with a body of the
+    // replayer's choice (WeChat's signature covers neither echostr nor a body).
+    let again = get_verify_url(&w.url, &query).await.unwrap();
+    assert!(
+        again.status == 400 && again.body.contains("already used"),
+        "{}",
+        again.body
+    );
+    w.fake.user_wrote(APPID, ZHANGSAN);
+    let replay = MpCallback {
+        query: query.clone(),
+        body: mp_text_xml(GH, ZHANGSAN, "概况", 9201, now()),
+    };
+    let out = push_mp_callback(&w.url, &replay).await.unwrap();
+    assert_eq!((out.status, out.body.as_str()), (200, "success"));
+    let audit = w
+        .store
+        .audit_log(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(audit.is_empty(), "nothing ran: {audit:?}");
+    // A fresh POST is served as ever.
+    let reply = w.say(ZHANGSAN, "概况").await;
+    assert!(w.reply_text(&reply).unwrap().contains("【资源概况】"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_echostr_as_wechat_sends_it_is_echoed() {
+    let w = world_with(false, settings()).await;
+    for evil in [
+        "<script>alert(1)</script>",
+        "<html><body>phish</body></html>",
+        "12 34",
+        &"9".repeat(65),
+    ] {
+        // Signed correctly: the signature does not cover echostr.
+        let query = build_mp_verify_query(TOKEN, evil, &now().to_string(), &next().to_string());
+        let out = get_verify_url(&w.url, &query).await.unwrap();
+        assert_eq!(out.status, 400, "{evil}: {}", out.body);
+        assert!(!out.body.contains('<'), "{}", out.body);
+        assert!(out.body.contains("echostr"), "{}", out.body);
+    }
+    let query = build_mp_verify_query(TOKEN, "5837397749309458181", &now().to_string(), "1");
+    let out = get_verify_url(&w.url, &query).await.unwrap();
+    assert_eq!(
+        (out.status, out.body.as_str()),
+        (200, "5837397749309458181")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_official_accounts_own_parameters_and_console() {
+    // Plain mode, a wrong `signature`: WeChat's parameter and console, not WeCom's.
+    let w = world_with(false, settings()).await;
+    let forged = build_mp_verify_query("not-the-token", "1", &now().to_string(), "42");
+    let out = get_verify_url(&w.url, &forged).await.unwrap();
+    assert_eq!(out.status, 400);
+    assert!(
+        out.body
+            .contains("signature is not sha1(sort(token, timestamp, nonce))")
+            && out.body.contains("公众号")
+            && !out.body.contains("msg_signature")
+            && !out.body.contains("WeCom"),
+        "{}",
+        out.body
+    );
+    let xml = mp_text_xml(GH, ZHANGSAN, "概况", 9301, now());
+    let good = w.callback(ZHANGSAN, &xml);
+    let forged = MpCallback {
+        query: good.query.replace("signature=", "signature=0"),
+        ..good
+    };
+    let out = push_mp_callback(&w.url, &forged).await.unwrap();
+    assert!(
+        out.status == 400 && out.body.contains("公众号") && !out.body.contains("WeCom"),
+        "{}",
+        out.body
+    );
+    // Safe mode: a wrong `msg_signature` and a message for another AppID.
+    let safe = world_with(true, settings()).await;
+    let good = safe.callback(ZHANGSAN, &mp_text_xml(GH, ZHANGSAN, "概况", 9302, now()));
+    let forged = MpCallback {
+        query: good.query.replace("msg_signature=", "msg_signature=0"),
+        ..good
+    };
+    let out = push_mp_callback(&safe.url, &forged).await.unwrap();
+    assert!(
+        out.status == 400
+            && out.body.contains("msg_signature")
+            && out.body.contains("公众号")
+            && !out.body.contains("WeCom"),
+        "{}",
+        out.body
+    );
+    let wrong_appid = WecomCrypto::new(TOKEN, AES_KEY, "wxsomeoneelse0000").unwrap();
+    let post = build_mp_post(
+        MpKeys {
+            crypto: Some(&wrong_appid),
+            ..safe.keys()
+        },
+        ZHANGSAN,
+        &mp_text_xml(GH, ZHANGSAN, "概况", 9303, now()),
+        b"0123456789abcdef",
+        &now().to_string(),
+        &next().to_string(),
+    );
+    let out = push_mp_callback(&safe.url, &post).await.unwrap();
+    assert!(
+        out.status == 400
+            && out.body.contains("\"wxsomeoneelse0000\"")
+            && out.body.contains("AppID")
+            && out.body.contains(APPID)
+            && out.body.contains("app_id")
+            && !out.body.contains("CorpID"),
+        "{}",
+        out.body
+    );
+}

@@ -822,3 +822,86 @@ async fn a_message_delivered_three_times_at_once_runs_once() {
         .count();
     assert_eq!(runs, 1, "{audit:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_robots_own_settings_and_format() {
+    let w = world().await;
+    let plain = aibot_text_json(
+        "texts-1",
+        Some(GROUP),
+        "zhangsan",
+        "@运维机器人 概况",
+        "https://qyapi.weixin.qq.com/x",
+    );
+    let post = |p: CallbackPost| {
+        let url = w.url.clone();
+        async move { push_aibot_callback(&url, &p).await.unwrap() }
+    };
+    // A wrong signature: the robot's Token, where the robot's settings are.
+    let good = build_aibot_post(&w.crypto, &plain, b"0123456789abcdef", &now(), "1");
+    let forged = CallbackPost {
+        query: good.query.replace(&good.msg_signature, &"0".repeat(40)),
+        ..good
+    };
+    let r = post(forged).await;
+    assert!(
+        r.status == 400 && r.body.contains("msg_signature") && r.body.contains("智能机器人"),
+        "{}",
+        r.body
+    );
+    // Encrypted for a receive id (a WeCom app's CorpID): not a robot's callback.
+    let app_crypto = WecomCrypto::new(TOKEN, AES_KEY, "ww1436e0e65a779aee").unwrap();
+    let r = post(build_aibot_post(
+        &app_crypto,
+        &plain,
+        b"0123456789abcdef",
+        &now(),
+        "2",
+    ))
+    .await;
+    assert!(
+        r.status == 400
+            && r.body.contains("\"ww1436e0e65a779aee\"")
+            && r.body.contains("empty receive id")
+            && r.body.contains("智能机器人")
+            && !r.body.contains("check the CorpID"),
+        "{}",
+        r.body
+    );
+    // The decrypted message is JSON, and a refusal says so.
+    let no_sender =
+        json!({"msgid": "x", "chattype": "single", "msgtype": "text", "text": {"content": "概况"}})
+            .to_string();
+    let r = post(build_aibot_post(
+        &w.crypto,
+        &no_sender,
+        b"0123456789abcdef",
+        &now(),
+        "3",
+    ))
+    .await;
+    assert!(
+        r.status == 400
+            && r.body.contains("message JSON")
+            && r.body.contains("from.userid")
+            && !r.body.contains("XML"),
+        "{}",
+        r.body
+    );
+    let bad_type =
+        json!({"msgid": "y", "chattype": 5, "msgtype": "text", "from": {"userid": "zhangsan"}})
+            .to_string();
+    let r = post(build_aibot_post(
+        &w.crypto,
+        &bad_type,
+        b"0123456789abcdef",
+        &now(),
+        "4",
+    ))
+    .await;
+    assert!(
+        r.status == 400 && r.body.contains("message JSON") && !r.body.contains("XML"),
+        "{}",
+        r.body
+    );
+}

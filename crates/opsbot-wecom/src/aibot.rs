@@ -126,7 +126,7 @@ impl BotMessage {
             "single" => Chat::Single,
             "group" => Chat::Group(required_str(&v, "chatid")?),
             other => {
-                return Err(Error::InvalidField {
+                return Err(Error::InvalidJsonField {
                     field: "chattype",
                     reason: format!("{other:?} is neither \"single\" nor \"group\""),
                 })
@@ -137,7 +137,7 @@ impl BotMessage {
             .and_then(|f| f.get("userid"))
             .and_then(Value::as_str)
             .filter(|u| !u.is_empty())
-            .ok_or(Error::MissingField("from.userid"))?
+            .ok_or(Error::MissingJsonField("from.userid"))?
             .to_owned();
         let msg_type = required_str(&v, "msgtype")?;
         let text_of = |key: &'static str| -> Result<String> {
@@ -145,7 +145,7 @@ impl BotMessage {
                 .and_then(|t| t.get("content"))
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-                .ok_or(Error::MissingField(key))
+                .ok_or(Error::MissingJsonField(key))
         };
         let body = match msg_type.as_str() {
             "text" => BotBody::Text(text_of("text")?),
@@ -157,14 +157,14 @@ impl BotMessage {
                     .and_then(|s| s.get("id"))
                     .and_then(Value::as_str)
                     .filter(|id| !id.is_empty())
-                    .ok_or(Error::MissingField("stream.id"))?
+                    .ok_or(Error::MissingJsonField("stream.id"))?
                     .to_owned(),
             },
             "event" => BotBody::Event(
                 v.get("event")
                     .and_then(|e| e.get("eventtype"))
                     .and_then(Value::as_str)
-                    .ok_or(Error::MissingField("event.eventtype"))?
+                    .ok_or(Error::MissingJsonField("event.eventtype"))?
                     .to_owned(),
             ),
             other => BotBody::Other(other.to_owned()),
@@ -191,8 +191,8 @@ impl BotMessage {
 fn required_str(v: &Value, field: &'static str) -> Result<String> {
     match v.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) | None => Err(Error::MissingField(field)),
-        Some(_) => Err(Error::InvalidField {
+        Some(Value::String(_)) | None => Err(Error::MissingJsonField(field)),
+        Some(_) => Err(Error::InvalidJsonField {
             field,
             reason: "not a string".into(),
         }),
@@ -205,7 +205,7 @@ fn mixed_text(v: &Value) -> Result<String> {
         .get("mixed")
         .and_then(|m| m.get("msg_item"))
         .and_then(Value::as_array)
-        .ok_or(Error::MissingField("mixed.msg_item"))?;
+        .ok_or(Error::MissingJsonField("mixed.msg_item"))?;
     let texts: Vec<&str> = items
         .iter()
         .filter(|item| item.get("msgtype").and_then(Value::as_str) == Some("text"))

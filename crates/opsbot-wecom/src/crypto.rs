@@ -66,12 +66,41 @@ impl EncryptedEnvelope {
     }
 }
 
-/// The callback crypto for one WeCom app: its Token, EncodingAESKey and receive id.
+/// Who sends the callbacks a [`WecomCrypto`] opens. The scheme is the same for all; a
+/// refusal names the console and the id of the right one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Peer {
+    /// A self-built WeCom app: the receive id is the CorpID.
+    App,
+    /// A WeCom smart robot (智能机器人) in API mode: the receive id is `""`.
+    Robot,
+    /// A WeChat Official Account in safe mode: the receive id is the AppID.
+    OfficialAccount,
+}
+
+impl Peer {
+    /// Where this peer's callback Token is set.
+    pub fn token_setting(self) -> &'static str {
+        match self {
+            Peer::App => "the app's 接收消息 → API接收 settings (Token) in the WeCom admin console",
+            Peer::Robot => "the robot's API mode settings (智能机器人 → API 模式 → Token) in WeCom",
+            Peer::OfficialAccount => {
+                "公众号 → 设置与开发 → 基本配置 → 服务器配置 (令牌 Token) on the WeChat \
+                 Official Accounts Platform"
+            }
+        }
+    }
+}
+
+/// The callback crypto for one WeCom app, smart robot or Official Account: its Token,
+/// EncodingAESKey and receive id.
 #[derive(Clone)]
 pub struct WecomCrypto {
     token: String,
     key: [u8; 32],
     receive_id: String,
+    peer: Peer,
 }
 
 impl std::fmt::Debug for WecomCrypto {
@@ -81,13 +110,16 @@ impl std::fmt::Debug for WecomCrypto {
             .field("token", &"<redacted>")
             .field("key", &"<redacted>")
             .field("receive_id", &self.receive_id)
+            .field("peer", &self.peer)
             .finish()
     }
 }
 
 impl WecomCrypto {
     /// `receive_id` is the CorpID for a self-built app (the suite id for third-party
-    /// suites). Fails with -40004 unless `encoding_aes_key` is 43 base64 characters.
+    /// suites), `""` for a smart robot (then the peer is [`Peer::Robot`], else
+    /// [`Peer::App`]; an Official Account says so with [`Self::with_peer`]). Fails with
+    /// -40004 unless `encoding_aes_key` is 43 base64 characters.
     pub fn new(
         token: impl Into<String>,
         encoding_aes_key: &str,
@@ -103,16 +135,34 @@ impl WecomCrypto {
         let key: [u8; 32] = decoded
             .try_into()
             .map_err(|_| Error::IllegalAesKey("it does not decode to 32 bytes"))?;
+        let receive_id = receive_id.into();
+        let peer = if receive_id.is_empty() {
+            Peer::Robot
+        } else {
+            Peer::App
+        };
         Ok(Self {
             token: token.into(),
             key,
-            receive_id: receive_id.into(),
+            receive_id,
+            peer,
         })
+    }
+
+    /// The same keys, for callbacks from `peer` (what refusals name).
+    pub fn with_peer(mut self, peer: Peer) -> Self {
+        self.peer = peer;
+        self
     }
 
     /// The configured receive id (CorpID).
     pub fn receive_id(&self) -> &str {
         &self.receive_id
+    }
+
+    /// Who the callbacks come from.
+    pub fn peer(&self) -> Peer {
+        self.peer
     }
 
     /// `lowercase_hex(sha1(concat(sort([token, timestamp, nonce, encrypt]))))`.
@@ -137,7 +187,7 @@ impl WecomCrypto {
         if signatures_match(&expected, msg_signature) {
             Ok(())
         } else {
-            Err(Error::ValidateSignature)
+            Err(Error::ValidateSignature(self.peer))
         }
     }
 
@@ -205,6 +255,7 @@ impl WecomCrypto {
         let (msg, receive_id) = rest.split_at(msg_len);
         if receive_id != self.receive_id.as_bytes() {
             return Err(Error::ValidateCorpid {
+                peer: self.peer,
                 expected: self.receive_id.clone(),
                 actual: String::from_utf8_lossy(receive_id)
                     .chars()

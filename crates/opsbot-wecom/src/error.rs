@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::crypto::Peer;
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -16,11 +18,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     // ---- callback crypto (codes from WXBizMsgCrypt ierror.py) -------------------------------
     /// -40001: the signature over (token, timestamp, nonce, Encrypt) does not match.
+    /// Says where the Token is set for the peer that sent it.
     #[error(
         "callback signature mismatch: msg_signature is not sha1(sort(token, timestamp, nonce, \
-         Encrypt)); check that the callback Token matches the WeCom admin console"
+         Encrypt)); check that the Token matches {}",
+        .0.token_setting()
     )]
-    ValidateSignature,
+    ValidateSignature(Peer),
+
+    /// -40001: an Official Account's `signature` over (token, timestamp, nonce) does not
+    /// match (every mode signs the query so; safe mode adds `msg_signature`).
+    #[error(
+        "callback signature mismatch: signature is not sha1(sort(token, timestamp, nonce)); \
+         check that the Token matches {}",
+        Peer::OfficialAccount.token_setting()
+    )]
+    MpSignature,
 
     /// -40001 as well: the request timestamp is outside the accepted window (a replay or a
     /// badly skewed clock). The reference library has no such check; it shares the
@@ -44,13 +57,12 @@ pub enum Error {
     )]
     IllegalAesKey(&'static str),
 
-    /// -40005: the decrypted receive id (CorpID) is not ours.
-    #[error(
-        "callback was encrypted for receive id {actual:?} but this app is configured for \
-         {expected:?}; check the CorpID"
-    )]
+    /// -40005: the decrypted receive id (CorpID, AppID, or `""` for robots) is not ours.
+    #[error("{}", receive_id_mismatch(*.peer, .expected, .actual))]
     ValidateCorpid {
-        /// The configured CorpID.
+        /// Who the callbacks are configured to come from.
+        peer: Peer,
+        /// The configured receive id.
         expected: String,
         /// What the message carried (lossy UTF-8, truncated).
         actual: String,
@@ -65,7 +77,7 @@ pub enum Error {
     IllegalBuffer(&'static str),
 
     /// -40010: Encrypt / echostr is not base64.
-    #[error("Encrypt is not valid base64")]
+    #[error("the encrypted value (Encrypt, encrypt or echostr) is not valid base64")]
     DecodeBase64,
 
     /// -40002 as well: a JSON callback (the smart robot's) is not the JSON we expect.
@@ -81,6 +93,20 @@ pub enum Error {
     #[error("message XML field <{field}> is invalid: {reason}")]
     InvalidField {
         /// Element name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    // ---- plaintext message JSON (the smart robot's; reported as -40002) ---------------------
+    /// A required member is absent from the decrypted message JSON.
+    #[error("message JSON lacks required member \"{0}\"")]
+    MissingJsonField(&'static str),
+
+    /// A member is present but its value is unusable.
+    #[error("message JSON member \"{field}\" is invalid: {reason}")]
+    InvalidJsonField {
+        /// Member name (dotted for nested members).
         field: &'static str,
         /// What is wrong with it.
         reason: String,
@@ -335,6 +361,29 @@ pub enum Error {
     HttpClient(String),
 }
 
+/// The -40005 text: which id the callback carried, which one the peer should carry, and
+/// where to look.
+fn receive_id_mismatch(peer: Peer, expected: &str, actual: &str) -> String {
+    match peer {
+        Peer::App => format!(
+            "callback was encrypted for receive id {actual:?} but this app is configured for \
+             CorpID {expected:?}; check corp_id against 我的企业 → 企业信息 in the WeCom admin \
+             console"
+        ),
+        Peer::Robot => format!(
+            "callback was encrypted for receive id {actual:?}, but smart-robot callbacks are \
+             encrypted for an empty receive id: this is not a smart robot's callback (a WeCom \
+             app's?); point only the robot (智能机器人 → API 模式) at this URL, and check that \
+             its Token and EncodingAESKey are this robot's"
+        ),
+        Peer::OfficialAccount => format!(
+            "callback was encrypted for receive id {actual:?} but this account's AppID \
+             (app_id) is {expected:?}; check app_id against 公众号 → 设置与开发 → 基本配置 \
+             (开发者ID AppID)"
+        ),
+    }
+}
+
 /// How long WeCom blocks a caller after a per-minute frequency breach (45009).
 pub const RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(60);
 /// Back-off for 45033 (too many concurrent calls): the condition clears quickly.
@@ -348,11 +397,15 @@ impl Error {
     /// failures (transport, timeouts, HTTP status, argument checks).
     pub fn code(&self) -> Option<i64> {
         Some(match self {
-            Error::ValidateSignature | Error::StaleTimestamp { .. } => -40001,
+            Error::ValidateSignature(_) | Error::MpSignature | Error::StaleTimestamp { .. } => {
+                -40001
+            }
             Error::ParseXml(_)
             | Error::ParseJson(_)
             | Error::MissingField(_)
-            | Error::InvalidField { .. } => -40002,
+            | Error::InvalidField { .. }
+            | Error::MissingJsonField(_)
+            | Error::InvalidJsonField { .. } => -40002,
             Error::IllegalAesKey(_) => -40004,
             Error::ValidateCorpid { .. } => -40005,
             Error::DecryptAes(_) => -40007,

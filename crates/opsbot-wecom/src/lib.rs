@@ -30,6 +30,6 @@ mod token_cache;
 mod xml;
 
 pub use api::{AppClient, AppCredentials, ClientConfig, WecomClient};
-pub use crypto::{check_timestamp, WecomCrypto};
+pub use crypto::{check_timestamp, Peer, WecomCrypto};
 pub use error::{Error, Result, BUSY_BACKOFF, CONCURRENCY_BACKOFF, RATE_LIMIT_BACKOFF};
 pub use message::{Event, Message, MessageBody};

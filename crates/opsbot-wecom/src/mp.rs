@@ -43,7 +43,7 @@ pub fn verify_signature(
     if signatures_match(&signature(token, timestamp, nonce), signature_hex) {
         Ok(())
     } else {
-        Err(Error::ValidateSignature)
+        Err(Error::MpSignature)
     }
 }
 

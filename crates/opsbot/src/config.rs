@@ -35,6 +35,24 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: String,
     pub public_url: Option<String>,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's head (and a kept-alive connection
+    /// may sit idle).
+    pub header_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body, counted from its head.
+    pub body_timeout_secs: u64,
+}
+
+impl ServerConfig {
+    /// The HTTP server's limits as configured.
+    pub fn limits(&self) -> opsbot_http::ServeLimits {
+        opsbot_http::ServeLimits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -142,9 +160,13 @@ pub struct ChatConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
+        let limits = opsbot_http::ServeLimits::default();
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
+            max_connections: limits.max_connections,
+            header_timeout_secs: limits.header_timeout.as_secs(),
+            body_timeout_secs: limits.body_timeout.as_secs(),
         }
     }
 }
@@ -283,6 +305,31 @@ impl Config {
                     "server.public_url",
                     format!("{u:?} must start with http:// or https://"),
                 );
+            }
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return err(
+                "server.max_connections",
+                format!(
+                    "{} is out of range (1..=1000000)",
+                    self.server.max_connections
+                ),
+            );
+        }
+        for (key, secs, max) in [
+            (
+                "server.header_timeout_secs",
+                self.server.header_timeout_secs,
+                600,
+            ),
+            (
+                "server.body_timeout_secs",
+                self.server.body_timeout_secs,
+                3600,
+            ),
+        ] {
+            if !(1..=max).contains(&secs) {
+                return err(key, format!("{secs} is out of range (1..={max})"));
             }
         }
         let scheme = self.store.url.split(':').next().unwrap_or("");
@@ -594,6 +641,28 @@ mod tests {
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
         f.write_all(toml.as_bytes()).unwrap();
         Config::load(Some(f.path()))
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_are_checked() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.server.limits(), opsbot_http::ServeLimits::default());
+        let c = load_str("[server]\nmax_connections = 100\nheader_timeout_secs = 5\n").unwrap();
+        assert_eq!(c.server.limits().max_connections, 100);
+        assert_eq!(c.server.limits().header_timeout.as_secs(), 5);
+        for key in [
+            "max_connections",
+            "header_timeout_secs",
+            "body_timeout_secs",
+        ] {
+            let e = load_str(&format!("[server]\n{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("key server.{key}: 0 is out of range")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -133,9 +133,10 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, "opsbot serving: REST API at /api/v1, web UI at /ui/, /metrics");
+    let limits = fit_to_descriptors(app.config.server.limits());
+    tracing::info!(%addr, max_connections = limits.max_connections, "opsbot serving: REST API at /api/v1, web UI at /ui/, /metrics");
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    opsbot_http::serve(listener, router, async move {
+    opsbot_http::serve_with(listener, router, limits, async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
@@ -160,6 +161,45 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// File descriptors kept for everything but client connections: the store's pool,
+/// Redis, outgoing calls to WeCom and vCenter, the log, spool files.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft open-files limit to the hard one (the soft default, often 1024, is
+/// far below what the connection limit allows), and lowers the connection limit if the
+/// descriptors still do not cover it: a full server then makes new clients wait, it
+/// never fails every accept with "Too many open files".
+fn fit_to_descriptors(mut limits: opsbot_http::ServeLimits) -> opsbot_http::ServeLimits {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let soft = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(e) => {
+                tracing::warn!(error = %e, soft, hard, "could not raise the open-files limit");
+                soft
+            }
+        },
+        Ok((soft, _)) => soft,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the open-files limit");
+            return limits;
+        }
+    };
+    let room = usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if limits.max_connections > room {
+        tracing::warn!(
+            configured = limits.max_connections,
+            used = room,
+            open_files = soft,
+            "server.max_connections is more than the open-files limit allows; raise `ulimit -n` (LimitNOFILE) to serve that many"
+        );
+        limits.max_connections = room;
+    }
+    limits
 }
 
 /// Re-syncs one provider every `period` until stopped. A failed sync is logged and

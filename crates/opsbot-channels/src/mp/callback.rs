@@ -2,8 +2,9 @@
 //! messages (POST), in plain or safe mode.
 //!
 //! In plain mode WeChat signs only the query (token, timestamp, nonce), not the body, so
-//! each signed query is accepted once: a captured one cannot carry another body. Safe
-//! mode signs the ciphertext as well (`msg_signature`).
+//! each signed query is accepted once, by a GET (URL check) or a POST alike: a captured
+//! one cannot carry another body. Safe mode signs the ciphertext as well
+//! (`msg_signature`).
 
 use super::sink::MpSink;
 use super::{Account, MpChannel};
@@ -45,7 +46,17 @@ impl MpChannel {
     }
 
     /// GET: the signature proves WeChat holds our token; `echostr` goes back unchanged.
-    pub fn verify_url(&self, account: &str, raw_query: &str) -> Result<String, CallbackError> {
+    ///
+    /// The signature covers neither `echostr` nor a body, so two things are checked
+    /// besides it: `echostr` must be what WeChat sends (a short string of digits and
+    /// letters; it is reflected, and must never be markup), and the signed query is
+    /// recorded as used under the same key as a plain-mode POST's, so it can be replayed
+    /// neither as another URL check nor as a message with a body of the replayer's choice.
+    pub async fn verify_url(
+        &self,
+        account: &str,
+        raw_query: &str,
+    ) -> Result<String, CallbackError> {
         let account = self.account(account)?;
         let s = signed(raw_query, "signature")?;
         let echostr = s
@@ -53,7 +64,19 @@ impl MpChannel {
             .get("echostr")
             .ok_or_else(|| bad("missing query parameter echostr"))?
             .clone();
+        if !safe_echostr(&echostr) {
+            return Err(bad(format!(
+                "query parameter echostr must be 1 to {ECHOSTR_MAX} ASCII letters or digits \
+                 (WeChat sends digits); it is sent back as the answer"
+            )));
+        }
         self.check(&account, &s)?;
+        if !self.first_time(&account, &signed_once(&s)).await? {
+            return Err(bad(
+                "this signed query (signature, timestamp, nonce) was already used; \
+                 WeChat signs every URL check afresh",
+            ));
+        }
         Ok(echostr)
     }
 
@@ -94,8 +117,7 @@ impl MpChannel {
                 )))
             }
             (None, false) => {
-                let once = format!("signed:{}:{}", s.timestamp, s.nonce);
-                if !self.first_time(&account, &once).await? {
+                if !self.first_time(&account, &signed_once(&s)).await? {
                     return Ok(Answer::Nothing);
                 }
                 body.to_string()
@@ -232,6 +254,21 @@ impl MpChannel {
             None => xml,
         })
     }
+}
+
+/// The longest `echostr` sent back.
+const ECHOSTR_MAX: usize = 64;
+
+/// WeChat's `echostr` is a string of digits; anything but letters and digits is not
+/// from WeChat, and reflecting it could carry markup.
+fn safe_echostr(echostr: &str) -> bool {
+    (1..=ECHOSTR_MAX).contains(&echostr.len()) && echostr.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// The replay key of a signed query: in plain mode the signature covers the query
+/// only, so each one is good for one request, GET or POST.
+fn signed_once(s: &Signed) -> String {
+    format!("signed:{}:{}", s.timestamp, s.nonce)
 }
 
 /// What a WeChat user nobody bound is told: the openid the administrator needs.

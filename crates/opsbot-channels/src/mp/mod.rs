@@ -208,7 +208,10 @@ impl MpChannel {
             let crypto = c
                 .encoding_aes_key
                 .as_deref()
-                .map(|key| WecomCrypto::new(&c.token, key, &c.app_id))
+                .map(|key| {
+                    WecomCrypto::new(&c.token, key, &c.app_id)
+                        .map(|crypto| crypto.with_peer(opsbot_wecom::Peer::OfficialAccount))
+                })
                 .transpose()
                 .map_err(|e| bad(e.to_string()))?;
             let client = MpClient::new(

@@ -31,7 +31,12 @@ pub async fn verify(
     let Some(ch) = state.wechat.as_ref() else {
         return not_configured();
     };
-    match ch.verify_url(&account, query.as_deref().unwrap_or("")) {
+    match ch
+        .verify_url(&account, query.as_deref().unwrap_or(""))
+        .await
+    {
+        // Letters and digits only (checked by the channel), as plain text that no
+        // browser sniffs into anything else (`nosniff` is on every answer).
         Ok(echo) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], echo).into_response(),
         Err(e) => refused(&account, e),
     }

@@ -131,6 +131,18 @@ pub async fn submit(
         );
     }
     if ctx.login_limiter.check_key(&ip).is_err() {
+        // Audited like any anonymous refusal: per address and minute, not one row each.
+        ctx.refusals
+            .record(
+                "web",
+                ip,
+                "登录(local)",
+                &format!(
+                    "login refused: too many attempts from {ip} (user {:?})",
+                    crate::refusals::cap(&form.user, 64)
+                ),
+            )
+            .await;
         return render_login(
             &ctx,
             &next,

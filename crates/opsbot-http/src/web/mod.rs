@@ -48,6 +48,23 @@ pub fn routes() -> Router<AppState> {
             "/ui/static/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", JS) }),
         )
+        .layer(axum::middleware::map_response(deny_framing))
+}
+
+/// No page of ours may be shown inside another site's frame (clickjacking: a hidden
+/// 关机 button under a visitor's click). The CSP's `frame-ancestors` is the current
+/// form, `X-Frame-Options` the one older browsers and WeCom's webview know.
+pub async fn deny_framing(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    response
 }
 
 /// Changes whenever the CSS or script does, so browsers may cache them for good.

@@ -1,7 +1,8 @@
 //! WeCom's login-free flow (PROTOCOLS.md §2.5): redirect to WeCom's authorize page
 //! with a one-time `state`, take the `code` WeCom sends back, ask `auth/getuserinfo`
 //! who it belongs to, and start a session for that WeCom userid, who then has exactly
-//! the roles chat gives them. The state is bound to the browser by a signed cookie.
+//! the roles chat gives them. The state is bound to the browser by a signed cookie,
+//! lives ten minutes and is good for one login: the store records it as used.
 
 use super::login::{audit_login, encode, establish, safe_next};
 use super::session::{self, OAUTH_COOKIE};
@@ -14,6 +15,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use opsbot_wecom::api::UserIdentity;
 use serde::Deserialize;
+
+/// How long a login round trip through WeCom may take.
+const STATE_TTL_SECS: i64 = 600;
+/// Where used states are recorded (the store's processed-message ids). A state older
+/// than [`STATE_TTL_SECS`] is refused by its signed issue time, so a record may be
+/// pruned after that.
+const STATE_USED: &str = "web:oauth-state";
 
 #[derive(Debug, Deserialize)]
 pub struct StartQuery {
@@ -43,12 +51,14 @@ pub async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -
         .map(|b| format!("{b:02x}"))
         .collect();
     let next_b64 = URL_SAFE_NO_PAD.encode(next.as_bytes());
-    let mac = session::sign(&ctx, "oauth", &format!("{nonce}.{next_b64}"));
+    let issued = chrono::Utc::now().timestamp();
+    let signed = format!("{nonce}.{next_b64}.{issued}");
+    let mac = session::sign(&ctx, "oauth", &signed);
     let cookie = session::set_cookie(
         &ctx,
         OAUTH_COOKIE,
-        &format!("{nonce}.{next_b64}.{mac}"),
-        600,
+        &format!("{signed}.{mac}"),
+        STATE_TTL_SECS as u64,
     );
     let redirect_uri = format!("{public}/ui/auth/wecom/callback");
     let url = format!(
@@ -95,24 +105,49 @@ pub async fn callback(
         *r.status_mut() = status;
         r
     };
-    // The state must be the one this browser was given, with our signature.
+    // The state must be the one this browser was given, with our signature, recent.
     let cookie = session::read_cookie(&headers, OAUTH_COOKIE).unwrap_or_default();
-    let mut pieces = cookie.splitn(3, '.');
-    let (nonce, next_b64, mac) = (
+    let mut pieces = cookie.splitn(4, '.');
+    let (nonce, next_b64, issued, mac) = (
+        pieces.next().unwrap_or(""),
         pieces.next().unwrap_or(""),
         pieces.next().unwrap_or(""),
         pieces.next().unwrap_or(""),
     );
     let signed_ok = session::same(
         mac,
-        &session::sign(&ctx, "oauth", &format!("{nonce}.{next_b64}")),
+        &session::sign(&ctx, "oauth", &format!("{nonce}.{next_b64}.{issued}")),
     );
-    if !signed_ok || !session::same(q.state.as_deref().unwrap_or(""), nonce) {
+    let age = issued
+        .parse::<i64>()
+        .map(|t| chrono::Utc::now().timestamp() - t);
+    let recent = age.is_ok_and(|a| (-60..=STATE_TTL_SECS).contains(&a));
+    if !signed_ok || !recent || !session::same(q.state.as_deref().unwrap_or(""), nonce) {
         return retry(
             StatusCode::BAD_REQUEST,
             "登录已失效",
             "登录状态不匹配或已过期,请重新登录",
         );
+    }
+    // One use only, on every instance sharing the store: a state (with its cookie)
+    // that came back once never signs anyone in again, whatever code comes with it.
+    match ctx.store.mark_processed(STATE_USED, nonce).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return retry(
+                StatusCode::BAD_REQUEST,
+                "登录已失效",
+                "这个登录链接已经用过了,请重新登录",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record an OAuth state as used");
+            return retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "暂时无法登录",
+                "存储不可用,请稍后重试",
+            );
+        }
     }
     let next = URL_SAFE_NO_PAD
         .decode(next_b64)

@@ -530,6 +530,21 @@ pub async fn act(
             Some(&auth.user),
         );
     }
+    // The same per-user budget as the API: a page must not be a way around it.
+    if let Err(e) = crate::auth::spend(ctx, &format!("web:{}", auth.user)) {
+        let wait = e.retry_after.unwrap_or(1);
+        let mut page = templates.message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "操作过于频繁",
+            &format!(
+                "您的操作太频繁,已暂停执行。请 {wait} 秒后再试(每位用户每分钟的操作次数有上限)"
+            ),
+            Some(&auth.user),
+        );
+        page.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, wait.into());
+        return page;
+    }
     let key = form.get("action").map(String::as_str).unwrap_or("");
     let action = match action_from(key, &form) {
         Ok(a) => a,

@@ -15,18 +15,23 @@ use utoipa::IntoParams;
 const COMMAND: &str = "告警";
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// firing or resolved (default both)
+    #[param(example = "firing")]
     pub status: Option<String>,
     /// openfalcon, alertmanager, zabbix, generic
+    #[param(example = "alertmanager")]
     pub source: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
 /// Alerts, newest first (each with its labels, acknowledgement and occurrences).
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(Query),
+#[utoipa::path(get, path = "/api/v1/alerts", operation_id = "list_alerts", tag = "alerts", params(Query),
     responses((status = 200, description = "a page of alerts"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -61,8 +66,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One alert and the payload it last came in, verbatim.
-#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
-    params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", operation_id = "get_alert", tag = "alerts",
+    params(("id" = i64, Path, description = "an alert's number", example = 1)),
     responses((status = 200, description = "the alert and its raw payload"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
@@ -77,14 +82,16 @@ pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadQuery {
     /// At most this many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<u32>,
 }
 
 /// WeCom messages given up on (alerts and chat replies), newest first, with the reason.
-#[utoipa::path(get, path = "/api/v1/dead-letters", tag = "alerts", params(DeadQuery),
+#[utoipa::path(get, path = "/api/v1/dead-letters", operation_id = "list_dead_letters", tag = "alerts", params(DeadQuery),
     responses((status = 200, description = "dead letters"), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn dead_letters(

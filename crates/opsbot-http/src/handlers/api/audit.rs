@@ -13,17 +13,22 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    #[param(example = "zhangsan")]
     pub user: Option<String>,
     /// ok, denied, invalid, failed, pending, accepted, cancelled
+    #[param(example = "ok")]
     pub result: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
 /// Query the audit log.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "history", params(Query),
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit", tag = "history", params(Query),
     responses((status = 200, body = Page<AuditDto>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {

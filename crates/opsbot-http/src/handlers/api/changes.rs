@@ -14,14 +14,20 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    #[param(example = "sim")]
     pub provider: Option<String>,
     /// datacenter, cluster, host, vm, datastore, network
+    #[param(example = "vm")]
     pub kind: Option<String>,
     /// The provider's id of one object.
+    #[param(example = "vm-5")]
     pub object_id: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
@@ -63,7 +69,7 @@ fn path_of(pool: &PoolView, c: &Change) -> Option<String> {
 }
 
 /// Query the change history.
-#[utoipa::path(get, path = "/api/v1/changes", tag = "history", params(Query),
+#[utoipa::path(get, path = "/api/v1/changes", operation_id = "list_changes", tag = "history", params(Query),
     responses((status = 200, body = Page<ChangeDto>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {

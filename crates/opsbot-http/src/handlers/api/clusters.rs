@@ -13,11 +13,16 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    #[param(example = "sim")]
     pub provider: Option<String>,
+    #[param(example = "DC0")]
     pub datacenter: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
@@ -39,7 +44,7 @@ fn dto<'a>(pool: &'a PoolView, c: &'a Cluster) -> ClusterDto<'a> {
 }
 
 /// List clusters.
-#[utoipa::path(get, path = "/api/v1/clusters", tag = "inventory", params(Query),
+#[utoipa::path(get, path = "/api/v1/clusters", operation_id = "list_clusters", tag = "inventory", params(Query),
     responses((status = 200, body = Page<ClusterDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -60,8 +65,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One cluster.
-#[utoipa::path(get, path = "/api/v1/clusters/{provider}/{id}", tag = "inventory",
-    params(("provider" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/clusters/{provider}/{id}", operation_id = "get_cluster", tag = "inventory",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, example = "domain-c-Cluster-Prod")),
     responses((status = 200, body = ClusterDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(

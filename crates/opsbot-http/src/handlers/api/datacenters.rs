@@ -11,15 +11,19 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    #[param(example = "sim")]
     pub provider: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
 /// List datacenters.
-#[utoipa::path(get, path = "/api/v1/datacenters", tag = "inventory", params(Query),
+#[utoipa::path(get, path = "/api/v1/datacenters", operation_id = "list_datacenters", tag = "inventory", params(Query),
     responses((status = 200, body = Page<DatacenterDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -39,8 +43,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One datacenter.
-#[utoipa::path(get, path = "/api/v1/datacenters/{provider}/{id}", tag = "inventory",
-    params(("provider" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/datacenters/{provider}/{id}", operation_id = "get_datacenter", tag = "inventory",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, example = "datacenter-DC0")),
     responses((status = 200, body = DatacenterDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(

@@ -13,13 +13,19 @@ use utoipa::IntoParams;
 
 /// The filters of the datastore and network lists.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// Substring of the name.
+    #[param(example = "prod")]
     pub q: Option<String>,
+    #[param(example = "sim")]
     pub provider: Option<String>,
+    #[param(example = "DC0")]
     pub datacenter: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
@@ -38,7 +44,7 @@ pub(crate) fn path(d: &Datastore) -> String {
 }
 
 /// List datastores.
-#[utoipa::path(get, path = "/api/v1/datastores", tag = "inventory", params(Query),
+#[utoipa::path(get, path = "/api/v1/datastores", operation_id = "list_datastores", tag = "inventory", params(Query),
     responses((status = 200, body = Page<DatastoreDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -54,8 +60,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One datastore.
-#[utoipa::path(get, path = "/api/v1/datastores/{provider}/{id}", tag = "inventory",
-    params(("provider" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/datastores/{provider}/{id}", operation_id = "get_datastore", tag = "inventory",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, example = "datastore-DC0-ds-prod-01")),
     responses((status = 200, body = DatastoreDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(

@@ -14,16 +14,24 @@ use std::collections::HashMap;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// Substring of the name.
+    #[param(example = "esxi")]
     pub q: Option<String>,
+    #[param(example = "sim")]
     pub provider: Option<String>,
+    #[param(example = "DC0")]
     pub datacenter: Option<String>,
+    #[param(example = "Cluster-Prod")]
     pub cluster: Option<String>,
     /// connected, disconnected, notResponding
+    #[param(example = "connected")]
     pub state: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
@@ -56,7 +64,7 @@ fn dto<'a>(alloc: &Allocation<'_>, h: &'a Host) -> HostDto<'a> {
 }
 
 /// List hosts.
-#[utoipa::path(get, path = "/api/v1/hosts", tag = "inventory", params(Query),
+#[utoipa::path(get, path = "/api/v1/hosts", operation_id = "list_hosts", tag = "inventory", params(Query),
     responses((status = 200, body = Page<HostDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -81,8 +89,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One host.
-#[utoipa::path(get, path = "/api/v1/hosts/{provider}/{id}", tag = "inventory",
-    params(("provider" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/hosts/{provider}/{id}", operation_id = "get_host", tag = "inventory",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, example = "host-esxi-prod-01.dc0.local")),
     responses((status = 200, body = HostDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(

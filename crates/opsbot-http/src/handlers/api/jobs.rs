@@ -14,17 +14,21 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// running, succeeded, failed, interrupted
+    #[param(example = "succeeded")]
     pub state: Option<String>,
     /// Administrators only: another user's jobs.
+    #[param(example = "zhangsan")]
     pub user: Option<String>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
 /// The latest jobs, newest first.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(Query),
+#[utoipa::path(get, path = "/api/v1/jobs", operation_id = "list_jobs", tag = "jobs", params(Query),
     responses((status = 200, body = Page<JobDto>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -68,8 +72,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One job: state, progress, latest note or result.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", operation_id = "get_job", tag = "jobs",
+    params(("id" = i64, Path, description = "a job's number", example = 1)),
     responses((status = 200, body = JobDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {

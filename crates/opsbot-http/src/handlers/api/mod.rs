@@ -121,9 +121,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 /// `page` (from 1) and `per_page` (1..=500, default 50).
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct Paging {
+    #[param(minimum = 1, example = 1)]
     pub page: u32,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: u32,
 }
 

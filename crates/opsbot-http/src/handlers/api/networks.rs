@@ -15,7 +15,7 @@ pub(crate) fn path(n: &Network) -> String {
 }
 
 /// List networks (port groups).
-#[utoipa::path(get, path = "/api/v1/networks", tag = "inventory", params(Query),
+#[utoipa::path(get, path = "/api/v1/networks", operation_id = "list_networks", tag = "inventory", params(Query),
     responses((status = 200, body = Page<NetworkDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -31,8 +31,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One network.
-#[utoipa::path(get, path = "/api/v1/networks/{provider}/{id}", tag = "inventory",
-    params(("provider" = String, Path), ("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/networks/{provider}/{id}", operation_id = "get_network", tag = "inventory",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, example = "network-DC0-VM Network")),
     responses((status = 200, body = NetworkDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(

@@ -85,8 +85,9 @@ pub async fn page(State(state): State<AppState>) -> Response {
         Some(ctx) => ctx.templates.clone(),
         None => crate::web::render::Templates::new(),
     };
-    match templates.render("api_docs.html", minijinja::context! { doc => doc }) {
+    let page = match templates.render("api_docs.html", minijinja::context! { doc => doc }) {
         Ok(html) => Html(html).into_response(),
         Err(e) => crate::web::render::error_page(&e),
-    }
+    };
+    crate::web::deny_framing(page).await
 }

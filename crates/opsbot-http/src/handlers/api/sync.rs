@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use opsbot_engine::{Mode, Request};
 
 /// Start a pool sync.
-#[utoipa::path(post, path = "/api/v1/sync", tag = "operations",
+#[utoipa::path(post, path = "/api/v1/sync", operation_id = "start_sync", tag = "operations",
     responses((status = 202, body = Accepted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn start(auth: Authenticated) -> ApiResult<Response> {

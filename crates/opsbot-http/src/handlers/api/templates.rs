@@ -13,9 +13,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
@@ -27,7 +30,7 @@ fn sees(auth: &Authenticated, pool: &PoolView, t: &Template) -> bool {
 }
 
 /// List templates.
-#[utoipa::path(get, path = "/api/v1/templates", tag = "inventory", params(Query),
+#[utoipa::path(get, path = "/api/v1/templates", operation_id = "list_templates", tag = "inventory", params(Query),
     responses((status = 200, body = Page<TemplateDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -43,8 +46,8 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
 }
 
 /// One template, by number.
-#[utoipa::path(get, path = "/api/v1/templates/{number}", tag = "inventory",
-    params(("number" = u32, Path)),
+#[utoipa::path(get, path = "/api/v1/templates/{number}", operation_id = "get_template", tag = "inventory",
+    params(("number" = u32, Path, description = "the template's number (GET /templates)", minimum = 1, example = 1)),
     responses((status = 200, body = TemplateDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path(number): Path<u32>) -> ApiResult<Response> {

@@ -23,27 +23,41 @@ use utoipa::{IntoParams, ToSchema};
 const LIST: &str = "虚拟机";
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     /// Substring of the name, guest hostname or an IP (case-insensitive).
+    #[param(example = "web")]
     pub q: Option<String>,
     /// Substring of the name.
+    #[param(example = "web")]
     pub name: Option<String>,
     /// An IP, or its beginning (`10.10.`).
+    #[param(example = "10.10.")]
     pub ip: Option<String>,
     /// on, off, suspended (or poweredOn, poweredOff).
+    #[param(example = "on")]
     pub power: Option<String>,
+    #[param(example = "sim")]
     pub provider: Option<String>,
+    #[param(example = "DC0")]
     pub datacenter: Option<String>,
+    #[param(example = "Cluster-Prod")]
     pub cluster: Option<String>,
+    #[param(example = "esxi-prod-01.dc0.local")]
     pub host: Option<String>,
     /// A tag the VM carries, exactly (`env:prod`); repeat with commas for all of several.
+    #[param(example = "env:prod")]
     pub tag: Option<String>,
     /// true: templates instead of VMs.
+    #[param(example = false)]
     pub template: Option<bool>,
     /// name, cpu, memory, power, ip, host, cluster, datacenter; `-` first for descending.
+    #[param(example = "-cpu")]
     pub sort: Option<String>,
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub per_page: Option<u32>,
 }
 
@@ -323,7 +337,7 @@ fn require_list(auth: &Authenticated) -> ApiResult<()> {
 }
 
 /// List VMs: filter, sort, paginate.
-#[utoipa::path(get, path = "/api/v1/vms", tag = "vms", params(Query),
+#[utoipa::path(get, path = "/api/v1/vms", operation_id = "list_vms", tag = "vms", params(Query),
     responses((status = 200, body = Page<VmDto>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
@@ -347,8 +361,8 @@ pub fn find<'a>(
 }
 
 /// One VM with NICs and disks.
-#[utoipa::path(get, path = "/api/v1/vms/{provider}/{id}", tag = "vms",
-    params(("provider" = String, Path), ("id" = String, Path, description = "the provider's id, e.g. vm-42")),
+#[utoipa::path(get, path = "/api/v1/vms/{provider}/{id}", operation_id = "get_vm", tag = "vms",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, description = "the provider's id", example = "vm-5")),
     responses((status = 200, body = VmDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -408,9 +422,11 @@ impl From<ActionBody> for VmAction {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActQuery {
     /// Only validate and describe what would happen.
+    #[param(example = true)]
     pub dry_run: Option<bool>,
 }
 
@@ -444,8 +460,8 @@ pub(crate) fn accepted(acted: Acted) -> Response {
 }
 
 /// Run an operation on a VM (a job; poll `status_url`). The call is the confirmation.
-#[utoipa::path(post, path = "/api/v1/vms/{provider}/{id}/actions", tag = "vms",
-    params(("provider" = String, Path), ("id" = String, Path), ActQuery),
+#[utoipa::path(post, path = "/api/v1/vms/{provider}/{id}/actions", operation_id = "act_on_vm", tag = "vms",
+    params(("provider" = String, Path, example = "sim"), ("id" = String, Path, example = "vm-5"), ActQuery),
     request_body = ActionBody,
     responses((status = 202, body = Accepted), (status = 200, body = Planned, description = "dry run"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -507,7 +523,7 @@ pub struct CloneBody {
 }
 
 /// Clone a VM from a template (a job).
-#[utoipa::path(post, path = "/api/v1/vms", tag = "vms", params(ActQuery),
+#[utoipa::path(post, path = "/api/v1/vms", operation_id = "clone_vm", tag = "vms", params(ActQuery),
     request_body = CloneBody,
     responses((status = 202, body = Accepted), (status = 200, body = Planned, description = "dry run"),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
