@@ -17,6 +17,8 @@ mod harness;
 mod leases;
 #[path = "store_suite/outbox.rs"]
 mod outbox;
+#[path = "store_suite/sqlite_writes.rs"]
+mod sqlite_writes;
 #[path = "store_suite/tokens.rs"]
 mod tokens;
 

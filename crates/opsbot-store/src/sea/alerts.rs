@@ -1,6 +1,7 @@
 //! Alert rows: group-committed ingest with de-duplication by fingerprint, queries,
 //! acknowledgement, pending notices (grouping state) and silences.
 
+use super::conn::Conn;
 use super::entity_alerts::{alert, alert_notice, alert_payload, alert_silence};
 use super::errors::{Db, During};
 use super::pool::now;
@@ -12,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -63,11 +64,7 @@ struct Known {
     status: String,
 }
 
-async fn ingest(
-    conn: &sea_orm::DatabaseConnection,
-    db: &Db,
-    batch: &[IngestPayload],
-) -> Result<Vec<IngestedPayload>> {
+async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<IngestedPayload>> {
     const ACTION: &str = "storing alerts";
     let tx = conn.begin().await.during(db, ACTION)?;
     let mut fingerprints: Vec<&str> = batch

@@ -5,6 +5,7 @@ mod alerts;
 mod assets;
 mod audit;
 mod channels;
+mod conn;
 mod connect;
 mod entity;
 mod entity_alerts;
@@ -31,15 +32,16 @@ use crate::{
     PolicyData, PoolSnapshot, Result, Store, SyncReport,
 };
 use async_trait::async_trait;
+use conn::Conn;
 use errors::{Db, During};
 use opsbot_core::{AuditEntry, Change, Inventory, JobId, JobRecord, JobState, Vm};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use std::time::Duration;
 
 /// The sea-orm store. Cheap to share behind an `Arc`; the pool inside is shared.
 #[derive(Debug, Clone)]
 pub struct SeaStore {
-    conn: DatabaseConnection,
+    conn: Conn,
     db: Db,
 }
 
@@ -51,7 +53,7 @@ impl SeaStore {
             backend: target.backend(),
             target: redact(url),
         };
-        let conn = connect::open(&target, &db).await?;
+        let conn = Conn::new(connect::open(&target, &db).await?);
         Ok(SeaStore { conn, db })
     }
 
@@ -62,7 +64,7 @@ impl SeaStore {
 
     /// Closes the connection pool (tests drop their database afterwards).
     pub async fn close(self) {
-        let _ = self.conn.close().await;
+        self.conn.close().await;
     }
 }
 

@@ -1,14 +1,15 @@
 //! Small keyed records: provider state blobs (upserted) and the ids of inbound
 //! messages already taken in (insert-if-absent through the unique key).
 
+use super::conn::Conn;
 use super::entity::{processed_message, provider_state};
 use super::errors::{is_duplicate, Db, During};
 use super::pool::now;
 use crate::Result;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::NotSet, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveValue::NotSet, EntityTrait, Set};
 
-pub(crate) async fn get(conn: &DatabaseConnection, db: &Db, key: &str) -> Result<Option<String>> {
+pub(crate) async fn get(conn: &Conn, db: &Db, key: &str) -> Result<Option<String>> {
     Ok(provider_state::Entity::find_by_id(key.to_string())
         .one(conn)
         .await
@@ -16,7 +17,7 @@ pub(crate) async fn get(conn: &DatabaseConnection, db: &Db, key: &str) -> Result
         .map(|m| m.value))
 }
 
-pub(crate) async fn put(conn: &DatabaseConnection, db: &Db, key: &str, value: &str) -> Result<()> {
+pub(crate) async fn put(conn: &Conn, db: &Db, key: &str, value: &str) -> Result<()> {
     let row = provider_state::ActiveModel {
         key: Set(key.to_string()),
         value: Set(value.to_string()),
@@ -40,7 +41,7 @@ pub(crate) async fn put(conn: &DatabaseConnection, db: &Db, key: &str, value: &s
 /// Inserts and lets the unique key decide: of several processes racing on one
 /// message id exactly one insert succeeds, the others see a duplicate.
 pub(crate) async fn mark_processed(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     channel: &str,
     msg_id: &str,

@@ -8,7 +8,7 @@ use opsbot_store::alerts::*;
 use opsbot_store::{NewOutbox, OutboxQuery, OutboxState};
 use std::collections::BTreeMap;
 
-fn alert(fp: &str, status: &str) -> AlertUpsert {
+pub fn alert(fp: &str, status: &str) -> AlertUpsert {
     AlertUpsert {
         fingerprint: fp.into(),
         source: "alertmanager".into(),
@@ -31,7 +31,7 @@ fn alert(fp: &str, status: &str) -> AlertUpsert {
     }
 }
 
-fn payload(body: &str, alerts: Vec<AlertUpsert>) -> IngestPayload {
+pub fn payload(body: &str, alerts: Vec<AlertUpsert>) -> IngestPayload {
     IngestPayload {
         payload: NewAlertPayload {
             source: "alertmanager".into(),
