@@ -7,6 +7,8 @@
 mod alerts;
 #[path = "store_suite/assets.rs"]
 mod assets;
+#[path = "store_suite/bad_input.rs"]
+mod bad_input;
 #[path = "store_suite/channels.rs"]
 mod channels;
 #[path = "store_suite/fixtures.rs"]
@@ -93,11 +95,15 @@ suite!(
     alert_ingest_of_thousands_in_one_batch,
     assets_ingest_diffs_field_by_field,
     assets_token_binding_and_staleness,
+    text_with_nul_is_stored_cleaned_on_every_backend,
+    a_refused_payload_does_not_take_its_batch_down,
+    outage_errors_name_no_database,
 );
 
 mod cases {
     pub use super::alerts::*;
     pub use super::assets::*;
+    pub use super::bad_input::*;
     pub use super::channels::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};

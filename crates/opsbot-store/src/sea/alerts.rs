@@ -238,11 +238,30 @@ async fn alerts_by_id<C: ConnectionTrait>(
 
 #[async_trait]
 impl AlertStore for SeaStore {
-    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<IngestedPayload>> {
+    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<Result<IngestedPayload>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        ingest(&self.conn, &self.db, batch).await
+        let e = match ingest(&self.conn, &self.db, batch).await {
+            Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) => e,
+        };
+        if batch.len() == 1 {
+            return Ok(vec![Err(e)]);
+        }
+        // Something in the batch failed it (the whole transaction rolled back): store
+        // each payload alone, so only the one at fault is refused.
+        tracing::warn!(error = %e, payloads = batch.len(), "an alert batch failed; storing its payloads one by one");
+        let mut out = Vec::with_capacity(batch.len());
+        for p in batch {
+            out.push(
+                ingest(&self.conn, &self.db, std::slice::from_ref(p))
+                    .await
+                    .map(|mut done| done.remove(0)),
+            );
+        }
+        Ok(out)
     }
 
     async fn alert_get(&self, id: i64) -> Result<Option<AlertRecord>> {

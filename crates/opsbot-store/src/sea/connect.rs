@@ -41,7 +41,7 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
                 .acquire_timeout(SQLITE_BUSY_TIMEOUT)
                 .connect_with(opts)
                 .await
-                .map_err(|e| db.sqlx(e, "opening the database"))?;
+                .map_err(|e| db.at_connect(e, "opening the database"))?;
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Target::SqliteMemory => {
@@ -54,7 +54,7 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
                 .max_lifetime(None)
                 .connect_with(opts)
                 .await
-                .map_err(|e| db.sqlx(e, "opening the database"))?;
+                .map_err(|e| db.at_connect(e, "opening the database"))?;
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Target::Postgres(url) => {
@@ -116,7 +116,7 @@ where
             let _ = conn.close().await;
             Ok(())
         }
-        Ok(Err(e)) => Err(db.sqlx(e, "connecting")),
+        Ok(Err(e)) => Err(db.at_connect(e, "connecting")),
         Err(_) => Err(StoreError::Unavailable {
             backend: db.backend.into(),
             message: format!(

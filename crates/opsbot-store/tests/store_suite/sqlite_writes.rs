@@ -57,6 +57,7 @@ async fn writes(store: &Arc<dyn Store>, who: &str, round: usize) -> Vec<String> 
                 vec![alert(&shared, FIRING), alert(&own, FIRING)],
             )])
             .await
+            .and_then(|mut out| out.remove(0))
             .map(drop),
     );
     note(
