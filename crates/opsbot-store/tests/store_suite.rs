@@ -19,6 +19,8 @@ mod harness;
 mod leases;
 #[path = "store_suite/outbox.rs"]
 mod outbox;
+#[path = "store_suite/retention.rs"]
+mod retention;
 #[path = "store_suite/sqlite_writes.rs"]
 mod sqlite_writes;
 #[path = "store_suite/tokens.rs"]
@@ -98,6 +100,8 @@ suite!(
     text_with_nul_is_stored_cleaned_on_every_backend,
     a_refused_payload_does_not_take_its_batch_down,
     outage_errors_name_no_database,
+    processed_ids_are_pruned_by_age,
+    processed_ids_are_pruned_periodically_under_a_lease,
 );
 
 mod cases {
@@ -109,6 +113,7 @@ mod cases {
     use super::harness::{Ctx, Kind};
     pub use super::leases::*;
     pub use super::outbox::*;
+    pub use super::retention::*;
     pub use super::tokens::*;
     use chrono::{SubsecRound, Utc};
     use opsbot_core::{AuditEntry, AuditResult, Change, Inventory, JobState, Nic, Role};

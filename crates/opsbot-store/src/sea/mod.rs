@@ -18,6 +18,7 @@ mod migration_alerts;
 mod migration_assets;
 mod migration_channels;
 mod migration_leases;
+mod migration_processed;
 mod migration_tags;
 mod migration_tokens;
 mod outbox;
@@ -123,6 +124,10 @@ impl Store for SeaStore {
 
     async fn mark_processed(&self, channel: &str, msg_id: &str) -> Result<bool> {
         state::mark_processed(&self.conn, &self.db, channel, msg_id).await
+    }
+
+    async fn prune_processed(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        state::prune_processed(&self.conn, &self.db, before).await
     }
 
     async fn create_job(&self, job: &NewJob) -> Result<JobId> {
