@@ -21,7 +21,8 @@ use std::time::Duration;
 /// How long to wait for a server before calling it unavailable: short, so a CLI run
 /// against a down database fails fast instead of hanging.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a SQLite writer waits for another process's write to finish.
+/// How long a SQLite writer waits for another process's write to finish, and a
+/// query for a free connection.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the database at `target` and brings its schema up to date.
@@ -36,6 +37,8 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
             }
             let opts = sqlite_options().filename(path).create_if_missing(true);
             // A few connections let readers proceed while one writer holds the lock.
+            // Writers take a connection only once it is their turn (see `Conn`), so a
+            // queue of writers never occupies the pool and never starves readers.
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(SQLITE_BUSY_TIMEOUT)
