@@ -14,6 +14,10 @@ pub enum Error {
     /// The payload is not what the source sends (malformed JSON, missing fields).
     #[error("{0}")]
     BadPayload(String),
+    /// The store refused this request's alerts themselves (a value it cannot keep):
+    /// sending them again unchanged fails again (HTTP 400). Other requests are stored.
+    #[error("alerts not stored: {0}; fix the payload, resending it unchanged fails again")]
+    Rejected(String),
     /// The ingest queue is full: the sender should retry (HTTP 503).
     #[error("alert gateway overloaded: {0} requests are waiting to be stored; retry shortly")]
     Overloaded(usize),
@@ -31,7 +35,7 @@ impl Error {
         match self {
             Error::UnknownSource(_) => 404,
             Error::Unauthorized(_) => 401,
-            Error::BadPayload(_) => 400,
+            Error::BadPayload(_) | Error::Rejected(_) => 400,
             Error::Overloaded(_) | Error::Store(_) | Error::Stopping => 503,
         }
     }
@@ -42,6 +46,7 @@ impl Error {
             Error::UnknownSource(_) => "unknown_source",
             Error::Unauthorized(_) => "unauthorized",
             Error::BadPayload(_) => "bad_payload",
+            Error::Rejected(_) => "unstorable",
             Error::Overloaded(_) => "overloaded",
             Error::Store(_) => "store_unavailable",
             Error::Stopping => "stopping",
@@ -51,6 +56,16 @@ impl Error {
 
 impl From<opsbot_store::StoreError> for Error {
     fn from(e: opsbot_store::StoreError) -> Self {
-        Error::Store(e.to_string())
+        Error::from(&e)
+    }
+}
+
+impl From<&opsbot_store::StoreError> for Error {
+    fn from(e: &opsbot_store::StoreError) -> Self {
+        if e.is_rejected() {
+            Error::Rejected(e.to_string())
+        } else {
+            Error::Store(e.to_string())
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! has queued up in a single transaction and answers each request only after that
 //! transaction committed. Durable before the 2xx, and thousands of alerts per second
 //! on SQLite, because a batch pays for one commit. A full queue answers "overloaded"
-//! at once (HTTP 503: Alertmanager retries 5xx and drops on 4xx).
+//! at once (HTTP 503: Alertmanager retries 5xx and drops on 4xx). A request the store
+//! refuses (a value it cannot keep) is refused alone with a 400; the others of its
+//! batch are stored (see `AlertStore::alerts_ingest`).
 
 use crate::{Error, Result};
 use opsbot_store::alerts::{IngestPayload, IngestedPayload, NewNotice};
@@ -15,7 +17,7 @@ const MAX_BATCH_ALERTS: usize = 2000;
 
 struct Job {
     item: IngestPayload,
-    reply: oneshot::Sender<Result<IngestedPayload, String>>,
+    reply: oneshot::Sender<Result<IngestedPayload>>,
 }
 
 /// The handle requests submit through. Dropping every clone stops the writer once the
@@ -54,9 +56,7 @@ impl Ingestor {
             mpsc::error::TrySendError::Full(_) => Error::Overloaded(self.capacity),
             mpsc::error::TrySendError::Closed(_) => Error::Stopping,
         })?;
-        done.await
-            .map_err(|_| Error::Stopping)?
-            .map_err(Error::Store)
+        done.await.map_err(|_| Error::Stopping)?
     }
 }
 
@@ -82,6 +82,14 @@ async fn writer(
         match store.alerts_ingest(&batch).await {
             Ok(done) => {
                 for (reply, out) in replies.into_iter().zip(done) {
+                    let out = match out {
+                        Ok(out) => out,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "one request's alerts were not stored");
+                            let _ = reply.send(Err(Error::from(&e)));
+                            continue;
+                        }
+                    };
                     for a in &out.alerts {
                         for n in &a.notices {
                             let _ = news.send(n.clone());
@@ -93,9 +101,8 @@ async fn writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = replies.len(), alerts, "storing alerts failed; the senders get 503");
-                let why = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(why.clone()));
+                    let _ = reply.send(Err(Error::from(&e)));
                 }
             }
         }

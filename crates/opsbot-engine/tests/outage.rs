@@ -237,7 +237,16 @@ async fn database_outage_gives_a_clear_reply_and_recovers() {
     )
     .await;
     assert!(
-        r.text.contains("存储暂不可用") && r.text.contains("postgres"),
+        r.text.contains("存储暂不可用") && r.text.contains("postgres unavailable"),
+        "{}",
+        r.text
+    );
+    // A chat reply names no URL, host, port or database (the log has them).
+    assert!(
+        !r.text.contains("://")
+            && !r.text.contains("127.0.0.1")
+            && !r.text.contains(&proxy.port.to_string())
+            && !r.text.contains(&db),
         "{}",
         r.text
     );

@@ -180,15 +180,22 @@ pub enum AckOutcome {
 
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    /// Stores every payload and alert of `batch` in ONE transaction (the gateway's
-    /// group commit): all of it is durable when this returns, or none of it.
+    /// Stores every payload and alert of `batch` (the gateway's group commit): one
+    /// entry per payload, in order, each durable when it is `Ok`.
+    ///
+    /// The batch is written in ONE transaction. When that fails for a reason other
+    /// than the database being unreachable, each payload is written alone in its own
+    /// transaction, so a payload the database refuses (its entry is
+    /// [`StoreError::Rejected`](crate::StoreError::Rejected)) or that fails for any
+    /// other reason fails alone and never takes the others down. `Err` means the
+    /// database could not be reached and nothing was stored.
     ///
     /// Per alert, by fingerprint: a new fingerprint is inserted; a known one is
     /// updated (last seen, occurrences, latest fields). It is *news* when it fires and
     /// was not firing (new, or resolved before) or resolves while firing; only news
     /// records its `notices`. Firing again clears the acknowledgement and restarts the
     /// episode. A first report that is already resolved is stored, and is not news.
-    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<IngestedPayload>>;
+    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<Result<IngestedPayload>>>;
 
     async fn alert_get(&self, id: i64) -> Result<Option<AlertRecord>>;
 

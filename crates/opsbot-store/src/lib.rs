@@ -11,12 +11,15 @@
 //! - [`AssetStore`] (a supertrait of `Store`): CMDB assets, their facts and changes.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
+//!
+//! [`retention`] runs the periodic pruning of what the store must not keep forever.
 
 pub mod alerts;
 mod assets;
 mod channels;
 mod error;
 mod leases;
+pub mod retention;
 mod sea;
 mod session;
 mod tokens;
@@ -108,6 +111,10 @@ pub trait Store:
     /// Records that `msg_id` from `channel` was taken in. Returns `false` when it was
     /// already recorded (a retry), so a command never runs twice, also across restarts.
     async fn mark_processed(&self, channel: &str, msg_id: &str) -> Result<bool>;
+
+    /// Forgets the ids recorded before `before` (see [`retention`]: only ids whose
+    /// message can no longer arrive again); returns how many.
+    async fn prune_processed(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
 
     // ---- jobs -----------------------------------------------------------------------
 

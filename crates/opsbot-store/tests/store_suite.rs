@@ -7,6 +7,8 @@
 mod alerts;
 #[path = "store_suite/assets.rs"]
 mod assets;
+#[path = "store_suite/bad_input.rs"]
+mod bad_input;
 #[path = "store_suite/channels.rs"]
 mod channels;
 #[path = "store_suite/fixtures.rs"]
@@ -17,6 +19,10 @@ mod harness;
 mod leases;
 #[path = "store_suite/outbox.rs"]
 mod outbox;
+#[path = "store_suite/retention.rs"]
+mod retention;
+#[path = "store_suite/sqlite_writes.rs"]
+mod sqlite_writes;
 #[path = "store_suite/tokens.rs"]
 mod tokens;
 
@@ -91,16 +97,23 @@ suite!(
     alert_ingest_of_thousands_in_one_batch,
     assets_ingest_diffs_field_by_field,
     assets_token_binding_and_staleness,
+    text_with_nul_is_stored_cleaned_on_every_backend,
+    a_refused_payload_does_not_take_its_batch_down,
+    outage_errors_name_no_database,
+    processed_ids_are_pruned_by_age,
+    processed_ids_are_pruned_periodically_under_a_lease,
 );
 
 mod cases {
     pub use super::alerts::*;
     pub use super::assets::*;
+    pub use super::bad_input::*;
     pub use super::channels::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
     pub use super::leases::*;
     pub use super::outbox::*;
+    pub use super::retention::*;
     pub use super::tokens::*;
     use chrono::{SubsecRound, Utc};
     use opsbot_core::{AuditEntry, AuditResult, Change, Inventory, JobState, Nic, Role};

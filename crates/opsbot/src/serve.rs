@@ -14,6 +14,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// How long running jobs may take to finish after a stop signal.
 const JOB_GRACE: Duration = Duration::from_secs(10);
+/// How often processed message ids past every replay window are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     let app = app::build(config).await?;
@@ -88,6 +90,25 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     }
     let (wecom_bots, wechat) = (bot_channel(&app)?, wechat_channel(&app)?);
     let mut workers: Vec<_> = delivery.into_iter().collect();
+    // The channels above run with their default settings: the longest callback
+    // timestamp window among them bounds how late a replay can come.
+    let window = [
+        Settings::default().timestamp_window,
+        opsbot_channels::wecom_bot::Settings::default().timestamp_window,
+        opsbot_channels::mp::Settings::default().timestamp_window,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    workers.push(tokio::spawn(
+        opsbot_store::retention::prune_processed_periodically(
+            app.store.clone(),
+            app.owner.clone(),
+            opsbot_store::retention::processed_retention(window),
+            PRUNE_EVERY,
+            stop_rx.clone(),
+        ),
+    ));
     if let Some(ch) = &wecom_bots {
         workers.push(tokio::spawn(
             ch.delivery(app.owner.clone()).run(stop_rx.clone()),

@@ -1,6 +1,7 @@
 //! Alert rows: group-committed ingest with de-duplication by fingerprint, queries,
 //! acknowledgement, pending notices (grouping state) and silences.
 
+use super::conn::Conn;
 use super::entity_alerts::{alert, alert_notice, alert_payload, alert_silence};
 use super::errors::{Db, During};
 use super::pool::now;
@@ -12,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -63,11 +64,7 @@ struct Known {
     status: String,
 }
 
-async fn ingest(
-    conn: &sea_orm::DatabaseConnection,
-    db: &Db,
-    batch: &[IngestPayload],
-) -> Result<Vec<IngestedPayload>> {
+async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<IngestedPayload>> {
     const ACTION: &str = "storing alerts";
     let tx = conn.begin().await.during(db, ACTION)?;
     let mut fingerprints: Vec<&str> = batch
@@ -241,11 +238,30 @@ async fn alerts_by_id<C: ConnectionTrait>(
 
 #[async_trait]
 impl AlertStore for SeaStore {
-    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<IngestedPayload>> {
+    async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<Result<IngestedPayload>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        ingest(&self.conn, &self.db, batch).await
+        let e = match ingest(&self.conn, &self.db, batch).await {
+            Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) => e,
+        };
+        if batch.len() == 1 {
+            return Ok(vec![Err(e)]);
+        }
+        // Something in the batch failed it (the whole transaction rolled back): store
+        // each payload alone, so only the one at fault is refused.
+        tracing::warn!(error = %e, payloads = batch.len(), "an alert batch failed; storing its payloads one by one");
+        let mut out = Vec::with_capacity(batch.len());
+        for p in batch {
+            out.push(
+                ingest(&self.conn, &self.db, std::slice::from_ref(p))
+                    .await
+                    .map(|mut done| done.remove(0)),
+            );
+        }
+        Ok(out)
     }
 
     async fn alert_get(&self, id: i64) -> Result<Option<AlertRecord>> {

@@ -1,6 +1,7 @@
 //! Asset rows: batched ingest (one transaction per batch) that diffs each report's
 //! facts against the stored ones and writes only what changed, plus the reads.
 
+use super::conn::Conn;
 use super::entity::change_log;
 use super::entity_assets::{asset, asset_fact};
 use super::errors::{Db, During};
@@ -14,8 +15,8 @@ use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
 use opsbot_core::{diff_facts, Asset, AssetStatus, Change, Facts, VmLink};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -133,20 +134,8 @@ async fn load_batch<C: ConnectionTrait>(
     Ok((assets, facts))
 }
 
-/// Makes the transaction a writer before it reads: on SQLite a transaction that reads
-/// and then writes fails at once (SQLITE_BUSY_SNAPSHOT) when another connection wrote
-/// in between (a token's last-use stamp); a writer from the start waits its turn.
-async fn write_lock<C: ConnectionTrait>(tx: &C) -> Result<(), sea_orm::DbErr> {
-    asset::Entity::update_many()
-        .col_expr(asset::Column::Id, Expr::col(asset::Column::Id).into())
-        .filter(asset::Column::Id.eq(-1))
-        .exec(tx)
-        .await?;
-    Ok(())
-}
-
 pub(crate) async fn ingest(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     batch: &[AssetIngest],
 ) -> Result<Vec<IngestOutcome>> {
@@ -154,7 +143,6 @@ pub(crate) async fn ingest(
         return Ok(Vec::new());
     }
     let tx = conn.begin().await.during(db, ACTION)?;
-    write_lock(&tx).await.during(db, ACTION)?;
     let (mut assets, mut stored_facts) = load_batch(&tx, db, batch).await?;
     let mut history: Vec<Change> = Vec::new();
     let mut new_facts: Vec<asset_fact::ActiveModel> = Vec::new();
@@ -346,14 +334,13 @@ pub(crate) async fn ingest(
 }
 
 pub(crate) async fn mark_stale(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     before: DateTime<Utc>,
     source: &str,
 ) -> Result<Vec<String>> {
     const STALE: &str = "flagging stale assets";
     let tx = conn.begin().await.during(db, STALE)?;
-    write_lock(&tx).await.during(db, STALE)?;
     let rows = asset::Entity::find()
         .filter(asset::Column::Status.eq(AssetStatus::Active.as_str()))
         .filter(asset::Column::LastSeen.lt(before))

@@ -1,15 +1,15 @@
 //! The audit log: append, and read back newest first with filters.
 
+use super::conn::Conn;
 use super::entity::audit_log;
 use super::errors::{Db, During};
 use crate::{AuditQuery, Result};
 use opsbot_core::{AuditEntry, AuditResult};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-pub(crate) async fn append(conn: &DatabaseConnection, db: &Db, e: &AuditEntry) -> Result<i64> {
+pub(crate) async fn append(conn: &Conn, db: &Db, e: &AuditEntry) -> Result<i64> {
     let row = audit_log::ActiveModel {
         id: NotSet,
         at: Set(e.at),
@@ -30,11 +30,7 @@ pub(crate) async fn append(conn: &DatabaseConnection, db: &Db, e: &AuditEntry) -
         .last_insert_id)
 }
 
-pub(crate) async fn query(
-    conn: &DatabaseConnection,
-    db: &Db,
-    query: &AuditQuery,
-) -> Result<Vec<AuditEntry>> {
+pub(crate) async fn query(conn: &Conn, db: &Db, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
     let mut q = audit_log::Entity::find().order_by_desc(audit_log::Column::Id);
     if let Some(user) = &query.user {
         q = q.filter(audit_log::Column::User.eq(user.as_str()));

@@ -21,7 +21,8 @@ use std::time::Duration;
 /// How long to wait for a server before calling it unavailable: short, so a CLI run
 /// against a down database fails fast instead of hanging.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a SQLite writer waits for another process's write to finish.
+/// How long a SQLite writer waits for another process's write to finish, and a
+/// query for a free connection.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the database at `target` and brings its schema up to date.
@@ -36,12 +37,14 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
             }
             let opts = sqlite_options().filename(path).create_if_missing(true);
             // A few connections let readers proceed while one writer holds the lock.
+            // Writers take a connection only once it is their turn (see `Conn`), so a
+            // queue of writers never occupies the pool and never starves readers.
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(SQLITE_BUSY_TIMEOUT)
                 .connect_with(opts)
                 .await
-                .map_err(|e| db.sqlx(e, "opening the database"))?;
+                .map_err(|e| db.at_connect(e, "opening the database"))?;
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Target::SqliteMemory => {
@@ -54,7 +57,7 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
                 .max_lifetime(None)
                 .connect_with(opts)
                 .await
-                .map_err(|e| db.sqlx(e, "opening the database"))?;
+                .map_err(|e| db.at_connect(e, "opening the database"))?;
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Target::Postgres(url) => {
@@ -116,7 +119,7 @@ where
             let _ = conn.close().await;
             Ok(())
         }
-        Ok(Err(e)) => Err(db.sqlx(e, "connecting")),
+        Ok(Err(e)) => Err(db.at_connect(e, "connecting")),
         Err(_) => Err(StoreError::Unavailable {
             backend: db.backend.into(),
             message: format!(

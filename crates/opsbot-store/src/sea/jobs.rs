@@ -1,6 +1,7 @@
 //! Background jobs: create, progress updates with a heartbeat, queries, and marking
 //! jobs interrupted when their process stopped (gracefully or not).
 
+use super::conn::Conn;
 use super::entity::job;
 use super::errors::{Db, During};
 use super::pool::now;
@@ -8,11 +9,10 @@ use crate::{InterruptFilter, JobQuery, NewJob, Result};
 use opsbot_core::{JobId, JobRecord, JobState};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-pub(crate) async fn create(conn: &DatabaseConnection, db: &Db, j: &NewJob) -> Result<JobId> {
+pub(crate) async fn create(conn: &Conn, db: &Db, j: &NewJob) -> Result<JobId> {
     let at = now();
     let row = job::ActiveModel {
         id: NotSet,
@@ -38,7 +38,7 @@ pub(crate) async fn create(conn: &DatabaseConnection, db: &Db, j: &NewJob) -> Re
 }
 
 pub(crate) async fn update(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     id: JobId,
     state: JobState,
@@ -65,7 +65,7 @@ pub(crate) async fn update(
     Ok(())
 }
 
-pub(crate) async fn heartbeat(conn: &DatabaseConnection, db: &Db, owner: &str) -> Result<()> {
+pub(crate) async fn heartbeat(conn: &Conn, db: &Db, owner: &str) -> Result<()> {
     job::Entity::update_many()
         .col_expr(
             job::Column::HeartbeatMs,
@@ -79,11 +79,7 @@ pub(crate) async fn heartbeat(conn: &DatabaseConnection, db: &Db, owner: &str) -
     Ok(())
 }
 
-pub(crate) async fn get(
-    conn: &DatabaseConnection,
-    db: &Db,
-    id: JobId,
-) -> Result<Option<JobRecord>> {
+pub(crate) async fn get(conn: &Conn, db: &Db, id: JobId) -> Result<Option<JobRecord>> {
     job::Entity::find_by_id(id.0)
         .one(conn)
         .await
@@ -92,11 +88,7 @@ pub(crate) async fn get(
         .transpose()
 }
 
-pub(crate) async fn list(
-    conn: &DatabaseConnection,
-    db: &Db,
-    query: &JobQuery,
-) -> Result<Vec<JobRecord>> {
+pub(crate) async fn list(conn: &Conn, db: &Db, query: &JobQuery) -> Result<Vec<JobRecord>> {
     let mut q = job::Entity::find().order_by_desc(job::Column::Id);
     if let Some(user) = &query.user {
         q = q.filter(job::Column::User.eq(user.as_str()));
@@ -116,7 +108,7 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn interrupt(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     which: &InterruptFilter,
     message: &str,
@@ -130,9 +122,8 @@ pub(crate) async fn interrupt(
         }
     };
     let tx = conn.begin().await.during(db, ACTION)?;
-    // A no-op write first: on SQLite it takes the write lock before we read (a read
-    // upgraded to a write later fails at once if another process wrote meanwhile);
-    // on PostgreSQL/MySQL it locks the candidate rows against a racing update_job.
+    // A no-op write first: on PostgreSQL/MySQL it locks the candidate rows against a
+    // racing update_job (on SQLite the transaction holds the write lock already).
     job::Entity::update_many()
         .col_expr(job::Column::State, Expr::col(job::Column::State).into())
         .filter(selected.clone())

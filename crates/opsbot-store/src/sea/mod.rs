@@ -5,6 +5,7 @@ mod alerts;
 mod assets;
 mod audit;
 mod channels;
+mod conn;
 mod connect;
 mod entity;
 mod entity_alerts;
@@ -17,6 +18,7 @@ mod migration_alerts;
 mod migration_assets;
 mod migration_channels;
 mod migration_leases;
+mod migration_processed;
 mod migration_tags;
 mod migration_tokens;
 mod outbox;
@@ -31,15 +33,16 @@ use crate::{
     PolicyData, PoolSnapshot, Result, Store, SyncReport,
 };
 use async_trait::async_trait;
+use conn::Conn;
 use errors::{Db, During};
 use opsbot_core::{AuditEntry, Change, Inventory, JobId, JobRecord, JobState, Vm};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use std::time::Duration;
 
 /// The sea-orm store. Cheap to share behind an `Arc`; the pool inside is shared.
 #[derive(Debug, Clone)]
 pub struct SeaStore {
-    conn: DatabaseConnection,
+    conn: Conn,
     db: Db,
 }
 
@@ -51,7 +54,7 @@ impl SeaStore {
             backend: target.backend(),
             target: redact(url),
         };
-        let conn = connect::open(&target, &db).await?;
+        let conn = Conn::new(connect::open(&target, &db).await?);
         Ok(SeaStore { conn, db })
     }
 
@@ -62,7 +65,7 @@ impl SeaStore {
 
     /// Closes the connection pool (tests drop their database afterwards).
     pub async fn close(self) {
-        let _ = self.conn.close().await;
+        self.conn.close().await;
     }
 }
 
@@ -121,6 +124,10 @@ impl Store for SeaStore {
 
     async fn mark_processed(&self, channel: &str, msg_id: &str) -> Result<bool> {
         state::mark_processed(&self.conn, &self.db, channel, msg_id).await
+    }
+
+    async fn prune_processed(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        state::prune_processed(&self.conn, &self.db, before).await
     }
 
     async fn create_job(&self, job: &NewJob) -> Result<JobId> {

@@ -6,14 +6,15 @@
 //! its lease ran out): of several claimers racing on one row, the database lets exactly
 //! one update it; the others see zero rows affected and skip it.
 
+use super::conn::Conn;
 use super::entity::outbox;
 use super::errors::{Db, During};
 use super::pool::now;
 use crate::{NewOutbox, OutboxItem, OutboxQuery, OutboxState, Result};
 use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ pub(crate) async fn push<C: ConnectionTrait>(conn: &C, db: &Db, item: &NewOutbox
 }
 
 pub(crate) async fn claim(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     channel_prefix: &str,
     owner: &str,
@@ -69,20 +70,11 @@ pub(crate) async fn claim(
             )
     };
 
+    // On SQLite the transaction holds the write lock from its start (see `Conn`), so a
+    // concurrent process waits its turn instead of failing when our read is followed
+    // by a write. PostgreSQL and MySQL need no such lock: their row locks serialise
+    // the UPDATEs below.
     let tx = conn.begin().await.during(db, ACTION)?;
-    if conn.get_database_backend() == DbBackend::Sqlite {
-        // A write that matches no row, first: on SQLite it takes the write lock before
-        // we read, so a concurrent process waits its turn (busy timeout) instead of
-        // failing when our read snapshot is upgraded to a write. PostgreSQL and MySQL
-        // need no such lock: their row locks serialise the UPDATEs below, and taking
-        // one here would only make claimers queue behind each other.
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::Id, Expr::col(outbox::Column::Id).into())
-            .filter(outbox::Column::Id.lt(0))
-            .exec(&tx)
-            .await
-            .during(db, ACTION)?;
-    }
     let candidates: Vec<i64> = outbox::Entity::find()
         .select_only()
         .column(outbox::Column::Id)
@@ -127,7 +119,7 @@ pub(crate) async fn claim(
 
 /// Marks an item delivered and releases its claim, whatever its state: a delivery
 /// reported late (after the lease ran out) still happened.
-pub(crate) async fn sent(conn: &DatabaseConnection, db: &Db, id: i64) -> Result<()> {
+pub(crate) async fn sent(conn: &Conn, db: &Db, id: i64) -> Result<()> {
     outbox::Entity::update_many()
         .col_expr(
             outbox::Column::State,
@@ -146,7 +138,7 @@ pub(crate) async fn sent(conn: &DatabaseConnection, db: &Db, id: i64) -> Result<
 /// Counts a failed attempt and makes the item due again at `next_attempt_at`. Only a
 /// pending item changes, so a late failure report cannot revive a delivered one.
 pub(crate) async fn retry(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     id: i64,
     next_attempt_at: chrono::DateTime<chrono::Utc>,
@@ -165,7 +157,7 @@ pub(crate) async fn retry(
 
 /// Counts the last attempt and moves the item to the dead-letter list. Only a pending
 /// item changes, for the same reason as [`retry`].
-pub(crate) async fn dead(conn: &DatabaseConnection, db: &Db, id: i64, error: &str) -> Result<()> {
+pub(crate) async fn dead(conn: &Conn, db: &Db, id: i64, error: &str) -> Result<()> {
     failed(
         conn,
         db,
@@ -179,7 +171,7 @@ pub(crate) async fn dead(conn: &DatabaseConnection, db: &Db, id: i64, error: &st
 
 /// A failed attempt: retried at `retry_at_ms`, or dead when there is none.
 async fn failed(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     id: i64,
     error: &str,
@@ -211,11 +203,7 @@ async fn failed(
     Ok(())
 }
 
-pub(crate) async fn list(
-    conn: &DatabaseConnection,
-    db: &Db,
-    query: &OutboxQuery,
-) -> Result<Vec<OutboxItem>> {
+pub(crate) async fn list(conn: &Conn, db: &Db, query: &OutboxQuery) -> Result<Vec<OutboxItem>> {
     let mut q = outbox::Entity::find().order_by_desc(outbox::Column::Id);
     if let Some(state) = query.state {
         q = q.filter(outbox::Column::State.eq(state.as_str()));
@@ -238,7 +226,7 @@ pub(crate) async fn list(
         .collect()
 }
 
-pub(crate) async fn depth(conn: &DatabaseConnection, db: &Db) -> Result<u64> {
+pub(crate) async fn depth(conn: &Conn, db: &Db) -> Result<u64> {
     use sea_orm::PaginatorTrait;
     outbox::Entity::find()
         .filter(outbox::Column::State.eq(OutboxState::Pending.as_str()))

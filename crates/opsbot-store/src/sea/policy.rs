@@ -1,19 +1,18 @@
 //! The permission policy as stored: roles in configuration order and the user and
 //! chat bindings. Replaced as a whole, because the configuration is its source.
 
+use super::conn::Conn;
 use super::entity::{role, role_binding};
 use super::errors::{Db, During};
 use crate::{PolicyData, Result};
 use opsbot_core::Role;
-use sea_orm::{
-    ActiveValue::NotSet, DatabaseConnection, EntityTrait, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveValue::NotSet, EntityTrait, QueryOrder, Set};
 use std::collections::BTreeMap;
 
 const USER: &str = "user";
 const CHAT: &str = "chat";
 
-pub(crate) async fn replace(conn: &DatabaseConnection, db: &Db, policy: &PolicyData) -> Result<()> {
+pub(crate) async fn replace(conn: &Conn, db: &Db, policy: &PolicyData) -> Result<()> {
     const ACTION: &str = "replacing the policy";
     let tx = conn.begin().await.during(db, ACTION)?;
     // Delete first: on SQLite the first statement being a write takes the write lock
@@ -70,7 +69,7 @@ pub(crate) async fn replace(conn: &DatabaseConnection, db: &Db, policy: &PolicyD
     Ok(())
 }
 
-pub(crate) async fn load(conn: &DatabaseConnection, db: &Db) -> Result<PolicyData> {
+pub(crate) async fn load(conn: &Conn, db: &Db) -> Result<PolicyData> {
     const ACTION: &str = "loading the policy";
     let roles = role::Entity::find()
         .order_by_asc(role::Column::Position)

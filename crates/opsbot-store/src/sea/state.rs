@@ -1,14 +1,17 @@
 //! Small keyed records: provider state blobs (upserted) and the ids of inbound
 //! messages already taken in (insert-if-absent through the unique key).
 
+use super::conn::Conn;
 use super::entity::{processed_message, provider_state};
 use super::errors::{is_duplicate, Db, During};
 use super::pool::now;
 use crate::Result;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::NotSet, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
-pub(crate) async fn get(conn: &DatabaseConnection, db: &Db, key: &str) -> Result<Option<String>> {
+pub(crate) async fn get(conn: &Conn, db: &Db, key: &str) -> Result<Option<String>> {
     Ok(provider_state::Entity::find_by_id(key.to_string())
         .one(conn)
         .await
@@ -16,7 +19,7 @@ pub(crate) async fn get(conn: &DatabaseConnection, db: &Db, key: &str) -> Result
         .map(|m| m.value))
 }
 
-pub(crate) async fn put(conn: &DatabaseConnection, db: &Db, key: &str, value: &str) -> Result<()> {
+pub(crate) async fn put(conn: &Conn, db: &Db, key: &str, value: &str) -> Result<()> {
     let row = provider_state::ActiveModel {
         key: Set(key.to_string()),
         value: Set(value.to_string()),
@@ -40,7 +43,7 @@ pub(crate) async fn put(conn: &DatabaseConnection, db: &Db, key: &str, value: &s
 /// Inserts and lets the unique key decide: of several processes racing on one
 /// message id exactly one insert succeeds, the others see a duplicate.
 pub(crate) async fn mark_processed(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     channel: &str,
     msg_id: &str,
@@ -58,5 +61,44 @@ pub(crate) async fn mark_processed(
         Ok(_) => Ok(true),
         Err(e) if is_duplicate(&e) => Ok(false),
         Err(e) => Err(db.map(e, "recording a processed message")),
+    }
+}
+
+/// Rows deleted per statement: each delete is a short write, so other writers (on
+/// SQLite they queue behind it) wait little even when a large backlog goes.
+const PRUNE_CHUNK: u64 = 1000;
+
+/// Deletes the ids recorded before `before`, oldest first, in short chunks.
+pub(crate) async fn prune_processed(
+    conn: &Conn,
+    db: &Db,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<u64> {
+    const ACTION: &str = "pruning processed message ids";
+    let mut removed = 0;
+    loop {
+        let ids: Vec<i64> = processed_message::Entity::find()
+            .select_only()
+            .column(processed_message::Column::Id)
+            .filter(processed_message::Column::At.lt(before))
+            .order_by_asc(processed_message::Column::At)
+            .limit(PRUNE_CHUNK)
+            .into_tuple()
+            .all(conn)
+            .await
+            .during(db, ACTION)?;
+        if ids.is_empty() {
+            return Ok(removed);
+        }
+        let full = ids.len() as u64 == PRUNE_CHUNK;
+        removed += processed_message::Entity::delete_many()
+            .filter(processed_message::Column::Id.is_in(ids))
+            .exec(conn)
+            .await
+            .during(db, ACTION)?
+            .rows_affected;
+        if !full {
+            return Ok(removed);
+        }
     }
 }

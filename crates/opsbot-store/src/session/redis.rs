@@ -94,14 +94,32 @@ impl RedisSessions {
                     message: e.to_string(),
                 })
             }
-            Ok(Err(e)) => e.to_string(),
+            Ok(Err(e)) => {
+                // The detail (which can name the host) goes to the log, not to the
+                // chat reply this error becomes.
+                tracing::warn!(redis = %self.url, action, error = %e, "redis unavailable");
+                outage(&e)
+            }
             Err(_) => format!("no answer within {} ms", CALL_TIMEOUT.as_millis()),
         };
         *self.conn.lock().await = None;
         Err(StoreError::Unavailable {
             backend: "redis".into(),
-            message: format!("{}: {failure} (while {action})", self.url),
+            message: format!("{failure} (while {action})"),
         })
+    }
+}
+
+/// Why Redis could not be used, in words that name no host.
+fn outage(e: &RedisError) -> String {
+    if e.is_timeout() {
+        "no answer in time".into()
+    } else if e.is_connection_refusal() {
+        "connection refused".into()
+    } else if e.is_connection_dropped() {
+        "connection lost".into()
+    } else {
+        "connection failed".into()
     }
 }
 

@@ -8,7 +8,7 @@ use opsbot_store::alerts::*;
 use opsbot_store::{NewOutbox, OutboxQuery, OutboxState};
 use std::collections::BTreeMap;
 
-fn alert(fp: &str, status: &str) -> AlertUpsert {
+pub fn alert(fp: &str, status: &str) -> AlertUpsert {
     AlertUpsert {
         fingerprint: fp.into(),
         source: "alertmanager".into(),
@@ -31,7 +31,7 @@ fn alert(fp: &str, status: &str) -> AlertUpsert {
     }
 }
 
-fn payload(body: &str, alerts: Vec<AlertUpsert>) -> IngestPayload {
+pub fn payload(body: &str, alerts: Vec<AlertUpsert>) -> IngestPayload {
     IngestPayload {
         payload: NewAlertPayload {
             source: "alertmanager".into(),
@@ -43,6 +43,13 @@ fn payload(body: &str, alerts: Vec<AlertUpsert>) -> IngestPayload {
     }
 }
 
+/// Every payload's result, each expected to be stored.
+pub fn stored(out: Vec<opsbot_store::Result<IngestedPayload>>) -> Vec<IngestedPayload> {
+    out.into_iter()
+        .map(|p| p.expect("payload stored"))
+        .collect()
+}
+
 pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
     let store = ctx.store;
     let news = |out: &[IngestedPayload]| -> Vec<bool> {
@@ -51,13 +58,15 @@ pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
             .collect()
     };
     // One batch: a new firing alert, the same again, and a first report already resolved.
-    let out = store
-        .alerts_ingest(&[
-            payload("{\"告警\":1}", vec![alert("a", FIRING)]),
-            payload("{}", vec![alert("a", FIRING), alert("b", RESOLVED)]),
-        ])
-        .await
-        .unwrap();
+    let out = stored(
+        store
+            .alerts_ingest(&[
+                payload("{\"告警\":1}", vec![alert("a", FIRING)]),
+                payload("{}", vec![alert("a", FIRING), alert("b", RESOLVED)]),
+            ])
+            .await
+            .unwrap(),
+    );
     assert_eq!(news(&out), [true, false, false]);
     assert_eq!(out[0].alerts[0].notices.len(), 1);
     assert!(out[1].alerts[0].notices.is_empty(), "no news, no notice");
@@ -92,10 +101,12 @@ pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
     // Resolving is news; resolving again is not; firing again is, and clears the ack.
     let mut resolved = alert("a", RESOLVED);
     resolved.ends_at = Some(Utc::now().trunc_subsecs(0));
-    let out = store
-        .alerts_ingest(&[payload("r", vec![resolved.clone(), resolved])])
-        .await
-        .unwrap();
+    let out = stored(
+        store
+            .alerts_ingest(&[payload("r", vec![resolved.clone(), resolved])])
+            .await
+            .unwrap(),
+    );
     assert_eq!(news(&out), [true, false]);
     let a = store.alert_get(id).await.unwrap().unwrap();
     assert_eq!(a.status, RESOLVED);
@@ -104,10 +115,12 @@ pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
     assert_eq!(store.alerts_count(FIRING).await.unwrap(), 0);
     assert_eq!(store.alerts_count(RESOLVED).await.unwrap(), 2);
 
-    let out = store
-        .alerts_ingest(&[payload("f", vec![alert("a", FIRING)])])
-        .await
-        .unwrap();
+    let out = stored(
+        store
+            .alerts_ingest(&[payload("f", vec![alert("a", FIRING)])])
+            .await
+            .unwrap(),
+    );
     assert_eq!(news(&out), [true]);
     let a = store.alert_get(id).await.unwrap().unwrap();
     assert!(a.ack_by.is_none() && a.ack_at.is_none(), "new episode");
@@ -140,13 +153,15 @@ pub async fn alert_groups_flush_into_the_outbox_once(ctx: Ctx) {
             group_key: "db-01".into(),
         },
     ];
-    store
-        .alerts_ingest(&[payload(
-            "x",
-            vec![alert("a", FIRING), alert("b", FIRING), other],
-        )])
-        .await
-        .unwrap();
+    stored(
+        store
+            .alerts_ingest(&[payload(
+                "x",
+                vec![alert("a", FIRING), alert("b", FIRING), other],
+            )])
+            .await
+            .unwrap(),
+    );
     let groups = store.alert_notice_groups().await.unwrap();
     let mut keys: Vec<(String, String, u64)> = groups
         .iter()
@@ -235,7 +250,7 @@ pub async fn alert_ingest_of_thousands_in_one_batch(ctx: Ctx) {
     let batch: Vec<IngestPayload> = (0..1500)
         .map(|i| payload("{}", vec![alert(&format!("fp-{i}"), FIRING)]))
         .collect();
-    let out = store.alerts_ingest(&batch).await.unwrap();
+    let out = stored(store.alerts_ingest(&batch).await.unwrap());
     assert_eq!(out.len(), 1500);
     assert!(out.iter().all(|p| p.alerts[0].news));
     assert_eq!(store.alerts_count(FIRING).await.unwrap(), 1500);

@@ -3,14 +3,12 @@
 
 use super::children;
 use super::object::PoolObject;
+use crate::sea::conn::Conn;
 use crate::sea::entity::{change_log, pool_meta, template};
 use crate::sea::errors::{Db, During};
 use crate::{ChangeQuery, PoolSnapshot, Result};
 use opsbot_core::{Change, Inventory, Template, Vm};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 
 const ACTION: &str = "loading the pool";
@@ -24,7 +22,7 @@ pub(crate) async fn version<C: ConnectionTrait>(conn: &C, db: &Db) -> Result<i64
         .ok_or_else(|| db.corrupt("pool version", "the pool_meta row is missing"))
 }
 
-pub(crate) async fn load_pool(conn: &DatabaseConnection, db: &Db) -> Result<PoolSnapshot> {
+pub(crate) async fn load_pool(conn: &Conn, db: &Db) -> Result<PoolSnapshot> {
     // The version is read first: if a writer commits while we read, the snapshot is
     // newer than its version says and the next version check reloads it — never the
     // other way round (a stale pool under a current version).
@@ -100,11 +98,7 @@ async fn templates<C: ConnectionTrait>(conn: &C, db: &Db, vms: &[Vm]) -> Result<
 }
 
 /// The change history, newest first.
-pub(crate) async fn changes(
-    conn: &DatabaseConnection,
-    db: &Db,
-    query: &ChangeQuery,
-) -> Result<Vec<Change>> {
+pub(crate) async fn changes(conn: &Conn, db: &Db, query: &ChangeQuery) -> Result<Vec<Change>> {
     let mut q = change_log::Entity::find().order_by_desc(change_log::Column::Id);
     if let Some(p) = &query.provider {
         q = q.filter(change_log::Column::Provider.eq(p.as_str()));

@@ -5,14 +5,14 @@
 use super::children::{self, insert_chunked};
 use super::diff::{diff, Diff};
 use super::object::{PoolObject, Stored, Time};
+use crate::sea::conn::Conn;
 use crate::sea::entity::{change_log, pool_meta, template};
 use crate::sea::errors::{Db, During};
 use crate::{Result, SyncReport};
 use opsbot_core::{Change, Inventory, Vm};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -38,7 +38,7 @@ impl Outcome {
 }
 
 pub(crate) async fn apply_inventory(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     provider: &str,
     inventory: &Inventory,
@@ -88,12 +88,7 @@ pub(crate) async fn apply_inventory(
     Ok(report)
 }
 
-pub(crate) async fn upsert_vm(
-    conn: &DatabaseConnection,
-    db: &Db,
-    vm: &Vm,
-    source: &str,
-) -> Result<Vec<Change>> {
+pub(crate) async fn upsert_vm(conn: &Conn, db: &Db, vm: &Vm, source: &str) -> Result<Vec<Change>> {
     let tx = conn.begin().await.during(db, ACTION)?;
     lock_pool(&tx).await.during(db, ACTION)?;
     let mut out = Outcome::default();
@@ -121,7 +116,7 @@ pub(crate) async fn upsert_vm(
 /// A partial re-sync: `vms` changed or appeared, the VMs `removed` are gone, nothing
 /// else of the provider is touched. Returns the provider's counts afterwards.
 pub(crate) async fn apply_vm_delta(
-    conn: &DatabaseConnection,
+    conn: &Conn,
     db: &Db,
     provider: &str,
     vms: &[Vm],
