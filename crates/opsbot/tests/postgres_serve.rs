@@ -26,16 +26,12 @@ const CORP: &str = "ww1436e0e65a779aee";
 const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 
-fn required() -> bool {
-    std::env::var("OPSBOT_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
+/// Skips `what` visibly (one stderr line) or, in CI, fails it.
 fn skip(what: &str, why: impl std::fmt::Display) {
-    assert!(
-        !required(),
-        "{what} needs PostgreSQL (OPSBOT_TEST_REQUIRE_SERVICES=1) but: {why}"
+    let _: Option<()> = opsbot_testkit::skip(
+        format!("{what}: PostgreSQL unreachable ({why})"),
+        opsbot_testkit::fix::POSTGRES,
     );
-    eprintln!("skipping {what}: {why} (install: apt-get install postgresql postgresql-client)");
 }
 
 /// A fresh database on the test server, dropped at the end.
