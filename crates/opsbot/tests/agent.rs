@@ -355,9 +355,11 @@ fn bad_tokens_foreign_identities_and_bad_bodies_are_refused() {
     srv.start();
     let root = fixture("server");
 
-    // A token that is not one: 401, and the report stays in the spool.
+    // A token that is not one (well-formed, not signed by this server): 401, and the
+    // report stays in the spool.
     let state = srv.dir.path().join("s1");
-    let o = srv.agent("ob1.agent.nope.99999999999.forged", &state, &root, &[]);
+    let forged = format!("ob2.agent.0011223344556677.99999999999.{}", "A".repeat(43));
+    let o = srv.agent(&forged, &state, &root, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("HTTP 401") && text(&o).contains("signature"),

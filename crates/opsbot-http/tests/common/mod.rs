@@ -155,6 +155,7 @@ impl World {
                 web,
                 Some(public_url),
                 Some(&channel),
+                &opsbot_auth::SecretKey::generate(),
             )
             .await
             .unwrap(),

@@ -207,4 +207,8 @@ impl Store for SeaStore {
     async fn put_state(&self, key: &str, value: &str) -> Result<()> {
         state::put(&self.conn, &self.db, key, value).await
     }
+
+    async fn erase_state(&self, key: &str) -> Result<()> {
+        state::erase(&self.conn, &self.db, key).await
+    }
 }
