@@ -91,6 +91,8 @@ suite!(
     alert_ingest_of_thousands_in_one_batch,
     assets_ingest_diffs_field_by_field,
     assets_token_binding_and_staleness,
+    assets_unpinned_token_binds_its_first_host,
+    provider_state_erase,
 );
 
 mod cases {

@@ -13,6 +13,7 @@ mod errors;
 mod jobs;
 mod leases;
 mod migration;
+mod migration_agent_bindings;
 mod migration_alerts;
 mod migration_assets;
 mod migration_channels;
