@@ -827,6 +827,11 @@ fn a_report_without_a_valid_token_is_refused_before_its_body_is_read() {
             answer.starts_with(&format!("HTTP/1.1 {status}")),
             "{auth:?}: {answer}"
         );
+        // The unread body ends the connection, so no next request follows it.
+        assert!(
+            answer.to_lowercase().contains("\r\nconnection: close\r\n"),
+            "{answer}"
+        );
     }
     // A valid token, but more than the limit declared: refused unread too.
     let answer = answer_before_the_body(srv.port, Some(&agent), 100 * max, 1_000);

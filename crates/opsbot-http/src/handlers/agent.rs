@@ -107,6 +107,16 @@ fn too_large(max: usize) -> Response {
     )
 }
 
+/// An answer given without reading the request's body: the connection ends with it,
+/// so the client does not send its next request after a body the server never read.
+fn unread(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    r
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn report(
     State(state): State<AppState>,
@@ -121,7 +131,7 @@ pub async fn report(
     // The body is not touched until the token has passed: answering drops it unread.
     let principal = match authenticate(&cmdb.tokens, &headers, TokenKind::Agent, peer).await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return unread(r),
     };
     let max = cmdb.max_report_bytes;
     let declared = headers
@@ -129,7 +139,7 @@ pub async fn report(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return too_large(max);
+        return unread(too_large(max));
     }
     let body = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
