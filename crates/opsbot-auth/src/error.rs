@@ -19,8 +19,6 @@ pub enum AuthError {
     AddressNotAllowed(IpAddr),
     #[error("{0}")]
     BadRequest(String),
-    #[error("the stored signing key is damaged (state key {0})")]
-    BadKey(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -28,16 +26,13 @@ pub enum AuthError {
 impl AuthError {
     /// True when the client is at fault (401/403), false when the server is (500/503).
     pub fn is_client_error(&self) -> bool {
-        !matches!(
-            self,
-            AuthError::Store(_) | AuthError::BadKey(_) | AuthError::BadRequest(_)
-        )
+        !matches!(self, AuthError::Store(_) | AuthError::BadRequest(_))
     }
 
     /// What a client may be told: enough to fix its request, nothing about the server.
     pub fn public(&self) -> String {
         match self {
-            AuthError::Store(_) | AuthError::BadKey(_) => "authentication is unavailable".into(),
+            AuthError::Store(_) => "authentication is unavailable".into(),
             other => other.to_string(),
         }
     }

@@ -1,12 +1,19 @@
 //! API and agent tokens: signed, expiring, revocable, stored hashed, optionally bound to
 //! source addresses.
 //!
-//! A token reads `ob1.<kind>.<id>.<expiry>.<mac>`: `id` is random and public (it finds
-//! the row), `expiry` is a Unix time, and `mac` is HMAC-SHA256 over the rest with a key
-//! the server keeps in its store. The MAC is checked before the store is asked, so a
-//! forged or expired token costs no query; the store keeps only SHA-256 of the MAC, so
-//! a copy of the database does not yield usable tokens; revocation and address
-//! allow-lists live in the row.
+//! A token reads `ob2.<kind>.<id>.<expiry>.<mac>`: `id` is random and public (it finds
+//! the row), `expiry` is a Unix time, and `mac` is HMAC-SHA256 over the rest with the
+//! token sub-key of the [`SecretKey`], which lives outside the store (see [`secret`]).
+//! The MAC is checked before the store is asked, so a forged or expired token costs no
+//! query; the store keeps only SHA-256 of the MAC, so a copy of the database neither
+//! holds a token nor lets one be made; revocation and address allow-lists live in the
+//! row. Tokens of the earlier format (`ob1.…`) were signed with the key itself, which
+//! an earlier version kept in the store and [`secret::load`] moved out; they keep
+//! working until they expire.
+//!
+//! A token has exactly one accepted text: `verify` rebuilds the canonical text from
+//! the parts it parsed and refuses anything else (whitespace, a signed or zero-padded
+//! expiry, another case, base64 padding or other trailing bits).
 //!
 //! A row that passed is kept in memory for [`REREAD_AFTER`], so a busy API client costs
 //! one read every few seconds, not one per request. Revoking through this server takes
@@ -14,8 +21,10 @@
 //! [`REREAD_AFTER`].
 
 mod error;
+pub mod secret;
 
 pub use error::AuthError;
+pub use secret::{KeySource, Purpose, SecretKey};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -31,8 +40,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-const VERSION: &str = "ob1";
-const KEY_STATE: &str = "auth.signing_key";
+const VERSION: &str = "ob2";
+/// Tokens signed with the key itself, before sub-keys (verified, never issued).
+const LEGACY_VERSION: &str = "ob1";
+/// A token id: 8 random bytes in lower-case hex.
+const ID_LEN: usize = 16;
+/// HMAC-SHA256 in unpadded base64url.
+const MAC_LEN: usize = 43;
 
 /// How long a token row that passed is trusted before the store is asked again.
 pub const REREAD_AFTER: Duration = Duration::from_secs(5);
@@ -100,7 +114,10 @@ pub struct Principal {
 #[derive(Clone)]
 pub struct Tokens {
     store: Arc<dyn Store>,
+    /// Signs and checks `ob2` tokens.
     key: Arc<[u8; 32]>,
+    /// Checks `ob1` tokens of the earlier format.
+    legacy_key: Arc<[u8; 32]>,
     /// token id → its row and when it was read.
     recent: Arc<Mutex<HashMap<String, (TokenRecord, Instant)>>>,
 }
@@ -112,15 +129,15 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    /// Loads the signing key from the store, making one on first use. Every opsbot
-    /// instance on one store shares the key, so any of them accepts any token.
-    pub async fn open(store: Arc<dyn Store>) -> Result<Tokens, AuthError> {
-        let key = shared_key(store.as_ref(), KEY_STATE).await?;
-        Ok(Tokens {
+    /// Tokens signed with `key`'s token sub-key. Every opsbot instance on one store
+    /// must have the same key (see [`secret::load`]), so any of them accepts any token.
+    pub fn new(store: Arc<dyn Store>, key: &SecretKey) -> Tokens {
+        Tokens {
             store,
-            key: Arc::new(key),
+            key: Arc::new(key.derive(Purpose::Tokens)),
+            legacy_key: Arc::new(*key.legacy_token_key()),
             recent: Arc::default(),
-        })
+        }
     }
 
     pub async fn issue(&self, req: &TokenRequest) -> Result<Issued, AuthError> {
@@ -144,7 +161,7 @@ impl Tokens {
             req.kind.as_str(),
             expires_at.timestamp()
         );
-        let mac = self.mac(&signed);
+        let mac = mac(self.key.as_slice(), &signed);
         self.store
             .token_insert(&NewToken {
                 token_id: token_id.clone(),
@@ -171,19 +188,34 @@ impl Tokens {
         kind: TokenKind,
         peer: IpAddr,
     ) -> Result<Principal, AuthError> {
-        let parts: Vec<&str> = token.trim().split('.').collect();
-        let [version, token_kind, token_id, expiry, mac] = parts[..] else {
+        let parts: Vec<&str> = token.split('.').collect();
+        let [version, token_kind, token_id, expiry, mac_text] = parts[..] else {
             return Err(AuthError::Malformed);
         };
-        if version != VERSION {
-            return Err(AuthError::Malformed);
-        }
+        let key = match version {
+            VERSION => self.key.as_slice(),
+            LEGACY_VERSION => self.legacy_key.as_slice(),
+            _ => return Err(AuthError::Malformed),
+        };
         let token_kind = TokenKind::parse(token_kind).ok_or(AuthError::Malformed)?;
         let expiry: i64 = expiry.parse().map_err(|_| AuthError::Malformed)?;
         let signed = format!("{version}.{}.{token_id}.{expiry}", token_kind.as_str());
-        if !bool::from(self.mac(&signed).as_bytes().ct_eq(mac.as_bytes())) {
+        // One text per token: what was sent must be exactly what would be issued.
+        let canonical = token_id.len() == ID_LEN
+            && token_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && mac_text.len() == MAC_LEN
+            && token.len() == signed.len() + 1 + MAC_LEN
+            && token.starts_with(&signed);
+        if !canonical {
+            return Err(AuthError::Malformed);
+        }
+        let expected = mac(key, &signed);
+        if !bool::from(expected.as_bytes().ct_eq(mac_text.as_bytes())) {
             return Err(AuthError::Forged);
         }
+        let mac = mac_text;
         if token_kind != kind {
             return Err(AuthError::WrongKind {
                 expected: kind.as_str(),
@@ -263,31 +295,14 @@ impl Tokens {
     pub async fn list(&self) -> Result<Vec<TokenRecord>, AuthError> {
         Ok(self.store.token_list().await?)
     }
-
-    fn mac(&self, signed: &str) -> String {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_slice())
-            .expect("HMAC takes keys of any length");
-        m.update(signed.as_bytes());
-        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
-    }
 }
 
-/// A 32-byte secret kept in the store under `state_key`, made on first use. Every
-/// opsbot instance on one store gets the same one (token signing, web session CSRF).
-pub async fn shared_key(store: &dyn Store, state_key: &str) -> Result<[u8; 32], AuthError> {
-    if let Some(k) = store.get_state(state_key).await? {
-        return decode_key(&k, state_key);
-    }
-    let fresh: [u8; 32] = rand::random();
-    store
-        .put_state(state_key, &URL_SAFE_NO_PAD.encode(fresh))
-        .await?;
-    // Two instances starting at once may both write; read back so both use the one
-    // that stayed.
-    match store.get_state(state_key).await? {
-        Some(k) => decode_key(&k, state_key),
-        None => Ok(fresh),
-    }
+/// HMAC-SHA256 of `signed` under `key`, base64url without padding (the one encoding
+/// `verify` accepts).
+fn mac(key: &[u8], signed: &str) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(signed.as_bytes());
+    URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
 }
 
 /// `10.0.0.0/8`, `192.168.1.7` (one address), `::1` → a network.
@@ -314,14 +329,6 @@ fn address_allowed(record: &TokenRecord, peer: IpAddr) -> bool {
         .iter()
         .filter_map(|c| IpNet::from_str(c).ok())
         .any(|net| net.contains(&peer))
-}
-
-fn decode_key(text: &str, state_key: &str) -> Result<[u8; 32], AuthError> {
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
-        .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        .ok_or_else(|| AuthError::BadKey(state_key.to_string()))
 }
 
 fn hash(mac: &str) -> String {

@@ -1,10 +1,13 @@
 //! Tokens against a real (SQLite) store: issue, verify, and every refusal.
 
-use opsbot_auth::{parse_cidr, AuthError, TokenKind, TokenRequest, Tokens};
+use opsbot_auth::{parse_cidr, AuthError, SecretKey, TokenKind, TokenRequest, Tokens};
 use opsbot_store::Store;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
+
+/// The secret key of "this deployment" (every instance has the same one).
+static KEY: LazyLock<SecretKey> = LazyLock::new(SecretKey::generate);
 
 async fn store(dir: &tempfile::TempDir, name: &str) -> Arc<dyn Store> {
     let url = format!("sqlite://{}", dir.path().join(name).display());
@@ -28,7 +31,7 @@ fn ip(s: &str) -> IpAddr {
 #[tokio::test]
 async fn issued_token_verifies_as_its_subject() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = Tokens::open(store(&dir, "a.db").await).await.unwrap();
+    let tokens = Tokens::new(store(&dir, "a.db").await, &KEY);
     let issued = tokens.issue(&request(TokenKind::Api, &[])).await.unwrap();
     let who = tokens
         .verify(&issued.token, TokenKind::Api, ip("203.0.113.9"))
@@ -46,10 +49,10 @@ async fn issued_token_verifies_as_its_subject() {
 async fn key_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let issued = {
-        let tokens = Tokens::open(store(&dir, "a.db").await).await.unwrap();
+        let tokens = Tokens::new(store(&dir, "a.db").await, &KEY);
         tokens.issue(&request(TokenKind::Agent, &[])).await.unwrap()
     };
-    let again = Tokens::open(store(&dir, "a.db").await).await.unwrap();
+    let again = Tokens::new(store(&dir, "a.db").await, &KEY);
     again
         .verify(&issued.token, TokenKind::Agent, ip("127.0.0.1"))
         .await
@@ -59,7 +62,7 @@ async fn key_survives_a_restart() {
 #[tokio::test]
 async fn refusals_say_why() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = Tokens::open(store(&dir, "a.db").await).await.unwrap();
+    let tokens = Tokens::new(store(&dir, "a.db").await, &KEY);
     let issued = tokens.issue(&request(TokenKind::Api, &[])).await.unwrap();
     let peer = ip("127.0.0.1");
 
@@ -108,8 +111,9 @@ async fn a_token_signed_by_another_server_is_forged_and_a_missing_row_unknown() 
     let dir = tempfile::tempdir().unwrap();
     let a = store(&dir, "a.db").await;
     let b = store(&dir, "b.db").await;
-    let ta = Tokens::open(a.clone()).await.unwrap();
-    let tb = Tokens::open(b.clone()).await.unwrap();
+    let ta = Tokens::new(a.clone(), &SecretKey::generate());
+    // Even on the very same store: another key verifies nothing.
+    let tb = Tokens::new(a.clone(), &SecretKey::generate());
     let issued = ta.issue(&request(TokenKind::Api, &[])).await.unwrap();
     let err = tb
         .verify(&issued.token, TokenKind::Api, ip("127.0.0.1"))
@@ -118,9 +122,10 @@ async fn a_token_signed_by_another_server_is_forged_and_a_missing_row_unknown() 
     assert!(matches!(err, AuthError::Forged), "{err}");
 
     // Same key, but the row lives only in store a.
-    let key = a.get_state("auth.signing_key").await.unwrap().unwrap();
-    b.put_state("auth.signing_key", &key).await.unwrap();
-    let tb = Tokens::open(b).await.unwrap();
+    let shared = SecretKey::generate();
+    let ta = Tokens::new(a, &shared);
+    let tb = Tokens::new(b, &shared);
+    let issued = ta.issue(&request(TokenKind::Api, &[])).await.unwrap();
     let err = tb
         .verify(&issued.token, TokenKind::Api, ip("127.0.0.1"))
         .await
@@ -131,7 +136,7 @@ async fn a_token_signed_by_another_server_is_forged_and_a_missing_row_unknown() 
 #[tokio::test]
 async fn allow_list_admits_only_listed_addresses() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = Tokens::open(store(&dir, "a.db").await).await.unwrap();
+    let tokens = Tokens::new(store(&dir, "a.db").await, &KEY);
     let issued = tokens
         .issue(&request(TokenKind::Api, &["10.0.0.0/8", "192.168.1.7"]))
         .await
@@ -159,7 +164,7 @@ async fn allow_list_admits_only_listed_addresses() {
 #[tokio::test]
 async fn a_token_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let tokens = Tokens::open(store(&dir, "a.db").await).await.unwrap();
+    let tokens = Tokens::new(store(&dir, "a.db").await, &KEY);
     let mut req = request(TokenKind::Api, &[]);
     req.ttl = Duration::from_secs(1);
     let issued = tokens.issue(&req).await.unwrap();
@@ -187,9 +192,9 @@ async fn a_token_expires() {
 async fn a_revocation_elsewhere_takes_effect_within_the_reread_time() {
     let dir = tempfile::tempdir().unwrap();
     let db = store(&dir, "a.db").await;
-    let server = Tokens::open(db.clone()).await.unwrap();
+    let server = Tokens::new(db.clone(), &KEY);
     // `opsbot token revoke` or another instance: the same store, its own memory.
-    let elsewhere = Tokens::open(db).await.unwrap();
+    let elsewhere = Tokens::new(db, &KEY);
     let issued = server.issue(&request(TokenKind::Api, &[])).await.unwrap();
     let peer = ip("192.0.2.1");
     server
@@ -213,4 +218,53 @@ async fn a_revocation_elsewhere_takes_effect_within_the_reread_time() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(revoked_at.elapsed() < opsbot_auth::REREAD_AFTER + Duration::from_secs(5));
+}
+
+/// A token has exactly one accepted text: any other spelling of the same parts (sign or
+/// leading zeros on the expiry, case, whitespace, base64 padding or other trailing bits)
+/// is refused, even where it would decode to the same values.
+#[tokio::test]
+async fn a_token_has_exactly_one_accepted_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = Tokens::new(store(&dir, "a.db").await, &KEY);
+    let issued = tokens.issue(&request(TokenKind::Api, &[])).await.unwrap();
+    let peer = ip("127.0.0.1");
+    let t = issued.token.clone();
+    tokens.verify(&t, TokenKind::Api, peer).await.unwrap();
+    let parts: Vec<&str> = t.split('.').collect();
+    let (version, kind, id, exp, mac) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
+    let join = |v: &str, k: &str, i: &str, e: &str, m: &str| format!("{v}.{k}.{i}.{e}.{m}");
+    // The last base64 character carries 4 bits of the MAC and 2 unused ones: the
+    // other characters with the same 4 bits decode to the same bytes.
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let last = ALPHABET.find(mac.chars().last().unwrap()).unwrap();
+    let same_bits: Vec<String> = (1..4)
+        .map(|low| {
+            let c = ALPHABET.as_bytes()[(last & !3) | ((last + low) & 3)] as char;
+            format!("{}{c}", &mac[..mac.len() - 1])
+        })
+        .collect();
+    let mut variants = vec![
+        join(version, kind, id, &format!("+{exp}"), mac),
+        join(version, kind, id, &format!("0{exp}"), mac),
+        join(version, kind, id, &format!("{exp}.0"), mac),
+        join(version, kind, &id.to_uppercase(), exp, mac),
+        join(version, &kind.to_uppercase(), id, exp, mac),
+        join(&version.to_uppercase(), kind, id, exp, mac),
+        join(version, kind, id, exp, &format!("{mac}=")),
+        format!(" {t}"),
+        format!("{t} "),
+        format!("{t}\n"),
+        format!("\t{t}"),
+        format!("{t}."),
+        t.replace('.', ". "),
+    ];
+    variants.extend(same_bits.iter().map(|m| join(version, kind, id, exp, m)));
+    for v in &variants {
+        assert_ne!(v, &t);
+        let got = tokens.verify(v, TokenKind::Api, peer).await;
+        assert!(got.is_err(), "{v:?} was accepted as {t:?}");
+    }
+    // The real one still works after all that.
+    tokens.verify(&t, TokenKind::Api, peer).await.unwrap();
 }

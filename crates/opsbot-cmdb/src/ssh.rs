@@ -8,9 +8,10 @@ use crate::collect::{self, REMOTE_DIRS, REMOTE_FILES};
 use crate::config::SshConfig;
 use crate::facts::{valid_hostname, Report};
 use crate::ingest::{Ingestor, Origin, Receipt};
-use crate::source::{parse_df, parse_ip_addr, ReadError, SnapshotSource};
+use crate::source::{parse_df, parse_ip_addr, ReadError, SnapshotSource, Usage};
 use futures::StreamExt;
 use opsbot_core::{parse_duration, Inventory, PowerState, Scope};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -72,11 +73,26 @@ const MARK: &str = "@@opsbot:";
 
 /// The script sent to `sh -s` on the host. Readability is tested with the shell's
 /// builtins and every readable file is printed by one `head -v` (one process, not one
-/// per file: forks dominate the cost of collecting many hosts).
+/// per file: forks dominate the cost of collecting many hosts). The usage of every
+/// mount point comes from one `stat -f` over all of them: the same `statvfs` local
+/// collection makes, so bind mounts (which `df` shows once per device, hiding
+/// `/run/netns` once `ip netns add` ran, or Docker's `/etc/hostname`), tmpfs, overlay
+/// and nsfs mounts read the same both ways. `df -a` stands in where `stat` cannot.
 pub fn script() -> String {
-    let mut s = String::from("export LC_ALL=C\nset --\nfor p in");
+    script_at("")
+}
+
+/// [`script`] reading the tree at `root` as if it were `/` (fixture trees in tests);
+/// interface addresses then come from `<root>/ip-addr`, as for
+/// [`FsSource::at`](crate::source::FsSource::at).
+#[doc(hidden)]
+pub fn script_at(root: &str) -> String {
+    let mut s = format!(
+        "export LC_ALL=C\nR={}\nprintf '@@opsbot:root %s\\n' \"$R\"\nset --\nfor p in",
+        sh_quote(root)
+    );
     for f in REMOTE_FILES {
-        s.push(' ');
+        s.push_str(" \"$R\"");
         s.push_str(f);
     }
     s.push_str(
@@ -92,18 +108,66 @@ printf '\n'
     );
     for d in REMOTE_DIRS {
         s.push_str(&format!(
-            "printf '@@opsbot:dir {d}\\n'; ls -1 {d} 2>/dev/null\n"
+            "printf '@@opsbot:dir {d}\\n'; ls -1 \"$R\"{d} 2>/dev/null\n"
         ));
     }
+    // /proc/mounts writes a space in a path as \040: `printf %b` decodes \0NNN.
     s.push_str(
-        "printf '@@opsbot:df\\n'; df -P -B1 2>/dev/null\nprintf '@@opsbot:ip\\n'; ip -o addr show 2>/dev/null\nprintf '@@opsbot:end\\n'\n",
+        r#"if [ -r "$R/proc/mounts" ] && stat -f -c %b / >/dev/null 2>&1; then
+  printf '@@opsbot:statfs\n'
+  set --
+  while read -r _dev m _rest; do
+    case $m in *\\*) m=$(printf '%s' "$m" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g'); m=$(printf '%b' "$m");; esac
+    set -- "$@" "$R$m"
+  done < "$R/proc/mounts"
+  [ $# -gt 0 ] && stat -f -c '%b %f %a %S %n' -- "$@" 2>/dev/null
+else
+  printf '@@opsbot:df\n'; df -P -B1 -a 2>/dev/null || df -P -B1 2>/dev/null
+fi
+printf '@@opsbot:ip\n'
+if [ -n "$R" ]; then cat "$R/ip-addr" 2>/dev/null; else ip -o addr show 2>/dev/null; fi
+printf '@@opsbot:end\n'
+"#,
     );
     s
 }
 
-/// `head -v` output → files. Each file's text is followed by one newline of
-/// separation (head's before the next header, the script's after the last).
-fn parse_head(text: &str, snap: &mut SnapshotSource) {
+/// `text` as one single-quoted shell word.
+fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// `stat -f -c '%b %f %a %S %n'` lines → usage by mount point (blocks, free blocks,
+/// blocks available to users, fragment size: what `statvfs` gives local collection).
+fn parse_statfs(text: &str, root: &str) -> HashMap<String, Usage> {
+    text.lines()
+        .filter_map(|line| {
+            let mut w = line.splitn(5, ' ');
+            let mut num = || w.next()?.parse::<u64>().ok();
+            let (blocks, free, avail, frag) = (num()?, num()?, num()?, num()?);
+            let path = w.next()?;
+            let mount = match path.strip_prefix(root) {
+                Some("") => "/",
+                Some(m) => m,
+                None => path,
+            };
+            let size = blocks.saturating_mul(frag);
+            Some((
+                mount.to_string(),
+                Usage {
+                    size,
+                    used: size.saturating_sub(free.saturating_mul(frag)),
+                    avail: avail.saturating_mul(frag),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// `head -v` output → files (paths without the script's root). Each file's text is
+/// followed by one newline of separation (head's before the next header, the
+/// script's after the last).
+fn parse_head(text: &str, root: &str, snap: &mut SnapshotSource) {
     let mut current: Option<(String, String)> = None;
     let flush = |cur: Option<(String, String)>, snap: &mut SnapshotSource| {
         if let Some((path, body)) = cur {
@@ -118,6 +182,7 @@ fn parse_head(text: &str, snap: &mut SnapshotSource) {
         match header {
             Some(path) => {
                 flush(current.take(), snap);
+                let path = path.strip_prefix(root).unwrap_or(path);
                 current = Some((path.to_string(), String::new()));
             }
             None => {
@@ -130,42 +195,57 @@ fn parse_head(text: &str, snap: &mut SnapshotSource) {
     flush(current, snap);
 }
 
+/// The sections of the script's output, read in order.
+#[derive(Default)]
+struct SnapshotParser {
+    snap: SnapshotSource,
+    /// The tree the script read (empty: `/`), stripped from the paths it printed.
+    root: String,
+    statfs: Option<HashMap<String, Usage>>,
+}
+
+impl SnapshotParser {
+    fn section(&mut self, kind: &str, arg: &str, text: &str) {
+        match kind {
+            "files" => parse_head(text, &self.root, &mut self.snap),
+            "dir" => {
+                let mut names: Vec<String> = text
+                    .lines()
+                    .map(str::to_string)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                names.sort();
+                self.snap.dirs.insert(arg.to_string(), names);
+            }
+            "statfs" => self.statfs = Some(parse_statfs(text, &self.root)),
+            "df" => self.snap.usage = parse_df(text),
+            "ip" => self.snap.addrs = parse_ip_addr(text),
+            _ => {}
+        }
+    }
+}
+
 /// The script's output → a source the collectors read. `None` if it did not finish.
 pub fn parse_snapshot(text: &str) -> Option<SnapshotSource> {
-    let mut snap = SnapshotSource::default();
+    let mut p = SnapshotParser::default();
     let mut section: Option<(String, String)> = None;
     let mut body = String::new();
     let mut ended = false;
-    let close =
-        |section: Option<(String, String)>, body: &mut String, snap: &mut SnapshotSource| {
-            if let Some((kind, arg)) = section {
-                let text = std::mem::take(body);
-                match kind.as_str() {
-                    "files" => parse_head(&text, snap),
-                    "dir" => {
-                        let mut names: Vec<String> = text
-                            .lines()
-                            .map(str::to_string)
-                            .filter(|l| !l.is_empty())
-                            .collect();
-                        names.sort();
-                        snap.dirs.insert(arg, names);
-                    }
-                    "df" => snap.usage = parse_df(&text),
-                    "ip" => snap.addrs = parse_ip_addr(&text),
-                    _ => {}
-                }
-            }
-            body.clear();
-        };
     for line in text.split_inclusive('\n') {
         if let Some(rest) = line.strip_prefix(MARK) {
             let rest = rest.trim_end_matches('\n');
             let (kind, arg) = rest.split_once(' ').unwrap_or((rest, ""));
-            close(section.take(), &mut body, &mut snap);
+            if let Some((k, a)) = section.take() {
+                p.section(&k, &a, &std::mem::take(&mut body));
+            }
+            body.clear();
             match kind {
+                "root" => p.root = arg.to_string(),
                 "denied" => {
-                    snap.files.insert(arg.to_string(), Err(ReadError::Denied));
+                    let path = arg.strip_prefix(p.root.as_str()).unwrap_or(arg);
+                    p.snap
+                        .files
+                        .insert(path.to_string(), Err(ReadError::Denied));
                 }
                 "end" => ended = true,
                 _ => section = Some((kind.to_string(), arg.to_string())),
@@ -174,8 +254,13 @@ pub fn parse_snapshot(text: &str) -> Option<SnapshotSource> {
             body.push_str(line);
         }
     }
-    close(section.take(), &mut body, &mut snap);
-    ended.then_some(snap)
+    if let Some((k, a)) = section.take() {
+        p.section(&k, &a, &body);
+    }
+    if let Some(usage) = p.statfs {
+        p.snap.usage = usage;
+    }
+    ended.then_some(p.snap)
 }
 
 fn classify(stderr: &str, timeout: Duration) -> SshError {
@@ -505,18 +590,84 @@ mod tests {
         );
     }
 
+    #[test]
+    fn statfs_lines_parse_under_a_root() {
+        let text = "@@opsbot:root /fx\n@@opsbot:denied /fx/etc/shadow\n@@opsbot:statfs\n\
+                    100 40 30 4096 /fx\n10 10 10 4096 /fx/mnt/with space\nstat: bad line\n\
+                    @@opsbot:end\n";
+        let s = parse_snapshot(text).unwrap();
+        use crate::source::Source;
+        let root = s.usage("/").unwrap();
+        assert_eq!(
+            (root.size, root.used, root.avail),
+            (409_600, 245_760, 122_880)
+        );
+        assert_eq!(s.usage("/mnt/with space").unwrap().used, 0);
+        assert_eq!(s.read("/etc/shadow"), Err(ReadError::Denied));
+        assert_eq!(s.usage.len(), 2);
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    async fn run_script(script: String) -> SnapshotSource {
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_snapshot(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    }
+
+    /// The script, reading a fixture tree, yields exactly the facts the collectors read
+    /// from it directly; the `mounts` tree has every kind of mount that once differed
+    /// (bind mounts of a directory and of a file, over-mounts, a path with a space,
+    /// tmpfs, overlay and nsfs).
+    #[tokio::test]
+    async fn the_script_reads_fixture_trees_as_collection_does() {
+        for name in ["server", "vmware-vm", "minimal", "mounts"] {
+            let root = fixture(name);
+            let snap = run_script(script_at(root.to_str().unwrap())).await;
+            let remote = collect::collect(&snap, &[], None);
+            let local = collect::collect(&FsSource::at(&root), &[], None);
+            assert_eq!(remote.facts(), local.facts(), "{name}");
+            assert_eq!(remote.problems, local.problems, "{name}");
+        }
+        let facts = collect::collect(&FsSource::at(fixture("mounts")), &[], None).facts();
+        let fs: Vec<&str> = facts
+            .keys()
+            .filter_map(|k| k.strip_prefix("fs.")?.strip_suffix(".size_bytes"))
+            .collect();
+        assert_eq!(
+            fs,
+            [
+                "/",
+                "/etc/hostname",
+                "/mnt/with space",
+                "/run/netns",
+                "/srv/data",
+                "/srv/export",
+                "/var/lib/docker"
+            ],
+            "bind mounts have their size; tmpfs, nsfs and a non-root overlay are left out"
+        );
+        assert_eq!(facts["fs./srv/export.fstype"], "ext4", "the mount on top");
+    }
+
     /// The script run by the local shell sees what the collectors see directly: the
     /// file lists in `collect` and the script cannot drift apart.
     #[tokio::test]
     async fn the_script_sees_what_local_collection_sees() {
-        let out = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(script())
-            .output()
-            .await
-            .unwrap();
-        assert!(out.status.success());
-        let snap = parse_snapshot(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        let snap = run_script(script()).await;
         let remote = collect::collect(&snap, &[], None);
         let local = collect::collect(&FsSource::live(), &[], None);
         assert_eq!(remote.facts(), local.facts());

@@ -109,3 +109,50 @@ async fn a_report_for_another_host_than_the_token_is_refused() {
         "nothing written"
     );
 }
+
+/// A host collected over SSH and then by the agent (the same machine: the `mounts`
+/// fixture, with bind mounts, tmpfs, overlay and nsfs) shows no change but the agent
+/// token it now reports with.
+#[tokio::test]
+async fn a_host_switched_from_ssh_to_the_agent_shows_no_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let ingestor = Ingestor::start(store.clone(), 16);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mounts");
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(opsbot_cmdb::ssh::script_at(root.to_str().unwrap()))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let snap = opsbot_cmdb::ssh::parse_snapshot(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let by_ssh = collect::collect(&snap, &[], Some("mounts-box"));
+    let first = ingestor
+        .submit(
+            by_ssh,
+            Origin::Agentless {
+                source: "ssh:test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(first.created);
+    let by_agent = collect::collect(&FsSource::at(&root), &[], None);
+    assert_eq!(by_agent.identity, "mounts-box");
+    let second = ingestor
+        .submit(
+            by_agent,
+            Origin::Agent {
+                token_id: "t1".into(),
+                subject: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!second.created);
+    let fields: Vec<&str> = second.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["token"], "{:?}", second.changes);
+}

@@ -172,3 +172,148 @@ async fn a_mixed_run_stores_the_good_hosts_and_reports_the_rest() {
     assert!(!r.created);
     assert!(r.changes.is_empty(), "{:?}", r.changes);
 }
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+}
+
+/// Real mounts of every kind that once made the two ways disagree: `ip netns add`
+/// (which bind-mounts /run/netns onto itself and puts an nsfs mount in it), bind
+/// mounts of a directory, of a file and onto a path with a space, tmpfs, overlay. They
+/// are made in a private mount namespace, so neither the machine nor the tests running
+/// beside this one see them; inside it, local collection, the script under `sh` and
+/// the script through sshd must report the same facts.
+#[test]
+fn real_bind_tmpfs_overlay_and_nsfs_mounts_look_the_same_over_ssh_and_locally() {
+    for program in ["unshare", "mount", "ip"] {
+        if opsbot_testkit::find_program(program).is_none() {
+            return opsbot_testkit::skip::<()>(
+                format!("no {program} on PATH"),
+                "install: apt-get install util-linux mount iproute2",
+            )
+            .unwrap_or_default();
+        }
+    }
+    if !is_root() {
+        return opsbot_testkit::skip::<()>(
+            "making mounts and network namespaces needs root",
+            opsbot_testkit::fix::ROOT,
+        )
+        .unwrap_or_default();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let netns = format!("opsbot-test-{}", std::process::id());
+    let setup = r#"set -e
+d=$OPSBOT_TEST_MOUNTS
+mkdir -p "$d/src" "$d/bind" "$d/with space" "$d/tmp" "$d/lower" "$d/upper" "$d/work" "$d/over"
+: > "$d/file"; : > "$d/file-bind"; : > "$d/ns"
+mount --bind "$d/src" "$d/bind"
+mount --bind "$d/src" "$d/with space"
+mount --bind "$d/file" "$d/file-bind"
+mount -t tmpfs tmpfs "$d/tmp"
+mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" "$d/over"
+mount --bind /proc/self/ns/net "$d/ns"
+ip netns add "$OPSBOT_TEST_NETNS"
+set +e
+"$@"
+rc=$?
+ip netns del "$OPSBOT_TEST_NETNS"
+exit $rc
+"#;
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            setup,
+            "sh",
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "inside_a_private_mount_namespace",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("OPSBOT_TEST_MOUNTS", dir.path())
+        .env("OPSBOT_TEST_NETNS", &netns)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("1 passed"), "the inner test ran: {said}");
+    assert!(
+        !std::path::Path::new("/run/netns").join(&netns).exists(),
+        "the network namespace is cleaned up"
+    );
+}
+
+/// The inside of the test above (run by it, in its private mount namespace).
+#[tokio::test]
+#[ignore = "run by real_bind_tmpfs_overlay_and_nsfs_mounts_look_the_same_over_ssh_and_locally"]
+async fn inside_a_private_mount_namespace() {
+    let d = std::env::var("OPSBOT_TEST_MOUNTS").expect("run by the test above");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    for m in [
+        "/bind",
+        "/with\\040space",
+        "/file-bind",
+        "/tmp",
+        "/over",
+        "/ns",
+    ] {
+        assert!(
+            mounts.contains(&format!("{d}{m} ")),
+            "{m} not mounted:\n{mounts}"
+        );
+    }
+    assert!(mounts.contains(" /run/netns "), "{mounts}");
+    let local = collect::collect(&FsSource::live(), &[], None);
+    let facts = local.facts();
+    // Where the temp dir's filesystem is a real one, its bind mounts are facts with a
+    // size (what `df` left out).
+    if facts.contains_key(&format!("fs.{d}/bind.device")) {
+        for m in ["bind", "with space", "file-bind"] {
+            assert!(
+                facts.contains_key(&format!("fs.{d}/{m}.size_bytes")),
+                "{m}: {facts:?}"
+            );
+        }
+    }
+    for m in ["tmp", "over", "ns"] {
+        assert!(!facts.contains_key(&format!("fs.{d}/{m}.fstype")), "{m}");
+    }
+
+    let out = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(ssh::script())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let snap = ssh::parse_snapshot(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let scripted = collect::collect(&snap, &[], None);
+    assert_eq!(scripted.facts(), facts, "the script under sh");
+    assert_eq!(scripted.problems, local.problems);
+
+    let Some(s) = sshd::Sshd::start() else { return };
+    let over_ssh = ssh::collect_one(
+        &settings(&s, Duration::from_secs(20)),
+        &target(&s, "here", s.port),
+    )
+    .await
+    .unwrap();
+    assert_eq!(over_ssh.facts(), facts, "the script through sshd");
+}

@@ -62,7 +62,7 @@ async fn run() {
     )
     .await
     .unwrap();
-    let tokens = Tokens::open(store.clone()).await.unwrap();
+    let tokens = Tokens::new(store.clone(), &opsbot_auth::SecretKey::generate());
     let mut host_tokens = Vec::new();
     for _ in 0..HOSTS {
         let t = tokens

@@ -138,6 +138,7 @@ async fn run() {
             web,
             Some(base.clone()),
             None,
+            &opsbot_auth::SecretKey::generate(),
         )
         .await
         .unwrap(),

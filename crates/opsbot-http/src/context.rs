@@ -5,7 +5,7 @@ use crate::config::WebConfig;
 use crate::web::render::Templates;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-use opsbot_auth::Tokens;
+use opsbot_auth::{Purpose, SecretKey, Tokens};
 use opsbot_channels::wecom::WecomChannel;
 use opsbot_engine::Engine;
 use opsbot_store::{SessionStore, Store};
@@ -37,7 +37,9 @@ pub struct ApiContext {
     pub limiter: DefaultKeyedRateLimiter<String>,
     /// Per client address budget of local password attempts.
     pub login_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
-    /// Signs login-form and OAuth-state cookies; shared by instances on one store.
+    /// The web sub-key of the secret key (never the store's): keys web sessions in the
+    /// session store and signs login-form and OAuth-state cookies. Instances on one
+    /// store share it because they share the secret key.
     pub key: [u8; 32],
     pub templates: Templates,
     pub trusted_proxies: Vec<IpNet>,
@@ -60,8 +62,6 @@ impl std::fmt::Debug for ApiContext {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    #[error("web: {0}")]
-    Auth(#[from] opsbot_auth::AuthError),
     #[error("web.wecom_app {0:?}: no such WeCom app is being served")]
     NoApp(String),
 }
@@ -74,9 +74,10 @@ impl ApiContext {
         config: WebConfig,
         public_url: Option<String>,
         wecom: Option<&WecomChannel>,
+        secret: &SecretKey,
     ) -> Result<ApiContext, ContextError> {
-        let tokens = Tokens::open(store.clone()).await?;
-        let key = opsbot_auth::shared_key(store.as_ref(), "web.signing_key").await?;
+        let tokens = Tokens::new(store.clone(), secret);
+        let key = secret.derive(Purpose::Web);
         let oauth = match &config.wecom_app {
             None => None,
             Some(name) => {

@@ -321,6 +321,7 @@ async fn second_instance(w: &World) -> String {
         config,
         w.ctx.public_url.clone(),
         None,
+        &w.key,
     )
     .await
     .unwrap();

@@ -59,7 +59,9 @@ pub trait AssetStore: Send + Sync {
     /// Writes a batch of reports in one transaction: creates or updates each asset,
     /// diffs its facts against the stored ones and records every difference in the
     /// change history. A report for an asset bound to another agent token is refused
-    /// (unless its token is pinned to that identity) and the rest are written.
+    /// (unless its token is pinned to that identity), so is a report through an
+    /// unpinned token for another host than the first one that reported with it (the
+    /// token is bound to that host in the same transaction), and the rest are written.
     async fn assets_ingest(&self, batch: &[AssetIngest]) -> Result<Vec<IngestOutcome>>;
 
     /// By identity or current hostname (both are stored lower case).

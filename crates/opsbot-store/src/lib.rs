@@ -194,6 +194,13 @@ pub trait Store:
     async fn get_state(&self, key: &str) -> Result<Option<String>>;
 
     async fn put_state(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Deletes state for good, a secret that must not stay behind: on SQLite the
+    /// deleted bytes are overwritten in the database file and the write-ahead log is
+    /// checkpointed, so a later copy of the file does not hold them. (PostgreSQL and
+    /// MySQL keep deleted rows on disk until they reuse the space; logical backups
+    /// made afterwards do not have them.)
+    async fn erase_state(&self, key: &str) -> Result<()>;
 }
 
 /// Short-lived conversation state (menu position, pending confirmation, paging).

@@ -102,6 +102,8 @@ suite!(
     outage_errors_name_no_database,
     processed_ids_are_pruned_by_age,
     processed_ids_are_pruned_periodically_under_a_lease,
+    assets_unpinned_token_binds_its_first_host,
+    provider_state_erase,
 );
 
 mod cases {

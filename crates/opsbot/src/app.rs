@@ -126,6 +126,12 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     })
 }
 
+/// The secret key that signs tokens and web logins, from `$OPSBOT_SECRET_KEY` or
+/// `[security] key_file` (made on first use), checked against the store.
+pub async fn secret_key(config: &Config, store: &dyn Store) -> Result<opsbot_auth::SecretKey> {
+    Ok(opsbot_auth::secret::load(&config.security.key_source(), store).await?)
+}
+
 /// Keeps the store's copy of roles and bindings equal to the configuration.
 async fn sync_policy(store: &dyn Store, policy: &opsbot_core::Policy) -> Result<()> {
     let data = PolicyData {

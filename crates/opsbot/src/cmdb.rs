@@ -14,16 +14,13 @@ use std::time::Duration;
 /// Reports written per transaction at most.
 const MAX_BATCH: usize = 256;
 
-pub async fn api(app: &App) -> Result<Arc<opsbot_http::CmdbApi>> {
-    let tokens = opsbot_auth::Tokens::open(app.store.clone())
-        .await
-        .context("opening the token keys")?;
-    Ok(Arc::new(opsbot_http::CmdbApi {
+pub fn api(app: &App, secret: &opsbot_auth::SecretKey) -> Arc<opsbot_http::CmdbApi> {
+    Arc::new(opsbot_http::CmdbApi {
         ingestor: Ingestor::start(app.store.clone(), MAX_BATCH),
-        tokens,
+        tokens: opsbot_auth::Tokens::new(app.store.clone(), secret),
         engine: app.engine.clone(),
         max_report_bytes: app.config.cmdb.max_report_bytes,
-    }))
+    })
 }
 
 /// The background tasks of `serve`: flag stale assets every minute, and collect over

@@ -28,6 +28,31 @@ pub struct Config {
     pub alerts: Option<opsbot_alerts::AlertsConfig>,
     pub web: opsbot_http::WebConfig,
     pub cmdb: opsbot_cmdb::config::CmdbConfig,
+    pub security: SecurityConfig,
+}
+
+/// `[security]`: where the secret key that signs tokens and web logins is kept (never
+/// in the store). `$OPSBOT_SECRET_KEY`, when set, holds the key itself and wins.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// The key file (mode 0600), made on first use; relative paths are from the
+    /// working directory, like the default SQLite store's `data/`.
+    pub key_file: String,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            key_file: "data/opsbot.key".into(),
+        }
+    }
+}
+
+impl SecurityConfig {
+    pub fn key_source(&self) -> opsbot_auth::KeySource {
+        opsbot_auth::KeySource::from_env_or(&self.key_file)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -207,6 +232,7 @@ impl Default for Config {
             alerts: None,
             web: opsbot_http::WebConfig::default(),
             cmdb: opsbot_cmdb::config::CmdbConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -217,7 +243,7 @@ pub const LOCAL_ADMIN: &str = "local";
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
 const ENV_SECTIONS: &[&str] = &[
-    "server", "store", "sessions", "chat", "alerts", "web", "cmdb",
+    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "security",
 ];
 
 impl Config {
@@ -505,6 +531,12 @@ impl Config {
             public_url: self.server.public_url.as_deref(),
         })?;
         self.cmdb.validate()?;
+        if self.security.key_file.trim().is_empty() {
+            return err(
+                "security.key_file",
+                "must not be empty (default data/opsbot.key)".into(),
+            );
+        }
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {

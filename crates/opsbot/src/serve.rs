@@ -19,6 +19,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     let app = app::build(config).await?;
+    // Before anything is served: without the right key no token or login would work.
+    let secret = app::secret_key(&app.config, app.store.as_ref()).await?;
     let listen = listen.unwrap_or_else(|| app.config.server.listen.clone());
     let addr: std::net::SocketAddr = listen
         .parse()
@@ -136,10 +138,11 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         app.config.web.clone(),
         app.config.server.public_url.clone(),
         wecom.as_deref(),
+        &secret,
     )
     .await
     .context("starting the REST API and web UI")?;
-    let cmdb = crate::cmdb::api(&app).await?;
+    let cmdb = crate::cmdb::api(&app, &secret);
     crate::cmdb::spawn_tasks(&app, &cmdb, stop_rx.clone());
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),

@@ -46,17 +46,30 @@ pub enum TokenCmd {
         config: Option<PathBuf>,
         id: String,
     },
+    /// Replace the secret key that signs tokens and web logins: a new key file (or the
+    /// new value of $OPSBOT_SECRET_KEY), every issued token revoked, every web login
+    /// ended. Copy the new key to every instance and restart them.
+    RotateKey {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Yes, end every token and web login now.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
+async fn store(config: &Config) -> Result<std::sync::Arc<dyn opsbot_store::Store>> {
+    opsbot_store::connect(&config.store.url)
+        .await
+        .context("opening the store")
+}
+
+/// The tokens of the configured store, signed with the secret key (made on first use).
 async fn open(config_file: Option<&Path>) -> Result<(Config, Tokens)> {
     let config = Config::load(config_file)?;
-    let store = opsbot_store::connect(&config.store.url)
-        .await
-        .context("opening the store")?;
-    let tokens = Tokens::open(store)
-        .await
-        .context("opening the token keys")?;
-    Ok((config, tokens))
+    let store = store(&config).await?;
+    let secret = crate::app::secret_key(&config, store.as_ref()).await?;
+    Ok((config, Tokens::new(store, &secret)))
 }
 
 pub async fn run(cmd: TokenCmd) -> Result<()> {
@@ -122,10 +135,11 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
             println!("{}", issued.token);
         }
         TokenCmd::List { config } => {
-            let (_, tokens) = open(config.as_deref()).await?;
+            // Listing and revoking need no key: they work even while it is missing.
+            let store = store(&Config::load(config.as_deref())?).await?;
             let now = chrono::Utc::now();
             println!("ID                KIND   SUBJECT          STATE     EXPIRES           LAST USED         ALLOW         LABEL");
-            for t in tokens.list().await? {
+            for t in store.token_list().await? {
                 let state = if t.revoked_at.is_some() {
                     "revoked"
                 } else if t.expires_at <= now {
@@ -160,11 +174,35 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::Revoke { config, id } => {
-            let (_, tokens) = open(config.as_deref()).await?;
-            if !tokens.revoke(&id).await? {
+            let store = store(&Config::load(config.as_deref())?).await?;
+            if !store.token_revoke(&id).await? {
                 bail!("no active token with id {id:?} (see `opsbot token list`)");
             }
             eprintln!("token {id} revoked");
+        }
+        TokenCmd::RotateKey { config, yes } => {
+            let config = Config::load(config.as_deref())?;
+            let source = config.security.key_source();
+            if !yes {
+                bail!(
+                    "rotating the secret key ends every API and agent token and every web \
+                     login at once; run again with --yes to do it"
+                );
+            }
+            let store = store(&config).await?;
+            let done = opsbot_auth::secret::rotate(&source, store.as_ref()).await?;
+            eprintln!(
+                "new secret key in {} (check {}); {} token(s) revoked.\n\
+                 Next: give every opsbot instance of this store the same key (copy the file, \
+                 or set $OPSBOT_SECRET_KEY) and restart them; an instance with the old key \
+                 refuses to start. Old tokens and web logins are refused from now on: \
+                 issue new ones with `opsbot token create --user ID` / \
+                 `opsbot token create --agent [--host NAME]` and give agents theirs \
+                 (OPSBOT_AGENT_TOKEN).",
+                done.origin,
+                done.key.check(),
+                done.revoked,
+            );
         }
     }
     Ok(())

@@ -355,9 +355,11 @@ fn bad_tokens_foreign_identities_and_bad_bodies_are_refused() {
     srv.start();
     let root = fixture("server");
 
-    // A token that is not one: 401, and the report stays in the spool.
+    // A token that is not one (well-formed, not signed by this server): 401, and the
+    // report stays in the spool.
     let state = srv.dir.path().join("s1");
-    let o = srv.agent("ob1.agent.nope.99999999999.forged", &state, &root, &[]);
+    let forged = format!("ob2.agent.0011223344556677.99999999999.{}", "A".repeat(43));
+    let o = srv.agent(&forged, &state, &root, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("HTTP 401") && text(&o).contains("signature"),
@@ -674,4 +676,172 @@ fn collect_over_ssh_now_and_on_schedule() {
     wait_for("the scheduled collection", Duration::from_secs(60), || {
         srv.chat("admin", "资产:sched-box").status.code() == Some(0)
     });
+}
+
+/// The report the agent printed (`--once` shows what it sent), as a JSON value.
+fn sent_report(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// README: an unpinned token "is bound to the first host that reports with it;
+/// another host using it is refused (403)". Over HTTP, with the real agent and with
+/// hand-made reports; nothing is created for the other host.
+#[test]
+fn an_unpinned_token_speaks_only_for_the_first_host_that_reported_with_it() {
+    let mut srv = Server::new(free_port());
+    srv.start();
+    let token = srv.token(&["--agent"]);
+    let o = srv.agent(&token, &srv.dir.path().join("s1"), &fixture("server"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = sent_report(&o);
+    assert_eq!(report["identity"], "db-01");
+
+    // Another machine (the VMware fixture) with the same token: set aside, not stored.
+    let state = srv.dir.path().join("s2");
+    let o = srv.agent(&token, &state, &fixture("vmware-vm"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let reason = rejected_reason(&state);
+    assert!(
+        reason.contains("HTTP 403") && reason.contains("bound to host db-01"),
+        "{reason}"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |body: serde_json::Value, token: &str| {
+            http.post(format!("{}/api/v1/agent/report", srv.url()))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+        };
+        // Hand-made: the same facts under other identities and hostnames.
+        for (identity, hostname) in [("web-99", "web-99"), ("db-01-copy", "db-01"), ("x", "x")] {
+            let mut other = report.clone();
+            other["identity"] = identity.into();
+            other["hostname"] = hostname.into();
+            let r = post(other, &token).await.unwrap();
+            assert_eq!(r.status(), 403, "{identity}");
+            let e: serde_json::Value = r.json().await.unwrap();
+            assert!(
+                e["error"].as_str().unwrap().contains("bound to host db-01"),
+                "{e}"
+            );
+        }
+        // The first host keeps reporting.
+        let r = post(report.clone(), &token).await.unwrap();
+        assert_eq!(r.status(), 200);
+
+        // Nothing was created for the others.
+        let api = srv.token(&["--user", "admin"]);
+        let list: serde_json::Value = http
+            .get(format!("{}/api/v1/assets", srv.url()))
+            .bearer_auth(&api)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<&str> = list["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["identity"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["db-01"]);
+
+        // The pinned rules hold: a token issued for web-01.dc0.local reports as it, and
+        // only as it; a pinned token takes its host over from an unpinned one.
+        let pinned = srv.token(&["--agent", "--host", "web-01.dc0.local"]);
+        let mut web = report.clone();
+        web["identity"] = "web-01.dc0.local".into();
+        web["hostname"] = "web-01.dc0.local".into();
+        assert_eq!(post(web.clone(), &pinned).await.unwrap().status(), 200);
+        assert_eq!(post(report.clone(), &pinned).await.unwrap().status(), 403);
+        let db01 = srv.token(&["--agent", "--host", "db-01"]);
+        assert_eq!(post(report.clone(), &db01).await.unwrap().status(), 200);
+        // The unpinned token has lost db-01 and still may not report for another host.
+        assert_eq!(post(report.clone(), &token).await.unwrap().status(), 403);
+        assert_eq!(post(web, &token).await.unwrap().status(), 403);
+    });
+}
+
+/// Sends the headers of a report and only the first `sent` bytes of a `declared`-byte
+/// body, then waits (with a deadline) for the answer while holding back the rest.
+fn answer_before_the_body(port: u16, auth: Option<&str>, declared: usize, sent: usize) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST /api/v1/agent/report HTTP/1.1\r\nHost: localhost\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(&vec![b' '; sent]).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the head and the JSON body are in; the rest of the body stays unsent.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.ends_with(b"}") {
+                    break;
+                }
+            }
+            Err(e) => panic!(
+                "no answer while {} of {declared} body bytes are held back: {e}; got {:?}",
+                declared - sent,
+                String::from_utf8_lossy(&answer)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A report is refused on its headers (no, forged, wrong-kind token; a declared size
+/// over the limit) while the client still holds back nearly all of its body.
+#[test]
+fn a_report_without_a_valid_token_is_refused_before_its_body_is_read() {
+    let mut srv = Server::new(free_port());
+    srv.start();
+    let agent = srv.token(&["--agent"]);
+    let api = srv.token(&["--user", "admin"]);
+    let mut forged = agent.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let max = 65_536; // cmdb.max_report_bytes of this server
+    for (auth, status) in [
+        (None, "401"),
+        (Some("ob2.agent.0011223344556677.99999999999.forged"), "401"),
+        (Some(forged.as_str()), "401"),
+        (Some(api.as_str()), "401"),
+    ] {
+        let answer = answer_before_the_body(srv.port, auth, max - 1, 1_000);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{auth:?}: {answer}"
+        );
+        // The unread body ends the connection, so no next request follows it.
+        assert!(
+            answer.to_lowercase().contains("\r\nconnection: close\r\n"),
+            "{answer}"
+        );
+    }
+    // A valid token, but more than the limit declared: refused unread too.
+    let answer = answer_before_the_body(srv.port, Some(&agent), 100 * max, 1_000);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("max_report_bytes"), "{answer}");
+    // The server is fine and a real report still goes through.
+    let o = srv.agent(&agent, &srv.dir.path().join("s"), &fixture("server"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

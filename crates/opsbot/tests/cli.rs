@@ -257,7 +257,7 @@ fn token_create_list_revoke() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert!(
-        token.starts_with("ob1.api."),
+        token.starts_with("ob2.api."),
         "stdout is the token alone: {token}"
     );
     let id = token.split('.').nth(2).unwrap().to_string();
@@ -295,7 +295,7 @@ fn token_create_list_revoke() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ob1.agent."));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("ob2.agent."));
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! CMDB over HTTP. `POST /api/v1/agent/report`: an agent's report, authenticated by
 //! its agent token (kind, expiry, revocation, source address, and the host it may
-//! speak for); 200 only once stored. `GET /api/v1/assets[/{name}[/changes]]`: assets,
+//! speak for); 200 only once stored. The token is checked from the headers before a
+//! byte of the body is read, and a declared length over `cmdb.max_report_bytes` is
+//! refused unread, so a client without a valid token cannot make the server take in
+//! (or wait for) a body. `GET /api/v1/assets[/{name}[/changes]]`: assets,
 //! their facts and changes, for API tokens whose user may run 资产 / 变更 on the
 //! asset's scope. Errors are JSON `{"error": "…"}` with a 4xx the client can act on.
 //!
@@ -10,8 +13,7 @@
 
 use crate::auth::Authenticated;
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,34 +97,63 @@ async fn authenticate(
     })
 }
 
+fn too_large(max: usize) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the report is larger than {max} bytes (cmdb.max_report_bytes); \
+             check what the plug-ins print"
+        ),
+    )
+}
+
+/// An answer given without reading the request's body: the connection ends with it,
+/// so the client does not send its next request after a body the server never read.
+fn unread(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    r
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn report(
     State(state): State<AppState>,
     info: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
     let peer = peer(info);
+    // The body is not touched until the token has passed: answering drops it unread.
     let principal = match authenticate(&cmdb.tokens, &headers, TokenKind::Agent, peer).await {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return unread(r),
     };
-    let body = match body {
+    let max = cmdb.max_report_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return unread(too_large(max));
+    }
+    let body = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        Err(e) => {
+            let e = e.into_inner();
+            if e.is::<http_body_util::LengthLimitError>() {
+                return too_large(max);
+            }
+            tracing::debug!(%peer, error = %e, "report body not received");
             return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the report is larger than {} bytes (cmdb.max_report_bytes); \
-                     check what the plug-ins print",
-                    cmdb.max_report_bytes
-                ),
-            )
+                StatusCode::BAD_REQUEST,
+                format!("the report body could not be read: {e}"),
+            );
         }
-        Err(e) => return error(e.status(), e.body_text()),
     };
     let origin = Origin::Agent {
         token_id: principal.token_id.clone(),

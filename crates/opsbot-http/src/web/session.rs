@@ -1,6 +1,7 @@
 //! Web logins: a random session id in an HttpOnly cookie, the session itself in the
-//! session store (memory or Redis, with the login's lifetime as TTL) under a hash of
-//! the id, so a store dump yields no usable cookie. Each session carries its own CSRF
+//! session store (memory or Redis, with the login's lifetime as TTL) under an HMAC of
+//! the id with the web key, so a store dump yields no usable cookie, and a new secret
+//! key (rotation) ends every login. Each session carries its own CSRF
 //! token. Also the signed short-lived cookies of the login form and the OAuth state.
 
 use crate::context::ApiContext;
@@ -10,7 +11,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use opsbot_store::StoreError;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
@@ -32,8 +33,8 @@ pub struct WebSession {
     pub expires_at: i64,
 }
 
-fn store_key(id: &str) -> String {
-    format!("web:session:{}", hex(&Sha256::digest(id.as_bytes())))
+fn store_key(ctx: &ApiContext, id: &str) -> String {
+    format!("web:session:{}", sign(ctx, "session", id))
 }
 
 pub fn random_token() -> String {
@@ -52,7 +53,7 @@ pub async fn create(ctx: &ApiContext, user: &str, via: &str) -> Result<String, S
     };
     let json = serde_json::to_string(&s).expect("a session serializes");
     ctx.sessions
-        .put(&store_key(&id), &json, Duration::from_secs(ttl))
+        .put(&store_key(ctx, &id), &json, Duration::from_secs(ttl))
         .await?;
     metrics::counter!("opsbot_web_logins_total", "via" => via.to_string()).increment(1);
     Ok(id)
@@ -67,7 +68,7 @@ pub async fn load(ctx: &ApiContext, id: &str) -> Result<Option<WebSession>, Stor
     {
         return Ok(None);
     }
-    let Some(json) = ctx.sessions.get(&store_key(id)).await? else {
+    let Some(json) = ctx.sessions.get(&store_key(ctx, id)).await? else {
         return Ok(None);
     };
     let Ok(s) = serde_json::from_str::<WebSession>(&json) else {
@@ -77,7 +78,7 @@ pub async fn load(ctx: &ApiContext, id: &str) -> Result<Option<WebSession>, Stor
 }
 
 pub async fn destroy(ctx: &ApiContext, id: &str) -> Result<(), StoreError> {
-    ctx.sessions.remove(&store_key(id)).await
+    ctx.sessions.remove(&store_key(ctx, id)).await
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the OAuth redirect back from WeCom
@@ -116,8 +117,4 @@ pub fn sign(ctx: &ApiContext, purpose: &str, data: &str) -> String {
     m.update(b"|");
     m.update(data.as_bytes());
     URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -26,6 +26,8 @@ pub struct World {
     pub ctx: Arc<ApiContext>,
     pub fake: FakeWecom,
     pub http: reqwest::Client,
+    /// The instance's secret key: a second instance on the same store needs the same.
+    pub key: opsbot_auth::SecretKey,
     _dir: tempfile::TempDir,
 }
 
@@ -147,6 +149,7 @@ impl World {
             trusted_proxies: opts.trusted_proxies.clone(),
             ..WebConfig::default()
         };
+        let key = opsbot_auth::SecretKey::generate();
         let ctx = Arc::new(
             ApiContext::new(
                 engine,
@@ -155,6 +158,7 @@ impl World {
                 web,
                 Some(public_url),
                 Some(&channel),
+                &key,
             )
             .await
             .unwrap(),
@@ -184,6 +188,7 @@ impl World {
             ctx,
             fake,
             http,
+            key,
             _dir: dir,
         }
     }

@@ -1,14 +1,14 @@
 //! Asset rows: batched ingest (one transaction per batch) that diffs each report's
 //! facts against the stored ones and writes only what changed, plus the reads.
 
-use super::conn::Conn;
+use super::conn::{Conn, WriteTx};
 use super::entity::change_log;
-use super::entity_assets::{asset, asset_fact};
-use super::errors::{Db, During};
+use super::entity_assets::{agent_token_host, asset, asset_fact};
+use super::errors::{is_duplicate, Db, During};
 use super::pool::{insert_chunked, now};
 use super::SeaStore;
 use crate::assets::{AssetIngest, AssetQuery, AssetStore, IngestOutcome};
-use crate::Result;
+use crate::{Result, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
@@ -134,6 +134,91 @@ async fn load_batch<C: ConnectionTrait>(
     Ok((assets, facts))
 }
 
+/// The hosts the batch's unpinned agent tokens are bound to (token id → identity).
+async fn load_bindings<C: ConnectionTrait>(
+    tx: &C,
+    db: &Db,
+    batch: &[AssetIngest],
+) -> Result<HashMap<String, String>> {
+    let tokens: Vec<&str> = batch
+        .iter()
+        .filter(|r| !r.token_id.is_empty() && !r.token_pinned)
+        .map(|r| r.token_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in tokens.chunks(IN_CHUNK) {
+        for m in agent_token_host::Entity::find()
+            .filter(agent_token_host::Column::TokenId.is_in(chunk.iter().copied()))
+            .all(tx)
+            .await
+            .during(db, ACTION)?
+        {
+            out.insert(m.token_id, m.identity);
+        }
+    }
+    Ok(out)
+}
+
+/// Binds an unpinned agent token seen for the first time, and returns the host it is
+/// bound to: the first host that reported with it. Assets written before bindings
+/// were kept name that host (the earliest asset carrying the token); otherwise it is
+/// `identity`, the host reporting now. Of instances racing to bind one token the
+/// unique key lets one win, and every one of them answers with the winner.
+async fn bind_token(
+    tx: &WriteTx,
+    db: &Db,
+    token_id: &str,
+    identity: &str,
+    at: DateTime<Utc>,
+) -> Result<String> {
+    let first = asset::Entity::find()
+        .select_only()
+        .column(asset::Column::Identity)
+        .filter(asset::Column::TokenId.eq(token_id))
+        .order_by_asc(asset::Column::FirstSeen)
+        .order_by_asc(asset::Column::Id)
+        .into_tuple::<String>()
+        .one(tx)
+        .await
+        .during(db, ACTION)?;
+    let claim = first.unwrap_or_else(|| identity.to_string());
+    // A savepoint, so losing the race (a duplicate) does not abort the batch.
+    let sp = tx.savepoint().await.during(db, ACTION)?;
+    let row = agent_token_host::ActiveModel {
+        id: NotSet,
+        token_id: Set(token_id.to_string()),
+        identity: Set(claim.clone()),
+        bound_at: Set(at),
+    };
+    match agent_token_host::Entity::insert(row)
+        .exec_without_returning(&sp)
+        .await
+    {
+        Ok(_) => {
+            sp.commit().await.during(db, ACTION)?;
+            return Ok(claim);
+        }
+        Err(e) if is_duplicate(&e) => sp.rollback().await.during(db, ACTION)?,
+        Err(e) => return Err(db.map(e, ACTION)),
+    }
+    // A locking read (FOR UPDATE: MariaDB has no FOR SHARE) sees the winner's
+    // committed row even under MySQL's repeatable-read snapshot.
+    agent_token_host::Entity::find()
+        .filter(agent_token_host::Column::TokenId.eq(token_id))
+        .lock_exclusive()
+        .one(tx)
+        .await
+        .during(db, ACTION)?
+        .map(|m| m.identity)
+        .ok_or_else(|| StoreError::Query {
+            backend: db.backend.into(),
+            action: ACTION.into(),
+            message: format!("the binding of agent token {token_id} vanished"),
+        })
+}
+
 pub(crate) async fn ingest(
     conn: &Conn,
     db: &Db,
@@ -144,10 +229,33 @@ pub(crate) async fn ingest(
     }
     let tx = conn.begin().await.during(db, ACTION)?;
     let (mut assets, mut stored_facts) = load_batch(&tx, db, batch).await?;
+    let mut bindings = load_bindings(&tx, db, batch).await?;
     let mut history: Vec<Change> = Vec::new();
     let mut new_facts: Vec<asset_fact::ActiveModel> = Vec::new();
     let mut out = Vec::with_capacity(batch.len());
     for r in batch {
+        // An unpinned agent token speaks for the first host it reported, only.
+        if !r.token_id.is_empty() && !r.token_pinned {
+            let bound = match bindings.get(&r.token_id) {
+                Some(h) => h.clone(),
+                None => {
+                    let h = bind_token(&tx, db, &r.token_id, &r.identity, r.seen_at).await?;
+                    bindings.insert(r.token_id.clone(), h.clone());
+                    h
+                }
+            };
+            if bound != r.identity {
+                out.push(IngestOutcome::Refused {
+                    reason: format!(
+                        "this agent token is bound to host {bound}, the first host that \
+                         reported with it; give {} its own token (`opsbot token create \
+                         --agent --host {}`)",
+                        r.identity, r.identity
+                    ),
+                });
+                continue;
+            }
+        }
         let Some(existing) = assets.get_mut(&r.identity) else {
             let row = asset::ActiveModel {
                 id: NotSet,

@@ -164,6 +164,12 @@ impl WriteTx {
         let WriteTx { tx, _turn } = self;
         tx.rollback().await
     }
+
+    /// A savepoint inside this transaction (already holding the writer's turn), so one
+    /// failing statement (a lost insert race) can be undone without the rest.
+    pub(crate) async fn savepoint(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.tx.begin().await
+    }
 }
 
 #[async_trait::async_trait]

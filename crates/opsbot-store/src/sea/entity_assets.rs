@@ -46,3 +46,23 @@ pub mod asset_fact {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// An agent token's host (see `migration_agent_bindings.rs`).
+pub mod agent_token_host {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_token_host")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub token_id: String,
+        pub identity: String,
+        pub bound_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

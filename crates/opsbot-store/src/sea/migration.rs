@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_assets::Assets),
             Box::new(super::migration_tags::Tags),
             Box::new(super::migration_processed::ProcessedAt),
+            Box::new(super::migration_agent_bindings::AgentBindings),
         ]
     }
 }

@@ -14,6 +14,7 @@ mod errors;
 mod jobs;
 mod leases;
 mod migration;
+mod migration_agent_bindings;
 mod migration_alerts;
 mod migration_assets;
 mod migration_channels;
@@ -213,5 +214,9 @@ impl Store for SeaStore {
 
     async fn put_state(&self, key: &str, value: &str) -> Result<()> {
         state::put(&self.conn, &self.db, key, value).await
+    }
+
+    async fn erase_state(&self, key: &str) -> Result<()> {
+        state::erase(&self.conn, &self.db, key).await
     }
 }

@@ -8,7 +8,8 @@ use super::pool::now;
 use crate::Result;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 pub(crate) async fn get(conn: &Conn, db: &Db, key: &str) -> Result<Option<String>> {
@@ -37,6 +38,41 @@ pub(crate) async fn put(conn: &Conn, db: &Db, key: &str, value: &str) -> Result<
         .exec_without_returning(conn)
         .await
         .during(db, "writing provider state")?;
+    Ok(())
+}
+
+/// Deletes `key`'s row; on SQLite with `secure_delete` for that statement, so the
+/// freed bytes are zeroed, then a checkpoint moves the zeroed page into the main file
+/// and empties the write-ahead log (best effort: a reader holding an old snapshot
+/// delays it to the next checkpoint).
+pub(crate) async fn erase(conn: &Conn, db: &Db, key: &str) -> Result<()> {
+    const ACTION: &str = "erasing provider state";
+    if conn.get_database_backend() != DatabaseBackend::Sqlite {
+        provider_state::Entity::delete_by_id(key.to_string())
+            .exec(conn)
+            .await
+            .during(db, ACTION)?;
+        return Ok(());
+    }
+    // One connection for the pragma and the delete: pragmas are per connection.
+    let tx = conn.begin().await.during(db, ACTION)?;
+    tx.execute_unprepared("PRAGMA secure_delete = ON")
+        .await
+        .during(db, ACTION)?;
+    provider_state::Entity::delete_by_id(key.to_string())
+        .exec(&tx)
+        .await
+        .during(db, ACTION)?;
+    tx.execute_unprepared("PRAGMA secure_delete = OFF")
+        .await
+        .during(db, ACTION)?;
+    tx.commit().await.during(db, ACTION)?;
+    if let Err(e) = conn
+        .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+    {
+        tracing::debug!(error = %e, "checkpoint after erasing state failed; the next one will do");
+    }
     Ok(())
 }
 

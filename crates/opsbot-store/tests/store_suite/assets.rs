@@ -223,3 +223,88 @@ pub async fn assets_token_binding_and_staleness(ctx: Ctx) {
         AssetStatus::Active
     );
 }
+
+/// An unpinned token speaks for the first host that reported with it: another host
+/// through it is refused and nothing of it is written; the first goes on; a token
+/// pinned to a host is not bound this way. Racing first reports through two
+/// connections (two instances) bind the token once.
+pub async fn assets_unpinned_token_binds_its_first_host(ctx: Ctx) {
+    let s = ctx.store.clone();
+    let out = s
+        .assets_ingest(&[
+            report("db-01", "db-01", "u1", &[("cpu.cores", "8")]),
+            // The same batch: already bound to db-01.
+            report("web-01", "web-01", "u1", &[]),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(
+        out[0],
+        IngestOutcome::Stored { created: true, .. }
+    ));
+    assert!(
+        matches!(&out[1], IngestOutcome::Refused { reason } if reason.contains("bound to host db-01")),
+        "{out:?}"
+    );
+    let out = s
+        .assets_ingest(&[
+            report("web-02", "web-02", "u1", &[]),
+            report("db-01", "db-01", "u1", &[("cpu.cores", "16")]),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(&out[0], IngestOutcome::Refused { .. }), "{out:?}");
+    assert_eq!(changes_of(&out[1]), ["cpu.cores 8 -> 16"]);
+    for other in ["web-01", "web-02"] {
+        assert!(s.asset_find(other).await.unwrap().is_none(), "{other}");
+    }
+    // Pinned tokens are checked against their host, not bound to the first one.
+    let mut pinned = report("app-07", "app-07", "p1", &[]);
+    pinned.token_pinned = true;
+    assert!(matches!(
+        s.assets_ingest(&[pinned]).await.unwrap()[0],
+        IngestOutcome::Stored { .. }
+    ));
+
+    // Two instances, one token, two hosts, at once: one binding, one host stored.
+    let other = opsbot_store::connect(&ctx.url).await.unwrap();
+    for round in 0..5 {
+        let token = format!("race-{round}");
+        let ra = [report(&format!("ra-{round}"), "a", &token, &[])];
+        let rb = [report(&format!("rb-{round}"), "b", &token, &[])];
+        let (a, b) = tokio::join!(s.assets_ingest(&ra), other.assets_ingest(&rb));
+        let stored = [a.unwrap(), b.unwrap()]
+            .iter()
+            .filter(|o| matches!(o[0], IngestOutcome::Stored { .. }))
+            .count();
+        assert_eq!(stored, 1, "round {round}");
+    }
+}
+
+/// Erased state is gone, and on SQLite its bytes are gone from the database files.
+pub async fn provider_state_erase(ctx: Ctx) {
+    let s = ctx.store.clone();
+    let secret = "erase-me-0123456789abcdefghijklmnopqrstuvwxyz";
+    s.put_state("test.secret", secret).await.unwrap();
+    s.put_state("test.keep", "kept").await.unwrap();
+    s.erase_state("test.secret").await.unwrap();
+    s.erase_state("test.absent").await.unwrap();
+    assert_eq!(s.get_state("test.secret").await.unwrap(), None);
+    assert_eq!(
+        s.get_state("test.keep").await.unwrap().as_deref(),
+        Some("kept")
+    );
+    if let Some(path) = ctx.url.strip_prefix("sqlite://") {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+                bytes.extend(b);
+            }
+        }
+        assert!(!bytes.is_empty());
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the erased value is still in the SQLite files"
+        );
+    }
+}
