@@ -90,15 +90,17 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         session_ttl: Duration::from_secs(config.sessions.ttl_secs),
         confirm: config.confirm_commands(),
         owner: owner.clone(),
+        ping_allow: config.ping_allow(),
+        zone: config.zone(),
         ..EngineSettings::default()
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
         .context("starting the engine")?
-        .with_assets(Arc::new(opsbot_cmdb::desk::StoreDesk::new(
-            store.clone(),
-            config.cmdb.stale_after(),
-        )));
+        .with_assets(Arc::new(
+            opsbot_cmdb::desk::StoreDesk::new(store.clone(), config.cmdb.stale_after())
+                .with_zone(config.zone()),
+        ));
     let alerts = config
         .alert_settings()
         .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?

@@ -1,7 +1,7 @@
 //! `/api/v1/hosts`: physical hosts with what is placed on them.
 
 use super::dto::HostDto;
-use super::objects::{self, Common, PoolObject};
+use super::objects::{self, Common};
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
@@ -9,6 +9,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::{Host, PowerState};
 use opsbot_engine::pool::PoolView;
+use opsbot_engine::Lens;
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::IntoParams;
@@ -25,10 +26,6 @@ pub struct Query {
     pub state: Option<String>,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
-}
-
-pub(crate) fn path(h: &Host) -> String {
-    h.path()
 }
 
 /// Per host (provider, name): VMs placed, powered-on vCPU and memory allocated.
@@ -72,7 +69,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     };
     objects::list(
         &auth,
-        &pool.inventory.hosts,
+        auth.viewer().hosts(&pool, Lens::HOSTS),
         common,
         (q.page, q.per_page),
         extra,
@@ -91,7 +88,6 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
     let alloc = allocation(&pool);
-    objects::get(&auth, &pool.inventory.hosts, &provider, &id, |h| {
-        dto(&alloc, h)
-    })
+    let visible = auth.viewer().hosts(&pool, Lens::HOSTS);
+    objects::get(&auth, visible, &provider, &id, |h| dto(&alloc, h))
 }
