@@ -1,6 +1,7 @@
 //! Wiring: configuration → store, sessions, providers, policy → engine.
 
 use crate::config::{parse_duration, Config};
+use crate::out::outln;
 use anyhow::{Context, Result};
 use opsbot_core::Provider;
 use opsbot_engine::{Engine, EngineSettings};
@@ -171,7 +172,7 @@ pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result
             .sync_provider(&name, "sync:cli")
             .await
             .map_err(anyhow::Error::msg)?;
-        println!(
+        outln!(
             "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; {}; {:.0} ms",
             report.provider,
             report.datacenters,

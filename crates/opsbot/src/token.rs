@@ -3,6 +3,7 @@
 //! goes to stderr.
 
 use crate::config::{parse_duration, Config};
+use crate::out::outln;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use opsbot_auth::{parse_cidr, TokenKind, TokenRequest, Tokens};
@@ -119,12 +120,12 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
                 },
                 issued.expires_at.format("%Y-%m-%d %H:%M UTC"),
             );
-            println!("{}", issued.token);
+            outln!("{}", issued.token);
         }
         TokenCmd::List { config } => {
             let (_, tokens) = open(config.as_deref()).await?;
             let now = chrono::Utc::now();
-            println!("ID                KIND   SUBJECT          STATE     EXPIRES           LAST USED         ALLOW         LABEL");
+            outln!("ID                KIND   SUBJECT          STATE     EXPIRES           LAST USED         ALLOW         LABEL");
             for t in tokens.list().await? {
                 let state = if t.revoked_at.is_some() {
                     "revoked"
@@ -142,7 +143,7 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
                 } else {
                     t.allow_ips.join(",")
                 };
-                println!(
+                outln!(
                     "{:<17} {:<6} {:<16} {:<9} {:<17} {:<17} {:<13} {}",
                     t.token_id,
                     t.kind,
