@@ -105,13 +105,6 @@ async fn all(w: &World, token: &str, path: &str) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
-fn names(items: &[Value]) -> BTreeSet<String> {
-    items
-        .iter()
-        .map(|v| v["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The same answer, once the two ids are taken out.
 fn same_modulo(a: &str, id_a: &str, b: &str, id_b: &str) {
     assert_eq!(a.replace(id_a, "ID"), b.replace(id_b, "ID"));
