@@ -402,7 +402,7 @@ async fn add_disks() {
         })
         .await;
     assert!(m.starts_with("存储 LocalDS_0 剩余 "), "{m}");
-    assert!(m.ends_with("不足以添加 4000000 GB 磁盘"), "{m}");
+    assert!(m.ends_with("不足以添加 4000000 GiB 磁盘"), "{m}");
     let m = env
         .rejected(VmOperation::AddDisk {
             vm: id.clone(),
