@@ -14,7 +14,7 @@ use opsbot_core::{
     Change, Cluster, Datacenter, Datastore, Host, JobRecord, Network, Policy, PowerState, Template,
     Vm,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// The names of the read commands, as roles grant them.
@@ -309,20 +309,20 @@ impl Viewer {
     /// scope such as `vc1/DC0/Cluster-A/**` shows its cluster.
     pub fn clusters<'p>(&self, pool: &'p PoolView, lens: Lens) -> Vec<&'p Cluster> {
         let see = self.sight(lens);
-        let inv = &pool.inventory;
-        inv.clusters
+        // One pass over what clusters hold, not one per cluster.
+        let mut holding: HashSet<(&str, &str, &str)> = HashSet::new();
+        for h in self.hosts(pool, lens) {
+            holding.insert((&h.provider, &h.datacenter, &h.cluster));
+        }
+        for v in self.all_vms(pool, lens) {
+            holding.insert((&v.provider, &v.datacenter, &v.cluster));
+        }
+        pool.inventory
+            .clusters
             .iter()
             .filter(|c| {
-                let inside = |p: &str, dc: &str, cl: &str| {
-                    p == c.provider && dc == c.datacenter && cl == c.name
-                };
-                see(&c.scope_path())
-                    || inv.hosts.iter().any(|h| {
-                        inside(&h.provider, &h.datacenter, &h.cluster) && see(&h.scope_path())
-                    })
-                    || inv.vms.iter().any(|v| {
-                        inside(&v.provider, &v.datacenter, &v.cluster) && see(&v.scope_path())
-                    })
+                holding.contains(&(c.provider.as_str(), c.datacenter.as_str(), c.name.as_str()))
+                    || see(&c.scope_path())
             })
             .collect()
     }
@@ -330,34 +330,38 @@ impl Viewer {
     /// Datacenters whose own path is in scope, or that hold anything that is.
     pub fn datacenters<'p>(&self, pool: &'p PoolView, lens: Lens) -> Vec<&'p Datacenter> {
         let see = self.sight(lens);
-        let inv = &pool.inventory;
-        inv.datacenters
+        let mut holding: HashSet<(&str, &str)> = HashSet::new();
+        for c in self.clusters(pool, lens) {
+            holding.insert((&c.provider, &c.datacenter));
+        }
+        for d in self.datastores(pool, lens) {
+            holding.insert((&d.provider, &d.datacenter));
+        }
+        for n in self.networks(pool, lens) {
+            holding.insert((&n.provider, &n.datacenter));
+        }
+        // Hosts and VMs sit in clusters, counted above; a VM without one still counts.
+        for v in self.all_vms(pool, lens) {
+            holding.insert((&v.provider, &v.datacenter));
+        }
+        pool.inventory
+            .datacenters
             .iter()
             .filter(|d| {
-                let here = |p: &str, dc: &str| p == d.provider && dc == d.name;
-                see(&d.scope_path())
-                    || inv
-                        .clusters
-                        .iter()
-                        .any(|c| here(&c.provider, &c.datacenter) && see(&c.scope_path()))
-                    || inv
-                        .hosts
-                        .iter()
-                        .any(|h| here(&h.provider, &h.datacenter) && see(&h.scope_path()))
-                    || inv
-                        .datastores
-                        .iter()
-                        .any(|s| here(&s.provider, &s.datacenter) && see(&s.scope_path()))
-                    || inv
-                        .networks
-                        .iter()
-                        .any(|n| here(&n.provider, &n.datacenter) && see(&n.scope_path()))
-                    || inv
-                        .vms
-                        .iter()
-                        .any(|v| here(&v.provider, &v.datacenter) && see(&v.scope_path()))
+                holding.contains(&(d.provider.as_str(), d.name.as_str())) || see(&d.scope_path())
             })
             .collect()
+    }
+
+    /// VMs and templates seen through `lens`, in inventory order (the cached mask).
+    fn all_vms<'p>(&self, pool: &'p PoolView, lens: Lens) -> impl Iterator<Item = &'p Vm> {
+        let mask = self.vm_mask(pool, lens);
+        pool.inventory
+            .vms
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask.as_ref().is_none_or(|m| m[*i]))
+            .map(|(_, v)| v)
     }
 
     /// The numbered templates whose VM the caller sees through `lens` (a template whose

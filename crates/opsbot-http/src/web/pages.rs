@@ -260,25 +260,19 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
         })
         .collect();
     // The choices offered are of what the user sees, too.
-    let mut clusters: Vec<&str> = viewer
-        .clusters(&pool, Lens::VMS)
-        .into_iter()
-        .map(|c| c.name.as_str())
-        .collect();
-    clusters.sort();
+    let (mut clusters, tags): (Vec<&str>, Vec<&String>) =
+        if viewer.vm_mask(&pool, Lens::VMS).is_none() {
+            let clusters = pool.inventory.clusters.iter().map(|c| c.name.as_str());
+            (clusters.collect(), pool.tags().iter().collect())
+        } else {
+            let seen = viewer.vms(&pool, Lens::VMS);
+            let mut tags: Vec<&String> = seen.iter().flat_map(|v| v.tags.iter()).collect();
+            tags.sort_unstable();
+            tags.dedup();
+            (seen.iter().map(|v| v.cluster.as_str()).collect(), tags)
+        };
+    clusters.sort_unstable();
     clusters.dedup();
-    let tags: Vec<&String> = if viewer.vm_mask(&pool, Lens::VMS).is_none() {
-        pool.tags().iter().collect()
-    } else {
-        let mut t: Vec<&String> = viewer
-            .vms(&pool, Lens::VMS)
-            .into_iter()
-            .flat_map(|v| v.tags.iter())
-            .collect();
-        t.sort_unstable();
-        t.dedup();
-        t
-    };
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
     let query = format!(
         "q={}&power={}&cluster={}&tag={}",
