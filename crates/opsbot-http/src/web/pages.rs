@@ -104,7 +104,7 @@ pub async fn overview(user: WebUser) -> Response {
     datastores.sort_by_key(|d| std::cmp::Reverse(d.used_percent));
     let datastores_total = datastores.len();
     datastores.truncate(12);
-    let mut hosts = host_views(&pool, &o.hosts);
+    let mut hosts = host_views(&pool, &viewer, &o.hosts);
     hosts.sort_by_key(|h| std::cmp::Reverse(h.memory_percent));
     hosts.truncate(8);
     let mut warnings: Vec<String> = o
@@ -168,9 +168,13 @@ pub async fn overview(user: WebUser) -> Response {
     )
 }
 
-/// The hosts the engine let the user see, with what is placed on them.
-fn host_views(pool: &opsbot_engine::pool::PoolView, hosts: &[&Host]) -> Vec<HostView> {
-    let alloc = api::hosts::allocation(pool);
+/// The hosts the engine let the user see, with what of theirs is placed on them.
+fn host_views(
+    pool: &opsbot_engine::pool::PoolView,
+    viewer: &opsbot_engine::Viewer,
+    hosts: &[&Host],
+) -> Vec<HostView> {
+    let alloc = api::hosts::allocation(pool, viewer);
     hosts
         .iter()
         .map(|h| {
@@ -607,7 +611,7 @@ pub async fn hosts(user: WebUser) -> Response {
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let hosts = host_views(&pool, &viewer.hosts(&pool, Lens::HOSTS));
+    let hosts = host_views(&pool, &viewer, &viewer.hosts(&pool, Lens::HOSTS));
     ctx.templates.page(
         "hosts.html",
         context! { hosts => hosts, ..base(&user, "主机", "hosts") },

@@ -9,7 +9,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::{Host, PowerState};
 use opsbot_engine::pool::PoolView;
-use opsbot_engine::Lens;
+use opsbot_engine::{Lens, Viewer};
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::IntoParams;
@@ -31,9 +31,10 @@ pub struct Query {
 /// Per host (provider, name): VMs placed, powered-on vCPU and memory allocated.
 pub(crate) type Allocation<'a> = HashMap<(&'a str, &'a str), (usize, u64, u64)>;
 
-pub(crate) fn allocation(pool: &PoolView) -> Allocation<'_> {
+/// What is placed on each host, counting only the VMs the caller sees.
+pub(crate) fn allocation<'p>(pool: &'p PoolView, viewer: &Viewer) -> Allocation<'p> {
     let mut m: Allocation<'_> = HashMap::new();
-    for v in pool.vms() {
+    for v in viewer.vms(pool, Lens::VMS) {
         let e = m.entry((v.provider.as_str(), v.host.as_str())).or_default();
         e.0 += 1;
         if v.power == PowerState::PoweredOn {
@@ -58,7 +59,8 @@ fn dto<'a>(alloc: &Allocation<'_>, h: &'a Host) -> HostDto<'a> {
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    let alloc = allocation(&pool);
+    let viewer = auth.viewer();
+    let alloc = allocation(&pool, &viewer);
     let common = Common {
         q: q.q.as_deref(),
         provider: &q.provider,
@@ -69,7 +71,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     };
     objects::list(
         &auth,
-        auth.viewer().hosts(&pool, Lens::HOSTS),
+        viewer.hosts(&pool, Lens::HOSTS),
         common,
         (q.page, q.per_page),
         extra,
@@ -87,7 +89,8 @@ pub async fn get(
     Path((provider, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    let alloc = allocation(&pool);
-    let visible = auth.viewer().hosts(&pool, Lens::HOSTS);
+    let viewer = auth.viewer();
+    let alloc = allocation(&pool, &viewer);
+    let visible = viewer.hosts(&pool, Lens::HOSTS);
     objects::get(&auth, visible, &provider, &id, |h| dto(&alloc, h))
 }
