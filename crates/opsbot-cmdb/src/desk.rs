@@ -5,7 +5,7 @@ use crate::facts::Report;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
-use opsbot_core::{Asset, AssetDesk, AssetLookup, AssetStatus, Change, Facts};
+use opsbot_core::{Asset, AssetDesk, AssetLookup, AssetStatus, Change, Facts, Zone};
 use opsbot_store::{AssetQuery, ChangeQuery, Store};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -14,11 +14,23 @@ use std::time::Duration;
 pub struct StoreDesk {
     store: Arc<dyn Store>,
     stale_after: Duration,
+    /// The zone times are shown in (`[chat] timezone`), named beside them.
+    zone: Zone,
 }
 
 impl StoreDesk {
+    /// Times in the machine's zone until [`StoreDesk::with_zone`].
     pub fn new(store: Arc<dyn Store>, stale_after: Duration) -> StoreDesk {
-        StoreDesk { store, stale_after }
+        StoreDesk {
+            store,
+            stale_after,
+            zone: Zone::Local,
+        }
+    }
+
+    pub fn with_zone(mut self, zone: Zone) -> StoreDesk {
+        self.zone = zone;
+        self
     }
 }
 
@@ -28,9 +40,15 @@ fn store_err(e: opsbot_store::StoreError) -> String {
 
 #[async_trait]
 impl AssetDesk for StoreDesk {
-    async fn find(&self, name: &str) -> Result<AssetLookup, String> {
+    async fn find(
+        &self,
+        name: &str,
+        visible: &(dyn for<'a> Fn(&'a Asset) -> bool + Send + Sync),
+    ) -> Result<AssetLookup, String> {
         if let Some(a) = self.store.asset_find(name).await.map_err(store_err)? {
-            return Ok(AssetLookup::Found(Box::new(a)));
+            if visible(&a) {
+                return Ok(AssetLookup::Found(Box::new(a)));
+            }
         }
         let key = name.trim().to_lowercase();
         let all = self
@@ -40,6 +58,7 @@ impl AssetDesk for StoreDesk {
             .map_err(store_err)?;
         let mut scored: Vec<(f64, String)> = all
             .into_iter()
+            .filter(|a| visible(a))
             .map(|a| {
                 let s = strsim::jaro_winkler(&key, &a.hostname)
                     .max(strsim::jaro_winkler(&key, &a.identity));
@@ -72,6 +91,7 @@ impl AssetDesk for StoreDesk {
             report.as_ref(),
             self.stale_after,
             Utc::now(),
+            &self.zone,
         ))
     }
 
@@ -87,13 +107,13 @@ impl AssetDesk for StoreDesk {
             })
             .await
             .map_err(store_err)?;
-        Ok(changes_text(asset, &changes))
+        Ok(changes_text(asset, &changes, &self.zone))
     }
 }
 
-/// `1.5 GB`, `512 MB`, `2.0 TB`.
+/// `1.5 GiB`, `512 MiB`, `2.0 TiB`: binary sizes, labelled as such.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
     let mut u = 0;
     while v >= 1024.0 && u < UNITS.len() - 1 {
@@ -122,12 +142,6 @@ pub fn span(d: Duration) -> String {
     }
 }
 
-fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-        .format("%m-%d %H:%M")
-        .to_string()
-}
-
 /// Lines shown per list before `… 另 N 个`.
 const MAX_LINES: usize = 4;
 
@@ -138,6 +152,7 @@ pub fn card(
     report: Option<&Report>,
     stale_after: Duration,
     now: DateTime<Utc>,
+    zone: &Zone,
 ) -> String {
     let f = |k: &str| facts.get(k).map(String::as_str).unwrap_or("");
     let mut out = String::new();
@@ -297,7 +312,7 @@ pub fn card(
     let _ = writeln!(
         out,
         "最近上报: {}({}前) · agent {}",
-        local(asset.last_seen),
+        zone.stamp(asset.last_seen),
         span(age),
         f("agent.version")
     );
@@ -396,14 +411,15 @@ pub fn label(field: &str) -> String {
     }
 }
 
-pub fn changes_text(asset: &Asset, changes: &[Change]) -> String {
+pub fn changes_text(asset: &Asset, changes: &[Change], zone: &Zone) -> String {
     if changes.is_empty() {
         return format!("【{} 变更记录】暂无变更", asset.hostname);
     }
     let mut out = format!(
-        "【{} 最近变更】{} 条,新的在前",
+        "【{} 最近变更】{} 条,新的在前,时间 {}",
         asset.hostname,
-        changes.len()
+        changes.len(),
+        zone.label(changes[0].at)
     );
     for c in changes {
         let line = match c.field.as_str() {
@@ -422,7 +438,12 @@ pub fn changes_text(asset: &Asset, changes: &[Change]) -> String {
                 shown(field, c.new_value.as_deref())
             ),
         };
-        let _ = write!(out, "\n{} {line}({})", local(c.at), c.source);
+        let _ = write!(
+            out,
+            "\n{} {line}({})",
+            zone.format(c.at, "%m-%d %H:%M"),
+            c.source
+        );
     }
     out
 }
@@ -472,6 +493,7 @@ mod tests {
             Some(&r),
             Duration::from_secs(86_400),
             now,
+            &shanghai(),
         );
         insta::assert_snapshot!(text);
     }
@@ -494,6 +516,7 @@ mod tests {
             Some(&r),
             Duration::from_secs(86_400),
             now,
+            &shanghai(),
         );
         assert!(text.contains("⚠ 失联"), "{text}");
         assert!(text.contains("标识: db-01(主机已改名)"), "{text}");
@@ -533,6 +556,7 @@ mod tests {
                 c("disk.sdb.size_bytes", None, Some("1000204886016")),
                 c("created", None, Some("db-01")),
             ],
+            &shanghai(),
         );
         insta::assert_snapshot!(text);
         assert_eq!(label("plugin.raid.ctl.fw"), "插件 raid ctl.fw");
@@ -546,8 +570,41 @@ mod tests {
     #[test]
     fn byte_sizes_read_naturally() {
         assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(16 << 30), "16 GB");
-        assert_eq!(bytes(1536 << 20), "1.5 GB");
-        assert_eq!(bytes(263_846_864 * 1024), "252 GB");
+        assert_eq!(bytes(16 << 30), "16 GiB");
+        assert_eq!(bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(bytes(263_846_864 * 1024), "252 GiB");
+        // 25.3 decimal GB is 23.5 binary GiB, and says so.
+        assert_eq!(bytes(25_276_194_816), "23.5 GiB");
+        assert_eq!(bytes(3 << 40), "3 TiB");
+    }
+
+    fn shanghai() -> Zone {
+        Zone::parse("Asia/Shanghai").unwrap()
+    }
+
+    #[test]
+    fn times_name_their_zone() {
+        let r = server_report();
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 40, 0).unwrap();
+        let utc = Zone::parse("UTC").unwrap();
+        let text = card(
+            &asset(&r, at),
+            &r.facts(),
+            Some(&r),
+            Duration::from_secs(86_400),
+            at,
+            &utc,
+        );
+        assert!(text.contains("最近上报: 12-01 00:40 UTC("), "{text}");
+        let kolkata = Zone::parse("Asia/Kolkata").unwrap();
+        let text = card(
+            &asset(&r, at),
+            &r.facts(),
+            Some(&r),
+            Duration::from_secs(86_400),
+            at,
+            &kolkata,
+        );
+        assert!(text.contains("最近上报: 12-01 06:10 UTC+5:30("), "{text}");
     }
 }

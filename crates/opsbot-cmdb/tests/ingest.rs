@@ -67,9 +67,19 @@ async fn a_vmware_vm_is_linked_to_its_pool_vm() {
     let link = receipt.vm.expect("linked by the swapped DMI UUID");
     assert_eq!(link.vm_id, "vm-42");
     let desk = StoreDesk::new(store.clone(), Duration::from_secs(3600));
-    let AssetLookup::Found(asset) = desk.find("web-01.dc0.local").await.unwrap() else {
+    let AssetLookup::Found(asset) = desk.find("web-01.dc0.local", &|_| true).await.unwrap() else {
         panic!("not found");
     };
+    // Out of the asker's scope it does not exist: not found, not suggested.
+    for name in ["web-01.dc0.local", "web-01.dc0.locl"] {
+        let hidden = desk.find(name, &|_| false).await.unwrap();
+        assert_eq!(hidden, AssetLookup::NotFound { similar: vec![] }, "{name}");
+    }
+    let near = desk.find("web-01.dc0.locl", &|_| true).await.unwrap();
+    assert!(
+        matches!(&near, AssetLookup::NotFound { similar } if !similar.is_empty()),
+        "{near:?}"
+    );
     assert_eq!(
         asset.scope_path(),
         "vc1/DC0/C1/web-01",

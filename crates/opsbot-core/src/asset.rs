@@ -151,7 +151,13 @@ pub enum AssetLookup {
 #[async_trait]
 pub trait AssetDesk: Send + Sync {
     /// By identity or hostname (case-insensitive).
-    async fn find(&self, name: &str) -> Result<AssetLookup, String>;
+    /// Among the assets `visible` admits: the others are absent (never found, never
+    /// suggested), so an asset out of the asker's scope reads as one that does not exist.
+    async fn find(
+        &self,
+        name: &str,
+        visible: &(dyn for<'a> Fn(&'a Asset) -> bool + Send + Sync),
+    ) -> Result<AssetLookup, String>;
     /// The asset card (`资产:主机名`).
     async fn card(&self, asset: &Asset) -> Result<String, String>;
     /// The latest `limit` changes (`变更:主机名`).

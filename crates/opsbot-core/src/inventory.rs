@@ -121,6 +121,44 @@ pub struct Vm {
     pub tags: Vec<String>,
 }
 
+impl Datacenter {
+    /// The path permission scopes match: `provider/datacenter`.
+    pub fn scope_path(&self) -> String {
+        format!("{}/{}", self.provider, self.name)
+    }
+}
+
+impl Cluster {
+    /// The path permission scopes match: `provider/datacenter/cluster`.
+    pub fn scope_path(&self) -> String {
+        format!("{}/{}/{}", self.provider, self.datacenter, self.name)
+    }
+}
+
+impl Host {
+    /// The path permission scopes match: `provider/datacenter/cluster/name`.
+    pub fn scope_path(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.provider, self.datacenter, self.cluster, self.name
+        )
+    }
+}
+
+impl Datastore {
+    /// The path permission scopes match: `provider/datacenter/name`.
+    pub fn scope_path(&self) -> String {
+        format!("{}/{}/{}", self.provider, self.datacenter, self.name)
+    }
+}
+
+impl Network {
+    /// The path permission scopes match: `provider/datacenter/name`.
+    pub fn scope_path(&self) -> String {
+        format!("{}/{}/{}", self.provider, self.datacenter, self.name)
+    }
+}
+
 impl Vm {
     /// The path permission scopes match: `provider/datacenter/cluster/name`.
     pub fn scope_path(&self) -> String {

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod job;
 pub mod policy;
 pub mod provider;
+pub mod zone;
 
 pub use alerts::{AlertDesk, DeskError, DeskPage};
 pub use asset::{
@@ -25,3 +26,4 @@ pub use policy::{Policy, Role, Scope};
 pub use provider::{
     InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
 };
+pub use zone::Zone;

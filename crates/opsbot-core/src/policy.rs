@@ -152,6 +152,23 @@ impl Policy {
             .any(|r| r.grants(command) && r.scopes.iter().any(|s| s.matcher.is_none()))
     }
 
+    /// Does `user` (in `chat`) hold every command on every object (a role with commands
+    /// `*` and scope `*`)? Only such an administrator reads other users' jobs and audit
+    /// entries: a `*` role with limited scopes is not one.
+    pub fn is_admin(&self, user: &str, chat: Option<&str>) -> bool {
+        self.allows_everywhere(user, chat, "*")
+    }
+
+    /// The names of the roles a message from `user` in `chat` carries, sorted, once each.
+    /// What a caller may see follows from these alone, so callers with the same set can
+    /// share one computed answer.
+    pub fn role_set(&self, user: &str, chat: Option<&str>) -> Vec<String> {
+        let mut names: Vec<String> = self.held(user, chat).map(|r| r.role.name.clone()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// May `user` run `command` on the object at `path`?
     pub fn allows(&self, user: &str, chat: Option<&str>, command: &str, path: &str) -> bool {
         self.held(user, chat)
@@ -200,6 +217,25 @@ mod tests {
         let p = policy();
         assert!(!p.allows_everywhere("zhangsan", None, "关机"));
         assert!(p.allows_everywhere("zhangsan", Some("room1"), "关机"));
+    }
+
+    #[test]
+    fn a_star_role_with_limited_scopes_is_no_administrator() {
+        let roles = vec![Role {
+            name: "dc0-all".into(),
+            commands: vec!["*".into()],
+            scopes: vec!["vc1/DC0/**".into()],
+        }];
+        let users = BTreeMap::from([("u".to_string(), vec!["dc0-all".to_string()])]);
+        let p = Policy::new(roles, users, BTreeMap::new()).unwrap();
+        assert!(p.can_run("u", None, "*"));
+        assert!(!p.is_admin("u", None));
+        assert!(policy().is_admin("zhangsan", Some("room1")));
+        assert!(!policy().is_admin("zhangsan", None));
+        assert_eq!(
+            policy().role_set("zhangsan", Some("room1")),
+            vec!["admin".to_string(), "operator".to_string()]
+        );
     }
 
     #[test]

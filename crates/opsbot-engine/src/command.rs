@@ -107,14 +107,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec!(
         "内存",
         ["mem", "memory"],
-        "内存:虚拟机,GB",
+        "内存:虚拟机,GiB",
         "修改内存大小",
         false
     ),
     spec!(
         "加盘",
         ["adddisk"],
-        "加盘:虚拟机,GB[,存储]",
+        "加盘:虚拟机,GiB[,存储]",
         "添加虚拟磁盘",
         false
     ),
@@ -136,7 +136,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec!(
         "克隆",
         ["clone"],
-        "克隆:模板号,名称,IP[,CPU,内存GB]",
+        "克隆:模板号,名称,IP[,CPU,内存GiB]",
         "从模板克隆虚拟机并设置 IP",
         true
     ),
@@ -590,7 +590,10 @@ impl Args {
     }
 
     fn number(&self, i: usize, what: &str, min: u32, max: u32) -> Result<u32, ParseError> {
-        let raw = self.args[i].trim_end_matches(['G', 'g', 'B', 'b']).trim();
+        // `16`, `16G`, `16GB` and `16GiB` are all 16 GiB.
+        let raw = self.args[i]
+            .trim_end_matches(['G', 'g', 'B', 'b', 'i', 'I'])
+            .trim();
         let n: u32 = raw
             .parse()
             .map_err(|_| self.usage(format!("{what}「{}」不是整数", self.args[i])))?;
@@ -676,9 +679,9 @@ pub fn validate(cmd: &Command) -> Result<(), ParseError> {
     };
     match cmd {
         Command::Cpu { count, .. } => number(1, *count, "CPU 数", CPU_RANGE),
-        Command::Memory { gb, .. } => number(1, *gb, "内存 GB", MEMORY_GB_RANGE),
+        Command::Memory { gb, .. } => number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
         Command::AddDisk { gb, datastore, .. } => {
-            number(1, *gb, "磁盘 GB", DISK_GB_RANGE)?;
+            number(1, *gb, "磁盘 GiB", DISK_GB_RANGE)?;
             match datastore {
                 Some(d) => text(2, d, "存储"),
                 None => Ok(()),
@@ -700,7 +703,7 @@ pub fn validate(cmd: &Command) -> Result<(), ParseError> {
                 number(3, *c, "CPU 数", CPU_RANGE)?;
             }
             if let Some(m) = memory_gb {
-                number(4, *m, "内存 GB", MEMORY_GB_RANGE)?;
+                number(4, *m, "内存 GiB", MEMORY_GB_RANGE)?;
             }
             Ok(())
         }
@@ -842,14 +845,14 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
             a.count(2, 2)?;
             Ok(Command::Memory {
                 vm: a.text(0),
-                gb: a.number(1, "内存 GB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
+                gb: a.number(1, "内存 GiB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
             })
         }
         "加盘" => {
             a.count(2, 3)?;
             Ok(Command::AddDisk {
                 vm: a.text(0),
-                gb: a.number(1, "磁盘 GB", DISK_GB_RANGE.0, DISK_GB_RANGE.1)?,
+                gb: a.number(1, "磁盘 GiB", DISK_GB_RANGE.0, DISK_GB_RANGE.1)?,
                 datastore: a.opt(2),
             })
         }
@@ -889,7 +892,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
                 name,
                 ip,
                 cpu: a.opt_number(3, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
-                memory_gb: a.opt_number(4, "内存 GB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
+                memory_gb: a.opt_number(4, "内存 GiB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
             })
         }
         "同步" => a.count(0, 0).map(|_| Command::Sync),

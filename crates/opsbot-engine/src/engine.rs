@@ -9,8 +9,9 @@ use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
 use crate::menu::{is_path, MenuNode, MenuStep};
 use crate::pool::{PoolCache, PoolView, VmLookup};
 use crate::reply::{ReplySink, Response, Status};
-use crate::session::{self, Paging, Pending, Session};
+use crate::session::{self, Paging, Pending, Session, Settled, Settlement};
 use crate::sync::Syncer;
+use crate::view::{Lens, Viewer, VmMasks};
 use opsbot_core::{
     AlertDesk, AssetDesk, AuditEntry, AuditResult, DeskError, JobId, Policy, PowerState, Provider,
     ProviderError, Vm, VmOperation,
@@ -42,6 +43,11 @@ pub struct EngineSettings {
     pub owner: String,
     /// A running job whose heartbeat is older than this belongs to a dead process.
     pub stale_after: Duration,
+    /// Where `ping:<address>` may reach from this host besides the asker's VMs
+    /// (`[chat] ping_allow`); empty: VMs only.
+    pub ping_allow: Vec<ipnet::IpNet>,
+    /// The zone chat shows times in (`[chat] timezone`), named beside them.
+    pub zone: opsbot_core::Zone,
 }
 
 impl EngineSettings {
@@ -62,6 +68,8 @@ impl Default for EngineSettings {
             confirm: Self::default_confirm(),
             owner: format!("opsbot-{}", std::process::id()),
             stale_after: Duration::from_secs(120),
+            ping_allow: Vec::new(),
+            zone: opsbot_core::Zone::Local,
         }
     }
 }
@@ -79,6 +87,8 @@ pub struct Engine {
     alerts: Option<Arc<dyn AlertDesk>>,
     /// The CMDB for 资产 / 变更 (`None`: they answer "尚未配置").
     assets: Option<Arc<dyn AssetDesk>>,
+    /// What scoped callers see of the VM list, per role set and pool version.
+    masks: Arc<VmMasks>,
 }
 
 /// The result of dispatching one message, before audit.
@@ -101,7 +111,8 @@ impl From<Response> for Outcome {
 /// Who is asking, for permission checks and job ownership.
 struct Asker<'a> {
     msg: &'a Incoming,
-    policy: Arc<Policy>,
+    /// What the asker may see and do: every visibility decision goes through it.
+    view: Viewer,
     /// The REST API and web UI name a VM by `(provider, id)`: the VM operation acts on
     /// exactly that VM instead of resolving a name.
     pinned: Option<(String, String)>,
@@ -114,29 +125,12 @@ impl Asker<'_> {
         &self.msg.user
     }
 
-    fn chat(&self) -> Option<&str> {
-        self.msg.chat.as_deref()
-    }
-
     fn can_run(&self, command: &str) -> bool {
-        self.policy.can_run(self.user(), self.chat(), command)
+        self.view.may(command)
     }
 
     fn allows(&self, command: &str, path: &str) -> bool {
-        self.policy.allows(self.user(), self.chat(), command, path)
-    }
-
-    fn sees_vm(&self, command: &str, vm: &Vm) -> bool {
-        self.allows(command, &vm.scope_path())
-    }
-
-    /// A visibility test for many VMs: decides once whether `command` is held
-    /// everywhere, so large pools need no per-VM path matching for such users.
-    fn vm_filter<'a>(&'a self, command: &'a str) -> impl Fn(&Vm) -> bool + 'a {
-        let everywhere = self
-            .policy
-            .allows_everywhere(self.user(), self.chat(), command);
-        move |vm: &Vm| everywhere || self.sees_vm(command, vm)
+        self.view.may_at(command, path)
     }
 
     fn source(&self) -> String {
@@ -200,7 +194,30 @@ impl Engine {
             settings,
             alerts: None,
             assets: None,
+            masks: Arc::default(),
         })
+    }
+
+    /// What `caller` may see: the one visibility decision that chat, the REST API and
+    /// the web UI share.
+    pub fn viewer(&self, caller: &Caller) -> Viewer {
+        self.viewer_in(&caller.user, None)
+    }
+
+    /// [`Engine::viewer`] for a message from `user` in group chat `chat`.
+    pub fn viewer_in(&self, user: &str, chat: Option<&str>) -> Viewer {
+        Viewer::new(self.policy(), user, chat, self.masks.clone())
+    }
+
+    /// Job `id` if `caller` may read it: their own, or anyone's for an administrator.
+    /// Someone else's job reads exactly as one that does not exist.
+    pub async fn job_for(
+        &self,
+        caller: &Caller,
+        id: JobId,
+    ) -> Result<Option<opsbot_core::JobRecord>, StoreError> {
+        let viewer = self.viewer(caller);
+        Ok(self.store.job(id).await?.filter(|j| viewer.sees_job(j)))
     }
 
     /// Answers 告警, 确认:id and 静默 through `desk` (and counts firing alerts in 概况).
@@ -289,7 +306,7 @@ impl Engine {
         let before = sess.clone();
         let asker = Asker {
             msg: &msg,
-            policy: self.policy.read().expect("policy lock").clone(),
+            view: self.viewer_in(&msg.user, msg.chat.as_deref()),
             pinned: None,
             dry_run: false,
         };
@@ -370,6 +387,10 @@ impl Engine {
         sess_err: Option<&StoreError>,
         sink: &Arc<dyn ReplySink>,
     ) -> Outcome {
+        // A session that is still there has timed nothing out: what it lacks was
+        // consumed, dropped or never there.
+        let alive = !sess.is_empty();
+        let ttl = format::duration(self.settings.session_ttl);
         // An open menu takes digits, paths and (at input nodes) free text first.
         if let Some(stack) = sess.menu.clone() {
             let top = stack.last().cloned().unwrap_or(MenuNode::Root);
@@ -384,13 +405,19 @@ impl Engine {
                 return sessions_down(e).into();
             }
             if !text.contains('-') {
-                return invalid(format!(
-                    "没有打开的菜单:菜单会话已结束或已超时({} 秒无操作)。发送 菜单 重新开始",
-                    self.settings.session_ttl.as_secs()
-                ))
+                return invalid(if sess.menu_exited {
+                    "菜单已退出(您发送了 退出)。发送 菜单 重新打开".to_string()
+                } else if alive {
+                    "没有打开的菜单。发送 菜单 打开数字菜单".to_string()
+                } else {
+                    format!(
+                        "没有打开的菜单:菜单会话已结束或已超时({ttl}无操作)。发送 菜单 重新开始"
+                    )
+                })
                 .into();
             }
             sess.menu = Some(vec![MenuNode::Root]);
+            sess.menu_exited = false;
             return self.menu_answer(asker, text, sess, sink).await;
         }
 
@@ -401,8 +428,17 @@ impl Engine {
         let name = cmd.name();
         // A new command supersedes a pending confirmation: a late 'y' must not fire an
         // operation the user has moved on from.
+        let mut dropped = None;
         if !matches!(cmd, Command::Confirm | Command::Cancel) {
-            sess.pending = None;
+            if let Some(p) = sess.pending.take() {
+                dropped = Some(p.summary.clone());
+                sess.settled = Some(Settled {
+                    summary: p.summary,
+                    how: Settlement::Dropped {
+                        by: name.to_string(),
+                    },
+                });
+            }
         }
         let mut outcome: Outcome = match cmd {
             Command::Menu
@@ -417,6 +453,7 @@ impl Engine {
             }
             Command::Menu => {
                 sess.menu = Some(vec![MenuNode::Root]);
+                sess.menu_exited = false;
                 self.render_menu(asker, sess).await.into()
             }
             Command::Back => match sess.menu.as_mut() {
@@ -426,19 +463,33 @@ impl Engine {
                 }
                 Some(_) => {
                     sess.menu = None;
+                    sess.menu_exited = true;
                     ok("已退出菜单").into()
                 }
                 None => invalid("当前没有打开的菜单,发送 菜单 打开").into(),
             },
             Command::Exit => {
+                let gave_up = dropped
+                    .as_ref()
+                    .map(|s| format!("已放弃待确认的操作: {s}(未执行)"));
                 if sess.menu.take().is_some() {
-                    ok("已退出菜单").into()
+                    sess.menu_exited = true;
+                    match gave_up {
+                        Some(g) => ok(format!("已退出菜单\n{g}")).into(),
+                        None => ok("已退出菜单").into(),
+                    }
+                } else if let Some(g) = gave_up {
+                    ok(g).into()
                 } else {
                     invalid("当前没有打开的菜单").into()
                 }
             }
             Command::Confirm => match sess.pending.take() {
                 Some(p) => {
+                    sess.settled = Some(Settled {
+                        summary: p.summary.clone(),
+                        how: Settlement::Confirmed,
+                    });
                     let cmd = match command::parse(&p.text) {
                         Ok(c) => c,
                         Err(e) => return invalid(e.to_string()).into(),
@@ -447,22 +498,36 @@ impl Engine {
                     out.command = Some(name);
                     out
                 }
-                None => invalid("没有待确认的操作(可能已超时),请重新发送命令").into(),
+                None => invalid(nothing_to_confirm(sess.settled.as_ref(), alive, &ttl)).into(),
             },
             Command::Cancel => match sess.pending.take() {
-                Some(p) => Outcome {
-                    response: ok(format!("已取消: {}", p.summary)),
-                    command: None,
-                    cancelled: true,
-                },
-                None => invalid("没有待确认的操作").into(),
+                Some(p) => {
+                    let response = ok(format!("已取消: {}", p.summary));
+                    sess.settled = Some(Settled {
+                        summary: p.summary,
+                        how: Settlement::Cancelled,
+                    });
+                    Outcome {
+                        response,
+                        command: None,
+                        cancelled: true,
+                    }
+                }
+                None => invalid(nothing_to_confirm(sess.settled.as_ref(), alive, &ttl)).into(),
             },
             Command::NextPage => match sess.paging.clone() {
+                Some(p) if p.last => {
+                    invalid(format!("「{}」已经是最后一页(第 {} 页)", p.command, p.page)).into()
+                }
                 Some(p) => match command::parse(&format!("{}:{}", p.command, p.page + 1)) {
                     Ok(cmd) => self.run(asker, cmd, false, sess, sink).await,
                     Err(e) => invalid(e.to_string()).into(),
                 },
-                None => invalid("没有可以翻页的列表(可能已超时)").into(),
+                None if alive => invalid("没有可以翻页的列表:请先发送列表命令(如 虚拟机)").into(),
+                None => invalid(format!(
+                    "没有可以翻页的列表:请先发送列表命令(如 虚拟机);列表在 {ttl}无操作后失效"
+                ))
+                .into(),
             },
             cmd => self.run(asker, cmd, false, sess, sink).await,
         };
@@ -482,11 +547,9 @@ impl Engine {
         let Some(desk) = &self.assets else {
             return failed(format!("{name}: CMDB 尚未配置,此功能暂不可用"));
         };
-        let asset = match desk.find(host).await {
-            Ok(opsbot_core::AssetLookup::Found(a)) if asker.allows(name, &a.scope_path()) => a,
-            Ok(opsbot_core::AssetLookup::Found(_)) => {
-                return invalid(format!("没有找到资产「{host}」"));
-            }
+        let visible = |a: &opsbot_core::Asset| asker.allows(name, &a.scope_path());
+        let asset = match desk.find(host, &visible).await {
+            Ok(opsbot_core::AssetLookup::Found(a)) => a,
             Ok(opsbot_core::AssetLookup::NotFound { similar }) => {
                 let mut text = format!("没有找到资产「{host}」");
                 if !similar.is_empty() {
@@ -518,8 +581,7 @@ impl Engine {
             .and_then(|s| s.last())
             .cloned()
             .unwrap_or(MenuNode::Root);
-        let (list, find) = (asker.vm_filter("虚拟机"), asker.vm_filter("查"));
-        let visible = |vm: &Vm| list(vm) || find(vm);
+        let visible = asker.view.vm_sight(Lens::VMS);
         ok(top.render(&pool, &visible))
     }
 
@@ -535,8 +597,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return store_down(&e).into(),
         };
-        let (list, find) = (asker.vm_filter("虚拟机"), asker.vm_filter("查"));
-        let visible = |vm: &Vm| list(vm) || find(vm);
+        let visible = asker.view.vm_sight(Lens::VMS);
         let stack = sess.menu.get_or_insert_with(|| vec![MenuNode::Root]);
         let top = stack.last().cloned().unwrap_or(MenuNode::Root);
         let parts: Vec<&str> = if top.wants_input() {
@@ -622,7 +683,6 @@ impl Engine {
         let name = cmd.name();
         let canonical = cmd.to_string();
         let pool = self.pool.get().await?;
-        let see = asker.vm_filter(name);
         Ok(match cmd {
             Command::Help { page } => {
                 let lines = help_lines(asker, self.alerts.is_some());
@@ -630,21 +690,17 @@ impl Engine {
             }
             Command::Overview { datacenter } => {
                 if let Some(dc) = &datacenter {
-                    if !pool
-                        .inventory
-                        .datacenters
-                        .iter()
-                        .any(|d| d.name.eq_ignore_ascii_case(dc))
-                    {
-                        let names: Vec<_> = pool
-                            .inventory
-                            .datacenters
-                            .iter()
-                            .map(|d| d.name.as_str())
-                            .collect();
+                    // Only the datacenters the asker sees exist for them.
+                    let seen = asker.view.datacenters(&pool, Lens::OVERVIEW);
+                    if !seen.iter().any(|d| d.name.eq_ignore_ascii_case(dc)) {
+                        let names: Vec<_> = seen.iter().map(|d| d.name.as_str()).collect();
                         return Ok(invalid(format!(
                             "没有数据中心「{dc}」;现有: {}",
-                            names.join("、")
+                            if names.is_empty() {
+                                "(无)".to_string()
+                            } else {
+                                names.join("、")
+                            }
                         )));
                     }
                 }
@@ -661,24 +717,17 @@ impl Engine {
                         Err(e) => format!("⚠ 暂不可用({e})"),
                     },
                 };
-                ok(format::overview(&pool, datacenter.as_deref(), see, &alerts))
+                let overview = asker.view.overview(&pool, datacenter.as_deref());
+                ok(format::overview(&overview, datacenter.as_deref(), &alerts))
             }
             Command::Find { keyword } => {
-                let mut vms: Vec<&Vm> = pool
-                    .search(&keyword)
-                    .into_iter()
-                    .filter(|v| see(v))
-                    .collect();
+                let mut vms: Vec<&Vm> = asker.view.search(&pool, &keyword);
                 vms.sort_by(|a, b| a.name.cmp(&b.name));
+                let see = asker.view.sight(Lens::FIND);
                 let hosts: Vec<_> = pool
                     .search_hosts(&keyword)
                     .into_iter()
-                    .filter(|h| {
-                        asker.allows(
-                            name,
-                            &format!("{}/{}/{}/{}", h.provider, h.datacenter, h.cluster, h.name),
-                        )
-                    })
+                    .filter(|h| see(&h.scope_path()))
                     .collect();
                 match (vms.as_slice(), hosts.as_slice()) {
                     ([], []) => invalid(format!("没有找到与「{keyword}」匹配的虚拟机或主机")),
@@ -694,13 +743,14 @@ impl Engine {
             }
             Command::List { kind, page: n } => self.list(asker, &pool, sess, kind, n).await?,
             Command::Job { id } => match self.store.job(JobId(id)).await? {
-                Some(j) if j.user == asker.user() || asker.can_run("*") => ok(format!(
-                    "任务 #{}: {}\n命令: {}\n状态: {} {}%\n结果: {}",
+                Some(j) if asker.view.sees_job(&j) => ok(format!(
+                    "任务 #{}: {}\n命令: {}\n状态: {} {}%\n开始: {}\n结果: {}",
                     j.id.0,
                     j.command,
                     j.text,
                     j.state.label(),
                     j.progress,
+                    self.settings.zone.stamp(j.created_at),
                     j.message
                 )),
                 _ => invalid(format!("任务 #{id} 不存在或不属于您")),
@@ -740,7 +790,11 @@ impl Engine {
             Command::Asset { host } => self.asset_command(asker, name, &host, false).await,
             Command::AssetChanges { host } => self.asset_command(asker, name, &host, true).await,
             Command::Ping { target } => {
-                if asker.pinned.is_some() || matches!(pool.resolve_vm(&target), VmLookup::Found(_))
+                if asker.pinned.is_some()
+                    || matches!(
+                        asker.view.resolve_vm(&pool, &target, name),
+                        VmLookup::Found(_)
+                    )
                 {
                     self.vm_op(
                         asker,
@@ -755,6 +809,13 @@ impl Engine {
                     )
                     .await?
                 } else if let Ok(ip) = target.parse::<std::net::Ipv4Addr>() {
+                    // Not a VM the asker sees: this host pings it only inside the
+                    // configured subnets (an out-of-scope VM's address included, with
+                    // the same answer as any other address).
+                    let addr = std::net::IpAddr::V4(ip);
+                    if !self.settings.ping_allow.iter().any(|n| n.contains(&addr)) {
+                        return Ok(Response::new(Status::Denied, self.ping_refused(ip)));
+                    }
                     if !asker.allows(name, &format!("ip/{ip}")) {
                         return Ok(Response::new(
                             Status::Denied,
@@ -894,10 +955,7 @@ impl Engine {
             }
             Command::Rename { vm, new_name } => {
                 if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == new_name) {
-                    return Ok(invalid(format!(
-                        "已存在名为 {new_name} 的虚拟机({}/{})",
-                        other.datacenter, other.cluster
-                    )));
+                    return Ok(name_taken(asker, &new_name, other));
                 }
                 self.vm_op(
                     asker,
@@ -919,10 +977,24 @@ impl Engine {
                 cpu,
                 memory_gb,
             } => {
-                let Some((tpl, Some(tpl_vm))) = pool.template(template) else {
+                // A template the asker may neither list nor clone from does not exist
+                // for them.
+                let may_clone = |vm: &Vm| {
+                    asker.view.vm_sight(Lens::TEMPLATES)(vm)
+                        || asker.allows(name, &vm.scope_path())
+                        || asker.allows(
+                            name,
+                            &format!("{}/{}/{}/{vm_name}", vm.provider, vm.datacenter, vm.cluster),
+                        )
+                };
+                let found = pool
+                    .template(template)
+                    .filter(|(_, vm)| vm.is_some_and(may_clone));
+                let Some((tpl, Some(tpl_vm))) = found else {
                     let list: Vec<String> = pool
                         .templates
                         .iter()
+                        .filter(|t| pool.vm(&t.provider, &t.vm_id).is_some_and(may_clone))
                         .map(|t| format!("{} {}", t.number, t.name))
                         .collect();
                     return Ok(invalid(format!(
@@ -935,13 +1007,14 @@ impl Engine {
                     )));
                 };
                 if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == vm_name) {
-                    return Ok(invalid(format!(
-                        "已存在名为 {vm_name} 的虚拟机({}/{})",
-                        other.datacenter, other.cluster
-                    )));
+                    return Ok(name_taken(asker, &vm_name, other));
                 }
                 if let Some(other) = pool.vm_with_ip(&ip.to_string()) {
-                    return Ok(invalid(format!("IP {ip} 已被虚拟机 {} 使用", other.name)));
+                    return Ok(invalid(if asker.view.sees_vm(other) {
+                        format!("IP {ip} 已被虚拟机 {} 使用", other.name)
+                    } else {
+                        format!("IP {ip} 已被占用")
+                    }));
                 }
                 let path = format!(
                     "{}/{}/{}/{}",
@@ -964,7 +1037,7 @@ impl Engine {
                     let _ = write!(summary, ",{c} CPU");
                 }
                 if let Some(m) = memory_gb {
-                    let _ = write!(summary, ",{m} GB 内存");
+                    let _ = write!(summary, ",{m} GiB 内存");
                 }
                 let op = VmOperation::Clone {
                     template: tpl.vm_id.clone(),
@@ -1003,14 +1076,16 @@ impl Engine {
         confirmed: bool,
         make: impl FnOnce(String) -> VmOperation,
     ) -> Result<Response, StoreError> {
+        // What the asker neither sees nor may act on is absent: the answer is the one
+        // for a name that does not exist.
         let lookup = match &asker.pinned {
-            Some((provider, id)) => match pool.vm(provider, id) {
+            Some((provider, id)) => match asker.view.vm_for(pool, name, provider, id) {
                 Some(vm) => VmLookup::Found(vm),
                 None => VmLookup::Missing {
                     suggestions: Vec::new(),
                 },
             },
-            None => pool.resolve_vm(wanted),
+            None => asker.view.resolve_vm(pool, wanted, name),
         };
         let vm = match lookup {
             VmLookup::Found(vm) => vm,
@@ -1026,11 +1101,7 @@ impl Engine {
             }
             VmLookup::Missing { suggestions } => {
                 let mut text = format!("找不到虚拟机「{wanted}」");
-                let names: Vec<&str> = suggestions
-                    .iter()
-                    .filter(|v| asker.sees_vm(name, v))
-                    .map(|v| v.name.as_str())
-                    .collect();
+                let names: Vec<&str> = suggestions.iter().map(|v| v.name.as_str()).collect();
                 if !names.is_empty() {
                     let _ = write!(text, ",您是不是要找: {}", names.join("、"));
                 }
@@ -1038,7 +1109,8 @@ impl Engine {
                 return Ok(invalid(text));
             }
         };
-        if !asker.sees_vm(name, vm) {
+        if !asker.allows(name, &vm.scope_path()) {
+            // Seen (listed) but not granted here: saying so reveals nothing.
             return Ok(Response::new(
                 Status::Denied,
                 format!(
@@ -1102,11 +1174,12 @@ impl Engine {
                 text: canonical.to_string(),
                 summary: summary.clone(),
             });
+            sess.settled = None;
             return Ok(Response::new(
                 Status::NeedsConfirmation,
                 format!(
-                    "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({} 分钟内有效)",
-                    self.settings.session_ttl.as_secs() / 60
+                    "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({}内有效)",
+                    format::duration(self.settings.session_ttl)
                 ),
             ));
         }
@@ -1139,6 +1212,23 @@ impl Engine {
             })
         })
         .await
+    }
+
+    fn ping_refused(&self, ip: std::net::Ipv4Addr) -> String {
+        let allowed: Vec<String> = self
+            .settings
+            .ping_allow
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        format!(
+            "⛔ 不能 ping {ip}:它不是您可见的虚拟机的地址,也不在允许从本机 ping 的网段内([chat] ping_allow,当前{})",
+            if allowed.is_empty() {
+                "未配置".to_string()
+            } else {
+                format!(": {}", allowed.join("、"))
+            }
+        )
     }
 
     async fn start_job(
@@ -1184,37 +1274,33 @@ impl Engine {
             }
             ListKind::Jobs => "任务",
         };
-        let inv = &pool.inventory;
-        let at = |parts: &[&str]| asker.allows(name, &parts.join("/"));
+        let view = &asker.view;
         if kind == ListKind::Vms {
             // Only the shown page is formatted: the pool may hold tens of thousands.
-            let see = asker.vm_filter(name);
-            let vms: Vec<&Vm> = pool.vms_by_name().filter(|v| see(v)).collect();
+            let vms = view.vms(pool, Lens::VMS);
             let (text, more) = page("虚拟机列表", &vms, n, |v| format::vm_line(v));
-            sess.paging = more.then(|| Paging {
+            sess.paging = Some(Paging {
                 command: name.to_string(),
                 page: n.max(1),
+                last: !more,
             });
             return Ok(ok(text));
         }
         let lines: Vec<String> = match kind {
             ListKind::Vms => unreachable!("answered above"),
-            ListKind::Hosts => inv
-                .hosts
-                .iter()
-                .filter(|h| at(&[&h.provider, &h.datacenter, &h.cluster, &h.name]))
+            ListKind::Hosts => view
+                .hosts(pool, Lens::HOSTS)
+                .into_iter()
                 .map(format::host_line)
                 .collect(),
-            ListKind::Datastores => inv
-                .datastores
-                .iter()
-                .filter(|d| at(&[&d.provider, &d.datacenter, &d.name]))
+            ListKind::Datastores => view
+                .datastores(pool, Lens::DATASTORES)
+                .into_iter()
                 .map(format::datastore_line)
                 .collect(),
-            ListKind::Networks => inv
-                .networks
-                .iter()
-                .filter(|n| at(&[&n.provider, &n.datacenter, &n.name]))
+            ListKind::Networks => view
+                .networks(pool, Lens::NETWORKS)
+                .into_iter()
                 .map(|n| {
                     let vlan = n
                         .vlan
@@ -1228,36 +1314,32 @@ impl Engine {
                     format!("{} [{}] {vlan} {kind}", n.name, n.datacenter)
                 })
                 .collect(),
-            ListKind::Clusters => inv
-                .clusters
-                .iter()
-                .filter(|c| at(&[&c.provider, &c.datacenter, &c.name]))
-                .map(|c| {
-                    let hosts = inv
-                        .hosts
-                        .iter()
-                        .filter(|h| h.cluster == c.name && h.provider == c.provider)
-                        .count();
-                    let vms = pool
-                        .vms()
-                        .filter(|v| v.cluster == c.name && v.provider == c.provider)
-                        .count();
-                    format!("{} [{}] 主机 {hosts} · 虚拟机 {vms}", c.name, c.datacenter)
-                })
-                .collect(),
-            ListKind::Datacenters => inv
-                .datacenters
-                .iter()
-                .filter(|d| at(&[&d.provider, &d.name]) || asker.can_run("*"))
+            ListKind::Clusters => {
+                // A cluster's counts are of what the asker sees in it.
+                let hosts = view.hosts(pool, Lens::CLUSTERS);
+                let see = view.vm_sight(Lens::CLUSTERS);
+                let vms: Vec<&Vm> = pool.vms().filter(|v| see(v)).collect();
+                view.clusters(pool, Lens::CLUSTERS)
+                    .into_iter()
+                    .map(|c| {
+                        let here = |p: &str, cl: &str| p == c.provider && cl == c.name;
+                        let h = hosts
+                            .iter()
+                            .filter(|h| here(&h.provider, &h.cluster))
+                            .count();
+                        let v = vms.iter().filter(|v| here(&v.provider, &v.cluster)).count();
+                        format!("{} [{}] 主机 {h} · 虚拟机 {v}", c.name, c.datacenter)
+                    })
+                    .collect()
+            }
+            ListKind::Datacenters => view
+                .datacenters(pool, Lens::DATACENTERS)
+                .into_iter()
                 .map(|d| format!("{} ({})", d.name, d.provider))
                 .collect(),
-            ListKind::Templates => pool
-                .templates
-                .iter()
-                .filter(|t| {
-                    pool.vm_by_id(&t.provider, &t.vm_id)
-                        .is_none_or(|v| asker.sees_vm(name, v))
-                })
+            ListKind::Templates => view
+                .templates(pool, Lens::TEMPLATES)
+                .into_iter()
                 .map(|t| format!("[{}] {} {}", t.number, t.name, t.guest_os))
                 .collect(),
             ListKind::Jobs => self
@@ -1270,7 +1352,7 @@ impl Engine {
                 })
                 .await?
                 .iter()
-                .map(format::job_line)
+                .map(|j| format::job_line(j, &self.settings.zone))
                 .collect(),
             ListKind::Alerts | ListKind::DeadLetters => unreachable!("answered above"),
         };
@@ -1308,9 +1390,10 @@ impl Engine {
         match page {
             Ok(p) => {
                 let (text, more) = format::paged("正在发生的告警", p.total, n as u32, &p.lines);
-                sess.paging = more.then(|| Paging {
+                sess.paging = Some(Paging {
                     command: "告警".to_string(),
                     page: n as u32,
+                    last: !more,
                 });
                 ok(text)
             }
@@ -1319,15 +1402,20 @@ impl Engine {
     }
 
     fn list_reply(&self, sess: &mut Session, name: &str, n: u32, lines: Vec<String>) -> Response {
-        let title = if name == "帮助" {
-            "可用命令".to_string()
-        } else {
-            format!("{name}列表")
+        let title = match name {
+            "帮助" => "可用命令".to_string(),
+            // Times are read in the configured zone, which the title names.
+            "任务" => format!(
+                "任务列表 · 时间 {}",
+                self.settings.zone.label(chrono::Utc::now())
+            ),
+            _ => format!("{name}列表"),
         };
         let (text, more) = page(&title, &lines, n, |l| l.clone());
-        sess.paging = more.then(|| Paging {
+        sess.paging = Some(Paging {
             command: name.to_string(),
             page: n.max(1),
+            last: !more,
         });
         ok(text)
     }
@@ -1354,6 +1442,42 @@ fn help_lines(asker: &Asker<'_>, alerts: bool) -> Vec<String> {
         .collect();
     lines.push(format!("(未配置: {})", missing.join("、")));
     lines
+}
+
+/// The answer to 确认 / 取消 with nothing pending: what became of the last one, when
+/// the session still knows.
+fn nothing_to_confirm(settled: Option<&Settled>, alive: bool, ttl: &str) -> String {
+    match settled {
+        Some(Settled {
+            summary,
+            how: Settlement::Dropped { by },
+        }) => format!(
+            "没有待确认的操作:「{summary}」在您发送「{by}」时已放弃,未执行。如需执行,请重新发送该命令"
+        ),
+        Some(Settled {
+            summary,
+            how: Settlement::Cancelled,
+        }) => format!("没有待确认的操作:「{summary}」已取消,未执行"),
+        Some(Settled {
+            summary,
+            how: Settlement::Confirmed,
+        }) => format!("没有待确认的操作:「{summary}」已经确认过了"),
+        None if alive => "没有待确认的操作".to_string(),
+        None => format!("没有待确认的操作。需要确认的命令在 {ttl}内有效,请重新发送命令"),
+    }
+}
+
+/// A name another VM already has. Where that VM is, is said only to whoever sees it:
+/// names are one namespace, so the refusal itself cannot be avoided.
+fn name_taken(asker: &Asker<'_>, wanted: &str, other: &Vm) -> Response {
+    invalid(if asker.view.sees_vm(other) {
+        format!(
+            "已存在名为 {wanted} 的虚拟机({}/{})",
+            other.datacenter, other.cluster
+        )
+    } else {
+        format!("名称 {wanted} 已被占用,请换一个名称")
+    })
 }
 
 /// The desk's answer as a chat response.
@@ -1383,10 +1507,13 @@ fn describe(op: &VmOperation, vm: &Vm) -> String {
         VmOperation::Reboot { .. } => format!("重启 {at}"),
         VmOperation::SetCpu { count, .. } => format!("{at} CPU {} → {count}", vm.cpu),
         VmOperation::SetMemory { gb, .. } => {
-            format!("{at} 内存 {} GB → {gb} GB", vm.memory_mb / 1024)
+            format!(
+                "{at} 内存 {} → {gb} GiB",
+                format::fmt_memory(vm.memory_mb, " ")
+            )
         }
         VmOperation::AddDisk { gb, datastore, .. } => format!(
-            "{at} 添加 {gb} GB 磁盘,存储 {}",
+            "{at} 添加 {gb} GiB 磁盘,存储 {}",
             datastore
                 .clone()
                 .or_else(|| vm.disks.first().map(|d| d.datastore.clone()))

@@ -1,6 +1,6 @@
 //! Replies sized for a phone screen: short lines, lists cut into pages.
 
-use crate::pool::PoolView;
+use crate::view::Overview;
 use opsbot_core::{Datastore, Host, JobRecord, PowerState, Vm};
 use std::fmt::Write;
 
@@ -79,15 +79,16 @@ pub fn vm_line(v: &Vm) -> String {
     )
 }
 
-/// Memory as a phone shows it: `8G`, `1.5G`, or `512M` below a gigabyte (`sep` goes
-/// between number and unit).
-fn fmt_memory(mb: u64, sep: &str) -> String {
+/// Memory (in MiB, as providers report it) as a phone shows it: `8GiB`, `1.5GiB`, or
+/// `512MiB` below one GiB (`sep` goes between number and unit). Sizes are binary and
+/// labelled so everywhere: chat, the web UI and the CMDB card.
+pub fn fmt_memory(mb: u64, sep: &str) -> String {
     if mb < 1024 {
-        format!("{mb}{sep}M")
+        format!("{mb}{sep}MiB")
     } else if mb.is_multiple_of(1024) {
-        format!("{}{sep}G", mb / 1024)
+        format!("{}{sep}GiB", mb / 1024)
     } else {
-        format!("{:.1}{sep}G", mb as f64 / 1024.0)
+        format!("{:.1}{sep}GiB", mb as f64 / 1024.0)
     }
 }
 
@@ -98,7 +99,7 @@ pub fn host_line(h: &Host) -> String {
         format!("⚠{}", h.connection_state)
     };
     format!(
-        "{} {} {}核 {}G {}",
+        "{} {} {}核 {} {}",
         h.name,
         if h.cluster.is_empty() {
             "-"
@@ -106,7 +107,7 @@ pub fn host_line(h: &Host) -> String {
             &h.cluster
         },
         h.cpu_cores,
-        h.memory_mb / 1024,
+        fmt_memory(h.memory_mb, ""),
         state
     )
 }
@@ -123,11 +124,12 @@ pub fn datastore_line(d: &Datastore) -> String {
     )
 }
 
+/// A size in GiB (datastores, disks): `500 GiB`, or `3.3 TiB` from one TiB up.
 pub fn fmt_size(gb: u64) -> String {
     if gb >= 1024 {
-        format!("{:.1}T", gb as f64 / 1024.0)
+        format!("{:.1} TiB", gb as f64 / 1024.0)
     } else {
-        format!("{gb}G")
+        format!("{gb} GiB")
     }
 }
 
@@ -138,7 +140,7 @@ pub fn percent(part: u64, whole: u64) -> u64 {
 /// The detail card of one VM.
 pub fn vm_detail(v: &Vm) -> String {
     let mut out = format!(
-        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {}B 内存 / 磁盘 {} GB\n系统: {}\nIP: {}\nTools: {}",
+        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {} 内存 / 磁盘 {}\n系统: {}\nIP: {}\nTools: {}",
         v.name,
         v.power.label(),
         v.provider,
@@ -147,7 +149,7 @@ pub fn vm_detail(v: &Vm) -> String {
         v.host,
         v.cpu,
         fmt_memory(v.memory_mb, " "),
-        v.disk_total_gb(),
+        fmt_size(v.disk_total_gb()),
         if v.guest_os.is_empty() { "-" } else { &v.guest_os },
         if v.ips.is_empty() { "-".to_string() } else { v.ips.join(", ") },
         v.tools_status
@@ -159,7 +161,13 @@ pub fn vm_detail(v: &Vm) -> String {
         let _ = write!(out, "\n{}: {} {}", n.label, n.network, n.mac);
     }
     for d in &v.disks {
-        let _ = write!(out, "\n{}: {} GB @ {}", d.label, d.capacity_gb, d.datastore);
+        let _ = write!(
+            out,
+            "\n{}: {} @ {}",
+            d.label,
+            fmt_size(d.capacity_gb),
+            d.datastore
+        );
     }
     if v.template {
         out.push_str("\n(模板)");
@@ -167,75 +175,34 @@ pub fn vm_detail(v: &Vm) -> String {
     out
 }
 
-/// The 概况 reply: everything an engineer glances at first.
-pub fn overview(
-    pool: &PoolView,
-    datacenter: Option<&str>,
-    visible: impl Fn(&Vm) -> bool,
-    alerts: &str,
-) -> String {
-    let inv = &pool.inventory;
-    let in_dc = |dc: &str| datacenter.is_none_or(|d| d.eq_ignore_ascii_case(dc));
-    let dcs: Vec<_> = inv.datacenters.iter().filter(|d| in_dc(&d.name)).collect();
-    let clusters = inv.clusters.iter().filter(|c| in_dc(&c.datacenter)).count();
-    let hosts: Vec<_> = inv.hosts.iter().filter(|h| in_dc(&h.datacenter)).collect();
-    let hosts_up = hosts
-        .iter()
-        .filter(|h| h.connection_state == "connected")
-        .count();
-    let vms: Vec<_> = inv
-        .vms
-        .iter()
-        .filter(|v| !v.template && in_dc(&v.datacenter) && visible(v))
-        .collect();
-    let on = vms
-        .iter()
-        .filter(|v| v.power == PowerState::PoweredOn)
-        .count();
-    let templates = inv
-        .vms
-        .iter()
-        .filter(|v| v.template && in_dc(&v.datacenter))
-        .count();
-    let stores: Vec<_> = inv
-        .datastores
-        .iter()
-        .filter(|d| in_dc(&d.datacenter))
-        .collect();
-    let cap: u64 = stores.iter().map(|d| d.capacity_gb).sum();
-    let free: u64 = stores.iter().map(|d| d.free_gb).sum();
-    let nets = inv.networks.iter().filter(|n| in_dc(&n.datacenter)).count();
-    let vcpu: u64 = vms
-        .iter()
-        .filter(|v| v.power == PowerState::PoweredOn)
-        .map(|v| u64::from(v.cpu))
-        .sum();
-    let vmem: u64 = vms
-        .iter()
-        .filter(|v| v.power == PowerState::PoweredOn)
-        .map(|v| v.memory_mb)
-        .sum();
+/// The 概况 reply: everything an engineer glances at first, over what the asker sees.
+pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> String {
+    let (vms, on) = (o.vms.len(), o.vms_on());
+    let (cap, free) = (o.capacity_gb(), o.free_gb());
+    let hosts_up = o.hosts_up();
     let title = datacenter
         .map(|d| format!("【资源概况 · {d}】"))
         .unwrap_or_else(|| "【资源概况】".into());
     let mut out = format!(
-        "{title}\n数据中心 {} · 集群 {clusters} · 主机 {}({hosts_up} 在线)\n虚拟机 {}: 开机 {on} / 关机 {} · 模板 {templates}\n已分配 {vcpu} vCPU / {} GB 内存\n存储 {} 个: 容量 {},剩余 {}({}%)\n网络 {nets} 个端口组",
-        dcs.len(),
-        hosts.len(),
-        vms.len(),
-        vms.len() - on,
-        vmem / 1024,
-        stores.len(),
+        "{title}\n数据中心 {} · 集群 {} · 主机 {}({hosts_up} 在线)\n虚拟机 {vms}: 开机 {on} / 关机 {} · 模板 {}\n已分配 {} vCPU / {} 内存\n存储 {} 个: 容量 {},剩余 {}({}%)\n网络 {} 个端口组",
+        o.datacenters.len(),
+        o.clusters.len(),
+        o.hosts.len(),
+        vms - on,
+        o.templates,
+        o.vcpu(),
+        fmt_memory(o.vmem_mb(), " "),
+        o.datastores.len(),
         fmt_size(cap),
         fmt_size(free),
         percent(free, cap),
+        o.networks.len(),
     );
-    if hosts_up < hosts.len() {
-        for h in hosts.iter().filter(|h| h.connection_state != "connected") {
-            let _ = write!(out, "\n⚠ 主机 {} {}", h.name, h.connection_state);
-        }
+    for h in o.hosts.iter().filter(|h| h.connection_state != "connected") {
+        let _ = write!(out, "\n⚠ 主机 {} {}", h.name, h.connection_state);
     }
-    for d in stores
+    for d in o
+        .datastores
         .iter()
         .filter(|d| percent(d.free_gb, d.capacity_gb) < 15)
     {
@@ -250,11 +217,9 @@ pub fn overview(
     out
 }
 
-pub fn job_line(j: &JobRecord) -> String {
-    let local = j
-        .created_at
-        .with_timezone(&chrono::Local)
-        .format("%m-%d %H:%M");
+/// One job in `任务`: times in `zone`, which the list's title names.
+pub fn job_line(j: &JobRecord, zone: &opsbot_core::Zone) -> String {
+    let local = zone.format(j.created_at, "%m-%d %H:%M");
     let progress = if j.state.is_final() {
         String::new()
     } else {
@@ -267,6 +232,20 @@ pub fn job_line(j: &JobRecord) -> String {
         j.state.label(),
         truncate(&j.message, 40)
     )
+}
+
+/// A duration as chat says it: `30 秒`, `10 分钟`, `1 分 30 秒`, `2 小时 5 分钟`.
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (h, m, sec) = (s / 3600, s % 3600 / 60, s % 60);
+    match (h, m, sec) {
+        (0, 0, sec) => format!("{sec} 秒"),
+        (0, m, 0) => format!("{m} 分钟"),
+        (0, m, sec) => format!("{m} 分 {sec} 秒"),
+        (h, 0, 0) => format!("{h} 小时"),
+        (h, m, 0) => format!("{h} 小时 {m} 分钟"),
+        (h, m, sec) => format!("{h} 小时 {m} 分 {sec} 秒"),
+    }
 }
 
 pub fn truncate(s: &str, chars: usize) -> String {

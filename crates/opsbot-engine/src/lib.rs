@@ -14,8 +14,10 @@ pub mod pool;
 pub mod reply;
 pub mod session;
 mod sync;
+pub mod view;
 
 pub use command::{canonical_name, parse, validate, Command, ParseError, COMMANDS};
 pub use engine::{sync_summary, Engine, EngineSettings, Incoming};
 pub use engine::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
 pub use reply::{Discard, Reply, ReplySink, Response, Status};
+pub use view::{Lens, Overview, Viewer};

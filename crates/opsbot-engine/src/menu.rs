@@ -4,7 +4,7 @@
 //! through the same permission, confirmation and audit path as typed commands.
 
 use crate::pool::PoolView;
-use opsbot_core::Vm;
+use opsbot_core::{Template, Vm};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -61,8 +61,8 @@ impl VmAction {
     fn prompt(self) -> &'static str {
         match self {
             VmAction::Cpu => "请输入新的 CPU 数量",
-            VmAction::Memory => "请输入新的内存大小(GB)",
-            VmAction::AddDisk => "请输入磁盘大小(GB),可加 ,存储名",
+            VmAction::Memory => "请输入新的内存大小(GiB)",
+            VmAction::AddDisk => "请输入磁盘大小(GiB),可加 ,存储名",
             VmAction::SetNet => "请输入目标端口组名称或 VLAN 号",
             VmAction::Rename => "请输入新名称",
         }
@@ -164,10 +164,11 @@ impl MenuNode {
             }
             MenuNode::Templates => {
                 out.push_str("【克隆虚拟机】请选择模板");
-                for (i, t) in pool.templates.iter().take(MAX_DYNAMIC).enumerate() {
+                let templates = templates(pool, visible);
+                for (i, t) in templates.iter().take(MAX_DYNAMIC).enumerate() {
                     let _ = write!(out, "\n{i} [模板 {}] {} {}", t.number, t.name, t.guest_os);
                 }
-                if pool.templates.is_empty() {
+                if templates.is_empty() {
                     out.push_str("\n(资源池中没有模板)");
                 }
                 let _ = write!(out, "\n{FOOTER}");
@@ -175,7 +176,7 @@ impl MenuNode {
             MenuNode::CloneInput { number } => {
                 let _ = write!(
                     out,
-                    "【克隆 · 模板 {number}】请输入 名称,IP[,CPU,内存GB]\n例: 工具柜管理系统,192.168.2.182\n返回 上一级 · 退出 结束"
+                    "【克隆 · 模板 {number}】请输入 名称,IP[,CPU,内存GiB]\n例: 工具柜管理系统,192.168.2.182\n返回 上一级 · 退出 结束"
                 );
             }
         }
@@ -241,8 +242,9 @@ impl MenuNode {
                 _ => out_of_range(VM_ACTIONS.len()),
             },
             MenuNode::Templates => {
-                let shown = pool.templates.len().min(MAX_DYNAMIC);
-                match pool.templates.get(choice).filter(|_| choice < shown) {
+                let templates = templates(pool, visible);
+                let shown = templates.len().min(MAX_DYNAMIC);
+                match templates.get(choice).filter(|_| choice < shown) {
                     Some(t) => MenuStep::Enter(MenuNode::CloneInput { number: t.number }),
                     None => out_of_range(shown),
                 }
@@ -252,13 +254,17 @@ impl MenuNode {
     }
 }
 
+/// The templates whose VM the user may see (all of them, in number order).
+fn templates<'a>(pool: &'a PoolView, visible: &dyn Fn(&Vm) -> bool) -> Vec<&'a Template> {
+    pool.templates
+        .iter()
+        .filter(|t| pool.vm_by_id(&t.provider, &t.vm_id).is_none_or(visible))
+        .collect()
+}
+
 /// VMs (not templates) the user may see that match `keyword`, in a stable order.
 fn matches<'a>(pool: &'a PoolView, keyword: &str, visible: &dyn Fn(&Vm) -> bool) -> Vec<&'a Vm> {
-    let mut hits: Vec<&Vm> = pool
-        .search(keyword)
-        .into_iter()
-        .filter(|v| !v.template && visible(v))
-        .collect();
+    let mut hits: Vec<&Vm> = pool.search_where(keyword, |v| !v.template && visible(v));
     hits.sort_by(|a, b| a.name.cmp(&b.name));
     hits
 }

@@ -205,15 +205,29 @@ impl PoolView {
 
     /// Resolves a name (optionally `provider/name`), IP or UUID to exactly one VM.
     pub fn resolve_vm(&self, wanted: &str) -> VmLookup<'_> {
+        self.resolve_vm_where(wanted, |_| true)
+    }
+
+    /// [`PoolView::resolve_vm`] among the VMs `keep` admits: the others are treated as
+    /// absent, suggestions included, so the answer is the same as if they did not exist.
+    pub fn resolve_vm_where(&self, wanted: &str, keep: impl Fn(&Vm) -> bool) -> VmLookup<'_> {
         let wanted = wanted.trim();
         let (provider, name) = match wanted.split_once('/') {
-            Some((p, n)) if self.inventory.vms.iter().any(|v| v.provider == p) => (Some(p), n),
+            Some((p, n))
+                if self
+                    .inventory
+                    .vms
+                    .iter()
+                    .any(|v| v.provider == p && keep(v)) =>
+            {
+                (Some(p), n)
+            }
             _ => (None, wanted),
         };
         let pick = |idx: &Vec<usize>| -> Vec<&Vm> {
             idx.iter()
                 .map(|i| &self.inventory.vms[*i])
-                .filter(|v| provider.is_none_or(|p| v.provider == p))
+                .filter(|v| provider.is_none_or(|p| v.provider == p) && keep(v))
                 .collect()
         };
         let candidates = self
@@ -226,13 +240,13 @@ impl PoolView {
                 self.inventory
                     .vms
                     .iter()
-                    .filter(|v| v.uuid == name || v.instance_uuid == name)
+                    .filter(|v| (v.uuid == name || v.instance_uuid == name) && keep(v))
                     .collect()
             });
         match candidates.len() {
             1 => VmLookup::Found(candidates[0]),
             0 => VmLookup::Missing {
-                suggestions: self.similar(name, 3),
+                suggestions: self.similar(name, 3, &keep),
             },
             _ => VmLookup::Ambiguous(candidates),
         }
@@ -241,15 +255,21 @@ impl PoolView {
     /// VMs (templates included) whose name, hostname or IP contains `keyword`,
     /// falling back to the closest names when nothing contains it.
     pub fn search(&self, keyword: &str) -> Vec<&Vm> {
+        self.search_where(keyword, |_| true)
+    }
+
+    /// [`PoolView::search`] among the VMs `keep` admits (the fallback to close names
+    /// too, so what is left out cannot change the answer).
+    pub fn search_where(&self, keyword: &str, keep: impl Fn(&Vm) -> bool) -> Vec<&Vm> {
         let k = keyword.trim().to_lowercase();
         let hits: Vec<&Vm> = self
             .vms_matching(&k)
             .into_iter()
             .zip(&self.inventory.vms)
-            .filter_map(|(hit, vm)| hit.then_some(vm))
+            .filter_map(|(hit, vm)| (hit && keep(vm)).then_some(vm))
             .collect();
         if hits.is_empty() {
-            self.similar(&k, 5)
+            self.similar(&k, 5, &keep)
         } else {
             hits
         }
@@ -265,12 +285,13 @@ impl PoolView {
     }
 
     /// The names closest to `wanted` by edit similarity, best first.
-    fn similar(&self, wanted: &str, n: usize) -> Vec<&Vm> {
+    fn similar(&self, wanted: &str, n: usize, keep: &dyn Fn(&Vm) -> bool) -> Vec<&Vm> {
         let wanted = wanted.to_lowercase();
         let mut scored: Vec<(f64, &Vm)> = self
             .inventory
             .vms
             .iter()
+            .filter(|v| keep(v))
             .map(|v| (strsim::jaro_winkler(&wanted, &v.name.to_lowercase()), v))
             .filter(|(s, _)| *s >= 0.75)
             .collect();

@@ -17,6 +17,32 @@ pub struct Session {
     /// The last paged list, for 下一页.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paging: Option<Paging>,
+    /// How the last confirmation ended, so a 确认 after it says what really happened
+    /// (while the session lives, nothing in it can have timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<Settled>,
+    /// The menu was closed with 退出 (or 返回 at its top).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub menu_exited: bool,
+}
+
+/// What became of a pending confirmation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settled {
+    /// The pending command's summary.
+    pub summary: String,
+    pub how: Settlement,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Settlement {
+    /// Another command came first; `by` is its name.
+    Dropped {
+        by: String,
+    },
+    Cancelled,
+    Confirmed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,11 +57,18 @@ pub struct Paging {
     /// The list command, without a page number.
     pub command: String,
     pub page: u32,
+    /// `page` was the last one.
+    #[serde(default)]
+    pub last: bool,
 }
 
 impl Session {
     pub fn is_empty(&self) -> bool {
-        self.menu.is_none() && self.pending.is_none() && self.paging.is_none()
+        self.menu.is_none()
+            && self.pending.is_none()
+            && self.paging.is_none()
+            && self.settled.is_none()
+            && !self.menu_exited
     }
 }
 

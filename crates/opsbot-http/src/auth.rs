@@ -27,7 +27,7 @@ use axum::http::{header, HeaderMap, Method};
 use ipnet::IpNet;
 use opsbot_auth::TokenKind;
 use opsbot_core::{AuditEntry, AuditResult};
-use opsbot_engine::Caller;
+use opsbot_engine::{Caller, Viewer};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -54,6 +54,11 @@ impl Authenticated {
             user: self.user.clone(),
             channel: self.channel.to_string(),
         }
+    }
+
+    /// What the caller may see: the engine decides, with the same rules as chat.
+    pub fn viewer(&self) -> Viewer {
+        self.ctx.engine.viewer(&self.caller())
     }
 
     /// May the caller run `command` at all?

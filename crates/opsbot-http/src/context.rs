@@ -44,8 +44,6 @@ pub struct ApiContext {
     pub templates: Templates,
     pub trusted_proxies: Vec<IpNet>,
     pub metrics_allow: Vec<IpNet>,
-    /// What each scoped user may see of the VM list, per pool version.
-    pub visible_vms: crate::handlers::api::vms::VisibleVms,
     /// The audit of anonymous refusals, bounded per address and minute.
     pub refusals: Arc<crate::refusals::Refusals>,
 }
@@ -104,6 +102,7 @@ impl ApiContext {
         // guesser (argon2 makes each guess cost too).
         let login_limiter =
             RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).expect("10 > 0")));
+        let templates = Templates::with_zone(engine.zone());
         Ok(ApiContext {
             trusted_proxies: WebConfig::nets(&config.trusted_proxies),
             metrics_allow: WebConfig::nets(&config.metrics_allow),
@@ -116,8 +115,7 @@ impl ApiContext {
             limiter,
             login_limiter,
             key,
-            templates: Templates::new(),
-            visible_vms: Default::default(),
+            templates,
             refusals: crate::refusals::Refusals::start(store.clone()),
             config,
         })

@@ -223,14 +223,14 @@ pub(crate) async fn execute(
                     .unwrap_or(256 * 1024);
                 if mb == 0 || mb > host_mb {
                     return Err(reject(format!(
-                        "内存 {gb} GB 超出范围:主机 {} 只有 {} GB",
+                        "内存 {gb} GiB 超出范围:主机 {} 只有 {} GiB",
                         snapshot.host,
                         host_mb / 1024
                     )));
                 }
                 let v = find_vm(s, &provider, vm)?;
                 if mb == v.memory_mb {
-                    return Err(reject(format!("{} 的内存已经是 {gb} GB", v.name)));
+                    return Err(reject(format!("{} 的内存已经是 {gb} GiB", v.name)));
                 }
                 if mb < v.memory_mb && v.power == PowerState::PoweredOn {
                     return Err(reject(format!(
@@ -240,7 +240,7 @@ pub(crate) async fn execute(
                 }
                 let old = v.memory_mb / 1024;
                 v.memory_mb = mb;
-                Ok(done(format!("{} 的内存: {old} GB → {gb} GB", v.name), v))
+                Ok(done(format!("{} 的内存: {old} GiB → {gb} GiB", v.name), v))
             })
             .await
         }
@@ -272,7 +272,7 @@ pub(crate) async fn execute(
                     })?;
                 if gb > ds.free_gb {
                     return Err(reject(format!(
-                        "存储 {} 剩余 {} GB,不足以添加 {gb} GB 磁盘",
+                        "存储 {} 剩余 {} GiB,不足以添加 {gb} GiB 磁盘",
                         ds.name, ds.free_gb
                     )));
                 }
@@ -292,7 +292,7 @@ pub(crate) async fn execute(
                 });
                 Ok(done(
                     format!(
-                        "{} 已添加 {label}: {gb} GB,位于 {wanted}(SCSI 0:{unit})",
+                        "{} 已添加 {label}: {gb} GiB,位于 {wanted}(SCSI 0:{unit})",
                         v.name
                     ),
                     v,
@@ -431,7 +431,7 @@ async fn clone(
             if let Some(m) = memory_gb {
                 if m == 0 || u64::from(m) * 1024 > host.memory_mb {
                     return Err(reject(format!(
-                        "内存 {m} GB 超出范围:主机 {} 只有 {} GB",
+                        "内存 {m} GiB 超出范围:主机 {} 只有 {} GiB",
                         host.name,
                         host.memory_mb / 1024
                     )));
@@ -447,7 +447,7 @@ async fn clone(
                 if let Some(ds) = ds {
                     if ds.free_gb < need {
                         return Err(reject(format!(
-                            "存储 {} 剩余 {} GB,不足以克隆 {need} GB",
+                            "存储 {} 剩余 {} GiB,不足以克隆 {need} GiB",
                             ds.name, ds.free_gb
                         )));
                     }
@@ -517,7 +517,7 @@ async fn clone(
             }
         }
         let message = format!(
-            "克隆完成: {name}(模板 {}),IP {ip_s},{} CPU / {} GB 内存,主机 {},已开机",
+            "克隆完成: {name}(模板 {}),IP {ip_s},{} CPU / {} GiB 内存,主机 {},已开机",
             tpl.name,
             vm.cpu,
             vm.memory_mb / 1024,

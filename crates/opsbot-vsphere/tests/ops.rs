@@ -311,7 +311,7 @@ async fn cpu_and_memory() {
             gb: 2,
         })
         .await;
-    assert!(out.message.ends_with("→ 2 GB"), "{}", out.message);
+    assert!(out.message.ends_with("→ 2 GiB"), "{}", out.message);
     assert_eq!(env.vm(&id)["memory_mb"], 2048);
 
     assert_eq!(
@@ -360,7 +360,7 @@ async fn add_disks() {
         .await;
     assert_eq!(
         out.message,
-        format!("{VM0} 已添加 Hard disk 2: 1 GB,位于 LocalDS_0(SCSI 0:1)")
+        format!("{VM0} 已添加 Hard disk 2: 1 GiB,位于 LocalDS_0(SCSI 0:1)")
     );
     let out = env
         .ok(VmOperation::AddDisk {
@@ -369,7 +369,11 @@ async fn add_disks() {
             datastore: Some("LocalDS_0".into()),
         })
         .await;
-    assert!(out.message.contains("Hard disk 3: 2 GB"), "{}", out.message);
+    assert!(
+        out.message.contains("Hard disk 3: 2 GiB"),
+        "{}",
+        out.message
+    );
 
     let disks = env.vm(&id)["disks"].as_array().unwrap().clone();
     assert_eq!(disks.len(), 3);
@@ -397,7 +401,7 @@ async fn add_disks() {
         })
         .await;
     assert!(m.starts_with("存储 LocalDS_0 剩余 "), "{m}");
-    assert!(m.ends_with("不足以添加 4000000 GB 磁盘"), "{m}");
+    assert!(m.ends_with("不足以添加 4000000 GiB 磁盘"), "{m}");
     let m = env
         .rejected(VmOperation::AddDisk {
             vm: id.clone(),
@@ -690,7 +694,7 @@ async fn clone_from_template_with_fixed_ip() {
         .unwrap();
     assert!(
         out.message.starts_with(&format!(
-            "克隆完成: web01(模板 {VM1}),IP 10.0.0.50/24,未配置网关,2 CPU / 1 GB 内存"
+            "克隆完成: web01(模板 {VM1}),IP 10.0.0.50/24,未配置网关,2 CPU / 1 GiB 内存"
         )),
         "{}",
         out.message

@@ -3,6 +3,7 @@
 //! the server stored it, 1 when it is kept in the spool for the next run.
 
 use crate::config::{parse_duration, Config};
+use crate::out::outln;
 use anyhow::{bail, Context, Result};
 use opsbot_cmdb::agent::{self, AgentSettings};
 use opsbot_cmdb::client::Reporter;
@@ -94,7 +95,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     if args.once {
         let (body, drained) = agent::once(&settings, &reporter).await?;
         let report: serde_json::Value = serde_json::from_slice(&body)?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         let waiting = settings.spool()?.pending()?.len();
         match drained.stopped {
             None if drained.refused == 0 => {

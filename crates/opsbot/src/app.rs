@@ -1,6 +1,7 @@
 //! Wiring: configuration → store, sessions, providers, policy → engine.
 
 use crate::config::{parse_duration, Config};
+use crate::out::outln;
 use anyhow::{Context, Result};
 use opsbot_core::Provider;
 use opsbot_engine::{Engine, EngineSettings};
@@ -90,15 +91,17 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         session_ttl: Duration::from_secs(config.sessions.ttl_secs),
         confirm: config.confirm_commands(),
         owner: owner.clone(),
+        ping_allow: config.ping_allow(),
+        zone: config.zone(),
         ..EngineSettings::default()
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
         .context("starting the engine")?
-        .with_assets(Arc::new(opsbot_cmdb::desk::StoreDesk::new(
-            store.clone(),
-            config.cmdb.stale_after(),
-        )));
+        .with_assets(Arc::new(
+            opsbot_cmdb::desk::StoreDesk::new(store.clone(), config.cmdb.stale_after())
+                .with_zone(config.zone()),
+        ));
     let alerts = config
         .alert_settings()
         .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?
@@ -175,7 +178,7 @@ pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result
             .sync_provider(&name, "sync:cli")
             .await
             .map_err(anyhow::Error::msg)?;
-        println!(
+        outln!(
             "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; {}; {:.0} ms",
             report.provider,
             report.datacenters,

@@ -2,6 +2,7 @@
 //! agentless collection in `serve`, and `opsbot collect`.
 
 use crate::app::{self, App};
+use crate::out::outln;
 use anyhow::{Context, Result};
 use opsbot_cmdb::ingest::{sweep_stale, Ingestor};
 use opsbot_cmdb::ssh::{self, SshSettings};
@@ -127,7 +128,7 @@ pub async fn collect(config: Option<&Path>, only: &[String]) -> Result<ExitCode>
     for c in &results {
         let ms = c.elapsed.as_millis();
         match &c.result {
-            Ok(r) => println!(
+            Ok(r) => outln!(
                 "{}: ok ({}), {} change(s){}; {ms} ms",
                 c.target.name,
                 if r.created { "new asset" } else { "updated" },
@@ -138,11 +139,11 @@ pub async fn collect(config: Option<&Path>, only: &[String]) -> Result<ExitCode>
             ),
             Err(e) => {
                 failed += 1;
-                println!("{}: FAILED: {e}; {ms} ms", c.target.name);
+                outln!("{}: FAILED: {e}; {ms} ms", c.target.name);
             }
         }
     }
-    println!(
+    outln!(
         "{} host(s), {} failed, {:.0} ms",
         results.len(),
         failed,

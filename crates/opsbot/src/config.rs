@@ -181,6 +181,12 @@ pub struct Binding {
 pub struct ChatConfig {
     /// Commands that ask for confirmation; absent = the destructive ones.
     pub confirm: Option<Vec<String>>,
+    /// Subnets (or addresses) `ping:<address>` may reach from this host besides the
+    /// asker's VMs; empty = VMs only.
+    pub ping_allow: Vec<String>,
+    /// The zone chat shows times in: an IANA name (`Asia/Shanghai`), an offset
+    /// (`+08:00`), or `local` (the default: the machine's zone).
+    pub timezone: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -531,6 +537,16 @@ impl Config {
             public_url: self.server.public_url.as_deref(),
         })?;
         self.cmdb.validate()?;
+        for (i, net) in self.chat.ping_allow.iter().enumerate() {
+            if let Err(e) = opsbot_auth::parse_cidr(net) {
+                return err(&format!("chat.ping_allow[{i}]"), e.to_string());
+            }
+        }
+        if let Some(tz) = &self.chat.timezone {
+            if let Err(e) = opsbot_core::Zone::parse(tz) {
+                return err("chat.timezone", e);
+            }
+        }
         if self.security.key_file.trim().is_empty() {
             return err(
                 "security.key_file",
@@ -623,6 +639,24 @@ impl Config {
             .compile(&apps)
             .map(Some)
             .map_err(|e| (e.key, e.problem))
+    }
+
+    /// `[chat] ping_allow`, parsed (checked by [`Config::validate`]).
+    pub fn ping_allow(&self) -> Vec<ipnet::IpNet> {
+        self.chat
+            .ping_allow
+            .iter()
+            .filter_map(|n| opsbot_auth::parse_cidr(n).ok())
+            .collect()
+    }
+
+    /// `[chat] timezone` (checked by [`Config::validate`]); the machine's by default.
+    pub fn zone(&self) -> opsbot_core::Zone {
+        self.chat
+            .timezone
+            .as_deref()
+            .and_then(|z| opsbot_core::Zone::parse(z).ok())
+            .unwrap_or_default()
     }
 
     /// Canonical names of the commands that ask for confirmation.

@@ -3,6 +3,7 @@
 
 use crate::app;
 use crate::config::LOCAL_ADMIN;
+use crate::out::outln;
 use anyhow::{Context, Result};
 use opsbot_core::JobState;
 use opsbot_engine::{Incoming, Reply, ReplySink, Status};
@@ -61,7 +62,7 @@ async fn one_shot(app: &app::App, user: String, yes: bool, text: String) -> Resu
         assume_yes: yes,
     };
     let response = app.engine.handle(msg, sink).await;
-    println!("{}", response.text);
+    outln!("{}", response.text);
     let Status::Accepted(job) = response.status else {
         if response.status == Status::NeedsConfirmation {
             eprintln!("(需要确认: 加 --yes 参数直接执行)");
@@ -73,7 +74,7 @@ async fn one_shot(app: &app::App, user: String, yes: bool, text: String) -> Resu
         tokio::select! {
             reply = rx.recv() => {
                 let Some(reply) = reply else { return Ok(ExitCode::FAILURE) };
-                println!("{}", reply.text);
+                outln!("{}", reply.text);
                 if reply.job == job {
                     if let Some(state) = reply.finished {
                         return Ok(if state == JobState::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -95,7 +96,7 @@ async fn interrupted(
 ) -> ExitCode {
     app.engine.jobs().interrupt_all(why).await;
     while let Ok(reply) = rx.try_recv() {
-        println!("{}", reply.text);
+        outln!("{}", reply.text);
     }
     ExitCode::from(code)
 }
@@ -121,12 +122,12 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
                 Some(p) => {
                     let _ = p.print(format!("{}\n", reply.text));
                 }
-                None => println!("{}", reply.text),
+                None => outln!("{}", reply.text),
             }
         }
     });
 
-    println!(
+    outln!(
         "opsbot {} · 用户 {user} · 发送 帮助 查看命令,菜单 打开数字菜单,Ctrl-D 退出",
         env!("CARGO_PKG_VERSION")
     );
@@ -163,7 +164,7 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
                 if !line.trim().is_empty() {
                     let msg = Incoming { channel: CHANNEL.into(), user: user.clone(), chat: None, text: line, assume_yes: yes };
                     let response = app.engine.handle(msg, sink.clone()).await;
-                    println!("{}", response.text);
+                    outln!("{}", response.text);
                 }
                 let _ = ack_tx.send(());
             }
@@ -175,7 +176,7 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
     }
     let running = app.engine.jobs().running_count();
     if running > 0 {
-        println!("还有 {running} 个任务在运行,等待完成(Ctrl-C 中断)…");
+        outln!("还有 {running} 个任务在运行,等待完成(Ctrl-C 中断)…");
         tokio::select! {
             _ = app.engine.jobs().wait_idle(std::time::Duration::from_secs(24 * 3600)) => {}
             _ = tokio::signal::ctrl_c() => { app.engine.jobs().interrupt_all("收到 Ctrl-C").await; }

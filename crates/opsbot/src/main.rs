@@ -5,11 +5,13 @@ mod app;
 mod cmdb;
 mod config;
 mod console;
+mod out;
 mod serve;
 mod token;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use out::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -89,6 +91,7 @@ fn init_tracing(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(out::log_colours())
         .init();
 }
 
@@ -161,7 +164,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if password.is_empty() {
                 anyhow::bail!("the password is empty");
             }
-            println!(
+            outln!(
                 "{}",
                 opsbot_http::config::hash_password(password).map_err(anyhow::Error::msg)?
             );

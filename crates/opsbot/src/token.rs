@@ -3,6 +3,7 @@
 //! goes to stderr.
 
 use crate::config::{parse_duration, Config};
+use crate::out::outln;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use opsbot_auth::{parse_cidr, TokenKind, TokenRequest, Tokens};
@@ -132,13 +133,13 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
                 },
                 issued.expires_at.format("%Y-%m-%d %H:%M UTC"),
             );
-            println!("{}", issued.token);
+            outln!("{}", issued.token);
         }
         TokenCmd::List { config } => {
             // Listing and revoking need no key: they work even while it is missing.
             let store = store(&Config::load(config.as_deref())?).await?;
             let now = chrono::Utc::now();
-            println!("ID                KIND   SUBJECT          STATE     EXPIRES           LAST USED         ALLOW         LABEL");
+            outln!("ID                KIND   SUBJECT          STATE     EXPIRES           LAST USED         ALLOW         LABEL");
             for t in store.token_list().await? {
                 let state = if t.revoked_at.is_some() {
                     "revoked"
@@ -156,7 +157,7 @@ pub async fn run(cmd: TokenCmd) -> Result<()> {
                 } else {
                     t.allow_ips.join(",")
                 };
-                println!(
+                outln!(
                     "{:<17} {:<6} {:<16} {:<9} {:<17} {:<17} {:<13} {}",
                     t.token_id,
                     t.kind,

@@ -279,7 +279,7 @@ fn agent_reports_and_the_asset_shows_in_chat_and_api_with_its_changes() {
     let o = srv.chat("admin", "变更:db-02");
     let changes = text(&o);
     assert_eq!(o.status.code(), Some(0), "{changes}");
-    for want in ["改名 db-01 → db-02", "内存: 252 GB → 503 GB", "首次上报"] {
+    for want in ["改名 db-01 → db-02", "内存: 252 GiB → 503 GiB", "首次上报"] {
         assert!(changes.contains(want), "{want:?} missing from\n{changes}");
     }
 

@@ -171,14 +171,106 @@ roles = ["operator"]
     let o = run("zhangsan", "关机:dr-db-mysql-01");
     assert_eq!(
         o.status.code(),
-        Some(3),
-        "DC1 is out of scope: {}",
+        Some(2),
+        "DC1 is out of scope, so not found (as a VM that does not exist): {}",
         text(&o)
     );
+    assert!(!text(&o).contains("DC1"), "{}", text(&o));
     let o = run("zhangsan", "开机:web-01");
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let o = run("lisi", "概况");
     assert_eq!(o.status.code(), Some(3), "default deny: {}", text(&o));
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    // `| head -1` closes its end after a line; here the reader is gone before opsbot
+    // writes anything, so every write meets a closed pipe.
+    for args in [&["-c", "虚拟机"][..], &["--yes", "-c", "开机:web-04"][..]] {
+        let mut child = opsbot(dir.path())
+            .arg("chat")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // The job was not cut short by the closed pipe.
+    let o = chat(dir.path(), &["-c", "查:web-04"]);
+    assert!(text(&o).contains("【web-04】开机"), "{}", text(&o));
+}
+
+#[test]
+fn logs_are_plain_text_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opsbot(dir.path())
+        .args(["chat", "-c", "概况"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("INFO"), "there are logs: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes in a pipe: {err:?}"
+    );
+}
+
+#[test]
+fn ping_allow_and_timezone_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    // Default: only VMs; an address outside the pool is refused, and says why.
+    let o = chat(dir.path(), &["-c", "ping:127.0.0.2"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("ping_allow"), "{}", text(&o));
+
+    let cfg = dir.path().join("opsbot.toml");
+    let write = |chat: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[chat]\n{chat}\n[[providers]]\nname = \"sim\"\nkind = \"sim\"\ntime_scale = 0.01\n\
+                 [[roles]]\nname = \"admin\"\ncommands = [\"*\"]\n[[users]]\nid = \"ops\"\nroles = [\"admin\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    let run = |line: &str| {
+        opsbot(dir.path())
+            .args([
+                "chat",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--user",
+                "ops",
+                "-c",
+                line,
+            ])
+            .output()
+            .unwrap()
+    };
+    write("ping_allow = [\"127.0.0.0/8\"]\ntimezone = \"Asia/Kolkata\"");
+    let o = run("ping:127.0.0.2");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("127.0.0.2 可达"), "{}", text(&o));
+    let o = run("任务");
+    assert!(text(&o).contains("时间 UTC+5:30"), "{}", text(&o));
+
+    for (chat, key) in [
+        ("timezone = \"Mars/Olympus\"", "chat.timezone"),
+        ("ping_allow = [\"10.0.0.0/33\"]", "chat.ping_allow[0]"),
+    ] {
+        write(chat);
+        let o = run("概况");
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains(key), "{key}: {}", text(&o));
+    }
 }
 
 #[test]

@@ -146,6 +146,11 @@ impl Engine {
         self.policy.read().expect("policy lock").clone()
     }
 
+    /// The zone times are shown in (`[chat] timezone`).
+    pub fn zone(&self) -> opsbot_core::Zone {
+        self.settings.zone
+    }
+
     /// Whether chat asks to confirm `command` (the web UI asks in a dialog then).
     pub fn confirms(&self, command: &str) -> bool {
         self.settings.confirm.contains(command)
@@ -183,7 +188,10 @@ impl Engine {
                     .get()
                     .await
                     .map_err(|e| Refusal::Unavailable(super::store_down(&e).text))?;
-                let Some(vm) = pool.vm(&provider, &id) else {
+                // A VM the caller neither sees nor may act on reads exactly as one
+                // that does not exist.
+                let viewer = self.viewer(caller);
+                let Some(vm) = viewer.vm_for(&pool, action.command(), &provider, &id) else {
                     return Err(Refusal::NotFound(format!(
                         "找不到虚拟机 {provider}/{id}(可能已被删除,或资源池尚未同步)"
                     )));
@@ -219,7 +227,7 @@ impl Engine {
         };
         let asker = Asker {
             msg: &msg,
-            policy: self.policy(),
+            view: self.viewer(caller),
             pinned,
             dry_run: mode == Mode::Plan,
         };

@@ -11,8 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use minijinja::context;
-use opsbot_core::{JobId, PowerState};
-use opsbot_engine::{Acted, Mode, Refusal, Request, VmAction};
+use opsbot_core::{Host, JobId};
+use opsbot_engine::view::read;
+use opsbot_engine::{Acted, Lens, Mode, Refusal, Request, VmAction};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -74,9 +75,10 @@ struct HostView {
     memory_percent: u64,
 }
 
-/// `/ui/`: 纵览, what an engineer glances at first.
+/// `/ui/`: 纵览, what an engineer glances at first: the engine's overview of what the
+/// user's `概况` covers, exactly as chat counts it.
 pub async fn overview(user: WebUser) -> Response {
-    const COMMAND: &str = "概况";
+    const COMMAND: &str = read::OVERVIEW;
     let auth = &user.auth;
     if !auth.may(COMMAND) {
         return denied(&user, COMMAND);
@@ -85,22 +87,9 @@ pub async fn overview(user: WebUser) -> Response {
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let inv = &pool.inventory;
-    let everywhere = auth.everywhere(COMMAND);
-    let (mut on, mut off, mut vcpu, mut vmem) = (0usize, 0usize, 0u64, 0u64);
-    for v in pool.vms() {
-        if !everywhere && !auth.may_at(COMMAND, &v.scope_path()) {
-            continue;
-        }
-        if v.power == PowerState::PoweredOn {
-            on += 1;
-            vcpu += u64::from(v.cpu);
-            vmem += v.memory_mb;
-        } else {
-            off += 1;
-        }
-    }
-    let mut datastores: Vec<DatastoreView> = inv
+    let viewer = auth.viewer();
+    let o = viewer.overview(&pool, None);
+    let mut datastores: Vec<DatastoreView> = o
         .datastores
         .iter()
         .map(|d| DatastoreView {
@@ -115,17 +104,17 @@ pub async fn overview(user: WebUser) -> Response {
     datastores.sort_by_key(|d| std::cmp::Reverse(d.used_percent));
     let datastores_total = datastores.len();
     datastores.truncate(12);
-    let mut hosts = host_views(&pool, |_| true);
+    let mut hosts = host_views(&pool, &viewer, &o.hosts);
     hosts.sort_by_key(|h| std::cmp::Reverse(h.memory_percent));
     hosts.truncate(8);
-    let mut warnings: Vec<String> = inv
+    let mut warnings: Vec<String> = o
         .hosts
         .iter()
         .filter(|h| h.connection_state != "connected")
         .map(|h| format!("主机 {} {}", h.name, h.connection_state))
         .collect();
     warnings.extend(
-        inv.datastores
+        o.datastores
             .iter()
             .filter(|d| percent(d.free_gb, d.capacity_gb) < 15)
             .map(|d| {
@@ -150,21 +139,22 @@ pub async fn overview(user: WebUser) -> Response {
     .await
     .map(|p| p.items)
     .unwrap_or_default();
-    let o = context! {
-        datacenters => inv.datacenters.len(),
-        clusters => inv.clusters.len(),
-        hosts => inv.hosts.len(),
-        hosts_up => inv.hosts.iter().filter(|h| h.connection_state == "connected").count(),
-        vms => on + off,
+    let (on, vms) = (o.vms_on(), o.vms.len());
+    let view = context! {
+        datacenters => o.datacenters.len(),
+        clusters => o.clusters.len(),
+        hosts => o.hosts.len(),
+        hosts_up => o.hosts_up(),
+        vms => vms,
         vms_on => on,
-        vms_off => off,
-        vms_on_percent => percent(on as u64, (on + off) as u64),
-        vcpu => vcpu,
-        vmem_mb => vmem,
-        templates => pool.templates.len(),
-        networks => inv.networks.len(),
-        storage_capacity_gb => inv.datastores.iter().map(|d| d.capacity_gb).sum::<u64>(),
-        storage_free_gb => inv.datastores.iter().map(|d| d.free_gb).sum::<u64>(),
+        vms_off => vms - on,
+        vms_on_percent => percent(on as u64, vms as u64),
+        vcpu => o.vcpu(),
+        vmem_mb => o.vmem_mb(),
+        templates => o.templates,
+        networks => o.networks.len(),
+        storage_capacity_gb => o.capacity_gb(),
+        storage_free_gb => o.free_gb(),
         datastores_more => datastores_total > datastores.len(),
         datastores_total => datastores_total,
         datastores => datastores,
@@ -174,19 +164,19 @@ pub async fn overview(user: WebUser) -> Response {
     };
     ctx.templates.page(
         "overview.html",
-        context! { o => o, changes => changes, ..base(&user, "纵览", "overview") },
+        context! { o => view, changes => changes, ..base(&user, "纵览", "overview") },
     )
 }
 
+/// The hosts the engine let the user see, with what of theirs is placed on them.
 fn host_views(
     pool: &opsbot_engine::pool::PoolView,
-    keep: impl Fn(&opsbot_core::Host) -> bool,
+    viewer: &opsbot_engine::Viewer,
+    hosts: &[&Host],
 ) -> Vec<HostView> {
-    let alloc = api::hosts::allocation(pool);
-    pool.inventory
-        .hosts
+    let alloc = api::hosts::allocation(pool, viewer);
+    hosts
         .iter()
-        .filter(|h| keep(h))
         .map(|h| {
             let (vms, cpu, mem) = alloc
                 .get(&(h.provider.as_str(), h.name.as_str()))
@@ -224,8 +214,9 @@ const PAGE: u32 = 20;
 /// `/ui/vms?q=&power=&cluster=&page=`: search and filters.
 pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
     let auth = &user.auth;
-    if !auth.may("虚拟机") && !auth.may("查") {
-        return denied(&user, "虚拟机");
+    let viewer = auth.viewer();
+    if !viewer.may_read(Lens::VMS) {
+        return denied(&user, Lens::VMS.command());
     }
     let ctx = auth.context();
     let shown = (
@@ -253,7 +244,7 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let hits = filter.apply(auth, &pool);
+    let hits = filter.apply(&viewer, &pool);
     let total = hits.len();
     let pages = total.div_ceil(PAGE as usize).max(1);
     let page = (page as usize).min(pages);
@@ -272,15 +263,20 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
             cluster: &v.cluster,
         })
         .collect();
-    let mut clusters: Vec<&str> = pool
-        .inventory
-        .clusters
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
-    clusters.sort();
+    // The choices offered are of what the user sees, too.
+    let (mut clusters, tags): (Vec<&str>, Vec<&String>) =
+        if viewer.vm_mask(&pool, Lens::VMS).is_none() {
+            let clusters = pool.inventory.clusters.iter().map(|c| c.name.as_str());
+            (clusters.collect(), pool.tags().iter().collect())
+        } else {
+            let seen = viewer.vms(&pool, Lens::VMS);
+            let mut tags: Vec<&String> = seen.iter().flat_map(|v| v.tags.iter()).collect();
+            tags.sort_unstable();
+            tags.dedup();
+            (seen.iter().map(|v| v.cluster.as_str()).collect(), tags)
+        };
+    clusters.sort_unstable();
     clusters.dedup();
-    let tags = pool.tags();
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
     let query = format!(
         "q={}&power={}&cluster={}&tag={}",
@@ -355,10 +351,10 @@ fn action_from(key: &str, form: &HashMap<String, String>) -> Result<VmAction, St
             count: number("count", "CPU 数")?,
         },
         "set_memory" => VmAction::SetMemory {
-            gb: number("gb", "内存 GB")?,
+            gb: number("gb", "内存 GiB")?,
         },
         "add_disk" => VmAction::AddDisk {
-            gb: number("gb", "磁盘 GB")?,
+            gb: number("gb", "磁盘 GiB")?,
             datastore: None,
         },
         "set_network" => VmAction::SetNetwork {
@@ -387,6 +383,7 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
         );
     };
     let caller = auth.caller();
+    let viewer = auth.viewer();
     let mut actions = Vec::new();
     for (key, label) in ACTIONS {
         let (input, action) = match *key {
@@ -401,7 +398,7 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
             ),
             "set_memory" => (
                 Some(Input {
-                    label: "内存 (GB)",
+                    label: "内存 (GiB)",
                     name: "gb",
                     kind: "number",
                     value: (vm.memory_mb / 1024).max(1).to_string(),
@@ -410,7 +407,7 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
             ),
             "add_disk" => (
                 Some(Input {
-                    label: "磁盘大小 (GB)",
+                    label: "磁盘大小 (GiB)",
                     name: "gb",
                     kind: "number",
                     value: "50".into(),
@@ -472,7 +469,7 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
                 _ => continue,
             }
         } else {
-            if vm.template || !auth.may_at(command, &vm.scope_path()) {
+            if vm.template || !viewer.may_at(command, &vm.scope_path()) {
                 continue;
             }
             format!("{label}: {}", vm.name)
@@ -594,9 +591,9 @@ pub struct JobQuery {
 pub async fn job(user: WebUser, Path(id): Path<i64>, Query(q): Query<JobQuery>) -> Response {
     let auth = &user.auth;
     let ctx = auth.context();
-    let job = match ctx.store.job(JobId(id)).await {
-        Ok(Some(j)) if j.user == auth.user || auth.may("*") => j,
-        Ok(_) => {
+    let job = match ctx.engine.job_for(&auth.caller(), JobId(id)).await {
+        Ok(Some(j)) => j,
+        Ok(None) => {
             return ctx.templates.message(
                 StatusCode::NOT_FOUND,
                 "找不到任务",
@@ -620,17 +617,16 @@ pub async fn job(user: WebUser, Path(id): Path<i64>, Query(q): Query<JobQuery>) 
 
 /// `/ui/hosts`.
 pub async fn hosts(user: WebUser) -> Response {
-    const COMMAND: &str = "主机";
     let auth = &user.auth;
-    if !auth.may(COMMAND) {
-        return denied(&user, COMMAND);
+    let viewer = auth.viewer();
+    if !viewer.may_read(Lens::HOSTS) {
+        return denied(&user, Lens::HOSTS.command());
     }
     let ctx = auth.context();
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let see = api::visible(auth, COMMAND);
-    let hosts = host_views(&pool, |h| see(&api::hosts::path(h)));
+    let hosts = host_views(&pool, &viewer, &viewer.hosts(&pool, Lens::HOSTS));
     ctx.templates.page(
         "hosts.html",
         context! { hosts => hosts, ..base(&user, "主机", "hosts") },
@@ -639,21 +635,18 @@ pub async fn hosts(user: WebUser) -> Response {
 
 /// `/ui/datastores`.
 pub async fn datastores(user: WebUser) -> Response {
-    const COMMAND: &str = "存储";
     let auth = &user.auth;
-    if !auth.may(COMMAND) {
-        return denied(&user, COMMAND);
+    let viewer = auth.viewer();
+    if !viewer.may_read(Lens::DATASTORES) {
+        return denied(&user, Lens::DATASTORES.command());
     }
     let ctx = auth.context();
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let see = api::visible(auth, COMMAND);
-    let list: Vec<_> = pool
-        .inventory
-        .datastores
-        .iter()
-        .filter(|d| see(&api::datastores::path(d)))
+    let list: Vec<_> = viewer
+        .datastores(&pool, Lens::DATASTORES)
+        .into_iter()
         .map(crate::handlers::api::dto::DatastoreDto::from)
         .collect();
     ctx.templates.page(
@@ -664,21 +657,18 @@ pub async fn datastores(user: WebUser) -> Response {
 
 /// `/ui/networks`.
 pub async fn networks(user: WebUser) -> Response {
-    const COMMAND: &str = "网络";
     let auth = &user.auth;
-    if !auth.may(COMMAND) {
-        return denied(&user, COMMAND);
+    let viewer = auth.viewer();
+    if !viewer.may_read(Lens::NETWORKS) {
+        return denied(&user, Lens::NETWORKS.command());
     }
     let ctx = auth.context();
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let see = api::visible(auth, COMMAND);
-    let list: Vec<_> = pool
-        .inventory
-        .networks
-        .iter()
-        .filter(|n| see(&api::networks::path(n)))
+    let list: Vec<_> = viewer
+        .networks(&pool, Lens::NETWORKS)
+        .into_iter()
         .map(crate::handlers::api::dto::NetworkDto::from)
         .collect();
     ctx.templates.page(
@@ -704,7 +694,7 @@ pub async fn audit(user: WebUser, Query(q): Query<PageQuery>) -> Response {
     match api::audit::audit_page(auth, who, None, paging).await {
         Ok(p) => ctx.templates.page(
             "audit.html",
-            context! { entries => p.items, page => p.page, has_more => p.has_more, admin => auth.may("*"), ..base(&user, "审计日志", "audit") },
+            context! { entries => p.items, page => p.page, has_more => p.has_more, admin => auth.viewer().is_admin(), ..base(&user, "审计日志", "audit") },
         ),
         Err(_) => unavailable(&user),
     }

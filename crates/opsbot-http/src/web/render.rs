@@ -36,28 +36,25 @@ impl Default for Templates {
 }
 
 impl Templates {
+    /// Times in the machine's zone.
     pub fn new() -> Templates {
+        Self::with_zone(opsbot_core::Zone::Local)
+    }
+
+    /// Times in `zone` (`[chat] timezone`), each followed by the zone's name.
+    pub fn with_zone(zone: opsbot_core::Zone) -> Templates {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("template {name} does not compile: {e:#}"));
         }
         env.add_filter("size", |gb: u64| opsbot_engine::format::fmt_size(gb));
-        env.add_filter("mem", |mb: u64| {
-            if mb < 1024 {
-                format!("{mb} MB")
-            } else if mb.is_multiple_of(1024) {
-                format!("{} GB", mb / 1024)
-            } else {
-                format!("{:.1} GB", mb as f64 / 1024.0)
-            }
-        });
-        env.add_filter("localtime", |s: String| {
+        env.add_filter("mem", |mb: u64| opsbot_engine::format::fmt_memory(mb, " "));
+        env.add_filter("localtime", move |s: String| {
             chrono::DateTime::parse_from_rfc3339(&s)
                 .map(|t| {
-                    t.with_timezone(&chrono::Local)
-                        .format("%m-%d %H:%M:%S")
-                        .to_string()
+                    let t = t.with_timezone(&chrono::Utc);
+                    format!("{} {}", zone.format(t, "%m-%d %H:%M:%S"), zone.label(t))
                 })
                 .unwrap_or(s)
         });

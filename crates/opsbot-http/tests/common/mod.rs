@@ -58,7 +58,8 @@ fn role(name: &str, commands: &[&str], scopes: &[&str]) -> Role {
 }
 
 /// admin: everything. zhangsan (operator): reads, 开机/关机 and 任务 in DC0 only.
-/// lisi (viewer): the VM list. wangwu: a WeCom member with no role.
+/// lisi (viewer): the VM list. wangwu: a WeCom member with no role. zhaoliu (dc0-all):
+/// every command, but in DC0 only (not an administrator).
 pub fn policy() -> Policy {
     Policy::new(
         vec![
@@ -82,11 +83,13 @@ pub fn policy() -> Policy {
                 &["sim/DC0/**"],
             ),
             role("viewer", &["虚拟机"], &["*"]),
+            role("dc0-all", &["*"], &["sim/DC0/**"]),
         ],
         BTreeMap::from([
             ("admin".to_string(), vec!["admin".to_string()]),
             ("zhangsan".to_string(), vec!["operator".to_string()]),
             ("lisi".to_string(), vec!["viewer".to_string()]),
+            ("zhaoliu".to_string(), vec!["dc0-all".to_string()]),
         ]),
         BTreeMap::new(),
     )
@@ -121,7 +124,7 @@ impl World {
         engine.ensure_synced().await.unwrap();
         let fake = FakeWecom::start().await.unwrap();
         fake.add_app(CORP, "app-secret", AGENT);
-        fake.add_users(&["zhangsan", "lisi", "wangwu", "admin"]);
+        fake.add_users(&["zhangsan", "lisi", "wangwu", "admin", "zhaoliu"]);
         let app = AppConfig {
             name: "ops".into(),
             corp_id: CORP.into(),

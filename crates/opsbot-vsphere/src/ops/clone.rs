@@ -107,7 +107,7 @@ pub(super) async fn clone(
         return Err(reject("CPU 数必须大于 0"));
     }
     if req.memory_gb == Some(0) {
-        return Err(reject("内存必须大于 0 GB"));
+        return Err(reject("内存必须大于 0 GiB"));
     }
     // Check everything vCenter would refuse before spending time on the copy.
     let net = ctx.guest.for_ip(ip).map_err(reject)?;
@@ -175,7 +175,7 @@ pub(super) async fn clone(
             if free < need_kb * 1024 {
                 let ds_name = p.get("name").map(|n| n.text.as_str()).unwrap_or(&ds.value);
                 return Err(reject(format!(
-                    "存储 {ds_name} 剩余 {} GB,不足以克隆 {} GB",
+                    "存储 {ds_name} 剩余 {} GiB,不足以克隆 {} GiB",
                     free >> 30,
                     need_kb.div_ceil(1024 * 1024)
                 )));

@@ -68,7 +68,7 @@ pub(super) async fn set_memory(
         return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
     }
     if gb == 0 {
-        return Err(reject("内存必须大于 0 GB"));
+        return Err(reject("内存必须大于 0 GiB"));
     }
     let mb = u64::from(gb) * 1024;
     let old_mb: u64 = vm
@@ -76,7 +76,7 @@ pub(super) async fn set_memory(
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     if mb == old_mb {
-        return Err(reject(format!("{} 的内存已经是 {gb} GB", vm.name)));
+        return Err(reject(format!("{} 的内存已经是 {gb} GiB", vm.name)));
     }
     if mb < old_mb && vm.powered_on() {
         return Err(reject(format!(
@@ -90,7 +90,7 @@ pub(super) async fn set_memory(
         Ok(_) => {
             ctx.done(
                 &vm.moref,
-                format!("{} 的内存: {} → {gb} GB", vm.name, format_gb(old_mb)),
+                format!("{} 的内存: {} → {gb} GiB", vm.name, format_gb(old_mb)),
             )
             .await
         }
@@ -106,11 +106,11 @@ pub(super) async fn set_memory(
 
 pub(super) fn format_gb(mb: u64) -> String {
     if mb < 1024 {
-        format!("{mb} MB")
+        format!("{mb} MiB")
     } else if mb.is_multiple_of(1024) {
-        format!("{} GB", mb / 1024)
+        format!("{} GiB", mb / 1024)
     } else {
-        format!("{:.1} GB", mb as f64 / 1024.0)
+        format!("{:.1} GiB", mb as f64 / 1024.0)
     }
 }
 
@@ -208,7 +208,7 @@ pub(super) async fn add_disk(
         return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
     }
     if gb == 0 {
-        return Err(reject("磁盘大小必须大于 0 GB"));
+        return Err(reject("磁盘大小必须大于 0 GiB"));
     }
     let devices: Vec<Node> = vm
         .props
@@ -268,7 +268,7 @@ pub(super) async fn add_disk(
     if let Some(free) = info.free_bytes {
         if free < need {
             return Err(reject(format!(
-                "存储 {ds_name} 剩余 {} GB,不足以添加 {gb} GB 磁盘",
+                "存储 {ds_name} 剩余 {} GiB,不足以添加 {gb} GiB 磁盘",
                 free / GIB
             )));
         }
@@ -298,7 +298,7 @@ pub(super) async fn add_disk(
             ctx.done(
                 &vm.moref,
                 format!(
-                    "{} 已添加 {label}: {gb} GB,位于 {ds_name}(SCSI {}:{})",
+                    "{} 已添加 {label}: {gb} GiB,位于 {ds_name}(SCSI {}:{})",
                     vm.name, slot.bus, slot.unit
                 ),
             )
@@ -376,8 +376,8 @@ mod tests {
 
     #[test]
     fn memory_labels() {
-        assert_eq!(format_gb(2048), "2 GB");
-        assert_eq!(format_gb(1536), "1.5 GB");
-        assert_eq!(format_gb(32), "32 MB");
+        assert_eq!(format_gb(2048), "2 GiB");
+        assert_eq!(format_gb(1536), "1.5 GiB");
+        assert_eq!(format_gb(32), "32 MiB");
     }
 }

@@ -1,5 +1,5 @@
 //! `/api/v1/audit`: the audit log, newest first. Users see their own entries;
-//! administrators (a `*` role) everyone's.
+//! administrators (commands `*` on scope `*`, as the engine decides) everyone's.
 
 use super::dto::AuditDto;
 use super::{ApiQuery, Page, Paging};
@@ -51,15 +51,9 @@ pub(crate) fn scoped_user(
     auth: &Authenticated,
     wanted: Option<String>,
 ) -> ApiResult<Option<String>> {
-    let admin = auth.may("*");
-    match wanted {
-        Some(u) if u != auth.user && !admin => Err(ApiError::forbidden(
-            "only administrators may read other users' audit entries",
-        )),
-        Some(u) => Ok(Some(u)),
-        None if admin => Ok(None),
-        None => Ok(Some(auth.user.clone())),
-    }
+    auth.viewer()
+        .whose(wanted)
+        .map_err(|_| ApiError::forbidden("only administrators may read other users' audit entries"))
 }
 
 /// One page of the log, fetched one entry long to know whether more follow.

@@ -8,7 +8,8 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::json;
 use axum::response::Response;
 use opsbot_core::Change;
-use opsbot_engine::pool::PoolView;
+use opsbot_engine::view::read;
+use opsbot_engine::Lens;
 use opsbot_store::ChangeQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -31,42 +32,7 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-pub(crate) const COMMAND: &str = "概况";
-
-/// The scope path of the object a change is about, if it is still in the pool.
-fn path_of(pool: &PoolView, c: &Change) -> Option<String> {
-    let inv = &pool.inventory;
-    let p = &c.provider;
-    match c.object_kind.as_str() {
-        "vm" => pool.vm(p, &c.object_id).map(|v| v.scope_path()),
-        "host" => inv
-            .hosts
-            .iter()
-            .find(|h| &h.provider == p && h.id == c.object_id)
-            .map(super::hosts::path),
-        "datastore" => inv
-            .datastores
-            .iter()
-            .find(|d| &d.provider == p && d.id == c.object_id)
-            .map(super::datastores::path),
-        "network" => inv
-            .networks
-            .iter()
-            .find(|n| &n.provider == p && n.id == c.object_id)
-            .map(super::networks::path),
-        "cluster" => inv
-            .clusters
-            .iter()
-            .find(|x| &x.provider == p && x.id == c.object_id)
-            .map(|x| format!("{}/{}/{}", x.provider, x.datacenter, x.name)),
-        "datacenter" => inv
-            .datacenters
-            .iter()
-            .find(|d| &d.provider == p && d.id == c.object_id)
-            .map(|d| format!("{}/{}", d.provider, d.name)),
-        _ => None,
-    }
-}
+pub(crate) const COMMAND: &str = read::OVERVIEW;
 
 /// Query the change history.
 #[utoipa::path(get, path = "/api/v1/changes", operation_id = "list_changes", tag = "history", params(Query),
@@ -96,7 +62,8 @@ pub(crate) async fn change_page(
         offset,
     };
     let want = paging.per_page as usize;
-    let (items, has_more) = if auth.everywhere(COMMAND) {
+    let viewer = auth.viewer();
+    let (items, has_more) = if viewer.everywhere(COMMAND) {
         let mut rows = store
             .changes(&query(want as u64 + 1, paging.offset() as u64))
             .await?;
@@ -107,8 +74,7 @@ pub(crate) async fn change_page(
         // Filter by scope while reading: walk the history in batches until the page
         // is full (bounded, so a user who sees little cannot make it read everything).
         let pool = auth.context().engine.pool().await?;
-        let visible =
-            |c: &Change| path_of(&pool, c).is_some_and(|path| auth.may_at(COMMAND, &path));
+        let visible = |c: &Change| viewer.sees_change(&pool, c, Lens::OVERVIEW);
         let (mut skipped, mut rows, mut offset) = (0usize, Vec::new(), 0u64);
         const BATCH: u64 = 500;
         let mut more = false;

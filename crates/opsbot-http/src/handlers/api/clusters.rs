@@ -7,8 +7,9 @@ use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
-use opsbot_core::Cluster;
+use opsbot_core::{Cluster, Host, Vm};
 use opsbot_engine::pool::PoolView;
+use opsbot_engine::{Lens, Viewer};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -26,21 +27,37 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-fn dto<'a>(pool: &'a PoolView, c: &'a Cluster) -> ClusterDto<'a> {
-    let here = |provider: &str, dc: &str, cluster: &str| {
-        provider == c.provider && dc == c.datacenter && cluster == c.name
-    };
-    let hosts = pool
-        .inventory
-        .hosts
-        .iter()
-        .filter(|h| here(&h.provider, &h.datacenter, &h.cluster))
-        .count();
-    let vms = pool
-        .vms()
-        .filter(|v| here(&v.provider, &v.datacenter, &v.cluster))
-        .count();
-    ClusterDto::new(c, hosts, vms)
+/// What a cluster holds that the caller sees: its counts cover nothing else.
+struct Seen<'p> {
+    hosts: Vec<&'p Host>,
+    vms: Vec<&'p Vm>,
+}
+
+impl<'p> Seen<'p> {
+    fn of(viewer: &Viewer, pool: &'p PoolView) -> Seen<'p> {
+        let see = viewer.vm_sight(Lens::CLUSTERS);
+        Seen {
+            hosts: viewer.hosts(pool, Lens::CLUSTERS),
+            vms: pool.vms().filter(|v| see(v)).collect(),
+        }
+    }
+
+    fn dto<'a>(&self, c: &'a Cluster) -> ClusterDto<'a> {
+        let here = |provider: &str, dc: &str, cluster: &str| {
+            provider == c.provider && dc == c.datacenter && cluster == c.name
+        };
+        let hosts = self
+            .hosts
+            .iter()
+            .filter(|h| here(&h.provider, &h.datacenter, &h.cluster))
+            .count();
+        let vms = self
+            .vms
+            .iter()
+            .filter(|v| here(&v.provider, &v.datacenter, &v.cluster))
+            .count();
+        ClusterDto::new(c, hosts, vms)
+    }
 }
 
 /// List clusters.
@@ -54,13 +71,15 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
         datacenter: &q.datacenter,
         q: None,
     };
+    let viewer = auth.viewer();
+    let seen = Seen::of(&viewer, &pool);
     objects::list(
         &auth,
-        &pool.inventory.clusters,
+        viewer.clusters(&pool, Lens::CLUSTERS),
         common,
         (q.page, q.per_page),
         |_| true,
-        |c| dto(&pool, c),
+        |c| seen.dto(c),
     )
 }
 
@@ -74,7 +93,13 @@ pub async fn get(
     Path((provider, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    objects::get(&auth, &pool.inventory.clusters, &provider, &id, |c| {
-        dto(&pool, c)
-    })
+    let viewer = auth.viewer();
+    let seen = Seen::of(&viewer, &pool);
+    objects::get(
+        &auth,
+        viewer.clusters(&pool, Lens::CLUSTERS),
+        &provider,
+        &id,
+        |c| seen.dto(c),
+    )
 }

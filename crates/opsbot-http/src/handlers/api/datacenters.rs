@@ -7,6 +7,7 @@ use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
+use opsbot_engine::Lens;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -34,7 +35,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     };
     objects::list(
         &auth,
-        &pool.inventory.datacenters,
+        auth.viewer().datacenters(&pool, Lens::DATACENTERS),
         common,
         (q.page, q.per_page),
         |_| true,
@@ -54,7 +55,7 @@ pub async fn get(
     let pool = auth.context().engine.pool().await?;
     objects::get(
         &auth,
-        &pool.inventory.datacenters,
+        auth.viewer().datacenters(&pool, Lens::DATACENTERS),
         &provider,
         &id,
         DatacenterDto::from,

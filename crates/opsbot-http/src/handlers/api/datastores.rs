@@ -1,13 +1,13 @@
 //! `/api/v1/datastores`: capacity and free space.
 
 use super::dto::DatastoreDto;
-use super::objects::{self, Common, PoolObject};
+use super::objects::{self, Common};
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
-use opsbot_core::Datastore;
+use opsbot_engine::Lens;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -39,10 +39,6 @@ impl Query {
     }
 }
 
-pub(crate) fn path(d: &Datastore) -> String {
-    d.path()
-}
-
 /// List datastores.
 #[utoipa::path(get, path = "/api/v1/datastores", operation_id = "list_datastores", tag = "inventory", params(Query),
     responses((status = 200, body = Page<DatastoreDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -51,7 +47,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     let pool = auth.context().engine.pool().await?;
     objects::list(
         &auth,
-        &pool.inventory.datastores,
+        auth.viewer().datastores(&pool, Lens::DATASTORES),
         q.common(),
         (q.page, q.per_page),
         |_| true,
@@ -71,7 +67,7 @@ pub async fn get(
     let pool = auth.context().engine.pool().await?;
     objects::get(
         &auth,
-        &pool.inventory.datastores,
+        auth.viewer().datastores(&pool, Lens::DATASTORES),
         &provider,
         &id,
         DatastoreDto::from,

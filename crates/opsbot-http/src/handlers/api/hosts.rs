@@ -1,7 +1,7 @@
 //! `/api/v1/hosts`: physical hosts with what is placed on them.
 
 use super::dto::HostDto;
-use super::objects::{self, Common, PoolObject};
+use super::objects::{self, Common};
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
@@ -9,6 +9,7 @@ use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::{Host, PowerState};
 use opsbot_engine::pool::PoolView;
+use opsbot_engine::{Lens, Viewer};
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::IntoParams;
@@ -35,16 +36,13 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-pub(crate) fn path(h: &Host) -> String {
-    h.path()
-}
-
 /// Per host (provider, name): VMs placed, powered-on vCPU and memory allocated.
 pub(crate) type Allocation<'a> = HashMap<(&'a str, &'a str), (usize, u64, u64)>;
 
-pub(crate) fn allocation(pool: &PoolView) -> Allocation<'_> {
+/// What is placed on each host, counting only the VMs the caller sees.
+pub(crate) fn allocation<'p>(pool: &'p PoolView, viewer: &Viewer) -> Allocation<'p> {
     let mut m: Allocation<'_> = HashMap::new();
-    for v in pool.vms() {
+    for v in viewer.vms(pool, Lens::VMS) {
         let e = m.entry((v.provider.as_str(), v.host.as_str())).or_default();
         e.0 += 1;
         if v.power == PowerState::PoweredOn {
@@ -69,7 +67,8 @@ fn dto<'a>(alloc: &Allocation<'_>, h: &'a Host) -> HostDto<'a> {
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    let alloc = allocation(&pool);
+    let viewer = auth.viewer();
+    let alloc = allocation(&pool, &viewer);
     let common = Common {
         q: q.q.as_deref(),
         provider: &q.provider,
@@ -80,7 +79,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     };
     objects::list(
         &auth,
-        &pool.inventory.hosts,
+        viewer.hosts(&pool, Lens::HOSTS),
         common,
         (q.page, q.per_page),
         extra,
@@ -98,8 +97,8 @@ pub async fn get(
     Path((provider, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
-    let alloc = allocation(&pool);
-    objects::get(&auth, &pool.inventory.hosts, &provider, &id, |h| {
-        dto(&alloc, h)
-    })
+    let viewer = auth.viewer();
+    let alloc = allocation(&pool, &viewer);
+    let visible = viewer.hosts(&pool, Lens::HOSTS);
+    objects::get(&auth, visible, &provider, &id, |h| dto(&alloc, h))
 }

@@ -1,5 +1,6 @@
-//! `/api/v1/jobs`: jobs with state and progress. Users see their own jobs; holders of
-//! a `*` role (administrators) see everyone's, as `任务` does in chat.
+//! `/api/v1/jobs`: jobs with state and progress. Users see their own jobs;
+//! administrators (commands `*` on scope `*`) everyone's, as `任务` does in chat; the
+//! engine decides.
 
 use super::dto::JobDto;
 use super::{ApiQuery, Page, Paging};
@@ -41,17 +42,10 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
             ))
         })?),
     };
-    let admin = auth.may("*");
-    let user = match q.user {
-        Some(u) if u != auth.user && !admin => {
-            return Err(ApiError::forbidden(
-                "only administrators may list other users' jobs",
-            ))
-        }
-        Some(u) => Some(u),
-        None if admin => None,
-        None => Some(auth.user.clone()),
-    };
+    let user = auth
+        .viewer()
+        .whose(q.user)
+        .map_err(|_| ApiError::forbidden("only administrators may list other users' jobs"))?;
     let jobs = auth
         .context()
         .store
@@ -77,9 +71,10 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     responses((status = 200, body = JobDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
-    match auth.context().store.job(JobId(id)).await? {
-        Some(j) if j.user == auth.user || auth.may("*") => Ok(json(&JobDto::from(j))),
-        _ => Err(ApiError::not_found(format!(
+    let engine = &auth.context().engine;
+    match engine.job_for(&auth.caller(), JobId(id)).await? {
+        Some(j) => Ok(json(&JobDto::from(j))),
+        None => Err(ApiError::not_found(format!(
             "job #{id} does not exist or is not yours"
         ))),
     }

@@ -206,21 +206,3 @@ pub(crate) fn matches(filter: &Option<String>, value: &str) -> bool {
         .as_ref()
         .is_none_or(|f| f.eq_ignore_ascii_case(value))
 }
-
-/// The caller may see the object at `path` with list command `command` (or with 查).
-pub(crate) fn visible<'a>(
-    auth: &'a crate::auth::Authenticated,
-    command: &str,
-) -> impl Fn(&str) -> bool + 'a {
-    // One policy snapshot for the whole list, not a lock and a clone per object.
-    let policy = auth.context().engine.policy();
-    let user = auth.user.as_str();
-    let everywhere =
-        policy.allows_everywhere(user, None, command) || policy.allows_everywhere(user, None, "查");
-    let command = command.to_string();
-    move |path: &str| {
-        everywhere
-            || policy.allows(user, None, &command, path)
-            || policy.allows(user, None, "查", path)
-    }
-}

@@ -2,17 +2,13 @@
 
 use super::datastores::Query;
 use super::dto::NetworkDto;
-use super::objects::{self, PoolObject};
+use super::objects;
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
 use axum::extract::Path;
 use axum::response::Response;
-use opsbot_core::Network;
-
-pub(crate) fn path(n: &Network) -> String {
-    n.path()
-}
+use opsbot_engine::Lens;
 
 /// List networks (port groups).
 #[utoipa::path(get, path = "/api/v1/networks", operation_id = "list_networks", tag = "inventory", params(Query),
@@ -22,7 +18,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     let pool = auth.context().engine.pool().await?;
     objects::list(
         &auth,
-        &pool.inventory.networks,
+        auth.viewer().networks(&pool, Lens::NETWORKS),
         q.common(),
         (q.page, q.per_page),
         |_| true,
@@ -42,7 +38,7 @@ pub async fn get(
     let pool = auth.context().engine.pool().await?;
     objects::get(
         &auth,
-        &pool.inventory.networks,
+        auth.viewer().networks(&pool, Lens::NETWORKS),
         &provider,
         &id,
         NetworkDto::from,

@@ -1,33 +1,33 @@
 //! What the pool-object lists (datacenters, clusters, hosts, datastores, networks)
-//! share: the scope path permissions match, the common filters, one page, and the
-//! lookup of one object by `(provider, id)`.
+//! share: the common filters, one page, and the lookup of one object by
+//! `(provider, id)`. Which objects the caller sees is the engine's decision
+//! ([`opsbot_engine::Viewer`]); these only filter and page what it returns.
 
-use super::{visible, Page, Paging};
+use super::{Page, Paging};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
 use crate::json;
 use axum::response::Response;
 use opsbot_core::{Cluster, Datacenter, Datastore, Host, Network};
+use opsbot_engine::Lens;
 use serde::Serialize;
 
 /// A pool object as the API lists it.
 pub(crate) trait PoolObject {
-    /// The list command that grants seeing it (`主机`, ...).
-    const COMMAND: &'static str;
+    /// The read commands that show it.
+    const LENS: Lens;
     /// For messages: `host`, `datastore`, ...
     const KIND: &'static str;
     fn provider(&self) -> &str;
     fn id(&self) -> &str;
     fn name(&self) -> &str;
     fn datacenter(&self) -> &str;
-    /// The scope path roles match.
-    fn path(&self) -> String;
 }
 
 macro_rules! object {
-    ($t:ty, $command:literal, $kind:literal, $dc:ident, $path:expr) => {
+    ($t:ty, $lens:expr, $kind:literal, $dc:ident) => {
         impl PoolObject for $t {
-            const COMMAND: &'static str = $command;
+            const LENS: Lens = $lens;
             const KIND: &'static str = $kind;
             fn provider(&self) -> &str {
                 &self.provider
@@ -41,45 +41,15 @@ macro_rules! object {
             fn datacenter(&self) -> &str {
                 &self.$dc
             }
-            fn path(&self) -> String {
-                ($path)(self)
-            }
         }
     };
 }
 
-object!(
-    Datacenter,
-    "数据中心",
-    "datacenter",
-    name,
-    |d: &Datacenter| format!("{}/{}", d.provider, d.name)
-);
-object!(
-    Cluster,
-    "集群",
-    "cluster",
-    datacenter,
-    |c: &Cluster| format!("{}/{}/{}", c.provider, c.datacenter, c.name)
-);
-object!(Host, "主机", "host", datacenter, |h: &Host| format!(
-    "{}/{}/{}/{}",
-    h.provider, h.datacenter, h.cluster, h.name
-));
-object!(
-    Datastore,
-    "存储",
-    "datastore",
-    datacenter,
-    |d: &Datastore| format!("{}/{}/{}", d.provider, d.datacenter, d.name)
-);
-object!(
-    Network,
-    "网络",
-    "network",
-    datacenter,
-    |n: &Network| format!("{}/{}/{}", n.provider, n.datacenter, n.name)
-);
+object!(Datacenter, Lens::DATACENTERS, "datacenter", name);
+object!(Cluster, Lens::CLUSTERS, "cluster", datacenter);
+object!(Host, Lens::HOSTS, "host", datacenter);
+object!(Datastore, Lens::DATASTORES, "datastore", datacenter);
+object!(Network, Lens::NETWORKS, "network", datacenter);
 
 /// The filters every object list takes.
 #[derive(Debug)]
@@ -101,19 +71,29 @@ impl Default for Common<'_> {
     }
 }
 
-/// The objects of `items` the caller may see that pass `common` and `extra`.
-pub(crate) fn visible_objects<'a, T: PoolObject>(
-    auth: &Authenticated,
-    items: &'a [T],
+/// A 403 unless the caller may list objects through `lens` somewhere.
+pub(crate) fn require(auth: &Authenticated, lens: Lens) -> ApiResult<()> {
+    if auth.viewer().may_read(lens) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "⛔ 您({})没有权限执行「{}」",
+            auth.user,
+            lens.command()
+        )))
+    }
+}
+
+/// The objects of `visible` (what the engine lets the caller see) that pass `common`
+/// and `extra`.
+fn filtered<'a, T: PoolObject>(
+    visible: Vec<&'a T>,
     common: &Common<'_>,
     extra: impl Fn(&T) -> bool,
 ) -> Vec<&'a T> {
-    let see = visible(auth, T::COMMAND);
-    // Datacenter lists were always shown to administrators (chat's 数据中心 does too).
-    let admin = auth.may("*");
     let needle = common.q.map(str::to_lowercase);
-    items
-        .iter()
+    visible
+        .into_iter()
         .filter(|o| {
             super::matches(common.provider, o.provider())
                 && super::matches(common.datacenter, o.datacenter())
@@ -122,38 +102,36 @@ pub(crate) fn visible_objects<'a, T: PoolObject>(
                     .is_none_or(|n| o.name().to_lowercase().contains(n))
                 && extra(o)
         })
-        .filter(|o| see(&o.path()) || (T::KIND == "datacenter" && admin))
         .collect()
 }
 
 /// One page of a list, as JSON.
 pub(crate) fn list<'a, T: PoolObject, D: Serialize>(
     auth: &Authenticated,
-    items: &'a [T],
+    visible: Vec<&'a T>,
     common: Common<'_>,
     paging: (Option<u32>, Option<u32>),
     extra: impl Fn(&T) -> bool,
     dto: impl FnMut(&'a T) -> D,
 ) -> ApiResult<Response> {
-    auth.require(T::COMMAND)?;
+    require(auth, T::LENS)?;
     let paging = Paging::from_parts(paging.0, paging.1)?;
-    let all = visible_objects(auth, items, &common, extra);
+    let all = filtered(visible, &common, extra);
     Ok(json(&Page::of(all, paging, dto)))
 }
 
-/// One object by `(provider, id)`, as JSON; 404 when missing or out of scope.
+/// One object by `(provider, id)`, as JSON; 404 when missing or out of scope, alike.
 pub(crate) fn get<'a, T: PoolObject, D: Serialize>(
     auth: &Authenticated,
-    items: &'a [T],
+    visible: Vec<&'a T>,
     provider: &str,
     id: &str,
     dto: impl FnOnce(&'a T) -> D,
 ) -> ApiResult<Response> {
-    auth.require(T::COMMAND)?;
-    let wanted = |o: &&T| o.provider() == provider && o.id() == id;
-    visible_objects(auth, items, &Common::default(), |o| wanted(&o))
+    require(auth, T::LENS)?;
+    visible
         .into_iter()
-        .next()
+        .find(|o| o.provider() == provider && o.id() == id)
         .map(|o| json(&dto(o)))
         .ok_or_else(|| {
             ApiError::not_found(format!("no {} {provider}/{id} that you may see", T::KIND))

@@ -8,7 +8,7 @@ use crate::json;
 use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::Template;
-use opsbot_engine::pool::PoolView;
+use opsbot_engine::Lens;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -22,26 +22,15 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-const COMMAND: &str = "模板";
-
-fn sees(auth: &Authenticated, pool: &PoolView, t: &Template) -> bool {
-    pool.vm(&t.provider, &t.vm_id)
-        .is_none_or(|v| auth.may_at(COMMAND, &v.scope_path()))
-}
-
 /// List templates.
 #[utoipa::path(get, path = "/api/v1/templates", operation_id = "list_templates", tag = "inventory", params(Query),
     responses((status = 200, body = Page<TemplateDto>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
+    super::objects::require(&auth, Lens::TEMPLATES)?;
     let paging = Paging::from_parts(q.page, q.per_page)?;
     let pool = auth.context().engine.pool().await?;
-    let all: Vec<&Template> = pool
-        .templates
-        .iter()
-        .filter(|t| sees(&auth, &pool, t))
-        .collect();
+    let all: Vec<&Template> = auth.viewer().templates(&pool, Lens::TEMPLATES);
     Ok(json(&Page::of(all, paging, TemplateDto::from)))
 }
 
@@ -51,12 +40,12 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     responses((status = 200, body = TemplateDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(auth: Authenticated, Path(number): Path<u32>) -> ApiResult<Response> {
-    auth.require(COMMAND)?;
+    super::objects::require(&auth, Lens::TEMPLATES)?;
     let pool = auth.context().engine.pool().await?;
-    pool.templates
-        .iter()
+    auth.viewer()
+        .templates(&pool, Lens::TEMPLATES)
+        .into_iter()
         .find(|t| t.number == number)
-        .filter(|t| sees(&auth, &pool, t))
         .map(|t| json(&TemplateDto::from(t)))
         .ok_or_else(|| ApiError::not_found(format!("no template number {number}")))
 }

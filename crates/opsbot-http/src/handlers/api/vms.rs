@@ -9,18 +9,12 @@ use crate::json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use opsbot_core::Policy;
 use opsbot_core::{PowerState, Vm};
 use opsbot_engine::pool::PoolView;
-use opsbot_engine::{Acted, CloneSpec, Mode, Request, VmAction};
+use opsbot_engine::{Acted, CloneSpec, Lens, Mode, Request, Viewer, VmAction};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-
-/// Listing VMs needs `虚拟机` or `查` (each in its scopes).
-const LIST: &str = "虚拟机";
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -184,13 +178,11 @@ impl VmFilter {
         ))
     }
 
-    /// The VMs the caller may see that pass the filters, sorted.
-    pub fn apply<'a>(&self, auth: &Authenticated, pool: &'a PoolView) -> Vec<&'a Vm> {
-        // Decided once: a user who holds the list everywhere needs no per-VM path (an
-        // allocation and a glob match each, 10,000 times a request otherwise); for a
-        // scoped user the answer is computed once per pool version and policy.
-        let everywhere = auth.everywhere(LIST) || auth.everywhere("查");
-        let scoped = (!everywhere).then(|| auth.context().visible_vms.get(auth, pool));
+    /// The VMs the caller may see (the engine's decision) that pass the filters, sorted.
+    pub fn apply<'a>(&self, viewer: &Viewer, pool: &'a PoolView) -> Vec<&'a Vm> {
+        // `None` for a caller who sees every VM; for a scoped one the engine computes the
+        // answer once per pool version, policy and set of roles.
+        let scoped = viewer.vm_mask(pool, Lens::VMS);
         let vms = &pool.inventory.vms;
         let facets = pool.vm_facets();
         // Placement filters become facet ids once; a name no VM has matches nothing.
@@ -265,86 +257,15 @@ impl VmFilter {
     }
 }
 
-/// Which VMs (by index into the pool's list) scoped users may list, for the pool
-/// version and policy it was computed under. What a user sees follows from the roles
-/// bound to them alone, so users with the same roles share one answer.
-#[derive(Default)]
-pub struct VisibleVms {
-    by_roles: std::sync::Mutex<HashMap<Vec<String>, Visible>>,
-}
-
-struct Visible {
-    version: i64,
-    /// Held, so its address cannot be reused by a later policy while this is cached.
-    policy: Arc<Policy>,
-    seen: Arc<Vec<bool>>,
-}
-
-/// More distinct role sets than this at once and the cache starts over.
-const VISIBLE_ROLE_SETS: usize = 10_000;
-
-impl VisibleVms {
-    pub fn get(&self, auth: &Authenticated, pool: &PoolView) -> Arc<Vec<bool>> {
-        let policy = auth.context().engine.policy();
-        let roles = policy
-            .user_bindings()
-            .get(&auth.user)
-            .cloned()
-            .unwrap_or_default();
-        let fresh = |v: &Visible| v.version == pool.version && Arc::ptr_eq(&v.policy, &policy);
-        // Held while computing: a burst of first requests computes it once, not once
-        // per request (a few milliseconds for 10,000 VMs).
-        let mut map = self.lock();
-        if let Some(v) = map.get(&roles).filter(|v| fresh(v)) {
-            return v.seen.clone();
-        }
-        let see = super::visible(auth, LIST);
-        let seen: Arc<Vec<bool>> = Arc::new(
-            pool.inventory
-                .vms
-                .iter()
-                .map(|v| see(&v.scope_path()))
-                .collect(),
-        );
-        if map.len() >= VISIBLE_ROLE_SETS {
-            map.clear();
-        }
-        map.insert(
-            roles,
-            Visible {
-                version: pool.version,
-                policy,
-                seen: seen.clone(),
-            },
-        );
-        seen
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<String>, Visible>> {
-        self.by_roles.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn require_list(auth: &Authenticated) -> ApiResult<()> {
-    if auth.may(LIST) || auth.may("查") {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "⛔ 您({})没有权限执行「{LIST}」",
-            auth.user
-        )))
-    }
-}
-
 /// List VMs: filter, sort, paginate.
 #[utoipa::path(get, path = "/api/v1/vms", operation_id = "list_vms", tag = "vms", params(Query),
     responses((status = 200, body = Page<VmDto>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResult<Response> {
-    require_list(&auth)?;
+    super::objects::require(&auth, Lens::VMS)?;
     let (filter, paging) = VmFilter::from_query(q)?;
     let pool = auth.context().engine.pool().await?;
-    let hits = filter.apply(&auth, &pool);
+    let hits = filter.apply(&auth.viewer(), &pool);
     Ok(json(&Page::of(hits, paging, VmDto::from)))
 }
 
@@ -355,8 +276,8 @@ pub fn find<'a>(
     provider: &str,
     id: &str,
 ) -> ApiResult<&'a Vm> {
-    pool.vm(provider, id)
-        .filter(|v| auth.may_at(LIST, &v.scope_path()) || auth.may_at("查", &v.scope_path()))
+    auth.viewer()
+        .vm(pool, provider, id)
         .ok_or_else(|| ApiError::not_found(format!("no VM {provider}/{id} that you may see")))
 }
 
@@ -369,7 +290,7 @@ pub async fn get(
     auth: Authenticated,
     Path((provider, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    require_list(&auth)?;
+    super::objects::require(&auth, Lens::VMS)?;
     let pool = auth.context().engine.pool().await?;
     Ok(json(&VmDto::from(find(&auth, &pool, &provider, &id)?)))
 }
@@ -474,18 +395,9 @@ pub async fn act(
     ApiQuery(q): ApiQuery<ActQuery>,
     ApiJson(body): ApiJson<ActionBody>,
 ) -> ApiResult<Response> {
-    // A VM the caller may not see is "not found", as for reads.
-    let pool = auth.context().engine.pool().await?;
+    // A VM the caller may not see is "not found", exactly as a missing one: the
+    // engine decides and answers both alike.
     let action = VmAction::from(body);
-    if pool
-        .vm(&provider, &id)
-        .is_some_and(|v| !auth.may_at(action.command(), &v.scope_path()))
-        && find(&auth, &pool, &provider, &id).is_err()
-    {
-        return Err(ApiError::not_found(format!(
-            "no VM {provider}/{id} that you may see"
-        )));
-    }
     let mode = if q.dry_run.unwrap_or(false) {
         Mode::Plan
     } else {
