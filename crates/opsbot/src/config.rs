@@ -28,6 +28,50 @@ pub struct Config {
     pub alerts: Option<opsbot_alerts::AlertsConfig>,
     pub web: opsbot_http::WebConfig,
     pub cmdb: opsbot_cmdb::config::CmdbConfig,
+    pub jobs: JobsConfig,
+}
+
+/// `[jobs]`: how the jobs of a process that died are noticed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// A running job whose process has not refreshed its heartbeat for this long is
+    /// marked interrupted by any running instance (and its asker told).
+    pub stale_after: String,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            stale_after: "2m".into(),
+        }
+    }
+}
+
+impl JobsConfig {
+    /// The shortest and longest `stale_after` taken: heartbeats come every eighth of it.
+    const STALE_RANGE: (std::time::Duration, std::time::Duration) = (
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(86_400),
+    );
+
+    pub fn stale_after(&self) -> std::time::Duration {
+        parse_duration(&self.stale_after).unwrap_or(std::time::Duration::from_secs(120))
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let (min, max) = Self::STALE_RANGE;
+        match parse_duration(&self.stale_after) {
+            Some(d) if (min..=max).contains(&d) => Ok(()),
+            _ => Err((
+                "jobs.stale_after".into(),
+                format!(
+                    "{:?} is not a duration from 2s to 24h, like 2m",
+                    self.stale_after
+                ),
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -185,6 +229,7 @@ impl Default for Config {
             alerts: None,
             web: opsbot_http::WebConfig::default(),
             cmdb: opsbot_cmdb::config::CmdbConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -195,7 +240,7 @@ pub const LOCAL_ADMIN: &str = "local";
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
 const ENV_SECTIONS: &[&str] = &[
-    "server", "store", "sessions", "chat", "alerts", "web", "cmdb",
+    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "jobs",
 ];
 
 impl Config {
@@ -458,6 +503,7 @@ impl Config {
             public_url: self.server.public_url.as_deref(),
         })?;
         self.cmdb.validate()?;
+        self.jobs.validate()?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {

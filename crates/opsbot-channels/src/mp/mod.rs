@@ -269,6 +269,7 @@ impl MpChannel {
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),
+            MpClientConfig::default().timeout,
         )
     }
 }

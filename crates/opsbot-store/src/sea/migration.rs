@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_alerts::Alerts),
             Box::new(super::migration_assets::Assets),
             Box::new(super::migration_tags::Tags),
+            Box::new(super::migration_outbox::OutboxClaims),
         ]
     }
 }
