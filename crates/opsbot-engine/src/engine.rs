@@ -280,7 +280,7 @@ impl Engine {
 
     /// How often [`Engine::sweep_stale_jobs`] should run.
     pub fn job_sweep_period(&self) -> Duration {
-        self.settings.stale_after / 4
+        (self.settings.stale_after / 4).max(Duration::from_millis(10))
     }
 
     /// Lets running jobs finish for up to `grace`, then interrupts the rest.

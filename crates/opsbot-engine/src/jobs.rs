@@ -78,7 +78,7 @@ impl JobRunner {
         });
         let weak = Arc::downgrade(&runner);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(heartbeat);
+            let mut tick = tokio::time::interval(heartbeat.max(Duration::from_millis(10)));
             loop {
                 tick.tick().await;
                 let Some(runner) = weak.upgrade() else { break };

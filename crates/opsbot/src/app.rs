@@ -91,7 +91,6 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         confirm: config.confirm_commands(),
         owner: owner.clone(),
         stale_after: config.jobs.stale_after(),
-        ..EngineSettings::default()
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await

@@ -732,6 +732,20 @@ roles = ["operator"]
     }
 
     #[test]
+    fn jobs_section_is_read_and_checked() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(load_str("").unwrap().jobs.stale_after(), secs(120));
+        let c = load_str("[jobs]\nstale_after = \"30s\"\n").unwrap();
+        assert_eq!(c.jobs.stale_after(), secs(30));
+        for bad in ["1s", "2d", "soon"] {
+            let e = load_str(&format!("[jobs]\nstale_after = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("key jobs.stale_after"), "{e}");
+        }
+    }
+
+    #[test]
     fn errors_name_file_key_and_problem() {
         let e = load_str("[sessions]\nttl_secs = \"abc\"\n")
             .unwrap_err()

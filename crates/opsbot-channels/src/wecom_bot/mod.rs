@@ -177,7 +177,11 @@ impl BotChannel {
         }
         let wake = Arc::new(Notify::new());
         let outbox = crate::writer::spawn_writer(store.clone(), wake.clone());
-        let opener = opener::Opener::start(store.clone());
+        let quiet = Arc::new(quiet::Quiet::new(
+            Duration::from_millis(2),
+            Duration::from_millis(25),
+        ));
+        let opener = opener::Opener::start(store.clone(), quiet.clone());
         if !bots.is_empty() {
             tokio::spawn(purge_old_streams(store.clone(), settings.keep_streams));
         }
@@ -188,10 +192,7 @@ impl BotChannel {
             wake,
             outbox,
             opener,
-            quiet: Arc::new(quiet::Quiet::new(
-                Duration::from_millis(2),
-                Duration::from_millis(25),
-            )),
+            quiet,
             settings,
         })
     }

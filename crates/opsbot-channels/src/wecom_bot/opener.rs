@@ -3,6 +3,7 @@
 //! written in one transaction (group commit), so a burst of a hundred group messages
 //! costs one write, not a hundred writers queueing for the database.
 
+use super::quiet::Quiet;
 use opsbot_store::{NewStream, Store, StreamOpened};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -17,10 +18,12 @@ pub(crate) struct Opener {
 }
 
 impl Opener {
-    /// Starts the writer; must run inside the tokio runtime.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the writer; must run inside the tokio runtime. Each write counts as
+    /// activity for `quiet`: the engine work of the messages it recorded waits until
+    /// their acknowledgements are out.
+    pub(crate) fn start(store: Arc<dyn Store>, quiet: Arc<Quiet>) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write(store, rx));
+        tokio::spawn(write(store, quiet, rx));
         Opener { queue }
     }
 
@@ -36,7 +39,11 @@ impl Opener {
     }
 }
 
-async fn write(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<(NewStream, Answer)>) {
+async fn write(
+    store: Arc<dyn Store>,
+    quiet: Arc<Quiet>,
+    mut rx: mpsc::UnboundedReceiver<(NewStream, Answer)>,
+) {
     while let Some(first) = rx.recv().await {
         // Whatever queued up while the last write ran goes into this one.
         let mut batch = vec![first];
@@ -47,7 +54,9 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<(NewStream
             }
         }
         let streams: Vec<NewStream> = batch.iter().map(|(s, _)| s.clone()).collect();
-        match store.stream_open_many(&streams).await {
+        let opened = store.stream_open_many(&streams).await;
+        quiet.arrived();
+        match opened {
             Ok(opened) => {
                 for ((_, answer), opened) in batch.into_iter().zip(opened) {
                     let _ = answer.send(Ok(opened));

@@ -173,8 +173,13 @@ pub(crate) async fn claim(
             )
     };
 
+    let sqlite = conn.get_database_backend() == DbBackend::Sqlite;
+    if !sqlite {
+        // A statement of its own: the row locks it takes last no longer than it.
+        release_held(conn, db, now_ms).await?;
+    }
     let tx = conn.begin().await.during(db, ACTION)?;
-    if conn.get_database_backend() == DbBackend::Sqlite {
+    if sqlite {
         // A write that matches no row, first: on SQLite it takes the write lock before
         // we read, so a concurrent process waits its turn (busy timeout) instead of
         // failing when our read snapshot is upgraded to a write. PostgreSQL and MySQL
@@ -186,8 +191,9 @@ pub(crate) async fn claim(
             .exec(&tx)
             .await
             .during(db, ACTION)?;
+        // Under the write lock just taken: no second write transaction per claim.
+        release_held(&tx, db, now_ms).await?;
     }
-    release_held(&tx, db, now_ms).await?;
     let candidates: Vec<i64> = outbox::Entity::find()
         .select_only()
         .column(outbox::Column::Id)
