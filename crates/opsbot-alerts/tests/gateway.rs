@@ -195,14 +195,23 @@ async fn news_repeats_resolutions_silences_and_acks() {
     assert!(desk.ack("abc", "lisi").await.is_err());
     assert_eq!(desk.firing_count().await.unwrap(), 2);
 
-    // A message WeCom refused for good is listed with its reason.
-    w.store
+    // A message WeCom refused for good is listed with its reason (the test stands in
+    // for the delivery worker that claimed it).
+    let claimed = w
+        .store
+        .outbox_claim(&items[0].channel, "test-worker", Duration::from_secs(60), 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id, items[0].id);
+    assert!(w
+        .store
         .outbox_dead(
             items[0].id,
+            claimed[0].claim.as_ref().unwrap(),
             "message/send: every recipient is invalid (errcode 81013: user invalid)",
         )
         .await
-        .unwrap();
+        .unwrap());
     let dead = desk.dead_letters(10).await.unwrap();
     assert_eq!(dead.total, 1);
     assert!(dead.lines[0].contains("81013"), "{:?}", dead.lines);

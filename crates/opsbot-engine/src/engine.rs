@@ -41,7 +41,9 @@ pub struct EngineSettings {
     pub confirm: HashSet<String>,
     /// Identifies this process as the owner of the jobs it runs.
     pub owner: String,
-    /// A running job whose heartbeat is older than this belongs to a dead process.
+    /// A running job whose heartbeat is older than this belongs to a dead process. Its
+    /// jobs refresh theirs every eighth of it, and every instance looks for stale jobs
+    /// every quarter of it ([`Engine::sweep_stale_jobs`]).
     pub stale_after: Duration,
     /// Where `ping:<address>` may reach from this host besides the asker's VMs
     /// (`[chat] ping_allow`); empty: VMs only.
@@ -172,20 +174,14 @@ impl Engine {
         policy: Policy,
         settings: EngineSettings,
     ) -> Result<Self, StoreError> {
-        let stale_before = chrono::Utc::now()
-            - chrono::Duration::from_std(settings.stale_after).unwrap_or(chrono::Duration::MAX);
-        let swept = store
-            .interrupt_jobs(
-                &InterruptFilter::StaleBefore(stale_before),
-                "已中断: 运行它的 opsbot 进程已退出;请检查目标的实际状态",
-            )
-            .await?;
-        if !swept.is_empty() {
-            tracing::warn!(jobs = ?swept, "marked jobs of a dead process as interrupted");
-        }
+        sweep_stale(store.as_ref(), settings.stale_after).await?;
         Ok(Engine {
             pool: PoolCache::new(store.clone()),
-            jobs: JobRunner::new(store.clone(), settings.owner.clone()),
+            jobs: JobRunner::new(
+                store.clone(),
+                settings.owner.clone(),
+                settings.stale_after / 8,
+            ),
             syncer: Arc::new(Syncer::new(store.clone(), crate::sync::FULL_SYNC_EVERY)),
             store,
             sessions,
@@ -283,6 +279,25 @@ impl Engine {
             .cloned()
             .collect();
         self.syncer.run(&missing, "sync:startup", None).await
+    }
+
+    /// Marks the jobs of dead processes interrupted: running, with a heartbeat older than
+    /// `stale_after` (a process killed and restarted at once is noticed here, not only
+    /// at the next start). Their askers' held notices go out with that. Call it every
+    /// [`Engine::job_sweep_period`] on every running instance; concurrent sweeps mark
+    /// each job once.
+    pub async fn sweep_stale_jobs(&self) -> Result<Vec<JobId>, StoreError> {
+        if self.jobs.running_count() > 0 {
+            // Our own jobs are alive whatever their stored heartbeat says (the store may
+            // have been unreachable for a while): refresh it before judging others'.
+            self.store.heartbeat_jobs(&self.settings.owner).await?;
+        }
+        sweep_stale(self.store.as_ref(), self.settings.stale_after).await
+    }
+
+    /// How often [`Engine::sweep_stale_jobs`] should run.
+    pub fn job_sweep_period(&self) -> Duration {
+        (self.settings.stale_after / 4).max(Duration::from_millis(10))
     }
 
     /// Lets running jobs finish for up to `grace`, then interrupts the rest.
@@ -1489,6 +1504,48 @@ fn desk_reply(result: Result<String, DeskError>) -> Response {
             failed(format!("⚠ 告警网关暂不可用: {why}。请稍后重试"))
         }
     }
+}
+
+/// Marks running jobs whose heartbeat is older than `stale_after` interrupted, and
+/// audits each (the job's end, which its dead process could not write).
+async fn sweep_stale(store: &dyn Store, stale_after: Duration) -> Result<Vec<JobId>, StoreError> {
+    let stale_before = chrono::Utc::now()
+        - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
+    let message = "已中断: 运行它的 opsbot 进程已退出;请检查目标的实际状态";
+    let swept = store
+        .interrupt_jobs(&InterruptFilter::StaleBefore(stale_before), message)
+        .await?;
+    if swept.is_empty() {
+        return Ok(swept);
+    }
+    tracing::warn!(jobs = ?swept, "marked jobs of a dead process as interrupted");
+    for id in &swept {
+        let job = match store.job(*id).await {
+            Ok(Some(job)) => job,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(job = id.0, error = %e, "could not audit an interrupted job");
+                continue;
+            }
+        };
+        let entry = AuditEntry {
+            id: 0,
+            at: chrono::Utc::now(),
+            user: job.user,
+            channel: job.channel,
+            chat: job.chat,
+            text: job.text,
+            command: Some(job.command),
+            result: AuditResult::Cancelled,
+            message: format!("任务 {id}: {message}"),
+            duration_ms: (chrono::Utc::now() - job.created_at).num_milliseconds(),
+            job_id: Some(id.0),
+        };
+        if let Err(e) = store.append_audit(&entry).await {
+            tracing::warn!(job = id.0, error = %e, "could not audit an interrupted job");
+        }
+    }
+    Ok(swept)
 }
 
 /// A one-line description of what an operation will do, for confirmations and jobs.

@@ -1,7 +1,13 @@
 //! The job runner: long operations run as background tasks that post progress and a
 //! result to the channel that started them, record their state in the store, and are
 //! never left "running" forever: a graceful stop marks them interrupted, and a crashed
-//! process's jobs are found by their stale heartbeat.
+//! process's jobs are found by their stale heartbeat (by every running instance, see
+//! [`crate::Engine::sweep_stale_jobs`]).
+//!
+//! An asker a channel reaches through the outbox is told of an interruption by a notice
+//! the channel gives when the job starts ([`ReplySink::interrupt_notice`]): it is held
+//! in the store with the job and goes out only if the job ends interrupted, so it
+//! reaches them even when this process is gone. A job that ends otherwise drops it.
 
 use crate::reply::{Reply, ReplySink};
 use opsbot_core::{AuditEntry, AuditResult, JobId, JobState, Progress};
@@ -14,8 +20,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
-/// How often a running process refreshes its jobs' heartbeat.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// What an asker is told when their job was interrupted, however it happened.
+pub(crate) fn interrupted_notice(id: JobId) -> String {
+    format!("⚠ {id} 已中断: 运行它的 opsbot 在任务结束前停止了;请检查目标的实际状态")
+}
 
 /// Who started a job and with what text.
 #[derive(Debug, Clone)]
@@ -46,6 +54,9 @@ struct Running {
     sink: Arc<dyn ReplySink>,
     ctx: JobContext,
     started: Instant,
+    /// A notice is held in the store for this job: the asker hears of an interruption
+    /// through it, not through the sink.
+    held_notice: bool,
 }
 
 pub struct JobRunner {
@@ -56,7 +67,9 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    pub fn new(store: Arc<dyn Store>, owner: String) -> Arc<Self> {
+    /// `heartbeat`: how often the heartbeat of this process's running jobs is refreshed
+    /// (well within the time after which other instances call them stale).
+    pub fn new(store: Arc<dyn Store>, owner: String, heartbeat: Duration) -> Arc<Self> {
         let runner = Arc::new(JobRunner {
             store,
             owner,
@@ -65,7 +78,7 @@ impl JobRunner {
         });
         let weak = Arc::downgrade(&runner);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT);
+            let mut tick = tokio::time::interval(heartbeat.max(Duration::from_millis(10)));
             loop {
                 tick.tick().await;
                 let Some(runner) = weak.upgrade() else { break };
@@ -102,6 +115,19 @@ impl JobRunner {
                 message: "已受理".into(),
             })
             .await?;
+        let notice = sink.interrupt_notice(id, &interrupted_notice(id));
+        let held_notice = !notice.is_empty();
+        if held_notice {
+            if let Err(e) = self.store.outbox_hold(id, &notice).await {
+                // Not started: say so in the record, or it would wait to be called
+                // interrupted with nobody told.
+                let note = format!("未执行: 无法保存中断通知({e})");
+                if let Err(e) = self.store.update_job(id, JobState::Failed, 0, &note).await {
+                    tracing::error!(job = id.0, error = %e, "could not record a job that did not start");
+                }
+                return Err(e);
+            }
+        }
         crate::metrics::job_started(ctx.command);
         let (tx, mut rx) = mpsc::unbounded_channel::<(u8, String)>();
         let future = work(JobProgress { tx });
@@ -135,6 +161,7 @@ impl JobRunner {
                 sink,
                 ctx,
                 started: Instant::now(),
+                held_notice,
             },
         );
         Ok(id)
@@ -161,6 +188,13 @@ impl JobRunner {
         let progress = if state == JobState::Succeeded { 100 } else { 0 };
         if let Err(e) = self.store.update_job(id, state, progress, &message).await {
             tracing::error!(job = id.0, error = %e, "could not record job result");
+        }
+        if job.held_notice {
+            // Left behind, it would only go out if the job were later (wrongly) called
+            // interrupted; the next drop sweeps it up.
+            if let Err(e) = self.store.outbox_drop_held(id).await {
+                tracing::warn!(job = id.0, error = %e, "could not drop the interruption notice of a finished job");
+            }
         }
         self.audit(&job, id, audit, &message).await;
         job.sink.send(Reply::finished(id, state, text));
@@ -236,11 +270,15 @@ impl JobRunner {
         }
         for (id, job) in &jobs {
             self.audit(job, *id, AuditResult::Cancelled, &message).await;
-            job.sink.send(Reply::finished(
-                *id,
-                JobState::Interrupted,
-                format!("⚠ {id} {message}"),
-            ));
+            // An asker with a held notice hears of it through that (released now that
+            // the job is interrupted), not twice.
+            if !job.held_notice {
+                job.sink.send(Reply::finished(
+                    *id,
+                    JobState::Interrupted,
+                    format!("⚠ {id} {message}"),
+                ));
+            }
         }
         self.idle.notify_waiters();
         jobs.len()

@@ -2,6 +2,7 @@
 //! (job progress and results) through a sink the channel provides.
 
 use opsbot_core::{JobId, JobState};
+use opsbot_store::NewOutbox;
 
 /// How a message was handled; channels map it to exit codes, HTTP statuses, icons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,15 @@ impl Reply {
 /// Where a channel wants later replies delivered. Must not block.
 pub trait ReplySink: Send + Sync {
     fn send(&self, reply: Reply);
+
+    /// Outbox items that tell this sink's asker `text`: that job `job` was interrupted.
+    /// They are stored with the job before it starts and go out only if it ends
+    /// interrupted, whoever marks it so: also when the process running it died and this
+    /// sink with it. Empty (the default) for askers who read the job's state instead
+    /// (console, API, web) or are told through [`ReplySink::send`].
+    fn interrupt_notice(&self, _job: JobId, _text: &str) -> Vec<NewOutbox> {
+        Vec::new()
+    }
 }
 
 impl ReplySink for tokio::sync::mpsc::UnboundedSender<Reply> {

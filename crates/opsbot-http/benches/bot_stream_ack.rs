@@ -1,6 +1,7 @@
 //! Stream acknowledgement of the smart-robot channel under load: correctly signed and
 //! encrypted group messages (`@运维机器人 概况`) over loopback HTTP from 100 concurrent
-//! engineers, and the time until each is acknowledged with its empty stream. The engine
+//! engineers, and the time until each is acknowledged with its empty stream (which is
+//! once the stream is written to the store). The engine
 //! answers each in the background meanwhile (SQLite, the same store), as in production.
 //! Shapes:
 //! - burst: all 100 at the same instant; twenty such bursts, each once the engine has

@@ -57,6 +57,7 @@ fn settings() -> Settings {
             max_attempts: 5,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(50),
+            ..RetryPolicy::default()
         },
         ..Settings::default()
     }

@@ -90,6 +90,19 @@ pub trait ChannelStore: Send + Sync {
     /// Opens a stream for `stream.msg_id`, or returns the one it already has.
     async fn stream_open(&self, stream: &NewStream) -> Result<StreamOpened>;
 
+    /// Opens the streams of several messages at once, as [`ChannelStore::stream_open`]
+    /// does each, in one transaction where the backend allows (a burst of group messages
+    /// is then one write). A message named twice is opened once; the second gets the
+    /// first as `Existing`. An error means none may have been opened: open them one by
+    /// one to find which.
+    async fn stream_open_many(&self, streams: &[NewStream]) -> Result<Vec<StreamOpened>> {
+        let mut opened = Vec::with_capacity(streams.len());
+        for s in streams {
+            opened.push(self.stream_open(s).await?);
+        }
+        Ok(opened)
+    }
+
     async fn stream_get(&self, channel: &str, stream_id: &str) -> Result<Option<StreamRecord>>;
 
     /// Writes an open stream's text (and job); `done` ends it. `false` when the stream

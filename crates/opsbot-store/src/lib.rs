@@ -156,9 +156,21 @@ pub trait Store:
     /// until delivered or declared dead, across crashes and restarts.
     async fn outbox_push(&self, item: &NewOutbox) -> Result<i64>;
 
+    /// Queues `items` held for job `job`: they become pending (and are delivered like any
+    /// other) only if the job ends interrupted, whoever marks it so and whenever; they are
+    /// dropped by [`Store::outbox_drop_held`] when it ends otherwise. This is how the
+    /// asker of a job hears of it when the process running it died.
+    async fn outbox_hold(&self, job: JobId, items: &[NewOutbox]) -> Result<()>;
+
+    /// Drops the items held for `job` (it ended, not interrupted); also any left held for
+    /// jobs that ended so meanwhile. Returns how many went.
+    async fn outbox_drop_held(&self, job: JobId) -> Result<u64>;
+
     /// Claims up to `limit` pending items whose channel starts with `channel_prefix` and
     /// whose next attempt is due, for `lease`: until the lease ends no other claimer
-    /// (another task or process) gets them. Oldest first.
+    /// (another task or process) gets them. Oldest first. Each item carries its
+    /// [`OutboxClaim`], which marking it needs. Held items whose job was interrupted are
+    /// released (made pending) first.
     async fn outbox_claim(
         &self,
         channel_prefix: &str,
@@ -167,20 +179,24 @@ pub trait Store:
         limit: u64,
     ) -> Result<Vec<OutboxItem>>;
 
-    /// Delivered: never sent again.
-    async fn outbox_sent(&self, id: i64) -> Result<()>;
+    /// Delivered: never sent again. `false` (and nothing changes) unless the item is
+    /// pending under exactly this claim: another worker claimed it since.
+    async fn outbox_sent(&self, id: i64, claim: &OutboxClaim) -> Result<bool>;
 
     /// Failed for now: counts the attempt, records the error, releases the claim and
-    /// makes the item due again at `next_attempt_at`.
+    /// makes the item due again at `next_attempt_at`. `false` (and nothing changes)
+    /// unless the item is pending under exactly this claim.
     async fn outbox_retry(
         &self,
         id: i64,
+        claim: &OutboxClaim,
         next_attempt_at: chrono::DateTime<chrono::Utc>,
         error: &str,
-    ) -> Result<()>;
+    ) -> Result<bool>;
 
     /// Failed for good (the dead-letter list): counts the attempt, records the error.
-    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()>;
+    /// `false` (and nothing changes) unless the item is pending under exactly this claim.
+    async fn outbox_dead(&self, id: i64, claim: &OutboxClaim, error: &str) -> Result<bool>;
 
     /// Items by state, newest first (`limit` 0 = all).
     async fn outbox_list(&self, query: &OutboxQuery) -> Result<Vec<OutboxItem>>;

@@ -90,6 +90,9 @@ pub enum OutboxState {
     Pending,
     Sent,
     Dead,
+    /// Kept back for a job: released (pending) if the job ends interrupted, dropped if it
+    /// ends otherwise. How an asker hears of a job whose process died.
+    Held,
 }
 
 impl OutboxState {
@@ -98,6 +101,7 @@ impl OutboxState {
             OutboxState::Pending => "pending",
             OutboxState::Sent => "sent",
             OutboxState::Dead => "dead",
+            OutboxState::Held => "held",
         }
     }
 
@@ -106,6 +110,7 @@ impl OutboxState {
             "pending" => OutboxState::Pending,
             "sent" => OutboxState::Sent,
             "dead" => OutboxState::Dead,
+            "held" => OutboxState::Held,
             _ => return None,
         })
     }
@@ -124,6 +129,23 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// The current claim, if any (it may have run out): set on every claimed item.
+    pub claim: Option<OutboxClaim>,
+    /// The job a held item waits for.
+    pub hold_job: Option<i64>,
+}
+
+/// One claim of an outbox item. Marking the item (sent, retry, dead) needs the claim it
+/// was taken with: a worker whose lease ran out, and whose item another worker claimed
+/// since, can no longer mark it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxClaim {
+    /// Who claimed it (an id unique per process).
+    pub owner: String,
+    /// Unique per claim: the same owner claiming an item again gets another token.
+    pub token: i64,
+    /// When the lease ends and the item is free to claim again.
+    pub until: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

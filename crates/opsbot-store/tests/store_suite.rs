@@ -79,6 +79,8 @@ suite!(
     outbox_lease_excludes_others_until_it_expires,
     outbox_concurrent_claimers_never_share,
     outbox_retry_counts_and_delays,
+    outbox_marks_need_the_claim_that_holds_the_item,
+    outbox_held_items_wait_for_their_job,
     outbox_dead_letters_listed_never_claimed,
     outbox_depth_counts_pending,
     outbox_large_body_round_trips,

@@ -252,6 +252,9 @@ pub enum Error {
         service: &'static str,
         /// The cause chain, with secrets redacted.
         message: String,
+        /// Failed after the connection was made: the request may have reached the
+        /// service (and been acted on) even though no answer came back.
+        maybe_sent: bool,
     },
 
     /// The answer was not the JSON we expect.
@@ -453,6 +456,20 @@ impl Error {
             Error::WechatApi { errcode, .. } => matches!(errcode, -1 | 45009),
             _ => false,
         }
+    }
+
+    /// Whether the request may have been acted on although no answer says so: it timed
+    /// out, or the connection broke after the request went out. Sending it again may
+    /// deliver it twice.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { .. }
+                | Error::Transport {
+                    maybe_sent: true,
+                    ..
+                }
+        )
     }
 
     /// The minimum wait before retrying, where WeCom's behaviour dictates one.

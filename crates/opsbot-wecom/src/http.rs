@@ -93,7 +93,9 @@ fn transport_error(
     api: &'static str,
     error: reqwest::Error,
 ) -> Error {
-    if error.is_timeout() {
+    // A connection that could not be made carried no request; anything later may have.
+    let maybe_sent = !error.is_connect();
+    if error.is_timeout() && maybe_sent {
         return Error::Timeout {
             api,
             service,
@@ -106,6 +108,7 @@ fn transport_error(
         api,
         service,
         message: redact_secrets(&error_chain(&error.without_url())),
+        maybe_sent,
     }
 }
 

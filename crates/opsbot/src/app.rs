@@ -91,9 +91,9 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         session_ttl: Duration::from_secs(config.sessions.ttl_secs),
         confirm: config.confirm_commands(),
         owner: owner.clone(),
+        stale_after: config.jobs.stale_after(),
         ping_allow: config.ping_allow(),
         zone: config.zone(),
-        ..EngineSettings::default()
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await

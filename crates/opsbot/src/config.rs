@@ -29,6 +29,7 @@ pub struct Config {
     pub web: opsbot_http::WebConfig,
     pub cmdb: opsbot_cmdb::config::CmdbConfig,
     pub security: SecurityConfig,
+    pub jobs: JobsConfig,
 }
 
 /// `[security]`: where the secret key that signs tokens and web logins is kept (never
@@ -49,9 +50,52 @@ impl Default for SecurityConfig {
     }
 }
 
+/// `[jobs]`: how the jobs of a process that died are noticed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// A running job whose process has not refreshed its heartbeat for this long is
+    /// marked interrupted by any running instance (and its asker told).
+    pub stale_after: String,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            stale_after: "2m".into(),
+        }
+    }
+}
+
 impl SecurityConfig {
     pub fn key_source(&self) -> opsbot_auth::KeySource {
         opsbot_auth::KeySource::from_env_or(&self.key_file)
+    }
+}
+
+impl JobsConfig {
+    /// The shortest and longest `stale_after` taken: heartbeats come every eighth of it.
+    const STALE_RANGE: (std::time::Duration, std::time::Duration) = (
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(86_400),
+    );
+
+    pub fn stale_after(&self) -> std::time::Duration {
+        parse_duration(&self.stale_after).unwrap_or(std::time::Duration::from_secs(120))
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let (min, max) = Self::STALE_RANGE;
+        match parse_duration(&self.stale_after) {
+            Some(d) if (min..=max).contains(&d) => Ok(()),
+            _ => Err((
+                "jobs.stale_after".into(),
+                format!(
+                    "{:?} is not a duration from 2s to 24h, like 2m",
+                    self.stale_after
+                ),
+            )),
+        }
     }
 }
 
@@ -239,6 +283,7 @@ impl Default for Config {
             web: opsbot_http::WebConfig::default(),
             cmdb: opsbot_cmdb::config::CmdbConfig::default(),
             security: SecurityConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -249,7 +294,7 @@ pub const LOCAL_ADMIN: &str = "local";
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
 const ENV_SECTIONS: &[&str] = &[
-    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "security",
+    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "security", "jobs",
 ];
 
 impl Config {
@@ -553,6 +598,7 @@ impl Config {
                 "must not be empty (default data/opsbot.key)".into(),
             );
         }
+        self.jobs.validate()?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if opsbot_engine::canonical_name(c).is_none() {
@@ -818,6 +864,20 @@ roles = ["operator"]
         );
         let e = load_str("[cmdb.ssh]\nfoo = 1\n").unwrap_err().to_string();
         assert!(e.contains("foo"), "{e}");
+    }
+
+    #[test]
+    fn jobs_section_is_read_and_checked() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(load_str("").unwrap().jobs.stale_after(), secs(120));
+        let c = load_str("[jobs]\nstale_after = \"30s\"\n").unwrap();
+        assert_eq!(c.jobs.stale_after(), secs(30));
+        for bad in ["1s", "2d", "soon"] {
+            let e = load_str(&format!("[jobs]\nstale_after = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("key jobs.stale_after"), "{e}");
+        }
     }
 
     #[test]

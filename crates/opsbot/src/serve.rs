@@ -33,6 +33,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         Err(e) => tracing::warn!(error = %e, "initial sync failed; the pool is served as stored"),
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(sweep_stale_jobs(app.engine.clone(), stop_rx.clone()));
     for p in &app.config.providers {
         if let Some(period) = p.sync_period() {
             tokio::spawn(scheduled_sync(
@@ -224,6 +225,28 @@ fn fit_to_descriptors(mut limits: opsbot_http::ServeLimits) -> opsbot_http::Serv
         limits.max_connections = room;
     }
     limits
+}
+
+/// Marks the jobs of dead processes interrupted, every sweep period until stopped:
+/// a process killed and restarted at once leaves its jobs' heartbeats fresh at the
+/// start, so the start alone would not notice them. Every instance sweeps; each job is
+/// marked by one.
+async fn sweep_stale_jobs(
+    engine: Arc<opsbot_engine::Engine>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(engine.job_sweep_period());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now; the engine swept as it started
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = engine.sweep_stale_jobs().await {
+            tracing::warn!(error = %e, "cannot look for jobs of dead processes; trying again later");
+        }
+    }
 }
 
 /// Re-syncs one provider every `period` until stopped. A failed sync is logged and

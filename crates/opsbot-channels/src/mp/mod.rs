@@ -272,6 +272,7 @@ impl MpChannel {
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),
+            MpClientConfig::default().timeout,
         )
     }
 }

@@ -5,6 +5,7 @@
 
 use super::courier::{ServiceBody, ServiceTarget};
 use crate::handoff::Late;
+use opsbot_core::JobId;
 use opsbot_engine::{Reply, ReplySink, Response};
 use opsbot_store::NewOutbox;
 use opsbot_wecom::mp::TEXT_MAX_BYTES;
@@ -31,11 +32,15 @@ impl MpSink {
     }
 
     pub(crate) fn queue_parts(&self, parts: Vec<String>) {
+        let _ = self.queue.send(self.items(parts));
+    }
+
+    fn items(&self, parts: Vec<String>) -> Vec<NewOutbox> {
         let target = serde_json::to_string(&ServiceTarget {
             open_id: self.open_id.clone(),
         })
         .expect("target serialises");
-        let items = parts
+        parts
             .into_iter()
             .map(|content| NewOutbox {
                 channel: self.channel.clone(),
@@ -43,8 +48,7 @@ impl MpSink {
                 body: serde_json::to_string(&ServiceBody::Text { content })
                     .expect("body serialises"),
             })
-            .collect();
-        let _ = self.queue.send(items);
+            .collect()
     }
 }
 
@@ -55,6 +59,11 @@ impl Late for MpSink {
 }
 
 impl ReplySink for MpSink {
+    /// A customer-service message like a result (it takes a place in the window).
+    fn interrupt_notice(&self, _job: JobId, text: &str) -> Vec<NewOutbox> {
+        self.items(split_message(text, TEXT_MAX_BYTES))
+    }
+
     fn send(&self, reply: Reply) {
         if reply.finished.is_some() {
             self.push(&reply.text);

@@ -28,7 +28,10 @@ pub(crate) struct Robot {
 }
 
 /// The robots' clients, one per API base.
-pub(crate) fn robots(configs: &[RobotConfig]) -> Result<HashMap<String, Robot>, ChannelError> {
+pub(crate) fn robots(
+    configs: &[RobotConfig],
+    timeout: std::time::Duration,
+) -> Result<HashMap<String, Robot>, ChannelError> {
     let mut clients: HashMap<String, WecomClient> = HashMap::new();
     let mut robots = HashMap::new();
     for r in configs {
@@ -37,6 +40,7 @@ pub(crate) fn robots(configs: &[RobotConfig]) -> Result<HashMap<String, Robot>, 
             None => {
                 let config = ClientConfig {
                     api_base: r.api_base.clone(),
+                    timeout,
                     ..ClientConfig::default()
                 };
                 let c = WecomClient::new(config).map_err(|e| ChannelError::BadApp {

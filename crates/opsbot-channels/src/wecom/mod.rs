@@ -85,6 +85,9 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Client-side limits; `None` in tests that check the fake's own limits.
     pub member_limit_per_minute: Option<usize>,
+    /// How long a WeCom API call may take before it counts as unanswered (its outcome
+    /// unknown: it is retried only after [`RetryPolicy::unsure_pause`]).
+    pub api_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             progress_interval: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             member_limit_per_minute: Some(30),
+            api_timeout: ClientConfig::default().timeout,
         }
     }
 }
@@ -146,6 +150,7 @@ impl WecomChannel {
                     let config = ClientConfig {
                         api_base: c.api_base.clone(),
                         member_limit_per_minute: settings.member_limit_per_minute,
+                        timeout: settings.api_timeout,
                         ..ClientConfig::default()
                     };
                     let client = WecomClient::new(config).map_err(|e| bad(e.to_string()))?;
@@ -202,7 +207,7 @@ impl WecomChannel {
             .values()
             .map(|a| (a.channel.clone(), a.clone()))
             .collect();
-        let robots = delivery::robots(robots)?;
+        let robots = delivery::robots(robots, self.settings.api_timeout)?;
         Ok(Delivery::new(
             self.store.clone(),
             "wecom:",
@@ -210,6 +215,7 @@ impl WecomChannel {
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),
+            self.settings.api_timeout,
         ))
     }
 }

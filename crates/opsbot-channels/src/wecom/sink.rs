@@ -1,6 +1,7 @@
 //! Where the engine's later replies (job progress and results) for one WeCom asker go:
 //! into the outbox, in order, with progress thinned out so a busy job does not run into
-//! WeCom's silent per-member limit.
+//! WeCom's silent per-member limit; and the notice held for a job in case it is
+//! interrupted, addressed the same way.
 
 use super::outbox::{items, Target};
 use crate::handoff::Late;
@@ -33,6 +34,10 @@ impl Late for WecomSink {
 }
 
 impl ReplySink for WecomSink {
+    fn interrupt_notice(&self, _job: JobId, text: &str) -> Vec<NewOutbox> {
+        items(&self.channel, &self.target, text)
+    }
+
     fn send(&self, reply: Reply) {
         {
             let mut last = self.last_progress.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,8 +1,9 @@
 //! The robot's callback URL: URL verification (GET, answered from memory well within
-//! WeCom's 1 s) and callbacks (POST): user messages are acknowledged at once (no store
-//! round trip: under a burst of group messages the store is busy with the engine's
-//! writes) and their stream recorded behind the answer; refreshes get the stream as it
-//! stands; events get a welcome or nothing.
+//! WeCom's 1 s) and callbacks (POST): a user message is acknowledged once its stream is
+//! recorded (the streams of messages arriving together in one write), so a crash after
+//! the acknowledgement cannot lose it, and a store that cannot record it answers 503,
+//! which WeCom retries; refreshes get the stream as it stands; events get a welcome or
+//! nothing.
 
 use super::quiet::Quiet;
 use super::stream::{self, StreamSink};
@@ -14,14 +15,12 @@ use opsbot_engine::{Engine, Incoming, ReplySink};
 use opsbot_store::{NewOutbox, NewStream, Store, StreamOpened, StreamRecord, StreamState};
 use opsbot_wecom::aibot::{self, BotBody, BotMessage, Chat};
 use rand::distr::{Alphanumeric, SampleString};
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What a refresh of a stream we do not know is told; it ends the stream.
-const STREAM_GONE: &str =
-    "⚠ 这条消息的回复已失效(opsbot 重启过,或已超过回复时限)。发送 任务 查看最近任务的结果";
+const STREAM_GONE: &str = "⚠ 这条消息的回复已失效(已超过回复时限)。发送 任务 查看最近任务的结果";
 
 impl BotChannel {
     fn bot(&self, name: &str) -> Result<Arc<Bot>, CallbackError> {
@@ -72,7 +71,7 @@ impl BotChannel {
         }
         let reply = match &msg.body {
             BotBody::StreamRefresh { id } => Some(self.refresh(&bot, id).await?),
-            BotBody::Text(text) => Some(self.ask(&bot, &msg, text)),
+            BotBody::Text(text) => Some(self.ask(&bot, &msg, text).await?),
             BotBody::Event(event) => {
                 let fresh = self.first_time(&bot, &msg).await?;
                 // A text reply is documented for the welcome only.
@@ -106,41 +105,48 @@ impl BotChannel {
         Ok(fresh)
     }
 
-    /// A user message: acknowledged at once with its (empty) stream; the stream is
-    /// recorded and the engine started in the background.
-    fn ask(&self, bot: &Arc<Bot>, msg: &BotMessage, text: &str) -> String {
+    /// A user message: its stream recorded, then acknowledged (empty); the engine runs
+    /// in the background. A retry of a message already recorded is acknowledged with the
+    /// same stream and runs nothing.
+    async fn ask(
+        &self,
+        bot: &Arc<Bot>,
+        msg: &BotMessage,
+        text: &str,
+    ) -> Result<String, CallbackError> {
         let (chat, text) = match &msg.chat {
             Chat::Group(chat) => (Some(chat.clone()), aibot::strip_mention(text)),
             Chat::Single => (None, text.trim()),
         };
         let stream_id = aibot::stream_id(&msg.msg_id);
-        let key = (bot.channel.clone(), stream_id.clone());
-        let first = lock(&self.opening).insert(key.clone());
-        if first {
-            let opening = Opening {
-                store: self.store.clone(),
-                engine: self.engine.clone(),
-                outbox: self.outbox.clone(),
-                in_flight: self.opening.clone(),
-                quiet: self.quiet.clone(),
-                key,
-                response_url_ttl: self.settings.response_url_ttl,
-                give_up_after: self.settings.stream_window,
-            };
-            let stream = NewStream {
-                channel: bot.channel.clone(),
-                stream_id: stream_id.clone(),
-                msg_id: msg.msg_id.clone(),
-                asker: msg.from.clone(),
-                chat,
-                response_url: msg.response_url.clone(),
-            };
-            tokio::spawn(opening.run(stream, text.to_string()));
-        } else {
-            // WeCom's retry while the first delivery is still being recorded.
-            tracing::debug!(bot = %bot.name, msgid = %msg.msg_id, "duplicate message in flight");
+        let stream = NewStream {
+            channel: bot.channel.clone(),
+            stream_id: stream_id.clone(),
+            msg_id: msg.msg_id.clone(),
+            asker: msg.from.clone(),
+            chat,
+            response_url: msg.response_url.clone(),
+        };
+        match self.opener.open(stream).await {
+            Ok(StreamOpened::New(record)) => {
+                let run = Run {
+                    store: self.store.clone(),
+                    engine: self.engine.clone(),
+                    outbox: self.outbox.clone(),
+                    quiet: self.quiet.clone(),
+                    response_url_ttl: self.settings.response_url_ttl,
+                };
+                tokio::spawn(run.answer(record, text.to_string()));
+            }
+            Ok(StreamOpened::Existing(_)) => {
+                tracing::debug!(bot = %bot.name, msgid = %msg.msg_id, "duplicate message; its stream is answering it");
+            }
+            Err(e) => {
+                tracing::warn!(bot = %bot.name, msgid = %msg.msg_id, error = %e, "cannot record a robot message; refused for WeCom to retry");
+                return Err(unavailable(format!("cannot record the message: {e}")));
+            }
         }
-        aibot::stream_reply_json(&stream_id, false, "")
+        Ok(aibot::stream_reply_json(&stream_id, false, ""))
     }
 
     /// A refresh: the stream as it stands.
@@ -152,10 +158,6 @@ impl BotChannel {
             .map_err(unavailable)?;
         match record {
             Some(record) => self.stream_state(bot, record).await,
-            // Acknowledged a moment ago and still being recorded: nothing to show yet.
-            None if lock(&self.opening).contains(&(bot.channel.clone(), stream_id.to_string())) => {
-                Ok(aibot::stream_reply_json(stream_id, false, ""))
-            }
             None => {
                 tracing::warn!(bot = %bot.name, stream = %stream_id, "refresh for an unknown stream; ending it");
                 Ok(aibot::stream_reply_json(stream_id, true, STREAM_GONE))
@@ -201,34 +203,19 @@ impl BotChannel {
     }
 }
 
-/// Records a message's stream, then runs it: the engine only once the store holds the
-/// stream, so a retry (which finds it) never runs it again.
-struct Opening {
+/// Runs a recorded message: the engine's answer and its job's output fill the stream.
+struct Run {
     store: Arc<dyn Store>,
     engine: Arc<Engine>,
     outbox: mpsc::UnboundedSender<Vec<NewOutbox>>,
-    in_flight: Arc<Mutex<HashSet<(String, String)>>>,
     quiet: Arc<Quiet>,
-    key: (String, String),
     response_url_ttl: Duration,
-    /// A store down this long loses the message (its refreshes are told so).
-    give_up_after: Duration,
 }
 
-impl Opening {
-    async fn run(self, stream: NewStream, text: String) {
+impl Run {
+    async fn answer(self, record: StreamRecord, text: String) {
         // Acknowledge first, work after (see `quiet`).
         self.quiet.settled().await;
-        let opened = self.open(&stream).await;
-        lock(&self.in_flight).remove(&self.key);
-        let record = match opened {
-            Some(StreamOpened::New(record)) => record,
-            Some(StreamOpened::Existing(_)) => {
-                tracing::debug!(msgid = %stream.msg_id, "duplicate message; its stream is answering it");
-                return;
-            }
-            None => return,
-        };
         let sink = StreamSink::start(
             self.store.clone(),
             &record,
@@ -246,31 +233,6 @@ impl Opening {
         let response = self.engine.handle(incoming, jobs).await;
         sink.respond(response);
     }
-
-    /// Opens the stream, waiting out a store outage for a while.
-    async fn open(&self, stream: &NewStream) -> Option<StreamOpened> {
-        let deadline = tokio::time::Instant::now() + self.give_up_after;
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.store.stream_open(stream).await {
-                Ok(opened) => return Some(opened),
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    tracing::warn!(msgid = %stream.msg_id, error = %e, "cannot record a robot message yet; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    tracing::error!(msgid = %stream.msg_id, error = %e, "robot message lost: the store was down; the asker is told when WeCom refreshes");
-                    return None;
-                }
-            }
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave a set of ids inconsistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn new_stream_id() -> String {

@@ -2,11 +2,12 @@
 //! Members @ the robot in a group chat (or talk to it one to one); it answers each asker
 //! by name, and many commands run at once.
 //!
-//! A message is acknowledged at once with an empty stream (`finish=false`), without
-//! waiting for the store; the stream is then recorded (the message id is its unique
-//! key, so nothing runs twice) and only then does the engine run; its answer, job
-//! progress and result fill the stream, which WeCom shows as it refreshes. A stream still running at its deadline (WeCom refreshes for
-//! six minutes) is ended with a note, and the job's result follows once through the
+//! A message's stream is recorded first (the message id is its unique key, so nothing
+//! runs twice; the streams of messages arriving together are one write), then the
+//! message is acknowledged with it, empty (`finish=false`), and only then does the
+//! engine run; its answer, job progress and result fill the stream, which WeCom shows as
+//! it refreshes. A stream still running at its deadline (WeCom refreshes for six
+//! minutes) is ended with a note, and the job's result follows once through the
 //! message's `response_url` (single use, one hour), by the durable outbox.
 //!
 //! Streams live in the store, so a refresh answered by another opsbot instance sees
@@ -16,6 +17,7 @@
 
 mod callback;
 mod courier;
+mod opener;
 mod quiet;
 mod stream;
 
@@ -26,7 +28,7 @@ use opsbot_engine::Engine;
 use opsbot_store::{NewOutbox, Store};
 use opsbot_wecom::{aibot, ClientConfig, WecomClient, WecomCrypto};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
@@ -127,9 +129,8 @@ pub struct BotChannel {
     wake: Arc<Notify>,
     /// `response_url` replies on their way into the outbox.
     outbox: mpsc::UnboundedSender<Vec<NewOutbox>>,
-    /// Streams acknowledged but not yet in the store (`channel`, `stream id`): their
-    /// refreshes are told to wait, not that the stream is gone.
-    opening: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Records the streams of incoming messages, batched.
+    opener: opener::Opener,
     /// When callbacks last arrived: the work messages start waits for a lull.
     quiet: Arc<quiet::Quiet>,
     settings: Settings,
@@ -176,6 +177,11 @@ impl BotChannel {
         }
         let wake = Arc::new(Notify::new());
         let outbox = crate::writer::spawn_writer(store.clone(), wake.clone());
+        let quiet = Arc::new(quiet::Quiet::new(
+            Duration::from_millis(2),
+            Duration::from_millis(25),
+        ));
+        let opener = opener::Opener::start(store.clone(), quiet.clone());
         if !bots.is_empty() {
             tokio::spawn(purge_old_streams(store.clone(), settings.keep_streams));
         }
@@ -185,11 +191,8 @@ impl BotChannel {
             store,
             wake,
             outbox,
-            opening: Arc::default(),
-            quiet: Arc::new(quiet::Quiet::new(
-                Duration::from_millis(2),
-                Duration::from_millis(25),
-            )),
+            opener,
+            quiet,
             settings,
         })
     }
@@ -208,10 +211,15 @@ impl BotChannel {
         Delivery::new(
             self.store.clone(),
             "wecom-bot:",
-            Arc::new(courier::ResponseUrlCourier { bots }),
+            Arc::new(courier::ResponseUrlCourier {
+                bots,
+                store: self.store.clone(),
+                stream_window: self.settings.stream_window,
+            }),
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),
+            ClientConfig::default().timeout,
         )
     }
 }

@@ -4,7 +4,7 @@
 //! order by a task of the stream's own. Once the stream has been handed over at its
 //! deadline, the result goes once through the message's `response_url` instead.
 
-use super::courier::{ResponseUrlBody, ResponseUrlTarget};
+use super::courier::{ResponseUrlBody, ResponseUrlTarget, StreamEnd};
 use opsbot_core::JobId;
 use opsbot_engine::{Reply, ReplySink, Response};
 use opsbot_store::{NewOutbox, Store, StreamRecord};
@@ -24,6 +24,11 @@ enum Update {
 /// The engine's sink for one message; cheap to call, never blocks.
 pub(crate) struct StreamSink {
     tx: mpsc::UnboundedSender<Update>,
+    channel: String,
+    stream_id: String,
+    /// Who to name: set in group chats.
+    asker: Option<String>,
+    response_url: Option<ResponseUrlTarget>,
 }
 
 impl StreamSink {
@@ -36,20 +41,28 @@ impl StreamSink {
     ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let response_url = record.response_url.clone().map(|url| ResponseUrlTarget {
-            response_url: url,
+            response_url: Some(url),
             expires_at: record.created_at
                 + chrono::Duration::from_std(response_url_ttl).unwrap_or_default(),
+            stream: None,
         });
+        let asker = record.chat.as_ref().map(|_| record.asker.clone());
         let writer = Writer {
             store,
             channel: record.channel.clone(),
             stream_id: record.stream_id.clone(),
-            asker: record.chat.as_ref().map(|_| record.asker.clone()),
-            response_url,
+            asker: asker.clone(),
+            response_url: response_url.clone(),
             outbox,
         };
         tokio::spawn(writer.run(rx));
-        Arc::new(StreamSink { tx })
+        Arc::new(StreamSink {
+            tx,
+            channel: record.channel.clone(),
+            stream_id: record.stream_id.clone(),
+            asker,
+            response_url,
+        })
     }
 
     /// The engine's immediate response to the message.
@@ -62,6 +75,41 @@ impl ReplySink for StreamSink {
     fn send(&self, reply: Reply) {
         let _ = self.tx.send(Update::Reply(reply));
     }
+
+    /// Ends the stream if WeCom still refreshes it, else goes by `response_url`.
+    fn interrupt_notice(&self, _job: JobId, text: &str) -> Vec<NewOutbox> {
+        let target = ResponseUrlTarget {
+            response_url: self
+                .response_url
+                .as_ref()
+                .and_then(|t| t.response_url.clone()),
+            expires_at: self
+                .response_url
+                .as_ref()
+                .map_or_else(chrono::Utc::now, |t| t.expires_at),
+            stream: Some(StreamEnd {
+                stream_id: self.stream_id.clone(),
+                line: text.to_string(),
+            }),
+        };
+        vec![NewOutbox {
+            channel: self.channel.clone(),
+            target: serde_json::to_string(&target).expect("target serialises"),
+            body: serde_json::to_string(&ResponseUrlBody::Markdown {
+                content: address(self.asker.as_deref(), text),
+            })
+            .expect("body serialises"),
+        }]
+    }
+}
+
+/// `text` as the asker reads it: named in a group, within WeCom's size.
+fn address(asker: Option<&str>, text: &str) -> String {
+    let text = match asker {
+        Some(asker) => crate::mention(asker, text),
+        None => text.to_string(),
+    };
+    truncate_to(&text, CONTENT_MAX_BYTES).to_string()
 }
 
 /// What the stream says, before addressing.
@@ -141,11 +189,7 @@ impl Writer {
     }
 
     fn address(&self, text: &str) -> String {
-        let text = match &self.asker {
-            Some(asker) => crate::mention(asker, text),
-            None => text.to_string(),
-        };
-        truncate_to(&text, CONTENT_MAX_BYTES).to_string()
+        address(self.asker.as_deref(), text)
     }
 
     /// Writes the stream; `false` when it is no longer open. A store outage is waited

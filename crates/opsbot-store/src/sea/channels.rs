@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, Set};
+use std::collections::{BTreeSet, HashMap};
 
 fn record(db: &Db, m: bot_stream::Model) -> Result<StreamRecord> {
     let state = StreamState::parse(&m.state)
@@ -101,6 +102,82 @@ impl ChannelStore for SeaStore {
             }
             Err(e) => Err(self.db.map(e, ACTION)),
         }
+    }
+
+    async fn stream_open_many(&self, streams: &[NewStream]) -> Result<Vec<StreamOpened>> {
+        const ACTION: &str = "opening robot streams";
+        if streams.len() == 1 {
+            return Ok(vec![self.stream_open(&streams[0]).await?]);
+        }
+        let at = now();
+        let tx = self.conn.begin().await.during(&self.db, ACTION)?;
+        // On SQLite the transaction holds the write lock from its start (see `Conn`).
+        let mut known: HashMap<(String, String), StreamRecord> = HashMap::new();
+        let channels: BTreeSet<&str> = streams.iter().map(|s| s.channel.as_str()).collect();
+        for channel in channels {
+            let ids = streams
+                .iter()
+                .filter(|s| s.channel == channel)
+                .map(|s| s.msg_id.clone());
+            let rows = bot_stream::Entity::find()
+                .filter(bot_stream::Column::Channel.eq(channel))
+                .filter(bot_stream::Column::MsgId.is_in(ids))
+                .all(&tx)
+                .await
+                .during(&self.db, ACTION)?;
+            for m in rows {
+                let r = record(&self.db, m)?;
+                known.insert((r.channel.clone(), r.msg_id.clone()), r);
+            }
+        }
+        let mut opened = Vec::with_capacity(streams.len());
+        let mut rows = Vec::new();
+        for s in streams {
+            let key = (s.channel.clone(), s.msg_id.clone());
+            if let Some(r) = known.get(&key) {
+                opened.push(StreamOpened::Existing(r.clone()));
+                continue;
+            }
+            let r = StreamRecord {
+                channel: s.channel.clone(),
+                stream_id: s.stream_id.clone(),
+                msg_id: s.msg_id.clone(),
+                asker: s.asker.clone(),
+                chat: s.chat.clone(),
+                response_url: s.response_url.clone(),
+                content: String::new(),
+                state: StreamState::Open,
+                job_id: None,
+                created_at: at,
+                updated_at: at,
+            };
+            rows.push(bot_stream::ActiveModel {
+                id: NotSet,
+                channel: Set(r.channel.clone()),
+                stream_id: Set(r.stream_id.clone()),
+                msg_id: Set(r.msg_id.clone()),
+                asker: Set(r.asker.clone()),
+                chat: Set(r.chat.clone()),
+                response_url: Set(r.response_url.clone()),
+                content: Set(String::new()),
+                state: Set(StreamState::Open.as_str().into()),
+                job_id: Set(None),
+                created_at: Set(at),
+                updated_at: Set(at),
+            });
+            known.insert(key, r.clone());
+            opened.push(StreamOpened::New(r));
+        }
+        if !rows.is_empty() {
+            // A unique-key clash here (another instance opened one of them a moment
+            // ago) fails the batch; the caller then opens them one by one.
+            bot_stream::Entity::insert_many(rows)
+                .exec_without_returning(&tx)
+                .await
+                .during(&self.db, ACTION)?;
+        }
+        tx.commit().await.during(&self.db, ACTION)?;
+        Ok(opened)
     }
 
     async fn stream_get(&self, channel: &str, stream_id: &str) -> Result<Option<StreamRecord>> {

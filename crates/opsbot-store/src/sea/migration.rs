@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_tags::Tags),
             Box::new(super::migration_processed::ProcessedAt),
             Box::new(super::migration_agent_bindings::AgentBindings),
+            Box::new(super::migration_outbox::OutboxClaims),
         ]
     }
 }

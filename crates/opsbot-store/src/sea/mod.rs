@@ -19,6 +19,7 @@ mod migration_alerts;
 mod migration_assets;
 mod migration_channels;
 mod migration_leases;
+mod migration_outbox;
 mod migration_processed;
 mod migration_tags;
 mod migration_tokens;
@@ -30,8 +31,8 @@ mod tokens;
 
 use crate::url::{redact, Target};
 use crate::{
-    AuditQuery, ChangeQuery, InterruptFilter, JobQuery, NewJob, NewOutbox, OutboxItem, OutboxQuery,
-    PolicyData, PoolSnapshot, Result, Store, SyncReport,
+    AuditQuery, ChangeQuery, InterruptFilter, JobQuery, NewJob, NewOutbox, OutboxClaim, OutboxItem,
+    OutboxQuery, PolicyData, PoolSnapshot, Result, Store, SyncReport,
 };
 use async_trait::async_trait;
 use conn::Conn;
@@ -173,6 +174,14 @@ impl Store for SeaStore {
         outbox::push(&self.conn, &self.db, item).await
     }
 
+    async fn outbox_hold(&self, job: JobId, items: &[NewOutbox]) -> Result<()> {
+        outbox::hold(&self.conn, &self.db, job, items).await
+    }
+
+    async fn outbox_drop_held(&self, job: JobId) -> Result<u64> {
+        outbox::drop_held(&self.conn, &self.db, job).await
+    }
+
     async fn outbox_claim(
         &self,
         channel_prefix: &str,
@@ -183,21 +192,22 @@ impl Store for SeaStore {
         outbox::claim(&self.conn, &self.db, channel_prefix, owner, lease, limit).await
     }
 
-    async fn outbox_sent(&self, id: i64) -> Result<()> {
-        outbox::sent(&self.conn, &self.db, id).await
+    async fn outbox_sent(&self, id: i64, claim: &OutboxClaim) -> Result<bool> {
+        outbox::sent(&self.conn, &self.db, id, claim).await
     }
 
     async fn outbox_retry(
         &self,
         id: i64,
+        claim: &OutboxClaim,
         next_attempt_at: chrono::DateTime<chrono::Utc>,
         error: &str,
-    ) -> Result<()> {
-        outbox::retry(&self.conn, &self.db, id, next_attempt_at, error).await
+    ) -> Result<bool> {
+        outbox::retry(&self.conn, &self.db, id, claim, next_attempt_at, error).await
     }
 
-    async fn outbox_dead(&self, id: i64, error: &str) -> Result<()> {
-        outbox::dead(&self.conn, &self.db, id, error).await
+    async fn outbox_dead(&self, id: i64, claim: &OutboxClaim, error: &str) -> Result<bool> {
+        outbox::dead(&self.conn, &self.db, id, claim, error).await
     }
 
     async fn outbox_list(&self, query: &OutboxQuery) -> Result<Vec<OutboxItem>> {

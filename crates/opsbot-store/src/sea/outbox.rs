@@ -4,30 +4,49 @@
 //! Claiming is safe across tasks and processes on every backend because each item is
 //! taken by a conditional `UPDATE` that only matches while the item is unclaimed (or
 //! its lease ran out): of several claimers racing on one row, the database lets exactly
-//! one update it; the others see zero rows affected and skip it.
+//! one update it; the others see zero rows affected and skip it. Every claim gets a
+//! token of its own, and marking an item is conditional on that claim: a sender whose
+//! lease ran out (it froze, or its store write was slow) and whose item was claimed by
+//! another since cannot mark it.
+//!
+//! Items can also be *held* for a job: they wait, unclaimable, until the job is
+//! interrupted (then the next claim releases them) or ends otherwise (then they are
+//! dropped). The job's state decides, so whoever interrupts it, whenever, releases them.
 
 use super::conn::Conn;
-use super::entity::outbox;
+use super::entity::{job, outbox};
 use super::errors::{Db, During};
 use super::pool::now;
-use crate::{NewOutbox, OutboxItem, OutboxQuery, OutboxState, Result};
-use sea_orm::sea_query::{Alias, Expr, Func, SimpleExpr};
+use crate::{NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState, Result};
+use opsbot_core::{JobId, JobState};
+use sea_orm::sea_query::{Alias, Expr, Func, Query, SimpleExpr};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Queues one item; `conn` may be a transaction (the alert gateway queues a group's
 /// messages in the same transaction that closes the group).
 pub(crate) async fn push<C: ConnectionTrait>(conn: &C, db: &Db, item: &NewOutbox) -> Result<i64> {
+    Ok(
+        outbox::Entity::insert(row(item, OutboxState::Pending, None))
+            .exec(conn)
+            .await
+            .during(db, "queueing an outbox message")?
+            .last_insert_id,
+    )
+}
+
+fn row(item: &NewOutbox, state: OutboxState, hold_job: Option<i64>) -> outbox::ActiveModel {
     let at = now();
-    let row = outbox::ActiveModel {
+    outbox::ActiveModel {
         id: NotSet,
         channel: Set(item.channel.clone()),
         target: Set(item.target.clone()),
         body: Set(item.body.clone()),
-        state: Set(OutboxState::Pending.as_str().into()),
+        state: Set(state.as_str().into()),
         attempts: Set(0),
         next_attempt_ms: Set(at.timestamp_millis()),
         claimed_by: Set(None),
@@ -35,12 +54,92 @@ pub(crate) async fn push<C: ConnectionTrait>(conn: &C, db: &Db, item: &NewOutbox
         last_error: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
-    };
-    Ok(outbox::Entity::insert(row)
+        claim_token: Set(None),
+        hold_job: Set(hold_job),
+    }
+}
+
+/// Queues `items` held for `job`, in one transaction (all or none).
+pub(crate) async fn hold(conn: &Conn, db: &Db, job: JobId, items: &[NewOutbox]) -> Result<()> {
+    const ACTION: &str = "queueing the messages held for a job";
+    if items.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.begin().await.during(db, ACTION)?;
+    for item in items {
+        outbox::Entity::insert(row(item, OutboxState::Held, Some(job.0)))
+            .exec_without_returning(&tx)
+            .await
+            .during(db, ACTION)?;
+    }
+    tx.commit().await.during(db, ACTION)
+}
+
+/// Drops what is held for `job`, and what is still held for any job that ended without
+/// being interrupted (left behind when an earlier drop failed).
+pub(crate) async fn drop_held(conn: &Conn, db: &Db, job: JobId) -> Result<u64> {
+    let done = [JobState::Succeeded.as_str(), JobState::Failed.as_str()];
+    let finished = Query::select()
+        .expr(Expr::val(1))
+        .from(job::Entity)
+        .and_where(
+            Expr::col((job::Entity, job::Column::Id))
+                .equals((outbox::Entity, outbox::Column::HoldJob)),
+        )
+        .and_where(Expr::col((job::Entity, job::Column::State)).is_in(done))
+        .to_owned();
+    let gone = outbox::Entity::delete_many()
+        .filter(outbox::Column::State.eq(OutboxState::Held.as_str()))
+        .filter(
+            Condition::any()
+                .add(outbox::Column::HoldJob.eq(job.0))
+                .add(Expr::exists(finished)),
+        )
         .exec(conn)
         .await
-        .during(db, "queueing an outbox message")?
-        .last_insert_id)
+        .during(db, "dropping the messages held for a job")?;
+    Ok(gone.rows_affected)
+}
+
+/// Makes the items held for interrupted jobs pending, due now.
+async fn release_held<C: ConnectionTrait>(conn: &C, db: &Db, now_ms: i64) -> Result<()> {
+    let interrupted = Query::select()
+        .expr(Expr::val(1))
+        .from(job::Entity)
+        .and_where(
+            Expr::col((job::Entity, job::Column::Id))
+                .equals((outbox::Entity, outbox::Column::HoldJob)),
+        )
+        .and_where(Expr::col((job::Entity, job::Column::State)).eq(JobState::Interrupted.as_str()))
+        .to_owned();
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::State,
+            Expr::value(OutboxState::Pending.as_str()),
+        )
+        .col_expr(outbox::Column::NextAttemptMs, Expr::value(now_ms))
+        .col_expr(outbox::Column::UpdatedAt, Expr::value(now()))
+        .filter(outbox::Column::State.eq(OutboxState::Held.as_str()))
+        .filter(Expr::exists(interrupted))
+        .exec(conn)
+        .await
+        .during(db, "releasing the messages held for interrupted jobs")?;
+    Ok(())
+}
+
+/// A token no earlier claim of this process had; owners are unique per process, so
+/// owner and token name one claim.
+fn claim_token() -> i64 {
+    static NEXT: AtomicI64 = AtomicI64::new(0);
+    // Seeded from the clock so a restarted process (under the same owner name, should
+    // that ever happen) does not repeat its predecessor's tokens.
+    let _ = NEXT.compare_exchange(
+        0,
+        now().timestamp_micros().max(1),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 pub(crate) async fn claim(
@@ -72,9 +171,18 @@ pub(crate) async fn claim(
 
     // On SQLite the transaction holds the write lock from its start (see `Conn`), so a
     // concurrent process waits its turn instead of failing when our read is followed
-    // by a write. PostgreSQL and MySQL need no such lock: their row locks serialise
-    // the UPDATEs below.
+    // by a write, and held notices are released under that lock (no second write
+    // transaction per claim). PostgreSQL and MySQL need no such lock: their row locks
+    // serialise the UPDATEs below; there the release is a statement of its own, so the
+    // row locks it takes last no longer than it.
+    let sqlite = conn.get_database_backend() == DbBackend::Sqlite;
+    if !sqlite {
+        release_held(conn, db, now_ms).await?;
+    }
     let tx = conn.begin().await.during(db, ACTION)?;
+    if sqlite {
+        release_held(&tx, db, now_ms).await?;
+    }
     let candidates: Vec<i64> = outbox::Entity::find()
         .select_only()
         .column(outbox::Column::Id)
@@ -94,6 +202,7 @@ pub(crate) async fn claim(
         let updated = outbox::Entity::update_many()
             .col_expr(outbox::Column::ClaimedBy, Expr::value(owner))
             .col_expr(outbox::Column::ClaimUntilMs, Expr::value(until_ms))
+            .col_expr(outbox::Column::ClaimToken, Expr::value(claim_token()))
             .filter(outbox::Column::Id.eq(id))
             .filter(unclaimed())
             .exec(&tx)
@@ -117,10 +226,20 @@ pub(crate) async fn claim(
     rows.into_iter().map(|m| item(db, m)).collect()
 }
 
-/// Marks an item delivered and releases its claim, whatever its state: a delivery
-/// reported late (after the lease ran out) still happened.
-pub(crate) async fn sent(conn: &Conn, db: &Db, id: i64) -> Result<()> {
-    outbox::Entity::update_many()
+/// The rows `claim` still holds: the item, pending, claimed by that owner with that
+/// token. Whether the lease has run out does not matter: until someone else claims the
+/// item, the outcome of its holder's attempt is the one to record.
+fn held_by(id: i64, claim: &OutboxClaim) -> Condition {
+    Condition::all()
+        .add(outbox::Column::Id.eq(id))
+        .add(outbox::Column::State.eq(OutboxState::Pending.as_str()))
+        .add(outbox::Column::ClaimedBy.eq(claim.owner.as_str()))
+        .add(outbox::Column::ClaimToken.eq(claim.token))
+}
+
+/// Marks an item delivered and releases its claim, if `claim` still holds it.
+pub(crate) async fn sent(conn: &Conn, db: &Db, id: i64, claim: &OutboxClaim) -> Result<bool> {
+    let updated = outbox::Entity::update_many()
         .col_expr(
             outbox::Column::State,
             Expr::value(OutboxState::Sent.as_str()),
@@ -128,26 +247,30 @@ pub(crate) async fn sent(conn: &Conn, db: &Db, id: i64) -> Result<()> {
         .col_expr(outbox::Column::UpdatedAt, Expr::value(now()))
         .col_expr(outbox::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(outbox::Column::ClaimUntilMs, Expr::value(None::<i64>))
-        .filter(outbox::Column::Id.eq(id))
+        .col_expr(outbox::Column::ClaimToken, Expr::value(None::<i64>))
+        .filter(held_by(id, claim))
         .exec(conn)
         .await
         .during(db, "marking an outbox message sent")?;
-    Ok(())
+    Ok(updated.rows_affected == 1)
 }
 
-/// Counts a failed attempt and makes the item due again at `next_attempt_at`. Only a
-/// pending item changes, so a late failure report cannot revive a delivered one.
+/// Counts a failed attempt and makes the item due again at `next_attempt_at`, if
+/// `claim` still holds it (so a late failure report cannot revive a delivered item, nor
+/// reschedule one another worker is sending).
 pub(crate) async fn retry(
     conn: &Conn,
     db: &Db,
     id: i64,
+    claim: &OutboxClaim,
     next_attempt_at: chrono::DateTime<chrono::Utc>,
     error: &str,
-) -> Result<()> {
+) -> Result<bool> {
     failed(
         conn,
         db,
         id,
+        claim,
         error,
         Some(next_attempt_at.timestamp_millis()),
         "scheduling an outbox message for retry",
@@ -155,13 +278,20 @@ pub(crate) async fn retry(
     .await
 }
 
-/// Counts the last attempt and moves the item to the dead-letter list. Only a pending
-/// item changes, for the same reason as [`retry`].
-pub(crate) async fn dead(conn: &Conn, db: &Db, id: i64, error: &str) -> Result<()> {
+/// Counts the last attempt and moves the item to the dead-letter list, if `claim` still
+/// holds it.
+pub(crate) async fn dead(
+    conn: &Conn,
+    db: &Db,
+    id: i64,
+    claim: &OutboxClaim,
+    error: &str,
+) -> Result<bool> {
     failed(
         conn,
         db,
         id,
+        claim,
         error,
         None,
         "moving an outbox message to the dead letters",
@@ -174,10 +304,11 @@ async fn failed(
     conn: &Conn,
     db: &Db,
     id: i64,
+    claim: &OutboxClaim,
     error: &str,
     retry_at_ms: Option<i64>,
     action: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let mut update = outbox::Entity::update_many()
         .col_expr(
             outbox::Column::Attempts,
@@ -186,7 +317,8 @@ async fn failed(
         .col_expr(outbox::Column::LastError, Expr::value(error))
         .col_expr(outbox::Column::UpdatedAt, Expr::value(now()))
         .col_expr(outbox::Column::ClaimedBy, Expr::value(None::<String>))
-        .col_expr(outbox::Column::ClaimUntilMs, Expr::value(None::<i64>));
+        .col_expr(outbox::Column::ClaimUntilMs, Expr::value(None::<i64>))
+        .col_expr(outbox::Column::ClaimToken, Expr::value(None::<i64>));
     update = match retry_at_ms {
         Some(at) => update.col_expr(outbox::Column::NextAttemptMs, Expr::value(at)),
         None => update.col_expr(
@@ -194,13 +326,12 @@ async fn failed(
             Expr::value(OutboxState::Dead.as_str()),
         ),
     };
-    update
-        .filter(outbox::Column::Id.eq(id))
-        .filter(outbox::Column::State.eq(OutboxState::Pending.as_str()))
+    let updated = update
+        .filter(held_by(id, claim))
         .exec(conn)
         .await
         .during(db, action)?;
-    Ok(())
+    Ok(updated.rows_affected == 1)
 }
 
 pub(crate) async fn list(conn: &Conn, db: &Db, query: &OutboxQuery) -> Result<Vec<OutboxItem>> {
@@ -280,5 +411,19 @@ fn item(db: &Db, m: outbox::Model) -> Result<OutboxItem> {
         last_error: m.last_error,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        claim: claim_of(&m.claimed_by, m.claim_token, m.claim_until_ms),
+        hold_job: m.hold_job,
+    })
+}
+
+fn claim_of(
+    owner: &Option<String>,
+    token: Option<i64>,
+    until_ms: Option<i64>,
+) -> Option<OutboxClaim> {
+    Some(OutboxClaim {
+        owner: owner.clone()?,
+        token: token?,
+        until: chrono::DateTime::from_timestamp_millis(until_ms?)?,
     })
 }

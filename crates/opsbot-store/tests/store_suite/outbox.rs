@@ -3,7 +3,11 @@
 
 use super::harness::Ctx;
 use chrono::{DateTime, SubsecRound, Utc};
-use opsbot_store::{connect, NewOutbox, OutboxItem, OutboxQuery, OutboxState, SeaStore, Store};
+use opsbot_core::{JobId, JobState};
+use opsbot_store::{
+    connect, InterruptFilter, NewJob, NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState,
+    SeaStore, Store,
+};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,42 @@ fn msg(channel: &str, body: &str) -> NewOutbox {
 
 fn ids(items: &[OutboxItem]) -> Vec<i64> {
     items.iter().map(|i| i.id).collect()
+}
+
+/// The claim `owner` holds on item `id` (claimed through `claim`).
+async fn take(store: &dyn Store, prefix: &str, owner: &str, id: i64) -> OutboxClaim {
+    let claimed = store.outbox_claim(prefix, owner, LONG, 100).await.unwrap();
+    let item = claimed
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap_or_else(|| panic!("{owner} could not claim item {id}"));
+    item.claim.expect("a claimed item carries its claim")
+}
+
+/// Marks `id` sent through whatever claim it is under now (the test stands in for its
+/// holder).
+async fn sent(store: &dyn Store, id: i64) {
+    let claim = one(store, id).await.claim.expect("the item is claimed");
+    assert!(store.outbox_sent(id, &claim).await.unwrap());
+}
+
+/// The item's current claim, or a new one (claiming only its own channel).
+async fn claim_of(store: &dyn Store, id: i64) -> OutboxClaim {
+    let item = one(store, id).await;
+    match item.claim {
+        Some(c) => c,
+        None => take(store, &item.channel, "tester", id).await,
+    }
+}
+
+async fn retry(store: &dyn Store, id: i64, at: DateTime<Utc>, error: &str) -> bool {
+    let claim = claim_of(store, id).await;
+    store.outbox_retry(id, &claim, at, error).await.unwrap()
+}
+
+async fn dead(store: &dyn Store, id: i64, error: &str) {
+    let claim = claim_of(store, id).await;
+    assert!(store.outbox_dead(id, &claim, error).await.unwrap());
 }
 
 async fn list(store: &dyn Store, state: Option<OutboxState>) -> Vec<OutboxItem> {
@@ -66,7 +106,11 @@ pub async fn outbox_push_claim_sent(ctx: Ctx) {
     );
     assert!(first.next_attempt_at <= Utc::now());
 
-    s.outbox_sent(a).await.unwrap();
+    let claim = first.claim.clone().expect("claimed");
+    assert_eq!(claim.owner, "proc-a");
+    assert!(claim.until > Utc::now());
+    assert_ne!(claim.token, claimed[1].claim.as_ref().unwrap().token);
+    assert!(s.outbox_sent(a, &claim).await.unwrap());
     let sent = list(s, Some(OutboxState::Sent)).await;
     assert_eq!(ids(&sent), [a]);
     assert_eq!(sent[0].state, OutboxState::Sent);
@@ -97,7 +141,7 @@ pub async fn outbox_claim_matches_due_items_by_channel_prefix(ctx: Ctx) {
     let upper = s.outbox_push(&msg("WECOM:ops", "6")).await.unwrap();
     let later = s.outbox_push(&msg("wecom:later", "7")).await.unwrap();
     let in_an_hour = Utc::now() + chrono::Duration::hours(1);
-    s.outbox_retry(later, in_an_hour, "not yet").await.unwrap();
+    assert!(retry(s, later, in_an_hour, "not yet").await);
 
     // As LIKE patterns these would match every wecom… channel; they must not.
     let claim = |prefix: &'static str| s.outbox_claim(prefix, "proc-a", LONG, 10);
@@ -119,12 +163,6 @@ pub async fn outbox_claim_matches_due_items_by_channel_prefix(ctx: Ctx) {
     assert_eq!(ids(&claim("robot:").await.unwrap()), [robot]);
     assert_eq!(ids(&claim("WECOM:").await.unwrap()), [upper]);
     assert!(claim("").await.unwrap().is_empty());
-
-    // Once due, `later` is claimable.
-    s.outbox_retry(later, Utc::now() - chrono::Duration::seconds(1), "now")
-        .await
-        .unwrap();
-    assert_eq!(ids(&claim("wecom:").await.unwrap()), [later]);
 }
 
 pub async fn outbox_lease_excludes_others_until_it_expires(ctx: Ctx) {
@@ -206,7 +244,8 @@ pub async fn outbox_concurrent_claimers_never_share(ctx: Ctx) {
                     let batch = store.outbox_claim("wecom:", &owner, LONG, 3).await.unwrap();
                     for item in &batch {
                         got.push(item.id);
-                        store.outbox_sent(item.id).await.unwrap();
+                        let claim = item.claim.as_ref().unwrap();
+                        assert!(store.outbox_sent(item.id, claim).await.unwrap());
                     }
                     // An empty batch may only mean others hold the rest: stop once
                     // everything is delivered.
@@ -248,7 +287,7 @@ pub async fn outbox_retry_counts_and_delays(ctx: Ctx) {
     );
 
     let at: DateTime<Utc> = Utc::now() + chrono::Duration::minutes(5);
-    s.outbox_retry(id, at, "HTTP 503 服务不可用").await.unwrap();
+    assert!(retry(s, id, at, "HTTP 503 服务不可用").await);
     let item = one(s, id).await;
     assert_eq!(item.state, OutboxState::Pending);
     assert_eq!(item.attempts, 1);
@@ -256,6 +295,7 @@ pub async fn outbox_retry_counts_and_delays(ctx: Ctx) {
     assert_eq!(item.next_attempt_at, at.trunc_subsecs(3));
     assert!(item.updated_at >= before.updated_at);
     assert_eq!(item.created_at, before.created_at);
+    assert_eq!(item.claim, None, "the retry released the claim");
     assert!(
         s.outbox_claim("wecom:", "proc-b", LONG, 10)
             .await
@@ -264,16 +304,182 @@ pub async fn outbox_retry_counts_and_delays(ctx: Ctx) {
         "not due for five minutes"
     );
 
-    // Due again (and the retry released proc-a's claim): another owner gets it.
-    s.outbox_retry(id, Utc::now() - chrono::Duration::seconds(1), "timeout")
-        .await
-        .unwrap();
-    let again = s.outbox_claim("wecom:", "proc-b", LONG, 10).await.unwrap();
-    assert_eq!(ids(&again), [id]);
+    // Due at once (and the retry released the claim): another owner gets it, and the
+    // attempts add up.
+    let due = s.outbox_push(&msg("robot:ops", "重试")).await.unwrap();
+    assert!(retry(s, due, Utc::now() - chrono::Duration::seconds(1), "503").await);
+    let again = s.outbox_claim("robot:", "proc-b", LONG, 10).await.unwrap();
+    assert_eq!(ids(&again), [due]);
     assert_eq!(
         (again[0].attempts, again[0].last_error.as_deref()),
+        (1, Some("503"))
+    );
+    assert!(retry(s, due, Utc::now() - chrono::Duration::seconds(1), "timeout").await);
+    let third = s.outbox_claim("robot:", "proc-c", LONG, 10).await.unwrap();
+    assert_eq!(ids(&third), [due]);
+    assert_eq!(
+        (third[0].attempts, third[0].last_error.as_deref()),
         (2, Some("timeout"))
     );
+}
+
+/// A worker whose lease ran out (frozen, or slow to report) and whose item another
+/// worker claimed since can neither mark it sent nor reschedule nor bury it; nor can an
+/// older claim of the same owner.
+pub async fn outbox_marks_need_the_claim_that_holds_the_item(ctx: Ctx) {
+    let s = &*ctx.store;
+    let id = s.outbox_push(&msg("wecom:ops", "只发一次")).await.unwrap();
+    let short = Duration::from_millis(200);
+    let claimed = s.outbox_claim("wecom:", "proc-a", short, 10).await.unwrap();
+    assert_eq!(ids(&claimed), [id]);
+    let frozen = claimed[0].claim.clone().unwrap();
+
+    // proc-a's lease runs out; proc-b claims the item (through another instance).
+    let other = connect(&ctx.url).await.unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let live = loop {
+        let got = other
+            .outbox_claim("wecom:", "proc-b", short, 10)
+            .await
+            .unwrap();
+        if let Some(item) = got.into_iter().next() {
+            break item.claim.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired lease was never free"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(live.owner, "proc-b");
+
+    // proc-a wakes up: nothing it reports counts.
+    assert!(!s.outbox_sent(id, &frozen).await.unwrap());
+    let soon = Utc::now() + chrono::Duration::hours(1);
+    assert!(!s.outbox_retry(id, &frozen, soon, "timeout").await.unwrap());
+    assert!(!s.outbox_dead(id, &frozen, "gone").await.unwrap());
+    let item = one(s, id).await;
+    assert_eq!(
+        (item.state, item.attempts, item.claim.as_ref()),
+        (OutboxState::Pending, 0, Some(&live))
+    );
+    // Nor does a claim naming the right owner with another token.
+    let forged = OutboxClaim {
+        token: live.token + 1,
+        ..live.clone()
+    };
+    assert!(!s.outbox_sent(id, &forged).await.unwrap());
+
+    // proc-b's lease runs out too, and proc-b claims the item again: a new token, and
+    // its own earlier claim is as dead as proc-a's.
+    let deadline = Instant::now() + PATIENCE;
+    let renewed = loop {
+        let got = s.outbox_claim("wecom:", "proc-b", LONG, 10).await.unwrap();
+        if let Some(item) = got.into_iter().next() {
+            break item.claim.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the expired lease was never free"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(renewed.owner, "proc-b");
+    assert_ne!(renewed.token, live.token);
+    assert!(!s.outbox_sent(id, &live).await.unwrap());
+    assert_eq!(one(s, id).await.state, OutboxState::Pending);
+
+    // The holder's report counts, once.
+    assert!(s.outbox_sent(id, &renewed).await.unwrap());
+    assert_eq!(one(s, id).await.state, OutboxState::Sent);
+    assert!(!s.outbox_sent(id, &renewed).await.unwrap());
+    assert!(!s.outbox_retry(id, &renewed, soon, "late").await.unwrap());
+    assert_eq!(one(s, id).await.state, OutboxState::Sent);
+}
+
+fn job(owner: &str) -> NewJob {
+    NewJob {
+        owner: owner.into(),
+        user: "zhangsan".into(),
+        channel: "wecom:ops".into(),
+        chat: None,
+        command: "克隆".into(),
+        text: "克隆:1,a,10.0.0.1".into(),
+        message: "已受理".into(),
+    }
+}
+
+/// Items held for a job wait, unclaimable and not counted, until the job is interrupted
+/// (then they go like any other) or ends otherwise (then they are dropped).
+pub async fn outbox_held_items_wait_for_their_job(ctx: Ctx) {
+    let s = &*ctx.store;
+    let crashed = s.create_job(&job("proc-dead")).await.unwrap();
+    let succeeds = s.create_job(&job("proc-live")).await.unwrap();
+    let fails = s.create_job(&job("proc-live")).await.unwrap();
+    s.outbox_hold(
+        crashed,
+        &[msg("wecom:ops", "⚠ 已中断 1/2"), msg("wecom:ops", "2/2")],
+    )
+    .await
+    .unwrap();
+    s.outbox_hold(succeeds, &[msg("wecom:ops", "⚠ 已中断")])
+        .await
+        .unwrap();
+    s.outbox_hold(fails, &[msg("wechat:mp", "⚠ 已中断")])
+        .await
+        .unwrap();
+    let held = list(s, Some(OutboxState::Held)).await;
+    assert_eq!(held.len(), 4);
+    assert!(held
+        .iter()
+        .all(|i| i.hold_job.is_some() && i.claim.is_none()));
+    assert_eq!(
+        s.outbox_depth().await.unwrap(),
+        0,
+        "held items are not pending"
+    );
+    assert!(s.outbox_claim("", "w", LONG, 10).await.unwrap().is_empty());
+
+    // The crashed process's job is interrupted (by whichever instance): its items go.
+    let swept = s
+        .interrupt_jobs(&InterruptFilter::Owner("proc-dead".into()), "已中断")
+        .await
+        .unwrap();
+    assert_eq!(swept, [crashed]);
+    let released = s.outbox_claim("", "w", LONG, 10).await.unwrap();
+    let bodies: Vec<&str> = released.iter().map(|i| i.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["⚠ 已中断 1/2", "2/2"],
+        "in order, only the crashed job's"
+    );
+    assert!(released
+        .iter()
+        .all(|i| i.state == OutboxState::Pending && i.attempts == 0));
+    for item in &released {
+        assert!(s
+            .outbox_sent(item.id, item.claim.as_ref().unwrap())
+            .await
+            .unwrap());
+    }
+
+    // A job that ends well drops its items; one whose drop was missed is swept up by the
+    // next drop.
+    s.update_job(succeeds, JobState::Succeeded, 100, "ok")
+        .await
+        .unwrap();
+    assert_eq!(s.outbox_drop_held(succeeds).await.unwrap(), 1);
+    s.update_job(fails, JobState::Failed, 0, "no")
+        .await
+        .unwrap();
+    assert_eq!(s.outbox_drop_held(JobId(0)).await.unwrap(), 1);
+    assert!(list(s, Some(OutboxState::Held)).await.is_empty());
+    // Interrupting them now (they are final) releases nothing.
+    s.interrupt_jobs(&InterruptFilter::Owner("proc-live".into()), "已中断")
+        .await
+        .unwrap();
+    assert!(s.outbox_claim("", "w", LONG, 10).await.unwrap().is_empty());
+    assert_eq!(list(s, Some(OutboxState::Sent)).await.len(), 2);
 }
 
 pub async fn outbox_dead_letters_listed_never_claimed(ctx: Ctx) {
@@ -284,9 +490,7 @@ pub async fn outbox_dead_letters_listed_never_claimed(ctx: Ctx) {
         ids(&s.outbox_claim("robot:", "proc-a", LONG, 1).await.unwrap()),
         [bad]
     );
-    s.outbox_dead(bad, "errcode 40003: invalid user")
-        .await
-        .unwrap();
+    dead(s, bad, "errcode 40003: invalid user").await;
 
     let dead = list(s, Some(OutboxState::Dead)).await;
     assert_eq!(ids(&dead), [bad]);
@@ -297,9 +501,20 @@ pub async fn outbox_dead_letters_listed_never_claimed(ctx: Ctx) {
     assert_eq!(ids(&list(s, Some(OutboxState::Pending)).await), [good]);
 
     // Even an overdue retry does not bring a dead item back.
-    s.outbox_retry(bad, Utc::now() - chrono::Duration::hours(1), "late report")
+    let stale = OutboxClaim {
+        owner: "proc-a".into(),
+        token: 0,
+        until: Utc::now(),
+    };
+    assert!(!s
+        .outbox_retry(
+            bad,
+            &stale,
+            Utc::now() - chrono::Duration::hours(1),
+            "late report"
+        )
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(one(s, bad).await.state, OutboxState::Dead);
     assert_eq!(
         ids(&s.outbox_claim("", "proc-b", LONG, 10).await.unwrap()),
@@ -330,11 +545,9 @@ pub async fn outbox_depth_counts_pending(ctx: Ctx) {
         4,
         "claimed items are still pending"
     );
-    s.outbox_sent(pushed[0]).await.unwrap();
-    s.outbox_dead(pushed[1], "gone").await.unwrap();
-    s.outbox_retry(pushed[2], Utc::now(), "again")
-        .await
-        .unwrap();
+    sent(s, pushed[0]).await;
+    dead(s, pushed[1], "gone").await;
+    assert!(retry(s, pushed[2], Utc::now(), "again").await);
     assert_eq!(s.outbox_depth().await.unwrap(), 2);
 }
 
@@ -364,10 +577,19 @@ pub async fn outbox_survives_reopen(ctx: Ctx) {
     let retried = first.outbox_push(&msg("robot:ops", "重试")).await.unwrap();
     let sent = first.outbox_push(&msg("robot:ops", "已发")).await.unwrap();
     let dead = first.outbox_push(&msg("robot:ops", "死信")).await.unwrap();
+    let robots = first
+        .outbox_claim("robot:", "proc-z", LONG, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&robots), [retried, sent, dead]);
+    let claim = |i: usize| robots[i].claim.clone().unwrap();
     let at = Utc::now() + chrono::Duration::hours(1);
-    first.outbox_retry(retried, at, "503").await.unwrap();
-    first.outbox_sent(sent).await.unwrap();
-    first.outbox_dead(dead, "400").await.unwrap();
+    assert!(first
+        .outbox_retry(retried, &claim(0), at, "503")
+        .await
+        .unwrap());
+    assert!(first.outbox_sent(sent, &claim(1)).await.unwrap());
+    assert!(first.outbox_dead(dead, &claim(2), "400").await.unwrap());
     let claimed = first
         .outbox_claim("wecom:", "proc-a", LONG, 1)
         .await
