@@ -7,6 +7,7 @@ pub mod audit;
 pub mod duration;
 pub mod inventory;
 pub mod job;
+pub mod outcome;
 pub mod policy;
 pub mod provider;
 pub mod zone;
@@ -22,6 +23,11 @@ pub use inventory::{
     PowerState, Template, Vm,
 };
 pub use job::{JobId, JobRecord, JobState};
+pub use outcome::{
+    CloneNetwork, CloneStep, CloneStepFailed, Cloned, Done, GuestTools, Hardware, Heartbeat,
+    HostNeed, NetworkName, Outage, PingFailure, PingResult, Pinged, Place, Rejection, ResetReason,
+    SpaceFor, Step, ToolsStatus, VmSize,
+};
 pub use policy::{Policy, Role, Scope};
 pub use provider::{
     InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,

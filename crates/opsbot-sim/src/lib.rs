@@ -8,6 +8,7 @@ mod ops;
 mod seed;
 pub mod synthetic;
 
+
 use async_trait::async_trait;
 use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
 use opsbot_store::Store;
@@ -57,10 +58,7 @@ impl SimProvider {
     }
 
     fn unavailable(&self, message: impl std::fmt::Display) -> ProviderError {
-        ProviderError::Unavailable {
-            provider: self.name.clone(),
-            message: message.to_string(),
-        }
+        ProviderError::unavailable(&self.name, message)
     }
 
     async fn load(&self) -> Result<SimState, ProviderError> {
