@@ -10,6 +10,7 @@ pub mod job;
 pub mod outcome;
 pub mod policy;
 pub mod provider;
+pub mod provider_config;
 pub mod zone;
 
 pub use alerts::{AlertDesk, DeskError, DeskPage};
@@ -32,4 +33,5 @@ pub use policy::{Policy, Role, Scope};
 pub use provider::{
     InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
 };
+pub use provider_config::{ProviderSection, SectionError};
 pub use zone::Zone;

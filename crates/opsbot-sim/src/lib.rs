@@ -4,10 +4,12 @@
 //! progress, impossible requests fail). Its state lives in the store, so a VM cloned
 //! by one `opsbot chat -c` is there for the next.
 
+mod config;
 mod ops;
 mod seed;
 pub mod synthetic;
 
+pub use config::Config;
 
 use async_trait::async_trait;
 use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
