@@ -7,8 +7,10 @@ pub mod audit;
 pub mod duration;
 pub mod inventory;
 pub mod job;
+pub mod outcome;
 pub mod policy;
 pub mod provider;
+pub mod provider_config;
 pub mod zone;
 
 pub use alerts::{AlertDesk, DeskError, DeskPage};
@@ -22,8 +24,14 @@ pub use inventory::{
     PowerState, Template, Vm,
 };
 pub use job::{JobId, JobRecord, JobState};
+pub use outcome::{
+    CloneNetwork, CloneStep, CloneStepFailed, Cloned, Done, GuestTools, Hardware, Heartbeat,
+    HostNeed, NetworkName, Outage, PingFailure, PingResult, Pinged, Place, Rejection, ResetReason,
+    SpaceFor, Step, ToolsStatus, VmSize,
+};
 pub use policy::{Policy, Role, Scope};
 pub use provider::{
     InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
 };
+pub use provider_config::{ProviderSection, SectionError};
 pub use zone::Zone;

@@ -2,6 +2,7 @@
 //! The engine calls it; providers know nothing of chat channels.
 
 use crate::inventory::{Inventory, Vm};
+use crate::outcome::{Done, Outage, Rejection, Step};
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
 
@@ -76,17 +77,17 @@ impl VmOperation {
     }
 }
 
-/// What an operation did: a message for the user, and the VM as it now is so the pool
-/// can be updated without a full sync.
+/// What an operation did, and the VM as it now is so the pool can be updated without
+/// a full sync.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpOutcome {
-    pub message: String,
+    pub done: Done,
     pub vm: Option<Vm>,
 }
 
-/// Progress callback for long operations (percent 0..=100 and a short note).
+/// Progress callback for long operations (percent 0..=100 and the step reached).
 pub trait Progress: Send + Sync {
-    fn report(&self, percent: u8, note: &str);
+    fn report(&self, percent: u8, step: &Step);
 }
 
 /// A progress sink that ignores everything, for quick operations and tests.
@@ -94,14 +95,16 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 
 impl Progress for NoProgress {
-    fn report(&self, _percent: u8, _note: &str) {}
+    fn report(&self, _percent: u8, _step: &Step) {}
 }
 
+/// Why an operation or read failed. The text a user reads is the engine's rendering;
+/// `Display` is for logs.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The request cannot be done as asked (already on, too big, name taken, ...).
-    #[error("{0}")]
-    Rejected(String),
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
     #[error("{kind} {id} not found on provider {provider}")]
     NotFound {
         provider: String,
@@ -109,14 +112,30 @@ pub enum ProviderError {
         id: String,
     },
     /// The provider could not be reached or failed; retrying later may work.
-    #[error("provider {provider} unavailable: {message}")]
-    Unavailable { provider: String, message: String },
+    #[error("provider {provider} unavailable: {cause:?}")]
+    Unavailable { provider: String, cause: Outage },
     #[error("{0} is not supported by this provider")]
     Unsupported(&'static str),
-    /// The operation failed after it had changed something (a clone whose customisation
-    /// failed): `vm` is what it left behind, for the pool to record.
-    #[error("{message}")]
-    Partial { message: String, vm: Box<Vm> },
+    /// The operation was refused after it had changed something (a clone whose
+    /// customisation failed): `vm` is what it left behind, for the pool to record.
+    #[error("rejected after a change to {}: {rejection:?}", vm.name)]
+    Partial { rejection: Rejection, vm: Box<Vm> },
+}
+
+impl From<Rejection> for ProviderError {
+    fn from(r: Rejection) -> Self {
+        ProviderError::Rejected(r)
+    }
+}
+
+impl ProviderError {
+    /// The provider failed in its client's own words.
+    pub fn unavailable(provider: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        ProviderError::Unavailable {
+            provider: provider.into(),
+            cause: Outage::Failed(message.to_string()),
+        }
+    }
 }
 
 /// What [`Provider::inventory_since`] found.

@@ -8,6 +8,7 @@ use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
 use crate::menu::{is_path, MenuNode, MenuStep};
 use crate::pool::{PoolCache, PoolView, VmLookup};
+use crate::render;
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Pending, Session, Settled, Settlement};
 use crate::sync::Syncer;
@@ -1210,20 +1211,23 @@ impl Engine {
                 let outcome = match p.execute(&op, &progress).await {
                     Ok(outcome) => outcome,
                     // Keep the pool true to what the failed operation left behind.
-                    Err(ProviderError::Partial { message, vm }) => {
+                    Err(ProviderError::Partial { rejection, vm }) => {
+                        let message = render::provider::rejection(&rejection);
                         return Err(match store.upsert_vm(&vm, &source).await {
                             Ok(_) => message,
                             Err(e) => format!("{message};且资源池更新失败: {e}(发送 同步 修复)"),
                         });
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(render::provider::error(&e)),
                 };
+                let message = render::provider::done(&outcome.done);
                 if let Some(vm) = &outcome.vm {
-                    store.upsert_vm(vm, &source).await.map_err(|e| {
-                        format!("{};但资源池更新失败: {e}(发送 同步 修复)", outcome.message)
-                    })?;
+                    store
+                        .upsert_vm(vm, &source)
+                        .await
+                        .map_err(|e| format!("{message};但资源池更新失败: {e}(发送 同步 修复)"))?;
                 }
-                Ok(outcome.message)
+                Ok(message)
             })
         })
         .await

@@ -10,7 +10,7 @@
 //! reaches them even when this process is gone. A job that ends otherwise drops it.
 
 use crate::reply::{Reply, ReplySink};
-use opsbot_core::{AuditEntry, AuditResult, JobId, JobState, Progress};
+use opsbot_core::{AuditEntry, AuditResult, JobId, JobState, Progress, Step};
 use opsbot_store::{InterruptFilter, NewJob, Store};
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,9 +43,16 @@ pub struct JobProgress {
     tx: mpsc::UnboundedSender<(u8, String)>,
 }
 
+impl JobProgress {
+    /// Reports progress with a note the engine wrote.
+    pub(crate) fn note(&self, percent: u8, note: String) {
+        let _ = self.tx.send((percent.min(100), note));
+    }
+}
+
 impl Progress for JobProgress {
-    fn report(&self, percent: u8, note: &str) {
-        let _ = self.tx.send((percent.min(100), note.to_string()));
+    fn report(&self, percent: u8, step: &Step) {
+        self.note(percent, crate::render::provider::step(step));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod menu;
 mod metrics;
 pub mod pool;
+pub mod render;
 pub mod reply;
 pub mod session;
 mod sync;

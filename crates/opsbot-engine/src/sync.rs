@@ -10,8 +10,9 @@
 //! [`FULL_SYNC_EVERY`] is not offered, so every provider is read in full at least that
 //! often, which bounds how long a change the fingerprint cannot see stays unseen.
 
+use crate::jobs::JobProgress;
 use chrono::{DateTime, Utc};
-use opsbot_core::{InventoryRead, Progress, Provider};
+use opsbot_core::{InventoryRead, Provider};
 use opsbot_store::{Store, SyncReport};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -55,14 +56,14 @@ impl Syncer {
         &self,
         providers: &[Arc<dyn Provider>],
         source: &str,
-        progress: Option<&dyn Progress>,
+        progress: Option<&JobProgress>,
     ) -> Result<Vec<SyncReport>, String> {
         let _running = self.running.lock().await;
         let mut reports = Vec::new();
         let total = providers.len().max(1);
         for (i, p) in providers.iter().enumerate() {
             if let Some(pr) = progress {
-                pr.report((i * 100 / total) as u8, &format!("正在同步 {}", p.name()));
+                pr.note((i * 100 / total) as u8, format!("正在同步 {}", p.name()));
             }
             let started = std::time::Instant::now();
             let result = self
@@ -80,7 +81,7 @@ impl Syncer {
         let read = p
             .inventory_since(last.as_ref().map(|a| a.token.as_str()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::render::provider::error(&e))?;
         match read {
             InventoryRead::Unchanged => match last {
                 Some(applied) => Ok(SyncReport {
@@ -158,7 +159,7 @@ impl Syncer {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use opsbot_core::{Datacenter, Inventory, OpOutcome, ProviderError, VmOperation};
+    use opsbot_core::{Datacenter, Inventory, OpOutcome, Progress, ProviderError, VmOperation};
     use std::sync::Mutex;
 
     /// A provider whose inventory and change token the test sets; it records the token

@@ -668,16 +668,18 @@ impl opsbot_core::Provider for CloneFailsAfterCopy {
         match (op, out.vm) {
             (opsbot_core::VmOperation::Clone { name, .. }, Some(vm)) => {
                 Err(opsbot_core::ProviderError::Partial {
-                    message: format!(
-                        "已克隆出 {name},但自定义客户机网络失败: 测试故障;已保留该虚拟机"
+                    rejection: opsbot_core::Rejection::CloneStepFailed(
+                        opsbot_core::CloneStepFailed {
+                            name: name.clone(),
+                            id: vm.id.clone(),
+                            step: opsbot_core::CloneStep::Customize,
+                            cause: "测试故障".into(),
+                        },
                     ),
                     vm: Box::new(vm),
                 })
             }
-            (_, vm) => Ok(opsbot_core::OpOutcome {
-                message: out.message,
-                vm,
-            }),
+            (_, vm) => Ok(opsbot_core::OpOutcome { done: out.done, vm }),
         }
     }
 }

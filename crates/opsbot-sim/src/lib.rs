@@ -4,9 +4,12 @@
 //! progress, impossible requests fail). Its state lives in the store, so a VM cloned
 //! by one `opsbot chat -c` is there for the next.
 
+mod config;
 mod ops;
 mod seed;
 pub mod synthetic;
+
+pub use config::Config;
 
 use async_trait::async_trait;
 use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
@@ -57,10 +60,7 @@ impl SimProvider {
     }
 
     fn unavailable(&self, message: impl std::fmt::Display) -> ProviderError {
-        ProviderError::Unavailable {
-            provider: self.name.clone(),
-            message: message.to_string(),
-        }
+        ProviderError::unavailable(&self.name, message)
     }
 
     async fn load(&self) -> Result<SimState, ProviderError> {

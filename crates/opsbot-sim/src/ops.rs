@@ -3,11 +3,20 @@
 use crate::seed::{ascii_hostname, mac, sim_tags, uuid};
 use crate::{SimProvider, SimState};
 use opsbot_core::{
-    Disk, Host, Network, OpOutcome, PowerState, Progress, ProviderError, Vm, VmOperation,
+    Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, NetworkName, OpOutcome,
+    PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection, ResetReason,
+    SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
 };
 
-fn reject(msg: impl Into<String>) -> ProviderError {
-    ProviderError::Rejected(msg.into())
+fn reject(r: Rejection) -> ProviderError {
+    ProviderError::Rejected(r)
+}
+
+fn label(n: &Network) -> NetworkName {
+    NetworkName {
+        name: n.name.clone(),
+        vlan: n.vlan,
+    }
 }
 
 fn find_vm<'a>(
@@ -33,17 +42,20 @@ fn host_of<'a>(state: &'a SimState, vm: &Vm) -> Option<&'a Host> {
 
 fn require_host_connected(state: &SimState, vm: &Vm) -> Result<(), ProviderError> {
     match host_of(state, vm) {
-        Some(h) if h.connection_state != "connected" => Err(reject(format!(
-            "主机 {} 状态为 {},无法操作虚拟机 {}",
-            h.name, h.connection_state, vm.name
-        ))),
+        Some(h) if h.connection_state != "connected" => Err(reject(Rejection::HostNotConnected {
+            host: h.name.clone(),
+            state: h.connection_state.clone(),
+            vm: vm.name.clone(),
+        })),
         _ => Ok(()),
     }
 }
 
 fn require_not_template(vm: &Vm) -> Result<(), ProviderError> {
     if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
+        return Err(reject(Rejection::IsTemplate {
+            vm: vm.name.clone(),
+        }));
     }
     Ok(())
 }
@@ -78,25 +90,18 @@ fn resolve_network<'a>(
             [one] => return Ok(one),
             [] => {}
             many => {
-                let names: Vec<&str> = many.iter().map(|n| n.name.as_str()).collect();
-                return Err(reject(format!(
-                    "VLAN {vlan} 对应多个端口组: {},请指定端口组名称",
-                    names.join("、")
-                )));
+                return Err(reject(Rejection::AmbiguousNetwork {
+                    wanted: wanted.to_string(),
+                    candidates: many.iter().map(|n| label(n)).collect(),
+                }));
             }
         }
     }
-    let known: Vec<String> = nets
-        .iter()
-        .map(|n| match n.vlan {
-            Some(v) => format!("{}(VLAN {v})", n.name),
-            None => n.name.clone(),
-        })
-        .collect();
-    Err(reject(format!(
-        "数据中心 {datacenter} 没有端口组或 VLAN \"{wanted}\";可选: {}",
-        known.join("、")
-    )))
+    Err(reject(Rejection::NoSuchNetwork {
+        wanted: wanted.to_string(),
+        place: Place::Datacenter(datacenter.to_string()),
+        available: nets.iter().map(|n| label(n)).collect(),
+    }))
 }
 
 pub(crate) async fn execute(
@@ -114,14 +119,14 @@ pub(crate) async fn execute(
                 require_host_connected(s, &snapshot)?;
                 let v = find_vm(s, &provider, vm)?;
                 if v.power == PowerState::PoweredOn {
-                    return Err(reject(format!("{} 已经是开机状态", v.name)));
+                    return Err(reject(Rejection::AlreadyOn { vm: v.name.clone() }));
                 }
                 v.power = PowerState::PoweredOn;
                 v.tools_status = "toolsOk".into();
                 v.guest_ip = v.ips.first().cloned();
                 v.guest_hostname = ascii_hostname(&v.name, v.guest_ip.as_deref());
                 v.nics.iter_mut().for_each(|n| n.connected = true);
-                Ok(done(format!("{} 已开机", v.name), v))
+                Ok(done(Done::PoweredOn { vm: v.name.clone() }, v))
             })
             .await
         }
@@ -131,10 +136,10 @@ pub(crate) async fn execute(
                 let v = find_vm(s, &provider, vm)?;
                 require_not_template(v)?;
                 if v.power == PowerState::PoweredOff {
-                    return Err(reject(format!("{} 已经是关机状态", v.name)));
+                    return Err(reject(Rejection::AlreadyOff { vm: v.name.clone() }));
                 }
                 power_down(v);
-                Ok(done(format!("{} 已关机(强制断电)", v.name), v))
+                Ok(done(Done::PoweredOff { vm: v.name.clone() }, v))
             })
             .await
         }
@@ -143,23 +148,20 @@ pub(crate) async fn execute(
                 let v = find_vm(s, &provider, vm)?;
                 require_not_template(v)?;
                 if v.power != PowerState::PoweredOn {
-                    return Err(reject(format!("{} 没有开机", v.name)));
+                    return Err(reject(Rejection::NotOn { vm: v.name.clone() }));
                 }
                 if v.tools_status != "toolsOk" {
-                    return Err(reject(format!(
-                        "{} 的 VMware Tools 未运行,无法关闭操作系统;可用 关机 强制断电",
-                        v.name
-                    )));
+                    return Err(reject(Rejection::ShutdownNeedsTools { vm: v.name.clone() }));
                 }
                 Ok(())
             })
             .await?;
-            progress.report(30, "已通知客户机关闭操作系统");
+            progress.report(30, &Step::ShutdownRequested);
             sim.pause(2000).await;
             sim.mutate(|s| {
                 let v = find_vm(s, &provider, vm)?;
                 power_down(v);
-                Ok(done(format!("{} 的操作系统已关闭", v.name), v))
+                Ok(done(Done::GuestShutDown { vm: v.name.clone() }, v))
             })
             .await
         }
@@ -171,15 +173,21 @@ pub(crate) async fn execute(
                 require_host_connected(s, &snapshot)?;
                 let v = find_vm(s, &provider, vm)?;
                 if v.power != PowerState::PoweredOn {
-                    return Err(reject(format!("{} 没有开机,无法重启", v.name)));
+                    return Err(reject(Rejection::RebootNeedsPowerOn { vm: v.name.clone() }));
                 }
-                let how = if v.tools_status == "toolsOk" {
-                    "已重启客户机操作系统"
+                let reset = if v.tools_status == "toolsOk" {
+                    None
                 } else {
                     v.tools_status = "toolsOk".into();
-                    "VMware Tools 未运行,已改为硬重置(reset)"
+                    Some(ResetReason::ToolsNotRunning { status: None })
                 };
-                Ok(done(format!("{}: {how}", v.name), v))
+                Ok(done(
+                    Done::Rebooted {
+                        vm: v.name.clone(),
+                        reset,
+                    },
+                    v,
+                ))
             })
             .await
         }
@@ -191,24 +199,35 @@ pub(crate) async fn execute(
                 require_not_template(&snapshot)?;
                 let cores = host_of(s, &snapshot).map(|h| h.cpu_cores).unwrap_or(32);
                 if count == 0 || count > cores {
-                    return Err(reject(format!(
-                        "CPU 数 {count} 超出范围:主机 {} 只有 {cores} 个核心",
-                        snapshot.host
-                    )));
+                    return Err(reject(Rejection::CpuOverHost {
+                        count,
+                        host: snapshot.host.clone(),
+                        cores,
+                    }));
                 }
                 let v = find_vm(s, &provider, vm)?;
                 if count == v.cpu {
-                    return Err(reject(format!("{} 已经是 {count} 个 CPU", v.name)));
+                    return Err(reject(Rejection::CpuUnchanged {
+                        vm: v.name.clone(),
+                        count,
+                    }));
                 }
                 if count < v.cpu && v.power == PowerState::PoweredOn {
-                    return Err(reject(format!(
-                        "{} 正在运行,减少 CPU 需要先关机(热插拔只能增加)",
-                        v.name
-                    )));
+                    return Err(reject(Rejection::ShrinkNeedsPowerOff {
+                        vm: v.name.clone(),
+                        what: Hardware::Cpu,
+                    }));
                 }
                 let old = v.cpu;
                 v.cpu = count;
-                Ok(done(format!("{} 的 CPU: {old} → {count}", v.name), v))
+                Ok(done(
+                    Done::CpuChanged {
+                        vm: v.name.clone(),
+                        from: old,
+                        to: count,
+                    },
+                    v,
+                ))
             })
             .await
         }
@@ -222,30 +241,40 @@ pub(crate) async fn execute(
                     .map(|h| h.memory_mb)
                     .unwrap_or(256 * 1024);
                 if mb == 0 || mb > host_mb {
-                    return Err(reject(format!(
-                        "内存 {gb} GiB 超出范围:主机 {} 只有 {} GiB",
-                        snapshot.host,
-                        host_mb / 1024
-                    )));
+                    return Err(reject(Rejection::MemoryOverHost {
+                        gb: *gb,
+                        host: snapshot.host.clone(),
+                        host_gb: host_mb / 1024,
+                    }));
                 }
                 let v = find_vm(s, &provider, vm)?;
                 if mb == v.memory_mb {
-                    return Err(reject(format!("{} 的内存已经是 {gb} GiB", v.name)));
+                    return Err(reject(Rejection::MemoryUnchanged {
+                        vm: v.name.clone(),
+                        gb: *gb,
+                    }));
                 }
                 if mb < v.memory_mb && v.power == PowerState::PoweredOn {
-                    return Err(reject(format!(
-                        "{} 正在运行,减少内存需要先关机(热添加只能增加)",
-                        v.name
-                    )));
+                    return Err(reject(Rejection::ShrinkNeedsPowerOff {
+                        vm: v.name.clone(),
+                        what: Hardware::Memory,
+                    }));
                 }
-                let old = v.memory_mb / 1024;
+                let old = v.memory_mb;
                 v.memory_mb = mb;
-                Ok(done(format!("{} 的内存: {old} GiB → {gb} GiB", v.name), v))
+                Ok(done(
+                    Done::MemoryChanged {
+                        vm: v.name.clone(),
+                        from_mb: old,
+                        to_gb: *gb,
+                    },
+                    v,
+                ))
             })
             .await
         }
         VmOperation::AddDisk { vm, gb, datastore } => {
-            progress.report(20, "正在创建虚拟磁盘");
+            progress.report(20, &Step::CreatingDisk);
             sim.pause(1200).await;
             let gb = u64::from(*gb);
             sim.mutate(|s| {
@@ -257,7 +286,11 @@ pub(crate) async fn execute(
                         .disks
                         .first()
                         .map(|d| d.datastore.clone())
-                        .ok_or_else(|| reject("虚拟机没有磁盘,请指定存储"))?,
+                        .ok_or_else(|| {
+                            reject(Rejection::NoDiskToPlaceBeside {
+                                vm: snapshot.name.clone(),
+                            })
+                        })?,
                 };
                 let ds = s
                     .inventory
@@ -265,16 +298,19 @@ pub(crate) async fn execute(
                     .iter_mut()
                     .find(|d| d.name == wanted && d.datacenter == snapshot.datacenter)
                     .ok_or_else(|| {
-                        reject(format!(
-                            "数据中心 {} 没有存储 {wanted}",
-                            snapshot.datacenter
-                        ))
+                        reject(Rejection::NoSuchDatastore {
+                            wanted: wanted.clone(),
+                            place: Place::Datacenter(snapshot.datacenter.clone()),
+                            available: Vec::new(),
+                        })
                     })?;
                 if gb > ds.free_gb {
-                    return Err(reject(format!(
-                        "存储 {} 剩余 {} GiB,不足以添加 {gb} GiB 磁盘",
-                        ds.name, ds.free_gb
-                    )));
+                    return Err(reject(Rejection::NotEnoughSpace {
+                        datastore: ds.name.clone(),
+                        free_gb: ds.free_gb,
+                        need_gb: gb,
+                        purpose: SpaceFor::NewDisk,
+                    }));
                 }
                 ds.free_gb -= gb;
                 let v = find_vm(s, &provider, vm)?;
@@ -282,19 +318,27 @@ pub(crate) async fn execute(
                 let unit = (0..16u32)
                     .filter(|u| *u != 7)
                     .find(|u| !v.disks.iter().any(|d| d.unit == *u))
-                    .ok_or_else(|| reject("SCSI 控制器已满(15 块磁盘)"))?;
-                let label = format!("Hard disk {}", v.disks.len() + 1);
+                    .ok_or_else(|| {
+                        reject(Rejection::ScsiControllerFull {
+                            vm: snapshot.name.clone(),
+                        })
+                    })?;
+                let number = v.disks.len() + 1;
                 v.disks.push(Disk {
-                    label: label.clone(),
+                    label: format!("Hard disk {number}"),
                     capacity_gb: gb,
                     datastore: wanted.clone(),
                     unit,
                 });
                 Ok(done(
-                    format!(
-                        "{} 已添加 {label}: {gb} GiB,位于 {wanted}(SCSI 0:{unit})",
-                        v.name
-                    ),
+                    Done::DiskAdded {
+                        vm: v.name.clone(),
+                        number,
+                        gb,
+                        datastore: wanted,
+                        bus: 0,
+                        unit,
+                    },
                     v,
                 ))
             })
@@ -307,17 +351,24 @@ pub(crate) async fn execute(
                 require_not_template(&snapshot)?;
                 let net = resolve_network(s, &snapshot.datacenter, network)?.clone();
                 let v = find_vm(s, &provider, vm)?;
-                let nic = v
-                    .nics
-                    .first_mut()
-                    .ok_or_else(|| reject(format!("{} 没有网卡", snapshot.name)))?;
+                let nic = v.nics.first_mut().ok_or_else(|| {
+                    reject(Rejection::NoNic {
+                        vm: snapshot.name.clone(),
+                    })
+                })?;
                 if nic.network == net.name {
-                    return Err(reject(format!("{} 已经在 {}", snapshot.name, net.name)));
+                    return Err(reject(Rejection::AlreadyOnNetwork {
+                        vm: snapshot.name.clone(),
+                        network: net.name.clone(),
+                    }));
                 }
                 let old = std::mem::replace(&mut nic.network, net.name.clone());
-                let vlan = net.vlan.map(|v| format!("(VLAN {v})")).unwrap_or_default();
                 Ok(done(
-                    format!("{} 的网卡 1: {old} → {}{vlan}", v.name, net.name),
+                    Done::NicMoved {
+                        vm: v.name.clone(),
+                        from: Some(old),
+                        to: label(&net),
+                    },
                     v,
                 ))
             })
@@ -327,11 +378,19 @@ pub(crate) async fn execute(
             sim.pause(300).await;
             sim.mutate(|s| {
                 if s.inventory.vms.iter().any(|v| &v.name == new_name) {
-                    return Err(reject(format!("已存在名为 {new_name} 的虚拟机")));
+                    return Err(reject(Rejection::NameTaken {
+                        name: new_name.clone(),
+                    }));
                 }
                 let v = find_vm(s, &provider, vm)?;
                 let old = std::mem::replace(&mut v.name, new_name.clone());
-                Ok(done(format!("{old} 已改名为 {new_name}"), v))
+                Ok(done(
+                    Done::Renamed {
+                        from: old,
+                        to: new_name.clone(),
+                    },
+                    v,
+                ))
             })
             .await
         }
@@ -351,21 +410,31 @@ pub(crate) async fn execute(
             match (&v.guest_ip, v.power) {
                 (Some(ip), PowerState::PoweredOn) => Ok(OpOutcome {
                     vm: None,
-                    message: format!(
-                        "{} ({ip}) 可达:4/4 回复,平均 0.{} ms;VMware Tools 心跳正常",
-                        v.name,
-                        3 + v.name.len() % 6
-                    ),
+                    done: Done::Pinged(Pinged {
+                        vm: v.name.clone(),
+                        ip: ip.clone(),
+                        result: PingResult::Replies {
+                            sent: 4,
+                            received: 4,
+                            avg_ms: Some(0.3 + (v.name.len() % 6) as f64 / 10.0),
+                        },
+                        tools: GuestTools {
+                            status: None,
+                            heartbeat: Some(Heartbeat::Green),
+                        },
+                    }),
                 }),
-                (_, PowerState::PoweredOn) => Err(reject(format!(
-                    "{} 已开机,但客户机没有报告 IP(VMware Tools: {}),无法 ping",
-                    v.name, v.tools_status
-                ))),
-                _ => Err(reject(format!(
-                    "{} 不可达:虚拟机处于{}状态",
-                    v.name,
-                    v.power.label()
-                ))),
+                (_, PowerState::PoweredOn) => Err(reject(Rejection::NoGuestIp {
+                    vm: v.name.clone(),
+                    tools: GuestTools {
+                        status: Some(ToolsStatus::Other(v.tools_status.clone())),
+                        heartbeat: None,
+                    },
+                })),
+                _ => Err(reject(Rejection::Unreachable {
+                    vm: v.name.clone(),
+                    power: v.power.as_str().to_string(),
+                })),
             }
         }
         VmOperation::Clone {
@@ -386,9 +455,9 @@ fn power_down(v: &mut Vm) {
     v.nics.iter_mut().for_each(|n| n.connected = false);
 }
 
-fn done(message: String, vm: &Vm) -> OpOutcome {
+fn done(done: Done, vm: &Vm) -> OpOutcome {
     OpOutcome {
-        message,
+        done,
         vm: Some(vm.clone()),
     }
 }
@@ -409,32 +478,34 @@ async fn clone(
         .mutate(|s| {
             let tpl = find_vm(s, &provider, template)?.clone();
             if !tpl.template {
-                return Err(reject(format!("{} 不是模板", tpl.name)));
+                return Err(reject(Rejection::NotATemplate {
+                    vm: tpl.name.clone(),
+                }));
             }
-            if s.inventory.vms.iter().any(|v| v.name == name) {
-                return Err(reject(format!("已存在名为 {name} 的虚拟机")));
-            }
-            if let Some(v) = s.inventory.vms.iter().find(|v| v.ips.contains(&ip_s)) {
-                return Err(reject(format!("IP {ip_s} 已被虚拟机 {} 使用", v.name)));
-            }
+            refuse_taken(s, name, &ip_s)?;
             let host = least_loaded_host(s, &tpl)
-                .ok_or_else(|| reject(format!("集群 {} 没有可用主机", tpl.cluster)))?
+                .ok_or_else(|| {
+                    reject(Rejection::NoHostInCluster {
+                        cluster: tpl.cluster.clone(),
+                    })
+                })?
                 .clone();
             if let Some(c) = cpu {
                 if c == 0 || c > host.cpu_cores {
-                    return Err(reject(format!(
-                        "CPU 数 {c} 超出范围:主机 {} 只有 {} 个核心",
-                        host.name, host.cpu_cores
-                    )));
+                    return Err(reject(Rejection::CpuOverHost {
+                        count: c,
+                        host: host.name.clone(),
+                        cores: host.cpu_cores,
+                    }));
                 }
             }
             if let Some(m) = memory_gb {
                 if m == 0 || u64::from(m) * 1024 > host.memory_mb {
-                    return Err(reject(format!(
-                        "内存 {m} GiB 超出范围:主机 {} 只有 {} GiB",
-                        host.name,
-                        host.memory_mb / 1024
-                    )));
+                    return Err(reject(Rejection::MemoryOverHost {
+                        gb: m,
+                        host: host.name.clone(),
+                        host_gb: host.memory_mb / 1024,
+                    }));
                 }
             }
             let need: u64 = tpl.disks.iter().map(|d| d.capacity_gb).sum();
@@ -446,10 +517,12 @@ async fn clone(
                     .find(|x| x.name == d.datastore && x.datacenter == tpl.datacenter);
                 if let Some(ds) = ds {
                     if ds.free_gb < need {
-                        return Err(reject(format!(
-                            "存储 {} 剩余 {} GiB,不足以克隆 {need} GiB",
-                            ds.name, ds.free_gb
-                        )));
+                        return Err(reject(Rejection::NotEnoughSpace {
+                            datastore: ds.name.clone(),
+                            free_gb: ds.free_gb,
+                            need_gb: need,
+                            purpose: SpaceFor::Clone,
+                        }));
                     }
                 }
             }
@@ -459,28 +532,23 @@ async fn clone(
         })
         .await?;
 
-    for (pct, note) in [
-        (10, "正在克隆磁盘"),
-        (30, "正在克隆磁盘"),
-        (50, "正在克隆磁盘"),
-        (70, "磁盘克隆完成,正在注册虚拟机"),
+    for (pct, step) in [
+        (10, Step::CloningDisks),
+        (30, Step::CloningDisks),
+        (50, Step::CloningDisks),
+        (70, Step::RegisteringClone),
     ] {
-        progress.report(pct, note);
+        progress.report(pct, &step);
         sim.pause(700).await;
     }
-    progress.report(80, &format!("正在自定义客户机网络: IP {ip_s}"));
+    progress.report(80, &Step::CustomizingGuest { ip });
     sim.pause(600).await;
-    progress.report(90, "正在开机");
+    progress.report(90, &Step::PoweringOn);
     sim.pause(500).await;
 
     sim.mutate(|s| {
         // Another clone may have taken the name or IP while this one was copying.
-        if s.inventory.vms.iter().any(|v| v.name == name) {
-            return Err(reject(format!("已存在名为 {name} 的虚拟机")));
-        }
-        if let Some(v) = s.inventory.vms.iter().find(|v| v.ips.contains(&ip_s)) {
-            return Err(reject(format!("IP {ip_s} 已被虚拟机 {} 使用", v.name)));
-        }
+        refuse_taken(s, name, &ip_s)?;
         let mut vm = tpl.clone();
         vm.id = format!("vm-{id}");
         vm.name = name.to_string();
@@ -516,20 +584,40 @@ async fn clone(
                 ds.free_gb = ds.free_gb.saturating_sub(d.capacity_gb);
             }
         }
-        let message = format!(
-            "克隆完成: {name}(模板 {}),IP {ip_s},{} CPU / {} GiB 内存,主机 {},已开机",
-            tpl.name,
-            vm.cpu,
-            vm.memory_mb / 1024,
-            vm.host
-        );
+        let done = Done::Cloned(Cloned {
+            name: name.to_string(),
+            template: tpl.name.clone(),
+            ip,
+            network: None,
+            size: Some(VmSize {
+                cpu: vm.cpu,
+                memory_mb: vm.memory_mb,
+            }),
+            host: vm.host.clone(),
+        });
         s.inventory.vms.push(vm.clone());
-        Ok(OpOutcome {
-            message,
-            vm: Some(vm),
-        })
+        Ok(OpOutcome { done, vm: Some(vm) })
     })
     .await
+}
+
+/// Refuses a clone whose name or IP another VM has.
+fn refuse_taken(s: &SimState, name: &str, ip: &str) -> Result<(), ProviderError> {
+    if s.inventory.vms.iter().any(|v| v.name == name) {
+        return Err(reject(Rejection::NameTaken { name: name.into() }));
+    }
+    if let Some(v) = s
+        .inventory
+        .vms
+        .iter()
+        .find(|v| v.ips.iter().any(|i| i == ip))
+    {
+        return Err(reject(Rejection::IpTaken {
+            ip: ip.into(),
+            vm: v.name.clone(),
+        }));
+    }
+    Ok(())
 }
 
 /// The connected host of the template's cluster running the fewest powered-on VMs.

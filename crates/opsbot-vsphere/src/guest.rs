@@ -14,6 +14,7 @@
 //! ```
 
 use ipnet::Ipv4Net;
+use opsbot_core::Rejection;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -131,7 +132,7 @@ impl GuestSettings {
     /// The settings for a clone at `ip`: the most specific configured subnet holding it.
     /// With subnets configured, an IP in none of them is refused (it would get a guess
     /// for mask and gateway); with none configured, a /24 without gateway.
-    pub fn for_ip(&self, ip: Ipv4Addr) -> Result<GuestNet, String> {
+    pub fn for_ip(&self, ip: Ipv4Addr) -> Result<GuestNet, Rejection> {
         if self.networks.is_empty() {
             return Ok(GuestNet {
                 subnet_mask: FALLBACK_MASK,
@@ -147,11 +148,10 @@ impl GuestSettings {
             .filter(|(net, _)| net.contains(&ip))
             .max_by_key(|(net, _)| net.prefix_len());
         let Some((net, n)) = best else {
-            let known: Vec<&str> = self.networks.iter().map(|n| n.cidr.as_str()).collect();
-            return Err(format!(
-                "IP {ip} 不在已配置的客户机网段内({}),请检查 IP 或在配置 guest_networks 中添加该网段",
-                known.join("、")
-            ));
+            return Err(Rejection::IpOutsideSubnets {
+                ip,
+                subnets: self.networks.iter().map(|n| n.cidr.clone()).collect(),
+            });
         };
         Ok(GuestNet {
             subnet_mask: net.netmask(),
@@ -202,7 +202,9 @@ mod tests {
         assert_eq!(g.domain, "corp.example.com");
         let g = s.for_ip("192.168.9.9".parse().unwrap()).unwrap();
         assert_eq!(g.subnet_mask, Ipv4Addr::new(255, 255, 0, 0));
-        let e = s.for_ip("10.0.0.5".parse().unwrap()).unwrap_err();
+        let e = opsbot_engine::render::provider::rejection(
+            &s.for_ip("10.0.0.5".parse().unwrap()).unwrap_err(),
+        );
         assert!(
             e.contains("10.0.0.5") && e.contains("192.168.2.0/24"),
             "{e}"

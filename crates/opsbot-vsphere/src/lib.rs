@@ -5,8 +5,10 @@
 //! - `inventory`: ContainerView + RetrievePropertiesEx per type → the resource pool model.
 //! - `ops`: the VM operations of seed 000 (power, resize, disk, network, rename, clone).
 //! - `provider`: [`opsbot_core::Provider`] for one configured vCenter.
+//! - `config`: its `[[providers]]` section, checked here.
 
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod fingerprint;
 pub mod guest;
@@ -16,5 +18,6 @@ pub mod provider;
 pub mod xml;
 
 pub use client::{ClientConfig, MoRef, ServiceContent, VimClient};
+pub use config::Config;
 pub use error::{Error, Result};
 pub use provider::VsphereProvider;

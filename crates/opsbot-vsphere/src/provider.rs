@@ -10,7 +10,7 @@ use crate::fingerprint::Prints;
 use crate::guest::GuestSettings;
 use async_trait::async_trait;
 use opsbot_core::{
-    Inventory, InventoryRead, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+    Inventory, InventoryRead, OpOutcome, Progress, Provider, ProviderError, Rejection, VmOperation,
 };
 use tokio::sync::Mutex;
 
@@ -92,19 +92,14 @@ fn delta_limit(vms: usize) -> usize {
 pub fn map_error(provider: &str, e: Error) -> ProviderError {
     match e {
         Error::Fault { kind, message } if kind == "ManagedObjectNotFound" => {
-            ProviderError::Rejected(format!("object not found on vCenter ({message})"))
+            Rejection::ObjectGone { detail: message }.into()
         }
-        Error::Fault { kind, message } => {
-            if message == kind {
-                ProviderError::Rejected(kind)
-            } else {
-                ProviderError::Rejected(format!("{kind}: {message}"))
-            }
+        Error::Fault { kind, message } => Rejection::ClusterFault {
+            detail: (message != kind).then_some(message),
+            fault: kind,
         }
-        other => ProviderError::Unavailable {
-            provider: provider.to_string(),
-            message: other.to_string(),
-        },
+        .into(),
+        other => ProviderError::unavailable(provider, other),
     }
 }
 
@@ -198,7 +193,11 @@ mod tests {
                 message: "requestedState=poweredOff, existingState=poweredOff".into(),
             },
         );
-        assert!(matches!(&r, ProviderError::Rejected(m) if m.starts_with("InvalidPowerState")));
+        assert!(
+            opsbot_engine::render::provider::error(&r).starts_with("InvalidPowerState"),
+            "{r}"
+        );
+        assert!(matches!(r, ProviderError::Rejected(_)));
         let u = map_error(
             "vc1",
             Error::Unreachable {
@@ -206,7 +205,7 @@ mod tests {
                 message: "connection refused".into(),
             },
         );
-        let text = u.to_string();
+        let text = opsbot_engine::render::provider::error(&u);
         assert!(
             text.contains("vc1") && text.contains("https://vc1/sdk"),
             "{text}"

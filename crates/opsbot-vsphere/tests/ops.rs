@@ -3,7 +3,8 @@
 
 mod common;
 
-use opsbot_core::{NoProgress, OpOutcome, PowerState, Progress, ProviderError, VmOperation};
+use opsbot_core::{NoProgress, OpOutcome, PowerState, Progress, ProviderError, Step, VmOperation};
+use opsbot_engine::render::provider as render;
 use opsbot_vsphere::client::VimClient;
 use opsbot_vsphere::guest::{GuestNetwork, GuestSettings};
 use opsbot_vsphere::ops::execute;
@@ -174,19 +175,24 @@ impl Env {
 
     async fn rejected(&self, op: VmOperation) -> String {
         match self.run(op.clone()).await {
-            Err(ProviderError::Rejected(m)) => m,
+            Err(ProviderError::Rejected(r)) => render::rejection(&r),
             other => panic!("{op:?}: expected a refusal, got {other:?}"),
         }
     }
 }
 
-/// Records progress notes.
+/// What a user reads of an outcome.
+fn said(out: &OpOutcome) -> String {
+    render::done(&out.done)
+}
+
+/// Records progress notes as a user reads them.
 #[derive(Default)]
 struct Notes(Mutex<Vec<(u8, String)>>);
 
 impl Progress for Notes {
-    fn report(&self, percent: u8, note: &str) {
-        self.0.lock().unwrap().push((percent, note.to_string()));
+    fn report(&self, percent: u8, step: &Step) {
+        self.0.lock().unwrap().push((percent, render::step(step)));
     }
 }
 
@@ -202,7 +208,7 @@ async fn power_off_and_on_with_refusals() {
     assert_eq!(env.vm(&id)["power"], "poweredOn");
 
     let out = env.ok(VmOperation::PowerOff { vm: id.clone() }).await;
-    assert_eq!(out.message, format!("{VM0} 已关机(强制断电)"));
+    assert_eq!(said(&out), format!("{VM0} 已关机(强制断电)"));
     assert_eq!(out.vm.unwrap().power, PowerState::PoweredOff);
     assert_eq!(env.vm(&id)["power"], "poweredOff");
     assert_eq!(
@@ -211,7 +217,7 @@ async fn power_off_and_on_with_refusals() {
     );
 
     let out = env.ok(VmOperation::PowerOn { vm: id.clone() }).await;
-    assert_eq!(out.message, format!("{VM0} 已开机"));
+    assert_eq!(said(&out), format!("{VM0} 已开机"));
     assert_eq!(env.vm(&id)["power"], "poweredOn");
     assert_eq!(
         env.rejected(VmOperation::PowerOn { vm: id.clone() }).await,
@@ -245,7 +251,7 @@ async fn shutdown_waits_for_power_off() {
     )
     .await
     .unwrap();
-    assert_eq!(out.message, format!("{VM0} 的操作系统已关闭"));
+    assert_eq!(said(&out), format!("{VM0} 的操作系统已关闭"));
     assert_eq!(env.vm(&id)["power"], "poweredOff");
     assert!(notes
         .0
@@ -268,15 +274,11 @@ async fn reboot_falls_back_to_reset() {
     // vcsim's guests have no running Tools (and 0.24.2 lacks RebootGuest): a reset.
     let out = env.ok(VmOperation::Reboot { vm: id.clone() }).await;
     assert!(
-        out.message.starts_with(&format!("{VM0}: ")),
+        said(&out).starts_with(&format!("{VM0}: ")),
         "{}",
-        out.message
+        said(&out)
     );
-    assert!(
-        out.message.contains("已改为硬重置(reset)"),
-        "{}",
-        out.message
-    );
+    assert!(said(&out).contains("已改为硬重置(reset)"), "{}", said(&out));
     assert_eq!(env.vm(&id)["power"], "poweredOn");
 
     assert_eq!(env.call("PowerOffVM_Task", &id)["state"], "success");
@@ -301,7 +303,7 @@ async fn cpu_and_memory() {
             count: 4,
         })
         .await;
-    assert_eq!(out.message, format!("{VM0} 的 CPU: {old_cpu} → 4"));
+    assert_eq!(said(&out), format!("{VM0} 的 CPU: {old_cpu} → 4"));
     assert_eq!(out.vm.unwrap().cpu, 4);
     assert_eq!(env.vm(&id)["cpu"], 4);
 
@@ -311,7 +313,7 @@ async fn cpu_and_memory() {
             gb: 2,
         })
         .await;
-    assert!(out.message.ends_with("→ 2 GiB"), "{}", out.message);
+    assert!(said(&out).ends_with("→ 2 GiB"), "{}", said(&out));
     assert_eq!(env.vm(&id)["memory_mb"], 2048);
 
     assert_eq!(
@@ -359,7 +361,7 @@ async fn add_disks() {
         })
         .await;
     assert_eq!(
-        out.message,
+        said(&out),
         format!("{VM0} 已添加 Hard disk 2: 1 GiB,位于 LocalDS_0(SCSI 0:1)")
     );
     let out = env
@@ -369,11 +371,7 @@ async fn add_disks() {
             datastore: Some("LocalDS_0".into()),
         })
         .await;
-    assert!(
-        out.message.contains("Hard disk 3: 2 GiB"),
-        "{}",
-        out.message
-    );
+    assert!(said(&out).contains("Hard disk 3: 2 GiB"), "{}", said(&out));
 
     let disks = env.vm(&id)["disks"].as_array().unwrap().clone();
     assert_eq!(disks.len(), 3);
@@ -430,7 +428,7 @@ async fn nic_moves_between_standard_and_distributed_port_groups() {
         })
         .await;
     assert_eq!(
-        out.message,
+        said(&out),
         format!("{VM0} 的网卡 1: DC0_DVPG0 → VM Network")
     );
     let now = env.vm(&id);
@@ -451,7 +449,7 @@ async fn nic_moves_between_standard_and_distributed_port_groups() {
         })
         .await;
     assert_eq!(
-        out.message,
+        said(&out),
         format!("{VM0} 的网卡 1: VM Network → DC0_DVPG0")
     );
     let now = env.vm(&id);
@@ -521,7 +519,7 @@ async fn rename_and_duplicate_refusal() {
             new_name: "web-01".into(),
         })
         .await;
-    assert_eq!(out.message, format!("{VM0} 已改名为 web-01"));
+    assert_eq!(said(&out), format!("{VM0} 已改名为 web-01"));
     assert_eq!(out.vm.unwrap().name, "web-01");
     assert_eq!(env.vm(&id)["name"], "web-01");
     assert_eq!(
@@ -559,9 +557,9 @@ async fn clone_takes_the_subnet_of_its_ip_and_sysprep_for_windows() {
     };
     let out = env.ok(clone("app01", [10, 20, 3, 4])).await;
     assert!(
-        out.message.contains("IP 10.20.3.4/16,网关 10.20.0.1"),
+        said(&out).contains("IP 10.20.3.4/16,网关 10.20.0.1"),
         "{}",
-        out.message
+        said(&out)
     );
     assert_eq!(env.vm(&env.id("app01"))["ip"], "10.20.3.4");
 
@@ -636,7 +634,8 @@ async fn a_clone_failing_after_the_copy_is_kept_and_reported_with_the_vm() {
         .unwrap_err();
     let id = env.id("half-done");
     match err {
-        ProviderError::Partial { message, vm } => {
+        ProviderError::Partial { rejection, vm } => {
+            let message = render::rejection(&rejection);
             assert!(
                 message.starts_with(&format!(
                     "已克隆出 half-done({id}),但自定义客户机网络失败: NicSettingMismatch"
@@ -693,11 +692,11 @@ async fn clone_from_template_with_fixed_ip() {
         .await
         .unwrap();
     assert!(
-        out.message.starts_with(&format!(
+        said(&out).starts_with(&format!(
             "克隆完成: web01(模板 {VM1}),IP 10.0.0.50/24,未配置网关,2 CPU / 1 GiB 内存"
         )),
         "{}",
-        out.message
+        said(&out)
     );
     let vm = out.vm.expect("clone read back");
     let id = env.id("web01");
@@ -811,13 +810,13 @@ async fn ping_reports_tools_and_missing_ip() {
     let loop_id = env.id("loop");
     assert_eq!(env.vm(&loop_id)["ip"], "127.0.0.1");
     let out = env.ok(VmOperation::Ping { vm: loop_id }).await;
-    eprintln!("{}", out.message);
+    eprintln!("{}", said(&out));
     assert!(
-        out.message.starts_with("loop (127.0.0.1) "),
+        said(&out).starts_with("loop (127.0.0.1) "),
         "{}",
-        out.message
+        said(&out)
     );
-    assert!(out.message.contains("VMware Tools"), "{}", out.message);
+    assert!(said(&out).contains("VMware Tools"), "{}", said(&out));
 }
 
 #[tokio::test]

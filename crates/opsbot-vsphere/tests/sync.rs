@@ -3,7 +3,7 @@
 
 mod common;
 
-use opsbot_core::{InventoryRead, NetworkKind, PowerState, Provider, ProviderError};
+use opsbot_core::{InventoryRead, NetworkKind, Outage, PowerState, Provider, ProviderError};
 use opsbot_vsphere::client::{MoRef, VimClient};
 use opsbot_vsphere::inventory;
 use opsbot_vsphere::provider::VsphereProvider;
@@ -202,7 +202,10 @@ async fn provider_connects_lazily_and_reports_outages() {
     let p = VsphereProvider::new("vc1", cfg);
     assert_eq!(p.kind(), "vsphere");
     match p.inventory().await {
-        Err(ProviderError::Unavailable { provider, message }) => {
+        Err(ProviderError::Unavailable {
+            provider,
+            cause: Outage::Failed(message),
+        }) => {
             assert_eq!(provider, "vc1");
             assert!(message.contains(&url), "{message}");
         }
@@ -235,7 +238,10 @@ async fn provider_with_a_wrong_password_is_unavailable_with_the_reason() {
     cfg.password = String::new();
     let p = VsphereProvider::new("vc1", cfg);
     match p.inventory().await {
-        Err(ProviderError::Unavailable { message, .. }) => {
+        Err(ProviderError::Unavailable {
+            cause: Outage::Failed(message),
+            ..
+        }) => {
             assert!(message.contains("refused login for user user"), "{message}")
         }
         other => panic!("expected Unavailable, got {other:?}"),

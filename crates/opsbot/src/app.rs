@@ -1,6 +1,6 @@
 //! Wiring: configuration → store, sessions, providers, policy → engine.
 
-use crate::config::{parse_duration, Config};
+use crate::config::Config;
 use crate::out::outln;
 use anyhow::{Context, Result};
 use opsbot_core::Provider;
@@ -55,36 +55,11 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         .policy()
         .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?;
     sync_policy(store.as_ref(), &policy).await?;
-    let providers = config
+    // Validation admitted only the kinds this build has.
+    let providers: Vec<Arc<dyn Provider>> = config
         .providers
         .iter()
-        .map(|p| -> Arc<dyn Provider> {
-            match p.kind.as_str() {
-                // Validation admits only the kinds this build has.
-                "vsphere" => {
-                    let mut cfg = opsbot_vsphere::client::ClientConfig::new(
-                        p.url.clone().unwrap_or_default(),
-                        p.username.clone().unwrap_or_default(),
-                        p.password.clone().unwrap_or_default(),
-                    );
-                    cfg.insecure_tls = p.insecure_tls;
-                    cfg.ca_file = p.ca_file.as_ref().map(std::path::PathBuf::from);
-                    if let Some(t) = p.task_timeout.as_deref().and_then(parse_duration) {
-                        cfg.task_timeout = t;
-                    }
-                    // Connects on first use, so opsbot starts while a vCenter is down.
-                    Arc::new(
-                        opsbot_vsphere::provider::VsphereProvider::new(&p.name, cfg)
-                            .with_guest(p.guest_settings()),
-                    )
-                }
-                _ => Arc::new(opsbot_sim::SimProvider::new(
-                    p.name.clone(),
-                    store.clone(),
-                    p.time_scale.unwrap_or(1.0),
-                )),
-            }
-        })
+        .filter_map(|p| p.build(&store))
         .collect();
     let owner = instance_id();
     let settings = EngineSettings {

@@ -145,59 +145,7 @@ pub struct WecomConfig {
     pub bots: Vec<opsbot_channels::wecom_bot::BotConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    pub name: String,
-    pub kind: String,
-    #[serde(default)]
-    pub url: Option<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub insecure_tls: bool,
-    /// vsphere: a PEM file with the CA that signed the vCenter's certificate.
-    #[serde(default)]
-    pub ca_file: Option<String>,
-    /// How often `opsbot serve` re-syncs this provider (`30s`, `10m`, `1h`; `0` = never).
-    #[serde(default)]
-    pub sync_interval: Option<String>,
-    /// sim only: multiplies the simulated delays (0.1 = ten times faster).
-    #[serde(default)]
-    pub time_scale: Option<f64>,
-    /// vsphere: how long to wait for one vCenter task (`30m`, `3h`; default 3h).
-    #[serde(default)]
-    pub task_timeout: Option<String>,
-    /// vsphere: the subnets clones go into (mask, gateway, DNS by the clone's IP).
-    #[serde(default)]
-    pub guest_networks: Vec<opsbot_vsphere::guest::GuestNetwork>,
-    /// vsphere: the Sysprep identity of Windows clones.
-    #[serde(default)]
-    pub windows: Option<opsbot_vsphere::guest::WindowsGuest>,
-}
-
-impl ProviderConfig {
-    /// The guest customisation settings of a vsphere provider.
-    pub fn guest_settings(&self) -> opsbot_vsphere::guest::GuestSettings {
-        opsbot_vsphere::guest::GuestSettings {
-            networks: self.guest_networks.clone(),
-            windows: self.windows.clone(),
-        }
-    }
-
-    /// The scheduled-sync period: the configured one, else 10 minutes for real
-    /// clusters and none for the sim (whose pool is updated by every operation).
-    pub fn sync_period(&self) -> Option<std::time::Duration> {
-        match &self.sync_interval {
-            Some(s) => parse_duration(s).filter(|d| !d.is_zero()),
-            None if self.kind == "sim" => None,
-            None => Some(std::time::Duration::from_secs(600)),
-        }
-    }
-}
-
+pub use crate::providers::ProviderConfig;
 pub use opsbot_core::parse_duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -304,17 +252,8 @@ impl Config {
         Config {
             providers: vec![ProviderConfig {
                 name: "sim".into(),
-                kind: "sim".into(),
-                url: None,
-                username: None,
-                password: None,
-                insecure_tls: false,
-                ca_file: None,
                 sync_interval: None,
-                time_scale: None,
-                task_timeout: None,
-                guest_networks: Vec::new(),
-                windows: None,
+                section: crate::providers::Section::Sim(opsbot_sim::Config::default()),
             }],
             roles: vec![RoleConfig {
                 name: "admin".into(),
@@ -509,14 +448,6 @@ impl Config {
             if !names.insert(p.name.clone()) {
                 return err(&k("name"), format!("duplicate provider name {:?}", p.name));
             }
-            if let Some(t) = &p.task_timeout {
-                if parse_duration(t).filter(|d| !d.is_zero()).is_none() {
-                    return err(
-                        &k("task_timeout"),
-                        format!("{t:?} is not a duration like 30m, 3h"),
-                    );
-                }
-            }
             if let Some(iv) = &p.sync_interval {
                 if parse_duration(iv).is_none() {
                     return err(
@@ -525,53 +456,7 @@ impl Config {
                     );
                 }
             }
-            match p.kind.as_str() {
-                "sim" => {
-                    if !p.guest_networks.is_empty() || p.windows.is_some() {
-                        return err(
-                            &k("guest_networks"),
-                            "guest customisation is for vsphere providers only".into(),
-                        );
-                    }
-                    if let Some(s) = p.time_scale {
-                        if !(0.0..=100.0).contains(&s) {
-                            return err(&k("time_scale"), format!("{s} is out of range (0..=100)"));
-                        }
-                    }
-                }
-                "vsphere" => {
-                    let url = p.url.as_deref().unwrap_or("");
-                    if !(url.starts_with("https://") || url.starts_with("http://")) {
-                        return err(&k("url"), format!("{url:?} must be the vCenter SDK URL, like https://vc1.example.com/sdk"));
-                    }
-                    if p.username.as_deref().unwrap_or("").is_empty() {
-                        return err(&k("username"), "is required for a vsphere provider".into());
-                    }
-                    if p.password.as_deref().unwrap_or("").is_empty() {
-                        return err(&k("password"), "is required for a vsphere provider".into());
-                    }
-                    if let Some(ca) = &p.ca_file {
-                        if !Path::new(ca).is_file() {
-                            return err(&k("ca_file"), format!("{ca:?} is not a readable file"));
-                        }
-                    }
-                    p.guest_settings()
-                        .validate()
-                        .map_err(|(key, problem)| (k(&key), problem))?;
-                }
-                "kubernetes" => {
-                    return err(
-                        &k("kind"),
-                        "\"kubernetes\" providers are not available in this build yet".into(),
-                    );
-                }
-                other => {
-                    return err(
-                        &k("kind"),
-                        format!("{other:?} is not one of \"sim\", \"vsphere\", \"kubernetes\""),
-                    )
-                }
-            }
+            p.validate().map_err(|e| (k(&e.key), e.problem))?;
         }
         self.policy()?;
         let app_names: Vec<String> = self.wecom.apps.iter().map(|a| a.name.clone()).collect();
@@ -783,7 +668,7 @@ mod tests {
         assert_eq!(c.store.url, "sqlite://data/opsbot.db");
         assert_eq!(c.sessions.backend, "memory");
         assert_eq!(c.sessions.ttl_secs, 600);
-        assert_eq!(c.providers[0].kind, "sim");
+        assert_eq!(c.providers[0].kind(), "sim");
         assert!(c.policy().unwrap().can_run(LOCAL_ADMIN, None, "克隆"));
     }
 
@@ -881,6 +766,45 @@ roles = ["operator"]
     }
 
     #[test]
+    fn provider_kinds_and_sections_are_checked_by_their_crates() {
+        let e = load_str("[[providers]]\nname = \"k8s\"\nkind = \"kubernetes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(
+                ".toml: key providers[0].kind: \"kubernetes\" providers are not available in this build yet"
+            ),
+            "{e}"
+        );
+        let sim = "[[providers]]\nname = \"sim\"\nkind = \"sim\"\n";
+        let e = load_str(&format!("{sim}time_scale = 500\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key providers[0].time_scale: 500 is out of range"),
+            "{e}"
+        );
+        let e = load_str(&format!("{sim}url = \"https://vc1/sdk\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key providers.0: url: unknown field"), "{e}");
+        let vc = "[[providers]]\nname = \"vc1\"\nkind = \"vsphere\"\nusername = \"u\"\npassword = \"p\"\n";
+        let e = load_str(&format!("{vc}url = 5\n")).unwrap_err().to_string();
+        assert!(e.contains("url: invalid type"), "{e}");
+        let e = load_str(vc).unwrap_err().to_string();
+        assert!(
+            e.contains("key providers[0].url: \"\" must be the vCenter SDK URL"),
+            "{e}"
+        );
+        let ok = load_str(&format!(
+            "{vc}url = \"https://vc1/sdk\"\nsync_interval = \"0\"\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.providers[0].kind(), "vsphere");
+        assert_eq!(ok.providers[0].sync_period(), None);
+    }
+
+    #[test]
     fn errors_name_file_key_and_problem() {
         let e = load_str("[sessions]\nttl_secs = \"abc\"\n")
             .unwrap_err()
@@ -939,7 +863,10 @@ roles = ["operator"]
             "{vc}task_timeout = \"2h\"\n[[providers.guest_networks]]\ncidr = \"192.168.2.0/24\"\ngateway = \"192.168.2.1\"\ndns = [\"192.168.1.53\"]\n[providers.windows]\nadmin_password = \"x\"\n"
         ))
         .unwrap();
-        let g = ok.providers[0].guest_settings();
+        let crate::providers::Section::Vsphere(vc) = &ok.providers[0].section else {
+            panic!("{:?}", ok.providers[0]);
+        };
+        let g = vc.guest_settings();
         assert_eq!(g.networks[0].gateway.as_deref(), Some("192.168.2.1"));
         assert_eq!(g.windows.unwrap().timezone, 210);
         let e = load_str("[alerts.sources.generic]\ntoken = \"12345678\"\n[alerts.default]\napp = \"nope\"\nusers = [\"u\"]\n")

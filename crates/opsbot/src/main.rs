@@ -6,6 +6,7 @@ mod cmdb;
 mod config;
 mod console;
 mod out;
+mod providers;
 mod serve;
 mod token;
 

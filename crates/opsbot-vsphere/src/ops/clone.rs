@@ -6,8 +6,15 @@ use super::{reject, Ctx};
 use crate::client::MoRef;
 use crate::error::Error;
 use crate::xml::Node;
-use opsbot_core::{OpOutcome, ProviderError};
+use opsbot_core::{
+    CloneNetwork, CloneStep, CloneStepFailed, Cloned, Done, HostNeed, OpOutcome, Outage,
+    ProviderError, Rejection, SpaceFor, Step, VmSize,
+};
 use std::net::Ipv4Addr;
+
+fn name_taken(name: &str) -> ProviderError {
+    reject(Rejection::NameTaken { name: name.into() })
+}
 
 pub(super) async fn rename(
     ctx: &Ctx<'_>,
@@ -17,32 +24,37 @@ pub(super) async fn rename(
     let vm = ctx.facts(id, &[]).await?;
     let new_name = new_name.trim();
     if new_name.is_empty() {
-        return Err(reject("新名称不能为空"));
+        return Err(reject(Rejection::EmptyNewName));
     }
     if new_name == vm.name {
-        return Err(reject(format!("{} 已经叫这个名字", vm.name)));
+        return Err(reject(Rejection::SameName {
+            vm: vm.name.clone(),
+        }));
     }
     let all = ctx.all_vms().await.map_err(|e| ctx.fail(&vm.name, id, e))?;
     if all
         .iter()
         .any(|v| v.name == new_name && v.moref != vm.moref)
     {
-        return Err(reject(format!("已存在名为 {new_name} 的虚拟机")));
+        return Err(name_taken(new_name));
     }
     match ctx
         .quick_task("Rename_Task", &vm.moref, &spec::rename(new_name))
         .await
     {
         Ok(_) => {
-            ctx.done(&vm.moref, format!("{} 已改名为 {new_name}", vm.name))
-                .await
+            let done = Done::Renamed {
+                from: vm.name.clone(),
+                to: new_name.to_string(),
+            };
+            ctx.done(&vm.moref, done).await
         }
         Err(e) if e.is_fault("DuplicateName") || e.is_fault("InvalidArgument") => {
-            Err(reject(format!("已存在名为 {new_name} 的虚拟机")))
+            Err(name_taken(new_name))
         }
-        Err(e) if e.is_fault("InvalidName") => {
-            Err(reject(format!("{new_name} 不是合法的虚拟机名称")))
-        }
+        Err(e) if e.is_fault("InvalidName") => Err(reject(Rejection::InvalidName {
+            name: new_name.to_string(),
+        })),
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
     }
 }
@@ -98,47 +110,59 @@ pub(super) async fn clone(
         .await?;
     let fail = |e| ctx.fail(&tpl.name, req.template, e);
     if !tpl.template {
-        return Err(reject(format!("{} 不是模板", tpl.name)));
+        return Err(reject(Rejection::NotATemplate {
+            vm: tpl.name.clone(),
+        }));
     }
     if name.is_empty() {
-        return Err(reject("新虚拟机名称不能为空"));
+        return Err(reject(Rejection::EmptyCloneName));
     }
     if req.cpu == Some(0) {
-        return Err(reject("CPU 数必须大于 0"));
+        return Err(reject(Rejection::ZeroCpu));
     }
     if req.memory_gb == Some(0) {
-        return Err(reject("内存必须大于 0 GiB"));
+        return Err(reject(Rejection::ZeroMemory));
     }
     // Check everything vCenter would refuse before spending time on the copy.
     let net = ctx.guest.for_ip(ip).map_err(reject)?;
     let windows = is_windows(&tpl);
     if windows && ctx.guest.windows.is_none() {
-        return Err(reject(format!(
-            "模板 {} 是 Windows 系统,克隆需要 Sysprep 管理员密码: 请在该 vCenter 的配置中设置 [providers.windows] admin_password",
-            tpl.name
-        )));
+        return Err(reject(Rejection::WindowsNeedsPassword {
+            template: tpl.name.clone(),
+        }));
     }
     let all = ctx.all_vms().await.map_err(fail)?;
     if all.iter().any(|v| v.name == name) {
-        return Err(reject(format!("已存在名为 {name} 的虚拟机")));
+        return Err(name_taken(name));
     }
     let ip_s = ip.to_string();
     if let Some(v) = all.iter().find(|v| v.ips.contains(&ip_s)) {
-        return Err(reject(format!("IP {ip_s} 已被虚拟机 {} 使用", v.name)));
+        return Err(reject(Rejection::IpTaken {
+            ip: ip_s,
+            vm: v.name.clone(),
+        }));
     }
     let folder = target_folder(ctx, tpl.moref_at("parent"))
         .await
         .map_err(fail)?
-        .ok_or_else(|| reject(format!("找不到模板 {} 所在的虚拟机文件夹", tpl.name)))?;
+        .ok_or_else(|| {
+            reject(Rejection::NoTemplateFolder {
+                template: tpl.name.clone(),
+            })
+        })?;
     let host = ctx
-        .host_of(&tpl, req.template, "无法确定资源池", &["parent"])
+        .host_of(&tpl, req.template, HostNeed::ResourcePool, &["parent"])
         .await?;
     let host_name = host.name;
     let compute = host
         .props
         .get("parent")
         .and_then(Node::moref)
-        .ok_or_else(|| reject(format!("主机 {host_name} 不属于任何集群或计算资源")))?;
+        .ok_or_else(|| {
+            reject(Rejection::HostWithoutCompute {
+                host: host_name.clone(),
+            })
+        })?;
     let pool = ctx
         .client
         .retrieve(&compute, &["resourcePool"])
@@ -146,7 +170,11 @@ pub(super) async fn clone(
         .map_err(fail)?
         .get("resourcePool")
         .and_then(Node::moref)
-        .ok_or_else(|| reject(format!("{} 没有资源池,无法克隆", compute.value)))?;
+        .ok_or_else(|| {
+            reject(Rejection::NoResourcePool {
+                compute: compute.value.clone(),
+            })
+        })?;
     let datastore = tpl
         .props
         .get("datastore")
@@ -174,18 +202,19 @@ pub(super) async fn clone(
         if let Some(free) = free {
             if free < need_kb * 1024 {
                 let ds_name = p.get("name").map(|n| n.text.as_str()).unwrap_or(&ds.value);
-                return Err(reject(format!(
-                    "存储 {ds_name} 剩余 {} GiB,不足以克隆 {} GiB",
-                    free >> 30,
-                    need_kb.div_ceil(1024 * 1024)
-                )));
+                return Err(reject(Rejection::NotEnoughSpace {
+                    datastore: ds_name.to_string(),
+                    free_gb: free >> 30,
+                    need_gb: need_kb.div_ceil(1024 * 1024),
+                    purpose: SpaceFor::Clone,
+                }));
             }
         }
     }
 
     // 1. Copy.
     let progress = ctx.progress;
-    progress.report(10, "正在克隆磁盘");
+    progress.report(10, &Step::CloningDisks);
     let target = CloneTarget {
         folder,
         name: name.to_string(),
@@ -193,7 +222,7 @@ pub(super) async fn clone(
         pool,
         host: Some(host.moref),
     };
-    let mut on_progress = |p: u8| progress.report(super::scale(p, 10, 70), "正在克隆磁盘");
+    let mut on_progress = |p: u8| progress.report(super::scale(p, 10, 70), &Step::CloningDisks);
     let result = match ctx
         .task(
             "CloneVM_Task",
@@ -204,11 +233,12 @@ pub(super) async fn clone(
         .await
     {
         Ok(r) => r,
-        Err(e) if e.is_fault("DuplicateName") => {
-            return Err(reject(format!("已存在名为 {name} 的虚拟机")))
-        }
+        Err(e) if e.is_fault("DuplicateName") => return Err(name_taken(name)),
         Err(e) if e.is_fault("InsufficientDisks") || e.is_fault("NoDiskSpace") => {
-            return Err(reject(format!("存储空间不足,无法克隆 {name}({e})")))
+            return Err(reject(Rejection::CloneOutOfSpace {
+                name: name.to_string(),
+                cause: e.to_string(),
+            }))
         }
         Err(e) => return Err(fail(e)),
     };
@@ -218,29 +248,33 @@ pub(super) async fn clone(
             .and_then(Node::moref)
             .ok_or_else(|| ProviderError::Unavailable {
                 provider: ctx.provider.to_string(),
-                message: format!("CloneVM_Task 成功但没有返回新虚拟机 {name} 的 ID"),
+                cause: Outage::CloneWithoutId {
+                    name: name.to_string(),
+                },
             })?;
-    let step_failed = |step: &str, e: Error| -> ProviderError {
+    let step_failed = |step: CloneStep, e: Error| -> ProviderError {
         let cause = match &e {
             Error::Fault { kind, message } => format!("{kind}: {message}"),
             other => other.to_string(),
         };
-        let msg = format!(
-            "已克隆出 {name}({}),但{step}失败: {cause};已保留该虚拟机,请检查后手动处理或删除",
-            new_vm.value
-        );
+        let failed = CloneStepFailed {
+            name: name.to_string(),
+            id: new_vm.value.clone(),
+            step,
+            cause,
+        };
         if e.is_unavailable() {
             ProviderError::Unavailable {
                 provider: ctx.provider.to_string(),
-                message: msg,
+                cause: Outage::CloneStepFailed(failed),
             }
         } else {
-            reject(msg)
+            reject(Rejection::CloneStepFailed(failed))
         }
     };
 
     // 2. Guest identity and IP.
-    progress.report(75, &format!("正在自定义客户机网络: IP {ip_s}"));
+    progress.report(75, &Step::CustomizingGuest { ip });
     let custom = GuestCustomization {
         host_name: if windows {
             spec::windows_computer_name(name, ip)
@@ -257,23 +291,23 @@ pub(super) async fn clone(
     let after_copy = async {
         ctx.quick_task("CustomizeVM_Task", &new_vm, &spec::customize_vm(&custom))
             .await
-            .map_err(|e| step_failed("自定义客户机网络", e))?;
+            .map_err(|e| step_failed(CloneStep::Customize, e))?;
 
         // 3. Size.
         if req.cpu.is_some() || req.memory_gb.is_some() {
-            progress.report(85, "正在调整 CPU 和内存");
+            progress.report(85, &Step::ResizingClone);
             let args =
                 spec::reconfig_cpu_memory(req.cpu, req.memory_gb.map(|g| u64::from(g) * 1024));
             ctx.quick_task("ReconfigVM_Task", &new_vm, &args)
                 .await
-                .map_err(|e| step_failed("调整 CPU/内存", e))?;
+                .map_err(|e| step_failed(CloneStep::Resize, e))?;
         }
 
         // 4. Power on.
-        progress.report(90, "正在开机");
+        progress.report(90, &Step::PoweringOn);
         ctx.quick_task("PowerOnVM_Task", &new_vm, "")
             .await
-            .map_err(|e| step_failed("开机", e))
+            .map_err(|e| step_failed(CloneStep::PowerOn, e))
     };
     if let Err(e) = after_copy.await {
         return Err(ctx.left_behind(&new_vm, e).await);
@@ -287,23 +321,21 @@ pub(super) async fn clone(
         tpl.text("config.hardware.memoryMB")
             .and_then(|t| t.parse().ok())
     });
-    let gateway = match net.gateway {
-        Some(g) => format!(",网关 {g}"),
-        None => ",未配置网关".to_string(),
-    };
-    let size = match (cpu, mem_mb) {
-        (Some(c), Some(m)) => format!(",{c} CPU / {} 内存", super::hardware::format_gb(m)),
-        _ => String::new(),
-    };
-    ctx.done(
-        &new_vm,
-        format!(
-            "克隆完成: {name}(模板 {}),IP {ip_s}/{}{gateway}{size},主机 {host_name},已开机",
-            tpl.name,
-            mask_len(net.subnet_mask)
-        ),
-    )
-    .await
+    let done = Done::Cloned(Cloned {
+        name: name.to_string(),
+        template: tpl.name.clone(),
+        ip,
+        network: Some(CloneNetwork {
+            prefix_len: mask_len(net.subnet_mask),
+            gateway: net.gateway,
+        }),
+        size: match (cpu, mem_mb) {
+            (Some(cpu), Some(memory_mb)) => Some(VmSize { cpu, memory_mb }),
+            _ => None,
+        },
+        host: host_name,
+    });
+    ctx.done(&new_vm, done).await
 }
 
 /// Windows templates need Sysprep instead of LinuxPrep.

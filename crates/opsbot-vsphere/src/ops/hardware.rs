@@ -1,10 +1,13 @@
 //! CPU count, memory size and new disks (ReconfigVM_Task).
 
+use super::power::refuse_template;
 use super::spec::{self, NewDisk};
 use super::{reject, Ctx};
 use crate::client::{property_spec, MoRef};
 use crate::xml::Node;
-use opsbot_core::{OpOutcome, ProviderError};
+use opsbot_core::{
+    Done, Hardware, HostNeed, OpOutcome, Place, ProviderError, Rejection, SpaceFor, Step,
+};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
@@ -22,37 +25,40 @@ pub(super) async fn set_cpu(
     count: u32,
 ) -> Result<OpOutcome, ProviderError> {
     let vm = ctx.facts(id, &["config.hardware.numCPU"]).await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
     if count == 0 {
-        return Err(reject("CPU 数必须大于 0"));
+        return Err(reject(Rejection::ZeroCpu));
     }
+    let name = vm.name.clone();
     let old: u32 = vm
         .text("config.hardware.numCPU")
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     if count == old {
-        return Err(reject(format!("{} 已经是 {count} 个 CPU", vm.name)));
+        return Err(reject(Rejection::CpuUnchanged { vm: name, count }));
     }
     if count < old && vm.powered_on() {
-        return Err(reject(format!(
-            "{} 正在运行,减少 CPU 需要先关机(热插拔只能增加)",
-            vm.name
-        )));
+        return Err(reject(Rejection::ShrinkNeedsPowerOff {
+            vm: name,
+            what: Hardware::Cpu,
+        }));
     }
-    ctx.progress.report(20, "正在调整 CPU");
+    ctx.progress.report(20, &Step::SettingCpu);
     let args = spec::reconfig_cpu_memory(Some(count), None);
     match ctx.quick_task("ReconfigVM_Task", &vm.moref, &args).await {
         Ok(_) => {
-            ctx.done(&vm.moref, format!("{} 的 CPU: {old} → {count}", vm.name))
-                .await
+            let done = Done::CpuChanged {
+                vm: name,
+                from: old,
+                to: count,
+            };
+            ctx.done(&vm.moref, done).await
         }
         Err(e) if e.is_fault("InvalidPowerState") || e.is_fault("CpuHotPlugNotSupported") => {
-            Err(reject(format!(
-                "{} 正在运行且不支持 CPU 热插拔,请先关机再调整",
-                vm.name
-            )))
+            Err(reject(Rejection::NoHotPlug {
+                vm: name,
+                what: Hardware::Cpu,
+            }))
         }
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
     }
@@ -64,53 +70,43 @@ pub(super) async fn set_memory(
     gb: u32,
 ) -> Result<OpOutcome, ProviderError> {
     let vm = ctx.facts(id, &["config.hardware.memoryMB"]).await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
     if gb == 0 {
-        return Err(reject("内存必须大于 0 GiB"));
+        return Err(reject(Rejection::ZeroMemory));
     }
+    let name = vm.name.clone();
     let mb = u64::from(gb) * 1024;
     let old_mb: u64 = vm
         .text("config.hardware.memoryMB")
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     if mb == old_mb {
-        return Err(reject(format!("{} 的内存已经是 {gb} GiB", vm.name)));
+        return Err(reject(Rejection::MemoryUnchanged { vm: name, gb }));
     }
     if mb < old_mb && vm.powered_on() {
-        return Err(reject(format!(
-            "{} 正在运行,减少内存需要先关机(热添加只能增加)",
-            vm.name
-        )));
+        return Err(reject(Rejection::ShrinkNeedsPowerOff {
+            vm: name,
+            what: Hardware::Memory,
+        }));
     }
-    ctx.progress.report(20, "正在调整内存");
+    ctx.progress.report(20, &Step::SettingMemory);
     let args = spec::reconfig_cpu_memory(None, Some(mb));
     match ctx.quick_task("ReconfigVM_Task", &vm.moref, &args).await {
         Ok(_) => {
-            ctx.done(
-                &vm.moref,
-                format!("{} 的内存: {} → {gb} GiB", vm.name, format_gb(old_mb)),
-            )
-            .await
+            let done = Done::MemoryChanged {
+                vm: name,
+                from_mb: old_mb,
+                to_gb: gb,
+            };
+            ctx.done(&vm.moref, done).await
         }
         Err(e) if e.is_fault("InvalidPowerState") || e.is_fault("MemoryHotPlugNotSupported") => {
-            Err(reject(format!(
-                "{} 正在运行且不支持内存热添加,请先关机再调整",
-                vm.name
-            )))
+            Err(reject(Rejection::NoHotPlug {
+                vm: name,
+                what: Hardware::Memory,
+            }))
         }
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
-    }
-}
-
-pub(super) fn format_gb(mb: u64) -> String {
-    if mb < 1024 {
-        format!("{mb} MiB")
-    } else if mb.is_multiple_of(1024) {
-        format!("{} GiB", mb / 1024)
-    } else {
-        format!("{:.1} GiB", mb as f64 / 1024.0)
     }
 }
 
@@ -125,8 +121,8 @@ pub(super) struct DiskSlot {
 }
 
 /// Picks the SCSI controller (by `xsi:type`) and its lowest free unit, skipping 7 (the
-/// controller's own unit). Errors are user messages.
-pub(super) fn disk_slot(devices: &[Node]) -> Result<DiskSlot, String> {
+/// controller's own unit). `vm` names the VM in the refusal.
+pub(super) fn disk_slot(devices: &[Node], vm: &str) -> Result<DiskSlot, Rejection> {
     let existing_disks = devices
         .iter()
         .filter(|d| d.xsi_type.as_deref() == Some("VirtualDisk"))
@@ -134,10 +130,10 @@ pub(super) fn disk_slot(devices: &[Node]) -> Result<DiskSlot, String> {
     let controller = SCSI_CONTROLLERS
         .iter()
         .find_map(|t| devices.iter().find(|d| d.xsi_type.as_deref() == Some(*t)))
-        .ok_or_else(|| "没有 SCSI 控制器,无法添加磁盘".to_string())?;
+        .ok_or_else(|| Rejection::NoScsiController { vm: vm.into() })?;
     let key: i32 = controller
         .parse_at("key")
-        .ok_or_else(|| "SCSI 控制器没有 key".to_string())?;
+        .ok_or_else(|| Rejection::ScsiControllerWithoutKey { vm: vm.into() })?;
     let reserved: u32 = controller.parse_at("scsiCtlrUnitNumber").unwrap_or(7);
     let used: Vec<u32> = devices
         .iter()
@@ -147,7 +143,7 @@ pub(super) fn disk_slot(devices: &[Node]) -> Result<DiskSlot, String> {
     let unit = (0..16u32)
         .filter(|u| *u != 7 && *u != reserved)
         .find(|u| !used.contains(u))
-        .ok_or_else(|| "SCSI 控制器已满(15 块磁盘)".to_string())?;
+        .ok_or_else(|| Rejection::ScsiControllerFull { vm: vm.into() })?;
     Ok(DiskSlot {
         controller_key: key,
         bus: controller.parse_at("busNumber").unwrap_or(0),
@@ -204,25 +200,25 @@ pub(super) async fn add_disk(
     let vm = ctx
         .facts(id, &["config.hardware.device", "datastore", "runtime.host"])
         .await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
     if gb == 0 {
-        return Err(reject("磁盘大小必须大于 0 GiB"));
+        return Err(reject(Rejection::ZeroDisk));
     }
+    let name = vm.name.clone();
     let devices: Vec<Node> = vm
         .props
         .get("config.hardware.device")
         .map(|d| d.children.clone())
         .unwrap_or_default();
-    let slot = disk_slot(&devices).map_err(|m| reject(format!("{}: {m}", vm.name)))?;
+    let slot = disk_slot(&devices, &vm.name).map_err(reject)?;
     let fail = |e| ctx.fail(&vm.name, id, e);
 
     // The datastore: the named one among those the VM's host sees, else the VM's own.
     let (ds_name, info, file_name) = match datastore {
         Some(wanted) => {
-            let host = ctx.host_of(&vm, id, "无法选择存储", &["datastore"]).await?;
-            let host_name = host.name;
+            let host = ctx
+                .host_of(&vm, id, HostNeed::Datastore, &["datastore"])
+                .await?;
             let refs = host
                 .props
                 .get("datastore")
@@ -231,11 +227,14 @@ pub(super) async fn add_disk(
             let all = datastores(ctx, &refs).await.map_err(fail)?;
             let names: Vec<String> = all.iter().map(|(_, d)| d.name.clone()).collect();
             let Some((_, info)) = all.into_iter().find(|(_, d)| d.name == wanted) else {
-                return Err(reject(format!(
-                    "{} 所在主机 {host_name} 上没有存储 {wanted};可选: {}",
-                    vm.name,
-                    names.join("、")
-                )));
+                return Err(reject(Rejection::NoSuchDatastore {
+                    wanted: wanted.to_string(),
+                    place: Place::HostOf {
+                        vm: name,
+                        host: host.name,
+                    },
+                    available: names,
+                }));
             };
             (wanted.to_string(), info, format!("[{wanted}]"))
         }
@@ -250,31 +249,40 @@ pub(super) async fn add_disk(
                     .and_then(|n| n.morefs().into_iter().next())
             });
             let Some(own) = own else {
-                return Err(reject(format!("{} 没有磁盘,请指定存储", vm.name)));
+                return Err(reject(Rejection::NoDiskToPlaceBeside { vm: name }));
             };
             let (_, info) = datastores(ctx, std::slice::from_ref(&own))
                 .await
                 .map_err(fail)?
                 .into_iter()
                 .next()
-                .ok_or_else(|| reject(format!("{} 的存储 {} 不存在", vm.name, own.value)))?;
+                .ok_or_else(|| {
+                    reject(Rejection::DatastoreGone {
+                        vm: name.clone(),
+                        datastore: own.value.clone(),
+                    })
+                })?;
             (info.name.clone(), info, String::new())
         }
     };
     if !info.accessible {
-        return Err(reject(format!("存储 {ds_name} 当前不可访问")));
+        return Err(reject(Rejection::DatastoreInaccessible {
+            datastore: ds_name,
+        }));
     }
     let need = u64::from(gb) * GIB;
     if let Some(free) = info.free_bytes {
         if free < need {
-            return Err(reject(format!(
-                "存储 {ds_name} 剩余 {} GiB,不足以添加 {gb} GiB 磁盘",
-                free / GIB
-            )));
+            return Err(reject(Rejection::NotEnoughSpace {
+                datastore: ds_name,
+                free_gb: free / GIB,
+                need_gb: u64::from(gb),
+                purpose: SpaceFor::NewDisk,
+            }));
         }
     }
 
-    ctx.progress.report(20, "正在创建虚拟磁盘");
+    ctx.progress.report(20, &Step::CreatingDisk);
     let disk = NewDisk {
         temp_key: -101,
         file_name,
@@ -282,9 +290,8 @@ pub(super) async fn add_disk(
         unit_number: slot.unit,
         capacity_kb: u64::from(gb) * 1024 * 1024,
     };
-    let label = format!("Hard disk {}", slot.existing_disks + 1);
     let progress = ctx.progress;
-    let mut on_progress = |p: u8| progress.report(super::scale(p, 20, 90), "正在创建虚拟磁盘");
+    let mut on_progress = |p: u8| progress.report(super::scale(p, 20, 90), &Step::CreatingDisk);
     match ctx
         .task(
             "ReconfigVM_Task",
@@ -295,25 +302,32 @@ pub(super) async fn add_disk(
         .await
     {
         Ok(_) => {
-            ctx.done(
-                &vm.moref,
-                format!(
-                    "{} 已添加 {label}: {gb} GiB,位于 {ds_name}(SCSI {}:{})",
-                    vm.name, slot.bus, slot.unit
-                ),
-            )
-            .await
+            let done = Done::DiskAdded {
+                vm: name,
+                number: slot.existing_disks + 1,
+                gb: u64::from(gb),
+                datastore: ds_name,
+                bus: slot.bus,
+                unit: slot.unit,
+            };
+            ctx.done(&vm.moref, done).await
         }
-        Err(e) if e.is_fault("InvalidDeviceSpec") => Err(reject(format!(
-            "{}: vCenter 拒绝了新磁盘(SCSI {}:{} 不可用: {e})",
-            vm.name, slot.bus, slot.unit
-        ))),
-        Err(e) if e.is_fault("FileAlreadyExists") => Err(reject(format!(
-            "{}: 存储 {ds_name} 上已有同名磁盘文件,请稍后重试",
-            vm.name
-        ))),
+        Err(e) if e.is_fault("InvalidDeviceSpec") => Err(reject(Rejection::DiskSlotRefused {
+            vm: name,
+            bus: slot.bus,
+            unit: slot.unit,
+            cause: e.to_string(),
+        })),
+        Err(e) if e.is_fault("FileAlreadyExists") => Err(reject(Rejection::DiskFileExists {
+            vm: name,
+            datastore: ds_name,
+        })),
         Err(e) if e.is_fault("InsufficientDisks") || e.is_fault("OutOfBounds") => {
-            Err(reject(format!("{}: 存储 {ds_name} 空间不足({e})", vm.name)))
+            Err(reject(Rejection::DatastoreFull {
+                vm: name,
+                datastore: ds_name,
+                cause: e.to_string(),
+            }))
         }
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
     }
@@ -345,7 +359,7 @@ mod tests {
         }
         // An IDE device on unit 8 of another controller does not count.
         xml.push_str(r#"<VirtualDevice X:type="VirtualCdrom"><key>3000</key><controllerKey>200</controllerKey><unitNumber>8</unitNumber></VirtualDevice>"#);
-        let slot = disk_slot(&devices(&xml)).unwrap();
+        let slot = disk_slot(&devices(&xml), "web").unwrap();
         assert_eq!(
             slot,
             DiskSlot {
@@ -362,7 +376,8 @@ mod tests {
         let none = devices(
             r#"<VirtualDevice X:type="VirtualIDEController"><key>200</key></VirtualDevice>"#,
         );
-        assert!(disk_slot(&none).unwrap_err().contains("没有 SCSI 控制器"));
+        let refusal = |e| opsbot_engine::render::provider::rejection(&e);
+        assert!(refusal(disk_slot(&none, "web").unwrap_err()).contains("没有 SCSI 控制器"));
         let mut xml = String::from(
             r#"<VirtualDevice X:type="VirtualLsiLogicController"><key>1000</key></VirtualDevice>"#,
         );
@@ -371,13 +386,6 @@ mod tests {
                 r#"<VirtualDevice X:type="VirtualDisk"><controllerKey>1000</controllerKey><unitNumber>{u}</unitNumber></VirtualDevice>"#
             ));
         }
-        assert!(disk_slot(&devices(&xml)).unwrap_err().contains("已满"));
-    }
-
-    #[test]
-    fn memory_labels() {
-        assert_eq!(format_gb(2048), "2 GiB");
-        assert_eq!(format_gb(1536), "1.5 GiB");
-        assert_eq!(format_gb(32), "32 MiB");
+        assert!(refusal(disk_slot(&devices(&xml), "web").unwrap_err()).contains("已满"));
     }
 }

@@ -1,6 +1,6 @@
 //! VM operations against vCenter (seed 000): power, resize, disks, network, rename, clone
-//! and ping, with vCenter's refusals turned into Chinese messages in the simulated
-//! provider's tone.
+//! and ping, with vCenter's refusals turned into the same typed rejections the simulated
+//! provider gives (the engine words them).
 //!
 //! Every operation reads what it needs first, refuses what vCenter would refuse (or maps
 //! the fault when vCenter refuses), runs the method / task, and reads the VM back through
@@ -17,7 +17,9 @@ use crate::client::{view_spec, MoRef, ObjectContent, VimClient};
 use crate::error::Error;
 use crate::guest::GuestSettings;
 use crate::xml::Node;
-use opsbot_core::{OpOutcome, Progress, ProviderError, VmOperation};
+use opsbot_core::{
+    Done, HostNeed, OpOutcome, Outage, Progress, ProviderError, Rejection, VmOperation,
+};
 use std::collections::HashMap;
 
 /// Runs one VM operation to completion. `provider` is the configured provider name (for
@@ -111,8 +113,8 @@ pub(crate) struct HostFacts {
 
 const BASE_PATHS: [&str; 3] = ["name", "runtime.powerState", "summary.config.template"];
 
-pub(crate) fn reject(msg: impl Into<String>) -> ProviderError {
-    ProviderError::Rejected(msg.into())
+pub(crate) fn reject(r: Rejection) -> ProviderError {
+    ProviderError::Rejected(r)
 }
 
 /// Maps a task's own 0..=100 onto `from..=to` of the whole operation.
@@ -120,16 +122,6 @@ pub(crate) fn scale(task_percent: u8, from: u8, to: u8) -> u8 {
     let p = u16::from(task_percent.min(100));
     let (from, to) = (u16::from(from), u16::from(to.max(from)));
     (from + p * (to - from) / 100) as u8
-}
-
-/// Chinese label of a `runtime.powerState`.
-pub(crate) fn power_label(state: &str) -> &str {
-    match state {
-        "poweredOn" => "开机",
-        "poweredOff" => "关机",
-        "suspended" => "挂起",
-        other => other,
-    }
 }
 
 impl Ctx<'_> {
@@ -175,18 +167,21 @@ impl Ctx<'_> {
         }
     }
 
-    /// The host `vm` runs on, with its name and `paths` read. `why` ends the refusal
-    /// when the VM has no host ("无法更改网络").
+    /// The host `vm` runs on, with its name and `paths` read. `needed_for` says what
+    /// for, in the refusal when the VM has no host.
     pub async fn host_of(
         &self,
         vm: &VmFacts,
         id: &str,
-        why: &str,
+        needed_for: HostNeed,
         paths: &[&str],
     ) -> Result<HostFacts, ProviderError> {
-        let moref = vm
-            .moref_at("runtime.host")
-            .ok_or_else(|| reject(format!("{} 没有所在主机,{why}", vm.name)))?;
+        let moref = vm.moref_at("runtime.host").ok_or_else(|| {
+            reject(Rejection::NoHost {
+                vm: vm.name.clone(),
+                needed_for,
+            })
+        })?;
         let wanted: Vec<&str> = std::iter::once("name")
             .chain(paths.iter().copied())
             .collect();
@@ -205,31 +200,29 @@ impl Ctx<'_> {
     /// Maps a client error that no operation-specific rule caught. `name` names the VM in
     /// the message, `id` is used for not-found.
     pub fn fail(&self, name: &str, id: &str, e: Error) -> ProviderError {
-        let (kind, message) = match e {
+        let (fault, detail) = match e {
             Error::Fault { kind, message } => (kind, message),
-            other => {
+            other => return ProviderError::unavailable(self.provider, other),
+        };
+        let vm = name.to_string();
+        reject(match fault.as_str() {
+            "ManagedObjectNotFound" => return self.not_found(id),
+            "NotAuthenticated" => {
                 return ProviderError::Unavailable {
                     provider: self.provider.to_string(),
-                    message: other.to_string(),
+                    cause: Outage::SessionLost(detail),
                 }
             }
-        };
-        match kind.as_str() {
-            "ManagedObjectNotFound" => self.not_found(id),
-            "NotAuthenticated" => ProviderError::Unavailable {
-                provider: self.provider.to_string(),
-                message: format!("vCenter 会话失效且无法重新登录: {message}"),
-            },
-            "NoPermission" => reject(format!("没有权限对 {name} 执行此操作({message})")),
-            "TaskInProgress" => reject(format!("{name} 正在执行其他任务,请稍后再试")),
-            "InvalidPowerState" => reject(format!("{name} 当前的电源状态不允许此操作({message})")),
-            "InvalidState" => reject(format!("{name} 当前状态不允许此操作")),
-            "ToolsUnavailable" => reject(format!("{name} 的 VMware Tools 未运行")),
+            "NoPermission" => Rejection::NoPermission { vm, detail },
+            "TaskInProgress" => Rejection::Busy { vm },
+            "InvalidPowerState" => Rejection::PowerStateForbids { vm, detail },
+            "InvalidState" => Rejection::StateForbids { vm },
+            "ToolsUnavailable" => Rejection::ToolsNotRunning { vm },
             "InsufficientResourcesFault" | "NotEnoughLicenses" => {
-                reject(format!("{name}: 资源不足({kind}: {message})"))
+                Rejection::InsufficientResources { vm, fault, detail }
             }
-            _ => reject(format!("vCenter 拒绝了对 {name} 的操作: {kind}({message})")),
-        }
+            _ => Rejection::Fault { vm, fault, detail },
+        })
     }
 
     /// Starts a `*_Task` method and waits for it; a task error is an [`Error::Fault`].
@@ -260,7 +253,7 @@ impl Ctx<'_> {
     }
 
     /// The outcome of a finished operation, with the VM read back.
-    pub async fn done(&self, vm: &MoRef, message: String) -> Result<OpOutcome, ProviderError> {
+    pub async fn done(&self, vm: &MoRef, done: Done) -> Result<OpOutcome, ProviderError> {
         let vm = match crate::inventory::vm(self.client, self.provider, vm).await {
             Ok(v) => Some(v),
             Err(e) => {
@@ -268,21 +261,21 @@ impl Ctx<'_> {
                 None
             }
         };
-        Ok(OpOutcome { message, vm })
+        Ok(OpOutcome { done, vm })
     }
 
-    /// A failure after `vm` was created or changed: carries the VM as it now is, so the
+    /// A refusal after `vm` was created or changed: carries the VM as it now is, so the
     /// pool records what the operation left behind (when it can still be read).
     pub async fn left_behind(&self, vm: &MoRef, err: ProviderError) -> ProviderError {
-        if matches!(err, ProviderError::Unavailable { .. }) {
+        let ProviderError::Rejected(rejection) = err else {
             return err;
-        }
+        };
         match crate::inventory::vm(self.client, self.provider, vm).await {
             Ok(v) => ProviderError::Partial {
-                message: err.to_string(),
+                rejection,
                 vm: Box::new(v),
             },
-            Err(_) => err,
+            Err(_) => ProviderError::Rejected(rejection),
         }
     }
 

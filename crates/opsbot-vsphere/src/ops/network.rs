@@ -1,11 +1,12 @@
 //! Moving the first NIC to another standard or distributed port group, chosen by name or
 //! VLAN id, refusing port groups the VM's host does not have.
 
+use super::power::refuse_template;
 use super::spec::{self, NicTarget};
 use super::{reject, Ctx};
 use crate::client::MoRef;
 use crate::xml::Node;
-use opsbot_core::{OpOutcome, ProviderError};
+use opsbot_core::{Done, HostNeed, NetworkName, OpOutcome, Place, ProviderError, Rejection, Step};
 
 /// NIC device types (`VirtualEthernetCard` subtypes).
 const NIC_TYPES: [&str; 8] = [
@@ -30,10 +31,10 @@ pub(super) struct PortGroup {
 }
 
 impl PortGroup {
-    fn label(&self) -> String {
-        match self.vlan {
-            Some(v) => format!("{}(VLAN {v})", self.name),
-            None => self.name.clone(),
+    fn label(&self) -> NetworkName {
+        NetworkName {
+            name: self.name.clone(),
+            vlan: self.vlan,
         }
     }
 }
@@ -58,7 +59,7 @@ pub(super) fn resolve<'a>(
     host_name: &str,
     vm_name: &str,
     wanted: &str,
-) -> Result<&'a PortGroup, String> {
+) -> Result<&'a PortGroup, Rejection> {
     let on_host = |g: &&PortGroup| host_networks.contains(&g.moref);
     let by_name: Vec<&PortGroup> = groups.iter().filter(|g| g.name == wanted).collect();
     let candidates: Vec<&PortGroup> = if !by_name.is_empty() {
@@ -73,29 +74,33 @@ pub(super) fn resolve<'a>(
         [one] => return Ok(one),
         [] => {}
         many => {
-            let names: Vec<String> = many.iter().map(|g| g.label()).collect();
-            return Err(format!(
-                "\"{wanted}\" 对应多个端口组: {},请指定端口组名称",
-                names.join("、")
-            ));
+            return Err(Rejection::AmbiguousNetwork {
+                wanted: wanted.to_string(),
+                candidates: many.iter().map(|g| g.label()).collect(),
+            });
         }
     }
-    let available: Vec<String> = groups
+    let available: Vec<NetworkName> = groups
         .iter()
         .filter(on_host)
         .map(PortGroup::label)
         .collect();
     if let Some(elsewhere) = candidates.first() {
-        return Err(format!(
-            "端口组 {} 在 {vm_name} 所在主机 {host_name} 上不可用;该主机可用: {}",
-            elsewhere.label(),
-            available.join("、")
-        ));
+        return Err(Rejection::NetworkNotOnHost {
+            network: elsewhere.label(),
+            vm: vm_name.to_string(),
+            host: host_name.to_string(),
+            available,
+        });
     }
-    Err(format!(
-        "没有端口组或 VLAN \"{wanted}\";{vm_name} 所在主机 {host_name} 可用: {}",
-        available.join("、")
-    ))
+    Err(Rejection::NoSuchNetwork {
+        wanted: wanted.to_string(),
+        place: Place::HostOf {
+            vm: vm_name.to_string(),
+            host: host_name.to_string(),
+        },
+        available,
+    })
 }
 
 async fn port_groups(ctx: &Ctx<'_>) -> Result<Vec<PortGroup>, crate::error::Error> {
@@ -153,16 +158,15 @@ fn nic_is_on(nic: &Node, g: &PortGroup) -> bool {
     }
 }
 
-/// The port group the NIC is on now, for the message.
-fn current_name(nic: &Node, groups: &[PortGroup]) -> String {
+/// The port group the NIC is on now, if any.
+fn current_name(nic: &Node, groups: &[PortGroup]) -> Option<String> {
     if let Some(g) = groups.iter().find(|g| nic_is_on(nic, g)) {
-        return g.name.clone();
+        return Some(g.name.clone());
     }
     nic.text_at("backing.deviceName")
         .filter(|t| !t.is_empty())
         .or_else(|| nic.text_at("backing.port.portgroupKey"))
-        .unwrap_or("(未连接)")
-        .to_string()
+        .map(str::to_string)
 }
 
 pub(super) async fn set_network(
@@ -173,17 +177,21 @@ pub(super) async fn set_network(
     let vm = ctx
         .facts(id, &["config.hardware.device", "runtime.host"])
         .await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
     let fail = |e| ctx.fail(&vm.name, id, e);
     let devices: Vec<Node> = vm
         .props
         .get("config.hardware.device")
         .map(|d| d.children.clone())
         .unwrap_or_default();
-    let nic = first_nic(&devices).ok_or_else(|| reject(format!("{} 没有网卡", vm.name)))?;
-    let host = ctx.host_of(&vm, id, "无法更改网络", &["network"]).await?;
+    let nic = first_nic(&devices).ok_or_else(|| {
+        reject(Rejection::NoNic {
+            vm: vm.name.clone(),
+        })
+    })?;
+    let host = ctx
+        .host_of(&vm, id, HostNeed::Network, &["network"])
+        .await?;
     let host_name = host.name;
     let host_networks = host
         .props
@@ -193,7 +201,10 @@ pub(super) async fn set_network(
     let groups = port_groups(ctx).await.map_err(fail)?;
     let target = resolve(&groups, &host_networks, &host_name, &vm.name, wanted).map_err(reject)?;
     if nic_is_on(nic, target) {
-        return Err(reject(format!("{} 已经在 {}", vm.name, target.name)));
+        return Err(reject(Rejection::AlreadyOnNetwork {
+            vm: vm.name.clone(),
+            network: target.name.clone(),
+        }));
     }
     let old = current_name(nic, &groups);
     let backing = match &target.dv {
@@ -207,7 +218,9 @@ pub(super) async fn set_network(
                 .map(|n| n.text.trim().to_string())
                 .filter(|u| !u.is_empty())
                 .ok_or_else(|| {
-                    reject(format!("分布式交换机 {} 没有 uuid,无法连接", switch.value))
+                    reject(Rejection::SwitchWithoutUuid {
+                        switch: switch.value.clone(),
+                    })
                 })?;
             NicTarget::Distributed {
                 switch_uuid: uuid,
@@ -219,20 +232,19 @@ pub(super) async fn set_network(
             network: target.moref.clone(),
         },
     };
-    ctx.progress
-        .report(30, &format!("正在切换网卡到 {}", target.name));
+    let step = Step::SwitchingNic {
+        to: target.name.clone(),
+    };
+    ctx.progress.report(30, &step);
     let args = spec::reconfig_edit_nic(nic, &backing);
     match ctx.quick_task("ReconfigVM_Task", &vm.moref, &args).await {
         Ok(_) => {
-            let vlan = target
-                .vlan
-                .map(|v| format!("(VLAN {v})"))
-                .unwrap_or_default();
-            ctx.done(
-                &vm.moref,
-                format!("{} 的网卡 1: {old} → {}{vlan}", vm.name, target.name),
-            )
-            .await
+            let done = Done::NicMoved {
+                vm: vm.name.clone(),
+                from: old,
+                to: target.label(),
+            };
+            ctx.done(&vm.moref, done).await
         }
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
     }
@@ -300,14 +312,15 @@ mod tests {
             MoRef::new("Network", "network-7"),
             MoRef::new("DistributedVirtualPortgroup", "dvportgroup-13"),
         ];
-        let e = resolve(&g, &h1, "esx1", "web", "pg-30").unwrap_err();
+        let refusal = |e| opsbot_engine::render::provider::rejection(&e);
+        let e = refusal(resolve(&g, &h1, "esx1", "web", "pg-30").unwrap_err());
         assert_eq!(
             e,
             "端口组 pg-30(VLAN 30) 在 web 所在主机 esx1 上不可用;该主机可用: VM Network、pg-20(VLAN 20)"
         );
-        let e = resolve(&g, &h1, "esx1", "web", "vlan30").unwrap_err();
+        let e = refusal(resolve(&g, &h1, "esx1", "web", "vlan30").unwrap_err());
         assert!(e.contains("不可用"), "{e}");
-        let e = resolve(&g, &h1, "esx1", "web", "nope").unwrap_err();
+        let e = refusal(resolve(&g, &h1, "esx1", "web", "nope").unwrap_err());
         assert!(e.starts_with("没有端口组或 VLAN \"nope\""), "{e}");
     }
 }

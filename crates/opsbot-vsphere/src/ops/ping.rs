@@ -1,22 +1,25 @@
 //! Ping: the guest IP's reachability from this host (system `ping`) plus the VMware Tools
 //! heartbeat as vCenter sees it.
 
-use super::{power_label, reject, Ctx};
-use opsbot_core::{OpOutcome, ProviderError};
+use super::{reject, Ctx};
+use opsbot_core::{
+    Done, GuestTools, Heartbeat, OpOutcome, PingFailure, PingResult, Pinged, ProviderError,
+    Rejection, Step, ToolsStatus,
+};
 use std::time::Duration;
 
 const COUNT: u32 = 3;
 
 /// What `ping -c N` said.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct PingResult {
+pub(super) struct PingStats {
     pub sent: u32,
     pub received: u32,
     pub avg_ms: Option<f64>,
 }
 
 /// Parses iputils / busybox `ping` output.
-pub(super) fn parse_ping(output: &str) -> Option<PingResult> {
+pub(super) fn parse_ping(output: &str) -> Option<PingStats> {
     let stats = output
         .lines()
         .find(|l| l.contains("transmitted") && l.contains("received"))?;
@@ -38,7 +41,7 @@ pub(super) fn parse_ping(output: &str) -> Option<PingResult> {
         .and_then(|l| l.split('=').nth(1))
         .and_then(|v| v.trim().split('/').nth(1))
         .and_then(|v| v.trim().parse().ok());
-    Some(PingResult {
+    Some(PingStats {
         sent: sent?,
         received: received?,
         avg_ms,
@@ -46,40 +49,44 @@ pub(super) fn parse_ping(output: &str) -> Option<PingResult> {
 }
 
 /// Pings an address with the system `ping` (`-c 3 -W 1`).
-pub(super) async fn system_ping(ip: &str) -> Result<PingResult, String> {
+pub(super) async fn system_ping(ip: &str) -> Result<PingStats, PingFailure> {
     let run = tokio::process::Command::new("ping")
         .args(["-n", "-c", &COUNT.to_string(), "-W", "1", ip])
         .kill_on_drop(true)
         .output();
     let out = match tokio::time::timeout(Duration::from_secs(15), run).await {
-        Err(_) => return Err("ping 超时".into()),
+        Err(_) => return Err(PingFailure::TimedOut),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err("本机没有 ping 命令".into())
+            return Err(PingFailure::NoCommand)
         }
-        Ok(Err(e)) => return Err(format!("无法运行 ping: {e}")),
+        Ok(Err(e)) => return Err(PingFailure::CannotRun(e.to_string())),
         Ok(Ok(out)) => out,
     };
     let text = String::from_utf8_lossy(&out.stdout);
     parse_ping(&text).ok_or_else(|| {
         let err = String::from_utf8_lossy(&out.stderr);
-        format!("ping 失败: {}", err.trim())
+        PingFailure::Failed(err.trim().to_string())
     })
 }
 
-/// The Tools part of the message: running status and heartbeat colour.
-pub(super) fn heartbeat_label(tools: Option<&str>, heartbeat: Option<&str>) -> String {
-    let beat = match heartbeat {
-        Some("green") => "心跳正常",
-        Some("yellow") => "心跳断续",
-        Some("red") => "无心跳",
-        _ => "心跳未知",
+/// The guest tools from vCenter's running status and heartbeat colour.
+pub(super) fn guest_tools(tools: Option<&str>, heartbeat: Option<&str>) -> GuestTools {
+    let heartbeat = match heartbeat {
+        Some("green") => Heartbeat::Green,
+        Some("yellow") => Heartbeat::Yellow,
+        Some("red") => Heartbeat::Red,
+        _ => Heartbeat::Unknown,
     };
-    match tools {
-        Some("guestToolsRunning") => format!("VMware Tools 运行中,{beat}"),
-        Some("guestToolsNotRunning") => format!("VMware Tools 未运行,{beat}"),
-        Some("guestToolsExecutingScripts") => format!("VMware Tools 正在启动,{beat}"),
-        Some(other) => format!("VMware Tools: {other},{beat}"),
-        None => format!("VMware Tools 状态未知,{beat}"),
+    let status = match tools {
+        Some("guestToolsRunning") => ToolsStatus::Running,
+        Some("guestToolsNotRunning") => ToolsStatus::NotRunning,
+        Some("guestToolsExecutingScripts") => ToolsStatus::Starting,
+        Some(other) => ToolsStatus::Other(other.to_string()),
+        None => ToolsStatus::Unknown,
+    };
+    GuestTools {
+        status: Some(status),
+        heartbeat: Some(heartbeat),
     }
 }
 
@@ -94,51 +101,39 @@ pub(super) async fn ping(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, ProviderE
             ],
         )
         .await?;
-    let tools = heartbeat_label(
+    let tools = guest_tools(
         vm.text("guest.toolsRunningStatus"),
         vm.text("guestHeartbeatStatus"),
     );
+    let name = vm.name.clone();
     if vm.template {
-        return Err(reject(format!("{} 是模板,无法 ping", vm.name)));
+        return Err(reject(Rejection::TemplateCannotPing { vm: name }));
     }
     if !vm.powered_on() {
-        return Err(reject(format!(
-            "{} 不可达:虚拟机处于{}状态",
-            vm.name,
-            power_label(&vm.power)
-        )));
+        return Err(reject(Rejection::Unreachable {
+            vm: name,
+            power: vm.power.clone(),
+        }));
     }
     let Some(ip) = vm.text("guest.ipAddress").map(str::to_string) else {
-        return Err(reject(format!(
-            "{} 已开机,但客户机没有报告 IP({tools}),无法 ping",
-            vm.name
-        )));
+        return Err(reject(Rejection::NoGuestIp { vm: name, tools }));
     };
-    ctx.progress.report(30, &format!("正在 ping {ip}"));
-    let message = match system_ping(&ip).await {
-        Ok(r) if r.received > 0 => {
-            let avg = r
-                .avg_ms
-                .map(|a| {
-                    if a < 1.0 {
-                        format!(",平均 {a:.2} ms")
-                    } else {
-                        format!(",平均 {a:.1} ms")
-                    }
-                })
-                .unwrap_or_default();
-            format!(
-                "{} ({ip}) 可达:{}/{} 回复{avg};{tools}",
-                vm.name, r.received, r.sent
-            )
-        }
-        Ok(r) => format!(
-            "{} ({ip}) 不可达:{}/{} 回复;{tools}",
-            vm.name, r.received, r.sent
-        ),
-        Err(why) => format!("{} ({ip}) 无法检测连通性:{why};{tools}", vm.name),
+    ctx.progress.report(30, &Step::Pinging { ip: ip.clone() });
+    let result = match system_ping(&ip).await {
+        Ok(r) => PingResult::Replies {
+            sent: r.sent,
+            received: r.received,
+            avg_ms: r.avg_ms,
+        },
+        Err(why) => PingResult::Unchecked(why),
     };
-    ctx.done(&vm.moref, message).await
+    let done = Done::Pinged(Pinged {
+        vm: name,
+        ip,
+        result,
+        tools,
+    });
+    ctx.done(&vm.moref, done).await
 }
 
 #[cfg(test)]
@@ -150,7 +145,7 @@ mod tests {
         let ok = "PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data.\n64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.031 ms\n\n--- 127.0.0.1 ping statistics ---\n3 packets transmitted, 3 received, 0% packet loss, time 2041ms\nrtt min/avg/max/mdev = 0.031/0.045/0.060/0.011 ms\n";
         assert_eq!(
             parse_ping(ok),
-            Some(PingResult {
+            Some(PingStats {
                 sent: 3,
                 received: 3,
                 avg_ms: Some(0.045)
@@ -159,7 +154,7 @@ mod tests {
         let lost = "--- 10.9.9.9 ping statistics ---\n3 packets transmitted, 0 received, +3 errors, 100% packet loss, time 2050ms\n";
         assert_eq!(
             parse_ping(lost),
-            Some(PingResult {
+            Some(PingStats {
                 sent: 3,
                 received: 0,
                 avg_ms: None
@@ -173,14 +168,17 @@ mod tests {
 
     #[test]
     fn heartbeat_labels() {
-        assert_eq!(
-            heartbeat_label(Some("guestToolsRunning"), Some("green")),
-            "VMware Tools 运行中,心跳正常"
-        );
-        assert_eq!(
-            heartbeat_label(Some("guestToolsNotRunning"), Some("gray")),
-            "VMware Tools 未运行,心跳未知"
-        );
+        let label = |tools, heartbeat| {
+            let refusal = Rejection::NoGuestIp {
+                vm: "web".into(),
+                tools: guest_tools(tools, heartbeat),
+            };
+            opsbot_engine::render::provider::rejection(&refusal)
+        };
+        assert!(label(Some("guestToolsRunning"), Some("green"))
+            .contains("(VMware Tools 运行中,心跳正常)"));
+        assert!(label(Some("guestToolsNotRunning"), Some("gray"))
+            .contains("(VMware Tools 未运行,心跳未知)"));
     }
 
     #[tokio::test]
@@ -194,7 +192,7 @@ mod tests {
             Ok(r) => assert_eq!(r.sent, 3),
             Err(e) => {
                 opsbot_testkit::skip::<()>(
-                    format!("a working ping (127.0.0.1: {e})"),
+                    format!("a working ping (127.0.0.1: {e:?})"),
                     opsbot_testkit::fix::PING,
                 );
             }

@@ -1,26 +1,35 @@
 //! Power on, hard power off, guest shutdown, guest reboot (falling back to a reset).
 
-use super::{reject, Ctx};
-use opsbot_core::{OpOutcome, ProviderError};
+use super::{reject, Ctx, VmFacts};
+use opsbot_core::{Done, OpOutcome, ProviderError, Rejection, ResetReason, Step};
 use std::time::{Duration, Instant};
 
 /// How long a guest shutdown may take before we give up waiting.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(300);
 const SHUTDOWN_POLL: Duration = Duration::from_secs(2);
 
+/// Refuses an operation on a template.
+pub(super) fn refuse_template(vm: &VmFacts) -> Result<(), ProviderError> {
+    if vm.template {
+        return Err(reject(Rejection::IsTemplate {
+            vm: vm.name.clone(),
+        }));
+    }
+    Ok(())
+}
+
 pub(super) async fn power_on(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, ProviderError> {
     let vm = ctx.facts(id, &[]).await?;
-    ctx.progress.report(10, "正在开机");
+    ctx.progress.report(10, &Step::PoweringOn);
+    let name = vm.name.clone();
     match ctx.quick_task("PowerOnVM_Task", &vm.moref, "").await {
-        Ok(_) => ctx.done(&vm.moref, format!("{} 已开机", vm.name)).await,
-        Err(e) if e.is_fault("InvalidPowerState") => {
-            Err(reject(format!("{} 已经是开机状态", vm.name)))
-        }
+        Ok(_) => ctx.done(&vm.moref, Done::PoweredOn { vm: name }).await,
+        Err(e) if e.is_fault("InvalidPowerState") => Err(reject(Rejection::AlreadyOn { vm: name })),
         Err(e) if e.is_fault("InvalidState") || (vm.template && e.is_fault("NotSupported")) => {
             if vm.template {
-                Err(reject(format!("模板 {} 不能开机", vm.name)))
+                Err(reject(Rejection::TemplateCannotPowerOn { vm: name }))
             } else {
-                Err(reject(format!("{} 当前状态不允许开机", vm.name)))
+                Err(reject(Rejection::PowerOnNotAllowed { vm: name }))
             }
         }
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
@@ -29,16 +38,12 @@ pub(super) async fn power_on(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, Provi
 
 pub(super) async fn power_off(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, ProviderError> {
     let vm = ctx.facts(id, &[]).await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
+    let name = vm.name.clone();
     match ctx.quick_task("PowerOffVM_Task", &vm.moref, "").await {
-        Ok(_) => {
-            ctx.done(&vm.moref, format!("{} 已关机(强制断电)", vm.name))
-                .await
-        }
+        Ok(_) => ctx.done(&vm.moref, Done::PoweredOff { vm: name }).await,
         Err(e) if e.is_fault("InvalidPowerState") => {
-            Err(reject(format!("{} 已经是关机状态", vm.name)))
+            Err(reject(Rejection::AlreadyOff { vm: name }))
         }
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
     }
@@ -46,23 +51,19 @@ pub(super) async fn power_off(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, Prov
 
 pub(super) async fn shutdown(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, ProviderError> {
     let vm = ctx.facts(id, &[]).await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
+    let name = vm.name.clone();
     match ctx.client.invoke("ShutdownGuest", &vm.moref, "").await {
         Ok(_) => {}
         Err(e) if e.is_fault("InvalidPowerState") => {
-            return Err(reject(format!("{} 没有开机", vm.name)))
+            return Err(reject(Rejection::NotOn { vm: name }))
         }
         Err(e) if e.is_fault("ToolsUnavailable") => {
-            return Err(reject(format!(
-                "{} 的 VMware Tools 未运行,无法关闭操作系统;可用 关机 强制断电",
-                vm.name
-            )))
+            return Err(reject(Rejection::ShutdownNeedsTools { vm: name }))
         }
         Err(e) => return Err(ctx.fail(&vm.name, id, e)),
     }
-    ctx.progress.report(30, "已通知客户机关闭操作系统");
+    ctx.progress.report(30, &Step::ShutdownRequested);
     // ShutdownGuest only asks the guest; wait for the power state to follow.
     let started = Instant::now();
     loop {
@@ -76,75 +77,73 @@ pub(super) async fn shutdown(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, Provi
             .map(|n| n.text.trim().to_string())
             .unwrap_or_default();
         if state == "poweredOff" {
-            return ctx
-                .done(&vm.moref, format!("{} 的操作系统已关闭", vm.name))
-                .await;
+            return ctx.done(&vm.moref, Done::GuestShutDown { vm: name }).await;
         }
         if started.elapsed() >= SHUTDOWN_DEADLINE {
-            return Err(reject(format!(
-                "{} 在 {} 秒内没有关机(客户机可能忽略了关机请求);可用 关机 强制断电",
-                vm.name,
-                SHUTDOWN_DEADLINE.as_secs()
-            )));
+            return Err(reject(Rejection::ShutdownTimedOut {
+                vm: name,
+                secs: SHUTDOWN_DEADLINE.as_secs(),
+            }));
         }
         let waited = started.elapsed().as_secs_f64() / SHUTDOWN_DEADLINE.as_secs_f64();
         ctx.progress
-            .report(30 + (waited * 60.0) as u8, "等待客户机关闭操作系统");
+            .report(30 + (waited * 60.0) as u8, &Step::AwaitingShutdown);
         tokio::time::sleep(SHUTDOWN_POLL).await;
     }
 }
 
 /// Why a guest reboot cannot be asked for, when it cannot.
-fn reboot_unavailable(tools_running: Option<&str>) -> Option<String> {
+fn reboot_unavailable(tools_running: Option<&str>) -> Option<ResetReason> {
     match tools_running {
         Some("guestToolsRunning") => None,
-        Some(other) => Some(format!("VMware Tools 未运行({other})")),
-        None => Some("VMware Tools 状态未知".into()),
+        Some(other) => Some(ResetReason::ToolsNotRunning {
+            status: Some(other.to_string()),
+        }),
+        None => Some(ResetReason::ToolsStatusUnknown),
     }
 }
 
 pub(super) async fn reboot(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, ProviderError> {
     let vm = ctx.facts(id, &["guest.toolsRunningStatus"]).await?;
-    if vm.template {
-        return Err(reject(format!("{} 是模板,不能执行此操作", vm.name)));
-    }
+    refuse_template(&vm)?;
+    let name = vm.name.clone();
+    let not_on = || reject(Rejection::RebootNeedsPowerOn { vm: name.clone() });
     if !vm.powered_on() {
-        return Err(reject(format!("{} 没有开机,无法重启", vm.name)));
+        return Err(not_on());
     }
-    let mut why_reset = reboot_unavailable(vm.text("guest.toolsRunningStatus"));
-    if why_reset.is_none() {
-        match ctx.client.invoke("RebootGuest", &vm.moref, "").await {
+    let reset = match reboot_unavailable(vm.text("guest.toolsRunningStatus")) {
+        Some(why) => why,
+        None => match ctx.client.invoke("RebootGuest", &vm.moref, "").await {
             Ok(_) => {
-                return ctx
-                    .done(&vm.moref, format!("{}: 已重启客户机操作系统", vm.name))
-                    .await
+                let done = Done::Rebooted {
+                    vm: name.clone(),
+                    reset: None,
+                };
+                return ctx.done(&vm.moref, done).await;
             }
             Err(e)
                 if e.is_fault("MethodNotFound")
                     || e.is_fault("ToolsUnavailable")
                     || e.is_fault("NotSupported") =>
             {
-                why_reset = Some(format!(
-                    "客户机无法重启({})",
-                    e.fault_kind().unwrap_or_default()
-                ));
+                ResetReason::GuestCannotReboot {
+                    fault: e.fault_kind().unwrap_or_default().to_string(),
+                }
             }
-            Err(e) if e.is_fault("InvalidPowerState") => {
-                return Err(reject(format!("{} 没有开机,无法重启", vm.name)))
-            }
+            Err(e) if e.is_fault("InvalidPowerState") => return Err(not_on()),
             Err(e) => return Err(ctx.fail(&vm.name, id, e)),
-        }
-    }
-    let why = why_reset.unwrap_or_default();
-    ctx.progress.report(50, "客户机无法重启,正在硬重置");
+        },
+    };
+    ctx.progress.report(50, &Step::Resetting);
     match ctx.quick_task("ResetVM_Task", &vm.moref, "").await {
         Ok(_) => {
-            ctx.done(&vm.moref, format!("{}: {why},已改为硬重置(reset)", vm.name))
-                .await
+            let done = Done::Rebooted {
+                vm: name.clone(),
+                reset: Some(reset),
+            };
+            ctx.done(&vm.moref, done).await
         }
-        Err(e) if e.is_fault("InvalidPowerState") => {
-            Err(reject(format!("{} 没有开机,无法重启", vm.name)))
-        }
+        Err(e) if e.is_fault("InvalidPowerState") => Err(not_on()),
         Err(e) => Err(ctx.fail(&vm.name, id, e)),
     }
 }
@@ -156,9 +155,13 @@ mod tests {
     #[test]
     fn reboot_needs_running_tools() {
         assert_eq!(reboot_unavailable(Some("guestToolsRunning")), None);
+        let why = reboot_unavailable(Some("guestToolsNotRunning")).unwrap();
         assert_eq!(
-            reboot_unavailable(Some("guestToolsNotRunning")).unwrap(),
-            "VMware Tools 未运行(guestToolsNotRunning)"
+            opsbot_engine::render::provider::done(&Done::Rebooted {
+                vm: "web".into(),
+                reset: Some(why)
+            }),
+            "web: VMware Tools 未运行(guestToolsNotRunning),已改为硬重置(reset)"
         );
         assert!(reboot_unavailable(None).is_some());
     }

@@ -1,0 +1,3 @@
+//! Sentences the engine writes for what other crates report as data.
+
+pub mod provider;
