@@ -500,7 +500,9 @@ fn reachable_redis() -> Option<String> {
         .split('/')
         .next()?
         .to_string();
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&host).ok()?.next()?;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&host)
+        .ok()?
+        .next()?;
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2)).ok()?;
     Some(url)
 }
