@@ -5,6 +5,7 @@
 //! de-duplication path, one row update each).
 //!
 //! cargo bench -p opsbot-alerts --bench ingest
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_alerts::config::AlertsConfig;
 use opsbot_alerts::silence::Silences;

@@ -1,6 +1,7 @@
 //! The gateway on a real SQLite store, without WeCom: what reaches the outbox for
 //! new, repeated, resolved and silenced alerts, acknowledgement notices, and the dead
 //! letters the desk lists.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_alerts::config::AlertsConfig;
 use opsbot_alerts::silence::Silences;

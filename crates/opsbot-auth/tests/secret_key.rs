@@ -1,6 +1,7 @@
 //! The secret key against a real (SQLite) store and real files: made on first use in a
 //! private file, never in the store, checked against the store's check value, moved
 //! out of the store where an earlier version kept it, and rotated.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -1,4 +1,5 @@
 //! Tokens against a real (SQLite) store: issue, verify, and every refusal.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_auth::{parse_cidr, AuthError, SecretKey, TokenKind, TokenRequest, Tokens};
 use opsbot_store::Store;

@@ -1,5 +1,6 @@
 //! Agent collection on this machine (every built-in collector, no plug-ins): median
 //! and worst of 200 runs. `cargo bench -p opsbot-cmdb --bench collect`
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_cmdb::collect;
 use opsbot_cmdb::source::FsSource;

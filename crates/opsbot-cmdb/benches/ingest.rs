@@ -1,6 +1,7 @@
 //! Server ingest with diffing into SQLite: 1,000 hosts report at once (64 concurrent
 //! submitters, as HTTP handlers would), each report changing one fact, through the
 //! batching writer. Prints reports/s per round. `cargo bench -p opsbot-cmdb --bench ingest`
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_cmdb::collect;
 use opsbot_cmdb::ingest::{Ingestor, Origin};

@@ -1,5 +1,6 @@
 //! Agentless collection of 50 SSH targets (all on one loopback sshd) with at most 10
 //! at a time. `cargo bench -p opsbot-cmdb --bench ssh_collect`
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 #[path = "../tests/sshd/mod.rs"]
 mod sshd;

@@ -1,6 +1,7 @@
 //! The server side of reports through the real store: a VMware VM's report is linked
 //! to its pool VM by its byte-swapped DMI UUID and the card says so; a store that goes
 //! away fails the report (the agent keeps it) and recovers.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_cmdb::collect;
 use opsbot_cmdb::desk::StoreDesk;

@@ -1,5 +1,6 @@
 //! Read commands answered from a 10,000-VM pool on SQLite: the whole engine path
 //! (session, parse, permission, pool version check, reply, audit insert).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use opsbot_core::{Policy, Role};

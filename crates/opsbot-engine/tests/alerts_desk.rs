@@ -1,6 +1,7 @@
 //! The engine's side of the alert gateway, with a desk that records what it is asked:
 //! 告警 pages through the desk, 确认:id and 静默 reach it only when permitted, 概况 shows
 //! the firing count, 帮助 offers the alert commands, and everything is audited.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

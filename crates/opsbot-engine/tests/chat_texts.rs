@@ -1,6 +1,7 @@
 //! What chat says when there is nothing to confirm, no further page, or no menu: the
 //! reason that really applies, never a timeout that did not happen; and how long a
 //! confirmation stays valid, in the unit that fits.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! End-to-end behaviour of the chat engine against the sim cluster and a real store.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Redis and the database going away while opsbot runs: each command gets a clear
 //! reply, commands that need no session keep working, and all recovers when the service
 //! is back. The outage is real: a TCP proxy in front of the real server is cut.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Property tests of the command parser: it never panics, and every command survives
 //! a round trip through its canonical text, whatever separators a phone keyboard uses.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_engine::command::{parse, Command};
 use proptest::prelude::*;

@@ -1,6 +1,7 @@
 //! Visibility in chat: a role with every command (`["*"]`) but a limited scope is not
 //! an administrator; objects outside the asker's scopes answer exactly as objects that
 //! do not exist, and counts cover only what the asker may see.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

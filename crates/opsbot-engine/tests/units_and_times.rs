@@ -1,5 +1,6 @@
 //! Sizes are binary and labelled so (GiB/TiB), and times are in the configured zone,
 //! which chat names beside them.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! - paced: 1,000 reports/s for 5 s (the latency an agent sees at the target rate).
 //!
 //! cargo bench -p opsbot-http --bench agent_ingest
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_auth::{TokenKind, TokenRequest, Tokens};
 use opsbot_cmdb::collect;

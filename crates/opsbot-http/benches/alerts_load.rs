@@ -6,6 +6,7 @@
 //!   group_wait 10 s).
 //!
 //! cargo bench -p opsbot-http --bench alerts_load
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_alerts::config::AlertsConfig;
 use opsbot_alerts::silence::Silences;

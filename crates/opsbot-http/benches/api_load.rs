@@ -13,6 +13,7 @@
 //! reports the CPU time per request of this process (server and generator together).
 //!
 //! cargo bench -p opsbot-http --bench api_load
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_auth::{TokenKind, TokenRequest};
 use opsbot_core::{Policy, Role};

@@ -18,6 +18,7 @@
 //! generator together, from /proc/self/stat), which does not.
 //!
 //! cargo bench -p opsbot-http --bench bot_stream_ack
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
 use opsbot_store::{Store, StreamState};

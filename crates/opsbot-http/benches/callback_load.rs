@@ -9,6 +9,7 @@
 //!   included).
 //!
 //! cargo bench -p opsbot-http --bench callback_load
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
 use opsbot_wecom::fake::{build_callback_post, CallbackPost, FakeWecom};

@@ -1,6 +1,7 @@
 //! The REST API over real HTTP: every endpoint, every refusal (no token, forged,
 //! expired, revoked, wrong address, missing role, out-of-scope VM), bad input, jobs
 //! through the engine, audit, rate limits and metrics.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! when they are missing, unless `OPSBOT_TEST_REQUIRE_SERVICES=1`. Screenshots go to `$OPSBOT_SCREENSHOTS`
 //! (relative to the repository root; `docs/screenshots` refreshes the README's) or a
 //! temporary directory.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! with refused calls, exhaust connections with idle or slow ones, run web actions past
 //! the per-user budget, frame the web UI, replay an OAuth state, and guess passwords
 //! unaudited.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! chat, the REST API, the web pages and actions, the audit log, jobs and every count
 //! show exactly the visible set; an object outside the caller's scopes answers exactly
 //! as one that does not exist.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

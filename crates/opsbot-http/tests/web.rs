@@ -1,6 +1,7 @@
 //! The web UI's logins over real HTTP: WeCom's OAuth2 login-free flow against the fake
 //! WeCom (authorize redirect, single-use codes, state bound to the browser), the local
 //! admin login with CSRF, logout, forged cookies, and escaping of what users type.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! posts them (the vectors of mp_vectors.json among them), plain and safe mode, hit
 //! `opsbot serve`'s router; answers come back as passive replies, and later results
 //! reach the fake WeChat API as customer-service messages within its window.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::mp::{MpChannel, MpConfig, MpUser, Settings};

@@ -2,6 +2,7 @@
 //! WeCom posts them (the vectors of wecom_aibot_vectors.json among them) hit `opsbot
 //! serve`'s router; answers come back as encrypted stream replies and their refreshes,
 //! and late results reach the fake WeCom's `response_url` through the outbox.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};

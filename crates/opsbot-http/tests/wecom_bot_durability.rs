@@ -8,6 +8,7 @@
 //!
 //! The store is disturbed from outside through a second SQLite connection, as another
 //! process would: a held write lock, a trigger refusing inserts.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};

@@ -2,6 +2,7 @@
 //! sends them hit `opsbot serve`'s router; replies come back as encrypted passive
 //! replies or reach a fake WeCom API (enforcing WeCom's limits and error codes) through
 //! the durable outbox.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::wecom::{AppConfig, RetryPolicy, Settings, WecomChannel};
 use opsbot_core::{AuditResult, JobState, Policy, Role};

@@ -3,6 +3,7 @@
 //! unknown) is retried once, after the pause for unknown outcomes, not at once; and two
 //! workers sharing the store never send one message twice, however short the
 //! configured lease.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::wecom::{AppConfig, Body, Settings, Target, WecomChannel};

@@ -1,6 +1,7 @@
 //! One suite of `SessionStore` tests run against memory and Redis
 //! (`OPSBOT_TEST_REDIS_URL`, default `redis://127.0.0.1:6379/15`, a unique key prefix
 //! per test), plus a Redis outage-and-recovery test on a private `redis-server`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_store::{MemorySessions, RedisSessions, SessionStore, StoreError};
 use std::net::TcpListener;

@@ -2,6 +2,7 @@
 //! PostgreSQL and MySQL/MariaDB (a fresh database per test on the servers named by
 //! `OPSBOT_TEST_POSTGRES_URL` / `OPSBOT_TEST_MYSQL_URL`). A server that is not running
 //! skips its tests unless `OPSBOT_TEST_REQUIRE_SERVICES=1`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 #[path = "store_suite/alerts.rs"]
 mod alerts;

@@ -5,6 +5,7 @@
 //! `cargo bench -p opsbot-vsphere --bench sync`; `OPSBOT_BENCH_VMS_PER_POOL` (default 1111,
 //! with 8 clusters × 8 hosts and one standalone host: 9 pools → 9,999 VMs) and
 //! `OPSBOT_BENCH_ROUNDS` (default 3) tune it.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 #[path = "../tests/common/mod.rs"]
 mod common;

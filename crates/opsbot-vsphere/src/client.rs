@@ -187,6 +187,16 @@ struct Inner {
     relogin: tokio::sync::Mutex<()>,
 }
 
+impl Inner {
+    /// The session cookie. A panic while it was held cannot leave it half-written (it is
+    /// replaced whole), so a poisoned lock still holds a usable value.
+    fn cookie_slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.cookie
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 const SOAP_HEAD: &str = concat!(
     r#"<?xml version="1.0" encoding="UTF-8"?>"#,
     r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" "#,
@@ -248,12 +258,12 @@ impl VimClient {
 
     /// The current session cookie value (for tests and diagnostics).
     pub fn session_cookie(&self) -> Option<String> {
-        self.inner.cookie.lock().unwrap().clone()
+        self.inner.cookie_slot().clone()
     }
 
     /// Replaces the session cookie (tests use it to simulate an expired session).
     pub fn set_session_cookie(&self, cookie: Option<String>) {
-        *self.inner.cookie.lock().unwrap() = cookie;
+        *self.inner.cookie_slot() = cookie;
     }
 
     async fn login(&self) -> Result<()> {
@@ -298,7 +308,7 @@ impl VimClient {
                 self.inner.url
             ))
         })?;
-        *self.inner.cookie.lock().unwrap() = Some(cookie);
+        *self.inner.cookie_slot() = Some(cookie);
         Ok(())
     }
 
@@ -466,7 +476,7 @@ impl VimClient {
     pub async fn logout(&self) -> Result<()> {
         let sm = self.inner.service.session_manager.clone();
         let result = self.invoke("Logout", &sm, "").await;
-        *self.inner.cookie.lock().unwrap() = None;
+        *self.inner.cookie_slot() = None;
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.is_fault("NotAuthenticated") => Ok(()),

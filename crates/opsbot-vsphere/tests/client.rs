@@ -1,4 +1,5 @@
 //! The SOAP client against vcsim: session, re-login, login/transport/TLS errors, faults.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! VM operations against vcsim. Every effect is read back with an independent reader
 //! (Python over the shared `vsoap.py`, below), never with the crate's own inventory code.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Inventory sync and the provider against vcsim, checked against an independent reader
 //! (`tests/common/reader.py` over the shared `vsoap.py`).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The API client against the fake WeCom over real HTTP: FAKE_WECOM_SERVER.md "Tests this
 //! double must make possible" 1–8, plus the other endpoints and failure classes.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::net::IpAddr;
 use std::sync::Arc;

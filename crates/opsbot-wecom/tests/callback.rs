@@ -1,6 +1,7 @@
 //! The callback side end to end: a minimal axum endpoint built on `WecomCrypto` and
 //! `Message`, driven by the fake's `push_callback` / `get_verify_url` helpers, including
 //! tampered requests.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::collections::HashMap;
 use std::time::Duration;

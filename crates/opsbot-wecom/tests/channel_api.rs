@@ -2,6 +2,7 @@
 //! smart robot's single-use, one-hour `response_url`, and an Official Account's access
 //! token and customer-service messages with the 48-hour / 5-message window
 //! (`mp_vectors.json` `api_shapes`).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 //! parse; ciphertexts and passive replies are reproduced byte for byte from the pinned
 //! random prefixes. The API-shape vectors are exercised against the fakes in
 //! `channel_api.rs`, and the same vectors go through the HTTP router in opsbot-http.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::sync::OnceLock;
 

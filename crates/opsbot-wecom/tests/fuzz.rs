@@ -1,5 +1,6 @@
 //! Property tests: hostile input never panics the callback path, and encryption, reply
 //! XML and message splitting round-trip arbitrary content.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use base64::Engine;
 use opsbot_wecom::fake::build_callback_post;

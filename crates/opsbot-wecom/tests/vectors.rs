@@ -1,6 +1,7 @@
 //! Every vector of `tests/fixtures/wecom_vectors.json` (see the README beside it) as a test: positive vectors decrypt,
 //! verify and re-encrypt byte for byte; official Tencent samples pass; negative vectors
 //! are refused with their documented WXBizMsgCrypt code.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;

@@ -3,6 +3,7 @@
 //! asset seen from chat and the REST API; bad tokens, another host's identity, bad
 //! bodies; the server down then up (the spool drains, nothing is lost); and a non-root
 //! agent that cannot read the DMI serial.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 #[path = "../../opsbot-cmdb/tests/sshd/mod.rs"]
 mod sshd;

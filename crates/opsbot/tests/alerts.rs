@@ -8,6 +8,7 @@
 //! The Alertmanager binary is found through `OPSBOT_ALERTMANAGER` (default
 //! `/usr/bin/prometheus-alertmanager`); without it the test skips with one line on
 //! stderr, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where it fails.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_wecom::fake::{FakeWecom, RecordedMessage};
 use std::collections::{BTreeMap, BTreeSet};

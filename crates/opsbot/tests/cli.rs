@@ -1,6 +1,7 @@
 //! The `opsbot` binary as scripts and operators use it: embedded defaults, one-shot
 //! chat with exit codes, persistence between invocations, config errors, serve with
 //! graceful shutdown, and SIGTERM during a job.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;

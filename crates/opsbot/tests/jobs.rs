@@ -3,6 +3,7 @@
 //! the job's heartbeat is stale. The running instance notices the job within its sweep
 //! period (no further restart), records it interrupted, and the asker hears of it in
 //! WeCom through the outbox.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_core::JobState;
 use opsbot_store::{OutboxQuery, OutboxState, Store};

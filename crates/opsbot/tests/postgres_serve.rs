@@ -7,6 +7,7 @@
 //! Needs the PostgreSQL server of `OPSBOT_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and `psql`; without them the tests
 //! skip, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where they fail.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_wecom::fake::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,

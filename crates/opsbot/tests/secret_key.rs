@@ -2,6 +2,7 @@
 //! the database verifies no token, a key kept in the store by an earlier version is
 //! moved out without breaking live tokens, and `opsbot token rotate-key` makes every
 //! old token and web login worthless while new ones work. Real binary, real HTTP.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -4,6 +4,7 @@
 //! (`opsbot sync`, `opsbot chat -c`, `opsbot token create`) writing the same file.
 //! Every request is accepted (no 503), every CLI run succeeds, and the log never says
 //! `database is locked`: every writer waits its turn.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_wecom::fake::{build_callback_post, push_callback, FakeWecom};
 use opsbot_wecom::WecomCrypto;

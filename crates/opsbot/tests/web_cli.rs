@@ -1,6 +1,7 @@
 //! The binary's REST API and web UI wiring: `opsbot hash-password`, `[web]`
 //! configuration errors, and `opsbot serve` answering the API with a token from
 //! `opsbot token create`, the login page and `/metrics`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::io::{Read, Write};
 use std::path::Path;
