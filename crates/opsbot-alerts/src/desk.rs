@@ -8,7 +8,7 @@ use crate::routing::Facts;
 use crate::silence::{Matcher, Silences};
 use async_trait::async_trait;
 use opsbot_channels::wecom::Target;
-use opsbot_core::{AlertDesk, DeskError, DeskPage};
+use opsbot_core::{Acked, AlertDesk, AlertRef, DeskError, DeskPage, Silence, Silenced};
 use opsbot_store::alerts::{AckOutcome, AlertQuery, AlertRecord, NewSilence, FIRING};
 use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Store, StoreError};
 use std::sync::Arc;
@@ -103,11 +103,16 @@ impl Desk {
 
 fn alert_id(text: &str) -> Result<i64, DeskError> {
     let t = text.trim().trim_start_matches('#');
-    t.parse::<i64>().map_err(|_| {
-        DeskError::Invalid(format!(
-            "告警编号「{text}」不是数字,例如 确认:42(发送 告警 查看编号)"
-        ))
-    })
+    t.parse::<i64>()
+        .map_err(|_| DeskError::BadAlertId(text.to_string()))
+}
+
+fn alert_ref(a: &AlertRecord) -> AlertRef {
+    AlertRef {
+        id: a.id,
+        name: a.name.clone(),
+        endpoint: a.endpoint.clone(),
+    }
 }
 
 /// Who a dead letter was for, in a few words.
@@ -158,48 +163,29 @@ impl AlertDesk for Desk {
         self.store.alerts_count(FIRING).await.map_err(down)
     }
 
-    async fn ack(&self, id: &str, user: &str) -> Result<String, DeskError> {
+    async fn ack(&self, id: &str, user: &str) -> Result<Acked, DeskError> {
         let id = alert_id(id)?;
         match self.store.alert_ack(id, user).await.map_err(down)? {
-            AckOutcome::Missing => Err(DeskError::Invalid(format!(
-                "没有编号为 #{id} 的告警,发送 告警 查看正在发生的告警"
-            ))),
-            AckOutcome::AlreadyAcked(a) => Ok(format!(
-                "告警 #{id} {} 已由 {} 于 {} 确认",
-                a.name,
-                a.ack_by.as_deref().unwrap_or("?"),
-                a.ack_at
-                    .map(|t| local_time(t, self.settings.timezone))
-                    .unwrap_or_default()
-            )),
+            AckOutcome::Missing => Err(DeskError::NoSuchAlert(id)),
+            AckOutcome::AlreadyAcked(a) => Ok(Acked::Already {
+                alert: alert_ref(&a),
+                by: a.ack_by.clone(),
+                at: a.ack_at.map(|t| t.with_timezone(&self.settings.timezone)),
+            }),
             AckOutcome::Acked(a) => {
                 let told = self.announce_ack(&a, user).await.map_err(down)?;
-                let state = if a.status == FIRING {
-                    ""
-                } else {
-                    "(已恢复)"
-                };
-                Ok(format!(
-                    "✅ 已确认告警 #{id} {}{}{state},已通知: {}",
-                    a.name,
-                    if a.endpoint.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" @{}", a.endpoint)
-                    },
-                    if told.is_empty() {
-                        "(无路由)".to_string()
-                    } else {
-                        told.join("、")
-                    }
-                ))
+                Ok(Acked::Now {
+                    alert: alert_ref(&a),
+                    recovered: a.status != FIRING,
+                    told,
+                })
             }
         }
     }
 
-    async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<String, DeskError> {
+    async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<Silence, DeskError> {
         let trimmed = matcher.trim();
-        let (stored, shown) =
+        let (stored, what) =
             if trimmed.starts_with('#') || trimmed.bytes().all(|b| b.is_ascii_digit()) {
                 let id = alert_id(trimmed)?;
                 let a = self
@@ -207,19 +193,15 @@ impl AlertDesk for Desk {
                     .alert_get(id)
                     .await
                     .map_err(down)?
-                    .ok_or_else(|| DeskError::Invalid(format!("没有编号为 #{id} 的告警")))?;
+                    .ok_or(DeskError::NoSuchAlert(id))?;
                 (
                     format!("fingerprint={}", a.fingerprint),
-                    format!("#{id} {}", a.name),
+                    Silenced::Alert { id, name: a.name },
                 )
             } else {
-                (trimmed.to_string(), trimmed.to_string())
+                (trimmed.to_string(), Silenced::Matching(trimmed.to_string()))
             };
-        let parsed = Matcher::parse(&stored).map_err(|e| {
-            DeskError::Invalid(format!(
-                "{e}。例: 静默:web-*,2h 或 静默:team=dba&severity=warning,30m 或 静默:#42,1d"
-            ))
-        })?;
+        let parsed = Matcher::parse(&stored).map_err(DeskError::BadMatcher)?;
         let ends_at = chrono::Utc::now() + chrono::Duration::minutes(i64::from(minutes));
         self.store
             .silence_insert(&NewSilence {
@@ -244,11 +226,12 @@ impl AlertDesk for Desk {
             .iter()
             .filter(|a| parsed.matches(&Facts::from(*a)))
             .count();
-        Ok(format!(
-            "🔕 已静默「{shown}」{},至 {};当前匹配 {covered} 条正在发生的告警。期间的告警照常记录,只是不通知",
-            crate::notify::human_duration(chrono::Duration::minutes(i64::from(minutes))),
-            local_time(ends_at, self.settings.timezone)
-        ))
+        Ok(Silence {
+            what,
+            minutes,
+            until: ends_at.with_timezone(&self.settings.timezone),
+            covered,
+        })
     }
 
     async fn dead_letters(&self, limit: u64) -> Result<DeskPage, DeskError> {
@@ -285,5 +268,12 @@ impl AlertDesk for Desk {
             total: dead.len() as u64,
             lines,
         })
+    }
+}
+
+/// The alert gateway as a chat subsystem: 告警, 确认:id and 静默 are answered here.
+impl opsbot_core::Subsystem for Desk {
+    fn register(self: Arc<Self>, registry: &mut opsbot_core::Registry) {
+        registry.alert_desk(self);
     }
 }

@@ -5,7 +5,7 @@ use crate::facts::Report;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
-use opsbot_core::{Asset, AssetDesk, AssetLookup, AssetStatus, Change, Facts, Zone};
+use opsbot_core::{Asset, AssetDesk, AssetLookup, AssetStatus, Change, DeskError, Facts, Zone};
 use opsbot_store::{AssetQuery, ChangeQuery, Store};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -34,8 +34,8 @@ impl StoreDesk {
     }
 }
 
-fn store_err(e: opsbot_store::StoreError) -> String {
-    format!("⚠ 存储暂不可用: {e}。请稍后重试")
+fn store_err(e: opsbot_store::StoreError) -> DeskError {
+    DeskError::Unavailable(e.to_string())
 }
 
 #[async_trait]
@@ -44,7 +44,7 @@ impl AssetDesk for StoreDesk {
         &self,
         name: &str,
         visible: &(dyn for<'a> Fn(&'a Asset) -> bool + Send + Sync),
-    ) -> Result<AssetLookup, String> {
+    ) -> Result<AssetLookup, DeskError> {
         if let Some(a) = self.store.asset_find(name).await.map_err(store_err)? {
             if visible(&a) {
                 return Ok(AssetLookup::Found(Box::new(a)));
@@ -77,7 +77,7 @@ impl AssetDesk for StoreDesk {
         })
     }
 
-    async fn card(&self, asset: &Asset) -> Result<String, String> {
+    async fn card(&self, asset: &Asset) -> Result<String, DeskError> {
         let facts = self.store.asset_facts(asset.id).await.map_err(store_err)?;
         let report = self
             .store
@@ -95,7 +95,7 @@ impl AssetDesk for StoreDesk {
         ))
     }
 
-    async fn changes(&self, asset: &Asset, limit: u64) -> Result<String, String> {
+    async fn changes(&self, asset: &Asset, limit: u64) -> Result<String, DeskError> {
         let changes = self
             .store
             .changes(&ChangeQuery {
@@ -108,6 +108,13 @@ impl AssetDesk for StoreDesk {
             .await
             .map_err(store_err)?;
         Ok(changes_text(asset, &changes, &self.zone))
+    }
+}
+
+/// The CMDB as a chat subsystem: 资产 and 变更 are answered here.
+impl opsbot_core::Subsystem for StoreDesk {
+    fn register(self: Arc<Self>, registry: &mut opsbot_core::Registry) {
+        registry.asset_desk(self);
     }
 }
 

@@ -147,7 +147,7 @@ pub enum AssetLookup {
 }
 
 /// The CMDB as the chat engine sees it: find an asset, render its card and its recent
-/// changes for a phone. Errors are Chinese, ready to show.
+/// changes for a phone. Errors are data (`DeskError::Unavailable`), worded by the engine.
 #[async_trait]
 pub trait AssetDesk: Send + Sync {
     /// By identity or hostname (case-insensitive).
@@ -157,11 +157,11 @@ pub trait AssetDesk: Send + Sync {
         &self,
         name: &str,
         visible: &(dyn for<'a> Fn(&'a Asset) -> bool + Send + Sync),
-    ) -> Result<AssetLookup, String>;
+    ) -> Result<AssetLookup, crate::DeskError>;
     /// The asset card (`资产:主机名`).
-    async fn card(&self, asset: &Asset) -> Result<String, String>;
+    async fn card(&self, asset: &Asset) -> Result<String, crate::DeskError>;
     /// The latest `limit` changes (`变更:主机名`).
-    async fn changes(&self, asset: &Asset, limit: u64) -> Result<String, String>;
+    async fn changes(&self, asset: &Asset, limit: u64) -> Result<String, crate::DeskError>;
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ pub mod outcome;
 pub mod policy;
 pub mod provider;
 pub mod provider_config;
+pub mod subsystem;
 pub mod zone;
 
-pub use alerts::{AlertDesk, DeskError, DeskPage};
+pub use alerts::{Acked, AlertDesk, AlertRef, DeskError, DeskPage, Silence, Silenced};
 pub use asset::{
     diff_facts, Asset, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
 };
@@ -34,4 +35,5 @@ pub use provider::{
     InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
 };
 pub use provider_config::{ProviderSection, SectionError};
+pub use subsystem::{Feature, Registry, Subsystem};
 pub use zone::Zone;

@@ -5,11 +5,14 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-/// One row of the command table.
-#[derive(Debug)]
+/// One row of the command table: everything about a command is declared here, once,
+/// in its module under `engine/commands/` (names, arguments, permission, confirmation,
+/// handler), and the parser, 帮助, the menu and the API's validation read it.
 pub struct CommandSpec {
-    /// The canonical (Chinese) name, used in roles, the audit log and replies.
+    /// The canonical (Chinese) name, used in roles (it is the permission), the audit
+    /// log and replies.
     pub name: &'static str,
+    /// English aliases and other spellings (English ones match case-insensitively).
     pub aliases: &'static [&'static str],
     pub usage: &'static str,
     pub summary: &'static str,
@@ -17,208 +20,74 @@ pub struct CommandSpec {
     pub destructive: bool,
     /// Shown in `帮助`; conversation helpers (确认/取消/下一页) are not.
     pub listed: bool,
+    /// The subsystem it needs: until that is registered, 帮助 lists it as not configured.
+    pub requires: Option<opsbot_core::Feature>,
+    /// Its arguments: text split at commas into a [`Command`].
+    pub(crate) parse: Parser,
+    /// What runs it once permitted; `None` for the conversation helpers, which act on
+    /// the session in the engine's dispatch.
+    pub(crate) run: Option<crate::engine::commands::Handler>,
 }
 
-macro_rules! spec {
-    ($name:literal, [$($alias:literal),*], $usage:literal, $summary:literal, $destructive:literal) => {
-        CommandSpec { name: $name, aliases: &[$($alias),*], usage: $usage, summary: $summary, destructive: $destructive, listed: true }
-    };
-    ($name:literal, [$($alias:literal),*], $usage:literal, $summary:literal, $destructive:literal, hidden) => {
-        CommandSpec { name: $name, aliases: &[$($alias),*], usage: $usage, summary: $summary, destructive: $destructive, listed: false }
-    };
+/// Turns a command's arguments into the command.
+pub(crate) type Parser = fn(&Args) -> Result<Command, ParseError>;
+
+impl CommandSpec {
+    pub(crate) const fn new(
+        name: &'static str,
+        aliases: &'static [&'static str],
+        usage: &'static str,
+        summary: &'static str,
+        parse: Parser,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            aliases,
+            usage,
+            summary,
+            destructive: false,
+            listed: true,
+            requires: None,
+            parse,
+            run: None,
+        }
+    }
+
+    pub(crate) const fn destructive(mut self) -> CommandSpec {
+        self.destructive = true;
+        self
+    }
+
+    pub(crate) const fn hidden(mut self) -> CommandSpec {
+        self.listed = false;
+        self
+    }
+
+    pub(crate) const fn requires(mut self, feature: opsbot_core::Feature) -> CommandSpec {
+        self.requires = Some(feature);
+        self
+    }
+
+    pub(crate) const fn runs(mut self, handler: crate::engine::commands::Handler) -> CommandSpec {
+        self.run = Some(handler);
+        self
+    }
 }
 
-pub const COMMANDS: &[CommandSpec] = &[
-    spec!(
-        "帮助",
-        ["help", "?", "？"],
-        "帮助[:页码]",
-        "列出您可以使用的命令",
-        false
-    ),
-    spec!(
-        "概况",
-        ["overview"],
-        "概况[:数据中心]",
-        "资源概况:数据中心、集群、主机、虚拟机、存储、网络、告警",
-        false
-    ),
-    spec!(
-        "查",
-        ["find", "查询", "search"],
-        "查:关键字",
-        "按名称、IP 或模糊匹配查找虚拟机和主机",
-        false
-    ),
-    spec!(
-        "虚拟机",
-        ["vms", "vm"],
-        "虚拟机[:页码]",
-        "虚拟机列表",
-        false
-    ),
-    spec!("主机", ["hosts"], "主机[:页码]", "物理主机列表", false),
-    spec!(
-        "存储",
-        ["datastores", "ds"],
-        "存储[:页码]",
-        "存储容量与剩余",
-        false
-    ),
-    spec!("网络", ["networks"], "网络[:页码]", "端口组与 VLAN", false),
-    spec!("集群", ["clusters"], "集群[:页码]", "集群列表", false),
-    spec!(
-        "数据中心",
-        ["datacenters", "dcs"],
-        "数据中心",
-        "数据中心列表",
-        false
-    ),
-    spec!(
-        "模板",
-        ["templates"],
-        "模板",
-        "带编号的模板(克隆时使用编号)",
-        false
-    ),
-    spec!("开机", ["poweron"], "开机:虚拟机", "打开虚拟机电源", false),
-    spec!(
-        "关机",
-        ["poweroff"],
-        "关机:虚拟机",
-        "强制关闭虚拟机电源",
-        true
-    ),
-    spec!(
-        "关闭系统",
-        ["shutdown"],
-        "关闭系统:虚拟机",
-        "通过 VMware Tools 关闭客户机操作系统",
-        true
-    ),
-    spec!(
-        "重启",
-        ["reboot"],
-        "重启:虚拟机",
-        "重启客户机(不支持时硬重置)",
-        true
-    ),
-    spec!("CPU", ["cpu"], "CPU:虚拟机,数量", "修改 CPU 数量", false),
-    spec!(
-        "内存",
-        ["mem", "memory"],
-        "内存:虚拟机,GiB",
-        "修改内存大小",
-        false
-    ),
-    spec!(
-        "加盘",
-        ["adddisk"],
-        "加盘:虚拟机,GiB[,存储]",
-        "添加虚拟磁盘",
-        false
-    ),
-    spec!(
-        "换网",
-        ["setnet"],
-        "换网:虚拟机,端口组或VLAN",
-        "把网卡换到另一个端口组 / VLAN",
-        true
-    ),
-    spec!("ping", ["ping"], "ping:虚拟机或IP", "连通性检测", false),
-    spec!(
-        "改名",
-        ["rename"],
-        "改名:虚拟机,新名称",
-        "重命名虚拟机",
-        true
-    ),
-    spec!(
-        "克隆",
-        ["clone"],
-        "克隆:模板号,名称,IP[,CPU,内存GiB]",
-        "从模板克隆虚拟机并设置 IP",
-        true
-    ),
-    spec!("同步", ["sync"], "同步", "立即从各集群同步资源池", false),
-    spec!(
-        "扩容",
-        ["scale"],
-        "扩容:deployment,副本数",
-        "调整 Kubernetes deployment 副本数",
-        true
-    ),
-    spec!(
-        "告警",
-        ["alerts"],
-        "告警[:页码] / 告警:死信",
-        "正在发生的告警;死信: 投递失败的消息",
-        false
-    ),
-    spec!(
-        "确认",
-        ["ack", "confirm", "y", "yes", "是"],
-        "确认:告警编号 / 确认",
-        "确认告警;不带参数时确认待执行的操作",
-        false
-    ),
-    spec!(
-        "静默",
-        ["silence"],
-        "静默:匹配,时长",
-        "在一段时间内静默匹配的告警",
-        false
-    ),
-    spec!("发布", ["deploy"], "发布:项目[,构建]", "发布项目", true),
-    spec!(
-        "回滚",
-        ["rollback"],
-        "回滚:项目",
-        "回滚到上一个成功的构建",
-        true
-    ),
-    spec!("批准", ["approve"], "批准:发布单", "批准发布单", false),
-    spec!(
-        "资产",
-        ["asset"],
-        "资产:主机名",
-        "CMDB 资产卡片:系统、CPU、内存、磁盘、网卡、序列号",
-        false
-    ),
-    spec!(
-        "变更",
-        ["changes"],
-        "变更:主机名",
-        "资产最近的变更记录",
-        false
-    ),
-    spec!("菜单", ["menu"], "菜单", "数字菜单", false),
-    spec!(
-        "任务",
-        ["jobs", "job"],
-        "任务[:编号]",
-        "我的任务及进度",
-        false
-    ),
-    spec!(
-        "取消",
-        ["cancel", "n", "no", "否"],
-        "取消",
-        "放弃待确认的操作",
-        false,
-        hidden
-    ),
-    spec!(
-        "下一页",
-        ["next", "more", "+"],
-        "下一页",
-        "上一个列表的下一页",
-        false,
-        hidden
-    ),
-    spec!("返回", ["back"], "返回", "菜单上一级", false, hidden),
-    spec!("退出", ["exit", "quit"], "退出", "退出菜单", false, hidden),
-];
+impl fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("name", &self.name)
+            .field("aliases", &self.aliases)
+            .field("usage", &self.usage)
+            .field("destructive", &self.destructive)
+            .field("listed", &self.listed)
+            .field("requires", &self.requires)
+            .finish_non_exhaustive()
+    }
+}
+
+pub use crate::engine::commands::{names, COMMANDS};
 
 /// Looks up a command by canonical name or alias (English aliases case-insensitive).
 pub fn spec(name: &str) -> Option<&'static CommandSpec> {
@@ -353,46 +222,46 @@ impl Command {
     /// The canonical name of the command, as in the table.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Help { .. } => "帮助",
-            Command::Overview { .. } => "概况",
-            Command::Find { .. } => "查",
+            Command::Help { .. } => names::HELP,
+            Command::Overview { .. } => names::OVERVIEW,
+            Command::Find { .. } => names::FIND,
             Command::List { kind, .. } => match kind {
-                ListKind::Vms => "虚拟机",
-                ListKind::Hosts => "主机",
-                ListKind::Datastores => "存储",
-                ListKind::Networks => "网络",
-                ListKind::Clusters => "集群",
-                ListKind::Datacenters => "数据中心",
-                ListKind::Templates => "模板",
-                ListKind::Alerts | ListKind::DeadLetters => "告警",
-                ListKind::Jobs => "任务",
+                ListKind::Vms => names::VMS,
+                ListKind::Hosts => names::HOSTS,
+                ListKind::Datastores => names::DATASTORES,
+                ListKind::Networks => names::NETWORKS,
+                ListKind::Clusters => names::CLUSTERS,
+                ListKind::Datacenters => names::DATACENTERS,
+                ListKind::Templates => names::TEMPLATES,
+                ListKind::Alerts | ListKind::DeadLetters => names::ALERTS,
+                ListKind::Jobs => names::JOBS,
             },
-            Command::Job { .. } => "任务",
-            Command::PowerOn { .. } => "开机",
-            Command::PowerOff { .. } => "关机",
-            Command::Shutdown { .. } => "关闭系统",
-            Command::Reboot { .. } => "重启",
-            Command::Cpu { .. } => "CPU",
-            Command::Memory { .. } => "内存",
-            Command::AddDisk { .. } => "加盘",
-            Command::SetNet { .. } => "换网",
-            Command::Ping { .. } => "ping",
-            Command::Rename { .. } => "改名",
-            Command::Clone { .. } => "克隆",
-            Command::Sync => "同步",
-            Command::Scale { .. } => "扩容",
-            Command::Ack { .. } | Command::Confirm => "确认",
-            Command::Silence { .. } => "静默",
-            Command::Deploy { .. } => "发布",
-            Command::Rollback { .. } => "回滚",
-            Command::Approve { .. } => "批准",
-            Command::Asset { .. } => "资产",
-            Command::AssetChanges { .. } => "变更",
-            Command::Menu => "菜单",
-            Command::Cancel => "取消",
-            Command::NextPage => "下一页",
-            Command::Back => "返回",
-            Command::Exit => "退出",
+            Command::Job { .. } => names::JOBS,
+            Command::PowerOn { .. } => names::POWER_ON,
+            Command::PowerOff { .. } => names::POWER_OFF,
+            Command::Shutdown { .. } => names::SHUTDOWN,
+            Command::Reboot { .. } => names::REBOOT,
+            Command::Cpu { .. } => names::CPU,
+            Command::Memory { .. } => names::MEMORY,
+            Command::AddDisk { .. } => names::ADD_DISK,
+            Command::SetNet { .. } => names::SET_NET,
+            Command::Ping { .. } => names::PING,
+            Command::Rename { .. } => names::RENAME,
+            Command::Clone { .. } => names::CLONE,
+            Command::Sync => names::SYNC,
+            Command::Scale { .. } => names::SCALE,
+            Command::Ack { .. } | Command::Confirm => names::CONFIRM,
+            Command::Silence { .. } => names::SILENCE,
+            Command::Deploy { .. } => names::DEPLOY,
+            Command::Rollback { .. } => names::ROLLBACK,
+            Command::Approve { .. } => names::APPROVE,
+            Command::Asset { .. } => names::ASSET,
+            Command::AssetChanges { .. } => names::CHANGES,
+            Command::Menu => names::MENU,
+            Command::Cancel => names::CANCEL,
+            Command::NextPage => names::NEXT_PAGE,
+            Command::Back => names::BACK,
+            Command::Exit => names::EXIT,
         }
     }
 
@@ -551,13 +420,14 @@ fn split(text: &str) -> (String, Vec<String>) {
     (head.trim().to_string(), args)
 }
 
-struct Args {
+/// A command's arguments, split at commas, with the checks every parser shares.
+pub(crate) struct Args {
     spec: &'static CommandSpec,
-    args: Vec<String>,
+    pub(crate) args: Vec<String>,
 }
 
 impl Args {
-    fn usage(&self, problem: impl Into<String>) -> ParseError {
+    pub(crate) fn usage(&self, problem: impl Into<String>) -> ParseError {
         ParseError::Usage {
             command: self.spec.name,
             usage: self.spec.usage,
@@ -565,7 +435,7 @@ impl Args {
         }
     }
 
-    fn count(&self, min: usize, max: usize) -> Result<(), ParseError> {
+    pub(crate) fn count(&self, min: usize, max: usize) -> Result<(), ParseError> {
         let n = self.args.len();
         if n < min || n > max {
             let want = if min == max {
@@ -581,15 +451,21 @@ impl Args {
         Ok(())
     }
 
-    fn text(&self, i: usize) -> String {
+    pub(crate) fn text(&self, i: usize) -> String {
         self.args[i].clone()
     }
 
-    fn opt(&self, i: usize) -> Option<String> {
+    pub(crate) fn opt(&self, i: usize) -> Option<String> {
         self.args.get(i).cloned()
     }
 
-    fn number(&self, i: usize, what: &str, min: u32, max: u32) -> Result<u32, ParseError> {
+    pub(crate) fn number(
+        &self,
+        i: usize,
+        what: &str,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ParseError> {
         // `16`, `16G`, `16GB` and `16GiB` are all 16 GiB.
         let raw = self.args[i]
             .trim_end_matches(['G', 'g', 'B', 'b', 'i', 'I'])
@@ -603,7 +479,7 @@ impl Args {
         Ok(n)
     }
 
-    fn opt_number(
+    pub(crate) fn opt_number(
         &self,
         i: usize,
         what: &str,
@@ -617,12 +493,12 @@ impl Args {
         }
     }
 
-    fn page(&self) -> Result<u32, ParseError> {
+    pub(crate) fn page(&self) -> Result<u32, ParseError> {
         self.count(0, 1)?;
         Ok(self.opt_number(0, "页码", 1, 100_000)?.unwrap_or(1))
     }
 
-    fn name(&self, i: usize, what: &str) -> Result<String, ParseError> {
+    pub(crate) fn name(&self, i: usize, what: &str) -> Result<String, ParseError> {
         let n = self.args[i].clone();
         if n.chars().count() > 80 {
             return Err(self.usage(format!("{what}太长(最多 80 个字符)")));
@@ -726,7 +602,7 @@ pub fn parse_ipv4(s: &str) -> Result<Ipv4Addr, String> {
 }
 
 /// Parses a duration like `30m`, `2h`, `1d`, `90` (minutes) into minutes.
-fn parse_minutes(s: &str) -> Option<u32> {
+pub(crate) fn parse_minutes(s: &str) -> Option<u32> {
     let s = s.trim().to_lowercase();
     let s = s
         .replace("分钟", "m")
@@ -775,176 +651,7 @@ pub fn parse(text: &str) -> Result<Command, ParseError> {
         word: word.chars().take(20).collect(),
         suggestion: suggest(&word),
     })?;
-    let a = Args { spec, args };
-    let list = |kind| -> Result<Command, ParseError> {
-        Ok(Command::List {
-            kind,
-            page: a.page()?,
-        })
-    };
-    match spec.name {
-        "帮助" => Ok(Command::Help { page: a.page()? }),
-        "概况" => a.count(0, 1).map(|_| Command::Overview {
-            datacenter: a.opt(0),
-        }),
-        "查" => {
-            a.count(1, 1)?;
-            Ok(Command::Find { keyword: a.text(0) })
-        }
-        "虚拟机" => list(ListKind::Vms),
-        "主机" => list(ListKind::Hosts),
-        "存储" => list(ListKind::Datastores),
-        "网络" => list(ListKind::Networks),
-        "集群" => list(ListKind::Clusters),
-        "数据中心" => list(ListKind::Datacenters),
-        "模板" => list(ListKind::Templates),
-        "告警" => match a.args.first().map(|s| s.to_lowercase()) {
-            Some(w) if w == "死信" || w == "dead" => {
-                a.count(1, 1)?;
-                Ok(Command::List {
-                    kind: ListKind::DeadLetters,
-                    page: 1,
-                })
-            }
-            _ => list(ListKind::Alerts),
-        },
-        "任务" => {
-            a.count(0, 1)?;
-            match a.opt(0) {
-                Some(id) => {
-                    let id = id.trim_start_matches('#');
-                    let id: i64 = id
-                        .parse()
-                        .map_err(|_| a.usage(format!("任务编号「{id}」不是整数")))?;
-                    Ok(Command::Job { id })
-                }
-                None => Ok(Command::List {
-                    kind: ListKind::Jobs,
-                    page: 1,
-                }),
-            }
-        }
-        "开机" | "关机" | "关闭系统" | "重启" => {
-            a.count(1, 1)?;
-            let vm = a.text(0);
-            Ok(match spec.name {
-                "开机" => Command::PowerOn { vm },
-                "关机" => Command::PowerOff { vm },
-                "关闭系统" => Command::Shutdown { vm },
-                _ => Command::Reboot { vm },
-            })
-        }
-        "CPU" => {
-            a.count(2, 2)?;
-            Ok(Command::Cpu {
-                vm: a.text(0),
-                count: a.number(1, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
-            })
-        }
-        "内存" => {
-            a.count(2, 2)?;
-            Ok(Command::Memory {
-                vm: a.text(0),
-                gb: a.number(1, "内存 GiB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
-            })
-        }
-        "加盘" => {
-            a.count(2, 3)?;
-            Ok(Command::AddDisk {
-                vm: a.text(0),
-                gb: a.number(1, "磁盘 GiB", DISK_GB_RANGE.0, DISK_GB_RANGE.1)?,
-                datastore: a.opt(2),
-            })
-        }
-        "换网" => {
-            a.count(2, 2)?;
-            Ok(Command::SetNet {
-                vm: a.text(0),
-                network: a.text(1),
-            })
-        }
-        "资产" | "变更" => {
-            a.count(1, 1)?;
-            let host = a.name(0, "主机名")?;
-            Ok(match spec.name {
-                "资产" => Command::Asset { host },
-                _ => Command::AssetChanges { host },
-            })
-        }
-        "ping" => {
-            a.count(1, 1)?;
-            Ok(Command::Ping { target: a.text(0) })
-        }
-        "改名" => {
-            a.count(2, 2)?;
-            Ok(Command::Rename {
-                vm: a.text(0),
-                new_name: a.name(1, "新名称")?,
-            })
-        }
-        "克隆" => {
-            a.count(3, 5)?;
-            let template = a.number(0, "模板号", TEMPLATE_RANGE.0, TEMPLATE_RANGE.1)?;
-            let name = a.name(1, "名称")?;
-            let ip = parse_ipv4(&a.args[2]).map_err(|e| a.usage(e))?;
-            Ok(Command::Clone {
-                template,
-                name,
-                ip,
-                cpu: a.opt_number(3, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
-                memory_gb: a.opt_number(4, "内存 GiB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
-            })
-        }
-        "同步" => a.count(0, 0).map(|_| Command::Sync),
-        "扩容" => {
-            a.count(2, 2)?;
-            Ok(Command::Scale {
-                deployment: a.text(0),
-                replicas: a.number(1, "副本数", 0, 1000)?,
-            })
-        }
-        "确认" => {
-            a.count(0, 1)?;
-            Ok(match a.opt(0) {
-                Some(id) => Command::Ack { id },
-                None => Command::Confirm,
-            })
-        }
-        "静默" => {
-            a.count(2, 2)?;
-            let minutes = parse_minutes(&a.args[1]).ok_or_else(|| {
-                a.usage(format!(
-                    "时长「{}」无效,例如 30m、2h、1d(最长 30 天)",
-                    a.args[1]
-                ))
-            })?;
-            Ok(Command::Silence {
-                matcher: a.text(0),
-                minutes,
-            })
-        }
-        "发布" => {
-            a.count(1, 2)?;
-            Ok(Command::Deploy {
-                project: a.text(0),
-                build: a.opt(1),
-            })
-        }
-        "回滚" => {
-            a.count(1, 1)?;
-            Ok(Command::Rollback { project: a.text(0) })
-        }
-        "批准" => {
-            a.count(1, 1)?;
-            Ok(Command::Approve { order: a.text(0) })
-        }
-        "菜单" => a.count(0, 0).map(|_| Command::Menu),
-        "取消" => a.count(0, 0).map(|_| Command::Cancel),
-        "下一页" => a.count(0, 0).map(|_| Command::NextPage),
-        "返回" => a.count(0, 0).map(|_| Command::Back),
-        "退出" => a.count(0, 0).map(|_| Command::Exit),
-        other => unreachable!("command table entry {other} has no parser"),
-    }
+    (spec.parse)(&Args { spec, args })
 }
 
 #[cfg(test)]

@@ -1,25 +1,22 @@
 //! The engine proper: conversation state, permissions, command execution and audit.
 
 mod api;
+pub mod commands;
 pub use api::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
 
-use crate::command::{self, normalize, Command, ListKind, COMMANDS};
+use crate::command::{self, normalize, Command, COMMANDS};
 use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
 use crate::menu::{is_path, MenuNode, MenuStep};
-use crate::pool::{PoolCache, PoolView, VmLookup};
-use crate::render;
+use crate::pool::PoolCache;
 use crate::reply::{ReplySink, Response, Status};
-use crate::session::{self, Paging, Pending, Session, Settled, Settlement};
+use crate::session::{self, Paging, Session, Settled, Settlement};
 use crate::sync::Syncer;
 use crate::view::{Lens, Viewer, VmMasks};
-use opsbot_core::{
-    AlertDesk, AssetDesk, AuditEntry, AuditResult, DeskError, JobId, Policy, PowerState, Provider,
-    ProviderError, Vm, VmOperation,
-};
-use opsbot_store::{InterruptFilter, JobQuery, SessionStore, Store, StoreError, SyncReport};
+use commands::Ctx;
+use opsbot_core::{AuditEntry, AuditResult, JobId, Policy, Provider, Registry, Subsystem};
+use opsbot_store::{InterruptFilter, SessionStore, Store, StoreError, SyncReport};
 use std::collections::HashSet;
-use std::fmt::Write;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -86,10 +83,9 @@ pub struct Engine {
     jobs: Arc<JobRunner>,
     syncer: Arc<Syncer>,
     settings: EngineSettings,
-    /// The alert gateway's desk, when `[alerts]` is configured.
-    alerts: Option<Arc<dyn AlertDesk>>,
-    /// The CMDB for 资产 / 变更 (`None`: they answer "尚未配置").
-    assets: Option<Arc<dyn AssetDesk>>,
+    /// What the registered subsystems answer through (alerts, CMDB); a command whose
+    /// subsystem is missing answers "尚未配置".
+    subsystems: Registry,
     /// What scoped callers see of the VM list, per role set and pool version.
     masks: Arc<VmMasks>,
 }
@@ -112,7 +108,7 @@ impl From<Response> for Outcome {
 }
 
 /// Who is asking, for permission checks and job ownership.
-struct Asker<'a> {
+pub(crate) struct Asker<'a> {
     msg: &'a Incoming,
     /// What the asker may see and do: every visibility decision goes through it.
     view: Viewer,
@@ -189,8 +185,7 @@ impl Engine {
             providers,
             policy: RwLock::new(Arc::new(policy)),
             settings,
-            alerts: None,
-            assets: None,
+            subsystems: Registry::default(),
             masks: Arc::default(),
         })
     }
@@ -217,15 +212,10 @@ impl Engine {
         Ok(self.store.job(id).await?.filter(|j| viewer.sees_job(j)))
     }
 
-    /// Answers 告警, 确认:id and 静默 through `desk` (and counts firing alerts in 概况).
-    pub fn with_alert_desk(mut self, desk: Arc<dyn AlertDesk>) -> Self {
-        self.alerts = Some(desk);
-        self
-    }
-
-    /// Answers 资产 / 变更 through `desk`.
-    pub fn with_assets(mut self, desk: Arc<dyn AssetDesk>) -> Self {
-        self.assets = Some(desk);
+    /// Plugs a subsystem in: its commands (see the command table's `requires`) are
+    /// answered through what it registers.
+    pub fn register(mut self, subsystem: Arc<dyn Subsystem>) -> Self {
+        subsystem.register(&mut self.subsystems);
         self
     }
 
@@ -551,41 +541,6 @@ impl Engine {
         outcome
     }
 
-    /// 资产 / 变更: finds the asset, checks its scope (the linked VM's path, else
-    /// `cmdb/<identity>`), and answers with its card or its recent changes.
-    async fn asset_command(
-        &self,
-        asker: &Asker<'_>,
-        name: &str,
-        host: &str,
-        changes: bool,
-    ) -> Response {
-        let Some(desk) = &self.assets else {
-            return failed(format!("{name}: CMDB 尚未配置,此功能暂不可用"));
-        };
-        let visible = |a: &opsbot_core::Asset| asker.allows(name, &a.scope_path());
-        let asset = match desk.find(host, &visible).await {
-            Ok(opsbot_core::AssetLookup::Found(a)) => a,
-            Ok(opsbot_core::AssetLookup::NotFound { similar }) => {
-                let mut text = format!("没有找到资产「{host}」");
-                if !similar.is_empty() {
-                    let _ = write!(text, ";相近的有: {}", similar.join("、"));
-                }
-                return invalid(text);
-            }
-            Err(e) => return failed(e),
-        };
-        let answer = if changes {
-            desk.changes(&asset, 10).await
-        } else {
-            desk.card(&asset).await
-        };
-        match answer {
-            Ok(text) => ok(text),
-            Err(e) => failed(e),
-        }
-    }
-
     async fn render_menu(&self, asker: &Asker<'_>, sess: &Session) -> Response {
         let pool = match self.pool.get().await {
             Ok(p) => p,
@@ -688,6 +643,7 @@ impl Engine {
         outcome
     }
 
+    /// Runs a permitted command through its table entry's handler.
     async fn execute(
         &self,
         asker: &Asker<'_>,
@@ -696,558 +652,19 @@ impl Engine {
         sess: &mut Session,
         sink: &Arc<dyn ReplySink>,
     ) -> Result<Response, StoreError> {
-        let name = cmd.name();
-        let canonical = cmd.to_string();
         let pool = self.pool.get().await?;
-        Ok(match cmd {
-            Command::Help { page } => {
-                let lines = help_lines(asker, self.alerts.is_some());
-                self.list_reply(sess, "帮助", page, lines)
-            }
-            Command::Overview { datacenter } => {
-                if let Some(dc) = &datacenter {
-                    // Only the datacenters the asker sees exist for them.
-                    let seen = asker.view.datacenters(&pool, Lens::OVERVIEW);
-                    if !seen.iter().any(|d| d.name.eq_ignore_ascii_case(dc)) {
-                        let names: Vec<_> = seen.iter().map(|d| d.name.as_str()).collect();
-                        return Ok(invalid(format!(
-                            "没有数据中心「{dc}」;现有: {}",
-                            if names.is_empty() {
-                                "(无)".to_string()
-                            } else {
-                                names.join("、")
-                            }
-                        )));
-                    }
-                }
-                if pool.inventory.datacenters.is_empty() {
-                    return Ok(ok(
-                        "资源池是空的:没有配置集群,或尚未同步。发送 同步 立即同步",
-                    ));
-                }
-                let alerts = match &self.alerts {
-                    None => "告警网关未配置".to_string(),
-                    Some(desk) => match desk.firing_count().await {
-                        Ok(0) => "无正在发生的告警".to_string(),
-                        Ok(n) => format!("🔥 {n} 条正在发生(发送 告警 查看)"),
-                        Err(e) => format!("⚠ 暂不可用({e})"),
-                    },
-                };
-                let overview = asker.view.overview(&pool, datacenter.as_deref());
-                ok(format::overview(&overview, datacenter.as_deref(), &alerts))
-            }
-            Command::Find { keyword } => {
-                let mut vms: Vec<&Vm> = asker.view.search(&pool, &keyword);
-                vms.sort_by(|a, b| a.name.cmp(&b.name));
-                let see = asker.view.sight(Lens::FIND);
-                let hosts: Vec<_> = pool
-                    .search_hosts(&keyword)
-                    .into_iter()
-                    .filter(|h| see(&h.scope_path()))
-                    .collect();
-                match (vms.as_slice(), hosts.as_slice()) {
-                    ([], []) => invalid(format!("没有找到与「{keyword}」匹配的虚拟机或主机")),
-                    ([vm], []) => ok(format::vm_detail(vm)),
-                    _ => {
-                        let mut lines: Vec<String> =
-                            vms.iter().map(|v| format::vm_line(v)).collect();
-                        lines.extend(hosts.iter().map(|h| format!("🖥 {}", format::host_line(h))));
-                        let title = format!("查找「{keyword}」");
-                        ok(format::first_screen(&title, &lines, |l| l.clone()))
-                    }
-                }
-            }
-            Command::List { kind, page: n } => self.list(asker, &pool, sess, kind, n).await?,
-            Command::Job { id } => match self.store.job(JobId(id)).await? {
-                Some(j) if asker.view.sees_job(&j) => ok(format!(
-                    "任务 #{}: {}\n命令: {}\n状态: {} {}%\n开始: {}\n结果: {}",
-                    j.id.0,
-                    j.command,
-                    j.text,
-                    j.state.label(),
-                    j.progress,
-                    self.settings.zone.stamp(j.created_at),
-                    j.message
-                )),
-                _ => invalid(format!("任务 #{id} 不存在或不属于您")),
-            },
-            Command::Sync => {
-                let syncer = self.syncer.clone();
-                let providers = self.providers.clone();
-                let source = format!("sync:{}", asker.source());
-                self.start_job(
-                    asker,
-                    sink,
-                    name,
-                    "同步资源池".into(),
-                    move |progress| {
-                        Box::pin(async move {
-                            let reports = syncer.run(&providers, &source, Some(&progress)).await?;
-                            Ok(sync_summary(&reports))
-                        })
-                    },
-                )
-                .await?
-            }
-            Command::Scale { .. } => {
-                failed("扩容: 尚未配置 Kubernetes provider(kind = \"kubernetes\"),此功能暂不可用")
-            }
-            Command::Ack { id } => match &self.alerts {
-                Some(desk) => desk_reply(desk.ack(&id, asker.user()).await),
-                None => failed(format!("{name}: 告警网关尚未配置,此功能暂不可用")),
-            },
-            Command::Silence { matcher, minutes } => match &self.alerts {
-                Some(desk) => desk_reply(desk.silence(&matcher, minutes, asker.user()).await),
-                None => failed(format!("{name}: 告警网关尚未配置,此功能暂不可用")),
-            },
-            Command::Deploy { .. } | Command::Rollback { .. } | Command::Approve { .. } => {
-                failed(format!("{name}: 发布功能尚未配置,此功能暂不可用"))
-            }
-            Command::Asset { host } => self.asset_command(asker, name, &host, false).await,
-            Command::AssetChanges { host } => self.asset_command(asker, name, &host, true).await,
-            Command::Ping { target } => {
-                if asker.pinned.is_some()
-                    || matches!(
-                        asker.view.resolve_vm(&pool, &target, name),
-                        VmLookup::Found(_)
-                    )
-                {
-                    self.vm_op(
-                        asker,
-                        &pool,
-                        sess,
-                        sink,
-                        name,
-                        &canonical,
-                        &target,
-                        confirmed,
-                        |vm| VmOperation::Ping { vm },
-                    )
-                    .await?
-                } else if let Ok(ip) = target.parse::<std::net::Ipv4Addr>() {
-                    // Not a VM the asker sees: this host pings it only inside the
-                    // configured subnets (an out-of-scope VM's address included, with
-                    // the same answer as any other address).
-                    let addr = std::net::IpAddr::V4(ip);
-                    if !self.settings.ping_allow.iter().any(|n| n.contains(&addr)) {
-                        return Ok(Response::new(Status::Denied, self.ping_refused(ip)));
-                    }
-                    if !asker.allows(name, &format!("ip/{ip}")) {
-                        return Ok(Response::new(
-                            Status::Denied,
-                            format!("⛔ 您没有权限 ping 资源池以外的地址 {ip}"),
-                        ));
-                    }
-                    self.start_job(asker, sink, name, format!("ping {ip}"), move |_| {
-                        Box::pin(host_ping(ip))
-                    })
-                    .await?
-                } else {
-                    self.vm_op(
-                        asker,
-                        &pool,
-                        sess,
-                        sink,
-                        name,
-                        &canonical,
-                        &target,
-                        confirmed,
-                        |vm| VmOperation::Ping { vm },
-                    )
-                    .await?
-                }
-            }
-            Command::PowerOn { vm } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::PowerOn { vm },
-                )
-                .await?
-            }
-            Command::PowerOff { vm } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::PowerOff { vm },
-                )
-                .await?
-            }
-            Command::Shutdown { vm } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::Shutdown { vm },
-                )
-                .await?
-            }
-            Command::Reboot { vm } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::Reboot { vm },
-                )
-                .await?
-            }
-            Command::Cpu { vm, count } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::SetCpu { vm, count },
-                )
-                .await?
-            }
-            Command::Memory { vm, gb } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::SetMemory { vm, gb },
-                )
-                .await?
-            }
-            Command::AddDisk { vm, gb, datastore } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::AddDisk { vm, gb, datastore },
-                )
-                .await?
-            }
-            Command::SetNet { vm, network } => {
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::SetNetwork { vm, network },
-                )
-                .await?
-            }
-            Command::Rename { vm, new_name } => {
-                if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == new_name) {
-                    return Ok(name_taken(asker, &new_name, other));
-                }
-                self.vm_op(
-                    asker,
-                    &pool,
-                    sess,
-                    sink,
-                    name,
-                    &canonical,
-                    &vm,
-                    confirmed,
-                    |vm| VmOperation::Rename { vm, new_name },
-                )
-                .await?
-            }
-            Command::Clone {
-                template,
-                name: vm_name,
-                ip,
-                cpu,
-                memory_gb,
-            } => {
-                // A template the asker may neither list nor clone from does not exist
-                // for them.
-                let may_clone = |vm: &Vm| {
-                    asker.view.vm_sight(Lens::TEMPLATES)(vm)
-                        || asker.allows(name, &vm.scope_path())
-                        || asker.allows(
-                            name,
-                            &format!("{}/{}/{}/{vm_name}", vm.provider, vm.datacenter, vm.cluster),
-                        )
-                };
-                let found = pool
-                    .template(template)
-                    .filter(|(_, vm)| vm.is_some_and(may_clone));
-                let Some((tpl, Some(tpl_vm))) = found else {
-                    let list: Vec<String> = pool
-                        .templates
-                        .iter()
-                        .filter(|t| pool.vm(&t.provider, &t.vm_id).is_some_and(may_clone))
-                        .map(|t| format!("{} {}", t.number, t.name))
-                        .collect();
-                    return Ok(invalid(format!(
-                        "没有编号为 {template} 的模板。现有模板: {}",
-                        if list.is_empty() {
-                            "(无)".into()
-                        } else {
-                            list.join("、")
-                        }
-                    )));
-                };
-                if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == vm_name) {
-                    return Ok(name_taken(asker, &vm_name, other));
-                }
-                if let Some(other) = pool.vm_with_ip(&ip.to_string()) {
-                    return Ok(invalid(if asker.view.sees_vm(other) {
-                        format!("IP {ip} 已被虚拟机 {} 使用", other.name)
-                    } else {
-                        format!("IP {ip} 已被占用")
-                    }));
-                }
-                let path = format!(
-                    "{}/{}/{}/{}",
-                    tpl_vm.provider, tpl_vm.datacenter, tpl_vm.cluster, vm_name
-                );
-                if !asker.allows(name, &path) {
-                    return Ok(Response::new(
-                        Status::Denied,
-                        format!(
-                            "⛔ 您没有权限在 {}/{} 克隆虚拟机",
-                            tpl_vm.datacenter, tpl_vm.cluster
-                        ),
-                    ));
-                }
-                let mut summary = format!(
-                    "克隆 {vm_name}: 模板 {template}({}),IP {ip},位置 {}/{}",
-                    tpl.name, tpl_vm.datacenter, tpl_vm.cluster
-                );
-                if let Some(c) = cpu {
-                    let _ = write!(summary, ",{c} CPU");
-                }
-                if let Some(m) = memory_gb {
-                    let _ = write!(summary, ",{m} GiB 内存");
-                }
-                let op = VmOperation::Clone {
-                    template: tpl.vm_id.clone(),
-                    name: vm_name,
-                    ip,
-                    cpu,
-                    memory_gb,
-                };
-                let provider = tpl_vm.provider.clone();
-                self.confirm_or_start(
-                    asker, sess, sink, name, &canonical, summary, confirmed, provider, op,
-                )
-                .await?
-            }
-            Command::Menu
-            | Command::Back
-            | Command::Exit
-            | Command::Confirm
-            | Command::Cancel
-            | Command::NextPage => {
-                unreachable!("conversation commands are handled in dispatch")
-            }
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn vm_op(
-        &self,
-        asker: &Asker<'_>,
-        pool: &PoolView,
-        sess: &mut Session,
-        sink: &Arc<dyn ReplySink>,
-        name: &'static str,
-        canonical: &str,
-        wanted: &str,
-        confirmed: bool,
-        make: impl FnOnce(String) -> VmOperation,
-    ) -> Result<Response, StoreError> {
-        // What the asker neither sees nor may act on is absent: the answer is the one
-        // for a name that does not exist.
-        let lookup = match &asker.pinned {
-            Some((provider, id)) => match asker.view.vm_for(pool, name, provider, id) {
-                Some(vm) => VmLookup::Found(vm),
-                None => VmLookup::Missing {
-                    suggestions: Vec::new(),
-                },
-            },
-            None => asker.view.resolve_vm(pool, wanted, name),
+        let Some(run) = command::spec(cmd.name()).and_then(|s| s.run) else {
+            unreachable!("conversation commands are handled in dispatch")
         };
-        let vm = match lookup {
-            VmLookup::Found(vm) => vm,
-            VmLookup::Ambiguous(vms) => {
-                let list: Vec<String> = vms
-                    .iter()
-                    .map(|v| format!("{}/{}", v.provider, v.name))
-                    .collect();
-                return Ok(invalid(format!(
-                    "「{wanted}」对应多台虚拟机: {};请用 provider/名称 指定",
-                    list.join("、")
-                )));
-            }
-            VmLookup::Missing { suggestions } => {
-                let mut text = format!("找不到虚拟机「{wanted}」");
-                let names: Vec<&str> = suggestions.iter().map(|v| v.name.as_str()).collect();
-                if !names.is_empty() {
-                    let _ = write!(text, ",您是不是要找: {}", names.join("、"));
-                }
-                text.push_str("。可发送 查:关键字 搜索");
-                return Ok(invalid(text));
-            }
-        };
-        if !asker.allows(name, &vm.scope_path()) {
-            // Seen (listed) but not granted here: saying so reveals nothing.
-            return Ok(Response::new(
-                Status::Denied,
-                format!(
-                    "⛔ 您没有权限对 {}({}/{}/{})执行「{name}」",
-                    vm.name, vm.provider, vm.datacenter, vm.cluster
-                ),
-            ));
-        }
-        if vm.template && name != "ping" {
-            return Ok(invalid(format!(
-                "{} 是模板,不能{name};克隆请用 克隆:模板号,名称,IP",
-                vm.name
-            )));
-        }
-        match (name, vm.power) {
-            ("开机", PowerState::PoweredOn) => {
-                return Ok(failed(format!("{} 已经是开机状态", vm.name)))
-            }
-            ("关机" | "关闭系统" | "重启", PowerState::PoweredOff) => {
-                return Ok(failed(format!("{} 已经是关机状态", vm.name)))
-            }
-            _ => {}
-        }
-        let op = make(vm.id.clone());
-        let summary = describe(&op, vm);
-        self.confirm_or_start(
+        let cx = Ctx {
+            engine: self,
             asker,
             sess,
             sink,
-            name,
-            canonical,
-            summary,
             confirmed,
-            vm.provider.clone(),
-            op,
-        )
-        .await
-    }
-
-    /// Asks for confirmation where the command needs it, otherwise starts the job.
-    #[allow(clippy::too_many_arguments)]
-    async fn confirm_or_start(
-        &self,
-        asker: &Asker<'_>,
-        sess: &mut Session,
-        sink: &Arc<dyn ReplySink>,
-        name: &'static str,
-        canonical: &str,
-        summary: String,
-        confirmed: bool,
-        provider: String,
-        op: VmOperation,
-    ) -> Result<Response, StoreError> {
-        if asker.dry_run {
-            return Ok(Response::new(Status::NeedsConfirmation, summary));
-        }
-        if self.settings.confirm.contains(name) && !confirmed && !asker.msg.assume_yes {
-            // The canonical text, so a menu leaf pends the command it produced rather
-            // than the digit that chose it.
-            sess.pending = Some(Pending {
-                text: canonical.to_string(),
-                summary: summary.clone(),
-            });
-            sess.settled = None;
-            return Ok(Response::new(
-                Status::NeedsConfirmation,
-                format!(
-                    "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({}内有效)",
-                    format::duration(self.settings.session_ttl)
-                ),
-            ));
-        }
-        let Some(p) = self.provider(&provider) else {
-            return Ok(failed(format!(
-                "provider {provider} 未配置(资源池中的对象来自已移除的配置?)"
-            )));
+            pool,
         };
-        let store = self.store.clone();
-        let source = asker.source();
-        self.start_job(asker, sink, name, summary, move |progress| {
-            Box::pin(async move {
-                let outcome = match p.execute(&op, &progress).await {
-                    Ok(outcome) => outcome,
-                    // Keep the pool true to what the failed operation left behind.
-                    Err(ProviderError::Partial { rejection, vm }) => {
-                        let message = render::provider::rejection(&rejection);
-                        return Err(match store.upsert_vm(&vm, &source).await {
-                            Ok(_) => message,
-                            Err(e) => format!("{message};且资源池更新失败: {e}(发送 同步 修复)"),
-                        });
-                    }
-                    Err(e) => return Err(render::provider::error(&e)),
-                };
-                let message = render::provider::done(&outcome.done);
-                if let Some(vm) = &outcome.vm {
-                    store
-                        .upsert_vm(vm, &source)
-                        .await
-                        .map_err(|e| format!("{message};但资源池更新失败: {e}(发送 同步 修复)"))?;
-                }
-                Ok(message)
-            })
-        })
-        .await
-    }
-
-    fn ping_refused(&self, ip: std::net::Ipv4Addr) -> String {
-        let allowed: Vec<String> = self
-            .settings
-            .ping_allow
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        format!(
-            "⛔ 不能 ping {ip}:它不是您可见的虚拟机的地址,也不在允许从本机 ping 的网段内([chat] ping_allow,当前{})",
-            if allowed.is_empty() {
-                "未配置".to_string()
-            } else {
-                format!(": {}", allowed.join("、"))
-            }
-        )
+        run(cx, cmd).await
     }
 
     async fn start_job(
@@ -1272,159 +689,11 @@ impl Engine {
         ))
     }
 
-    async fn list(
-        &self,
-        asker: &Asker<'_>,
-        pool: &PoolView,
-        sess: &mut Session,
-        kind: ListKind,
-        n: u32,
-    ) -> Result<Response, StoreError> {
-        let name = match kind {
-            ListKind::Vms => "虚拟机",
-            ListKind::Hosts => "主机",
-            ListKind::Datastores => "存储",
-            ListKind::Networks => "网络",
-            ListKind::Clusters => "集群",
-            ListKind::Datacenters => "数据中心",
-            ListKind::Templates => "模板",
-            ListKind::Alerts | ListKind::DeadLetters => {
-                return Ok(self.alert_list(sess, kind, n).await)
-            }
-            ListKind::Jobs => "任务",
-        };
-        let view = &asker.view;
-        if kind == ListKind::Vms {
-            // Only the shown page is formatted: the pool may hold tens of thousands.
-            let vms = view.vms(pool, Lens::VMS);
-            let (text, more) = page("虚拟机列表", &vms, n, |v| format::vm_line(v));
-            sess.paging = Some(Paging {
-                command: name.to_string(),
-                page: n.max(1),
-                last: !more,
-            });
-            return Ok(ok(text));
-        }
-        let lines: Vec<String> = match kind {
-            ListKind::Vms => unreachable!("answered above"),
-            ListKind::Hosts => view
-                .hosts(pool, Lens::HOSTS)
-                .into_iter()
-                .map(format::host_line)
-                .collect(),
-            ListKind::Datastores => view
-                .datastores(pool, Lens::DATASTORES)
-                .into_iter()
-                .map(format::datastore_line)
-                .collect(),
-            ListKind::Networks => view
-                .networks(pool, Lens::NETWORKS)
-                .into_iter()
-                .map(|n| {
-                    let vlan = n
-                        .vlan
-                        .map(|v| format!("VLAN {v}"))
-                        .unwrap_or_else(|| "-".into());
-                    let kind = if n.kind == opsbot_core::NetworkKind::Distributed {
-                        "分布式"
-                    } else {
-                        "标准"
-                    };
-                    format!("{} [{}] {vlan} {kind}", n.name, n.datacenter)
-                })
-                .collect(),
-            ListKind::Clusters => {
-                // A cluster's counts are of what the asker sees in it.
-                let hosts = view.hosts(pool, Lens::CLUSTERS);
-                let see = view.vm_sight(Lens::CLUSTERS);
-                let vms: Vec<&Vm> = pool.vms().filter(|v| see(v)).collect();
-                view.clusters(pool, Lens::CLUSTERS)
-                    .into_iter()
-                    .map(|c| {
-                        let here = |p: &str, cl: &str| p == c.provider && cl == c.name;
-                        let h = hosts
-                            .iter()
-                            .filter(|h| here(&h.provider, &h.cluster))
-                            .count();
-                        let v = vms.iter().filter(|v| here(&v.provider, &v.cluster)).count();
-                        format!("{} [{}] 主机 {h} · 虚拟机 {v}", c.name, c.datacenter)
-                    })
-                    .collect()
-            }
-            ListKind::Datacenters => view
-                .datacenters(pool, Lens::DATACENTERS)
-                .into_iter()
-                .map(|d| format!("{} ({})", d.name, d.provider))
-                .collect(),
-            ListKind::Templates => view
-                .templates(pool, Lens::TEMPLATES)
-                .into_iter()
-                .map(|t| format!("[{}] {} {}", t.number, t.name, t.guest_os))
-                .collect(),
-            ListKind::Jobs => self
-                .store
-                .jobs(&JobQuery {
-                    user: Some(asker.user().to_string()),
-                    state: None,
-                    // The latest screenful; older ones by number (任务:N).
-                    limit: format::PAGE_SIZE as u64,
-                })
-                .await?
-                .iter()
-                .map(|j| format::job_line(j, &self.settings.zone))
-                .collect(),
-            ListKind::Alerts | ListKind::DeadLetters => unreachable!("answered above"),
-        };
-        Ok(self.list_reply(sess, name, n, lines))
-    }
-
-    /// 告警 (firing alerts, paged from the store) and 告警:死信 (undeliverable messages).
-    async fn alert_list(&self, sess: &mut Session, kind: ListKind, n: u32) -> Response {
-        let Some(desk) = &self.alerts else {
-            return failed("告警: 告警网关尚未配置,此功能暂不可用");
-        };
-        let size = format::PAGE_SIZE as u64;
-        if kind == ListKind::DeadLetters {
-            return match desk.dead_letters(size).await {
-                Ok(p) => {
-                    let (mut text, _) = format::paged("投递失败的消息(死信)", p.total, 1, &p.lines);
-                    if p.total > size {
-                        text.push_str(&format!("\n只显示最新 {size} 条"));
-                    }
-                    ok(text)
-                }
-                Err(e) => desk_reply(Err(e)),
-            };
-        }
-        let mut n = u64::from(n.max(1));
-        let mut page = desk.firing((n - 1) * size, size).await;
-        // Past the last page: show the last one, as the other lists do.
-        if let Ok(p) = &page {
-            let last = p.total.div_ceil(size).max(1);
-            if n > last {
-                n = last;
-                page = desk.firing((n - 1) * size, size).await;
-            }
-        }
-        match page {
-            Ok(p) => {
-                let (text, more) = format::paged("正在发生的告警", p.total, n as u32, &p.lines);
-                sess.paging = Some(Paging {
-                    command: "告警".to_string(),
-                    page: n as u32,
-                    last: !more,
-                });
-                ok(text)
-            }
-            Err(e) => desk_reply(Err(e)),
-        }
-    }
-
     fn list_reply(&self, sess: &mut Session, name: &str, n: u32, lines: Vec<String>) -> Response {
         let title = match name {
-            "帮助" => "可用命令".to_string(),
+            commands::names::HELP => "可用命令".to_string(),
             // Times are read in the configured zone, which the title names.
-            "任务" => format!(
+            commands::names::JOBS => format!(
                 "任务列表 · 时间 {}",
                 self.settings.zone.label(chrono::Utc::now())
             ),
@@ -1438,29 +707,6 @@ impl Engine {
         });
         ok(text)
     }
-}
-
-/// Commands whose subsystem (Kubernetes, alert gateway, deploy) is not configured in
-/// this build; 帮助 leaves them out rather than offering what cannot run.
-const NOT_CONFIGURED: &[&str] = &["扩容", "告警", "静默", "发布", "回滚", "批准"];
-
-/// The commands of the alert gateway, offered in 帮助 once it is configured.
-const ALERT_COMMANDS: &[&str] = &["告警", "静默"];
-
-fn help_lines(asker: &Asker<'_>, alerts: bool) -> Vec<String> {
-    let missing: Vec<&str> = NOT_CONFIGURED
-        .iter()
-        .copied()
-        .filter(|c| !(alerts && ALERT_COMMANDS.contains(c)))
-        .collect();
-    let mut lines: Vec<String> = COMMANDS
-        .iter()
-        .filter(|c| c.listed && !missing.contains(&c.name))
-        .filter(|c| matches!(c.name, "帮助" | "菜单" | "确认") || asker.can_run(c.name))
-        .map(|c| format!("{} — {}", c.usage, c.summary))
-        .collect();
-    lines.push(format!("(未配置: {})", missing.join("、")));
-    lines
 }
 
 /// The answer to 确认 / 取消 with nothing pending: what became of the last one, when
@@ -1483,30 +729,6 @@ fn nothing_to_confirm(settled: Option<&Settled>, alive: bool, ttl: &str) -> Stri
         }) => format!("没有待确认的操作:「{summary}」已经确认过了"),
         None if alive => "没有待确认的操作".to_string(),
         None => format!("没有待确认的操作。需要确认的命令在 {ttl}内有效,请重新发送命令"),
-    }
-}
-
-/// A name another VM already has. Where that VM is, is said only to whoever sees it:
-/// names are one namespace, so the refusal itself cannot be avoided.
-fn name_taken(asker: &Asker<'_>, wanted: &str, other: &Vm) -> Response {
-    invalid(if asker.view.sees_vm(other) {
-        format!(
-            "已存在名为 {wanted} 的虚拟机({}/{})",
-            other.datacenter, other.cluster
-        )
-    } else {
-        format!("名称 {wanted} 已被占用,请换一个名称")
-    })
-}
-
-/// The desk's answer as a chat response.
-fn desk_reply(result: Result<String, DeskError>) -> Response {
-    match result {
-        Ok(text) => ok(text),
-        Err(DeskError::Invalid(why)) => invalid(why),
-        Err(DeskError::Unavailable(why)) => {
-            failed(format!("⚠ 告警网关暂不可用: {why}。请稍后重试"))
-        }
     }
 }
 
@@ -1552,44 +774,6 @@ async fn sweep_stale(store: &dyn Store, stale_after: Duration) -> Result<Vec<Job
     Ok(swept)
 }
 
-/// A one-line description of what an operation will do, for confirmations and jobs.
-fn describe(op: &VmOperation, vm: &Vm) -> String {
-    let at = format!(
-        "{}({}/{},当前{})",
-        vm.name,
-        vm.datacenter,
-        vm.cluster,
-        vm.power.label()
-    );
-    match op {
-        VmOperation::PowerOn { .. } => format!("开机 {at}"),
-        VmOperation::PowerOff { .. } => format!("强制关机(断电){at}"),
-        VmOperation::Shutdown { .. } => format!("关闭操作系统 {at}"),
-        VmOperation::Reboot { .. } => format!("重启 {at}"),
-        VmOperation::SetCpu { count, .. } => format!("{at} CPU {} → {count}", vm.cpu),
-        VmOperation::SetMemory { gb, .. } => {
-            format!(
-                "{at} 内存 {} → {gb} GiB",
-                format::fmt_memory(vm.memory_mb, " ")
-            )
-        }
-        VmOperation::AddDisk { gb, datastore, .. } => format!(
-            "{at} 添加 {gb} GiB 磁盘,存储 {}",
-            datastore
-                .clone()
-                .or_else(|| vm.disks.first().map(|d| d.datastore.clone()))
-                .unwrap_or_else(|| "-".into())
-        ),
-        VmOperation::SetNetwork { network, .. } => format!(
-            "{at} 网卡 1: {} → {network}",
-            vm.nics.first().map(|n| n.network.as_str()).unwrap_or("-")
-        ),
-        VmOperation::Rename { new_name, .. } => format!("改名 {at} → {new_name}"),
-        VmOperation::Ping { .. } => format!("ping {}", vm.name),
-        VmOperation::Clone { name, ip, .. } => format!("克隆 {name} IP {ip}"),
-    }
-}
-
 /// Pulls each provider's inventory into the pool.
 /// One line per provider: counts and what changed.
 pub fn sync_summary(reports: &[SyncReport]) -> String {
@@ -1618,32 +802,4 @@ pub fn sync_summary(reports: &[SyncReport]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Pings an address that is not a VM in the pool, from this host, with the system ping.
-async fn host_ping(ip: std::net::Ipv4Addr) -> Result<String, String> {
-    let out = tokio::process::Command::new("ping")
-        .args(["-c", "3", "-W", "1", "-i", "0.2", &ip.to_string()])
-        .output()
-        .await
-        .map_err(|e| format!("本机无法执行 ping: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Vec<&str> = stdout
-        .lines()
-        .filter(|l| {
-            l.contains("packets transmitted") || l.contains("rtt") || l.contains("round-trip")
-        })
-        .collect();
-    if out.status.success() {
-        Ok(format!("{ip} 可达: {}", summary.join(";")))
-    } else {
-        Err(format!(
-            "{ip} 不可达: {}",
-            if summary.is_empty() {
-                "无回复".to_string()
-            } else {
-                summary.join(";")
-            }
-        ))
-    }
 }

@@ -18,6 +18,7 @@ mod sync;
 pub mod view;
 
 pub use command::{canonical_name, parse, validate, Command, ParseError, COMMANDS};
+pub use engine::commands;
 pub use engine::{sync_summary, Engine, EngineSettings, Incoming};
 pub use engine::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
 pub use reply::{Discard, Reply, ReplySink, Response, Status};

@@ -3,6 +3,7 @@
 //! whole path such as `0-1-2`. Leaves produce an ordinary command text, which then goes
 //! through the same permission, confirmation and audit path as typed commands.
 
+use crate::commands::names;
 use crate::pool::PoolView;
 use opsbot_core::{Template, Vm};
 use serde::{Deserialize, Serialize};
@@ -81,27 +82,27 @@ pub enum MenuStep {
 }
 
 const ROOT: &[(&str, Option<&str>)] = &[
-    ("资源概况", Some("概况")),
+    ("资源概况", Some(names::OVERVIEW)),
     ("虚拟机操作", None),
-    ("主机列表", Some("主机")),
-    ("存储列表", Some("存储")),
-    ("网络列表", Some("网络")),
+    ("主机列表", Some(names::HOSTS)),
+    ("存储列表", Some(names::DATASTORES)),
+    ("网络列表", Some(names::NETWORKS)),
     ("克隆虚拟机", None),
-    ("同步资源池", Some("同步")),
-    ("我的任务", Some("任务")),
+    ("同步资源池", Some(names::SYNC)),
+    ("我的任务", Some(names::JOBS)),
 ];
 
 const VM_ACTIONS: &[(&str, Option<&str>, Option<VmAction>)] = &[
-    ("详情", Some("查"), None),
-    ("开机", Some("开机"), None),
-    ("关机(强制)", Some("关机"), None),
-    ("关闭系统", Some("关闭系统"), None),
-    ("重启", Some("重启"), None),
+    ("详情", Some(names::FIND), None),
+    ("开机", Some(names::POWER_ON), None),
+    ("关机(强制)", Some(names::POWER_OFF), None),
+    ("关闭系统", Some(names::SHUTDOWN), None),
+    ("重启", Some(names::REBOOT), None),
     ("修改 CPU", None, Some(VmAction::Cpu)),
     ("修改内存", None, Some(VmAction::Memory)),
     ("添加磁盘", None, Some(VmAction::AddDisk)),
     ("更换网络", None, Some(VmAction::SetNet)),
-    ("ping 检测", Some("ping"), None),
+    ("ping 检测", Some(names::PING), None),
     ("改名", None, Some(VmAction::Rename)),
 ];
 
@@ -203,7 +204,9 @@ impl MenuNode {
                 MenuNode::VmInput { vm, action } => {
                     MenuStep::Run(format!("{}:{vm},{answer}", action.command()))
                 }
-                MenuNode::CloneInput { number } => MenuStep::Run(format!("克隆:{number},{answer}")),
+                MenuNode::CloneInput { number } => {
+                    MenuStep::Run(format!("{}:{number},{answer}", names::CLONE))
+                }
                 _ => unreachable!("only input nodes reach here"),
             };
         }

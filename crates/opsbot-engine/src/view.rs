@@ -17,18 +17,11 @@ use opsbot_core::{
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// The names of the read commands, as roles grant them.
+/// The names of the read commands, as roles grant them (from the command table).
 pub mod read {
-    pub const OVERVIEW: &str = "概况";
-    pub const FIND: &str = "查";
-    pub const VMS: &str = "虚拟机";
-    pub const HOSTS: &str = "主机";
-    pub const DATASTORES: &str = "存储";
-    pub const NETWORKS: &str = "网络";
-    pub const CLUSTERS: &str = "集群";
-    pub const DATACENTERS: &str = "数据中心";
-    pub const TEMPLATES: &str = "模板";
-    pub const JOBS: &str = "任务";
+    pub use crate::commands::names::{
+        CLUSTERS, DATACENTERS, DATASTORES, FIND, HOSTS, JOBS, NETWORKS, OVERVIEW, TEMPLATES, VMS,
+    };
 }
 
 /// The commands through which objects are seen: any one of them held on an object's
@@ -172,6 +165,12 @@ impl Viewer {
     pub fn may_at(&self, command: &str, path: &str) -> bool {
         self.policy
             .allows(&self.user, self.chat.as_deref(), command, path)
+    }
+
+    /// May the caller see this CMDB asset through `command` (资产 / 变更)? On the
+    /// asset's scope path: the linked VM's, else `cmdb/<identity>`.
+    pub fn sees_asset(&self, command: &str, asset: &opsbot_core::Asset) -> bool {
+        self.may_at(command, &asset.scope_path())
     }
 
     /// Does the caller hold `command` on every object?

@@ -6,8 +6,12 @@
 mod common;
 
 use async_trait::async_trait;
+use chrono::TimeZone;
 use common::{harness, policy, role};
-use opsbot_core::{AlertDesk, AuditResult, DeskError, DeskPage};
+use opsbot_core::{
+    Acked, AlertDesk, AlertRef, AuditResult, DeskError, DeskPage, Registry, Silence, Silenced,
+    Subsystem,
+};
 use opsbot_engine::Status;
 use opsbot_store::AuditQuery;
 use std::sync::{Arc, Mutex};
@@ -35,21 +39,37 @@ impl AlertDesk for Desk {
         Ok(23)
     }
 
-    async fn ack(&self, id: &str, user: &str) -> Result<String, DeskError> {
+    async fn ack(&self, id: &str, user: &str) -> Result<Acked, DeskError> {
         self.asked.lock().unwrap().push(format!("ack {id} {user}"));
         match id {
-            "404" => Err(DeskError::Invalid("没有编号为 #404 的告警".into())),
+            "404" => Err(DeskError::NoSuchAlert(404)),
             "500" => Err(DeskError::Unavailable("database is down".into())),
-            _ => Ok(format!("✅ 已确认告警 #{id}")),
+            _ => Ok(Acked::Now {
+                alert: AlertRef {
+                    id: id.parse().unwrap(),
+                    name: "HighCPU".into(),
+                    endpoint: String::new(),
+                },
+                recovered: false,
+                told: Vec::new(),
+            }),
         }
     }
 
-    async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<String, DeskError> {
+    async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<Silence, DeskError> {
         self.asked
             .lock()
             .unwrap()
             .push(format!("silence {matcher} {minutes} {user}"));
-        Ok(format!("🔕 已静默「{matcher}」"))
+        Ok(Silence {
+            what: Silenced::Matching(matcher.to_string()),
+            minutes,
+            until: chrono::FixedOffset::east_opt(0)
+                .unwrap()
+                .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+                .unwrap(),
+            covered: 0,
+        })
     }
 
     async fn dead_letters(&self, limit: u64) -> Result<DeskPage, DeskError> {
@@ -58,6 +78,12 @@ impl AlertDesk for Desk {
             total: 1,
             lines: vec!["#7 ops → ghost: errcode 81013".into()],
         })
+    }
+}
+
+impl Subsystem for Desk {
+    fn register(self: Arc<Self>, registry: &mut Registry) {
+        registry.alert_desk(self);
     }
 }
 
@@ -73,7 +99,7 @@ async fn alert_commands_reach_the_desk_when_permitted() {
     );
     let mut h = harness(p).await;
     let desk = Arc::new(Desk::default());
-    h.engine = h.engine.with_alert_desk(desk.clone());
+    h.engine = h.engine.register(desk.clone());
 
     let r = h.say("zhangsan", "告警").await;
     assert_eq!(r.status, Status::Ok);
@@ -93,14 +119,20 @@ async fn alert_commands_reach_the_desk_when_permitted() {
         r.text
     );
 
-    assert_eq!(h.say("zhangsan", "确认:42").await.text, "✅ 已确认告警 #42");
+    assert_eq!(
+        h.say("zhangsan", "确认:42").await.text,
+        "✅ 已确认告警 #42 HighCPU,已通知: (无路由)"
+    );
     let r = h.say("zhangsan", "确认:404").await;
     assert_eq!(r.status, Status::Invalid);
     let r = h.say("zhangsan", "确认:500").await;
     assert_eq!(r.status, Status::Failed);
     assert!(r.text.contains("告警网关暂不可用"), "{}", r.text);
     let r = h.say("zhangsan", "静默：web-*，2h").await;
-    assert_eq!(r.text, "🔕 已静默「web-*」");
+    assert_eq!(
+        r.text,
+        "🔕 已静默「web-*」2 小时 0 分钟,至 01-02 03:04:05;当前匹配 0 条正在发生的告警。期间的告警照常记录,只是不通知"
+    );
     let r = h.say("zhangsan", "告警:死信").await;
     assert!(
         r.text.contains("共 1 个") && r.text.contains("81013"),

@@ -73,7 +73,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
         .context("starting the engine")?
-        .with_assets(Arc::new(
+        .register(Arc::new(
             opsbot_cmdb::desk::StoreDesk::new(store.clone(), config.cmdb.stale_after())
                 .with_zone(config.zone()),
         ));
@@ -91,7 +91,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
             parts.silences.clone(),
             None,
         );
-        engine = engine.with_alert_desk(Arc::new(desk));
+        engine = engine.register(Arc::new(desk));
     }
     Ok(App {
         config,

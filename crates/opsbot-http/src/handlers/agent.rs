@@ -8,8 +8,8 @@
 //! asset's scope. Errors are JSON `{"error": "…"}` with a 4xx the client can act on.
 //!
 //! The query endpoints authenticate like the rest of the REST API (the shared
-//! [`Authenticated`] extractor: API token or web session, rate limit) and then check
-//! the asset's scope with the chat policy.
+//! [`Authenticated`] extractor: API token or web session, rate limit) and then see
+//! only the assets the engine's `Viewer` admits (`sees_asset`), as chat does.
 
 use crate::auth::Authenticated;
 use crate::AppState;
@@ -23,6 +23,7 @@ use opsbot_cmdb::ingest::{Ingestor, Origin};
 use opsbot_cmdb::CmdbError;
 use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
 use opsbot_core::{Asset, AuditEntry, AuditResult, Change};
+use opsbot_engine::commands::names;
 use opsbot_engine::Engine;
 use opsbot_store::{AssetQuery, ChangeQuery};
 use serde::Deserialize;
@@ -35,7 +36,7 @@ use std::time::Instant;
 pub struct CmdbApi {
     pub ingestor: Ingestor,
     pub tokens: Tokens,
-    /// For the permission policy of the query endpoints.
+    /// The engine the query endpoints audit through.
     pub engine: Arc<Engine>,
     pub max_report_bytes: usize,
 }
@@ -203,25 +204,21 @@ fn change_json(c: &Change) -> Value {
 /// An API caller with the right to run `command`, or the answer refusing them.
 struct Caller {
     user: String,
-    policy: Arc<opsbot_core::Policy>,
+    /// What the engine lets the caller see: the one visibility decision.
+    view: opsbot_engine::Viewer,
 }
 
-fn caller(
-    cmdb: &CmdbApi,
-    auth: &Authenticated,
-    command: &str,
-) -> Result<Caller, crate::error::ApiError> {
+fn caller(auth: &Authenticated, command: &str) -> Result<Caller, crate::error::ApiError> {
     auth.require(command)?;
     Ok(Caller {
         user: auth.user.clone(),
-        policy: cmdb.engine.policy(),
+        view: auth.viewer(),
     })
 }
 
 impl Caller {
     fn sees(&self, command: &str, a: &Asset) -> bool {
-        self.policy
-            .allows(&self.user, None, command, &a.scope_path())
+        self.view.sees_asset(command, a)
     }
 
     /// One audit entry per API query, like every chat command.
@@ -279,7 +276,7 @@ pub async fn list(
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
-    let who = match caller(cmdb, &auth, "资产") {
+    let who = match caller(&auth, names::ASSET) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
@@ -309,7 +306,7 @@ pub async fn list(
     };
     let visible: Vec<Value> = assets
         .iter()
-        .filter(|a| who.sees("资产", a))
+        .filter(|a| who.sees(names::ASSET, a))
         .skip(params.offset as usize)
         .take(if params.limit == 0 {
             usize::MAX
@@ -321,7 +318,7 @@ pub async fn list(
     who.audit(
         cmdb,
         "GET /api/v1/assets".into(),
-        "资产",
+        names::ASSET,
         StatusCode::OK,
         started,
     )
@@ -346,15 +343,16 @@ pub async fn get(
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
-    let who = match caller(cmdb, &auth, "资产") {
+    let who = match caller(&auth, names::ASSET) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
     let text = format!("GET /api/v1/assets/{name}");
-    let asset = match find(cmdb, &who, "资产", &name).await {
+    let asset = match find(cmdb, &who, names::ASSET, &name).await {
         Ok(a) => a,
         Err(r) => {
-            who.audit(cmdb, text, "资产", r.status(), started).await;
+            who.audit(cmdb, text, names::ASSET, r.status(), started)
+                .await;
             return r;
         }
     };
@@ -371,7 +369,8 @@ pub async fn get(
     body["report"] = report
         .and_then(|r| serde_json::from_str::<Value>(&r).ok())
         .unwrap_or(Value::Null);
-    who.audit(cmdb, text, "资产", StatusCode::OK, started).await;
+    who.audit(cmdb, text, names::ASSET, StatusCode::OK, started)
+        .await;
     Json(body).into_response()
 }
 
@@ -390,15 +389,16 @@ pub async fn changes(
     let Some(cmdb) = state.cmdb.as_ref() else {
         return not_configured();
     };
-    let who = match caller(cmdb, &auth, "变更") {
+    let who = match caller(&auth, names::CHANGES) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
     let text = format!("GET /api/v1/assets/{name}/changes");
-    let asset = match find(cmdb, &who, "变更", &name).await {
+    let asset = match find(cmdb, &who, names::CHANGES, &name).await {
         Ok(a) => a,
         Err(r) => {
-            who.audit(cmdb, text, "变更", r.status(), started).await;
+            who.audit(cmdb, text, names::CHANGES, r.status(), started)
+                .await;
             return r;
         }
     };
@@ -417,7 +417,8 @@ pub async fn changes(
         Ok(c) => c,
         Err(e) => return store_error(e),
     };
-    who.audit(cmdb, text, "变更", StatusCode::OK, started).await;
+    who.audit(cmdb, text, names::CHANGES, StatusCode::OK, started)
+        .await;
     Json(json!({
         "asset": asset.identity,
         "changes": changes.iter().map(change_json).collect::<Vec<_>>(),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// The chat command whose permission these reads need.
-const COMMAND: &str = "告警";
+const COMMAND: &str = opsbot_engine::commands::names::ALERTS;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
