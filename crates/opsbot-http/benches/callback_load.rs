@@ -11,7 +11,7 @@
 //! cargo bench -p opsbot-http --bench callback_load
 
 use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
-use opsbot_wecom::fake::{build_callback_post, CallbackPost, FakeWecom};
+use opsbot_fakes::{build_callback_post, CallbackPost, FakeWecom};
 use opsbot_wecom::WecomCrypto;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! XML, and encrypt the passive reply (target: ≥ 100,000 messages/s on one core).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use opsbot_wecom::fake::build_callback_post;
+use opsbot_fakes::build_callback_post;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::{Message, WecomCrypto};
 

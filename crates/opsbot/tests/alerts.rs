@@ -9,7 +9,7 @@
 //! `/usr/bin/prometheus-alertmanager`); without it the test skips with one line on
 //! stderr, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where it fails.
 
-use opsbot_wecom::fake::{FakeWecom, RecordedMessage};
+use opsbot_fakes::{FakeWecom, RecordedMessage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -655,7 +655,7 @@ async fn a_burst_of_1000_alerts_is_a_handful_of_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wecom_errors_are_retried_later_or_dead_lettered_and_listed_in_chat() {
-    use opsbot_wecom::fake::Fault;
+    use opsbot_fakes::Fault;
     let fake = FakeWecom::start().await.unwrap();
     fake.add_app(CORP, "secret-ops", 1000002);
     fake.add_users(&["zhangsan"]);

@@ -5,8 +5,8 @@
 //! WeCom through the outbox.
 
 use opsbot_core::JobState;
+use opsbot_fakes::{build_callback_post, push_callback, FakeWecom};
 use opsbot_store::{OutboxQuery, OutboxState, Store};
-use opsbot_wecom::fake::{build_callback_post, push_callback, FakeWecom};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -8,7 +8,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and `psql`; without them the tests
 //! skip, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where they fail.
 
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,
     push_aibot_callback, FakeWecom,
 };
