@@ -6,7 +6,7 @@ use crate::alert::Source;
 use crate::routing::{Format, Route, Router, Targets};
 use crate::template::Templates;
 use chrono::FixedOffset;
-use opsbot_channels::wecom::RobotConfig;
+use opsbot_wecom::RobotConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

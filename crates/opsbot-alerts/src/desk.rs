@@ -7,7 +7,7 @@ use crate::notify::{deliveries, local_time, outbox_items};
 use crate::routing::Facts;
 use crate::silence::{Matcher, Silences};
 use async_trait::async_trait;
-use opsbot_channels::wecom::Target;
+use opsbot_core::notice::Target;
 use opsbot_core::{Acked, AlertDesk, AlertRef, DeskError, DeskPage, Silence, Silenced};
 use opsbot_store::alerts::{AckOutcome, AlertQuery, AlertRecord, NewSilence, FIRING};
 use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Store, StoreError};

@@ -13,8 +13,8 @@
 //!   transaction and answers each only after its batch committed; a full queue is
 //!   "overloaded" (HTTP 503, so Alertmanager retries).
 //! - [`notify`]: grouping of bursts per route into few messages, resolved notices,
-//!   per-target rate limits, splitting, into the durable outbox the WeCom delivery
-//!   worker empties.
+//!   per-target rate limits, into the durable outbox as platform-neutral notices
+//!   (`opsbot_core::notice`) that the channel's delivery worker splits and sends.
 //! - [`desk`]: what chat asks (`告警`, `确认:id`, `静默`, dead letters).
 //! - [`query`]: listings for the REST API.
 //! - [`gateway`]: the whole, as `opsbot serve` and the HTTP handlers use it.

@@ -1,11 +1,12 @@
 //! Turning pending notices into messages. One task keeps a timer per open group
 //! (route × group key): a group is sent `group_wait` after its first notice, and at
 //! most once per `group_interval`, so a burst becomes one message. Sending = render
-//! the route's template for each target, split to WeCom's size limit, and write the
-//! parts to the outbox in the same transaction that closes the notices: a group is
-//! announced exactly once, also if the process dies in between. Targets over their
+//! the route's template for each target and write each message whole, as a neutral
+//! [`Notice`], to the outbox in the same transaction that closes the notices: a group
+//! is announced exactly once, also if the process dies in between. Targets over their
 //! WeCom rate (robot 20/min, 30/min per member) wait, and meanwhile more alerts merge
-//! into their group. The delivery worker of the WeCom channel sends the outbox.
+//! into their group. The delivery worker of the channel splits each message to its
+//! platform's size limit and sends it.
 //!
 //! After a restart the open groups are read back from the store and sent.
 
@@ -14,12 +15,12 @@ use crate::routing::{Format, Route};
 use crate::silence::{silenced, Silences};
 use crate::template::{AlertView, GroupView};
 use chrono::{DateTime, FixedOffset, Utc};
-use opsbot_channels::wecom::{robot_channel, Body, Target};
+use opsbot_core::notice::{app_channel, robot_channel, Body, Target};
+use opsbot_core::Notice;
 use opsbot_store::alerts::{AlertRecord, NewNotice, NoticeRecord, FIRING, RESOLVED};
 use opsbot_store::{NewOutbox, Store};
 use opsbot_wecom::clock::SystemClock;
 use opsbot_wecom::ratelimit::SlidingWindowLimiter;
-use opsbot_wecom::split::{split_message, APP_TEXT_MAX_BYTES, ROBOT_MARKDOWN_MAX_BYTES};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,6 @@ pub struct Delivery {
     pub channel: String,
     pub target: Target,
     pub format: Format,
-    pub max_bytes: usize,
     /// Rate-limit keys: the members and robot this message counts against.
     pub budget: Vec<String>,
 }
@@ -49,7 +49,7 @@ pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
     let t = &route.targets;
     let mut out = Vec::new();
     if let Some(app) = &t.app {
-        let channel = format!("wecom:{app}");
+        let channel = app_channel(app);
         let format = route.format.unwrap_or(Format::Text);
         let mut users: Vec<String> = t.users.clone();
         if t.alert_recipients {
@@ -72,7 +72,6 @@ pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
                     tags: t.tags.clone(),
                 },
                 format,
-                max_bytes: APP_TEXT_MAX_BYTES,
             });
         } else if t.alert_recipients && t.appchat.is_none() {
             // The route only sends to whom the alerts name, and they name nobody: the
@@ -86,7 +85,6 @@ pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
                     tags: Vec::new(),
                 },
                 format,
-                max_bytes: APP_TEXT_MAX_BYTES,
             });
         }
         if let Some(chat) = &t.appchat {
@@ -95,7 +93,6 @@ pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
                 budget: vec![format!("{channel}:chat:{chat}")],
                 target: Target::AppChat { chat: chat.clone() },
                 format,
-                max_bytes: APP_TEXT_MAX_BYTES,
             });
         }
     }
@@ -107,32 +104,33 @@ pub fn deliveries(route: &Route, recipients: &[String]) -> Vec<Delivery> {
             channel,
             target: Target::Robot,
             format,
-            max_bytes: match format {
-                Format::Markdown => ROBOT_MARKDOWN_MAX_BYTES,
-                Format::Text => APP_TEXT_MAX_BYTES,
-            },
         });
     }
     out
 }
 
-/// The outbox items carrying `text` to `d`, split to its size limit.
+/// The message carrying `text` to `d`, whole.
+pub fn notice(d: &Delivery, text: &str) -> Notice {
+    let content = text.to_string();
+    Notice {
+        channel: d.channel.clone(),
+        target: d.target.clone(),
+        body: match d.format {
+            Format::Text => Body::Text { content },
+            Format::Markdown => Body::Markdown { content },
+        },
+    }
+}
+
+/// The outbox items carrying `text` to `d`: one, whole; the delivering channel splits
+/// it to its platform's size limit.
 pub fn outbox_items(d: &Delivery, text: &str) -> Vec<NewOutbox> {
-    let target = serde_json::to_string(&d.target).expect("target serialises");
-    split_message(text, d.max_bytes)
-        .into_iter()
-        .map(|part| {
-            let body = match d.format {
-                Format::Text => Body::Text { content: part },
-                Format::Markdown => Body::Markdown { content: part },
-            };
-            NewOutbox {
-                channel: d.channel.clone(),
-                target: target.clone(),
-                body: serde_json::to_string(&body).expect("body serialises"),
-            }
-        })
-        .collect()
+    let notice = notice(d, text);
+    vec![NewOutbox {
+        target: notice.target_json(),
+        body: notice.body_json(),
+        channel: notice.channel,
+    }]
 }
 
 /// `12-01 10:20:00` in the gateway's zone.

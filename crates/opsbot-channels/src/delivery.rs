@@ -18,9 +18,14 @@
 //!
 //! A message can still arrive twice: when WeCom took it but its answer never reached
 //! us, the retry sends it again.
+//!
+//! Producers that speak the neutral outbox (the alert gateway) queue a message whole;
+//! the courier knows its platform's limits and [`Courier::split`] turns one too long
+//! into parts, which replace it in the outbox as items of their own before anything is
+//! sent, so a retry never re-sends a part that already arrived.
 
 use async_trait::async_trait;
-use opsbot_store::{OutboxClaim, OutboxItem, Store};
+use opsbot_store::{NewOutbox, OutboxClaim, OutboxItem, Store};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -112,6 +117,12 @@ impl Failure {
 /// Sends one outbox item of a channel family.
 #[async_trait]
 pub(crate) trait Courier: Send + Sync {
+    /// The parts, in order, that replace `item` when it is too long for one message of
+    /// this platform; `None` sends it as it is.
+    fn split(&self, _item: &OutboxItem) -> Option<Vec<NewOutbox>> {
+        None
+    }
+
     async fn send(&self, item: &OutboxItem) -> Result<(), Failure>;
 }
 
@@ -226,6 +237,10 @@ async fn deliver(
         tracing::error!(id = item.id, "a claimed outbox item came without its claim");
         return;
     };
+    if let Some(parts) = courier.split(&item) {
+        replace(store, &item, &claim, &parts, policy).await;
+        return;
+    }
     let outcome = match before(deadline, courier.send(&item)).await {
         Some(outcome) => outcome,
         None => Err(Failure::Unsure(format!(
@@ -257,6 +272,40 @@ async fn deliver(
             "outbox item claimed by another worker meanwhile; its outcome here is not recorded"
         ),
         // The lease runs out and the item is tried again: sent twice at worst, never lost.
+        Err(e) => tracing::error!(id = item.id, error = %e, "could not record a delivery outcome"),
+    }
+}
+
+/// Queues `parts` in place of `item`. A store failure part-way leaves `item` to be
+/// split again later: a part may then arrive twice, never not at all.
+async fn replace(
+    store: &dyn Store,
+    item: &OutboxItem,
+    claim: &OutboxClaim,
+    parts: &[NewOutbox],
+    policy: &RetryPolicy,
+) {
+    for part in parts {
+        if let Err(e) = store.outbox_push(part).await {
+            let error = format!("could not queue its parts: {e}");
+            let wait = policy.delay(item.attempts);
+            if let Err(e) = reschedule(store, item, claim, &error, wait).await {
+                tracing::error!(id = item.id, error = %e, "could not record a delivery outcome");
+            }
+            return;
+        }
+    }
+    tracing::debug!(
+        id = item.id,
+        parts = parts.len(),
+        "outbox item split to the platform's limit"
+    );
+    match store.outbox_sent(item.id, claim).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            id = item.id,
+            "outbox item claimed by another worker while being split; its parts may go twice"
+        ),
         Err(e) => tracing::error!(id = item.id, error = %e, "could not record a delivery outcome"),
     }
 }

@@ -5,8 +5,10 @@ pub mod alerts;
 pub mod asset;
 pub mod audit;
 pub mod duration;
+pub mod form;
 pub mod inventory;
 pub mod job;
+pub mod notice;
 pub mod outcome;
 pub mod policy;
 pub mod provider;
@@ -25,6 +27,7 @@ pub use inventory::{
     PowerState, Template, Vm,
 };
 pub use job::{JobId, JobRecord, JobState};
+pub use notice::Notice;
 pub use outcome::{
     CloneNetwork, CloneStep, CloneStepFailed, Cloned, Done, GuestTools, Hardware, Heartbeat,
     HostNeed, NetworkName, Outage, PingFailure, PingResult, Pinged, Place, Rejection, ResetReason,

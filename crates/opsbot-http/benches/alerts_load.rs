@@ -14,7 +14,7 @@ use opsbot_alerts::Gateway;
 use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
 use opsbot_core::Policy;
 use opsbot_engine::{Engine, EngineSettings};
-use opsbot_wecom::fake::FakeWecom;
+use opsbot_fakes::FakeWecom;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -21,11 +21,11 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
-use opsbot_store::{Store, StreamState};
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, build_verify_url_query,
     decrypt_aibot_reply, CallbackPost,
 };
+use opsbot_store::{Store, StreamState};
 use opsbot_wecom::{aibot, WecomCrypto};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

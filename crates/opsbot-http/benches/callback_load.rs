@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::wecom::{AppConfig, Settings, WecomChannel};
-use opsbot_wecom::fake::{build_callback_post, CallbackPost, FakeWecom};
+use opsbot_fakes::{build_callback_post, CallbackPost, FakeWecom};
 use opsbot_wecom::WecomCrypto;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

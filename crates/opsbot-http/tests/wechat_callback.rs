@@ -8,11 +8,11 @@ use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::mp::{MpChannel, MpConfig, MpUser, Settings};
 use opsbot_core::{AuditResult, JobState, Policy, Role};
 use opsbot_engine::{Engine, EngineSettings};
-use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     build_mp_post, build_mp_verify_query, decrypt_mp_reply, get_verify_url, mp_text_xml,
     push_mp_callback, FakeWechat, Fault, MpCallback, MpKeys,
 };
+use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
 use opsbot_wecom::WecomCrypto;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -245,7 +245,7 @@ impl World {
     }
 
     /// Waits for a customer-service message containing `needle`.
-    async fn sent(&self, needle: &str) -> opsbot_wecom::fake::MpSent {
+    async fn sent(&self, needle: &str) -> opsbot_fakes::MpSent {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(m) = self

@@ -8,12 +8,12 @@ use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
 use opsbot_core::{AuditResult, JobState, Policy, Role};
 use opsbot_engine::{Engine, EngineSettings};
-use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, build_verify_url_query,
     decrypt_aibot_reply, get_verify_url, push_aibot_callback, CallbackPost, FakeWecom,
     RESPONSE_URL_EXPIRED,
 };
+use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
 use opsbot_wecom::WecomCrypto;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -14,11 +14,11 @@ use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig, Settings};
 use opsbot_core::{AuditResult, JobId, JobState, Policy, Role};
 use opsbot_engine::{Engine, EngineSettings};
-use opsbot_store::{AuditQuery, Store, StreamState};
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,
     push_aibot_callback, CallbackPost, FakeWecom,
 };
+use opsbot_store::{AuditQuery, Store, StreamState};
 use opsbot_wecom::{aibot, WecomCrypto};
 use sea_orm::sqlx::{self, Connection, SqliteConnection};
 use serde_json::Value;

@@ -7,11 +7,11 @@
 use opsbot_channels::wecom::{AppConfig, RetryPolicy, Settings, WecomChannel};
 use opsbot_core::{AuditResult, JobState, Policy, Role};
 use opsbot_engine::{Engine, EngineSettings};
-use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, SessionStore, Store};
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     build_callback_post, build_verify_url_query, get_verify_url, push_callback, CallbackPost,
     FakeWecom, Fault,
 };
+use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, SessionStore, Store};
 use opsbot_wecom::WecomCrypto;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -171,12 +171,7 @@ impl World {
     }
 
     /// A text message from `user` through the callback, as WeCom would post it.
-    async fn send(
-        &self,
-        user: &str,
-        text: &str,
-        msg_id: u64,
-    ) -> opsbot_wecom::fake::CallbackOutcome {
+    async fn send(&self, user: &str, text: &str, msg_id: u64) -> opsbot_fakes::CallbackOutcome {
         push_callback(
             &self.url,
             &text_from(&self.crypto, user, text, msg_id, None),

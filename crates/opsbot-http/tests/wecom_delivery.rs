@@ -9,8 +9,8 @@ use opsbot_channels::delivery::RetryPolicy;
 use opsbot_channels::wecom::{AppConfig, Body, Settings, Target, WecomChannel};
 use opsbot_core::{Policy, Role};
 use opsbot_engine::{Engine, EngineSettings};
+use opsbot_fakes::{FakeWecom, Fault};
 use opsbot_store::{NewOutbox, OutboxItem, OutboxQuery, OutboxState, Store};
-use opsbot_wecom::fake::{FakeWecom, Fault};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -217,4 +217,46 @@ async fn two_workers_never_send_one_message_twice_even_with_a_short_lease() {
         .filter(|m| m.body.to_string().contains("只发一次"))
         .count();
     assert_eq!(delivered, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_whole_is_split_to_the_limit_before_it_is_sent() {
+    // The alert gateway queues its messages whole, as neutral notices; the channel
+    // splits them to WeCom's 2048 bytes, and each part is an outbox item of its own.
+    let w = world(settings(
+        Duration::from_secs(5),
+        RetryPolicy {
+            poll: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
+    ))
+    .await;
+    let line = "🔥 告警 DiskFull @db-01 磁盘使用率 95%\n";
+    let text = line.repeat(120);
+    let expected = opsbot_wecom::split::split_message(&text, 2048);
+    assert!(expected.len() > 1);
+    let id = w.queue(&text).await;
+    let (stop, worker) = w.worker("worker-a");
+    w.item_until(id, "never split", |i| i.state == OutboxState::Sent)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.fake.sent_to("message/send").len() < expected.len() {
+        assert!(Instant::now() < deadline, "the parts never all went out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let mut sent: Vec<String> = w
+        .fake
+        .sent_to("message/send")
+        .iter()
+        .map(|m| m.body["text"]["content"].as_str().unwrap().to_string())
+        .collect();
+    let mut want = expected.clone();
+    sent.sort();
+    want.sort();
+    assert_eq!(sent, want, "every part once, nothing else");
+    let items = w.store.outbox_list(&OutboxQuery::default()).await.unwrap();
+    assert_eq!(items.len(), 1 + expected.len());
+    assert!(items.iter().all(|i| i.state == OutboxState::Sent));
 }

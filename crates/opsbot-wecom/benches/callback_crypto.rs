@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use opsbot_wecom::fake::build_callback_post;
+use opsbot_fakes::build_callback_post;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::{Message, WecomCrypto};
 

@@ -7,9 +7,11 @@
 //! - [`aibot`]: the smart robot (智能机器人) in API mode: JSON callbacks and stream replies.
 //! - [`mp`]: WeChat Official Accounts (公众号): signatures, access token, customer-service
 //!   messages.
+//! - [`robot`]: a group robot's configuration (name, webhook key, API base).
 //! - [`split`]: cut long text to WeCom's byte limits.
 //! - [`ratelimit`] and [`clock`]: the client-side limits and the time they run on.
-//! - `fake` (feature `fake`): in-process fakes of the WeCom and WeChat APIs for tests.
+//!
+//! The fakes of the WeCom and WeChat APIs that tests run against are `opsbot-fakes`.
 //!
 //! API boundary: this crate speaks HTTP as a client only; serving the callback URL is the
 //! http crate's job (it calls [`crypto::WecomCrypto`] and [`message::Message::parse`]).
@@ -19,12 +21,11 @@ pub mod api;
 pub mod clock;
 pub mod crypto;
 mod error;
-#[cfg(feature = "fake")]
-pub mod fake;
 mod http;
 pub mod message;
 pub mod mp;
 pub mod ratelimit;
+pub mod robot;
 pub mod split;
 mod token_cache;
 mod xml;
@@ -33,3 +34,4 @@ pub use api::{AppClient, AppCredentials, ClientConfig, WecomClient};
 pub use crypto::{check_timestamp, Peer, WecomCrypto};
 pub use error::{Error, Result, BUSY_BACKOFF, CONCURRENCY_BACKOFF, RATE_LIMIT_BACKOFF};
 pub use message::{Event, Message, MessageBody};
+pub use robot::RobotConfig;

@@ -19,7 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::crypto::{sha1_sorted, signatures_match};
 use crate::error::{Error, Result};
 use crate::http::{self, Reply, WECHAT};
-use crate::token_cache::{CachedToken, TokenCache, DEFAULT_LIFETIME};
+use crate::token_cache::{CachedToken, TokenCache};
 
 /// Where WeChat's API lives.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -168,27 +168,13 @@ impl MpClient {
     /// POST an API that takes `access_token`, refreshing the token and retrying exactly
     /// once if WeChat rejects it.
     async fn call(&self, api: &'static str, body: &Value) -> Result<Map<String, Value>> {
-        let token = self.token().await?;
-        let reply = self.call_once(api, &token, body).await?;
-        if !is_token_error(reply.errcode) {
-            return into_result(api, reply);
-        }
-        tracing::info!(
-            api,
-            errcode = reply.errcode,
-            "WeChat rejected the access token; refreshing it and retrying once"
-        );
-        self.inner.token.invalidate(&token).await;
-        let token = self.token().await?;
-        let retry = self.call_once(api, &token, body).await?;
-        if is_token_error(retry.errcode) {
-            return Err(Error::AccessTokenRejected {
-                api,
-                errcode: retry.errcode,
-                errmsg: retry.errmsg,
-            });
-        }
-        into_result(api, retry)
+        let call = |token: String| async move { self.call_once(api, &token, body).await };
+        let reply = self
+            .inner
+            .token
+            .call_with(WECHAT, api, || self.token(), call)
+            .await?;
+        into_result(api, reply)
     }
 
     async fn call_once(&self, api: &'static str, token: &str, body: &Value) -> Result<Reply> {
@@ -230,32 +216,8 @@ impl MpClient {
             });
         }
         let body = into_result(API, reply)?;
-        let token = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::InvalidResponse {
-                api: API,
-                service: WECHAT,
-                reason: "no access_token in the answer".into(),
-            })?
-            .to_owned();
-        let expires_in = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .filter(|&secs| secs > 0)
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
-        Ok(CachedToken {
-            token,
-            fetched_at: now,
-            expires_in,
-        })
+        CachedToken::from_answer(API, WECHAT, &body, now)
     }
-}
-
-fn is_token_error(errcode: i64) -> bool {
-    // On business APIs WeChat's 40001 means the access token, not the AppSecret.
-    matches!(errcode, 40001 | 40014 | 42001)
 }
 
 fn into_result(api: &'static str, reply: Reply) -> Result<Map<String, Value>> {

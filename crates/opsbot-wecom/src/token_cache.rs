@@ -1,12 +1,17 @@
 //! One cached access token, shared by WeCom apps and WeChat Official Accounts: fetched
 //! when missing or near expiry by a single caller while the others wait (single flight),
-//! and dropped when the platform rejects it.
+//! and dropped when the platform rejects it (40001/40014/42001 on a business API), after
+//! which the call is retried exactly once with a fresh token. Both platforms' token
+//! endpoints answer alike (`access_token`, `expires_in`), read here once.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::error::Result;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::http::Reply;
 
 /// Refresh this long before the stated expiry, so a token never dies mid-request.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
@@ -31,6 +36,35 @@ impl fmt::Debug for CachedToken {
 }
 
 impl CachedToken {
+    /// The token in a token endpoint's answer, fetched at `now`.
+    pub(crate) fn from_answer(
+        api: &'static str,
+        service: &'static str,
+        body: &Map<String, Value>,
+        now: Duration,
+    ) -> Result<Self> {
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::InvalidResponse {
+                api,
+                service,
+                reason: "no access_token in the answer".into(),
+            })?
+            .to_owned();
+        let expires_in = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .filter(|&secs| secs > 0)
+            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+        Ok(CachedToken {
+            token,
+            fetched_at: now,
+            expires_in,
+        })
+    }
+
     pub(crate) fn is_fresh(&self, now: Duration) -> bool {
         // Real tokens live 7200 s; halving only matters for the short TTLs of tests.
         let usable_for = if self.expires_in > REFRESH_MARGIN * 2 {
@@ -66,6 +100,45 @@ impl TokenCache {
         Ok(token)
     }
 
+    /// Runs `call` with a usable token (from `token`); when the platform rejects that
+    /// token, drops it, gets another and runs `call` once more. A second rejection is
+    /// [`Error::AccessTokenRejected`]; any other answer is returned for the caller to judge.
+    pub(crate) async fn call_with<T, TFut, C, CFut>(
+        &self,
+        service: &'static str,
+        api: &'static str,
+        token: T,
+        call: C,
+    ) -> Result<Reply>
+    where
+        T: Fn() -> TFut,
+        TFut: Future<Output = Result<String>>,
+        C: Fn(String) -> CFut,
+        CFut: Future<Output = Result<Reply>>,
+    {
+        let first = token().await?;
+        let reply = call(first.clone()).await?;
+        if !is_token_error(reply.errcode) {
+            return Ok(reply);
+        }
+        tracing::info!(
+            api,
+            service,
+            errcode = reply.errcode,
+            "the access token was rejected; refreshing it and retrying once"
+        );
+        self.invalidate(&first).await;
+        let retry = call(token().await?).await?;
+        if is_token_error(retry.errcode) {
+            return Err(Error::AccessTokenRejected {
+                api,
+                errcode: retry.errcode,
+                errmsg: retry.errmsg,
+            });
+        }
+        Ok(retry)
+    }
+
     /// Drop the cached token only if it is the one that was rejected: another caller may
     /// already have replaced it, and dropping that would cost a second fetch.
     pub(crate) async fn invalidate(&self, rejected: &str) {
@@ -79,6 +152,12 @@ impl TokenCache {
     pub(crate) async fn clear(&self) {
         *self.cached.lock().await = None;
     }
+}
+
+/// Whether a business API's errcode says the access token was refused (invalid,
+/// expired, not the latest); on both platforms 40001 means the token there.
+pub(crate) fn is_token_error(errcode: i64) -> bool {
+    matches!(errcode, 40001 | 40014 | 42001)
 }
 
 #[cfg(test)]

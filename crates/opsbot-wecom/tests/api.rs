@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opsbot_fakes::{FakeWecom, Fault};
 use opsbot_wecom::api::{AppMessage, NewAppChat, Recipients, RobotMessage, TextCard, UserIdentity};
 use opsbot_wecom::clock::{Clock, ManualClock};
-use opsbot_wecom::fake::{FakeWecom, Fault};
 use opsbot_wecom::{AppClient, AppCredentials, ClientConfig, Error, WecomClient};
 use serde_json::{json, Value};
 

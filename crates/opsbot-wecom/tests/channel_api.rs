@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use opsbot_fakes::{FakeWechat, FakeWecom, Fault, RESPONSE_URL_EXPIRED, RESPONSE_URL_USED};
 use opsbot_wecom::aibot::markdown_message;
-use opsbot_wecom::fake::{FakeWechat, FakeWecom, Fault, RESPONSE_URL_EXPIRED, RESPONSE_URL_USED};
 use opsbot_wecom::mp::{MpClient, MpClientConfig, MpCredentials};
 use opsbot_wecom::{ClientConfig, Error, WecomClient};
 use serde_json::{json, Value};

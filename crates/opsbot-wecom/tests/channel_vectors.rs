@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use base64::Engine;
+use opsbot_fakes::{build_aibot_post, decrypt_aibot_reply, decrypt_mp_reply};
 use opsbot_wecom::aibot::{self, BotBody, BotMessage, Chat};
-use opsbot_wecom::fake::{build_aibot_post, decrypt_aibot_reply, decrypt_mp_reply};
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::{mp, Message, MessageBody, WecomCrypto};
 use serde_json::Value;

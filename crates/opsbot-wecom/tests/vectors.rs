@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use opsbot_wecom::fake::build_callback_post;
+use opsbot_fakes::build_callback_post;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::{Event, Message, MessageBody, WecomCrypto};
 use serde_json::Value;

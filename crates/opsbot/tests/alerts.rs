@@ -10,7 +10,7 @@
 //! stderr, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where it fails.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
-use opsbot_wecom::fake::{FakeWecom, RecordedMessage};
+use opsbot_fakes::{FakeWecom, RecordedMessage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -656,7 +656,7 @@ async fn a_burst_of_1000_alerts_is_a_handful_of_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wecom_errors_are_retried_later_or_dead_lettered_and_listed_in_chat() {
-    use opsbot_wecom::fake::Fault;
+    use opsbot_fakes::Fault;
     let fake = FakeWecom::start().await.unwrap();
     fake.add_app(CORP, "secret-ops", 1000002);
     fake.add_users(&["zhangsan"]);

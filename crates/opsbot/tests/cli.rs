@@ -527,7 +527,7 @@ fn sigterm_during_a_job_records_it_interrupted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_wecom_callbacks_from_its_config() {
-    use opsbot_wecom::fake::{build_callback_post, push_callback, FakeWecom};
+    use opsbot_fakes::{build_callback_post, push_callback, FakeWecom};
     let fake = FakeWecom::start().await.unwrap();
     fake.add_app("ww1436e0e65a779aee", "secret", 1000002);
     fake.add_users(&["zhangsan"]);

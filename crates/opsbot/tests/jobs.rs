@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_core::JobState;
+use opsbot_fakes::{build_callback_post, push_callback, FakeWecom};
 use opsbot_store::{OutboxQuery, OutboxState, Store};
-use opsbot_wecom::fake::{build_callback_post, push_callback, FakeWecom};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -9,7 +9,7 @@
 //! skip, unless `OPSBOT_TEST_REQUIRE_SERVICES=1` (CI), where they fail.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
-use opsbot_wecom::fake::{
+use opsbot_fakes::{
     aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,
     push_aibot_callback, FakeWecom,
 };

@@ -6,7 +6,7 @@
 //! `database is locked`: every writer waits its turn.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
-use opsbot_wecom::fake::{build_callback_post, push_callback, FakeWecom};
+use opsbot_fakes::{build_callback_post, push_callback, FakeWecom};
 use opsbot_wecom::WecomCrypto;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -103,7 +103,7 @@ max_report_bytes = 1048576
 }
 
 /// A text message from zhangsan as WeCom encrypts and signs it.
-fn callback(crypto: &WecomCrypto, content: &str, msg_id: u64) -> opsbot_wecom::fake::CallbackPost {
+fn callback(crypto: &WecomCrypto, content: &str, msg_id: u64) -> opsbot_fakes::CallbackPost {
     let now = chrono::Utc::now().timestamp().to_string();
     let xml = format!(
         "<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[zhangsan]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId><AgentID>{AGENT}</AgentID></xml>"

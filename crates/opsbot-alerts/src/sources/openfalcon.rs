@@ -14,7 +14,7 @@ use super::{split_people, ParseContext};
 use crate::alert::{fingerprint, Alert, Source, Status};
 use crate::{Error, Result};
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use opsbot_channels::query::parse_form;
+use opsbot_core::form::parse_form;
 use std::collections::BTreeMap;
 
 const OPERATORS: [&str; 6] = ["==", "!=", "<=", ">=", "<", ">"];

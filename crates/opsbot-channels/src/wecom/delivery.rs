@@ -2,14 +2,17 @@
 //! or tags, `appchat/send` to a chat, with the app's API client, or a group robot's
 //! webhook (the alert gateway's targets). Failures are classified by the client:
 //! network trouble, 45009 and busy are retried; 60020 (naming the IP to trust),
-//! 81013/82001 (recipients) and 40001 (the secret) are dead-lettered.
+//! 81013/82001 (recipients) and 40001 (the secret) are dead-lettered. Messages queued
+//! whole (the alert gateway's) are split here to WeCom's limits: 2048 bytes of app text
+//! or markdown, 4096 of robot markdown.
 
 use super::outbox::{robot_channel, Body, Target};
 use super::{App, ChannelError, RobotConfig};
 use crate::delivery::{Courier, Failure};
 use async_trait::async_trait;
-use opsbot_store::OutboxItem;
+use opsbot_store::{NewOutbox, OutboxItem};
 use opsbot_wecom::api::{AppMessage, Recipients, RobotMessage};
+use opsbot_wecom::split::{split_message, APP_TEXT_MAX_BYTES, ROBOT_MARKDOWN_MAX_BYTES};
 use opsbot_wecom::{ClientConfig, WecomClient};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,8 +65,36 @@ pub(crate) fn robots(
     Ok(robots)
 }
 
+impl AppCourier {
+    /// The most one message of `body` through `channel` may carry.
+    fn max_bytes(&self, channel: &str, body: &Body) -> usize {
+        match body {
+            Body::Markdown { .. } if self.robots.contains_key(channel) => ROBOT_MARKDOWN_MAX_BYTES,
+            _ => APP_TEXT_MAX_BYTES,
+        }
+    }
+}
+
 #[async_trait]
 impl Courier for AppCourier {
+    fn split(&self, item: &OutboxItem) -> Option<Vec<NewOutbox>> {
+        // Unreadable items are sent as they are, which dead-letters them with the reason.
+        let body: Body = serde_json::from_str(&item.body).ok()?;
+        let limit = self.max_bytes(&item.channel, &body);
+        if body.content().len() <= limit {
+            return None;
+        }
+        let parts = split_message(body.content(), limit)
+            .into_iter()
+            .map(|part| NewOutbox {
+                channel: item.channel.clone(),
+                target: item.target.clone(),
+                body: body.with_content(part).to_json(),
+            })
+            .collect();
+        Some(parts)
+    }
+
     async fn send(&self, item: &OutboxItem) -> Result<(), Failure> {
         let target: Target = serde_json::from_str(&item.target)
             .map_err(|e| Failure::Permanent(format!("unreadable outbox target: {e}")))?;

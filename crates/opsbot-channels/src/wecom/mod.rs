@@ -11,7 +11,8 @@ mod sink;
 
 pub use crate::delivery::{Delivery, RetryPolicy};
 pub use crate::error::{CallbackError, ChannelError};
-pub use outbox::{robot_channel, Body, Target};
+pub use opsbot_wecom::RobotConfig;
+pub use outbox::{address, robot_channel, Body, Target};
 
 use opsbot_engine::Engine;
 use opsbot_store::Store;
@@ -47,27 +48,6 @@ impl std::fmt::Debug for AppConfig {
             .field("name", &self.name)
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
-            .field("api_base", &self.api_base)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A group robot (群机器人) messages can be sent to by its webhook key.
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RobotConfig {
-    pub name: String,
-    /// The `key=` of the robot's webhook URL (a secret: never logged or stored).
-    pub key: String,
-    #[serde(default = "default_api_base")]
-    pub api_base: String,
-}
-
-/// Never prints the key.
-impl std::fmt::Debug for RobotConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RobotConfig")
-            .field("name", &self.name)
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }

@@ -23,7 +23,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result, RATE_LIMIT_BACKOFF};
 use crate::http::{self, Reply, WECOM};
 use crate::ratelimit::SlidingWindowLimiter;
-use crate::token_cache::{CachedToken, TokenCache, DEFAULT_LIFETIME as DEFAULT_TOKEN_LIFETIME};
+use crate::token_cache::{CachedToken, TokenCache};
 
 pub use crate::http::redact_secrets;
 
@@ -388,31 +388,16 @@ impl AppClient {
         query: &[(&str, &str)],
         body: Option<Value>,
     ) -> Result<Map<String, Value>> {
-        let token = self.token().await?;
-        let reply = self
-            .call_once(method.clone(), api, &token, query, body.as_ref())
-            .await?;
-        if !is_token_error(reply.errcode) {
-            return reply.into_result(api);
-        }
-        tracing::info!(
-            api,
-            errcode = reply.errcode,
-            "WeCom rejected the access token; refreshing it and retrying once"
-        );
-        self.invalidate(&token).await;
-        let token = self.token().await?;
-        let retry = self
-            .call_once(method, api, &token, query, body.as_ref())
-            .await?;
-        if is_token_error(retry.errcode) {
-            return Err(Error::AccessTokenRejected {
-                api,
-                errcode: retry.errcode,
-                errmsg: retry.errmsg,
-            });
-        }
-        retry.into_result(api)
+        let body = body.as_ref();
+        let call = |token: String| {
+            let method = method.clone();
+            async move { self.call_once(method, api, &token, query, body).await }
+        };
+        self.slot
+            .cached
+            .call_with(WECOM, api, || self.token(), call)
+            .await?
+            .into_result(api)
     }
 
     async fn call_once(
@@ -440,10 +425,6 @@ impl AppClient {
         self.slot.cached.get(now, || self.fetch_token(now)).await
     }
 
-    async fn invalidate(&self, rejected: &str) {
-        self.slot.cached.invalidate(rejected).await;
-    }
-
     async fn fetch_token(&self, now: Duration) -> Result<CachedToken> {
         const API: &str = "gettoken";
         let credentials = &self.slot.credentials;
@@ -465,31 +446,8 @@ impl AppClient {
             });
         }
         let body = reply.into_result(API)?;
-        let token = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::InvalidResponse {
-                api: API,
-                service: WECOM,
-                reason: "no access_token in the answer".into(),
-            })?
-            .to_owned();
-        let expires_in = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .filter(|&secs| secs > 0)
-            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
-        Ok(CachedToken {
-            token,
-            fetched_at: now,
-            expires_in,
-        })
+        CachedToken::from_answer(API, WECOM, &body, now)
     }
-}
-
-fn is_token_error(errcode: i64) -> bool {
-    matches!(errcode, 40001 | 40014 | 42001)
 }
 
 /// Map a non-zero errcode to the typed error (PROTOCOLS.md §2.7).

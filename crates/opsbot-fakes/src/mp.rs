@@ -26,8 +26,8 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
 use super::{exchange, percent_encode, with_query, CallbackOutcome, Fault};
-use crate::clock::{Clock, ManualClock};
-use crate::crypto::WecomCrypto;
+use opsbot_wecom::clock::{Clock, ManualClock};
+use opsbot_wecom::crypto::WecomCrypto;
 
 const WINDOW: Duration = Duration::from_secs(48 * 3600);
 const WINDOW_MESSAGES: u32 = 5;
@@ -404,7 +404,7 @@ pub struct MpCallback {
 pub fn build_mp_verify_query(token: &str, echostr: &str, timestamp: &str, nonce: &str) -> String {
     format!(
         "signature={}&timestamp={}&nonce={}&echostr={}",
-        crate::mp::signature(token, timestamp, nonce),
+        opsbot_wecom::mp::signature(token, timestamp, nonce),
         percent_encode(timestamp),
         percent_encode(nonce),
         percent_encode(echostr)
@@ -447,7 +447,7 @@ pub fn build_mp_post(
 ) -> MpCallback {
     let mut query = format!(
         "signature={}&timestamp={}&nonce={}&openid={}",
-        crate::mp::signature(keys.token, timestamp, nonce),
+        opsbot_wecom::mp::signature(keys.token, timestamp, nonce),
         percent_encode(timestamp),
         percent_encode(nonce),
         percent_encode(open_id)

@@ -1,6 +1,6 @@
 //! The callback side end to end: a minimal axum endpoint built on `WecomCrypto` and
 //! `Message`, driven by the fake's `push_callback` / `get_verify_url` helpers, including
-//! tampered requests.
+//! tampered requests. Here rather than in opsbot-wecom, which has no axum.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use std::collections::HashMap;
@@ -10,9 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use opsbot_wecom::fake::{
-    build_callback_post, build_verify_url_query, get_verify_url, push_callback,
-};
+use opsbot_fakes::{build_callback_post, build_verify_url_query, get_verify_url, push_callback};
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::{Message, MessageBody, WecomCrypto};
 

@@ -1,5 +1,7 @@
-//! A faithful in-process fake of the WeCom API (FAKE_WECOM_SERVER.md), for tests here and
-//! in other crates. Enabled by the `fake` feature.
+//! Test-only (a dev-dependency, never in the binary): a faithful in-process fake of the
+//! WeCom API (FAKE_WECOM_SERVER.md), an axum server for the tests of `opsbot-wecom`,
+//! `opsbot-http`, `opsbot` and their benchmarks. It lives here so that no crate below
+//! `opsbot-http` depends on axum.
 //!
 //! It listens on 127.0.0.1:0 and answers like WeCom: HTTP 200 with `{errcode, errmsg}`
 //! (only injected faults produce other statuses). Time comes from a [`ManualClock`] that
@@ -37,8 +39,8 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 
-use crate::clock::{Clock, ManualClock};
-use crate::crypto::WecomCrypto;
+use opsbot_wecom::clock::{Clock, ManualClock};
+use opsbot_wecom::crypto::WecomCrypto;
 
 const MEMBER_LIMIT: usize = 30;
 const ROBOT_LIMIT: usize = 20;

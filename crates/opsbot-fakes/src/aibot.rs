@@ -19,8 +19,8 @@ use super::{
     exchange, intake, ok, parse_body, percent_encode, wecom, with_query, CallbackOutcome,
     CallbackPost, FakeWecom, RecordedMessage, Shared,
 };
-use crate::clock::Clock;
-use crate::crypto::WecomCrypto;
+use opsbot_wecom::clock::Clock;
+use opsbot_wecom::crypto::WecomCrypto;
 
 /// The fake's answer to a second use of a `response_url`.
 pub const RESPONSE_URL_USED: i64 = 600_001;
