@@ -31,7 +31,7 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
-use opsbot_store::{NewToken, Store, TokenRecord};
+use opsbot_store::{NewToken, TokenRecord, TokenStore};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -113,7 +113,7 @@ pub struct Principal {
 /// Issues and checks tokens. Cheap to clone.
 #[derive(Clone)]
 pub struct Tokens {
-    store: Arc<dyn Store>,
+    store: Arc<dyn TokenStore>,
     /// Signs and checks `ob2` tokens.
     key: Arc<[u8; 32]>,
     /// Checks `ob1` tokens of the earlier format.
@@ -131,7 +131,7 @@ impl std::fmt::Debug for Tokens {
 impl Tokens {
     /// Tokens signed with `key`'s token sub-key. Every opsbot instance on one store
     /// must have the same key (see [`secret::load`]), so any of them accepts any token.
-    pub fn new(store: Arc<dyn Store>, key: &SecretKey) -> Tokens {
+    pub fn new(store: Arc<dyn TokenStore>, key: &SecretKey) -> Tokens {
         Tokens {
             store,
             key: Arc::new(key.derive(Purpose::Tokens)),

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use hkdf::Hkdf;
-use opsbot_store::{Store, StoreError};
+use opsbot_store::{StateStore, StoreError, TokenStore};
 use sha2::Sha256;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -225,7 +225,7 @@ pub enum KeyError {
 /// made on first use (or from the key an earlier version kept in the store), checked
 /// against the store's check value (written on first use). Old keys in the store are
 /// erased once the key is safely in its file.
-pub async fn load(source: &KeySource, store: &dyn Store) -> Result<SecretKey, KeyError> {
+pub async fn load(source: &KeySource, store: &dyn StateStore) -> Result<SecretKey, KeyError> {
     let legacy = legacy_key(store).await?;
     let stored_check = store.get_state(CHECK_STATE).await?;
     let key = match &source.env {
@@ -299,7 +299,10 @@ pub struct Rotated {
 /// Replaces the key: a new one in the key file (or the new value of
 /// `$OPSBOT_SECRET_KEY`, which must differ from the store's), its check value in the
 /// store, and every issued token revoked, since none can verify any more.
-pub async fn rotate(source: &KeySource, store: &dyn Store) -> Result<Rotated, KeyError> {
+pub async fn rotate<S>(source: &KeySource, store: &S) -> Result<Rotated, KeyError>
+where
+    S: StateStore + TokenStore + ?Sized,
+{
     let stored_check = store.get_state(CHECK_STATE).await?;
     let key = match &source.env {
         Some(text) => {
@@ -338,7 +341,7 @@ pub async fn rotate(source: &KeySource, store: &dyn Store) -> Result<Rotated, Ke
     })
 }
 
-async fn legacy_key(store: &dyn Store) -> Result<Option<SecretKey>, KeyError> {
+async fn legacy_key(store: &dyn StateStore) -> Result<Option<SecretKey>, KeyError> {
     let Some(text) = store.get_state(LEGACY_TOKEN_KEY).await? else {
         return Ok(None);
     };
@@ -355,7 +358,7 @@ async fn legacy_key(store: &dyn Store) -> Result<Option<SecretKey>, KeyError> {
     Ok(key)
 }
 
-async fn erase_legacy(store: &dyn Store) -> Result<(), KeyError> {
+async fn erase_legacy<S: StateStore + ?Sized>(store: &S) -> Result<(), KeyError> {
     for k in [LEGACY_TOKEN_KEY, LEGACY_WEB_KEY] {
         if store.get_state(k).await?.is_some() {
             store.erase_state(k).await?;

@@ -23,7 +23,7 @@ fn main() {
         let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display()))
             .await
             .unwrap();
-        let ingestor = Ingestor::start(store.clone(), 256);
+        let ingestor = Ingestor::start(store.clone(), store.clone(), 256);
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server");
         let base = collect::collect(&FsSource::at(root), &[], None);
         println!("report: {} facts, {} bytes of JSON", base.facts().len(), serde_json::to_vec(&base).unwrap().len());

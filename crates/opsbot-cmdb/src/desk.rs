@@ -6,13 +6,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
 use opsbot_core::{Asset, AssetDesk, AssetLookup, AssetStatus, Change, DeskError, Facts, Zone};
-use opsbot_store::{AssetQuery, ChangeQuery, Store};
+use opsbot_store::{AssetQuery, AssetStore, ChangeLog, ChangeQuery};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct StoreDesk {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AssetStore>,
+    /// Where the assets' changes are (the change history they share with the pool).
+    changes: Arc<dyn ChangeLog>,
     stale_after: Duration,
     /// The zone times are shown in (`[chat] timezone`), named beside them.
     zone: Zone,
@@ -20,9 +22,14 @@ pub struct StoreDesk {
 
 impl StoreDesk {
     /// Times in the machine's zone until [`StoreDesk::with_zone`].
-    pub fn new(store: Arc<dyn Store>, stale_after: Duration) -> StoreDesk {
+    pub fn new(
+        store: Arc<dyn AssetStore>,
+        changes: Arc<dyn ChangeLog>,
+        stale_after: Duration,
+    ) -> StoreDesk {
         StoreDesk {
             store,
+            changes,
             stale_after,
             zone: Zone::Local,
         }
@@ -97,7 +104,7 @@ impl AssetDesk for StoreDesk {
 
     async fn changes(&self, asset: &Asset, limit: u64) -> Result<String, DeskError> {
         let changes = self
-            .store
+            .changes
             .changes(&ChangeQuery {
                 provider: Some(CHANGE_PROVIDER.into()),
                 object_kind: Some(CHANGE_KIND.into()),

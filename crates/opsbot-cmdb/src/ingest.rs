@@ -9,7 +9,7 @@ use crate::link::PoolIndex;
 use crate::{CmdbError, Result};
 use chrono::SubsecRound;
 use opsbot_core::{Change, VmLink};
-use opsbot_store::{AssetIngest, IngestOutcome, Store, StoreError};
+use opsbot_store::{AssetIngest, AssetStore, IngestOutcome, PoolStore, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -48,7 +48,8 @@ struct PoolState {
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
-    store: Arc<dyn Store>,
+    /// Read to link reports to pool VMs.
+    pool_store: Arc<dyn PoolStore>,
     pool: Arc<Mutex<PoolState>>,
 }
 
@@ -77,13 +78,18 @@ fn copy_error(e: &StoreError) -> StoreError {
 }
 
 impl Ingestor {
-    /// Starts the writer; batches hold at most `max_batch` reports.
-    pub fn start(store: Arc<dyn Store>, max_batch: usize) -> Ingestor {
+    /// Starts the writer into `assets`; batches hold at most `max_batch` reports.
+    /// Reports are linked to the VMs of `pool`.
+    pub fn start(
+        assets: Arc<dyn AssetStore>,
+        pool: Arc<dyn PoolStore>,
+        max_batch: usize,
+    ) -> Ingestor {
         let (tx, rx) = mpsc::channel::<Job>(max_batch.max(1) * 4);
-        tokio::spawn(writer(store.clone(), rx, max_batch.max(1)));
+        tokio::spawn(writer(assets, rx, max_batch.max(1)));
         Ingestor {
             tx,
-            store,
+            pool_store: pool,
             pool: Arc::new(Mutex::new(PoolState {
                 // Version -1: the first check always loads the pool.
                 index: PoolIndex::build(-1, &opsbot_core::Inventory::default()),
@@ -160,8 +166,8 @@ impl Ingestor {
         let mut st = self.pool.lock().await;
         if st.checked.is_none_or(|t| t.elapsed() >= POOL_RECHECK) {
             st.checked = Some(Instant::now());
-            match self.store.pool_version().await {
-                Ok(v) if v != st.index.version => match self.store.load_pool().await {
+            match self.pool_store.pool_version().await {
+                Ok(v) if v != st.index.version => match self.pool_store.load_pool().await {
                     Ok(p) => st.index = PoolIndex::build(p.version, &p.inventory),
                     Err(e) => tracing::warn!(error = %e, "cannot load the pool to link assets"),
                 },
@@ -178,7 +184,7 @@ impl Ingestor {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn writer(store: Arc<dyn AssetStore>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
@@ -207,7 +213,7 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: u
 
 /// Flags assets not seen for `stale_after` as stale (recorded in the change history).
 pub async fn sweep_stale(
-    store: &dyn Store,
+    store: &dyn AssetStore,
     stale_after: Duration,
     source: &str,
 ) -> Result<Vec<String>> {

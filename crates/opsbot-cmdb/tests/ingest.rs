@@ -51,7 +51,7 @@ async fn a_vmware_vm_is_linked_to_its_pool_vm() {
         .apply_inventory("vc1", &inventory, "sync:test")
         .await
         .unwrap();
-    let ingestor = Ingestor::start(store.clone(), 16);
+    let ingestor = Ingestor::start(store.clone(), store.clone(), 16);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vmware-vm");
     let report = collect::collect(&FsSource::at(root), &[], None);
     let receipt = ingestor
@@ -67,7 +67,7 @@ async fn a_vmware_vm_is_linked_to_its_pool_vm() {
     assert!(receipt.created);
     let link = receipt.vm.expect("linked by the swapped DMI UUID");
     assert_eq!(link.vm_id, "vm-42");
-    let desk = StoreDesk::new(store.clone(), Duration::from_secs(3600));
+    let desk = StoreDesk::new(store.clone(), store.clone(), Duration::from_secs(3600));
     let AssetLookup::Found(asset) = desk.find("web-01.dc0.local", &|_| true).await.unwrap() else {
         panic!("not found");
     };
@@ -101,7 +101,7 @@ async fn a_report_for_another_host_than_the_token_is_refused() {
     let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
-    let ingestor = Ingestor::start(store.clone(), 16);
+    let ingestor = Ingestor::start(store.clone(), store.clone(), 16);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server");
     let report = collect::collect(&FsSource::at(root), &[], None);
     let e = ingestor
@@ -130,7 +130,7 @@ async fn a_host_switched_from_ssh_to_the_agent_shows_no_changes() {
     let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
-    let ingestor = Ingestor::start(store.clone(), 16);
+    let ingestor = Ingestor::start(store.clone(), store.clone(), 16);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mounts");
     let out = tokio::process::Command::new("sh")
         .arg("-c")

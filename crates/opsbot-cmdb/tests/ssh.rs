@@ -129,7 +129,7 @@ async fn a_mixed_run_stores_the_good_hosts_and_reports_the_rest() {
     let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
         .unwrap();
-    let ingestor = Ingestor::start(store.clone(), 64);
+    let ingestor = Ingestor::start(store.clone(), store.clone(), 64);
     let (silent, _h) = silent_host();
     let targets = vec![
         target(&s, "good-1", s.port),

@@ -80,7 +80,7 @@ async fn run() {
     }
     let host_tokens = Arc::new(host_tokens);
     let cmdb = Arc::new(opsbot_http::CmdbApi {
-        ingestor: Ingestor::start(store.clone(), 256),
+        ingestor: Ingestor::start(store.clone(), store.clone(), 256),
         tokens,
         engine: Arc::new(engine),
         max_report_bytes: 1 << 20,

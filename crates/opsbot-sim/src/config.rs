@@ -9,7 +9,7 @@
 
 use crate::SimProvider;
 use opsbot_core::{ProviderSection, SectionError};
-use opsbot_store::Store;
+use opsbot_store::StateStore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ pub struct Config {
 
 impl Config {
     /// The provider named `name`, keeping its estate in `store`.
-    pub fn provider(&self, name: &str, store: Arc<dyn Store>) -> SimProvider {
+    pub fn provider(&self, name: &str, store: Arc<dyn StateStore>) -> SimProvider {
         SimProvider::new(name, store, self.time_scale.unwrap_or(1.0))
     }
 }

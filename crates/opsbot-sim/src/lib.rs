@@ -13,7 +13,7 @@ pub use config::Config;
 
 use async_trait::async_trait;
 use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
-use opsbot_store::Store;
+use opsbot_store::StateStore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +28,7 @@ pub(crate) struct SimState {
 
 pub struct SimProvider {
     name: String,
-    store: Arc<dyn Store>,
+    store: Arc<dyn StateStore>,
     /// Multiplies every simulated delay; tests use a small value.
     time_scale: f64,
     /// Serialises read-modify-write of the state within this process; across
@@ -46,7 +46,7 @@ impl std::fmt::Debug for SimProvider {
 }
 
 impl SimProvider {
-    pub fn new(name: impl Into<String>, store: Arc<dyn Store>, time_scale: f64) -> Self {
+    pub fn new(name: impl Into<String>, store: Arc<dyn StateStore>, time_scale: f64) -> Self {
         SimProvider {
             name: name.into(),
             store,

@@ -16,7 +16,7 @@
 //! differences between instances and platforms ([`processed_retention`]), and pruned
 //! after. With several instances on one store, the holder of a lease prunes.
 
-use crate::Store;
+use crate::{LeaseStore, MessageIdStore};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -35,14 +35,17 @@ pub fn processed_retention(longest_window: Duration) -> Duration {
 
 /// Every `every` until `stop`: if this instance (`owner`) holds the pruning lease,
 /// deletes the processed message ids older than `keep`. A failed round is logged and
-/// tried again at the next tick; the lease is released on stop.
-pub async fn prune_processed_periodically(
-    store: Arc<dyn Store>,
+/// tried again at the next tick; the lease is released on stop. Needs only the leases
+/// and the message ids: an `Arc<dyn Store>` serves.
+pub async fn prune_processed_periodically<S>(
+    store: Arc<S>,
     owner: String,
     keep: Duration,
     every: Duration,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    S: LeaseStore + MessageIdStore + ?Sized,
+{
     let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -74,8 +74,12 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         .await
         .context("starting the engine")?
         .register(Arc::new(
-            opsbot_cmdb::desk::StoreDesk::new(store.clone(), config.cmdb.stale_after())
-                .with_zone(config.zone()),
+            opsbot_cmdb::desk::StoreDesk::new(
+                store.clone(),
+                store.clone(),
+                config.cmdb.stale_after(),
+            )
+            .with_zone(config.zone()),
         ));
     let alerts = config
         .alert_settings()

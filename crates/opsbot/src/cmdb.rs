@@ -17,7 +17,7 @@ const MAX_BATCH: usize = 256;
 
 pub fn api(app: &App, secret: &opsbot_auth::SecretKey) -> Arc<opsbot_http::CmdbApi> {
     Arc::new(opsbot_http::CmdbApi {
-        ingestor: Ingestor::start(app.store.clone(), MAX_BATCH),
+        ingestor: Ingestor::start(app.store.clone(), app.store.clone(), MAX_BATCH),
         tokens: opsbot_auth::Tokens::new(app.store.clone(), secret),
         engine: app.engine.clone(),
         max_report_bytes: app.config.cmdb.max_report_bytes,
@@ -121,7 +121,7 @@ pub async fn collect(config: Option<&Path>, only: &[String]) -> Result<ExitCode>
         anyhow::bail!("no hosts to collect: add [[cmdb.ssh.targets]] or [[cmdb.ssh.pool]] to the configuration");
     }
     let settings = SshSettings::from_config(cfg);
-    let ingestor = Ingestor::start(app.store.clone(), MAX_BATCH);
+    let ingestor = Ingestor::start(app.store.clone(), app.store.clone(), MAX_BATCH);
     let started = std::time::Instant::now();
     let results = ssh::collect_and_store(&settings, &targets, &ingestor, "ssh:cli").await;
     let mut failed = 0;

@@ -5,7 +5,15 @@
 //! be Chinese and of any length); MySQL tables are utf8mb4 with a binary collation so
 //! unique keys compare exactly, as on the other backends; MySQL timestamps keep
 //! microseconds (`DATETIME(6)`) like PostgreSQL does.
+//!
+//! Each feature's migrations live in its `sea/<feature>/migration.rs`; this module
+//! registers them, in the order databases in the field ran them, and holds the column
+//! helpers they share. The initial migration predates the split: it creates the
+//! tables of six features, each feature contributing its part.
 
+use super::{
+    alerts, assets, audit, channels, jobs, leases, outbox, policy, pool, processed, state, tokens,
+};
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 
@@ -17,16 +25,16 @@ impl MigratorTrait for Migrator {
         // Append only: databases in the field have run the earlier ones, by name.
         vec![
             Box::new(Initial),
-            Box::new(Outbox),
-            Box::new(super::migration_tokens::Tokens),
-            Box::new(super::migration_leases::Leases),
-            Box::new(super::migration_channels::Channels),
-            Box::new(super::migration_alerts::Alerts),
-            Box::new(super::migration_assets::Assets),
-            Box::new(super::migration_tags::Tags),
-            Box::new(super::migration_processed::ProcessedAt),
-            Box::new(super::migration_agent_bindings::AgentBindings),
-            Box::new(super::migration_outbox::OutboxClaims),
+            Box::new(outbox::migration::Outbox),
+            Box::new(tokens::migration::Tokens),
+            Box::new(leases::migration::Leases),
+            Box::new(channels::migration::Channels),
+            Box::new(alerts::migration::Alerts),
+            Box::new(assets::migration::Assets),
+            Box::new(pool::migration::Tags),
+            Box::new(processed::migration::ProcessedAt),
+            Box::new(assets::migration::AgentBindings),
+            Box::new(outbox::migration::OutboxClaims),
         ]
     }
 }
@@ -164,343 +172,30 @@ pub(crate) fn index(
 #[async_trait::async_trait]
 impl MigrationTrait for Initial {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        let c = Cols(backend);
-        let object = |extra: Vec<ColumnDef>| {
-            let mut cols = vec![
-                c.pk(),
-                c.string("provider", SHORT),
-                c.string("object_id", KEY),
-                c.text("name"),
-            ];
-            cols.extend(extra);
-            cols.push(c.time_null("removed_at"));
-            cols
-        };
-        let tables = vec![
-            table(backend, "datacenter", object(vec![])),
-            table(backend, "cluster", object(vec![c.text("datacenter")])),
-            table(
-                backend,
-                "host",
-                object(vec![
-                    c.text("datacenter"),
-                    c.text("cluster"),
-                    c.big("cpu_cores"),
-                    c.big("cpu_mhz"),
-                    c.big("memory_mb"),
-                    c.text("connection_state"),
-                    c.text("power"),
-                ]),
-            ),
-            table(
-                backend,
-                "datastore",
-                object(vec![
-                    c.text("datacenter"),
-                    c.text("kind"),
-                    c.big("capacity_gb"),
-                    c.big("free_gb"),
-                ]),
-            ),
-            table(
-                backend,
-                "network",
-                object(vec![
-                    c.text("datacenter"),
-                    c.text("kind"),
-                    ColumnDef::new(Alias::new("vlan"))
-                        .integer()
-                        .null()
-                        .to_owned(),
-                ]),
-            ),
-            table(
-                backend,
-                "vm",
-                object(vec![
-                    c.text("uuid"),
-                    c.text("instance_uuid"),
-                    c.text("datacenter"),
-                    c.text("cluster"),
-                    c.text("host"),
-                    c.text("folder"),
-                    c.text("power"),
-                    c.big("cpu"),
-                    c.big("memory_mb"),
-                    c.text("guest_os"),
-                    c.text("guest_hostname"),
-                    c.text_null("guest_ip"),
-                    c.text("tools_status"),
-                    c.boolean("template"),
-                ]),
-            ),
-            table(
-                backend,
-                "vm_nic",
-                vec![
-                    c.pk(),
-                    c.string("provider", SHORT),
-                    c.string("vm_id", KEY),
-                    c.int("position"),
-                    c.text("label"),
-                    c.text("mac"),
-                    c.text("network"),
-                    c.boolean("connected"),
-                ],
-            ),
-            table(
-                backend,
-                "vm_disk",
-                vec![
-                    c.pk(),
-                    c.string("provider", SHORT),
-                    c.string("vm_id", KEY),
-                    c.int("position"),
-                    c.text("label"),
-                    c.big("capacity_gb"),
-                    c.text("datastore"),
-                    c.big("unit"),
-                ],
-            ),
-            table(
-                backend,
-                "vm_ip",
-                vec![
-                    c.pk(),
-                    c.string("provider", SHORT),
-                    c.string("vm_id", KEY),
-                    c.int("position"),
-                    c.string("ip", SHORT),
-                ],
-            ),
-            table(
-                backend,
-                "template",
-                vec![
-                    c.pk(),
-                    c.int("number"),
-                    c.string("provider", SHORT),
-                    c.string("vm_id", KEY),
-                    c.time("created_at"),
-                ],
-            ),
-            table(
-                backend,
-                "pool_meta",
-                vec![
-                    ColumnDef::new(Alias::new("id"))
-                        .integer()
-                        .not_null()
-                        .primary_key()
-                        .to_owned(),
-                    c.big("version"),
-                ],
-            ),
-            table(
-                backend,
-                "change_log",
-                vec![
-                    c.pk(),
-                    c.time("at"),
-                    c.string("provider", SHORT),
-                    c.string("object_kind", SHORT),
-                    c.string("object_id", KEY),
-                    c.text("object_name"),
-                    c.text("field"),
-                    c.long_text_null("old_value"),
-                    c.long_text_null("new_value"),
-                    c.text("source"),
-                ],
-            ),
-            table(
-                backend,
-                "audit_log",
-                vec![
-                    c.pk(),
-                    c.time("at"),
-                    c.string("user", KEY),
-                    c.text("channel"),
-                    c.text_null("chat"),
-                    c.long_text("text"),
-                    c.text_null("command"),
-                    c.string("result", SHORT),
-                    c.long_text("message"),
-                    c.big("duration_ms"),
-                    ColumnDef::new(Alias::new("job_id"))
-                        .big_integer()
-                        .null()
-                        .to_owned(),
-                ],
-            ),
-            table(
-                backend,
-                "processed_message",
-                vec![
-                    c.pk(),
-                    c.string("channel", SHORT),
-                    c.string("msg_id", KEY),
-                    c.time("at"),
-                ],
-            ),
-            table(
-                backend,
-                "job",
-                vec![
-                    c.pk(),
-                    c.string("owner", KEY),
-                    c.string("user", KEY),
-                    c.text("channel"),
-                    c.text_null("chat"),
-                    c.text("command"),
-                    c.text("text"),
-                    c.string("state", SHORT),
-                    ColumnDef::new(Alias::new("progress"))
-                        .small_integer()
-                        .not_null()
-                        .to_owned(),
-                    c.long_text("message"),
-                    c.time("created_at"),
-                    c.time("updated_at"),
-                    c.big("heartbeat_ms"),
-                ],
-            ),
-            table(
-                backend,
-                "role",
-                vec![
-                    c.pk(),
-                    c.string("name", KEY),
-                    c.int("position"),
-                    c.text("commands"),
-                    c.text("scopes"),
-                ],
-            ),
-            table(
-                backend,
-                "role_binding",
-                vec![
-                    c.pk(),
-                    c.string("subject_kind", SHORT),
-                    c.string("subject_id", KEY),
-                    c.string("role", KEY),
-                    c.int("position"),
-                ],
-            ),
-            table(
-                backend,
-                "provider_state",
-                vec![
-                    ColumnDef::new(Alias::new("key"))
-                        .string_len(KEY)
-                        .not_null()
-                        .primary_key()
-                        .to_owned(),
-                    c.long_text("value"),
-                    c.time("updated_at"),
-                ],
-            ),
+        // The first schema, one part per feature, created in the order it always was.
+        let c = Cols(manager.get_database_backend());
+        let tables = [
+            pool::migration::initial_tables(&c),
+            audit::migration::initial_tables(&c),
+            processed::migration::initial_tables(&c),
+            jobs::migration::initial_tables(&c),
+            policy::migration::initial_tables(&c),
+            state::migration::initial_tables(&c),
         ];
-        for t in tables {
+        for t in tables.into_iter().flatten() {
             manager.create_table(t).await?;
         }
-
-        let object_key = ["provider", "object_id"];
-        let indexes = vec![
-            index("datacenter", "key", &object_key, true),
-            index("cluster", "key", &object_key, true),
-            index("host", "key", &object_key, true),
-            index("datastore", "key", &object_key, true),
-            index("network", "key", &object_key, true),
-            index("vm", "key", &object_key, true),
-            index("vm_nic", "vm", &["provider", "vm_id", "position"], false),
-            index("vm_disk", "vm", &["provider", "vm_id", "position"], false),
-            index("vm_ip", "vm", &["provider", "vm_id", "position"], false),
-            index("vm_ip", "ip", &["ip"], false),
-            index("template", "number", &["number"], true),
-            index("template", "vm", &["provider", "vm_id"], true),
-            index(
-                "change_log",
-                "object",
-                &["provider", "object_kind", "object_id"],
-                false,
-            ),
-            index("audit_log", "user", &["user"], false),
-            index("processed_message", "key", &["channel", "msg_id"], true),
-            index("job", "owner", &["state", "owner"], false),
-            index("job", "user", &["user"], false),
-            index("role", "name", &["name"], true),
+        let indexes = [
+            pool::migration::initial_indexes(),
+            audit::migration::initial_indexes(),
+            processed::migration::initial_indexes(),
+            jobs::migration::initial_indexes(),
+            policy::migration::initial_indexes(),
         ];
-        for i in indexes {
+        for i in indexes.into_iter().flatten() {
             manager.create_index(i).await?;
         }
-
-        // The single pool version row; `id` is fixed so concurrent first runs agree.
-        let seed = Query::insert()
-            .into_table(Alias::new("pool_meta"))
-            .columns([Alias::new("id"), Alias::new("version")])
-            .values_panic([1.into(), 0i64.into()])
-            .to_owned();
-        manager.exec_stmt(seed).await?;
+        manager.exec_stmt(pool::migration::initial_seed()).await?;
         Ok(())
-    }
-}
-
-/// The outbox: messages for outside services, kept until delivered or dead.
-struct Outbox;
-
-impl MigrationName for Outbox {
-    fn name(&self) -> &str {
-        "m20261122_000001_outbox"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for Outbox {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        let c = Cols(backend);
-        let nullable_big = |name: &str| {
-            ColumnDef::new(Alias::new(name))
-                .big_integer()
-                .null()
-                .to_owned()
-        };
-        manager
-            .create_table(table(
-                backend,
-                "outbox",
-                vec![
-                    c.pk(),
-                    c.string("channel", KEY),
-                    c.text("target"),
-                    // Payloads (cards, long reports) can exceed MySQL's 64 KiB TEXT.
-                    c.long_text("body"),
-                    c.string("state", SHORT),
-                    c.int("attempts"),
-                    // Integer milliseconds, like the job heartbeat: they compare the
-                    // same on every backend, which SQLite text timestamps do not.
-                    c.big("next_attempt_ms"),
-                    ColumnDef::new(Alias::new("claimed_by"))
-                        .string_len(KEY)
-                        .null()
-                        .to_owned(),
-                    nullable_big("claim_until_ms"),
-                    // An error may quote a whole HTTP response body.
-                    c.long_text_null("last_error"),
-                    c.time("created_at"),
-                    c.time("updated_at"),
-                ],
-            ))
-            .await?;
-        // Serves both hot queries: claiming (pending, due, by channel) and the depth.
-        manager
-            .create_index(index(
-                "outbox",
-                "due",
-                &["state", "next_attempt_ms", "channel"],
-                false,
-            ))
-            .await
     }
 }

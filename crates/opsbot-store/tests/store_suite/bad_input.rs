@@ -7,7 +7,9 @@ use super::harness::{Ctx, Kind};
 use chrono::Utc;
 use opsbot_core::{AuditEntry, AuditResult};
 use opsbot_store::alerts::FIRING;
-use opsbot_store::{AuditQuery, NewOutbox, NewStream, OutboxQuery, SeaStore, Store, StreamOpened};
+use opsbot_store::{
+    AuditQuery, NewOutbox, NewStream, OutboxQuery, PoolStore, SeaStore, StreamOpened,
+};
 use sea_orm::sqlx::{self, Connection as _, Executor as _};
 use std::collections::BTreeMap;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use opsbot_core::{JobId, JobState};
 use opsbot_store::{
     connect, InterruptFilter, NewJob, NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState,
-    SeaStore, Store,
+    OutboxStore, SeaStore, Store,
 };
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! A VM's NICs, disks, IPs and tags: loaded in bulk (one query per table, grouped in
 //! memory, never one query per VM) and rewritten as a whole when they change.
 
-use crate::sea::entity::{vm_disk, vm_ip, vm_nic, vm_tag};
+use crate::sea::pool::entity::{vm_disk, vm_ip, vm_nic, vm_tag};
 use opsbot_core::{Disk, Nic, Vm};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,

@@ -4,8 +4,8 @@
 use super::children;
 use super::object::PoolObject;
 use crate::sea::conn::Conn;
-use crate::sea::entity::{change_log, pool_meta, template};
 use crate::sea::errors::{Db, During};
+use crate::sea::pool::entity::{change_log, pool_meta, template};
 use crate::{ChangeQuery, PoolSnapshot, Result};
 use opsbot_core::{Change, Inventory, Template, Vm};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};

@@ -1,11 +1,19 @@
 //! The resource pool tables: diffing a provider's inventory against them, writing the
 //! differences with their history, and reading the live pool back.
 
+pub(crate) mod entity;
+pub(crate) mod migration;
+
 mod children;
 mod diff;
 mod load;
 mod object;
 mod sync;
+
+use crate::sea::SeaStore;
+use crate::{ChangeQuery, PoolSnapshot, Result, SyncReport};
+use async_trait::async_trait;
+use opsbot_core::{Change, Inventory, Vm};
 
 pub(crate) use children::insert_chunked;
 pub(crate) use load::{changes, load_pool, version};
@@ -16,4 +24,45 @@ pub(crate) use sync::{apply_inventory, apply_vm_delta, upsert_vm};
 pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     chrono::Utc::now().trunc_subsecs(6)
+}
+
+#[async_trait]
+impl crate::PoolStore for SeaStore {
+    async fn pool_version(&self) -> Result<i64> {
+        version(&self.conn, &self.db).await
+    }
+
+    async fn load_pool(&self) -> Result<PoolSnapshot> {
+        load_pool(&self.conn, &self.db).await
+    }
+
+    async fn apply_inventory(
+        &self,
+        provider: &str,
+        inventory: &Inventory,
+        source: &str,
+    ) -> Result<SyncReport> {
+        apply_inventory(&self.conn, &self.db, provider, inventory, source).await
+    }
+
+    async fn upsert_vm(&self, vm: &Vm, source: &str) -> Result<Vec<Change>> {
+        upsert_vm(&self.conn, &self.db, vm, source).await
+    }
+
+    async fn apply_vm_delta(
+        &self,
+        provider: &str,
+        vms: &[Vm],
+        removed: &[String],
+        source: &str,
+    ) -> Result<SyncReport> {
+        apply_vm_delta(&self.conn, &self.db, provider, vms, removed, source).await
+    }
+}
+
+#[async_trait]
+impl crate::ChangeLog for SeaStore {
+    async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>> {
+        changes(&self.conn, &self.db, query).await
+    }
 }

@@ -2,7 +2,7 @@
 //! history compares. VM NICs, disks and IPs live in their own tables and are compared
 //! as one serialized value per VM.
 
-use crate::sea::entity::{cluster, datacenter, datastore, host, network, vm};
+use crate::sea::pool::entity::{cluster, datacenter, datastore, host, network, vm};
 use opsbot_core::{
     Cluster, Datacenter, Datastore, Disk, Host, Network, NetworkKind, Nic, PowerState, Vm,
 };

@@ -6,8 +6,8 @@ use super::children::{self, insert_chunked};
 use super::diff::{diff, Diff};
 use super::object::{PoolObject, Stored, Time};
 use crate::sea::conn::Conn;
-use crate::sea::entity::{change_log, pool_meta, template};
 use crate::sea::errors::{Db, During};
+use crate::sea::pool::entity::{change_log, pool_meta, template};
 use crate::{Result, SyncReport};
 use opsbot_core::{Change, Inventory, Vm};
 use sea_orm::sea_query::Expr;
@@ -159,7 +159,7 @@ pub(crate) async fn apply_vm_delta(
 
 /// The live objects of one provider, counted (a delta knows only what it changed).
 async fn counts<C: ConnectionTrait>(tx: &C, db: &Db, provider: &str) -> Result<SyncReport> {
-    use crate::sea::entity::{cluster, datacenter, datastore, host, network, vm};
+    use crate::sea::pool::entity::{cluster, datacenter, datastore, host, network, vm};
     use sea_orm::PaginatorTrait;
     macro_rules! live {
         ($m:ident) => {

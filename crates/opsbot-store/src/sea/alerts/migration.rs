@@ -1,0 +1,107 @@
+//! The alert gateway's tables: raw payloads, alerts (one row per fingerprint), pending
+//! notices (grouping state that survives a restart) and silences.
+
+use crate::sea::migration::{index, table, Cols, KEY, SHORT};
+use sea_orm_migration::prelude::*;
+
+pub(crate) struct Alerts;
+
+impl MigrationName for Alerts {
+    fn name(&self) -> &str {
+        "m20261201_000005_alerts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Alerts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        let c = Cols(backend);
+        manager
+            .create_table(table(
+                backend,
+                "alert_payload",
+                vec![
+                    c.pk(),
+                    c.string("source", SHORT),
+                    c.text("peer"),
+                    c.text("content_type"),
+                    // The request body exactly as received, whatever its size.
+                    c.long_text("body"),
+                    c.time("received_at"),
+                ],
+            ))
+            .await?;
+        manager
+            .create_table(table(
+                backend,
+                "alert",
+                vec![
+                    c.pk(),
+                    c.string("fingerprint", KEY),
+                    c.string("source", SHORT),
+                    c.string("status", SHORT),
+                    c.text("severity"),
+                    c.text("name"),
+                    c.long_text("summary"),
+                    c.text("endpoint"),
+                    c.text("metric"),
+                    // JSON objects / arrays.
+                    c.long_text("labels"),
+                    c.long_text("annotations"),
+                    c.text("recipients"),
+                    c.long_text_null("parse_error"),
+                    c.big("payload_id"),
+                    c.time("starts_at"),
+                    c.time_null("ends_at"),
+                    c.time("first_seen"),
+                    c.time("last_seen"),
+                    c.big("occurrences"),
+                    c.text_null("ack_by"),
+                    c.time_null("ack_at"),
+                ],
+            ))
+            .await?;
+        manager
+            .create_index(index("alert", "fingerprint", &["fingerprint"], true))
+            .await?;
+        manager
+            .create_index(index("alert", "status", &["status", "id"], false))
+            .await?;
+        manager
+            .create_table(table(
+                backend,
+                "alert_notice",
+                vec![
+                    c.pk(),
+                    c.big("alert_id"),
+                    c.string("route", SHORT),
+                    c.string("group_key", KEY),
+                    c.string("status", SHORT),
+                    c.time("created_at"),
+                ],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "alert_notice",
+                "group",
+                &["route", "group_key"],
+                false,
+            ))
+            .await?;
+        manager
+            .create_table(table(
+                backend,
+                "alert_silence",
+                vec![
+                    c.pk(),
+                    c.text("matcher"),
+                    c.text("created_by"),
+                    c.time("created_at"),
+                    c.time("ends_at"),
+                ],
+            ))
+            .await
+    }
+}
