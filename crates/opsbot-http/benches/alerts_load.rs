@@ -99,9 +99,7 @@ users = ["zhangsan"]
     let router = opsbot_http::router(opsbot_http::AppState {
         store,
         version: "bench",
-        wecom: Some(Arc::new(channel)),
-        wecom_bots: None,
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(Arc::new(channel)),
         alerts: Some(gateway),
         api: None,
         cmdb: None,

@@ -70,9 +70,7 @@ async fn run() {
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "bench",
-        wecom: None,
-        wecom_bots: Some(channel),
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -60,9 +60,7 @@ async fn run() {
     let router = opsbot_http::router(opsbot_http::AppState {
         store,
         version: "bench",
-        wecom: Some(channel),
-        wecom_bots: None,
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -114,9 +114,7 @@ async fn world_with(safe: bool, settings: Settings) -> World {
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: None,
-        wecom_bots: None,
-        wechat: Some(channel),
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -116,9 +116,7 @@ async fn world_with(settings: Settings, time_scale: f64, bot_id: Option<&str>) -
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: None,
-        wecom_bots: Some(channel),
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -97,9 +97,7 @@ async fn instance(db: &str, api_base: &str, owner: &str, time_scale: f64) -> Ins
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: None,
-        wecom_bots: Some(channel),
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

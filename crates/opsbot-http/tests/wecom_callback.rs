@@ -110,9 +110,7 @@ async fn serve_apps(
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: Some(channel),
-        wecom_bots: None,
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -16,7 +16,7 @@ mod callback;
 mod courier;
 mod sink;
 
-pub use callback::Answer;
+pub use callback::{Answer, KIND};
 
 use crate::config_check as check;
 use crate::delivery::{Delivery, RetryPolicy};

@@ -1,8 +1,9 @@
-//! The WeCom app channel: `/wecom/{app}/callback` verifies, decrypts and de-duplicates
-//! what WeCom sends, hands text to the engine, answers within WeCom's 5 s (the reply
-//! itself when it is quick and short, otherwise an empty acknowledgement), and delivers
-//! everything else (long replies, job progress and results) through the store's outbox
-//! with `message/send` or `appchat/send`.
+//! The WeCom app channel: `/wecom/{app}/callback`. Its codec ([`callback`]) verifies
+//! and decrypts what WeCom sends for the shared pipeline, which de-duplicates it, hands
+//! text to the engine and answers within WeCom's 5 s (the reply itself when it is quick
+//! and short, otherwise an empty acknowledgement); everything else (long replies, job
+//! progress and results) goes through the store's outbox with `message/send` or
+//! `appchat/send`.
 
 mod callback;
 mod delivery;
@@ -11,6 +12,7 @@ mod sink;
 
 pub use crate::delivery::{Delivery, RetryPolicy};
 pub use crate::error::{CallbackError, ChannelError};
+pub use callback::KIND;
 pub use outbox::{robot_channel, Body, Target};
 
 use opsbot_engine::Engine;

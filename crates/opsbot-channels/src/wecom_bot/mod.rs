@@ -21,6 +21,8 @@ mod opener;
 mod quiet;
 mod stream;
 
+pub use callback::KIND;
+
 use crate::config_check as check;
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::error::ChannelError;

@@ -169,10 +169,8 @@ impl World {
         let router = opsbot_http::router(AppState {
             store: store.clone(),
             version: "test",
-            wecom: Some(channel),
+            channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
             api: Some(ctx.clone()),
-            wecom_bots: None,
-            wechat: None,
             alerts: None,
             cmdb: None,
         });
