@@ -12,6 +12,7 @@
 
 mod config_check;
 pub mod delivery;
+mod endpoint;
 mod error;
 mod handoff;
 pub mod inbound;
@@ -21,6 +22,7 @@ pub mod wecom;
 pub mod wecom_bot;
 mod writer;
 
+pub use endpoint::Callback;
 pub use error::{CallbackError, ChannelError};
 pub use inbound::{Answer, ChannelKind, ChannelRegistry, Inbound};
 

@@ -58,11 +58,10 @@ async fn run() {
     .await
     .unwrap();
     let app = AppConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", "QDG6eK"),
         corp_id: CORP.into(),
         agent_id: 1000002,
         secret: "s".into(),
-        token: "QDG6eK".into(),
         encoding_aes_key: AES_KEY.into(),
         api_base: fake.base_url(),
     };

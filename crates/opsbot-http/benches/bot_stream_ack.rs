@@ -58,8 +58,7 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let (store, engine) = viewer::viewer_engine(dir.path(), ENGINEERS).await;
     let bot = BotConfig {
-        name: "ops".into(),
-        token: TOKEN.into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         encoding_aes_key: AES_KEY.into(),
         bot_id: None,
         api_base: "https://qyapi.weixin.qq.com".into(),

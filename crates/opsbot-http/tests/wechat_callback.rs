@@ -95,10 +95,9 @@ async fn world_with(safe: bool, settings: Settings) -> World {
     .unwrap();
     engine.ensure_synced().await.unwrap();
     let account = MpConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         app_id: APPID.into(),
         app_secret: SECRET.into(),
-        token: TOKEN.into(),
         encoding_aes_key: safe.then(|| AES_KEY.to_string()),
         original_id: Some(GH.into()),
         api_base: fake.base_url(),

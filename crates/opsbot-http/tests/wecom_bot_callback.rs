@@ -103,8 +103,7 @@ async fn world_with(settings: Settings, time_scale: f64, bot_id: Option<&str>) -
     .unwrap();
     engine.ensure_synced().await.unwrap();
     let bot = BotConfig {
-        name: "ops".into(),
-        token: TOKEN.into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         encoding_aes_key: AES_KEY.into(),
         bot_id: bot_id.map(str::to_string),
         api_base: fake.base_url(),

@@ -126,11 +126,10 @@ impl World {
         fake.add_app(CORP, "app-secret", AGENT);
         fake.add_users(&["zhangsan", "lisi", "wangwu", "admin", "zhaoliu"]);
         let app = AppConfig {
-            name: "ops".into(),
+            callback: opsbot_channels::Callback::new("ops", "QDG6eK"),
             corp_id: CORP.into(),
             agent_id: AGENT,
             secret: "app-secret".into(),
-            token: "QDG6eK".into(),
             encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
             api_base: fake.base_url(),
         };
