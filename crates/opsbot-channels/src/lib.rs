@@ -5,20 +5,30 @@
 //! - [`wecom_bot`]: WeCom smart robots (智能机器人) in API mode, for group chats.
 //! - [`mp`]: WeChat Official Accounts (公众号), for engineers with personal WeChat only.
 //!
-//! What they share: signed-query parsing ([`query`]), the engine hand-off under a
-//! deadline, the ordered outbox writer and the leased, retrying [`delivery`] worker.
+//! What they share: one conversation pipeline ([`inbound`]: every channel is a codec
+//! registered under its [`ChannelKind`] in a [`ChannelRegistry`]), signed-query parsing
+//! ([`query`]), the engine hand-off under a deadline, the ordered outbox writer and the
+//! leased, retrying [`delivery`] worker.
 
 mod config_check;
 pub mod delivery;
+mod endpoint;
 mod error;
 mod handoff;
+pub mod inbound;
 pub mod mp;
 pub mod query;
 pub mod wecom;
 pub mod wecom_bot;
 mod writer;
 
+pub use endpoint::Callback;
 pub use error::{CallbackError, ChannelError};
+pub use inbound::{Answer, ChannelKind, ChannelRegistry, Inbound};
+
+/// Every kind of channel this crate has: the HTTP layer serves a callback route for
+/// each, answering 404 for a kind with nothing configured.
+pub const KINDS: &[&ChannelKind] = &[&wecom::KIND, &wecom_bot::KIND, &mp::KIND];
 
 /// The answer to a user's first contact.
 pub(crate) const WELCOME: &str = "欢迎使用 opsbot。发送 帮助 查看可用命令,发送 菜单 使用数字菜单";

@@ -88,10 +88,8 @@ async fn run() {
     let router = opsbot_http::router(opsbot_http::AppState {
         store,
         version: "bench",
-        wecom: None,
+        channels: Default::default(),
         cmdb: Some(cmdb),
-        wecom_bots: None,
-        wechat: None,
         alerts: None,
         api: None,
     });

@@ -59,11 +59,10 @@ async fn run() {
     .await
     .unwrap();
     let app = AppConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", "QDG6eK"),
         corp_id: CORP.into(),
         agent_id: 1000002,
         secret: "s".into(),
-        token: "QDG6eK".into(),
         encoding_aes_key: AES_KEY.into(),
         api_base: fake.base_url(),
     };
@@ -100,9 +99,7 @@ users = ["zhangsan"]
     let router = opsbot_http::router(opsbot_http::AppState {
         store,
         version: "bench",
-        wecom: Some(Arc::new(channel)),
-        wecom_bots: None,
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(Arc::new(channel)),
         alerts: Some(gateway),
         api: None,
         cmdb: None,

@@ -147,10 +147,8 @@ async fn run() {
     let router = opsbot_http::router(AppState {
         store: store.clone(),
         version: "bench",
-        wecom: None,
+        channels: Default::default(),
         api: Some(ctx.clone()),
-        wecom_bots: None,
-        wechat: None,
         alerts: None,
         cmdb: None,
     });

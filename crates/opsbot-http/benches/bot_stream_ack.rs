@@ -59,8 +59,7 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let (store, engine) = viewer::viewer_engine(dir.path(), ENGINEERS).await;
     let bot = BotConfig {
-        name: "ops".into(),
-        token: TOKEN.into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         encoding_aes_key: AES_KEY.into(),
         bot_id: None,
         api_base: "https://qyapi.weixin.qq.com".into(),
@@ -71,9 +70,7 @@ async fn run() {
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "bench",
-        wecom: None,
-        wecom_bots: Some(channel),
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -47,11 +47,10 @@ async fn run() {
     let dir = tempfile::tempdir().unwrap();
     let (store, engine) = viewer::viewer_engine(dir.path(), CONCURRENCY).await;
     let app = AppConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         corp_id: CORP.into(),
         agent_id: AGENT,
         secret: "s".into(),
-        token: TOKEN.into(),
         encoding_aes_key: AES_KEY.into(),
         api_base: fake.base_url(),
     };
@@ -61,9 +60,7 @@ async fn run() {
     let router = opsbot_http::router(opsbot_http::AppState {
         store,
         version: "bench",
-        wecom: Some(channel),
-        wecom_bots: None,
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -22,9 +22,7 @@ pub use handlers::agent::CmdbApi;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use opsbot_channels::mp::MpChannel;
-use opsbot_channels::wecom::WecomChannel;
-use opsbot_channels::wecom_bot::BotChannel;
+use opsbot_channels::ChannelRegistry;
 use opsbot_store::Store;
 use std::sync::Arc;
 
@@ -37,12 +35,9 @@ pub const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub version: &'static str,
-    /// `None` when no `[[wecom.apps]]` is configured.
-    pub wecom: Option<Arc<WecomChannel>>,
-    /// `None` when no `[[wecom.bots]]` is configured.
-    pub wecom_bots: Option<Arc<BotChannel>>,
-    /// `None` when no `[[wechat.mp]]` is configured.
-    pub wechat: Option<Arc<MpChannel>>,
+    /// The configured chat channels (WeCom apps, robots, WeChat accounts) by kind; a
+    /// kind not registered answers its callbacks 404.
+    pub channels: ChannelRegistry,
     /// `None` when no `[alerts]` section is configured.
     pub alerts: Option<Arc<opsbot_alerts::Gateway>>,
     /// The REST API and web UI; `None` serves neither (404).
@@ -85,30 +80,16 @@ pub fn router(state: AppState) -> Router {
         .cmdb
         .as_ref()
         .map_or(1024 * 1024, |c| c.max_report_bytes);
-    Router::new()
+    let mut router = Router::new();
+    for &kind in opsbot_channels::KINDS {
+        router = router.route(kind.route, handlers::callback::route(kind));
+    }
+    router
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
         .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", handlers::api::routes())
         .merge(web::routes())
-        .route(
-            "/wecom/{app}/callback",
-            get(handlers::wecom::verify)
-                .post(handlers::wecom::message)
-                .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
-        )
-        .route(
-            "/wecom/bot/{bot}/callback",
-            get(handlers::wecom_bot::verify)
-                .post(handlers::wecom_bot::message)
-                .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
-        )
-        .route(
-            "/wechat/{account}/callback",
-            get(handlers::wechat::verify)
-                .post(handlers::wechat::message)
-                .layer(DefaultBodyLimit::max(CALLBACK_BODY_LIMIT)),
-        )
         // The handler reads the body itself, within alerts.max_body_bytes.
         .route(
             "/alerts/{source}",

@@ -330,10 +330,8 @@ async fn second_instance(w: &World) -> String {
     let router = opsbot_http::router(opsbot_http::AppState {
         store: w.store.clone(),
         version: "test",
-        wecom: None,
+        channels: Default::default(),
         api: Some(Arc::new(ctx)),
-        wecom_bots: None,
-        wechat: None,
         alerts: None,
         cmdb: None,
     });
@@ -425,9 +423,7 @@ async fn bare_server(limits: opsbot_http::ServeLimits) -> std::net::SocketAddr {
     let router = opsbot_http::router(opsbot_http::AppState {
         store,
         version: "test",
-        wecom: None,
-        wecom_bots: None,
-        wechat: None,
+        channels: Default::default(),
         alerts: None,
         api: None,
         cmdb: None,

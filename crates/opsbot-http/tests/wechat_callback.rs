@@ -96,10 +96,9 @@ async fn world_with(safe: bool, settings: Settings) -> World {
     .unwrap();
     engine.ensure_synced().await.unwrap();
     let account = MpConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         app_id: APPID.into(),
         app_secret: SECRET.into(),
-        token: TOKEN.into(),
         encoding_aes_key: safe.then(|| AES_KEY.to_string()),
         original_id: Some(GH.into()),
         api_base: fake.base_url(),
@@ -115,9 +114,7 @@ async fn world_with(safe: bool, settings: Settings) -> World {
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: None,
-        wecom_bots: None,
-        wechat: Some(channel),
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

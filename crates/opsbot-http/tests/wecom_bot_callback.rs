@@ -104,8 +104,7 @@ async fn world_with(settings: Settings, time_scale: f64, bot_id: Option<&str>) -
     .unwrap();
     engine.ensure_synced().await.unwrap();
     let bot = BotConfig {
-        name: "ops".into(),
-        token: TOKEN.into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         encoding_aes_key: AES_KEY.into(),
         bot_id: bot_id.map(str::to_string),
         api_base: fake.base_url(),
@@ -117,9 +116,7 @@ async fn world_with(settings: Settings, time_scale: f64, bot_id: Option<&str>) -
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: None,
-        wecom_bots: Some(channel),
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

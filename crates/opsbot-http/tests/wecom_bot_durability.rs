@@ -77,8 +77,7 @@ async fn instance(db: &str, api_base: &str, owner: &str, time_scale: f64) -> Ins
     );
     engine.ensure_synced().await.unwrap();
     let bot = BotConfig {
-        name: "ops".into(),
-        token: TOKEN.into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         encoding_aes_key: AES_KEY.into(),
         bot_id: None,
         api_base: api_base.into(),
@@ -98,9 +97,7 @@ async fn instance(db: &str, api_base: &str, owner: &str, time_scale: f64) -> Ins
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: None,
-        wecom_bots: Some(channel),
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,

@@ -63,11 +63,10 @@ fn settings() -> Settings {
 
 fn app_config(api_base: &str) -> AppConfig {
     AppConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", TOKEN),
         corp_id: CORP.into(),
         agent_id: AGENT,
         secret: SECRET.into(),
-        token: TOKEN.into(),
         encoding_aes_key: AES_KEY.into(),
         api_base: api_base.into(),
     }
@@ -111,9 +110,7 @@ async fn serve_apps(
     let router = opsbot_http::router(opsbot_http::AppState {
         store: store.clone(),
         version: "test",
-        wecom: Some(channel),
-        wecom_bots: None,
-        wechat: None,
+        channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
         alerts: None,
         api: None,
         cmdb: None,
@@ -577,11 +574,10 @@ async fn several_apps_and_corps_at_once() {
         .await
         .unwrap();
     let second = AppConfig {
-        name: "dr".into(),
+        callback: opsbot_channels::Callback::new("dr", "tokenOfTheSecondApp"),
         corp_id: "wwsecondcorp00000".into(),
         agent_id: 1000003,
         secret: "second-secret".into(),
-        token: "tokenOfTheSecondApp".into(),
         encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
         api_base: fake.base_url(),
     };

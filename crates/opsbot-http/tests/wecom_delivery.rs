@@ -52,11 +52,10 @@ async fn world(settings: Settings) -> World {
     .await
     .unwrap();
     let app = AppConfig {
-        name: "ops".into(),
+        callback: opsbot_channels::Callback::new("ops", "QDG6eK"),
         corp_id: CORP.into(),
         agent_id: AGENT,
         secret: "secret".into(),
-        token: "QDG6eK".into(),
         encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
         api_base: fake.base_url(),
     };

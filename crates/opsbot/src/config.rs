@@ -385,51 +385,7 @@ impl Config {
                 format!("{} is out of range (1..=604800)", self.sessions.ttl_secs),
             );
         }
-        let mut names = HashSet::new();
-        for (i, app) in self.wecom.apps.iter().enumerate() {
-            let k = |f: &str| format!("wecom.apps[{i}].{f}");
-            if !is_ident(&app.name) {
-                return err(
-                    &k("name"),
-                    format!(
-                        "{:?} must be letters, digits, - or _ (it is part of the callback URL)",
-                        app.name
-                    ),
-                );
-            }
-            if !names.insert(app.name.clone()) {
-                return err(&k("name"), format!("duplicate app name {:?}", app.name));
-            }
-            for (field, value) in [
-                ("corp_id", &app.corp_id),
-                ("secret", &app.secret),
-                ("token", &app.token),
-            ] {
-                if value.trim().is_empty() {
-                    return err(&k(field), "must not be empty".into());
-                }
-            }
-            if app.agent_id <= 0 {
-                return err(&k("agent_id"), "must be a positive number".into());
-            }
-            let key = &app.encoding_aes_key;
-            if key.len() != 43
-                || !key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-            {
-                return err(
-                    &k("encoding_aes_key"),
-                    format!(
-                        "must be exactly 43 base64 characters (got {})",
-                        key.chars().count()
-                    ),
-                );
-            }
-            if !(app.api_base.starts_with("http://") || app.api_base.starts_with("https://")) {
-                return err(&k("api_base"), "must start with http:// or https://".into());
-            }
-        }
+        opsbot_channels::wecom::validate(&self.wecom.apps)?;
         opsbot_channels::wecom_bot::validate(&self.wecom.bots)?;
         opsbot_channels::mp::validate(&self.wechat.mp, |u| self.users.iter().any(|b| b.id == u))?;
         self.alert_settings()?;
@@ -459,7 +415,12 @@ impl Config {
             p.validate().map_err(|e| (k(&e.key), e.problem))?;
         }
         self.policy()?;
-        let app_names: Vec<String> = self.wecom.apps.iter().map(|a| a.name.clone()).collect();
+        let app_names: Vec<String> = self
+            .wecom
+            .apps
+            .iter()
+            .map(|a| a.callback.name.clone())
+            .collect();
         let user_ids: Vec<String> = self.users.iter().map(|u| u.id.clone()).collect();
         self.web.validate(opsbot_http::config::Context {
             wecom_apps: &app_names,
@@ -565,7 +526,12 @@ impl Config {
         let Some(alerts) = &self.alerts else {
             return Ok(None);
         };
-        let apps: Vec<&str> = self.wecom.apps.iter().map(|a| a.name.as_str()).collect();
+        let apps: Vec<&str> = self
+            .wecom
+            .apps
+            .iter()
+            .map(|a| a.callback.name.as_str())
+            .collect();
         alerts
             .compile(&apps)
             .map(Some)
@@ -916,7 +882,7 @@ openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 user = "zhangsan"
 "#;
         let c = load_str(base).unwrap();
-        assert_eq!(c.wecom.bots[0].name, "ops-group");
+        assert_eq!(c.wecom.bots[0].callback.name, "ops-group");
         assert_eq!(c.wecom.bots[0].api_base, "https://qyapi.weixin.qq.com");
         let mp = &c.wechat.mp[0];
         assert_eq!(mp.users[0].user, "zhangsan");
@@ -949,5 +915,32 @@ user = "zhangsan"
         .unwrap_err()
         .to_string();
         assert!(e.contains("extra"), "{e}");
+    }
+
+    #[test]
+    fn channel_tables_still_refuse_unknown_and_missing_keys() {
+        // `name` and `token` are one flattened part of every endpoint table; the tables
+        // still take exactly their documented keys.
+        let app = "[[wecom.apps]]\nname=\"a\"\ncorp_id=\"c\"\nagent_id=1\nsecret=\"s\"\ntoken=\"t\"\nencoding_aes_key=\"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n";
+        let c = load_str(app).unwrap();
+        assert_eq!(c.wecom.apps[0].callback.name, "a");
+        assert_eq!(c.wecom.apps[0].callback.token, "t");
+        let e = load_str(&format!("{app}tokn=\"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tokn"), "{e}");
+        let e = load_str(&app.replace("token=\"t\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("token"), "{e}");
+        let bot = "[[wecom.bots]]\nname=\"b\"\ntoken=\"t\"\nencoding_aes_key=\"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\nnmae=\"x\"\n";
+        let e = load_str(bot).unwrap_err().to_string();
+        assert!(e.contains("nmae"), "{e}");
+        let mp =
+            "[[wechat.mp]]\nname=\"m\"\napp_id=\"wx1\"\napp_secret=\"s\"\ntoken=\"t\"\nextra=1\n";
+        let e = load_str(mp).unwrap_err().to_string();
+        assert!(e.contains("extra"), "{e}");
+        let e = load_str("[[wecom.apps]]\nname=\"a b\"\ncorp_id=\"c\"\nagent_id=1\nsecret=\"s\"\ntoken=\"t\"\nencoding_aes_key=\"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG\"\n").unwrap_err().to_string();
+        assert!(e.contains("wecom.apps[0].name"), "{e}");
     }
 }

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use opsbot_channels::mp::MpChannel;
 use opsbot_channels::wecom::{Settings, WecomChannel};
 use opsbot_channels::wecom_bot::BotChannel;
+use opsbot_channels::{ChannelError, ChannelRegistry};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +46,10 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
             ));
         }
     }
-    let wecom = wecom_channel(&app)?;
+    let (engine, store) = (&app.engine, &app.store);
+    let wecom = configured(&app.config.wecom.apps, "configuring WeCom", |c| {
+        WecomChannel::new(c, engine.clone(), store.clone(), Settings::default())
+    })?;
     let robots = app
         .alerts
         .as_ref()
@@ -91,7 +95,16 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         let apps: Vec<&str> = ch.app_names().collect();
         tracing::info!(?apps, "WeCom callbacks at /wecom/{{app}}/callback");
     }
-    let (wecom_bots, wechat) = (bot_channel(&app)?, wechat_channel(&app)?);
+    let wecom_bots = configured(
+        &app.config.wecom.bots,
+        "configuring the WeCom robots",
+        |c| BotChannel::new(c, engine.clone(), store.clone(), Default::default()),
+    )?;
+    let wechat = configured(
+        &app.config.wechat.mp,
+        "configuring the WeChat Official Accounts",
+        |c| MpChannel::new(c, engine.clone(), store.clone(), Default::default()),
+    )?;
     let mut workers: Vec<_> = delivery.into_iter().collect();
     // The channels above run with their default settings: the longest callback
     // timestamp window among them bounds how late a replay can come.
@@ -145,12 +158,21 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     .context("starting the REST API and web UI")?;
     let cmdb = crate::cmdb::api(&app, &secret);
     crate::cmdb::spawn_tasks(&app, &cmdb, stop_rx.clone());
+    // Each configured channel, registered under its kind: its callback route serves it.
+    let mut channels = ChannelRegistry::default();
+    if let Some(ch) = wecom {
+        channels.register(ch);
+    }
+    if let Some(ch) = wecom_bots {
+        channels.register(ch);
+    }
+    if let Some(ch) = wechat {
+        channels.register(ch);
+    }
     let router = opsbot_http::router(opsbot_http::AppState {
         store: app.store.clone(),
         version: env!("CARGO_PKG_VERSION"),
-        wecom,
-        wecom_bots,
-        wechat,
+        channels,
         alerts: alerts.as_ref().map(|(g, _)| g.clone()),
         api: Some(Arc::new(api)),
         cmdb: Some(cmdb),
@@ -300,47 +322,14 @@ async fn scheduled_sync(
     }
 }
 
-/// The WeCom channel for the configured apps, if any.
-fn wecom_channel(app: &app::App) -> Result<Option<Arc<WecomChannel>>> {
-    if app.config.wecom.apps.is_empty() {
+/// The channel built from `configs` (its apps, robots or accounts), if there are any.
+fn configured<T, C>(
+    configs: &[T],
+    what: &'static str,
+    new: impl FnOnce(&[T]) -> Result<C, ChannelError>,
+) -> Result<Option<Arc<C>>> {
+    if configs.is_empty() {
         return Ok(None);
     }
-    let channel = WecomChannel::new(
-        &app.config.wecom.apps,
-        app.engine.clone(),
-        app.store.clone(),
-        Settings::default(),
-    )
-    .context("configuring WeCom")?;
-    Ok(Some(Arc::new(channel)))
-}
-
-/// The smart-robot channel for the configured `[[wecom.bots]]`, if any.
-fn bot_channel(app: &app::App) -> Result<Option<Arc<BotChannel>>> {
-    if app.config.wecom.bots.is_empty() {
-        return Ok(None);
-    }
-    let channel = BotChannel::new(
-        &app.config.wecom.bots,
-        app.engine.clone(),
-        app.store.clone(),
-        opsbot_channels::wecom_bot::Settings::default(),
-    )
-    .context("configuring the WeCom robots")?;
-    Ok(Some(Arc::new(channel)))
-}
-
-/// The Official Account channel for the configured `[[wechat.mp]]`, if any.
-fn wechat_channel(app: &app::App) -> Result<Option<Arc<MpChannel>>> {
-    if app.config.wechat.mp.is_empty() {
-        return Ok(None);
-    }
-    let channel = MpChannel::new(
-        &app.config.wechat.mp,
-        app.engine.clone(),
-        app.store.clone(),
-        opsbot_channels::mp::Settings::default(),
-    )
-    .context("configuring the WeChat Official Accounts")?;
-    Ok(Some(Arc::new(channel)))
+    Ok(Some(Arc::new(new(configs).context(what)?)))
 }

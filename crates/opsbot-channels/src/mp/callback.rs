@@ -1,5 +1,5 @@
-//! An account's callback URL: URL verification (GET: `echostr` back unchanged) and
-//! messages (POST), in plain or safe mode.
+//! An account's protocol for the shared pipeline: URL verification (GET: `echostr` back
+//! unchanged) and messages (POST), in plain or safe mode.
 //!
 //! In plain mode WeChat signs only the query (token, timestamp, nonce), not the body, so
 //! each signed query is accepted once, by a GET (URL check) or a POST alike: a captured
@@ -9,121 +9,135 @@
 use super::sink::MpSink;
 use super::{Account, MpChannel};
 use crate::error::{bad, unavailable, CallbackError};
-use crate::handoff::{hand_off, Handoff, Late};
-use crate::query::{fresh, signed, Signed};
+use crate::inbound::{
+    within_deadline, Ask, Asker, ChannelCodec, ChannelKind, Deadline, Opened, Turn,
+};
+use crate::query::Signed;
 use crate::{TEXT_ONLY, WELCOME};
+use async_trait::async_trait;
 use opsbot_core::{AuditEntry, AuditResult};
-use opsbot_engine::{Incoming, ReplySink, Status};
+use opsbot_engine::{Engine, Response, Status};
+use opsbot_store::Store;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::mp::{verify_signature, TEXT_MAX_BYTES};
 use opsbot_wecom::split::split_message;
 use opsbot_wecom::{Event, Message, MessageBody};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// What the POST answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// A passive reply: the XML body (encrypted in safe mode).
-    Reply(String),
-    /// Nothing to say now: `success`, so WeChat does not try again.
-    Nothing,
-}
+pub use crate::inbound::Answer;
+
+/// `/wechat/{account}/callback`.
+pub const KIND: ChannelKind = ChannelKind {
+    name: "wechat",
+    route: "/wechat/{account}/callback",
+    not_configured: "no WeChat Official Account is configured on this server\n",
+    reply_type: "application/xml; charset=utf-8",
+    // WeChat's "nothing to say": it does not try again and shows nothing.
+    nothing: "success",
+};
 
 /// Where later results go, said with an accepted job.
 const RESULTS_FOLLOW: &str = "(结果将以客服消息发到这里)";
 
-impl MpChannel {
-    fn account(&self, name: &str) -> Result<Arc<Account>, CallbackError> {
+#[async_trait]
+impl ChannelCodec for MpChannel {
+    type Endpoint = Account;
+    type Message = Message;
+    /// The text of the passive reply.
+    type Reply = String;
+
+    const KIND: &'static ChannelKind = &KIND;
+    const SIGNATURE: &'static str = "signature";
+
+    fn endpoint(&self, name: &str) -> Result<Arc<Account>, CallbackError> {
         self.accounts
             .get(name)
             .cloned()
             .ok_or_else(|| CallbackError::UnknownAccount(name.to_string()))
     }
 
-    fn check(&self, account: &Account, s: &Signed) -> Result<(), CallbackError> {
-        fresh(&s.timestamp, self.settings.timestamp_window)?;
-        verify_signature(&account.token, &s.signature, &s.timestamp, &s.nonce).map_err(bad)
+    fn channel(account: &Account) -> &str {
+        &account.channel
     }
 
-    /// GET: the signature proves WeChat holds our token; `echostr` goes back unchanged.
-    ///
-    /// The signature covers neither `echostr` nor a body, so two things are checked
-    /// besides it: `echostr` must be what WeChat sends (a short string of digits and
-    /// letters; it is reflected, and must never be markup), and the signed query is
-    /// recorded as used under the same key as a plain-mode POST's, so it can be replayed
-    /// neither as another URL check nor as a message with a body of the replayer's choice.
-    pub async fn verify_url(
-        &self,
-        account: &str,
-        raw_query: &str,
-    ) -> Result<String, CallbackError> {
-        let account = self.account(account)?;
-        let s = signed(raw_query, "signature")?;
-        let echostr = s
-            .rest
-            .get("echostr")
-            .ok_or_else(|| bad("missing query parameter echostr"))?
-            .clone();
-        if !safe_echostr(&echostr) {
-            return Err(bad(format!(
+    fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn timestamp_window(&self) -> Duration {
+        self.settings.timestamp_window
+    }
+
+    /// The signature covers neither `echostr` nor a body, so `echostr` must be what
+    /// WeChat sends (a short string of digits and letters; it is reflected, and must
+    /// never be markup).
+    fn check_echostr(&self, echostr: &str) -> Result<(), CallbackError> {
+        if safe_echostr(echostr) {
+            Ok(())
+        } else {
+            Err(bad(format!(
                 "query parameter echostr must be 1 to {ECHOSTR_MAX} ASCII letters or digits \
                  (WeChat sends digits); it is sent back as the answer"
-            )));
+            )))
         }
-        self.check(&account, &s)?;
-        if !self.first_time(&account, &signed_once(&s)).await? {
-            return Err(bad(
-                "this signed query (signature, timestamp, nonce) was already used; \
-                 WeChat signs every URL check afresh",
-            ));
-        }
-        Ok(echostr)
     }
 
-    /// POST: one message or event.
-    pub async fn receive(
+    /// The signature proves WeChat holds our token; `echostr` goes back unchanged.
+    fn verify_url(
         &self,
-        name: &str,
-        raw_query: &str,
-        body: &str,
-    ) -> Result<Answer, CallbackError> {
-        let account = self.account(name)?;
-        let s = signed(raw_query, "signature")?;
-        self.check(&account, &s)?;
+        account: &Account,
+        s: &Signed,
+        echostr: &str,
+    ) -> Result<String, CallbackError> {
+        verify_signature(&account.token, &s.signature, &s.timestamp, &s.nonce).map_err(bad)?;
+        Ok(echostr.to_string())
+    }
+
+    /// Recorded under the same key as a plain-mode POST's, so a URL check can be
+    /// replayed neither as another URL check nor as a message with a body of the
+    /// replayer's choice.
+    fn url_check_once(&self, s: &Signed) -> Option<String> {
+        Some(signed_once(s))
+    }
+
+    fn open(&self, account: &Account, s: &Signed, body: &str) -> Result<Opened, CallbackError> {
+        verify_signature(&account.token, &s.signature, &s.timestamp, &s.nonce).map_err(bad)?;
         let encrypted = s.rest.get("encrypt_type").map(String::as_str) == Some("aes");
-        let xml = match (&account.crypto, encrypted) {
+        match (&account.crypto, encrypted) {
             (Some(crypto), true) => {
                 let msg_signature = s
                     .rest
                     .get("msg_signature")
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| bad("missing query parameter msg_signature"))?;
-                crypto
+                let plaintext = crypto
                     .decrypt_message(msg_signature, &s.timestamp, &s.nonce, body)
-                    .map_err(bad)?
+                    .map_err(bad)?;
+                Ok(Opened {
+                    plaintext,
+                    single_use: None,
+                })
             }
-            (Some(_), false) => {
-                return Err(bad(format!(
-                    "account {} is in safe mode (encoding_aes_key is set) but the message is \
-                     not encrypted: set 消息加解密方式 to 安全模式, or remove encoding_aes_key",
-                    account.name
-                )))
-            }
-            (None, true) => {
-                return Err(bad(format!(
-                    "the message is encrypted but account {} has no encoding_aes_key: add the \
-                     account's EncodingAESKey, or set 消息加解密方式 to 明文模式",
-                    account.name
-                )))
-            }
-            (None, false) => {
-                if !self.first_time(&account, &signed_once(&s)).await? {
-                    return Ok(Answer::Nothing);
-                }
-                body.to_string()
-            }
-        };
-        let msg = Message::parse(&xml).map_err(bad)?;
+            (Some(_), false) => Err(bad(format!(
+                "account {} is in safe mode (encoding_aes_key is set) but the message is \
+                 not encrypted: set 消息加解密方式 to 安全模式, or remove encoding_aes_key",
+                account.name
+            ))),
+            (None, true) => Err(bad(format!(
+                "the message is encrypted but account {} has no encoding_aes_key: add the \
+                 account's EncodingAESKey, or set 消息加解密方式 to 明文模式",
+                account.name
+            ))),
+            (None, false) => Ok(Opened {
+                plaintext: body.to_string(),
+                single_use: Some(signed_once(s)),
+            }),
+        }
+    }
+
+    fn decode(&self, account: &Account, xml: &str) -> Result<Message, CallbackError> {
+        let msg = Message::parse(xml).map_err(bad)?;
         if let Some(expected) = &account.original_id {
             if &msg.to != expected {
                 return Err(bad(format!(
@@ -132,27 +146,76 @@ impl MpChannel {
                 )));
             }
         }
-        // Marked before it runs: WeChat's retries find it and get `success`.
-        if !self.first_time(&account, &msg.dedup_key()).await? {
-            return Ok(Answer::Nothing);
-        }
-        let (text, opens_window) = match &msg.body {
+        Ok(msg)
+    }
+
+    fn dedup_key(msg: &Message) -> String {
+        msg.dedup_key()
+    }
+
+    fn turn(&self, account: &Account, msg: &Message) -> Turn<String> {
+        let (text, typed) = match &msg.body {
             MessageBody::Text { content, .. } => (content.clone(), true),
             MessageBody::Event(Event::Click { key }) => (key.clone(), false),
             MessageBody::Event(Event::Subscribe) => {
-                let text = match account.users.contains_key(&msg.from) {
+                return Turn::Reply(match account.users.contains_key(&msg.from) {
                     true => WELCOME.to_string(),
                     false => format!("{WELCOME}\n\n{}", unbound(&msg.from)),
-                };
-                return Ok(self.passive(&account, &msg, &s, &text));
+                })
             }
-            MessageBody::Event(_) => return Ok(Answer::Nothing),
-            MessageBody::Other { .. } => return Ok(self.passive(&account, &msg, &s, TEXT_ONLY)),
+            MessageBody::Event(_) => return Turn::Nothing,
+            MessageBody::Other { .. } => return Turn::Reply(TEXT_ONLY.into()),
         };
+        Turn::Ask(Ask {
+            text,
+            chat: None,
+            typed,
+        })
+    }
+
+    async fn converse(
+        &self,
+        account: &Arc<Account>,
+        msg: &Message,
+        ask: Ask,
+    ) -> Result<Option<String>, CallbackError> {
+        within_deadline(self, account, msg, ask).await
+    }
+
+    /// The account's XML, encrypted in safe mode.
+    fn encode(&self, account: &Account, s: &Signed, msg: &Message, text: String) -> String {
+        let xml = text_reply_xml(&msg.from, &msg.to, chrono::Utc::now().timestamp(), &text);
+        match &account.crypto {
+            Some(crypto) => crypto.encrypt_reply(&xml, &s.timestamp, &s.nonce),
+            None => xml,
+        }
+    }
+}
+
+#[async_trait]
+impl Deadline for MpChannel {
+    type Courier = MpSink;
+
+    fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    fn ack_budget(&self) -> Duration {
+        self.settings.ack_budget
+    }
+
+    /// The opsbot user bound to the openid; a message the user typed opens their
+    /// customer-service window, and whatever could not reach them since is said first.
+    async fn asker(
+        &self,
+        account: &Account,
+        msg: &Message,
+        ask: &Ask,
+    ) -> Result<Asker<MpSink, String>, CallbackError> {
         let Some(user) = account.users.get(&msg.from).cloned() else {
-            return self.refuse(&account, &msg, &s, &text).await;
+            return Ok(Asker::Refused(self.refuse(account, msg, &ask.text).await));
         };
-        let missed = if opens_window {
+        let missed = if ask.typed {
             self.store
                 .window_open(&account.channel, &msg.from)
                 .await
@@ -160,72 +223,39 @@ impl MpChannel {
         } else {
             0
         };
-        let notice = missed_notice(missed);
         let sink = Arc::new(MpSink {
             channel: account.channel.clone(),
             open_id: msg.from.clone(),
             queue: self.outbox.clone(),
-            notice: std::sync::Mutex::new(notice.clone()),
+            notice: std::sync::Mutex::new(missed_notice(missed)),
         });
-        let incoming = Incoming {
-            channel: account.channel.clone(),
-            user,
-            chat: None,
-            text,
-            assume_yes: false,
-        };
-        let jobs: Arc<dyn ReplySink> = sink.clone();
-        let late: Arc<dyn Late> = sink.clone();
-        let response = match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget)
-            .await
-        {
-            Handoff::InTime(response) => response,
-            Handoff::Lost => {
-                tracing::error!(account = %account.name, "the engine task ended without a response");
-                return Ok(self.passive(&account, &msg, &s, "⚠ 处理消息时出错,请重试"));
-            }
-            Handoff::Late => {
-                tracing::warn!(account = %account.name, "engine slower than the ack budget; the reply follows as a customer-service message");
-                return Ok(Answer::Nothing);
-            }
-        };
+        Ok(Asker::User(user, sink))
+    }
+
+    /// One passive reply per message: what does not fit follows as messages.
+    fn in_time(&self, sink: &MpSink, response: Response) -> Option<String> {
         let mut text = sink.take_notice().unwrap_or_default() + &response.text;
         if matches!(response.status, Status::Accepted(_)) {
             text.push('\n');
             text.push_str(RESULTS_FOLLOW);
         }
-        // One passive reply per message: what does not fit follows as messages.
         let mut parts = split_message(&text, TEXT_MAX_BYTES).into_iter();
         let first = parts.next().unwrap_or_default();
         let rest: Vec<String> = parts.collect();
         if !rest.is_empty() {
             sink.queue_parts(rest);
         }
-        Ok(self.passive(&account, &msg, &s, &first))
+        Some(first)
     }
 
-    /// Records `key` for this account; `false` when it was already seen.
-    async fn first_time(&self, account: &Account, key: &str) -> Result<bool, CallbackError> {
-        let fresh = self
-            .store
-            .mark_processed(&account.channel, key)
-            .await
-            .map_err(unavailable)?;
-        if !fresh {
-            tracing::debug!(account = %account.name, %key, "duplicate callback ignored");
-        }
-        Ok(fresh)
+    fn lost(&self, _sink: &MpSink) -> Option<String> {
+        Some("⚠ 处理消息时出错,请重试".into())
     }
+}
 
+impl MpChannel {
     /// An openid nobody bound: refused, politely, and written to the audit log.
-    async fn refuse(
-        &self,
-        account: &Account,
-        msg: &Message,
-        s: &Signed,
-        text: &str,
-    ) -> Result<Answer, CallbackError> {
-        let answer = unbound(&msg.from);
+    async fn refuse(&self, account: &Account, msg: &Message, text: &str) -> String {
         let entry = AuditEntry {
             id: 0,
             at: chrono::Utc::now(),
@@ -243,16 +273,7 @@ impl MpChannel {
             tracing::error!(error = %e, openid = %msg.from, "audit entry lost");
         }
         tracing::warn!(account = %account.name, openid = %msg.from, "message from an unbound openid refused");
-        Ok(self.passive(account, msg, s, &answer))
-    }
-
-    /// The passive text reply to `msg`: the account's XML, encrypted in safe mode.
-    fn passive(&self, account: &Account, msg: &Message, s: &Signed, text: &str) -> Answer {
-        let xml = text_reply_xml(&msg.from, &msg.to, chrono::Utc::now().timestamp(), text);
-        Answer::Reply(match &account.crypto {
-            Some(crypto) => crypto.encrypt_reply(&xml, &s.timestamp, &s.nonce),
-            None => xml,
-        })
+        unbound(&msg.from)
     }
 }
 

@@ -16,11 +16,12 @@ mod callback;
 mod courier;
 mod sink;
 
-pub use callback::Answer;
+pub use callback::{Answer, KIND};
 
 use crate::config_check as check;
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::error::ChannelError;
+use crate::Callback;
 use opsbot_engine::Engine;
 use opsbot_store::{NewOutbox, Store};
 use opsbot_wecom::mp::{MpClient, MpClientConfig, MpCredentials};
@@ -42,14 +43,14 @@ pub struct WechatConfig {
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MpConfig {
-    /// Part of the callback URL: `/wechat/{name}/callback`.
-    pub name: String,
+    /// `name`, part of the callback URL (`/wechat/{name}/callback`), and `token`, the
+    /// server configuration's Token (令牌).
+    #[serde(flatten)]
+    pub callback: Callback,
     /// AppID (`wx…`; 设置与开发 → 基本配置).
     pub app_id: String,
     /// AppSecret.
     pub app_secret: String,
-    /// The server configuration's Token (令牌).
-    pub token: String,
     /// EncodingAESKey: set for safe mode (安全模式), which opsbot then requires; absent
     /// for plain mode (明文模式, the only one the 测试号 has).
     #[serde(default)]
@@ -82,7 +83,7 @@ fn default_api_base() -> String {
 impl std::fmt::Debug for MpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MpConfig")
-            .field("name", &self.name)
+            .field("name", &self.callback.name)
             .field("app_id", &self.app_id)
             .field("safe_mode", &self.encoding_aes_key.is_some())
             .field("original_id", &self.original_id)
@@ -101,14 +102,11 @@ pub fn validate(
     let mut names = HashSet::new();
     for (i, a) in accounts.iter().enumerate() {
         let key = |f: &str| format!("wechat.mp[{i}].{f}");
-        check::name(&a.name).map_err(|p| (key("name"), p))?;
-        if !names.insert(a.name.as_str()) {
-            return Err((key("name"), format!("duplicate account name {:?}", a.name)));
-        }
+        a.callback.check_name(key, &mut names, "account")?;
         for (field, value) in [
             ("app_id", &a.app_id),
             ("app_secret", &a.app_secret),
-            ("token", &a.token),
+            ("token", &a.callback.token),
         ] {
             check::not_empty(value).map_err(|p| (key(field), p))?;
         }
@@ -201,15 +199,16 @@ impl MpChannel {
     ) -> Result<Self, ChannelError> {
         let mut accounts = HashMap::new();
         for c in configs {
+            let Callback { name, token } = &c.callback;
             let bad = |problem: String| ChannelError::BadAccount {
-                account: c.name.clone(),
+                account: name.clone(),
                 problem,
             };
             let crypto = c
                 .encoding_aes_key
                 .as_deref()
                 .map(|key| {
-                    WecomCrypto::new(&c.token, key, &c.app_id)
+                    WecomCrypto::new(token, key, &c.app_id)
                         .map(|crypto| crypto.with_peer(opsbot_wecom::Peer::OfficialAccount))
                 })
                 .transpose()
@@ -223,9 +222,9 @@ impl MpChannel {
             )
             .map_err(|e| bad(e.to_string()))?;
             let account = Account {
-                name: c.name.clone(),
-                channel: format!("wechat:{}", c.name),
-                token: c.token.clone(),
+                name: name.clone(),
+                channel: format!("wechat:{name}"),
+                token: token.clone(),
                 crypto,
                 original_id: c.original_id.clone(),
                 users: c
@@ -235,7 +234,7 @@ impl MpChannel {
                     .collect(),
                 client,
             };
-            accounts.insert(c.name.clone(), Arc::new(account));
+            accounts.insert(name.clone(), Arc::new(account));
         }
         let wake = Arc::new(Notify::new());
         let outbox = crate::writer::spawn_writer(store.clone(), wake.clone());
@@ -283,10 +282,9 @@ mod tests {
 
     fn account() -> MpConfig {
         MpConfig {
-            name: "ops".into(),
+            callback: Callback::new("ops", "spamtest"),
             app_id: "wx49f0ab532d5d035a".into(),
             app_secret: "s3cret".into(),
-            token: "spamtest".into(),
             encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
             original_id: Some("gh_1234567890ab".into()),
             api_base: default_api_base(),

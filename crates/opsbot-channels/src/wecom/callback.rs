@@ -1,63 +1,85 @@
-//! The callback URL: URL verification (GET) and message callbacks (POST), per
-//! PROTOCOLS.md §1.7–§1.9.
+//! The WeCom app's protocol for the shared pipeline: URL verification (GET) and message
+//! callbacks (POST), per PROTOCOLS.md §1.7–§1.9. Quick, short answers to one person go
+//! back in the encrypted passive reply; everything else through the outbox with
+//! `message/send` or `appchat/send`.
 
 use super::outbox::Target;
 use super::sink::WecomSink;
 use super::{App, WecomChannel};
-use crate::error::{bad, unavailable, CallbackError};
-use crate::handoff::{hand_off, Handoff, Late};
-use crate::query::{fresh, signed, Signed};
-use opsbot_engine::{Incoming, ReplySink};
+use crate::error::{bad, CallbackError};
+use crate::inbound::{
+    within_deadline, Ask, Asker, ChannelCodec, ChannelKind, Deadline, Opened, Turn,
+};
+use crate::query::Signed;
+use crate::{TEXT_ONLY, WELCOME};
+use async_trait::async_trait;
+use opsbot_engine::{Engine, Response};
+use opsbot_store::Store;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::split::APP_TEXT_MAX_BYTES;
 use opsbot_wecom::{Event, Message, MessageBody};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::{TEXT_ONLY, WELCOME};
+/// `/wecom/{app}/callback`.
+pub const KIND: ChannelKind = ChannelKind {
+    name: "wecom",
+    route: "/wecom/{app}/callback",
+    not_configured: "WeCom is not configured on this server\n",
+    reply_type: "application/xml; charset=utf-8",
+    nothing: "",
+};
 
-impl WecomChannel {
-    fn app(&self, name: &str) -> Result<Arc<App>, CallbackError> {
+#[async_trait]
+impl ChannelCodec for WecomChannel {
+    type Endpoint = App;
+    type Message = Message;
+    /// The text of the passive reply.
+    type Reply = String;
+
+    const KIND: &'static ChannelKind = &KIND;
+    const SIGNATURE: &'static str = "msg_signature";
+
+    fn endpoint(&self, name: &str) -> Result<Arc<App>, CallbackError> {
         self.apps
             .get(name)
             .cloned()
             .ok_or_else(|| CallbackError::UnknownApp(name.to_string()))
     }
 
-    fn fresh(&self, timestamp: &str) -> Result<(), CallbackError> {
-        fresh(timestamp, self.settings.timestamp_window)
+    fn channel(app: &App) -> &str {
+        &app.channel
     }
 
-    /// GET: proves we hold the token and key by returning the decrypted `echostr`.
-    pub fn verify_url(&self, app: &str, raw_query: &str) -> Result<String, CallbackError> {
-        let app = self.app(app)?;
-        let s = signed(raw_query, "msg_signature")?;
-        let echostr = s
-            .rest
-            .get("echostr")
-            .ok_or_else(|| bad("missing query parameter echostr"))?;
-        self.fresh(&s.timestamp)?;
+    fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn timestamp_window(&self) -> Duration {
+        self.settings.timestamp_window
+    }
+
+    /// The decrypted `echostr`.
+    fn verify_url(&self, app: &App, s: &Signed, echostr: &str) -> Result<String, CallbackError> {
         app.crypto
             .verify_url(&s.signature, &s.timestamp, &s.nonce, echostr)
             .map_err(bad)
     }
 
-    /// POST: one message or event. Returns the HTTP body: an encrypted passive reply,
-    /// or empty (acknowledged; anything further comes by `message/send`).
-    pub async fn receive(
-        &self,
-        app_name: &str,
-        raw_query: &str,
-        body: &str,
-    ) -> Result<String, CallbackError> {
-        let app = self.app(app_name)?;
-        let s = signed(raw_query, "msg_signature")?;
-        self.fresh(&s.timestamp)?;
-        let xml = app
+    fn open(&self, app: &App, s: &Signed, body: &str) -> Result<Opened, CallbackError> {
+        let plaintext = app
             .crypto
             .decrypt_message(&s.signature, &s.timestamp, &s.nonce, body)
             .map_err(bad)?;
-        let msg = Message::parse(&xml).map_err(bad)?;
+        Ok(Opened {
+            plaintext,
+            single_use: None,
+        })
+    }
+
+    fn decode(&self, app: &App, xml: &str) -> Result<Message, CallbackError> {
+        let msg = Message::parse(xml).map_err(bad)?;
         if let Some(agent) = msg.agent_id {
             if agent != app.agent_id {
                 return Err(bad(format!(
@@ -66,30 +88,71 @@ impl WecomChannel {
                 )));
             }
         }
-        // Marked before it runs: WeCom's retries (and replays within the timestamp
-        // window) find it and get an empty acknowledgement, so nothing runs twice.
-        let fresh = self
-            .store
-            .mark_processed(&app.channel, &msg.dedup_key())
-            .await
-            .map_err(unavailable)?;
-        if !fresh {
-            tracing::debug!(app = %app.name, key = %msg.dedup_key(), "duplicate callback ignored");
-            return Ok(String::new());
-        }
+        Ok(msg)
+    }
+
+    fn dedup_key(msg: &Message) -> String {
+        msg.dedup_key()
+    }
+
+    fn turn(&self, _app: &App, msg: &Message) -> Turn<String> {
         let (text, chat) = match &msg.body {
             MessageBody::Text {
                 content, chat_id, ..
             } => (content.clone(), chat_id.clone()),
             MessageBody::Event(Event::Click { key }) => (key.clone(), None),
             MessageBody::Event(Event::TemplateCard { event_key, .. }) => (event_key.clone(), None),
-            MessageBody::Event(Event::EnterAgent) => {
-                return Ok(self.passive(&app, &msg, &s, WELCOME))
-            }
-            MessageBody::Event(_) => return Ok(String::new()),
-            MessageBody::Other { .. } => return Ok(self.passive(&app, &msg, &s, TEXT_ONLY)),
+            MessageBody::Event(Event::EnterAgent) => return Turn::Reply(WELCOME.into()),
+            MessageBody::Event(_) => return Turn::Nothing,
+            MessageBody::Other { .. } => return Turn::Reply(TEXT_ONLY.into()),
         };
-        let target = match &chat {
+        Turn::Ask(Ask {
+            text,
+            chat,
+            typed: true,
+        })
+    }
+
+    async fn converse(
+        &self,
+        app: &Arc<App>,
+        msg: &Message,
+        ask: Ask,
+    ) -> Result<Option<String>, CallbackError> {
+        within_deadline(self, app, msg, ask).await
+    }
+
+    /// The encrypted passive text reply to `msg`.
+    fn encode(&self, app: &App, s: &Signed, msg: &Message, text: String) -> String {
+        let plain = text_reply_xml(
+            &msg.from,
+            &app.corp_id,
+            chrono::Utc::now().timestamp(),
+            &text,
+        );
+        app.crypto.encrypt_reply(&plain, &s.timestamp, &s.nonce)
+    }
+}
+
+#[async_trait]
+impl Deadline for WecomChannel {
+    type Courier = WecomSink;
+
+    fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    fn ack_budget(&self) -> Duration {
+        self.settings.ack_budget
+    }
+
+    async fn asker(
+        &self,
+        app: &App,
+        msg: &Message,
+        ask: &Ask,
+    ) -> Result<Asker<WecomSink, String>, CallbackError> {
+        let target = match &ask.chat {
             Some(chat) => Target::Chat {
                 chat: chat.clone(),
                 mention: msg.from.clone(),
@@ -100,52 +163,27 @@ impl WecomChannel {
         };
         let sink = Arc::new(WecomSink {
             channel: app.channel.clone(),
-            target: target.clone(),
+            target,
             queue: self.queue.clone(),
             progress_interval: self.settings.progress_interval,
             last_progress: Mutex::new(HashMap::new()),
         });
-        let incoming = Incoming {
-            channel: app.channel.clone(),
-            user: msg.from.clone(),
-            chat,
-            text,
-            assume_yes: false,
-        };
-        let jobs: Arc<dyn ReplySink> = sink.clone();
-        let late: Arc<dyn Late> = sink.clone();
-        // If the engine is slow, the callback still answers in time and the response
-        // follows through the outbox.
-        let response = match hand_off(&self.engine, incoming, jobs, late, self.settings.ack_budget)
-            .await
-        {
-            Handoff::InTime(response) => response,
-            Handoff::Lost => {
-                tracing::error!(app = %app.name, "the engine task ended without a response");
-                sink.push("⚠ 处理消息时出错,请重试".into());
-                return Ok(String::new());
-            }
-            Handoff::Late => {
-                tracing::warn!(app = %app.name, "engine slower than the ack budget; the reply follows by message/send");
-                return Ok(String::new());
-            }
-        };
-        if matches!(target, Target::User { .. }) && response.text.len() <= APP_TEXT_MAX_BYTES {
-            Ok(self.passive(&app, &msg, &s, &response.text))
+        Ok(Asker::User(msg.from.clone(), sink))
+    }
+
+    /// Passive only to one person and within WeCom's size; a group is answered with a
+    /// mention, which only `appchat/send` can do.
+    fn in_time(&self, sink: &WecomSink, response: Response) -> Option<String> {
+        if matches!(sink.target, Target::User { .. }) && response.text.len() <= APP_TEXT_MAX_BYTES {
+            Some(response.text)
         } else {
             sink.push(response.text);
-            Ok(String::new())
+            None
         }
     }
 
-    /// The encrypted passive text reply to `msg`.
-    fn passive(&self, app: &App, msg: &Message, s: &Signed, text: &str) -> String {
-        let plain = text_reply_xml(
-            &msg.from,
-            &app.corp_id,
-            chrono::Utc::now().timestamp(),
-            text,
-        );
-        app.crypto.encrypt_reply(&plain, &s.timestamp, &s.nonce)
+    fn lost(&self, sink: &WecomSink) -> Option<String> {
+        sink.push("⚠ 处理消息时出错,请重试".into());
+        None
     }
 }

@@ -1,8 +1,9 @@
-//! The WeCom app channel: `/wecom/{app}/callback` verifies, decrypts and de-duplicates
-//! what WeCom sends, hands text to the engine, answers within WeCom's 5 s (the reply
-//! itself when it is quick and short, otherwise an empty acknowledgement), and delivers
-//! everything else (long replies, job progress and results) through the store's outbox
-//! with `message/send` or `appchat/send`.
+//! The WeCom app channel: `/wecom/{app}/callback`. Its codec ([`callback`]) verifies
+//! and decrypts what WeCom sends for the shared pipeline, which de-duplicates it, hands
+//! text to the engine and answers within WeCom's 5 s (the reply itself when it is quick
+//! and short, otherwise an empty acknowledgement); everything else (long replies, job
+//! progress and results) goes through the store's outbox with `message/send` or
+//! `appchat/send`.
 
 mod callback;
 mod delivery;
@@ -11,13 +12,16 @@ mod sink;
 
 pub use crate::delivery::{Delivery, RetryPolicy};
 pub use crate::error::{CallbackError, ChannelError};
+pub use crate::Callback;
+pub use callback::KIND;
 pub use opsbot_wecom::RobotConfig;
 pub use outbox::{address, robot_channel, Body, Target};
 
+use crate::config_check as check;
 use opsbot_engine::Engine;
 use opsbot_store::Store;
 use opsbot_wecom::{AppClient, AppCredentials, ClientConfig, WecomClient, WecomCrypto};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -27,11 +31,12 @@ use tokio::sync::Notify;
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
-    pub name: String,
+    /// `name` and `token`.
+    #[serde(flatten)]
+    pub callback: Callback,
     pub corp_id: String,
     pub agent_id: i64,
     pub secret: String,
-    pub token: String,
     pub encoding_aes_key: String,
     #[serde(default = "default_api_base")]
     pub api_base: String,
@@ -45,12 +50,35 @@ fn default_api_base() -> String {
 impl std::fmt::Debug for AppConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppConfig")
-            .field("name", &self.name)
+            .field("name", &self.callback.name)
             .field("corp_id", &self.corp_id)
             .field("agent_id", &self.agent_id)
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
     }
+}
+
+/// Checks `[[wecom.apps]]`; the error names the key (`wecom.apps[0].token`) and the
+/// problem.
+pub fn validate(apps: &[AppConfig]) -> Result<(), (String, String)> {
+    let mut names = HashSet::new();
+    for (i, app) in apps.iter().enumerate() {
+        let key = |f: &str| format!("wecom.apps[{i}].{f}");
+        app.callback.check_name(key, &mut names, "app")?;
+        for (field, value) in [
+            ("corp_id", &app.corp_id),
+            ("secret", &app.secret),
+            ("token", &app.callback.token),
+        ] {
+            check::not_empty(value).map_err(|p| (key(field), p))?;
+        }
+        if app.agent_id <= 0 {
+            return Err((key("agent_id"), "must be a positive number".into()));
+        }
+        check::aes_key(&app.encoding_aes_key).map_err(|p| (key("encoding_aes_key"), p))?;
+        check::http_url(&app.api_base).map_err(|p| (key("api_base"), p))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -118,11 +146,12 @@ impl WecomChannel {
         // One HTTP client per API base, so apps of one corp share connections.
         let mut clients: HashMap<String, WecomClient> = HashMap::new();
         for c in configs {
+            let Callback { name, token } = &c.callback;
             let bad = |problem: String| ChannelError::BadApp {
-                app: c.name.clone(),
+                app: name.clone(),
                 problem,
             };
-            let crypto = WecomCrypto::new(&c.token, &c.encoding_aes_key, &c.corp_id)
+            let crypto = WecomCrypto::new(token, &c.encoding_aes_key, &c.corp_id)
                 .map_err(|e| bad(e.to_string()))?;
             let client = match clients.get(&c.api_base) {
                 Some(client) => client.clone(),
@@ -139,14 +168,14 @@ impl WecomChannel {
                 }
             };
             let app = App {
-                name: c.name.clone(),
-                channel: format!("wecom:{}", c.name),
+                name: name.clone(),
+                channel: format!("wecom:{name}"),
                 corp_id: c.corp_id.clone(),
                 agent_id: c.agent_id,
                 crypto,
                 client: client.app(AppCredentials::new(&c.corp_id, c.agent_id, &c.secret)),
             };
-            apps.insert(c.name.clone(), Arc::new(app));
+            apps.insert(name.clone(), Arc::new(app));
         }
         let wake = Arc::new(Notify::new());
         let queue = crate::writer::spawn_writer(store.clone(), wake.clone());

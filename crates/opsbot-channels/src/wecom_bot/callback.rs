@@ -1,16 +1,19 @@
-//! The robot's callback URL: URL verification (GET, answered from memory well within
-//! WeCom's 1 s) and callbacks (POST): a user message is acknowledged once its stream is
-//! recorded (the streams of messages arriving together in one write), so a crash after
+//! The robot's protocol for the shared pipeline: URL verification (GET, answered from
+//! memory well within WeCom's 1 s) and callbacks (POST). Its capability is the stream:
+//! a user message is acknowledged once its stream is recorded (the streams of messages
+//! arriving together in one write; the record is its de-duplication), so a crash after
 //! the acknowledgement cannot lose it, and a store that cannot record it answers 503,
-//! which WeCom retries; refreshes get the stream as it stands; events get a welcome or
-//! nothing.
+//! which WeCom retries; the engine runs after the acknowledgement. Refreshes get the
+//! stream as it stands; events get a welcome or nothing.
 
 use super::quiet::Quiet;
 use super::stream::{self, StreamSink};
 use super::{Bot, BotChannel};
 use crate::error::{bad, unavailable, CallbackError};
-use crate::query::{fresh, signed};
+use crate::inbound::{Ask, ChannelCodec, ChannelKind, Opened, Turn};
+use crate::query::Signed;
 use crate::{TEXT_ONLY, WELCOME};
+use async_trait::async_trait;
 use opsbot_engine::{Engine, Incoming, ReplySink};
 use opsbot_store::{NewOutbox, NewStream, Store, StreamOpened, StreamRecord, StreamState};
 use opsbot_wecom::aibot::{self, BotBody, BotMessage, Chat};
@@ -19,48 +22,72 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// `/wecom/bot/{bot}/callback`.
+pub const KIND: ChannelKind = ChannelKind {
+    name: "wecom-bot",
+    route: "/wecom/bot/{bot}/callback",
+    not_configured: "no WeCom robot is configured on this server\n",
+    reply_type: "application/json; charset=utf-8",
+    nothing: "",
+};
+
 /// What a refresh of a stream we do not know is told; it ends the stream.
 const STREAM_GONE: &str = "⚠ 这条消息的回复已失效(已超过回复时限)。发送 任务 查看最近任务的结果";
 
-impl BotChannel {
-    fn bot(&self, name: &str) -> Result<Arc<Bot>, CallbackError> {
+#[async_trait]
+impl ChannelCodec for BotChannel {
+    type Endpoint = Bot;
+    type Message = BotMessage;
+    /// The plain JSON reply, before encryption.
+    type Reply = String;
+
+    const KIND: &'static ChannelKind = &KIND;
+    const SIGNATURE: &'static str = "msg_signature";
+    const RECORDS_ASKS: bool = true;
+
+    fn endpoint(&self, name: &str) -> Result<Arc<Bot>, CallbackError> {
         self.bots
             .get(name)
             .cloned()
             .ok_or_else(|| CallbackError::UnknownBot(name.to_string()))
     }
 
-    /// GET: proves we hold the token and key by returning the decrypted `echostr`.
-    pub fn verify_url(&self, bot: &str, raw_query: &str) -> Result<String, CallbackError> {
-        let bot = self.bot(bot)?;
-        let s = signed(raw_query, "msg_signature")?;
-        let echostr = s
-            .rest
-            .get("echostr")
-            .ok_or_else(|| bad("missing query parameter echostr"))?;
-        fresh(&s.timestamp, self.settings.timestamp_window)?;
+    fn channel(bot: &Bot) -> &str {
+        &bot.channel
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn timestamp_window(&self) -> Duration {
+        self.settings.timestamp_window
+    }
+
+    fn arrived(&self) {
+        self.quiet.arrived();
+    }
+
+    /// The decrypted `echostr`.
+    fn verify_url(&self, bot: &Bot, s: &Signed, echostr: &str) -> Result<String, CallbackError> {
         bot.crypto
             .verify_url(&s.signature, &s.timestamp, &s.nonce, echostr)
             .map_err(bad)
     }
 
-    /// POST: one callback. Returns the HTTP body: an encrypted JSON reply, or empty (no
-    /// reply).
-    pub async fn receive(
-        &self,
-        bot_name: &str,
-        raw_query: &str,
-        body: &str,
-    ) -> Result<String, CallbackError> {
-        self.quiet.arrived();
-        let bot = self.bot(bot_name)?;
-        let s = signed(raw_query, "msg_signature")?;
-        fresh(&s.timestamp, self.settings.timestamp_window)?;
-        let json = bot
+    fn open(&self, bot: &Bot, s: &Signed, body: &str) -> Result<Opened, CallbackError> {
+        let plaintext = bot
             .crypto
             .decrypt_json_message(&s.signature, &s.timestamp, &s.nonce, body)
             .map_err(bad)?;
-        let msg = BotMessage::parse(&json).map_err(bad)?;
+        Ok(Opened {
+            plaintext,
+            single_use: None,
+        })
+    }
+
+    fn decode(&self, bot: &Bot, json: &str) -> Result<BotMessage, CallbackError> {
+        let msg = BotMessage::parse(json).map_err(bad)?;
         if let Some(expected) = &bot.bot_id {
             if &msg.bot_id != expected {
                 return Err(bad(format!(
@@ -69,62 +96,77 @@ impl BotChannel {
                 )));
             }
         }
-        let reply = match &msg.body {
-            BotBody::StreamRefresh { id } => Some(self.refresh(&bot, id).await?),
-            BotBody::Text(text) => Some(self.ask(&bot, &msg, text).await?),
-            BotBody::Event(event) => {
-                let fresh = self.first_time(&bot, &msg).await?;
-                // A text reply is documented for the welcome only.
-                (fresh && event == "enter_chat").then(|| aibot::text_reply_json(WELCOME))
-            }
-            BotBody::Other(_) => {
-                let fresh = self.first_time(&bot, &msg).await?;
-                fresh.then(|| {
-                    aibot::stream_reply_json(&new_stream_id(), true, &address(&msg, TEXT_ONLY))
-                })
-            }
-        };
-        Ok(reply
-            .map(|plain| {
-                bot.crypto
-                    .encrypt_json_reply(&plain, &s.timestamp, &s.nonce)
-            })
-            .unwrap_or_default())
+        Ok(msg)
     }
 
-    /// Records a callback that opens no stream; `false` for a retry or replay.
-    async fn first_time(&self, bot: &Bot, msg: &BotMessage) -> Result<bool, CallbackError> {
-        let fresh = self
+    fn dedup_key(msg: &BotMessage) -> String {
+        msg.msg_id.clone()
+    }
+
+    fn turn(&self, _bot: &Bot, msg: &BotMessage) -> Turn<String> {
+        match &msg.body {
+            BotBody::StreamRefresh { id } => Turn::Resume(id.clone()),
+            BotBody::Text(text) => {
+                let (chat, text) = match &msg.chat {
+                    Chat::Group(chat) => (Some(chat.clone()), aibot::strip_mention(text)),
+                    Chat::Single => (None, text.trim()),
+                };
+                Turn::Ask(Ask {
+                    text: text.to_string(),
+                    chat,
+                    typed: true,
+                })
+            }
+            // A text reply is documented for the welcome only.
+            BotBody::Event(event) if event == "enter_chat" => {
+                Turn::Reply(aibot::text_reply_json(WELCOME))
+            }
+            BotBody::Event(_) => Turn::Nothing,
+            BotBody::Other(_) => Turn::Reply(aibot::stream_reply_json(
+                &new_stream_id(),
+                true,
+                &address(msg, TEXT_ONLY),
+            )),
+        }
+    }
+
+    /// A refresh: the stream as it stands.
+    async fn resume(
+        &self,
+        bot: &Arc<Bot>,
+        stream_id: &str,
+    ) -> Result<Option<String>, CallbackError> {
+        let record = self
             .store
-            .mark_processed(&bot.channel, &msg.msg_id)
+            .stream_get(&bot.channel, stream_id)
             .await
             .map_err(unavailable)?;
-        if !fresh {
-            tracing::debug!(bot = %bot.name, msgid = %msg.msg_id, "duplicate callback ignored");
-        }
-        Ok(fresh)
+        let reply = match record {
+            Some(record) => self.stream_state(bot, record).await?,
+            None => {
+                tracing::warn!(bot = %bot.name, stream = %stream_id, "refresh for an unknown stream; ending it");
+                aibot::stream_reply_json(stream_id, true, STREAM_GONE)
+            }
+        };
+        Ok(Some(reply))
     }
 
     /// A user message: its stream recorded, then acknowledged (empty); the engine runs
     /// in the background. A retry of a message already recorded is acknowledged with the
     /// same stream and runs nothing.
-    async fn ask(
+    async fn converse(
         &self,
         bot: &Arc<Bot>,
         msg: &BotMessage,
-        text: &str,
-    ) -> Result<String, CallbackError> {
-        let (chat, text) = match &msg.chat {
-            Chat::Group(chat) => (Some(chat.clone()), aibot::strip_mention(text)),
-            Chat::Single => (None, text.trim()),
-        };
+        ask: Ask,
+    ) -> Result<Option<String>, CallbackError> {
         let stream_id = aibot::stream_id(&msg.msg_id);
         let stream = NewStream {
             channel: bot.channel.clone(),
             stream_id: stream_id.clone(),
             msg_id: msg.msg_id.clone(),
             asker: msg.from.clone(),
-            chat,
+            chat: ask.chat,
             response_url: msg.response_url.clone(),
         };
         match self.opener.open(stream).await {
@@ -136,7 +178,7 @@ impl BotChannel {
                     quiet: self.quiet.clone(),
                     response_url_ttl: self.settings.response_url_ttl,
                 };
-                tokio::spawn(run.answer(record, text.to_string()));
+                tokio::spawn(run.answer(record, ask.text));
             }
             Ok(StreamOpened::Existing(_)) => {
                 tracing::debug!(bot = %bot.name, msgid = %msg.msg_id, "duplicate message; its stream is answering it");
@@ -146,25 +188,16 @@ impl BotChannel {
                 return Err(unavailable(format!("cannot record the message: {e}")));
             }
         }
-        Ok(aibot::stream_reply_json(&stream_id, false, ""))
+        Ok(Some(aibot::stream_reply_json(&stream_id, false, "")))
     }
 
-    /// A refresh: the stream as it stands.
-    async fn refresh(&self, bot: &Bot, stream_id: &str) -> Result<String, CallbackError> {
-        let record = self
-            .store
-            .stream_get(&bot.channel, stream_id)
-            .await
-            .map_err(unavailable)?;
-        match record {
-            Some(record) => self.stream_state(bot, record).await,
-            None => {
-                tracing::warn!(bot = %bot.name, stream = %stream_id, "refresh for an unknown stream; ending it");
-                Ok(aibot::stream_reply_json(stream_id, true, STREAM_GONE))
-            }
-        }
+    fn encode(&self, bot: &Bot, s: &Signed, _msg: &BotMessage, plain: String) -> String {
+        bot.crypto
+            .encrypt_json_reply(&plain, &s.timestamp, &s.nonce)
     }
+}
 
+impl BotChannel {
     /// The reply for `record`: what there is so far while it runs, the whole answer when
     /// done; past its deadline it is ended and the rest left to `response_url`.
     async fn stream_state(&self, bot: &Bot, record: StreamRecord) -> Result<String, CallbackError> {

@@ -21,9 +21,12 @@ mod opener;
 mod quiet;
 mod stream;
 
+pub use callback::KIND;
+
 use crate::config_check as check;
 use crate::delivery::{Delivery, RetryPolicy};
 use crate::error::ChannelError;
+use crate::Callback;
 use opsbot_engine::Engine;
 use opsbot_store::{NewOutbox, Store};
 use opsbot_wecom::{aibot, ClientConfig, WecomClient, WecomCrypto};
@@ -36,10 +39,10 @@ use tokio::sync::{mpsc, Notify};
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BotConfig {
-    /// Part of the callback URL: `/wecom/bot/{name}/callback`.
-    pub name: String,
-    /// The robot's callback Token (接收消息 → Token).
-    pub token: String,
+    /// `name`, part of the callback URL (`/wecom/bot/{name}/callback`), and `token`, the
+    /// robot's callback Token (接收消息 → Token).
+    #[serde(flatten)]
+    pub callback: Callback,
     /// The robot's EncodingAESKey (43 characters).
     pub encoding_aes_key: String,
     /// The robot's id (`aibotid`); when set, callbacks for another robot are refused.
@@ -58,7 +61,7 @@ fn default_api_base() -> String {
 impl std::fmt::Debug for BotConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BotConfig")
-            .field("name", &self.name)
+            .field("name", &self.callback.name)
             .field("bot_id", &self.bot_id)
             .field("api_base", &self.api_base)
             .finish_non_exhaustive()
@@ -70,11 +73,8 @@ pub fn validate(bots: &[BotConfig]) -> Result<(), (String, String)> {
     let mut names = HashSet::new();
     for (i, bot) in bots.iter().enumerate() {
         let key = |f: &str| format!("wecom.bots[{i}].{f}");
-        check::name(&bot.name).map_err(|p| (key("name"), p))?;
-        if !names.insert(bot.name.as_str()) {
-            return Err((key("name"), format!("duplicate robot name {:?}", bot.name)));
-        }
-        check::not_empty(&bot.token).map_err(|p| (key("token"), p))?;
+        bot.callback.check_name(key, &mut names, "robot")?;
+        check::not_empty(&bot.callback.token).map_err(|p| (key("token"), p))?;
         check::aes_key(&bot.encoding_aes_key).map_err(|p| (key("encoding_aes_key"), p))?;
         if let Some(id) = &bot.bot_id {
             check::not_empty(id).map_err(|p| (key("bot_id"), p))?;
@@ -148,11 +148,12 @@ impl BotChannel {
         let mut bots = HashMap::new();
         let mut clients: HashMap<String, WecomClient> = HashMap::new();
         for c in configs {
+            let Callback { name, token } = &c.callback;
             let bad = |problem: String| ChannelError::BadBot {
-                bot: c.name.clone(),
+                bot: name.clone(),
                 problem,
             };
-            let crypto = WecomCrypto::new(&c.token, &c.encoding_aes_key, aibot::RECEIVE_ID)
+            let crypto = WecomCrypto::new(token, &c.encoding_aes_key, aibot::RECEIVE_ID)
                 .map_err(|e| bad(e.to_string()))?;
             let client = match clients.get(&c.api_base) {
                 Some(client) => client.clone(),
@@ -167,13 +168,13 @@ impl BotChannel {
                 }
             };
             let bot = Bot {
-                name: c.name.clone(),
-                channel: format!("wecom-bot:{}", c.name),
+                name: name.clone(),
+                channel: format!("wecom-bot:{name}"),
                 crypto,
                 bot_id: c.bot_id.clone(),
                 client,
             };
-            bots.insert(c.name.clone(), Arc::new(bot));
+            bots.insert(name.clone(), Arc::new(bot));
         }
         let wake = Arc::new(Notify::new());
         let outbox = crate::writer::spawn_writer(store.clone(), wake.clone());
@@ -244,8 +245,7 @@ mod tests {
 
     fn bot(name: &str) -> BotConfig {
         BotConfig {
-            name: name.into(),
-            token: "QDG6eK".into(),
+            callback: Callback::new(name, "QDG6eK"),
             encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
             bot_id: None,
             api_base: default_api_base(),
@@ -260,16 +260,16 @@ mod tests {
         assert!(p.contains("duplicate"), "{p}");
         let mut b = bot("a b");
         assert_eq!(validate(&[b.clone()]).unwrap_err().0, "wecom.bots[0].name");
-        b.name = "ok".into();
+        b.callback.name = "ok".into();
         b.encoding_aes_key = "short".into();
         assert_eq!(
             validate(&[b.clone()]).unwrap_err().0,
             "wecom.bots[0].encoding_aes_key"
         );
         b.encoding_aes_key = bot("x").encoding_aes_key;
-        b.token = " ".into();
+        b.callback.token = " ".into();
         assert_eq!(validate(&[b.clone()]).unwrap_err().0, "wecom.bots[0].token");
-        b.token = "t".into();
+        b.callback.token = "t".into();
         b.api_base = "ftp://x".into();
         assert_eq!(validate(&[b]).unwrap_err().0, "wecom.bots[0].api_base");
     }

@@ -3,7 +3,5 @@
 pub mod agent;
 pub mod alerts;
 pub mod api;
+pub mod callback;
 pub mod health;
-pub mod wechat;
-pub mod wecom;
-pub mod wecom_bot;

@@ -126,11 +126,10 @@ impl World {
         fake.add_app(CORP, "app-secret", AGENT);
         fake.add_users(&["zhangsan", "lisi", "wangwu", "admin", "zhaoliu"]);
         let app = AppConfig {
-            name: "ops".into(),
+            callback: opsbot_channels::Callback::new("ops", "QDG6eK"),
             corp_id: CORP.into(),
             agent_id: AGENT,
             secret: "app-secret".into(),
-            token: "QDG6eK".into(),
             encoding_aes_key: "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C".into(),
             api_base: fake.base_url(),
         };
@@ -169,10 +168,8 @@ impl World {
         let router = opsbot_http::router(AppState {
             store: store.clone(),
             version: "test",
-            wecom: Some(channel),
+            channels: opsbot_channels::ChannelRegistry::default().with(channel.clone()),
             api: Some(ctx.clone()),
-            wecom_bots: None,
-            wechat: None,
             alerts: None,
             cmdb: None,
         });
