@@ -3,8 +3,7 @@
 
 use crate::facts::Report;
 use async_trait::async_trait;
-use opsbot_core::asset::Collected;
-use opsbot_core::asset::{CHANGE_KIND, CHANGE_PROVIDER};
+use opsbot_core::asset::{Collected, CHANGE_KIND, CHANGE_PROVIDER};
 use opsbot_core::{Asset, AssetCard, AssetDesk, AssetLookup, Change, DeskError, Facts};
 use opsbot_store::{AssetQuery, ChangeQuery, Store};
 use std::sync::Arc;
