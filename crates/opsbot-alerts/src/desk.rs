@@ -3,12 +3,15 @@
 //! It needs only the store and the settings, so `opsbot chat` has it too.
 
 use crate::config::Settings;
-use crate::notify::{deliveries, local_time, outbox_items};
+use crate::notify::{deliveries, outbox_items};
 use crate::routing::Facts;
 use crate::silence::{Matcher, Silences};
 use async_trait::async_trait;
 use opsbot_core::notice::Target;
-use opsbot_core::{Acked, AlertDesk, AlertRef, DeskError, DeskPage, Silence, Silenced};
+use opsbot_core::{
+    Acked, AlertDesk, AlertRef, DeadLetter, DeskError, DeskPage, FiringAlert, Recipient, Silence,
+    Silenced,
+};
 use opsbot_store::alerts::{AckOutcome, AlertQuery, AlertRecord, NewSilence, FIRING};
 use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Store, StoreError};
 use std::sync::Arc;
@@ -50,31 +53,20 @@ impl Desk {
         }
     }
 
-    fn line(&self, a: &AlertRecord) -> String {
-        let mut line = format!(
-            "#{} {}{} {}",
-            a.id,
-            crate::notify::icon(&a.severity),
-            a.severity,
-            a.name
-        );
-        if !a.endpoint.is_empty() {
-            line.push_str(&format!(" @{}", a.endpoint));
+    fn row(&self, a: &AlertRecord) -> FiringAlert {
+        FiringAlert {
+            id: a.id,
+            name: a.name.clone(),
+            severity: a.severity.clone(),
+            endpoint: a.endpoint.clone(),
+            since: a.starts_at.with_timezone(&self.settings.timezone),
+            acked_by: a.ack_by.clone(),
+            unparsed: a.parse_error.is_some(),
         }
-        line.push_str(&format!(
-            " · {} 起",
-            local_time(a.starts_at, self.settings.timezone)
-        ));
-        if let Some(by) = &a.ack_by {
-            line.push_str(&format!(" · ✔{by}"));
-        }
-        if a.parse_error.is_some() {
-            line.push_str(" · ⚠未解析");
-        }
-        line
     }
 
-    /// Tells every route of `a` that `user` acknowledged it.
+    /// Tells every route of `a` that `user` acknowledged it. The text is the gateway's
+    /// own notification (queued for the outbox, not a chat reply), so it is worded here.
     async fn announce_ack(&self, a: &AlertRecord, user: &str) -> Result<Vec<String>, StoreError> {
         let mut text = format!("✅ 告警 #{} {}", a.id, a.name);
         if !a.endpoint.is_empty() {
@@ -115,33 +107,28 @@ fn alert_ref(a: &AlertRecord) -> AlertRef {
     }
 }
 
-/// Who a dead letter was for, in a few words.
-fn recipient(item: &OutboxItem) -> String {
+/// Who a dead letter was for.
+fn recipient(item: &OutboxItem) -> Recipient {
     match serde_json::from_str::<Target>(&item.target) {
-        Ok(Target::User { user }) => user,
-        Ok(Target::Chat { chat, .. }) | Ok(Target::AppChat { chat }) => format!("群聊 {chat}"),
+        Ok(Target::User { user }) => Recipient::User(user),
+        Ok(Target::Chat { chat, .. }) | Ok(Target::AppChat { chat }) => Recipient::Chat(chat),
         Ok(Target::Members {
             users,
             parties,
             tags,
-        }) => {
-            let mut who: Vec<String> = users;
-            who.extend(parties.iter().map(|p| format!("部门{p}")));
-            who.extend(tags.iter().map(|t| format!("标签{t}")));
-            if who.is_empty() {
-                "(无接收人)".into()
-            } else {
-                who.join("|")
-            }
-        }
-        Ok(Target::Robot) => "群机器人".into(),
-        Err(_) => "?".into(),
+        }) => Recipient::Members {
+            users,
+            parties,
+            tags,
+        },
+        Ok(Target::Robot) => Recipient::Robot,
+        Err(_) => Recipient::Unknown,
     }
 }
 
 #[async_trait]
 impl AlertDesk for Desk {
-    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage, DeskError> {
+    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage<FiringAlert>, DeskError> {
         let total = self.store.alerts_count(FIRING).await.map_err(down)?;
         let alerts = self
             .store
@@ -155,7 +142,7 @@ impl AlertDesk for Desk {
             .map_err(down)?;
         Ok(DeskPage {
             total,
-            lines: alerts.iter().map(|a| self.line(a)).collect(),
+            rows: alerts.iter().map(|a| self.row(a)).collect(),
         })
     }
 
@@ -234,7 +221,7 @@ impl AlertDesk for Desk {
         })
     }
 
-    async fn dead_letters(&self, limit: u64) -> Result<DeskPage, DeskError> {
+    async fn dead_letters(&self, limit: u64) -> Result<DeskPage<DeadLetter>, DeskError> {
         let dead = self
             .store
             .outbox_list(&OutboxQuery {
@@ -244,29 +231,20 @@ impl AlertDesk for Desk {
             })
             .await
             .map_err(down)?;
-        let lines = dead
+        let rows = dead
             .iter()
             .take(limit as usize)
-            .map(|i| {
-                let why: String = i
-                    .last_error
-                    .as_deref()
-                    .unwrap_or("")
-                    .chars()
-                    .take(240)
-                    .collect();
-                format!(
-                    "#{} {} {} → {}: {why}",
-                    i.id,
-                    local_time(i.updated_at, self.settings.timezone),
-                    i.channel.trim_start_matches("wecom:"),
-                    recipient(i)
-                )
+            .map(|i| DeadLetter {
+                id: i.id,
+                at: i.updated_at.with_timezone(&self.settings.timezone),
+                app: i.channel.trim_start_matches("wecom:").to_string(),
+                to: recipient(i),
+                error: i.last_error.clone().unwrap_or_default(),
             })
             .collect();
         Ok(DeskPage {
             total: dead.len() as u64,
-            lines,
+            rows,
         })
     }
 }

@@ -149,22 +149,9 @@ pub fn human_duration(d: chrono::Duration) -> String {
     }
 }
 
-/// 🔴 critical-ish, 🟠 warning-ish, 🔵 otherwise.
+/// 🔴 critical-ish, 🟠 warning-ish, 🔵 otherwise (the engine's alert list uses the same).
 pub fn icon(severity: &str) -> &'static str {
-    let s = severity.to_ascii_lowercase();
-    if matches!(
-        s.as_str(),
-        "p0" | "p1" | "critical" | "disaster" | "high" | "emergency" | "fatal"
-    ) {
-        "🔴"
-    } else if matches!(
-        s.as_str(),
-        "p2" | "p3" | "warning" | "average" | "major" | "error"
-    ) {
-        "🟠"
-    } else {
-        "🔵"
-    }
+    opsbot_core::alerts::severity_icon(severity)
 }
 
 /// An alert as templates see it.

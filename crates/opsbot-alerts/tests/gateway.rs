@@ -164,10 +164,15 @@ async fn news_repeats_resolutions_silences_and_acks() {
     assert_eq!(outbox(&w).await.len(), 2);
     let page = desk.firing(0, 10).await.unwrap();
     assert_eq!(page.total, 2);
+    let lines: Vec<String> = page
+        .rows
+        .iter()
+        .map(opsbot_engine::render::desk::firing)
+        .collect();
     assert!(
-        page.lines[0].starts_with(&format!("#{} 🔵 DiskSlow @web-02", quiet.alerts[0])),
+        lines[0].starts_with(&format!("#{} 🔵 DiskSlow @web-02", quiet.alerts[0])),
         "{:?}",
-        page.lines
+        lines
     );
     assert!(desk.silence("a=[", 10, "x").await.is_err());
 
@@ -214,7 +219,12 @@ async fn news_repeats_resolutions_silences_and_acks() {
         .unwrap());
     let dead = desk.dead_letters(10).await.unwrap();
     assert_eq!(dead.total, 1);
-    assert!(dead.lines[0].contains("81013"), "{:?}", dead.lines);
+    let lines: Vec<String> = dead
+        .rows
+        .iter()
+        .map(opsbot_engine::render::desk::dead_letter)
+        .collect();
+    assert!(lines[0].contains("81013"), "{:?}", lines);
     let api = opsbot_alerts::query::dead_letters(w.store.as_ref(), 10)
         .await
         .unwrap();

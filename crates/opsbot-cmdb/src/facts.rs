@@ -6,6 +6,8 @@
 use crate::{CmdbError, Result};
 use chrono::{DateTime, Utc};
 use opsbot_core::Facts;
+// The report pieces the asset card shows live in core, where the engine renders them.
+pub use opsbot_core::asset::{Disk, Filesystem, Nic, Problem, ProblemKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -89,45 +91,6 @@ pub struct Memory {
     pub available_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Disk {
-    pub name: String,
-    pub size_bytes: u64,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    pub rotational: Option<bool>,
-    pub removable: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Filesystem {
-    pub mount: String,
-    pub device: String,
-    pub fstype: String,
-    pub size_bytes: Option<u64>,
-    /// Volatile: not diffed.
-    pub used_bytes: Option<u64>,
-    /// Volatile: not diffed.
-    pub avail_bytes: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Nic {
-    pub name: String,
-    pub mac: String,
-    /// `address/prefix`.
-    pub ipv4: Vec<String>,
-    pub ipv6: Vec<String>,
-    /// Link speed; unknown when the link is down or the driver does not say.
-    pub speed_mbps: Option<u64>,
-    /// `up`, `down`, … (operstate).
-    pub state: String,
-    pub mtu: Option<u32>,
-}
-
 /// `/sys/class/dmi/id`: what the firmware says the machine is. `product_uuid` is a
 /// VMware VM's BIOS UUID, which links the asset to its VM.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -141,68 +104,6 @@ pub struct Board {
     pub board_name: Option<String>,
     pub board_serial: Option<String>,
     pub bios_version: Option<String>,
-}
-
-/// Something a collector or plug-in could not do. The report still goes out.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Problem {
-    /// `board`, `plugin:raid`, …
-    pub collector: String,
-    pub kind: ProblemKind,
-    /// The file concerned, when there is one.
-    #[serde(default)]
-    pub path: Option<String>,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    /// A file could not be read for lack of permission (run as root to read it).
-    Denied,
-    /// A file could not be read for another reason.
-    Unreadable,
-    /// A plug-in ran longer than its timeout and was killed.
-    Timeout,
-    /// A plug-in exited with a failure status or a signal.
-    Failed,
-    /// A plug-in printed something that is not a valid JSON object of facts.
-    Garbage,
-    /// A file in the plug-in folder was skipped (not executable, bad name).
-    Skipped,
-}
-
-impl Problem {
-    pub fn new(collector: &str, kind: ProblemKind, path: Option<&str>, message: String) -> Self {
-        Problem {
-            collector: collector.into(),
-            kind,
-            path: path.map(str::to_string),
-            message,
-        }
-    }
-
-    /// The problem in Chinese, for the asset card.
-    pub fn chinese(&self) -> String {
-        let what = self.path.as_deref().unwrap_or(&self.collector);
-        match self.kind {
-            ProblemKind::Denied => format!("无权读取 {what}(以 root 运行 agent 可读取)"),
-            ProblemKind::Unreadable => format!("无法读取 {what}: {}", self.message),
-            ProblemKind::Timeout => format!("插件 {} 超时: {}", self.plugin_name(), self.message),
-            ProblemKind::Failed => format!("插件 {} 失败: {}", self.plugin_name(), self.message),
-            ProblemKind::Garbage => {
-                format!("插件 {} 输出无效: {}", self.plugin_name(), self.message)
-            }
-            ProblemKind::Skipped => format!("已跳过 {what}: {}", self.message),
-        }
-    }
-
-    fn plugin_name(&self) -> &str {
-        self.collector
-            .strip_prefix("plugin:")
-            .unwrap_or(&self.collector)
-    }
 }
 
 /// True for a valid identity / hostname: 1–253 characters of letters, digits, `-`, `_`

@@ -86,9 +86,18 @@ async fn a_vmware_vm_is_linked_to_its_pool_vm() {
         "vc1/DC0/C1/web-01",
         "permissions follow the VM"
     );
-    let card = desk.card(&asset).await.unwrap();
+    let zone = opsbot_core::Zone::Local;
+    let card = opsbot_engine::render::asset::card(
+        &desk.card(&asset).await.unwrap(),
+        chrono::Utc::now(),
+        &zone,
+    );
     assert!(card.contains("虚拟机: web-01(vc1/DC0/C1/web-01)"), "{card}");
-    let changes = desk.changes(&asset, 10).await.unwrap();
+    let changes = opsbot_engine::render::asset::changes(
+        &asset,
+        &desk.changes(&asset, 10).await.unwrap(),
+        &zone,
+    );
     assert!(
         changes.contains("关联虚拟机: ∅ → vc1/web-01") || changes.contains("首次上报"),
         "{changes}"

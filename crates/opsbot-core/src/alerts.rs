@@ -24,11 +24,76 @@ pub enum DeskError {
     Unavailable(String),
 }
 
-/// One screen of a list: lines already formatted for a phone, and the total count.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeskPage {
+/// One screen of a list: its rows and the total count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskPage<T> {
     pub total: u64,
-    pub lines: Vec<String>,
+    pub rows: Vec<T>,
+}
+
+/// A firing alert as the 告警 list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiringAlert {
+    pub id: i64,
+    pub name: String,
+    /// As the source sent it (`critical`, `P2`, …); may be empty.
+    pub severity: String,
+    /// Empty when the alert names no endpoint.
+    pub endpoint: String,
+    /// When it started, in the gateway's zone.
+    pub since: DateTime<FixedOffset>,
+    /// Who acknowledged it, if anyone has.
+    pub acked_by: Option<String>,
+    /// The payload could not be parsed (the alert was stored from what could be read).
+    pub unparsed: bool,
+}
+
+/// Who an undeliverable message was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    User(String),
+    Chat(String),
+    /// Users, departments and tags of one message.
+    Members {
+        users: Vec<String>,
+        parties: Vec<String>,
+        tags: Vec<String>,
+    },
+    Robot,
+    /// The stored target could not be read.
+    Unknown,
+}
+
+/// A message that could not be delivered (告警:死信).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: i64,
+    /// When it was given up on, in the gateway's zone.
+    pub at: DateTime<FixedOffset>,
+    /// The application it was sent through (the outbox channel without its platform).
+    pub app: String,
+    pub to: Recipient,
+    /// The last delivery error, as the platform said it.
+    pub error: String,
+}
+
+/// 🔴 critical-ish, 🟠 warning-ish, 🔵 otherwise: one mark for a severity, shared by the
+/// gateway's notifications and the engine's alert list.
+pub fn severity_icon(severity: &str) -> &'static str {
+    let s = severity.to_ascii_lowercase();
+    if matches!(
+        s.as_str(),
+        "p0" | "p1" | "critical" | "disaster" | "high" | "emergency" | "fatal"
+    ) {
+        "🔴"
+    } else if matches!(
+        s.as_str(),
+        "p2" | "p3" | "warning" | "average" | "major" | "error"
+    ) {
+        "🟠"
+    } else {
+        "🔵"
+    }
 }
 
 /// An alert as an acknowledgement names it.
@@ -78,8 +143,8 @@ pub struct Silence {
 
 #[async_trait]
 pub trait AlertDesk: Send + Sync {
-    /// Firing alerts, newest first: `limit` lines from `offset`.
-    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage, DeskError>;
+    /// Firing alerts, newest first: `limit` rows from `offset`.
+    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage<FiringAlert>, DeskError>;
 
     /// How many alerts are firing (for 概况).
     async fn firing_count(&self) -> Result<u64, DeskError>;
@@ -91,5 +156,5 @@ pub trait AlertDesk: Send + Sync {
     async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<Silence, DeskError>;
 
     /// The latest messages that could not be delivered, newest first.
-    async fn dead_letters(&self, limit: u64) -> Result<DeskPage, DeskError>;
+    async fn dead_letters(&self, limit: u64) -> Result<DeskPage<DeadLetter>, DeskError>;
 }

@@ -3,6 +3,7 @@
 //! [`AssetDesk`] the chat engine answers `资产` / `变更` through. No I/O here.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Facts flattened to dotted keys (`os.name`, `nic.eth0.mac`, `plugin.raid.level`),
@@ -146,8 +147,9 @@ pub enum AssetLookup {
     },
 }
 
-/// The CMDB as the chat engine sees it: find an asset, render its card and its recent
-/// changes for a phone. Errors are data (`DeskError::Unavailable`), worded by the engine.
+/// The CMDB as the chat engine sees it: find an asset, read what its card shows and its
+/// recent changes. All of it is data (errors too: `DeskError::Unavailable`); the engine
+/// words it.
 #[async_trait]
 pub trait AssetDesk: Send + Sync {
     /// By identity or hostname (case-insensitive).
@@ -158,10 +160,129 @@ pub trait AssetDesk: Send + Sync {
         name: &str,
         visible: &(dyn for<'a> Fn(&'a Asset) -> bool + Send + Sync),
     ) -> Result<AssetLookup, crate::DeskError>;
-    /// The asset card (`资产:主机名`).
-    async fn card(&self, asset: &Asset) -> Result<String, crate::DeskError>;
-    /// The latest `limit` changes (`变更:主机名`).
-    async fn changes(&self, asset: &Asset, limit: u64) -> Result<String, crate::DeskError>;
+    /// What the asset card (`资产:主机名`) shows.
+    async fn card(&self, asset: &Asset) -> Result<AssetCard, crate::DeskError>;
+    /// The latest `limit` changes (`变更:主机名`), newest first.
+    async fn changes(
+        &self,
+        asset: &Asset,
+        limit: u64,
+    ) -> Result<Vec<crate::Change>, crate::DeskError>;
+}
+
+// The pieces of an agent report the asset card lists. They are the report's own wire
+// format (opsbot-cmdb re-exports them in `facts`); they live here so the engine can
+// word them without knowing the CMDB.
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Disk {
+    pub name: String,
+    pub size_bytes: u64,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub rotational: Option<bool>,
+    pub removable: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Filesystem {
+    pub mount: String,
+    pub device: String,
+    pub fstype: String,
+    pub size_bytes: Option<u64>,
+    /// Volatile: not diffed.
+    pub used_bytes: Option<u64>,
+    /// Volatile: not diffed.
+    pub avail_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nic {
+    pub name: String,
+    pub mac: String,
+    /// `address/prefix`.
+    pub ipv4: Vec<String>,
+    pub ipv6: Vec<String>,
+    /// Link speed; unknown when the link is down or the driver does not say.
+    pub speed_mbps: Option<u64>,
+    /// `up`, `down`, … (operstate).
+    pub state: String,
+    pub mtu: Option<u32>,
+}
+
+/// Something a collector or plug-in could not do. The report still goes out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// `board`, `plugin:raid`, …
+    pub collector: String,
+    pub kind: ProblemKind,
+    /// The file concerned, when there is one.
+    #[serde(default)]
+    pub path: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// A file could not be read for lack of permission (run as root to read it).
+    Denied,
+    /// A file could not be read for another reason.
+    Unreadable,
+    /// A plug-in ran longer than its timeout and was killed.
+    Timeout,
+    /// A plug-in exited with a failure status or a signal.
+    Failed,
+    /// A plug-in printed something that is not a valid JSON object of facts.
+    Garbage,
+    /// A file in the plug-in folder was skipped (not executable, bad name).
+    Skipped,
+}
+
+impl Problem {
+    pub fn new(collector: &str, kind: ProblemKind, path: Option<&str>, message: String) -> Self {
+        Problem {
+            collector: collector.into(),
+            kind,
+            path: path.map(str::to_string),
+            message,
+        }
+    }
+
+    /// The plug-in's name (`raid` for collector `plugin:raid`).
+    pub fn plugin_name(&self) -> &str {
+        self.collector
+            .strip_prefix("plugin:")
+            .unwrap_or(&self.collector)
+    }
+}
+
+/// What the latest report adds to the stored facts on the card: the lists, the
+/// plug-ins that ran, uptime and what could not be collected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Collected {
+    pub disks: Vec<Disk>,
+    pub filesystems: Vec<Filesystem>,
+    pub nics: Vec<Nic>,
+    /// Names of the plug-ins that reported, sorted.
+    pub plugins: Vec<String>,
+    pub uptime_secs: Option<u64>,
+    pub problems: Vec<Problem>,
+}
+
+/// Everything the asset card (`资产:主机名`) shows, as data; the engine words it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetCard {
+    pub asset: Asset,
+    pub facts: Facts,
+    /// `None` when no readable report is stored.
+    pub collected: Option<Collected>,
+    /// `cmdb.stale_after`: quiet longer than this reads as lost.
+    pub stale_after: std::time::Duration,
 }
 
 #[cfg(test)]

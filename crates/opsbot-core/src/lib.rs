@@ -16,9 +16,12 @@ pub mod provider_config;
 pub mod subsystem;
 pub mod zone;
 
-pub use alerts::{Acked, AlertDesk, AlertRef, DeskError, DeskPage, Silence, Silenced};
+pub use alerts::{
+    Acked, AlertDesk, AlertRef, DeadLetter, DeskError, DeskPage, FiringAlert, Recipient, Silence,
+    Silenced,
+};
 pub use asset::{
-    diff_facts, Asset, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
+    diff_facts, Asset, AssetCard, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
 };
 pub use audit::{AuditEntry, AuditResult};
 pub use duration::parse_duration;

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::TimeZone;
 use common::{harness, policy, role};
 use opsbot_core::{
-    Acked, AlertDesk, AlertRef, AuditResult, DeskError, DeskPage, Registry, Silence, Silenced,
-    Subsystem,
+    Acked, AlertDesk, AlertRef, AuditResult, DeadLetter, DeskError, DeskPage, FiringAlert,
+    Recipient, Registry, Silence, Silenced, Subsystem,
 };
 use opsbot_engine::Status;
 use opsbot_store::AuditQuery;
@@ -23,16 +23,24 @@ struct Desk {
 
 #[async_trait]
 impl AlertDesk for Desk {
-    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage, DeskError> {
+    async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage<FiringAlert>, DeskError> {
         self.asked
             .lock()
             .unwrap()
             .push(format!("firing {offset} {limit}"));
         let total = 23u64;
-        let lines = (offset..total.min(offset + limit))
-            .map(|i| format!("#{} HighCPU @web-{i:02}", 100 + i))
+        let rows = (offset..total.min(offset + limit))
+            .map(|i| FiringAlert {
+                id: 100 + i as i64,
+                name: "HighCPU".into(),
+                severity: String::new(),
+                endpoint: format!("web-{i:02}"),
+                since: at(),
+                acked_by: None,
+                unparsed: false,
+            })
             .collect();
-        Ok(DeskPage { total, lines })
+        Ok(DeskPage { total, rows })
     }
 
     async fn firing_count(&self) -> Result<u64, DeskError> {
@@ -64,21 +72,31 @@ impl AlertDesk for Desk {
         Ok(Silence {
             what: Silenced::Matching(matcher.to_string()),
             minutes,
-            until: chrono::FixedOffset::east_opt(0)
-                .unwrap()
-                .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
-                .unwrap(),
+            until: at(),
             covered: 0,
         })
     }
 
-    async fn dead_letters(&self, limit: u64) -> Result<DeskPage, DeskError> {
+    async fn dead_letters(&self, limit: u64) -> Result<DeskPage<DeadLetter>, DeskError> {
         self.asked.lock().unwrap().push(format!("dead {limit}"));
         Ok(DeskPage {
             total: 1,
-            lines: vec!["#7 ops → ghost: errcode 81013".into()],
+            rows: vec![DeadLetter {
+                id: 7,
+                at: at(),
+                app: "ops".into(),
+                to: Recipient::User("ghost".into()),
+                error: "errcode 81013".into(),
+            }],
         })
     }
+}
+
+fn at() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::FixedOffset::east_opt(0)
+        .unwrap()
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .unwrap()
 }
 
 impl Subsystem for Desk {
@@ -105,13 +123,17 @@ async fn alert_commands_reach_the_desk_when_permitted() {
     assert_eq!(r.status, Status::Ok);
     assert!(
         r.text
-            .starts_with("【正在发生的告警】共 23 个,第 1/3 页\n1. #100 HighCPU @web-00"),
+            .starts_with("【正在发生的告警】共 23 个,第 1/3 页\n1. #100 🔵 HighCPU @web-00"),
         "{}",
         r.text
     );
     assert!(r.text.ends_with("发送 下一页 查看更多"), "{}", r.text);
     let r = h.say("zhangsan", "下一页").await;
-    assert!(r.text.contains("\n11. #110 HighCPU @web-10"), "{}", r.text);
+    assert!(
+        r.text.contains("\n11. #110 🔵 HighCPU @web-10"),
+        "{}",
+        r.text
+    );
     let r = h.say("zhangsan", "告警:9").await;
     assert!(
         r.text.contains("第 3/3 页") && r.text.contains("23. #122"),

@@ -73,14 +73,11 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
         .context("starting the engine")?
-        .register(Arc::new(
-            opsbot_cmdb::desk::StoreDesk::new(
-                store.clone(),
-                store.clone(),
-                config.cmdb.stale_after(),
-            )
-            .with_zone(config.zone()),
-        ));
+        .register(Arc::new(opsbot_cmdb::desk::StoreDesk::new(
+            store.clone(),
+            store.clone(),
+            config.cmdb.stale_after(),
+        )));
     let alerts = config
         .alert_settings()
         .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?

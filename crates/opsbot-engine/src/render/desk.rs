@@ -1,8 +1,12 @@
-//! Every sentence about what the subsystems' desks report: alert acknowledgements and
-//! silences (`opsbot_core::alerts`), and why a desk could not answer. The desks report
+//! Every sentence about what the subsystems' desks report: the firing-alert and
+//! dead-letter list lines, alert acknowledgements and silences (`opsbot_core::alerts`),
+//! and why a desk could not answer. The desks report
 //! data; wording lives only here.
 
-use opsbot_core::{Acked, AlertRef, DeskError, Silence, Silenced};
+use opsbot_core::alerts::severity_icon;
+use opsbot_core::{
+    Acked, AlertRef, DeadLetter, DeskError, FiringAlert, Recipient, Silence, Silenced,
+};
 
 /// Which command a desk error answers: the same fact reads a little differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,65 @@ fn endpoint(a: &AlertRef) -> String {
         String::new()
     } else {
         format!(" @{}", a.endpoint)
+    }
+}
+
+/// A line of 告警: `#42 🔴critical HighCPU @web-01 · 12-01 10:20:00 起 · ✔zhangsan`.
+pub fn firing(a: &FiringAlert) -> String {
+    let mut line = format!(
+        "#{} {}{} {}",
+        a.id,
+        severity_icon(&a.severity),
+        a.severity,
+        a.name
+    );
+    if !a.endpoint.is_empty() {
+        line.push_str(&format!(" @{}", a.endpoint));
+    }
+    line.push_str(&format!(" · {} 起", a.since.format("%m-%d %H:%M:%S")));
+    if let Some(by) = &a.acked_by {
+        line.push_str(&format!(" · ✔{by}"));
+    }
+    if a.unparsed {
+        line.push_str(" · ⚠未解析");
+    }
+    line
+}
+
+/// A line of 告警:死信: `#7 12-01 10:20:00 ops → zhangsan: errcode 81013 …`.
+pub fn dead_letter(d: &DeadLetter) -> String {
+    // The platform's reason can be long; the first 240 characters say it.
+    let why: String = d.error.chars().take(240).collect();
+    format!(
+        "#{} {} {} → {}: {why}",
+        d.id,
+        d.at.format("%m-%d %H:%M:%S"),
+        d.app,
+        recipient(&d.to)
+    )
+}
+
+/// Who a dead letter was for, in a few words.
+fn recipient(r: &Recipient) -> String {
+    match r {
+        Recipient::User(user) => user.clone(),
+        Recipient::Chat(chat) => format!("群聊 {chat}"),
+        Recipient::Members {
+            users,
+            parties,
+            tags,
+        } => {
+            let mut who: Vec<String> = users.clone();
+            who.extend(parties.iter().map(|p| format!("部门{p}")));
+            who.extend(tags.iter().map(|t| format!("标签{t}")));
+            if who.is_empty() {
+                "(无接收人)".into()
+            } else {
+                who.join("|")
+            }
+        }
+        Recipient::Robot => "群机器人".into(),
+        Recipient::Unknown => "?".into(),
     }
 }
 
@@ -102,6 +165,62 @@ pub fn error(e: &DeskError, asked: Asked) -> String {
 mod tests {
     use super::*;
     use chrono::{FixedOffset, TimeZone};
+
+    #[test]
+    fn list_lines_say_what_the_rows_hold() {
+        let tz = FixedOffset::east_opt(8 * 3600).expect("offset");
+        let at = tz
+            .with_ymd_and_hms(2026, 3, 4, 5, 6, 7)
+            .single()
+            .expect("time");
+        let mut a = FiringAlert {
+            id: 42,
+            name: "HighCPU".into(),
+            severity: "critical".into(),
+            endpoint: "web-01".into(),
+            since: at,
+            acked_by: Some("zhangsan".into()),
+            unparsed: true,
+        };
+        assert_eq!(
+            firing(&a),
+            "#42 🔴critical HighCPU @web-01 · 03-04 05:06:07 起 · ✔zhangsan · ⚠未解析"
+        );
+        (a.severity, a.endpoint, a.acked_by, a.unparsed) =
+            (String::new(), String::new(), None, false);
+        assert_eq!(firing(&a), "#42 🔵 HighCPU · 03-04 05:06:07 起");
+        let mut d = DeadLetter {
+            id: 7,
+            at,
+            app: "ops".into(),
+            to: Recipient::Members {
+                users: vec!["a".into()],
+                parties: vec!["2".into()],
+                tags: vec!["t".into()],
+            },
+            error: "x".repeat(300),
+        };
+        assert_eq!(
+            dead_letter(&d),
+            format!("#7 03-04 05:06:07 ops → a|部门2|标签t: {}", "x".repeat(240))
+        );
+        for (to, shown) in [
+            (Recipient::Chat("c1".into()), "群聊 c1"),
+            (Recipient::Robot, "群机器人"),
+            (Recipient::Unknown, "?"),
+            (
+                Recipient::Members {
+                    users: vec![],
+                    parties: vec![],
+                    tags: vec![],
+                },
+                "(无接收人)",
+            ),
+        ] {
+            d.to = to;
+            assert!(dead_letter(&d).contains(&format!("→ {shown}:")), "{shown}");
+        }
+    }
 
     #[test]
     fn durations_read_as_the_gateway_wrote_them() {

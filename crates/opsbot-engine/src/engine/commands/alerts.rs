@@ -107,7 +107,8 @@ async fn list(alert_desk: &dyn AlertDesk, sess: &mut Session, kind: ListKind, n:
     if kind == ListKind::DeadLetters {
         return match alert_desk.dead_letters(size).await {
             Ok(p) => {
-                let (mut text, _) = format::paged("投递失败的消息(死信)", p.total, 1, &p.lines);
+                let lines: Vec<String> = p.rows.iter().map(desk::dead_letter).collect();
+                let (mut text, _) = format::paged("投递失败的消息(死信)", p.total, 1, &lines);
                 if p.total > size {
                     text.push_str(&format!("\n只显示最新 {size} 条"));
                 }
@@ -128,7 +129,8 @@ async fn list(alert_desk: &dyn AlertDesk, sess: &mut Session, kind: ListKind, n:
     }
     match page {
         Ok(p) => {
-            let (text, more) = format::paged("正在发生的告警", p.total, n as u32, &p.lines);
+            let lines: Vec<String> = p.rows.iter().map(desk::firing).collect();
+            let (text, more) = format::paged("正在发生的告警", p.total, n as u32, &lines);
             sess.paging = Some(Paging {
                 command: names::ALERTS.to_string(),
                 page: n as u32,

@@ -5,7 +5,10 @@
 use super::{foreign, names, Ctx, Handled};
 use crate::command::{Command, CommandSpec};
 use crate::engine::{failed, invalid, ok};
-use crate::render::desk::{self, Asked};
+use crate::render::{
+    self,
+    desk::{self, Asked},
+};
 use std::fmt::Write;
 
 pub const ASSET: CommandSpec = CommandSpec::new(
@@ -62,10 +65,17 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
             }
             Err(e) => return Ok(failed(desk::error(&e, Asked::Asset))),
         };
+        let zone = cx.engine.zone();
         let answer = if changes {
-            asset_desk.changes(&asset, 10).await
+            asset_desk
+                .changes(&asset, 10)
+                .await
+                .map(|list| render::asset::changes(&asset, &list, &zone))
         } else {
-            asset_desk.card(&asset).await
+            asset_desk
+                .card(&asset)
+                .await
+                .map(|c| render::asset::card(&c, chrono::Utc::now(), &zone))
         };
         Ok(match answer {
             Ok(text) => ok(text),
