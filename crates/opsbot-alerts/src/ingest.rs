@@ -7,8 +7,8 @@
 //! batch are stored (see `AlertStore::alerts_ingest`).
 
 use crate::{Error, Result};
+use opsbot_store::alerts::AlertStore;
 use opsbot_store::alerts::{IngestPayload, IngestedPayload, NewNotice};
-use opsbot_store::Store;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -40,7 +40,7 @@ impl Ingestor {
     /// Starts the writer. `news` hears of every (route, group) that got a pending
     /// notice, after its transaction committed.
     pub fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AlertStore>,
         capacity: usize,
         news: mpsc::UnboundedSender<NewNotice>,
     ) -> (Ingestor, tokio::task::JoinHandle<()>) {
@@ -61,7 +61,7 @@ impl Ingestor {
 }
 
 async fn writer(
-    store: Arc<dyn Store>,
+    store: Arc<dyn AlertStore>,
     mut rx: mpsc::Receiver<Job>,
     news: mpsc::UnboundedSender<NewNotice>,
 ) {

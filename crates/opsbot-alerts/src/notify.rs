@@ -17,8 +17,9 @@ use crate::template::{AlertView, GroupView};
 use chrono::{DateTime, FixedOffset, Utc};
 use opsbot_core::notice::{app_channel, robot_channel, Body, Target};
 use opsbot_core::Notice;
+use opsbot_store::alerts::AlertStore;
 use opsbot_store::alerts::{AlertRecord, NewNotice, NoticeRecord, FIRING, RESOLVED};
-use opsbot_store::{NewOutbox, Store};
+use opsbot_store::NewOutbox;
 use opsbot_wecom::clock::SystemClock;
 use opsbot_wecom::ratelimit::SlidingWindowLimiter;
 use std::collections::HashMap;
@@ -206,7 +207,7 @@ struct Open {
 
 /// The grouping task.
 pub struct Notifier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AlertStore>,
     settings: Arc<Settings>,
     silences: Arc<Silences>,
     wake: Option<Arc<Notify>>,
@@ -219,7 +220,7 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AlertStore>,
         settings: Arc<Settings>,
         silences: Arc<Silences>,
         wake: Option<Arc<Notify>>,

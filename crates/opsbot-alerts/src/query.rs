@@ -1,18 +1,18 @@
 //! Read-only listings for the REST API (`/api/v1`), which mounts them behind its own
 //! token authentication: alerts (with their raw payload) and the dead-letter list.
 
-use opsbot_store::alerts::{AlertPayloadRecord, AlertQuery, AlertRecord};
-use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Result, Store};
+use opsbot_store::alerts::{AlertPayloadRecord, AlertQuery, AlertRecord, AlertStore};
+use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, OutboxStore, Result};
 use serde::Serialize;
 
 /// `GET /api/v1/alerts?status=&source=&limit=&offset=`: newest first.
-pub async fn alerts(store: &dyn Store, query: &AlertQuery) -> Result<Vec<AlertRecord>> {
+pub async fn alerts(store: &dyn AlertStore, query: &AlertQuery) -> Result<Vec<AlertRecord>> {
     store.alerts_list(query).await
 }
 
 /// `GET /api/v1/alerts/{id}`: the alert and the payload it last came in, verbatim.
 pub async fn alert(
-    store: &dyn Store,
+    store: &dyn AlertStore,
     id: i64,
 ) -> Result<Option<(AlertRecord, Option<AlertPayloadRecord>)>> {
     let Some(a) = store.alert_get(id).await? else {
@@ -52,7 +52,7 @@ impl From<OutboxItem> for DeadLetter {
 }
 
 /// `GET /api/v1/dead-letters?limit=`: WeCom messages given up on, newest first.
-pub async fn dead_letters(store: &dyn Store, limit: u64) -> Result<Vec<DeadLetter>> {
+pub async fn dead_letters(store: &dyn OutboxStore, limit: u64) -> Result<Vec<DeadLetter>> {
     Ok(store
         .outbox_list(&OutboxQuery {
             state: Some(OutboxState::Dead),

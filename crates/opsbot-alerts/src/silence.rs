@@ -6,8 +6,8 @@
 
 use crate::routing::{glob, Facts};
 use globset::GlobMatcher;
+use opsbot_store::alerts::AlertStore;
 use opsbot_store::alerts::SilenceRecord;
-use opsbot_store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -68,7 +68,7 @@ type Active = Arc<Vec<(SilenceRecord, Matcher)>>;
 
 /// The active silences, cached.
 pub struct Silences {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AlertStore>,
     cache: Mutex<Option<(Instant, Active)>>,
 }
 
@@ -79,7 +79,7 @@ impl std::fmt::Debug for Silences {
 }
 
 impl Silences {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn AlertStore>) -> Self {
         Silences {
             store,
             cache: Mutex::new(None),

@@ -25,7 +25,7 @@
 //! sent, so a retry never re-sends a part that already arrived.
 
 use async_trait::async_trait;
-use opsbot_store::{NewOutbox, OutboxClaim, OutboxItem, Store};
+use opsbot_store::{NewOutbox, OutboxClaim, OutboxItem, OutboxStore};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -130,7 +130,7 @@ pub(crate) trait Courier: Send + Sync {
 const CONCURRENCY: usize = 16;
 
 pub struct Delivery {
-    store: Arc<dyn Store>,
+    store: Arc<dyn OutboxStore>,
     /// The channel family this worker empties: outbox channels starting with it.
     prefix: &'static str,
     courier: Arc<dyn Courier>,
@@ -145,7 +145,7 @@ impl Delivery {
     /// `client_timeout` is the courier's whole-request timeout: leases and the pause
     /// after an unknown outcome are sized from it.
     pub(crate) fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn OutboxStore>,
         prefix: &'static str,
         courier: Arc<dyn Courier>,
         owner: String,
@@ -227,7 +227,7 @@ impl Delivery {
 }
 
 async fn deliver(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     courier: &dyn Courier,
     item: OutboxItem,
     policy: &RetryPolicy,
@@ -279,7 +279,7 @@ async fn deliver(
 /// Queues `parts` in place of `item`. A store failure part-way leaves `item` to be
 /// split again later: a part may then arrive twice, never not at all.
 async fn replace(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     item: &OutboxItem,
     claim: &OutboxClaim,
     parts: &[NewOutbox],
@@ -311,7 +311,7 @@ async fn replace(
 }
 
 async fn reschedule(
-    store: &dyn Store,
+    store: &dyn OutboxStore,
     item: &OutboxItem,
     claim: &OutboxClaim,
     error: &str,

@@ -3,14 +3,14 @@
 //! the order given, and the delivery worker is woken. A store outage delays a write; it
 //! does not drop it.
 
-use opsbot_store::{NewOutbox, Store};
+use opsbot_store::{NewOutbox, OutboxStore};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 /// Starts the writer; must run inside the tokio runtime.
 pub(crate) fn spawn_writer(
-    store: Arc<dyn Store>,
+    store: Arc<dyn OutboxStore>,
     wake: Arc<Notify>,
 ) -> mpsc::UnboundedSender<Vec<NewOutbox>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<NewOutbox>>();

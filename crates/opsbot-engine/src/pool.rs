@@ -3,7 +3,7 @@
 //! read commands cost one tiny query however large the estate is.
 
 use opsbot_core::{Host, Inventory, PowerState, Template, Vm};
-use opsbot_store::{PoolSnapshot, Store};
+use opsbot_store::{PoolSnapshot, PoolStore};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::Mutex;
@@ -302,13 +302,13 @@ impl PoolView {
 
 /// Shares one [`PoolView`] between requests and refreshes it when the store changes.
 pub struct PoolCache {
-    store: Arc<dyn Store>,
+    store: Arc<dyn PoolStore>,
     current: RwLock<Arc<PoolView>>,
     reload: Mutex<()>,
 }
 
 impl PoolCache {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn PoolStore>) -> Self {
         PoolCache {
             store,
             current: RwLock::new(Arc::new(PoolView {

@@ -350,7 +350,7 @@ async fn audit_refusal(ctx: &ApiContext, parts: &Parts, ip: IpAddr, refused: &Re
         duration_ms: 0,
         job_id: None,
     };
-    if let Err(err) = ctx.store.append_audit(&entry).await {
+    if let Err(err) = ctx.audit().append_audit(&entry).await {
         tracing::error!(error = %err, "audit entry of a refused API call lost");
     }
 }

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use opsbot_auth::{Purpose, SecretKey, Tokens};
 use opsbot_channels::wecom::WecomChannel;
 use opsbot_engine::Engine;
-use opsbot_store::{SessionStore, Store};
+use opsbot_store::{AuditStore, ChangeLog, JobStore, MessageIdStore, SessionStore, Store};
 use opsbot_wecom::AppClient;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -65,6 +65,26 @@ pub enum ContextError {
 }
 
 impl ApiContext {
+    /// The audit log: what the API and web UI record and list.
+    pub fn audit(&self) -> &dyn AuditStore {
+        self.store.as_ref()
+    }
+
+    /// The change history `/api/changes` reads.
+    pub fn change_log(&self) -> &dyn ChangeLog {
+        self.store.as_ref()
+    }
+
+    /// The jobs `/api/jobs` lists.
+    pub fn jobs(&self) -> &dyn JobStore {
+        self.store.as_ref()
+    }
+
+    /// One-use markers (OAuth states).
+    pub fn message_ids(&self) -> &dyn MessageIdStore {
+        self.store.as_ref()
+    }
+
     pub async fn new(
         engine: Arc<Engine>,
         store: Arc<dyn Store>,

@@ -46,6 +46,18 @@ pub struct AppState {
     pub cmdb: Option<Arc<CmdbApi>>,
 }
 
+impl AppState {
+    /// What readiness asks.
+    pub fn health(&self) -> &dyn opsbot_store::Health {
+        self.store.as_ref()
+    }
+
+    /// The outbox, whose depth `/metrics` reports.
+    pub fn outbox(&self) -> &dyn opsbot_store::OutboxStore {
+        self.store.as_ref()
+    }
+}
+
 /// A JSON response, serialized straight from borrowed data.
 pub fn json<T: serde::Serialize>(value: &T) -> axum::response::Response {
     use axum::response::IntoResponse;

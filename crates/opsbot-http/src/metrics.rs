@@ -102,7 +102,7 @@ pub async fn scrape(State(state): State<AppState>, ClientIp(ip): ClientIp) -> Re
             .into_response();
     }
     let handle = handle();
-    match state.store.outbox_depth().await {
+    match state.outbox().outbox_depth().await {
         Ok(depth) => metrics::gauge!("opsbot_outbox_depth").set(depth as f64),
         Err(e) => tracing::warn!(error = %e, "outbox depth unavailable for /metrics"),
     }

@@ -15,7 +15,7 @@
 //! window's counts, never a first row.
 
 use opsbot_core::{AuditEntry, AuditResult};
-use opsbot_store::Store;
+use opsbot_store::AuditStore;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
@@ -59,7 +59,7 @@ struct Window {
 
 /// The refusal log of one process (see the module documentation).
 pub struct Refusals {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     window: Mutex<Window>,
 }
 
@@ -72,7 +72,7 @@ impl std::fmt::Debug for Refusals {
 impl Refusals {
     /// The log, with a task that closes a window every [`WINDOW`] (it ends when the log
     /// is dropped). Must be called inside the tokio runtime.
-    pub fn start(store: Arc<dyn Store>) -> Arc<Refusals> {
+    pub fn start(store: Arc<dyn AuditStore>) -> Arc<Refusals> {
         let log = Arc::new(Refusals {
             store,
             window: Mutex::new(Window::default()),

@@ -5,7 +5,7 @@ use crate::handoff::Late;
 use crate::query::Signed;
 use async_trait::async_trait;
 use opsbot_engine::{Engine, ReplySink, Response};
-use opsbot_store::Store;
+use opsbot_store::MessageIdStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +85,8 @@ pub(crate) trait ChannelCodec: Send + Sync + Sized + 'static {
     fn endpoint(&self, name: &str) -> Result<Arc<Self::Endpoint>, CallbackError>;
     /// `<kind>:<name>`: the engine channel, the outbox channel, the de-duplication scope.
     fn channel(endpoint: &Self::Endpoint) -> &str;
-    fn store(&self) -> &Arc<dyn Store>;
+    /// Where callbacks are de-duplicated.
+    fn message_ids(&self) -> &dyn MessageIdStore;
     /// How far a callback's timestamp may be from now.
     fn timestamp_window(&self) -> Duration;
     /// A callback arrived (before anything is checked).

@@ -83,7 +83,7 @@ async fn first_time<C: ChannelCodec>(
 ) -> Result<bool, CallbackError> {
     let channel = C::channel(endpoint);
     let fresh = codec
-        .store()
+        .message_ids()
         .mark_processed(channel, key)
         .await
         .map_err(unavailable)?;

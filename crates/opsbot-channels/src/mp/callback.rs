@@ -17,7 +17,7 @@ use crate::{TEXT_ONLY, WELCOME};
 use async_trait::async_trait;
 use opsbot_core::{AuditEntry, AuditResult};
 use opsbot_engine::{Engine, Response, Status};
-use opsbot_store::Store;
+use opsbot_store::MessageIdStore;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::mp::{verify_signature, TEXT_MAX_BYTES};
 use opsbot_wecom::split::split_message;
@@ -61,8 +61,8 @@ impl ChannelCodec for MpChannel {
         &account.channel
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    fn message_ids(&self) -> &dyn MessageIdStore {
+        self.store.as_ref()
     }
 
     fn timestamp_window(&self) -> Duration {

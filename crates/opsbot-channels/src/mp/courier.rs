@@ -7,7 +7,7 @@
 use super::Account;
 use crate::delivery::{Courier, Failure};
 use async_trait::async_trait;
-use opsbot_store::{OutboxItem, Store};
+use opsbot_store::{ChannelStore, OutboxItem};
 use opsbot_wecom::Error as WecomError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ pub(crate) enum ServiceBody {
 pub(crate) struct ServiceCourier {
     /// By outbox channel (`wechat:<name>`).
     pub(crate) accounts: HashMap<String, Arc<Account>>,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn ChannelStore>,
     pub(crate) window: Duration,
     pub(crate) window_messages: Option<u32>,
 }

@@ -14,7 +14,7 @@ use crate::query::Signed;
 use crate::{TEXT_ONLY, WELCOME};
 use async_trait::async_trait;
 use opsbot_engine::{Engine, Response};
-use opsbot_store::Store;
+use opsbot_store::MessageIdStore;
 use opsbot_wecom::message::text_reply_xml;
 use opsbot_wecom::split::APP_TEXT_MAX_BYTES;
 use opsbot_wecom::{Event, Message, MessageBody};
@@ -52,8 +52,8 @@ impl ChannelCodec for WecomChannel {
         &app.channel
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    fn message_ids(&self) -> &dyn MessageIdStore {
+        self.store.as_ref()
     }
 
     fn timestamp_window(&self) -> Duration {

@@ -15,7 +15,9 @@ use crate::query::Signed;
 use crate::{TEXT_ONLY, WELCOME};
 use async_trait::async_trait;
 use opsbot_engine::{Engine, Incoming, ReplySink};
-use opsbot_store::{NewOutbox, NewStream, Store, StreamOpened, StreamRecord, StreamState};
+use opsbot_store::{
+    MessageIdStore, NewOutbox, NewStream, Store, StreamOpened, StreamRecord, StreamState,
+};
 use opsbot_wecom::aibot::{self, BotBody, BotMessage, Chat};
 use rand::distr::{Alphanumeric, SampleString};
 use std::sync::Arc;
@@ -56,8 +58,8 @@ impl ChannelCodec for BotChannel {
         &bot.channel
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    fn message_ids(&self) -> &dyn MessageIdStore {
+        self.store.as_ref()
     }
 
     fn timestamp_window(&self) -> Duration {

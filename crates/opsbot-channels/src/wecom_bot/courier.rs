@@ -10,7 +10,7 @@ use super::Bot;
 use crate::delivery::{Courier, Failure};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use opsbot_store::{OutboxItem, Store, StreamState};
+use opsbot_store::{ChannelStore, OutboxItem, StreamState};
 use opsbot_wecom::aibot::{markdown_message, truncate_to, CONTENT_MAX_BYTES};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -47,7 +47,7 @@ pub(crate) enum ResponseUrlBody {
 pub(crate) struct ResponseUrlCourier {
     /// By outbox channel (`wecom-bot:<name>`).
     pub(crate) bots: HashMap<String, Arc<Bot>>,
-    pub(crate) store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn ChannelStore>,
     /// How long WeCom refreshes a stream (the channel's stream window).
     pub(crate) stream_window: Duration,
 }

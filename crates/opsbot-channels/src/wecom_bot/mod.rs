@@ -226,7 +226,7 @@ impl BotChannel {
 }
 
 /// Deletes streams WeCom stopped refreshing long ago, every few minutes.
-async fn purge_old_streams(store: Arc<dyn Store>, keep: Duration) {
+async fn purge_old_streams(store: Arc<dyn opsbot_store::ChannelStore>, keep: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;

@@ -4,7 +4,7 @@
 //! costs one write, not a hundred writers queueing for the database.
 
 use super::quiet::Quiet;
-use opsbot_store::{NewStream, Store, StreamOpened};
+use opsbot_store::{ChannelStore, NewStream, StreamOpened};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,7 +21,7 @@ impl Opener {
     /// Starts the writer; must run inside the tokio runtime. Each write counts as
     /// activity for `quiet`: the engine work of the messages it recorded waits until
     /// their acknowledgements are out.
-    pub(crate) fn start(store: Arc<dyn Store>, quiet: Arc<Quiet>) -> Self {
+    pub(crate) fn start(store: Arc<dyn ChannelStore>, quiet: Arc<Quiet>) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         tokio::spawn(write(store, quiet, rx));
         Opener { queue }
@@ -40,7 +40,7 @@ impl Opener {
 }
 
 async fn write(
-    store: Arc<dyn Store>,
+    store: Arc<dyn ChannelStore>,
     quiet: Arc<Quiet>,
     mut rx: mpsc::UnboundedReceiver<(NewStream, Answer)>,
 ) {

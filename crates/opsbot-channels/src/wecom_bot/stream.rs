@@ -7,7 +7,7 @@
 use super::courier::{ResponseUrlBody, ResponseUrlTarget, StreamEnd};
 use opsbot_core::JobId;
 use opsbot_engine::{Reply, ReplySink, Response};
-use opsbot_store::{NewOutbox, Store, StreamRecord};
+use opsbot_store::{ChannelStore, NewOutbox, StreamRecord};
 use opsbot_wecom::aibot::{truncate_to, CONTENT_MAX_BYTES};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub(crate) struct StreamSink {
 impl StreamSink {
     /// Starts the stream's writer task for `record`.
     pub(crate) fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn ChannelStore>,
         record: &StreamRecord,
         outbox: mpsc::UnboundedSender<Vec<NewOutbox>>,
         response_url_ttl: Duration,
@@ -154,7 +154,7 @@ impl View {
 }
 
 struct Writer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn ChannelStore>,
     channel: String,
     stream_id: String,
     /// Who to name: set in group chats.

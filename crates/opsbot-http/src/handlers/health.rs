@@ -12,7 +12,7 @@ pub async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 /// Readiness: the store answers too.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    match state.store.ping().await {
+    match state.health().ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),

@@ -235,7 +235,7 @@ async fn audit_web(ctx: &ApiContext, user: &str, text: &str, ok: bool, message: 
         duration_ms: 0,
         job_id: None,
     };
-    if let Err(e) = ctx.store.append_audit(&entry).await {
+    if let Err(e) = ctx.audit().append_audit(&entry).await {
         tracing::error!(error = %e, "audit entry of the web UI lost");
     }
 }

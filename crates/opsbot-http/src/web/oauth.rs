@@ -131,7 +131,7 @@ pub async fn callback(
     }
     // One use only, on every instance sharing the store: a state (with its cookie)
     // that came back once never signs anyone in again, whatever code comes with it.
-    match ctx.store.mark_processed(STATE_USED, nonce).await {
+    match ctx.message_ids().mark_processed(STATE_USED, nonce).await {
         Ok(true) => {}
         Ok(false) => {
             return retry(

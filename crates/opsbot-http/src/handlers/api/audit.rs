@@ -65,7 +65,7 @@ pub(crate) async fn audit_page(
 ) -> ApiResult<Page<AuditDto>> {
     let mut entries = auth
         .context()
-        .store
+        .audit()
         .audit_log(&AuditQuery {
             user,
             result,

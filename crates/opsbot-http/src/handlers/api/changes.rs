@@ -53,7 +53,7 @@ pub(crate) async fn change_page(
     object_id: Option<String>,
     paging: Paging,
 ) -> ApiResult<Page<ChangeDto>> {
-    let store = &auth.context().store;
+    let store = auth.context().change_log();
     let query = |limit: u64, offset: u64| ChangeQuery {
         provider: provider.clone(),
         object_kind: kind.clone(),

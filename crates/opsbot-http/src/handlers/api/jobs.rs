@@ -48,7 +48,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
         .map_err(|_| ApiError::forbidden("only administrators may list other users' jobs"))?;
     let jobs = auth
         .context()
-        .store
+        .jobs()
         .jobs(&JobQuery {
             user,
             state,
