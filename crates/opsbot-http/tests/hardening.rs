@@ -510,8 +510,10 @@ async fn idle_and_slow_connections_are_closed_and_healthz_still_answers() {
         answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
         "{answer}"
     );
-    // Still serving.
-    let r = client
+    // Still serving, on a new connection: the server has by now closed the idle keep-alive
+    // connection the client pooled for the first check, and reusing it would be reset.
+    drop(client);
+    let r = reqwest::Client::new()
         .get(format!("http://{addr}/healthz"))
         .send()
         .await
