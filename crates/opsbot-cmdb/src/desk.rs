@@ -1,5 +1,5 @@
 //! The asset desk: what `资产:主机名` and `变更:主机名` show, read from the store and
-//! handed to the chat engine as data (the engine's `render::asset` words it).
+//! handed to the chat engine as data (`crate::render` words it, `crate::chat` answers 资产 and 变更).
 
 use crate::facts::Report;
 use async_trait::async_trait;
@@ -103,10 +103,10 @@ impl AssetDesk for StoreDesk {
     }
 }
 
-/// The CMDB as a chat subsystem: 资产 and 变更 are answered here.
+/// The CMDB as a chat subsystem: its own commands, 资产 and 变更, read this desk.
 impl opsbot_core::Subsystem for StoreDesk {
     fn register(self: Arc<Self>, registry: &mut opsbot_core::Registry) {
-        registry.asset_desk(self);
+        registry.commands(Arc::new(crate::chat::AssetCommands::new(self)));
     }
 }
 
@@ -138,8 +138,8 @@ mod tests {
     use crate::source::FsSource;
     use opsbot_core::AssetStatus;
 
-    /// The card carries the latest report's lists as collected (the engine's
-    /// `render::asset` snapshot-tests their wording from the same fixture).
+    /// The card carries the latest report's lists as collected (`crate::render`
+    /// snapshot-tests their wording from the same fixture).
     #[test]
     fn the_card_carries_the_reports_lists() {
         let root =

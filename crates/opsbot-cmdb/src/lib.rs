@@ -11,6 +11,7 @@
 //!   asset card and changes for chat; [`config`]: the `[cmdb]` section.
 
 pub mod agent;
+pub mod chat;
 pub mod client;
 pub mod collect;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod identity;
 pub mod ingest;
 pub mod link;
 pub mod plugins;
+pub mod render;
 pub mod source;
 pub mod spool;
 pub mod ssh;

@@ -87,17 +87,11 @@ async fn a_vmware_vm_is_linked_to_its_pool_vm() {
         "permissions follow the VM"
     );
     let zone = opsbot_core::Zone::Local;
-    let card = opsbot_engine::render::asset::card(
-        &desk.card(&asset).await.unwrap(),
-        chrono::Utc::now(),
-        &zone,
-    );
+    let card =
+        opsbot_cmdb::render::card(&desk.card(&asset).await.unwrap(), chrono::Utc::now(), &zone);
     assert!(card.contains("虚拟机: web-01(vc1/DC0/C1/web-01)"), "{card}");
-    let changes = opsbot_engine::render::asset::changes(
-        &asset,
-        &desk.changes(&asset, 10).await.unwrap(),
-        &zone,
-    );
+    let changes =
+        opsbot_cmdb::render::changes(&asset, &desk.changes(&asset, 10).await.unwrap(), &zone);
     assert!(
         changes.contains("关联虚拟机: ∅ → vc1/web-01") || changes.contains("首次上报"),
         "{changes}"

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod asset;
 pub mod audit;
+pub mod chat;
 pub mod duration;
 pub mod form;
 pub mod inventory;
@@ -24,6 +25,7 @@ pub use asset::{
     diff_facts, Asset, AssetCard, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
 };
 pub use audit::{AuditEntry, AuditResult};
+pub use chat::{Answer, Call, ChatCommand, ChatCommands, Requester};
 pub use duration::parse_duration;
 pub use inventory::{
     Change, Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic,

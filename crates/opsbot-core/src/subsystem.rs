@@ -1,10 +1,15 @@
 //! How a subsystem (alerts, CMDB, and next deploys and Kubernetes) plugs into the chat
 //! engine without the engine knowing its crate, and without its crate knowing the
 //! engine: it implements [`Subsystem`], and the binary registers it once
-//! (`Engine::register`). What it registers is the desk its commands are answered
-//! through; the engine's command table says which commands need which [`Feature`].
+//! (`Engine::register`). What it registers is either its own chat commands
+//! ([`ChatCommands`](crate::chat::ChatCommands): the way for a new subsystem, which
+//! then touches no other crate), or a desk the engine's own commands read (the alert
+//! gateway, whose 确认 shares its name with the conversation's confirmation and whose
+//! firing count 概况 shows); the engine's command table says which of its commands
+//! need which [`Feature`].
 
-use crate::{AlertDesk, AssetDesk};
+use crate::chat::ChatCommands;
+use crate::AlertDesk;
 use std::sync::Arc;
 
 /// A part of opsbot whose chat commands work only once it is registered.
@@ -12,8 +17,6 @@ use std::sync::Arc;
 pub enum Feature {
     /// The alert gateway: 告警, 确认:id, 静默 (and the firing count in 概况).
     Alerts,
-    /// The CMDB: 资产, 变更.
-    Assets,
     /// Kubernetes workloads: 扩容 (not in this build).
     Kubernetes,
     /// Deploys: 发布, 回滚, 批准 (not in this build).
@@ -24,14 +27,21 @@ pub enum Feature {
 #[derive(Clone, Default)]
 pub struct Registry {
     alerts: Option<Arc<dyn AlertDesk>>,
-    assets: Option<Arc<dyn AssetDesk>>,
+    commands: Vec<Arc<dyn ChatCommands>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("alerts", &self.alerts.is_some())
-            .field("assets", &self.assets.is_some())
+            .field(
+                "commands",
+                &self
+                    .commands
+                    .iter()
+                    .flat_map(|c| c.commands().iter().map(|d| d.name))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -42,30 +52,30 @@ impl Registry {
         self.alerts = Some(desk);
     }
 
-    /// The CMDB answers 资产 and 变更 through `desk`.
-    pub fn asset_desk(&mut self, desk: Arc<dyn AssetDesk>) {
-        self.assets = Some(desk);
+    /// A subsystem's own chat commands (the CMDB's 资产 and 变更, …).
+    pub fn commands(&mut self, commands: Arc<dyn ChatCommands>) {
+        self.commands.push(commands);
     }
 
     pub fn alerts(&self) -> Option<&Arc<dyn AlertDesk>> {
         self.alerts.as_ref()
     }
 
-    pub fn assets(&self) -> Option<&Arc<dyn AssetDesk>> {
-        self.assets.as_ref()
+    /// The registered command sets, in registration order.
+    pub fn command_sets(&self) -> &[Arc<dyn ChatCommands>] {
+        &self.commands
     }
 
     /// Whether the commands that need `feature` can run.
     pub fn has(&self, feature: Feature) -> bool {
         match feature {
             Feature::Alerts => self.alerts.is_some(),
-            Feature::Assets => self.assets.is_some(),
             Feature::Kubernetes | Feature::Deploys => false,
         }
     }
 }
 
-/// A subsystem: registers what its commands are answered through.
+/// A subsystem: registers its chat commands, or the desk the engine's commands read.
 pub trait Subsystem: Send + Sync {
     fn register(self: Arc<Self>, registry: &mut Registry);
 }

@@ -2,8 +2,10 @@
 //! full-width), argument counts and types. Parsing is pure and total: any text yields a
 //! command or an error that says what is wrong and how to write it.
 
+use opsbot_core::chat::{ChatCommand, ChatCommands};
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// One row of the command table: everything about a command is declared here, once,
 /// in its module under `engine/commands/` (names, arguments, permission, confirmation,
@@ -27,7 +29,13 @@ pub struct CommandSpec {
     /// What runs it once permitted; `None` for the conversation helpers, which act on
     /// the session in the engine's dispatch.
     pub(crate) run: Option<crate::engine::commands::Handler>,
+    /// The checks a command built from structured input (the REST API, web forms)
+    /// needs beyond its types, with the messages a typed one gets ([`validate`]).
+    pub(crate) check: Option<Checker>,
 }
+
+/// Checks the fields of a command built from structured input.
+pub(crate) type Checker = fn(&Fields, &Command) -> Result<(), ParseError>;
 
 /// Turns a command's arguments into the command.
 pub(crate) type Parser = fn(&Args) -> Result<Command, ParseError>;
@@ -50,6 +58,7 @@ impl CommandSpec {
             requires: None,
             parse,
             run: None,
+            check: None,
         }
     }
 
@@ -70,6 +79,11 @@ impl CommandSpec {
 
     pub(crate) const fn runs(mut self, handler: crate::engine::commands::Handler) -> CommandSpec {
         self.run = Some(handler);
+        self
+    }
+
+    pub(crate) const fn checks(mut self, checker: Checker) -> CommandSpec {
+        self.check = Some(checker);
         self
     }
 }
@@ -204,11 +218,10 @@ pub enum Command {
     Approve {
         order: String,
     },
-    Asset {
-        host: String,
-    },
-    AssetChanges {
-        host: String,
+    /// A command a registered subsystem declares and answers (`opsbot_core::chat`).
+    Subsystem {
+        spec: &'static ChatCommand,
+        args: Vec<String>,
     },
     Menu,
     Confirm,
@@ -255,8 +268,7 @@ impl Command {
             Command::Deploy { .. } => names::DEPLOY,
             Command::Rollback { .. } => names::ROLLBACK,
             Command::Approve { .. } => names::APPROVE,
-            Command::Asset { .. } => names::ASSET,
-            Command::AssetChanges { .. } => names::CHANGES,
+            Command::Subsystem { spec, .. } => spec.name,
             Command::Menu => names::MENU,
             Command::Cancel => names::CANCEL,
             Command::NextPage => names::NEXT_PAGE,
@@ -339,7 +351,9 @@ impl fmt::Display for Command {
             }
             Command::Rollback { project } => write!(f, "{n}:{project}"),
             Command::Approve { order } => write!(f, "{n}:{order}"),
-            Command::Asset { host } | Command::AssetChanges { host } => write!(f, "{n}:{host}"),
+            Command::Subsystem { args, .. } if !args.is_empty() => {
+                write!(f, "{n}:{}", args.join(","))
+            }
             _ => write!(f, "{n}"),
         }
     }
@@ -420,6 +434,23 @@ fn split(text: &str) -> (String, Vec<String>) {
     (head.trim().to_string(), args)
 }
 
+/// Whether `args` holds `min..=max` arguments, none of them empty.
+fn count(args: &[String], min: usize, max: usize) -> Result<(), String> {
+    let n = args.len();
+    if n < min || n > max {
+        let want = if min == max {
+            format!("{min} 个")
+        } else {
+            format!("{min}–{max} 个")
+        };
+        return Err(format!("需要 {want}参数,收到 {n} 个"));
+    }
+    if let Some(i) = args.iter().position(|a| a.is_empty()) {
+        return Err(format!("第 {} 个参数是空的", i + 1));
+    }
+    Ok(())
+}
+
 /// A command's arguments, split at commas, with the checks every parser shares.
 pub(crate) struct Args {
     spec: &'static CommandSpec,
@@ -436,19 +467,7 @@ impl Args {
     }
 
     pub(crate) fn count(&self, min: usize, max: usize) -> Result<(), ParseError> {
-        let n = self.args.len();
-        if n < min || n > max {
-            let want = if min == max {
-                format!("{min} 个")
-            } else {
-                format!("{min}–{max} 个")
-            };
-            return Err(self.usage(format!("需要 {want}参数,收到 {n} 个")));
-        }
-        if let Some(i) = self.args.iter().position(|a| a.is_empty()) {
-            return Err(self.usage(format!("第 {} 个参数是空的", i + 1)));
-        }
-        Ok(())
+        count(&self.args, min, max).map_err(|p| self.usage(p))
     }
 
     pub(crate) fn text(&self, i: usize) -> String {
@@ -500,15 +519,7 @@ impl Args {
 
     pub(crate) fn name(&self, i: usize, what: &str) -> Result<String, ParseError> {
         let n = self.args[i].clone();
-        if n.chars().count() > 80 {
-            return Err(self.usage(format!("{what}太长(最多 80 个字符)")));
-        }
-        if let Some(c) = n
-            .chars()
-            .find(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | '"' | '<' | '>'))
-        {
-            return Err(self.usage(format!("{what}不能包含字符 {c:?}")));
-        }
+        opsbot_core::chat::check_name(&n, what).map_err(|p| self.usage(p))?;
         Ok(n)
     }
 }
@@ -520,28 +531,36 @@ pub const DISK_GB_RANGE: (u32, u32) = (1, 65_536);
 pub const TEMPLATE_RANGE: (u32, u32) = (1, 100_000);
 
 /// Checks the arguments of a command built from structured input (the REST API, web
-/// forms) with the same rules, and the same messages, as a typed one. A name may not
-/// hold a comma either: typed, it would split the arguments.
+/// forms) with the same rules, and the same messages, as a typed one: each spec's
+/// checker, declared beside it.
 pub fn validate(cmd: &Command) -> Result<(), ParseError> {
-    let spec = spec(cmd.name()).expect("every command is in the table");
-    let at = |i: usize, value: String| {
+    match spec(cmd.name()) {
+        Some(spec) => spec
+            .check
+            .map_or(Ok(()), |check| check(&Fields { spec }, cmd)),
+        None => Ok(()),
+    }
+}
+
+/// A structured command's fields, checked as the typed argument at their position
+/// would be. A name may not hold a comma either: typed, it would split the arguments.
+pub(crate) struct Fields {
+    spec: &'static CommandSpec,
+}
+
+impl Fields {
+    fn at(&self, i: usize, value: String) -> Args {
         let mut args = vec![String::new(); i + 1];
         args[i] = value;
-        Args { spec, args }
-    };
-    let name = |i: usize, value: &str, what: &str| -> Result<(), ParseError> {
-        let a = at(i, value.to_string());
-        if value.trim().is_empty() {
-            return Err(a.usage(format!("{what}不能为空")));
+        Args {
+            spec: self.spec,
+            args,
         }
-        if value.contains(',') {
-            return Err(a.usage(format!("{what}不能包含字符 ','")));
-        }
-        a.name(i, what).map(drop)
-    };
-    // Typed, a port group or datastore is any text without a comma.
-    let text = |i: usize, value: &str, what: &str| -> Result<(), ParseError> {
-        let a = at(i, value.to_string());
+    }
+
+    /// Typed, a port group or datastore is any text without a comma.
+    pub(crate) fn text(&self, i: usize, value: &str, what: &str) -> Result<(), ParseError> {
+        let a = self.at(i, value.to_string());
         if value.trim().is_empty() {
             return Err(a.usage(format!("{what}不能为空")));
         }
@@ -549,41 +568,29 @@ pub fn validate(cmd: &Command) -> Result<(), ParseError> {
             return Err(a.usage(format!("{what}不能包含字符 ','")));
         }
         Ok(())
-    };
-    let number = |i: usize, n: u32, what: &str, (min, max): (u32, u32)| {
-        at(i, n.to_string()).number(i, what, min, max).map(drop)
-    };
-    match cmd {
-        Command::Cpu { count, .. } => number(1, *count, "CPU 数", CPU_RANGE),
-        Command::Memory { gb, .. } => number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
-        Command::AddDisk { gb, datastore, .. } => {
-            number(1, *gb, "磁盘 GiB", DISK_GB_RANGE)?;
-            match datastore {
-                Some(d) => text(2, d, "存储"),
-                None => Ok(()),
-            }
-        }
-        Command::SetNet { network, .. } => text(1, network, "端口组"),
-        Command::Rename { new_name, .. } => name(1, new_name, "新名称"),
-        Command::Clone {
-            template,
-            name: vm_name,
-            ip,
-            cpu,
-            memory_gb,
-        } => {
-            number(0, *template, "模板号", TEMPLATE_RANGE)?;
-            name(1, vm_name, "名称")?;
-            parse_ipv4(&ip.to_string()).map_err(|e| at(2, ip.to_string()).usage(e))?;
-            if let Some(c) = cpu {
-                number(3, *c, "CPU 数", CPU_RANGE)?;
-            }
-            if let Some(m) = memory_gb {
-                number(4, *m, "内存 GiB", MEMORY_GB_RANGE)?;
-            }
-            Ok(())
-        }
-        _ => Ok(()),
+    }
+
+    pub(crate) fn name(&self, i: usize, value: &str, what: &str) -> Result<(), ParseError> {
+        self.text(i, value, what)?;
+        self.at(i, value.to_string()).name(i, what).map(drop)
+    }
+
+    pub(crate) fn number(
+        &self,
+        i: usize,
+        n: u32,
+        what: &str,
+        (min, max): (u32, u32),
+    ) -> Result<(), ParseError> {
+        self.at(i, n.to_string())
+            .number(i, what, min, max)
+            .map(drop)
+    }
+
+    pub(crate) fn ipv4(&self, i: usize, ip: &Ipv4Addr) -> Result<(), ParseError> {
+        parse_ipv4(&ip.to_string())
+            .map(drop)
+            .map_err(|e| self.at(i, ip.to_string()).usage(e))
     }
 }
 
@@ -623,35 +630,71 @@ pub(crate) fn parse_minutes(s: &str) -> Option<u32> {
 }
 
 /// The closest command name or alias, for "did you mean".
-fn suggest(word: &str) -> Option<&'static str> {
+fn suggest(word: &str, sets: &[Arc<dyn ChatCommands>]) -> Option<&'static str> {
     let lower = word.to_lowercase();
     let mut best: Option<(&'static str, f64)> = None;
-    for c in COMMANDS.iter().filter(|c| c.listed) {
-        for candidate in std::iter::once(c.name).chain(c.aliases.iter().copied()) {
+    let builtin = COMMANDS
+        .iter()
+        .filter(|c| c.listed)
+        .map(|c| (c.name, c.aliases));
+    let registered = sets
+        .iter()
+        .flat_map(|s| s.commands().iter().map(|d| (d.name, d.aliases)));
+    for (name, aliases) in builtin.chain(registered) {
+        for candidate in std::iter::once(name).chain(aliases.iter().copied()) {
             let score = strsim::normalized_damerau_levenshtein(&lower, &candidate.to_lowercase());
             let contains = candidate.chars().count() > 1
                 && (lower.contains(candidate) || candidate.contains(lower.as_str()));
             let score = if contains { score.max(0.7) } else { score };
             if score >= 0.5 && best.is_none_or(|(_, s)| score > s) {
-                best = Some((c.name, score));
+                best = Some((name, score));
             }
         }
     }
     best.map(|(n, _)| n)
 }
 
-/// Parses one message into a command.
+/// Parses one message into a command of the built-in table.
 pub fn parse(text: &str) -> Result<Command, ParseError> {
+    parse_in(text, &[])
+}
+
+/// Parses one message into a command of the built-in table or of a registered
+/// subsystem's (`sets`); a subsystem's command replaces a planned one of the same name.
+pub fn parse_in(text: &str, sets: &[Arc<dyn ChatCommands>]) -> Result<Command, ParseError> {
     let text = normalize(text);
     if text.is_empty() {
         return Err(ParseError::Empty);
     }
     let (word, args) = split(&text);
+    if let Some((set, decl)) = subsystem_spec(sets, &word) {
+        let usage = |problem: String| ParseError::Usage {
+            command: decl.name,
+            usage: decl.usage,
+            problem,
+        };
+        count(&args, decl.args.0, decl.args.1).map_err(usage)?;
+        set.check(decl, &args).map_err(usage)?;
+        return Ok(Command::Subsystem { spec: decl, args });
+    }
     let spec = spec(&word).ok_or_else(|| ParseError::Unknown {
         word: word.chars().take(20).collect(),
-        suggestion: suggest(&word),
+        suggestion: suggest(&word, sets),
     })?;
     (spec.parse)(&Args { spec, args })
+}
+
+/// The registered subsystem command named `word`, with the set that answers it.
+pub(crate) fn subsystem_spec<'a>(
+    sets: &'a [Arc<dyn ChatCommands>],
+    word: &str,
+) -> Option<(&'a Arc<dyn ChatCommands>, &'static ChatCommand)> {
+    sets.iter().find_map(|set| {
+        set.commands()
+            .iter()
+            .find(|d| d.is_named(word))
+            .map(|d| (set, d))
+    })
 }
 
 #[cfg(test)]

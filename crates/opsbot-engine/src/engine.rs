@@ -2,9 +2,10 @@
 
 mod api;
 pub mod commands;
+mod subsystem;
 pub use api::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
 
-use crate::command::{self, normalize, Command, COMMANDS};
+use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
 use crate::menu::{is_path, MenuNode, MenuStep};
@@ -212,11 +213,43 @@ impl Engine {
         Ok(self.store.job(id).await?.filter(|j| viewer.sees_job(j)))
     }
 
-    /// Plugs a subsystem in: its commands (see the command table's `requires`) are
-    /// answered through what it registers.
+    /// Plugs a subsystem in: its own chat commands, or the desk the table's commands
+    /// that `requires` it read.
+    ///
+    /// # Panics
+    /// When a subsystem declares a command name or alias the built-in table already
+    /// answers (only the planned commands, which say "尚未配置", may be replaced): a
+    /// wiring bug that must not reach a user as a silently shadowed command.
     pub fn register(mut self, subsystem: Arc<dyn Subsystem>) -> Self {
         subsystem.register(&mut self.subsystems);
+        for set in self.subsystems.command_sets() {
+            for decl in set.commands() {
+                for word in std::iter::once(decl.name).chain(decl.aliases.iter().copied()) {
+                    if let Some(builtin) = command::spec(word) {
+                        assert!(
+                            builtin.requires.is_some(),
+                            "subsystem command {word:?} is already the built-in command {:?}",
+                            builtin.name
+                        );
+                    }
+                }
+            }
+        }
         self
+    }
+
+    /// Parses one message: the built-in table and the registered subsystems' commands.
+    pub fn parse(&self, text: &str) -> Result<Command, ParseError> {
+        command::parse_in(text, self.subsystems.command_sets())
+    }
+
+    /// Whether the command named `name` (canonical) asks for confirmation by default.
+    pub fn is_destructive(&self, name: &str) -> bool {
+        match command::spec(name) {
+            Some(spec) => spec.destructive,
+            None => command::subsystem_spec(self.subsystems.command_sets(), name)
+                .is_some_and(|(_, d)| d.destructive),
+        }
     }
 
     pub fn jobs(&self) -> &Arc<JobRunner> {
@@ -400,7 +433,8 @@ impl Engine {
         // An open menu takes digits, paths and (at input nodes) free text first.
         if let Some(stack) = sess.menu.clone() {
             let top = stack.last().cloned().unwrap_or(MenuNode::Root);
-            let control = command::parse(text)
+            let control = self
+                .parse(text)
                 .ok()
                 .filter(|c| matches!(c, Command::Back | Command::Exit | Command::Menu));
             if control.is_none() && (top.wants_input() || is_path(text)) {
@@ -427,7 +461,7 @@ impl Engine {
             return self.menu_answer(asker, text, sess, sink).await;
         }
 
-        let cmd = match command::parse(text) {
+        let cmd = match self.parse(text) {
             Ok(c) => c,
             Err(e) => return invalid(e.to_string()).into(),
         };
@@ -496,7 +530,7 @@ impl Engine {
                         summary: p.summary.clone(),
                         how: Settlement::Confirmed,
                     });
-                    let cmd = match command::parse(&p.text) {
+                    let cmd = match self.parse(&p.text) {
                         Ok(c) => c,
                         Err(e) => return invalid(e.to_string()).into(),
                     };
@@ -525,7 +559,7 @@ impl Engine {
                 Some(p) if p.last => {
                     invalid(format!("「{}」已经是最后一页(第 {} 页)", p.command, p.page)).into()
                 }
-                Some(p) => match command::parse(&format!("{}:{}", p.command, p.page + 1)) {
+                Some(p) => match self.parse(&format!("{}:{}", p.command, p.page + 1)) {
                     Ok(cmd) => self.run(asker, cmd, false, sess, sink).await,
                     Err(e) => invalid(e.to_string()).into(),
                 },
@@ -599,7 +633,7 @@ impl Engine {
                     if node.wants_input() {
                         stack.pop();
                     }
-                    let cmd = match command::parse(&cmd_text) {
+                    let cmd = match self.parse(&cmd_text) {
                         Ok(c) => c,
                         Err(e) => {
                             return invalid(format!("{e}\n\n{}", node.render(&pool, &visible)))
@@ -652,6 +686,9 @@ impl Engine {
         sess: &mut Session,
         sink: &Arc<dyn ReplySink>,
     ) -> Result<Response, StoreError> {
+        if let Command::Subsystem { spec, args } = cmd {
+            return Ok(self.run_subsystem(asker, spec, args, confirmed, sess).await);
+        }
         let pool = self.pool.get().await?;
         let Some(run) = command::spec(cmd.name()).and_then(|s| s.run) else {
             unreachable!("conversation commands are handled in dispatch")

@@ -3,12 +3,42 @@
 use crate::config::Config;
 use crate::out::outln;
 use anyhow::{Context, Result};
-use opsbot_core::Provider;
+use opsbot_core::{ChatCommand, Provider};
 use opsbot_engine::{Engine, EngineSettings};
 use opsbot_store::{PolicyData, SessionStore, Store};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The chat commands of the subsystems this binary registers in [`build`], so roles
+/// and `[chat] confirm` can name them before the engine exists.
+const SUBSYSTEM_COMMANDS: &[&[ChatCommand]] = &[&opsbot_cmdb::chat::COMMANDS];
+
+/// Maps a configured command name or alias to its canonical name (`*` stays `*`):
+/// the engine's table, then the subsystems' commands.
+pub fn canonical_name(name: &str) -> Option<&'static str> {
+    opsbot_engine::canonical_name(name).or_else(|| {
+        SUBSYSTEM_COMMANDS
+            .iter()
+            .flat_map(|set| set.iter())
+            .find(|d| d.is_named(name.trim()))
+            .map(|d| d.name)
+    })
+}
+
+/// The commands that ask for confirmation unless `[chat] confirm` says otherwise.
+pub fn default_confirm() -> HashSet<String> {
+    let mut names = opsbot_engine::EngineSettings::default_confirm();
+    names.extend(
+        SUBSYSTEM_COMMANDS
+            .iter()
+            .flat_map(|set| set.iter())
+            .filter(|d| d.destructive)
+            .map(|d| d.name.to_string()),
+    );
+    names
+}
 
 pub struct App {
     pub config: Config,

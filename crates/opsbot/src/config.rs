@@ -447,7 +447,7 @@ impl Config {
         self.jobs.validate()?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
-                if opsbot_engine::canonical_name(c).is_none() {
+                if crate::app::canonical_name(c).is_none() {
                     return err(
                         &format!("chat.confirm[{i}]"),
                         format!("unknown command {c:?}"),
@@ -471,7 +471,7 @@ impl Config {
             }
             let mut commands = Vec::new();
             for (j, c) in r.commands.iter().enumerate() {
-                match opsbot_engine::canonical_name(c) {
+                match crate::app::canonical_name(c) {
                     Some(n) => commands.push(n.to_string()),
                     None => {
                         return Err((
@@ -559,10 +559,10 @@ impl Config {
     /// Canonical names of the commands that ask for confirmation.
     pub fn confirm_commands(&self) -> HashSet<String> {
         match &self.chat.confirm {
-            None => opsbot_engine::EngineSettings::default_confirm(),
+            None => crate::app::default_confirm(),
             Some(list) => list
                 .iter()
-                .filter_map(|c| opsbot_engine::canonical_name(c))
+                .filter_map(|c| crate::app::canonical_name(c))
                 .map(str::to_string)
                 .collect(),
         }

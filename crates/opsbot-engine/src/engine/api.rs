@@ -214,7 +214,7 @@ impl Engine {
             Request::Sync => (Command::Sync, None),
         };
         let name = cmd.name();
-        let destructive = command::spec(name).is_some_and(|s| s.destructive);
+        let destructive = self.is_destructive(name);
         if let Err(e) = command::validate(&cmd) {
             return Err(Refusal::Invalid(e.to_string()));
         }

@@ -1,5 +1,4 @@
 //! Sentences the engine writes for what other crates report as data.
 
-pub mod asset;
 pub mod desk;
 pub mod provider;

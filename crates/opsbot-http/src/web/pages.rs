@@ -449,7 +449,7 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
             ),
         };
         let command = action.command();
-        let destructive = opsbot_engine::command::spec(command).is_some_and(|s| s.destructive);
+        let destructive = ctx.engine.is_destructive(command);
         let summary = if input.is_none() {
             // The engine says exactly what would happen, or why it cannot.
             match ctx

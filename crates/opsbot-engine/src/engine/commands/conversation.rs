@@ -71,14 +71,38 @@ fn help_lines(engine: &Engine, asker: &Asker<'_>) -> Vec<String> {
         .filter(|c| c.requires.is_some_and(|f| !engine.subsystems.has(f)))
         .map(|c| c.name)
         .collect();
-    let mut lines: Vec<String> = COMMANDS
+    let listed = |name: &str| {
+        [names::HELP, names::MENU, names::CONFIRM].contains(&name) || asker.can_run(name)
+    };
+    let registered: Vec<&'static opsbot_core::ChatCommand> = engine
+        .subsystems
+        .command_sets()
         .iter()
-        .filter(|c| c.listed && !missing.contains(&c.name))
-        .filter(|c| {
-            [names::HELP, names::MENU, names::CONFIRM].contains(&c.name) || asker.can_run(c.name)
-        })
-        .map(|c| format!("{} — {}", c.usage, c.summary))
+        .flat_map(|set| set.commands())
         .collect();
+    // A registered subsystem answers a planned command of the same name.
+    let missing: Vec<&str> = missing
+        .into_iter()
+        .filter(|m| !registered.iter().any(|d| d.name == *m))
+        .collect();
+    let mut lines: Vec<String> = Vec::new();
+    for c in COMMANDS.iter().filter(|c| c.listed) {
+        // The subsystems' commands come before the conversation's own (菜单, 任务, …).
+        if c.name == names::MENU {
+            lines.extend(
+                registered
+                    .iter()
+                    .filter(|d| listed(d.name))
+                    .map(|d| format!("{} — {}", d.usage, d.summary)),
+            );
+        }
+        if !missing.contains(&c.name)
+            && listed(c.name)
+            && !registered.iter().any(|d| d.name == c.name)
+        {
+            lines.push(format!("{} — {}", c.usage, c.summary));
+        }
+    }
     lines.push(format!("(未配置: {})", missing.join("、")));
     lines
 }

@@ -6,7 +6,6 @@
 //! roles grant.
 
 pub mod alerts;
-pub mod assets;
 pub mod conversation;
 pub mod jobs;
 pub mod planned;
@@ -55,8 +54,6 @@ pub mod names {
     pub const DEPLOY: &str = "发布";
     pub const ROLLBACK: &str = "回滚";
     pub const APPROVE: &str = "批准";
-    pub const ASSET: &str = "资产";
-    pub const CHANGES: &str = "变更";
     pub const MENU: &str = "菜单";
     pub const JOBS: &str = "任务";
     pub const CANCEL: &str = "取消";
@@ -96,8 +93,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     planned::DEPLOY,
     planned::ROLLBACK,
     planned::APPROVE,
-    assets::ASSET,
-    assets::CHANGES,
     conversation::MENU,
     jobs::JOBS,
     conversation::CANCEL,

@@ -5,8 +5,8 @@
 
 use super::{foreign, names, Ctx, Handled};
 use crate::command::{
-    parse_ipv4, Args, Command, CommandSpec, ParseError, CPU_RANGE, DISK_GB_RANGE, MEMORY_GB_RANGE,
-    TEMPLATE_RANGE,
+    parse_ipv4, Args, Command, CommandSpec, Fields, ParseError, CPU_RANGE, DISK_GB_RANGE,
+    MEMORY_GB_RANGE, TEMPLATE_RANGE,
 };
 use crate::engine::{failed, invalid, Asker, Engine};
 use crate::format;
@@ -78,7 +78,11 @@ pub const CPU: CommandSpec = on_vm(
             count: a.number(1, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
         })
     },
-);
+)
+.checks(|f, cmd| match cmd {
+    Command::Cpu { count, .. } => f.number(1, *count, "CPU 数", CPU_RANGE),
+    cmd => foreign(cmd),
+});
 pub const MEMORY: CommandSpec = on_vm(
     names::MEMORY,
     &["mem", "memory"],
@@ -91,7 +95,11 @@ pub const MEMORY: CommandSpec = on_vm(
             gb: a.number(1, "内存 GiB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
         })
     },
-);
+)
+.checks(|f, cmd| match cmd {
+    Command::Memory { gb, .. } => f.number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
+    cmd => foreign(cmd),
+});
 pub const ADD_DISK: CommandSpec = on_vm(
     names::ADD_DISK,
     &["adddisk"],
@@ -105,7 +113,14 @@ pub const ADD_DISK: CommandSpec = on_vm(
             datastore: a.opt(2),
         })
     },
-);
+)
+.checks(|f, cmd| match cmd {
+    Command::AddDisk { gb, datastore, .. } => {
+        f.number(1, *gb, "磁盘 GiB", DISK_GB_RANGE)?;
+        datastore.as_ref().map_or(Ok(()), |d| f.text(2, d, "存储"))
+    }
+    cmd => foreign(cmd),
+});
 pub const SET_NET: CommandSpec = on_vm(
     names::SET_NET,
     &["setnet"],
@@ -119,7 +134,11 @@ pub const SET_NET: CommandSpec = on_vm(
         })
     },
 )
-.destructive();
+.destructive()
+.checks(|f, cmd| match cmd {
+    Command::SetNet { network, .. } => f.text(1, network, "端口组"),
+    cmd => foreign(cmd),
+});
 pub const PING: CommandSpec = on_vm(
     names::PING,
     &["ping"],
@@ -140,7 +159,11 @@ pub const RENAME: CommandSpec = on_vm(
         })
     },
 )
-.destructive();
+.destructive()
+.checks(|f, cmd| match cmd {
+    Command::Rename { new_name, .. } => f.name(1, new_name, "新名称"),
+    cmd => foreign(cmd),
+});
 pub const CLONE: CommandSpec = on_vm(
     names::CLONE,
     &["clone"],
@@ -160,7 +183,31 @@ pub const CLONE: CommandSpec = on_vm(
         })
     },
 )
-.destructive();
+.destructive()
+.checks(check_clone);
+
+fn check_clone(f: &Fields, cmd: &Command) -> Result<(), ParseError> {
+    let Command::Clone {
+        template,
+        name,
+        ip,
+        cpu,
+        memory_gb,
+    } = cmd
+    else {
+        foreign(cmd)
+    };
+    f.number(0, *template, "模板号", TEMPLATE_RANGE)?;
+    f.name(1, name, "名称")?;
+    f.ipv4(2, ip)?;
+    if let Some(c) = cpu {
+        f.number(3, *c, "CPU 数", CPU_RANGE)?;
+    }
+    if let Some(m) = memory_gb {
+        f.number(4, *m, "内存 GiB", MEMORY_GB_RANGE)?;
+    }
+    Ok(())
+}
 
 fn run(mut cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
     Box::pin(async move {

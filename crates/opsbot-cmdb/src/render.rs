@@ -1,6 +1,7 @@
 //! Every sentence of the CMDB's answers: the asset card (`资产:主机名`) and the change
 //! list (`变更:主机名`), formatted for a phone (Chinese, short lines). The asset desk
-//! reports data (`opsbot_core::AssetCard`, `opsbot_core::Change`); wording lives here.
+//! reports data (`opsbot_core::AssetCard`, `opsbot_core::Change`); wording lives here,
+//! and [`crate::chat`] answers with it.
 
 use chrono::{DateTime, Utc};
 use opsbot_core::asset::{Problem, ProblemKind};

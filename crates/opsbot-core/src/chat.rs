@@ -1,0 +1,132 @@
+//! Chat commands a subsystem declares and answers itself, so that adding a subsystem
+//! (deploys, Kubernetes, …) touches its own crate and one registration in the binary,
+//! never the engine. The engine parses them (names, aliases, full-width separators,
+//! the argument count), lists them in 帮助, checks the permission (the canonical name,
+//! as roles grant it), asks for confirmation when the command is destructive, audits
+//! every call, and hands the subsystem a [`Call`]; the subsystem answers with an
+//! [`Answer`]. Its wording lives in the subsystem's own crate, beside the data it
+//! words, not in the desk that reads that data.
+
+use crate::Zone;
+use async_trait::async_trait;
+
+/// One command a subsystem answers: declared once, as a `static`, and read by the
+/// parser, 帮助, the permission check, the confirmation and the configuration's role
+/// validation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ChatCommand {
+    /// The canonical (Chinese) name: the permission roles grant and the audit log shows.
+    pub name: &'static str,
+    /// Other spellings; English ones match case-insensitively.
+    pub aliases: &'static [&'static str],
+    /// How to write it, shown with every argument error: `资产:主机名`.
+    pub usage: &'static str,
+    /// One line for 帮助.
+    pub summary: &'static str,
+    /// Asks for confirmation before acting, unless the configuration says otherwise.
+    pub destructive: bool,
+    /// How many comma-separated arguments it takes (inclusive); the engine checks the
+    /// count and that none is empty before the subsystem sees them.
+    pub args: (usize, usize),
+}
+
+impl ChatCommand {
+    /// Whether `word` names this command (the canonical name or an alias).
+    pub fn is_named(&self, word: &str) -> bool {
+        let lower = word.to_lowercase();
+        self.name.to_lowercase() == lower || self.aliases.iter().any(|a| *a == lower)
+    }
+}
+
+/// Who asks, as far as a subsystem needs to know: their id, and what they may do
+/// where. Scopes are paths such as `vsphere/dc1/cluster-a/web-01` or `cmdb/host-1`;
+/// role globs apply to them as to the pool's objects.
+pub trait Requester: Send + Sync {
+    fn user(&self) -> &str;
+    /// May the caller run `command` on the object at `scope`?
+    fn may_at(&self, command: &str, scope: &str) -> bool;
+}
+
+/// One permitted call of a subsystem's command.
+pub struct Call<'a> {
+    pub command: &'static ChatCommand,
+    /// The arguments, split at commas and trimmed; their count is within the
+    /// declaration's bounds and none is empty.
+    pub args: &'a [String],
+    pub caller: &'a dyn Requester,
+    /// The zone chat shows times in (`[chat] timezone`).
+    pub zone: &'a Zone,
+}
+
+/// A subsystem's answer. The engine audits it by its kind (allowed, invalid, failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The command did what was asked; the text is the reply.
+    Done(String),
+    /// The request cannot be answered as written (an unknown object, one out of the
+    /// caller's scope, which reads the same); the text says what to send instead.
+    Invalid(String),
+    /// Something the caller cannot fix failed (the store, a remote service).
+    Failed(String),
+}
+
+/// The commands of one subsystem, registered once through
+/// [`Registry::commands`](crate::Registry::commands).
+#[async_trait]
+pub trait ChatCommands: Send + Sync {
+    /// Its declarations, in the order 帮助 lists them.
+    fn commands(&self) -> &'static [ChatCommand];
+
+    /// Checks the arguments beyond their count; `Err` says what is wrong, and the
+    /// engine adds the command's usage.
+    fn check(&self, _command: &ChatCommand, _args: &[String]) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Answers one permitted, checked (and, when destructive, confirmed) call.
+    async fn run(&self, call: Call<'_>) -> Answer;
+}
+
+/// A name checked the way object names are checked everywhere in chat: at most 80
+/// characters, no control characters and none of `/ \ % " < >`.
+pub fn check_name(value: &str, what: &str) -> Result<(), String> {
+    if value.chars().count() > 80 {
+        return Err(format!("{what}太长(最多 80 个字符)"));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | '"' | '<' | '>'))
+    {
+        return Err(format!("{what}不能包含字符 {c:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ASSET: ChatCommand = ChatCommand {
+        name: "资产",
+        aliases: &["asset"],
+        usage: "资产:主机名",
+        summary: "",
+        destructive: false,
+        args: (1, 1),
+    };
+
+    #[test]
+    fn names_and_english_aliases_match() {
+        assert!(ASSET.is_named("资产"));
+        assert!(ASSET.is_named("Asset"));
+        assert!(!ASSET.is_named("assets"));
+    }
+
+    #[test]
+    fn names_refuse_paths_and_markup() {
+        assert!(check_name("web-01", "主机名").is_ok());
+        let e = check_name("a/b", "主机名").unwrap_err();
+        assert_eq!(e, "主机名不能包含字符 '/'");
+        assert!(check_name(&"x".repeat(81), "主机名").is_err());
+    }
+}
