@@ -13,7 +13,7 @@ use opsbot_core::{
     Silenced,
 };
 use opsbot_store::alerts::{AckOutcome, AlertQuery, AlertRecord, NewSilence, FIRING};
-use opsbot_store::{OutboxItem, OutboxQuery, OutboxState, Store, StoreError};
+use opsbot_store::{AlertStore, OutboxItem, OutboxQuery, OutboxState, OutboxStore, StoreError};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -22,7 +22,9 @@ const SILENCE_PREVIEW: u64 = 10_000;
 
 #[derive(Clone)]
 pub struct Desk {
-    store: Arc<dyn Store>,
+    alerts: Arc<dyn AlertStore>,
+    /// Acknowledgement notices queue here; 告警:死信 reads what it gave up on.
+    outbox: Arc<dyn OutboxStore>,
     settings: Arc<Settings>,
     silences: Arc<Silences>,
     wake: Option<Arc<Notify>>,
@@ -40,13 +42,15 @@ fn down(e: StoreError) -> DeskError {
 
 impl Desk {
     pub fn new(
-        store: Arc<dyn Store>,
+        alerts: Arc<dyn AlertStore>,
+        outbox: Arc<dyn OutboxStore>,
         settings: Arc<Settings>,
         silences: Arc<Silences>,
         wake: Option<Arc<Notify>>,
     ) -> Self {
         Desk {
-            store,
+            alerts,
+            outbox,
             settings,
             silences,
             wake,
@@ -81,7 +85,7 @@ impl Desk {
         {
             for d in deliveries(route, &a.recipients) {
                 for item in outbox_items(&d, &text) {
-                    self.store.outbox_push(&item).await?;
+                    self.outbox.outbox_push(&item).await?;
                 }
             }
             told.push(route.name.clone());
@@ -129,9 +133,9 @@ fn recipient(item: &OutboxItem) -> Recipient {
 #[async_trait]
 impl AlertDesk for Desk {
     async fn firing(&self, offset: u64, limit: u64) -> Result<DeskPage<FiringAlert>, DeskError> {
-        let total = self.store.alerts_count(FIRING).await.map_err(down)?;
+        let total = self.alerts.alerts_count(FIRING).await.map_err(down)?;
         let alerts = self
-            .store
+            .alerts
             .alerts_list(&AlertQuery {
                 status: Some(FIRING.into()),
                 source: None,
@@ -147,12 +151,12 @@ impl AlertDesk for Desk {
     }
 
     async fn firing_count(&self) -> Result<u64, DeskError> {
-        self.store.alerts_count(FIRING).await.map_err(down)
+        self.alerts.alerts_count(FIRING).await.map_err(down)
     }
 
     async fn ack(&self, id: &str, user: &str) -> Result<Acked, DeskError> {
         let id = alert_id(id)?;
-        match self.store.alert_ack(id, user).await.map_err(down)? {
+        match self.alerts.alert_ack(id, user).await.map_err(down)? {
             AckOutcome::Missing => Err(DeskError::NoSuchAlert(id)),
             AckOutcome::AlreadyAcked(a) => Ok(Acked::Already {
                 alert: alert_ref(&a),
@@ -176,7 +180,7 @@ impl AlertDesk for Desk {
             if trimmed.starts_with('#') || trimmed.bytes().all(|b| b.is_ascii_digit()) {
                 let id = alert_id(trimmed)?;
                 let a = self
-                    .store
+                    .alerts
                     .alert_get(id)
                     .await
                     .map_err(down)?
@@ -190,7 +194,7 @@ impl AlertDesk for Desk {
             };
         let parsed = Matcher::parse(&stored).map_err(DeskError::BadMatcher)?;
         let ends_at = chrono::Utc::now() + chrono::Duration::minutes(i64::from(minutes));
-        self.store
+        self.alerts
             .silence_insert(&NewSilence {
                 matcher: stored,
                 created_by: user.to_string(),
@@ -200,7 +204,7 @@ impl AlertDesk for Desk {
             .map_err(down)?;
         self.silences.invalidate().await;
         let firing = self
-            .store
+            .alerts
             .alerts_list(&AlertQuery {
                 status: Some(FIRING.into()),
                 source: None,
@@ -223,7 +227,7 @@ impl AlertDesk for Desk {
 
     async fn dead_letters(&self, limit: u64) -> Result<DeskPage<DeadLetter>, DeskError> {
         let dead = self
-            .store
+            .outbox
             .outbox_list(&OutboxQuery {
                 state: Some(OutboxState::Dead),
                 channel_prefix: Some("wecom:".into()),

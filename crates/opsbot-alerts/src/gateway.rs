@@ -12,7 +12,7 @@ use crate::silence::{silenced, Silences};
 use crate::sources::{self, ParseContext};
 use crate::{Error, Result};
 use opsbot_store::alerts::{AlertUpsert, IngestPayload, NewAlertPayload, NewNotice};
-use opsbot_store::Store;
+use opsbot_store::{AlertStore, OutboxStore};
 use std::net::IpAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -33,7 +33,8 @@ pub struct Ingested {
 
 pub struct Gateway {
     settings: Arc<Settings>,
-    store: Arc<dyn Store>,
+    alerts: Arc<dyn AlertStore>,
+    outbox: Arc<dyn OutboxStore>,
     ingestor: Ingestor,
     silences: Arc<Silences>,
     wake: Option<Arc<Notify>>,
@@ -53,14 +54,15 @@ impl Gateway {
     pub fn start(
         settings: Arc<Settings>,
         silences: Arc<Silences>,
-        store: Arc<dyn Store>,
+        alerts: Arc<dyn AlertStore>,
+        outbox: Arc<dyn OutboxStore>,
         wake: Option<Arc<Notify>>,
         stop: watch::Receiver<bool>,
     ) -> (Arc<Gateway>, tokio::task::JoinHandle<()>) {
         let (news_tx, news_rx) = mpsc::unbounded_channel::<NewNotice>();
-        let (ingestor, _writer) = Ingestor::start(store.clone(), settings.queue, news_tx);
+        let (ingestor, _writer) = Ingestor::start(alerts.clone(), settings.queue, news_tx);
         let notifier = Notifier::new(
-            store.clone(),
+            alerts.clone(),
             settings.clone(),
             silences.clone(),
             wake.clone(),
@@ -69,7 +71,8 @@ impl Gateway {
         let task = tokio::spawn(notifier.run(stop));
         let gateway = Arc::new(Gateway {
             settings,
-            store,
+            alerts,
+            outbox,
             ingestor,
             silences,
             wake,
@@ -84,7 +87,8 @@ impl Gateway {
     /// The chat desk over the same settings and silences.
     pub fn desk(&self) -> Desk {
         Desk::new(
-            self.store.clone(),
+            self.alerts.clone(),
+            self.outbox.clone(),
             self.settings.clone(),
             self.silences.clone(),
             self.wake.clone(),

@@ -75,6 +75,37 @@ impl VmOperation {
             VmOperation::Clone { template, .. } => template,
         }
     }
+
+    /// The same operation on `vm` (chat names a VM as typed; the provider gets its id).
+    pub fn on(self, vm: String) -> VmOperation {
+        match self {
+            VmOperation::PowerOn { .. } => VmOperation::PowerOn { vm },
+            VmOperation::PowerOff { .. } => VmOperation::PowerOff { vm },
+            VmOperation::Shutdown { .. } => VmOperation::Shutdown { vm },
+            VmOperation::Reboot { .. } => VmOperation::Reboot { vm },
+            VmOperation::Ping { .. } => VmOperation::Ping { vm },
+            VmOperation::SetCpu { count, .. } => VmOperation::SetCpu { vm, count },
+            VmOperation::SetMemory { gb, .. } => VmOperation::SetMemory { vm, gb },
+            VmOperation::AddDisk { gb, datastore, .. } => {
+                VmOperation::AddDisk { vm, gb, datastore }
+            }
+            VmOperation::SetNetwork { network, .. } => VmOperation::SetNetwork { vm, network },
+            VmOperation::Rename { new_name, .. } => VmOperation::Rename { vm, new_name },
+            VmOperation::Clone {
+                name,
+                ip,
+                cpu,
+                memory_gb,
+                ..
+            } => VmOperation::Clone {
+                template: vm,
+                name,
+                ip,
+                cpu,
+                memory_gb,
+            },
+        }
+    }
 }
 
 /// What an operation did, and the VM as it now is so the pool can be updated without

@@ -3,6 +3,7 @@
 //! command or an error that says what is wrong and how to write it.
 
 use opsbot_core::chat::{ChatCommand, ChatCommands};
+use opsbot_core::VmOperation;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -153,41 +154,12 @@ pub enum Command {
     Job {
         id: i64,
     },
-    PowerOn {
-        vm: String,
-    },
-    PowerOff {
-        vm: String,
-    },
-    Shutdown {
-        vm: String,
-    },
-    Reboot {
-        vm: String,
-    },
-    Cpu {
-        vm: String,
-        count: u32,
-    },
-    Memory {
-        vm: String,
-        gb: u32,
-    },
-    AddDisk {
-        vm: String,
-        gb: u32,
-        datastore: Option<String>,
-    },
-    SetNet {
-        vm: String,
-        network: String,
-    },
+    /// An operation on one VM, named as typed (the engine resolves the name to the
+    /// VM's id before the provider sees it). Clones and pings are their own commands:
+    /// a clone names a template by its number, a ping may name an address.
+    Vm(VmOperation),
     Ping {
         target: String,
-    },
-    Rename {
-        vm: String,
-        new_name: String,
     },
     Clone {
         template: u32,
@@ -250,16 +222,20 @@ impl Command {
                 ListKind::Jobs => names::JOBS,
             },
             Command::Job { .. } => names::JOBS,
-            Command::PowerOn { .. } => names::POWER_ON,
-            Command::PowerOff { .. } => names::POWER_OFF,
-            Command::Shutdown { .. } => names::SHUTDOWN,
-            Command::Reboot { .. } => names::REBOOT,
-            Command::Cpu { .. } => names::CPU,
-            Command::Memory { .. } => names::MEMORY,
-            Command::AddDisk { .. } => names::ADD_DISK,
-            Command::SetNet { .. } => names::SET_NET,
+            Command::Vm(op) => match op {
+                VmOperation::PowerOn { .. } => names::POWER_ON,
+                VmOperation::PowerOff { .. } => names::POWER_OFF,
+                VmOperation::Shutdown { .. } => names::SHUTDOWN,
+                VmOperation::Reboot { .. } => names::REBOOT,
+                VmOperation::SetCpu { .. } => names::CPU,
+                VmOperation::SetMemory { .. } => names::MEMORY,
+                VmOperation::AddDisk { .. } => names::ADD_DISK,
+                VmOperation::SetNetwork { .. } => names::SET_NET,
+                VmOperation::Rename { .. } => names::RENAME,
+                VmOperation::Ping { .. } => names::PING,
+                VmOperation::Clone { .. } => names::CLONE,
+            },
             Command::Ping { .. } => names::PING,
-            Command::Rename { .. } => names::RENAME,
             Command::Clone { .. } => names::CLONE,
             Command::Sync => names::SYNC,
             Command::Scale { .. } => names::SCALE,
@@ -309,21 +285,27 @@ impl fmt::Display for Command {
                 write!(f, "{n}:{page}")
             }
             Command::Job { id } => write!(f, "{n}:{id}"),
-            Command::PowerOn { vm }
-            | Command::PowerOff { vm }
-            | Command::Shutdown { vm }
-            | Command::Reboot { vm } => {
-                write!(f, "{n}:{vm}")
-            }
-            Command::Cpu { vm, count } => write!(f, "{n}:{vm},{count}"),
-            Command::Memory { vm, gb } => write!(f, "{n}:{vm},{gb}"),
-            Command::AddDisk { vm, gb, datastore } => {
-                write!(f, "{n}:{vm},{gb}")?;
-                datastore.as_ref().map_or(Ok(()), |d| write!(f, ",{d}"))
-            }
-            Command::SetNet { vm, network } => write!(f, "{n}:{vm},{network}"),
+            Command::Vm(op) => match op {
+                VmOperation::PowerOn { vm }
+                | VmOperation::PowerOff { vm }
+                | VmOperation::Shutdown { vm }
+                | VmOperation::Reboot { vm }
+                | VmOperation::Ping { vm } => write!(f, "{n}:{vm}"),
+                VmOperation::SetCpu { vm, count } => write!(f, "{n}:{vm},{count}"),
+                VmOperation::SetMemory { vm, gb } => write!(f, "{n}:{vm},{gb}"),
+                VmOperation::AddDisk { vm, gb, datastore } => {
+                    write!(f, "{n}:{vm},{gb}")?;
+                    datastore.as_ref().map_or(Ok(()), |d| write!(f, ",{d}"))
+                }
+                VmOperation::SetNetwork { vm, network } => write!(f, "{n}:{vm},{network}"),
+                VmOperation::Rename { vm, new_name } => write!(f, "{n}:{vm},{new_name}"),
+                VmOperation::Clone {
+                    template, name, ip, ..
+                } => {
+                    write!(f, "{n}:{template},{name},{ip}")
+                }
+            },
             Command::Ping { target } => write!(f, "{n}:{target}"),
-            Command::Rename { vm, new_name } => write!(f, "{n}:{vm},{new_name}"),
             Command::Clone {
                 template,
                 name,
@@ -729,10 +711,10 @@ mod tests {
         );
         assert_eq!(
             parse("ＣＰＵ：web-01，４").unwrap(),
-            Command::Cpu {
+            Command::Vm(VmOperation::SetCpu {
                 vm: "web-01".into(),
                 count: 4
-            }
+            })
         );
     }
 
@@ -740,22 +722,22 @@ mod tests {
     fn english_aliases_case_insensitive() {
         assert_eq!(
             parse("PowerOn:web-01").unwrap(),
-            Command::PowerOn {
+            Command::Vm(VmOperation::PowerOn {
                 vm: "web-01".into()
-            }
+            })
         );
         assert_eq!(
             parse("poweroff web-01").unwrap(),
-            Command::PowerOff {
+            Command::Vm(VmOperation::PowerOff {
                 vm: "web-01".into()
-            }
+            })
         );
         assert_eq!(
             parse("mem:db,16GB").unwrap(),
-            Command::Memory {
+            Command::Vm(VmOperation::SetMemory {
                 vm: "db".into(),
                 gb: 16
-            }
+            })
         );
     }
 
@@ -793,9 +775,9 @@ mod tests {
         // U+2006 (six-per-em space) is three bytes long; found by the property test.
         assert_eq!(
             parse("poweron\u{2006}web-01").unwrap(),
-            Command::PowerOn {
+            Command::Vm(VmOperation::PowerOn {
                 vm: "web-01".into()
-            }
+            })
         );
     }
 

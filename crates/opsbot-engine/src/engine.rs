@@ -177,10 +177,16 @@ impl Engine {
             pool: PoolCache::new(store.clone()),
             jobs: JobRunner::new(
                 store.clone(),
+                store.clone(),
+                store.clone(),
                 settings.owner.clone(),
                 settings.stale_after / 8,
             ),
-            syncer: Arc::new(Syncer::new(store.clone(), crate::sync::FULL_SYNC_EVERY)),
+            syncer: Arc::new(Syncer::new(
+                store.clone(),
+                store.clone(),
+                crate::sync::FULL_SYNC_EVERY,
+            )),
             store,
             sessions,
             providers,

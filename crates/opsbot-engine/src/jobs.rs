@@ -11,7 +11,7 @@
 
 use crate::reply::{Reply, ReplySink};
 use opsbot_core::{AuditEntry, AuditResult, JobId, JobState, Progress, Step};
-use opsbot_store::{InterruptFilter, NewJob, Store};
+use opsbot_store::{AuditStore, InterruptFilter, JobStore, NewJob, OutboxStore};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -67,7 +67,10 @@ struct Running {
 }
 
 pub struct JobRunner {
-    store: Arc<dyn Store>,
+    jobs: Arc<dyn JobStore>,
+    /// Holds a job's interruption notice until the job ends.
+    outbox: Arc<dyn OutboxStore>,
+    audit: Arc<dyn AuditStore>,
     owner: String,
     running: Mutex<HashMap<JobId, Running>>,
     idle: Notify,
@@ -76,9 +79,17 @@ pub struct JobRunner {
 impl JobRunner {
     /// `heartbeat`: how often the heartbeat of this process's running jobs is refreshed
     /// (well within the time after which other instances call them stale).
-    pub fn new(store: Arc<dyn Store>, owner: String, heartbeat: Duration) -> Arc<Self> {
+    pub fn new(
+        jobs: Arc<dyn JobStore>,
+        outbox: Arc<dyn OutboxStore>,
+        audit: Arc<dyn AuditStore>,
+        owner: String,
+        heartbeat: Duration,
+    ) -> Arc<Self> {
         let runner = Arc::new(JobRunner {
-            store,
+            jobs,
+            outbox,
+            audit,
             owner,
             running: Mutex::new(HashMap::new()),
             idle: Notify::new(),
@@ -90,7 +101,7 @@ impl JobRunner {
                 tick.tick().await;
                 let Some(runner) = weak.upgrade() else { break };
                 if runner.running_count() > 0 {
-                    if let Err(e) = runner.store.heartbeat_jobs(&runner.owner).await {
+                    if let Err(e) = runner.jobs.heartbeat_jobs(&runner.owner).await {
                         tracing::warn!(error = %e, "job heartbeat failed");
                     }
                 }
@@ -111,7 +122,7 @@ impl JobRunner {
         work: impl FnOnce(JobProgress) -> JobFuture,
     ) -> opsbot_store::Result<JobId> {
         let id = self
-            .store
+            .jobs
             .create_job(&NewJob {
                 owner: self.owner.clone(),
                 user: ctx.user.clone(),
@@ -125,11 +136,11 @@ impl JobRunner {
         let notice = sink.interrupt_notice(id, &interrupted_notice(id));
         let held_notice = !notice.is_empty();
         if held_notice {
-            if let Err(e) = self.store.outbox_hold(id, &notice).await {
+            if let Err(e) = self.outbox.outbox_hold(id, &notice).await {
                 // Not started: say so in the record, or it would wait to be called
                 // interrupted with nobody told.
                 let note = format!("未执行: 无法保存中断通知({e})");
-                if let Err(e) = self.store.update_job(id, JobState::Failed, 0, &note).await {
+                if let Err(e) = self.jobs.update_job(id, JobState::Failed, 0, &note).await {
                     tracing::error!(job = id.0, error = %e, "could not record a job that did not start");
                 }
                 return Err(e);
@@ -146,7 +157,7 @@ impl JobRunner {
         let task_sink = sink.clone();
         let task = tokio::spawn(async move {
             let forward_sink = task_sink.clone();
-            let store = runner.store.clone();
+            let store = runner.jobs.clone();
             // Not a separate task: aborting the job must stop its progress notes too.
             let forwarder = async move {
                 while let Some((pct, note)) = rx.recv().await {
@@ -193,13 +204,13 @@ impl JobRunner {
         crate::metrics::job_finished(job.ctx.command, state.as_str(), job.started.elapsed());
         let message = result.unwrap_or_else(|e| e);
         let progress = if state == JobState::Succeeded { 100 } else { 0 };
-        if let Err(e) = self.store.update_job(id, state, progress, &message).await {
+        if let Err(e) = self.jobs.update_job(id, state, progress, &message).await {
             tracing::error!(job = id.0, error = %e, "could not record job result");
         }
         if job.held_notice {
             // Left behind, it would only go out if the job were later (wrongly) called
             // interrupted; the next drop sweeps it up.
-            if let Err(e) = self.store.outbox_drop_held(id).await {
+            if let Err(e) = self.outbox.outbox_drop_held(id).await {
                 tracing::warn!(job = id.0, error = %e, "could not drop the interruption notice of a finished job");
             }
         }
@@ -222,7 +233,7 @@ impl JobRunner {
             duration_ms: job.started.elapsed().as_millis() as i64,
             job_id: Some(id.0),
         };
-        if let Err(e) = self.store.append_audit(&entry).await {
+        if let Err(e) = self.audit.append_audit(&entry).await {
             tracing::error!(job = id.0, error = %e, "could not write the audit entry of a job");
         }
     }
@@ -269,7 +280,7 @@ impl JobRunner {
         }
         let message = format!("已中断: {reason};请检查目标的实际状态");
         if let Err(e) = self
-            .store
+            .jobs
             .interrupt_jobs(&InterruptFilter::Owner(self.owner.clone()), &message)
             .await
         {

@@ -13,7 +13,7 @@
 use crate::jobs::JobProgress;
 use chrono::{DateTime, Utc};
 use opsbot_core::{InventoryRead, Provider};
-use opsbot_store::{Store, SyncReport};
+use opsbot_store::{PoolStore, StateStore, SyncReport};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,9 @@ fn state_key(provider: &str) -> String {
 }
 
 pub struct Syncer {
-    store: Arc<dyn Store>,
+    pool: Arc<dyn PoolStore>,
+    /// Where each provider's sync token is kept.
+    state: Arc<dyn StateStore>,
     full_every: Duration,
     /// One sync per engine at a time: the scheduled sync, `同步` and startup must not read
     /// and apply the same provider concurrently.
@@ -42,9 +44,10 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    pub fn new(store: Arc<dyn Store>, full_every: Duration) -> Self {
+    pub fn new(pool: Arc<dyn PoolStore>, state: Arc<dyn StateStore>, full_every: Duration) -> Self {
         Syncer {
-            store,
+            pool,
+            state,
             full_every,
             running: tokio::sync::Mutex::new(()),
         }
@@ -104,7 +107,7 @@ impl Syncer {
                 token,
             } => {
                 let report = self
-                    .store
+                    .pool
                     .apply_vm_delta(p.name(), &vms, &removed, source)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -113,7 +116,7 @@ impl Syncer {
             }
             InventoryRead::Full { inventory, token } => {
                 let report = self
-                    .store
+                    .pool
                     .apply_inventory(p.name(), &inventory, source)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -127,7 +130,7 @@ impl Syncer {
 
     /// The last applied token, if it is recent enough to stand in for a full read.
     async fn last(&self, provider: &str) -> Option<Applied> {
-        let raw = match self.store.get_state(&state_key(provider)).await {
+        let raw = match self.state.get_state(&state_key(provider)).await {
             Ok(raw) => raw?,
             Err(e) => {
                 tracing::warn!(provider, error = %e, "cannot read the sync token; reading everything");
@@ -149,7 +152,7 @@ impl Syncer {
         let Ok(json) = serde_json::to_string(&applied) else {
             return;
         };
-        if let Err(e) = self.store.put_state(&state_key(provider), &json).await {
+        if let Err(e) = self.state.put_state(&state_key(provider), &json).await {
             tracing::warn!(provider, error = %e, "cannot keep the sync token; the next sync reads everything");
         }
     }
@@ -160,6 +163,7 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use opsbot_core::{Datacenter, Inventory, OpOutcome, Progress, ProviderError, VmOperation};
+    use opsbot_store::Store;
     use std::sync::Mutex;
 
     /// A provider whose inventory and change token the test sets; it records the token
@@ -234,7 +238,7 @@ mod tests {
         let (store, _dir) = store().await;
         let p = Scripted::new("a");
         let providers: Vec<Arc<dyn Provider>> = vec![p.clone()];
-        let first = Syncer::new(store.clone(), FULL_SYNC_EVERY)
+        let first = Syncer::new(store.clone(), store.clone(), FULL_SYNC_EVERY)
             .run(&providers, "sync:test", None)
             .await
             .unwrap();
@@ -242,7 +246,7 @@ mod tests {
         let version = store.pool_version().await.unwrap();
 
         // A new syncer (another process) offers the stored token; nothing is written.
-        let again = Syncer::new(store.clone(), FULL_SYNC_EVERY);
+        let again = Syncer::new(store.clone(), store.clone(), FULL_SYNC_EVERY);
         let second = again.run(&providers, "sync:test", None).await.unwrap();
         assert!(second[0].unchanged);
         assert_eq!(second[0].datacenters, 1, "the counts of the last sync");
@@ -263,7 +267,7 @@ mod tests {
         let (store, _dir) = store().await;
         let p = Scripted::new("a");
         let providers: Vec<Arc<dyn Provider>> = vec![p.clone()];
-        let syncer = Syncer::new(store.clone(), Duration::ZERO);
+        let syncer = Syncer::new(store.clone(), store.clone(), Duration::ZERO);
         syncer.run(&providers, "sync:test", None).await.unwrap();
         let report = syncer.run(&providers, "sync:test", None).await.unwrap();
         assert!(!report[0].unchanged);
@@ -299,7 +303,7 @@ mod tests {
             }
         }
         let (store, _dir) = store().await;
-        let err = Syncer::new(store, FULL_SYNC_EVERY)
+        let err = Syncer::new(store.clone(), store, FULL_SYNC_EVERY)
             .run(&[Arc::new(Liar) as Arc<dyn Provider>], "sync:test", None)
             .await
             .unwrap_err();

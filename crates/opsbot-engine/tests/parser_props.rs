@@ -2,6 +2,7 @@
 //! a round trip through its canonical text, whatever separators a phone keyboard uses.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
+use opsbot_core::VmOperation;
 use opsbot_engine::command::{parse, Command};
 use proptest::prelude::*;
 
@@ -16,15 +17,20 @@ fn vm_name() -> impl Strategy<Value = String> {
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
         (1u32..50).prop_map(|page| Command::Help { page }),
-        vm_name().prop_map(|vm| Command::PowerOn { vm }),
-        vm_name().prop_map(|vm| Command::PowerOff { vm }),
-        vm_name().prop_map(|vm| Command::Reboot { vm }),
-        (vm_name(), 1u32..=128).prop_map(|(vm, count)| Command::Cpu { vm, count }),
-        (vm_name(), 1u32..=4096).prop_map(|(vm, gb)| Command::Memory { vm, gb }),
-        (vm_name(), 1u32..=65536, proptest::option::of(vm_name()))
-            .prop_map(|(vm, gb, datastore)| Command::AddDisk { vm, gb, datastore }),
-        (vm_name(), vm_name()).prop_map(|(vm, network)| Command::SetNet { vm, network }),
-        (vm_name(), vm_name()).prop_map(|(vm, new_name)| Command::Rename { vm, new_name }),
+        vm_name().prop_map(|vm| Command::Vm(VmOperation::PowerOn { vm })),
+        vm_name().prop_map(|vm| Command::Vm(VmOperation::PowerOff { vm })),
+        vm_name().prop_map(|vm| Command::Vm(VmOperation::Reboot { vm })),
+        (vm_name(), 1u32..=128)
+            .prop_map(|(vm, count)| Command::Vm(VmOperation::SetCpu { vm, count })),
+        (vm_name(), 1u32..=4096)
+            .prop_map(|(vm, gb)| Command::Vm(VmOperation::SetMemory { vm, gb })),
+        (vm_name(), 1u32..=65536, proptest::option::of(vm_name())).prop_map(
+            |(vm, gb, datastore)| Command::Vm(VmOperation::AddDisk { vm, gb, datastore })
+        ),
+        (vm_name(), vm_name())
+            .prop_map(|(vm, network)| Command::Vm(VmOperation::SetNetwork { vm, network })),
+        (vm_name(), vm_name())
+            .prop_map(|(vm, new_name)| Command::Vm(VmOperation::Rename { vm, new_name })),
         (
             1u32..1000,
             vm_name(),

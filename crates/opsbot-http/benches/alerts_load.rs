@@ -93,6 +93,7 @@ users = ["zhangsan"]
         settings,
         Arc::new(Silences::new(store.clone())),
         store.clone(),
+        store.clone(),
         Some(wake),
         stop,
     );

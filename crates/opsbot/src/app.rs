@@ -118,6 +118,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     if let Some(parts) = &alerts {
         let desk = opsbot_alerts::Desk::new(
             store.clone(),
+            store.clone(),
             parts.settings.clone(),
             parts.silences.clone(),
             None,

@@ -81,6 +81,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
                 parts.settings.clone(),
                 parts.silences.clone(),
                 app.store.clone(),
+                app.store.clone(),
                 Some(worker.waker()),
                 stop_rx.clone(),
             );

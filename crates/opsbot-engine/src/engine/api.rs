@@ -9,7 +9,7 @@ use crate::command::{self, Command};
 use crate::pool::PoolView;
 use crate::reply::{Discard, ReplySink, Response, Status};
 use crate::session::Session;
-use opsbot_core::{JobId, Policy};
+use opsbot_core::{JobId, Policy, VmOperation};
 use opsbot_store::StoreError;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -47,16 +47,20 @@ impl VmAction {
 
     fn to_command(&self, vm: String) -> Command {
         match self.clone() {
-            VmAction::PowerOn => Command::PowerOn { vm },
-            VmAction::PowerOff => Command::PowerOff { vm },
-            VmAction::Shutdown => Command::Shutdown { vm },
-            VmAction::Reboot => Command::Reboot { vm },
             VmAction::Ping => Command::Ping { target: vm },
-            VmAction::SetCpu { count } => Command::Cpu { vm, count },
-            VmAction::SetMemory { gb } => Command::Memory { vm, gb },
-            VmAction::AddDisk { gb, datastore } => Command::AddDisk { vm, gb, datastore },
-            VmAction::SetNetwork { network } => Command::SetNet { vm, network },
-            VmAction::Rename { new_name } => Command::Rename { vm, new_name },
+            VmAction::PowerOn => Command::Vm(VmOperation::PowerOn { vm }),
+            VmAction::PowerOff => Command::Vm(VmOperation::PowerOff { vm }),
+            VmAction::Shutdown => Command::Vm(VmOperation::Shutdown { vm }),
+            VmAction::Reboot => Command::Vm(VmOperation::Reboot { vm }),
+            VmAction::SetCpu { count } => Command::Vm(VmOperation::SetCpu { vm, count }),
+            VmAction::SetMemory { gb } => Command::Vm(VmOperation::SetMemory { vm, gb }),
+            VmAction::AddDisk { gb, datastore } => {
+                Command::Vm(VmOperation::AddDisk { vm, gb, datastore })
+            }
+            VmAction::SetNetwork { network } => {
+                Command::Vm(VmOperation::SetNetwork { vm, network })
+            }
+            VmAction::Rename { new_name } => Command::Vm(VmOperation::Rename { vm, new_name }),
         }
     }
 }

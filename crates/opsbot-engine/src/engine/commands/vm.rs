@@ -40,14 +40,14 @@ pub const POWER_ON: CommandSpec = on_vm(
     &["poweron"],
     "开机:虚拟机",
     "打开虚拟机电源",
-    |a| Ok(Command::PowerOn { vm: one_vm(a)? }),
+    |a| Ok(Command::Vm(VmOperation::PowerOn { vm: one_vm(a)? })),
 );
 pub const POWER_OFF: CommandSpec = on_vm(
     names::POWER_OFF,
     &["poweroff"],
     "关机:虚拟机",
     "强制关闭虚拟机电源",
-    |a| Ok(Command::PowerOff { vm: one_vm(a)? }),
+    |a| Ok(Command::Vm(VmOperation::PowerOff { vm: one_vm(a)? })),
 )
 .destructive();
 pub const SHUTDOWN: CommandSpec = on_vm(
@@ -55,7 +55,7 @@ pub const SHUTDOWN: CommandSpec = on_vm(
     &["shutdown"],
     "关闭系统:虚拟机",
     "通过 VMware Tools 关闭客户机操作系统",
-    |a| Ok(Command::Shutdown { vm: one_vm(a)? }),
+    |a| Ok(Command::Vm(VmOperation::Shutdown { vm: one_vm(a)? })),
 )
 .destructive();
 pub const REBOOT: CommandSpec = on_vm(
@@ -63,7 +63,7 @@ pub const REBOOT: CommandSpec = on_vm(
     &["reboot"],
     "重启:虚拟机",
     "重启客户机(不支持时硬重置)",
-    |a| Ok(Command::Reboot { vm: one_vm(a)? }),
+    |a| Ok(Command::Vm(VmOperation::Reboot { vm: one_vm(a)? })),
 )
 .destructive();
 pub const CPU: CommandSpec = on_vm(
@@ -73,14 +73,14 @@ pub const CPU: CommandSpec = on_vm(
     "修改 CPU 数量",
     |a| {
         a.count(2, 2)?;
-        Ok(Command::Cpu {
+        Ok(Command::Vm(VmOperation::SetCpu {
             vm: a.text(0),
             count: a.number(1, "CPU 数", CPU_RANGE.0, CPU_RANGE.1)?,
-        })
+        }))
     },
 )
 .checks(|f, cmd| match cmd {
-    Command::Cpu { count, .. } => f.number(1, *count, "CPU 数", CPU_RANGE),
+    Command::Vm(VmOperation::SetCpu { count, .. }) => f.number(1, *count, "CPU 数", CPU_RANGE),
     cmd => foreign(cmd),
 });
 pub const MEMORY: CommandSpec = on_vm(
@@ -90,14 +90,14 @@ pub const MEMORY: CommandSpec = on_vm(
     "修改内存大小",
     |a| {
         a.count(2, 2)?;
-        Ok(Command::Memory {
+        Ok(Command::Vm(VmOperation::SetMemory {
             vm: a.text(0),
             gb: a.number(1, "内存 GiB", MEMORY_GB_RANGE.0, MEMORY_GB_RANGE.1)?,
-        })
+        }))
     },
 )
 .checks(|f, cmd| match cmd {
-    Command::Memory { gb, .. } => f.number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
+    Command::Vm(VmOperation::SetMemory { gb, .. }) => f.number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
     cmd => foreign(cmd),
 });
 pub const ADD_DISK: CommandSpec = on_vm(
@@ -107,15 +107,15 @@ pub const ADD_DISK: CommandSpec = on_vm(
     "添加虚拟磁盘",
     |a| {
         a.count(2, 3)?;
-        Ok(Command::AddDisk {
+        Ok(Command::Vm(VmOperation::AddDisk {
             vm: a.text(0),
             gb: a.number(1, "磁盘 GiB", DISK_GB_RANGE.0, DISK_GB_RANGE.1)?,
             datastore: a.opt(2),
-        })
+        }))
     },
 )
 .checks(|f, cmd| match cmd {
-    Command::AddDisk { gb, datastore, .. } => {
+    Command::Vm(VmOperation::AddDisk { gb, datastore, .. }) => {
         f.number(1, *gb, "磁盘 GiB", DISK_GB_RANGE)?;
         datastore.as_ref().map_or(Ok(()), |d| f.text(2, d, "存储"))
     }
@@ -128,15 +128,15 @@ pub const SET_NET: CommandSpec = on_vm(
     "把网卡换到另一个端口组 / VLAN",
     |a| {
         a.count(2, 2)?;
-        Ok(Command::SetNet {
+        Ok(Command::Vm(VmOperation::SetNetwork {
             vm: a.text(0),
             network: a.text(1),
-        })
+        }))
     },
 )
 .destructive()
 .checks(|f, cmd| match cmd {
-    Command::SetNet { network, .. } => f.text(1, network, "端口组"),
+    Command::Vm(VmOperation::SetNetwork { network, .. }) => f.text(1, network, "端口组"),
     cmd => foreign(cmd),
 });
 pub const PING: CommandSpec = on_vm(
@@ -153,15 +153,15 @@ pub const RENAME: CommandSpec = on_vm(
     "重命名虚拟机",
     |a| {
         a.count(2, 2)?;
-        Ok(Command::Rename {
+        Ok(Command::Vm(VmOperation::Rename {
             vm: a.text(0),
             new_name: a.name(1, "新名称")?,
-        })
+        }))
     },
 )
 .destructive()
 .checks(|f, cmd| match cmd {
-    Command::Rename { new_name, .. } => f.name(1, new_name, "新名称"),
+    Command::Vm(VmOperation::Rename { new_name, .. }) => f.name(1, new_name, "新名称"),
     cmd => foreign(cmd),
 });
 pub const CLONE: CommandSpec = on_vm(
@@ -216,66 +216,14 @@ fn run(mut cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
         let pool = cx.pool.clone();
         let asker = cx.asker;
         match cmd {
-            Command::PowerOn { vm } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::PowerOn {
-                    vm,
-                })
-                .await
-            }
-            Command::PowerOff { vm } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::PowerOff {
-                    vm,
-                })
-                .await
-            }
-            Command::Shutdown { vm } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::Shutdown {
-                    vm,
-                })
-                .await
-            }
-            Command::Reboot { vm } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::Reboot {
-                    vm,
-                })
-                .await
-            }
-            Command::Cpu { vm, count } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::SetCpu {
-                    vm,
-                    count,
-                })
-                .await
-            }
-            Command::Memory { vm, gb } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| {
-                    VmOperation::SetMemory { vm, gb }
-                })
-                .await
-            }
-            Command::AddDisk { vm, gb, datastore } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::AddDisk {
-                    vm,
-                    gb,
-                    datastore,
-                })
-                .await
-            }
-            Command::SetNet { vm, network } => {
-                vm_op(&mut cx, name, &canonical, &vm, |vm| {
-                    VmOperation::SetNetwork { vm, network }
-                })
-                .await
-            }
-            Command::Rename { vm, new_name } => {
-                if let Some(other) = pool.inventory.vms.iter().find(|v| v.name == new_name) {
-                    return Ok(name_taken(asker, &new_name, other));
+            Command::Vm(op) => {
+                if let VmOperation::Rename { new_name, .. } = &op {
+                    if let Some(other) = pool.inventory.vms.iter().find(|v| &v.name == new_name) {
+                        return Ok(name_taken(asker, new_name, other));
+                    }
                 }
-                vm_op(&mut cx, name, &canonical, &vm, |vm| VmOperation::Rename {
-                    vm,
-                    new_name,
-                })
-                .await
+                let wanted = op.target().to_string();
+                vm_op(&mut cx, name, &canonical, &wanted, |id| op.on(id)).await
             }
             Command::Ping { target } => {
                 let engine = cx.engine;
