@@ -85,15 +85,49 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
             SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
         }
     };
-    Migrator::up(&conn, None)
-        .await
-        .map_err(|e| match db.map(e, "migrating the schema") {
-            StoreError::Query { message, .. } => {
-                StoreError::Migration(format!("{} ({}): {message}", db.backend, db.target))
-            }
-            other => other,
-        })?;
+    migrate(&conn, db).await?;
     Ok(conn)
+}
+
+/// How often an opener that lost a migration race looks again, and how long it waits
+/// before each look (growing).
+const MIGRATION_RETRIES: u32 = 8;
+const MIGRATION_RETRY_STEP: Duration = Duration::from_millis(100);
+
+/// Brings the schema up to date. Several processes may open a new database at once
+/// (`opsbot serve` beside a CLI command, instances behind a load balancer): one applies
+/// a migration while another runs into its half-made table or index ("already
+/// exists", a duplicate migration row). The loser waits and runs the migrator again,
+/// which by then finds the winner's migrations recorded and skips them.
+async fn migrate(conn: &DatabaseConnection, db: &Db) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        match Migrator::up(conn, None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < MIGRATION_RETRIES && lost_a_race(&e.to_string()) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "schema migration raced another process; looking again");
+                tokio::time::sleep(MIGRATION_RETRY_STEP * attempt).await;
+            }
+            Err(e) => {
+                return Err(match db.map(e, "migrating the schema") {
+                    StoreError::Query { message, .. } => {
+                        StoreError::Migration(format!("{} ({}): {message}", db.backend, db.target))
+                    }
+                    other => other,
+                })
+            }
+        }
+    }
+}
+
+/// What another process's concurrent migration looks like: SQLite's and PostgreSQL's
+/// "already exists", MySQL's "Duplicate …" (table, key name, entry), PostgreSQL's
+/// unique violation on the migrations table.
+fn lost_a_race(error: &str) -> bool {
+    ["already exists", "Duplicate", "duplicate key"]
+        .iter()
+        .any(|s| error.contains(s))
 }
 
 fn sqlite_options() -> SqliteConnectOptions {
