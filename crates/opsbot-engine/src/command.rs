@@ -2,7 +2,7 @@
 //! full-width), argument counts and types. Parsing is pure and total: any text yields a
 //! command or an error that says what is wrong and how to write it.
 
-use opsbot_core::chat::{ChatCommand, ChatCommands};
+use opsbot_core::chat::{lowercase_is, ChatCommand, ChatCommands};
 use opsbot_core::VmOperation;
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -110,13 +110,6 @@ pub fn spec(name: &str) -> Option<&'static CommandSpec> {
     COMMANDS
         .iter()
         .find(|c| lowercase_is(c.name, &lower) || c.aliases.contains(&lower.as_str()))
-}
-
-/// Whether `name` lowercased is `lower`, without allocating: every message looks its
-/// command up in the table, and a lowered copy of each name passed made 克隆's parse
-/// 30 % slower.
-pub(crate) fn lowercase_is(name: &str, lower: &str) -> bool {
-    name.chars().flat_map(char::to_lowercase).eq(lower.chars())
 }
 
 /// Maps a configured command name or alias to the canonical name (`*` stays `*`).

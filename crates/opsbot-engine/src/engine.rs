@@ -692,8 +692,11 @@ impl Engine {
         sess: &mut Session,
         sink: &Arc<dyn ReplySink>,
     ) -> Result<Response, StoreError> {
-        if let Command::Subsystem { spec, args } = cmd {
-            return Ok(self.run_subsystem(asker, spec, args, confirmed, sess).await);
+        if let Command::Subsystem { spec, ref args } = cmd {
+            let canonical = cmd.to_string();
+            return Ok(self
+                .run_subsystem(asker, spec, args, &canonical, confirmed, sess)
+                .await);
         }
         let pool = self.pool.get().await?;
         let Some(run) = command::spec(cmd.name()).and_then(|s| s.run) else {
@@ -708,6 +711,40 @@ impl Engine {
             pool,
         };
         run(cx, cmd).await
+    }
+
+    /// What a destructive command does before it acts: on a dry run (the web UI's
+    /// dialog) it only describes itself; when the command is to be confirmed and was
+    /// not, its canonical text waits in the session for 确认 (so a menu leaf pends the
+    /// command it produced rather than the digit that chose it) and the asker is asked.
+    /// `None`: act now.
+    fn confirm_first(
+        &self,
+        asker: &Asker<'_>,
+        sess: &mut Session,
+        name: &str,
+        confirmed: bool,
+        canonical: &str,
+        summary: &str,
+    ) -> Option<Response> {
+        if asker.dry_run {
+            return Some(Response::new(Status::NeedsConfirmation, summary));
+        }
+        if !self.settings.confirm.contains(name) || confirmed || asker.msg.assume_yes {
+            return None;
+        }
+        sess.pending = Some(session::Pending {
+            text: canonical.to_string(),
+            summary: summary.to_string(),
+        });
+        sess.settled = None;
+        Some(Response::new(
+            Status::NeedsConfirmation,
+            format!(
+                "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({}内有效)",
+                format::duration(self.settings.session_ttl)
+            ),
+        ))
     }
 
     async fn start_job(

@@ -3,9 +3,8 @@
 //! to the subsystem with who asks, and the answer becomes the reply the engine audits.
 
 use super::{failed, invalid, ok, Asker, Engine};
-use crate::format;
-use crate::reply::{Response, Status};
-use crate::session::{Pending, Session};
+use crate::reply::Response;
+use crate::session::Session;
 use opsbot_core::chat::{Answer, Call, ChatCommand, Requester};
 
 impl Requester for Asker<'_> {
@@ -19,11 +18,13 @@ impl Requester for Asker<'_> {
 }
 
 impl Engine {
+    /// `canonical` is the command's text (`Command`'s `Display`), what 确认 runs.
     pub(super) async fn run_subsystem(
         &self,
         asker: &Asker<'_>,
         spec: &'static ChatCommand,
-        args: Vec<String>,
+        args: &[String],
+        canonical: &str,
         confirmed: bool,
         sess: &mut Session,
     ) -> Response {
@@ -33,31 +34,14 @@ impl Engine {
             // Parsed from this engine's registry, which never shrinks.
             return failed(format!("{}: 尚未配置,此功能暂不可用", spec.name));
         };
-        let canonical = if args.is_empty() {
-            spec.name.to_string()
-        } else {
-            format!("{}:{}", spec.name, args.join(","))
-        };
-        if asker.dry_run {
-            return Response::new(Status::NeedsConfirmation, canonical);
-        }
-        if self.settings.confirm.contains(spec.name) && !confirmed && !asker.msg.assume_yes {
-            sess.pending = Some(Pending {
-                text: canonical.clone(),
-                summary: canonical.clone(),
-            });
-            sess.settled = None;
-            return Response::new(
-                Status::NeedsConfirmation,
-                format!(
-                    "即将执行: {canonical}\n回复 确认 或 y 执行,取消 或 n 放弃({}内有效)",
-                    format::duration(self.settings.session_ttl)
-                ),
-            );
+        if let Some(asked) =
+            self.confirm_first(asker, sess, spec.name, confirmed, canonical, canonical)
+        {
+            return asked;
         }
         let call = Call {
             command: spec,
-            args: &args,
+            args,
             caller: asker,
             zone: &self.settings.zone,
         };

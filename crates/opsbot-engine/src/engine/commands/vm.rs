@@ -13,7 +13,6 @@ use crate::format;
 use crate::pool::VmLookup;
 use crate::render;
 use crate::reply::{Response, Status};
-use crate::session::Pending;
 use crate::view::Lens;
 use opsbot_core::{PowerState, ProviderError, Vm, VmOperation};
 use opsbot_store::StoreError;
@@ -433,24 +432,10 @@ async fn confirm_or_start(
 ) -> Result<Response, StoreError> {
     let engine = cx.engine;
     let asker = cx.asker;
-    if asker.dry_run {
-        return Ok(Response::new(Status::NeedsConfirmation, summary));
-    }
-    if engine.settings.confirm.contains(name) && !cx.confirmed && !asker.msg.assume_yes {
-        // The canonical text, so a menu leaf pends the command it produced rather
-        // than the digit that chose it.
-        cx.sess.pending = Some(Pending {
-            text: canonical.to_string(),
-            summary: summary.clone(),
-        });
-        cx.sess.settled = None;
-        return Ok(Response::new(
-            Status::NeedsConfirmation,
-            format!(
-                "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({}内有效)",
-                format::duration(engine.settings.session_ttl)
-            ),
-        ));
+    if let Some(asked) =
+        engine.confirm_first(asker, cx.sess, name, cx.confirmed, canonical, &summary)
+    {
+        return Ok(asked);
     }
     let Some(p) = engine.provider(&provider) else {
         return Ok(failed(format!(
