@@ -39,12 +39,16 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
             // A few connections let readers proceed while one writer holds the lock.
             // Writers take a connection only once it is their turn (see `Conn`), so a
             // queue of writers never occupies the pool and never starves readers.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                .connect_with(opts)
-                .await
-                .map_err(|e| db.at_connect(e, "opening the database"))?;
+            // Another process creating the same new file may hold it while it switches
+            // the file to WAL; that refusal does not wait out the busy timeout.
+            let pool = after_races(is_locked, || {
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                    .connect_with(opts.clone())
+            })
+            .await
+            .map_err(|e| db.at_connect(e, "opening the database"))?;
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Target::SqliteMemory => {
@@ -89,45 +93,61 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
     Ok(conn)
 }
 
-/// How often an opener that lost a migration race looks again, and how long it waits
-/// before each look (growing).
-const MIGRATION_RETRIES: u32 = 8;
-const MIGRATION_RETRY_STEP: Duration = Duration::from_millis(100);
+/// How often an opener that lost a race to another process opening the same new
+/// database looks again, and how long it waits before each look (growing).
+const RACE_RETRIES: u32 = 8;
+const RACE_RETRY_STEP: Duration = Duration::from_millis(100);
 
-/// Brings the schema up to date. Several processes may open a new database at once
-/// (`opsbot serve` beside a CLI command, instances behind a load balancer): one applies
-/// a migration while another runs into its half-made table or index ("already
-/// exists", a duplicate migration row). The loser waits and runs the migrator again,
-/// which by then finds the winner's migrations recorded and skips them.
-async fn migrate(conn: &DatabaseConnection, db: &Db) -> Result<()> {
-    let mut attempt = 0;
+/// Runs `attempt` until it succeeds, fails for another reason than `raced` names, or
+/// has lost the race `RACE_RETRIES` times. Several processes may open a new database at
+/// once (`opsbot serve` beside a CLI command, instances behind a load balancer): the
+/// loser waits for the winner, then finds its work done.
+async fn after_races<T, E, F, Fut>(raced: fn(&str) -> bool, mut attempt: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut lost = 0;
     loop {
-        match Migrator::up(conn, None).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < MIGRATION_RETRIES && lost_a_race(&e.to_string()) => {
-                attempt += 1;
-                tracing::debug!(error = %e, attempt, "schema migration raced another process; looking again");
-                tokio::time::sleep(MIGRATION_RETRY_STEP * attempt).await;
+        match attempt().await {
+            Err(e) if lost < RACE_RETRIES && raced(&e.to_string()) => {
+                lost += 1;
+                tracing::debug!(error = %e, lost, "raced another process opening the database; looking again");
+                tokio::time::sleep(RACE_RETRY_STEP * lost).await;
             }
-            Err(e) => {
-                return Err(match db.map(e, "migrating the schema") {
-                    StoreError::Query { message, .. } => {
-                        StoreError::Migration(format!("{} ({}): {message}", db.backend, db.target))
-                    }
-                    other => other,
-                })
-            }
+            done => return done,
         }
     }
 }
 
+/// Brings the schema up to date. Of processes migrating a new database at once, the
+/// loser runs into the winner's half-made table or index ("already exists", a
+/// duplicate migration row); run again, the migrator finds the winner's migrations
+/// recorded and skips them.
+async fn migrate(conn: &DatabaseConnection, db: &Db) -> Result<()> {
+    after_races(lost_a_race, || Migrator::up(conn, None))
+        .await
+        .map_err(|e| match db.map(e, "migrating the schema") {
+            StoreError::Query { message, .. } => {
+                StoreError::Migration(format!("{} ({}): {message}", db.backend, db.target))
+            }
+            other => other,
+        })
+}
+
+/// SQLite's refusal while another connection holds the file (`SQLITE_BUSY`).
+fn is_locked(error: &str) -> bool {
+    error.contains("database is locked")
+}
+
 /// What another process's concurrent migration looks like: SQLite's and PostgreSQL's
-/// "already exists", MySQL's "Duplicate …" (table, key name, entry), PostgreSQL's
-/// unique violation on the migrations table.
+/// "already exists" (table, index), SQLite's "duplicate column name" (an added column),
+/// MySQL's "Duplicate …" (table, key name, column, entry), PostgreSQL's "duplicate key"
+/// on the migrations table.
 fn lost_a_race(error: &str) -> bool {
-    ["already exists", "Duplicate", "duplicate key"]
-        .iter()
-        .any(|s| error.contains(s))
+    let error = error.to_lowercase();
+    error.contains("already exists") || error.contains("duplicate")
 }
 
 fn sqlite_options() -> SqliteConnectOptions {
