@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod job;
 pub mod notice;
 pub mod outcome;
+pub mod ping;
 pub mod policy;
 pub mod provider;
 pub mod provider_config;

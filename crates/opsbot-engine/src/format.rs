@@ -1,6 +1,7 @@
 //! Replies sized for a phone screen: short lines, lists cut into pages.
 
 use crate::view::Overview;
+use crate::words;
 use opsbot_core::{Datastore, Host, JobRecord, PowerState, Vm};
 use std::fmt::Write;
 
@@ -96,7 +97,7 @@ pub fn host_line(h: &Host) -> String {
     let state = if h.connection_state == "connected" {
         "在线".to_string()
     } else {
-        format!("⚠{}", h.connection_state)
+        format!("⚠{}", words::host_state(&h.connection_state))
     };
     format!(
         "{} {} {}核 {} {}",
@@ -114,13 +115,13 @@ pub fn host_line(h: &Host) -> String {
 
 pub fn datastore_line(d: &Datastore) -> String {
     format!(
-        "{} [{}] {} 剩余 {}/{} ({}%)",
+        "{} [{}] {} 已用 {}% · 剩余 {} / 共 {}",
         d.name,
         d.datacenter,
         d.kind,
+        used_percent(d.free_gb, d.capacity_gb),
         fmt_size(d.free_gb),
         fmt_size(d.capacity_gb),
-        percent(d.free_gb, d.capacity_gb)
     )
 }
 
@@ -137,10 +138,20 @@ pub fn percent(part: u64, whole: u64) -> u64 {
     (part * 100).checked_div(whole).unwrap_or(0)
 }
 
+/// The used share of a capacity of which `free` is left, in whole percent (rounded).
+/// Every percentage a user reads says whether it is used or free; the web's bars show
+/// the used share, so chat says 已用 with the same number.
+pub fn used_percent(free: u64, capacity: u64) -> u64 {
+    let used = capacity.saturating_sub(free);
+    (used * 100 + capacity / 2)
+        .checked_div(capacity)
+        .unwrap_or(0)
+}
+
 /// The detail card of one VM.
 pub fn vm_detail(v: &Vm) -> String {
     let mut out = format!(
-        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {} 内存 / 磁盘 {}\n系统: {}\nIP: {}\nTools: {}",
+        "【{}】{}\n位置: {}/{}/{}\n主机: {}\n配置: {} CPU / {} 内存 / 磁盘 {}\n系统: {}\nIP: {}\nVMware Tools: {}",
         v.name,
         v.power.label(),
         v.provider,
@@ -152,22 +163,16 @@ pub fn vm_detail(v: &Vm) -> String {
         fmt_size(v.disk_total_gb()),
         if v.guest_os.is_empty() { "-" } else { &v.guest_os },
         if v.ips.is_empty() { "-".to_string() } else { v.ips.join(", ") },
-        v.tools_status
+        words::tools(&v.tools_status)
     );
     if !v.tags.is_empty() {
         let _ = write!(out, "\n标签: {}", v.tags.join(" "));
     }
     for n in &v.nics {
-        let _ = write!(out, "\n{}: {} {}", n.label, n.network, n.mac);
+        let _ = write!(out, "\n{}", words::nic(n));
     }
     for d in &v.disks {
-        let _ = write!(
-            out,
-            "\n{}: {} @ {}",
-            d.label,
-            fmt_size(d.capacity_gb),
-            d.datastore
-        );
+        let _ = write!(out, "\n{}", words::disk(d));
     }
     if v.template {
         out.push_str("\n(模板)");
@@ -184,7 +189,7 @@ pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> Str
         .map(|d| format!("【资源概况 · {d}】"))
         .unwrap_or_else(|| "【资源概况】".into());
     let mut out = format!(
-        "{title}\n数据中心 {} · 集群 {} · 主机 {}({hosts_up} 在线)\n虚拟机 {vms}: 开机 {on} / 关机 {} · 模板 {}\n已分配 {} vCPU / {} 内存\n存储 {} 个: 容量 {},剩余 {}({}%)\n网络 {} 个端口组",
+        "{title}\n数据中心 {} · 集群 {} · 主机 {}({hosts_up} 在线)\n虚拟机 {vms}: 开机 {on} / 关机 {} · 模板 {}\n已分配 {} vCPU / {} 内存\n存储 {} 个: 容量 {},已用 {}%,剩余 {}\n网络 {} 个端口组",
         o.datacenters.len(),
         o.clusters.len(),
         o.hosts.len(),
@@ -194,12 +199,17 @@ pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> Str
         fmt_memory(o.vmem_mb(), " "),
         o.datastores.len(),
         fmt_size(cap),
+        used_percent(free, cap),
         fmt_size(free),
-        percent(free, cap),
         o.networks.len(),
     );
     for h in o.hosts.iter().filter(|h| h.connection_state != "connected") {
-        let _ = write!(out, "\n⚠ 主机 {} {}", h.name, h.connection_state);
+        let _ = write!(
+            out,
+            "\n⚠ 主机 {} {}",
+            h.name,
+            words::host_state(&h.connection_state)
+        );
     }
     for d in o
         .datastores
@@ -208,7 +218,7 @@ pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> Str
     {
         let _ = write!(
             out,
-            "\n⚠ 存储 {} 仅剩 {}%",
+            "\n⚠ 存储 {} 剩余仅 {}%",
             d.name,
             percent(d.free_gb, d.capacity_gb)
         );

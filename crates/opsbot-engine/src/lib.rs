@@ -16,6 +16,7 @@ pub mod reply;
 pub mod session;
 mod sync;
 pub mod view;
+pub mod words;
 
 pub use command::{canonical_name, parse, validate, Command, ParseError, COMMANDS};
 pub use engine::commands;

@@ -363,7 +363,7 @@ async fn add_disks() {
         .await;
     assert_eq!(
         said(&out),
-        format!("{VM0} 已添加 Hard disk 2: 1 GiB,位于 LocalDS_0(SCSI 0:1)")
+        format!("{VM0} 已添加硬盘 2: 1 GiB,位于 LocalDS_0(SCSI 0:1)")
     );
     let out = env
         .ok(VmOperation::AddDisk {
@@ -372,7 +372,7 @@ async fn add_disks() {
             datastore: Some("LocalDS_0".into()),
         })
         .await;
-    assert!(said(&out).contains("Hard disk 3: 2 GiB"), "{}", said(&out));
+    assert!(said(&out).contains("硬盘 3: 2 GiB"), "{}", said(&out));
 
     let disks = env.vm(&id)["disks"].as_array().unwrap().clone();
     assert_eq!(disks.len(), 3);

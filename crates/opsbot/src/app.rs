@@ -175,7 +175,7 @@ pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result
         .collect();
     if let Some(o) = only {
         if names.is_empty() {
-            anyhow::bail!("no provider named {o:?} in the configuration");
+            anyhow::bail!("配置中没有名为 {o:?} 的 provider(providers 中的 name)");
         }
     }
     for name in names {
@@ -185,24 +185,10 @@ pub async fn sync_once(config_file: Option<&Path>, only: Option<&str>) -> Result
             .sync_provider(&name, "sync:cli")
             .await
             .map_err(anyhow::Error::msg)?;
+        // The chat's own words for a sync (同步), so the CLI and chat read alike.
         outln!(
-            "{}: datacenters {} clusters {} hosts {} vms {} templates {} datastores {} networks {}; {}; {:.0} ms",
-            report.provider,
-            report.datacenters,
-            report.clusters,
-            report.hosts,
-            report.vms,
-            report.templates,
-            report.datastores,
-            report.networks,
-            if report.unchanged {
-                "unchanged".to_string()
-            } else {
-                format!(
-                    "added {} updated {} removed {}",
-                    report.added, report.updated, report.removed
-                )
-            },
+            "{},耗时 {:.0} ms",
+            opsbot_engine::sync_summary(std::slice::from_ref(&report)),
             started.elapsed().as_secs_f64() * 1000.0
         );
     }

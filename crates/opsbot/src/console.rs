@@ -101,6 +101,25 @@ async fn interrupted(
     ExitCode::from(code)
 }
 
+/// Which store this console writes, so an engineer never acts on a test database by
+/// mistake: a SQLite file by its absolute path, any other URL without its password.
+fn store_label(url: &str) -> String {
+    let sqlite = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"));
+    match sqlite {
+        Some(rest) if rest.starts_with(":memory:") => "SQLite 内存数据库(退出即丢失)".into(),
+        Some(rest) => {
+            let path = Path::new(rest.split('?').next().unwrap_or(rest));
+            let shown = std::env::current_dir()
+                .map(|d| d.join(path))
+                .unwrap_or_else(|_| path.to_path_buf());
+            format!("SQLite {}", shown.display())
+        }
+        None => opsbot_store::redact(url),
+    }
+}
+
 fn history_path() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".opsbot_history"))
 }
@@ -128,8 +147,9 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
     });
 
     outln!(
-        "opsbot {} · 用户 {user} · 发送 帮助 查看命令,菜单 打开数字菜单,Ctrl-D 退出",
-        env!("CARGO_PKG_VERSION")
+        "opsbot {} · 用户 {user} · 存储 {} · 发送 帮助 查看命令,菜单 打开数字菜单,Ctrl-D 退出",
+        env!("CARGO_PKG_VERSION"),
+        store_label(&app.config.store.url)
     );
     let (line_tx, mut line_rx) = mpsc::channel::<Option<String>>(1);
     let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();

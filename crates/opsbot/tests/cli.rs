@@ -51,6 +51,49 @@ fn overview_on_embedded_defaults() {
 }
 
 #[test]
+fn interactive_banner_names_the_store_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = opsbot(dir.path())
+        .arg("chat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // End of input ends the session, like Ctrl-D.
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let banner = out.lines().next().unwrap_or_default();
+    let db = dir.path().join("data/opsbot.db");
+    assert!(
+        banner.contains(&format!("存储 SQLite {}", db.display())),
+        "{}",
+        text(&o)
+    );
+
+    // Another store is named by its URL, never with its password (here: in the
+    // error of a store that cannot be reached).
+    let cfg = dir.path().join("pg.toml");
+    std::fs::write(
+        &cfg,
+        "[store]\nurl = \"postgres://ops:s3cret@127.0.0.1:1/opsbot\"\n",
+    )
+    .unwrap();
+    let o = opsbot(dir.path())
+        .args(["chat", "--config", cfg.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("127.0.0.1:1") && !text(&o).contains("s3cret"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn seed_clone_persists_between_invocations_with_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let o = chat(dir.path(), &["-c", "克隆:2,工具柜管理系统,192.168.2.182"]);
@@ -281,19 +324,18 @@ fn sync_prints_counts_and_elapsed() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains(
-            "sim: datacenters 2 clusters 3 hosts 8 vms 48 templates 4 datastores 5 networks 7"
-        ),
+        out.contains("sim: 数据中心 2 集群 3 主机 8 虚拟机 48 模板 4 存储 5 网络 7"),
         "{out}"
     );
-    assert!(out.trim_end().ends_with("ms"), "{out}");
+    assert!(out.trim_end().ends_with(" ms"), "{out}");
+    assert!(out.contains(",耗时 "), "{out}");
     let o = opsbot(dir.path())
         .args(["sync", "--provider", "nope"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o).contains("no provider named \"nope\""),
+        text(&o).contains("配置中没有名为 \"nope\" 的 provider"),
         "{}",
         text(&o)
     );
@@ -708,7 +750,7 @@ roles = ["admin"]
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("vc1: datacenters 1 clusters 1 hosts 2 vms 3"),
+        out.contains("vc1: 数据中心 1 集群 1 主机 2 虚拟机 3"),
         "{out}"
     );
 
@@ -735,10 +777,10 @@ roles = ["admin"]
     // pool already following it; then nothing changed, so nothing is read or written.
     let sync = || String::from_utf8_lossy(&run(&["sync", "--config", cfg_s]).stdout).to_string();
     let out = sync();
-    assert!(out.contains("added 0 updated 0 removed 0"), "{out}");
+    assert!(out.contains("新增 0 变更 0 移除 0"), "{out}");
     let out = sync();
     assert!(
-        out.contains("vms 3 templates 0") && out.contains("; unchanged;"),
+        out.contains("虚拟机 3 模板 0") && out.contains(";无变化,"),
         "{out}"
     );
 

@@ -45,7 +45,7 @@ pub fn done(d: &Done) -> String {
             bus,
             unit,
         } => {
-            format!("{vm} 已添加 Hard disk {number}: {gb} GiB,位于 {datastore}(SCSI {bus}:{unit})")
+            format!("{vm} 已添加硬盘 {number}: {gb} GiB,位于 {datastore}(SCSI {bus}:{unit})")
         }
         Done::NicMoved { vm, from, to } => format!(
             "{vm} 的网卡 1: {} → {}",
@@ -96,21 +96,24 @@ fn pinged(p: &Pinged) -> String {
             sent,
             received,
             avg_ms,
-        } if *received > 0 => {
-            let avg = match avg_ms {
-                Some(a) if *a < 1.0 => format!(",平均 {a:.2} ms"),
-                Some(a) => format!(",平均 {a:.1} ms"),
-                None => String::new(),
-            };
-            format!("{vm} ({ip}) 可达:{received}/{sent} 回复{avg};{tools}")
-        }
-        PingResult::Replies { sent, received, .. } => {
-            format!("{vm} ({ip}) 不可达:{received}/{sent} 回复;{tools}")
-        }
+        } => format!("{vm} ({ip}) {};{tools}", replies(*sent, *received, *avg_ms)),
         PingResult::Unchecked(why) => {
             format!("{vm} ({ip}) 无法检测连通性:{};{tools}", ping_failure(why))
         }
     }
+}
+
+/// A ping's count of replies in words: `可达:3/3 回复,平均 0.05 ms`, `不可达:0/3 回复`.
+pub fn replies(sent: u32, received: u32, avg_ms: Option<f64>) -> String {
+    if received == 0 {
+        return format!("不可达:{received}/{sent} 回复");
+    }
+    let avg = match avg_ms {
+        Some(a) if a < 1.0 => format!(",平均 {a:.2} ms"),
+        Some(a) => format!(",平均 {a:.1} ms"),
+        None => String::new(),
+    };
+    format!("可达:{received}/{sent} 回复{avg}")
 }
 
 fn ping_failure(f: &PingFailure) -> String {
@@ -128,7 +131,7 @@ fn guest_tools(t: &GuestTools) -> String {
         ToolsStatus::NotRunning => "VMware Tools 未运行".into(),
         ToolsStatus::Starting => "VMware Tools 正在启动".into(),
         ToolsStatus::Unknown => "VMware Tools 状态未知".into(),
-        ToolsStatus::Other(other) => format!("VMware Tools: {other}"),
+        ToolsStatus::Other(other) => format!("VMware Tools {}", crate::words::tools(other)),
     });
     let beat = t.heartbeat.map(|b| match b {
         Heartbeat::Green => "心跳正常",
@@ -149,9 +152,10 @@ pub fn rejection(r: &Rejection) -> String {
     use Rejection as R;
     match r {
         R::IsTemplate { vm } => format!("{vm} 是模板,不能执行此操作"),
-        R::HostNotConnected { host, state, vm } => {
-            format!("主机 {host} 状态为 {state},无法操作虚拟机 {vm}")
-        }
+        R::HostNotConnected { host, state, vm } => format!(
+            "主机 {host} 状态为{},无法操作虚拟机 {vm}",
+            crate::words::host_state(state)
+        ),
         R::AlreadyOn { vm } => format!("{vm} 已经是开机状态"),
         R::AlreadyOff { vm } => format!("{vm} 已经是关机状态"),
         R::TemplateCannotPowerOn { vm } => format!("模板 {vm} 不能开机"),
@@ -424,7 +428,7 @@ mod tests {
         assert_eq!(tools(None, Some(Heartbeat::Green)), "VMware Tools 心跳正常");
         assert_eq!(
             tools(Some(ToolsStatus::Other("toolsOk".into())), None),
-            "VMware Tools: toolsOk"
+            "VMware Tools 运行中"
         );
     }
 

@@ -2,6 +2,7 @@
 //! heartbeat as vCenter sees it.
 
 use super::{reject, Ctx};
+use opsbot_core::ping::{parse as parse_ping, PingStats};
 use opsbot_core::{
     Done, GuestTools, Heartbeat, OpOutcome, PingFailure, PingResult, Pinged, ProviderError,
     Rejection, Step, ToolsStatus,
@@ -9,44 +10,6 @@ use opsbot_core::{
 use std::time::Duration;
 
 const COUNT: u32 = 3;
-
-/// What `ping -c N` said.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct PingStats {
-    pub sent: u32,
-    pub received: u32,
-    pub avg_ms: Option<f64>,
-}
-
-/// Parses iputils / busybox `ping` output.
-pub(super) fn parse_ping(output: &str) -> Option<PingStats> {
-    let stats = output
-        .lines()
-        .find(|l| l.contains("transmitted") && l.contains("received"))?;
-    let mut sent = None;
-    let mut received = None;
-    for part in stats.split(',') {
-        let part = part.trim();
-        let n = part.split_whitespace().next()?.parse::<u32>().ok();
-        if part.contains("transmitted") {
-            sent = n;
-        } else if part.contains("received") {
-            received = n;
-        }
-    }
-    // `rtt min/avg/max/mdev = 0.031/0.045/0.060/0.011 ms` (busybox: `round-trip min/avg/max`).
-    let avg_ms = output
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .and_then(|l| l.split('=').nth(1))
-        .and_then(|v| v.trim().split('/').nth(1))
-        .and_then(|v| v.trim().parse().ok());
-    Some(PingStats {
-        sent: sent?,
-        received: received?,
-        avg_ms,
-    })
-}
 
 /// Pings an address with the system `ping` (`-c 3 -W 1`).
 pub(super) async fn system_ping(ip: &str) -> Result<PingStats, PingFailure> {

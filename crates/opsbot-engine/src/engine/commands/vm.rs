@@ -548,22 +548,23 @@ async fn host_ping(ip: std::net::Ipv4Addr) -> Result<String, String> {
         .await
         .map_err(|e| format!("本机无法执行 ping: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary: Vec<&str> = stdout
-        .lines()
-        .filter(|l| {
-            l.contains("packets transmitted") || l.contains("rtt") || l.contains("round-trip")
-        })
-        .collect();
-    if out.status.success() {
-        Ok(format!("{ip} 可达: {}", summary.join(";")))
-    } else {
-        Err(format!(
-            "{ip} 不可达: {}",
-            if summary.is_empty() {
-                "无回复".to_string()
+    match opsbot_core::ping::parse(&stdout) {
+        Some(s) if s.received > 0 => Ok(format!(
+            "{ip} {}",
+            render::provider::replies(s.sent, s.received, s.avg_ms)
+        )),
+        Some(s) => Err(format!(
+            "{ip} {}",
+            render::provider::replies(s.sent, s.received, s.avg_ms)
+        )),
+        None => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why.trim();
+            Err(if why.is_empty() {
+                format!("{ip} 不可达:无回复")
             } else {
-                summary.join(";")
-            }
-        ))
+                format!("{ip} 无法检测连通性:ping 失败: {why}")
+            })
+        }
     }
 }
