@@ -249,11 +249,12 @@ async fn a_phone_logs_in_finds_a_vm_and_powers_it_off() {
     );
 }
 
-/// The heights (CSS px) of what `selector` finds on the page.
+/// The heights (CSS px) of what `selector` finds on the page and shows (a closed
+/// dialog's buttons are not there for a thumb).
 async fn heights(c: &Client, selector: &str) -> Vec<f64> {
     let v = c
         .execute(
-            "return Array.from(document.querySelectorAll(arguments[0])).map(function (e) { return e.getBoundingClientRect().height; });",
+            "return Array.from(document.querySelectorAll(arguments[0])).filter(function (e) { return e.getClientRects().length > 0; }).map(function (e) { return e.getBoundingClientRect().height; });",
             vec![json!(selector)],
         )
         .await
@@ -368,11 +369,40 @@ async fn a_phone_searches_clones_follows_jobs_and_is_refused_a_bad_value() {
         wait_text(&c, "成功").await;
         wait_text(&c, "100%").await;
 
-        // The jobs page lists it, linked to its page.
+        // The jobs page lists it, linked to its page, and follows a running job live:
+        // one the store says is running changes on the page when the store says so.
+        let running = w
+            .store
+            .create_job(&opsbot_store::NewJob {
+                owner: "browser-test".into(),
+                user: "admin".into(),
+                channel: "api".into(),
+                chat: None,
+                command: "同步".into(),
+                text: "同步".into(),
+                message: "读取清单".into(),
+            })
+            .await
+            .unwrap();
+        w.store
+            .update_job(running, opsbot_core::JobState::Running, 40, "读取清单: DC0")
+            .await
+            .unwrap();
         c.goto(&w.url("/ui/jobs")).await.unwrap();
         wait_text(&c, "web-ui-01").await;
+        wait_text(&c, "进行中").await;
         thumb_sized(&c, "ul.jobs li a").await;
         shot(&c, "jobs").await;
+        w.store
+            .update_job(
+                running,
+                opsbot_core::JobState::Succeeded,
+                100,
+                "同步完成: 48 台虚拟机",
+            )
+            .await
+            .unwrap();
+        wait_text(&c, "同步完成: 48 台虚拟机").await;
         click(&c, "ul.jobs li a").await;
         wait_text(&c, "全部任务").await;
         assert!(c
