@@ -690,6 +690,28 @@ async fn overview_hosts_and_datastores_open_the_vm_lists_they_summarise() {
     ] {
         assert!(overview.contains(link), "纵览 links {link}");
     }
+    // A warning opens the VMs it puts at risk: the sim's unreachable DR host.
+    let down = pool
+        .inventory
+        .hosts
+        .iter()
+        .find(|h| h.connection_state != "connected")
+        .expect("the sim has a host down");
+    assert!(
+        overview.contains(&format!(
+            "<a class=\"warn\" href=\"&#x2f;ui&#x2f;vms?host={}\">⚠ 主机 {} 无响应 ›</a>",
+            down.name, down.name
+        )),
+        "{overview}"
+    );
+    let (_, html) = page(&w, &session, &format!("/ui/vms?host={}", down.name)).await;
+    let on_down = pool
+        .inventory
+        .vms
+        .iter()
+        .filter(|v| !v.template && v.host == down.name)
+        .count() as u64;
+    assert_eq!(listed(&html), on_down);
     let (_, hosts) = page(&w, &session, "/ui/hosts").await;
     assert!(hosts.contains("href=\"/ui/vms?host="), "{hosts}");
     let (_, stores) = page(&w, &session, "/ui/datastores").await;
