@@ -606,7 +606,7 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
 }
 
 /// The VM page; with `refused`, the reason the last action was not taken, at the top
-/// of the same page the user acted on (status 422).
+/// of the same page the user acted on (status 422 unless the caller says otherwise).
 async fn vm_page(user: &WebUser, provider: &str, id: &str, refused: Option<&str>) -> Response {
     let auth = &user.auth;
     let ctx = auth.context();
@@ -773,7 +773,18 @@ pub async fn act(
         Err(r @ Refusal::NotFound(_)) => {
             message(&user, StatusCode::NOT_FOUND, "未能执行", r.message())
         }
-        Err(r) => vm_page(&user, &provider, &id, Some(r.message())).await,
+        Err(r) => {
+            let status = match &r {
+                Refusal::Denied(_) => StatusCode::FORBIDDEN,
+                Refusal::Failed(_) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let mut page = vm_page(&user, &provider, &id, Some(r.message())).await;
+            if page.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                *page.status_mut() = status;
+            }
+            page
+        }
     }
 }
 
