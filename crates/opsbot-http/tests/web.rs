@@ -582,7 +582,7 @@ async fn every_page_renders_for_an_admin() {
     for (path, marker) in [
         ("/ui/", "最近变更"),
         ("/ui/vms", "共 48 台"),
-        (detail.as_str(), "确认关机"),
+        (detail.as_str(), "确认强制关机"),
         ("/ui/hosts", "esxi-"),
         ("/ui/datastores", "剩余"),
         ("/ui/networks", "VLAN"),
@@ -611,4 +611,346 @@ async fn every_page_renders_for_an_admin() {
         .to_str()
         .unwrap()
         .contains("immutable"));
+}
+
+// ---- The web UI as a console (issue 15) ----
+
+/// A signed-in WeCom member's session cookie, through the OAuth flow.
+async fn member_session(w: &World, member: &str) -> String {
+    let (callback, state) = to_callback(w, member).await;
+    let r = w
+        .http
+        .get(&callback)
+        .header("cookie", &state)
+        .send()
+        .await
+        .unwrap();
+    cookie_pair(&set_cookie(&r, "ob_session").unwrap())
+}
+
+/// A page as the session sees it, coming from `referer` (a page of ours) if given.
+async fn page_from(w: &World, session: &str, path: &str, referer: Option<&str>) -> (u16, String) {
+    let mut r = w.http.get(w.url(path)).header("cookie", session);
+    if let Some(from) = referer {
+        r = r.header("referer", w.url(from));
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn page(w: &World, session: &str, path: &str) -> (u16, String) {
+    page_from(w, session, path, None).await
+}
+
+fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .expect("a csrf field")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The back link of a message page to `path` (a value the template escapes).
+fn back_to(path: &str) -> String {
+    format!("href=\"{}\">‹ 返回上一页", path.replace('/', "&#x2f;"))
+}
+
+/// "共 N 台" on a VM list page.
+fn listed(html: &str) -> u64 {
+    html.split("共 ")
+        .nth(1)
+        .and_then(|s| s.split(" 台").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {html}"))
+}
+
+/// The VM names a list page shows, in order.
+fn names_in(html: &str) -> Vec<String> {
+    html.split("</span>\n    <b>")
+        .skip(1)
+        .map(|s| s.split("</b>").next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn overview_hosts_and_datastores_open_the_vm_lists_they_summarise() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let admin = w.token("admin").await;
+    let pool = w.ctx.engine.pool().await.unwrap();
+    let (_, overview) = page(&w, &session, "/ui/").await;
+    for link in [
+        "href=\"/ui/vms?power=on\"",
+        "href=\"/ui/vms?power=off\"",
+        "href=\"/ui/vms?host=",
+        "href=\"/ui/vms?datastore=",
+        "href=\"/ui/vms\"",
+    ] {
+        assert!(overview.contains(link), "纵览 links {link}");
+    }
+    // A warning opens the VMs it puts at risk: the sim's unreachable DR host.
+    let down = pool
+        .inventory
+        .hosts
+        .iter()
+        .find(|h| h.connection_state != "connected")
+        .expect("the sim has a host down");
+    assert!(
+        overview.contains(&format!(
+            "<a class=\"warn\" href=\"&#x2f;ui&#x2f;vms?host={}\">⚠ 主机 {} 无响应 ›</a>",
+            down.name, down.name
+        )),
+        "{overview}"
+    );
+    let (_, html) = page(&w, &session, &format!("/ui/vms?host={}", down.name)).await;
+    let on_down = pool
+        .inventory
+        .vms
+        .iter()
+        .filter(|v| !v.template && v.host == down.name)
+        .count() as u64;
+    assert_eq!(listed(&html), on_down);
+    let (_, hosts) = page(&w, &session, "/ui/hosts").await;
+    assert!(hosts.contains("href=\"/ui/vms?host="), "{hosts}");
+    let (_, stores) = page(&w, &session, "/ui/datastores").await;
+    assert!(stores.contains("href=\"/ui/vms?datastore="), "{stores}");
+
+    // Each list has exactly the VMs it summarises, as the API (or the pool) counts them.
+    let vms = || pool.inventory.vms.iter().filter(|v| !v.template);
+    let off = vms()
+        .filter(|v| v.power == opsbot_core::PowerState::PoweredOff)
+        .count() as u64;
+    let (_, api_off) = w.get(&admin, "/api/v1/vms?power=off").await;
+    assert_eq!(api_off["total"], off);
+    let (_, html) = page(&w, &session, "/ui/vms?power=off").await;
+    assert_eq!(listed(&html), off);
+    let host = &vms().next().unwrap().host;
+    let (_, html) = page(&w, &session, &format!("/ui/vms?host={host}")).await;
+    assert_eq!(
+        listed(&html),
+        vms().filter(|v| &v.host == host).count() as u64
+    );
+    let ds = &vms().find(|v| !v.disks.is_empty()).unwrap().disks[0].datastore;
+    let on_ds = vms()
+        .filter(|v| v.disks.iter().any(|d| &d.datastore == ds))
+        .count() as u64;
+    let (_, html) = page(&w, &session, &format!("/ui/vms?datastore={ds}")).await;
+    assert_eq!(listed(&html), on_ds, "{ds}");
+    assert!(html.contains(&format!("存储 {ds} 上的虚拟机")), "{html}");
+    let tag = pool.tags().first().expect("the sim tags its VMs").clone();
+    let (_, html) = page(&w, &session, &format!("/ui/vms?tag={tag}")).await;
+    assert_eq!(
+        listed(&html),
+        vms().filter(|v| v.tags.contains(&tag)).count() as u64
+    );
+    // Bars say what they measure.
+    assert!(
+        stores.contains("已用 ") && overview.contains("已用 "),
+        "{stores}"
+    );
+}
+
+#[tokio::test]
+async fn the_web_search_puts_the_exact_name_first() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let (_, html) = page(&w, &session, "/ui/vms?q=web-01").await;
+    let names = names_in(&html);
+    assert!(names.len() >= 3, "web-01 and its namesakes: {names:?}");
+    assert_eq!(names[0], "web-01", "{names:?}");
+    assert!(names.contains(&"dr-web-01".to_string()), "{names:?}");
+    assert_eq!(html.matches("精确匹配").count(), 1, "{html}");
+}
+
+#[tokio::test]
+async fn the_jobs_page_lists_jobs_live_and_unknown_pages_are_styled() {
+    let w = World::start().await;
+    let admin = w.token("admin").await;
+    let vm = w.vm("datacenter=DC0&power=on").await;
+    let (s, acc) = w
+        .post(
+            &admin,
+            &format!("/api/v1/vms/sim/{}/actions", vm["id"].as_str().unwrap()),
+            serde_json::json!({"action": "reboot"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{acc}");
+    let job = acc["job"].as_i64().unwrap();
+    w.wait_job(&admin, job).await;
+
+    let session = admin_session(&w).await;
+    let (s, html) = page(&w, &session, "/ui/jobs").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!("href=\"/ui/jobs/{job}\"")) && html.contains("成功"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-job=") && html.contains("name=\"user\""),
+        "admins filter by user"
+    );
+    let (_, only) = page(&w, &session, "/ui/jobs?user=zhangsan&state=").await;
+    assert!(!only.contains(&format!("/ui/jobs/{job}\"")), "{only}");
+    let (_, running) = page(&w, &session, "/ui/jobs?state=running").await;
+    assert!(!running.contains(&format!("/ui/jobs/{job}\"")), "{running}");
+
+    // A member sees their own jobs only, and may not ask for someone else's.
+    let member = member_session(&w, "zhangsan").await;
+    let (s, mine) = page(&w, &member, "/ui/jobs").await;
+    assert_eq!(s, 200);
+    assert!(
+        !mine.contains(&format!("/ui/jobs/{job}\"")) && !mine.contains("name=\"user\""),
+        "{mine}"
+    );
+    let (s, theirs) = page_from(&w, &member, "/ui/jobs?user=admin", Some("/ui/jobs")).await;
+    assert_eq!(s, 403);
+    assert!(
+        theirs.contains("class=\"tabs\"") && theirs.contains(&back_to("/ui/jobs")),
+        "{theirs}"
+    );
+
+    // Unknown pages: a 404 in the layout, with a way back to where the user was.
+    let (s, missing) = page_from(&w, &member, "/ui/no-such-page", Some("/ui/hosts")).await;
+    assert_eq!(s, 404);
+    assert!(
+        missing.contains("页面不存在")
+            && missing.contains("/ui/static/app.css?v=")
+            && missing.contains("class=\"tabs\"")
+            && missing.contains(&back_to("/ui/hosts")),
+        "{missing}"
+    );
+    // A 403 leads back too, not to 纵览.
+    let lisi = member_session(&w, "lisi").await;
+    let (s, denied) = page_from(&w, &lisi, "/ui/hosts", Some("/ui/vms?power=off")).await;
+    assert_eq!(s, 403);
+    assert!(
+        denied.contains("没有权限") && denied.contains(&back_to("/ui/vms?power=off")),
+        "{denied}"
+    );
+    assert!(!denied.contains("返回纵览"), "{denied}");
+}
+
+#[tokio::test]
+async fn dialogs_start_empty_and_a_refusal_is_shown_on_the_same_page() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let vm = w.vm("datacenter=DC0&power=off").await;
+    let (id, name) = (vm["id"].as_str().unwrap(), vm["name"].as_str().unwrap());
+    let detail = format!("/ui/vms/sim/{id}");
+    let (_, html) = page(&w, &session, &detail).await;
+    // Nothing pre-filled for typing to append to; each dialog repeats the value.
+    for field in ["count", "gb", "network", "new_name"] {
+        let input = html
+            .split(&format!("<input name=\"{field}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("a {field} field"));
+        assert!(
+            input.split('>').next().unwrap().contains("value=\"\""),
+            "{field}: {input}"
+        );
+    }
+    assert!(
+        html.contains(&format!("data-ask-before=\"将 {name} 的 CPU 改为 \"")),
+        "{html}"
+    );
+    let csrf = csrf_in(&html);
+    let r = w
+        .http
+        .post(w.url(&format!("{detail}/act")))
+        .header("cookie", &session)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "set_cpu"),
+            ("count", "999"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let refused = r.text().await.unwrap();
+    assert!(
+        refused.contains("超出范围") && refused.contains("role=\"alert\""),
+        "{refused}"
+    );
+    // The same VM's page, with its actions, not a dead end to 纵览.
+    assert!(
+        refused.contains(&format!("<h1><span class=\"dot off\"></span>{name}</h1>"))
+            && refused.contains("dlg-set_cpu"),
+        "{refused}"
+    );
+    let (_, after) = w
+        .get(&w.token("admin").await, &format!("/api/v1/vms/sim/{id}"))
+        .await;
+    assert_eq!(after["cpu"], vm["cpu"], "nothing changed");
+}
+
+#[tokio::test]
+async fn a_clone_from_the_web_takes_chats_path_and_checks() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let (s, form) = page(&w, &session, "/ui/clone").await;
+    assert_eq!(s, 200);
+    // Templates by their own number.
+    assert!(form.contains("<option value=\"2\">模板 2 · "), "{form}");
+    let csrf = csrf_in(&form);
+    let post = |fields: Vec<(&'static str, String)>| {
+        let w = &w;
+        let session = session.clone();
+        async move {
+            w.http
+                .post(w.url("/ui/clone"))
+                .header("cookie", session)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let fields = |name: &str, ip: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("template", "2".to_string()),
+            ("name", name.to_string()),
+            ("ip", ip.to_string()),
+            ("cpu", "2".to_string()),
+            ("memory_gb", String::new()),
+        ]
+    };
+    let r = post(fields("web-clone-01", "192.168.2.182")).await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.starts_with("/ui/jobs/"), "{to}");
+    let job: i64 = to["/ui/jobs/".len()..]
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let admin = w.token("admin").await;
+    assert_eq!(w.wait_job(&admin, job).await["state"], "succeeded");
+    let (_, found) = w.get(&admin, "/api/v1/vms?name=web-clone-01").await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["items"][0]["cpu"], 2, "{found}");
+    // Chat's checks: the IP is taken now; the form comes back as typed, with why.
+    let r = post(fields("web-clone-02", "192.168.2.182")).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("role=\"alert\"")
+            && html.contains("192.168.2.182")
+            && html.contains("value=\"web-clone-02\""),
+        "{html}"
+    );
+    // The name too, and an IP that is none.
+    let r = post(fields("web-clone-01", "192.168.2.190")).await;
+    assert_eq!(r.status(), 422);
+    let r = post(fields("web-clone-03", "192.168.2")).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("不是有效的 IPv4 地址"));
+    // Someone without 克隆 is told so.
+    let member = member_session(&w, "zhangsan").await;
+    let (s, _) = page(&w, &member, "/ui/clone").await;
+    assert_eq!(s, 403);
 }

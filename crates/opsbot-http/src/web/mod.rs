@@ -30,12 +30,16 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/vms", get(pages::vms))
         .route("/ui/vms/{provider}/{id}", get(pages::vm))
         .route("/ui/vms/{provider}/{id}/act", post(pages::act))
+        .route("/ui/jobs", get(pages::jobs))
         .route("/ui/jobs/{id}", get(pages::job))
+        .route("/ui/clone", get(pages::clone_form).post(pages::clone))
         .route("/ui/hosts", get(pages::hosts))
         .route("/ui/datastores", get(pages::datastores))
         .route("/ui/networks", get(pages::networks))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/changes", get(pages::changes))
+        // Any other page under /ui: a styled 404 in the layout, with a way back.
+        .route("/ui/{*rest}", get(pages::not_found))
         .route("/ui/login", get(login::page).post(login::submit))
         .route("/ui/logout", post(login::logout))
         .route("/ui/auth/wecom", get(oauth::start))
@@ -91,6 +95,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// A signed-in web user; a page request without a valid session is sent to log in.
 pub struct WebUser {
     pub auth: Authenticated,
+    /// The page of ours the user came from (`Referer`), where an error page sends
+    /// them back to; `None` when they came from elsewhere or the browser did not say.
+    pub back: Option<String>,
 }
 
 impl WebUser {
@@ -129,6 +136,7 @@ impl FromRequestParts<AppState> for WebUser {
         match session::load(&ctx, &id).await {
             Ok(Some(s)) => Ok(WebUser {
                 auth: Authenticated::from_session(ctx, s, ip),
+                back: came_from(parts),
             }),
             Ok(None) => Err(to_login()),
             Err(e) => {
@@ -140,6 +148,53 @@ impl FromRequestParts<AppState> for WebUser {
                     None,
                 ))
             }
+        }
+    }
+}
+
+/// The path of the page of ours that linked here: the `Referer`'s path when it names
+/// this very host and a page under `/ui/` (anything else could send the user off site).
+fn came_from(parts: &Parts) -> Option<String> {
+    let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
+    let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("https://")
+        .or_else(|| referer.strip_prefix("http://"))?;
+    let path = rest.strip_prefix(host)?;
+    let path = path.split('#').next().unwrap_or(path);
+    (login::safe_next(Some(path)) == path).then(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(referer: &str) -> Parts {
+        let (parts, ()) = axum::http::Request::builder()
+            .uri("/ui/hosts")
+            .header(header::HOST, "ops.example.com")
+            .header(header::REFERER, referer)
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+    }
+
+    #[test]
+    fn only_our_own_pages_are_a_way_back() {
+        for (referer, back) in [
+            (
+                "https://ops.example.com/ui/vms?power=off",
+                Some("/ui/vms?power=off"),
+            ),
+            ("http://ops.example.com/ui/jobs#x", Some("/ui/jobs")),
+            ("https://evil.example.com/ui/vms", None),
+            ("https://ops.example.com.evil.net/ui/vms", None),
+            ("https://ops.example.com//evil.net/ui/", None),
+            ("https://ops.example.com/api/v1/vms", None),
+            ("javascript:alert(1)", None),
+        ] {
+            assert_eq!(came_from(&parts(referer)).as_deref(), back, "{referer}");
         }
     }
 }

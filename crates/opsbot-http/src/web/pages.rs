@@ -1,7 +1,9 @@
 //! The pages: 纵览, VM list and detail (with the actions the user may take, each
-//! behind a confirm dialog), job progress, hosts, datastores, networks, audit log and
-//! change history. Reads use the REST API's filters; actions the engine's structured
-//! entry point, so a page shows and does what the API would for the same user.
+//! behind a confirm dialog), clone from a template, jobs and job progress, hosts,
+//! datastores, networks, audit log and change history. Reads use the REST API's
+//! filters; actions the engine's structured entry point, so a page shows and does
+//! what the API (and chat) would for the same user. An error is shown on the page the
+//! user was on, or on a message page that leads back there.
 
 use super::{asset_version, WebUser};
 use crate::handlers::api::vms::{self as api_vms, VmFilter};
@@ -12,8 +14,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use minijinja::context;
 use opsbot_core::{Host, JobId};
+use opsbot_engine::commands::names::CLONE;
 use opsbot_engine::view::read;
-use opsbot_engine::{Acted, Lens, Mode, Refusal, Request, VmAction};
+use opsbot_engine::{Acted, CloneSpec, Lens, Mode, Refusal, Request, VmAction};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -27,25 +30,69 @@ fn base(user: &WebUser, title: &str, nav: &str) -> minijinja::Value {
     }
 }
 
+/// A message page in the signed-in layout whose link leads back to the page the
+/// user came from (纵览 only when we do not know it).
+fn message(user: &WebUser, status: StatusCode, title: &str, text: &str) -> Response {
+    message_back(user, status, title, text, user.back.as_deref())
+}
+
+fn message_back(
+    user: &WebUser,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    back: Option<&str>,
+) -> Response {
+    user.auth.context().templates.message_in(
+        status,
+        context! { text => text, back => back, ..base(user, title, "") },
+    )
+}
+
 fn denied(user: &WebUser, command: &str) -> Response {
-    user.auth.context().templates.message(
+    message(
+        user,
         StatusCode::FORBIDDEN,
         "没有权限",
         &format!(
             "⛔ 您({})没有权限执行「{command}」。如需开通,请联系管理员",
             user.auth.user
         ),
-        Some(&user.auth.user),
     )
 }
 
 fn unavailable(user: &WebUser) -> Response {
-    user.auth.context().templates.message(
+    message(
+        user,
         StatusCode::SERVICE_UNAVAILABLE,
         "存储暂不可用",
         "资源池数据暂时无法读取,请稍后重试",
-        Some(&user.auth.user),
     )
+}
+
+/// Any other page under `/ui/`: a 404 in the layout, with a way back.
+pub async fn not_found(user: WebUser) -> Response {
+    message(
+        &user,
+        StatusCode::NOT_FOUND,
+        "页面不存在",
+        "没有这个页面,可能链接已过期或地址有误",
+    )
+}
+
+/// vSphere's host connection state, as the pages say it.
+fn connection_label(state: &str) -> &str {
+    match state {
+        "connected" => "在线",
+        "disconnected" => "已断开",
+        "notResponding" => "无响应",
+        other => other,
+    }
+}
+
+/// A `/ui/vms` link with one filter set.
+fn vms_link(key: &str, value: &str) -> String {
+    format!("/ui/vms?{key}={}", super::login::encode(value))
 }
 
 fn percent(part: u64, whole: u64) -> u64 {
@@ -63,6 +110,13 @@ struct DatastoreView {
 }
 
 #[derive(Debug, Serialize)]
+struct Warning {
+    text: String,
+    /// The VM list the warning is about.
+    link: String,
+}
+
+#[derive(Debug, Serialize)]
 struct HostView {
     name: String,
     datacenter: String,
@@ -70,6 +124,7 @@ struct HostView {
     cpu_cores: u32,
     memory_mb: u64,
     connection_state: String,
+    connection_label: String,
     vms: usize,
     allocated_vcpu: u64,
     memory_percent: u64,
@@ -107,22 +162,30 @@ pub async fn overview(user: WebUser) -> Response {
     let mut hosts = host_views(&pool, &viewer, &o.hosts);
     hosts.sort_by_key(|h| std::cmp::Reverse(h.memory_percent));
     hosts.truncate(8);
-    let mut warnings: Vec<String> = o
+    // Each warning opens the VMs it puts at risk.
+    let mut warnings: Vec<Warning> = o
         .hosts
         .iter()
         .filter(|h| h.connection_state != "connected")
-        .map(|h| format!("主机 {} {}", h.name, h.connection_state))
+        .map(|h| Warning {
+            text: format!("主机 {} {}", h.name, connection_label(&h.connection_state)),
+            link: vms_link("host", &h.name),
+        })
         .collect();
     warnings.extend(
         o.datastores
             .iter()
-            .filter(|d| percent(d.free_gb, d.capacity_gb) < 15)
-            .map(|d| {
-                format!(
-                    "存储 {} 仅剩 {}%",
+            .filter(|d| {
+                100 - percent(d.free_gb, d.capacity_gb).min(100) >= super::render::HOT_PERCENT
+            })
+            .map(|d| Warning {
+                text: format!(
+                    "存储 {} 已用 {}%,仅剩 {}",
                     d.name,
-                    percent(d.free_gb, d.capacity_gb)
-                )
+                    100 - percent(d.free_gb, d.capacity_gb).min(100),
+                    opsbot_engine::format::fmt_size(d.free_gb)
+                ),
+                link: vms_link("datastore", &d.name),
             }),
     );
     warnings.truncate(10);
@@ -164,7 +227,10 @@ pub async fn overview(user: WebUser) -> Response {
     };
     ctx.templates.page(
         "overview.html",
-        context! { o => view, changes => changes, ..base(&user, "纵览", "overview") },
+        context! {
+            o => view, changes => changes, may_clone => auth.may(CLONE),
+            ..base(&user, "纵览", "overview")
+        },
     )
 }
 
@@ -189,6 +255,7 @@ fn host_views(
                 cpu_cores: h.cpu_cores,
                 memory_mb: h.memory_mb,
                 connection_state: h.connection_state.clone(),
+                connection_label: connection_label(&h.connection_state).to_string(),
                 vms,
                 allocated_vcpu: cpu,
                 memory_percent: percent(mem, h.memory_mb),
@@ -207,44 +274,73 @@ struct VmRow<'a> {
     memory_mb: u64,
     ip: Option<&'a str>,
     cluster: &'a str,
+    /// The search's exact answer (name, IP or UUID), listed first.
+    exact: bool,
 }
 
 const PAGE: u32 = 20;
 
-/// `/ui/vms?q=&power=&cluster=&page=`: search and filters.
-pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
+/// The VM list's query: the filters 纵览, hosts and datastores link to.
+#[derive(Debug, Default, Deserialize)]
+pub struct VmsQuery {
+    q: Option<String>,
+    power: Option<String>,
+    cluster: Option<String>,
+    host: Option<String>,
+    tag: Option<String>,
+    datastore: Option<String>,
+    page: Option<u32>,
+}
+
+/// `/ui/vms?q=&power=&cluster=&host=&tag=&datastore=&page=`: search and filters.
+pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
     let auth = &user.auth;
     let viewer = auth.viewer();
     if !viewer.may_read(Lens::VMS) {
         return denied(&user, Lens::VMS.command());
     }
     let ctx = auth.context();
-    let shown = (
-        q.q.clone(),
-        q.power.clone(),
-        q.cluster.clone(),
-        q.tag.clone(),
-    );
     let page = q.page.unwrap_or(1).max(1);
     let (filter, _) = match VmFilter::from_query(api_vms::Query {
-        per_page: Some(PAGE),
-        page: Some(page),
-        ..q
+        q: q.q.clone(),
+        power: q.power.clone(),
+        cluster: q.cluster.clone(),
+        host: q.host.clone(),
+        tag: q.tag.clone(),
+        ..api_vms::Query::default()
     }) {
         Ok(f) => f,
         Err(e) => {
-            return ctx.templates.message(
+            return message_back(
+                &user,
                 StatusCode::BAD_REQUEST,
                 "搜索条件无效",
                 &e.message,
-                Some(&auth.user),
+                Some("/ui/vms"),
             )
         }
     };
     let Ok(pool) = ctx.engine.pool().await else {
         return unavailable(&user);
     };
-    let hits = filter.apply(&viewer, &pool);
+    let mut hits = filter.apply(&viewer, &pool);
+    // The REST filter has no datastore key yet: the VMs with a disk there.
+    let datastore = q
+        .datastore
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty());
+    if let Some(ds) = datastore {
+        hits.retain(|v| v.disks.iter().any(|d| d.datastore == ds));
+    }
+    let keyword = q.q.as_deref().map(str::trim).unwrap_or("");
+    let exact = if keyword.is_empty() {
+        Vec::new()
+    } else {
+        let (ranked, exact) = ranked(&pool, keyword, &hits);
+        hits = ranked;
+        exact
+    };
     let total = hits.len();
     let pages = total.div_ceil(PAGE as usize).max(1);
     let page = (page as usize).min(pages);
@@ -261,15 +357,16 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
             memory_mb: v.memory_mb,
             ip: v.guest_ip.as_deref().or(v.ips.first().map(String::as_str)),
             cluster: &v.cluster,
+            exact: exact.iter().any(|e| std::ptr::eq(*e, *v)),
         })
         .collect();
     // The choices offered are of what the user sees, too.
+    let seen = viewer.vms(&pool, Lens::VMS);
     let (mut clusters, tags): (Vec<&str>, Vec<&String>) =
         if viewer.vm_mask(&pool, Lens::VMS).is_none() {
             let clusters = pool.inventory.clusters.iter().map(|c| c.name.as_str());
             (clusters.collect(), pool.tags().iter().collect())
         } else {
-            let seen = viewer.vms(&pool, Lens::VMS);
             let mut tags: Vec<&String> = seen.iter().flat_map(|v| v.tags.iter()).collect();
             tags.sort_unstable();
             tags.dedup();
@@ -277,39 +374,89 @@ pub async fn vms(user: WebUser, Query(q): Query<api_vms::Query>) -> Response {
         };
     clusters.sort_unstable();
     clusters.dedup();
+    let mut hosts: Vec<&str> = seen.iter().map(|v| v.host.as_str()).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
-    let query = format!(
-        "q={}&power={}&cluster={}&tag={}",
-        enc(&shown.0),
-        enc(&shown.1),
-        enc(&shown.2),
-        enc(&shown.3)
+    let others = format!(
+        "q={}&power={}&cluster={}&host={}&tag={}",
+        enc(&q.q),
+        enc(&q.power),
+        enc(&q.cluster),
+        enc(&q.host),
+        enc(&q.tag),
     );
+    let query = format!("{others}&datastore={}", enc(&q.datastore));
     ctx.templates.page(
         "vms.html",
         context! {
             vms => rows, total => total, page => page, pages => pages, query => query,
-            clusters => clusters, tags => tags,
-            f => context! { q => shown.0, power => shown.1, cluster => shown.2, tag => shown.3 },
+            query_any_datastore => others,
+            clusters => clusters, hosts => hosts, tags => tags,
+            may_clone => auth.may(CLONE),
+            f => context! {
+                q => q.q, power => q.power, cluster => q.cluster, host => q.host,
+                tag => q.tag, datastore => datastore,
+            },
             ..base(&user, "虚拟机", "vms")
         },
     )
 }
 
+/// `hits` in the engine's search order for `keyword`, the exact answer (a VM's whole
+/// name, IP or UUID, as chat resolves it) first, and that exact answer. Nothing is
+/// re-sorted here: the engine decides how close a match is.
+fn ranked<'p>(
+    pool: &'p opsbot_engine::pool::PoolView,
+    keyword: &str,
+    hits: &[&'p opsbot_core::Vm],
+) -> (Vec<&'p opsbot_core::Vm>, Vec<&'p opsbot_core::Vm>) {
+    let listed: std::collections::HashSet<*const opsbot_core::Vm> =
+        hits.iter().map(|v| *v as *const _).collect();
+    let keep = |v: &opsbot_core::Vm| listed.contains(&(v as *const _));
+    let exact = match pool.resolve_vm_where(keyword, keep) {
+        opsbot_engine::pool::VmLookup::Found(v) => vec![v],
+        opsbot_engine::pool::VmLookup::Ambiguous(vs) => vs,
+        _ => Vec::new(),
+    };
+    if hits.is_empty() {
+        return (Vec::new(), exact);
+    }
+    // Whatever the engine's search leaves out of the filter's answer comes last, so
+    // the list and its count always agree.
+    let mut placed = std::collections::HashSet::new();
+    let order = exact
+        .iter()
+        .copied()
+        .chain(pool.search_where(keyword, keep))
+        .chain(hits.iter().copied())
+        .filter(|v| placed.insert(*v as *const opsbot_core::Vm))
+        .collect();
+    (order, exact)
+}
+
 #[derive(Debug, Serialize)]
 struct Input {
-    label: &'static str,
+    label: String,
     name: &'static str,
     #[serde(rename = "type")]
     kind: &'static str,
-    value: String,
+    /// What the field holds now, shown greyed in the empty field: typing replaces it
+    /// instead of appending to it (`加盘` 50 → 5050).
+    placeholder: String,
+    min: Option<u32>,
+    /// The question the dialog asks once a value is typed: `ask_before` value
+    /// `ask_after` ("将 web-01 的 CPU 改为 4?").
+    ask_before: String,
+    ask_after: &'static str,
 }
 
 #[derive(Debug, Serialize)]
 struct ActionView {
     key: &'static str,
     label: &'static str,
-    destructive: bool,
+    /// Red: the action interrupts what runs on the VM.
+    interrupts: bool,
     summary: String,
     input: Option<Input>,
 }
@@ -318,7 +465,7 @@ struct ActionView {
 /// the input the dialog asks for.
 const ACTIONS: &[(&str, &str)] = &[
     ("power_on", "开机"),
-    ("power_off", "关机"),
+    ("power_off", "强制关机"),
     ("shutdown", "关闭系统"),
     ("reboot", "重启"),
     ("ping", "ping"),
@@ -328,6 +475,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("set_network", "换网"),
     ("rename", "改名"),
 ];
+
+/// The actions shown red: they stop the guest or cut it off the network. Red is
+/// kept for these so that it keeps meaning something.
+const INTERRUPTING: &[&str] = &["power_off", "shutdown", "reboot", "set_network"];
 
 /// The action a form asks for, with its argument parsed.
 fn action_from(key: &str, form: &HashMap<String, String>) -> Result<VmAction, String> {
@@ -367,89 +518,121 @@ fn action_from(key: &str, form: &HashMap<String, String>) -> Result<VmAction, St
     })
 }
 
+/// The dialog field of an action that takes an argument, and a stand-in action of
+/// the same command (for the permission check).
+fn input_for(key: &str, vm: &opsbot_core::Vm) -> Option<(Input, VmAction)> {
+    use opsbot_engine::command::{CPU_RANGE, DISK_GB_RANGE, MEMORY_GB_RANGE};
+    let n = &vm.name;
+    let range = |what: &str, (lo, hi): (u32, u32)| format!("{what}({lo}–{hi})");
+    Some(match key {
+        "set_cpu" => (
+            Input {
+                label: range("CPU 数量", CPU_RANGE),
+                name: "count",
+                kind: "number",
+                placeholder: format!("当前 {}", vm.cpu),
+                min: Some(CPU_RANGE.0),
+                ask_before: format!("将 {n} 的 CPU 改为 "),
+                ask_after: "?",
+            },
+            VmAction::SetCpu { count: vm.cpu },
+        ),
+        "set_memory" => (
+            Input {
+                label: range("内存 GiB", MEMORY_GB_RANGE),
+                name: "gb",
+                kind: "number",
+                placeholder: format!("当前 {}", (vm.memory_mb / 1024).max(1)),
+                min: Some(MEMORY_GB_RANGE.0),
+                ask_before: format!("将 {n} 的内存改为 "),
+                ask_after: " GiB?",
+            },
+            VmAction::SetMemory { gb: 1 },
+        ),
+        "add_disk" => (
+            Input {
+                label: range("新磁盘 GiB", DISK_GB_RANGE),
+                name: "gb",
+                kind: "number",
+                placeholder: "例如 50".into(),
+                min: Some(DISK_GB_RANGE.0),
+                ask_before: format!("为 {n} 添加一块 "),
+                ask_after: " GiB 的磁盘?",
+            },
+            VmAction::AddDisk {
+                gb: 1,
+                datastore: None,
+            },
+        ),
+        "set_network" => (
+            Input {
+                label: "端口组或 VLAN".into(),
+                name: "network",
+                kind: "text",
+                placeholder: vm
+                    .nics
+                    .first()
+                    .map(|nic| format!("当前 {}", nic.network))
+                    .unwrap_or_default(),
+                min: None,
+                ask_before: format!("将 {n} 的网络改为 "),
+                ask_after: "?",
+            },
+            VmAction::SetNetwork {
+                network: String::new(),
+            },
+        ),
+        "rename" => (
+            Input {
+                label: "新名称".into(),
+                name: "new_name",
+                kind: "text",
+                placeholder: format!("当前 {n}"),
+                min: None,
+                ask_before: format!("将 {n} 改名为 "),
+                ask_after: "?",
+            },
+            VmAction::Rename {
+                new_name: String::new(),
+            },
+        ),
+        _ => return None,
+    })
+}
+
 /// `/ui/vms/{provider}/{id}`: facts, the actions this user may take, changes.
 pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> Response {
+    vm_page(&user, &provider, &id, None).await
+}
+
+/// The VM page; with `refused`, the reason the last action was not taken, at the top
+/// of the same page the user acted on (status 422 unless the caller says otherwise).
+async fn vm_page(user: &WebUser, provider: &str, id: &str, refused: Option<&str>) -> Response {
     let auth = &user.auth;
     let ctx = auth.context();
     let Ok(pool) = ctx.engine.pool().await else {
-        return unavailable(&user);
+        return unavailable(user);
     };
-    let Ok(vm) = api_vms::find(auth, &pool, &provider, &id) else {
-        return ctx.templates.message(
+    let Ok(vm) = api_vms::find(auth, &pool, provider, id) else {
+        return message(
+            user,
             StatusCode::NOT_FOUND,
             "找不到虚拟机",
             &format!("没有您可以查看的虚拟机 {provider}/{id}"),
-            Some(&auth.user),
         );
     };
     let caller = auth.caller();
     let viewer = auth.viewer();
     let mut actions = Vec::new();
     for (key, label) in ACTIONS {
-        let (input, action) = match *key {
-            "set_cpu" => (
-                Some(Input {
-                    label: "CPU 数量",
-                    name: "count",
-                    kind: "number",
-                    value: vm.cpu.to_string(),
-                }),
-                VmAction::SetCpu { count: vm.cpu },
-            ),
-            "set_memory" => (
-                Some(Input {
-                    label: "内存 (GiB)",
-                    name: "gb",
-                    kind: "number",
-                    value: (vm.memory_mb / 1024).max(1).to_string(),
-                }),
-                VmAction::SetMemory { gb: 1 },
-            ),
-            "add_disk" => (
-                Some(Input {
-                    label: "磁盘大小 (GiB)",
-                    name: "gb",
-                    kind: "number",
-                    value: "50".into(),
-                }),
-                VmAction::AddDisk {
-                    gb: 1,
-                    datastore: None,
-                },
-            ),
-            "set_network" => (
-                Some(Input {
-                    label: "端口组或 VLAN",
-                    name: "network",
-                    kind: "text",
-                    value: vm
-                        .nics
-                        .first()
-                        .map(|n| n.network.clone())
-                        .unwrap_or_default(),
-                }),
-                VmAction::SetNetwork {
-                    network: String::new(),
-                },
-            ),
-            "rename" => (
-                Some(Input {
-                    label: "新名称",
-                    name: "new_name",
-                    kind: "text",
-                    value: vm.name.clone(),
-                }),
-                VmAction::Rename {
-                    new_name: String::new(),
-                },
-            ),
-            other => (
+        let (input, action) = match input_for(key, vm) {
+            Some((input, action)) => (Some(input), action),
+            None => (
                 None,
-                action_from(other, &HashMap::new()).expect("argument-free action"),
+                action_from(key, &HashMap::new()).expect("argument-free action"),
             ),
         };
         let command = action.command();
-        let destructive = ctx.engine.is_destructive(command);
         let summary = if input.is_none() {
             // The engine says exactly what would happen, or why it cannot.
             match ctx
@@ -457,8 +640,8 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
                 .act(
                     &caller,
                     Request::Vm {
-                        provider: provider.clone(),
-                        id: id.clone(),
+                        provider: provider.to_string(),
+                        id: id.to_string(),
                         action,
                     },
                     Mode::Plan,
@@ -477,16 +660,16 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
         actions.push(ActionView {
             key,
             label,
-            destructive,
+            interrupts: INTERRUPTING.contains(key),
             summary,
             input,
         });
     }
     let changes = api::changes::change_page(
         auth,
-        Some(provider.clone()),
+        Some(provider.to_string()),
         Some("vm".into()),
-        Some(id.clone()),
+        Some(id.to_string()),
         Paging {
             page: 1,
             per_page: 10,
@@ -495,19 +678,66 @@ pub async fn vm(user: WebUser, Path((provider, id)): Path<(String, String)>) -> 
     .await
     .map(|p| p.items)
     .unwrap_or_default();
-    ctx.templates.page(
+    let mut page = ctx.templates.page(
         "vm.html",
         context! {
             vm => crate::handlers::api::dto::VmDto::from(vm),
             power_label => vm.power.label(),
             actions => actions,
             changes => changes,
-            ..base(&user, &vm.name, "vms")
+            refused => refused,
+            ..base(user, &vm.name, "vms")
         },
+    );
+    if refused.is_some() && page.status().is_success() {
+        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page
+}
+
+/// Whether a form carries this session's CSRF value.
+fn csrf_ok(user: &WebUser, form: &HashMap<String, String>) -> bool {
+    super::session::same(
+        form.get("csrf").map(String::as_str).unwrap_or(""),
+        user.csrf(),
     )
 }
 
-/// `POST /ui/vms/{provider}/{id}/act`: the confirmed dialog; on to the job's page.
+fn expired(user: &WebUser) -> Response {
+    message(
+        user,
+        StatusCode::FORBIDDEN,
+        "请求无效",
+        "页面已过期,请返回刷新后重试",
+    )
+}
+
+/// The same per-user budget as the API: a page must not be a way around it. The
+/// refusal says how long to wait.
+fn over_budget(user: &WebUser) -> Option<(String, u64)> {
+    let ctx = user.auth.context();
+    crate::auth::spend(ctx, &format!("web:{}", user.auth.user))
+        .err()
+        .map(|e| {
+            let wait = e.retry_after.unwrap_or(1);
+            (
+                format!(
+                    "操作过于频繁,已暂停执行。请 {wait} 秒后再试(每位用户每分钟的操作次数有上限)"
+                ),
+                wait,
+            )
+        })
+}
+
+fn with_retry_after(mut page: Response, wait: u64) -> Response {
+    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    page.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, wait.into());
+    page
+}
+
+/// `POST /ui/vms/{provider}/{id}/act`: the confirmed dialog; on to the job's page, or
+/// back to the VM's page with the reason it was refused.
 pub async fn act(
     user: WebUser,
     Path((provider, id)): Path<(String, String)>,
@@ -515,44 +745,16 @@ pub async fn act(
 ) -> Response {
     let auth = &user.auth;
     let ctx = auth.context();
-    let templates = &ctx.templates;
-    if !super::session::same(
-        form.get("csrf").map(String::as_str).unwrap_or(""),
-        user.csrf(),
-    ) {
-        return templates.message(
-            StatusCode::FORBIDDEN,
-            "请求无效",
-            "页面已过期,请返回刷新后重试",
-            Some(&auth.user),
-        );
+    if !csrf_ok(&user, &form) {
+        return expired(&user);
     }
-    // The same per-user budget as the API: a page must not be a way around it.
-    if let Err(e) = crate::auth::spend(ctx, &format!("web:{}", auth.user)) {
-        let wait = e.retry_after.unwrap_or(1);
-        let mut page = templates.message(
-            StatusCode::TOO_MANY_REQUESTS,
-            "操作过于频繁",
-            &format!(
-                "您的操作太频繁,已暂停执行。请 {wait} 秒后再试(每位用户每分钟的操作次数有上限)"
-            ),
-            Some(&auth.user),
-        );
-        page.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, wait.into());
-        return page;
+    if let Some((text, wait)) = over_budget(&user) {
+        return with_retry_after(vm_page(&user, &provider, &id, Some(&text)).await, wait);
     }
     let key = form.get("action").map(String::as_str).unwrap_or("");
     let action = match action_from(key, &form) {
         Ok(a) => a,
-        Err(e) => {
-            return templates.message(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "参数无效",
-                &e,
-                Some(&auth.user),
-            )
-        }
+        Err(e) => return vm_page(&user, &provider, &id, Some(&e)).await,
     };
     let request = Request::Vm {
         provider: provider.clone(),
@@ -566,18 +768,22 @@ pub async fn act(
             super::login::encode(&format!("/ui/vms/{provider}/{id}"))
         ))
         .into_response(),
-        Ok(Acted::Planned { summary, .. }) => {
-            templates.message(StatusCode::OK, "未执行", &summary, Some(&auth.user))
+        Ok(Acted::Planned { summary, .. }) => message(&user, StatusCode::OK, "未执行", &summary),
+        Err(Refusal::Unavailable(_)) => unavailable(&user),
+        Err(r @ Refusal::NotFound(_)) => {
+            message(&user, StatusCode::NOT_FOUND, "未能执行", r.message())
         }
         Err(r) => {
             let status = match &r {
-                Refusal::NotFound(_) => StatusCode::NOT_FOUND,
                 Refusal::Denied(_) => StatusCode::FORBIDDEN,
-                Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 Refusal::Failed(_) => StatusCode::CONFLICT,
-                Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            templates.message(status, "未能执行", r.message(), Some(&auth.user))
+            let mut page = vm_page(&user, &provider, &id, Some(r.message())).await;
+            if page.status() == StatusCode::UNPROCESSABLE_ENTITY {
+                *page.status_mut() = status;
+            }
+            page
         }
     }
 }
@@ -594,25 +800,242 @@ pub async fn job(user: WebUser, Path(id): Path<i64>, Query(q): Query<JobQuery>) 
     let job = match ctx.engine.job_for(&auth.caller(), JobId(id)).await {
         Ok(Some(j)) => j,
         Ok(None) => {
-            return ctx.templates.message(
+            return message(
+                &user,
                 StatusCode::NOT_FOUND,
                 "找不到任务",
                 &format!("任务 #{id} 不存在或不属于您"),
-                Some(&auth.user),
             )
         }
         Err(_) => return unavailable(&user),
     };
+    // Back to where the job was started from (the VM, the clone form), else the list.
     let back = q.back.as_deref().map(|b| super::login::safe_next(Some(b)));
     ctx.templates.page(
         "job.html",
         context! {
             state_label => job.state.label(),
             job => crate::handlers::api::dto::JobDto::from(job),
-            vm_link => back,
-            ..base(&user, &format!("任务 #{id}"), "vms")
+            back => back,
+            ..base(&user, &format!("任务 #{id}"), "jobs")
         },
     )
+}
+
+/// `/ui/jobs?state=&user=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct JobsQuery {
+    state: Option<String>,
+    /// Administrators: one user's jobs (empty: everyone's).
+    user: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct JobRow {
+    state_label: &'static str,
+    #[serde(flatten)]
+    job: crate::handlers::api::dto::JobDto,
+}
+
+/// How many jobs the list shows, newest first (the API's default page).
+const JOBS_SHOWN: u64 = 50;
+
+/// `/ui/jobs`: the user's latest jobs (an administrator's: everyone's, or one
+/// user's), running ones followed live.
+pub async fn jobs(user: WebUser, Query(q): Query<JobsQuery>) -> Response {
+    let auth = &user.auth;
+    let ctx = auth.context();
+    let viewer = auth.viewer();
+    let admin = viewer.is_admin();
+    let state = q.state.as_deref().filter(|s| !s.is_empty());
+    let state = match state.map(|s| opsbot_core::JobState::parse(s).ok_or(s)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(s)) => {
+            return message_back(
+                &user,
+                StatusCode::BAD_REQUEST,
+                "筛选条件无效",
+                &format!("没有「{s}」这种任务状态"),
+                Some("/ui/jobs"),
+            )
+        }
+    };
+    let wanted = q
+        .user
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_string);
+    let Ok(who) = viewer.whose(wanted.clone()) else {
+        return message_back(
+            &user,
+            StatusCode::FORBIDDEN,
+            "没有权限",
+            "只有管理员可以查看其他用户的任务",
+            Some("/ui/jobs"),
+        );
+    };
+    let Ok(list) = ctx
+        .jobs()
+        .jobs(&opsbot_store::JobQuery {
+            user: who,
+            state,
+            limit: JOBS_SHOWN,
+        })
+        .await
+    else {
+        return unavailable(&user);
+    };
+    let rows: Vec<JobRow> = list
+        .into_iter()
+        .map(|j| JobRow {
+            state_label: j.state.label(),
+            job: crate::handlers::api::dto::JobDto::from(j),
+        })
+        .collect();
+    let states = [
+        opsbot_core::JobState::Running,
+        opsbot_core::JobState::Succeeded,
+        opsbot_core::JobState::Failed,
+        opsbot_core::JobState::Interrupted,
+    ]
+    .map(|s| (s.as_str(), s.label()));
+    ctx.templates.page(
+        "jobs.html",
+        context! {
+            jobs => rows, admin => admin, states => states, limit => JOBS_SHOWN,
+            f => context! { state => state.map(|s| s.as_str()), user => wanted },
+            ..base(&user, "任务", "jobs")
+        },
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct TemplateOption<'a> {
+    number: u32,
+    name: &'a str,
+    guest_os: &'a str,
+}
+
+/// What the clone form holds: as typed, so a refused form comes back as it was.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CloneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    template: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    ip: String,
+    #[serde(default)]
+    cpu: String,
+    #[serde(default)]
+    memory_gb: String,
+}
+
+/// `/ui/clone?template=N`: the clone form.
+pub async fn clone_form(user: WebUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    let form = CloneForm {
+        template: q.get("template").cloned().unwrap_or_default(),
+        ..CloneForm::default()
+    };
+    clone_page(&user, &form, None).await
+}
+
+/// The clone form, with `refused` (the engine's reason, as chat would give it) at the
+/// top when the last try was refused.
+async fn clone_page(user: &WebUser, form: &CloneForm, refused: Option<&str>) -> Response {
+    let auth = &user.auth;
+    if !auth.may(CLONE) {
+        return denied(user, CLONE);
+    }
+    let ctx = auth.context();
+    let Ok(pool) = ctx.engine.pool().await else {
+        return unavailable(user);
+    };
+    let templates: Vec<TemplateOption> = auth
+        .viewer()
+        .templates(&pool, Lens::TEMPLATES)
+        .into_iter()
+        .map(|t| TemplateOption {
+            number: t.number,
+            name: &t.name,
+            guest_os: &t.guest_os,
+        })
+        .collect();
+    use opsbot_engine::command::{CPU_RANGE, MEMORY_GB_RANGE};
+    let mut page = ctx.templates.page(
+        "clone.html",
+        context! {
+            templates => templates, form => form, refused => refused,
+            cpu_range => CPU_RANGE, memory_range => MEMORY_GB_RANGE,
+            ..base(user, "从模板克隆", "vms")
+        },
+    );
+    if refused.is_some() && page.status().is_success() {
+        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page
+}
+
+/// The clone request a form asks for, or why it cannot be one.
+fn clone_spec(form: &CloneForm) -> Result<CloneSpec, String> {
+    let number = |raw: &str, what: &str| -> Result<Option<u32>, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        raw.parse()
+            .map(Some)
+            .map_err(|_| format!("{what}「{raw}」不是整数"))
+    };
+    let template = number(&form.template, "模板编号")?.ok_or("请选择模板")?;
+    let name = form.name.trim();
+    if name.is_empty() {
+        return Err("请填写新虚拟机的名称".into());
+    }
+    let ip = form.ip.trim();
+    let ip = ip
+        .parse()
+        .map_err(|_| format!("IP「{ip}」不是有效的 IPv4 地址"))?;
+    Ok(CloneSpec {
+        template,
+        name: name.to_string(),
+        ip,
+        cpu: number(&form.cpu, "CPU 数")?,
+        memory_gb: number(&form.memory_gb, "内存 GiB")?,
+    })
+}
+
+/// `POST /ui/clone`: the engine's clone (the path chat's 克隆 takes: name and IP
+/// free, template, ranges, permission), then the job's page.
+pub async fn clone(user: WebUser, Form(form): Form<CloneForm>) -> Response {
+    let auth = &user.auth;
+    if !super::session::same(&form.csrf, user.csrf()) {
+        return expired(&user);
+    }
+    if let Some((text, wait)) = over_budget(&user) {
+        return with_retry_after(clone_page(&user, &form, Some(&text)).await, wait);
+    }
+    let spec = match clone_spec(&form) {
+        Ok(s) => s,
+        Err(e) => return clone_page(&user, &form, Some(&e)).await,
+    };
+    let ctx = auth.context();
+    match ctx
+        .engine
+        .act(&auth.caller(), Request::Clone(spec), Mode::Run)
+        .await
+    {
+        Ok(Acted::Started { job, .. }) => {
+            Redirect::to(&format!("/ui/jobs/{}?back=/ui/jobs", job.0)).into_response()
+        }
+        Ok(Acted::Planned { summary, .. }) => message(&user, StatusCode::OK, "未执行", &summary),
+        Err(Refusal::Unavailable(_)) => unavailable(&user),
+        Err(r) => clone_page(&user, &form, Some(r.message())).await,
+    }
 }
 
 /// `/ui/hosts`.

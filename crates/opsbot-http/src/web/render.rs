@@ -13,6 +13,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("vms.html", include_str!("templates/vms.html")),
     ("vm.html", include_str!("templates/vm.html")),
     ("job.html", include_str!("templates/job.html")),
+    ("jobs.html", include_str!("templates/jobs.html")),
+    ("clone.html", include_str!("templates/clone.html")),
     ("hosts.html", include_str!("templates/hosts.html")),
     ("datastores.html", include_str!("templates/datastores.html")),
     ("networks.html", include_str!("templates/networks.html")),
@@ -50,6 +52,8 @@ impl Templates {
         }
         env.add_filter("size", |gb: u64| opsbot_engine::format::fmt_size(gb));
         env.add_filter("mem", |mb: u64| opsbot_engine::format::fmt_memory(mb, " "));
+        // A bar's colour: amber from WARM_PERCENT used, red from HOT_PERCENT.
+        env.add_filter("level", |used: u64| level(used));
         env.add_filter("localtime", move |s: String| {
             chrono::DateTime::parse_from_rfc3339(&s)
                 .map(|t| {
@@ -73,7 +77,8 @@ impl Templates {
         }
     }
 
-    /// A message page (errors, refusals) with a status.
+    /// A message page (errors, refusals) with a status, for someone not signed in
+    /// (or before we know who): its way back is 纵览.
     pub fn message(
         &self,
         status: StatusCode,
@@ -81,12 +86,37 @@ impl Templates {
         text: &str,
         user: Option<&str>,
     ) -> Response {
-        let mut r = self.page(
-            "message.html",
-            minijinja::context! { title => title, text => text, user => user },
-        );
+        self.message_in(
+            status,
+            minijinja::context! {
+                title => title, text => text, user => user,
+                asset_version => super::asset_version(),
+            },
+        )
+    }
+
+    /// A message page with the caller's own context: the signed-in layout (tabs,
+    /// logout) and `back`, the page the user was on.
+    pub fn message_in(&self, status: StatusCode, ctx: minijinja::Value) -> Response {
+        let mut r = self.page("message.html", ctx);
         *r.status_mut() = status;
         r
+    }
+}
+
+/// From this share used a bar is amber (worth a look) ...
+pub const WARM_PERCENT: u64 = 75;
+/// ... and from this red (act now), the level at which 纵览 warns too.
+pub const HOT_PERCENT: u64 = 85;
+
+/// The CSS class of a bar `used` percent full.
+pub fn level(used: u64) -> &'static str {
+    if used >= HOT_PERCENT {
+        "hot"
+    } else if used >= WARM_PERCENT {
+        "warm"
+    } else {
+        ""
     }
 }
 
@@ -115,5 +145,14 @@ mod tests {
             .unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn bars_turn_amber_then_red() {
+        assert_eq!(level(0), "");
+        assert_eq!(level(WARM_PERCENT - 1), "");
+        assert_eq!(level(WARM_PERCENT), "warm");
+        assert_eq!(level(HOT_PERCENT), "hot");
+        assert_eq!(level(100), "hot");
     }
 }

@@ -1,34 +1,75 @@
-// opsbot web UI: confirm dialogs and live job progress. Nothing else; pages work
-// without it except for those two.
+// opsbot web UI: dialogs that repeat the typed value before submitting, filters that
+// apply on change, and live job progress. Pages work without it (a form submits as
+// typed, a filter with its button, a job page on reload).
 (function () {
   "use strict";
   document.querySelectorAll("[data-dialog]").forEach(function (button) {
     button.addEventListener("click", function () {
       var dialog = document.getElementById(button.getAttribute("data-dialog"));
-      if (dialog && dialog.showModal) { dialog.showModal(); }
+      if (!dialog || !dialog.showModal) { return; }
+      var form = dialog.querySelector("form");
+      if (form && form.hasAttribute("data-ask-before")) { reset(form); form.reset(); }
+      dialog.showModal();
+      var field = dialog.querySelector("input:not([type=hidden])");
+      if (field) { field.focus(); field.select(); }
     });
   });
   document.querySelectorAll("dialog [data-close]").forEach(function (button) {
     button.addEventListener("click", function () { button.closest("dialog").close(); });
   });
 
-  var card = document.querySelector("[data-job]");
-  if (!card) { return; }
-  var id = card.getAttribute("data-job");
-  var labels = { running: "进行中", succeeded: "成功", failed: "失败", interrupted: "已中断" };
-  function poll() {
-    fetch("/api/v1/jobs/" + encodeURIComponent(id), { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-      .then(function (job) {
-        document.getElementById("job-bar").style.width = job.progress + "%";
-        document.getElementById("job-progress").textContent = job.progress + "%";
-        var state = document.getElementById("job-state");
-        state.textContent = labels[job.state] || job.state;
-        state.className = "state " + job.state;
-        document.getElementById("job-message").textContent = job.message;
-        if (job.state === "running") { setTimeout(poll, 1000); }
-      })
-      .catch(function () { setTimeout(poll, 3000); });
+  // A dialog with a value asks first: "将 web-01 的 CPU 改为 4?", then submits.
+  function reset(form) {
+    var ask = form.querySelector(".ask");
+    var submit = form.querySelector("button[type=submit]");
+    delete form.dataset.asked;
+    if (ask) { ask.hidden = true; ask.textContent = ""; }
+    if (submit && submit.dataset.label) { submit.textContent = submit.dataset.label; }
   }
-  if (card.querySelector(".state.running")) { setTimeout(poll, 500); }
+  document.querySelectorAll("form[data-ask-before]").forEach(function (form) {
+    var field = form.querySelector("input:not([type=hidden])");
+    var submit = form.querySelector("button[type=submit]");
+    submit.dataset.label = submit.textContent;
+    field.addEventListener("input", function () { reset(form); });
+    form.addEventListener("submit", function (event) {
+      if (form.dataset.asked === field.value) { return; }
+      event.preventDefault();
+      var ask = form.querySelector(".ask");
+      ask.textContent = form.getAttribute("data-ask-before") + field.value.trim() + form.getAttribute("data-ask-after");
+      ask.hidden = false;
+      form.dataset.asked = field.value;
+      submit.textContent = "确认";
+    });
+  });
+
+  // Filters apply as soon as one is chosen.
+  document.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  // Jobs still running (one on a job page, any number on the list) follow the job.
+  var labels = { running: "进行中", succeeded: "成功", failed: "失败", interrupted: "已中断" };
+  function follow(card) {
+    var id = card.getAttribute("data-job");
+    function set(cls, fn) { var el = card.querySelector("." + cls); if (el) { fn(el); } }
+    function poll() {
+      fetch("/api/v1/jobs/" + encodeURIComponent(id), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (job) {
+          set("job-bar", function (el) { el.style.width = job.progress + "%"; });
+          set("job-progress", function (el) { el.textContent = job.progress + "%"; });
+          set("job-state", function (el) {
+            el.textContent = labels[job.state] || job.state;
+            el.className = "job-state state " + job.state;
+          });
+          set("job-message", function (el) { el.textContent = job.message; });
+          if (job.state === "running") { setTimeout(poll, 1000); }
+        })
+        .catch(function () { setTimeout(poll, 3000); });
+    }
+    setTimeout(poll, 500);
+  }
+  document.querySelectorAll("[data-job]").forEach(function (card) {
+    if (card.querySelector(".state.running")) { follow(card); }
+  });
 })();
