@@ -161,13 +161,18 @@ fn joined(items: impl Iterator<Item = String>) -> String {
 /// A change of the pool in one line, without its time and object:
 /// `VMware Tools: 运行中 → 未运行`, `新增`, `删除`.
 pub fn change(c: &Change) -> String {
-    match c.field.as_str() {
-        "created" | "removed" => field(&c.field).to_string(),
+    change_parts(&c.field, c.old_value.as_deref(), c.new_value.as_deref())
+}
+
+/// [`change`] from its parts, for surfaces that hold a change as separate fields.
+pub fn change_parts(changed: &str, old: Option<&str>, new: Option<&str>) -> String {
+    match changed {
+        "created" | "removed" => field(changed).to_string(),
         f => format!(
             "{}: {} → {}",
             field(f),
-            change_value(f, c.old_value.as_deref()),
-            change_value(f, c.new_value.as_deref())
+            change_value(f, old),
+            change_value(f, new)
         ),
     }
 }

@@ -587,7 +587,7 @@ async fn every_page_renders_for_an_admin() {
         ("/ui/datastores", "剩余"),
         ("/ui/networks", "VLAN"),
         ("/ui/audit", "审计日志"),
-        ("/ui/changes", "created"),
+        ("/ui/changes", "新增"),
     ] {
         let r = w
             .http
@@ -953,4 +953,44 @@ async fn a_clone_from_the_web_takes_chats_path_and_checks() {
     let member = member_session(&w, "zhangsan").await;
     let (s, _) = page(&w, &member, "/ui/clone").await;
     assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn vm_pages_and_changes_speak_chinese_not_the_models_words() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let admin = w.token("admin").await;
+    let vm = w.vm("power=on").await;
+    let id = vm["id"].as_str().unwrap();
+    let (_, html) = page(&w, &session, &format!("/ui/vms/sim/{id}")).await;
+    for said in ["VMware Tools", "运行中", "网卡 1", "硬盘 1"] {
+        assert!(html.contains(said), "the VM page says {said}");
+    }
+    for raw in ["toolsOk", "Network adapter", "Hard disk", ">Tools<"] {
+        assert!(!html.contains(raw), "the VM page does not show {raw}");
+    }
+    // A change the engine makes lands in the history in words: CPU and memory as
+    // numbers with units, never a field name or a JSON list.
+    let (s, acc) = w
+        .post(
+            &admin,
+            &format!("/api/v1/vms/sim/{id}/actions"),
+            serde_json::json!({"action": "set_memory", "gb": 64}),
+        )
+        .await;
+    assert_eq!(s, 202, "{acc}");
+    let job = w.wait_job(&admin, acc["job"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    for path in ["/ui/changes", "/ui/", &format!("/ui/vms/sim/{id}")] {
+        let (status, html) = page(&w, &session, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            html.contains("→ 64 GiB"),
+            "{path} shows the new memory in GiB"
+        );
+        assert!(
+            !html.contains("memory_mb") && !html.contains("→ 65536"),
+            "{path} shows no raw field or MiB count"
+        );
+    }
 }

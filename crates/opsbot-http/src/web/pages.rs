@@ -80,16 +80,6 @@ pub async fn not_found(user: WebUser) -> Response {
     )
 }
 
-/// vSphere's host connection state, as the pages say it.
-fn connection_label(state: &str) -> &str {
-    match state {
-        "connected" => "在线",
-        "disconnected" => "已断开",
-        "notResponding" => "无响应",
-        other => other,
-    }
-}
-
 /// A `/ui/vms` link with one filter set.
 fn vms_link(key: &str, value: &str) -> String {
     format!("/ui/vms?{key}={}", super::login::encode(value))
@@ -168,7 +158,11 @@ pub async fn overview(user: WebUser) -> Response {
         .iter()
         .filter(|h| h.connection_state != "connected")
         .map(|h| Warning {
-            text: format!("主机 {} {}", h.name, connection_label(&h.connection_state)),
+            text: format!(
+                "主机 {} {}",
+                h.name,
+                opsbot_engine::words::host_state(&h.connection_state)
+            ),
             link: vms_link("host", &h.name),
         })
         .collect();
@@ -255,7 +249,8 @@ fn host_views(
                 cpu_cores: h.cpu_cores,
                 memory_mb: h.memory_mb,
                 connection_state: h.connection_state.clone(),
-                connection_label: connection_label(&h.connection_state).to_string(),
+                connection_label: opsbot_engine::words::host_state(&h.connection_state)
+                    .into_owned(),
                 vms,
                 allocated_vcpu: cpu,
                 memory_percent: percent(mem, h.memory_mb),

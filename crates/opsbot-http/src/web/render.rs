@@ -52,6 +52,23 @@ impl Templates {
         }
         env.add_filter("size", |gb: u64| opsbot_engine::format::fmt_size(gb));
         env.add_filter("mem", |mb: u64| opsbot_engine::format::fmt_memory(mb, " "));
+        // The model's values in words (toolsOk → 运行中, Network adapter 1 → 网卡 1, a
+        // change's NIC list as lines): the same words chat uses.
+        env.add_filter("tools", |s: String| {
+            opsbot_engine::words::tools(&s).into_owned()
+        });
+        env.add_filter("device", |s: String| {
+            opsbot_engine::words::device(&s).into_owned()
+        });
+        env.add_filter("kind", |s: String| {
+            opsbot_engine::words::object_kind(&s).to_string()
+        });
+        env.add_function(
+            "change_text",
+            |field: String, old: Option<String>, new: Option<String>| {
+                opsbot_engine::words::change_parts(&field, old.as_deref(), new.as_deref())
+            },
+        );
         // A bar's colour: amber from WARM_PERCENT used, red from HOT_PERCENT.
         env.add_filter("level", |used: u64| level(used));
         env.add_filter("localtime", move |s: String| {
