@@ -289,14 +289,18 @@ impl PoolView {
             .filter_map(|(hit, vm)| (hit && keep(vm)).then_some(vm))
             .filter_map(|vm| vm_closeness(&k, vm).map(|c| (c, vm)))
             .collect();
-        // What the text column does not hold: `provider/name` and UUIDs, exact only.
-        let exact_elsewhere = self.inventory.vms.iter().filter(|vm| {
-            keep(vm)
-                && !hits.iter().any(|(_, h)| std::ptr::eq(*h, *vm))
-                && (is_provider_name(&k, vm) || is_uuid(&k, vm))
-        });
-        let extra: Vec<&Vm> = exact_elsewhere.collect();
-        hits.extend(extra.into_iter().map(|vm| (Closeness::Exact, vm)));
+        // What the text column does not hold: `provider/name` and UUIDs, exact only
+        // (looked for only when the keyword could be one: a pool-wide scan otherwise).
+        if k.contains('/') || looks_like_uuid(&k) {
+            let extra: Vec<&Vm> = self
+                .inventory
+                .vms
+                .iter()
+                .filter(|vm| k.contains('/') && is_provider_name(&k, vm) || is_uuid(&k, vm))
+                .filter(|vm| keep(vm) && !hits.iter().any(|(_, h)| std::ptr::eq(*h, *vm)))
+                .collect();
+            hits.extend(extra.into_iter().map(|vm| (Closeness::Exact, vm)));
+        }
         if hits.is_empty() {
             return self
                 .similar(&k, 5, &keep)
@@ -304,7 +308,7 @@ impl PoolView {
                 .map(|vm| (Closeness::Similar, vm))
                 .collect();
         }
-        rank(&k, &mut hits, |vm| &vm.name);
+        rank(&mut hits, |vm| vm_extra(&k, vm), |vm| &vm.name);
         hits
     }
 
@@ -316,7 +320,7 @@ impl PoolView {
             .iter()
             .map(|vm| (vm_closeness(&k, vm).unwrap_or(Closeness::Similar), *vm))
             .collect();
-        rank(&k, &mut ranked, |vm| &vm.name);
+        rank(&mut ranked, |vm| vm_extra(&k, vm), |vm| &vm.name);
         for (slot, (_, vm)) in vms.iter_mut().zip(ranked) {
             *slot = vm;
         }
@@ -339,7 +343,7 @@ impl PoolView {
             .iter()
             .filter_map(|h| host_closeness(&k, &h.name.to_lowercase()).map(|c| (c, h)))
             .collect();
-        rank(&k, &mut hits, |h| &h.name);
+        rank(&mut hits, |h| host_extra(&k, h), |h| &h.name);
         hits
     }
 
@@ -382,16 +386,31 @@ impl Closeness {
     }
 }
 
-/// Orders hits by closeness, then by how much longer than the keyword the name is
-/// (`web-01` before `web-01-old`), then by name, so equal hits keep a stable order.
-fn rank<T>(keyword: &str, hits: &mut [(Closeness, &T)], name: impl Fn(&T) -> &str) {
-    let extra = |n: &str| n.chars().count().abs_diff(keyword.chars().count());
-    hits.sort_by(|(ca, a), (cb, b)| {
-        let (na, nb) = (name(a), name(b));
-        ca.cmp(cb)
-            .then(extra(na).cmp(&extra(nb)))
-            .then_with(|| na.cmp(nb))
-    });
+/// Orders hits by closeness, then by how much longer than the keyword the text it
+/// matched is (`web-01` before `web-01-old`, 10.10.100.11 before 10.10.100.111 for
+/// `10.10.100.1`), then by name, so equal hits keep a stable order.
+fn rank<T>(hits: &mut [(Closeness, &T)], extra: impl Fn(&T) -> usize, name: impl Fn(&T) -> &str) {
+    hits.sort_by_cached_key(|(c, t)| (*c, extra(t), name(t).to_string()));
+}
+
+/// How many characters the shortest of a VM's name, hostname and IPs that contains the
+/// lower-cased `keyword` has beyond it (the name's difference when none does).
+fn vm_extra(keyword: &str, vm: &Vm) -> usize {
+    let k = keyword.chars().count();
+    let name = vm.name.to_lowercase();
+    let hostname = vm.guest_hostname.to_lowercase();
+    std::iter::once(name.as_str())
+        .chain(std::iter::once(hostname.as_str()))
+        .chain(vm.ips.iter().chain(vm.guest_ip.iter()).map(String::as_str))
+        .filter(|t| !keyword.is_empty() && t.contains(keyword))
+        .map(|t| t.chars().count().saturating_sub(k))
+        .min()
+        .unwrap_or_else(|| name.chars().count().abs_diff(k))
+}
+
+/// [`vm_extra`] for a host's name.
+fn host_extra(keyword: &str, host: &Host) -> usize {
+    host.name.chars().count().abs_diff(keyword.chars().count())
 }
 
 /// How a lower-cased name matches the lower-cased `keyword`, if it does.
@@ -455,6 +474,12 @@ fn is_provider_name(keyword: &str, vm: &Vm) -> bool {
         .split_once('/')
         .is_some_and(|(p, n)| p.eq_ignore_ascii_case(&vm.provider) && n == vm.name.to_lowercase())
         || (!keyword.contains('/') && vm.name.to_lowercase() == keyword)
+}
+
+/// Whether `keyword` could be a UUID: 32 hex digits, with or without dashes.
+fn looks_like_uuid(keyword: &str) -> bool {
+    keyword.chars().filter(char::is_ascii_hexdigit).count() == 32
+        && keyword.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
 fn is_uuid(keyword: &str, vm: &Vm) -> bool {

@@ -329,3 +329,30 @@ async fn help_for_one_command_and_only_what_the_asker_may_run() {
     let r = h.say("viewer", "帮助:克隆").await;
     assert_eq!(r.status, Status::Denied, "{}", r.text);
 }
+
+/// What the web UI's search calls: the same ranking as 查, for hits its filters found.
+#[tokio::test]
+async fn the_web_search_ranking_puts_the_exact_match_first() {
+    use opsbot_engine::pool::{Closeness, PoolView};
+    let h = harness(admin_policy()).await;
+    let pool = h.engine.pool().await.unwrap();
+    // The web's filters give hits by name; the exact one was last.
+    let mut hits: Vec<&opsbot_core::Vm> = pool
+        .vms_by_name()
+        .filter(|v| v.name.contains("web-01"))
+        .collect();
+    assert_eq!(hits.last().unwrap().name, "web-01");
+    PoolView::rank_by_closeness("web-01", &mut hits);
+    let names: Vec<&str> = hits.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["web-01", "dr-web-01", "test-web-01"]);
+
+    let ranked = pool.search_ranked("SIM/web-01", |_| true);
+    assert_eq!(ranked.len(), 1);
+    assert_eq!(
+        (ranked[0].0, ranked[0].1.name.as_str()),
+        (Closeness::Exact, "web-01")
+    );
+    let ranked = pool.search_ranked("10.10.100.1", |_| true);
+    assert_eq!(ranked[0].1.name, "web-01", "an IP prefix: {ranked:?}");
+    assert_eq!(ranked[0].0, Closeness::Word);
+}
