@@ -58,7 +58,9 @@ pub struct AuditEntry {
     pub channel: String,
     pub chat: Option<String>,
     pub text: String,
-    /// Canonical command name, when the text parsed.
+    /// Canonical command name, when the text parsed; when the text only chose the
+    /// command (a confirming `y`, a menu digit, 下一页), the canonical command that ran
+    /// (`CPU:web-01,4`), so the entry says what was done.
     pub command: Option<String>,
     pub result: AuditResult,
     pub message: String,

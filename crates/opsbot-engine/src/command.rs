@@ -19,6 +19,8 @@ pub struct CommandSpec {
     pub aliases: &'static [&'static str],
     pub usage: &'static str,
     pub summary: &'static str,
+    /// A complete example, shown by `帮助:命令`.
+    pub example: Option<&'static str>,
     /// Asks for confirmation before acting, unless configured otherwise.
     pub destructive: bool,
     /// Shown in `帮助`; conversation helpers (确认/取消/下一页) are not.
@@ -54,6 +56,7 @@ impl CommandSpec {
             aliases,
             usage,
             summary,
+            example: None,
             destructive: false,
             listed: true,
             requires: None,
@@ -65,6 +68,11 @@ impl CommandSpec {
 
     pub(crate) const fn destructive(mut self) -> CommandSpec {
         self.destructive = true;
+        self
+    }
+
+    pub(crate) const fn example(mut self, example: &'static str) -> CommandSpec {
+        self.example = Some(example);
         self
     }
 
@@ -138,14 +146,17 @@ pub enum ListKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// The command list (a page of it), or one command's own help (`帮助:克隆`).
     Help {
         page: u32,
+        topic: Option<String>,
     },
     Overview {
         datacenter: Option<String>,
     },
     Find {
         keyword: String,
+        page: u32,
     },
     List {
         kind: ListKind,
@@ -276,12 +287,16 @@ impl fmt::Display for Command {
             Command::Overview {
                 datacenter: Some(dc),
             } => write!(f, "{n}:{dc}"),
-            Command::Find { keyword } => write!(f, "{n}:{keyword}"),
+            Command::Find { keyword, page } if *page > 1 => write!(f, "{n}:{keyword},{page}"),
+            Command::Find { keyword, .. } => write!(f, "{n}:{keyword}"),
             Command::List {
                 kind: ListKind::DeadLetters,
                 ..
             } => write!(f, "{n}:死信"),
-            Command::List { page, .. } | Command::Help { page } if *page > 1 => {
+            Command::Help {
+                topic: Some(topic), ..
+            } => write!(f, "{n}:{topic}"),
+            Command::List { page, .. } | Command::Help { page, .. } if *page > 1 => {
                 write!(f, "{n}:{page}")
             }
             Command::Job { id } => write!(f, "{n}:{id}"),
@@ -385,18 +400,40 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Folds full-width ASCII forms (`：`, `，`, `１`, `Ａ`, the ideographic space) to
-/// ASCII so a phone keyboard in Chinese mode types the same commands.
+/// ASCII so a phone keyboard in Chinese mode types the same commands, drops a leading
+/// `@mention` (group chats keep the robot's name in the text, on every surface) and
+/// the sentence's end (`。` `.` `；` `;`) people type out of habit.
 pub fn normalize(text: &str) -> String {
-    text.chars()
+    let folded: String = text
+        .chars()
         .map(|c| match c {
             '\u{3000}' => ' ',
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             '、' => ',',
             _ => c,
         })
-        .collect::<String>()
-        .trim()
+        .collect();
+    strip_mention(&folded)
+        .trim_end_matches(|c: char| matches!(c, '。' | '.' | ';') || is_blank(c))
         .to_string()
+}
+
+/// Blanks around a mention: whitespace, and U+00A0 / U+2005 which WeCom puts after it.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c == '\u{a0}' || c == '\u{2005}'
+}
+
+/// The text after one leading `@name` and the blank after it (`@运维机器人 概况` →
+/// `概况`); a later `@someone` stays, and a mention alone leaves nothing.
+fn strip_mention(text: &str) -> &str {
+    let trimmed = text.trim_matches(is_blank);
+    let Some(rest) = trimmed.strip_prefix('@') else {
+        return trimmed;
+    };
+    match rest.find(is_blank) {
+        Some(end) => rest[end..].trim_matches(is_blank),
+        None => "",
+    }
 }
 
 /// Splits normalized text into the command word and its arguments.
@@ -624,10 +661,16 @@ fn suggest(word: &str, sets: &[Arc<dyn ChatCommands>]) -> Option<&'static str> {
         .flat_map(|s| s.commands().iter().map(|d| (d.name, d.aliases)));
     for (name, aliases) in builtin.chain(registered) {
         for candidate in std::iter::once(name).chain(aliases.iter().copied()) {
-            let score = strsim::normalized_damerau_levenshtein(&lower, &candidate.to_lowercase());
+            let candidate = candidate.to_lowercase();
+            let score = strsim::normalized_damerau_levenshtein(&lower, &candidate);
             let contains = candidate.chars().count() > 1
-                && (lower.contains(candidate) || candidate.contains(lower.as_str()));
+                && (lower.contains(candidate.as_str()) || candidate.contains(lower.as_str()));
             let score = if contains { score.max(0.7) } else { score };
+            // A Chinese command's first character carries its verb (重启 for 重起, 关机
+            // for 关闭): on equal edit distance the one starting alike is the better
+            // guess, not whichever the table lists first.
+            let alike = lower.chars().next() == candidate.chars().next();
+            let score = if alike { score + 0.05 } else { score };
             if score >= 0.5 && best.is_none_or(|(_, s)| score > s) {
                 best = Some((name, score));
             }
@@ -663,7 +706,27 @@ pub fn parse_in(text: &str, sets: &[Arc<dyn ChatCommands>]) -> Result<Command, P
         word: word.chars().take(20).collect(),
         suggestion: suggest(&word, sets),
     })?;
-    (spec.parse)(&Args { spec, args })
+    let spaced = spaced_args(&args);
+    match (spec.parse)(&Args { spec, args }) {
+        // `cpu web-04 4`, `加盘 web-02 10`: blanks between the arguments instead of
+        // commas, read that way only when the text has no comma and the comma reading
+        // failed (so a search for `web 01` stays one keyword).
+        Err(first) => match spaced {
+            Some(args) => (spec.parse)(&Args { spec, args }).map_err(|_| first),
+            None => Err(first),
+        },
+        ok => ok,
+    }
+}
+
+/// The single argument split at blanks, when there is one argument holding blanks.
+fn spaced_args(args: &[String]) -> Option<Vec<String>> {
+    match args {
+        [one] if one.contains(char::is_whitespace) => {
+            Some(one.split_whitespace().map(str::to_string).collect())
+        }
+        _ => None,
+    }
 }
 
 /// The registered subsystem command named `word`, with the set that answers it.
@@ -768,6 +831,104 @@ mod tests {
             ParseError::Unknown { suggestion, .. } => assert_eq!(suggestion, Some("概况")),
             e => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn mentions_sentence_ends_and_blanks_between_arguments() {
+        assert_eq!(normalize("@运维机器人 概况"), "概况");
+        assert_eq!(normalize("@Bot\u{2005}查:web @lisi"), "查:web @lisi");
+        assert_eq!(normalize("@运维机器人"), "");
+        assert_eq!(normalize("概况。"), "概况");
+        assert_eq!(normalize("查:web-01；"), "查:web-01");
+        assert_eq!(normalize("开机:web-01. "), "开机:web-01");
+        assert_eq!(
+            parse("cpu web-04 4").unwrap(),
+            Command::Vm(VmOperation::SetCpu {
+                vm: "web-04".into(),
+                count: 4
+            })
+        );
+        assert_eq!(
+            parse("加盘:web-02 10").unwrap(),
+            Command::Vm(VmOperation::AddDisk {
+                vm: "web-02".into(),
+                gb: 10,
+                datastore: None
+            })
+        );
+        // One argument with a blank stays one when that parses (a search keyword).
+        assert_eq!(
+            parse("查:web 01").unwrap(),
+            Command::Find {
+                keyword: "web 01".into(),
+                page: 1
+            }
+        );
+        // A failed blank reading reports the comma reading's problem.
+        let e = parse("CPU:web-01 x").unwrap_err().to_string();
+        assert!(e.contains("需要 2 个参数"), "{e}");
+    }
+
+    #[test]
+    fn the_words_people_use_are_aliases() {
+        let vm = || "web-01".to_string();
+        assert_eq!(
+            parse("启动:web-01").unwrap(),
+            Command::Vm(VmOperation::PowerOn { vm: vm() })
+        );
+        assert_eq!(
+            parse("开启:web-01").unwrap(),
+            Command::Vm(VmOperation::PowerOn { vm: vm() })
+        );
+        assert_eq!(
+            parse("停机:web-01").unwrap(),
+            Command::Vm(VmOperation::PowerOff { vm: vm() })
+        );
+        for w in ["详情:web-01", "状态:web-01"] {
+            assert_eq!(
+                parse(w).unwrap(),
+                Command::Find {
+                    keyword: vm(),
+                    page: 1
+                }
+            );
+        }
+        let suggestion = |w: &str| match parse(w).unwrap_err() {
+            ParseError::Unknown { suggestion, .. } => suggestion,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(suggestion("重起"), Some("重启"));
+        assert_eq!(suggestion("关鸡"), Some("关机"));
+        assert_eq!(suggestion("主鸡"), Some("主机"));
+    }
+
+    #[test]
+    fn help_takes_a_page_or_a_command() {
+        assert_eq!(
+            parse("帮助:2").unwrap(),
+            Command::Help {
+                page: 2,
+                topic: None
+            }
+        );
+        let topic = parse("帮助:克隆").unwrap();
+        assert_eq!(
+            topic,
+            Command::Help {
+                page: 1,
+                topic: Some("克隆".into())
+            }
+        );
+        assert_eq!(parse(&topic.to_string()).unwrap(), topic);
+        let find = parse("查:10.10,2").unwrap();
+        assert_eq!(
+            find,
+            Command::Find {
+                keyword: "10.10".into(),
+                page: 2
+            }
+        );
+        assert_eq!(find.to_string(), "查:10.10,2");
     }
 
     #[test]

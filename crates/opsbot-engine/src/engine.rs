@@ -8,7 +8,7 @@ pub use api::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
-use crate::menu::{is_path, MenuNode, MenuStep};
+use crate::menu::{after_leaf, is_path, MenuNode, MenuStep};
 use crate::pool::PoolCache;
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Session, Settled, Settlement};
@@ -95,6 +95,10 @@ pub struct Engine {
 struct Outcome {
     response: Response,
     command: Option<&'static str>,
+    /// The canonical text of the command that ran when the message was not it (a
+    /// confirming `y`, a menu digit, 下一页): the audit records it instead of the name,
+    /// beside the raw text.
+    ran: Option<String>,
     cancelled: bool,
 }
 
@@ -103,6 +107,7 @@ impl From<Response> for Outcome {
         Outcome {
             response,
             command: None,
+            ran: None,
             cancelled: false,
         }
     }
@@ -118,6 +123,9 @@ pub(crate) struct Asker<'a> {
     pinned: Option<(String, String)>,
     /// Validate and describe, but neither start nor ask (the web UI's confirm dialog).
     dry_run: bool,
+    /// The canonical text of the command being run (`CPU:web-01,4`), which its job
+    /// records: the message may only be the `y` or menu digit that chose it.
+    command: Option<String>,
 }
 
 impl Asker<'_> {
@@ -354,6 +362,7 @@ impl Engine {
             view: self.viewer_in(&msg.user, msg.chat.as_deref()),
             pinned: None,
             dry_run: false,
+            command: None,
         };
         let text = normalize(&msg.text);
         let mut outcome = self
@@ -413,7 +422,10 @@ impl Engine {
             channel: msg.channel.clone(),
             chat: msg.chat.clone(),
             text: msg.text.clone(),
-            command: outcome.command.map(str::to_string),
+            command: outcome
+                .ran
+                .clone()
+                .or_else(|| outcome.command.map(str::to_string)),
             result,
             message: format::truncate(&outcome.response.text, 500),
             duration_ms: started.elapsed().as_millis() as i64,
@@ -540,15 +552,26 @@ impl Engine {
                         Ok(c) => c,
                         Err(e) => return invalid(e.to_string()).into(),
                     };
+                    let ran = cmd.to_string();
                     let mut out = self.run(asker, cmd, true, sess, sink).await;
                     out.command = Some(name);
+                    out.ran = Some(ran);
+                    // Confirmed from the menu: say where the menu stands now.
+                    if let Some(top) = sess.menu.as_ref().and_then(|s| s.last()) {
+                        let note = top.where_note();
+                        out.response.text.push_str(&format!("\n\n{note}"));
+                    }
                     out
                 }
                 None => invalid(nothing_to_confirm(sess.settled.as_ref(), alive, &ttl)).into(),
             },
             Command::Cancel => match sess.pending.take() {
                 Some(p) => {
-                    let response = ok(format!("已取消: {}", p.summary));
+                    let mut response = ok(format!("已取消: {}", p.summary));
+                    if let Some(top) = sess.menu.as_ref().and_then(|s| s.last()) {
+                        let note = top.where_note();
+                        response.text.push_str(&format!("\n\n{note}"));
+                    }
                     sess.settled = Some(Settled {
                         summary: p.summary,
                         how: Settlement::Cancelled,
@@ -556,6 +579,7 @@ impl Engine {
                     Outcome {
                         response,
                         command: None,
+                        ran: None,
                         cancelled: true,
                     }
                 }
@@ -565,8 +589,19 @@ impl Engine {
                 Some(p) if p.last => {
                     invalid(format!("「{}」已经是最后一页(第 {} 页)", p.command, p.page)).into()
                 }
-                Some(p) => match self.parse(&format!("{}:{}", p.command, p.page + 1)) {
-                    Ok(cmd) => self.run(asker, cmd, false, sess, sink).await,
+                // A list without arguments takes the page as its argument (`虚拟机:2`); a
+                // search after its keyword (`查:10.10,2`).
+                Some(p) => match self.parse(&if p.command.contains(':') {
+                    format!("{},{}", p.command, p.page + 1)
+                } else {
+                    format!("{}:{}", p.command, p.page + 1)
+                }) {
+                    Ok(cmd) => {
+                        let ran = cmd.to_string();
+                        let mut out = self.run(asker, cmd, false, sess, sink).await;
+                        out.ran = Some(ran);
+                        out
+                    }
                     Err(e) => invalid(e.to_string()).into(),
                 },
                 None if alive => invalid("没有可以翻页的列表:请先发送列表命令(如 虚拟机)").into(),
@@ -635,10 +670,6 @@ impl Engine {
                         ))
                         .into();
                     }
-                    // An input node, once answered, returns to the level that asked.
-                    if node.wants_input() {
-                        stack.pop();
-                    }
                     let cmd = match self.parse(&cmd_text) {
                         Ok(c) => c,
                         Err(e) => {
@@ -646,7 +677,20 @@ impl Engine {
                                 .into();
                         }
                     };
-                    return self.run(asker, cmd, false, sess, sink).await;
+                    // One rule after every leaf: the menu goes back to a place the
+                    // reply names (the VM's action list, or the top), never stays on an
+                    // input or a list the next digit would act on unseen.
+                    after_leaf(stack, &node);
+                    let here = stack.last().cloned().unwrap_or(MenuNode::Root);
+                    let ran = cmd.to_string();
+                    let mut out = self.run(asker, cmd, false, sess, sink).await;
+                    out.ran = Some(ran);
+                    // A prompt for 确认 waits for y/n first; the place is named once it ran.
+                    if sess.menu.is_some() && out.response.status != Status::NeedsConfirmation {
+                        let note = here.where_note();
+                        out.response.text.push_str(&format!("\n\n{note}"));
+                    }
+                    return out;
                 }
             }
         }
@@ -664,6 +708,14 @@ impl Engine {
         sink: &Arc<dyn ReplySink>,
     ) -> Outcome {
         let name = cmd.name();
+        // The job (if one starts) records the command, not the message that chose it.
+        let asker = &Asker {
+            msg: asker.msg,
+            view: asker.view.clone(),
+            pinned: asker.pinned.clone(),
+            dry_run: asker.dry_run,
+            command: Some(cmd.to_string()),
+        };
         let mut outcome: Outcome = if !cmd.is_conversational() && !asker.can_run(name) {
             Response::new(
                 Status::Denied,
@@ -760,7 +812,10 @@ impl Engine {
             channel: asker.msg.channel.clone(),
             chat: asker.msg.chat.clone(),
             command: name,
-            text: asker.msg.text.clone(),
+            text: asker
+                .command
+                .clone()
+                .unwrap_or_else(|| asker.msg.text.clone()),
         };
         let id = self.jobs.start(ctx, sink.clone(), work).await?;
         Ok(Response::new(

@@ -40,27 +40,6 @@ pub fn paged(title: &str, total: u64, page: u32, lines: &[String]) -> (String, b
     (out, more)
 }
 
-/// The first screen of search hits. A search has no paging (下一页 belongs to the
-/// lists): more hits than a screen mean the keyword is too broad.
-pub fn first_screen<T>(title: &str, items: &[T], line: impl Fn(&T) -> String) -> String {
-    let mut out = format!("【{title}】共 {} 个", items.len());
-    numbered(&mut out, items, 0, line);
-    if items.len() > PAGE_SIZE {
-        let _ = write!(out, "\n只显示前 {PAGE_SIZE},请输入更精确的关键字");
-    }
-    out
-}
-
-/// Appends up to a screen of `items` from `start`, numbered from 1 across pages.
-fn numbered<T>(out: &mut String, items: &[T], start: usize, line: impl Fn(&T) -> String) {
-    for (i, item) in items.iter().enumerate().skip(start).take(PAGE_SIZE) {
-        let _ = write!(out, "\n{}. {}", i + 1, line(item));
-    }
-    if items.is_empty() {
-        out.push_str("\n(无)");
-    }
-}
-
 pub fn vm_line(v: &Vm) -> String {
     let ip = v
         .guest_ip

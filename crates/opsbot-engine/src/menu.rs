@@ -4,7 +4,7 @@
 //! through the same permission, confirmation and audit path as typed commands.
 
 use crate::commands::names;
-use crate::pool::PoolView;
+use crate::pool::{Closeness, PoolView};
 use opsbot_core::{Template, Vm};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -136,8 +136,9 @@ impl MenuNode {
             MenuNode::VmMatches { keyword } => {
                 let hits = matches(pool, keyword, visible);
                 let _ = write!(out, "【匹配「{keyword}」的虚拟机】");
-                for (i, vm) in hits.iter().take(MAX_DYNAMIC).enumerate() {
-                    let _ = write!(out, "\n{i} {}", crate::format::vm_line(vm));
+                for (i, (closeness, vm)) in hits.iter().take(MAX_DYNAMIC).enumerate() {
+                    let mark = if closeness.is_exact() { "★ " } else { "" };
+                    let _ = write!(out, "\n{i} {mark}{}", crate::format::vm_line(vm));
                 }
                 if hits.len() > MAX_DYNAMIC {
                     let _ = write!(
@@ -166,13 +167,15 @@ impl MenuNode {
             MenuNode::Templates => {
                 out.push_str("【克隆虚拟机】请选择模板");
                 let templates = templates(pool, visible);
-                for (i, t) in templates.iter().take(MAX_DYNAMIC).enumerate() {
-                    let _ = write!(out, "\n{i} [模板 {}] {} {}", t.number, t.name, t.guest_os);
+                // The template's own number is the choice, as in 克隆:编号,…: one
+                // numbering per list.
+                for t in templates.iter().take(MAX_DYNAMIC) {
+                    let _ = write!(out, "\n{} {} {}", t.number, t.name, t.guest_os);
                 }
                 if templates.is_empty() {
                     out.push_str("\n(资源池中没有模板)");
                 }
-                let _ = write!(out, "\n{FOOTER}");
+                let _ = write!(out, "\n回复模板编号选择 · 返回 上一级 · 退出 结束");
             }
             MenuNode::CloneInput { number } => {
                 let _ = write!(
@@ -230,7 +233,7 @@ impl MenuNode {
                 let hits = matches(pool, keyword, visible);
                 let shown = hits.len().min(MAX_DYNAMIC);
                 match hits.get(choice).filter(|_| choice < shown) {
-                    Some(vm) => MenuStep::Enter(MenuNode::VmActions {
+                    Some((_, vm)) => MenuStep::Enter(MenuNode::VmActions {
                         vm: vm.name.clone(),
                     }),
                     None => out_of_range(shown),
@@ -246,14 +249,60 @@ impl MenuNode {
             },
             MenuNode::Templates => {
                 let templates = templates(pool, visible);
-                let shown = templates.len().min(MAX_DYNAMIC);
-                match templates.get(choice).filter(|_| choice < shown) {
+                let shown = &templates[..templates.len().min(MAX_DYNAMIC)];
+                match shown.iter().find(|t| t.number as usize == choice) {
                     Some(t) => MenuStep::Enter(MenuNode::CloneInput { number: t.number }),
-                    None => out_of_range(shown),
+                    None if shown.is_empty() => {
+                        MenuStep::Invalid("资源池中没有模板,请 返回 上一级".into())
+                    }
+                    None => {
+                        let numbers: Vec<String> =
+                            shown.iter().map(|t| t.number.to_string()).collect();
+                        MenuStep::Invalid(format!(
+                            "没有编号为 {choice} 的模板,请回复: {}",
+                            numbers.join("、")
+                        ))
+                    }
                 }
             }
             _ => unreachable!("input nodes handled above"),
         }
+    }
+}
+
+/// Where the menu stands after a leaf answered at `node` ran, as the stack it keeps:
+/// a VM's action (direct or after its input) returns to that VM's action list, a clone
+/// to the top menu, a top-menu entry stays at the top. Never deeper than the list the
+/// user chose from, so the next digit is read against a list the reply names.
+pub fn after_leaf(stack: &mut Vec<MenuNode>, node: &MenuNode) {
+    match node {
+        MenuNode::VmActions { .. } => {}
+        MenuNode::VmInput { .. } => {
+            stack.pop();
+        }
+        _ => stack.truncate(1),
+    }
+}
+
+impl MenuNode {
+    /// The place this node is, as the reply after an action names it.
+    pub fn place(&self) -> String {
+        match self {
+            MenuNode::Root => "【运维菜单】".into(),
+            MenuNode::VmActions { vm } => format!("【{vm}】的操作列表"),
+            MenuNode::VmSearch | MenuNode::VmMatches { .. } => "【虚拟机操作】".into(),
+            MenuNode::VmInput { vm, action } => format!("【{vm} · {}】", action.command()),
+            MenuNode::Templates => "【克隆虚拟机】模板列表".into(),
+            MenuNode::CloneInput { number } => format!("【克隆 · 模板 {number}】"),
+        }
+    }
+
+    /// The line after an action's reply: where the menu is and what a digit does now.
+    pub fn where_note(&self) -> String {
+        format!(
+            "↩ 菜单已回到{}:回复数字继续 · 返回 上一级 · 退出 结束",
+            self.place()
+        )
     }
 }
 
@@ -265,11 +314,14 @@ fn templates<'a>(pool: &'a PoolView, visible: &dyn Fn(&Vm) -> bool) -> Vec<&'a T
         .collect()
 }
 
-/// VMs (not templates) the user may see that match `keyword`, in a stable order.
-fn matches<'a>(pool: &'a PoolView, keyword: &str, visible: &dyn Fn(&Vm) -> bool) -> Vec<&'a Vm> {
-    let mut hits: Vec<&Vm> = pool.search_where(keyword, |v| !v.template && visible(v));
-    hits.sort_by(|a, b| a.name.cmp(&b.name));
-    hits
+/// VMs (not templates) the user may see that match `keyword`, closest first (the
+/// ranking 查 uses): an exact name is 0, never behind `dr-web-01`.
+fn matches<'a>(
+    pool: &'a PoolView,
+    keyword: &str,
+    visible: &dyn Fn(&Vm) -> bool,
+) -> Vec<(Closeness, &'a Vm)> {
+    pool.search_ranked(keyword, |v| !v.template && visible(v))
 }
 
 /// Whether a text is a menu path: digits, or digits joined by `-` (`0-1-2`).

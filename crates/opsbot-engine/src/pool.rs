@@ -246,14 +246,19 @@ impl PoolView {
         match candidates.len() {
             1 => VmLookup::Found(candidates[0]),
             0 => VmLookup::Missing {
-                suggestions: self.similar(name, 3, &keep),
+                suggestions: self
+                    .search_ranked(wanted, &keep)
+                    .into_iter()
+                    .filter(|(_, v)| !v.template)
+                    .take(3)
+                    .map(|(_, v)| v)
+                    .collect(),
             },
             _ => VmLookup::Ambiguous(candidates),
         }
     }
 
-    /// VMs (templates included) whose name, hostname or IP contains `keyword`,
-    /// falling back to the closest names when nothing contains it.
+    /// VMs (templates included) matching `keyword`, closest first (see [`Closeness`]).
     pub fn search(&self, keyword: &str) -> Vec<&Vm> {
         self.search_where(keyword, |_| true)
     }
@@ -261,27 +266,85 @@ impl PoolView {
     /// [`PoolView::search`] among the VMs `keep` admits (the fallback to close names
     /// too, so what is left out cannot change the answer).
     pub fn search_where(&self, keyword: &str, keep: impl Fn(&Vm) -> bool) -> Vec<&Vm> {
+        self.search_ranked(keyword, keep)
+            .into_iter()
+            .map(|(_, vm)| vm)
+            .collect()
+    }
+
+    /// The one search 查, the numeric menu and VM suggestions share: every VM `keep`
+    /// admits whose name, `provider/name`, hostname, IP or UUID matches `keyword`, each
+    /// with how closely, best first ([`rank`]); when nothing matches, the names most
+    /// alike, marked [`Closeness::Similar`].
+    pub fn search_ranked(
+        &self,
+        keyword: &str,
+        keep: impl Fn(&Vm) -> bool,
+    ) -> Vec<(Closeness, &Vm)> {
         let k = keyword.trim().to_lowercase();
-        let hits: Vec<&Vm> = self
+        let mut hits: Vec<(Closeness, &Vm)> = self
             .vms_matching(&k)
             .into_iter()
             .zip(&self.inventory.vms)
             .filter_map(|(hit, vm)| (hit && keep(vm)).then_some(vm))
+            .filter_map(|vm| vm_closeness(&k, vm).map(|c| (c, vm)))
             .collect();
+        // What the text column does not hold: `provider/name` and UUIDs, exact only
+        // (looked for only when the keyword could be one: a pool-wide scan otherwise).
+        if k.contains('/') || looks_like_uuid(&k) {
+            let extra: Vec<&Vm> = self
+                .inventory
+                .vms
+                .iter()
+                .filter(|vm| k.contains('/') && is_provider_name(&k, vm) || is_uuid(&k, vm))
+                .filter(|vm| keep(vm) && !hits.iter().any(|(_, h)| std::ptr::eq(*h, *vm)))
+                .collect();
+            hits.extend(extra.into_iter().map(|vm| (Closeness::Exact, vm)));
+        }
         if hits.is_empty() {
-            self.similar(&k, 5, &keep)
-        } else {
-            hits
+            return self
+                .similar(&k, 5, &keep)
+                .into_iter()
+                .map(|vm| (Closeness::Similar, vm))
+                .collect();
+        }
+        rank(&mut hits, |vm| vm_extra(&k, vm), |vm| &vm.name);
+        hits
+    }
+
+    /// Reorders VMs that matched `keyword` (by any filter) closest first, as
+    /// [`PoolView::search_ranked`] would: what the web UI's search sorts its hits by.
+    pub fn rank_by_closeness<'a>(keyword: &str, vms: &mut [&'a Vm]) {
+        let k = keyword.trim().to_lowercase();
+        let mut ranked: Vec<(Closeness, &'a Vm)> = vms
+            .iter()
+            .map(|vm| (vm_closeness(&k, vm).unwrap_or(Closeness::Similar), *vm))
+            .collect();
+        rank(&mut ranked, |vm| vm_extra(&k, vm), |vm| &vm.name);
+        for (slot, (_, vm)) in vms.iter_mut().zip(ranked) {
+            *slot = vm;
         }
     }
 
+    /// Hosts whose name matches `keyword`, closest first.
     pub fn search_hosts(&self, keyword: &str) -> Vec<&Host> {
+        self.search_hosts_ranked(keyword)
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect()
+    }
+
+    /// [`PoolView::search_hosts`] with how closely each matched.
+    pub fn search_hosts_ranked(&self, keyword: &str) -> Vec<(Closeness, &Host)> {
         let k = keyword.trim().to_lowercase();
-        self.inventory
+        let mut hits: Vec<(Closeness, &Host)> = self
+            .inventory
             .hosts
             .iter()
-            .filter(|h| h.name.to_lowercase().contains(&k))
-            .collect()
+            .filter_map(|h| host_closeness(&k, &h.name.to_lowercase()).map(|c| (c, h)))
+            .collect();
+        rank(&mut hits, |h| host_extra(&k, h), |h| &h.name);
+        hits
     }
 
     /// The names closest to `wanted` by edit similarity, best first.
@@ -298,6 +361,130 @@ impl PoolView {
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         scored.into_iter().take(n).map(|(_, v)| v).collect()
     }
+}
+
+/// How closely a VM or host matches what was typed, best first: the one order every
+/// search ranks by (never the alphabet, which put `dr-web-01` before `web-01`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Closeness {
+    /// The name, `provider/name`, an IP or a UUID is exactly what was typed.
+    Exact,
+    /// The name starts with it (`web` → `web-01`).
+    Prefix,
+    /// It starts a word of the name (`web` → `dr-web-01`), or the hostname or an IP
+    /// starts with it (`10.10` → 10.10.1.5).
+    Word,
+    /// The name, hostname or an IP contains it somewhere.
+    Substring,
+    /// Nothing contains it; the name is merely alike.
+    Similar,
+}
+
+impl Closeness {
+    pub fn is_exact(self) -> bool {
+        self == Closeness::Exact
+    }
+}
+
+/// Orders hits by closeness, then by how much longer than the keyword the text it
+/// matched is (`web-01` before `web-01-old`, 10.10.100.11 before 10.10.100.111 for
+/// `10.10.100.1`), then by name, so equal hits keep a stable order.
+fn rank<T>(hits: &mut [(Closeness, &T)], extra: impl Fn(&T) -> usize, name: impl Fn(&T) -> &str) {
+    hits.sort_by_cached_key(|(c, t)| (*c, extra(t), name(t).to_string()));
+}
+
+/// How many characters the shortest of a VM's name, hostname and IPs that contains the
+/// lower-cased `keyword` has beyond it (the name's difference when none does).
+fn vm_extra(keyword: &str, vm: &Vm) -> usize {
+    let k = keyword.chars().count();
+    let name = vm.name.to_lowercase();
+    let hostname = vm.guest_hostname.to_lowercase();
+    std::iter::once(name.as_str())
+        .chain(std::iter::once(hostname.as_str()))
+        .chain(vm.ips.iter().chain(vm.guest_ip.iter()).map(String::as_str))
+        .filter(|t| !keyword.is_empty() && t.contains(keyword))
+        .map(|t| t.chars().count().saturating_sub(k))
+        .min()
+        .unwrap_or_else(|| name.chars().count().abs_diff(k))
+}
+
+/// [`vm_extra`] for a host's name.
+fn host_extra(keyword: &str, host: &Host) -> usize {
+    host.name.chars().count().abs_diff(keyword.chars().count())
+}
+
+/// How a lower-cased name matches the lower-cased `keyword`, if it does.
+pub fn name_closeness(keyword: &str, name_lower: &str) -> Option<Closeness> {
+    if keyword.is_empty() {
+        return None;
+    }
+    if name_lower == keyword {
+        Some(Closeness::Exact)
+    } else if name_lower.starts_with(keyword) {
+        Some(Closeness::Prefix)
+    } else if name_lower.match_indices(keyword).any(|(at, _)| {
+        name_lower[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| !c.is_alphanumeric())
+    }) {
+        Some(Closeness::Word)
+    } else if name_lower.contains(keyword) {
+        Some(Closeness::Substring)
+    } else {
+        None
+    }
+}
+
+/// How a lower-cased host name matches: its short name (`esxi-dr-02` of
+/// `esxi-dr-02.dc1.local`) is as exact as the whole.
+fn host_closeness(keyword: &str, name_lower: &str) -> Option<Closeness> {
+    match name_lower.split_once('.') {
+        Some((short, _)) if short == keyword => Some(Closeness::Exact),
+        _ => name_closeness(keyword, name_lower),
+    }
+}
+
+/// How a VM matches the lower-cased `keyword` by name, `provider/name`, hostname, IP
+/// or UUID, if it does.
+pub fn vm_closeness(keyword: &str, vm: &Vm) -> Option<Closeness> {
+    let ips = || vm.ips.iter().chain(vm.guest_ip.iter());
+    if is_provider_name(keyword, vm) || is_uuid(keyword, vm) || ips().any(|ip| ip == keyword) {
+        return Some(Closeness::Exact);
+    }
+    let by_name = name_closeness(keyword, &vm.name.to_lowercase());
+    let hostname = vm.guest_hostname.to_lowercase();
+    let by_other = if !keyword.is_empty()
+        && (hostname.starts_with(keyword) || ips().any(|ip| ip.starts_with(keyword)))
+    {
+        Some(Closeness::Word)
+    } else if hostname.contains(keyword) || ips().any(|ip| ip.contains(keyword)) {
+        Some(Closeness::Substring)
+    } else {
+        None
+    };
+    match (by_name, by_other) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn is_provider_name(keyword: &str, vm: &Vm) -> bool {
+    keyword
+        .split_once('/')
+        .is_some_and(|(p, n)| p.eq_ignore_ascii_case(&vm.provider) && n == vm.name.to_lowercase())
+        || (!keyword.contains('/') && vm.name.to_lowercase() == keyword)
+}
+
+/// Whether `keyword` could be a UUID: 32 hex digits, with or without dashes.
+fn looks_like_uuid(keyword: &str) -> bool {
+    keyword.chars().filter(char::is_ascii_hexdigit).count() == 32
+        && keyword.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+fn is_uuid(keyword: &str, vm: &Vm) -> bool {
+    !keyword.is_empty()
+        && (vm.uuid.eq_ignore_ascii_case(keyword) || vm.instance_uuid.eq_ignore_ascii_case(keyword))
 }
 
 /// Shares one [`PoolView`] between requests and refreshes it when the store changes.

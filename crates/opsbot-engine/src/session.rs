@@ -54,7 +54,8 @@ pub struct Pending {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paging {
-    /// The list command, without a page number.
+    /// The list command with its other arguments (`虚拟机`, `查:10.10`), without the
+    /// page number.
     pub command: String,
     pub page: u32,
     /// `page` was the last one.

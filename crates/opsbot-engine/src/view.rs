@@ -277,10 +277,21 @@ impl Viewer {
         pool.resolve_vm_where(wanted, self.vm_test(command))
     }
 
-    /// VMs and templates matching `keyword` that the caller may find (`查`'s scope).
+    /// VMs and templates matching `keyword` that the caller may find (`查`'s scope),
+    /// closest first.
     pub fn search<'p>(&self, pool: &'p PoolView, keyword: &str) -> Vec<&'p Vm> {
         let see = self.sight(Lens::FIND);
         pool.search_where(keyword, |v| see(&v.scope_path()))
+    }
+
+    /// [`Viewer::search`] with how closely each VM matched.
+    pub fn search_ranked<'p>(
+        &self,
+        pool: &'p PoolView,
+        keyword: &str,
+    ) -> Vec<(crate::pool::Closeness, &'p Vm)> {
+        let see = self.sight(Lens::FIND);
+        pool.search_ranked(keyword, |v| see(&v.scope_path()))
     }
 
     pub fn hosts<'p>(&self, pool: &'p PoolView, lens: Lens) -> Vec<&'p Host> {

@@ -101,7 +101,12 @@ async fn seed_clone_example_works_verbatim_with_progress() {
         .unwrap();
     let results: Vec<AuditResult> = audit
         .iter()
-        .filter(|a| a.command.as_deref() == Some("克隆") || a.command.as_deref() == Some("确认"))
+        // The `y` that confirmed it is audited with the command it ran (`克隆:2,…`).
+        .filter(|a| {
+            a.command
+                .as_deref()
+                .is_some_and(|c| c == "确认" || c.starts_with("克隆"))
+        })
         .map(|a| a.result)
         .collect();
     assert!(results.contains(&AuditResult::Pending), "{results:?}");
@@ -300,16 +305,17 @@ async fn lists_are_paged_for_a_phone() {
         "help pages on: {}",
         r.text
     );
+    // A search pages like a list (issue 15: 下一页 after 查 used to say nothing to page).
     let r = h.say(ADMIN, "查:e").await;
     assert!(
-        r.text.contains("只显示前 10") && !r.text.contains("下一页"),
+        r.text.contains("第 1/") && r.text.contains("下一页"),
         "{}",
         r.text
     );
     let r = h.say(ADMIN, "下一页").await;
     assert!(
-        r.text.contains("第 3/3 页"),
-        "下一页 still continues 帮助: {}",
+        r.text.contains("查找「e」") && r.text.contains("第 2/") && r.text.contains("\n11. "),
+        "下一页 continues 查: {}",
         r.text
     );
     for list in ["主机", "存储", "网络", "集群", "数据中心"] {
@@ -404,11 +410,13 @@ async fn menu_tree_navigates_runs_and_returns() {
     );
     let r = h.say(ADMIN, "web-0").await;
     assert!(
-        r.text.contains("0 ⚪dr-web-01") && r.text.contains("7 ⚪web-04"),
-        "dynamic list, by name: {}",
+        r.text.contains("0 🟢web-01")
+            && r.text.contains("3 ⚪web-04")
+            && r.text.contains("4 ⚪dr-web-01"),
+        "dynamic list, closest first: {}",
         r.text
     );
-    let r = h.say(ADMIN, "7").await;
+    let r = h.say(ADMIN, "3").await;
     assert!(r.text.contains("【web-04】请选择操作"), "{}", r.text);
     let (r, replies, state) = h.run(ADMIN, "1").await;
     assert_eq!(state, Some(JobState::Succeeded), "{} {replies:?}", r.text);
@@ -442,8 +450,8 @@ async fn menu_tree_navigates_runs_and_returns() {
         r.text
     );
 
-    // A whole path from the top, then free input for a clone.
-    let r = h.say(ADMIN, "5-1").await;
+    // A whole path from the top (the template by its own number), then free input.
+    let r = h.say(ADMIN, "5-2").await;
     assert!(r.text.contains("【克隆 · 模板 2】"), "{}", r.text);
     let r = h.say(ADMIN, "菜单测试机,192.168.2.190").await;
     assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);

@@ -16,7 +16,7 @@ fn vm_name() -> impl Strategy<Value = String> {
 
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (1u32..50).prop_map(|page| Command::Help { page }),
+        (1u32..50).prop_map(|page| Command::Help { page, topic: None }),
         vm_name().prop_map(|vm| Command::Vm(VmOperation::PowerOn { vm })),
         vm_name().prop_map(|vm| Command::Vm(VmOperation::PowerOff { vm })),
         vm_name().prop_map(|vm| Command::Vm(VmOperation::Reboot { vm })),
@@ -54,7 +54,7 @@ fn command() -> impl Strategy<Value = Command> {
                     memory_gb,
                 }
             }),
-        vm_name().prop_map(|keyword| Command::Find { keyword }),
+        vm_name().prop_map(|keyword| Command::Find { keyword, page: 1 }),
     ]
 }
 

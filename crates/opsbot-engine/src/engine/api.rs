@@ -234,6 +234,7 @@ impl Engine {
             view: self.viewer(caller),
             pinned,
             dry_run: mode == Mode::Plan,
+            command: None,
         };
         if mode == Mode::Plan && cmd == Command::Sync {
             // A sync starts its job without a summary step; describe it here.

@@ -33,7 +33,8 @@ pub const ALERTS: CommandSpec = CommandSpec::new(
     },
 )
 .requires(Feature::Alerts)
-.runs(run);
+.runs(run)
+.example("告警");
 
 pub const CONFIRM: CommandSpec = CommandSpec::new(
     names::CONFIRM,
@@ -48,7 +49,8 @@ pub const CONFIRM: CommandSpec = CommandSpec::new(
         })
     },
 )
-.runs(run);
+.runs(run)
+.example("确认:42");
 
 pub const SILENCE: CommandSpec = CommandSpec::new(
     names::SILENCE,
@@ -70,7 +72,8 @@ pub const SILENCE: CommandSpec = CommandSpec::new(
     },
 )
 .requires(Feature::Alerts)
-.runs(run);
+.runs(run)
+.example("静默:web-*,2h");
 
 fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
     Box::pin(async move {

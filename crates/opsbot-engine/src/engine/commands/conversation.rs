@@ -3,22 +3,39 @@
 //! meaning). Everyone may use them; the engine's dispatch answers all but 帮助.
 
 use super::{foreign, names, Ctx, Handled, COMMANDS};
-use crate::command::{Command, CommandSpec};
-use crate::engine::{Asker, Engine};
+use crate::command::{spec, subsystem_spec, Command, CommandSpec, ParseError};
+use crate::engine::{invalid, ok, Asker, Engine};
+use crate::reply::{Response, Status};
+use std::fmt::Write;
 
 pub const HELP: CommandSpec = CommandSpec::new(
     names::HELP,
     &["help", "?", "？"],
-    "帮助[:页码]",
-    "列出您可以使用的命令",
-    |a| Ok(Command::Help { page: a.page()? }),
+    "帮助[:页码] / 帮助:命令",
+    "列出您可以使用的命令;帮助:命令 显示该命令的用法和例子",
+    |a| {
+        a.count(0, 1)?;
+        // A number is a page of the list; anything else names a command.
+        match a.opt(0) {
+            Some(t) if !t.bytes().all(|b| b.is_ascii_digit()) => Ok(Command::Help {
+                page: 1,
+                topic: Some(t),
+            }),
+            _ => Ok(Command::Help {
+                page: a.page()?,
+                topic: None,
+            }),
+        }
+    },
 )
+.example("帮助:克隆")
 .runs(help);
 
 pub const MENU: CommandSpec =
     CommandSpec::new(names::MENU, &["menu"], "菜单", "数字菜单", |a| {
         a.count(0, 0).map(|_| Command::Menu)
-    });
+    })
+    .example("菜单");
 
 pub const CANCEL: CommandSpec = CommandSpec::new(
     names::CANCEL,
@@ -55,20 +72,88 @@ pub const EXIT: CommandSpec = CommandSpec::new(
 
 fn help(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
     Box::pin(async move {
-        let Command::Help { page } = cmd else {
+        let Command::Help { page, topic } = cmd else {
             foreign(&cmd)
         };
-        let lines = help_lines(cx.engine, cx.asker);
-        Ok(cx.engine.list_reply(cx.sess, names::HELP, page, lines))
+        if let Some(topic) = topic {
+            return Ok(command_help(cx.engine, cx.asker, &topic));
+        }
+        let (lines, missing) = help_lines(cx.engine, cx.asker);
+        let mut reply = cx.engine.list_reply(cx.sess, names::HELP, page, lines);
+        // Not a command the asker can use: said under the list, not numbered in it.
+        if !missing.is_empty() {
+            let _ = write!(reply.text, "\n(未配置,暂不可用: {})", missing.join("、"));
+        }
+        reply
+            .text
+            .push_str("\n发送 帮助:命令 查看该命令的用法和例子");
+        Ok(reply)
     })
 }
 
-/// What the asker may run, then what this build cannot run yet: a command whose
-/// subsystem is not registered is not offered.
-fn help_lines(engine: &Engine, asker: &Asker<'_>) -> Vec<String> {
+/// `帮助:命令`: one command's usage, summary, example, other names and whether it asks
+/// for confirmation (as configured), for a command the asker may run.
+fn command_help(engine: &Engine, asker: &Asker<'_>, topic: &str) -> Response {
+    let always = |name: &str| [names::HELP, names::MENU, names::CONFIRM].contains(&name);
+    let registered = subsystem_spec(engine.subsystems.command_sets(), topic).map(|(_, d)| d);
+    let (name, aliases, usage, summary, example, missing) = match (registered, spec(topic)) {
+        (Some(d), _) => (d.name, d.aliases, d.usage, d.summary, None, false),
+        (None, Some(c)) => (
+            c.name,
+            c.aliases,
+            c.usage,
+            c.summary,
+            c.example,
+            c.requires.is_some_and(|f| !engine.subsystems.has(f)),
+        ),
+        (None, None) => {
+            let mut text = format!("没有命令「{topic}」。");
+            if let Err(ParseError::Unknown {
+                suggestion: Some(s),
+                ..
+            }) = engine.parse(topic)
+            {
+                let _ = write!(text, "您是不是要看「{s}」?发送 帮助:{s}。");
+            }
+            text.push_str("发送 帮助 查看可用命令");
+            return invalid(text);
+        }
+    };
+    if !always(name) && !asker.can_run(name) {
+        return Response::new(
+            Status::Denied,
+            format!("⛔ 您没有权限执行「{name}」,发送 帮助 查看您可以使用的命令"),
+        );
+    }
+    let mut text = format!("【{name}】{summary}\n用法: {usage}");
+    if let Some(e) = example {
+        let _ = write!(text, "\n例: {e}");
+    }
+    if !aliases.is_empty() {
+        let _ = write!(text, "\n也可以写: {}", aliases.join("、"));
+    }
+    let _ = write!(
+        text,
+        "\n确认: {}",
+        if engine.settings.confirm.contains(name) {
+            "执行前需要回复 确认 或 y"
+        } else {
+            "直接执行,不需要确认"
+        }
+    );
+    if missing {
+        text.push_str("\n⚠ 此命令所需的子系统未配置,暂不可用");
+    }
+    ok(text)
+}
+
+/// The commands the asker may run, and (apart) the ones they may run once this build's
+/// missing subsystems are configured: a command whose subsystem is not registered is
+/// not offered as a command.
+fn help_lines(engine: &Engine, asker: &Asker<'_>) -> (Vec<String>, Vec<&'static str>) {
     let missing: Vec<&str> = COMMANDS
         .iter()
-        .filter(|c| c.requires.is_some_and(|f| !engine.subsystems.has(f)))
+        .filter(|c| c.listed && c.requires.is_some_and(|f| !engine.subsystems.has(f)))
         .map(|c| c.name)
         .collect();
     let listed = |name: &str| {
@@ -83,7 +168,7 @@ fn help_lines(engine: &Engine, asker: &Asker<'_>) -> Vec<String> {
     // A registered subsystem answers a planned command of the same name.
     let missing: Vec<&str> = missing
         .into_iter()
-        .filter(|m| !registered.iter().any(|d| d.name == *m))
+        .filter(|m| !registered.iter().any(|d| d.name == *m) && listed(m))
         .collect();
     let mut lines: Vec<String> = Vec::new();
     for c in COMMANDS.iter().filter(|c| c.listed) {
@@ -103,6 +188,5 @@ fn help_lines(engine: &Engine, asker: &Asker<'_>) -> Vec<String> {
             lines.push(format!("{} — {}", c.usage, c.summary));
         }
     }
-    lines.push(format!("(未配置: {})", missing.join("、")));
-    lines
+    (lines, missing)
 }

@@ -30,7 +30,8 @@ pub const JOBS: CommandSpec = CommandSpec::new(
         }
     },
 )
-.runs(run);
+.runs(run)
+.example("任务:22");
 
 fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
     Box::pin(async move {

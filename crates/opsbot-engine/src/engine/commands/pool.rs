@@ -5,9 +5,12 @@ use super::{foreign, names, Ctx, Handled};
 use crate::command::{Args, Command, CommandSpec, ListKind, ParseError};
 use crate::engine::{invalid, ok, sync_summary};
 use crate::format::{self, page};
-use crate::session::Paging;
-use crate::view::Lens;
-use opsbot_core::Vm;
+use crate::pool::{Closeness, PoolView};
+use crate::reply::Response;
+use crate::session::{Paging, Session};
+use crate::view::{Lens, Viewer};
+use opsbot_core::{Host, Vm};
+use std::fmt::Write;
 
 pub const OVERVIEW: CommandSpec = CommandSpec::new(
     names::OVERVIEW,
@@ -20,19 +23,24 @@ pub const OVERVIEW: CommandSpec = CommandSpec::new(
         })
     },
 )
-.runs(run);
+.runs(run)
+.example("概况");
 
 pub const FIND: CommandSpec = CommandSpec::new(
     names::FIND,
-    &["find", "查询", "search"],
-    "查:关键字",
-    "按名称、IP 或模糊匹配查找虚拟机和主机",
+    &["find", "查询", "search", "详情", "状态"],
+    "查:关键字[,页码]",
+    "按名称、IP、UUID 或模糊匹配查找虚拟机和主机;名称完全一致的直接显示详情",
     |a| {
-        a.count(1, 1)?;
-        Ok(Command::Find { keyword: a.text(0) })
+        a.count(1, 2)?;
+        Ok(Command::Find {
+            keyword: a.text(0),
+            page: a.opt_number(1, "页码", 1, 100_000)?.unwrap_or(1),
+        })
     },
 )
-.runs(run);
+.runs(run)
+.example("查:web-01");
 
 /// A list command: an optional page number.
 const fn list(
@@ -51,28 +59,32 @@ pub const VMS: CommandSpec = list(
     "虚拟机[:页码]",
     "虚拟机列表",
     |a| listing(a, ListKind::Vms),
-);
+)
+.example("虚拟机:2");
 pub const HOSTS: CommandSpec = list(
     names::HOSTS,
     &["hosts"],
     "主机[:页码]",
     "物理主机列表",
     |a| listing(a, ListKind::Hosts),
-);
+)
+.example("主机");
 pub const DATASTORES: CommandSpec = list(
     names::DATASTORES,
     &["datastores", "ds"],
     "存储[:页码]",
     "存储容量与剩余",
     |a| listing(a, ListKind::Datastores),
-);
+)
+.example("存储");
 pub const NETWORKS: CommandSpec = list(
     names::NETWORKS,
     &["networks"],
     "网络[:页码]",
     "端口组与 VLAN",
     |a| listing(a, ListKind::Networks),
-);
+)
+.example("网络");
 pub const CLUSTERS: CommandSpec = list(
     names::CLUSTERS,
     &["clusters"],
@@ -93,7 +105,8 @@ pub const TEMPLATES: CommandSpec = list(
     "模板",
     "带编号的模板(克隆时使用编号)",
     |a| listing(a, ListKind::Templates),
-);
+)
+.example("模板");
 
 pub const SYNC: CommandSpec = CommandSpec::new(
     names::SYNC,
@@ -102,7 +115,8 @@ pub const SYNC: CommandSpec = CommandSpec::new(
     "立即从各集群同步资源池",
     |a| a.count(0, 0).map(|_| Command::Sync),
 )
-.runs(sync);
+.runs(sync)
+.example("同步");
 
 fn listing(a: &Args, kind: ListKind) -> Result<Command, ParseError> {
     Ok(Command::List {
@@ -154,27 +168,7 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                 let overview = view.overview(&pool, datacenter.as_deref());
                 ok(format::overview(&overview, datacenter.as_deref(), &alerts))
             }
-            Command::Find { keyword } => {
-                let mut vms: Vec<&Vm> = view.search(&pool, &keyword);
-                vms.sort_by(|a, b| a.name.cmp(&b.name));
-                let see = view.sight(Lens::FIND);
-                let hosts: Vec<_> = pool
-                    .search_hosts(&keyword)
-                    .into_iter()
-                    .filter(|h| see(&h.scope_path()))
-                    .collect();
-                match (vms.as_slice(), hosts.as_slice()) {
-                    ([], []) => invalid(format!("没有找到与「{keyword}」匹配的虚拟机或主机")),
-                    ([vm], []) => ok(format::vm_detail(vm)),
-                    _ => {
-                        let mut lines: Vec<String> =
-                            vms.iter().map(|v| format::vm_line(v)).collect();
-                        lines.extend(hosts.iter().map(|h| format!("🖥 {}", format::host_line(h))));
-                        let title = format!("查找「{keyword}」");
-                        ok(format::first_screen(&title, &lines, |l| l.clone()))
-                    }
-                }
-            }
+            Command::Find { keyword, page: n } => find(sess, &pool, view, &keyword, n),
             Command::List { kind, page: n } => {
                 let name = Command::List { kind, page: n }.name();
                 if kind == ListKind::Vms {
@@ -251,6 +245,94 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
             cmd => foreign(&cmd),
         })
     })
+}
+
+/// 查: one exact match (name, `provider/name`, IP or UUID) is the answer, shown as its
+/// card with the near misses named under it; otherwise every hit, VMs and hosts, closest
+/// first with exact ones marked ★, a page at a time (下一页 pages on).
+fn find(sess: &mut Session, pool: &PoolView, view: &Viewer, keyword: &str, n: u32) -> Response {
+    let see = view.sight(Lens::FIND);
+    let hosts: Vec<(Closeness, &Host)> = pool
+        .search_hosts_ranked(keyword)
+        .into_iter()
+        .filter(|(_, h)| see(&h.scope_path()))
+        .collect();
+    let mut vms = view.search_ranked(pool, keyword);
+    // Names merely alike are a guess for when nothing else matched, a host included.
+    if !hosts.is_empty() {
+        vms.retain(|(c, _)| *c != Closeness::Similar);
+    }
+    let exact_vms: Vec<&Vm> = vms
+        .iter()
+        .filter(|(c, _)| c.is_exact())
+        .map(|(_, v)| *v)
+        .collect();
+    let exact_hosts = hosts.iter().filter(|(c, _)| c.is_exact()).count();
+    if n <= 1 {
+        match (exact_vms.as_slice(), exact_hosts, vms.len() + hosts.len()) {
+            (_, _, 0) => return invalid(format!("没有找到与「{keyword}」匹配的虚拟机或主机")),
+            ([vm], 0, _) => {
+                let mut text = format::vm_detail(vm);
+                let others: Vec<&str> = vms
+                    .iter()
+                    .filter(|(_, v)| !std::ptr::eq(*v, *vm))
+                    .map(|(_, v)| v.name.as_str())
+                    .chain(hosts.iter().map(|(_, h)| h.name.as_str()))
+                    .collect();
+                if !others.is_empty() {
+                    let shown: Vec<&str> = others.iter().take(5).copied().collect();
+                    let _ = write!(
+                        text,
+                        "\n\n另有 {} 个相近的匹配: {}{}",
+                        others.len(),
+                        shown.join("、"),
+                        if others.len() > shown.len() {
+                            "…"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                return ok(text);
+            }
+            ([], 0, 1) if hosts.is_empty() => return ok(format::vm_detail(vms[0].1)),
+            _ => {}
+        }
+    }
+    // VMs and hosts in one order; on a tie the VM comes first.
+    let mut hits: Vec<(Closeness, String)> = vms
+        .iter()
+        .map(|(c, v)| (*c, format::vm_line(v)))
+        .chain(
+            hosts
+                .iter()
+                .map(|(c, h)| (*c, format!("🖥 {}", format::host_line(h)))),
+        )
+        .collect();
+    hits.sort_by_key(|(c, _)| *c);
+    let any_exact = hits.iter().any(|(c, _)| c.is_exact());
+    let lines: Vec<String> = hits
+        .into_iter()
+        .map(|(c, line)| {
+            if c.is_exact() {
+                format!("★ {line}")
+            } else {
+                line
+            }
+        })
+        .collect();
+    let title = if any_exact {
+        format!("查找「{keyword}」· ★ 完全一致")
+    } else {
+        format!("查找「{keyword}」")
+    };
+    let (text, more) = page(&title, &lines, n, |l| l.clone());
+    sess.paging = Some(Paging {
+        command: format!("{}:{keyword}", names::FIND),
+        page: n.max(1),
+        last: !more,
+    });
+    ok(text)
 }
 
 fn cmd_of(kind: ListKind, page: u32) -> Command {

@@ -36,19 +36,21 @@ fn one_vm(a: &Args) -> Result<String, ParseError> {
 
 pub const POWER_ON: CommandSpec = on_vm(
     names::POWER_ON,
-    &["poweron"],
+    &["poweron", "启动", "开启"],
     "开机:虚拟机",
     "打开虚拟机电源",
     |a| Ok(Command::Vm(VmOperation::PowerOn { vm: one_vm(a)? })),
-);
+)
+.example("开机:web-01");
 pub const POWER_OFF: CommandSpec = on_vm(
     names::POWER_OFF,
-    &["poweroff"],
+    &["poweroff", "停机"],
     "关机:虚拟机",
     "强制关闭虚拟机电源",
     |a| Ok(Command::Vm(VmOperation::PowerOff { vm: one_vm(a)? })),
 )
-.destructive();
+.destructive()
+.example("关机:web-01");
 pub const SHUTDOWN: CommandSpec = on_vm(
     names::SHUTDOWN,
     &["shutdown"],
@@ -56,7 +58,8 @@ pub const SHUTDOWN: CommandSpec = on_vm(
     "通过 VMware Tools 关闭客户机操作系统",
     |a| Ok(Command::Vm(VmOperation::Shutdown { vm: one_vm(a)? })),
 )
-.destructive();
+.destructive()
+.example("关闭系统:web-01");
 pub const REBOOT: CommandSpec = on_vm(
     names::REBOOT,
     &["reboot"],
@@ -64,7 +67,8 @@ pub const REBOOT: CommandSpec = on_vm(
     "重启客户机(不支持时硬重置)",
     |a| Ok(Command::Vm(VmOperation::Reboot { vm: one_vm(a)? })),
 )
-.destructive();
+.destructive()
+.example("重启:web-01");
 pub const CPU: CommandSpec = on_vm(
     names::CPU,
     &["cpu"],
@@ -81,7 +85,8 @@ pub const CPU: CommandSpec = on_vm(
 .checks(|f, cmd| match cmd {
     Command::Vm(VmOperation::SetCpu { count, .. }) => f.number(1, *count, "CPU 数", CPU_RANGE),
     cmd => foreign(cmd),
-});
+})
+.example("CPU:web-01,4");
 pub const MEMORY: CommandSpec = on_vm(
     names::MEMORY,
     &["mem", "memory"],
@@ -98,7 +103,8 @@ pub const MEMORY: CommandSpec = on_vm(
 .checks(|f, cmd| match cmd {
     Command::Vm(VmOperation::SetMemory { gb, .. }) => f.number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
     cmd => foreign(cmd),
-});
+})
+.example("内存:web-01,16");
 pub const ADD_DISK: CommandSpec = on_vm(
     names::ADD_DISK,
     &["adddisk"],
@@ -119,7 +125,8 @@ pub const ADD_DISK: CommandSpec = on_vm(
         datastore.as_ref().map_or(Ok(()), |d| f.text(2, d, "存储"))
     }
     cmd => foreign(cmd),
-});
+})
+.example("加盘:web-02,10");
 pub const SET_NET: CommandSpec = on_vm(
     names::SET_NET,
     &["setnet"],
@@ -137,14 +144,16 @@ pub const SET_NET: CommandSpec = on_vm(
 .checks(|f, cmd| match cmd {
     Command::Vm(VmOperation::SetNetwork { network, .. }) => f.text(1, network, "端口组"),
     cmd => foreign(cmd),
-});
+})
+.example("换网:web-02,VLAN200");
 pub const PING: CommandSpec = on_vm(
     names::PING,
     &["ping"],
     "ping:虚拟机或IP",
     "连通性检测",
     |a| Ok(Command::Ping { target: one_vm(a)? }),
-);
+)
+.example("ping:web-01");
 pub const RENAME: CommandSpec = on_vm(
     names::RENAME,
     &["rename"],
@@ -162,7 +171,8 @@ pub const RENAME: CommandSpec = on_vm(
 .checks(|f, cmd| match cmd {
     Command::Vm(VmOperation::Rename { new_name, .. }) => f.name(1, new_name, "新名称"),
     cmd => foreign(cmd),
-});
+})
+.example("改名:web-01,web-01-old");
 pub const CLONE: CommandSpec = on_vm(
     names::CLONE,
     &["clone"],
@@ -183,7 +193,8 @@ pub const CLONE: CommandSpec = on_vm(
     },
 )
 .destructive()
-.checks(check_clone);
+.checks(check_clone)
+.example("克隆:2,工具柜管理系统,192.168.2.182");
 
 fn check_clone(f: &Fields, cmd: &Command) -> Result<(), ParseError> {
     let Command::Clone {
