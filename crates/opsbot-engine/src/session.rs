@@ -54,12 +54,21 @@ pub struct Pending {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paging {
-    /// The list command, without a page number.
+    /// The list command, without a page number, with its filters
+    /// (`虚拟机:关机,集群=Cluster-Prod`).
     pub command: String,
     pub page: u32,
     /// `page` was the last one.
     #[serde(default)]
     pub last: bool,
+}
+
+impl Paging {
+    /// The command that shows page `page`: the number after the filters, if any.
+    pub fn text(&self, page: u32) -> String {
+        let sep = if self.command.contains(':') { ',' } else { ':' };
+        format!("{}{sep}{page}", self.command)
+    }
 }
 
 impl Session {

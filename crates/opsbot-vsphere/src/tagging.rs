@@ -1,0 +1,308 @@
+//! vSphere tags (the vAPI tagging service, `/rest/com/vmware/cis/tagging/…`) as pool
+//! tags `category:tag`, beside the custom attributes the SOAP read maps.
+//!
+//! A session is opened with `POST /rest/com/vmware/cis/session` and the provider's
+//! credentials, over the SOAP client's HTTP client (same TLS settings). One pass costs
+//! three small requests when nothing changed: the category ids, the tag ids, and the
+//! VMs attached to those tags (one `list-attached-objects-on-tags` call for every tag).
+//! A tag's or category's name is fetched once, when its id is first seen, and kept in a
+//! [`TagCache`] the provider holds across passes; a full read starts the cache over, so a
+//! renamed tag shows by the next full read at the latest.
+
+use crate::client::VimClient;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+/// Why tags could not be read. The sync goes on without them either way.
+#[derive(Debug, thiserror::Error)]
+pub enum TagError {
+    /// The vCenter has no vAPI REST endpoint (HTTP 404): an old vCenter, or a simulator
+    /// started without `-rest`.
+    #[error("vCenter {url} has no tagging REST endpoint (HTTP 404 at {path})")]
+    Unsupported { url: String, path: String },
+    /// The endpoint refused (login or permission) or answered something else.
+    #[error("vCenter {url} refused the tagging request {path}: HTTP {status} {body}")]
+    Refused {
+        url: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    /// No answer (connection, timeout, TLS).
+    #[error("vCenter {url} tagging request {path} failed: {message}")]
+    Transport {
+        url: String,
+        path: String,
+        message: String,
+    },
+    /// An answer that is not the JSON the API documents.
+    #[error("vCenter {url} answered {path} with unexpected JSON: {message}")]
+    Protocol {
+        url: String,
+        path: String,
+        message: String,
+    },
+}
+
+/// The tag names seen so far, by id, so only new ids are fetched one by one.
+#[derive(Debug, Default, Clone)]
+pub struct TagCache {
+    categories: HashMap<String, String>,
+    /// tag id → (tag name, category id)
+    tags: HashMap<String, (String, String)>,
+}
+
+impl TagCache {
+    /// How many names are known (tests check that an unchanged pass fetches none).
+    pub fn len(&self) -> usize {
+        self.categories.len() + self.tags.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Each tagged VM's tags (`category:tag`, sorted), by MoRef value (`vm-42`).
+pub type VmTags = BTreeMap<String, Vec<String>>;
+
+/// A vAPI session on one vCenter.
+pub struct TagClient {
+    http: reqwest::Client,
+    /// `https://vc/rest`
+    base: String,
+    /// `https://vc` for messages.
+    url: String,
+    username: String,
+    password: String,
+    timeout: Duration,
+    session: tokio::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for TagClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TagClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+const SESSION_HEADER: &str = "vmware-api-session-id";
+
+#[derive(Deserialize)]
+struct Value<T> {
+    value: T,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct TagInfo {
+    name: String,
+    category_id: String,
+}
+
+#[derive(Deserialize)]
+struct Attached {
+    tag_id: String,
+    #[serde(default)]
+    object_ids: Vec<ObjectId>,
+}
+
+#[derive(Deserialize)]
+struct ObjectId {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+impl TagClient {
+    /// A client beside `soap` (same HTTP client, so the same TLS settings and timeouts).
+    pub fn new(soap: &VimClient) -> Self {
+        let mut root = reqwest::Url::parse(soap.url()).expect("the SOAP URL was parsed before");
+        root.set_path("");
+        root.set_query(None);
+        let url = root.as_str().trim_end_matches('/').to_string();
+        TagClient {
+            http: soap.http().clone(),
+            base: format!("{url}/rest"),
+            url,
+            username: soap.username().to_string(),
+            password: soap.password().to_string(),
+            timeout: soap.timeout(),
+            session: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn refused(&self, path: &str, status: reqwest::StatusCode, body: &str) -> TagError {
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return TagError::Unsupported {
+                url: self.url.clone(),
+                path: path.to_string(),
+            };
+        }
+        TagError::Refused {
+            url: self.url.clone(),
+            path: path.to_string(),
+            status: status.as_u16(),
+            body: body.chars().take(200).collect(),
+        }
+    }
+
+    fn transport(&self, path: &str, e: reqwest::Error) -> TagError {
+        let message = if e.is_timeout() {
+            format!("no answer within {}s", self.timeout.as_secs())
+        } else {
+            e.to_string()
+        };
+        TagError::Transport {
+            url: self.url.clone(),
+            path: path.to_string(),
+            message,
+        }
+    }
+
+    async fn login(&self) -> Result<String, TagError> {
+        let path = "/com/vmware/cis/session";
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .basic_auth(&self.username, Some(&self.password))
+            // The id comes back in the body; no cookie wanted.
+            .header("vmware-use-header-authn", "true")
+            .send()
+            .await
+            .map_err(|e| self.transport(path, e))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.transport(path, e))?;
+        if !status.is_success() {
+            return Err(self.refused(path, status, &text));
+        }
+        let v: Value<String> = serde_json::from_str(&text).map_err(|e| TagError::Protocol {
+            url: self.url.clone(),
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(v.value)
+    }
+
+    /// One call with the session, logging in first or again after a 401 (once).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, TagError> {
+        let mut guard = self.session.lock().await;
+        for attempt in 0..2 {
+            let id = match guard.as_ref() {
+                Some(id) => id.clone(),
+                None => {
+                    let id = self.login().await?;
+                    *guard = Some(id.clone());
+                    id
+                }
+            };
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header(SESSION_HEADER, &id);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| self.transport(path, e))?;
+            let status = resp.status();
+            let text = resp.text().await.map_err(|e| self.transport(path, e))?;
+            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                // An expired session: log in again, once.
+                *guard = None;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(self.refused(path, status, &text));
+            }
+            let v: Value<T> = serde_json::from_str(&text).map_err(|e| TagError::Protocol {
+                url: self.url.clone(),
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+            return Ok(v.value);
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, TagError> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Every VM's tags, fetching only the names of tags and categories `cache` does not
+    /// know yet (and forgetting those that are gone).
+    pub async fn vm_tags(&self, cache: &mut TagCache) -> Result<VmTags, TagError> {
+        // Nullable in some vCenter versions' answers when there are none.
+        let categories: Option<Vec<String>> = self.get("/com/vmware/cis/tagging/category").await?;
+        let tags: Option<Vec<String>> = self.get("/com/vmware/cis/tagging/tag").await?;
+        let (categories, tags) = (categories.unwrap_or_default(), tags.unwrap_or_default());
+        let live: HashSet<&String> = categories.iter().chain(&tags).collect();
+        cache.categories.retain(|id, _| live.contains(id));
+        cache.tags.retain(|id, _| live.contains(id));
+        for id in &categories {
+            if !cache.categories.contains_key(id) {
+                let c: Named = self
+                    .get(&format!("/com/vmware/cis/tagging/category/id:{id}"))
+                    .await?;
+                cache.categories.insert(id.clone(), c.name);
+            }
+        }
+        for id in &tags {
+            if !cache.tags.contains_key(id) {
+                let t: TagInfo = self
+                    .get(&format!("/com/vmware/cis/tagging/tag/id:{id}"))
+                    .await?;
+                cache.tags.insert(id.clone(), (t.name, t.category_id));
+            }
+        }
+        let mut by_vm = VmTags::new();
+        if tags.is_empty() {
+            return Ok(by_vm);
+        }
+        let attached: Option<Vec<Attached>> = self
+            .call(
+                reqwest::Method::POST,
+                "/com/vmware/cis/tagging/tag-association?~action=list-attached-objects-on-tags",
+                Some(&serde_json::json!({ "tag_ids": tags })),
+            )
+            .await?;
+        for a in attached.unwrap_or_default() {
+            let Some((tag, category)) = cache.tags.get(&a.tag_id) else {
+                continue;
+            };
+            // A tag whose category went between the two lists is skipped this pass.
+            let Some(category) = cache.categories.get(category) else {
+                continue;
+            };
+            let label = format!("{category}:{tag}");
+            for o in a.object_ids.iter().filter(|o| o.kind == "VirtualMachine") {
+                by_vm.entry(o.id.clone()).or_default().push(label.clone());
+            }
+        }
+        for list in by_vm.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        Ok(by_vm)
+    }
+}
+
+/// Adds each VM's vSphere tags to its own (custom attributes), sorted, once each.
+pub fn merge(vm: &mut opsbot_core::Vm, tags: &VmTags) {
+    if let Some(extra) = tags.get(&vm.id) {
+        vm.tags.extend(extra.iter().cloned());
+        vm.tags.sort();
+        vm.tags.dedup();
+    }
+}
