@@ -110,8 +110,9 @@ struct TagInfo {
 #[derive(Deserialize)]
 struct Attached {
     tag_id: String,
+    /// `null` for a tag on nothing (vcsim), absent or `[]` elsewhere.
     #[serde(default)]
-    object_ids: Vec<ObjectId>,
+    object_ids: Option<Vec<ObjectId>>,
 }
 
 #[derive(Deserialize)]
@@ -286,7 +287,8 @@ impl TagClient {
                 continue;
             };
             let label = format!("{category}:{tag}");
-            for o in a.object_ids.iter().filter(|o| o.kind == "VirtualMachine") {
+            let objects = a.object_ids.unwrap_or_default();
+            for o in objects.iter().filter(|o| o.kind == "VirtualMachine") {
                 by_vm.entry(o.id.clone()).or_default().push(label.clone());
             }
         }
