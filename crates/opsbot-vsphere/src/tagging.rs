@@ -125,17 +125,34 @@ struct ObjectId {
 impl TagClient {
     /// A client beside `soap` (same HTTP client, so the same TLS settings and timeouts).
     pub fn new(soap: &VimClient) -> Self {
-        let mut root = reqwest::Url::parse(soap.url()).expect("the SOAP URL was parsed before");
+        Self::on(
+            soap.http().clone(),
+            soap.url(),
+            soap.username(),
+            soap.password(),
+            soap.timeout(),
+        )
+    }
+
+    /// A client for the vCenter of the SDK URL `sdk_url` (`https://vc/sdk`).
+    fn on(
+        http: reqwest::Client,
+        sdk_url: &str,
+        username: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Self {
+        let mut root = reqwest::Url::parse(sdk_url).expect("the SOAP URL was parsed before");
         root.set_path("");
         root.set_query(None);
         let url = root.as_str().trim_end_matches('/').to_string();
         TagClient {
-            http: soap.http().clone(),
+            http,
             base: format!("{url}/rest"),
             url,
-            username: soap.username().to_string(),
-            password: soap.password().to_string(),
-            timeout: soap.timeout(),
+            username: username.to_string(),
+            password: password.to_string(),
+            timeout,
             session: tokio::sync::Mutex::new(None),
         }
     }
@@ -306,5 +323,131 @@ pub fn merge(vm: &mut opsbot_core::Vm, tags: &VmTags) {
         vm.tags.extend(extra.iter().cloned());
         vm.tags.sort();
         vm.tags.dedup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    /// A vAPI endpoint that expires the first session after one call and counts requests.
+    async fn fake(requests: Arc<AtomicUsize>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let logins = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            loop {
+                let (sock, _) = listener.accept().await.unwrap();
+                let (requests, logins) = (requests.clone(), logins.clone());
+                tokio::spawn(async move {
+                    let mut r = BufReader::new(sock);
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let target = line.split(' ').nth(1).unwrap_or("").to_string();
+                        let (mut len, mut session) = (0usize, String::new());
+                        loop {
+                            let mut h = String::new();
+                            r.read_line(&mut h).await.unwrap();
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            let (k, v) = h.split_once(':').unwrap();
+                            match k.to_ascii_lowercase().as_str() {
+                                "content-length" => len = v.trim().parse().unwrap(),
+                                SESSION_HEADER => session = v.trim().to_string(),
+                                _ => {}
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        r.read_exact(&mut body).await.unwrap();
+                        requests.fetch_add(1, Ordering::SeqCst);
+                        let path = target.trim_start_matches("/rest/com/vmware/cis");
+                        let (status, json) = if path == "/session" {
+                            let n = logins.fetch_add(1, Ordering::SeqCst) + 1;
+                            ("200 OK", format!(r#"{{"value":"s{n}"}}"#))
+                        } else if session == "s1" && path == "/tagging/category" {
+                            // The first session expired before its first use.
+                            ("401 Unauthorized", "{}".to_string())
+                        } else {
+                            let v = match path {
+                                "/tagging/category" => r#"["c1"]"#,
+                                "/tagging/category/id:c1" => r#"{"name":"env"}"#,
+                                "/tagging/tag" => r#"["t1","t2"]"#,
+                                "/tagging/tag/id:t1" => r#"{"name":"prod","category_id":"c1"}"#,
+                                "/tagging/tag/id:t2" => r#"{"name":"test","category_id":"c1"}"#,
+                                _ if path.starts_with("/tagging/tag-association") => {
+                                    r#"[{"tag_id":"t1","object_ids":[{"id":"vm-1","type":"VirtualMachine"},{"id":"host-9","type":"HostSystem"}]},{"tag_id":"t2","object_ids":null}]"#
+                                }
+                                _ => "null",
+                            };
+                            ("200 OK", format!(r#"{{"value":{v}}}"#))
+                        };
+                        let resp = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+                            json.len()
+                        );
+                        r.get_mut().write_all(resp.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/sdk")
+    }
+
+    #[tokio::test]
+    async fn logs_in_again_once_and_reads_only_new_names() {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let url = fake(requests.clone()).await;
+        let c = TagClient::on(
+            reqwest::Client::new(),
+            &url,
+            "u",
+            "p",
+            Duration::from_secs(10),
+        );
+        let mut cache = TagCache::default();
+        let tags = c.vm_tags(&mut cache).await.unwrap();
+        assert_eq!(tags.len(), 1, "hosts are not VMs: {tags:?}");
+        assert_eq!(tags["vm-1"], ["env:prod"]);
+        assert_eq!(cache.len(), 3);
+        // Two logins, the refused call and its retry, two lists, three names, one association.
+        assert_eq!(requests.load(Ordering::SeqCst), 9);
+        // The next pass: the two lists and the association, no names.
+        c.vm_tags(&mut cache).await.unwrap();
+        assert_eq!(requests.load(Ordering::SeqCst), 12);
+    }
+
+    #[tokio::test]
+    async fn no_endpoint_is_unsupported() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+            }
+        });
+        let c = TagClient::on(
+            reqwest::Client::new(),
+            &format!("http://{addr}/sdk"),
+            "u",
+            "p",
+            Duration::from_secs(10),
+        );
+        let e = c.vm_tags(&mut TagCache::default()).await.unwrap_err();
+        assert!(matches!(e, TagError::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains("HTTP 404"), "{e}");
     }
 }
