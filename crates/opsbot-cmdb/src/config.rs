@@ -125,8 +125,8 @@ pub struct PoolSelector {
     /// Only VMs in a folder matching this glob.
     #[serde(default)]
     pub folder: Option<String>,
-    /// Only VMs carrying every one of these tags (`env:prod`; vSphere custom attributes
-    /// as `name:value`).
+    /// Only VMs carrying every one of these tags (`env:prod`: the pool's VM tags, vSphere
+    /// tags as `category:tag` and custom attributes as `name:value`).
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]

@@ -138,6 +138,8 @@ pub enum ListKind {
     Clusters,
     Datacenters,
     Templates,
+    /// Services (`服务`), or one service's VMs (`服务:名称`).
+    Services,
     Alerts,
     /// Messages the outbox gave up on (`告警:死信`).
     DeadLetters,
@@ -158,9 +160,11 @@ pub enum Command {
         keyword: String,
         page: u32,
     },
+    /// A list, filtered (`虚拟机:关机,集群=Cluster-Prod`) and paged.
     List {
         kind: ListKind,
         page: u32,
+        filter: crate::filter::ListFilter,
     },
     Job {
         id: i64,
@@ -229,6 +233,7 @@ impl Command {
                 ListKind::Clusters => names::CLUSTERS,
                 ListKind::Datacenters => names::DATACENTERS,
                 ListKind::Templates => names::TEMPLATES,
+                ListKind::Services => names::SERVICES,
                 ListKind::Alerts | ListKind::DeadLetters => names::ALERTS,
                 ListKind::Jobs => names::JOBS,
             },
@@ -296,6 +301,13 @@ impl fmt::Display for Command {
             Command::Help {
                 topic: Some(topic), ..
             } => write!(f, "{n}:{topic}"),
+            Command::List { page, filter, .. } if !filter.is_empty() => {
+                write!(f, "{n}:{filter}")?;
+                if *page > 1 {
+                    write!(f, ",{page}")?;
+                }
+                Ok(())
+            }
             Command::List { page, .. } | Command::Help { page, .. } if *page > 1 => {
                 write!(f, "{n}:{page}")
             }
@@ -967,7 +979,8 @@ mod tests {
             parse("告警:2").unwrap(),
             Command::List {
                 kind: ListKind::Alerts,
-                page: 2
+                page: 2,
+                filter: Default::default(),
             }
         );
         let dead = parse("告警：死信").unwrap();
@@ -975,7 +988,8 @@ mod tests {
             dead,
             Command::List {
                 kind: ListKind::DeadLetters,
-                page: 1
+                page: 1,
+                filter: Default::default(),
             }
         );
         assert_eq!(dead.to_string(), "告警:死信");

@@ -49,6 +49,9 @@ pub struct EngineSettings {
     pub ping_allow: Vec<ipnet::IpNet>,
     /// The zone chat shows times in (`[chat] timezone`), named beside them.
     pub zone: opsbot_core::Zone,
+    /// The tag key whose values name the services VMs serve (`[pool] service_tag`,
+    /// `app`: a VM tagged `app:erp` serves erp).
+    pub service_tag: String,
 }
 
 impl EngineSettings {
@@ -71,6 +74,7 @@ impl Default for EngineSettings {
             stale_after: Duration::from_secs(120),
             ping_allow: Vec::new(),
             zone: opsbot_core::Zone::Local,
+            service_tag: "app".into(),
         }
     }
 }
@@ -589,13 +593,7 @@ impl Engine {
                 Some(p) if p.last => {
                     invalid(format!("「{}」已经是最后一页(第 {} 页)", p.command, p.page)).into()
                 }
-                // A list without arguments takes the page as its argument (`虚拟机:2`); a
-                // search after its keyword (`查:10.10,2`).
-                Some(p) => match self.parse(&if p.command.contains(':') {
-                    format!("{},{}", p.command, p.page + 1)
-                } else {
-                    format!("{}:{}", p.command, p.page + 1)
-                }) {
+                Some(p) => match self.parse(&p.text(p.page + 1)) {
                     Ok(cmd) => {
                         let ran = cmd.to_string();
                         let mut out = self.run(asker, cmd, false, sess, sink).await;
@@ -822,6 +820,11 @@ impl Engine {
             Status::Accepted(id),
             format!("已受理 {id}: {summary}"),
         ))
+    }
+
+    /// The tag key services are read from (`[pool] service_tag`).
+    pub fn service_tag(&self) -> &str {
+        &self.settings.service_tag
     }
 
     fn list_reply(&self, sess: &mut Session, name: &str, n: u32, lines: Vec<String>) -> Response {

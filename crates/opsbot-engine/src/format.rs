@@ -160,13 +160,21 @@ pub fn vm_detail(v: &Vm) -> String {
 }
 
 /// The 概况 reply: everything an engineer glances at first, over what the asker sees.
-pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> String {
+/// `service_tag` is the tag key services are read from (`app`).
+pub fn overview(
+    o: &Overview<'_>,
+    datacenter: Option<&str>,
+    alerts: &str,
+    service_tag: &str,
+) -> String {
     let (vms, on) = (o.vms.len(), o.vms_on());
     let (cap, free) = (o.capacity_gb(), o.free_gb());
     let hosts_up = o.hosts_up();
     let title = datacenter
         .map(|d| format!("【资源概况 · {d}】"))
         .unwrap_or_else(|| "【资源概况】".into());
+    let services = o.services(service_tag);
+    let degraded: Vec<_> = services.iter().filter(|s| s.up() < s.vms.len()).collect();
     let mut out = format!(
         "{title}\n数据中心 {} · 集群 {} · 主机 {}({hosts_up} 在线)\n虚拟机 {vms}: 开机 {on} / 关机 {} · 模板 {}\n已分配 {} vCPU / {} 内存\n存储 {} 个: 容量 {},已用 {}%,剩余 {}\n网络 {} 个端口组",
         o.datacenters.len(),
@@ -182,6 +190,14 @@ pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> Str
         fmt_size(free),
         o.networks.len(),
     );
+    if !services.is_empty() {
+        let _ = write!(out, "\n服务 {} 个", services.len());
+        if degraded.is_empty() {
+            out.push_str(" · 虚拟机全部开机");
+        } else {
+            let _ = write!(out, " · {} 个有虚拟机未开机", degraded.len());
+        }
+    }
     for h in o.hosts.iter().filter(|h| h.connection_state != "connected") {
         let _ = write!(
             out,
@@ -189,17 +205,52 @@ pub fn overview(o: &Overview<'_>, datacenter: Option<&str>, alerts: &str) -> Str
             h.name,
             words::host_state(&h.connection_state)
         );
+        match o.vms_on_host(h) {
+            0 => out.push_str(" · 其上没有虚拟机"),
+            n => {
+                // The short name when it names this host alone: shorter to type.
+                let short = h.name.split('.').next().unwrap_or(&h.name);
+                let unique = o
+                    .hosts
+                    .iter()
+                    .filter(|x| crate::filter::host_matches(&x.name, short))
+                    .count()
+                    == 1;
+                let name = if unique { short } else { h.name.as_str() };
+                let _ = write!(out, " · 虚拟机:主机={name} 查看其上 {n} 台虚拟机");
+            }
+        }
     }
     for d in o
         .datastores
         .iter()
-        .filter(|d| percent(d.free_gb, d.capacity_gb) < 15)
+        .filter(|d| percent(d.free_gb, d.capacity_gb) < crate::filter::LOW_FREE_PERCENT)
     {
         let _ = write!(
             out,
             "\n⚠ 存储 {} 剩余仅 {}%",
             d.name,
             percent(d.free_gb, d.capacity_gb)
+        );
+    }
+    // A handful of services by name; the rest are one command away.
+    const SHOWN: usize = 5;
+    for s in degraded.iter().take(SHOWN) {
+        let down = s.vms.len() - s.up();
+        let _ = write!(
+            out,
+            "\n⚠ 服务 {} {}/{} 开机 · 服务:{},关机 查看未开机的 {down} 台",
+            s.name,
+            s.up(),
+            s.vms.len(),
+            s.name
+        );
+    }
+    if degraded.len() > SHOWN {
+        let _ = write!(
+            out,
+            "\n…另有 {} 个服务有虚拟机未开机(发送 服务 查看)",
+            degraded.len() - SHOWN
         );
     }
     let _ = write!(out, "\n告警: {alerts}");

@@ -6,6 +6,7 @@
 
 pub mod command;
 mod engine;
+pub mod filter;
 pub mod format;
 pub mod jobs;
 pub mod menu;
@@ -13,6 +14,7 @@ mod metrics;
 pub mod pool;
 pub mod render;
 pub mod reply;
+pub mod services;
 pub mod session;
 mod sync;
 pub mod view;

@@ -54,13 +54,21 @@ pub struct Pending {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paging {
-    /// The list command with its other arguments (`虚拟机`, `查:10.10`), without the
-    /// page number.
+    /// The list command without the page number, with its other arguments: filters
+    /// (`虚拟机:关机,集群=Cluster-Prod`) or a search's keyword (`查:10.10`).
     pub command: String,
     pub page: u32,
     /// `page` was the last one.
     #[serde(default)]
     pub last: bool,
+}
+
+impl Paging {
+    /// The command that shows page `page`: the number after the filters, if any.
+    pub fn text(&self, page: u32) -> String {
+        let sep = if self.command.contains(':') { ',' } else { ':' };
+        format!("{}{sep}{page}", self.command)
+    }
 }
 
 impl Session {

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 /// The names of the read commands, as roles grant them (from the command table).
 pub mod read {
     pub use crate::commands::names::{
-        CLUSTERS, DATACENTERS, DATASTORES, FIND, HOSTS, JOBS, NETWORKS, OVERVIEW, TEMPLATES, VMS,
+        CLUSTERS, DATACENTERS, DATASTORES, FIND, HOSTS, JOBS, NETWORKS, OVERVIEW, SERVICES,
+        TEMPLATES, VMS,
     };
 }
 
@@ -40,6 +41,8 @@ impl Lens {
     pub const CLUSTERS: Lens = Lens::pair(read::CLUSTERS, read::FIND);
     pub const DATACENTERS: Lens = Lens::pair(read::DATACENTERS, read::FIND);
     pub const TEMPLATES: Lens = Lens::pair(read::TEMPLATES, read::FIND);
+    /// A service is its VMs: seen through `服务`, or as VMs.
+    pub const SERVICES: Lens = Lens::pair(read::SERVICES, read::VMS);
     /// `概况` counts what it covers, and nothing else.
     pub const OVERVIEW: Lens = Lens::of(read::OVERVIEW);
     /// `查` finds what it covers.
@@ -133,6 +136,19 @@ impl Overview<'_> {
 
     pub fn free_gb(&self) -> u64 {
         self.datastores.iter().map(|d| d.free_gb).sum()
+    }
+
+    /// The services of the VMs counted, by the tag key `key` (`app`).
+    pub fn services(&self, key: &str) -> Vec<crate::services::Service<'_>> {
+        crate::services::services(self.vms.iter().copied(), key)
+    }
+
+    /// The VMs counted that sit on host `host` (a host's VMs for its warning line).
+    pub fn vms_on_host(&self, host: &Host) -> usize {
+        self.vms
+            .iter()
+            .filter(|v| v.provider == host.provider && v.host == host.name)
+            .count()
     }
 }
 

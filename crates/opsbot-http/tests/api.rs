@@ -298,9 +298,9 @@ async fn vm_filters_sort_and_pages() {
             .any(|x| x == "env:prod")
     })
     .await;
-    check("tag=env:prod,app:web", |v| {
+    check("tag=env:prod,app:shop", |v| {
         let tags = v["tags"].as_array().unwrap();
-        tags.iter().any(|x| x == "env:prod") && tags.iter().any(|x| x == "app:web")
+        tags.iter().any(|x| x == "env:prod") && tags.iter().any(|x| x == "app:shop")
     })
     .await;
     let (s, p) = w.get(&admin, "/api/v1/vms?tag=env:nowhere").await;
@@ -353,6 +353,115 @@ async fn vm_filters_sort_and_pages() {
         assert_eq!(s, 200, "{q}: {b}");
         assert_eq!(b["total"], 0, "{q} matches nothing: {b}");
     }
+}
+
+/// The names of a VM page.
+fn names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn vm_filters_are_the_chats() {
+    let w = World::start().await;
+    let admin = w.token("admin").await;
+    let get = |q: &'static str| {
+        let (w, admin) = (&w, &admin);
+        async move {
+            let (s, p) = w.get(admin, &format!("/api/v1/vms?per_page=500&{q}")).await;
+            assert_eq!(s, 200, "{q}: {p}");
+            names(&p)
+        }
+    };
+    // The failed host by its short name, as the overview's warning names it.
+    assert_eq!(get("host=esxi-dr-02").await, ["dr-backup"]);
+    assert_eq!(get("host=esxi-dr-02.dc1.local").await, ["dr-backup"]);
+    assert_eq!(get("host=nowhere").await, Vec::<String>::new());
+    assert_eq!(
+        get("datastore=ds-dr-01").await,
+        ["dr-backup", "dr-db-mysql-01", "dr-web-01", "dr-web-02"]
+    );
+    let db = get("network=VLAN200-%E6%95%B0%E6%8D%AE%E5%BA%93").await;
+    assert!(
+        db.contains(&"db-mysql-01".to_string()) && !db.contains(&"web-01".to_string()),
+        "{db:?}"
+    );
+    assert_eq!(
+        get("power=off&cluster=Cluster-Prod").await,
+        ["k8s-node-06", "web-04", "门禁系统"]
+    );
+    assert_eq!(
+        get("tag=app:finance").await,
+        ["db-pg-01", "财务系统"],
+        "a service's VMs"
+    );
+    // A tag's category alone, any ASCII case.
+    assert_eq!(get("tag=ENV").await.len(), 48);
+    // The same answer as chat's `虚拟机:关机,标签=app:shop,数据中心=DC1`.
+    assert_eq!(
+        get("power=off&tag=app:shop&datacenter=DC1").await,
+        ["dr-web-01", "dr-web-02"]
+    );
+}
+
+#[tokio::test]
+async fn services_count_their_vms_up() {
+    let w = World::start().await;
+    let admin = w.token("admin").await;
+    let (s, p) = w.get(&admin, "/api/v1/services").await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["total"], 11, "{p}");
+    let shop = p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "shop")
+        .unwrap();
+    assert_eq!(shop["tag"], "app:shop");
+    assert_eq!(shop["vms"], 17);
+    assert_eq!(shop["up"], 12);
+    assert_eq!(
+        shop["down"],
+        json!([
+            "dr-web-01",
+            "dr-web-02",
+            "test-jmeter",
+            "test-web-02",
+            "web-04"
+        ])
+    );
+    // Only those with a VM down; the tag lists a service's VMs.
+    let (_, p) = w.get(&admin, "/api/v1/services?degraded=true").await;
+    let degraded: Vec<&str> = p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(degraded, ["access", "devops", "k8s", "shop"]);
+    let (_, vms) = w.get(&admin, "/api/v1/vms?per_page=500&tag=app:shop").await;
+    assert_eq!(vms["total"], 17);
+    let (s, b) = w.get(&admin, "/api/v1/services?colour=red").await;
+    assert_error(s, &b, 400, "bad_request");
+    // A scoped user's services count only the VMs they see (DC0: no DR copies).
+    let zhang = w.token("zhangsan").await;
+    let (s, p) = w.get(&zhang, "/api/v1/services").await;
+    assert_eq!(s, 200, "{p}");
+    let shop = p["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "shop")
+        .unwrap();
+    assert_eq!(
+        (shop["vms"].as_u64(), shop["up"].as_u64()),
+        (Some(14), Some(11))
+    );
+    assert!(!p.to_string().contains("backup"), "{p}");
 }
 
 #[tokio::test]

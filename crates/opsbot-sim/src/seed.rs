@@ -706,10 +706,14 @@ pub(crate) fn make_vm(
         .find(|(c, _)| *c == cluster)
         .map(|(_, h)| *h)
         .unwrap_or(1);
-    // Keep seeded VMs off the unreachable DR host, as vCenter's DRS would have.
+    // The DR site's VMs run on its first host, as DRS would have placed them, except
+    // dr-backup: it sat on the host that then stopped answering, so "which VMs were on
+    // the failed host" (虚拟机:主机=esxi-dr-02) has an answer, and acting on it a cause
+    // for refusal.
     let mut host = host_name(site.dc, cluster, index, hosts);
     if cluster == "Cluster-DR" {
-        host = host_name(site.dc, cluster, 0, hosts);
+        let i = if name == "dr-backup" { hosts - 1 } else { 0 };
+        host = host_name(site.dc, cluster, i as usize, hosts);
     }
     let datastore = site.datastores[index % site.datastores.len().min(2)].0;
     Vm {
@@ -755,23 +759,64 @@ pub(crate) fn make_vm(
     }
 }
 
-/// The sim's tags: the environment its cluster stands for, and the application an
-/// ASCII name starts with (`web-04` → `app:web`).
+/// The sim's tags: the environment its cluster stands for, and the business system
+/// (service) the VM serves, `app:<service>`, from its name (`web-04` → `app:shop`); a
+/// name no rule knows keeps its ASCII prefix as before (`foo-01` → `app:foo`), and a
+/// Chinese one no rule knows has none.
 pub(crate) fn sim_tags(cluster: &str, name: &str) -> Vec<String> {
     let mut tags = Vec::new();
     if let Some(env) = cluster.strip_prefix("Cluster-") {
         tags.push(format!("env:{}", env.to_lowercase()));
+    }
+    if let Some(app) = service_of(name) {
+        tags.push(format!("app:{app}"));
+    }
+    tags.sort();
+    tags
+}
+
+/// Which business system a seeded (or cloned) VM serves, by its name: the test and DR
+/// copies serve what their production originals do.
+const SERVICES: &[(&str, &str)] = &[
+    ("web-", "shop"),
+    ("nginx-lb-", "shop"),
+    ("db-mysql-", "shop"),
+    ("redis-", "shop"),
+    ("db-pg-", "finance"),
+    ("db-", "shop"),
+    ("jmeter", "shop"),
+    ("k8s-", "k8s"),
+    ("harbor", "k8s"),
+    ("gitlab", "devops"),
+    ("jenkins", "devops"),
+    ("sandbox-", "devops"),
+    ("zabbix-", "monitor"),
+    ("prometheus", "monitor"),
+    ("elk-", "logging"),
+    ("dns-", "infra"),
+    ("ldap", "infra"),
+    ("vpn-", "infra"),
+    ("backup", "backup"),
+    ("OA", "oa"),
+    ("财务", "finance"),
+    ("邮件", "mail"),
+    ("门禁", "access"),
+];
+
+fn service_of(name: &str) -> Option<String> {
+    let base = ["test-", "dev-", "dr-"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    if let Some((_, app)) = SERVICES.iter().find(|(p, _)| base.starts_with(p)) {
+        return Some(app.to_string());
     }
     let app: String = name
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
         .collect::<String>()
         .to_lowercase();
-    if !app.is_empty() && name.is_ascii() {
-        tags.push(format!("app:{app}"));
-    }
-    tags.sort();
-    tags
+    (!app.is_empty() && name.is_ascii()).then_some(app)
 }
 
 /// A guest hostname must be a DNS label; Chinese VM names get one derived from the IP.
@@ -821,6 +866,24 @@ mod tests {
             .vms
             .iter()
             .any(|v| v.ips.iter().any(|i| i == "192.168.2.182")));
+    }
+
+    #[test]
+    fn every_seeded_vm_serves_a_service() {
+        for (name, cluster, ..) in VMS {
+            let tags = sim_tags(cluster, name);
+            assert!(
+                tags.iter().any(|t| t.starts_with("app:")),
+                "{name}: {tags:?}"
+            );
+        }
+        assert_eq!(sim_tags("Cluster-DR", "dr-web-01"), ["app:shop", "env:dr"]);
+        assert_eq!(
+            sim_tags("Cluster-Prod", "财务系统"),
+            ["app:finance", "env:prod"]
+        );
+        assert_eq!(sim_tags("Cluster-Test", "foo-1"), ["app:foo", "env:test"]);
+        assert_eq!(sim_tags("Cluster-Test", "工具柜管理系统"), ["env:test"]);
     }
 
     #[test]

@@ -256,6 +256,21 @@ impl VimClient {
         &self.inner.cfg.username
     }
 
+    /// For the vAPI REST client beside this one ([`crate::tagging`]): same credentials.
+    pub(crate) fn password(&self) -> &str {
+        &self.inner.cfg.password
+    }
+
+    /// The HTTP client (TLS settings, timeouts), shared with the vAPI REST client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// The per-request timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.inner.cfg.timeout
+    }
+
     /// The current session cookie value (for tests and diagnostics).
     pub fn session_cookie(&self) -> Option<String> {
         self.inner.cookie_slot().clone()

@@ -83,6 +83,22 @@ impl Prints {
         self.base = h.finish();
     }
 
+    /// These prints with each tagged VM's vSphere tags folded into its print, so a tag
+    /// attached or detached reads that VM again. Untagged VMs keep their print, so a
+    /// vCenter without tags keeps the tokens it had.
+    pub fn with_tags(&self, tags: &crate::tagging::VmTags) -> Prints {
+        let mut p = self.clone();
+        for (id, print) in p.vms.iter_mut() {
+            if let Some(t) = tags.get(id).filter(|t| !t.is_empty()) {
+                let mut h = DefaultHasher::new();
+                print.hash(&mut h);
+                t.hash(&mut h);
+                *print = h.finish();
+            }
+        }
+        p
+    }
+
     /// The VMs that differ from `older`.
     pub fn delta_from(&self, older: &Prints) -> VmDelta {
         VmDelta {
@@ -228,6 +244,18 @@ mod tests {
         let mut moved = a.clone();
         moved.props.insert("runtime.host".into(), Node::default());
         assert_ne!(prints(&[a]), prints(&[moved]));
+    }
+
+    #[test]
+    fn a_tag_attached_changes_only_that_vms_print() {
+        let before = prints(&[vm("vm-1", &[("name", "a")]), vm("vm-2", &[("name", "b")])]);
+        let none = crate::tagging::VmTags::new();
+        assert_eq!(before.with_tags(&none), before);
+        let mut tags = crate::tagging::VmTags::new();
+        tags.insert("vm-2".into(), vec!["env:prod".into()]);
+        let after = before.with_tags(&tags);
+        assert_eq!(after.delta_from(&before).changed, ["vm-2"]);
+        assert!(before.with_tags(&tags).delta_from(&after).is_empty());
     }
 
     #[test]

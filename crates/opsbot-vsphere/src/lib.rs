@@ -4,6 +4,7 @@
 //! - `client`, `xml`, `error`: transport, session, faults, property collector, tasks.
 //! - `inventory`: ContainerView + RetrievePropertiesEx per type → the resource pool model.
 //! - `ops`: the VM operations of seed 000 (power, resize, disk, network, rename, clone).
+//! - `tagging`: vSphere tags over the vAPI REST endpoint, as pool tags `category:tag`.
 //! - `provider`: [`opsbot_core::Provider`] for one configured vCenter.
 //! - `config`: its `[[providers]]` section, checked here.
 
@@ -15,6 +16,7 @@ pub mod guest;
 pub mod inventory;
 pub mod ops;
 pub mod provider;
+pub mod tagging;
 pub mod xml;
 
 pub use client::{ClientConfig, MoRef, ServiceContent, VimClient};

@@ -8,6 +8,7 @@ use crate::client::{ClientConfig, VimClient};
 use crate::error::Error;
 use crate::fingerprint::Prints;
 use crate::guest::GuestSettings;
+use crate::tagging::{TagCache, TagClient, TagError, VmTags};
 use async_trait::async_trait;
 use opsbot_core::{
     Inventory, InventoryRead, OpOutcome, Progress, Provider, ProviderError, Rejection, VmOperation,
@@ -19,6 +20,18 @@ pub struct VsphereProvider {
     cfg: ClientConfig,
     guest: GuestSettings,
     client: Mutex<Option<VimClient>>,
+    tagging: Mutex<Tagging>,
+}
+
+/// vSphere tags across passes: the names known, the last tags read (kept when a read
+/// fails, so a passing outage does not strip every VM's tags), and whether the failure
+/// was already logged.
+#[derive(Default)]
+struct Tagging {
+    client: Option<TagClient>,
+    cache: TagCache,
+    last: VmTags,
+    warned: bool,
 }
 
 impl std::fmt::Debug for VsphereProvider {
@@ -38,6 +51,7 @@ impl VsphereProvider {
             cfg,
             guest: GuestSettings::default(),
             client: Mutex::new(None),
+            tagging: Mutex::new(Tagging::default()),
         }
     }
 
@@ -73,6 +87,54 @@ impl VsphereProvider {
         if e.is_unavailable() {
             *self.client.lock().await = None;
         }
+    }
+
+    /// Every VM's vSphere tags: read now, or the last ones read when the tagging service
+    /// fails (a vCenter without it, 404, or one that refuses): the sync goes on, and the
+    /// failure is logged once until a read works again. `fresh` forgets the tag names
+    /// known, so a renamed tag or category is read again (full reads).
+    async fn vm_tags(&self, soap: &VimClient, fresh: bool) -> VmTags {
+        let mut guard = self.tagging.lock().await;
+        let t = &mut *guard;
+        if fresh {
+            t.cache = TagCache::default();
+        }
+        let client = t.client.get_or_insert_with(|| TagClient::new(soap));
+        match client.vm_tags(&mut t.cache).await {
+            Ok(tags) => {
+                if t.warned {
+                    tracing::info!(provider = %self.name, "vSphere tags are readable again");
+                }
+                t.warned = false;
+                t.last = tags.clone();
+                tags
+            }
+            Err(e) => {
+                if !t.warned {
+                    let unsupported = matches!(e, TagError::Unsupported { .. });
+                    tracing::warn!(
+                        provider = %self.name,
+                        error = %e,
+                        unsupported,
+                        "vSphere tags not read; syncing without them (custom attributes still become tags)"
+                    );
+                    t.warned = true;
+                }
+                // A session that failed may be stale: the next pass logs in again.
+                t.client = None;
+                t.last.clone()
+            }
+        }
+    }
+
+    /// The tags of the last read, for a VM an operation just read back.
+    async fn last_tags(&self) -> VmTags {
+        self.tagging.lock().await.last.clone()
+    }
+
+    /// Whether the last tag read failed (tests, diagnostics).
+    pub async fn tags_failing(&self) -> bool {
+        self.tagging.lock().await.warned
     }
 
     /// Client errors in the provider's terms.
@@ -115,8 +177,17 @@ impl Provider for VsphereProvider {
 
     async fn inventory(&self) -> Result<Inventory, ProviderError> {
         let client = self.client().await?;
-        match crate::inventory::fetch(&client, &self.name).await {
-            Ok(inv) => Ok(inv),
+        let (read, tags) = tokio::join!(
+            crate::inventory::fetch(&client, &self.name),
+            self.vm_tags(&client, true)
+        );
+        match read {
+            Ok(mut inv) => {
+                for vm in &mut inv.vms {
+                    crate::tagging::merge(vm, &tags);
+                }
+                Ok(inv)
+            }
             Err(e) => {
                 self.reset_on(&e).await;
                 Err(self.map_error(e))
@@ -131,30 +202,45 @@ impl Provider for VsphereProvider {
         let client = self.client().await?;
         let read = async {
             if let Some(old) = since.and_then(Prints::parse) {
-                let mut light = crate::inventory::light_pass(&client, &self.name).await?;
-                let delta = light.prints.delta_from(&old);
-                if light.prints.base == old.base {
+                let (light, tags) = tokio::join!(
+                    crate::inventory::light_pass(&client, &self.name),
+                    self.vm_tags(&client, false)
+                );
+                let mut light = light?;
+                // vSphere tags are part of each VM's print: a tag attached reads it again.
+                let now = light.prints.with_tags(&tags);
+                let delta = now.delta_from(&old);
+                if now.base == old.base {
                     if delta.is_empty() {
                         return Ok(InventoryRead::Unchanged);
                     }
-                    if delta.changed.len() <= delta_limit(light.prints.vms.len()) {
-                        let (vms, gone) =
+                    if delta.changed.len() <= delta_limit(now.vms.len()) {
+                        let (mut vms, gone) =
                             light.read_vms(&client, &self.name, &delta.changed).await?;
+                        for vm in &mut vms {
+                            crate::tagging::merge(vm, &tags);
+                        }
                         let mut removed = delta.removed;
                         removed.extend(gone);
                         return Ok(InventoryRead::Delta {
                             vms,
                             removed,
-                            token: light.prints.token(),
+                            token: light.prints.with_tags(&tags).token(),
                         });
                     }
                 }
             }
-            let (inventory, prints) =
-                crate::inventory::fetch_with_prints(&client, &self.name).await?;
+            let (read, tags) = tokio::join!(
+                crate::inventory::fetch_with_prints(&client, &self.name),
+                self.vm_tags(&client, true)
+            );
+            let (mut inventory, prints) = read?;
+            for vm in &mut inventory.vms {
+                crate::tagging::merge(vm, &tags);
+            }
             Ok(InventoryRead::Full {
                 inventory,
-                token: Some(prints.token()),
+                token: Some(prints.with_tags(&tags).token()),
             })
         };
         match read.await {
@@ -172,9 +258,13 @@ impl Provider for VsphereProvider {
         progress: &dyn Progress,
     ) -> Result<OpOutcome, ProviderError> {
         let client = self.client().await?;
-        let result = crate::ops::execute(&client, &self.name, &self.guest, op, progress).await;
+        let mut result = crate::ops::execute(&client, &self.name, &self.guest, op, progress).await;
         if let Err(ProviderError::Unavailable { .. }) = &result {
             *self.client.lock().await = None;
+        }
+        // The VM read back carries its vSphere tags as the last sync saw them.
+        if let Ok(OpOutcome { vm: Some(vm), .. }) = &mut result {
+            crate::tagging::merge(vm, &self.last_tags().await);
         }
         result
     }

@@ -393,3 +393,246 @@ async fn resync_reads_only_what_the_vcenter_changed() {
         InventoryRead::Full { .. }
     ));
 }
+
+/// A vAPI REST session on the simulator, as another vSphere client (the test's own,
+/// never the crate's tagging client).
+struct Rest {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+}
+
+impl Rest {
+    async fn login(sim: &common::Vcsim) -> Rest {
+        let mut root = reqwest::Url::parse(&sim.url).unwrap();
+        root.set_path("/rest");
+        let base = root.to_string();
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("{base}/com/vmware/cis/session"))
+            .basic_auth("user", Some("pass"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let v: serde_json::Value = r.json().await.unwrap();
+        Rest {
+            http,
+            base,
+            session: v["value"].as_str().unwrap().to_string(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> String {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("vmware-api-session-id", &self.session)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> String {
+        self.call(reqwest::Method::POST, path, body).await
+    }
+
+    async fn category(&self, name: &str) -> String {
+        self.post(
+            "/com/vmware/cis/tagging/category",
+            serde_json::json!({"create_spec": {"name": name, "description": "", "cardinality": "MULTIPLE", "associable_types": ["VirtualMachine"]}}),
+        )
+        .await
+    }
+
+    async fn tag(&self, category: &str, name: &str) -> String {
+        self.post(
+            "/com/vmware/cis/tagging/tag",
+            serde_json::json!({"create_spec": {"name": name, "description": "", "category_id": category}}),
+        )
+        .await
+    }
+
+    async fn attach(&self, tag: &str, vm: &str) {
+        self.post(
+            &format!("/com/vmware/cis/tagging/tag-association/id:{tag}?~action=attach"),
+            serde_json::json!({"object_id": {"id": vm, "type": "VirtualMachine"}}),
+        )
+        .await;
+    }
+
+    async fn detach(&self, tag: &str, vm: &str) {
+        self.post(
+            &format!("/com/vmware/cis/tagging/tag-association/id:{tag}?~action=detach"),
+            serde_json::json!({"object_id": {"id": vm, "type": "VirtualMachine"}}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn vsphere_tags_become_pool_tags_incrementally() {
+    let Some(sim) = common::vcsim(&["-rest"]) else {
+        return;
+    };
+    let p = VsphereProvider::new("vc1", sim.config());
+    let (inventory, token) = match p.inventory_since(None).await.unwrap() {
+        InventoryRead::Full {
+            inventory,
+            token: Some(token),
+        } => (inventory, token),
+        other => panic!("a first sync reads everything: {other:?}"),
+    };
+    assert!(!p.tags_failing().await, "the tagging service answered");
+    assert!(inventory.vms.iter().all(|v| v.tags.is_empty()));
+    let vm = inventory.vms.iter().find(|v| !v.template).unwrap().clone();
+
+    // Another client tags a VM: the next re-sync reads that VM alone, with its tag.
+    let rest = Rest::login(&sim).await;
+    let env = rest.category("env").await;
+    let prod = rest.tag(&env, "prod").await;
+    let app = rest.category("app").await;
+    let erp = rest.tag(&app, "erp").await;
+    rest.attach(&prod, &vm.id).await;
+    rest.attach(&erp, &vm.id).await;
+    let token = match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Delta {
+            vms,
+            removed,
+            token,
+        } => {
+            assert_eq!(vms.len(), 1, "{vms:?}");
+            assert_eq!(vms[0].id, vm.id);
+            assert_eq!(vms[0].tags, ["app:erp", "env:prod"]);
+            assert_eq!(vms[0].nics, vm.nics, "read in full");
+            assert!(removed.is_empty());
+            token
+        }
+        other => panic!("expected a delta after tagging, got {other:?}"),
+    };
+    // Nothing moved: unchanged (the tag names are not read again, only the lists).
+    assert_eq!(
+        p.inventory_since(Some(&token)).await.unwrap(),
+        InventoryRead::Unchanged
+    );
+    // A tag detached: that VM again, without it.
+    rest.detach(&erp, &vm.id).await;
+    let token = match p.inventory_since(Some(&token)).await.unwrap() {
+        InventoryRead::Delta { vms, token, .. } => {
+            assert_eq!(vms.len(), 1, "{vms:?}");
+            assert_eq!(vms[0].tags, ["env:prod"]);
+            token
+        }
+        other => panic!("expected a delta after detaching, got {other:?}"),
+    };
+    assert_eq!(
+        p.inventory_since(Some(&token)).await.unwrap(),
+        InventoryRead::Unchanged
+    );
+    // A full read carries them too.
+    let full = p.inventory().await.unwrap();
+    let seen = full.vms.iter().find(|v| v.id == vm.id).unwrap();
+    assert_eq!(seen.tags, ["env:prod"]);
+}
+
+#[tokio::test]
+async fn vsphere_tags_reach_chat_filters_through_a_sync() {
+    let Some(sim) = common::vcsim(&["-rest"]) else {
+        return;
+    };
+    let provider = std::sync::Arc::new(VsphereProvider::new("vc1", sim.config()));
+    let dir = tempfile::tempdir().unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}/opsbot.db", dir.path().display()))
+        .await
+        .unwrap();
+    let sessions = opsbot_store::connect_sessions("memory", None)
+        .await
+        .unwrap();
+    let policy = opsbot_core::Policy::new(
+        vec![opsbot_core::Role {
+            name: "admin".into(),
+            commands: vec!["*".into()],
+            scopes: vec!["*".into()],
+        }],
+        [("admin".to_string(), vec!["admin".to_string()])].into(),
+        Default::default(),
+    )
+    .unwrap();
+    let engine = opsbot_engine::Engine::new(
+        store.clone(),
+        sessions,
+        vec![provider.clone()],
+        policy,
+        opsbot_engine::EngineSettings::default(),
+    )
+    .await
+    .unwrap();
+    engine.ensure_synced().await.unwrap();
+    let say = |text: &str| {
+        let msg = opsbot_engine::Incoming {
+            channel: "test".into(),
+            user: "admin".into(),
+            chat: None,
+            text: text.into(),
+            assume_yes: false,
+        };
+        engine.handle(msg, std::sync::Arc::new(opsbot_engine::Discard))
+    };
+    let pool = store.load_pool().await.unwrap();
+    let vm = pool.inventory.vms.iter().find(|v| !v.template).unwrap();
+
+    let rest = Rest::login(&sim).await;
+    let env = rest.category("env").await;
+    let prod = rest.tag(&env, "prod").await;
+    let app = rest.category("app").await;
+    let crm = rest.tag(&app, "crm").await;
+    rest.attach(&prod, &vm.id).await;
+    rest.attach(&crm, &vm.id).await;
+    engine.sync_all("test").await.unwrap();
+
+    let pool = store.load_pool().await.unwrap();
+    let tagged = pool.inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
+    assert_eq!(tagged.tags, ["app:crm", "env:prod"], "in the pool");
+    let r = say("虚拟机:标签=env:prod").await;
+    assert!(
+        r.text.contains("共 1 个") && r.text.contains(&vm.name),
+        "{}",
+        r.text
+    );
+    // A vSphere tag in the service key makes a service.
+    let r = say("服务").await;
+    assert!(r.text.contains("crm 1/1 开机"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_vcenter_without_the_tagging_endpoint_syncs_without_tags() {
+    // No `-rest`: /rest answers 404.
+    let Some(sim) = common::vcsim(&[]) else {
+        return;
+    };
+    let p = VsphereProvider::new("vc1", sim.config());
+    let token = match p.inventory_since(None).await.unwrap() {
+        InventoryRead::Full {
+            inventory,
+            token: Some(token),
+        } => {
+            assert_eq!(inventory.vms.len(), 4);
+            token
+        }
+        other => panic!("a first sync reads everything: {other:?}"),
+    };
+    assert!(
+        p.tags_failing().await,
+        "the failure is known (and logged once)"
+    );
+    assert_eq!(
+        p.inventory_since(Some(&token)).await.unwrap(),
+        InventoryRead::Unchanged,
+        "and re-syncs still tell nothing changed"
+    );
+}

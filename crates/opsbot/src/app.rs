@@ -99,6 +99,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         stale_after: config.jobs.stale_after(),
         ping_allow: config.ping_allow(),
         zone: config.zone(),
+        service_tag: config.pool.service_tag.trim().to_string(),
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await

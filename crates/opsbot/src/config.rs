@@ -30,6 +30,7 @@ pub struct Config {
     pub cmdb: opsbot_cmdb::config::CmdbConfig,
     pub security: SecurityConfig,
     pub jobs: JobsConfig,
+    pub pool: PoolConfig,
 }
 
 /// `[security]`: where the secret key that signs tokens and web logins is kept (never
@@ -47,6 +48,39 @@ impl Default for SecurityConfig {
         SecurityConfig {
             key_file: "data/opsbot.key".into(),
         }
+    }
+}
+
+/// `[pool]`: how the resource pool is read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// The tag key whose values name the business systems (services) VMs serve:
+    /// `app` groups `app:erp` and `app:crm` into the services erp and crm (`服务`).
+    pub service_tag: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            service_tag: "app".into(),
+        }
+    }
+}
+
+impl PoolConfig {
+    fn validate(&self) -> Result<(), (String, String)> {
+        let key = self.service_tag.trim();
+        if key.is_empty() || key.contains([':', ',']) {
+            return Err((
+                "pool.service_tag".into(),
+                format!(
+                    "{:?} is not a tag key: give the part before ':' of tags like app:erp",
+                    self.service_tag
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -232,6 +266,7 @@ impl Default for Config {
             cmdb: opsbot_cmdb::config::CmdbConfig::default(),
             security: SecurityConfig::default(),
             jobs: JobsConfig::default(),
+            pool: PoolConfig::default(),
         }
     }
 }
@@ -242,7 +277,7 @@ pub const LOCAL_ADMIN: &str = "local";
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
 const ENV_SECTIONS: &[&str] = &[
-    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "security", "jobs",
+    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "security", "jobs", "pool",
 ];
 
 impl Config {
@@ -445,6 +480,7 @@ impl Config {
             );
         }
         self.jobs.validate()?;
+        self.pool.validate()?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if crate::app::canonical_name(c).is_none() {
@@ -715,6 +751,17 @@ roles = ["operator"]
         );
         let e = load_str("[cmdb.ssh]\nfoo = 1\n").unwrap_err().to_string();
         assert!(e.contains("foo"), "{e}");
+    }
+
+    #[test]
+    fn pool_section_names_the_service_tag() {
+        assert_eq!(load_str("").unwrap().pool.service_tag, "app");
+        let c = load_str("[pool]\nservice_tag = \"system\"\n").unwrap();
+        assert_eq!(c.pool.service_tag, "system");
+        let e = load_str("[pool]\nservice_tag = \"app:\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key pool.service_tag"), "{e}");
     }
 
     #[test]

@@ -94,6 +94,47 @@ fn interactive_banner_names_the_store_in_use() {
 }
 
 #[test]
+fn filters_and_services_on_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    // The overview's warning names the command that answers "which VMs were on it".
+    let o = chat(dir.path(), &["-c", "概况"]);
+    assert!(
+        text(&o).contains("虚拟机:主机=esxi-dr-02 查看其上 1 台虚拟机"),
+        "{}",
+        text(&o)
+    );
+    let o = chat(dir.path(), &["-c", "虚拟机:主机=esxi-dr-02"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("共 1 个") && text(&o).contains("dr-backup"),
+        "{}",
+        text(&o)
+    );
+    let o = chat(dir.path(), &["-c", "vms:off,cluster=Cluster-Prod"]);
+    assert!(text(&o).contains("共 3 个"), "{}", text(&o));
+    // A filter the list does not take is bad input.
+    let o = chat(dir.path(), &["-c", "主机:标签=env:prod"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = chat(dir.path(), &["-c", "服务:finance"]);
+    assert!(
+        text(&o).contains("db-pg-01") && text(&o).contains("财务系统"),
+        "{}",
+        text(&o)
+    );
+    // `[pool] service_tag` picks the tag services are read from.
+    let o = opsbot(dir.path())
+        .args(["chat", "-c", "服务"])
+        .env("OPSBOT_POOL__SERVICE_TAG", "env")
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("【服务列表】共 3 个") && text(&o).contains("prod "),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn seed_clone_persists_between_invocations_with_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let o = chat(dir.path(), &["-c", "克隆:2,工具柜管理系统,192.168.2.182"]);

@@ -24,11 +24,13 @@ pub const ALERTS: CommandSpec = CommandSpec::new(
             Ok(Command::List {
                 kind: ListKind::DeadLetters,
                 page: 1,
+                filter: Default::default(),
             })
         }
         _ => Ok(Command::List {
             kind: ListKind::Alerts,
             page: a.page()?,
+            filter: Default::default(),
         }),
     },
 )
@@ -83,7 +85,9 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
             return Ok(failed(format!("{name}: 告警网关尚未配置,此功能暂不可用")));
         };
         Ok(match cmd {
-            Command::List { kind, page } => list(alert_desk.as_ref(), cx.sess, kind, page).await,
+            Command::List { kind, page, .. } => {
+                list(alert_desk.as_ref(), cx.sess, kind, page).await
+            }
             Command::Ack { id } => answer(alert_desk.ack(&id, user).await, Asked::Ack, desk::acked),
             Command::Silence { matcher, minutes } => answer(
                 alert_desk.silence(&matcher, minutes, user).await,

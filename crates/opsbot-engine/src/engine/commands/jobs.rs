@@ -26,6 +26,7 @@ pub const JOBS: CommandSpec = CommandSpec::new(
             None => Ok(Command::List {
                 kind: ListKind::Jobs,
                 page: 1,
+                filter: Default::default(),
             }),
         }
     },
@@ -41,6 +42,7 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
             Command::List {
                 kind: ListKind::Jobs,
                 page,
+                ..
             } => {
                 let lines = engine
                     .store

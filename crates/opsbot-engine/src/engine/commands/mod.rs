@@ -35,6 +35,7 @@ pub mod names {
     pub const CLUSTERS: &str = "集群";
     pub const DATACENTERS: &str = "数据中心";
     pub const TEMPLATES: &str = "模板";
+    pub const SERVICES: &str = "服务";
     pub const POWER_ON: &str = "开机";
     pub const POWER_OFF: &str = "关机";
     pub const SHUTDOWN: &str = "关闭系统";
@@ -74,6 +75,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     pool::CLUSTERS,
     pool::DATACENTERS,
     pool::TEMPLATES,
+    pool::SERVICES,
     vm::POWER_ON,
     vm::POWER_OFF,
     vm::SHUTDOWN,

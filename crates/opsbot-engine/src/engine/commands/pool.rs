@@ -4,6 +4,7 @@
 use super::{foreign, names, Ctx, Handled};
 use crate::command::{Args, Command, CommandSpec, ListKind, ParseError};
 use crate::engine::{invalid, ok, sync_summary};
+use crate::filter::ListFilter;
 use crate::format::{self, page};
 use crate::pool::{Closeness, PoolView};
 use crate::reply::Response;
@@ -11,6 +12,9 @@ use crate::session::{Paging, Session};
 use crate::view::{Lens, Viewer};
 use opsbot_core::{Host, Vm};
 use std::fmt::Write;
+
+mod lists;
+use lists::Listed;
 
 pub const OVERVIEW: CommandSpec = CommandSpec::new(
     names::OVERVIEW,
@@ -56,31 +60,31 @@ const fn list(
 pub const VMS: CommandSpec = list(
     names::VMS,
     &["vms", "vm"],
-    "虚拟机[:页码]",
-    "虚拟机列表",
+    "虚拟机[:筛选,…][,页码]",
+    "虚拟机列表;筛选: 开机/关机、主机=、集群=、数据中心=、存储=、网络=、标签=(可组合)",
     |a| listing(a, ListKind::Vms),
 )
 .example("虚拟机:2");
 pub const HOSTS: CommandSpec = list(
     names::HOSTS,
     &["hosts"],
-    "主机[:页码]",
-    "物理主机列表",
+    "主机[:筛选,…][,页码]",
+    "物理主机列表;筛选: 在线/离线、集群=、数据中心=",
     |a| listing(a, ListKind::Hosts),
 )
 .example("主机");
 pub const DATASTORES: CommandSpec = list(
     names::DATASTORES,
     &["datastores", "ds"],
-    "存储[:页码]",
-    "存储容量与剩余",
+    "存储[:筛选,…][,页码]",
+    "存储容量与剩余;筛选: 不足、数据中心=",
     |a| listing(a, ListKind::Datastores),
 )
 .example("存储");
 pub const NETWORKS: CommandSpec = list(
     names::NETWORKS,
     &["networks"],
-    "网络[:页码]",
+    "网络[:数据中心=…][,页码]",
     "端口组与 VLAN",
     |a| listing(a, ListKind::Networks),
 )
@@ -88,7 +92,7 @@ pub const NETWORKS: CommandSpec = list(
 pub const CLUSTERS: CommandSpec = list(
     names::CLUSTERS,
     &["clusters"],
-    "集群[:页码]",
+    "集群[:数据中心=…][,页码]",
     "集群列表",
     |a| listing(a, ListKind::Clusters),
 );
@@ -108,6 +112,14 @@ pub const TEMPLATES: CommandSpec = list(
 )
 .example("模板");
 
+pub const SERVICES: CommandSpec = list(
+    names::SERVICES,
+    &["services", "service", "svc"],
+    "服务[:名称][,筛选,…][,页码]",
+    "按业务系统(app 标签)分组的虚拟机及开机数;服务:名称 列出其虚拟机",
+    |a| listing(a, ListKind::Services),
+);
+
 pub const SYNC: CommandSpec = CommandSpec::new(
     names::SYNC,
     &["sync"],
@@ -119,10 +131,8 @@ pub const SYNC: CommandSpec = CommandSpec::new(
 .example("同步");
 
 fn listing(a: &Args, kind: ListKind) -> Result<Command, ParseError> {
-    Ok(Command::List {
-        kind,
-        page: a.page()?,
-    })
+    let (filter, page) = ListFilter::parse(kind, &a.args).map_err(|p| a.usage(p))?;
+    Ok(Command::List { kind, page, filter })
 }
 
 fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
@@ -166,81 +176,20 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                     },
                 };
                 let overview = view.overview(&pool, datacenter.as_deref());
-                ok(format::overview(&overview, datacenter.as_deref(), &alerts))
+                ok(format::overview(
+                    &overview,
+                    datacenter.as_deref(),
+                    &alerts,
+                    &engine.settings.service_tag,
+                ))
             }
             Command::Find { keyword, page: n } => find(sess, &pool, view, &keyword, n),
-            Command::List { kind, page: n } => {
-                let name = Command::List { kind, page: n }.name();
-                if kind == ListKind::Vms {
-                    // Only the shown page is formatted: the pool may hold tens of thousands.
-                    let vms = view.vms(&pool, Lens::VMS);
-                    let (text, more) = page("虚拟机列表", &vms, n, |v| format::vm_line(v));
-                    sess.paging = Some(Paging {
-                        command: name.to_string(),
-                        page: n.max(1),
-                        last: !more,
-                    });
-                    return Ok(ok(text));
-                }
-                let lines: Vec<String> = match kind {
-                    ListKind::Hosts => view
-                        .hosts(&pool, Lens::HOSTS)
-                        .into_iter()
-                        .map(format::host_line)
-                        .collect(),
-                    ListKind::Datastores => view
-                        .datastores(&pool, Lens::DATASTORES)
-                        .into_iter()
-                        .map(format::datastore_line)
-                        .collect(),
-                    ListKind::Networks => view
-                        .networks(&pool, Lens::NETWORKS)
-                        .into_iter()
-                        .map(|n| {
-                            let vlan = n
-                                .vlan
-                                .map(|v| format!("VLAN {v}"))
-                                .unwrap_or_else(|| "-".into());
-                            let kind = if n.kind == opsbot_core::NetworkKind::Distributed {
-                                "分布式"
-                            } else {
-                                "标准"
-                            };
-                            format!("{} [{}] {vlan} {kind}", n.name, n.datacenter)
-                        })
-                        .collect(),
-                    ListKind::Clusters => {
-                        // A cluster's counts are of what the asker sees in it.
-                        let hosts = view.hosts(&pool, Lens::CLUSTERS);
-                        let see = view.vm_sight(Lens::CLUSTERS);
-                        let vms: Vec<&Vm> = pool.vms().filter(|v| see(v)).collect();
-                        view.clusters(&pool, Lens::CLUSTERS)
-                            .into_iter()
-                            .map(|c| {
-                                let here = |p: &str, cl: &str| p == c.provider && cl == c.name;
-                                let h = hosts
-                                    .iter()
-                                    .filter(|h| here(&h.provider, &h.cluster))
-                                    .count();
-                                let v =
-                                    vms.iter().filter(|v| here(&v.provider, &v.cluster)).count();
-                                format!("{} [{}] 主机 {h} · 虚拟机 {v}", c.name, c.datacenter)
-                            })
-                            .collect()
-                    }
-                    ListKind::Datacenters => view
-                        .datacenters(&pool, Lens::DATACENTERS)
-                        .into_iter()
-                        .map(|d| format!("{} ({})", d.name, d.provider))
-                        .collect(),
-                    ListKind::Templates => view
-                        .templates(&pool, Lens::TEMPLATES)
-                        .into_iter()
-                        .map(|t| format!("[{}] {} {}", t.number, t.name, t.guest_os))
-                        .collect(),
-                    _ => foreign(&cmd_of(kind, n)),
+            Command::List { kind, page, filter } => {
+                let listed = Listed {
+                    kind,
+                    filter: &filter,
                 };
-                engine.list_reply(sess, name, n, lines)
+                lists::list(engine, view, &pool, sess, listed, page)
             }
             cmd => foreign(&cmd),
         })
@@ -333,10 +282,6 @@ fn find(sess: &mut Session, pool: &PoolView, view: &Viewer, keyword: &str, n: u3
         last: !more,
     });
     ok(text)
-}
-
-fn cmd_of(kind: ListKind, page: u32) -> Command {
-    Command::List { kind, page }
 }
 
 /// 同步: a job that pulls every provider's inventory into the pool.

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod networks;
 mod objects;
 pub mod openapi;
+pub mod services;
 pub mod sync;
 pub mod templates;
 pub mod vms;
@@ -50,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/vms", get(vms::list).post(vms::clone))
         .route("/vms/{provider}/{id}", get(vms::get))
         .route("/vms/{provider}/{id}/actions", post(vms::act))
+        .route("/services", get(services::list))
         .route("/datastores", get(datastores::list))
         .route("/datastores/{provider}/{id}", get(datastores::get))
         .route("/networks", get(networks::list))

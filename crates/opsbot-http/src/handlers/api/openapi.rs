@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::clusters::list, super::clusters::get,
         super::hosts::list, super::hosts::get,
         super::vms::list, super::vms::get, super::vms::act, super::vms::clone,
+        super::services::list,
         super::datastores::list, super::datastores::get,
         super::networks::list, super::networks::get,
         super::templates::list, super::templates::get,
@@ -33,12 +34,12 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         ErrorBody, Accepted, Planned,
         super::vms::ActionBody, super::vms::CloneBody,
-        Page<VmDto>, Page<HostDto>, Page<JobDto>,
+        Page<VmDto>, Page<HostDto>, Page<JobDto>, Page<super::services::ServiceDto>,
     )),
     modifiers(&Bearer),
     tags(
         (name = "inventory", description = "The resource pool: datacenters, clusters, hosts, datastores, networks, templates"),
-        (name = "vms", description = "VMs: list, detail, operations, clones"),
+        (name = "vms", description = "VMs: list, detail, operations, clones; services (VMs by business system)"),
         (name = "operations", description = "Pool sync"),
         (name = "jobs", description = "Jobs started by operations: state and progress"),
         (name = "history", description = "Audit log and change history"),

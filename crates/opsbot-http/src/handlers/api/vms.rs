@@ -38,9 +38,17 @@ pub struct Query {
     pub datacenter: Option<String>,
     #[param(example = "Cluster-Prod")]
     pub cluster: Option<String>,
+    /// The host's full or short name (`esxi-dr-02`).
     #[param(example = "esxi-prod-01.dc0.local")]
     pub host: Option<String>,
-    /// A tag the VM carries, exactly (`env:prod`); repeat with commas for all of several.
+    /// A datastore one of the VM's disks is on.
+    #[param(example = "ds-prod-01")]
+    pub datastore: Option<String>,
+    /// A network (port group) one of the VM's NICs is on.
+    #[param(example = "VLAN100-业务网")]
+    pub network: Option<String>,
+    /// A tag the VM carries (`env:prod`, or `env` for any value; ASCII case ignored);
+    /// commas for all of several.
     #[param(example = "env:prod")]
     pub tag: Option<String>,
     /// true: templates instead of VMs.
@@ -55,20 +63,12 @@ pub struct Query {
     pub per_page: Option<u32>,
 }
 
-/// The filters of a VM list, checked; shared by the API and the web UI.
+/// The filters of a VM list, checked, with the order; shared by the API and the web UI.
+/// The matching is the engine's ([`opsbot_engine::filter::VmFilter`]), the one chat's
+/// `虚拟机:关机,集群=…` uses.
 #[derive(Debug, Clone, Default)]
 pub struct VmFilter {
-    pub q: Option<String>,
-    pub name: Option<String>,
-    pub ip: Option<String>,
-    pub power: Option<PowerState>,
-    pub provider: Option<String>,
-    pub datacenter: Option<String>,
-    pub cluster: Option<String>,
-    pub host: Option<String>,
-    /// Every one of these tags.
-    pub tags: Vec<String>,
-    pub template: bool,
+    pub matching: opsbot_engine::filter::VmFilter,
     pub sort: Sort,
     pub descending: bool,
 }
@@ -109,6 +109,8 @@ impl VmFilter {
             &mut q.datacenter,
             &mut q.cluster,
             &mut q.host,
+            &mut q.datastore,
+            &mut q.network,
             &mut q.tag,
             &mut q.sort,
         ] {
@@ -153,24 +155,29 @@ impl VmFilter {
         }
         let lower =
             |o: Option<String>| o.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+        let trim = |o: Option<String>| o.map(|s| s.trim().to_string());
         Ok((
             VmFilter {
-                q: lower(q.q),
-                name: lower(q.name),
-                ip: q.ip.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
-                power: q.power.as_deref().map(parse_power).transpose()?,
-                provider: q.provider,
-                datacenter: q.datacenter,
-                cluster: q.cluster,
-                host: q.host,
-                tags: q
-                    .tag
-                    .iter()
-                    .flat_map(|t| t.split(','))
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty())
-                    .collect(),
-                template: q.template.unwrap_or(false),
+                matching: opsbot_engine::filter::VmFilter {
+                    q: lower(q.q),
+                    name: lower(q.name),
+                    ip: trim(q.ip).filter(|s| !s.is_empty()),
+                    power: q.power.as_deref().map(parse_power).transpose()?,
+                    provider: trim(q.provider),
+                    datacenter: trim(q.datacenter),
+                    cluster: trim(q.cluster),
+                    host: trim(q.host),
+                    datastore: trim(q.datastore),
+                    network: trim(q.network),
+                    tags: q
+                        .tag
+                        .iter()
+                        .flat_map(|t| t.split(','))
+                        .map(|t| t.trim().to_string())
+                        .filter(|t| !t.is_empty())
+                        .collect(),
+                    template: q.template.unwrap_or(false),
+                },
                 sort,
                 descending,
             },
@@ -180,59 +187,8 @@ impl VmFilter {
 
     /// The VMs the caller may see (the engine's decision) that pass the filters, sorted.
     pub fn apply<'a>(&self, viewer: &Viewer, pool: &'a PoolView) -> Vec<&'a Vm> {
-        // `None` for a caller who sees every VM; for a scoped one the engine computes the
-        // answer once per pool version, policy and set of roles.
-        let scoped = viewer.vm_mask(pool, Lens::VMS);
-        let vms = &pool.inventory.vms;
-        let facets = pool.vm_facets();
-        // Placement filters become facet ids once; a name no VM has matches nothing.
-        let id = |f: &Option<String>| f.as_deref().map(|v| pool.facet_id(v));
-        let placement = [
-            id(&self.provider),
-            id(&self.datacenter),
-            id(&self.cluster),
-            id(&self.host),
-        ];
-        if placement.contains(&Some(None)) {
-            return Vec::new();
-        }
-        let [provider, datacenter, cluster, host] = placement.map(Option::flatten);
-        let is = |want: Option<u32>, have: u32| want.is_none_or(|w| w == have);
-        // The text filters as one scan over the whole pool each.
-        let by_text = self.q.as_deref().map(|k| pool.vms_matching(k));
-        let by_ip = self.ip.as_deref().map(|ip| pool.vms_with_ip_prefix(ip));
-        let keep = |i: usize| -> bool {
-            let f = &facets[i];
-            // Numbers first; the VM itself is read only for the text filters.
-            f.template == self.template
-                && self.power.is_none_or(|p| f.power == p)
-                && is(provider, f.provider)
-                && is(datacenter, f.datacenter)
-                && is(cluster, f.cluster)
-                && is(host, f.host)
-                && scoped.as_ref().is_none_or(|seen| seen[i])
-                && by_text.as_ref().is_none_or(|hit| hit[i])
-                && by_ip.as_ref().is_none_or(|hit| hit[i])
-                && self
-                    .name
-                    .as_deref()
-                    .is_none_or(|n| vms[i].name.to_lowercase().contains(n))
-                && self.tags.iter().all(|t| vms[i].tags.contains(t))
-        };
-        // Non-templates come pre-sorted by name, so the common case sorts nothing.
-        let mut hits: Vec<&Vm> = if self.template {
-            (0..vms.len())
-                .filter(|i| keep(*i))
-                .map(|i| &vms[i])
-                .collect()
-        } else {
-            pool.vm_indexes_by_name()
-                .iter()
-                .copied()
-                .filter(|i| keep(*i))
-                .map(|i| &vms[i])
-                .collect()
-        };
+        // By name from the engine; any other order is the API's.
+        let mut hits = self.matching.apply(viewer, pool, Lens::VMS);
         let ip = |v: &Vm| -> Option<Ipv4Addr> {
             v.guest_ip
                 .as_deref()
@@ -240,7 +196,6 @@ impl VmFilter {
                 .and_then(|s| s.parse().ok())
         };
         match self.sort {
-            Sort::Name if self.template => hits.sort_by(|a, b| a.name.cmp(&b.name)),
             Sort::Name => {}
             Sort::Cpu => hits.sort_by_key(|v| v.cpu),
             Sort::Memory => hits.sort_by_key(|v| v.memory_mb),

@@ -1,0 +1,66 @@
+//! Services: the business systems VMs serve, read from one tag (`app:erp`, the key is
+//! `[pool] service_tag`). A VM with two such tags serves both; one without serves none.
+
+use crate::filter::tag_matches;
+use opsbot_core::{PowerState, Vm};
+use std::collections::BTreeMap;
+
+/// One service and its VMs, by name.
+#[derive(Debug, Clone)]
+pub struct Service<'p> {
+    pub name: String,
+    pub vms: Vec<&'p Vm>,
+}
+
+impl<'p> Service<'p> {
+    /// VMs powered on.
+    pub fn up(&self) -> usize {
+        self.vms
+            .iter()
+            .filter(|v| v.power == PowerState::PoweredOn)
+            .count()
+    }
+
+    /// VMs not powered on (off or suspended).
+    pub fn down(&self) -> impl Iterator<Item = &&'p Vm> {
+        self.vms.iter().filter(|v| v.power != PowerState::PoweredOn)
+    }
+
+    /// The tag that selects its VMs (`app:erp`).
+    pub fn tag(&self, key: &str) -> String {
+        format!("{key}:{}", self.name)
+    }
+}
+
+/// The services of `vms` (templates left out), by name, each with its VMs in the order
+/// given.
+pub fn services<'p>(vms: impl IntoIterator<Item = &'p Vm>, key: &str) -> Vec<Service<'p>> {
+    let mut by_name: BTreeMap<String, Vec<&'p Vm>> = BTreeMap::new();
+    for vm in vms.into_iter().filter(|v| !v.template) {
+        for tag in &vm.tags {
+            if let Some((k, value)) = tag.split_once(':') {
+                if k.eq_ignore_ascii_case(key) && !value.is_empty() {
+                    let entry = by_name.entry(value.to_string()).or_default();
+                    if !entry.iter().any(|v| std::ptr::eq(*v, vm)) {
+                        entry.push(vm);
+                    }
+                }
+            }
+        }
+    }
+    by_name
+        .into_iter()
+        .map(|(name, vms)| Service { name, vms })
+        .collect()
+}
+
+/// The name of the service `wanted` among `all`, ASCII case ignored.
+pub fn find<'a, 'p>(all: &'a [Service<'p>], wanted: &str) -> Option<&'a Service<'p>> {
+    all.iter().find(|s| s.name.eq_ignore_ascii_case(wanted))
+}
+
+/// Does `vm` serve the service `name` (under tag key `key`)?
+pub fn serves(vm: &Vm, key: &str, name: &str) -> bool {
+    let tag = format!("{key}:{name}");
+    vm.tags.iter().any(|t| tag_matches(t, &tag))
+}
