@@ -745,6 +745,34 @@ async fn overview_hosts_and_datastores_open_the_vm_lists_they_summarise() {
         listed(&html),
         vms().filter(|v| v.tags.contains(&tag)).count() as u64
     );
+    // A network row opens the VMs on it, in its datacenter; the filter stays on the
+    // page (a chip that clears it) and on the next page's link.
+    let (_, nets) = page(&w, &session, "/ui/networks").await;
+    let net = vms()
+        .find(|v| !v.nics.is_empty())
+        .map(|v| (v.nics[0].network.clone(), v.datacenter.clone()))
+        .unwrap();
+    let link = format!(
+        "/ui/vms?network={}&datacenter={}",
+        opsbot_http_encode(&net.0),
+        opsbot_http_encode(&net.1)
+    );
+    assert!(
+        nets.contains(&link.replace('&', "&amp;")),
+        "{link} in {nets}"
+    );
+    let on_net = vms()
+        .filter(|v| v.datacenter == net.1 && v.nics.iter().any(|n| n.network == net.0))
+        .count() as u64;
+    let (_, html) = page(&w, &session, &link).await;
+    assert_eq!(listed(&html), on_net, "{html}");
+    assert!(
+        html.contains(&format!("网络 {} 上的虚拟机", net.0)),
+        "{html}"
+    );
+    if on_net > 20 {
+        assert!(html.contains(&format!("network={}", opsbot_http_encode(&net.0))));
+    }
     // Bars say what they measure.
     assert!(
         stores.contains("已用 ") && overview.contains("已用 "),

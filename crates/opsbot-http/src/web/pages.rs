@@ -284,10 +284,13 @@ pub struct VmsQuery {
     host: Option<String>,
     tag: Option<String>,
     datastore: Option<String>,
+    network: Option<String>,
+    datacenter: Option<String>,
     page: Option<u32>,
 }
 
-/// `/ui/vms?q=&power=&cluster=&host=&tag=&datastore=&page=`: search and filters.
+/// `/ui/vms?q=&power=&cluster=&host=&tag=&datastore=&network=&datacenter=&page=`: search
+/// and the engine's VM filter, the same one chat's 虚拟机:… and the REST API use.
 pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
     let auth = &user.auth;
     let viewer = auth.viewer();
@@ -302,6 +305,9 @@ pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
         cluster: q.cluster.clone(),
         host: q.host.clone(),
         tag: q.tag.clone(),
+        datastore: q.datastore.clone(),
+        network: q.network.clone(),
+        datacenter: q.datacenter.clone(),
         ..api_vms::Query::default()
     }) {
         Ok(f) => f,
@@ -319,15 +325,11 @@ pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
         return unavailable(&user);
     };
     let mut hits = filter.apply(&viewer, &pool);
-    // The REST filter has no datastore key yet: the VMs with a disk there.
     let datastore = q
         .datastore
         .as_deref()
         .map(str::trim)
         .filter(|d| !d.is_empty());
-    if let Some(ds) = datastore {
-        hits.retain(|v| v.disks.iter().any(|d| d.datastore == ds));
-    }
     let keyword = q.q.as_deref().map(str::trim).unwrap_or("");
     let exact = if keyword.is_empty() {
         Vec::new()
@@ -373,20 +375,43 @@ pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
     hosts.sort_unstable();
     hosts.dedup();
     let enc = |s: &Option<String>| super::login::encode(s.as_deref().unwrap_or(""));
-    let others = format!(
-        "q={}&power={}&cluster={}&host={}&tag={}",
-        enc(&q.q),
-        enc(&q.power),
-        enc(&q.cluster),
-        enc(&q.host),
-        enc(&q.tag),
-    );
-    let query = format!("{others}&datastore={}", enc(&q.datastore));
+    // Filters that have no control on the page (they arrive from a link: a datastore's
+    // bar, a network row) show as chips; each chip's link is the query without it.
+    let keyed = [
+        ("q", &q.q),
+        ("power", &q.power),
+        ("cluster", &q.cluster),
+        ("host", &q.host),
+        ("tag", &q.tag),
+        ("datastore", &q.datastore),
+        ("network", &q.network),
+        ("datacenter", &q.datacenter),
+    ];
+    let query_without = |skip: &str| -> String {
+        keyed
+            .iter()
+            .filter(|(k, _)| *k != skip)
+            .map(|(k, v)| format!("{k}={}", enc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let query = query_without("");
+    let chips: Vec<minijinja::Value> = [
+        ("datastore", "存储", &q.datastore),
+        ("network", "网络", &q.network),
+        ("datacenter", "数据中心", &q.datacenter),
+    ]
+    .into_iter()
+    .filter_map(|(key, label, value)| {
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        Some(context! { key => key, label => label, value => value, clear => query_without(key) })
+    })
+    .collect();
     ctx.templates.page(
         "vms.html",
         context! {
             vms => rows, total => total, page => page, pages => pages, query => query,
-            query_any_datastore => others,
+            chips => chips,
             clusters => clusters, hosts => hosts, tags => tags,
             may_clone => auth.may(CLONE),
             f => context! {
