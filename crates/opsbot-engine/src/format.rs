@@ -17,18 +17,42 @@ pub fn page<T>(title: &str, items: &[T], page: u32, line: impl Fn(&T) -> String)
     paged(title, items.len() as u64, page as u32, &lines)
 }
 
+/// [`page`] for items that carry their own number (templates: `克隆:2,…` names template
+/// 2), shown instead of the position, so a list never has two numberings.
+pub fn page_by_number<T>(
+    title: &str,
+    items: &[T],
+    page: u32,
+    number: impl Fn(&T) -> u32,
+    line: impl Fn(&T) -> String,
+) -> (String, bool) {
+    let pages = items.len().div_ceil(PAGE_SIZE).max(1);
+    let page = (page as usize).clamp(1, pages);
+    let shown = items.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE);
+    let lines: Vec<(u64, String)> = shown.map(|t| (u64::from(number(t)), line(t))).collect();
+    numbered(title, items.len() as u64, page as u32, &lines)
+}
+
 /// Page `page` of a list of `total` items whose lines for that page were fetched
 /// elsewhere (a store query), with the same header, numbering and footer as [`page`].
 pub fn paged(title: &str, total: u64, page: u32, lines: &[String]) -> (String, bool) {
     let pages = total.div_ceil(PAGE_SIZE as u64).max(1);
+    let start = (u64::from(page).clamp(1, pages) - 1) * PAGE_SIZE as u64;
+    let lines: Vec<(u64, String)> = (start + 1..)
+        .zip(lines.iter().take(PAGE_SIZE).cloned())
+        .collect();
+    numbered(title, total, page, &lines)
+}
+
+fn numbered(title: &str, total: u64, page: u32, lines: &[(u64, String)]) -> (String, bool) {
+    let pages = total.div_ceil(PAGE_SIZE as u64).max(1);
     let page = u64::from(page).clamp(1, pages);
-    let start = (page - 1) as usize * PAGE_SIZE;
     let mut out = format!("【{title}】共 {total} 个");
     if pages > 1 {
         let _ = write!(out, ",第 {page}/{pages} 页");
     }
-    for (i, line) in lines.iter().take(PAGE_SIZE).enumerate() {
-        let _ = write!(out, "\n{}. {line}", start + i + 1);
+    for (n, line) in lines {
+        let _ = write!(out, "\n{n}. {line}");
     }
     if total == 0 {
         out.push_str("\n(无)");

@@ -118,11 +118,18 @@ pub(super) fn list(
             .into_iter()
             .map(|d| format!("{} ({})", d.name, d.provider))
             .collect(),
-        ListKind::Templates => view
-            .templates(pool, Lens::TEMPLATES)
-            .into_iter()
-            .map(|t| format!("[{}] {} {}", t.number, t.name, t.guest_os))
-            .collect(),
+        ListKind::Templates => {
+            // Numbered by the template's own number, the one 克隆 takes.
+            let templates = view.templates(pool, Lens::TEMPLATES);
+            let (text, more) = format::page_by_number(
+                &title,
+                &templates,
+                n,
+                |t| t.number,
+                |t| format!("{} {}", t.name, t.guest_os),
+            );
+            return remember(sess, &listed, n, text, more);
+        }
         ListKind::Alerts | ListKind::DeadLetters | ListKind::Jobs => {
             unreachable!("{name} is not a pool list")
         }
@@ -140,6 +147,11 @@ fn paged<T>(
     line: impl Fn(&T) -> String,
 ) -> Response {
     let (text, more) = page(title, items, n, line);
+    remember(sess, listed, n, text, more)
+}
+
+/// Answers with one page of a list and remembers it for 下一页.
+fn remember(sess: &mut Session, listed: &Listed<'_>, n: u32, text: String, more: bool) -> Response {
     sess.paging = Some(Paging {
         command: listed.command(),
         page: n.max(1),
