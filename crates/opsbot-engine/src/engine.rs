@@ -753,6 +753,7 @@ impl Engine {
         sink: &Arc<dyn ReplySink>,
         name: &'static str,
         summary: String,
+        cancellable: bool,
         work: impl FnOnce(JobProgress) -> JobFuture,
     ) -> Result<Response, StoreError> {
         let ctx = JobContext {
@@ -761,6 +762,7 @@ impl Engine {
             chat: asker.msg.chat.clone(),
             command: name,
             text: asker.msg.text.clone(),
+            cancellable,
         };
         let id = self.jobs.start(ctx, sink.clone(), work).await?;
         Ok(Response::new(

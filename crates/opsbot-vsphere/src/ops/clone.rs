@@ -242,6 +242,16 @@ pub(super) async fn clone(
         }
         Err(e) => return Err(fail(e)),
     };
+    // The clone exists now: from here it is finished, not cancelled (stopping would
+    // leave a half-made VM behind). A cancellation that came too late is said so.
+    if opsbot_core::commit_cancel(progress).is_err() {
+        progress.report(
+            70,
+            &Step::CancelRefused {
+                detail: "克隆已完成,无法再取消".into(),
+            },
+        );
+    }
     let new_vm =
         result
             .as_ref()

@@ -15,7 +15,7 @@
   var card = document.querySelector("[data-job]");
   if (!card) { return; }
   var id = card.getAttribute("data-job");
-  var labels = { running: "进行中", succeeded: "成功", failed: "失败", interrupted: "已中断" };
+  var labels = { running: "进行中", succeeded: "成功", failed: "失败", interrupted: "已中断", cancelled: "已取消" };
   function poll() {
     fetch("/api/v1/jobs/" + encodeURIComponent(id), { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
