@@ -412,7 +412,10 @@ async fn menu_tree_navigates_runs_and_returns() {
     // Still at the VM's actions: an input action, then back.
     let r = h.say(ADMIN, "5").await;
     assert!(r.text.contains("请输入新的 CPU 数量"), "{}", r.text);
-    let (_, _, state) = h.run(ADMIN, "6").await;
+    // A CPU change is confirmed, from the menu too.
+    let r = h.say(ADMIN, "6").await;
+    assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
+    let (_, _, state) = h.run(ADMIN, "y").await;
     assert_eq!(state, Some(JobState::Succeeded));
     assert_eq!(h.vm("web-04").await.unwrap().cpu, 6);
     let r = h.say(ADMIN, "2").await;

@@ -105,7 +105,7 @@ pub(crate) async fn cancel_job(
     }
     if job.state != JobState::Running {
         return Ok(failed(format!(
-            "任务 {id}({})已经{},无需取消",
+            "任务 {id}({})已结束({}),无需取消",
             job.command,
             job.state.label()
         )));
