@@ -222,6 +222,8 @@ pub(super) async fn clone(
         pool,
         host: Some(host.moref),
     };
+    // Asked to stop before the copy starts: nothing exists yet.
+    opsbot_core::check_cancel(progress)?;
     let mut on_progress = |p: u8| progress.report(super::scale(p, 10, 70), &Step::CloningDisks);
     let result = match ctx
         .task(
