@@ -40,7 +40,8 @@ pub use outcome::{
 };
 pub use policy::{Policy, Role, Scope};
 pub use provider::{
-    check_cancel, commit_cancel, Cancel, CancelRequest, InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+    check_cancel, commit_cancel, Cancel, CancelRequest, InventoryRead, NoProgress, OpOutcome,
+    Progress, Provider, ProviderError, VmOperation,
 };
 pub use provider_config::{ProviderSection, SectionError};
 pub use subsystem::{Feature, Registry, Subsystem};

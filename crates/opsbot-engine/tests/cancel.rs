@@ -83,7 +83,11 @@ async fn the_owner_cancels_a_running_sim_clone_and_is_told() {
 
     let r = h.say("alice", &format!("取消:#{}", id.0)).await;
     assert_eq!(r.status, Status::Ok, "{}", r.text);
-    assert!(r.text.contains(&format!("已请求取消任务 {id}")), "{}", r.text);
+    assert!(
+        r.text.contains(&format!("已请求取消任务 {id}")),
+        "{}",
+        r.text
+    );
 
     let (replies, state) = c.until_done().await;
     assert_eq!(state, JobState::Cancelled, "{replies:?}");

@@ -45,7 +45,11 @@ async fn cpu_and_memory_confirmation_stays_configurable() {
     settings.confirm.remove("CPU");
     let h = harness_with(admin_policy(), settings, None).await;
     let (r, replies, state) = h.run(ADMIN, "CPU:web-01,6").await;
-    assert!(r.job().is_some(), "not confirmed when configured so: {}", r.text);
+    assert!(
+        r.job().is_some(),
+        "not confirmed when configured so: {}",
+        r.text
+    );
     assert_eq!(state, Some(JobState::Succeeded), "{replies:?}");
     let r = h.say(ADMIN, "内存:web-01,16").await;
     assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
@@ -167,7 +171,11 @@ async fn a_datastore_in_another_datacenter_lists_the_vms_datastores() {
     );
     let r = h.say(ADMIN, "加盘:web-02,9999,ds-prod-01").await;
     assert_eq!(r.status, Status::Invalid, "{}", r.text);
-    assert!(r.text.contains("剩余 3420 GiB,不足以添加 9999 GiB"), "{}", r.text);
+    assert!(
+        r.text.contains("剩余 3420 GiB,不足以添加 9999 GiB"),
+        "{}",
+        r.text
+    );
     let (r, replies, state) = h.run(ADMIN, "加盘:web-02,10,ds-prod-02").await;
     assert_eq!(state, Some(JobState::Succeeded), "{} {replies:?}", r.text);
 }

@@ -747,7 +747,10 @@ async fn impossible_plans_are_422_with_the_choices() {
             "web-02 已经在 VLAN100-业务网",
         ),
         (json!({"action": "set_cpu", "count": 4}), "已经是 4 个 CPU"),
-        (json!({"action": "set_memory", "gb": 4}), "减少内存需要先关机"),
+        (
+            json!({"action": "set_memory", "gb": 4}),
+            "减少内存需要先关机",
+        ),
         (
             json!({"action": "add_disk", "gb": 10, "datastore": "ds-dr-01"}),
             "存储 ds-dr-01 在数据中心 DC1",
@@ -785,7 +788,10 @@ async fn impossible_plans_are_422_with_the_choices() {
         )
         .await;
     assert_eq!(s, 200, "{plan}");
-    assert_eq!(plan["destructive"], true, "CPU changes are confirmed: {plan}");
+    assert_eq!(
+        plan["destructive"], true,
+        "CPU changes are confirmed: {plan}"
+    );
     assert!(
         plan["summary"]
             .as_str()
@@ -829,10 +835,7 @@ async fn a_running_job_is_cancelled_over_rest() {
     assert_eq!(s, 202, "{b}");
     assert_eq!(b["job"], id);
     assert_eq!(b["status_url"], format!("/api/v1/jobs/{id}"));
-    assert!(
-        b["message"].as_str().unwrap().contains("已请求取消"),
-        "{b}"
-    );
+    assert!(b["message"].as_str().unwrap().contains("已请求取消"), "{b}");
     let job = w.wait_job(&admin, id).await;
     assert_eq!(job["state"], "cancelled", "{job}");
     let (_, found) = w.get(&admin, "/api/v1/vms?name=api-cancel-me").await;

@@ -12,7 +12,9 @@ pub mod synthetic;
 pub use config::Config;
 
 use async_trait::async_trait;
-use opsbot_core::{check_cancel, Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
+use opsbot_core::{
+    check_cancel, Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+};
 use opsbot_store::StateStore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

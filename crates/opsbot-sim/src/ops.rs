@@ -3,9 +3,9 @@
 use crate::seed::{ascii_hostname, mac, sim_tags, uuid};
 use crate::{SimProvider, SimState};
 use opsbot_core::{
-    commit_cancel, Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, NetworkName, OpOutcome,
-    PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection, ResetReason,
-    SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
+    commit_cancel, Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, NetworkName,
+    OpOutcome, PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection,
+    ResetReason, SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
 };
 
 fn reject(r: Rejection) -> ProviderError {

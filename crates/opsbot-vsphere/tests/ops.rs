@@ -877,15 +877,13 @@ async fn cancel_task_reaches_the_tasks_moref() {
         kind: "VirtualMachine".into(),
         value: env.id(VM0),
     };
-    let answer = env
-        .client
-        .invoke("PowerOffVM_Task", &vm, "")
-        .await
-        .unwrap();
+    let answer = env.client.invoke("PowerOffVM_Task", &vm, "").await.unwrap();
     let task = answer.child("returnval").unwrap().moref().unwrap();
     env.client.wait_task(&task, &mut |_| {}).await.unwrap();
     let err = env.client.cancel_task(&task).await.unwrap_err();
-    let kind = err.fault_kind().unwrap_or_else(|| panic!("a fault: {err:?}"));
+    let kind = err
+        .fault_kind()
+        .unwrap_or_else(|| panic!("a fault: {err:?}"));
     assert!(
         kind == "InvalidState" || kind == "MethodNotFound",
         "an ended task refuses: {err:?}"
@@ -920,7 +918,15 @@ async fn a_clone_is_cancelled_until_its_copy_is_done() {
         cancel: opsbot_core::Cancel::default(),
         at: 10,
     };
-    match execute(&env.client, PROVIDER, &env.guest, &clone("cancel-early", 61), &early).await {
+    match execute(
+        &env.client,
+        PROVIDER,
+        &env.guest,
+        &clone("cancel-early", 61),
+        &early,
+    )
+    .await
+    {
         Err(ProviderError::Cancelled) => {}
         other => panic!("expected Cancelled, got {other:?}"),
     }
@@ -935,11 +941,28 @@ async fn a_clone_is_cancelled_until_its_copy_is_done() {
         cancel: opsbot_core::Cancel::default(),
         at: 70,
     };
-    let out = execute(&env.client, PROVIDER, &env.guest, &clone("cancel-late", 62), &late)
-        .await
-        .unwrap();
-    assert!(said(&out).starts_with("克隆完成: cancel-late"), "{}", said(&out));
-    let notes: Vec<String> = late.notes.0.lock().unwrap().iter().map(|(_, n)| n.clone()).collect();
+    let out = execute(
+        &env.client,
+        PROVIDER,
+        &env.guest,
+        &clone("cancel-late", 62),
+        &late,
+    )
+    .await
+    .unwrap();
+    assert!(
+        said(&out).starts_with("克隆完成: cancel-late"),
+        "{}",
+        said(&out)
+    );
+    let notes: Vec<String> = late
+        .notes
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n.clone())
+        .collect();
     assert!(
         notes.contains(&"未能取消(克隆已完成,无法再取消),操作继续".to_string()),
         "{notes:?}"

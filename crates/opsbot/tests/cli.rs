@@ -765,14 +765,20 @@ fn impossible_plans_exit_2_before_the_prompt() {
     for (line, wants) in [
         (
             "换网:web-02,999",
-            &["数据中心 DC0 没有端口组或 VLAN \"999\"", "VLAN200-数据库(VLAN 200)"][..],
+            &[
+                "数据中心 DC0 没有端口组或 VLAN \"999\"",
+                "VLAN200-数据库(VLAN 200)",
+            ][..],
         ),
         ("换网:web-02,100", &["web-02 已经在 VLAN100-业务网"][..]),
         ("CPU:web-01,4", &["web-01 已经是 4 个 CPU"][..]),
         ("内存:web-01,4", &["减少内存需要先关机"][..]),
         (
             "加盘:web-02,10,ds-dr-01",
-            &["不在 web-02 所在的数据中心 DC0", "ds-prod-02(剩余 5120 GiB)"][..],
+            &[
+                "不在 web-02 所在的数据中心 DC0",
+                "ds-prod-02(剩余 5120 GiB)",
+            ][..],
         ),
     ] {
         let o = chat(dir.path(), &["-c", line]);
@@ -817,7 +823,14 @@ impl Interactive {
         )
         .unwrap();
         let mut child = opsbot(dir)
-            .args(["chat", "--config", cfg.to_str().unwrap(), "--user", "ops", "--yes"])
+            .args([
+                "chat",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--user",
+                "ops",
+                "--yes",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -885,7 +898,10 @@ fn a_running_sim_job_is_cancelled_from_the_console() {
     let asked = chat_.until("已请求取消任务 #1");
     assert!(asked.contains("克隆"), "{asked}");
     let ended = chat_.until("#1 已取消");
-    assert!(ended.starts_with("🚫") || ended.contains("🚫 #1"), "{ended}");
+    assert!(
+        ended.starts_with("🚫") || ended.contains("🚫 #1"),
+        "{ended}"
+    );
     chat_.stdin = None; // Ctrl-D: nothing runs any more, so it leaves at once.
     let status = wait_exit(&mut chat_.child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0), "{:?}", chat_.seen);
@@ -893,7 +909,11 @@ fn a_running_sim_job_is_cancelled_from_the_console() {
     let o = chat(dir.path(), &["-c", "任务:1"]);
     assert!(text(&o).contains("状态: 已取消"), "{}", text(&o));
     let o = chat(dir.path(), &["-c", "查:cancel-me"]);
-    assert!(!text(&o).contains("IP: 10.96.0.60"), "nothing cloned: {}", text(&o));
+    assert!(
+        !text(&o).contains("IP: 10.96.0.60"),
+        "nothing cloned: {}",
+        text(&o)
+    );
 }
 
 #[test]

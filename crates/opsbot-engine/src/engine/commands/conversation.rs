@@ -33,11 +33,10 @@ pub const CANCEL: CommandSpec = CommandSpec::new(
             None => Ok(Command::Cancel),
             Some(id) => {
                 let digits = id.trim_start_matches('#');
-                let id: i64 = digits
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| a.usage(format!("任务编号「{id}」不是正整数,例如 取消:#22")))?;
+                let id: i64 =
+                    digits.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        a.usage(format!("任务编号「{id}」不是正整数,例如 取消:#22"))
+                    })?;
                 Ok(Command::CancelJob { id })
             }
         }

@@ -116,9 +116,10 @@ pub(super) fn check(pool: &PoolView, vm: &Vm, op: VmOperation) -> Result<VmOpera
             datastore,
         } => {
             // Without a datastore the provider places the disk beside the first one.
-            let wanted = match datastore.clone().or_else(|| {
-                vm.disks.first().map(|d| d.datastore.clone())
-            }) {
+            let wanted = match datastore
+                .clone()
+                .or_else(|| vm.disks.first().map(|d| d.datastore.clone()))
+            {
                 Some(w) => w,
                 None => {
                     return Err(format!(
@@ -154,7 +155,10 @@ fn size_choices(vm: &Vm, current: u64, max: u64, unit: &str) -> String {
         if current >= max {
             format!("它已达到主机上限 {max}{unit};减少需要先关机")
         } else {
-            format!("开机中只能增加: 可选 {}–{max}{unit},减少需要先关机", current + 1)
+            format!(
+                "开机中只能增加: 可选 {}–{max}{unit},减少需要先关机",
+                current + 1
+            )
         }
     } else {
         format!("可选 1–{max}{unit}(当前 {current}{unit})")

@@ -252,8 +252,10 @@ fn run(mut cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                             format!("⛔ 您没有权限 ping 资源池以外的地址 {ip}"),
                         ));
                     }
+                    // The system ping is not a provider operation: it cannot be cancelled.
+                    let what = format!("ping {ip}");
                     engine
-                        .start_job(asker, cx.sink, name, format!("ping {ip}"), false, move |_| {
+                        .start_job(asker, cx.sink, name, what, false, move |_| {
                             Box::pin(host_ping(ip))
                         })
                         .await
@@ -450,9 +452,9 @@ async fn confirm_or_start(
     };
     let store = engine.store.clone();
     let source = asker.source();
-    let cancellable = p.can_cancel(&op);
+    let can_stop = p.can_cancel(&op);
     engine
-        .start_job(asker, cx.sink, name, summary, cancellable, move |progress| {
+        .start_job(asker, cx.sink, name, summary, can_stop, move |progress| {
             Box::pin(async move {
                 let outcome = match p.execute(&op, &progress).await {
                     Ok(outcome) => outcome,
