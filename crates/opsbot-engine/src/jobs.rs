@@ -95,6 +95,8 @@ struct Running {
     /// `None`: the work cannot be cancelled.
     cancel: Option<Cancel>,
     stopped: Arc<AtomicBool>,
+    /// Who asked to cancel it (the asker is told, when it was someone else).
+    cancelled_by: Option<String>,
     sink: Arc<dyn ReplySink>,
     ctx: JobContext,
     started: Instant,
@@ -221,6 +223,7 @@ impl JobRunner {
                 abort: task.abort_handle(),
                 cancel,
                 stopped,
+                cancelled_by: None,
                 sink,
                 ctx,
                 started: Instant::now(),
@@ -230,15 +233,19 @@ impl JobRunner {
         Ok(id)
     }
 
-    /// Asks job `id`'s provider to stop it. Who may ask is the caller's decision.
-    pub fn cancel(&self, id: JobId) -> CancelOutcome {
-        let running = self.running.lock().expect("jobs lock");
-        let Some(job) = running.get(&id) else {
+    /// Asks job `id`'s provider to stop it, for user `by`. Who may ask is the caller's
+    /// decision.
+    pub fn cancel(&self, id: JobId, by: &str) -> CancelOutcome {
+        let mut running = self.running.lock().expect("jobs lock");
+        let Some(job) = running.get_mut(&id) else {
             return CancelOutcome::NotRunningHere;
         };
         match job.cancel.as_ref().map(Cancel::request) {
             None => CancelOutcome::NotCancellable,
-            Some(CancelRequest::Taken) => CancelOutcome::Requested,
+            Some(CancelRequest::Taken) => {
+                job.cancelled_by = Some(by.to_string());
+                CancelOutcome::Requested
+            }
             Some(CancelRequest::AlreadyAsked) => CancelOutcome::AlreadyRequested,
             Some(CancelRequest::TooLate) => CancelOutcome::TooLate,
         }
@@ -283,7 +290,12 @@ impl JobRunner {
             Err(msg) if cancelled => (
                 JobState::Cancelled,
                 AuditResult::Cancelled,
-                format!("🚫 {id} 已取消: {msg}"),
+                match &job.cancelled_by {
+                    Some(by) if *by != job.ctx.user => {
+                        format!("🚫 {id} 已取消(由 {by} 取消): {msg}")
+                    }
+                    _ => format!("🚫 {id} 已取消: {msg}"),
+                },
             ),
             Err(msg) => (
                 JobState::Failed,

@@ -153,6 +153,11 @@ async fn only_the_owner_or_an_administrator_may_cancel() {
     assert!(said.contains("已请求取消"), "{said}");
     let (replies, state) = c.until_done().await;
     assert_eq!(state, JobState::Cancelled, "{replies:?}");
+    let last = &replies.last().unwrap().text;
+    assert!(
+        last.starts_with(&format!("🚫 {id} 已取消(由 {ADMIN} 取消)")),
+        "bob hears who: {last}"
+    );
 
     match h.engine.cancel_job(&admin, JobId(9999)).await {
         Err(Refusal::NotFound(m)) => assert!(m.contains("不存在"), "{m}"),

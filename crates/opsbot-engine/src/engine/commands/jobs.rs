@@ -110,7 +110,7 @@ pub(crate) async fn cancel_job(
             job.state.label()
         )));
     }
-    Ok(match engine.jobs.cancel(id) {
+    Ok(match engine.jobs.cancel(id, viewer.user()) {
         CancelOutcome::Requested => ok(format!(
             "已请求取消任务 {id}({}):正在停止,结束时会通知发起人",
             job.command
