@@ -93,6 +93,15 @@ pub(super) fn check(pool: &PoolView, vm: &Vm, op: VmOperation) -> Result<VmOpera
             Ok(VmOperation::SetMemory { vm: id, gb })
         }
         VmOperation::SetNetwork { vm: id, network } => {
+            // A pool that knows no port group here cannot judge: the provider will.
+            if !pool
+                .inventory
+                .networks
+                .iter()
+                .any(|n| n.provider == vm.provider && n.datacenter == vm.datacenter)
+            {
+                return Ok(VmOperation::SetNetwork { vm: id, network });
+            }
             let net = resolve_network(pool, vm, &network)?;
             let Some(nic) = vm.nics.first() else {
                 return Err(refuse(Rejection::NoNic {
@@ -115,13 +124,19 @@ pub(super) fn check(pool: &PoolView, vm: &Vm, op: VmOperation) -> Result<VmOpera
             gb,
             datastore,
         } => {
-            // Without a datastore the provider places the disk beside the first one.
-            let wanted = match datastore
-                .clone()
-                .or_else(|| vm.disks.first().map(|d| d.datastore.clone()))
-            {
-                Some(w) => w,
-                None => {
+            // A pool that knows no datastore of this provider cannot judge.
+            let known = pool
+                .inventory
+                .datastores
+                .iter()
+                .any(|d| d.provider == vm.provider);
+            let ds = match (&datastore, vm.disks.first()) {
+                _ if !known => None,
+                (Some(wanted), _) => Some(datastore_in(pool, vm, wanted)?),
+                // Without a datastore the provider places the disk beside the first
+                // one; one the pool does not know is the provider's to judge.
+                (None, Some(first)) => datastore_in(pool, vm, &first.datastore).ok(),
+                (None, None) => {
                     return Err(format!(
                         "{} 没有磁盘,请指定存储;可选: {}",
                         vm.name,
@@ -129,8 +144,7 @@ pub(super) fn check(pool: &PoolView, vm: &Vm, op: VmOperation) -> Result<VmOpera
                     ))
                 }
             };
-            let ds = datastore_in(pool, vm, &wanted)?;
-            if u64::from(gb) > ds.free_gb {
+            if let Some(ds) = ds.filter(|ds| u64::from(gb) > ds.free_gb) {
                 return Err(refuse(Rejection::NotEnoughSpace {
                     datastore: ds.name.clone(),
                     free_gb: ds.free_gb,
