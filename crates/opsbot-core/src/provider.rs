@@ -132,8 +132,10 @@ pub trait Progress: Send + Sync {
 /// A running operation's cancellation, shared by the job that asks for it and the
 /// provider that honours it. Once the provider has passed its point of no return
 /// ([`Cancel::commit`]) a request is refused, and once a request is taken the provider
-/// can no longer commit: the two never both succeed, so the job ends either cancelled
-/// with nothing (further) done, or done.
+/// can no longer commit: the two never both succeed, so the job ends cancelled with
+/// nothing (further) done, or done. (A provider whose remote side finished the step
+/// before it could stop it, such as a vCenter task that completed as CancelTask was
+/// sent, goes on and says the cancellation came too late.)
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicU8>);
 

@@ -265,11 +265,6 @@ impl JobRunner {
         jobs
     }
 
-    /// Whether job `id` runs in this process.
-    pub fn is_running_here(&self, id: JobId) -> bool {
-        self.running.lock().expect("jobs lock").contains_key(&id)
-    }
-
     async fn finish(&self, id: JobId, result: Result<String, String>) {
         let Some(job) = self.running.lock().expect("jobs lock").remove(&id) else {
             return;
