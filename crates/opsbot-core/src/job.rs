@@ -21,6 +21,9 @@ pub enum JobState {
     /// The process stopped (SIGTERM, crash) before the job finished; its real
     /// outcome on the provider is unknown and must be checked.
     Interrupted,
+    /// Stopped on request (`取消:#N`) before it finished; what it had done so far was
+    /// undone or never committed by the provider.
+    Cancelled,
 }
 
 impl JobState {
@@ -30,6 +33,7 @@ impl JobState {
             JobState::Succeeded => "succeeded",
             JobState::Failed => "failed",
             JobState::Interrupted => "interrupted",
+            JobState::Cancelled => "cancelled",
         }
     }
 
@@ -39,6 +43,7 @@ impl JobState {
             "succeeded" => JobState::Succeeded,
             "failed" => JobState::Failed,
             "interrupted" => JobState::Interrupted,
+            "cancelled" => JobState::Cancelled,
             _ => return None,
         })
     }
@@ -53,6 +58,7 @@ impl JobState {
             JobState::Succeeded => "成功",
             JobState::Failed => "失败",
             JobState::Interrupted => "已中断",
+            JobState::Cancelled => "已取消",
         }
     }
 }
@@ -73,4 +79,25 @@ pub struct JobRecord {
     pub message: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobState;
+
+    /// The stores keep the state as its text: every state reads back as itself.
+    #[test]
+    fn every_state_reads_back_from_its_text() {
+        for s in [
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Interrupted,
+            JobState::Cancelled,
+        ] {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(JobState::Cancelled.label(), "已取消");
+        assert!(JobState::Cancelled.is_final());
+    }
 }

@@ -41,7 +41,8 @@ pub use outcome::{
 };
 pub use policy::{Policy, Role, Scope};
 pub use provider::{
-    InventoryRead, NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+    check_cancel, commit_cancel, Cancel, CancelRequest, InventoryRead, NoProgress, OpOutcome,
+    Progress, Provider, ProviderError, VmOperation,
 };
 pub use provider_config::{ProviderSection, SectionError};
 pub use subsystem::{Feature, Registry, Subsystem};

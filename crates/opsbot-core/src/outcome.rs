@@ -490,4 +490,9 @@ pub enum Step {
     Pinging {
         ip: String,
     },
+    /// A cancellation was asked for, and the provider could not stop the operation
+    /// (in its own words): it goes on.
+    CancelRefused {
+        detail: String,
+    },
 }

@@ -5,6 +5,8 @@ use crate::inventory::{Inventory, Vm};
 use crate::outcome::{Done, Outage, Rejection, Step};
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 /// An operation on one VM, addressed by the provider's id for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,9 +118,92 @@ pub struct OpOutcome {
     pub vm: Option<Vm>,
 }
 
-/// Progress callback for long operations (percent 0..=100 and the step reached).
+/// Progress callback for long operations (percent 0..=100 and the step reached), and
+/// the way back from the job to the running operation: its cancellation.
 pub trait Progress: Send + Sync {
     fn report(&self, percent: u8, step: &Step);
+    /// The job's cancellation, when the job can be cancelled (see
+    /// [`Provider::can_cancel`]); a provider that honours it looks at it between steps.
+    fn cancel(&self) -> Option<&Cancel> {
+        None
+    }
+}
+
+/// A running operation's cancellation, shared by the job that asks for it and the
+/// provider that honours it. Once the provider has passed its point of no return
+/// ([`Cancel::commit`]) a request is refused, and once a request is taken the provider
+/// can no longer commit: the two never both succeed, so the job ends cancelled with
+/// nothing (further) done, or done. (A provider whose remote side finished the step
+/// before it could stop it, such as a vCenter task that completed as CancelTask was
+/// sent, goes on and says the cancellation came too late.)
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicU8>);
+
+const OPEN: u8 = 0;
+const REQUESTED: u8 = 1;
+const COMMITTED: u8 = 2;
+
+/// What [`Cancel::request`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelRequest {
+    /// Taken: the provider stops at its next check.
+    Taken,
+    /// Someone asked before.
+    AlreadyAsked,
+    /// The provider is past its point of no return: the operation will finish.
+    TooLate,
+}
+
+impl Cancel {
+    /// Asks the operation to stop.
+    pub fn request(&self) -> CancelRequest {
+        match self
+            .0
+            .compare_exchange(OPEN, REQUESTED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => CancelRequest::Taken,
+            Err(REQUESTED) => CancelRequest::AlreadyAsked,
+            Err(_) => CancelRequest::TooLate,
+        }
+    }
+
+    /// Whether a cancellation was asked for (and taken).
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::Acquire) == REQUESTED
+    }
+
+    /// The provider is about to do what cannot be stopped or undone: from now on
+    /// requests are refused. `Err(ProviderError::Cancelled)` when one came first: the
+    /// provider must stop instead.
+    pub fn commit(&self) -> Result<(), ProviderError> {
+        match self
+            .0
+            .compare_exchange(OPEN, COMMITTED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) | Err(COMMITTED) => Ok(()),
+            Err(_) => Err(ProviderError::Cancelled),
+        }
+    }
+
+    /// `Err(ProviderError::Cancelled)` when a cancellation was asked for: a check
+    /// between steps.
+    pub fn check(&self) -> Result<(), ProviderError> {
+        if self.is_requested() {
+            Err(ProviderError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The job's cancellation as seen by a provider: [`Cancel::check`] when there is one.
+pub fn check_cancel(progress: &dyn Progress) -> Result<(), ProviderError> {
+    progress.cancel().map_or(Ok(()), Cancel::check)
+}
+
+/// [`Cancel::commit`] when there is a cancellation.
+pub fn commit_cancel(progress: &dyn Progress) -> Result<(), ProviderError> {
+    progress.cancel().map_or(Ok(()), Cancel::commit)
 }
 
 /// A progress sink that ignores everything, for quick operations and tests.
@@ -147,6 +232,10 @@ pub enum ProviderError {
     Unavailable { provider: String, cause: Outage },
     #[error("{0} is not supported by this provider")]
     Unsupported(&'static str),
+    /// The job's owner cancelled the operation and the provider stopped it
+    /// ([`Cancel`]); nothing past its last completed step was done.
+    #[error("cancelled on request")]
+    Cancelled,
     /// The operation was refused after it had changed something (a clone whose
     /// customisation failed): `vm` is what it left behind, for the pool to record.
     #[error("rejected after a change to {}: {rejection:?}", vm.name)]
@@ -208,6 +297,12 @@ pub trait Provider: Send + Sync {
             inventory: self.inventory().await?,
             token: None,
         })
+    }
+    /// Whether a running `op` can be cancelled: `execute` then honours
+    /// `progress.cancel()` until its point of no return. Most cannot.
+    fn can_cancel(&self, op: &VmOperation) -> bool {
+        let _ = op;
+        false
     }
     /// Runs one VM operation to completion, reporting progress on the way.
     async fn execute(

@@ -213,6 +213,10 @@ pub enum Command {
     Menu,
     Confirm,
     Cancel,
+    /// `取消:#N`: stop a running job (its owner or an administrator).
+    CancelJob {
+        id: i64,
+    },
     NextPage,
     Back,
     Exit,
@@ -262,7 +266,7 @@ impl Command {
             Command::Approve { .. } => names::APPROVE,
             Command::Subsystem { spec, .. } => spec.name,
             Command::Menu => names::MENU,
-            Command::Cancel => names::CANCEL,
+            Command::Cancel | Command::CancelJob { .. } => names::CANCEL,
             Command::NextPage => names::NEXT_PAGE,
             Command::Back => names::BACK,
             Command::Exit => names::EXIT,
@@ -277,6 +281,9 @@ impl Command {
                 | Command::Menu
                 | Command::Confirm
                 | Command::Cancel
+                // Everyone may ask; the handler lets only the job's owner or an
+                // administrator act.
+                | Command::CancelJob { .. }
                 | Command::NextPage
                 | Command::Back
                 | Command::Exit
@@ -312,6 +319,7 @@ impl fmt::Display for Command {
                 write!(f, "{n}:{page}")
             }
             Command::Job { id } => write!(f, "{n}:{id}"),
+            Command::CancelJob { id } => write!(f, "{n}:#{id}"),
             Command::Vm(op) => match op {
                 VmOperation::PowerOn { vm }
                 | VmOperation::PowerOff { vm }

@@ -803,6 +803,7 @@ impl Engine {
         sink: &Arc<dyn ReplySink>,
         name: &'static str,
         summary: String,
+        cancellable: bool,
         work: impl FnOnce(JobProgress) -> JobFuture,
     ) -> Result<Response, StoreError> {
         let ctx = JobContext {
@@ -814,6 +815,7 @@ impl Engine {
                 .command
                 .clone()
                 .unwrap_or_else(|| asker.msg.text.clone()),
+            cancellable,
         };
         let id = self.jobs.start(ctx, sink.clone(), work).await?;
         Ok(Response::new(

@@ -10,11 +10,14 @@
 //! reaches them even when this process is gone. A job that ends otherwise drops it.
 
 use crate::reply::{Reply, ReplySink};
-use opsbot_core::{AuditEntry, AuditResult, JobId, JobState, Progress, Step};
+use opsbot_core::{
+    AuditEntry, AuditResult, Cancel, CancelRequest, JobId, JobState, Progress, Step,
+};
 use opsbot_store::{AuditStore, InterruptFilter, JobStore, NewJob, OutboxStore};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
@@ -33,6 +36,9 @@ pub struct JobContext {
     pub chat: Option<String>,
     pub command: &'static str,
     pub text: String,
+    /// The work honours a cancellation (its provider can cancel it, see
+    /// `Provider::can_cancel`); otherwise `取消:#N` says it cannot.
+    pub cancellable: bool,
 }
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
@@ -41,6 +47,10 @@ pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>
 #[derive(Debug, Clone)]
 pub struct JobProgress {
     tx: mpsc::UnboundedSender<(u8, String)>,
+    cancel: Option<Cancel>,
+    /// Set when the work stopped because of the cancellation (its provider said
+    /// so), as opposed to failing for another reason after one was asked for.
+    stopped: Arc<AtomicBool>,
 }
 
 impl JobProgress {
@@ -48,16 +58,45 @@ impl JobProgress {
     pub(crate) fn note(&self, percent: u8, note: String) {
         let _ = self.tx.send((percent.min(100), note));
     }
+
+    /// The work stopped on the cancellation: the job ends 已取消.
+    pub(crate) fn stopped_on_cancel(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
 }
 
 impl Progress for JobProgress {
     fn report(&self, percent: u8, step: &Step) {
         self.note(percent, crate::render::provider::step(step));
     }
+
+    fn cancel(&self) -> Option<&Cancel> {
+        self.cancel.as_ref()
+    }
+}
+
+/// What [`JobRunner::cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Asked: the job ends cancelled once its provider has stopped (the asker hears).
+    Requested,
+    /// Asked before; still stopping.
+    AlreadyRequested,
+    /// Its provider cannot cancel this kind of work.
+    NotCancellable,
+    /// Past the point of no return: it will finish.
+    TooLate,
+    /// Not running in this process (finished, or run by another instance).
+    NotRunningHere,
 }
 
 struct Running {
     abort: AbortHandle,
+    /// `None`: the work cannot be cancelled.
+    cancel: Option<Cancel>,
+    stopped: Arc<AtomicBool>,
+    /// Who asked to cancel it (the asker is told, when it was someone else).
+    cancelled_by: Option<String>,
     sink: Arc<dyn ReplySink>,
     ctx: JobContext,
     started: Instant,
@@ -148,7 +187,13 @@ impl JobRunner {
         }
         crate::metrics::job_started(ctx.command);
         let (tx, mut rx) = mpsc::unbounded_channel::<(u8, String)>();
-        let future = work(JobProgress { tx });
+        let cancel = ctx.cancellable.then(Cancel::default);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let future = work(JobProgress {
+            tx,
+            cancel: cancel.clone(),
+            stopped: stopped.clone(),
+        });
 
         // Holding the map lock while spawning means the task cannot finish (and try to
         // remove itself) before it is registered.
@@ -176,6 +221,9 @@ impl JobRunner {
             id,
             Running {
                 abort: task.abort_handle(),
+                cancel,
+                stopped,
+                cancelled_by: None,
                 sink,
                 ctx,
                 started: Instant::now(),
@@ -185,15 +233,64 @@ impl JobRunner {
         Ok(id)
     }
 
+    /// Asks job `id`'s provider to stop it, for user `by`. Who may ask is the caller's
+    /// decision.
+    pub fn cancel(&self, id: JobId, by: &str) -> CancelOutcome {
+        let mut running = self.running.lock().expect("jobs lock");
+        let Some(job) = running.get_mut(&id) else {
+            return CancelOutcome::NotRunningHere;
+        };
+        match job.cancel.as_ref().map(Cancel::request) {
+            None => CancelOutcome::NotCancellable,
+            Some(CancelRequest::Taken) => {
+                job.cancelled_by = Some(by.to_string());
+                CancelOutcome::Requested
+            }
+            Some(CancelRequest::AlreadyAsked) => CancelOutcome::AlreadyRequested,
+            Some(CancelRequest::TooLate) => CancelOutcome::TooLate,
+        }
+    }
+
+    /// The jobs `user` runs in this process, oldest first, with their command names.
+    pub fn running_of(&self, user: &str) -> Vec<(JobId, &'static str)> {
+        let mut jobs: Vec<(JobId, &'static str)> = self
+            .running
+            .lock()
+            .expect("jobs lock")
+            .iter()
+            .filter(|(_, j)| j.ctx.user == user)
+            .map(|(id, j)| (*id, j.ctx.command))
+            .collect();
+        jobs.sort();
+        jobs
+    }
+
     async fn finish(&self, id: JobId, result: Result<String, String>) {
         let Some(job) = self.running.lock().expect("jobs lock").remove(&id) else {
             return;
         };
+        let cancelled = job.stopped.load(Ordering::Acquire);
+        let asked = job.cancel.as_ref().is_some_and(Cancel::is_requested);
         let (state, audit, text) = match &result {
+            Ok(msg) if asked => (
+                JobState::Succeeded,
+                AuditResult::Ok,
+                format!("✅ {id} {msg}(取消请求到达时已无法停止,操作已完成)"),
+            ),
             Ok(msg) => (
                 JobState::Succeeded,
                 AuditResult::Ok,
                 format!("✅ {id} {msg}"),
+            ),
+            Err(msg) if cancelled => (
+                JobState::Cancelled,
+                AuditResult::Cancelled,
+                match &job.cancelled_by {
+                    Some(by) if *by != job.ctx.user => {
+                        format!("🚫 {id} 已取消(由 {by} 取消): {msg}")
+                    }
+                    _ => format!("🚫 {id} 已取消: {msg}"),
+                },
             ),
             Err(msg) => (
                 JobState::Failed,

@@ -159,28 +159,28 @@ async fn power_operations_change_state_and_refuse_the_impossible() {
 #[tokio::test]
 async fn resize_disk_network_rename_and_ping() {
     let h = harness(admin_policy()).await;
-    let (_, replies, state) = h.run(ADMIN, "CPU:web-01,8").await;
+    // CPU and memory changes are confirmed; what the pool knows to be impossible is
+    // refused before the prompt (tests/plan_checks.rs has each check).
+    let r = h.say(ADMIN, "CPU:web-01,8").await;
+    assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
+    let (_, replies, state) = h.run(ADMIN, "确认").await;
     assert_eq!(state, Some(JobState::Succeeded), "{replies:?}");
     assert_eq!(h.vm("web-01").await.unwrap().cpu, 8);
 
-    let (_, replies, state) = h.run(ADMIN, "cpu:web-01,64").await;
-    assert_eq!(state, Some(JobState::Failed));
-    assert!(
-        replies.last().unwrap().text.contains("只有 32 个核心"),
-        "{replies:?}"
-    );
+    let r = h.say(ADMIN, "cpu:web-01,64").await;
+    assert_eq!(r.status, Status::Invalid, "{}", r.text);
+    assert!(r.text.contains("只有 32 个核心"), "{}", r.text);
 
-    let (_, replies, state) = h.run(ADMIN, "内存:web-01,4").await;
+    let r = h.say(ADMIN, "内存:web-01,4").await;
     assert_eq!(
-        state,
-        Some(JobState::Failed),
-        "shrinking a running VM is refused"
+        r.status,
+        Status::Invalid,
+        "shrinking a running VM is refused: {}",
+        r.text
     );
-    assert!(
-        replies.last().unwrap().text.contains("先关机"),
-        "{replies:?}"
-    );
-    let (_, _, state) = h.run(ADMIN, "mem:web-01,16").await;
+    assert!(r.text.contains("先关机"), "{}", r.text);
+    h.say(ADMIN, "mem:web-01,16").await;
+    let (_, _, state) = h.run(ADMIN, "y").await;
     assert_eq!(state, Some(JobState::Succeeded));
     assert_eq!(h.vm("web-01").await.unwrap().memory_mb, 16 * 1024);
 
@@ -189,9 +189,9 @@ async fn resize_disk_network_rename_and_ping() {
     let vm = h.vm("web-01").await.unwrap();
     assert_eq!(vm.disks.len(), 2);
     assert_eq!(vm.disks[1].capacity_gb, 200);
-    let (_, replies, state) = h.run(ADMIN, "加盘:web-01,9999,ds-prod-01").await;
-    assert_eq!(state, Some(JobState::Failed));
-    assert!(replies.last().unwrap().text.contains("不足"), "{replies:?}");
+    let r = h.say(ADMIN, "加盘:web-01,9999,ds-prod-01").await;
+    assert_eq!(r.status, Status::Invalid, "{}", r.text);
+    assert!(r.text.contains("不足"), "{}", r.text);
 
     let r = h.say(ADMIN, "换网:web-01,200").await;
     assert_eq!(r.status, Status::NeedsConfirmation);
@@ -201,13 +201,9 @@ async fn resize_disk_network_rename_and_ping() {
         h.vm("web-01").await.unwrap().nics[0].network,
         "VLAN200-数据库"
     );
-    h.say(ADMIN, "setnet:web-01,VLAN999").await;
-    let (_, replies, state) = h.run(ADMIN, "y").await;
-    assert_eq!(state, Some(JobState::Failed));
-    assert!(
-        replies.last().unwrap().text.contains("没有端口组或 VLAN"),
-        "{replies:?}"
-    );
+    let r = h.say(ADMIN, "setnet:web-01,VLAN999").await;
+    assert_eq!(r.status, Status::Invalid, "{}", r.text);
+    assert!(r.text.contains("没有端口组或 VLAN"), "{}", r.text);
 
     h.say(ADMIN, "改名:web-01,web-01-new").await;
     let (_, _, state) = h.run(ADMIN, "y").await;
@@ -424,7 +420,10 @@ async fn menu_tree_navigates_runs_and_returns() {
     // Still at the VM's actions: an input action, then back.
     let r = h.say(ADMIN, "5").await;
     assert!(r.text.contains("请输入新的 CPU 数量"), "{}", r.text);
-    let (_, _, state) = h.run(ADMIN, "6").await;
+    // A CPU change is confirmed, from the menu too.
+    let r = h.say(ADMIN, "6").await;
+    assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
+    let (_, _, state) = h.run(ADMIN, "y").await;
     assert_eq!(state, Some(JobState::Succeeded));
     assert_eq!(h.vm("web-04").await.unwrap().cpu, 6);
     let r = h.say(ADMIN, "2").await;

@@ -126,7 +126,7 @@ async fn after_an_action_the_menu_says_where_it_is() {
     h.say(ADMIN, "0").await;
     let r = h.say(ADMIN, "5").await;
     assert!(r.text.contains("CPU"), "{}", r.text);
-    let r = confirmed(&h, h.say(ADMIN, "4").await).await;
+    let r = confirmed(&h, h.say(ADMIN, "6").await).await;
     assert!(r.job().is_some(), "{}", r.text);
     assert!(
         r.text.contains("菜单已回到【web-04】的操作列表"),
@@ -169,7 +169,7 @@ async fn jobs_and_the_audit_record_the_command_not_the_reply() {
     for step in ["1", "web-03", "0", "5"] {
         h.say(ADMIN, step).await;
     }
-    let (r, _, _) = h.run(ADMIN, "3").await;
+    let (r, _, _) = h.run(ADMIN, "6").await;
     let r = if r.status == Status::NeedsConfirmation {
         h.run(ADMIN, "y").await.0
     } else {
@@ -184,7 +184,7 @@ async fn jobs_and_the_audit_record_the_command_not_the_reply() {
         r.text
     );
     let r = h.say(ADMIN, &format!("任务:{}", cpu_job.0)).await;
-    assert!(r.text.contains("命令: CPU:web-03,3"), "{}", r.text);
+    assert!(r.text.contains("命令: CPU:web-03,6"), "{}", r.text);
 
     let log = h
         .store
@@ -201,9 +201,9 @@ async fn jobs_and_the_audit_record_the_command_not_the_reply() {
     assert_eq!(y.command.as_deref(), Some("克隆:2,审计克隆,10.96.0.78"));
     let digit = log
         .iter()
-        .find(|e| e.job_id == Some(cpu_job.0) && (e.text == "3" || e.text == "y"))
+        .find(|e| e.job_id == Some(cpu_job.0) && (e.text == "6" || e.text == "y"))
         .unwrap();
-    assert_eq!(digit.command.as_deref(), Some("CPU:web-03,3"));
+    assert_eq!(digit.command.as_deref(), Some("CPU:web-03,6"));
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ async fn sizes_say_gib_and_tib() {
         ("主机", &["32核 256GiB"][..]),
         ("存储", &["已用 58% · 剩余 3.3 TiB / 共 8.0 TiB"][..]),
         ("概况", &["GiB 内存", "容量 52.0 TiB"][..]),
-        ("内存:web-04,16", &["内存 8 GiB → 16 GiB"][..]),
+        ("内存:web-04,16", &["内存: 8 GiB → 16 GiB"][..]),
     ] {
         let r = h.say(ADMIN, text).await;
         for want in wants {

@@ -829,3 +829,142 @@ async fn metrics_are_prometheus_text() {
         "routes by template"
     );
 }
+
+/// What the pool already knows to be impossible is refused before anything runs (422
+/// with the reason and the choices), for a dry run (the web UI's dialog) as for the
+/// real call; a dry run names what a VLAN resolves to.
+#[tokio::test]
+async fn impossible_plans_are_422_with_the_choices() {
+    let w = World::start().await;
+    let admin = w.token("admin").await;
+    let (_, page) = w.get(&admin, "/api/v1/vms?name=web-02&per_page=50").await;
+    let vm = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "web-02")
+        .unwrap_or_else(|| panic!("{page}"))
+        .clone();
+    let path = format!("/api/v1/vms/sim/{}/actions", vm["id"].as_str().unwrap());
+    for (body, want) in [
+        (
+            json!({"action": "set_network", "network": "999"}),
+            "数据中心 DC0 没有端口组或 VLAN \"999\";可选: ",
+        ),
+        (
+            json!({"action": "set_network", "network": "100"}),
+            "web-02 已经在 VLAN100-业务网",
+        ),
+        (json!({"action": "set_cpu", "count": 4}), "已经是 4 个 CPU"),
+        (
+            json!({"action": "set_memory", "gb": 4}),
+            "减少内存需要先关机",
+        ),
+        (
+            json!({"action": "add_disk", "gb": 10, "datastore": "ds-dr-01"}),
+            "存储 ds-dr-01 在数据中心 DC1",
+        ),
+    ] {
+        for url in [format!("{path}?dry_run=true"), path.clone()] {
+            let (s, b) = w.post(&admin, &url, body.clone()).await;
+            assert_error(s, &b, 422, "invalid");
+            assert!(
+                b["message"].as_str().unwrap().contains(want),
+                "{body} {url}: {want} in {b}"
+            );
+        }
+    }
+    let (s, plan) = w
+        .post(
+            &admin,
+            &format!("{path}?dry_run=true"),
+            json!({"action": "set_network", "network": "200"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{plan}");
+    assert!(
+        plan["summary"]
+            .as_str()
+            .unwrap()
+            .contains("VLAN100-业务网 → VLAN200-数据库"),
+        "{plan}"
+    );
+    let (s, plan) = w
+        .post(
+            &admin,
+            &format!("{path}?dry_run=true"),
+            json!({"action": "set_cpu", "count": 8}),
+        )
+        .await;
+    assert_eq!(s, 200, "{plan}");
+    assert_eq!(
+        plan["destructive"], true,
+        "CPU changes are confirmed: {plan}"
+    );
+    assert!(
+        plan["summary"]
+            .as_str()
+            .unwrap()
+            .contains("修改 web-02 CPU: 4 → 8(开机中,热添加)"),
+        "{plan}"
+    );
+}
+
+/// `POST /api/v1/jobs/{id}/cancel`: the owner or an administrator stops a running job
+/// (202, the job ends `cancelled`); someone else is refused (403); a finished job is a
+/// conflict (409); a missing one 404.
+#[tokio::test]
+async fn a_running_job_is_cancelled_over_rest() {
+    let w = World::with(Options {
+        // A clone takes minutes: surely running when cancelled, ended at once by it.
+        sim_time_scale: 100.0,
+        ..Options::default()
+    })
+    .await;
+    let admin = w.token("admin").await;
+    let body = json!({"template": 1, "name": "api-cancel-me", "ip": "192.168.2.190"});
+    let (s, acc) = w.post(&admin, "/api/v1/vms", body).await;
+    assert_eq!(s, 202, "{acc}");
+    let id = acc["job"].as_i64().unwrap();
+    // Wait until it reports progress: running, at a cancellable step.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, job) = w.get(&admin, &format!("/api/v1/jobs/{id}")).await;
+        assert_eq!(job["state"], "running", "{job}");
+        if job["progress"].as_u64().unwrap() > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancel = format!("/api/v1/jobs/{id}/cancel");
+    let (s, b) = w.post(&w.token("zhangsan").await, &cancel, json!({})).await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, b) = w.post(&admin, &cancel, json!({})).await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["job"], id);
+    assert_eq!(b["status_url"], format!("/api/v1/jobs/{id}"));
+    assert!(b["message"].as_str().unwrap().contains("已请求取消"), "{b}");
+    let job = w.wait_job(&admin, id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let (_, found) = w.get(&admin, "/api/v1/vms?name=api-cancel-me").await;
+    assert_eq!(found["total"], 0, "nothing cloned: {found}");
+    let (_, listed) = w.get(&admin, "/api/v1/jobs?state=cancelled").await;
+    assert_eq!(listed["items"][0]["id"], id, "{listed}");
+
+    let (s, b) = w.post(&admin, &cancel, json!({})).await;
+    assert_error(s, &b, 409, "conflict");
+    assert!(b["message"].as_str().unwrap().contains("无需取消"), "{b}");
+    let (s, b) = w.post(&admin, "/api/v1/jobs/9999/cancel", json!({})).await;
+    assert_error(s, &b, 404, "not_found");
+    // Audited like every mutating call.
+    let (_, audit) = w.get(&admin, "/api/v1/audit").await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"] == format!("取消:#{id}") && e["channel"] == "api"),
+        "{audit}"
+    );
+}

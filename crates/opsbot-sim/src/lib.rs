@@ -12,7 +12,9 @@ pub mod synthetic;
 pub use config::Config;
 
 use async_trait::async_trait;
-use opsbot_core::{Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation};
+use opsbot_core::{
+    check_cancel, Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation,
+};
 use opsbot_store::StateStore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -96,10 +98,20 @@ impl SimProvider {
         Ok(out)
     }
 
-    async fn pause(&self, base_ms: u64) {
-        let ms = (base_ms as f64 * self.time_scale) as u64;
-        if ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+    /// Waits out a simulated delay, stopping early when the job is cancelled (the sim
+    /// models a vCenter task that is cancellable until it commits its change).
+    async fn pause(&self, base_ms: u64, progress: &dyn Progress) -> Result<(), ProviderError> {
+        // Short slices: a cancellation is seen within one, however long the delay.
+        const SLICE: Duration = Duration::from_millis(20);
+        let total = Duration::from_millis((base_ms as f64 * self.time_scale) as u64);
+        let deadline = tokio::time::Instant::now() + total;
+        loop {
+            check_cancel(progress)?;
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep((deadline - now).min(SLICE)).await;
         }
     }
 }
@@ -128,6 +140,11 @@ impl Provider for SimProvider {
             self.save(&state).await?;
         }
         Ok(state.inventory)
+    }
+
+    /// Every simulated operation is cancellable until it changes the estate.
+    fn can_cancel(&self, _op: &VmOperation) -> bool {
+        true
     }
 
     async fn execute(

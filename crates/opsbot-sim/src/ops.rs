@@ -3,9 +3,9 @@
 use crate::seed::{ascii_hostname, mac, sim_tags, uuid};
 use crate::{SimProvider, SimState};
 use opsbot_core::{
-    Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, NetworkName, OpOutcome,
-    PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection, ResetReason,
-    SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
+    commit_cancel, Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, NetworkName,
+    OpOutcome, PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection,
+    ResetReason, SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
 };
 
 fn reject(r: Rejection) -> ProviderError {
@@ -112,7 +112,8 @@ pub(crate) async fn execute(
     let provider = sim.name.clone();
     match op {
         VmOperation::PowerOn { vm } => {
-            sim.pause(800).await;
+            sim.pause(800, progress).await?;
+            commit_cancel(progress)?;
             sim.mutate(|s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
@@ -131,7 +132,8 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::PowerOff { vm } => {
-            sim.pause(500).await;
+            sim.pause(500, progress).await?;
+            commit_cancel(progress)?;
             sim.mutate(|s| {
                 let v = find_vm(s, &provider, vm)?;
                 require_not_template(v)?;
@@ -157,7 +159,8 @@ pub(crate) async fn execute(
             })
             .await?;
             progress.report(30, &Step::ShutdownRequested);
-            sim.pause(2000).await;
+            sim.pause(2000, progress).await?;
+            commit_cancel(progress)?;
             sim.mutate(|s| {
                 let v = find_vm(s, &provider, vm)?;
                 power_down(v);
@@ -166,7 +169,8 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::Reboot { vm } => {
-            sim.pause(1500).await;
+            sim.pause(1500, progress).await?;
+            commit_cancel(progress)?;
             sim.mutate(|s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
@@ -192,7 +196,8 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::SetCpu { vm, count } => {
-            sim.pause(600).await;
+            sim.pause(600, progress).await?;
+            commit_cancel(progress)?;
             let count = *count;
             sim.mutate(|s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
@@ -232,7 +237,8 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::SetMemory { vm, gb } => {
-            sim.pause(600).await;
+            sim.pause(600, progress).await?;
+            commit_cancel(progress)?;
             let mb = u64::from(*gb) * 1024;
             sim.mutate(|s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
@@ -275,7 +281,8 @@ pub(crate) async fn execute(
         }
         VmOperation::AddDisk { vm, gb, datastore } => {
             progress.report(20, &Step::CreatingDisk);
-            sim.pause(1200).await;
+            sim.pause(1200, progress).await?;
+            commit_cancel(progress)?;
             let gb = u64::from(*gb);
             sim.mutate(|s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
@@ -345,7 +352,8 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::SetNetwork { vm, network } => {
-            sim.pause(700).await;
+            sim.pause(700, progress).await?;
+            commit_cancel(progress)?;
             sim.mutate(|s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
@@ -375,7 +383,8 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::Rename { vm, new_name } => {
-            sim.pause(300).await;
+            sim.pause(300, progress).await?;
+            commit_cancel(progress)?;
             sim.mutate(|s| {
                 if s.inventory.vms.iter().any(|v| &v.name == new_name) {
                     return Err(reject(Rejection::NameTaken {
@@ -395,7 +404,7 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::Ping { vm } => {
-            sim.pause(200).await;
+            sim.pause(200, progress).await?;
             let state = sim.load().await?;
             let v = state
                 .inventory
@@ -539,13 +548,16 @@ async fn clone(
         (70, Step::RegisteringClone),
     ] {
         progress.report(pct, &step);
-        sim.pause(700).await;
+        sim.pause(700, progress).await?;
     }
     progress.report(80, &Step::CustomizingGuest { ip });
-    sim.pause(600).await;
+    sim.pause(600, progress).await?;
     progress.report(90, &Step::PoweringOn);
-    sim.pause(500).await;
+    sim.pause(500, progress).await?;
 
+    // Until the clone is registered nothing of it exists: a cancellation up to here
+    // leaves the estate as it was.
+    commit_cancel(progress)?;
     sim.mutate(|s| {
         // Another clone may have taken the name or IP while this one was copying.
         refuse_taken(s, name, &ip_s)?;

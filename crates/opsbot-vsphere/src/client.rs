@@ -441,6 +441,29 @@ impl VimClient {
         task: &MoRef,
         progress: &mut (dyn FnMut(u8) + Send),
     ) -> Result<Option<Node>> {
+        self.wait_task_or_cancel(task, progress, None, &mut |_| {})
+            .await
+    }
+
+    /// Asks vCenter to cancel a running Task (vim25 `CancelTask`). vCenter refuses with
+    /// a fault when the task is not cancelable or already ended; a cancelled task then
+    /// ends in error with the fault `RequestCanceled`.
+    pub async fn cancel_task(&self, task: &MoRef) -> Result<()> {
+        self.invoke("CancelTask", task, "").await.map(|_| ())
+    }
+
+    /// [`VimClient::wait_task`] for a task the job may cancel: once `cancel` is asked
+    /// for, `CancelTask` is sent (once) and the wait goes on until vCenter ends the task
+    /// (in error `RequestCanceled` when it honoured the request). When vCenter refuses,
+    /// `refused` hears why and the task runs to its end.
+    pub async fn wait_task_or_cancel(
+        &self,
+        task: &MoRef,
+        progress: &mut (dyn FnMut(u8) + Send),
+        cancel: Option<&opsbot_core::Cancel>,
+        refused: &mut (dyn FnMut(&Error) + Send),
+    ) -> Result<Option<Node>> {
+        let mut cancel_sent = false;
         const PATHS: [&str; 4] = ["info.state", "info.progress", "info.error", "info.result"];
         let mut delay = Duration::from_millis(100);
         let mut last = None;
@@ -473,6 +496,15 @@ impl VimClient {
                             last = Some(p);
                             progress(p);
                         }
+                    }
+                    if !cancel_sent && cancel.is_some_and(opsbot_core::Cancel::is_requested) {
+                        cancel_sent = true;
+                        if let Err(e) = self.cancel_task(task).await {
+                            tracing::info!(task = %task.value, error = %e, "vCenter did not cancel the task");
+                            refused(&e);
+                        }
+                        // Look again at once: a cancelled task ends quickly.
+                        continue;
                     }
                     if std::time::Instant::now() >= deadline {
                         return Err(Error::TaskTimeout {

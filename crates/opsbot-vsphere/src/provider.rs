@@ -252,6 +252,12 @@ impl Provider for VsphereProvider {
         }
     }
 
+    /// A clone's copy (CloneVM_Task) is what vCenter lets a user cancel, and the only
+    /// operation here long enough to want it; the others are quick reconfigurations.
+    fn can_cancel(&self, op: &VmOperation) -> bool {
+        matches!(op, VmOperation::Clone { .. })
+    }
+
     async fn execute(
         &self,
         op: &VmOperation,

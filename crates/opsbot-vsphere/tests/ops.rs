@@ -841,3 +841,131 @@ async fn unreachable_vcenter_is_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }
+
+/// Progress notes, and a job cancellation asked for when the operation reports
+/// `at` percent.
+struct CancelAt {
+    notes: Notes,
+    cancel: opsbot_core::Cancel,
+    at: u8,
+}
+
+impl Progress for CancelAt {
+    fn report(&self, percent: u8, step: &Step) {
+        self.notes.report(percent, step);
+        if percent == self.at {
+            self.cancel.request();
+        }
+    }
+
+    fn cancel(&self) -> Option<&opsbot_core::Cancel> {
+        Some(&self.cancel)
+    }
+}
+
+/// vim25 `CancelTask` goes to the task's own MoRef: vcsim answers a task it knows with
+/// a fault about the call (its tasks have ended by the time they are returned: 0.24's
+/// simulator runs them synchronously and does not implement CancelTask; vCenter
+/// answers an ended task with InvalidState), and a task it does not know with
+/// ManagedObjectNotFound.
+#[tokio::test]
+async fn cancel_task_reaches_the_tasks_moref() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let vm = opsbot_vsphere::client::MoRef {
+        kind: "VirtualMachine".into(),
+        value: env.id(VM0),
+    };
+    let answer = env.client.invoke("PowerOffVM_Task", &vm, "").await.unwrap();
+    let task = answer.child("returnval").unwrap().moref().unwrap();
+    env.client.wait_task(&task, &mut |_| {}).await.unwrap();
+    let err = env.client.cancel_task(&task).await.unwrap_err();
+    let kind = err
+        .fault_kind()
+        .unwrap_or_else(|| panic!("a fault: {err:?}"));
+    assert!(
+        kind == "InvalidState" || kind == "MethodNotFound",
+        "an ended task refuses: {err:?}"
+    );
+    let gone = opsbot_vsphere::client::MoRef {
+        kind: "Task".into(),
+        value: "task-404".into(),
+    };
+    let err = env.client.cancel_task(&gone).await.unwrap_err();
+    assert_eq!(err.fault_kind(), Some("ManagedObjectNotFound"), "{err:?}");
+}
+
+/// A clone cancelled before its copy starts stops with nothing made; one whose copy
+/// has already finished when the cancellation comes is completed, and says so.
+#[tokio::test]
+async fn a_clone_is_cancelled_until_its_copy_is_done() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let tpl = make_template(&env);
+    let clone = |name: &str, last: u8| VmOperation::Clone {
+        template: tpl.clone(),
+        name: name.into(),
+        ip: Ipv4Addr::new(10, 0, 0, last),
+        cpu: None,
+        memory_gb: None,
+    };
+
+    // Asked at the first note (10 %, before CloneVM_Task).
+    let early = CancelAt {
+        notes: Notes::default(),
+        cancel: opsbot_core::Cancel::default(),
+        at: 10,
+    };
+    match execute(
+        &env.client,
+        PROVIDER,
+        &env.guest,
+        &clone("cancel-early", 61),
+        &early,
+    )
+    .await
+    {
+        Err(ProviderError::Cancelled) => {}
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    assert!(
+        env.read(&["vms"]).get("cancel-early").is_none(),
+        "nothing cloned"
+    );
+
+    // Asked when the copy reports done (70 %): too late, the clone is finished.
+    let late = CancelAt {
+        notes: Notes::default(),
+        cancel: opsbot_core::Cancel::default(),
+        at: 70,
+    };
+    let out = execute(
+        &env.client,
+        PROVIDER,
+        &env.guest,
+        &clone("cancel-late", 62),
+        &late,
+    )
+    .await
+    .unwrap();
+    assert!(
+        said(&out).starts_with("克隆完成: cancel-late"),
+        "{}",
+        said(&out)
+    );
+    let notes: Vec<String> = late
+        .notes
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n.clone())
+        .collect();
+    assert!(
+        notes.contains(&"未能取消(克隆已完成,无法再取消),操作继续".to_string()),
+        "{notes:?}"
+    );
+    assert!(env.read(&["vms"]).get("cancel-late").is_some());
+}

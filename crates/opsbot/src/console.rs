@@ -120,6 +120,61 @@ fn store_label(url: &str) -> String {
     }
 }
 
+/// What the line reader passes on.
+enum Input {
+    Line(String),
+    CtrlC,
+    /// Ctrl-D or the end of input.
+    End,
+}
+
+/// Ctrl-C in interactive chat: the first one offers to cancel the user's running jobs
+/// (a job is not something to kill by reflex); a second one in a row leaves.
+#[derive(Default)]
+struct CtrlC {
+    armed: bool,
+}
+
+impl CtrlC {
+    /// Another line was sent: the next Ctrl-C is a first one again.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Handles one Ctrl-C; `true`: leave now.
+    fn pressed(&mut self, app: &app::App, user: &str) -> bool {
+        if std::mem::replace(&mut self.armed, true) {
+            return true;
+        }
+        let jobs = app.engine.jobs().running_of(user);
+        if jobs.is_empty() {
+            outln!("(再按 Ctrl-C 或按 Ctrl-D 退出)");
+        }
+        for (id, command) in jobs {
+            outln!(
+                "{id} 运行中({command}):发送 取消:{id} 取消它,再按 Ctrl-C 退出(运行中的任务会被中断)"
+            );
+        }
+        false
+    }
+}
+
+/// The second Ctrl-C: what still runs is interrupted (and recorded so), as on SIGTERM,
+/// and what the user is told of it is printed before leaving.
+async fn leave_on_ctrl_c(
+    app: &app::App,
+    sink: Arc<dyn ReplySink>,
+    printer: tokio::task::JoinHandle<()>,
+) -> ExitCode {
+    if app.engine.jobs().running_count() > 0 {
+        app.engine.jobs().interrupt_all("收到 Ctrl-C").await;
+    }
+    drop(sink);
+    // The printer ends once the stopped jobs have let go of their sinks.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer).await;
+    ExitCode::from(130)
+}
+
 fn history_path() -> Option<std::path::PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".opsbot_history"))
 }
@@ -151,24 +206,26 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
         env!("CARGO_PKG_VERSION"),
         store_label(&app.config.store.url)
     );
-    let (line_tx, mut line_rx) = mpsc::channel::<Option<String>>(1);
+    let (line_tx, mut line_rx) = mpsc::channel::<Input>(1);
     let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || {
         loop {
-            match editor.readline("opsbot> ") {
+            let input = match editor.readline("opsbot> ") {
                 Ok(line) => {
                     if !line.trim().is_empty() {
                         let _ = editor.add_history_entry(line.as_str());
                     }
-                    if line_tx.blocking_send(Some(line)).is_err() || ack_rx.recv().is_err() {
-                        break;
-                    }
+                    Input::Line(line)
                 }
-                Err(ReadlineError::Interrupted) => continue,
+                // Ctrl-C at the prompt (a terminal in raw mode sends no SIGINT).
+                Err(ReadlineError::Interrupted) => Input::CtrlC,
                 Err(_) => {
-                    let _ = line_tx.blocking_send(None);
+                    let _ = line_tx.blocking_send(Input::End);
                     break;
                 }
+            };
+            if line_tx.blocking_send(input).is_err() || ack_rx.recv().is_err() {
+                break;
             }
         }
         if let Some(h) = history {
@@ -177,16 +234,34 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
     });
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    // SIGINT while a command runs or off a terminal: the same as Ctrl-C at the prompt.
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut ctrl_c = CtrlC::default();
     loop {
         tokio::select! {
-            line = line_rx.recv() => {
-                let Some(Some(line)) = line else { break };
-                if !line.trim().is_empty() {
-                    let msg = Incoming { channel: CHANNEL.into(), user: user.clone(), chat: None, text: line, assume_yes: yes };
-                    let response = app.engine.handle(msg, sink.clone()).await;
-                    outln!("{}", response.text);
+            input = line_rx.recv() => {
+                match input {
+                    Some(Input::Line(line)) => {
+                        ctrl_c.disarm();
+                        if !line.trim().is_empty() {
+                            let msg = Incoming { channel: CHANNEL.into(), user: user.clone(), chat: None, text: line, assume_yes: yes };
+                            let response = app.engine.handle(msg, sink.clone()).await;
+                            outln!("{}", response.text);
+                        }
+                    }
+                    Some(Input::CtrlC) => {
+                        if ctrl_c.pressed(app, &user) {
+                            return Ok(leave_on_ctrl_c(app, sink, printer_task).await);
+                        }
+                    }
+                    Some(Input::End) | None => break,
                 }
                 let _ = ack_tx.send(());
+            }
+            _ = int.recv() => {
+                if ctrl_c.pressed(app, &user) {
+                    return Ok(leave_on_ctrl_c(app, sink, printer_task).await);
+                }
             }
             _ = term.recv() => {
                 app.engine.jobs().interrupt_all("收到 SIGTERM").await;
@@ -199,7 +274,7 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
         outln!("还有 {running} 个任务在运行,等待完成(Ctrl-C 中断)…");
         tokio::select! {
             _ = app.engine.jobs().wait_idle(std::time::Duration::from_secs(24 * 3600)) => {}
-            _ = tokio::signal::ctrl_c() => { app.engine.jobs().interrupt_all("收到 Ctrl-C").await; }
+            _ = int.recv() => { app.engine.jobs().interrupt_all("收到 Ctrl-C").await; }
             _ = term.recv() => { app.engine.jobs().interrupt_all("收到 SIGTERM").await; }
         }
     }

@@ -91,8 +91,9 @@ fn words_people_use_and_help() {
     assert!(out.contains("【资源概况】"), "{out}");
     let (out, code) = say(dir.path(), "停机:web-01");
     assert_eq!(code, Some(4), "关机 asks first: {out}");
+    // A resize is confirmed (exit 4 asks for it), its prompt naming the final value.
     let (out, code) = say(dir.path(), "cpu web-04 6");
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(4), "{out}");
     assert!(out.contains("CPU: 4 → 6"), "{out}");
     let (out, code) = say(dir.path(), "加盘 web-02 10");
     assert_eq!(code, Some(0), "{out}");
@@ -128,6 +129,7 @@ fn the_menu_acts_on_the_exact_vm_and_says_where_it_is() {
             "0",
             "5",
             "6",
+            "y",
             "退出",
             "菜单",
             "5",
@@ -142,7 +144,7 @@ fn the_menu_acts_on_the_exact_vm_and_says_where_it_is() {
     let matches = after(&out, "【匹配「web-01」的虚拟机】");
     assert!(matches.contains("\n0 ★ 🟢web-01 "), "{matches}");
     // 0 chose web-01, not dr-web-01; the CPU change names where the menu went.
-    let cpu = after(&out, "已受理 #1: web-01");
+    let cpu = after(&out, "已受理 #1: 修改 web-01 CPU: 4 → 6");
     assert!(cpu.contains("菜单已回到【web-01】的操作列表"), "{cpu}");
     // The clone menu's numbers are the templates' own: 1 is template 1.
     assert!(out.contains("\n1 tpl-centos7.9 "), "{out}");

@@ -839,3 +839,189 @@ roles = ["admin"]
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("vc2"), "{}", text(&o));
 }
+
+/// Plans the pool can tell are impossible are invalid requests (exit 2) answered
+/// before any prompt, with the choices; CPU and memory changes ask first (exit 4).
+#[test]
+fn impossible_plans_exit_2_before_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    for (line, wants) in [
+        (
+            "换网:web-02,999",
+            &[
+                "数据中心 DC0 没有端口组或 VLAN \"999\"",
+                "VLAN200-数据库(VLAN 200)",
+            ][..],
+        ),
+        ("换网:web-02,100", &["web-02 已经在 VLAN100-业务网"][..]),
+        ("CPU:web-01,4", &["web-01 已经是 4 个 CPU"][..]),
+        ("内存:web-01,4", &["减少内存需要先关机"][..]),
+        (
+            "加盘:web-02,10,ds-dr-01",
+            &[
+                "不在 web-02 所在的数据中心 DC0",
+                "ds-prod-02(剩余 5120 GiB)",
+            ][..],
+        ),
+    ] {
+        let o = chat(dir.path(), &["-c", line]);
+        assert_eq!(o.status.code(), Some(2), "{line}: {}", text(&o));
+        for want in wants {
+            assert!(text(&o).contains(want), "{line}: {want} in {}", text(&o));
+        }
+        assert!(!text(&o).contains("即将执行"), "{line}: {}", text(&o));
+    }
+    let o = chat(dir.path(), &["-c", "CPU:web-01,8"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("即将执行: 修改 web-01 CPU: 4 → 8(开机中,热添加)"),
+        "{}",
+        text(&o)
+    );
+    let o = chat(dir.path(), &["-c", "换网:web-02,200"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("VLAN100-业务网 → VLAN200-数据库"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// An interactive `opsbot chat` on a sim slow enough that a clone is surely still
+/// running when it is cancelled or interrupted.
+struct Interactive {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Interactive {
+    fn start(dir: &Path) -> Interactive {
+        let cfg = dir.join("opsbot.toml");
+        std::fs::write(
+            &cfg,
+            "[[providers]]\nname = \"sim\"\nkind = \"sim\"\ntime_scale = 100\n\
+             [[roles]]\nname = \"admin\"\ncommands = [\"*\"]\n[[users]]\nid = \"ops\"\nroles = [\"admin\"]\n",
+        )
+        .unwrap();
+        let mut child = opsbot(dir)
+            .args([
+                "chat",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--user",
+                "ops",
+                "--yes",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Interactive {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The first line (from now on) that contains `want` (deadline 30 s).
+    fn until(&mut self, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no line with {want:?} in 30 s: {:?}", self.seen));
+            self.seen.push(line.clone());
+            if line.contains(want) {
+                return line;
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+#[test]
+fn a_running_sim_job_is_cancelled_from_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chat_ = Interactive::start(dir.path());
+    chat_.send("克隆:1,cancel-me,10.96.0.60");
+    let accepted = chat_.until("已受理 #");
+    assert!(accepted.contains("已受理 #1"), "{accepted}");
+    chat_.until("正在克隆磁盘");
+    chat_.send("取消:#1");
+    let asked = chat_.until("已请求取消任务 #1");
+    assert!(asked.contains("克隆"), "{asked}");
+    let ended = chat_.until("#1 已取消");
+    assert!(
+        ended.starts_with("🚫") || ended.contains("🚫 #1"),
+        "{ended}"
+    );
+    chat_.stdin = None; // Ctrl-D: nothing runs any more, so it leaves at once.
+    let status = wait_exit(&mut chat_.child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{:?}", chat_.seen);
+
+    let o = chat(dir.path(), &["-c", "任务:1"]);
+    assert!(text(&o).contains("状态: 已取消"), "{}", text(&o));
+    let o = chat(dir.path(), &["-c", "查:cancel-me"]);
+    assert!(
+        !text(&o).contains("IP: 10.96.0.60"),
+        "nothing cloned: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_job_offers_to_cancel_it_and_a_second_one_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chat_ = Interactive::start(dir.path());
+    chat_.send("克隆:1,ctrl-c-me,10.96.0.61");
+    chat_.until("已受理 #1");
+    chat_.signal("-INT");
+    let offer = chat_.until("运行中");
+    assert!(
+        offer.contains("#1 运行中(克隆):发送 取消:#1 取消它,再按 Ctrl-C 退出"),
+        "{offer}"
+    );
+    assert!(
+        chat_.child.try_wait().unwrap().is_none(),
+        "one Ctrl-C does not end the chat"
+    );
+    chat_.signal("-INT");
+    let status = wait_exit(&mut chat_.child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130), "{:?}", chat_.seen);
+    let o = chat(dir.path(), &["-c", "任务:1"]);
+    assert!(
+        text(&o).contains("状态: 已中断"),
+        "recorded, not left running: {}",
+        text(&o)
+    );
+}

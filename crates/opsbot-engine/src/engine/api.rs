@@ -260,6 +260,44 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Cancels job `id` for `caller` (`POST /api/v1/jobs/{id}/cancel`): the same rules
+    /// and answers as `取消:#N` in chat, audited the same way.
+    pub async fn cancel_job(&self, caller: &Caller, id: JobId) -> Result<String, Refusal> {
+        let started = Instant::now();
+        let cmd = Command::CancelJob { id: id.0 };
+        let msg = Incoming {
+            channel: caller.channel.clone(),
+            user: caller.user.clone(),
+            chat: None,
+            text: cmd.to_string(),
+            assume_yes: true,
+        };
+        let viewer = self.viewer(caller);
+        let response = match super::commands::jobs::cancel_job(self, &viewer, id).await {
+            Ok(r) => r,
+            Err(e) => super::store_down(&e),
+        };
+        let outcome = Outcome {
+            response,
+            command: Some(cmd.name()),
+            cancelled: false,
+            ran: None,
+        };
+        self.audit(&msg, &outcome, started).await;
+        let Response { status, text } = outcome.response;
+        match status {
+            Status::Ok => Ok(text),
+            Status::Denied => Err(Refusal::Denied(text)),
+            Status::Invalid => Err(Refusal::NotFound(text)),
+            Status::Failed if text.starts_with(super::STORE_DOWN) => {
+                Err(Refusal::Unavailable(text))
+            }
+            _ => Err(Refusal::Failed(text)),
+        }
+    }
+}
+
 fn decide(name: &'static str, destructive: bool, outcome: Outcome) -> Result<Acted, Refusal> {
     let Response { status, text } = outcome.response;
     match status {

@@ -19,6 +19,7 @@ pub fn error(e: &ProviderError) -> String {
             format!("provider {provider} unavailable: {}", outage(cause))
         }
         ProviderError::Unsupported(what) => format!("{what} is not supported by this provider"),
+        ProviderError::Cancelled => "已按请求取消,操作未完成".into(),
     }
 }
 
@@ -375,6 +376,7 @@ pub fn step(s: &Step) -> String {
         Step::CustomizingGuest { ip } => format!("正在自定义客户机网络: IP {ip}"),
         Step::ResizingClone => "正在调整 CPU 和内存".into(),
         Step::Pinging { ip } => format!("正在 ping {ip}"),
+        Step::CancelRefused { detail } => format!("未能取消({detail}),操作继续"),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Options {
     pub rate_limit_burst: u32,
     pub public_url: Option<String>,
     pub trusted_proxies: Vec<String>,
+    /// The sim's delay multiplier (0.01: operations take milliseconds).
+    pub sim_time_scale: f64,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             rate_limit_burst: 1000,
             public_url: None,
             trusted_proxies: Vec::new(),
+            sim_time_scale: 0.01,
         }
     }
 }
@@ -109,7 +112,11 @@ impl World {
         let sessions = opsbot_store::connect_sessions("memory", None)
             .await
             .unwrap();
-        let sim = Arc::new(opsbot_sim::SimProvider::new("sim", store.clone(), 0.01));
+        let sim = Arc::new(opsbot_sim::SimProvider::new(
+            "sim",
+            store.clone(),
+            opts.sim_time_scale,
+        ));
         let engine = Arc::new(
             Engine::new(
                 store.clone(),

@@ -222,6 +222,8 @@ pub(super) async fn clone(
         pool,
         host: Some(host.moref),
     };
+    // Asked to stop before the copy starts: nothing exists yet.
+    opsbot_core::check_cancel(progress)?;
     let mut on_progress = |p: u8| progress.report(super::scale(p, 10, 70), &Step::CloningDisks);
     let result = match ctx
         .task(
@@ -242,6 +244,16 @@ pub(super) async fn clone(
         }
         Err(e) => return Err(fail(e)),
     };
+    // The clone exists now: from here it is finished, not cancelled (stopping would
+    // leave a half-made VM behind). A cancellation that came too late is said so.
+    if opsbot_core::commit_cancel(progress).is_err() {
+        progress.report(
+            70,
+            &Step::CancelRefused {
+                detail: "克隆已完成,无法再取消".into(),
+            },
+        );
+    }
     let new_vm =
         result
             .as_ref()

@@ -207,6 +207,8 @@ impl Ctx<'_> {
         let vm = name.to_string();
         reject(match fault.as_str() {
             "ManagedObjectNotFound" => return self.not_found(id),
+            // The job's cancellation, honoured by vCenter (CancelTask).
+            "RequestCanceled" => return ProviderError::Cancelled,
             "NotAuthenticated" => {
                 return ProviderError::Unavailable {
                     provider: self.provider.to_string(),
@@ -239,7 +241,30 @@ impl Ctx<'_> {
             .child("returnval")
             .and_then(Node::moref)
             .ok_or_else(|| Error::Protocol(format!("{method} returned no Task")))?;
-        self.client.wait_task(&task, on_progress).await
+        // The job's last percentage, for the note when vCenter refuses to cancel.
+        let last = std::sync::atomic::AtomicU8::new(0);
+        let progress = self.progress;
+        self.client
+            .wait_task_or_cancel(
+                &task,
+                &mut |p| {
+                    last.store(p, std::sync::atomic::Ordering::Relaxed);
+                    on_progress(p);
+                },
+                progress.cancel(),
+                &mut |e| {
+                    let detail = match e {
+                        Error::Fault { kind, message } if message.is_empty() => kind.clone(),
+                        Error::Fault { kind, message } => format!("{kind}: {message}"),
+                        other => other.to_string(),
+                    };
+                    progress.report(
+                        last.load(std::sync::atomic::Ordering::Relaxed),
+                        &opsbot_core::Step::CancelRefused { detail },
+                    );
+                },
+            )
+            .await
     }
 
     /// A task with no progress reporting.

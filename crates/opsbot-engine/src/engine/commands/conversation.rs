@@ -37,14 +37,30 @@ pub const MENU: CommandSpec =
     })
     .example("菜单");
 
+/// Plain 取消 answers the pending confirmation (in the dispatch); `取消:#N` stops a
+/// running job (`jobs.rs`).
 pub const CANCEL: CommandSpec = CommandSpec::new(
     names::CANCEL,
     &["cancel", "n", "no", "否"],
-    "取消",
-    "放弃待确认的操作",
-    |a| a.count(0, 0).map(|_| Command::Cancel),
+    "取消 / 取消:#任务号",
+    "放弃待确认的操作;带任务号时取消运行中的任务",
+    |a| {
+        a.count(0, 1)?;
+        match a.opt(0) {
+            None => Ok(Command::Cancel),
+            Some(id) => {
+                let digits = id.trim_start_matches('#');
+                let id: i64 =
+                    digits.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        a.usage(format!("任务编号「{id}」不是正整数,例如 取消:#22"))
+                    })?;
+                Ok(Command::CancelJob { id })
+            }
+        }
+    },
 )
-.hidden();
+.hidden()
+.runs(super::jobs::cancel);
 
 pub const NEXT_PAGE: CommandSpec = CommandSpec::new(
     names::NEXT_PAGE,

@@ -3,10 +3,13 @@
 
 use super::{foreign, names, Ctx, Handled};
 use crate::command::{Command, CommandSpec, ListKind};
-use crate::engine::{invalid, ok};
+use crate::engine::{failed, invalid, ok, Engine};
 use crate::format;
-use opsbot_core::JobId;
-use opsbot_store::JobQuery;
+use crate::jobs::CancelOutcome;
+use crate::reply::{Response, Status};
+use crate::view::Viewer;
+use opsbot_core::{JobId, JobState};
+use opsbot_store::{JobQuery, StoreError};
 
 pub const JOBS: CommandSpec = CommandSpec::new(
     names::JOBS,
@@ -73,5 +76,64 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
             },
             cmd => foreign(&cmd),
         })
+    })
+}
+
+/// `取消:#N` (the `CANCEL` entry's handler; plain 取消 never gets here).
+pub(super) fn cancel(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
+    Box::pin(async move {
+        let Command::CancelJob { id } = cmd else {
+            foreign(&cmd)
+        };
+        cancel_job(cx.engine, &cx.asker.view, JobId(id)).await
+    })
+}
+
+/// Stops job `id` for `viewer` where its provider can: the job's owner or an
+/// administrator only. The job's own end (已取消, or done when it was too late) reaches
+/// its asker through the job's channel; this answer says whether it was asked.
+pub(crate) async fn cancel_job(
+    engine: &Engine,
+    viewer: &Viewer,
+    id: JobId,
+) -> Result<Response, StoreError> {
+    let Some(job) = engine.store.job(id).await? else {
+        return Ok(invalid(format!("任务 {id} 不存在。发送 任务 查看您的任务")));
+    };
+    if !viewer.sees_job(&job) {
+        return Ok(Response::new(
+            Status::Denied,
+            format!("⛔ 您不能取消任务 {id}:只有发起人或管理员可以取消"),
+        ));
+    }
+    if job.state != JobState::Running {
+        return Ok(failed(format!(
+            "任务 {id}({})已结束({}),无需取消",
+            job.command,
+            job.state.label()
+        )));
+    }
+    Ok(match engine.jobs.cancel(id, viewer.user()) {
+        CancelOutcome::Requested => ok(format!(
+            "已请求取消任务 {id}({}):正在停止,结束时会通知发起人",
+            job.command
+        )),
+        CancelOutcome::AlreadyRequested => ok(format!(
+            "任务 {id}({})已在取消中,结束时会通知发起人",
+            job.command
+        )),
+        CancelOutcome::NotCancellable => failed(format!(
+            "任务 {id}({})不能取消:该操作不支持中途取消,请等待它完成",
+            job.command
+        )),
+        CancelOutcome::TooLate => failed(format!(
+            "任务 {id}({})已进入不可撤回的阶段,不能再取消;它将运行完成",
+            job.command
+        )),
+        // Still running, but not here: the store says so, the runner does not know it.
+        CancelOutcome::NotRunningHere => failed(format!(
+            "任务 {id}({})由另一个 opsbot 进程运行,只能在运行它的进程中取消",
+            job.command
+        )),
     })
 }

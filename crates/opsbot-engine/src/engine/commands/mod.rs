@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod conversation;
 pub mod jobs;
+mod plan;
 pub mod planned;
 pub mod pool;
 pub mod vm;

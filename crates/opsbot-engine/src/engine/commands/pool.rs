@@ -297,6 +297,8 @@ fn sync(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                 cx.sink,
                 cmd.name(),
                 "同步资源池".into(),
+                // A sync writes the pool as it reads; stopping halfway helps nobody.
+                false,
                 move |progress| {
                     Box::pin(async move {
                         let reports = syncer.run(&providers, &source, Some(&progress)).await?;

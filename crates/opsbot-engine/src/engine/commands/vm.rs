@@ -82,6 +82,7 @@ pub const CPU: CommandSpec = on_vm(
         }))
     },
 )
+.destructive()
 .checks(|f, cmd| match cmd {
     Command::Vm(VmOperation::SetCpu { count, .. }) => f.number(1, *count, "CPU 数", CPU_RANGE),
     cmd => foreign(cmd),
@@ -100,6 +101,7 @@ pub const MEMORY: CommandSpec = on_vm(
         }))
     },
 )
+.destructive()
 .checks(|f, cmd| match cmd {
     Command::Vm(VmOperation::SetMemory { gb, .. }) => f.number(1, *gb, "内存 GiB", MEMORY_GB_RANGE),
     cmd => foreign(cmd),
@@ -261,8 +263,10 @@ fn run(mut cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                             format!("⛔ 您没有权限 ping 资源池以外的地址 {ip}"),
                         ));
                     }
+                    // The system ping is not a provider operation: it cannot be cancelled.
+                    let what = format!("ping {ip}");
                     engine
-                        .start_job(asker, cx.sink, name, format!("ping {ip}"), move |_| {
+                        .start_job(asker, cx.sink, name, what, false, move |_| {
                             Box::pin(host_ping(ip))
                         })
                         .await
@@ -426,7 +430,11 @@ async fn vm_op(
         }
         _ => {}
     }
-    let op = make(vm.id.clone());
+    // What the pool knows to be impossible is said now, not after 确认 as a failed job.
+    let op = match super::plan::check(&pool, vm, make(vm.id.clone())) {
+        Ok(op) => op,
+        Err(why) => return Ok(invalid(why)),
+    };
     let summary = describe(&op, vm);
     let provider = vm.provider.clone();
     confirm_or_start(cx, name, canonical, summary, provider, op).await
@@ -455,8 +463,9 @@ async fn confirm_or_start(
     };
     let store = engine.store.clone();
     let source = asker.source();
+    let can_stop = p.can_cancel(&op);
     engine
-        .start_job(asker, cx.sink, name, summary, move |progress| {
+        .start_job(asker, cx.sink, name, summary, can_stop, move |progress| {
             Box::pin(async move {
                 let outcome = match p.execute(&op, &progress).await {
                     Ok(outcome) => outcome,
@@ -468,7 +477,12 @@ async fn confirm_or_start(
                             Err(e) => format!("{message};且资源池更新失败: {e}(发送 同步 修复)"),
                         });
                     }
-                    Err(e) => return Err(render::provider::error(&e)),
+                    Err(e) => {
+                        if matches!(e, ProviderError::Cancelled) {
+                            progress.stopped_on_cancel();
+                        }
+                        return Err(render::provider::error(&e));
+                    }
                 };
                 let message = render::provider::done(&outcome.done);
                 if let Some(vm) = &outcome.vm {
@@ -527,13 +541,21 @@ fn describe(op: &VmOperation, vm: &Vm) -> String {
         VmOperation::PowerOff { .. } => format!("强制关机(断电){at}"),
         VmOperation::Shutdown { .. } => format!("关闭操作系统 {at}"),
         VmOperation::Reboot { .. } => format!("重启 {at}"),
-        VmOperation::SetCpu { count, .. } => format!("{at} CPU {} → {count}", vm.cpu),
-        VmOperation::SetMemory { gb, .. } => {
-            format!(
-                "{at} 内存 {} → {gb} GiB",
-                format::fmt_memory(vm.memory_mb, " ")
-            )
-        }
+        // The final values, and how the change is made: hot-added while the VM runs.
+        VmOperation::SetCpu { count, .. } => format!(
+            "修改 {} CPU: {} → {count}({}){}",
+            vm.name,
+            vm.cpu,
+            resize_how(vm),
+            place(vm)
+        ),
+        VmOperation::SetMemory { gb, .. } => format!(
+            "修改 {} 内存: {} → {gb} GiB({}){}",
+            vm.name,
+            format::fmt_memory(vm.memory_mb, " "),
+            resize_how(vm),
+            place(vm)
+        ),
         VmOperation::AddDisk { gb, datastore, .. } => format!(
             "{at} 添加 {gb} GiB 磁盘,存储 {}",
             datastore
@@ -549,6 +571,21 @@ fn describe(op: &VmOperation, vm: &Vm) -> String {
         VmOperation::Ping { .. } => format!("ping {}", vm.name),
         VmOperation::Clone { name, ip, .. } => format!("克隆 {name} IP {ip}"),
     }
+}
+
+/// How a resize is made in the VM's power state (decreases while on are refused
+/// before this is asked).
+fn resize_how(vm: &Vm) -> &'static str {
+    match vm.power {
+        PowerState::PoweredOn => "开机中,热添加",
+        PowerState::PoweredOff => "已关机,下次开机生效",
+        PowerState::Suspended => "挂起中",
+    }
+}
+
+/// Where a VM is, after its name in a summary.
+fn place(vm: &Vm) -> String {
+    format!(",位置 {}/{}", vm.datacenter, vm.cluster)
 }
 
 /// Pings an address that is not a VM in the pool, from this host, with the system ping.

@@ -249,7 +249,7 @@ pub struct JobDto {
     pub command: String,
     /// What started it, as a typed command.
     pub text: String,
-    /// running, succeeded, failed, interrupted
+    /// running, succeeded, failed, interrupted, cancelled
     #[schema(example = "running")]
     pub state: &'static str,
     pub progress: u8,
@@ -352,6 +352,17 @@ pub struct Accepted {
     /// `已受理 #42: …`
     pub message: String,
     /// Where its state and progress are.
+    pub status_url: String,
+}
+
+/// A cancellation asked of a running job: the job ends `cancelled` once its provider
+/// has stopped it (poll the job).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelRequested {
+    pub job: i64,
+    /// `已请求取消任务 #42(克隆):…`
+    pub message: String,
+    /// Where its state is.
     pub status_url: String,
 }
 

@@ -2,13 +2,14 @@
 //! administrators (commands `*` on scope `*`) everyone's, as `任务` does in chat; the
 //! engine decides.
 
-use super::dto::JobDto;
+use super::dto::{CancelRequested, JobDto};
 use super::{ApiQuery, Page, Paging};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json;
 use axum::extract::Path;
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use opsbot_core::{JobId, JobState};
 use opsbot_store::JobQuery;
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use utoipa::IntoParams;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Query {
-    /// running, succeeded, failed, interrupted
+    /// running, succeeded, failed, interrupted, cancelled
     #[param(example = "succeeded")]
     pub state: Option<String>,
     /// Administrators only: another user's jobs.
@@ -38,7 +39,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
         None => None,
         Some(s) => Some(JobState::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "state {s:?} is not one of running, succeeded, failed, interrupted"
+                "state {s:?} is not one of running, succeeded, failed, interrupted, cancelled"
             ))
         })?),
     };
@@ -78,4 +79,24 @@ pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response
             "job #{id} does not exist or is not yours"
         ))),
     }
+}
+
+/// Cancel a running job, where its provider can: the job's owner or an administrator
+/// only, as `取消:#N` in chat. 202: asked (the job ends `cancelled` once stopped); 409:
+/// it cannot be cancelled (finished, its provider cannot, past the point of no return,
+/// or run by another opsbot process); 403: not yours; 404: no such job.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
+    params(("id" = i64, Path, description = "a running job's number", example = 1)),
+    responses((status = 202, body = CancelRequested), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+    let engine = &auth.context().engine;
+    let message = engine.cancel_job(&auth.caller(), JobId(id)).await?;
+    let body = CancelRequested {
+        job: id,
+        message,
+        status_url: format!("/api/v1/jobs/{id}"),
+    };
+    Ok((StatusCode::ACCEPTED, json(&body)).into_response())
 }

@@ -60,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/templates/{number}", get(templates::get))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/sync", post(sync::start))
         .route("/audit", get(audit::list))
         .route("/changes", get(changes::list))

@@ -48,7 +48,7 @@
   });
 
   // Jobs still running (one on a job page, any number on the list) follow the job.
-  var labels = { running: "进行中", succeeded: "成功", failed: "失败", interrupted: "已中断" };
+  var labels = { running: "进行中", succeeded: "成功", failed: "失败", interrupted: "已中断", cancelled: "已取消" };
   function follow(card) {
     var id = card.getAttribute("data-job");
     function set(cls, fn) { var el = card.querySelector("." + cls); if (el) { fn(el); } }

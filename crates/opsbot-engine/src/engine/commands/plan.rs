@@ -1,0 +1,290 @@
+//! What the pool already knows about a VM operation, checked before anyone is asked to
+//! confirm it: a plan that the provider would refuse is answered at once, with the
+//! reason and the valid choices, instead of after 确认 as a failed job. The provider
+//! still checks again when it runs (the pool may be behind the cluster).
+//!
+//! The refusals are the provider's own [`Rejection`]s where one fits, so chat, the REST
+//! API and a failed job word the same problem the same way.
+
+use crate::command::{CPU_RANGE, MEMORY_GB_RANGE};
+use crate::pool::PoolView;
+use crate::render;
+use opsbot_core::{
+    Datastore, Hardware, Network, NetworkName, Place, PowerState, Rejection, SpaceFor, Vm,
+    VmOperation,
+};
+
+/// `op` on `vm` as it will run (a VLAN or port group resolved to the port group's name),
+/// or why it cannot: the text the asker reads.
+pub(super) fn check(pool: &PoolView, vm: &Vm, op: VmOperation) -> Result<VmOperation, String> {
+    let refuse = |r: Rejection| render::provider::rejection(&r);
+    match op {
+        VmOperation::SetCpu { vm: id, count } => {
+            let cores = host_of(pool, vm).map(|h| (h.name.clone(), h.cpu_cores));
+            let max = cores.as_ref().map_or(CPU_RANGE.1, |(_, c)| *c);
+            let choices = || size_choices(vm, u64::from(vm.cpu), u64::from(max), "");
+            if count == vm.cpu {
+                return Err(format!(
+                    "{};{}",
+                    refuse(Rejection::CpuUnchanged {
+                        vm: vm.name.clone(),
+                        count,
+                    }),
+                    choices()
+                ));
+            }
+            if count < vm.cpu && vm.power == PowerState::PoweredOn {
+                return Err(format!(
+                    "{};{}",
+                    refuse(Rejection::ShrinkNeedsPowerOff {
+                        vm: vm.name.clone(),
+                        what: Hardware::Cpu,
+                    }),
+                    choices()
+                ));
+            }
+            if let Some((host, cores)) = cores {
+                if count > cores {
+                    return Err(format!(
+                        "{};{}",
+                        refuse(Rejection::CpuOverHost { count, host, cores }),
+                        choices()
+                    ));
+                }
+            }
+            Ok(VmOperation::SetCpu { vm: id, count })
+        }
+        VmOperation::SetMemory { vm: id, gb } => {
+            let mb = u64::from(gb) * 1024;
+            let host = host_of(pool, vm).map(|h| (h.name.clone(), h.memory_mb / 1024));
+            let max = host
+                .as_ref()
+                .map_or(u64::from(MEMORY_GB_RANGE.1), |(_, g)| *g);
+            let choices = || size_choices(vm, vm.memory_mb / 1024, max, " GiB");
+            if mb == vm.memory_mb {
+                return Err(format!(
+                    "{};{}",
+                    refuse(Rejection::MemoryUnchanged {
+                        vm: vm.name.clone(),
+                        gb,
+                    }),
+                    choices()
+                ));
+            }
+            if mb < vm.memory_mb && vm.power == PowerState::PoweredOn {
+                return Err(format!(
+                    "{};{}",
+                    refuse(Rejection::ShrinkNeedsPowerOff {
+                        vm: vm.name.clone(),
+                        what: Hardware::Memory,
+                    }),
+                    choices()
+                ));
+            }
+            if let Some((host, host_gb)) = host {
+                if u64::from(gb) > host_gb {
+                    return Err(format!(
+                        "{};{}",
+                        refuse(Rejection::MemoryOverHost { gb, host, host_gb }),
+                        choices()
+                    ));
+                }
+            }
+            Ok(VmOperation::SetMemory { vm: id, gb })
+        }
+        VmOperation::SetNetwork { vm: id, network } => {
+            // A pool that knows no port group here cannot judge: the provider will.
+            if !pool
+                .inventory
+                .networks
+                .iter()
+                .any(|n| n.provider == vm.provider && n.datacenter == vm.datacenter)
+            {
+                return Ok(VmOperation::SetNetwork { vm: id, network });
+            }
+            let net = resolve_network(pool, vm, &network)?;
+            let Some(nic) = vm.nics.first() else {
+                return Err(refuse(Rejection::NoNic {
+                    vm: vm.name.clone(),
+                }));
+            };
+            if nic.network == net.name {
+                return Err(refuse(Rejection::AlreadyOnNetwork {
+                    vm: vm.name.clone(),
+                    network: net.name.clone(),
+                }));
+            }
+            Ok(VmOperation::SetNetwork {
+                vm: id,
+                network: net.name.clone(),
+            })
+        }
+        VmOperation::AddDisk {
+            vm: id,
+            gb,
+            datastore,
+        } => {
+            // A pool that knows no datastore of this provider cannot judge.
+            let known = pool
+                .inventory
+                .datastores
+                .iter()
+                .any(|d| d.provider == vm.provider);
+            let ds = match (&datastore, vm.disks.first()) {
+                _ if !known => None,
+                (Some(wanted), _) => Some(datastore_in(pool, vm, wanted)?),
+                // Without a datastore the provider places the disk beside the first
+                // one; one the pool does not know is the provider's to judge.
+                (None, Some(first)) => datastore_in(pool, vm, &first.datastore).ok(),
+                (None, None) => {
+                    return Err(format!(
+                        "{} 没有磁盘,请指定存储;可选: {}",
+                        vm.name,
+                        datastore_choices(pool, vm)
+                    ))
+                }
+            };
+            if let Some(ds) = ds.filter(|ds| u64::from(gb) > ds.free_gb) {
+                return Err(refuse(Rejection::NotEnoughSpace {
+                    datastore: ds.name.clone(),
+                    free_gb: ds.free_gb,
+                    need_gb: u64::from(gb),
+                    purpose: SpaceFor::NewDisk,
+                }));
+            }
+            Ok(VmOperation::AddDisk {
+                vm: id,
+                gb,
+                datastore,
+            })
+        }
+        op => Ok(op),
+    }
+}
+
+/// The sizes a CPU or memory change may ask for: above the current one while the VM
+/// runs (hot add only grows), any other up to the host's size when it is off.
+fn size_choices(vm: &Vm, current: u64, max: u64, unit: &str) -> String {
+    if vm.power == PowerState::PoweredOn {
+        if current >= max {
+            format!("它已达到主机上限 {max}{unit};减少需要先关机")
+        } else {
+            format!(
+                "开机中只能增加: 可选 {}–{max}{unit},减少需要先关机",
+                current + 1
+            )
+        }
+    } else {
+        format!("可选 1–{max}{unit}(当前 {current}{unit})")
+    }
+}
+
+fn host_of<'a>(pool: &'a PoolView, vm: &Vm) -> Option<&'a opsbot_core::Host> {
+    pool.inventory
+        .hosts
+        .iter()
+        .find(|h| h.provider == vm.provider && h.name == vm.host)
+}
+
+/// `VLAN 20`, `vlan20`, `20` → 20.
+fn vlan_of(wanted: &str) -> Option<u16> {
+    let t = wanted.trim();
+    let t = match t.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("vlan") => &t[4..],
+        _ => t,
+    };
+    t.trim().parse().ok()
+}
+
+/// The port group `wanted` names in the VM's datacenter: its name, else a VLAN id that
+/// exactly one port group carries.
+fn resolve_network<'a>(pool: &'a PoolView, vm: &Vm, wanted: &str) -> Result<&'a Network, String> {
+    let nets: Vec<&Network> = pool
+        .inventory
+        .networks
+        .iter()
+        .filter(|n| n.provider == vm.provider && n.datacenter == vm.datacenter)
+        .collect();
+    if let Some(n) = nets.iter().find(|n| n.name == wanted) {
+        return Ok(n);
+    }
+    let label = |n: &&Network| NetworkName {
+        name: n.name.clone(),
+        vlan: n.vlan,
+    };
+    if let Some(vlan) = vlan_of(wanted) {
+        let matches: Vec<&&Network> = nets.iter().filter(|n| n.vlan == Some(vlan)).collect();
+        match matches.as_slice() {
+            [one] => return Ok(one),
+            [] => {}
+            many => {
+                return Err(render::provider::rejection(&Rejection::AmbiguousNetwork {
+                    wanted: wanted.to_string(),
+                    candidates: many.iter().map(|n| label(n)).collect(),
+                }))
+            }
+        }
+    }
+    Err(render::provider::rejection(&Rejection::NoSuchNetwork {
+        wanted: wanted.to_string(),
+        place: Place::Datacenter(vm.datacenter.clone()),
+        available: nets.iter().map(label).collect(),
+    }))
+}
+
+/// The datastore `wanted` in the VM's datacenter; one of that name elsewhere, or none,
+/// is refused with the datacenter's datastores and their free space.
+fn datastore_in<'a>(pool: &'a PoolView, vm: &Vm, wanted: &str) -> Result<&'a Datastore, String> {
+    let same_provider = || {
+        pool.inventory
+            .datastores
+            .iter()
+            .filter(|d| d.provider == vm.provider)
+    };
+    if let Some(d) = same_provider().find(|d| d.name == wanted && d.datacenter == vm.datacenter) {
+        return Ok(d);
+    }
+    let choices = datastore_choices(pool, vm);
+    Err(match same_provider().find(|d| d.name == wanted) {
+        Some(elsewhere) => format!(
+            "存储 {wanted} 在数据中心 {},不在 {} 所在的数据中心 {};可选: {choices}",
+            elsewhere.datacenter, vm.name, vm.datacenter
+        ),
+        None => format!(
+            "数据中心 {} 没有存储 {wanted};可选: {choices}",
+            vm.datacenter
+        ),
+    })
+}
+
+/// The datastores of the VM's datacenter with their free space, most free first.
+fn datastore_choices(pool: &PoolView, vm: &Vm) -> String {
+    let mut list: Vec<&Datastore> = pool
+        .inventory
+        .datastores
+        .iter()
+        .filter(|d| d.provider == vm.provider && d.datacenter == vm.datacenter)
+        .collect();
+    if list.is_empty() {
+        return "(无)".into();
+    }
+    list.sort_by(|a, b| b.free_gb.cmp(&a.free_gb).then_with(|| a.name.cmp(&b.name)));
+    list.iter()
+        .map(|d| format!("{}(剩余 {} GiB)", d.name, d.free_gb))
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vlan_of;
+
+    #[test]
+    fn vlan_ids_are_read_with_or_without_the_word() {
+        assert_eq!(vlan_of("200"), Some(200));
+        assert_eq!(vlan_of("VLAN200"), Some(200));
+        assert_eq!(vlan_of("vlan 20"), Some(20));
+        assert_eq!(vlan_of("VLAN200-数据库"), None);
+        assert_eq!(vlan_of("web"), None);
+    }
+}
