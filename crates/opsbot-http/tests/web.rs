@@ -1022,3 +1022,49 @@ async fn vm_pages_and_changes_speak_chinese_not_the_models_words() {
         );
     }
 }
+
+#[tokio::test]
+async fn services_show_on_the_overview_and_open_their_vms() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let pool = w.ctx.engine.pool().await.unwrap();
+    let services =
+        opsbot_engine::services::services(pool.inventory.vms.iter().filter(|v| !v.template), "app");
+    let degraded: Vec<_> = services.iter().filter(|s| s.up() < s.vms.len()).collect();
+    assert!(!degraded.is_empty(), "the sim has a service with a VM down");
+    let (_, overview) = page(&w, &session, "/ui/").await;
+    assert!(
+        overview.contains(&format!(
+            "href=\"/ui/services\"><b>{}</b><span>服务</span>",
+            services.len()
+        )),
+        "{overview}"
+    );
+    // Each service with a VM down is a warning that opens the VMs not running.
+    for s in &degraded {
+        let warning = format!("⚠ 服务 {} {}&#x2f;{} 开机 ›", s.name, s.up(), s.vms.len());
+        assert!(overview.contains(&warning), "{warning} in {overview}");
+        let (_, html) = page(
+            &w,
+            &session,
+            &format!("/ui/vms?tag=app:{}&power=off", s.name),
+        )
+        .await;
+        assert_eq!(listed(&html), (s.vms.len() - s.up()) as u64, "{}", s.name);
+    }
+    let (status, list) = page(&w, &session, "/ui/services").await;
+    assert_eq!(status, 200);
+    let shop = services.iter().find(|s| s.name == "shop").unwrap();
+    assert!(
+        list.contains(&format!(
+            "<b>shop</b><span class=\"alert\">{}/{} 开机",
+            shop.up(),
+            shop.vms.len()
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains("href=\"&#x2f;ui&#x2f;vms?tag=app%3Ashop\""),
+        "{list}"
+    );
+}

@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/hosts", get(pages::hosts))
         .route("/ui/datastores", get(pages::datastores))
         .route("/ui/networks", get(pages::networks))
+        .route("/ui/services", get(pages::services))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/changes", get(pages::changes))
         // Any other page under /ui: a styled 404 in the layout, with a way back.

@@ -85,6 +85,11 @@ fn vms_link(key: &str, value: &str) -> String {
     format!("/ui/vms?{key}={}", super::login::encode(value))
 }
 
+/// The used share of a datastore, as chat's 已用 says it (one rounding everywhere).
+fn used_percent(free: u64, capacity: u64) -> u64 {
+    opsbot_engine::format::used_percent(free, capacity)
+}
+
 fn percent(part: u64, whole: u64) -> u64 {
     opsbot_engine::format::percent(part, whole)
 }
@@ -143,7 +148,7 @@ pub async fn overview(user: WebUser) -> Response {
             kind: d.kind.clone(),
             capacity_gb: d.capacity_gb,
             free_gb: d.free_gb,
-            used_percent: 100 - percent(d.free_gb, d.capacity_gb).min(100),
+            used_percent: used_percent(d.free_gb, d.capacity_gb),
         })
         .collect();
     datastores.sort_by_key(|d| std::cmp::Reverse(d.used_percent));
@@ -169,17 +174,30 @@ pub async fn overview(user: WebUser) -> Response {
     warnings.extend(
         o.datastores
             .iter()
-            .filter(|d| {
-                100 - percent(d.free_gb, d.capacity_gb).min(100) >= super::render::HOT_PERCENT
-            })
+            .filter(|d| used_percent(d.free_gb, d.capacity_gb) >= super::render::HOT_PERCENT)
             .map(|d| Warning {
                 text: format!(
                     "存储 {} 已用 {}%,仅剩 {}",
                     d.name,
-                    100 - percent(d.free_gb, d.capacity_gb).min(100),
+                    used_percent(d.free_gb, d.capacity_gb),
                     opsbot_engine::format::fmt_size(d.free_gb)
                 ),
                 link: vms_link("datastore", &d.name),
+            }),
+    );
+    // A business system with a VM down opens that system's VMs that are not running.
+    let key = ctx.engine.service_tag();
+    let services = o.services(key);
+    warnings.extend(
+        services
+            .iter()
+            .filter(|s| s.up() < s.vms.len())
+            .map(|s| Warning {
+                text: format!("服务 {} {}/{} 开机", s.name, s.up(), s.vms.len()),
+                link: format!(
+                    "/ui/vms?tag={}&power=off",
+                    super::login::encode(&s.tag(key))
+                ),
             }),
     );
     warnings.truncate(10);
@@ -210,6 +228,7 @@ pub async fn overview(user: WebUser) -> Response {
         vmem_mb => o.vmem_mb(),
         templates => o.templates,
         networks => o.networks.len(),
+        services => services.len(),
         storage_capacity_gb => o.capacity_gb(),
         storage_free_gb => o.free_gb(),
         datastores_more => datastores_total > datastores.len(),
@@ -1117,6 +1136,38 @@ pub async fn networks(user: WebUser) -> Response {
     ctx.templates.page(
         "networks.html",
         context! { networks => list, ..base(&user, "网络", "networks") },
+    )
+}
+
+/// `/ui/services`: the business systems the user's VMs serve (their `[pool]
+/// service_tag` tag), each with how many VMs are on and which are not; a row opens
+/// the service's VMs (the overview's warning opens those not running).
+pub async fn services(user: WebUser) -> Response {
+    let auth = &user.auth;
+    let viewer = auth.viewer();
+    if !viewer.may_read(Lens::SERVICES) {
+        return denied(&user, Lens::SERVICES.command());
+    }
+    let ctx = auth.context();
+    let Ok(pool) = ctx.engine.pool().await else {
+        return unavailable(&user);
+    };
+    let key = ctx.engine.service_tag();
+    let list: Vec<minijinja::Value> =
+        opsbot_engine::services::services(viewer.vms(&pool, Lens::SERVICES), key)
+            .iter()
+            .map(|s| {
+                let tag = super::login::encode(&s.tag(key));
+                context! {
+                    name => s.name, up => s.up(), vms => s.vms.len(),
+                    down => s.down().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+                    link => format!("/ui/vms?tag={tag}"),
+                }
+            })
+            .collect();
+    ctx.templates.page(
+        "services.html",
+        context! { services => list, key => key, ..base(&user, "服务", "services") },
     )
 }
 

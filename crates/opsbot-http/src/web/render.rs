@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("hosts.html", include_str!("templates/hosts.html")),
     ("datastores.html", include_str!("templates/datastores.html")),
     ("networks.html", include_str!("templates/networks.html")),
+    ("services.html", include_str!("templates/services.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("changes.html", include_str!("templates/changes.html")),
     ("login.html", include_str!("templates/login.html")),

@@ -189,7 +189,7 @@ impl<'a> From<&'a Datastore> for DatastoreDto<'a> {
             kind: &d.kind,
             capacity_gb: d.capacity_gb,
             free_gb: d.free_gb,
-            used_percent: 100 - opsbot_engine::format::percent(d.free_gb, d.capacity_gb).min(100),
+            used_percent: opsbot_engine::format::used_percent(d.free_gb, d.capacity_gb),
         }
     }
 }
