@@ -1068,3 +1068,63 @@ async fn services_show_on_the_overview_and_open_their_vms() {
         "{list}"
     );
 }
+
+#[tokio::test]
+async fn a_running_job_is_cancelled_from_its_page() {
+    let w = World::with(Options {
+        // A clone takes minutes: surely running when cancelled, ended at once by it.
+        sim_time_scale: 100.0,
+        ..Options::default()
+    })
+    .await;
+    let session = admin_session(&w).await;
+    let admin = w.token("admin").await;
+    let body = serde_json::json!({"template": 1, "name": "web-cancel-me", "ip": "192.168.2.191"});
+    let (s, acc) = w.post(&admin, "/api/v1/vms", body).await;
+    assert_eq!(s, 202, "{acc}");
+    let id = acc["job"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, job) = w.get(&admin, &format!("/api/v1/jobs/{id}")).await;
+        assert_eq!(job["state"], "running", "{job}");
+        if job["progress"].as_u64().unwrap() > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let path = format!("/ui/jobs/{id}");
+    let (_, html) = page(&w, &session, &path).await;
+    assert!(
+        html.contains(&format!("action=\"/ui/jobs/{id}/cancel\"")),
+        "a running job offers to cancel it: {html}"
+    );
+    let post = |csrf: String| {
+        w.http
+            .post(w.url(&format!("{path}/cancel")))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    // A forged form changes nothing.
+    let r = post("forged".into()).await.unwrap();
+    assert_ne!(r.status(), 200);
+    let (_, job) = w.get(&admin, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(job["state"], "running", "{job}");
+    let r = post(csrf_in(&html)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answered = r.text().await.unwrap();
+    assert!(answered.contains("已请求取消"), "{answered}");
+    let job = w.wait_job(&admin, id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    // Once it has ended: no button, and asking again says why, on the same page.
+    let (_, html) = page(&w, &session, &path).await;
+    assert!(!html.contains("取消任务"), "{html}");
+    let r = post(csrf_in(&html)).await.unwrap();
+    assert_eq!(r.status(), 409);
+    let answered = r.text().await.unwrap();
+    assert!(
+        answered.contains("无需取消") && answered.contains(&format!("任务 #{id}")),
+        "{answered}"
+    );
+}

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/vms/{provider}/{id}/act", post(pages::act))
         .route("/ui/jobs", get(pages::jobs))
         .route("/ui/jobs/{id}", get(pages::job))
+        .route("/ui/jobs/{id}/cancel", post(pages::cancel_job))
         .route("/ui/clone", get(pages::clone_form).post(pages::clone))
         .route("/ui/hosts", get(pages::hosts))
         .route("/ui/datastores", get(pages::datastores))

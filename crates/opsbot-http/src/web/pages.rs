@@ -834,31 +834,75 @@ pub struct JobQuery {
 
 /// `/ui/jobs/{id}`: live progress (the script polls `/api/v1/jobs/{id}`).
 pub async fn job(user: WebUser, Path(id): Path<i64>, Query(q): Query<JobQuery>) -> Response {
+    let back = q.back.as_deref().map(|b| super::login::safe_next(Some(b)));
+    job_page(&user, id, back, None).await
+}
+
+/// A job's page; `notice` is what a cancel request was answered (refusals included),
+/// shown above the job so the user stays where they were.
+async fn job_page(
+    user: &WebUser,
+    id: i64,
+    back: Option<String>,
+    notice: Option<(bool, String)>,
+) -> Response {
     let auth = &user.auth;
     let ctx = auth.context();
     let job = match ctx.engine.job_for(&auth.caller(), JobId(id)).await {
         Ok(Some(j)) => j,
         Ok(None) => {
             return message(
-                &user,
+                user,
                 StatusCode::NOT_FOUND,
                 "找不到任务",
                 &format!("任务 #{id} 不存在或不属于您"),
             )
         }
-        Err(_) => return unavailable(&user),
+        Err(_) => return unavailable(user),
     };
+    let running = !job.state.is_final();
     // Back to where the job was started from (the VM, the clone form), else the list.
-    let back = q.back.as_deref().map(|b| super::login::safe_next(Some(b)));
     ctx.templates.page(
         "job.html",
         context! {
             state_label => job.state.label(),
             job => crate::handlers::api::dto::JobDto::from(job),
             back => back,
-            ..base(&user, &format!("任务 #{id}"), "jobs")
+            running => running,
+            notice => notice.as_ref().map(|(ok, text)| context! { ok => ok, text => text }),
+            ..base(user, &format!("任务 #{id}"), "jobs")
         },
     )
+}
+
+/// `POST /ui/jobs/{id}/cancel`: the web's `取消:#N`, through the same engine path
+/// (owner or administrator, audited); the answer is shown on the job's page.
+pub async fn cancel_job(
+    user: WebUser,
+    Path(id): Path<i64>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&user, &form) {
+        return expired(&user);
+    }
+    let ctx = user.auth.context();
+    let (status, notice) = match ctx.engine.cancel_job(&user.auth.caller(), JobId(id)).await {
+        Ok(text) => (StatusCode::OK, (true, text)),
+        Err(Refusal::Unavailable(_)) => return unavailable(&user),
+        Err(r) => {
+            let status = match &r {
+                Refusal::Denied(_) => StatusCode::FORBIDDEN,
+                Refusal::NotFound(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::CONFLICT,
+            };
+            (status, (false, r.message().to_string()))
+        }
+    };
+    let mut page = job_page(&user, id, None, Some(notice)).await;
+    if page.status() == StatusCode::OK {
+        *page.status_mut() = status;
+    }
+    page
 }
 
 /// `/ui/jobs?state=&user=`.

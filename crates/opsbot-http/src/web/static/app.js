@@ -64,6 +64,7 @@
           });
           set("job-message", function (el) { el.textContent = job.message; });
           if (job.state === "running") { setTimeout(poll, 1000); }
+          else { set("job-cancel", function (el) { el.hidden = true; }); }
         })
         .catch(function () { setTimeout(poll, 3000); });
     }
