@@ -134,9 +134,15 @@ async fn only_the_owner_or_an_administrator_may_cancel() {
     let h = slow_harness(two_users()).await;
     let (id, mut c) = running_clone(&h, "bob", "bobs-vm", "10.96.0.51").await;
 
+    // Another user's job is as unknown as a missing one: nothing says it exists.
     let r = h.say("alice", &format!("cancel #{}", id.0)).await;
-    assert_eq!(r.status, Status::Denied, "{}", r.text);
-    assert!(r.text.starts_with('⛔'), "{}", r.text);
+    assert_eq!(r.status, Status::Invalid, "{}", r.text);
+    let missing = h.say("alice", "cancel #9999").await;
+    assert_eq!(
+        r.text.replace(&id.to_string(), "#N"),
+        missing.text.replace("#9999", "#N"),
+        "the same answer as for a job that does not exist"
+    );
     assert_eq!(
         h.store.job(id).await.unwrap().unwrap().state,
         JobState::Running,

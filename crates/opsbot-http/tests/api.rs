@@ -938,8 +938,9 @@ async fn a_running_job_is_cancelled_over_rest() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cancel = format!("/api/v1/jobs/{id}/cancel");
+    // Someone else's job is not found, as when reading it.
     let (s, b) = w.post(&w.token("zhangsan").await, &cancel, json!({})).await;
-    assert_error(s, &b, 403, "forbidden");
+    assert_error(s, &b, 404, "not_found");
     let (s, b) = w.post(&admin, &cancel, json!({})).await;
     assert_eq!(s, 202, "{b}");
     assert_eq!(b["job"], id);

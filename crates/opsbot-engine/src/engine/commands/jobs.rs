@@ -6,7 +6,7 @@ use crate::command::{Command, CommandSpec, ListKind};
 use crate::engine::{failed, invalid, ok, Engine};
 use crate::format;
 use crate::jobs::CancelOutcome;
-use crate::reply::{Response, Status};
+use crate::reply::Response;
 use crate::view::Viewer;
 use opsbot_core::{JobId, JobState};
 use opsbot_store::{JobQuery, StoreError};
@@ -90,22 +90,22 @@ pub(super) fn cancel(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
 }
 
 /// Stops job `id` for `viewer` where its provider can: the job's owner or an
-/// administrator only. The job's own end (已取消, or done when it was too late) reaches
+/// administrator only. Another user's job is as unknown as a missing one (the same
+/// answer as `任务:N`), so a job number reveals nothing about whose it is. The job's own end (已取消, or done when it was too late) reaches
 /// its asker through the job's channel; this answer says whether it was asked.
 pub(crate) async fn cancel_job(
     engine: &Engine,
     viewer: &Viewer,
     id: JobId,
 ) -> Result<Response, StoreError> {
-    let Some(job) = engine.store.job(id).await? else {
-        return Ok(invalid(format!("任务 {id} 不存在。发送 任务 查看您的任务")));
+    let job = match engine.store.job(id).await? {
+        Some(job) if viewer.sees_job(&job) => job,
+        _ => {
+            return Ok(invalid(format!(
+                "任务 {id} 不存在或不属于您(只有发起人或管理员可以取消)。发送 任务 查看您的任务"
+            )))
+        }
     };
-    if !viewer.sees_job(&job) {
-        return Ok(Response::new(
-            Status::Denied,
-            format!("⛔ 您不能取消任务 {id}:只有发起人或管理员可以取消"),
-        ));
-    }
     if job.state != JobState::Running {
         return Ok(failed(format!(
             "任务 {id}({})已结束({}),无需取消",

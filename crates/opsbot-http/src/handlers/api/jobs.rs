@@ -84,7 +84,7 @@ pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response
 /// Cancel a running job, where its provider can: the job's owner or an administrator
 /// only, as `取消:#N` in chat. 202: asked (the job ends `cancelled` once stopped); 409:
 /// it cannot be cancelled (finished, its provider cannot, past the point of no return,
-/// or run by another opsbot process); 403: not yours; 404: no such job.
+/// or run by another opsbot process); 403: `取消` not granted; 404: no such job, or not yours (as reading it).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
     params(("id" = i64, Path, description = "a running job's number", example = 1)),
     responses((status = 202, body = CancelRequested), (status = 401, body = ErrorBody),
