@@ -157,8 +157,8 @@ async fn a_datastore_in_another_datacenter_lists_the_vms_datastores() {
     assert_eq!(r.status, Status::Invalid, "{}", r.text);
     for want in [
         "存储 ds-dr-01 在数据中心 DC1,不在 web-02 所在的数据中心 DC0",
-        "nfs-backup(剩余 9800 GiB)",
-        "ds-prod-01(剩余 3420 GiB)",
+        "nfs-backup(剩余 9.6 TiB)",
+        "ds-prod-01(剩余 3.3 TiB)",
     ] {
         assert!(r.text.contains(want), "{want} in {}", r.text);
     }

@@ -858,10 +858,7 @@ fn impossible_plans_exit_2_before_the_prompt() {
         ("内存:web-01,4", &["减少内存需要先关机"][..]),
         (
             "加盘:web-02,10,ds-dr-01",
-            &[
-                "不在 web-02 所在的数据中心 DC0",
-                "ds-prod-02(剩余 5120 GiB)",
-            ][..],
+            &["不在 web-02 所在的数据中心 DC0", "ds-prod-02(剩余 5.0 TiB)"][..],
         ),
     ] {
         let o = chat(dir.path(), &["-c", line]);

@@ -169,10 +169,7 @@ fn size_choices(vm: &Vm, current: u64, max: u64, unit: &str) -> String {
         if current >= max {
             format!("它已达到主机上限 {max}{unit};减少需要先关机")
         } else {
-            format!(
-                "开机中只能增加: 可选 {}–{max}{unit},减少需要先关机",
-                current + 1
-            )
+            format!("开机中可选 {}–{max}{unit}", current + 1)
         }
     } else {
         format!("可选 1–{max}{unit}(当前 {current}{unit})")
@@ -270,7 +267,7 @@ fn datastore_choices(pool: &PoolView, vm: &Vm) -> String {
     }
     list.sort_by(|a, b| b.free_gb.cmp(&a.free_gb).then_with(|| a.name.cmp(&b.name)));
     list.iter()
-        .map(|d| format!("{}(剩余 {} GiB)", d.name, d.free_gb))
+        .map(|d| format!("{}(剩余 {})", d.name, crate::format::fmt_size(d.free_gb)))
         .collect::<Vec<_>>()
         .join("、")
 }
