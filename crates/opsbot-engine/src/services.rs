@@ -40,8 +40,15 @@ pub fn services<'p>(vms: impl IntoIterator<Item = &'p Vm>, key: &str) -> Vec<Ser
         for tag in &vm.tags {
             if let Some((k, value)) = tag.split_once(':') {
                 if k.eq_ignore_ascii_case(key) && !value.is_empty() {
-                    let entry = by_name.entry(value.to_string()).or_default();
-                    if !entry.iter().any(|v| std::ptr::eq(*v, vm)) {
+                    // Looked up before inserting: one allocation per service, not per VM
+                    // (概况 groups every VM on each call).
+                    let entry = match by_name.get_mut(value) {
+                        Some(entry) => entry,
+                        None => by_name.entry(value.to_string()).or_default(),
+                    };
+                    // A VM tagged twice with one service is listed once; its VMs arrive
+                    // one at a time, so a repeat can only be the last one pushed.
+                    if !entry.last().is_some_and(|v| std::ptr::eq(*v, vm)) {
                         entry.push(vm);
                     }
                 }

@@ -61,7 +61,12 @@ pub(super) fn list(
                 return invalid(problem);
             }
             // Only the shown page is formatted: the pool may hold tens of thousands.
-            let vms = f.vms.apply(view, pool, Lens::VMS);
+            // Unfiltered, the viewer's own list: no per-VM filter test (the usual case).
+            let vms = if f.vms.is_empty() {
+                view.vms(pool, Lens::VMS)
+            } else {
+                f.vms.apply(view, pool, Lens::VMS)
+            };
             return paged(sess, &listed, &title, &vms, n, |v| format::vm_line(v));
         }
         ListKind::Services => return services(engine, view, pool, sess, &listed, n),
