@@ -3,7 +3,7 @@
 
 use crate::filter::tag_matches;
 use opsbot_core::{PowerState, Vm};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// One service and its VMs, by name.
 #[derive(Debug, Clone)]
@@ -33,32 +33,39 @@ impl<'p> Service<'p> {
 }
 
 /// The services of `vms` (templates left out), by name, each with its VMs in the order
-/// given.
+/// given. 概况 groups every VM the asker sees on each call, so this allocates nothing per
+/// VM: names are borrowed from the tags until the groups are known.
 pub fn services<'p>(vms: impl IntoIterator<Item = &'p Vm>, key: &str) -> Vec<Service<'p>> {
-    let mut by_name: BTreeMap<String, Vec<&'p Vm>> = BTreeMap::new();
+    let mut by_name: HashMap<&'p str, Vec<&'p Vm>> = HashMap::new();
     for vm in vms.into_iter().filter(|v| !v.template) {
         for tag in &vm.tags {
-            if let Some((k, value)) = tag.split_once(':') {
-                if k.eq_ignore_ascii_case(key) && !value.is_empty() {
-                    // Looked up before inserting: one allocation per service, not per VM
-                    // (概况 groups every VM on each call).
-                    let entry = match by_name.get_mut(value) {
-                        Some(entry) => entry,
-                        None => by_name.entry(value.to_string()).or_default(),
-                    };
-                    // A VM tagged twice with one service is listed once; its VMs arrive
-                    // one at a time, so a repeat can only be the last one pushed.
-                    if !entry.last().is_some_and(|v| std::ptr::eq(*v, vm)) {
-                        entry.push(vm);
-                    }
-                }
+            let Some(value) = service_of(tag, key) else {
+                continue;
+            };
+            let entry = by_name.entry(value).or_default();
+            // A VM tagged twice with one service is listed once; its VMs arrive one at
+            // a time, so a repeat can only be the last one pushed.
+            if !entry.last().is_some_and(|v| std::ptr::eq(*v, vm)) {
+                entry.push(vm);
             }
         }
     }
-    by_name
+    let mut all: Vec<Service<'p>> = by_name
         .into_iter()
-        .map(|(name, vms)| Service { name, vms })
-        .collect()
+        .map(|(name, vms)| Service {
+            name: name.to_string(),
+            vms,
+        })
+        .collect();
+    all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// The service a tag names under `key` (`app:erp` → `erp`), ASCII case of the key ignored.
+fn service_of<'t>(tag: &'t str, key: &str) -> Option<&'t str> {
+    let head = tag.get(..key.len())?;
+    let value = tag[key.len()..].strip_prefix(':')?;
+    (head.eq_ignore_ascii_case(key) && !value.is_empty()).then_some(value)
 }
 
 /// The name of the service `wanted` among `all`, ASCII case ignored.
