@@ -37,7 +37,13 @@ pub struct PoolView {
     ip_column: TextColumn,
     /// Every tag some VM carries, sorted, once each (the web list's tag choice).
     tags: Vec<String>,
+    /// The services (VM indexes by service name) under the one `[pool] service_tag` key
+    /// asked for, grouped once per pool version: 概况 reads them on every call.
+    services: std::sync::OnceLock<(String, Vec<ServiceGroup>)>,
 }
+
+/// A service's name and its VMs' indexes in the pool.
+pub type ServiceGroup = (String, Vec<usize>);
 
 /// A VM's placement and state as small numbers (ids from [`PoolView::facet_id`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +139,20 @@ impl PoolView {
             search_column,
             ip_column,
             tags,
+            services: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The services of every VM (not templates) under tag key `key`: names sorted, each
+    /// with its VMs' indexes in pool order. Grouped once per pool version for the first
+    /// key asked (the configured one); another key is grouped on each call.
+    pub fn service_groups(&self, key: &str) -> std::borrow::Cow<'_, [ServiceGroup]> {
+        let group = || crate::services::group_indexes(&self.inventory.vms, key);
+        let (cached_key, groups) = self.services.get_or_init(|| (key.to_string(), group()));
+        if cached_key == key {
+            std::borrow::Cow::Borrowed(groups)
+        } else {
+            std::borrow::Cow::Owned(group())
         }
     }
 

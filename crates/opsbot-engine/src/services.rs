@@ -61,6 +61,26 @@ pub fn services<'p>(vms: impl IntoIterator<Item = &'p Vm>, key: &str) -> Vec<Ser
     all
 }
 
+/// [`services`] of a whole pool's VMs as their indexes (in pool order), for the pool
+/// view to keep per version.
+pub fn group_indexes(vms: &[Vm], key: &str) -> Vec<crate::pool::ServiceGroup> {
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, vm) in vms.iter().enumerate().filter(|(_, v)| !v.template) {
+        for value in vm.tags.iter().filter_map(|t| service_of(t, key)) {
+            let entry = by_name.entry(value).or_default();
+            if entry.last() != Some(&i) {
+                entry.push(i);
+            }
+        }
+    }
+    let mut all: Vec<(String, Vec<usize>)> = by_name
+        .into_iter()
+        .map(|(name, idx)| (name.to_string(), idx))
+        .collect();
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
 /// The service a tag names under `key` (`app:erp` → `erp`), ASCII case of the key ignored.
 fn service_of<'t>(tag: &'t str, key: &str) -> Option<&'t str> {
     let head = tag.get(..key.len())?;

@@ -92,8 +92,11 @@ impl std::fmt::Debug for Viewer {
 }
 
 /// The totals of `概况` and the web overview, over what the caller may see.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Overview<'p> {
+    pool: &'p PoolView,
+    /// Per pool VM (same index): counted here (seen, in the datacenter, not a template).
+    counted: Vec<bool>,
     pub datacenters: Vec<&'p Datacenter>,
     pub clusters: Vec<&'p Cluster>,
     pub hosts: Vec<&'p Host>,
@@ -104,7 +107,7 @@ pub struct Overview<'p> {
     pub networks: Vec<&'p Network>,
 }
 
-impl Overview<'_> {
+impl<'p> Overview<'p> {
     pub fn hosts_up(&self) -> usize {
         self.hosts
             .iter()
@@ -138,9 +141,25 @@ impl Overview<'_> {
         self.datastores.iter().map(|d| d.free_gb).sum()
     }
 
-    /// The services of the VMs counted, by the tag key `key` (`app`).
-    pub fn services(&self, key: &str) -> Vec<crate::services::Service<'_>> {
-        crate::services::services(self.vms.iter().copied(), key)
+    /// The services of the VMs counted, by the tag key `key` (`app`): the pool's groups
+    /// (made once per pool version) narrowed to what is counted here.
+    pub fn services(&self, key: &str) -> Vec<crate::services::Service<'p>> {
+        let vms = &self.pool.inventory.vms;
+        self.pool
+            .service_groups(key)
+            .iter()
+            .filter_map(|(name, idx)| {
+                let seen: Vec<&'p Vm> = idx
+                    .iter()
+                    .filter(|i| self.counted[**i])
+                    .map(|i| &vms[*i])
+                    .collect();
+                (!seen.is_empty()).then(|| crate::services::Service {
+                    name: name.clone(),
+                    vms: seen,
+                })
+            })
+            .collect()
     }
 
     /// The VMs counted that sit on host `host` (a host's VMs for its warning line).
@@ -424,7 +443,11 @@ impl Viewer {
         let mask = self.vm_mask(pool, lens);
         let shown = |i: usize| mask.as_ref().is_none_or(|m| m[i]);
         let vms = &pool.inventory.vms;
+        let counted: Vec<bool> = (0..vms.len())
+            .map(|i| !vms[i].template && in_dc(&vms[i].datacenter) && shown(i))
+            .collect();
         Overview {
+            pool,
             datacenters: self
                 .datacenters(pool, lens)
                 .into_iter()
@@ -442,7 +465,7 @@ impl Viewer {
                 .filter(|h| in_dc(&h.datacenter) && see(&h.scope_path()))
                 .collect(),
             vms: (0..vms.len())
-                .filter(|i| !vms[*i].template && in_dc(&vms[*i].datacenter) && shown(*i))
+                .filter(|i| counted[*i])
                 .map(|i| &vms[i])
                 .collect(),
             templates: (0..vms.len())
@@ -460,6 +483,7 @@ impl Viewer {
                 .iter()
                 .filter(|n| in_dc(&n.datacenter) && see(&n.scope_path()))
                 .collect(),
+            counted,
         }
     }
 
