@@ -111,14 +111,12 @@ pub async fn collect(config: Option<&Path>, only: &[String]) -> Result<ExitCode>
                 .iter()
                 .any(|t| &t.name == w || &t.host.to_lowercase() == w)
             {
-                anyhow::bail!(
-                    "--host {w}: not among the configured or pool-selected hosts of [cmdb.ssh]"
-                );
+                anyhow::bail!("--host {w}: 不在 [cmdb.ssh] 配置或按资源池选出的主机中");
             }
         }
     }
     if targets.is_empty() {
-        anyhow::bail!("no hosts to collect: add [[cmdb.ssh.targets]] or [[cmdb.ssh.pool]] to the configuration");
+        anyhow::bail!("没有要采集的主机:请在配置中添加 [[cmdb.ssh.targets]] 或 [[cmdb.ssh.pool]]");
     }
     let settings = SshSettings::from_config(cfg);
     let ingestor = Ingestor::start(app.store.clone(), app.store.clone(), MAX_BATCH);
@@ -128,23 +126,24 @@ pub async fn collect(config: Option<&Path>, only: &[String]) -> Result<ExitCode>
     for c in &results {
         let ms = c.elapsed.as_millis();
         match &c.result {
+            // Chat's words (资产/变更), so the CLI and chat read alike.
             Ok(r) => outln!(
-                "{}: ok ({}), {} change(s){}; {ms} ms",
+                "{}: 成功({}),{} 处变更{};耗时 {ms} ms",
                 c.target.name,
-                if r.created { "new asset" } else { "updated" },
+                if r.created { "新资产" } else { "已更新" },
                 r.changes.len(),
                 r.vm.as_ref()
-                    .map(|v| format!(", VM {}/{}", v.provider, v.name))
+                    .map(|v| format!(",虚拟机 {}/{}", v.provider, v.name))
                     .unwrap_or_default()
             ),
             Err(e) => {
                 failed += 1;
-                outln!("{}: FAILED: {e}; {ms} ms", c.target.name);
+                outln!("{}: 失败: {e};耗时 {ms} ms", c.target.name);
             }
         }
     }
     outln!(
-        "{} host(s), {} failed, {:.0} ms",
+        "共 {} 台主机,失败 {} 台,耗时 {:.0} ms",
         results.len(),
         failed,
         started.elapsed().as_secs_f64() * 1000.0

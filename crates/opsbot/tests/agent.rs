@@ -651,20 +651,20 @@ fn collect_over_ssh_now_and_on_schedule() {
     let o = collect(&[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("ssh-box: ok (new asset)"), "{out}");
+    assert!(out.contains("ssh-box: 成功(新资产)"), "{out}");
     assert!(
-        out.contains("closed-box: FAILED: connection refused"),
+        out.contains("closed-box: 失败: connection refused"),
         "{out}"
     );
     let o = collect(&["--host", "ssh-box"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        text(&o).contains("ssh-box: ok (updated), 0 change(s)"),
+        text(&o).contains("ssh-box: 成功(已更新),0 处变更"),
         "{}",
         text(&o)
     );
     let o = collect(&["--host", "nope"]);
-    assert!(text(&o).contains("not among"), "{}", text(&o));
+    assert!(text(&o).contains("不在 [cmdb.ssh]"), "{}", text(&o));
     let card = text(&srv.chat("admin", "资产:ssh-box"));
     assert!(card.contains("【资产 ssh-box】在线 · SSH 采集"), "{card}");
 
