@@ -969,3 +969,34 @@ async fn a_running_job_is_cancelled_over_rest() {
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn cancel_refuses_hostile_requests_and_changes_nothing() {
+    let w = World::start().await;
+    let admin = w.token("admin").await;
+    // No token, a forged one: refused before anything is looked up.
+    for token in ["", "opsbot_forged.token"] {
+        let (s, b) = w.post(token, "/api/v1/jobs/1/cancel", json!({})).await;
+        assert_error(s, &b, 401, "unauthorized");
+    }
+    // Ids that are not job numbers: a clear 400 (or 404 for a path the router does not
+    // match), never a 500.
+    for id in [
+        "abc",
+        "-1",
+        "99999999999999999999999",
+        "1%00",
+        "%F0%9F%92%A3",
+    ] {
+        let (s, b) = w
+            .post(&admin, &format!("/api/v1/jobs/{id}/cancel"), json!({}))
+            .await;
+        assert!(
+            (s == 400 && b["error"] == "bad_request") || (s == 404 && b["error"] == "not_found"),
+            "{id}: {s} {b}"
+        );
+    }
+    // Nothing ran: no job exists.
+    let (_, jobs) = w.get(&admin, "/api/v1/jobs").await;
+    assert_eq!(jobs["items"], json!([]), "{jobs}");
+}

@@ -1,11 +1,11 @@
 //! `/api/v1/alerts` and `/api/v1/dead-letters`: what the alert gateway took in and what
 //! it could not deliver. Reading them takes the same permission as `告警` in chat.
 
+use super::ApiPath;
 use super::{ApiQuery, Page, Paging};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json;
-use axum::extract::Path;
 use axum::response::Response;
 use opsbot_store::alerts::{AlertQuery, FIRING, RESOLVED};
 use serde::Deserialize;
@@ -70,7 +70,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("id" = i64, Path, description = "an alert's number", example = 1)),
     responses((status = 200, description = "the alert and its raw payload"), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+pub async fn get(auth: Authenticated, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
     auth.require(COMMAND)?;
     match opsbot_alerts::query::alert(auth.context().store.as_ref(), id).await? {
         Some((alert, payload)) => Ok(json(&serde_json::json!({

@@ -2,10 +2,10 @@
 
 use super::dto::ClusterDto;
 use super::objects::{self, Common};
+use super::ApiPath;
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
-use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::{Cluster, Host, Vm};
 use opsbot_engine::pool::PoolView;
@@ -90,7 +90,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     security(("bearer" = [])))]
 pub async fn get(
     auth: Authenticated,
-    Path((provider, id)): Path<(String, String)>,
+    ApiPath((provider, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
     let viewer = auth.viewer();

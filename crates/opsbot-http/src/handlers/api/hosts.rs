@@ -2,10 +2,10 @@
 
 use super::dto::HostDto;
 use super::objects::{self, Common};
+use super::ApiPath;
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
-use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::{Host, PowerState};
 use opsbot_engine::pool::PoolView;
@@ -94,7 +94,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     security(("bearer" = [])))]
 pub async fn get(
     auth: Authenticated,
-    Path((provider, id)): Path<(String, String)>,
+    ApiPath((provider, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
     let viewer = auth.viewer();

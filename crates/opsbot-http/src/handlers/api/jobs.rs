@@ -3,11 +3,11 @@
 //! engine decides.
 
 use super::dto::{CancelRequested, JobDto};
+use super::ApiPath;
 use super::{ApiQuery, Page, Paging};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use opsbot_core::{JobId, JobState};
@@ -71,7 +71,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("id" = i64, Path, description = "a job's number", example = 1)),
     responses((status = 200, body = JobDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+pub async fn get(auth: Authenticated, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
     let engine = &auth.context().engine;
     match engine.job_for(&auth.caller(), JobId(id)).await? {
         Some(j) => Ok(json(&JobDto::from(j))),
@@ -90,7 +90,7 @@ pub async fn get(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response
     responses((status = 202, body = CancelRequested), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn cancel(auth: Authenticated, Path(id): Path<i64>) -> ApiResult<Response> {
+pub async fn cancel(auth: Authenticated, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
     let engine = &auth.context().engine;
     let message = engine.cancel_job(&auth.caller(), JobId(id)).await?;
     let body = CancelRequested {

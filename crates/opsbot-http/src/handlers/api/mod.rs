@@ -92,6 +92,24 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
     }
 }
 
+/// Path parameters, a mistyped one (`/jobs/abc`) refused as `{error, message}` like every
+/// other refusal of the API, not as axum's plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: axum::extract::rejection::PathRejection| {
+                ApiError::bad_request(format!("bad path: {}", e.body_text()))
+            })
+    }
+}
+
 /// A JSON body; malformed JSON, wrong types and unknown fields are refused clearly.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);

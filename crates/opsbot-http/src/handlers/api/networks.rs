@@ -3,10 +3,10 @@
 use super::datastores::Query;
 use super::dto::NetworkDto;
 use super::objects;
+use super::ApiPath;
 use super::{ApiQuery, Page};
 use crate::auth::Authenticated;
 use crate::error::{ApiResult, ErrorBody};
-use axum::extract::Path;
 use axum::response::Response;
 use opsbot_engine::Lens;
 
@@ -33,7 +33,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     security(("bearer" = [])))]
 pub async fn get(
     auth: Authenticated,
-    Path((provider, id)): Path<(String, String)>,
+    ApiPath((provider, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let pool = auth.context().engine.pool().await?;
     objects::get(

@@ -1,11 +1,11 @@
 //! `/api/v1/templates`: the numbered templates that clones start from.
 
 use super::dto::TemplateDto;
+use super::ApiPath;
 use super::{ApiQuery, Page, Paging};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json;
-use axum::extract::Path;
 use axum::response::Response;
 use opsbot_core::Template;
 use opsbot_engine::Lens;
@@ -39,7 +39,7 @@ pub async fn list(auth: Authenticated, ApiQuery(q): ApiQuery<Query>) -> ApiResul
     params(("number" = u32, Path, description = "the template's number (GET /templates)", minimum = 1, example = 1)),
     responses((status = 200, body = TemplateDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn get(auth: Authenticated, Path(number): Path<u32>) -> ApiResult<Response> {
+pub async fn get(auth: Authenticated, ApiPath(number): ApiPath<u32>) -> ApiResult<Response> {
     super::objects::require(&auth, Lens::TEMPLATES)?;
     let pool = auth.context().engine.pool().await?;
     auth.viewer()

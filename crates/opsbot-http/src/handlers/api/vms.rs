@@ -2,11 +2,11 @@
 //! view, one VM, the chat's VM operations as jobs, and clones.
 
 use super::dto::{Accepted, Planned, VmDto};
+use super::ApiPath;
 use super::{ApiJson, ApiQuery, Page, Paging};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::json;
-use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use opsbot_core::{PowerState, Vm};
@@ -243,7 +243,7 @@ pub fn find<'a>(
     security(("bearer" = [])))]
 pub async fn get(
     auth: Authenticated,
-    Path((provider, id)): Path<(String, String)>,
+    ApiPath((provider, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     super::objects::require(&auth, Lens::VMS)?;
     let pool = auth.context().engine.pool().await?;
@@ -346,7 +346,7 @@ pub(crate) fn accepted(acted: Acted) -> Response {
     security(("bearer" = [])))]
 pub async fn act(
     auth: Authenticated,
-    Path((provider, id)): Path<(String, String)>,
+    ApiPath((provider, id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ActQuery>,
     ApiJson(body): ApiJson<ActionBody>,
 ) -> ApiResult<Response> {
