@@ -346,15 +346,7 @@ impl PoolView {
         }
     }
 
-    /// Hosts whose name matches `keyword`, closest first.
-    pub fn search_hosts(&self, keyword: &str) -> Vec<&Host> {
-        self.search_hosts_ranked(keyword)
-            .into_iter()
-            .map(|(_, h)| h)
-            .collect()
-    }
-
-    /// [`PoolView::search_hosts`] with how closely each matched.
+    /// Hosts whose name matches `keyword`, each with how closely, closest first.
     pub fn search_hosts_ranked(&self, keyword: &str) -> Vec<(Closeness, &Host)> {
         let k = keyword.trim().to_lowercase();
         let mut hits: Vec<(Closeness, &Host)> = self

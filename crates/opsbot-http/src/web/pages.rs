@@ -15,6 +15,7 @@ use axum::Form;
 use minijinja::context;
 use opsbot_core::{Host, JobId};
 use opsbot_engine::commands::names::CLONE;
+use opsbot_engine::pool::{vm_closeness, Closeness, PoolView};
 use opsbot_engine::view::read;
 use opsbot_engine::{Acted, CloneSpec, Lens, Mode, Refusal, Request, VmAction};
 use serde::{Deserialize, Serialize};
@@ -349,13 +350,14 @@ pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
         .as_deref()
         .map(str::trim)
         .filter(|d| !d.is_empty());
-    let keyword = q.q.as_deref().map(str::trim).unwrap_or("");
-    let exact = if keyword.is_empty() {
-        Vec::new()
-    } else {
-        let (ranked, exact) = ranked(&pool, keyword, &hits);
-        hits = ranked;
-        exact
+    // A search lists its hits closest first, the exact one (whole name, `provider/name`,
+    // IP or UUID) marked: the engine's one ranking, as chat's 查 orders them.
+    let keyword = q.q.as_deref().map(str::trim).unwrap_or("").to_lowercase();
+    if !keyword.is_empty() {
+        PoolView::rank_by_closeness(&keyword, &mut hits);
+    }
+    let exact = |v: &opsbot_core::Vm| {
+        !keyword.is_empty() && vm_closeness(&keyword, v).is_some_and(Closeness::is_exact)
     };
     let total = hits.len();
     let pages = total.div_ceil(PAGE as usize).max(1);
@@ -373,7 +375,7 @@ pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
             memory_mb: v.memory_mb,
             ip: v.guest_ip.as_deref().or(v.ips.first().map(String::as_str)),
             cluster: &v.cluster,
-            exact: exact.iter().any(|e| std::ptr::eq(*e, *v)),
+            exact: exact(v),
         })
         .collect();
     // The choices offered are of what the user sees, too.
@@ -440,38 +442,6 @@ pub async fn vms(user: WebUser, Query(q): Query<VmsQuery>) -> Response {
             ..base(&user, "虚拟机", "vms")
         },
     )
-}
-
-/// `hits` in the engine's search order for `keyword`, the exact answer (a VM's whole
-/// name, IP or UUID, as chat resolves it) first, and that exact answer. Nothing is
-/// re-sorted here: the engine decides how close a match is.
-fn ranked<'p>(
-    pool: &'p opsbot_engine::pool::PoolView,
-    keyword: &str,
-    hits: &[&'p opsbot_core::Vm],
-) -> (Vec<&'p opsbot_core::Vm>, Vec<&'p opsbot_core::Vm>) {
-    let listed: std::collections::HashSet<*const opsbot_core::Vm> =
-        hits.iter().map(|v| *v as *const _).collect();
-    let keep = |v: &opsbot_core::Vm| listed.contains(&(v as *const _));
-    let exact = match pool.resolve_vm_where(keyword, keep) {
-        opsbot_engine::pool::VmLookup::Found(v) => vec![v],
-        opsbot_engine::pool::VmLookup::Ambiguous(vs) => vs,
-        _ => Vec::new(),
-    };
-    if hits.is_empty() {
-        return (Vec::new(), exact);
-    }
-    // Whatever the engine's search leaves out of the filter's answer comes last, so
-    // the list and its count always agree.
-    let mut placed = std::collections::HashSet::new();
-    let order = exact
-        .iter()
-        .copied()
-        .chain(pool.search_where(keyword, keep))
-        .chain(hits.iter().copied())
-        .filter(|v| placed.insert(*v as *const opsbot_core::Vm))
-        .collect();
-    (order, exact)
 }
 
 #[derive(Debug, Serialize)]
