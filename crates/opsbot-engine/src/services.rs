@@ -1,7 +1,6 @@
 //! Services: the business systems VMs serve, read from one tag (`app:erp`, the key is
 //! `[pool] service_tag`). A VM with two such tags serves both; one without serves none.
 
-use crate::filter::tag_matches;
 use opsbot_core::{PowerState, Vm};
 use std::collections::HashMap;
 
@@ -33,47 +32,43 @@ impl<'p> Service<'p> {
 }
 
 /// The services of `vms` (templates left out), by name, each with its VMs in the order
-/// given. 概况 groups every VM the asker sees on each call, so this allocates nothing per
-/// VM: names are borrowed from the tags until the groups are known.
+/// given.
 pub fn services<'p>(vms: impl IntoIterator<Item = &'p Vm>, key: &str) -> Vec<Service<'p>> {
-    let mut by_name: HashMap<&'p str, Vec<&'p Vm>> = HashMap::new();
-    for vm in vms.into_iter().filter(|v| !v.template) {
-        for tag in &vm.tags {
-            let Some(value) = service_of(tag, key) else {
-                continue;
-            };
-            let entry = by_name.entry(value).or_default();
-            // A VM tagged twice with one service is listed once; its VMs arrive one at
-            // a time, so a repeat can only be the last one pushed.
-            if !entry.last().is_some_and(|v| std::ptr::eq(*v, vm)) {
-                entry.push(vm);
-            }
-        }
-    }
-    let mut all: Vec<Service<'p>> = by_name
+    let vms: Vec<&'p Vm> = vms.into_iter().filter(|v| !v.template).collect();
+    group(vms.iter().copied().enumerate(), key)
         .into_iter()
-        .map(|(name, vms)| Service {
-            name: name.to_string(),
-            vms,
+        .map(|(name, idx)| Service {
+            name,
+            vms: idx.into_iter().map(|i| vms[i]).collect(),
         })
-        .collect();
-    all.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    all
+        .collect()
 }
 
 /// [`services`] of a whole pool's VMs as their indexes (in pool order), for the pool
 /// view to keep per version.
 pub fn group_indexes(vms: &[Vm], key: &str) -> Vec<crate::pool::ServiceGroup> {
-    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, vm) in vms.iter().enumerate().filter(|(_, v)| !v.template) {
+    group(vms.iter().enumerate().filter(|(_, v)| !v.template), key)
+}
+
+/// Numbered VMs grouped by the service their tags name, names sorted, each group's
+/// numbers in the order given. 概况 groups every VM the asker sees, so this allocates
+/// nothing per VM: names are borrowed from the tags until the groups are known.
+fn group<'v>(
+    vms: impl Iterator<Item = (usize, &'v Vm)>,
+    key: &str,
+) -> Vec<crate::pool::ServiceGroup> {
+    let mut by_name: HashMap<&'v str, Vec<usize>> = HashMap::new();
+    for (i, vm) in vms {
         for value in vm.tags.iter().filter_map(|t| service_of(t, key)) {
             let entry = by_name.entry(value).or_default();
+            // A VM tagged twice with one service is listed once; its VMs arrive one at
+            // a time, so a repeat can only be the last one pushed.
             if entry.last() != Some(&i) {
                 entry.push(i);
             }
         }
     }
-    let mut all: Vec<(String, Vec<usize>)> = by_name
+    let mut all: Vec<crate::pool::ServiceGroup> = by_name
         .into_iter()
         .map(|(name, idx)| (name.to_string(), idx))
         .collect();
@@ -91,10 +86,4 @@ fn service_of<'t>(tag: &'t str, key: &str) -> Option<&'t str> {
 /// The name of the service `wanted` among `all`, ASCII case ignored.
 pub fn find<'a, 'p>(all: &'a [Service<'p>], wanted: &str) -> Option<&'a Service<'p>> {
     all.iter().find(|s| s.name.eq_ignore_ascii_case(wanted))
-}
-
-/// Does `vm` serve the service `name` (under tag key `key`)?
-pub fn serves(vm: &Vm, key: &str, name: &str) -> bool {
-    let tag = format!("{key}:{name}");
-    vm.tags.iter().any(|t| tag_matches(t, &tag))
 }
