@@ -9,6 +9,7 @@ pub mod duration;
 pub mod form;
 pub mod inventory;
 pub mod job;
+pub mod network;
 pub mod notice;
 pub mod outcome;
 pub mod ping;

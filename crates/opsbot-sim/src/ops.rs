@@ -3,20 +3,13 @@
 use crate::seed::{ascii_hostname, mac, sim_tags, uuid};
 use crate::{SimProvider, SimState};
 use opsbot_core::{
-    commit_cancel, Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, NetworkName,
-    OpOutcome, PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection,
-    ResetReason, SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
+    commit_cancel, Cloned, Disk, Done, GuestTools, Hardware, Heartbeat, Host, Network, OpOutcome,
+    PingResult, Pinged, Place, PowerState, Progress, ProviderError, Rejection, ResetReason,
+    SpaceFor, Step, ToolsStatus, Vm, VmOperation, VmSize,
 };
 
 fn reject(r: Rejection) -> ProviderError {
     ProviderError::Rejected(r)
-}
-
-fn label(n: &Network) -> NetworkName {
-    NetworkName {
-        name: n.name.clone(),
-        vlan: n.vlan,
-    }
 }
 
 fn find_vm<'a>(
@@ -72,36 +65,7 @@ fn resolve_network<'a>(
         .iter()
         .filter(|n| n.datacenter == datacenter)
         .collect();
-    if let Some(n) = nets.iter().find(|n| n.name == wanted) {
-        return Ok(n);
-    }
-    let vlan = wanted
-        .trim()
-        .trim_start_matches(['V', 'v'])
-        .trim_start_matches(['L', 'l'])
-        .trim_start_matches(['A', 'a'])
-        .trim_start_matches(['N', 'n'])
-        .trim()
-        .parse::<u16>()
-        .ok();
-    if let Some(vlan) = vlan {
-        let matches: Vec<&&Network> = nets.iter().filter(|n| n.vlan == Some(vlan)).collect();
-        match matches.as_slice() {
-            [one] => return Ok(one),
-            [] => {}
-            many => {
-                return Err(reject(Rejection::AmbiguousNetwork {
-                    wanted: wanted.to_string(),
-                    candidates: many.iter().map(|n| label(n)).collect(),
-                }));
-            }
-        }
-    }
-    Err(reject(Rejection::NoSuchNetwork {
-        wanted: wanted.to_string(),
-        place: Place::Datacenter(datacenter.to_string()),
-        available: nets.iter().map(|n| label(n)).collect(),
-    }))
+    opsbot_core::network::resolve_in_datacenter(&nets, datacenter, wanted).map_err(reject)
 }
 
 pub(crate) async fn execute(
@@ -375,7 +339,7 @@ pub(crate) async fn execute(
                     Done::NicMoved {
                         vm: v.name.clone(),
                         from: Some(old),
-                        to: label(&net),
+                        to: net.label(),
                     },
                     v,
                 ))

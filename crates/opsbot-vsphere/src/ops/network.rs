@@ -39,17 +39,6 @@ impl PortGroup {
     }
 }
 
-/// `VLAN 20`, `vlan20`, `20` → 20.
-fn vlan_of(wanted: &str) -> Option<u16> {
-    let t = wanted.trim();
-    let t = if t.len() >= 4 && t[..4].eq_ignore_ascii_case("vlan") {
-        &t[4..]
-    } else {
-        t
-    };
-    t.trim().parse().ok()
-}
-
 /// Picks the port group for `wanted` (a name, else a VLAN id) among those the VM's host
 /// has (`HostSystem.network`: vcsim leaves `Network.host` empty); a match that exists
 /// only elsewhere is refused as unavailable on the host.
@@ -64,7 +53,7 @@ pub(super) fn resolve<'a>(
     let by_name: Vec<&PortGroup> = groups.iter().filter(|g| g.name == wanted).collect();
     let candidates: Vec<&PortGroup> = if !by_name.is_empty() {
         by_name
-    } else if let Some(vlan) = vlan_of(wanted) {
+    } else if let Some(vlan) = opsbot_core::network::vlan_of(wanted) {
         groups.iter().filter(|g| g.vlan == Some(vlan)).collect()
     } else {
         Vec::new()

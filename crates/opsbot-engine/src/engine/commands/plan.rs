@@ -9,10 +9,7 @@
 use crate::command::{CPU_RANGE, MEMORY_GB_RANGE};
 use crate::pool::PoolView;
 use crate::render;
-use opsbot_core::{
-    Datastore, Hardware, Network, NetworkName, Place, PowerState, Rejection, SpaceFor, Vm,
-    VmOperation,
-};
+use opsbot_core::{Datastore, Hardware, Network, PowerState, Rejection, SpaceFor, Vm, VmOperation};
 
 /// `op` on `vm` as it will run (a VLAN or port group resolved to the port group's name),
 /// or why it cannot: the text the asker reads.
@@ -183,16 +180,6 @@ fn host_of<'a>(pool: &'a PoolView, vm: &Vm) -> Option<&'a opsbot_core::Host> {
         .find(|h| h.provider == vm.provider && h.name == vm.host)
 }
 
-/// `VLAN 20`, `vlan20`, `20` → 20.
-fn vlan_of(wanted: &str) -> Option<u16> {
-    let t = wanted.trim();
-    let t = match t.get(..4) {
-        Some(p) if p.eq_ignore_ascii_case("vlan") => &t[4..],
-        _ => t,
-    };
-    t.trim().parse().ok()
-}
-
 /// The port group `wanted` names in the VM's datacenter: its name, else a VLAN id that
 /// exactly one port group carries.
 fn resolve_network<'a>(pool: &'a PoolView, vm: &Vm, wanted: &str) -> Result<&'a Network, String> {
@@ -202,31 +189,8 @@ fn resolve_network<'a>(pool: &'a PoolView, vm: &Vm, wanted: &str) -> Result<&'a 
         .iter()
         .filter(|n| n.provider == vm.provider && n.datacenter == vm.datacenter)
         .collect();
-    if let Some(n) = nets.iter().find(|n| n.name == wanted) {
-        return Ok(n);
-    }
-    let label = |n: &&Network| NetworkName {
-        name: n.name.clone(),
-        vlan: n.vlan,
-    };
-    if let Some(vlan) = vlan_of(wanted) {
-        let matches: Vec<&&Network> = nets.iter().filter(|n| n.vlan == Some(vlan)).collect();
-        match matches.as_slice() {
-            [one] => return Ok(one),
-            [] => {}
-            many => {
-                return Err(render::provider::rejection(&Rejection::AmbiguousNetwork {
-                    wanted: wanted.to_string(),
-                    candidates: many.iter().map(|n| label(n)).collect(),
-                }))
-            }
-        }
-    }
-    Err(render::provider::rejection(&Rejection::NoSuchNetwork {
-        wanted: wanted.to_string(),
-        place: Place::Datacenter(vm.datacenter.clone()),
-        available: nets.iter().map(label).collect(),
-    }))
+    opsbot_core::network::resolve_in_datacenter(&nets, &vm.datacenter, wanted)
+        .map_err(|r| render::provider::rejection(&r))
 }
 
 /// The datastore `wanted` in the VM's datacenter; one of that name elsewhere, or none,
@@ -270,18 +234,4 @@ fn datastore_choices(pool: &PoolView, vm: &Vm) -> String {
         .map(|d| format!("{}(剩余 {})", d.name, crate::format::fmt_size(d.free_gb)))
         .collect::<Vec<_>>()
         .join("、")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::vlan_of;
-
-    #[test]
-    fn vlan_ids_are_read_with_or_without_the_word() {
-        assert_eq!(vlan_of("200"), Some(200));
-        assert_eq!(vlan_of("VLAN200"), Some(200));
-        assert_eq!(vlan_of("vlan 20"), Some(20));
-        assert_eq!(vlan_of("VLAN200-数据库"), None);
-        assert_eq!(vlan_of("web"), None);
-    }
 }
