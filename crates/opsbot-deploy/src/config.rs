@@ -1,0 +1,515 @@
+//! The `[deploy]` section and its `[[deploy.projects]]`: where builds and artefacts
+//! live, the SSH client, and each project's repository, build, hosts, hooks, health
+//! check, strategy, approval, notifications and scaling. Projects created through the
+//! API are stored as the JSON of the same [`Project`]. Validation names the key.
+
+use opsbot_core::parse_duration;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// Build work directories and the artefact store (`artefacts/<sha256>.tar.gz`).
+    pub data_dir: String,
+    /// A build (fetch + commands + packing) that runs longer is stopped.
+    pub build_timeout: String,
+    /// The OpenSSH client releases run.
+    pub ssh_command: String,
+    /// Defaults for projects that do not set their own.
+    pub ssh_key: Option<String>,
+    pub known_hosts: Option<String>,
+    /// Connecting to a host (TCP + SSH handshake + auth) takes at most this.
+    pub connect_timeout: String,
+    /// One remote step (upload, unpack, a hook) takes at most this unless its hook says.
+    pub step_timeout: String,
+    /// An order waiting for approval expires after this.
+    pub approval_expiry: String,
+    /// Releases kept per project and host unless the project says.
+    pub keep_versions: u32,
+    pub projects: Vec<Project>,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            data_dir: "data/deploy".into(),
+            build_timeout: "30m".into(),
+            ssh_command: "ssh".into(),
+            ssh_key: None,
+            known_hosts: None,
+            connect_timeout: "10s".into(),
+            step_timeout: "10m".into(),
+            approval_expiry: "24h".into(),
+            keep_versions: 5,
+            projects: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    pub name: String,
+    pub repo: Repo,
+    /// Shell commands run one after another in a fresh checkout (`mvn -q package`,
+    /// `npm ci && npm run build`, `make`); the first failing one fails the build.
+    #[serde(default)]
+    pub build: Vec<String>,
+    #[serde(default)]
+    pub artefact: Artefact,
+    /// Releases kept on each host (the current one included); default `[deploy]
+    /// keep_versions`.
+    #[serde(default)]
+    pub keep_versions: Option<u32>,
+    /// Hosts by pool VM name, CMDB asset name or address.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Hosts picked from the resource pool or the CMDB; added to `hosts`.
+    #[serde(default)]
+    pub select: Vec<Selector>,
+    #[serde(default = "default_user")]
+    pub ssh_user: String,
+    #[serde(default)]
+    pub ssh_key: Option<String>,
+    #[serde(default = "default_port")]
+    pub ssh_port: u16,
+    #[serde(default)]
+    pub known_hosts: Option<String>,
+    /// The project's folder on each host: `releases/<id>/`, `current`.
+    pub deploy_root: String,
+    #[serde(default)]
+    pub hooks: Hooks,
+    #[serde(default)]
+    pub health: Option<Health>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub approval: Approval,
+    #[serde(default)]
+    pub notify: Notify,
+    #[serde(default)]
+    pub scale: Option<Scale>,
+}
+
+fn default_user() -> String {
+    "deploy".into()
+}
+
+fn default_port() -> u16 {
+    22
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Repo {
+    pub kind: RepoKind,
+    /// `https://…`, `git://…`, `file://…`, `ssh://…`, `svn://…`.
+    pub url: String,
+    /// The default branch (git) or path below the URL (svn, empty = the URL itself).
+    #[serde(default)]
+    pub branch: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    Git,
+    Svn,
+}
+
+/// What of the work directory becomes the artefact, after the build.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Artefact {
+    /// The folder (relative to the checkout) packed; `.` = the checkout.
+    pub path: String,
+    /// Globs (relative to `path`) packed; empty = everything.
+    pub include: Vec<String>,
+    /// Globs left out (VCS folders are always left out).
+    pub exclude: Vec<String>,
+}
+
+impl Default for Artefact {
+    fn default() -> Self {
+        Artefact {
+            path: ".".into(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// Hosts from the resource pool (all given keys must match) or the CMDB.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Selector {
+    /// A pool tag (`app:shop`).
+    pub tag: Option<String>,
+    pub cluster: Option<String>,
+    pub folder: Option<String>,
+    /// A CMDB fact filter (`os=Debian`, `hostname~web`): assets whose facts match.
+    pub cmdb: Option<String>,
+}
+
+/// Commands run at each stage. `before_release` / `after_release` run on the opsbot
+/// host, in the build's unpacked artefact folder; `before_host` / `after_host` on each
+/// host in the new release's folder (`after_host` after `current` switched); the scale
+/// hooks on the opsbot host. Every command sees `OPSBOT_PROJECT`, `OPSBOT_RELEASE`,
+/// `OPSBOT_HOST`, `OPSBOT_HOSTS` (space-separated addresses) and, for scaling,
+/// `OPSBOT_ADDED` / `OPSBOT_REMOVED`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hooks {
+    pub before_release: Vec<String>,
+    pub after_release: Vec<String>,
+    pub before_host: Vec<String>,
+    pub after_host: Vec<String>,
+    /// After new hosts answer SSH, before the release reaches them (render and
+    /// reload an upstream, add monitoring).
+    pub on_scale_out: Vec<String>,
+    /// Before hosts leave (drain, upstream update).
+    pub on_scale_in: Vec<String>,
+    /// A hook running longer fails its step.
+    pub timeout: Option<String>,
+    /// Files rendered on the opsbot host before the scale hooks run (minijinja, with
+    /// `project`, `hosts`: [{name, address}], `added`, `removed`).
+    pub templates: Vec<Template>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub src: String,
+    pub dest: String,
+}
+
+/// A host is healthy when the URL answers 2xx (from the opsbot host) or the command
+/// exits 0 (on the host, in `current`), within `timeout`, in at most `retries + 1`
+/// tries `interval` apart.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `http://{host}:8080/health`: `{host}` is the host's address.
+    #[serde(default)]
+    pub http: Option<String>,
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default = "default_health_timeout")]
+    pub timeout: String,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_interval")]
+    pub interval: String,
+}
+
+fn default_health_timeout() -> String {
+    "5s".into()
+}
+
+fn default_retries() -> u32 {
+    3
+}
+
+fn default_interval() -> String {
+    "1s".into()
+}
+
+/// A batch size: a host count or a share of the hosts (`"25%"`), cumulative: `[1,
+/// "25%", "100%"]` releases one host, then up to a quarter, then the rest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum BatchSize {
+    Count(u32),
+    Share(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Strategy {
+    /// Empty: one batch of every host.
+    pub batches: Vec<BatchSize>,
+    /// Between batches: a duration, or `"manual"` (the order pauses until 继续).
+    pub pause: String,
+    /// Stop at the end of the batch in which a host failed (default), rather than go
+    /// on while at most `max_failed` hosts failed.
+    pub stop_on_failure: bool,
+    pub max_failed: u32,
+    /// Hosts released at once within a batch.
+    pub parallelism: u32,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy {
+            batches: Vec::new(),
+            pause: "0s".into(),
+            stop_on_failure: true,
+            max_failed: 0,
+            parallelism: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Approval {
+    pub required: bool,
+    /// Roles (of `[[roles]]`) whose members may approve; empty = whoever holds 批准 on
+    /// `deploy/<project>`.
+    pub approvers: Vec<String>,
+    /// May the asker approve their own order?
+    pub self_approve: bool,
+    /// When releases may start: `Mon-Fri 10:00-17:00`, `Sat 09:00-12:00` (in `[chat]
+    /// timezone`); empty = any time.
+    pub windows: Vec<String>,
+}
+
+impl Default for Approval {
+    fn default() -> Self {
+        Approval {
+            required: false,
+            approvers: Vec::new(),
+            self_approve: false,
+            windows: Vec::new(),
+        }
+    }
+}
+
+/// Who hears of the project's orders (approval requests, start, batches, the end).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notify {
+    /// A WeCom app (`[[wecom.apps]]` name) and its users / parties / tags / app chat.
+    pub app: Option<String>,
+    pub users: Vec<String>,
+    pub parties: Vec<String>,
+    pub tags: Vec<String>,
+    pub appchat: Option<String>,
+    /// Group robots (`[[wecom.robots]]` names).
+    pub robots: Vec<String>,
+}
+
+/// How the project grows and shrinks (扩容 / 缩容).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    /// The template's number, as 模板 lists it.
+    pub template: u32,
+    /// New VMs are named `<prefix><n>` with the next free `n` (`shop-` → `shop-3`).
+    pub name_prefix: String,
+    /// Addresses new hosts take, as single IPs or ranges (`10.0.5.10-10.0.5.40`).
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub cpu: Option<u32>,
+    #[serde(default)]
+    pub memory_gb: Option<u32>,
+    /// How long to wait for a new VM's SSH.
+    #[serde(default = "default_ssh_wait")]
+    pub ssh_wait: String,
+}
+
+fn default_ssh_wait() -> String {
+    "5m".into()
+}
+
+impl DeployConfig {
+    pub fn build_timeout(&self) -> Duration {
+        parse_duration(&self.build_timeout).unwrap_or(Duration::from_secs(1800))
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        parse_duration(&self.connect_timeout).unwrap_or(Duration::from_secs(10))
+    }
+
+    pub fn step_timeout(&self) -> Duration {
+        parse_duration(&self.step_timeout).unwrap_or(Duration::from_secs(600))
+    }
+
+    pub fn approval_expiry(&self) -> Duration {
+        parse_duration(&self.approval_expiry).unwrap_or(Duration::from_secs(86_400))
+    }
+
+    /// Checks the section; the error names the key (`deploy.projects[1].strategy.batches`).
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, v) in [
+            ("build_timeout", &self.build_timeout),
+            ("connect_timeout", &self.connect_timeout),
+            ("step_timeout", &self.step_timeout),
+            ("approval_expiry", &self.approval_expiry),
+        ] {
+            duration(&format!("deploy.{key}"), v)?;
+        }
+        if self.keep_versions == 0 {
+            return Err("deploy.keep_versions: must be at least 1 (the current release)".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.projects.iter().enumerate() {
+            let at = format!("deploy.projects[{i}]");
+            p.validate(&at)?;
+            if !seen.insert(p.name.as_str()) {
+                return Err(format!("{at}.name: project {:?} is defined twice", p.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn duration(key: &str, v: &str) -> Result<Duration, String> {
+    parse_duration(v).ok_or_else(|| format!("{key}: {v:?} is not a duration (30s, 10m, 1h)"))
+}
+
+impl Project {
+    /// Checks one project; `at` is its key (`deploy.projects[0]`, or `project` for one
+    /// sent to the API).
+    pub fn validate(&self, at: &str) -> Result<(), String> {
+        opsbot_core::chat::check_name(&self.name, "项目名").map_err(|e| format!("{at}.name: {e}"))?;
+        if self.name.is_empty() || self.name.contains([',', ',', ' ']) {
+            return Err(format!("{at}.name: {:?} must be non-empty, without commas or blanks", self.name));
+        }
+        if self.repo.url.trim().is_empty() {
+            return Err(format!("{at}.repo.url: is empty"));
+        }
+        if self.repo.url.starts_with('-') || self.repo.branch.starts_with('-') {
+            return Err(format!("{at}.repo: a URL or branch cannot start with '-'"));
+        }
+        if !self.deploy_root.starts_with('/') || self.deploy_root.len() < 2 {
+            return Err(format!(
+                "{at}.deploy_root: {:?} must be an absolute folder other than /",
+                self.deploy_root
+            ));
+        }
+        if self.deploy_root.contains(|c: char| c.is_whitespace() || "'\"`$\\;&|<>*?".contains(c)) {
+            return Err(format!("{at}.deploy_root: {:?} may not contain blanks or shell characters", self.deploy_root));
+        }
+        if self.ssh_user.is_empty() || self.ssh_user.starts_with('-') || !self.ssh_user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(format!("{at}.ssh_user: {:?} is not a user name", self.ssh_user));
+        }
+        if self.keep_versions == Some(0) {
+            return Err(format!("{at}.keep_versions: must be at least 1 (the current release)"));
+        }
+        if self.artefact.path.starts_with('/') || self.artefact.path.split('/').any(|c| c == "..") {
+            return Err(format!("{at}.artefact.path: {:?} must stay inside the checkout", self.artefact.path));
+        }
+        for h in &self.hosts {
+            if h.trim().is_empty() || h.starts_with('-') || h.contains(char::is_whitespace) {
+                return Err(format!("{at}.hosts: {h:?} is not a host name or address"));
+            }
+        }
+        for (j, s) in self.select.iter().enumerate() {
+            if s.tag.is_none() && s.cluster.is_none() && s.folder.is_none() && s.cmdb.is_none() {
+                return Err(format!("{at}.select[{j}]: give tag, cluster, folder or cmdb"));
+            }
+        }
+        if let Some(t) = &self.hooks.timeout {
+            duration(&format!("{at}.hooks.timeout"), t)?;
+        }
+        if let Some(h) = &self.health {
+            if h.http.is_some() == h.command.is_some() {
+                return Err(format!("{at}.health: give exactly one of http and command"));
+            }
+            if let Some(u) = &h.http {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(format!("{at}.health.http: {u:?} is not an http(s) URL"));
+                }
+            }
+            duration(&format!("{at}.health.timeout"), &h.timeout)?;
+            duration(&format!("{at}.health.interval"), &h.interval)?;
+        }
+        let s = &self.strategy;
+        for (j, b) in s.batches.iter().enumerate() {
+            match b {
+                BatchSize::Count(0) => {
+                    return Err(format!("{at}.strategy.batches[{j}]: a batch holds at least one host"))
+                }
+                BatchSize::Count(_) => {}
+                BatchSize::Share(p) => {
+                    parse_share(p).ok_or_else(|| {
+                        format!("{at}.strategy.batches[{j}]: {p:?} is neither a count nor a share like \"25%\"")
+                    })?;
+                }
+            }
+        }
+        if s.pause != "manual" {
+            duration(&format!("{at}.strategy.pause"), &s.pause)?;
+        }
+        if s.parallelism == 0 {
+            return Err(format!("{at}.strategy.parallelism: must be at least 1"));
+        }
+        for (j, w) in self.approval.windows.iter().enumerate() {
+            crate::window::Window::parse(w).map_err(|e| format!("{at}.approval.windows[{j}]: {e}"))?;
+        }
+        if let Some(sc) = &self.scale {
+            if sc.name_prefix.is_empty() {
+                return Err(format!("{at}.scale.name_prefix: is empty"));
+            }
+            if sc.addresses.is_empty() {
+                return Err(format!("{at}.scale.addresses: give the addresses new hosts may take"));
+            }
+            crate::addresses::expand(&sc.addresses).map_err(|e| format!("{at}.scale.addresses: {e}"))?;
+            duration(&format!("{at}.scale.ssh_wait"), &sc.ssh_wait)?;
+        }
+        Ok(())
+    }
+
+    pub fn keep_versions(&self, cfg: &DeployConfig) -> u32 {
+        self.keep_versions.unwrap_or(cfg.keep_versions).max(1)
+    }
+
+    pub fn hook_timeout(&self, cfg: &DeployConfig) -> Duration {
+        self.hooks
+            .timeout
+            .as_deref()
+            .and_then(parse_duration)
+            .unwrap_or_else(|| cfg.step_timeout())
+    }
+}
+
+/// `"25%"` → 25.
+pub fn parse_share(s: &str) -> Option<u32> {
+    let n: u32 = s.trim().strip_suffix('%')?.trim().parse().ok()?;
+    (1..=100).contains(&n).then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(extra: &str) -> Result<DeployConfig, String> {
+        let text = format!(
+            "[[projects]]\nname = \"shop\"\ndeploy_root = \"/srv/shop\"\nrepo = {{ kind = \"git\", url = \"file:///r\" }}\n{extra}"
+        );
+        let c: DeployConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
+        c.validate().map(|_| c)
+    }
+
+    #[test]
+    fn a_minimal_project_takes_the_defaults() {
+        let c = project("").unwrap();
+        let p = &c.projects[0];
+        assert_eq!(p.ssh_user, "deploy");
+        assert_eq!(p.keep_versions(&c), 5);
+        assert!(p.strategy.stop_on_failure);
+    }
+
+    #[test]
+    fn mixed_batches_read_and_bad_ones_name_the_key() {
+        let c = project("[projects.strategy]\nbatches = [1, \"25%\", \"100%\"]\n").unwrap();
+        assert_eq!(c.projects[0].strategy.batches.len(), 3);
+        let e = project("[projects.strategy]\nbatches = [1, \"lots\"]\n").unwrap_err();
+        assert!(e.contains("deploy.projects[0].strategy.batches[1]"), "{e}");
+        let e = project("[projects.strategy]\nbatches = [0]\n").unwrap_err();
+        assert!(e.contains("batches[0]"), "{e}");
+    }
+
+    #[test]
+    fn unsafe_roots_and_health_are_refused() {
+        assert!(project("").is_ok());
+        let e = project("[projects.health]\nhttp = \"x\"\ncommand = \"y\"\n").unwrap_err();
+        assert!(e.contains("exactly one"), "{e}");
+        let c: Result<DeployConfig, _> = toml::from_str(
+            "[[projects]]\nname = \"a\"\ndeploy_root = \"/srv/a; rm -rf /\"\nrepo = { kind = \"git\", url = \"u\" }\n",
+        );
+        assert!(c.unwrap().validate().unwrap_err().contains("deploy_root"));
+    }
+}
