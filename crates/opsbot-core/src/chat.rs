@@ -51,7 +51,38 @@ pub trait Requester: Send + Sync {
     fn user(&self) -> &str;
     /// May the caller run `command` on the object at `scope`?
     fn may_at(&self, command: &str, scope: &str) -> bool;
+    /// The surface they asked through (`console`, `wecom:app/ops`, `api`, `web`): where a
+    /// later message reaches them through the outbox.
+    fn channel(&self) -> &str {
+        ""
+    }
+    /// The group chat they asked in, if any.
+    fn chat(&self) -> Option<&str> {
+        None
+    }
+    /// The roles the policy gives them (an approver list names roles).
+    fn roles(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
+
+/// Progress of long work a subsystem answered with [`Answer::Job`]: the engine records
+/// each note on the job and forwards it to the asker.
+pub trait JobReport: Send + Sync {
+    /// The job's number (`#42`), to name it in messages sent elsewhere.
+    fn job(&self) -> u64;
+    fn note(&self, percent: u8, text: String);
+}
+
+/// The work of an [`Answer::Job`]: given its progress reporter, it runs to its result
+/// (`Ok` = the job succeeded, with the text the asker reads; `Err` = it failed, why).
+pub type JobWork = Box<
+    dyn FnOnce(
+            std::sync::Arc<dyn JobReport>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<String, String>> + Send>,
+        > + Send,
+>;
 
 /// One permitted call of a subsystem's command.
 pub struct Call<'a> {
@@ -64,8 +95,8 @@ pub struct Call<'a> {
     pub zone: &'a Zone,
 }
 
-/// A subsystem's answer. The engine audits it by its kind (allowed, invalid, failed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A subsystem's answer. The engine audits it by its kind (allowed, invalid, failed,
+/// accepted).
 pub enum Answer {
     /// The command did what was asked; the text is the reply.
     Done(String),
@@ -74,6 +105,43 @@ pub enum Answer {
     Invalid(String),
     /// Something the caller cannot fix failed (the store, a remote service).
     Failed(String),
+    /// Long work (a build, a release): the engine starts it as a job (`已受理 #N:
+    /// summary`), records and forwards its progress, and tells the asker how it ended;
+    /// the job's end is audited like a VM operation's.
+    Job { summary: String, work: JobWork },
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Done(t) => f.debug_tuple("Done").field(t).finish(),
+            Answer::Invalid(t) => f.debug_tuple("Invalid").field(t).finish(),
+            Answer::Failed(t) => f.debug_tuple("Failed").field(t).finish(),
+            Answer::Job { summary, .. } => f.debug_struct("Job").field("summary", summary).finish(),
+        }
+    }
+}
+
+impl Answer {
+    /// The reply text, for the kinds that have one now.
+    pub fn text(&self) -> &str {
+        match self {
+            Answer::Done(t) | Answer::Invalid(t) | Answer::Failed(t) => t,
+            Answer::Job { summary, .. } => summary,
+        }
+    }
+
+    /// Long work, as an answer.
+    pub fn job<F, Fut>(summary: impl Into<String>, work: F) -> Answer
+    where
+        F: FnOnce(std::sync::Arc<dyn JobReport>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<String, String>> + Send + 'static,
+    {
+        Answer::Job {
+            summary: summary.into(),
+            work: Box::new(move |r| Box::pin(work(r))),
+        }
+    }
 }
 
 /// The commands of one subsystem, registered once through

@@ -1,18 +1,33 @@
 //! Deploys (seed 003): projects bound to hosts, builds from git or svn into one
 //! artefact stored by sha256, release orders (发布单) released to the hosts in batches
 //! over SSH with live logs, approvals, pause / resume / abort / retry, rollback by
-//! re-link or re-deploy, and scaling a project out and in through a provider.
+//! re-link or re-deploy.
 //!
-//! Data flows one way: chat / API → [`service`] (orders and their state machine in the
-//! store) → [`release`] (batches, hosts, steps) → [`remote`] over [`ssh`] → the hosts.
+//! Data flows one way: chat / API → [`chat`] → [`Deploys`] ([`orders`], [`builds`]:
+//! the orders and their state machine in the store) → [`release`] (batches, hosts,
+//! steps) → [`remote`] over [`ssh`] → the hosts.
 
 pub mod addresses;
 pub mod artefacts;
 pub mod build;
+pub mod builds;
+pub mod chat;
 pub mod config;
+pub mod deploys;
+pub mod hosts;
+mod local;
 pub mod log;
 pub mod model;
+pub mod notify;
+pub mod orders;
+pub mod release;
 pub mod remote;
+pub mod render;
 pub mod ssh;
+mod storelog;
 pub mod vcs;
 pub mod window;
+
+pub use chat::{DeployCommands, COMMANDS};
+pub use config::{DeployConfig, Project};
+pub use deploys::{Deploys, Refused};

@@ -3,7 +3,7 @@
 mod api;
 pub mod commands;
 mod subsystem;
-pub use api::{Acted, Caller, CloneSpec, Mode, Refusal, Request, VmAction};
+pub use api::{Acted, Caller, CloneSpec, Mode, Ran, Refusal, Request, VmAction};
 
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};
@@ -745,7 +745,7 @@ impl Engine {
         if let Command::Subsystem { spec, ref args } = cmd {
             let canonical = cmd.to_string();
             return Ok(self
-                .run_subsystem(asker, spec, args, &canonical, confirmed, sess)
+                .run_subsystem(asker, spec, args, &canonical, confirmed, sess, sink)
                 .await);
         }
         let pool = self.pool.get().await?;

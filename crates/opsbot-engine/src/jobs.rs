@@ -46,6 +46,7 @@ pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>
 /// Progress reports of a running job; cheap to call from provider code.
 #[derive(Debug, Clone)]
 pub struct JobProgress {
+    id: JobId,
     tx: mpsc::UnboundedSender<(u8, String)>,
     cancel: Option<Cancel>,
     /// Set when the work stopped because of the cancellation (its provider said
@@ -62,6 +63,17 @@ impl JobProgress {
     /// The work stopped on the cancellation: the job ends 已取消.
     pub(crate) fn stopped_on_cancel(&self) {
         self.stopped.store(true, Ordering::Release);
+    }
+}
+
+/// A subsystem's long work reports through the same channel as a provider's.
+impl opsbot_core::chat::JobReport for JobProgress {
+    fn job(&self) -> u64 {
+        self.id.0 as u64
+    }
+
+    fn note(&self, percent: u8, text: String) {
+        JobProgress::note(self, percent, text);
     }
 }
 
@@ -190,6 +202,7 @@ impl JobRunner {
         let cancel = ctx.cancellable.then(Cancel::default);
         let stopped = Arc::new(AtomicBool::new(false));
         let future = work(JobProgress {
+            id,
             tx,
             cancel: cancel.clone(),
             stopped: stopped.clone(),

@@ -190,6 +190,11 @@ impl Viewer {
         &self.user
     }
 
+    /// The names of the roles the caller holds (their own and their chat's).
+    pub fn roles(&self) -> Vec<String> {
+        self.policy.role_set(&self.user, self.chat.as_deref())
+    }
+
     /// May the caller run `command` at all (somewhere)?
     pub fn may(&self, command: &str) -> bool {
         self.policy

@@ -288,8 +288,7 @@ pub trait DeployStore: Send + Sync {
         stale_before: DateTime<Utc>,
     ) -> Result<Vec<OrderRecord>>;
     /// The newest order of `project` in any of `states` (the busy check).
-    async fn order_active(&self, project: &str, states: &[&str])
-        -> Result<Option<OrderRecord>>;
+    async fn order_active(&self, project: &str, states: &[&str]) -> Result<Option<OrderRecord>>;
 
     // Hosts of an order.
     async fn host_runs(&self, order: i64) -> Result<Vec<HostRunRecord>>;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 /// The chat commands of the subsystems this binary registers in [`build`], so roles
 /// and `[chat] confirm` can name them before the engine exists.
-const SUBSYSTEM_COMMANDS: &[&[ChatCommand]] = &[&opsbot_cmdb::chat::COMMANDS];
+const SUBSYSTEM_COMMANDS: &[&[ChatCommand]] =
+    &[&opsbot_cmdb::chat::COMMANDS, &opsbot_deploy::COMMANDS];
 
 /// Maps a configured command name or alias to its canonical name (`*` stays `*`):
 /// the engine's table, then the subsystems' commands.
@@ -52,6 +53,8 @@ pub struct App {
     pub configured: bool,
     /// The alert gateway's settings and silences, when `[alerts]` is configured.
     pub alerts: Option<AlertParts>,
+    /// Deploy projects, builds and release orders.
+    pub deploys: Arc<opsbot_deploy::Deploys>,
 }
 
 /// What the chat desk and the gateway share.
@@ -116,6 +119,14 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
             settings: Arc::new(settings),
             silences: Arc::new(opsbot_alerts::silence::Silences::new(store.clone())),
         });
+    let deploys = opsbot_deploy::Deploys::new(
+        config.deploy.clone(),
+        store.clone(),
+        store.clone(),
+        owner.clone(),
+        config.zone(),
+    );
+    engine = engine.register(Arc::new(opsbot_deploy::DeployCommands(deploys.clone())));
     if let Some(parts) = &alerts {
         let desk = opsbot_alerts::Desk::new(
             store.clone(),
@@ -134,6 +145,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         owner,
         configured: config_file.is_some(),
         alerts,
+        deploys,
     })
 }
 

@@ -28,6 +28,8 @@ pub struct Config {
     pub alerts: Option<opsbot_alerts::AlertsConfig>,
     pub web: opsbot_http::WebConfig,
     pub cmdb: opsbot_cmdb::config::CmdbConfig,
+    /// Deploy projects (`[[deploy.projects]]`) and where builds and artefacts live.
+    pub deploy: opsbot_deploy::DeployConfig,
     pub security: SecurityConfig,
     pub jobs: JobsConfig,
     pub pool: PoolConfig,
@@ -264,6 +266,7 @@ impl Default for Config {
             alerts: None,
             web: opsbot_http::WebConfig::default(),
             cmdb: opsbot_cmdb::config::CmdbConfig::default(),
+            deploy: opsbot_deploy::DeployConfig::default(),
             security: SecurityConfig::default(),
             jobs: JobsConfig::default(),
             pool: PoolConfig::default(),
@@ -277,7 +280,8 @@ pub const LOCAL_ADMIN: &str = "local";
 /// Top-level keys the environment may override; other `OPSBOT_*` variables (such as
 /// the test suite's) are not configuration.
 const ENV_SECTIONS: &[&str] = &[
-    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "security", "jobs", "pool",
+    "server", "store", "sessions", "chat", "alerts", "web", "cmdb", "deploy", "security", "jobs",
+    "pool",
 ];
 
 impl Config {
@@ -463,6 +467,11 @@ impl Config {
             public_url: self.server.public_url.as_deref(),
         })?;
         self.cmdb.validate()?;
+        if let Err(e) = self.deploy.validate() {
+            // The message names its key (`deploy.projects[0].deploy_root: …`).
+            let (key, problem) = e.split_once(": ").unwrap_or(("deploy", e.as_str()));
+            return err(key, problem.to_string());
+        }
         for (i, net) in self.chat.ping_allow.iter().enumerate() {
             if let Err(e) = opsbot_auth::parse_cidr(net) {
                 return err(&format!("chat.ping_allow[{i}]"), e.to_string());

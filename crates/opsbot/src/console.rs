@@ -38,6 +38,10 @@ pub async fn run(
     if let Err(e) = app.engine.ensure_synced().await {
         eprintln!("⚠ 首次同步资源池失败: {e}");
     }
+    // A release run from this console keeps its heartbeat; one a dead process left is
+    // marked interrupted.
+    app.deploys.recover().await;
+    let _deploy_upkeep = app.deploys.spawn_upkeep();
     let user = user.unwrap_or_else(|| {
         if app.configured {
             std::env::var("USER").unwrap_or_else(|_| "console".into())

@@ -35,6 +35,10 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(sweep_stale_jobs(app.engine.clone(), stop_rx.clone()));
+    // Orders and builds a dead process left running are marked interrupted (their askers
+    // told); this instance's own orders keep their heartbeat.
+    app.deploys.recover().await;
+    let _deploy_upkeep = app.deploys.spawn_upkeep();
     for p in &app.config.providers {
         if let Some(period) = p.sync_period() {
             tokio::spawn(scheduled_sync(

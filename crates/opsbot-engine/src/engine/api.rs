@@ -260,6 +260,86 @@ impl Engine {
     }
 }
 
+/// What a registered subsystem's command did for an API caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// It answered at once (a list, an approval recorded).
+    Done {
+        command: &'static str,
+        message: String,
+    },
+    /// It started long work.
+    Started {
+        command: &'static str,
+        job: JobId,
+        message: String,
+    },
+}
+
+impl Engine {
+    /// Runs a registered subsystem's command (`批准`, `发布`, …) for an API or web
+    /// caller: the same parsing of its arguments, permission check, answer and audit as
+    /// the typed `name:args`; the call itself is the confirmation.
+    pub async fn run_command(
+        &self,
+        caller: &Caller,
+        name: &str,
+        args: Vec<String>,
+        sink: Arc<dyn ReplySink>,
+    ) -> Result<Ran, Refusal> {
+        let started = Instant::now();
+        let Some((set, spec)) = command::subsystem_spec(self.subsystems.command_sets(), name)
+        else {
+            return Err(Refusal::NotFound(format!("没有命令「{name}」")));
+        };
+        let (lo, hi) = spec.args;
+        if args.len() < lo || args.len() > hi || args.iter().any(|a| a.trim().is_empty()) {
+            return Err(Refusal::Invalid(format!("参数不对。用法: {}", spec.usage)));
+        }
+        let args: Vec<String> = args.into_iter().map(|a| a.trim().to_string()).collect();
+        if let Err(e) = set.check(spec, &args) {
+            return Err(Refusal::Invalid(format!("{e}。用法: {}", spec.usage)));
+        }
+        let cmd = Command::Subsystem { spec, args };
+        let msg = Incoming {
+            channel: caller.channel.clone(),
+            user: caller.user.clone(),
+            chat: None,
+            text: cmd.to_string(),
+            assume_yes: true,
+        };
+        let asker = Asker {
+            msg: &msg,
+            view: self.viewer(caller),
+            pinned: None,
+            dry_run: false,
+            command: None,
+        };
+        let mut session = Session::default();
+        let outcome = self.run(&asker, cmd, true, &mut session, &sink).await;
+        self.audit(&msg, &outcome, started).await;
+        let Response { status, text } = outcome.response;
+        let command = spec.name;
+        match status {
+            Status::Ok => Ok(Ran::Done {
+                command,
+                message: text,
+            }),
+            Status::Accepted(job) => Ok(Ran::Started {
+                command,
+                job,
+                message: text,
+            }),
+            Status::Denied => Err(Refusal::Denied(text)),
+            Status::Invalid => Err(Refusal::Invalid(text)),
+            Status::Failed if text.starts_with(super::STORE_DOWN) => {
+                Err(Refusal::Unavailable(text))
+            }
+            Status::Failed | Status::NeedsConfirmation => Err(Refusal::Failed(text)),
+        }
+    }
+}
+
 impl Engine {
     /// Cancels job `id` for `caller` (`POST /api/v1/jobs/{id}/cancel`): the same rules
     /// and answers as `取消:#N` in chat, audited the same way.

@@ -2,10 +2,11 @@
 //! has parsed and permitted them; here they are confirmed when destructive and handed
 //! to the subsystem with who asks, and the answer becomes the reply the engine audits.
 
-use super::{failed, invalid, ok, Asker, Engine};
-use crate::reply::Response;
+use super::{failed, invalid, ok, store_down, Asker, Engine};
+use crate::reply::{ReplySink, Response};
 use crate::session::Session;
-use opsbot_core::chat::{Answer, Call, ChatCommand, Requester};
+use opsbot_core::chat::{Answer, Call, ChatCommand, JobReport, Requester};
+use std::sync::Arc;
 
 impl Requester for Asker<'_> {
     fn user(&self) -> &str {
@@ -15,10 +16,23 @@ impl Requester for Asker<'_> {
     fn may_at(&self, command: &str, scope: &str) -> bool {
         self.allows(command, scope)
     }
+
+    fn channel(&self) -> &str {
+        &self.msg.channel
+    }
+
+    fn chat(&self) -> Option<&str> {
+        self.msg.chat.as_deref()
+    }
+
+    fn roles(&self) -> Vec<String> {
+        self.view.roles()
+    }
 }
 
 impl Engine {
     /// `canonical` is the command's text (`Command`'s `Display`), what 确认 runs.
+    #[allow(clippy::too_many_arguments)] // the dispatch's own context, passed through
     pub(super) async fn run_subsystem(
         &self,
         asker: &Asker<'_>,
@@ -27,6 +41,7 @@ impl Engine {
         canonical: &str,
         confirmed: bool,
         sess: &mut Session,
+        sink: &Arc<dyn ReplySink>,
     ) -> Response {
         let Some((set, _)) =
             crate::command::subsystem_spec(self.subsystems.command_sets(), spec.name)
@@ -49,6 +64,15 @@ impl Engine {
             Answer::Done(text) => ok(text),
             Answer::Invalid(text) => invalid(text),
             Answer::Failed(text) => failed(text),
+            Answer::Job { summary, work } => {
+                let started = self
+                    .start_job(asker, sink, spec.name, summary, false, move |progress| {
+                        let report: Arc<dyn JobReport> = Arc::new(progress);
+                        work(report)
+                    })
+                    .await;
+                started.unwrap_or_else(|e| store_down(&e))
+            }
         }
     }
 }

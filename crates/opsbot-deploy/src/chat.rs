@@ -1,0 +1,222 @@
+//! The deploy commands in chat (and the numeric menu, and the API through the engine):
+//! declared once here, parsed, permitted, confirmed and audited by the engine, answered
+//! by [`Deploys`].
+
+use crate::deploys::{Deploys, Refused};
+use crate::orders::{names, order_id, Next};
+use async_trait::async_trait;
+use opsbot_core::chat::{Answer, Call, ChatCommand, ChatCommands};
+use opsbot_core::{Registry, Subsystem};
+use std::sync::Arc;
+
+pub static COMMANDS: [ChatCommand; 12] = [
+    ChatCommand {
+        name: names::PROJECTS,
+        aliases: &["projects"],
+        usage: "项目",
+        summary: "发布项目及其当前版本",
+        destructive: false,
+        args: (0, 0),
+    },
+    ChatCommand {
+        name: names::BUILD,
+        aliases: &["build"],
+        usage: "构建:项目[,分支|tag|commit]",
+        summary: "从 git/svn 拉取代码并构建制品",
+        destructive: false,
+        args: (1, 2),
+    },
+    ChatCommand {
+        name: names::DEPLOY,
+        aliases: &["deploy"],
+        usage: "发布:项目[,构建号][,主机…]",
+        summary: "创建发布单(需要时等待审批)并发布",
+        destructive: true,
+        args: (1, 32),
+    },
+    ChatCommand {
+        name: names::APPROVE,
+        aliases: &["approve"],
+        usage: "批准:发布单号",
+        summary: "批准发布单并开始发布",
+        destructive: false,
+        args: (1, 1),
+    },
+    ChatCommand {
+        name: names::REJECT,
+        aliases: &["reject"],
+        usage: "驳回:发布单号,原因",
+        summary: "驳回发布单",
+        destructive: false,
+        args: (2, 2),
+    },
+    ChatCommand {
+        name: names::ORDERS,
+        aliases: &["releases"],
+        usage: "发布单[:单号]",
+        summary: "发布单列表,或一个发布单的各主机进度",
+        destructive: false,
+        args: (0, 1),
+    },
+    ChatCommand {
+        name: names::PAUSE,
+        aliases: &["pause"],
+        usage: "暂停:发布单号",
+        summary: "进行中的主机完成后暂停发布",
+        destructive: false,
+        args: (1, 1),
+    },
+    ChatCommand {
+        name: names::RESUME,
+        aliases: &["resume"],
+        usage: "继续:发布单号",
+        summary: "继续暂停、中断或等待窗口的发布单",
+        destructive: false,
+        args: (1, 1),
+    },
+    ChatCommand {
+        name: names::ABORT,
+        aliases: &["abort"],
+        usage: "终止:发布单号",
+        summary: "终止发布单(其余主机不再发布)",
+        destructive: true,
+        args: (1, 1),
+    },
+    ChatCommand {
+        name: names::RETRY,
+        aliases: &["retry"],
+        usage: "重试:发布单号",
+        summary: "对发布单中失败的主机重新发布",
+        destructive: true,
+        args: (1, 1),
+    },
+    ChatCommand {
+        name: names::ROLLBACK,
+        aliases: &["rollback"],
+        usage: "回滚:项目[,版本]",
+        summary: "回滚到上一个版本或指定版本(发布单号)",
+        destructive: true,
+        args: (1, 2),
+    },
+    ChatCommand {
+        name: names::LOGS,
+        aliases: &["logs"],
+        usage: "日志:发布单号[,主机]",
+        summary: "发布日志末尾",
+        destructive: false,
+        args: (1, 2),
+    },
+];
+
+/// The deploy subsystem as the engine sees it.
+pub struct DeployCommands(pub Arc<Deploys>);
+
+impl Subsystem for DeployCommands {
+    fn register(self: Arc<Self>, registry: &mut Registry) {
+        registry.commands(self);
+    }
+}
+
+fn refused(r: Refused) -> Answer {
+    match r {
+        Refused::Invalid(t) => Answer::Invalid(t),
+        Refused::Failed(t) => Answer::Failed(t),
+    }
+}
+
+impl DeployCommands {
+    /// An accepted order request: said, or run as a job.
+    fn next(&self, next: Result<Next, Refused>) -> Answer {
+        match next {
+            Ok(Next::Said(t)) => Answer::Done(t),
+            Ok(Next::Run { order, summary }) => {
+                let d = self.0.clone();
+                Answer::job(summary, move |report| crate::release::run(d, order, report))
+            }
+            Err(r) => refused(r),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatCommands for DeployCommands {
+    fn commands(&self) -> &'static [ChatCommand] {
+        &COMMANDS
+    }
+
+    fn check(&self, command: &ChatCommand, args: &[String]) -> Result<(), String> {
+        let order_arg = matches!(
+            command.name,
+            names::APPROVE
+                | names::REJECT
+                | names::PAUSE
+                | names::RESUME
+                | names::ABORT
+                | names::RETRY
+                | names::LOGS
+        ) || (command.name == names::ORDERS && !args.is_empty());
+        if order_arg {
+            order_id(&args[0]).map_err(|r| r.text().to_string())?;
+        } else if let Some(p) = args.first() {
+            opsbot_core::chat::check_name(p, "项目名")?;
+        }
+        Ok(())
+    }
+
+    async fn run(&self, call: Call<'_>) -> Answer {
+        let d = &self.0;
+        let a = call.args;
+        let caller = call.caller;
+        let arg = |i: usize| a.get(i).map(String::as_str);
+        match call.command.name {
+            names::PROJECTS => match d.visible_projects(caller, names::PROJECTS).await {
+                Ok(ps) => {
+                    let mut deployed = Vec::new();
+                    for p in &ps {
+                        deployed.push(d.store().deployed(&p.name).await.unwrap_or_default());
+                    }
+                    Answer::Done(crate::render::project_list(&ps, &deployed))
+                }
+                Err(r) => refused(r),
+            },
+            names::BUILD => match d.create_build(caller, &a[0], arg(1).unwrap_or("")).await {
+                Ok(acc) => {
+                    let d = d.clone();
+                    let id = acc.build;
+                    Answer::job(acc.summary, move |report| d.run_build(id, Some(report)))
+                }
+                Err(r) => refused(r),
+            },
+            names::DEPLOY => {
+                // 发布:项目[,构建号][,主机…]: a number second is a build.
+                let (build, hosts) = match arg(1) {
+                    Some(b)
+                        if b.trim_start_matches(['#', '#'])
+                            .chars()
+                            .all(|c| c.is_ascii_digit()) =>
+                    {
+                        (Some(b), &a[2..])
+                    }
+                    _ => (None, &a[1..]),
+                };
+                self.next(d.create_release(caller, &a[0], build, hosts).await)
+            }
+            names::APPROVE => self.next(d.approve(caller, &a[0]).await),
+            names::REJECT => self.next(d.reject(caller, &a[0], &a[1]).await),
+            names::ORDERS => match d.orders(caller, arg(0)).await {
+                Ok(t) => Answer::Done(t),
+                Err(r) => refused(r),
+            },
+            names::PAUSE => self.next(d.pause(caller, &a[0]).await),
+            names::RESUME => self.next(d.resume(caller, &a[0]).await),
+            names::ABORT => self.next(d.abort(caller, &a[0]).await),
+            names::RETRY => self.next(d.create_retry(caller, &a[0]).await),
+            names::ROLLBACK => self.next(d.create_rollback(caller, &a[0], arg(1)).await),
+            names::LOGS => match d.logs(caller, &a[0], arg(1)).await {
+                Ok(t) => Answer::Done(t),
+                Err(r) => refused(r),
+            },
+            other => Answer::Invalid(format!("未知命令「{other}」")),
+        }
+    }
+}

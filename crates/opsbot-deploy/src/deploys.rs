@@ -1,0 +1,296 @@
+//! The deploy subsystem as one object: the configured and stored projects, the stores it
+//! writes, the artefact store, and what runs in this process (builds, orders). Chat, the
+//! REST API and the web UI all go through it.
+
+use crate::artefacts::ArtefactStore;
+use crate::config::{DeployConfig, Project};
+use crate::hosts::{self, Sources, Target};
+use crate::model::OrderState;
+use crate::notify;
+use opsbot_core::chat::Requester;
+use opsbot_core::Zone;
+use opsbot_store::deploy::{DeployStore, OrderRecord};
+use opsbot_store::{AssetStore, LeaseStore, OutboxStore, PoolStore, Store};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The scope path of a project, which roles' globs match (`deploy/shop`).
+pub fn scope(project: &str) -> String {
+    format!("deploy/{project}")
+}
+
+/// Why a request was refused: what the caller must change (or may not see), or what
+/// failed that they cannot fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    Invalid(String),
+    Failed(String),
+}
+
+impl Refused {
+    pub fn text(&self) -> &str {
+        match self {
+            Refused::Invalid(t) | Refused::Failed(t) => t,
+        }
+    }
+}
+
+pub(crate) fn store_err(e: opsbot_store::StoreError) -> Refused {
+    Refused::Failed(format!("存储不可用,请稍后再试({e})"))
+}
+
+/// How long an order's heartbeat may be silent before another instance (or this one,
+/// restarted) calls it orphaned.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
+/// How often a running order's heartbeat and its project lease are refreshed.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+pub struct Deploys {
+    pub(crate) cfg: DeployConfig,
+    pub(crate) store: Arc<dyn DeployStore>,
+    pub(crate) outbox: Arc<dyn OutboxStore>,
+    pub(crate) leases: Arc<dyn LeaseStore>,
+    pub(crate) pool: Arc<dyn PoolStore>,
+    pub(crate) assets: Arc<dyn AssetStore>,
+    pub(crate) artefacts: ArtefactStore,
+    /// This process, as the owner of the orders and builds it runs.
+    pub(crate) owner: String,
+    pub(crate) zone: Zone,
+    pub(crate) http: reqwest::Client,
+    /// Short folder for SSH control sockets (their path is limited to 108 bytes).
+    pub(crate) control_dir: PathBuf,
+}
+
+impl Deploys {
+    /// `owner` identifies this process (as for jobs); `zone` is the one chat shows
+    /// times and reads release windows in.
+    pub fn new(
+        cfg: DeployConfig,
+        store: Arc<dyn Store>,
+        deploys: Arc<dyn DeployStore>,
+        owner: String,
+        zone: Zone,
+    ) -> Arc<Deploys> {
+        let data = PathBuf::from(&cfg.data_dir);
+        let control_dir = std::env::temp_dir().join(format!("opsbot-ssh-{}", std::process::id()));
+        Arc::new(Deploys {
+            artefacts: ArtefactStore::new(data.join("artefacts")),
+            store: deploys,
+            outbox: store.clone(),
+            leases: store.clone(),
+            pool: store.clone(),
+            assets: store,
+            owner,
+            zone,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .expect("an HTTP client"),
+            control_dir,
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &DeployConfig {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &Arc<dyn DeployStore> {
+        &self.store
+    }
+
+    pub fn artefacts(&self) -> &ArtefactStore {
+        &self.artefacts
+    }
+
+    pub fn zone(&self) -> &Zone {
+        &self.zone
+    }
+
+    /// Every project: the configuration's, then those created through the API.
+    pub async fn projects(&self) -> Result<Vec<Project>, Refused> {
+        let mut out = self.cfg.projects.clone();
+        for r in self.store.project_list().await.map_err(store_err)? {
+            if out.iter().any(|p| p.name == r.name) {
+                continue;
+            }
+            match serde_json::from_str::<Project>(&r.definition) {
+                Ok(p) => out.push(p),
+                Err(e) => {
+                    tracing::warn!(project = %r.name, error = %e, "stored project unreadable")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The projects `caller` may use `command` on.
+    pub async fn visible_projects(
+        &self,
+        caller: &dyn Requester,
+        command: &str,
+    ) -> Result<Vec<Project>, Refused> {
+        Ok(self
+            .projects()
+            .await?
+            .into_iter()
+            .filter(|p| caller.may_at(command, &scope(&p.name)))
+            .collect())
+    }
+
+    /// Project `name` if `caller` may use `command` on it; otherwise it reads as
+    /// unknown (out of scope is not found).
+    pub async fn project_for(
+        &self,
+        caller: &dyn Requester,
+        command: &str,
+        name: &str,
+    ) -> Result<Project, Refused> {
+        let found = self.project(name).await?;
+        match found {
+            Some(p) if caller.may_at(command, &scope(&p.name)) => Ok(p),
+            _ => {
+                let known: Vec<String> = self
+                    .visible_projects(caller, command)
+                    .await?
+                    .into_iter()
+                    .map(|p| p.name)
+                    .collect();
+                Err(Refused::Invalid(crate::render::unknown_project(
+                    name, &known,
+                )))
+            }
+        }
+    }
+
+    pub async fn project(&self, name: &str) -> Result<Option<Project>, Refused> {
+        if let Some(p) = self.cfg.projects.iter().find(|p| p.name == name) {
+            return Ok(Some(p.clone()));
+        }
+        match self.store.project_get(name).await.map_err(store_err)? {
+            Some(r) => serde_json::from_str(&r.definition)
+                .map(Some)
+                .map_err(|e| Refused::Failed(format!("项目「{name}」的定义无法读取: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates or replaces a project through the API. Configured projects cannot be
+    /// replaced (the file is their source).
+    pub async fn put_project(&self, project: &Project, user: &str) -> Result<(), Refused> {
+        project.validate("project").map_err(Refused::Invalid)?;
+        if self.cfg.projects.iter().any(|p| p.name == project.name) {
+            return Err(Refused::Invalid(format!(
+                "项目「{}」在配置文件中定义,请在配置文件中修改",
+                project.name
+            )));
+        }
+        let json = serde_json::to_string(project).map_err(|e| Refused::Failed(e.to_string()))?;
+        self.store
+            .project_put(&project.name, &json, user)
+            .await
+            .map_err(store_err)
+    }
+
+    /// The hosts of `project` now.
+    pub async fn hosts(&self, project: &Project) -> Result<Vec<Target>, Refused> {
+        hosts::resolve(
+            project,
+            &Sources {
+                pool: self.pool.as_ref(),
+                assets: self.assets.as_ref(),
+                deploys: self.store.as_ref(),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            hosts::HostsError::Store(s) => Refused::Failed(format!("存储不可用: {s}")),
+            e => Refused::Invalid(e.to_string()),
+        })
+    }
+
+    /// Order `id` if `caller` may use `command` on its project.
+    pub async fn order_for(
+        &self,
+        caller: &dyn Requester,
+        command: &str,
+        id: i64,
+    ) -> Result<OrderRecord, Refused> {
+        match self.store.order_get(id).await.map_err(store_err)? {
+            Some(o) if caller.may_at(command, &scope(&o.project)) => Ok(o),
+            _ => Err(Refused::Invalid(format!(
+                "没有发布单 #{id}。发送「发布单」查看"
+            ))),
+        }
+    }
+
+    /// Says `text` to the project's notification targets and to the order's asker.
+    pub(crate) async fn tell(&self, project: &Project, order: &OrderRecord, text: &str) {
+        notify::send(self.outbox.as_ref(), project, order, text).await;
+    }
+
+    /// At start: builds left running by a process that died are interrupted, and
+    /// orders it was running are marked 已中断 with their hosts' state, and their askers
+    /// told. Run again periodically: another instance's orders are found once their
+    /// heartbeat is stale.
+    pub async fn recover(self: &Arc<Self>) {
+        let timeout = self.cfg.build_timeout() + Duration::from_secs(60);
+        let before = chrono::Utc::now() - chrono::Duration::from_std(timeout).unwrap_or_default();
+        if let Err(e) = self.store.builds_interrupt(before).await {
+            tracing::warn!(error = %e, "could not mark interrupted builds");
+        }
+        let stale =
+            chrono::Utc::now() - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+        let orphans = match self
+            .store
+            .orders_orphaned(&[OrderState::Running.as_str()], &self.owner, stale)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for interrupted orders");
+                return;
+            }
+        };
+        for order in orphans {
+            crate::release::interrupt(self, &order).await;
+        }
+    }
+
+    /// Keeps this process's orders alive in the store and finds other instances' dead
+    /// ones. Runs until the process ends.
+    pub fn spawn_upkeep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                let Some(d) = me.upgrade() else { break };
+                if let Err(e) = d.store.order_heartbeat(&d.owner).await {
+                    tracing::warn!(error = %e, "order heartbeat failed");
+                }
+                n += 1;
+                if n.is_multiple_of(3) {
+                    d.recover_others().await;
+                }
+            }
+        })
+    }
+
+    async fn recover_others(self: &Arc<Self>) {
+        let stale =
+            chrono::Utc::now() - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+        // An owner nobody uses: only stale heartbeats match.
+        if let Ok(orphans) = self
+            .store
+            .orders_orphaned(&[OrderState::Running.as_str()], "\u{0}none", stale)
+            .await
+        {
+            for order in orphans {
+                crate::release::interrupt(self, &order).await;
+            }
+        }
+    }
+}

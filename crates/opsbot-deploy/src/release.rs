@@ -1,0 +1,905 @@
+//! Running an order: claim it in the store, hold the project's lease, go through its
+//! batches (hosts of a batch in parallel up to the strategy's parallelism), and on each
+//! host upload (or find) the release, run the hooks, switch `current` atomically, check
+//! health (switching back when it fails), prune, record what runs. The order's state in
+//! the store is the signal: 暂停 or 已终止 written by anyone (another instance, the web
+//! UI) stops it before its next host; a restart finds it 发布中 with a stale heartbeat
+//! and marks it 已中断 with the hosts' real state.
+
+use crate::config::Project;
+use crate::deploys::{Deploys, HEARTBEAT, STALE_AFTER};
+use crate::log::LogSink;
+use crate::model::{HostState, OrderKind, OrderState};
+use crate::remote::{self, Layout, StepError};
+use crate::ssh::{Session, SshOptions};
+use crate::storelog::StoreLog;
+use futures::StreamExt;
+use opsbot_core::chat::JobReport;
+use opsbot_store::deploy::{HostPatch, HostRunRecord, LogOf, OrderPatch, OrderRecord};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn lease_name(project: &str) -> String {
+    format!("deploy:{project}")
+}
+
+/// How an order run ended, for the job.
+type Ended = Result<String, String>;
+
+/// Runs order `id` to its end (or its pause) in this process.
+pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended {
+    let order = match d.store.order_get(id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return Err(format!("没有发布单 #{id}")),
+        Err(e) => return Err(format!("存储不可用: {e}")),
+    };
+    let project = match d.project(&order.project).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(format!("项目「{}」已不存在", order.project)),
+        Err(e) => return Err(e.text().to_string()),
+    };
+    let lease = lease_name(&project.name);
+    match d.leases.lease_take(&lease, &d.owner, STALE_AFTER).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let busy = d
+                .store
+                .order_active(&project.name, &[OrderState::Running.as_str()])
+                .await
+                .ok()
+                .flatten()
+                .map(|o| format!(" #{}", o.id))
+                .unwrap_or_default();
+            return Err(format!(
+                "项目「{}」正在发布{busy},请等它结束后再试",
+                project.name
+            ));
+        }
+        Err(e) => return Err(format!("存储不可用: {e}")),
+    }
+    let claimed = d
+        .store
+        .order_transition(
+            id,
+            &[
+                OrderState::Ready.as_str(),
+                OrderState::Paused.as_str(),
+                OrderState::Interrupted.as_str(),
+            ],
+            OrderState::Running.as_str(),
+            &OrderPatch {
+                owner: Some(Some(d.owner.clone())),
+                ..OrderPatch::default()
+            },
+        )
+        .await;
+    if !matches!(claimed, Ok(true)) {
+        let _ = d.leases.lease_release(&lease, &d.owner).await;
+        let now = d.store.order_get(id).await.ok().flatten();
+        return Err(match now {
+            Some(o) => format!("发布单 #{id} 当前为「{}」,不能开始", o.state),
+            None => format!("没有发布单 #{id}"),
+        });
+    }
+    // The project's lease lives as long as this run.
+    let keep = {
+        let d = d.clone();
+        let lease = lease.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            loop {
+                tick.tick().await;
+                let _ = d.leases.lease_take(&lease, &d.owner, STALE_AFTER).await;
+                let _ = d.store.order_heartbeat(&d.owner).await;
+            }
+        })
+    };
+    let ended = Run {
+        d: d.clone(),
+        project,
+        order,
+        report,
+    }
+    .go()
+    .await;
+    keep.abort();
+    let _ = d.leases.lease_release(&lease, &d.owner).await;
+    ended
+}
+
+struct Run {
+    d: Arc<Deploys>,
+    project: Project,
+    order: OrderRecord,
+    report: Arc<dyn JobReport>,
+}
+
+/// What a host run came to.
+enum HostEnd {
+    Done,
+    Failed,
+    /// Not started: the order was paused or aborted first.
+    NotStarted,
+}
+
+impl Run {
+    fn kind(&self) -> OrderKind {
+        OrderKind::parse(&self.order.kind).unwrap_or(OrderKind::Release)
+    }
+
+    /// The release this order puts on its hosts.
+    fn version(&self) -> i64 {
+        self.order.version.unwrap_or(self.order.id)
+    }
+
+    async fn log(&self, text: &str) {
+        let _ = self
+            .d
+            .store
+            .log_append(LogOf::Order(self.order.id, Some("")), text)
+            .await;
+    }
+
+    async fn state_now(&self) -> Option<OrderState> {
+        match self.d.store.order_get(self.order.id).await {
+            Ok(Some(o)) => OrderState::parse(&o.state),
+            _ => None,
+        }
+    }
+
+    async fn go(self) -> Ended {
+        let id = self.order.id;
+        let d = self.d.clone();
+        let hosts = match d.store.host_runs(id).await {
+            Ok(h) => h,
+            Err(e) => return self.finish_error(format!("存储不可用: {e}")).await,
+        };
+        let artefact = match self.artefact().await {
+            Ok(a) => a,
+            Err(e) => return self.finish_error(e).await,
+        };
+        let total = hosts.len().max(1);
+        let first_run = hosts.iter().all(|h| h.state == HostState::Pending.as_str());
+        if first_run {
+            let text = crate::render::order_started(&self.order, &self.project, hosts.len());
+            d.tell(&self.project, &self.order, &text).await;
+            self.log(&text).await;
+            if let Err(e) = self
+                .local_hooks("before_release", &self.project.hooks.before_release.clone())
+                .await
+            {
+                return self.finish_error(e).await;
+            }
+        }
+        let batches = self.order.batches.max(1);
+        let done = Arc::new(AtomicUsize::new(
+            hosts
+                .iter()
+                .filter(|h| h.state == HostState::Succeeded.as_str())
+                .count(),
+        ));
+        let mut stopped_early = false;
+        for b in self.order.batch.max(0)..batches {
+            let todo: Vec<HostRunRecord> = d
+                .store
+                .host_runs(id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| {
+                    h.batch == b
+                        && matches!(
+                            HostState::parse(&h.state),
+                            Some(HostState::Pending | HostState::Interrupted | HostState::Running)
+                        )
+                })
+                .collect();
+            let par = self.project.strategy.parallelism.max(1) as usize;
+            let this = &self;
+            let ends: Vec<HostEnd> = futures::stream::iter(todo)
+                .map(|h| {
+                    let artefact = artefact.clone();
+                    let done = done.clone();
+                    async move {
+                        let end = this.host(&h, b, batches, &artefact).await;
+                        if matches!(end, HostEnd::Done | HostEnd::Failed) {
+                            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            this.report.note(
+                                (n * 100 / total).min(99) as u8,
+                                format!("批次 {}/{batches} · {} 完成", b + 1, h.host),
+                            );
+                        }
+                        end
+                    }
+                })
+                .buffer_unordered(par)
+                .collect()
+                .await;
+            let _ = ends;
+            let _ = d
+                .store
+                .order_update(
+                    id,
+                    &d.owner,
+                    &OrderPatch {
+                        batch: Some(b + 1),
+                        ..OrderPatch::default()
+                    },
+                )
+                .await;
+            let runs = d.store.host_runs(id).await.unwrap_or_default();
+            let failed = runs
+                .iter()
+                .filter(|h| h.state == HostState::Failed.as_str())
+                .count() as u32;
+            let s = &self.project.strategy;
+            let limit = if s.stop_on_failure { 0 } else { s.max_failed };
+            match self.state_now().await {
+                Some(OrderState::Paused) => return self.paused(b + 1, batches).await,
+                Some(OrderState::Aborted) => {
+                    stopped_early = true;
+                    break;
+                }
+                _ => {}
+            }
+            if failed > limit {
+                self.log(&format!(
+                    "批次 {}/{batches} 后失败主机 {failed} 台,超过允许的 {limit} 台,停止发布",
+                    b + 1
+                ))
+                .await;
+                stopped_early = true;
+                break;
+            }
+            if b + 1 < batches {
+                let text = format!(
+                    "发布单 #{id} 批次 {}/{batches} 完成({} 台成功)",
+                    b + 1,
+                    runs.iter()
+                        .filter(|h| h.state == HostState::Succeeded.as_str())
+                        .count()
+                );
+                self.log(&text).await;
+                d.tell(&self.project, &self.order, &text).await;
+                if s.pause == "manual" {
+                    let moved = d
+                        .store
+                        .order_transition(
+                            id,
+                            &[OrderState::Running.as_str()],
+                            OrderState::Paused.as_str(),
+                            &OrderPatch {
+                                owner: Some(None),
+                                reason: Some(format!("批次 {}/{batches} 后等待继续", b + 1)),
+                                ..OrderPatch::default()
+                            },
+                        )
+                        .await;
+                    if matches!(moved, Ok(true)) {
+                        return self.paused(b + 1, batches).await;
+                    }
+                } else if let Some(wait) =
+                    opsbot_core::parse_duration(&s.pause).filter(|d| !d.is_zero())
+                {
+                    if let Some(st) = self.wait_between(wait).await {
+                        match st {
+                            OrderState::Paused => return self.paused(b + 1, batches).await,
+                            _ => {
+                                stopped_early = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if stopped_early {
+            let _ = self.skip_rest().await;
+        } else if let Err(e) = self
+            .local_hooks("after_release", &self.project.hooks.after_release.clone())
+            .await
+        {
+            self.log(&e).await;
+        }
+        self.finish().await
+    }
+
+    /// Waits `wait` between batches, or less when the order is paused or aborted
+    /// meanwhile (returns that state).
+    async fn wait_between(&self, wait: Duration) -> Option<OrderState> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(s @ (OrderState::Paused | OrderState::Aborted)) = self.state_now().await {
+                return Some(s);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                return None;
+            }
+            tokio::time::sleep((until - now).min(Duration::from_secs(1))).await;
+        }
+    }
+
+    async fn paused(&self, next: i32, batches: i32) -> Ended {
+        let _ = self
+            .d
+            .store
+            .order_update(
+                self.order.id,
+                &self.d.owner,
+                &OrderPatch {
+                    owner: Some(None),
+                    ..OrderPatch::default()
+                },
+            )
+            .await;
+        // Whoever paused it (or the manual strategy) left it 暂停 without an owner.
+        let _ = self
+            .d
+            .store
+            .order_transition(
+                self.order.id,
+                &[OrderState::Paused.as_str()],
+                OrderState::Paused.as_str(),
+                &OrderPatch {
+                    owner: Some(None),
+                    ..OrderPatch::default()
+                },
+            )
+            .await;
+        let text = format!(
+            "⏸ 发布单 #{} 已暂停(已完成批次 {next}/{batches})。发送「继续:{}」继续,「终止:{}」终止",
+            self.order.id, self.order.id, self.order.id
+        );
+        self.log(&text).await;
+        self.d.tell(&self.project, &self.order, &text).await;
+        Ok(text)
+    }
+
+    async fn skip_rest(&self) -> opsbot_store::Result<()> {
+        for h in self.d.store.host_runs(self.order.id).await? {
+            if matches!(
+                HostState::parse(&h.state),
+                Some(HostState::Pending | HostState::Interrupted)
+            ) {
+                self.d
+                    .store
+                    .host_update(
+                        self.order.id,
+                        &h.host,
+                        &HostPatch {
+                            state: Some(HostState::Skipped.as_str().into()),
+                            ..HostPatch::default()
+                        },
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The final state from the hosts, written once; the summary names failed hosts.
+    async fn finish(&self) -> Ended {
+        let id = self.order.id;
+        let runs = self.d.store.host_runs(id).await.unwrap_or_default();
+        let count = |s: HostState| runs.iter().filter(|h| h.state == s.as_str()).count();
+        let (ok, failed) = (count(HostState::Succeeded), count(HostState::Failed));
+        let aborted = self.state_now().await == Some(OrderState::Aborted);
+        let state = if aborted {
+            OrderState::Aborted
+        } else if failed == 0 && ok == runs.len() {
+            OrderState::Succeeded
+        } else if ok == 0 {
+            OrderState::Failed
+        } else {
+            OrderState::PartlyFailed
+        };
+        let _ = self
+            .d
+            .store
+            .order_transition(
+                id,
+                &[OrderState::Running.as_str(), OrderState::Paused.as_str()],
+                state.as_str(),
+                &OrderPatch {
+                    owner: Some(None),
+                    finished: true,
+                    ..OrderPatch::default()
+                },
+            )
+            .await;
+        if state == OrderState::Succeeded && self.kind() == OrderKind::Rollback {
+            self.mark_rolled_back().await;
+        }
+        let order = self
+            .d
+            .store
+            .order_get(id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(self.order.clone());
+        let text = crate::render::order_finished(&order, &self.project, &runs);
+        self.log(&text).await;
+        self.d.tell(&self.project, &order, &text).await;
+        match state {
+            OrderState::Succeeded => Ok(text),
+            _ => Err(text),
+        }
+    }
+
+    /// The release orders whose version this rollback left read 已回滚.
+    async fn mark_rolled_back(&self) {
+        let target = self.version();
+        let q = opsbot_store::deploy::OrderQuery {
+            project: Some(self.project.name.clone()),
+            states: vec![
+                OrderState::Succeeded.as_str().into(),
+                OrderState::PartlyFailed.as_str().into(),
+                OrderState::Failed.as_str().into(),
+            ],
+            before: Some(self.order.id),
+            limit: 50,
+        };
+        for o in self.d.store.order_list(&q).await.unwrap_or_default() {
+            let v = o.version.unwrap_or(o.id);
+            if v > target
+                && matches!(
+                    OrderKind::parse(&o.kind),
+                    Some(OrderKind::Release | OrderKind::Retry | OrderKind::ScaleOut)
+                )
+            {
+                let _ = self
+                    .d
+                    .store
+                    .order_transition(
+                        o.id,
+                        &[o.state.as_str()],
+                        OrderState::RolledBack.as_str(),
+                        &OrderPatch {
+                            reason: Some(format!("已由发布单 #{} 回滚到 #{target}", self.order.id)),
+                            ..OrderPatch::default()
+                        },
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn finish_error(&self, why: String) -> Ended {
+        self.log(&why).await;
+        let _ = self
+            .d
+            .store
+            .order_transition(
+                self.order.id,
+                &[OrderState::Running.as_str()],
+                OrderState::Failed.as_str(),
+                &OrderPatch {
+                    owner: Some(None),
+                    reason: Some(why.clone()),
+                    finished: true,
+                    ..OrderPatch::default()
+                },
+            )
+            .await;
+        let _ = self.skip_rest().await;
+        let text = format!("❌ 发布单 #{} 失败: {why}", self.order.id);
+        self.d.tell(&self.project, &self.order, &text).await;
+        Err(text)
+    }
+
+    /// The artefact file this order deploys, when it has a build.
+    async fn artefact(&self) -> Result<Option<PathBuf>, String> {
+        let Some(build) = self.order.build else {
+            return Ok(None);
+        };
+        let b = self
+            .d
+            .store
+            .build_get(build)
+            .await
+            .map_err(|e| format!("存储不可用: {e}"))?
+            .ok_or_else(|| format!("构建 #{build} 不存在"))?;
+        let Some(sha) = b.artefact else {
+            return Err(format!("构建 #{build} 没有制品(未成功)"));
+        };
+        let path = self.d.artefacts.path(&sha);
+        Ok(path.exists().then_some(path))
+    }
+
+    /// Runs the release-wide hooks on the opsbot host.
+    async fn local_hooks(&self, step: &str, hooks: &[String]) -> Result<(), String> {
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        let hosts = self
+            .d
+            .store
+            .host_runs(self.order.id)
+            .await
+            .unwrap_or_default();
+        let addresses: Vec<String> = hosts.iter().map(|h| h.address.clone()).collect();
+        let env = vec![
+            ("OPSBOT_PROJECT".to_string(), self.project.name.clone()),
+            ("OPSBOT_RELEASE".to_string(), self.version().to_string()),
+            ("OPSBOT_ORDER".to_string(), self.order.id.to_string()),
+            ("OPSBOT_HOSTS".to_string(), addresses.join(" ")),
+        ];
+        let log = StoreLog::start(self.d.store.clone(), self.order.id, String::new());
+        let timeout = self.project.hook_timeout(&self.d.cfg);
+        for cmd in hooks {
+            log.line(&format!("$ {cmd}"));
+            crate::local::run(cmd, &env, None, timeout, log.as_ref())
+                .await
+                .map_err(|e| format!("{step} 钩子「{cmd}」失败: {e}"))?;
+        }
+        log.flush().await;
+        Ok(())
+    }
+
+    fn ssh_options(&self) -> SshOptions {
+        ssh_options(&self.d, &self.project)
+    }
+
+    async fn step(&self, h: &HostRunRecord, step: &str) {
+        let _ = self
+            .d
+            .store
+            .host_update(
+                self.order.id,
+                &h.host,
+                &HostPatch {
+                    step: Some(step.into()),
+                    ..HostPatch::default()
+                },
+            )
+            .await;
+    }
+
+    /// One host, start to end; its state and log are in the store whatever happens.
+    async fn host(
+        &self,
+        h: &HostRunRecord,
+        b: i32,
+        batches: i32,
+        artefact: &Option<PathBuf>,
+    ) -> HostEnd {
+        if matches!(
+            self.state_now().await,
+            Some(OrderState::Paused | OrderState::Aborted)
+        ) {
+            return HostEnd::NotStarted;
+        }
+        let id = self.order.id;
+        let _ = self
+            .d
+            .store
+            .host_update(
+                id,
+                &h.host,
+                &HostPatch {
+                    state: Some(HostState::Running.as_str().into()),
+                    step: Some("connect".into()),
+                    exit_code: Some(None),
+                    error: Some(None),
+                    started: true,
+                    ..HostPatch::default()
+                },
+            )
+            .await;
+        self.report
+            .note(0, format!("批次 {}/{batches} · {} · 连接", b + 1, h.host));
+        let log = StoreLog::start(self.d.store.clone(), id, h.host.clone());
+        let result = self.host_steps(h, artefact, log.as_ref()).await;
+        log.flush().await;
+        let patch = match &result {
+            Ok(prev) => HostPatch {
+                state: Some(HostState::Succeeded.as_str().into()),
+                step: Some("done".into()),
+                previous_version: Some(*prev),
+                finished: true,
+                ..HostPatch::default()
+            },
+            Err((step, e)) => HostPatch {
+                state: Some(HostState::Failed.as_str().into()),
+                step: Some((*step).into()),
+                exit_code: Some(e.exit_code()),
+                error: Some(Some(e.to_string())),
+                finished: true,
+                ..HostPatch::default()
+            },
+        };
+        let _ = self.d.store.host_update(id, &h.host, &patch).await;
+        match result {
+            Ok(_) => HostEnd::Done,
+            Err((step, e)) => {
+                let _ = self
+                    .d
+                    .store
+                    .log_append(LogOf::Order(id, Some(&h.host)), &format!("✗ {step}: {e}"))
+                    .await;
+                HostEnd::Failed
+            }
+        }
+    }
+
+    /// The steps on one host; `Ok` gives the version `current` pointed at before.
+    async fn host_steps(
+        &self,
+        h: &HostRunRecord,
+        artefact: &Option<PathBuf>,
+        log: &dyn LogSink,
+    ) -> Result<Option<i64>, (&'static str, HostError)> {
+        let cfg = &self.d.cfg;
+        let step_timeout = cfg.step_timeout();
+        let hook_timeout = self.project.hook_timeout(cfg);
+        let layout = Layout {
+            root: self.project.deploy_root.clone(),
+        };
+        let v = self.version();
+        let session = Session::connect(&h.address, &self.ssh_options())
+            .await
+            .map_err(|e| ("connect", HostError::Step(StepError::Ssh(e))))?;
+        let s = &session;
+        let fail = |step: &'static str| move |e: StepError| (step, HostError::Step(e));
+        let prev = remote::current(s, &layout).await.map_err(fail("inspect"))?;
+        let _ = self
+            .d
+            .store
+            .host_update(
+                self.order.id,
+                &h.host,
+                &HostPatch {
+                    previous_version: Some(prev),
+                    ..HostPatch::default()
+                },
+            )
+            .await;
+        let present = remote::versions(s, &layout)
+            .await
+            .map_err(fail("inspect"))?;
+        let upload = match self.kind() {
+            OrderKind::Rollback | OrderKind::Retry => !present.contains(&v),
+            _ => true,
+        };
+        if upload {
+            let Some(file) = artefact else {
+                return Err((
+                    "upload",
+                    HostError::Missing(format!(
+                        "版本 #{v} 不在主机上,它的制品也已不存在,无法重新部署"
+                    )),
+                ));
+            };
+            self.step(h, "upload").await;
+            log.line(&format!("上传并解压版本 #{v}"));
+            remote::upload(s, &layout, v, file, step_timeout, log)
+                .await
+                .map_err(fail("upload"))?;
+        } else {
+            log.line(&format!("版本 #{v} 已在主机上,直接切换"));
+        }
+        let env = self.host_env(h);
+        for cmd in &self.project.hooks.before_host {
+            self.step(h, "before_host").await;
+            remote::hook(s, &layout, v, "before_host", cmd, &env, hook_timeout, log)
+                .await
+                .map_err(fail("before_host"))?;
+        }
+        self.step(h, "switch").await;
+        remote::switch(s, &layout, v, step_timeout)
+            .await
+            .map_err(fail("switch"))?;
+        log.line(&format!("current → releases/{v}"));
+        let after = |s: &'static str| s;
+        let mut outcome: Result<(), (&'static str, HostError)> = Ok(());
+        for cmd in &self.project.hooks.after_host {
+            self.step(h, "after_host").await;
+            if let Err(e) = remote::hook(
+                s,
+                &layout,
+                v,
+                after("after_host"),
+                cmd,
+                &env,
+                hook_timeout,
+                log,
+            )
+            .await
+            {
+                outcome = Err(("after_host", HostError::Step(e)));
+                break;
+            }
+        }
+        if outcome.is_ok() {
+            self.step(h, "health").await;
+            outcome = self
+                .health(s, &layout, h, log)
+                .await
+                .map_err(|e| ("health", e));
+        }
+        if let Err((step, e)) = outcome {
+            // A host left on a version that does not work is worse than the old one.
+            if let Some(p) = prev.filter(|p| *p != v && present.contains(p)) {
+                log.line(&format!("{step} 失败,切回 releases/{p}"));
+                if remote::switch(s, &layout, p, step_timeout).await.is_ok() {
+                    for cmd in &self.project.hooks.after_host {
+                        let _ =
+                            remote::hook(s, &layout, p, "after_host", cmd, &env, hook_timeout, log)
+                                .await;
+                    }
+                    return Err((step, HostError::Reverted(Box::new(e), p)));
+                }
+            }
+            return Err((step, e));
+        }
+        self.step(h, "prune").await;
+        let keep = self.project.keep_versions(cfg);
+        let protect: Vec<i64> = prev.into_iter().chain([v]).collect();
+        if let Err(e) = remote::prune(s, &layout, keep, &protect, log).await {
+            log.line(&format!("清理旧版本失败(不影响发布): {e}"));
+        }
+        let build = self.order.build.unwrap_or(0);
+        let _ = self
+            .d
+            .store
+            .deployed_set(&self.project.name, &h.host, v, build)
+            .await;
+        session.close().await;
+        Ok(prev)
+    }
+
+    fn host_env(&self, h: &HostRunRecord) -> Vec<(String, String)> {
+        vec![
+            ("OPSBOT_PROJECT".into(), self.project.name.clone()),
+            ("OPSBOT_RELEASE".into(), self.version().to_string()),
+            ("OPSBOT_ORDER".into(), self.order.id.to_string()),
+            ("OPSBOT_HOST".into(), h.host.clone()),
+            ("OPSBOT_ADDRESS".into(), h.address.clone()),
+        ]
+    }
+
+    async fn health(
+        &self,
+        s: &Session,
+        layout: &Layout,
+        h: &HostRunRecord,
+        log: &dyn LogSink,
+    ) -> Result<(), HostError> {
+        let Some(hc) = &self.project.health else {
+            return Ok(());
+        };
+        let timeout = opsbot_core::parse_duration(&hc.timeout).unwrap_or(Duration::from_secs(5));
+        let interval = opsbot_core::parse_duration(&hc.interval).unwrap_or(Duration::from_secs(1));
+        if let Some(cmd) = &hc.command {
+            return remote::health_command(s, layout, cmd, timeout, hc.retries, interval, log)
+                .await
+                .map_err(HostError::Step);
+        }
+        let url = hc
+            .http
+            .clone()
+            .unwrap_or_default()
+            .replace("{host}", &h.address);
+        let mut last = String::new();
+        for attempt in 0..=hc.retries {
+            if attempt > 0 {
+                tokio::time::sleep(interval).await;
+            }
+            match self.d.http.get(&url).timeout(timeout).send().await {
+                Ok(r) if r.status().is_success() => {
+                    log.line(&format!("健康检查 {url}: {}", r.status()));
+                    return Ok(());
+                }
+                Ok(r) => last = format!("{url} 返回 {}", r.status()),
+                Err(e) => last = format!("{url}: {}", crate::render::http_error(&e)),
+            }
+            log.line(&format!("健康检查第 {} 次: {last}", attempt + 1));
+        }
+        Err(HostError::Unhealthy(last))
+    }
+}
+
+/// How SSH reaches the hosts of `p`.
+pub(crate) fn ssh_options(d: &Deploys, p: &Project) -> SshOptions {
+    let cfg = &d.cfg;
+    SshOptions {
+        command: cfg.ssh_command.clone(),
+        user: p.ssh_user.clone(),
+        port: p.ssh_port,
+        key: p
+            .ssh_key
+            .clone()
+            .or_else(|| cfg.ssh_key.clone())
+            .map(PathBuf::from),
+        known_hosts: p
+            .known_hosts
+            .clone()
+            .or_else(|| cfg.known_hosts.clone())
+            .map(PathBuf::from),
+        connect_timeout: cfg.connect_timeout(),
+        control_dir: d.control_dir.clone(),
+    }
+}
+
+/// Why a host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{0}")]
+    Step(StepError),
+    #[error("健康检查失败: {0}")]
+    Unhealthy(String),
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0};已切回 releases/{1}")]
+    Reverted(Box<HostError>, i64),
+}
+
+impl HostError {
+    fn exit_code(&self) -> Option<i32> {
+        match self {
+            HostError::Step(StepError::Exit { code, .. }) => Some(*code),
+            HostError::Reverted(e, _) => e.exit_code(),
+            _ => None,
+        }
+    }
+}
+
+/// Marks an orphaned order (its instance died) 已中断: its hosts in flight are
+/// interrupted, the lease is freed, and the asker is told how to go on.
+pub async fn interrupt(d: &Arc<Deploys>, order: &OrderRecord) {
+    let moved = d
+        .store
+        .order_transition(
+            order.id,
+            &[OrderState::Running.as_str()],
+            OrderState::Interrupted.as_str(),
+            &OrderPatch {
+                owner: Some(None),
+                reason: Some("运行它的 opsbot 在发布结束前停止了".into()),
+                ..OrderPatch::default()
+            },
+        )
+        .await;
+    if !matches!(moved, Ok(true)) {
+        return;
+    }
+    if let Some(owner) = &order.owner {
+        let _ = d
+            .leases
+            .lease_release(&lease_name(&order.project), owner)
+            .await;
+    }
+    let runs = d.store.host_runs(order.id).await.unwrap_or_default();
+    let mut in_flight = Vec::new();
+    for h in runs
+        .iter()
+        .filter(|h| h.state == HostState::Running.as_str())
+    {
+        let _ = d
+            .store
+            .host_update(
+                order.id,
+                &h.host,
+                &HostPatch {
+                    state: Some(HostState::Interrupted.as_str().into()),
+                    error: Some(Some(format!("在「{}」步骤中断", h.step))),
+                    finished: true,
+                    ..HostPatch::default()
+                },
+            )
+            .await;
+        in_flight.push(h.host.clone());
+    }
+    let text = crate::render::order_interrupted(order, &runs, &in_flight);
+    let _ = d
+        .store
+        .log_append(LogOf::Order(order.id, Some("")), &text)
+        .await;
+    if let Ok(Some(p)) = d.project(&order.project).await {
+        d.tell(&p, order, &text).await;
+    }
+}
