@@ -9,9 +9,10 @@
 //!   [`LeaseStore`]: which instance runs each scheduled job; [`ChannelStore`]:
 //!   smart-robot streams and reply windows; [`AlertStore`]: alerts, raw payloads,
 //!   pending notices and silences of the alert gateway; [`AssetStore`]: CMDB assets,
-//!   their facts and changes. One sea-orm model ([`SeaStore`], laid out as
-//!   `sea/<feature>/`) serves SQLite (default), PostgreSQL and MySQL; migrations run on
-//!   connect.
+//!   their facts and changes; [`DeployStore`]: deploy projects, builds, release
+//!   orders with their hosts and logs, and what each host runs. One sea-orm model
+//!   ([`SeaStore`], laid out as `sea/<feature>/`) serves SQLite (default), PostgreSQL
+//!   and MySQL; migrations run on connect.
 //! - [`Store`]: the umbrella of all of them (plus [`Health`]), what [`connect`] opens.
 //!   A consumer takes the narrow trait it needs; `Arc<dyn Store>` coerces to it.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
@@ -89,6 +90,7 @@ pub trait Store:
     + ChannelStore
     + AlertStore
     + AssetStore
+    + DeployStore
 {
 }
 
@@ -107,6 +109,7 @@ impl<T> Store for T where
         + ChannelStore
         + AlertStore
         + AssetStore
+        + DeployStore
         + ?Sized
 {
 }

@@ -12,6 +12,8 @@ mod assets;
 mod bad_input;
 #[path = "store_suite/channels.rs"]
 mod channels;
+#[path = "store_suite/deploy.rs"]
+mod deploy;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/harness.rs"]
@@ -107,6 +109,14 @@ suite!(
     processed_ids_are_pruned_periodically_under_a_lease,
     assets_unpinned_token_binds_its_first_host,
     provider_state_erase,
+    deploy_projects_crud,
+    deploy_builds_finish_once_and_are_interrupted,
+    deploy_order_lifecycle,
+    deploy_racing_transitions_have_one_winner,
+    deploy_order_and_hosts_are_written_together,
+    deploy_logs_page_by_seq,
+    deploy_text_with_nul_and_huge_logs,
+    deploy_orphans_are_found_by_owner_or_stale_heartbeat,
 );
 
 mod cases {
@@ -114,6 +124,7 @@ mod cases {
     pub use super::assets::*;
     pub use super::bad_input::*;
     pub use super::channels::*;
+    pub use super::deploy::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
     pub use super::leases::*;

@@ -12,7 +12,8 @@
 //! tables of six features, each feature contributing its part.
 
 use super::{
-    alerts, assets, audit, channels, jobs, leases, outbox, policy, pool, processed, state, tokens,
+    alerts, assets, audit, channels, deploy, jobs, leases, outbox, policy, pool, processed, state,
+    tokens,
 };
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(processed::migration::ProcessedAt),
             Box::new(assets::migration::AgentBindings),
             Box::new(outbox::migration::OutboxClaims),
+            Box::new(deploy::migration::Deploy),
         ]
     }
 }

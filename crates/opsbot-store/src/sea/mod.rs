@@ -17,6 +17,7 @@ mod alerts;
 mod assets;
 mod audit;
 mod channels;
+mod deploy;
 mod jobs;
 mod leases;
 mod outbox;
