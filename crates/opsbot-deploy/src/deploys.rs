@@ -68,7 +68,6 @@ impl Deploys {
     pub fn new(
         cfg: DeployConfig,
         store: Arc<dyn Store>,
-        deploys: Arc<dyn DeployStore>,
         owner: String,
         zone: Zone,
     ) -> Arc<Deploys> {
@@ -76,7 +75,7 @@ impl Deploys {
         let control_dir = std::env::temp_dir().join(format!("opsbot-ssh-{}", std::process::id()));
         Arc::new(Deploys {
             artefacts: ArtefactStore::new(data.join("artefacts")),
-            store: deploys,
+            store: store.clone(),
             outbox: store.clone(),
             leases: store.clone(),
             pool: store.clone(),

@@ -122,7 +122,6 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
     let deploys = opsbot_deploy::Deploys::new(
         config.deploy.clone(),
         store.clone(),
-        store.clone(),
         owner.clone(),
         config.zone(),
     );
