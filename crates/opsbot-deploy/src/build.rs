@@ -145,9 +145,18 @@ async fn build_in(
     }
     let from = artefact_dir(work, &p.artefact.path).await?;
     log.line(&format!("packing {}", p.artefact.path));
-    let (artefact, size) = store
-        .pack(&from, &p.artefact.include, &p.artefact.exclude)
-        .await?;
+    // Packing cannot be interrupted (blocking file work), but the build still ends at its
+    // deadline; an unfinished pack then stores nothing anyone names (or a complete file
+    // under its own sha, which is harmless).
+    let (artefact, size) = tokio::time::timeout_at(
+        deadline,
+        store.pack(&from, &p.artefact.include, &p.artefact.exclude),
+    )
+    .await
+    .map_err(|_| BuildError::Timeout {
+        what: "packing the artefact".into(),
+        after: req.timeout,
+    })??;
     log.line(&format!("artefact {artefact} ({size} bytes)"));
     Ok(Built {
         revision: checkout.revision,
