@@ -259,6 +259,25 @@ fn header(kind: &Kind) -> tar::Header {
     h
 }
 
+/// Temporary files older than this are leftovers of a pack that crashed mid-way.
+const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes leftover temporary files; a pack running now is younger than [`STALE`].
+fn sweep_stale(root: &Path) {
+    let Ok(dir) = fs::read_dir(root) else { return };
+    for e in dir.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(".pack-")
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE);
+        if stale {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn pack_blocking(
     root: &Path,
     dir: &Path,
@@ -274,6 +293,7 @@ fn pack_blocking(
     let entries = collect(dir, include, exclude)?;
     fs::create_dir_all(root)
         .map_err(|e| BuildError::io(format!("creating {}", root.display()), e))?;
+    sweep_stale(root);
     let tmp_path = root.join(format!(
         ".pack-{}-{:016x}.tmp",
         std::process::id(),

@@ -171,7 +171,7 @@ async fn artefact_dir(work: &Path, path: &str) -> Result<PathBuf, BuildError> {
     let canon = |p: PathBuf| async move {
         tokio::fs::canonicalize(&p)
             .await
-            .map_err(|e| BuildError::io(format!("artefact.path {}", p.display()), e))
+            .map_err(|e| BuildError::io(format!("artefact.path {path:?} after the build"), e))
     };
     let root = canon(work.to_path_buf()).await?;
     let dir = canon(work.join(path.trim_start_matches('/'))).await?;

@@ -479,11 +479,13 @@ async fn a_failing_command_stops_the_build_with_its_command_and_code() {
     let b = Bench::new();
     let repo = GitRepo::new(b.tmp.path(), "shop");
     let failing = "echo to-stdout; echo to-stderr >&2; exit 3";
+    // Lines end at \n, \r\n or \r (progress output), and the last one needs no end.
+    let printf = r"printf 'one\r\ntwo\rthree\n\nfive'";
     let p = project(
         "git",
         &repo.url(),
         "main",
-        &["echo step one", failing, "echo never"],
+        &["echo step one", printf, failing, "echo never"],
         "",
     );
     let (r, log) = b.build(&p, "", 7, None, Duration::from_secs(120)).await;
@@ -626,6 +628,30 @@ async fn include_and_exclude_are_honoured_and_vcs_folders_never_packed() {
     );
     let (r, _) = b.build(&none, "", 3, None, Duration::from_secs(120)).await;
     assert!(matches!(r, Err(BuildError::Empty)), "{r:?}");
+
+    // artefact.path through a link out of the checkout, or missing after the build.
+    let out = project(
+        "git",
+        &repo.url(),
+        "main",
+        &["ln -s / out"],
+        "[artefact]\npath = \"out\"\n",
+    );
+    let (r, _) = b.build(&out, "", 4, None, Duration::from_secs(120)).await;
+    let e = r.unwrap_err();
+    assert!(e.to_string().contains("outside the checkout"), "{e}");
+    let missing = project(
+        "git",
+        &repo.url(),
+        "main",
+        &[],
+        "[artefact]\npath = \"dist\"\n",
+    );
+    let (r, _) = b
+        .build(&missing, "", 5, None, Duration::from_secs(120))
+        .await;
+    let e = r.unwrap_err();
+    assert!(e.to_string().contains("artefact.path \"dist\""), "{e}");
 }
 
 #[tokio::test]
@@ -666,6 +692,35 @@ async fn the_same_tree_gives_the_same_file_once() {
     let (other, _) = b.store.pack(&dir, &[], &[]).await.unwrap();
     assert_ne!(a, other);
     assert_eq!(b.stored().len(), 3);
+
+    // Long names and links come back as they were; a crashed pack's leftover goes.
+    let deep = format!("{}/{}", "d".repeat(80), "f".repeat(90));
+    std::fs::create_dir_all(dir.join("d".repeat(80))).unwrap();
+    std::fs::write(dir.join(&deep), "deep").unwrap();
+    std::os::unix::fs::symlink("src/index.html", dir.join("index.html")).unwrap();
+    let leftover = b.store.root().join(".pack-1-0000000000000000.tmp");
+    std::fs::write(&leftover, "half").unwrap();
+    cmd(
+        b.tmp.path(),
+        "touch",
+        &["-d", "3 days ago", leftover.to_str().unwrap()],
+    );
+    let (sha, _) = b.store.pack(&dir, &[], &[]).await.unwrap();
+    assert_eq!(file(&b.store, &sha, &deep), "deep");
+    let f = std::fs::File::open(b.store.path(&sha)).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let link = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap() == Path::new("index.html"))
+        .expect("the link is packed");
+    assert!(link.header().entry_type().is_symlink());
+    assert_eq!(
+        link.link_name().unwrap().unwrap(),
+        Path::new("src/index.html")
+    );
+    assert!(!leftover.exists(), "a day-old temporary file is swept");
 }
 
 // ---- svn ------------------------------------------------------------------------------
