@@ -404,6 +404,14 @@ async fn pump(
 mod tests {
     use super::*;
 
+    /// Orders spawn builds on the runtime: the future must be `Send` (checked by
+    /// compiling).
+    #[allow(dead_code)]
+    fn a_build_can_be_spawned(req: &BuildRequest<'_>, store: &ArtefactStore, log: &dyn LogSink) {
+        fn send<T: Send>(_: T) {}
+        send(run(req, store, log));
+    }
+
     #[test]
     fn folder_names_stay_plain() {
         assert_eq!(dir_name("shop"), "shop");
