@@ -44,6 +44,8 @@ pub mod fix {
                                (or point OPSBOT_TEST_MYSQL_URL at a server)";
     pub const REDIS: &str = "start: apt-get install redis-server && service redis-server start \
                              (or point OPSBOT_TEST_REDIS_URL at a server)";
+    pub const GIT: &str = "install: apt-get install git";
+    pub const SUBVERSION: &str = "install: apt-get install subversion";
 }
 
 /// True when a missing program or service must fail the test (CI).
