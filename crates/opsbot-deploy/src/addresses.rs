@@ -13,18 +13,25 @@ pub fn expand(entries: &[String]) -> Result<Vec<Ipv4Addr>, String> {
         let e = e.trim();
         let (a, b) = match e.split_once('-') {
             None => {
-                let ip: Ipv4Addr = e.parse().map_err(|_| format!("{e:?} is not an IPv4 address"))?;
+                let ip: Ipv4Addr = e
+                    .parse()
+                    .map_err(|_| format!("{e:?} is not an IPv4 address"))?;
                 (ip, ip)
             }
             Some((a, b)) => {
-                let a: Ipv4Addr = a.trim().parse().map_err(|_| format!("{e:?}: {a:?} is not an IPv4 address"))?;
+                let a: Ipv4Addr = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{e:?}: {a:?} is not an IPv4 address"))?;
                 let b = b.trim();
                 let b: Ipv4Addr = match b.parse::<u8>() {
                     Ok(last) => {
                         let o = a.octets();
                         Ipv4Addr::new(o[0], o[1], o[2], last)
                     }
-                    Err(_) => b.parse().map_err(|_| format!("{e:?}: {b:?} is not an IPv4 address"))?,
+                    Err(_) => b
+                        .parse()
+                        .map_err(|_| format!("{e:?}: {b:?} is not an IPv4 address"))?,
                 };
                 (a, b)
             }
@@ -52,15 +59,33 @@ mod tests {
 
     #[test]
     fn singles_and_ranges_expand_in_order() {
-        let v = expand(&["10.0.0.9".into(), "10.0.0.10-12".into(), "10.0.0.11-10.0.0.13".into()]).unwrap();
+        let v = expand(&[
+            "10.0.0.9".into(),
+            "10.0.0.10-12".into(),
+            "10.0.0.11-10.0.0.13".into(),
+        ])
+        .unwrap();
         let s: Vec<String> = v.iter().map(|i| i.to_string()).collect();
-        assert_eq!(s, ["10.0.0.9", "10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+        assert_eq!(
+            s,
+            [
+                "10.0.0.9",
+                "10.0.0.10",
+                "10.0.0.11",
+                "10.0.0.12",
+                "10.0.0.13"
+            ]
+        );
     }
 
     #[test]
     fn bad_entries_say_what_is_wrong() {
-        assert!(expand(&["10.0.0.5-3".into()]).unwrap_err().contains("ends before"));
+        assert!(expand(&["10.0.0.5-3".into()])
+            .unwrap_err()
+            .contains("ends before"));
         assert!(expand(&["web".into()]).unwrap_err().contains("not an IPv4"));
-        assert!(expand(&["10.0.0.1-10.9.0.1".into()]).unwrap_err().contains("more than"));
+        assert!(expand(&["10.0.0.1-10.9.0.1".into()])
+            .unwrap_err()
+            .contains("more than"));
     }
 }

@@ -363,9 +363,13 @@ impl Project {
     /// Checks one project; `at` is its key (`deploy.projects[0]`, or `project` for one
     /// sent to the API).
     pub fn validate(&self, at: &str) -> Result<(), String> {
-        opsbot_core::chat::check_name(&self.name, "项目名").map_err(|e| format!("{at}.name: {e}"))?;
+        opsbot_core::chat::check_name(&self.name, "项目名")
+            .map_err(|e| format!("{at}.name: {e}"))?;
         if self.name.is_empty() || self.name.contains([',', ',', ' ']) {
-            return Err(format!("{at}.name: {:?} must be non-empty, without commas or blanks", self.name));
+            return Err(format!(
+                "{at}.name: {:?} must be non-empty, without commas or blanks",
+                self.name
+            ));
         }
         if self.repo.url.trim().is_empty() {
             return Err(format!("{at}.repo.url: is empty"));
@@ -379,17 +383,37 @@ impl Project {
                 self.deploy_root
             ));
         }
-        if self.deploy_root.contains(|c: char| c.is_whitespace() || "'\"`$\\;&|<>*?".contains(c)) {
-            return Err(format!("{at}.deploy_root: {:?} may not contain blanks or shell characters", self.deploy_root));
+        if self
+            .deploy_root
+            .contains(|c: char| c.is_whitespace() || "'\"`$\\;&|<>*?".contains(c))
+        {
+            return Err(format!(
+                "{at}.deploy_root: {:?} may not contain blanks or shell characters",
+                self.deploy_root
+            ));
         }
-        if self.ssh_user.is_empty() || self.ssh_user.starts_with('-') || !self.ssh_user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-            return Err(format!("{at}.ssh_user: {:?} is not a user name", self.ssh_user));
+        if self.ssh_user.is_empty()
+            || self.ssh_user.starts_with('-')
+            || !self
+                .ssh_user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(format!(
+                "{at}.ssh_user: {:?} is not a user name",
+                self.ssh_user
+            ));
         }
         if self.keep_versions == Some(0) {
-            return Err(format!("{at}.keep_versions: must be at least 1 (the current release)"));
+            return Err(format!(
+                "{at}.keep_versions: must be at least 1 (the current release)"
+            ));
         }
         if self.artefact.path.starts_with('/') || self.artefact.path.split('/').any(|c| c == "..") {
-            return Err(format!("{at}.artefact.path: {:?} must stay inside the checkout", self.artefact.path));
+            return Err(format!(
+                "{at}.artefact.path: {:?} must stay inside the checkout",
+                self.artefact.path
+            ));
         }
         for h in &self.hosts {
             if h.trim().is_empty() || h.starts_with('-') || h.contains(char::is_whitespace) {
@@ -398,7 +422,9 @@ impl Project {
         }
         for (j, s) in self.select.iter().enumerate() {
             if s.tag.is_none() && s.cluster.is_none() && s.folder.is_none() && s.cmdb.is_none() {
-                return Err(format!("{at}.select[{j}]: give tag, cluster, folder or cmdb"));
+                return Err(format!(
+                    "{at}.select[{j}]: give tag, cluster, folder or cmdb"
+                ));
             }
         }
         if let Some(t) = &self.hooks.timeout {
@@ -420,7 +446,9 @@ impl Project {
         for (j, b) in s.batches.iter().enumerate() {
             match b {
                 BatchSize::Count(0) => {
-                    return Err(format!("{at}.strategy.batches[{j}]: a batch holds at least one host"))
+                    return Err(format!(
+                        "{at}.strategy.batches[{j}]: a batch holds at least one host"
+                    ))
                 }
                 BatchSize::Count(_) => {}
                 BatchSize::Share(p) => {
@@ -437,16 +465,20 @@ impl Project {
             return Err(format!("{at}.strategy.parallelism: must be at least 1"));
         }
         for (j, w) in self.approval.windows.iter().enumerate() {
-            crate::window::Window::parse(w).map_err(|e| format!("{at}.approval.windows[{j}]: {e}"))?;
+            crate::window::Window::parse(w)
+                .map_err(|e| format!("{at}.approval.windows[{j}]: {e}"))?;
         }
         if let Some(sc) = &self.scale {
             if sc.name_prefix.is_empty() {
                 return Err(format!("{at}.scale.name_prefix: is empty"));
             }
             if sc.addresses.is_empty() {
-                return Err(format!("{at}.scale.addresses: give the addresses new hosts may take"));
+                return Err(format!(
+                    "{at}.scale.addresses: give the addresses new hosts may take"
+                ));
             }
-            crate::addresses::expand(&sc.addresses).map_err(|e| format!("{at}.scale.addresses: {e}"))?;
+            crate::addresses::expand(&sc.addresses)
+                .map_err(|e| format!("{at}.scale.addresses: {e}"))?;
             duration(&format!("{at}.scale.ssh_wait"), &sc.ssh_wait)?;
         }
         Ok(())

@@ -51,9 +51,9 @@ impl Window {
                 }
             }
         }
-        let (a, b) = times
-            .split_once('-')
-            .ok_or_else(|| format!("{s:?}: write the hours as HH:MM-HH:MM, e.g. \"Mon-Fri 10:00-17:00\""))?;
+        let (a, b) = times.split_once('-').ok_or_else(|| {
+            format!("{s:?}: write the hours as HH:MM-HH:MM, e.g. \"Mon-Fri 10:00-17:00\"")
+        })?;
         let (start, end) = (time(a)?, time(b)?);
         if start == end {
             return Err(format!("{s:?}: the window is empty"));
@@ -111,12 +111,17 @@ mod tests {
         // Friday 23:00 and Saturday 01:00 in Shanghai.
         assert!(w.contains(at(2026, 12, 11, 15, 0), &z));
         assert!(w.contains(at(2026, 12, 11, 17, 0), &z));
-        assert!(!w.contains(at(2026, 12, 12, 17, 0), &z), "Saturday night is not Friday's");
+        assert!(
+            !w.contains(at(2026, 12, 12, 17, 0), &z),
+            "Saturday night is not Friday's"
+        );
     }
 
     #[test]
     fn bad_windows_say_why() {
-        assert!(Window::parse("Funday 10:00-11:00").unwrap_err().contains("weekday"));
+        assert!(Window::parse("Funday 10:00-11:00")
+            .unwrap_err()
+            .contains("weekday"));
         assert!(Window::parse("10-11").unwrap_err().contains("time"));
         assert!(Window::parse("10:00-10:00").unwrap_err().contains("empty"));
     }
