@@ -19,6 +19,8 @@ use std::fmt::Display;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+pub mod hosts;
+
 /// Set to `1`, a missing program or service fails the test instead of skipping it.
 pub const REQUIRE_SERVICES: &str = "OPSBOT_TEST_REQUIRE_SERVICES";
 
@@ -30,6 +32,7 @@ pub mod fix {
     pub const SSHD: &str = "install: apt-get install openssh-server openssh-client";
     pub const CHROMIUM: &str = "install: apt-get install chromium chromium-driver";
     pub const PYTHON3: &str = "install: apt-get install python3";
+    pub const ANSIBLE: &str = "install: apt-get install ansible";
     pub const OPENSSL: &str = "install: apt-get install openssl";
     pub const PING: &str = "install: apt-get install iputils-ping";
     pub const IP: &str = "install: apt-get install iproute2";
