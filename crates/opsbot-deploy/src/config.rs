@@ -27,6 +27,9 @@ pub struct DeployConfig {
     pub approval_expiry: String,
     /// Releases kept per project and host unless the project says.
     pub keep_versions: u32,
+    /// A running order whose instance has not refreshed it for this long is marked
+    /// 已中断 (its instance died); it refreshes every sixth of it.
+    pub stale_after: String,
     pub projects: Vec<Project>,
 }
 
@@ -42,6 +45,7 @@ impl Default for DeployConfig {
             step_timeout: "10m".into(),
             approval_expiry: "24h".into(),
             keep_versions: 5,
+            stale_after: "60s".into(),
             projects: Vec::new(),
         }
     }
@@ -315,6 +319,12 @@ impl DeployConfig {
         parse_duration(&self.step_timeout).unwrap_or(Duration::from_secs(600))
     }
 
+    pub fn stale_after(&self) -> Duration {
+        parse_duration(&self.stale_after)
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(1))
+    }
+
     pub fn approval_expiry(&self) -> Duration {
         parse_duration(&self.approval_expiry).unwrap_or(Duration::from_secs(86_400))
     }
@@ -326,6 +336,7 @@ impl DeployConfig {
             ("connect_timeout", &self.connect_timeout),
             ("step_timeout", &self.step_timeout),
             ("approval_expiry", &self.approval_expiry),
+            ("stale_after", &self.stale_after),
         ] {
             duration(&format!("deploy.{key}"), v)?;
         }

@@ -40,11 +40,6 @@ pub(crate) fn store_err(e: opsbot_store::StoreError) -> Refused {
     Refused::Failed(format!("存储不可用,请稍后再试({e})"))
 }
 
-/// How long an order's heartbeat may be silent before another instance (or this one,
-/// restarted) calls it orphaned.
-pub const STALE_AFTER: Duration = Duration::from_secs(60);
-/// How often a running order's heartbeat and its project lease are refreshed.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 pub struct Deploys {
     pub(crate) cfg: DeployConfig,
@@ -240,7 +235,7 @@ impl Deploys {
             tracing::warn!(error = %e, "could not mark interrupted builds");
         }
         let stale =
-            chrono::Utc::now() - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+            chrono::Utc::now() - chrono::Duration::from_std(self.stale_after()).unwrap_or_default();
         let orphans = match self
             .store
             .orders_orphaned(&[OrderState::Running.as_str()], &self.owner, stale)
@@ -262,7 +257,8 @@ impl Deploys {
     pub fn spawn_upkeep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT);
+            let Some(period) = me.upgrade().map(|d| d.heartbeat()) else { return };
+            let mut tick = tokio::time::interval(period);
             let mut n: u64 = 0;
             loop {
                 tick.tick().await;
@@ -278,9 +274,20 @@ impl Deploys {
         })
     }
 
+    /// How long a running order's heartbeat may be silent before another instance (or
+    /// this one, restarted) calls it orphaned.
+    pub fn stale_after(&self) -> Duration {
+        self.cfg.stale_after()
+    }
+
+    /// How often a running order's heartbeat and its project's lease are refreshed.
+    pub fn heartbeat(&self) -> Duration {
+        (self.cfg.stale_after() / 6).max(Duration::from_millis(200))
+    }
+
     async fn recover_others(self: &Arc<Self>) {
         let stale =
-            chrono::Utc::now() - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+            chrono::Utc::now() - chrono::Duration::from_std(self.stale_after()).unwrap_or_default();
         // An owner nobody uses: only stale heartbeats match.
         if let Ok(orphans) = self
             .store

@@ -330,7 +330,9 @@ impl Deploys {
         }
         let batch_of = crate::hosts::batches(hosts.len(), &p.strategy.batches);
         let batches = batch_of.iter().max().map_or(1, |m| m + 1) as i32;
-        let needs_approval = p.approval.required;
+        // A rollback is the way out of a bad release: the 回滚 permission is its control,
+        // and waiting for an approver would keep the bad version serving.
+        let needs_approval = p.approval.required && kind != OrderKind::Rollback;
         let state = if needs_approval {
             OrderState::Pending
         } else {

@@ -7,7 +7,7 @@
 //! and marks it 已中断 with the hosts' real state.
 
 use crate::config::Project;
-use crate::deploys::{Deploys, HEARTBEAT, STALE_AFTER};
+use crate::deploys::Deploys;
 use crate::log::LogSink;
 use crate::model::{HostState, OrderKind, OrderState};
 use crate::remote::{self, Layout, StepError};
@@ -41,7 +41,7 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
         Err(e) => return Err(e.text().to_string()),
     };
     let lease = lease_name(&project.name);
-    match d.leases.lease_take(&lease, &d.owner, STALE_AFTER).await {
+    match d.leases.lease_take(&lease, &d.owner, d.stale_after()).await {
         Ok(true) => {}
         Ok(false) => {
             let busy = d
@@ -88,10 +88,10 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
         let d = d.clone();
         let lease = lease.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT);
+            let mut tick = tokio::time::interval(d.heartbeat());
             loop {
                 tick.tick().await;
-                let _ = d.leases.lease_take(&lease, &d.owner, STALE_AFTER).await;
+                let _ = d.leases.lease_take(&lease, &d.owner, d.stale_after()).await;
                 let _ = d.store.order_heartbeat(&d.owner).await;
             }
         })

@@ -1,0 +1,305 @@
+//! Deploys end to end, with the real binary and real parts: a git repository made with
+//! the `git` CLI, three hosts (network namespaces, each with its own sshd and `/srv`)
+//! running the deployed app as a real process (`python3 -m http.server` serving
+//! `current/`), health checked over HTTP from here. Through `opsbot chat -c` as two
+//! people: build, an order waiting for approval (the asker cannot approve it), a bad
+//! commit that fails its canary's health check (switched back, the rest never touched,
+//! the order 失败), a good release, a rollback by re-link, a second release refused while
+//! one is open, and a process SIGKILLed mid-release: the next start marks the order
+//! 已中断 and 继续 finishes it from the next host.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
+
+use opsbot_testkit::hosts::Hosts;
+use opsbot_testkit::{fix, program};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsbot");
+
+struct World {
+    dir: tempfile::TempDir,
+    repo: PathBuf,
+    config: PathBuf,
+    hosts: Hosts,
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .current_dir(repo)
+        .args(["-c", "user.name=dev", "-c", "user.email=dev@example.com"])
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// Commits the app with `index` as its page; a `healthy` app answers /health.
+fn commit(repo: &Path, index: &str, healthy: bool) {
+    std::fs::write(repo.join("index.html"), index).unwrap();
+    let health = repo.join("health");
+    if healthy {
+        std::fs::write(&health, "ok\n").unwrap();
+    } else if health.exists() {
+        std::fs::remove_file(&health).unwrap();
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", index]);
+}
+
+/// The app's restart script: the server reads `current/` on every request, so after a
+/// switch it serves the new release; restarting it is what a real app needs.
+const RESTART: &str = r#"#!/bin/sh
+ROOT=/srv/shop
+[ -f "$ROOT/app.pid" ] && kill "$(cat "$ROOT/app.pid")" 2>/dev/null
+setsid python3 -m http.server 8000 --bind 0.0.0.0 --directory "$ROOT/current" \
+  >/dev/null 2>&1 </dev/null &
+echo $! > "$ROOT/app.pid"
+"#;
+
+impl World {
+    fn new() -> Option<World> {
+        program("git", fix::GIT)?;
+        program("python3", fix::PYTHON3)?;
+        let hosts = Hosts::start(3)?;
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("restart.sh"), RESTART).unwrap();
+        commit(&repo, "v1", true);
+        let config = dir.path().join("opsbot.toml");
+        let host_list: Vec<String> = hosts.addresses().iter().map(|a| format!("\"{a}\"")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[store]
+url = "sqlite://{db}"
+[[providers]]
+name = "sim"
+kind = "sim"
+[[roles]]
+name = "dev"
+commands = ["项目", "构建", "发布", "发布单", "日志", "回滚", "继续", "终止", "重试"]
+scopes = ["deploy/shop"]
+[[roles]]
+name = "lead"
+commands = ["批准", "驳回", "发布单", "日志"]
+scopes = ["deploy/*"]
+[[users]]
+id = "alice"
+roles = ["dev", "lead"]
+[[users]]
+id = "bob"
+roles = ["lead"]
+[deploy]
+data_dir = "{data}"
+stale_after = "2s"
+known_hosts = "{known}"
+ssh_key = "{key}"
+[[deploy.projects]]
+name = "shop"
+repo = {{ kind = "git", url = "file://{repo}", branch = "main" }}
+build = ["test -f index.html"]
+hosts = [{hosts}]
+ssh_user = "root"
+deploy_root = "/srv/shop"
+keep_versions = 3
+[deploy.projects.hooks]
+after_host = ["sh ./restart.sh"]
+before_host = ["if [ -f /srv/slow ]; then sleep 30; fi"]
+[deploy.projects.health]
+http = "http://{{host}}:8000/health"
+timeout = "2s"
+retries = 20
+interval = "250ms"
+[deploy.projects.strategy]
+batches = [1, "100%"]
+parallelism = 2
+[deploy.projects.approval]
+required = true
+"#,
+                db = dir.path().join("opsbot.db").display(),
+                data = dir.path().join("deploy").display(),
+                known = hosts.known_hosts.display(),
+                key = hosts.key.display(),
+                repo = repo.display(),
+                hosts = host_list.join(", "),
+            ),
+        )
+        .unwrap();
+        Some(World {
+            dir,
+            repo,
+            config,
+            hosts,
+        })
+    }
+
+    fn command(&self, user: &str, text: &str) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path()).env_remove("RUST_LOG");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OPSBOT_") {
+                c.env_remove(k);
+            }
+        }
+        c.args(["chat", "--config"])
+            .arg(&self.config)
+            .args(["--user", user, "--yes", "-c", text]);
+        c
+    }
+
+    /// Runs one command as `user`; its output and whether it succeeded.
+    fn say(&self, user: &str, text: &str) -> (bool, String) {
+        let out: Output = self.command(user, text).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// The release `current` points at on host `i`.
+    fn current(&self, i: usize) -> String {
+        self.hosts.host(i).run_ok("readlink /srv/shop/current").trim().to_string()
+    }
+
+    /// What the app on host `i` serves at `/`, asked over HTTP from here.
+    fn page(&self, i: usize) -> String {
+        let url = format!("http://{}:8000/index.html", self.hosts.host(i).address);
+        let out = Command::new("python3")
+            .args(["-c", "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())", &url])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+fn order_number(text: &str) -> i64 {
+    let at = text.find("发布单 #").unwrap_or_else(|| panic!("no order in: {text}"));
+    text[at + "发布单 #".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
+    let Some(w) = World::new() else { return };
+
+    // A build of the default branch; its change log names the commit.
+    let (ok, out) = w.say("alice", "构建:shop");
+    assert!(ok && out.contains("构建 #1 成功"), "{out}");
+    assert!(out.contains("v1"), "the change log lists the commit: {out}");
+
+    // The order waits for an approver; the asker is not one for her own order.
+    let (ok, out) = w.say("alice", "发布:shop");
+    assert!(ok && out.contains("等待审批"), "{out}");
+    let first = order_number(&out);
+    let (ok, out) = w.say("alice", &format!("批准:{first}"));
+    assert!(!ok && out.contains("不能批准自己提交的"), "{out}");
+    // A second order for the same project is refused while this one is open.
+    let (ok, out) = w.say("alice", "发布:shop");
+    assert!(!ok && out.contains(&format!("#{first}")), "{out}");
+
+    let (ok, out) = w.say("bob", &format!("批准:{first}"));
+    assert!(ok, "{out}");
+    assert!(out.contains("成功 3 台"), "{out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{first}"));
+        assert_eq!(w.page(i), "v1");
+    }
+    // Approving again says who approved it.
+    let (ok, out) = w.say("bob", &format!("批准:{first}"));
+    assert!(!ok && out.contains("已由 bob 批准"), "{out}");
+
+    // A bad commit: the canary fails its health check, is switched back, and the
+    // second batch never starts.
+    commit(&w.repo, "v2", false);
+    let (ok, out) = w.say("alice", "构建:shop");
+    assert!(ok && out.contains("构建 #2 成功"), "{out}");
+    let (_, out) = w.say("alice", "发布:shop,2");
+    let bad = order_number(&out);
+    let (ok, out) = w.say("bob", &format!("批准:{bad}"));
+    assert!(!ok, "{out}");
+    assert!(out.contains("失败") && out.contains("健康检查失败"), "{out}");
+    assert!(out.contains("未执行 2 台"), "the failed host is named, the rest skipped: {out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{first}"), "host {i} serves the old release");
+        assert_eq!(w.page(i), "v1");
+    }
+
+    // A good release, then a rollback by re-link to the one before it.
+    commit(&w.repo, "v3", true);
+    assert!(w.say("alice", "构建:shop").0);
+    let (_, out) = w.say("alice", "发布:shop,3");
+    let good = order_number(&out);
+    let (ok, out) = w.say("bob", &format!("批准:{good}"));
+    assert!(ok, "{out}");
+    for i in 0..3 {
+        assert_eq!(w.page(i), "v3");
+    }
+    let (ok, out) = w.say("alice", "回滚:shop");
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("回滚到 #{first}")), "{out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{first}"));
+        assert_eq!(w.page(i), "v1");
+    }
+    let (_, out) = w.say("alice", &format!("发布单:{good}"));
+    assert!(out.contains("已回滚"), "{out}");
+    let (_, out) = w.say("alice", &format!("日志:{good},{}", w.hosts.host(1).address));
+    assert!(out.contains(&format!("current → releases/{good}")), "{out}");
+
+    // Killed mid-release: the canary's before_host hook hangs; SIGKILL the process.
+    for h in &w.hosts.hosts {
+        h.run_ok("touch /srv/slow");
+    }
+    let (_, out) = w.say("alice", "发布:shop,3");
+    let killed = order_number(&out);
+    let mut child = w
+        .command("bob", &format!("批准:{killed}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, out) = w.say("alice", &format!("发布单:{killed}"));
+        if out.contains("发布中") && out.contains("before_host") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the release never reached its hook: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for h in &w.hosts.hosts {
+        h.run_ok("rm -f /srv/slow; pkill -f 'sleep 30' || true");
+    }
+    // A start after the heartbeat went stale marks it interrupted, naming the host.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let out = loop {
+        let (_, out) = w.say("alice", &format!("发布单:{killed}"));
+        if out.contains("已中断") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "never marked interrupted: {out}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(out.contains("before_host"), "{out}");
+    let (ok, out) = w.say("alice", &format!("继续:{killed}"));
+    assert!(ok, "{out}");
+    assert!(out.contains("成功 3 台"), "{out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{killed}"));
+        assert_eq!(w.page(i), "v3");
+    }
+}
