@@ -117,6 +117,7 @@ suite!(
     deploy_logs_page_by_seq,
     deploy_text_with_nul_and_huge_logs,
     deploy_orphans_are_found_by_owner_or_stale_heartbeat,
+    deploy_a_following_reader_misses_no_chunk,
 );
 
 mod cases {

@@ -705,3 +705,58 @@ pub async fn deploy_orphans_are_found_by_owner_or_stale_heartbeat(ctx: Ctx) {
         "finding orphans moves nothing"
     );
 }
+
+/// Hosts of one order append in parallel while a reader follows the whole order's log
+/// by seq (what a live log stream does): it sees every chunk exactly once, so no chunk
+/// commits after a higher seq of the same order was already readable.
+pub async fn deploy_a_following_reader_misses_no_chunk(ctx: Ctx) {
+    const HOSTS: usize = 4;
+    const LINES: usize = 60;
+    let id = ctx
+        .store
+        .order_create(&order("shop", &["web-01", "web-02", "web-03", "web-04"]))
+        .await
+        .unwrap();
+    let other = opsbot_store::connect(&ctx.url).await.unwrap();
+    let stores = [ctx.store.clone(), other];
+    let mut writers = Vec::new();
+    for h in 0..HOSTS {
+        let s = Arc::clone(&stores[h % 2]);
+        writers.push(tokio::spawn(async move {
+            let host = format!("web-0{}", h + 1);
+            for line in 0..LINES {
+                s.log_append(LogOf::Order(id, Some(&host)), &format!("{host} {line}\n"))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page = ctx
+            .store
+            .log_read(LogOf::Order(id, None), after, 0)
+            .await
+            .unwrap();
+        if let Some(last) = page.last() {
+            after = last.seq;
+        }
+        let empty = page.is_empty();
+        seen.extend(page.into_iter().map(|c| c.text));
+        // Writers finished before this read began: it saw everything there is.
+        if done && empty {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(seen.len(), HOSTS * LINES, "chunks missed by the follower");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len());
+}

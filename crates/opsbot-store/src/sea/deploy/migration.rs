@@ -9,7 +9,7 @@ pub(crate) struct Deploy;
 
 impl MigrationName for Deploy {
     fn name(&self) -> &str {
-        "m20261207_000011_deploy"
+        "m20261215_000011_deploy"
     }
 }
 

@@ -10,6 +10,7 @@ use crate::deploy::{
     BuildEnd, BuildRecord, DeployStore, Deployed, HostPatch, HostRunRecord, LogChunk, LogOf,
     NewBuild, NewOrder, OrderPatch, OrderQuery, OrderRecord, ProjectHost, ProjectRecord,
 };
+use crate::sea::conn::WriteTx;
 use crate::sea::errors::During;
 use crate::sea::pool::now;
 use crate::sea::SeaStore;
@@ -22,8 +23,8 @@ use entity::{
 };
 use sea_orm::sea_query::{Condition, Expr, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    UpdateMany,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, UpdateMany,
 };
 
 /// The longest text of one log chunk, in bytes: a reader pages through a huge output
@@ -143,6 +144,32 @@ fn log_filter(of: LogOf<'_>) -> Condition {
             .add(deploy_log::Column::OrderId.eq(order))
             .add(deploy_log::Column::Host.eq(host)),
     }
+}
+
+/// Locks the row of the order or build a log belongs to until `tx` ends (`SELECT …
+/// FOR UPDATE`, which writes no row version); a log of neither locks nothing.
+async fn lock_log_owner(tx: &WriteTx, of: LogOf<'_>) -> std::result::Result<(), DbErr> {
+    match of {
+        LogOf::Order(order, _) => {
+            deploy_order::Entity::find_by_id(order)
+                .select_only()
+                .column(deploy_order::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<i64>()
+                .one(tx)
+                .await?;
+        }
+        LogOf::Build(build) => {
+            deploy_build::Entity::find_by_id(build)
+                .select_only()
+                .column(deploy_build::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<i64>()
+                .one(tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// `text` cut into pieces of at most `max` bytes, at a line end when one is in reach
@@ -649,17 +676,26 @@ impl DeployStore for SeaStore {
             at: Set(at),
         };
         let pieces = split_chunks(&cleaned, LOG_CHUNK_BYTES);
-        if let [one] = pieces.as_slice() {
+        // A reader follows a log by seq, so within one log no chunk may become
+        // visible after a higher seq did. SQLite's writer gate runs one write at a
+        // time, so ids are allocated and committed in the same order. PostgreSQL and
+        // MySQL allocate ids at insert but commit in any order: there the appends of
+        // one order (or build) are serialised by its row lock, taken before the ids.
+        let sqlite = self.conn.get_database_backend() == DbBackend::Sqlite;
+        if let ([one], true) = (pieces.as_slice(), sqlite) {
             return Ok(deploy_log::Entity::insert(row(one))
                 .exec(&self.conn)
                 .await
                 .during(&self.db, ACTION)?
                 .last_insert_id);
         }
-        // Several chunks: in one transaction, so a reader sees all of them or none,
+        // Several chunks go in one transaction, so a reader sees all of them or none,
         // and one by one, since the last insert id of a multi-row insert is not the
         // same row on every backend.
         let tx = self.conn.begin().await.during(&self.db, ACTION)?;
+        if !sqlite {
+            lock_log_owner(&tx, of).await.during(&self.db, ACTION)?;
+        }
         let mut seq = 0;
         for piece in pieces {
             seq = deploy_log::Entity::insert(row(piece))
