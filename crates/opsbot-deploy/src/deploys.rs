@@ -40,7 +40,6 @@ pub(crate) fn store_err(e: opsbot_store::StoreError) -> Refused {
     Refused::Failed(format!("存储不可用,请稍后再试({e})"))
 }
 
-
 pub struct Deploys {
     pub(crate) cfg: DeployConfig,
     pub(crate) store: Arc<dyn DeployStore>,
@@ -257,7 +256,9 @@ impl Deploys {
     pub fn spawn_upkeep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            let Some(period) = me.upgrade().map(|d| d.heartbeat()) else { return };
+            let Some(period) = me.upgrade().map(|d| d.heartbeat()) else {
+                return;
+            };
             let mut tick = tokio::time::interval(period);
             let mut n: u64 = 0;
             loop {

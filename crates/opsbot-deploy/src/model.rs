@@ -70,8 +70,9 @@ impl OrderState {
         )
     }
 
-    /// An order in these states holds its project: no other may start.
-    pub const BUSY: [&'static str; 3] = ["待发布", "发布中", "暂停"];
+    /// An order in these states holds its project: no other may be created (two open
+    /// orders of one project would race for its hosts).
+    pub const BUSY: [&'static str; 4] = ["待审批", "待发布", "发布中", "暂停"];
 }
 
 impl fmt::Display for OrderState {

@@ -71,7 +71,11 @@ impl World {
         std::fs::write(repo.join("restart.sh"), RESTART).unwrap();
         commit(&repo, "v1", true);
         let config = dir.path().join("opsbot.toml");
-        let host_list: Vec<String> = hosts.addresses().iter().map(|a| format!("\"{a}\"")).collect();
+        let host_list: Vec<String> = hosts
+            .addresses()
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect();
         std::fs::write(
             &config,
             format!(
@@ -166,7 +170,11 @@ required = true
 
     /// The release `current` points at on host `i`.
     fn current(&self, i: usize) -> String {
-        self.hosts.host(i).run_ok("readlink /srv/shop/current").trim().to_string()
+        self.hosts
+            .host(i)
+            .run_ok("readlink /srv/shop/current")
+            .trim()
+            .to_string()
     }
 
     /// What the app on host `i` serves at `/`, asked over HTTP from here.
@@ -181,7 +189,9 @@ required = true
 }
 
 fn order_number(text: &str) -> i64 {
-    let at = text.find("发布单 #").unwrap_or_else(|| panic!("no order in: {text}"));
+    let at = text
+        .find("发布单 #")
+        .unwrap_or_else(|| panic!("no order in: {text}"));
     text[at + "发布单 #".len()..]
         .chars()
         .take_while(char::is_ascii_digit)
@@ -229,10 +239,20 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
     let bad = order_number(&out);
     let (ok, out) = w.say("bob", &format!("批准:{bad}"));
     assert!(!ok, "{out}");
-    assert!(out.contains("失败") && out.contains("健康检查失败"), "{out}");
-    assert!(out.contains("未执行 2 台"), "the failed host is named, the rest skipped: {out}");
+    assert!(
+        out.contains("失败") && out.contains("健康检查失败"),
+        "{out}"
+    );
+    assert!(
+        out.contains("未执行 2 台"),
+        "the failed host is named, the rest skipped: {out}"
+    );
     for i in 0..3 {
-        assert_eq!(w.current(i), format!("releases/{first}"), "host {i} serves the old release");
+        assert_eq!(
+            w.current(i),
+            format!("releases/{first}"),
+            "host {i} serves the old release"
+        );
         assert_eq!(w.page(i), "v1");
     }
 
@@ -276,13 +296,16 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
         if out.contains("发布中") && out.contains("before_host") {
             break;
         }
-        assert!(Instant::now() < deadline, "the release never reached its hook: {out}");
+        assert!(
+            Instant::now() < deadline,
+            "the release never reached its hook: {out}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     for h in &w.hosts.hosts {
-        h.run_ok("rm -f /srv/slow; pkill -f 'sleep 30' || true");
+        h.run_ok("rm -f /srv/slow; pkill -x sleep || true");
     }
     // A start after the heartbeat went stale marks it interrupted, naming the host.
     let deadline = Instant::now() + Duration::from_secs(30);
