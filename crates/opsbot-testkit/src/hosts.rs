@@ -586,3 +586,115 @@ fn remove_leftovers() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Twenty hosts start in parallel, each reachable with its own files; drop leaves
+    /// nothing behind.
+    #[test]
+    fn twenty_hosts_each_with_their_own_files_and_nothing_left_after() {
+        let started = Instant::now();
+        let Some(hosts) = Hosts::start(20) else {
+            return;
+        };
+        eprintln!("20 hosts started in {:?}", started.elapsed());
+        for h in hosts.iter() {
+            h.run_ok(&format!("echo {} > {SRV}/me", h.name));
+        }
+        for h in hosts.iter() {
+            assert_eq!(h.run_ok(&format!("cat {SRV}/me")).trim(), h.name);
+            assert!(h.run_ok("ip -o -4 addr show eth0").contains(&h.address));
+        }
+        assert!(
+            !Path::new(SRV).join("me").exists(),
+            "a host wrote to this machine's /srv"
+        );
+        let known = std::fs::read_to_string(&hosts.known_hosts).expect("known_hosts");
+        assert_eq!(known.lines().count(), 20);
+        let (netns, bridge, dir) = (
+            hosts.host(0).netns.clone(),
+            hosts.bridge.clone(),
+            hosts.dir.clone(),
+        );
+        let app = hosts.host(0).spawn_bg("exec sleep 600");
+        assert!(Path::new(&format!("/proc/{app}")).exists());
+        drop(hosts);
+        assert!(!netns_list().contains(&netns));
+        assert!(!Command::new("ip")
+            .args(["link", "show", &bridge])
+            .output()
+            .expect("ip")
+            .status
+            .success());
+        assert!(!dir.exists());
+        assert!(!alive(app));
+    }
+
+    /// A test process killed outright leaves namespaces, links and sshd processes
+    /// behind; the next start removes them.
+    #[test]
+    fn leftovers_of_a_killed_test_process_are_removed_at_the_next_start() {
+        const NAME: &str =
+            "hosts::tests::leftovers_of_a_killed_test_process_are_removed_at_the_next_start";
+        if std::env::var_os("OPSBOT_HOSTS_CHILD").is_some() {
+            let Some(hosts) = Hosts::start(2) else { return };
+            // Past libtest's capture, which only sees `print!`.
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "started {}", hosts.host(0).pid()).expect("stdout");
+            out.flush().expect("flush");
+            std::mem::forget(hosts);
+            std::thread::sleep(Duration::from_secs(600));
+            return;
+        }
+        if !is_root() || crate::find_program(SSHD).is_none() {
+            let _: Option<()> = skip("not root or no sshd", fix::SSHD);
+            return;
+        }
+        let mut child = Command::new(std::env::current_exe().expect("exe"))
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env("OPSBOT_HOSTS_CHILD", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("child");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut sshd = None;
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut out, &mut line).expect("read") > 0 {
+            // libtest's `test <name> ... ` comes first on the line.
+            if let Some((_, pid)) = line.trim().split_once("started ") {
+                sshd = pid.parse::<u32>().ok();
+                break;
+            }
+            line.clear();
+        }
+        let sshd = sshd.expect("the child started its hosts");
+        let child_pid = child.id();
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        let prefix = format!("{PREFIX}-{child_pid}-");
+        assert!(netns_list().iter().any(|n| n.starts_with(&prefix)));
+        assert!(alive(sshd));
+        let Some(_hosts) = Hosts::start(1) else {
+            return;
+        };
+        assert!(!netns_list().iter().any(|n| n.starts_with(&prefix)));
+        let links = Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .expect("ip");
+        assert!(
+            !String::from_utf8_lossy(&links.stdout).contains(&format!("{PREFIX}{child_pid:x}-"))
+        );
+        assert!(!Path::new(&format!("/tmp/{PREFIX}-{child_pid}-0")).exists());
+        // Killed; gone once its parent (init) reaps it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(format!("/proc/{sshd}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "))
+        {
+            assert!(Instant::now() < deadline, "sshd {sshd} still runs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
