@@ -450,3 +450,113 @@ async fn a_release_of_a_project_without_builds_is_refused_and_a_build_starts_a_j
         .await;
     assert_eq!(s, 403, "{e}");
 }
+
+/// `name=value` of the Set-Cookie header naming `name`.
+fn cookie(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The local administrator's session cookie.
+async fn web_login(w: &World) -> String {
+    let r = w.http.get(w.url("/ui/login")).send().await.unwrap();
+    let login = cookie(&r, "ob_login");
+    let csrf = csrf_in(&r.text().await.unwrap());
+    let r = w
+        .http
+        .post(w.url("/ui/login"))
+        .header("cookie", &login)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("user", "admin"),
+            ("password", world::ADMIN_PASSWORD),
+            ("next", "/ui/releases"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    cookie(&r, "ob_session")
+}
+
+#[tokio::test]
+async fn the_release_pages_show_hosts_and_act_with_csrf() {
+    let w = World::start().await;
+    let id = w.order("shop", "待审批").await;
+    w.store
+        .log_append(LogOf::Order(id, Some("web-01")), "<script>x</script>")
+        .await
+        .unwrap();
+    let session = web_login(&w).await;
+    let page = |path: String| {
+        let r = w.http.get(w.url(&path)).header("cookie", &session).send();
+        async move {
+            let r = r.await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, html) = page("/ui/projects".into()).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("shop") && html.contains("other") && html.contains("构建"));
+    assert!(!html.contains("hunter2"));
+    let (s, html) = page("/ui/releases".into()).await;
+    assert_eq!(s, 200);
+    assert!(html.contains(&format!("/ui/releases/{id}")) && html.contains("待审批"));
+    let (s, html) = page(format!("/ui/releases/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("web-01") && html.contains("web-02"), "{html}");
+    assert!(html.contains("act-approve") && html.contains("dlg-abort"));
+    assert!(
+        !html.contains("act-pause"),
+        "not while waiting for approval"
+    );
+    assert!(html.contains("&lt;script&gt;x") && !html.contains("<script>x"));
+    assert!(html.contains(&format!("data-log=\"/api/v1/releases/{id}/logs\"")));
+    let csrf = csrf_in(&html);
+    let post = |action: &str, csrf: &str| {
+        w.http
+            .post(w.url(&format!("/ui/releases/{id}/{action}")))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf), ("reason", "")])
+            .send()
+    };
+    // A form without this session's CSRF value does nothing.
+    let r = post("approve", "forged").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        w.store.order_get(id).await.unwrap().unwrap().state,
+        "待审批"
+    );
+    // 驳回 needs a reason.
+    let r = post("reject", &csrf).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = post("approve", &csrf).await.unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("已由 admin 批准"), "{html}");
+    assert_ne!(
+        w.store.order_get(id).await.unwrap().unwrap().state,
+        "待审批"
+    );
+    let (s, _) = page("/ui/releases/999999".into()).await;
+    assert_eq!(s, 404);
+}
