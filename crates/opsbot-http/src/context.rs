@@ -46,6 +46,9 @@ pub struct ApiContext {
     pub metrics_allow: Vec<IpNet>,
     /// The audit of anonymous refusals, bounded per address and minute.
     pub refusals: Arc<crate::refusals::Refusals>,
+    /// Projects, builds and release orders (`/api/v1/projects`, `/builds`, `/releases`,
+    /// `/ui/releases`); `None`: those answer 404. Set by `opsbot serve` after [`Self::new`].
+    pub deploys: Option<Arc<opsbot_deploy::Deploys>>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -137,6 +140,7 @@ impl ApiContext {
             key,
             templates,
             refusals: crate::refusals::Refusals::start(store.clone()),
+            deploys: None,
             config,
         })
     }

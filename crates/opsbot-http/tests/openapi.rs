@@ -152,8 +152,57 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-/// The objects the document's examples name and a fresh server lacks: job 1, alert 1.
+/// The objects the document's examples name and a fresh server lacks: job 1, alert 1,
+/// build 1 and release order 1 (both over, so their log streams end).
 async fn seed(w: &World, admin: &str) {
+    use opsbot_store::deploy::{BuildEnd, NewBuild, NewHostRun, NewOrder};
+    let build = w
+        .store
+        .build_create(
+            &NewBuild {
+                project: "shop".into(),
+                reference: String::new(),
+                user: "admin".into(),
+            },
+            "test-instance",
+        )
+        .await
+        .unwrap();
+    w.store
+        .build_finish(
+            build,
+            &BuildEnd {
+                state: "succeeded".into(),
+                revision: "abc123".into(),
+                artefact: None,
+                artefact_size: None,
+                changelog: String::new(),
+                error: None,
+            },
+        )
+        .await
+        .unwrap();
+    w.store
+        .order_create(&NewOrder {
+            project: "shop".into(),
+            kind: "release".into(),
+            build: Some(build),
+            version: None,
+            state: "成功".into(),
+            user: "admin".into(),
+            channel: "api".into(),
+            chat: None,
+            batches: 1,
+            plan: String::new(),
+            expires_at: None,
+            hosts: vec![NewHostRun {
+                host: "web-01".into(),
+                address: "127.0.0.1".into(),
+                batch: 0,
+            }],
+        })
+        .await
+        .unwrap();
     let (s, acc) = w.post(admin, "/api/v1/sync", serde_json::json!({})).await;
     assert_eq!(s, 202, "{acc}");
     w.wait_job(admin, acc["job"].as_i64().unwrap()).await;

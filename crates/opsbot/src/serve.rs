@@ -150,7 +150,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
             "WeChat callbacks at /wechat/{{account}}/callback"
         );
     }
-    let api = opsbot_http::ApiContext::new(
+    let mut api = opsbot_http::ApiContext::new(
         app.engine.clone(),
         app.store.clone(),
         app.sessions.clone(),
@@ -161,6 +161,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     )
     .await
     .context("starting the REST API and web UI")?;
+    api.deploys = Some(app.deploys.clone());
     let cmdb = crate::cmdb::api(&app, &secret);
     crate::cmdb::spawn_tasks(&app, &cmdb, stop_rx.clone());
     // Each configured channel, registered under its kind: its callback route serves it.

@@ -1,8 +1,10 @@
 //! The web UI under `/ui`: server-rendered pages for phones (纵览, VMs, hosts,
-//! datastores, networks, audit log, change history, jobs), WeCom OAuth and local
+//! datastores, networks, audit log, change history, jobs, deploy projects and release
+//! orders), WeCom OAuth and local
 //! admin login, logout. Pages use the REST API's filters and the engine's structured
 //! entry point, so they show and do exactly what the API does for the same user.
 
+mod deploys;
 mod login;
 mod oauth;
 mod pages;
@@ -40,6 +42,11 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/services", get(pages::services))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/changes", get(pages::changes))
+        .route("/ui/projects", get(deploys::projects))
+        .route("/ui/projects/{name}/{what}", post(deploys::project_act))
+        .route("/ui/releases", get(deploys::releases))
+        .route("/ui/releases/{id}", get(deploys::release))
+        .route("/ui/releases/{id}/{action}", post(deploys::act))
         // Any other page under /ui: a styled 404 in the layout, with a way back.
         .route("/ui/{*rest}", get(pages::not_found))
         .route("/ui/login", get(login::page).post(login::submit))

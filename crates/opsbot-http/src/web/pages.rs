@@ -21,7 +21,7 @@ use opsbot_engine::{Acted, CloneSpec, Lens, Mode, Refusal, Request, VmAction};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-fn base(user: &WebUser, title: &str, nav: &str) -> minijinja::Value {
+pub(super) fn base(user: &WebUser, title: &str, nav: &str) -> minijinja::Value {
     context! {
         title => title,
         nav => nav,
@@ -33,11 +33,11 @@ fn base(user: &WebUser, title: &str, nav: &str) -> minijinja::Value {
 
 /// A message page in the signed-in layout whose link leads back to the page the
 /// user came from (纵览 only when we do not know it).
-fn message(user: &WebUser, status: StatusCode, title: &str, text: &str) -> Response {
+pub(super) fn message(user: &WebUser, status: StatusCode, title: &str, text: &str) -> Response {
     message_back(user, status, title, text, user.back.as_deref())
 }
 
-fn message_back(
+pub(super) fn message_back(
     user: &WebUser,
     status: StatusCode,
     title: &str,
@@ -62,7 +62,7 @@ fn denied(user: &WebUser, command: &str) -> Response {
     )
 }
 
-fn unavailable(user: &WebUser) -> Response {
+pub(super) fn unavailable(user: &WebUser) -> Response {
     message(
         user,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -705,14 +705,14 @@ async fn vm_page(user: &WebUser, provider: &str, id: &str, refused: Option<&str>
 }
 
 /// Whether a form carries this session's CSRF value.
-fn csrf_ok(user: &WebUser, form: &HashMap<String, String>) -> bool {
+pub(super) fn csrf_ok(user: &WebUser, form: &HashMap<String, String>) -> bool {
     super::session::same(
         form.get("csrf").map(String::as_str).unwrap_or(""),
         user.csrf(),
     )
 }
 
-fn expired(user: &WebUser) -> Response {
+pub(super) fn expired(user: &WebUser) -> Response {
     message(
         user,
         StatusCode::FORBIDDEN,
@@ -723,7 +723,7 @@ fn expired(user: &WebUser) -> Response {
 
 /// The same per-user budget as the API: a page must not be a way around it. The
 /// refusal says how long to wait.
-fn over_budget(user: &WebUser) -> Option<(String, u64)> {
+pub(super) fn over_budget(user: &WebUser) -> Option<(String, u64)> {
     let ctx = user.auth.context();
     crate::auth::spend(ctx, &format!("web:{}", user.auth.user))
         .err()
@@ -738,7 +738,7 @@ fn over_budget(user: &WebUser) -> Option<(String, u64)> {
         })
 }
 
-fn with_retry_after(mut page: Response, wait: u64) -> Response {
+pub(super) fn with_retry_after(mut page: Response, wait: u64) -> Response {
     *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     page.headers_mut()
         .insert(axum::http::header::RETRY_AFTER, wait.into());

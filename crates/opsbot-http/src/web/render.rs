@@ -24,6 +24,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("message.html", include_str!("templates/message.html")),
     ("api_docs.html", include_str!("templates/api_docs.html")),
+    ("projects.html", include_str!("templates/projects.html")),
+    ("releases.html", include_str!("templates/releases.html")),
+    ("release.html", include_str!("templates/release.html")),
 ];
 
 /// The compiled templates. Cheap to clone.

@@ -28,6 +28,8 @@ pub struct World {
     pub http: reqwest::Client,
     /// The instance's secret key: a second instance on the same store needs the same.
     pub key: opsbot_auth::SecretKey,
+    /// The deploy subsystem, with project `shop` (approval required) configured.
+    pub deploys: Arc<opsbot_deploy::Deploys>,
     _dir: tempfile::TempDir,
 }
 
@@ -117,6 +119,23 @@ impl World {
             store.clone(),
             opts.sim_time_scale,
         ));
+        let deploys = opsbot_deploy::Deploys::new(
+            opsbot_deploy::DeployConfig {
+                data_dir: dir.path().join("deploy").display().to_string(),
+                projects: vec![serde_json::from_value(serde_json::json!({
+                    "name": "shop",
+                    "repo": {"kind": "git", "url": "https://git.example.com/shop.git"},
+                    "hosts": ["127.0.0.1"],
+                    "deploy_root": "/srv/shop",
+                    "approval": {"required": true},
+                }))
+                .unwrap()],
+                ..opsbot_deploy::DeployConfig::default()
+            },
+            store.clone(),
+            "test-instance".into(),
+            EngineSettings::default().zone,
+        );
         let engine = Arc::new(
             Engine::new(
                 store.clone(),
@@ -126,7 +145,8 @@ impl World {
                 EngineSettings::default(),
             )
             .await
-            .unwrap(),
+            .unwrap()
+            .register(Arc::new(opsbot_deploy::DeployCommands(deploys.clone()))),
         );
         engine.ensure_synced().await.unwrap();
         let fake = FakeWecom::start().await.unwrap();
@@ -159,19 +179,19 @@ impl World {
             ..WebConfig::default()
         };
         let key = opsbot_auth::SecretKey::generate();
-        let ctx = Arc::new(
-            ApiContext::new(
-                engine,
-                store.clone(),
-                sessions,
-                web,
-                Some(public_url),
-                Some(&channel),
-                &key,
-            )
-            .await
-            .unwrap(),
-        );
+        let mut ctx = ApiContext::new(
+            engine,
+            store.clone(),
+            sessions,
+            web,
+            Some(public_url),
+            Some(&channel),
+            &key,
+        )
+        .await
+        .unwrap();
+        ctx.deploys = Some(deploys.clone());
+        let ctx = Arc::new(ctx);
         let router = opsbot_http::router(AppState {
             store: store.clone(),
             version: "test",
@@ -196,6 +216,7 @@ impl World {
             fake,
             http,
             key,
+            deploys,
             _dir: dir,
         }
     }

@@ -9,6 +9,7 @@ pub mod changes;
 pub mod clusters;
 pub mod datacenters;
 pub mod datastores;
+pub mod deploys;
 pub mod dto;
 pub mod hosts;
 pub mod jobs;
@@ -67,6 +68,22 @@ pub fn routes() -> Router<AppState> {
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}", get(alerts::get))
         .route("/dead-letters", get(alerts::dead_letters))
+        .route(
+            "/projects",
+            get(deploys::projects).post(deploys::put_project),
+        )
+        .route("/projects/{name}", get(deploys::project))
+        .route("/projects/{name}/rollback", post(deploys::rollback))
+        .route("/builds", get(deploys::builds).post(deploys::start_build))
+        .route("/builds/{id}", get(deploys::build))
+        .route("/builds/{id}/log", get(deploys::build_log))
+        .route(
+            "/releases",
+            get(deploys::releases).post(deploys::create_release),
+        )
+        .route("/releases/{id}", get(deploys::release))
+        .route("/releases/{id}/logs", get(deploys::release_logs))
+        .route("/releases/{id}/{action}", post(deploys::act))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }

@@ -30,11 +30,19 @@ use utoipa::{Modify, OpenApi};
         super::audit::list,
         super::changes::list,
         super::alerts::list, super::alerts::get, super::alerts::dead_letters,
+        super::deploys::projects, super::deploys::project, super::deploys::put_project,
+        super::deploys::rollback,
+        super::deploys::builds, super::deploys::build, super::deploys::start_build,
+        super::deploys::build_log,
+        super::deploys::releases, super::deploys::release, super::deploys::create_release,
+        super::deploys::act, super::deploys::release_logs,
     ),
     components(schemas(
         ErrorBody, Accepted, Planned, super::dto::CancelRequested,
         super::vms::ActionBody, super::vms::CloneBody,
         Page<VmDto>, Page<HostDto>, Page<JobDto>, Page<super::services::ServiceDto>,
+        Page<super::deploys::BuildDto>, Page<super::deploys::OrderDto>,
+        super::deploys::ProjectDto, super::deploys::ReleaseDto, super::deploys::Done,
     )),
     modifiers(&Bearer),
     tags(
@@ -44,6 +52,7 @@ use utoipa::{Modify, OpenApi};
         (name = "jobs", description = "Jobs started by operations: state and progress"),
         (name = "history", description = "Audit log and change history"),
         (name = "alerts", description = "The alert gateway: alerts taken in, dead letters"),
+        (name = "deploys", description = "Deploys: projects, builds, release orders (发布单) with approvals, logs as server-sent events"),
     )
 )]
 pub struct ApiDoc;

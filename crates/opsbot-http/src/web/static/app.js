@@ -73,4 +73,28 @@
   document.querySelectorAll("[data-job]").forEach(function (card) {
     if (card.querySelector(".state.running")) { follow(card); }
   });
+
+  // A release order's live log: server-sent events after the last line shown (the
+  // browser resumes with Last-Event-ID by itself); `end` means the order is over, and
+  // the page is reloaded once to show how it ended. Without EventSource: the 刷新 link.
+  var log = document.querySelector("pre[data-log]");
+  if (log && window.EventSource) {
+    var status = document.getElementById("log-status");
+    var source = new EventSource(log.getAttribute("data-log") + "?after=" + encodeURIComponent(log.getAttribute("data-after") || "0"));
+    source.addEventListener("log", function (event) {
+      var chunk = JSON.parse(event.data);
+      var line = document.createElement("span");
+      line.textContent = (chunk.host ? "[" + chunk.host + "] " : "") + chunk.text + "\n";
+      var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.appendChild(line);
+      if (atEnd) { log.scrollTop = log.scrollHeight; }
+    });
+    source.addEventListener("end", function () {
+      source.close();
+      if (status) { status.textContent = "已结束"; }
+      window.location.reload();
+    });
+    source.onerror = function () { if (status) { status.textContent = "连接中断,正在重连…"; } };
+    source.onopen = function () { if (status) { status.textContent = "实时更新中"; } };
+  }
 })();
