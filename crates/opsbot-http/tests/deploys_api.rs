@@ -449,6 +449,23 @@ async fn a_release_of_a_project_without_builds_is_refused_and_a_build_starts_a_j
         )
         .await;
     assert_eq!(s, 403, "{e}");
+    // Nothing released yet, no such version, a project out of sight.
+    let (s, e) = w
+        .post(&dev, "/api/v1/projects/shop/rollback", json!({}))
+        .await;
+    assert_eq!(s, 422, "{e}");
+    let (s, e) = w
+        .post(
+            &dev,
+            "/api/v1/projects/shop/rollback",
+            json!({"version": 5}),
+        )
+        .await;
+    assert_eq!(s, 422, "{e}");
+    let (s, e) = w
+        .post(&dev, "/api/v1/projects/other/rollback", json!({}))
+        .await;
+    assert_eq!(s, 404, "{e}");
 }
 
 /// `name=value` of the Set-Cookie header naming `name`.

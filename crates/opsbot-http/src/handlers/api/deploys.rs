@@ -982,10 +982,11 @@ impl Tailed {
     /// Its owner is over: no more lines will come.
     async fn finished(&self, store: &dyn DeployStore) -> bool {
         match self {
-            Tailed::Build(id) => {
-                matches!(store.build_get(*id).await, Ok(Some(b)) if b.state != "running")
-                    || matches!(store.build_get(*id).await, Ok(None))
-            }
+            Tailed::Build(id) => match store.build_get(*id).await {
+                Ok(Some(b)) => b.state != "running",
+                Ok(None) => true,
+                Err(_) => false,
+            },
             Tailed::Order(id, _) => match store.order_get(*id).await {
                 Ok(Some(o)) => OrderState::parse(&o.state).is_none_or(OrderState::is_final),
                 Ok(None) => true,

@@ -76,7 +76,8 @@
 
   // A release order's live log: server-sent events after the last line shown (the
   // browser resumes with Last-Event-ID by itself); `end` means the order is over, and
-  // the page is reloaded once to show how it ended. Without EventSource: the 刷新 link.
+  // the order's page is loaded again to show how it ended (its own address: this page
+  // may be the answer to a POST). Without EventSource: the 刷新 link.
   var log = document.querySelector("pre[data-log]");
   if (log && window.EventSource) {
     var status = document.getElementById("log-status");
@@ -92,7 +93,7 @@
     source.addEventListener("end", function () {
       source.close();
       if (status) { status.textContent = "已结束"; }
-      window.location.reload();
+      window.location.assign(log.getAttribute("data-page"));
     });
     source.onerror = function () { if (status) { status.textContent = "连接中断,正在重连…"; } };
     source.onopen = function () { if (status) { status.textContent = "实时更新中"; } };
