@@ -1,0 +1,303 @@
+//! A release of a 20 MB artefact to 20 network-namespace hosts, 10 at a time, each
+//! running a real app (`python3 -m http.server` on `current`) checked over HTTP:
+//! opsbot's transport and host steps (connect, upload, switch, health) against Debian's
+//! Ansible running `tools/bench/ansible/release.yml` on the same hosts in the same run;
+//! then a re-link of all 20 hosts to the previous release, and the cost of one step.
+//!
+//! `cargo bench -p opsbot-deploy --bench release_hosts` (as root; needs sshd, python3,
+//! curl, and ansible for the comparison: `apt-get install -y ansible`).
+#![allow(clippy::unwrap_used)] // bench code: a failed unwrap is a failed run, with its line
+
+use futures::StreamExt;
+use opsbot_deploy::log::Discard;
+use opsbot_deploy::remote::{self, Layout};
+use opsbot_deploy::ssh::{Session, SshOptions};
+use opsbot_testkit::hosts::Hosts;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const HOSTS: usize = 20;
+const PARALLEL: usize = 10;
+const ARTEFACT_MB: usize = 20;
+const HEALTH: &str = "curl -fsS -o /dev/null http://127.0.0.1:8000/index.html";
+const STEP: Duration = Duration::from_secs(300);
+
+fn main() {
+    for p in ["python3", "curl", "tar"] {
+        if opsbot_testkit::program(p, opsbot_testkit::fix::PYTHON3).is_none() {
+            return;
+        }
+    }
+    let started = Instant::now();
+    let Some(hosts) = Hosts::start(HOSTS) else {
+        return;
+    };
+    println!(
+        "{HOSTS} network-namespace hosts started in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let artefact = make_artefact(work.path());
+    println!(
+        "artefact: {:.1} MB gzip'd",
+        std::fs::metadata(&artefact).unwrap().len() as f64 / 1e6
+    );
+    for h in hosts.iter() {
+        h.spawn_bg("exec python3 -m http.server 8000 --bind 0.0.0.0 --directory /srv/app/current");
+    }
+    let control = tempfile::Builder::new()
+        .prefix("obc")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let opts = SshOptions {
+        key: Some(hosts.key.clone()),
+        known_hosts: Some(hosts.known_hosts.clone()),
+        ..SshOptions::new(hosts.user(), control.path())
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addresses = hosts.addresses();
+    let layout = Layout::new("/srv/app");
+
+    let opsbot_first = rt.block_on(release(&addresses, &opts, &layout, 1, &artefact));
+    opsbot_first.print("opsbot release 1");
+
+    let ansible = ansible_release(&hosts, work.path(), 2, &artefact);
+    if let Some(secs) = ansible {
+        println!("ansible release 2: {HOSTS} hosts in {secs:.2} s (forks {PARALLEL})");
+    }
+
+    let opsbot = rt.block_on(release(&addresses, &opts, &layout, 3, &artefact));
+    opsbot.print("opsbot release 3");
+    if let Some(a) = ansible {
+        println!(
+            "ansible / opsbot: {:.1}x (release 3), {:.1}x (release 1)",
+            a / opsbot.wall.as_secs_f64(),
+            a / opsbot_first.wall.as_secs_f64()
+        );
+    }
+
+    // Rollback by re-link: all 20 hosts at once, connect + switch to release 2.
+    let relink_started = Instant::now();
+    let relinked = rt.block_on(futures::future::join_all(addresses.iter().map(|a| {
+        let (opts, layout) = (&opts, &layout);
+        async move {
+            let s = Session::connect(a, opts).await?;
+            remote::switch(&s, layout, 2, STEP).await?;
+            s.close().await;
+            Ok::<_, Box<dyn std::error::Error>>(())
+        }
+    })));
+    let relink = relink_started.elapsed();
+    let failed = relinked.iter().filter(|r| r.is_err()).count();
+    println!(
+        "re-link of {HOSTS} hosts to the previous release (connect + switch, all at once): {:.3} s, {failed} failed",
+        relink.as_secs_f64()
+    );
+    for h in hosts.iter() {
+        assert_eq!(h.run_ok("readlink /srv/app/current"), "releases/2\n");
+    }
+
+    // One step's cost over an open master.
+    let per_step = rt.block_on(async {
+        let s = Session::connect(&addresses[0], &opts).await.unwrap();
+        let n = 200;
+        let t = Instant::now();
+        for _ in 0..n {
+            remote::switch(&s, &layout, 3, STEP).await.unwrap();
+        }
+        let switch = t.elapsed() / n;
+        let t = Instant::now();
+        for _ in 0..n {
+            assert_eq!(s.exec("true", STEP, &Discard).await.unwrap().code, 0);
+        }
+        (switch, t.elapsed() / n)
+    });
+    println!(
+        "one step over the master: switch {:.1} ms, empty exec {:.1} ms (mean of 200)",
+        per_step.0.as_secs_f64() * 1e3,
+        per_step.1.as_secs_f64() * 1e3
+    );
+    println!(
+        "logins on host 0: {} (one per connect, whatever the steps)",
+        hosts.host(0).logins()
+    );
+}
+
+/// Timings of one opsbot release.
+struct Run {
+    wall: Duration,
+    failed: usize,
+    /// Sums over hosts: connect, upload, switch, health.
+    steps: [Duration; 4],
+}
+
+impl Run {
+    fn print(&self, what: &str) {
+        let n = HOSTS as f64;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3 / n;
+        println!(
+            "{what}: {HOSTS} hosts in {:.2} s (parallel {PARALLEL}), {} failed; per host: connect {:.0} ms, upload {:.0} ms, switch {:.1} ms, health {:.0} ms",
+            self.wall.as_secs_f64(),
+            self.failed,
+            ms(self.steps[0]),
+            ms(self.steps[1]),
+            ms(self.steps[2]),
+            ms(self.steps[3]),
+        );
+    }
+}
+
+/// Connect, upload, switch and health-check every host, `PARALLEL` at a time.
+async fn release(
+    addresses: &[String],
+    opts: &SshOptions,
+    layout: &Layout,
+    id: i64,
+    artefact: &Path,
+) -> Run {
+    let started = Instant::now();
+    let results: Vec<Result<[Duration; 4], String>> = futures::stream::iter(addresses)
+        .map(|a| async move {
+            let mut t = Instant::now();
+            let mut lap = || {
+                let d = t.elapsed();
+                t = Instant::now();
+                d
+            };
+            let s = Session::connect(a, opts).await.map_err(|e| e.to_string())?;
+            let connect = lap();
+            remote::upload(&s, layout, id, artefact, STEP, &Discard)
+                .await
+                .map_err(|e| e.to_string())?;
+            let upload = lap();
+            remote::switch(&s, layout, id, STEP)
+                .await
+                .map_err(|e| e.to_string())?;
+            let switch = lap();
+            remote::health_command(
+                &s,
+                layout,
+                HEALTH,
+                Duration::from_secs(5),
+                20,
+                Duration::from_millis(200),
+                &Discard,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let health = lap();
+            s.close().await;
+            Ok([connect, upload, switch, health])
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    let wall = started.elapsed();
+    let mut steps = [Duration::ZERO; 4];
+    let mut failed = 0;
+    for r in &results {
+        match r {
+            Ok(d) => {
+                for (sum, d) in steps.iter_mut().zip(d) {
+                    *sum += *d;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("release {id}: {e}");
+            }
+        }
+    }
+    Run {
+        wall,
+        failed,
+        steps,
+    }
+}
+
+/// 20 files of 1 MiB that gzip cannot shrink (xorshift from a fixed seed), `.tar.gz`'d,
+/// plus the page the health check asks for.
+fn make_artefact(dir: &Path) -> PathBuf {
+    let stage = dir.join("build");
+    std::fs::create_dir_all(stage.join("lib")).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..ARTEFACT_MB {
+        let bytes: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(stage.join(format!("lib/part-{i:02}.jar")), bytes).unwrap();
+    }
+    std::fs::write(stage.join("index.html"), "ok\n").unwrap();
+    let out = dir.join("app.tar.gz");
+    let ok = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&stage)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tar -czf");
+    out
+}
+
+/// Runs the playbook on every host; its wall time, or `None` (with the reason) when
+/// Ansible is missing or fails.
+fn ansible_release(hosts: &Hosts, work: &Path, id: i64, artefact: &Path) -> Option<f64> {
+    opsbot_testkit::program("ansible-playbook", opsbot_testkit::fix::ANSIBLE)?;
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench/ansible");
+    let template = std::fs::read_to_string(tools.join("inventory.ini.tmpl")).unwrap();
+    let inventory = work.join("inventory.ini");
+    std::fs::write(
+        &inventory,
+        template
+            .replace("{hosts}", &hosts.addresses().join("\n"))
+            .replace("{key}", &hosts.key.display().to_string())
+            .replace("{known_hosts}", &hosts.known_hosts.display().to_string()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new("ansible-playbook")
+        .arg("-i")
+        .arg(&inventory)
+        .arg(tools.join("release.yml"))
+        .arg("-e")
+        .arg(format!("release_id={id}"))
+        .arg("-e")
+        .arg(format!("artefact={}", artefact.display()))
+        .env("ANSIBLE_CONFIG", tools.join("ansible.cfg"))
+        .env("ANSIBLE_LOCAL_TEMP", work.join("ansible-local"))
+        .output()
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    if !out.status.success() {
+        eprintln!(
+            "ansible-playbook failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    for h in hosts.iter() {
+        assert_eq!(
+            h.run_ok("readlink /srv/app/current"),
+            format!("releases/{id}\n"),
+            "ansible did not release {id} to {}:\n{}",
+            h.address,
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Some(secs)
+}
