@@ -1,8 +1,10 @@
 //! A release of a 20 MB artefact to 20 network-namespace hosts, 10 at a time, each
 //! running a real app (`python3 -m http.server` on `current`) checked over HTTP:
 //! opsbot's transport and host steps (connect, upload, switch, health) against Debian's
-//! Ansible running `tools/bench/ansible/release.yml` on the same hosts in the same run;
-//! then a re-link of all 20 hosts to the previous release, and the cost of one step.
+//! Ansible running `tools/bench/ansible/release.yml` on the same hosts in the same run
+//! (its default ssh_args, then without `-C`), and against the floor: a plain
+//! `ssh host tar -xzf -` per host. Then a re-link of all 20 hosts to the previous
+//! release, and the cost of one step over an open master.
 //!
 //! `cargo bench -p opsbot-deploy --bench release_hosts` (as root; needs sshd, python3,
 //! curl, and ansible for the comparison: `apt-get install -y ansible`).
@@ -66,28 +68,48 @@ fn main() {
     let opsbot_first = rt.block_on(release(&addresses, &opts, &layout, 1, &artefact));
     opsbot_first.print("opsbot release 1");
 
-    let ansible = ansible_release(&hosts, work.path(), 2, &artefact);
+    let floor = rt.block_on(plain_ssh_tar(&hosts, &artefact));
+    println!(
+        "floor, plain `ssh host tar -xzf - < artefact` per host (fresh connection each, parallel {PARALLEL}): {floor:.2} s"
+    );
+
+    let ansible = ansible_release(&hosts, work.path(), 2, &artefact, None);
     if let Some(secs) = ansible {
-        println!("ansible release 2: {HOSTS} hosts in {secs:.2} s (forks {PARALLEL})");
+        println!("ansible release 2 (ssh_args default, with -C): {HOSTS} hosts in {secs:.2} s (forks {PARALLEL})");
+    }
+    let ansible_plain = ansible_release(
+        &hosts,
+        work.path(),
+        3,
+        &artefact,
+        Some("-o ControlMaster=auto -o ControlPersist=60s"),
+    );
+    if let Some(secs) = ansible_plain {
+        println!("ansible release 3 (ssh_args without -C): {HOSTS} hosts in {secs:.2} s (forks {PARALLEL})");
     }
 
-    let opsbot = rt.block_on(release(&addresses, &opts, &layout, 3, &artefact));
-    opsbot.print("opsbot release 3");
-    if let Some(a) = ansible {
-        println!(
-            "ansible / opsbot: {:.1}x (release 3), {:.1}x (release 1)",
-            a / opsbot.wall.as_secs_f64(),
-            a / opsbot_first.wall.as_secs_f64()
-        );
+    let opsbot = rt.block_on(release(&addresses, &opts, &layout, 4, &artefact));
+    opsbot.print("opsbot release 4");
+    let best = opsbot.wall.min(opsbot_first.wall).as_secs_f64();
+    for (what, a) in [("with -C", ansible), ("without -C", ansible_plain)] {
+        if let Some(a) = a {
+            println!(
+                "ansible ({what}) / opsbot: {:.1}x (opsbot's faster run), {:.1}x (release 1), {:.1}x (release 4)",
+                a / best,
+                a / opsbot_first.wall.as_secs_f64(),
+                a / opsbot.wall.as_secs_f64()
+            );
+        }
     }
+    println!("opsbot / floor: {:.2}", best / floor);
 
-    // Rollback by re-link: all 20 hosts at once, connect + switch to release 2.
+    // Rollback by re-link: all 20 hosts at once, connect + switch to release 3.
     let relink_started = Instant::now();
     let relinked = rt.block_on(futures::future::join_all(addresses.iter().map(|a| {
         let (opts, layout) = (&opts, &layout);
         async move {
             let s = Session::connect(a, opts).await?;
-            remote::switch(&s, layout, 2, STEP).await?;
+            remote::switch(&s, layout, 3, STEP).await?;
             s.close().await;
             Ok::<_, Box<dyn std::error::Error>>(())
         }
@@ -99,7 +121,7 @@ fn main() {
         relink.as_secs_f64()
     );
     for h in hosts.iter() {
-        assert_eq!(h.run_ok("readlink /srv/app/current"), "releases/2\n");
+        assert_eq!(h.run_ok("readlink /srv/app/current"), "releases/3\n");
     }
 
     // One step's cost over an open master.
@@ -108,7 +130,7 @@ fn main() {
         let n = 200;
         let t = Instant::now();
         for _ in 0..n {
-            remote::switch(&s, &layout, 3, STEP).await.unwrap();
+            remote::switch(&s, &layout, 4, STEP).await.unwrap();
         }
         let switch = t.elapsed() / n;
         let t = Instant::now();
@@ -254,7 +276,13 @@ fn make_artefact(dir: &Path) -> PathBuf {
 
 /// Runs the playbook on every host; its wall time, or `None` (with the reason) when
 /// Ansible is missing or fails.
-fn ansible_release(hosts: &Hosts, work: &Path, id: i64, artefact: &Path) -> Option<f64> {
+fn ansible_release(
+    hosts: &Hosts,
+    work: &Path,
+    id: i64,
+    artefact: &Path,
+    ssh_args: Option<&str>,
+) -> Option<f64> {
     opsbot_testkit::program("ansible-playbook", opsbot_testkit::fix::ANSIBLE)?;
     let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench/ansible");
     let template = std::fs::read_to_string(tools.join("inventory.ini.tmpl")).unwrap();
@@ -268,7 +296,11 @@ fn ansible_release(hosts: &Hosts, work: &Path, id: i64, artefact: &Path) -> Opti
     )
     .unwrap();
     let started = Instant::now();
-    let out = Command::new("ansible-playbook")
+    let mut cmd = Command::new("ansible-playbook");
+    if let Some(args) = ssh_args {
+        cmd.env("ANSIBLE_SSH_ARGS", args);
+    }
+    let out = cmd
         .arg("-i")
         .arg(&inventory)
         .arg(tools.join("release.yml"))
@@ -300,4 +332,35 @@ fn ansible_release(hosts: &Hosts, work: &Path, id: i64, artefact: &Path) -> Opti
         );
     }
     Some(secs)
+}
+
+/// The work without opsbot: each host's artefact piped into `tar` by a plain `ssh`
+/// (fresh connection, the client's default algorithms), `PARALLEL` at a time.
+async fn plain_ssh_tar(hosts: &Hosts, artefact: &Path) -> f64 {
+    let started = Instant::now();
+    let results: Vec<bool> = futures::stream::iter(hosts.addresses())
+        .map(|a| async move {
+            let input = std::fs::File::open(artefact).unwrap();
+            tokio::process::Command::new("ssh")
+                .args(["-F", "/dev/null", "-i"])
+                .arg(&hosts.key)
+                .arg("-o")
+                .arg(format!(
+                    "UserKnownHostsFile={}",
+                    hosts.known_hosts.display()
+                ))
+                .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+                .args(["-l", hosts.user(), &a])
+                .arg("rm -rf /srv/floor && mkdir -p /srv/floor && tar -xzf - -C /srv/floor")
+                .stdin(input)
+                .status()
+                .await
+                .unwrap()
+                .success()
+        })
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    assert!(results.iter().all(|ok| *ok), "plain ssh + tar failed");
+    started.elapsed().as_secs_f64()
 }
