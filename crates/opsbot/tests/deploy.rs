@@ -305,7 +305,7 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
     child.kill().unwrap();
     child.wait().unwrap();
     for h in &w.hosts.hosts {
-        h.run_ok("rm -f /srv/slow; pkill -x sleep || true");
+        h.run_ok("rm -f /srv/slow; pkill -x -f 'sleep 30' || true");
     }
     // A start after the heartbeat went stale marks it interrupted, naming the host.
     let deadline = Instant::now() + Duration::from_secs(30);
