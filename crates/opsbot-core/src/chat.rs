@@ -157,8 +157,26 @@ pub trait ChatCommands: Send + Sync {
         Ok(())
     }
 
+    /// What a destructive call will do, for its confirmation prompt (`即将执行: …`),
+    /// asked before the prompt: `Ok(None)` shows the command's text, `Err` refuses the
+    /// call at once (what the subsystem can tell is impossible is not confirmed first).
+    async fn plan(&self, _call: Call<'_>) -> Result<Option<String>, Answer> {
+        Ok(None)
+    }
+
     /// Answers one permitted, checked (and, when destructive, confirmed) call.
     async fn run(&self, call: Call<'_>) -> Answer;
+}
+
+/// Runs a typed command as someone, through the engine's own parsing, permission
+/// checks, confirmation (taken as given), jobs and audit, and waits for it to end: how a
+/// subsystem does what a built-in command already does (a deploy's scale-out clones its
+/// VMs with 克隆, as the person who asked for it).
+#[async_trait]
+pub trait Operator: Send + Sync {
+    /// `Ok` with the final reply when the command (and its job) succeeded; `Err` with
+    /// the reply that says why not.
+    async fn run_as(&self, user: &str, channel: &str, text: &str) -> Result<String, String>;
 }
 
 /// A name checked the way object names are checked everywhere in chat: at most 80

@@ -9,7 +9,7 @@ use opsbot_core::chat::{Answer, Call, ChatCommand, ChatCommands};
 use opsbot_core::{Registry, Subsystem};
 use std::sync::Arc;
 
-pub static COMMANDS: [ChatCommand; 12] = [
+pub static COMMANDS: [ChatCommand; 14] = [
     ChatCommand {
         name: names::PROJECTS,
         aliases: &["projects"],
@@ -99,6 +99,22 @@ pub static COMMANDS: [ChatCommand; 12] = [
         args: (1, 2),
     },
     ChatCommand {
+        name: names::SCALE_OUT,
+        aliases: &["scale", "scale-out"],
+        usage: "扩容:项目,台数",
+        summary: "从项目模板克隆主机,加入项目并发布当前版本",
+        destructive: true,
+        args: (2, 2),
+    },
+    ChatCommand {
+        name: names::SCALE_IN,
+        aliases: &["scale-in"],
+        usage: "缩容:项目,台数",
+        summary: "把扩容加入的主机移出项目并关机",
+        destructive: true,
+        args: (2, 2),
+    },
+    ChatCommand {
         name: names::LOGS,
         aliases: &["logs"],
         usage: "日志:发布单号[,主机]",
@@ -115,6 +131,29 @@ impl Subsystem for DeployCommands {
     fn register(self: Arc<Self>, registry: &mut Registry) {
         registry.commands(self);
     }
+}
+
+/// 发布:项目[,构建号][,主机…]: a number second is a build.
+fn deploy_args(a: &[String]) -> (Option<&str>, &[String]) {
+    match a.get(1) {
+        Some(b)
+            if b.trim_start_matches(['#', '#'])
+                .chars()
+                .all(|c| c.is_ascii_digit()) =>
+        {
+            (Some(b.as_str()), &a[2..])
+        }
+        _ => (None, &a[1..]),
+    }
+}
+
+/// A host count for 扩容 / 缩容.
+fn count(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=50).contains(n))
+        .ok_or_else(|| format!("台数「{text}」应为 1–50 的整数"))
 }
 
 fn refused(r: Refused) -> Answer {
@@ -160,7 +199,40 @@ impl ChatCommands for DeployCommands {
         } else if let Some(p) = args.first() {
             opsbot_core::chat::check_name(p, "项目名")?;
         }
+        if matches!(command.name, names::SCALE_OUT | names::SCALE_IN) {
+            count(&args[1])?;
+        }
         Ok(())
+    }
+
+    async fn plan(&self, call: Call<'_>) -> Result<Option<String>, Answer> {
+        let d = &self.0;
+        let a = call.args;
+        let caller = call.caller;
+        let plan = match call.command.name {
+            names::SCALE_OUT => {
+                let n = count(&a[1]).map_err(Answer::Invalid)?;
+                d.plan_scale_out(caller, &a[0], n)
+                    .await
+                    .map(|(p, g)| crate::scale::growth_plan(&p, &g))
+            }
+            names::SCALE_IN => {
+                let n = count(&a[1]).map_err(Answer::Invalid)?;
+                d.plan_scale_in(caller, &a[0], n)
+                    .await
+                    .map(|(p, h)| crate::scale::shrink_plan(&p, &h))
+            }
+            names::DEPLOY => {
+                let (build, hosts) = deploy_args(a);
+                d.plan_release(caller, &a[0], build, hosts).await
+            }
+            names::ROLLBACK => {
+                d.plan_rollback(caller, &a[0], a.get(1).map(String::as_str))
+                    .await
+            }
+            _ => return Ok(None),
+        };
+        plan.map(Some).map_err(refused)
     }
 
     async fn run(&self, call: Call<'_>) -> Answer {
@@ -188,19 +260,17 @@ impl ChatCommands for DeployCommands {
                 Err(r) => refused(r),
             },
             names::DEPLOY => {
-                // 发布:项目[,构建号][,主机…]: a number second is a build.
-                let (build, hosts) = match arg(1) {
-                    Some(b)
-                        if b.trim_start_matches(['#', '#'])
-                            .chars()
-                            .all(|c| c.is_ascii_digit()) =>
-                    {
-                        (Some(b), &a[2..])
-                    }
-                    _ => (None, &a[1..]),
-                };
+                let (build, hosts) = deploy_args(a);
                 self.next(d.create_release(caller, &a[0], build, hosts).await)
             }
+            names::SCALE_OUT => match count(&a[1]) {
+                Ok(n) => self.next(d.create_scale_out(caller, &a[0], n).await),
+                Err(e) => Answer::Invalid(e),
+            },
+            names::SCALE_IN => match count(&a[1]) {
+                Ok(n) => self.next(d.create_scale_in(caller, &a[0], n).await),
+                Err(e) => Answer::Invalid(e),
+            },
             names::APPROVE => self.next(d.approve(caller, &a[0]).await),
             names::REJECT => self.next(d.reject(caller, &a[0], &a[1]).await),
             names::ORDERS => match d.orders(caller, arg(0)).await {

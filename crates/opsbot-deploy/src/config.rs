@@ -472,6 +472,11 @@ impl Project {
             if sc.name_prefix.is_empty() {
                 return Err(format!("{at}.scale.name_prefix: is empty"));
             }
+            if sc.cpu.is_some() != sc.memory_gb.is_some() {
+                return Err(format!(
+                    "{at}.scale: give cpu and memory_gb together (克隆 takes both or neither)"
+                ));
+            }
             if sc.addresses.is_empty() {
                 return Err(format!(
                     "{at}.scale.addresses: give the addresses new hosts may take"

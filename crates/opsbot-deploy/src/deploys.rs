@@ -54,6 +54,9 @@ pub struct Deploys {
     pub(crate) http: reqwest::Client,
     /// Short folder for SSH control sockets (their path is limited to 108 bytes).
     pub(crate) control_dir: PathBuf,
+    /// The engine, to run built-in commands as the asker (扩容 clones with 克隆); set
+    /// once the engine exists.
+    operator: std::sync::OnceLock<Arc<dyn opsbot_core::chat::Operator>>,
 }
 
 impl Deploys {
@@ -82,7 +85,17 @@ impl Deploys {
                 .expect("an HTTP client"),
             control_dir,
             cfg,
+            operator: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hands the deploys the engine they run built-in commands through (once).
+    pub fn set_operator(&self, operator: Arc<dyn opsbot_core::chat::Operator>) {
+        let _ = self.operator.set(operator);
+    }
+
+    pub(crate) fn operator(&self) -> Option<Arc<dyn opsbot_core::chat::Operator>> {
+        self.operator.get().cloned()
     }
 
     pub fn config(&self) -> &DeployConfig {

@@ -23,6 +23,7 @@ pub mod orders;
 pub mod release;
 pub mod remote;
 pub mod render;
+pub mod scale;
 pub mod ssh;
 mod storelog;
 pub mod vcs;

@@ -60,6 +60,39 @@ impl Deploys {
         build: Option<&str>,
         only: &[String],
     ) -> Result<Next, Refused> {
+        let (p, build, hosts) = self.release_parts(caller, project, build, only).await?;
+        self.create(
+            caller,
+            &p,
+            OrderKind::Release,
+            Some(build.id),
+            None,
+            hosts,
+            String::new(),
+        )
+        .await
+    }
+
+    /// What 发布 would do, for its confirmation (refused now when impossible).
+    pub async fn plan_release(
+        &self,
+        caller: &dyn Requester,
+        project: &str,
+        build: Option<&str>,
+        only: &[String],
+    ) -> Result<String, Refused> {
+        let (p, build, hosts) = self.release_parts(caller, project, build, only).await?;
+        Ok(render::release_plan(&p, &build, &hosts))
+    }
+
+    /// The project, build and hosts of a release, checked.
+    async fn release_parts(
+        &self,
+        caller: &dyn Requester,
+        project: &str,
+        build: Option<&str>,
+        only: &[String],
+    ) -> Result<(Project, opsbot_store::deploy::BuildRecord, Vec<Target>), Refused> {
         let p = self.project_for(caller, names::DEPLOY, project).await?;
         self.refuse_busy(&p).await?;
         let build = match build {
@@ -105,16 +138,10 @@ impl Deploys {
         };
         let all = self.hosts(&p).await?;
         let hosts = pick(&all, only, &p.name)?;
-        self.create(
-            caller,
-            &p,
-            OrderKind::Release,
-            Some(build.id),
-            None,
-            hosts,
-            String::new(),
-        )
-        .await
+        if hosts.is_empty() {
+            return Err(Refused::Invalid(format!("项目「{}」没有主机", p.name)));
+        }
+        Ok((p, build, hosts))
     }
 
     /// 回滚:项目[,版本]: to the release before the current one, or the named release.
@@ -124,6 +151,37 @@ impl Deploys {
         project: &str,
         version: Option<&str>,
     ) -> Result<Next, Refused> {
+        let (p, version, build, hosts) = self.rollback_parts(caller, project, version).await?;
+        self.create(
+            caller,
+            &p,
+            OrderKind::Rollback,
+            Some(build),
+            Some(version),
+            hosts,
+            String::new(),
+        )
+        .await
+    }
+
+    /// What 回滚 would do, for its confirmation (refused now when impossible).
+    pub async fn plan_rollback(
+        &self,
+        caller: &dyn Requester,
+        project: &str,
+        version: Option<&str>,
+    ) -> Result<String, Refused> {
+        let (p, version, build, hosts) = self.rollback_parts(caller, project, version).await?;
+        Ok(render::rollback_plan(&p, version, build, &hosts))
+    }
+
+    /// The project, the release to return to, its build and the hosts, checked.
+    async fn rollback_parts(
+        &self,
+        caller: &dyn Requester,
+        project: &str,
+        version: Option<&str>,
+    ) -> Result<(Project, i64, i64, Vec<Target>), Refused> {
         let p = self.project_for(caller, names::ROLLBACK, project).await?;
         self.refuse_busy(&p).await?;
         let deployed = self.store.deployed(&p.name).await.map_err(store_err)?;
@@ -183,16 +241,7 @@ impl Deploys {
                 )));
             }
         }
-        self.create(
-            caller,
-            &p,
-            OrderKind::Rollback,
-            Some(build),
-            Some(version),
-            hosts,
-            String::new(),
-        )
-        .await
+        Ok((p, version, build, hosts))
     }
 
     /// The hosts (of `hosts`) that do not hold release `version`, asked over SSH.
@@ -299,6 +348,10 @@ impl Deploys {
         .await
     }
 
+    pub(crate) async fn refuse_busy_for(&self, p: &Project) -> Result<(), Refused> {
+        self.refuse_busy(p).await
+    }
+
     async fn refuse_busy(&self, p: &Project) -> Result<(), Refused> {
         let busy = self
             .store
@@ -325,14 +378,32 @@ impl Deploys {
         hosts: Vec<Target>,
         plan: String,
     ) -> Result<Next, Refused> {
+        // A rollback is the way out of a bad release: the 回滚 permission is its control,
+        // and waiting for an approver would keep the bad version serving.
+        let approval = p.approval.required && kind != OrderKind::Rollback;
+        self.create_order(caller, p, kind, build, version, hosts, plan, approval)
+            .await
+    }
+
+    /// Writes the order; `approval`: it waits for an approver.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn create_order(
+        self: &Arc<Self>,
+        caller: &dyn Requester,
+        p: &Project,
+        kind: OrderKind,
+        build: Option<i64>,
+        version: Option<i64>,
+        hosts: Vec<Target>,
+        plan: String,
+        approval: bool,
+    ) -> Result<Next, Refused> {
         if hosts.is_empty() {
             return Err(Refused::Invalid(format!("项目「{}」没有主机", p.name)));
         }
         let batch_of = crate::hosts::batches(hosts.len(), &p.strategy.batches);
         let batches = batch_of.iter().max().map_or(1, |m| m + 1) as i32;
-        // A rollback is the way out of a bad release: the 回滚 permission is its control,
-        // and waiting for an approver would keep the bad version serving.
-        let needs_approval = p.approval.required && kind != OrderKind::Rollback;
+        let needs_approval = approval;
         let state = if needs_approval {
             OrderState::Pending
         } else {
@@ -725,7 +796,7 @@ fn pick(all: &[Target], only: &[String], project: &str) -> Result<Vec<Target>, R
     Ok(out)
 }
 
-fn most_common(values: impl Iterator<Item = i64>) -> Option<i64> {
+pub(crate) fn most_common(values: impl Iterator<Item = i64>) -> Option<i64> {
     let mut counts: std::collections::BTreeMap<i64, usize> = Default::default();
     for v in values {
         *counts.entry(v).or_default() += 1;

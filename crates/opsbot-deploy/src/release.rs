@@ -109,11 +109,11 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
     ended
 }
 
-struct Run {
-    d: Arc<Deploys>,
-    project: Project,
-    order: OrderRecord,
-    report: Arc<dyn JobReport>,
+pub(crate) struct Run {
+    pub(crate) d: Arc<Deploys>,
+    pub(crate) project: Project,
+    pub(crate) order: OrderRecord,
+    pub(crate) report: Arc<dyn JobReport>,
 }
 
 /// What a host run came to.
@@ -134,7 +134,7 @@ impl Run {
         self.order.version.unwrap_or(self.order.id)
     }
 
-    async fn log(&self, text: &str) {
+    pub(crate) async fn log(&self, text: &str) {
         let _ = self
             .d
             .store
@@ -162,6 +162,19 @@ impl Run {
         };
         let total = hosts.len().max(1);
         let first_run = hosts.iter().all(|h| h.state == HostState::Pending.as_str());
+        match self.kind() {
+            OrderKind::ScaleIn => return crate::scale::scale_in(&self, &hosts).await,
+            OrderKind::ScaleOut if first_run => {
+                if let Err(e) = crate::scale::provision(&self, &hosts).await {
+                    return self.finish_error(e).await;
+                }
+                if self.order.build.is_none() {
+                    // Nothing released yet: the new hosts are ready and empty.
+                    return self.finish().await;
+                }
+            }
+            _ => {}
+        }
         if first_run {
             let text = crate::render::order_started(&self.order, &self.project, hosts.len());
             d.tell(&self.project, &self.order, &text).await;
@@ -381,7 +394,7 @@ impl Run {
     }
 
     /// The final state from the hosts, written once; the summary names failed hosts.
-    async fn finish(&self) -> Ended {
+    pub(crate) async fn finish(&self) -> Ended {
         let id = self.order.id;
         let runs = self.d.store.host_runs(id).await.unwrap_or_default();
         let count = |s: HostState| runs.iter().filter(|h| h.state == s.as_str()).count();
@@ -468,7 +481,7 @@ impl Run {
         }
     }
 
-    async fn finish_error(&self, why: String) -> Ended {
+    pub(crate) async fn finish_error(&self, why: String) -> Ended {
         self.log(&why).await;
         let _ = self
             .d
@@ -512,6 +525,16 @@ impl Run {
 
     /// Runs the release-wide hooks on the opsbot host.
     async fn local_hooks(&self, step: &str, hooks: &[String]) -> Result<(), String> {
+        self.local_hooks_with(step, hooks, &[]).await
+    }
+
+    /// The release-wide (or scale) hooks on the opsbot host, with `extra` variables.
+    pub(crate) async fn local_hooks_with(
+        &self,
+        step: &str,
+        hooks: &[String],
+        extra: &[(String, String)],
+    ) -> Result<(), String> {
         if hooks.is_empty() {
             return Ok(());
         }
@@ -522,12 +545,16 @@ impl Run {
             .await
             .unwrap_or_default();
         let addresses: Vec<String> = hosts.iter().map(|h| h.address.clone()).collect();
-        let env = vec![
+        let mut env = vec![
             ("OPSBOT_PROJECT".to_string(), self.project.name.clone()),
             ("OPSBOT_RELEASE".to_string(), self.version().to_string()),
             ("OPSBOT_ORDER".to_string(), self.order.id.to_string()),
             ("OPSBOT_HOSTS".to_string(), addresses.join(" ")),
         ];
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.clone(), v.clone()));
+        }
         let log = StoreLog::start(self.d.store.clone(), self.order.id, String::new());
         let timeout = self.project.hook_timeout(&self.d.cfg);
         for cmd in hooks {
@@ -540,11 +567,11 @@ impl Run {
         Ok(())
     }
 
-    fn ssh_options(&self) -> SshOptions {
+    pub(crate) fn ssh_options(&self) -> SshOptions {
         ssh_options(&self.d, &self.project)
     }
 
-    async fn step(&self, h: &HostRunRecord, step: &str) {
+    pub(crate) async fn step(&self, h: &HostRunRecord, step: &str) {
         let _ = self
             .d
             .store

@@ -134,8 +134,13 @@ pub fn order_plan(o: &OrderRecord, p: &Project, hosts: &[Target]) -> String {
         _ => String::new(),
     };
     let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" {what}")
+    };
     format!(
-        "发布单 #{}: {} {} {what} → {} 台主机({}),分 {} 批,并行 {}",
+        "发布单 #{}: {} {}{what} → {} 台主机({}),分 {} 批,并行 {}",
         o.id,
         kind_label(&o.kind),
         p.name,
@@ -143,6 +148,40 @@ pub fn order_plan(o: &OrderRecord, p: &Project, hosts: &[Target]) -> String {
         clip(&names.join("、"), 200),
         o.batches,
         p.strategy.parallelism
+    )
+}
+
+/// 发布's confirmation: the build, the hosts and how.
+pub fn release_plan(p: &Project, b: &BuildRecord, hosts: &[Target]) -> String {
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let batches = crate::hosts::batches(hosts.len(), &p.strategy.batches)
+        .iter()
+        .max()
+        .map_or(1, |m| m + 1);
+    let approval = if p.approval.required {
+        ",需审批"
+    } else {
+        ""
+    };
+    format!(
+        "发布 {} 构建 #{}({})→ {} 台主机({}),分 {batches} 批,并行 {}{approval}",
+        p.name,
+        b.id,
+        short(&b.revision),
+        hosts.len(),
+        clip(&names.join("、"), 200),
+        p.strategy.parallelism
+    )
+}
+
+/// 回滚's confirmation.
+pub fn rollback_plan(p: &Project, version: i64, build: i64, hosts: &[Target]) -> String {
+    let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    format!(
+        "回滚 {} 到 #{version}(构建 #{build})→ {} 台主机({}):主机上仍有该版本的直接切换,否则重新部署其制品",
+        p.name,
+        hosts.len(),
+        clip(&names.join("、"), 200)
     )
 }
 

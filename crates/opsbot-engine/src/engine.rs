@@ -2,8 +2,10 @@
 
 mod api;
 pub mod commands;
+mod operator;
 mod subsystem;
 pub use api::{Acted, Caller, CloneSpec, Mode, Ran, Refusal, Request, VmAction};
+pub use operator::EngineOperator;
 
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};

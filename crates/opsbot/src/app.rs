@@ -136,10 +136,13 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         );
         engine = engine.register(Arc::new(desk));
     }
+    let engine = Arc::new(engine);
+    // 扩容 clones and 缩容 powers off through the engine, as the asker.
+    deploys.set_operator(Arc::new(opsbot_engine::EngineOperator::new(&engine)));
     Ok(App {
         config,
         store,
-        engine: Arc::new(engine),
+        engine,
         sessions,
         owner,
         configured: config_file.is_some(),

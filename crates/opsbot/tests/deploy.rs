@@ -326,3 +326,177 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
         assert_eq!(w.page(i), "v3");
     }
 }
+
+/// Seed 003's main story: a project grows by two hosts before a sales event and shrinks
+/// after it. The sim provider clones the VMs (with addresses from the project's pool,
+/// where network-namespace hosts stand in for the booted guests), opsbot waits for their
+/// SSH, renders the upstream from a template with every host, runs the scale hooks and
+/// releases the current version to the new hosts; 缩容 re-renders without the leaving
+/// host, takes it out of the project and powers its VM off.
+#[test]
+fn scale_a_project_out_and_in() {
+    let Some(hosts) = Hosts::start(3) else { return };
+    program("git", fix::GIT).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("restart.sh"), RESTART).unwrap();
+    commit(&repo, "v1", true);
+    let upstream_src = dir.path().join("upstream.j2");
+    let upstream = dir.path().join("upstream.conf");
+    std::fs::write(
+        &upstream_src,
+        "upstream shop {\n{% for h in hosts %}  server {{ h.address }}:8000;\n{% endfor %}}\n",
+    )
+    .unwrap();
+    let events = dir.path().join("events.log");
+    let a = hosts.addresses();
+    let config = dir.path().join("opsbot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+url = "sqlite://{db}"
+[[providers]]
+name = "sim"
+kind = "sim"
+time_scale = 0.01
+[[roles]]
+name = "ops"
+commands = ["*"]
+scopes = ["*"]
+[[users]]
+id = "alice"
+roles = ["ops"]
+[deploy]
+data_dir = "{data}"
+known_hosts = "{known}"
+ssh_key = "{key}"
+[[deploy.projects]]
+name = "shop"
+repo = {{ kind = "git", url = "file://{repo}" }}
+hosts = ["{h0}"]
+ssh_user = "root"
+deploy_root = "/srv/shop"
+[deploy.projects.hooks]
+after_host = ["sh ./restart.sh"]
+on_scale_out = ["echo out $OPSBOT_ADDED >> {events}"]
+on_scale_in = ["echo in $OPSBOT_REMOVED >> {events}"]
+templates = [{{ src = "{src}", dest = "{dest}" }}]
+[deploy.projects.health]
+http = "http://{{host}}:8000/health"
+retries = 20
+interval = "250ms"
+[deploy.projects.scale]
+template = 4
+name_prefix = "shop-"
+addresses = ["{h1}", "{h2}"]
+ssh_wait = "30s"
+"#,
+            db = dir.path().join("opsbot.db").display(),
+            data = dir.path().join("deploy").display(),
+            known = hosts.known_hosts.display(),
+            key = hosts.key.display(),
+            repo = repo.display(),
+            h0 = a[0],
+            h1 = a[1],
+            h2 = a[2],
+            events = events.display(),
+            src = upstream_src.display(),
+            dest = upstream.display(),
+        ),
+    )
+    .unwrap();
+    let ask = |text: &str, yes: bool| -> (bool, String) {
+        let mut c = Command::new(BIN);
+        c.current_dir(dir.path()).env_remove("RUST_LOG");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OPSBOT_") {
+                c.env_remove(k);
+            }
+        }
+        let out = c
+            .args(["chat", "--config"])
+            .arg(&config)
+            .args(["--user", "alice"])
+            .args(yes.then_some("--yes"))
+            .args(["-c", text])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let say = |text: &str| ask(text, true);
+    let current = |i: usize| {
+        hosts
+            .host(i)
+            .run_ok("readlink /srv/shop/current")
+            .trim()
+            .to_string()
+    };
+
+    assert!(say("构建:shop").0);
+    let (ok, out) = say("发布:shop");
+    assert!(ok, "{out}");
+    let first = order_number(&out);
+    assert_eq!(current(0), format!("releases/{first}"));
+
+    // The prompt shows the plan; what cannot be done is refused before it.
+    let (_, out) = ask("扩容:shop,2", false);
+    assert!(
+        out.contains(&format!(
+            "即将执行: 扩容 shop: 从模板 #4 克隆 2 台 shop-1({})、shop-2({})",
+            a[1], a[2]
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("发布当前版本 #{first}")), "{out}");
+    let (ok, out) = ask("扩容:shop,3", false);
+    assert!(!ok && out.contains("只剩 2 个空闲地址"), "{out}");
+    let (_, out) = ask("发布:shop", false);
+    assert!(
+        out.contains("即将执行: 发布 shop 构建 #1(") && out.contains("1 台主机"),
+        "{out}"
+    );
+
+    // Out by two: cloned, joined, upstream rendered with all three, current release.
+    let (ok, out) = say("扩容:shop,2");
+    assert!(ok, "{out}");
+    assert!(out.contains("成功 2 台"), "{out}");
+    for i in 1..3 {
+        assert_eq!(current(i), format!("releases/{first}"), "host {i}");
+    }
+    let conf = std::fs::read_to_string(&upstream).unwrap();
+    for addr in &a {
+        assert!(conf.contains(&format!("server {addr}:8000;")), "{conf}");
+    }
+    let (_, out) = say("查:shop-1");
+    assert!(
+        out.contains(&a[1]),
+        "the clone carries its pool address: {out}"
+    );
+    let (_, out) = say("项目");
+    assert!(out.contains("3 台已部署"), "{out}");
+
+    // In by one: the newest leaves the upstream and the project, its VM is off.
+    let (ok, out) = say("缩容:shop,1");
+    assert!(ok, "{out}");
+    assert!(out.contains("删除:shop-2"), "{out}");
+    let conf = std::fs::read_to_string(&upstream).unwrap();
+    assert!(!conf.contains(&a[2]) && conf.contains(&a[1]), "{conf}");
+    let (_, out) = say("查:shop-2");
+    assert!(out.contains("关机"), "{out}");
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert_eq!(log, format!("out {} {}\nin {}\n", a[1], a[2], a[2]));
+    // Only hosts 扩容 added can leave: one is left.
+    let (ok, out) = say("缩容:shop,2");
+    assert!(!ok && out.contains("只有 1 台"), "{out}");
+}

@@ -49,10 +49,26 @@ impl Engine {
             // Parsed from this engine's registry, which never shrinks.
             return failed(format!("{}: 尚未配置,此功能暂不可用", spec.name));
         };
-        if let Some(asked) =
-            self.confirm_first(asker, sess, spec.name, confirmed, canonical, canonical)
-        {
-            return asked;
+        let asks = asker.dry_run
+            || (self.settings.confirm.contains(spec.name) && !confirmed && !asker.msg.assume_yes);
+        if asks {
+            // What the subsystem can tell before the prompt: the plan it shows, or why
+            // the call is impossible (answered now rather than confirmed first).
+            let call = Call {
+                command: spec,
+                args,
+                caller: asker,
+                zone: &self.settings.zone,
+            };
+            let summary = match set.plan(call).await {
+                Ok(plan) => plan.unwrap_or_else(|| canonical.to_string()),
+                Err(answer) => return self.answered(asker, sink, spec, answer).await,
+            };
+            if let Some(asked) =
+                self.confirm_first(asker, sess, spec.name, confirmed, canonical, &summary)
+            {
+                return asked;
+            }
         }
         let call = Call {
             command: spec,
@@ -60,7 +76,19 @@ impl Engine {
             caller: asker,
             zone: &self.settings.zone,
         };
-        match set.run(call).await {
+        let answer = set.run(call).await;
+        self.answered(asker, sink, spec, answer).await
+    }
+
+    /// The reply to a subsystem's answer; long work starts as a job.
+    async fn answered(
+        &self,
+        asker: &Asker<'_>,
+        sink: &Arc<dyn ReplySink>,
+        spec: &'static ChatCommand,
+        answer: Answer,
+    ) -> Response {
+        match answer {
             Answer::Done(text) => ok(text),
             Answer::Invalid(text) => invalid(text),
             Answer::Failed(text) => failed(text),
