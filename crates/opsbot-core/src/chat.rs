@@ -177,6 +177,11 @@ pub trait Operator: Send + Sync {
     /// `Ok` with the final reply when the command (and its job) succeeded; `Err` with
     /// the reply that says why not.
     async fn run_as(&self, user: &str, channel: &str, text: &str) -> Result<String, String>;
+
+    /// The users bound to any of `roles` (to ask them for an approval).
+    fn members_of(&self, _roles: &[String]) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A name checked the way object names are checked everywhere in chat: at most 80

@@ -70,6 +70,26 @@ pub fn notices(project: &Project, order: &OrderRecord, text: &str) -> Vec<Notice
     out
 }
 
+/// The approval request, privately to each approver (the members of the project's
+/// approver roles) through the project's WeCom app, besides its usual targets.
+pub fn approvers(project: &Project, approvers: Vec<String>, text: &str) -> Option<Notice> {
+    let app = project.notify.app.as_ref()?;
+    if approvers.is_empty() {
+        return None;
+    }
+    Some(Notice {
+        channel: app_channel(app),
+        target: Target::Members {
+            users: approvers,
+            parties: Vec::new(),
+            tags: Vec::new(),
+        },
+        body: Body::Text {
+            content: text.to_string(),
+        },
+    })
+}
+
 /// Queues the notices; a store that refuses is logged, never fatal to the release.
 pub async fn send(outbox: &dyn OutboxStore, project: &Project, order: &OrderRecord, text: &str) {
     for n in notices(project, order, text) {

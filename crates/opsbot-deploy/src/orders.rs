@@ -445,6 +445,7 @@ impl Deploys {
         if needs_approval {
             let text = format!("{plan}\n⏳ 等待审批:审批人发送「批准:{id}」或「驳回:{id},原因」");
             self.tell(p, &order, &text).await;
+            self.ask_approvers(p, &order, &text).await;
             return Ok(Next::Said(text));
         }
         if !crate::window::open(&p.approval.windows, Utc::now(), &self.zone) {
@@ -457,6 +458,24 @@ impl Deploys {
             order: id,
             summary: plan,
         })
+    }
+
+    /// Sends the approval request to each member of the project's approver roles who
+    /// is not already among its notification targets, and never to the asker.
+    async fn ask_approvers(&self, p: &Project, order: &OrderRecord, text: &str) {
+        let Some(op) = self.operator() else { return };
+        let mut users = op.members_of(&p.approval.approvers);
+        users.retain(|u| u != &order.user && !p.notify.users.contains(u));
+        if let Some(n) = crate::notify::approvers(p, users, text) {
+            let item = opsbot_store::NewOutbox {
+                target: n.target_json(),
+                body: n.body_json(),
+                channel: n.channel,
+            };
+            if let Err(e) = self.outbox.outbox_push(&item).await {
+                tracing::warn!(order = order.id, error = %e, "could not queue the approval request");
+            }
+        }
     }
 
     /// 批准:单号.

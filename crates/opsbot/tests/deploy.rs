@@ -325,6 +325,25 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
         assert_eq!(w.current(i), format!("releases/{killed}"));
         assert_eq!(w.page(i), "v3");
     }
+
+    // A rollback where one host lost the release: re-deployed there from its artefact,
+    // re-linked on the others.
+    let good_host = w.hosts.host(2);
+    good_host.run_ok(&format!("rm -rf /srv/shop/releases/{good}"));
+    let (ok, out) = w.say("alice", &format!("回滚:shop,{good}"));
+    assert!(ok, "{out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{good}"));
+    }
+    let (_, out) = w.say("alice", &format!("日志:{},{}", order_number(&out), good_host.address));
+    assert!(out.contains(&format!("上传并解压版本 #{good}")), "{out}");
+    // Neither on any host nor in the artefact store: refused before anything runs.
+    std::fs::remove_dir_all(w.dir.path().join("deploy/artefacts")).unwrap();
+    for h in &w.hosts.hosts {
+        h.run_ok(&format!("rm -rf /srv/shop/releases/{first}"));
+    }
+    let (ok, out) = w.say("alice", &format!("回滚:shop,{first}"));
+    assert!(!ok && out.contains(&format!("无法回滚到 #{first}")), "{out}");
 }
 
 /// Seed 003's main story: a project grows by two hosts before a sales event and shrinks
@@ -499,4 +518,164 @@ ssh_wait = "30s"
     // Only hosts 扩容 added can leave: one is left.
     let (ok, out) = say("缩容:shop,2");
     assert!(!ok && out.contains("只有 1 台"), "{out}");
+}
+
+/// Approval requests and their answers reach people in WeCom: the order is asked for in
+/// the console, `opsbot serve` delivers the outbox to the stand-in WeCom over real HTTP.
+/// The project's notification members hear of the request and the rejection; each member
+/// of the approver role is asked privately, never the asker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_requests_and_rejections_reach_wecom() {
+    if program("git", fix::GIT).is_none() {
+        return;
+    }
+    let fake = opsbot_fakes::FakeWecom::start().await.unwrap();
+    fake.add_app("ww1436e0e65a779aee", "secret", 1000002);
+    fake.add_users(&["alice", "bob", "carol"]);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    commit(&repo, "v1", true);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("opsbot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[store]
+url = "sqlite://{db}"
+[[wecom.apps]]
+name = "ops"
+corp_id = "ww1436e0e65a779aee"
+agent_id = 1000002
+secret = "secret"
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+api_base = "{api}"
+[[providers]]
+name = "sim"
+kind = "sim"
+[[roles]]
+name = "dev"
+commands = ["构建", "发布", "发布单"]
+scopes = ["deploy/*"]
+[[roles]]
+name = "lead"
+commands = ["批准", "驳回", "发布单"]
+scopes = ["deploy/*"]
+[[users]]
+id = "alice"
+roles = ["dev", "lead"]
+[[users]]
+id = "bob"
+roles = ["lead"]
+[[users]]
+id = "carol"
+roles = ["dev"]
+[deploy]
+data_dir = "{data}"
+[[deploy.projects]]
+name = "shop"
+repo = {{ kind = "git", url = "file://{repo}" }}
+hosts = ["192.0.2.10"]
+deploy_root = "/srv/shop"
+[deploy.projects.approval]
+required = true
+approvers = ["lead"]
+[deploy.projects.notify]
+app = "ops"
+users = ["carol"]
+"#,
+            db = dir.path().join("opsbot.db").display(),
+            api = fake.base_url(),
+            data = dir.path().join("deploy").display(),
+            repo = repo.display(),
+        ),
+    )
+    .unwrap();
+    let say = |user: &str, text: &str| -> (bool, String) {
+        let mut c = Command::new(BIN);
+        c.current_dir(dir.path()).env_remove("RUST_LOG");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OPSBOT_") {
+                c.env_remove(k);
+            }
+        }
+        let out = c
+            .args(["chat", "--config"])
+            .arg(&config)
+            .args(["--user", user, "--yes", "-c", text])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    assert!(say("alice", "构建:shop").0);
+    let (ok, out) = say("alice", "发布:shop");
+    assert!(ok && out.contains("等待审批"), "{out}");
+    let order = order_number(&out);
+    let (ok, out) = say("bob", &format!("驳回:{order},不在发布窗口"));
+    assert!(ok && out.contains("已被 bob 驳回"), "{out}");
+
+    let mut serve = Command::new(BIN);
+    serve.current_dir(dir.path()).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OPSBOT_") {
+            serve.env_remove(k);
+        }
+    }
+    let mut child = serve
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let texts = |user: &str| -> Vec<String> {
+        fake.sent_to("message/send")
+            .into_iter()
+            .filter(|m| {
+                m.body["touser"]
+                    .as_str()
+                    .is_some_and(|t| t.split('|').any(|u| u.eq_ignore_ascii_case(user)))
+            })
+            .map(|m| m.body["text"]["content"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(texts("carol").len() >= 2 && !texts("bob").is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {:?}",
+            fake.sent()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let carol = texts("carol").join("\n");
+    assert!(
+        carol.contains(&format!("⏳ 等待审批:审批人发送「批准:{order}」")),
+        "{carol}"
+    );
+    assert!(carol.contains("已被 bob 驳回: 不在发布窗口"), "{carol}");
+    let bob = texts("bob").join("\n");
+    assert!(bob.contains("等待审批"), "the approver is asked: {bob}");
+    assert!(
+        texts("alice").is_empty(),
+        "the asker is not asked to approve her own order"
+    );
+    let (_, out) = say("carol", &format!("发布单:{order}"));
+    assert!(
+        out.contains("已驳回") && out.contains("不在发布窗口"),
+        "{out}"
+    );
 }

@@ -55,4 +55,17 @@ impl Operator for EngineOperator {
             _ => Err(response.text),
         }
     }
+
+    fn members_of(&self, roles: &[String]) -> Vec<String> {
+        let Some(engine) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let policy = engine.policy();
+        policy
+            .user_bindings()
+            .iter()
+            .filter(|(_, held)| held.iter().any(|r| roles.contains(r)))
+            .map(|(user, _)| user.clone())
+            .collect()
+    }
 }
