@@ -16,6 +16,15 @@ pub struct DeployConfig {
     pub build_timeout: String,
     /// The OpenSSH client releases run.
     pub ssh_command: String,
+    /// More `-o` options for every ssh a release runs (the master connection to each
+    /// host and every step over it), as `Key=Value`: `["KexAlgorithms=^curve25519-sha256"]`
+    /// prefers the classic key exchange, a cheaper login than OpenSSH's post-quantum
+    /// default (figures in `benches/release_hosts.rs`). Empty (the default) keeps
+    /// OpenSSH's choices. Keys that would run local commands, loosen the host key
+    /// check or break the transport (`ProxyCommand`, `LocalCommand`,
+    /// `StrictHostKeyChecking`, `UserKnownHostsFile`, `ControlPath`, `ControlMaster`, …)
+    /// are refused; `Ciphers` replaces opsbot's AES-GCM preference.
+    pub ssh_options: Vec<String>,
     /// Defaults for projects that do not set their own.
     pub ssh_key: Option<String>,
     pub known_hosts: Option<String>,
@@ -39,6 +48,7 @@ impl Default for DeployConfig {
             data_dir: "data/deploy".into(),
             build_timeout: "30m".into(),
             ssh_command: "ssh".into(),
+            ssh_options: Vec::new(),
             ssh_key: None,
             known_hosts: None,
             connect_timeout: "10s".into(),
@@ -340,6 +350,9 @@ impl DeployConfig {
         ] {
             duration(&format!("deploy.{key}"), v)?;
         }
+        for (i, o) in self.ssh_options.iter().enumerate() {
+            crate::ssh::check_option(o).map_err(|e| format!("deploy.ssh_options[{i}]: {e}"))?;
+        }
         if self.keep_versions == 0 {
             return Err("deploy.keep_versions: must be at least 1 (the current release)".into());
         }
@@ -513,8 +526,17 @@ mod tests {
     use super::*;
 
     fn project(extra: &str) -> Result<DeployConfig, String> {
+        project_with_top("", extra)
+    }
+
+    /// With `top` keys of `[deploy]` itself before the project.
+    fn project_with(top: &str) -> Result<DeployConfig, String> {
+        project_with_top(top, "")
+    }
+
+    fn project_with_top(top: &str, extra: &str) -> Result<DeployConfig, String> {
         let text = format!(
-            "[[projects]]\nname = \"shop\"\ndeploy_root = \"/srv/shop\"\nrepo = {{ kind = \"git\", url = \"file:///r\" }}\n{extra}"
+            "{top}[[projects]]\nname = \"shop\"\ndeploy_root = \"/srv/shop\"\nrepo = {{ kind = \"git\", url = \"file:///r\" }}\n{extra}"
         );
         let c: DeployConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
         c.validate().map(|_| c)
@@ -537,6 +559,22 @@ mod tests {
         assert!(e.contains("deploy.projects[0].strategy.batches[1]"), "{e}");
         let e = project("[projects.strategy]\nbatches = [0]\n").unwrap_err();
         assert!(e.contains("batches[0]"), "{e}");
+    }
+
+    #[test]
+    fn ssh_options_default_empty_and_overrides_are_refused_by_name() {
+        assert!(project("").unwrap().ssh_options.is_empty());
+        let c = project_with("ssh_options = [\"KexAlgorithms=^curve25519-sha256\"]\n").unwrap();
+        assert_eq!(c.ssh_options, ["KexAlgorithms=^curve25519-sha256"]);
+        let e =
+            project_with("ssh_options = [\"ServerAliveInterval=5\", \"ProxyCommand=nc %h %p\"]\n")
+                .unwrap_err();
+        assert!(
+            e.contains("deploy.ssh_options[1]") && e.contains("ProxyCommand"),
+            "{e}"
+        );
+        let e = project_with("ssh_options = [\"StrictHostKeyChecking no\"]\n").unwrap_err();
+        assert!(e.contains("deploy.ssh_options[0]"), "{e}");
     }
 
     #[test]

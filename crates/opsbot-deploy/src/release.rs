@@ -849,6 +849,7 @@ pub(crate) fn ssh_options(d: &Deploys, p: &Project) -> SshOptions {
             .map(PathBuf::from),
         connect_timeout: cfg.connect_timeout(),
         control_dir: d.control_dir.clone(),
+        extra: cfg.ssh_options.clone(),
     }
 }
 

@@ -38,6 +38,11 @@ pub struct SshOptions {
     pub connect_timeout: Duration,
     /// Where the master sockets go. Keep it short: a socket path has at most 108 bytes.
     pub control_dir: PathBuf,
+    /// More `-o Key=Value` options for the master and every step
+    /// (`KexAlgorithms=^curve25519-sha256`), each checked by [`check_option`]. They come
+    /// after the options opsbot fixes (OpenSSH keeps the first value it reads), so they
+    /// can only add, and before opsbot's cipher preference, which they may replace.
+    pub extra: Vec<String>,
 }
 
 impl SshOptions {
@@ -51,10 +56,12 @@ impl SshOptions {
             known_hosts: None,
             connect_timeout: Duration::from_secs(10),
             control_dir: control_dir.into(),
+            extra: Vec::new(),
         }
     }
 
-    /// Options every invocation gets, master or step.
+    /// Options every invocation gets, master or step, first: OpenSSH keeps the first
+    /// value it reads for a key, so nothing after them can loosen them.
     fn common_args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec!["-F".into(), "/dev/null".into()];
         if let Some(key) = &self.key {
@@ -74,11 +81,6 @@ impl SshOptions {
             "StrictHostKeyChecking=yes",
             "UpdateHostKeys=no",
             "LogLevel=ERROR",
-            // AES-GCM first (the rest of the default list after it): with AES-NI it
-            // moved 10 × 21 MB over one master in 0.78 s where ChaCha20-Poly1305, the
-            // default first choice, took 1.02 s. Same strength; the server decides
-            // nothing else.
-            "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com",
             &format!("ConnectTimeout={secs}"),
         ] {
             a.push("-o".into());
@@ -90,6 +92,88 @@ impl SshOptions {
         a.push(self.user.clone());
         a
     }
+
+    /// The configured extra options, then the defaults they may override; after the
+    /// master's or step's own options, just before the address.
+    fn tunable_args(&self) -> Vec<String> {
+        let mut a = Vec::with_capacity(2 * self.extra.len() + 2);
+        for o in &self.extra {
+            a.push("-o".into());
+            a.push(o.clone());
+        }
+        // AES-GCM first (the rest of the default list after it): with AES-NI it moved
+        // 10 × 21 MB over one master in 0.78 s where ChaCha20-Poly1305, the default
+        // first choice, took 1.02 s. Same strength; a configured `Ciphers` wins.
+        a.push("-o".into());
+        a.push("Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com".into());
+        a
+    }
+}
+
+/// Keys an extra option may not set, lower-cased (OpenSSH reads keys in any case): they
+/// would run local commands or load local code, loosen the host key check, expose
+/// opsbot's agent, send the login elsewhere, or break the master/step multiplexing and
+/// the unattended login the transport relies on; most have their own setting.
+const REFUSED_OPTIONS: &[&str] = &[
+    // local commands and code
+    "proxycommand",
+    "proxyjump",
+    "localcommand",
+    "permitlocalcommand",
+    "knownhostscommand",
+    "pkcs11provider",
+    "securitykeyprovider",
+    "include",
+    "match",
+    // host keys
+    "stricthostkeychecking",
+    "userknownhostsfile",
+    "globalknownhostsfile",
+    "updatehostkeys",
+    "verifyhostkeydns",
+    "hostkeyalias",
+    "hostname",
+    // the login: [deploy] ssh_key, projects' ssh_user / ssh_port, connect_timeout
+    "identityfile",
+    "identitiesonly",
+    "identityagent",
+    "forwardagent",
+    "batchmode",
+    "user",
+    "port",
+    "connecttimeout",
+    // the transport
+    "controlpath",
+    "controlmaster",
+    "controlpersist",
+    "remotecommand",
+    "requesttty",
+    "sessiontype",
+    "stdinnull",
+    "forkafterauthentication",
+    "loglevel",
+];
+
+/// Checks one extra `-o` option: `Key=Value`, an alphanumeric key that is not one of
+/// the refused ones (the error names it), a value without control characters.
+pub fn check_option(option: &str) -> Result<(), String> {
+    let Some((key, value)) = option.split_once('=') else {
+        return Err(format!("{option:?} is not Key=Value"));
+    };
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("{key:?} in {option:?} is not an ssh option name"));
+    }
+    if value.trim().is_empty() || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{key}: the value is empty or holds control characters"
+        ));
+    }
+    if REFUSED_OPTIONS.contains(&key.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "{key} may not be set here: opsbot sets it itself or it would weaken host key checks or the transport"
+        ));
+    }
+    Ok(())
 }
 
 /// Why a host could not be reached or a command not run; each names the host.
@@ -188,6 +272,7 @@ impl Session {
             .args(["-o", "PermitLocalCommand=yes"])
             .arg("-o")
             .arg(format!("LocalCommand=echo {READY}"))
+            .args(opts.tunable_args())
             .arg("--")
             .arg(address)
             .stdin(Stdio::null())
@@ -305,6 +390,7 @@ impl Session {
             .arg("-S")
             .arg(&self.socket)
             .args(["-o", "ControlMaster=no", "-o", "ProxyCommand=false", "-T"])
+            .args(self.opts.tunable_args())
             .arg("--")
             .arg(&self.address)
             .arg(remote)
@@ -564,6 +650,52 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&out.stdout), hostile, "{hostile:?}");
         }
         assert!(!Path::new("/tmp/opsbot-pwned").exists());
+    }
+
+    #[test]
+    fn extra_options_are_checked_and_refusals_name_the_key() {
+        for ok in [
+            "KexAlgorithms=^curve25519-sha256",
+            "Ciphers=chacha20-poly1305@openssh.com",
+            "ServerAliveInterval=5",
+            "SetEnv=LANG=C",
+        ] {
+            assert_eq!(check_option(ok), Ok(()), "{ok}");
+        }
+        for (bad, named) in [
+            ("ProxyCommand=nc %h %p", "ProxyCommand"),
+            ("proxycommand=nc %h %p", "proxycommand"),
+            ("LocalCommand=id", "LocalCommand"),
+            ("PermitLocalCommand=yes", "PermitLocalCommand"),
+            ("StrictHostKeyChecking=no", "StrictHostKeyChecking"),
+            ("UserKnownHostsFile=/dev/null", "UserKnownHostsFile"),
+            ("ControlPath=/tmp/x", "ControlPath"),
+            ("ControlMaster=auto", "ControlMaster"),
+            ("Kex Algorithms=x", "Kex Algorithms"),
+            ("-oProxyCommand=x", "-oProxyCommand"),
+            ("KexAlgorithms", "KexAlgorithms"),
+            ("KexAlgorithms=", "KexAlgorithms"),
+            ("KexAlgorithms=a\nProxyCommand=b", "KexAlgorithms"),
+        ] {
+            let e = check_option(bad).unwrap_err();
+            assert!(e.contains(named), "{bad:?}: {e}");
+        }
+    }
+
+    /// Extras come after every option opsbot fixes, so even one that slipped past
+    /// [`check_option`] could not replace them (OpenSSH keeps the first value).
+    #[test]
+    fn extras_follow_the_fixed_options() {
+        let o = SshOptions {
+            extra: vec!["KexAlgorithms=^curve25519-sha256".into()],
+            ..SshOptions::new("deploy", "/tmp/x")
+        };
+        let fixed = o.common_args();
+        assert!(fixed.iter().any(|a| a == "StrictHostKeyChecking=yes"));
+        assert!(!fixed.iter().any(|a| a.starts_with("KexAlgorithms")));
+        let tail = o.tunable_args();
+        assert_eq!(tail[..2], ["-o", "KexAlgorithms=^curve25519-sha256"]);
+        assert!(tail.last().unwrap().starts_with("Ciphers="));
     }
 
     #[test]

@@ -355,6 +355,35 @@ async fn unknown_changed_and_unauthorised_keys_are_refused_and_named() {
     assert_eq!(std::fs::read_dir(control.path()).unwrap().count(), 0);
 }
 
+/// `[deploy] ssh_options` reach the client: curve25519 preferred still logs in and runs
+/// steps, and a key exchange the server does not offer fails the login, named.
+#[tokio::test]
+async fn extra_ssh_options_reach_the_client() {
+    let Some(hosts) = Hosts::start(1) else { return };
+    let h = hosts.host(0);
+    let control = control_dir();
+    let classic = SshOptions {
+        extra: vec!["KexAlgorithms=^curve25519-sha256".into()],
+        ..opts(&hosts, control.path())
+    };
+    let s = Session::connect(&h.address, &classic).await.unwrap();
+    let out = s.exec("echo step-ran", STEP, &Discard).await.unwrap();
+    assert_eq!((out.code, out.tail.trim()), (0, "step-ran"));
+    s.close().await;
+    let unoffered = SshOptions {
+        extra: vec!["KexAlgorithms=diffie-hellman-group1-sha1".into()],
+        ..opts(&hosts, control.path())
+    };
+    // OpenSSH says why only at LogLevel INFO (the transport runs ERROR): the login
+    // fails, named, and no login reaches the host.
+    let err = Session::connect(&h.address, &unoffered)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().starts_with(&h.address), "{err}");
+    assert_eq!(h.logins(), 1);
+}
+
 #[tokio::test]
 async fn unreachable_and_closed_addresses_fail_fast_and_named() {
     let Some(hosts) = Hosts::start(1) else { return };
