@@ -672,7 +672,11 @@ impl Run {
             .map_err(|e| ("connect", HostError::Step(StepError::Ssh(e))))?;
         let s = &session;
         let fail = |step: &'static str| move |e: StepError| (step, HostError::Step(e));
-        let prev = remote::current(s, &layout).await.map_err(fail("inspect"))?;
+        // Both questions at once, as two channels of the one connection.
+        let (prev, present) =
+            tokio::join!(remote::current(s, &layout), remote::versions(s, &layout));
+        let prev = prev.map_err(fail("inspect"))?;
+        let present = present.map_err(fail("inspect"))?;
         let _ = self
             .d
             .store
@@ -685,9 +689,6 @@ impl Run {
                 },
             )
             .await;
-        let present = remote::versions(s, &layout)
-            .await
-            .map_err(fail("inspect"))?;
         let upload = match self.kind() {
             OrderKind::Rollback | OrderKind::Retry => !present.contains(&v),
             _ => true,

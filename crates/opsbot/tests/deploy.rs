@@ -335,7 +335,10 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
     for i in 0..3 {
         assert_eq!(w.current(i), format!("releases/{good}"));
     }
-    let (_, out) = w.say("alice", &format!("日志:{},{}", order_number(&out), good_host.address));
+    let (_, out) = w.say(
+        "alice",
+        &format!("日志:{},{}", order_number(&out), good_host.address),
+    );
     assert!(out.contains(&format!("上传并解压版本 #{good}")), "{out}");
     // Neither on any host nor in the artefact store: refused before anything runs.
     std::fs::remove_dir_all(w.dir.path().join("deploy/artefacts")).unwrap();
@@ -343,7 +346,10 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
         h.run_ok(&format!("rm -rf /srv/shop/releases/{first}"));
     }
     let (ok, out) = w.say("alice", &format!("回滚:shop,{first}"));
-    assert!(!ok && out.contains(&format!("无法回滚到 #{first}")), "{out}");
+    assert!(
+        !ok && out.contains(&format!("无法回滚到 #{first}")),
+        "{out}"
+    );
 }
 
 /// Seed 003's main story: a project grows by two hosts before a sales event and shrinks
