@@ -61,6 +61,11 @@ echo $! > "$ROOT/app.pid"
 
 impl World {
     fn new() -> Option<World> {
+        World::with("0s", true)
+    }
+
+    /// A world whose project pauses `pause` between batches and needs approval or not.
+    fn with(pause: &str, approval: bool) -> Option<World> {
         program("git", fix::GIT)?;
         program("python3", fix::PYTHON3)?;
         let hosts = Hosts::start(3)?;
@@ -87,7 +92,7 @@ name = "sim"
 kind = "sim"
 [[roles]]
 name = "dev"
-commands = ["项目", "构建", "发布", "发布单", "日志", "回滚", "继续", "终止", "重试"]
+commands = ["项目", "构建", "发布", "发布单", "日志", "回滚", "暂停", "继续", "终止", "重试"]
 scopes = ["deploy/shop"]
 [[roles]]
 name = "lead"
@@ -114,7 +119,7 @@ deploy_root = "/srv/shop"
 keep_versions = 3
 [deploy.projects.hooks]
 after_host = ["sh ./restart.sh"]
-before_host = ["if [ -f /srv/slow ]; then sleep 30; fi"]
+before_host = ["while [ -f /srv/slow ]; do sleep 0.1; done"]
 [deploy.projects.health]
 http = "http://{{host}}:8000/health"
 timeout = "2s"
@@ -123,8 +128,9 @@ interval = "250ms"
 [deploy.projects.strategy]
 batches = [1, "100%"]
 parallelism = 2
+pause = "{pause}"
 [deploy.projects.approval]
-required = true
+required = {approval}
 "#,
                 db = dir.path().join("opsbot.db").display(),
                 data = dir.path().join("deploy").display(),
@@ -278,7 +284,8 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
     let (_, out) = w.say("alice", &format!("日志:{good},{}", w.hosts.host(1).address));
     assert!(out.contains(&format!("current → releases/{good}")), "{out}");
 
-    // Killed mid-release: the canary's before_host hook hangs; SIGKILL the process.
+    // Killed mid-release: the canary's before_host hook waits for /srv/slow to go; SIGKILL
+    // the process meanwhile.
     for h in &w.hosts.hosts {
         h.run_ok("touch /srv/slow");
     }
@@ -305,7 +312,7 @@ fn build_approve_release_fail_rollback_and_resume_after_a_kill() {
     child.kill().unwrap();
     child.wait().unwrap();
     for h in &w.hosts.hosts {
-        h.run_ok("rm -f /srv/slow; pkill -x -f 'sleep 30' || true");
+        h.run_ok("rm -f /srv/slow");
     }
     // A start after the heartbeat went stale marks it interrupted, naming the host.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -684,4 +691,83 @@ users = ["carol"]
         out.contains("已驳回") && out.contains("不在发布窗口"),
         "{out}"
     );
+}
+
+/// Pausing: a strategy that waits between batches stops after the canary until 继续;
+/// `暂停` sent while a host is in flight lets it finish and stops before the next one; a
+/// paused order resumed goes on from the hosts not done; `终止` ends an order that waits.
+#[test]
+fn pause_between_batches_and_on_request() {
+    let Some(w) = World::with("manual", false) else {
+        return;
+    };
+    assert!(w.say("alice", "构建:shop").0);
+
+    // The canary, then a pause the strategy asks for.
+    let (ok, out) = w.say("alice", "发布:shop");
+    assert!(ok && out.contains("已暂停"), "{out}");
+    let first = order_number(&out);
+    assert_eq!(w.current(0), format!("releases/{first}"));
+    assert!(
+        w.hosts
+            .host(1)
+            .run("test -e /srv/shop/current")
+            .status
+            .code()
+            != Some(0)
+    );
+    let (ok, out) = w.say("alice", &format!("继续:{first}"));
+    assert!(ok && out.contains("成功 3 台"), "{out}");
+
+    // 暂停 while the canary's hook runs: it finishes, the rest waits.
+    w.hosts.host(0).run_ok("touch /srv/slow");
+    let mut child = w
+        .command("alice", "发布:shop")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let second = loop {
+        let (_, out) = w.say("alice", "发布单");
+        if let Some(line) = out.lines().find(|l| l.contains("发布中")) {
+            break order_number(&format!(
+                "发布单 {}",
+                line.split_whitespace().next().unwrap()
+            ));
+        }
+        assert!(Instant::now() < deadline, "never started: {out}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (ok, out) = w.say("alice", &format!("暂停:{second}"));
+    assert!(ok && out.contains("将在进行中的主机完成后暂停"), "{out}");
+    w.hosts.host(0).run_ok("rm -f /srv/slow");
+    let status = child.wait().unwrap();
+    let mut printed = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    assert!(status.success() && printed.contains("已暂停"), "{printed}");
+    let (_, out) = w.say("alice", &format!("发布单:{second}"));
+    assert!(out.contains("暂停"), "{out}");
+    assert_eq!(w.current(0), format!("releases/{second}"));
+    assert_eq!(
+        w.current(1),
+        format!("releases/{first}"),
+        "no host after the pause"
+    );
+    let (ok, out) = w.say("alice", &format!("继续:{second}"));
+    assert!(ok && out.contains("成功 3 台"), "{out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{second}"));
+    }
+
+    // 终止 ends an order that waits between batches; its other hosts are not touched.
+    let (_, out) = w.say("alice", "发布:shop");
+    let third = order_number(&out);
+    let (ok, out) = w.say("alice", &format!("终止:{third}"));
+    assert!(ok && out.contains("已终止"), "{out}");
+    let (_, out) = w.say("alice", &format!("发布单:{third}"));
+    assert!(out.contains("已终止") && out.contains("未执行"), "{out}");
+    assert_eq!(w.current(1), format!("releases/{second}"));
+    let (ok, out) = w.say("alice", &format!("继续:{third}"));
+    assert!(!ok && out.contains("不能继续"), "{out}");
 }
