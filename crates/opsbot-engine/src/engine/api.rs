@@ -32,11 +32,24 @@ pub enum VmAction {
     Shutdown,
     Reboot,
     Ping,
-    SetCpu { count: u32 },
-    SetMemory { gb: u32 },
-    AddDisk { gb: u32, datastore: Option<String> },
-    SetNetwork { network: String },
-    Rename { new_name: String },
+    SetCpu {
+        count: u32,
+    },
+    SetMemory {
+        gb: u32,
+    },
+    AddDisk {
+        gb: u32,
+        datastore: Option<String>,
+    },
+    SetNetwork {
+        network: String,
+    },
+    Rename {
+        new_name: String,
+    },
+    /// Deletes a powered-off VM with its disks; cannot be undone.
+    Delete,
 }
 
 impl VmAction {
@@ -61,6 +74,7 @@ impl VmAction {
                 Command::Vm(VmOperation::SetNetwork { vm, network })
             }
             VmAction::Rename { new_name } => Command::Vm(VmOperation::Rename { vm, new_name }),
+            VmAction::Delete => Command::Vm(VmOperation::Delete { vm }),
         }
     }
 }
