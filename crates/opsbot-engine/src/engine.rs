@@ -780,9 +780,7 @@ impl Engine {
         if asker.dry_run {
             return Some(Response::new(Status::NeedsConfirmation, summary));
         }
-        let asks = self.settings.confirm.contains(name)
-            || command::spec(name).is_some_and(|s| s.irreversible);
-        if !asks || confirmed || asker.msg.assume_yes {
+        if !self.confirms(name) || confirmed || asker.msg.assume_yes {
             return None;
         }
         sess.pending = Some(session::Pending {

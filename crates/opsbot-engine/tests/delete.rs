@@ -155,6 +155,9 @@ async fn deletion_is_confirmed_even_where_the_configuration_leaves_it_out() {
     let mut settings = EngineSettings::default();
     settings.confirm.clear();
     let h = harness_with(admin_policy(), settings, None).await;
+    let r = h.say(ADMIN, "帮助:删除").await;
+    assert!(r.text.contains("执行前需要回复 确认 或 y"), "{}", r.text);
+    assert!(r.text.contains("delete、destroy"), "{}", r.text);
     let r = h.say(ADMIN, "删除:web-04").await;
     assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
     let r = h.say(ADMIN, "n").await;

@@ -169,9 +169,11 @@ impl Engine {
         self.settings.zone
     }
 
-    /// Whether chat asks to confirm `command` (the web UI asks in a dialog then).
+    /// Whether chat asks to confirm `command` (the web UI asks in a dialog then): as
+    /// `[chat] confirm` says, and always for what cannot be undone.
     pub fn confirms(&self, command: &str) -> bool {
         self.settings.confirm.contains(command)
+            || command::spec(command).is_some_and(|s| s.irreversible)
     }
 
     /// Runs or plans a structured request; job output is recorded in the store (poll
