@@ -66,6 +66,10 @@ pub enum Done {
     /// A clone, powered on.
     Cloned(Cloned),
     Pinged(Pinged),
+    /// The VM and its disks are gone from the cluster; the pool drops it.
+    Deleted {
+        vm: String,
+    },
 }
 
 /// Why a reboot became a reset.
@@ -244,6 +248,12 @@ pub enum Rejection {
     },
     ShutdownNeedsTools {
         vm: String,
+    },
+    /// Deleting needs the VM powered off (vCenter refuses it otherwise); `power` is
+    /// the provider's power state name (`poweredOn`, `suspended`) when known.
+    DeleteNeedsPowerOff {
+        vm: String,
+        power: Option<String>,
     },
     ShutdownTimedOut {
         vm: String,
@@ -490,6 +500,8 @@ pub enum Step {
     Pinging {
         ip: String,
     },
+    /// Deleting the VM's files and disks.
+    Deleting,
     /// A cancellation was asked for, and the provider could not stop the operation
     /// (in its own words): it goes on.
     CancelRefused {

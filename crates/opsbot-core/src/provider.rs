@@ -58,6 +58,11 @@ pub enum VmOperation {
     Ping {
         vm: String,
     },
+    /// Deletes the VM and its disks (vCenter's Destroy_Task); refused unless it is
+    /// powered off, as vCenter refuses it. Cannot be undone.
+    Delete {
+        vm: String,
+    },
 }
 
 impl VmOperation {
@@ -73,7 +78,8 @@ impl VmOperation {
             | VmOperation::AddDisk { vm, .. }
             | VmOperation::SetNetwork { vm, .. }
             | VmOperation::Rename { vm, .. }
-            | VmOperation::Ping { vm } => vm,
+            | VmOperation::Ping { vm }
+            | VmOperation::Delete { vm } => vm,
             VmOperation::Clone { template, .. } => template,
         }
     }
@@ -86,6 +92,7 @@ impl VmOperation {
             VmOperation::Shutdown { .. } => VmOperation::Shutdown { vm },
             VmOperation::Reboot { .. } => VmOperation::Reboot { vm },
             VmOperation::Ping { .. } => VmOperation::Ping { vm },
+            VmOperation::Delete { .. } => VmOperation::Delete { vm },
             VmOperation::SetCpu { count, .. } => VmOperation::SetCpu { vm, count },
             VmOperation::SetMemory { gb, .. } => VmOperation::SetMemory { vm, gb },
             VmOperation::AddDisk { gb, datastore, .. } => {
@@ -111,7 +118,8 @@ impl VmOperation {
 }
 
 /// What an operation did, and the VM as it now is so the pool can be updated without
-/// a full sync.
+/// a full sync (`None` for a VM the operation deleted: [`Done::Deleted`] tells the
+/// pool to drop it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpOutcome {
     pub done: Done,

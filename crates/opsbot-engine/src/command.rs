@@ -23,6 +23,9 @@ pub struct CommandSpec {
     pub example: Option<&'static str>,
     /// Asks for confirmation before acting, unless configured otherwise.
     pub destructive: bool,
+    /// Cannot be undone: chat asks for confirmation even where `[chat] confirm` leaves
+    /// the command out (implies `destructive`).
+    pub irreversible: bool,
     /// Shown in `帮助`; conversation helpers (确认/取消/下一页) are not.
     pub listed: bool,
     /// The subsystem it needs: until that is registered, 帮助 lists it as not configured.
@@ -58,6 +61,7 @@ impl CommandSpec {
             summary,
             example: None,
             destructive: false,
+            irreversible: false,
             listed: true,
             requires: None,
             parse,
@@ -68,6 +72,12 @@ impl CommandSpec {
 
     pub(crate) const fn destructive(mut self) -> CommandSpec {
         self.destructive = true;
+        self
+    }
+
+    pub(crate) const fn irreversible(mut self) -> CommandSpec {
+        self.destructive = true;
+        self.irreversible = true;
         self
     }
 
@@ -104,6 +114,7 @@ impl fmt::Debug for CommandSpec {
             .field("aliases", &self.aliases)
             .field("usage", &self.usage)
             .field("destructive", &self.destructive)
+            .field("irreversible", &self.irreversible)
             .field("listed", &self.listed)
             .field("requires", &self.requires)
             .finish_non_exhaustive()
@@ -254,6 +265,7 @@ impl Command {
                 VmOperation::Rename { .. } => names::RENAME,
                 VmOperation::Ping { .. } => names::PING,
                 VmOperation::Clone { .. } => names::CLONE,
+                VmOperation::Delete { .. } => names::DELETE,
             },
             Command::Ping { .. } => names::PING,
             Command::Clone { .. } => names::CLONE,
@@ -325,7 +337,8 @@ impl fmt::Display for Command {
                 | VmOperation::PowerOff { vm }
                 | VmOperation::Shutdown { vm }
                 | VmOperation::Reboot { vm }
-                | VmOperation::Ping { vm } => write!(f, "{n}:{vm}"),
+                | VmOperation::Ping { vm }
+                | VmOperation::Delete { vm } => write!(f, "{n}:{vm}"),
                 VmOperation::SetCpu { vm, count } => write!(f, "{n}:{vm},{count}"),
                 VmOperation::SetMemory { vm, gb } => write!(f, "{n}:{vm},{gb}"),
                 VmOperation::AddDisk { vm, gb, datastore } => {
@@ -904,6 +917,11 @@ mod tests {
             parse("停机:web-01").unwrap(),
             Command::Vm(VmOperation::PowerOff { vm: vm() })
         );
+        for w in ["删除:web-01", "delete web-01", "Destroy:web-01"] {
+            let cmd = parse(w).unwrap();
+            assert_eq!(cmd, Command::Vm(VmOperation::Delete { vm: vm() }), "{w}");
+            assert_eq!(cmd.to_string(), "删除:web-01");
+        }
         for w in ["详情:web-01", "状态:web-01"] {
             assert_eq!(
                 parse(w).unwrap(),

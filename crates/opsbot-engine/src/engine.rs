@@ -782,7 +782,7 @@ impl Engine {
         if asker.dry_run {
             return Some(Response::new(Status::NeedsConfirmation, summary));
         }
-        if !self.settings.confirm.contains(name) || confirmed || asker.msg.assume_yes {
+        if !self.confirms(name) || confirmed || asker.msg.assume_yes {
             return None;
         }
         sess.pending = Some(session::Pending {

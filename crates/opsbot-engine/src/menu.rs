@@ -104,6 +104,7 @@ const VM_ACTIONS: &[(&str, Option<&str>, Option<VmAction>)] = &[
     ("更换网络", None, Some(VmAction::SetNet)),
     ("ping 检测", Some(names::PING), None),
     ("改名", None, Some(VmAction::Rename)),
+    ("删除(不可恢复)", Some(names::DELETE), None),
 ];
 
 const FOOTER: &str = "回复数字选择 · 返回 上一级 · 退出 结束";

@@ -506,6 +506,70 @@ async fn scopes_limit_what_a_user_sees_and_touches() {
 }
 
 #[tokio::test]
+async fn a_delete_action_removes_a_powered_off_vm_and_refuses_a_running_one() {
+    let w = World::start().await;
+    let admin = w.token("admin").await;
+    let vm = w.vm("datacenter=DC0&power=off&sort=name").await;
+    let (id, name) = (vm["id"].as_str().unwrap(), vm["name"].as_str().unwrap());
+    let path = format!("/api/v1/vms/sim/{id}/actions");
+    // 删除 is granted by its name: the operator (开机/关机) may not.
+    let (s, b) = w
+        .post(
+            &w.token("zhangsan").await,
+            &path,
+            json!({"action": "delete"}),
+        )
+        .await;
+    assert_error(s, &b, 403, "forbidden");
+    let (s, plan) = w
+        .post(
+            &admin,
+            &format!("{path}?dry_run=true"),
+            json!({"action": "delete"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{plan}");
+    assert_eq!(plan["command"], "删除");
+    assert_eq!(plan["destructive"], true);
+    let summary = plan["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(name) && summary.contains("不可恢复"),
+        "{plan}"
+    );
+    let (s, acc) = w.post(&admin, &path, json!({"action": "delete"})).await;
+    assert_eq!(s, 202, "{acc}");
+    let job = w.wait_job(&admin, acc["job"].as_i64().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let (s, b) = w.get(&admin, &format!("/api/v1/vms/sim/{id}")).await;
+    assert_error(s, &b, 404, "not_found");
+    let (_, changes) = w
+        .get(&admin, &format!("/api/v1/changes?kind=vm&object_id={id}"))
+        .await;
+    assert!(
+        changes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "removed"),
+        "{changes}"
+    );
+    // A running VM: refused before any job, and still there.
+    let on = w.vm("datacenter=DC0&power=on&sort=name").await;
+    let on_id = on["id"].as_str().unwrap();
+    let (s, b) = w
+        .post(
+            &admin,
+            &format!("/api/v1/vms/sim/{on_id}/actions"),
+            json!({"action": "delete"}),
+        )
+        .await;
+    assert_error(s, &b, 422, "invalid");
+    assert!(b["message"].as_str().unwrap().contains("请先关机"), "{b}");
+    let (s, _) = w.get(&admin, &format!("/api/v1/vms/sim/{on_id}")).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
 async fn a_power_off_is_a_job_through_the_engine_and_audited() {
     let w = World::start().await;
     let zhang = w.token("zhangsan").await;

@@ -915,6 +915,56 @@ async fn dialogs_start_empty_and_a_refusal_is_shown_on_the_same_page() {
 }
 
 #[tokio::test]
+async fn delete_is_offered_for_a_powered_off_vm_only_and_confirmed_in_its_dialog() {
+    let w = World::start().await;
+    let session = admin_session(&w).await;
+    let on = w.vm("datacenter=DC0&power=on").await;
+    let (_, html) = page(
+        &w,
+        &session,
+        &format!("/ui/vms/sim/{}", on["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(!html.contains("dlg-delete"), "not while it runs");
+    let vm = w.vm("datacenter=DC0&power=off").await;
+    let (id, name) = (vm["id"].as_str().unwrap(), vm["name"].as_str().unwrap());
+    let detail = format!("/ui/vms/sim/{id}");
+    let (_, html) = page(&w, &session, &detail).await;
+    let dialog = html
+        .split("id=\"dlg-delete\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a delete dialog: {html}"));
+    let dialog = dialog.split("</dialog>").next().unwrap();
+    assert!(
+        dialog.contains(&format!("删除虚拟机 {name}")) && dialog.contains("不可恢复"),
+        "{dialog}"
+    );
+    let csrf = csrf_in(&html);
+    let r = w
+        .http
+        .post(w.url(&format!("{detail}/act")))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str()), ("action", "delete")])
+        .send()
+        .await
+        .unwrap();
+    // On to the job's page.
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.ends_with("?back=/ui/vms"), "its page will be gone: {to}");
+    let job: i64 = to
+        .strip_prefix("/ui/jobs/")
+        .and_then(|j| j.split('?').next())
+        .and_then(|j| j.parse().ok())
+        .unwrap_or_else(|| panic!("a job page: {to}"));
+    let admin = w.token("admin").await;
+    let job = w.wait_job(&admin, job).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let (status, _) = w.get(&admin, &format!("/api/v1/vms/sim/{id}")).await;
+    assert_eq!(status, 404, "{name} is gone");
+}
+
+#[tokio::test]
 async fn a_clone_from_the_web_takes_chats_path_and_checks() {
     let w = World::start().await;
     let session = admin_session(&w).await;

@@ -417,6 +417,28 @@ pub(crate) async fn execute(
             cpu,
             memory_gb,
         } => clone(sim, template, name, *ip, *cpu, *memory_gb, progress).await,
+        VmOperation::Delete { vm } => {
+            sim.pause(600, progress).await?;
+            commit_cancel(progress)?;
+            sim.mutate(|s| {
+                let v = find_vm(s, &provider, vm)?;
+                require_not_template(v)?;
+                // vCenter's Destroy_Task answers InvalidPowerState for a running VM.
+                if v.power != PowerState::PoweredOff {
+                    return Err(reject(Rejection::DeleteNeedsPowerOff {
+                        vm: v.name.clone(),
+                        power: Some(v.power.as_str().to_string()),
+                    }));
+                }
+                let name = v.name.clone();
+                s.inventory.vms.retain(|v| &v.id != vm);
+                Ok(OpOutcome {
+                    done: Done::Deleted { vm: name },
+                    vm: None,
+                })
+            })
+            .await
+        }
     }
 }
 

@@ -535,6 +535,55 @@ async fn rename_and_duplicate_refusal() {
 }
 
 #[tokio::test]
+async fn delete_destroys_a_powered_off_vm_and_refuses_a_running_one() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let (on, off) = (env.id(VM0), env.id(VM1));
+    assert_eq!(env.vm(&on)["power"], "poweredOn");
+    assert_eq!(
+        env.rejected(VmOperation::Delete { vm: on.clone() }).await,
+        format!("{VM0} 未关机(当前开机),不能删除;请先关机: 关机:{VM0}")
+    );
+    assert_eq!(env.read(&["vms"])[VM0], on.as_str(), "still there");
+    // vCenter itself refuses too (InvalidPowerState), which the provider maps the same
+    // way should the VM start between its read and the task.
+    assert_eq!(env.call("Destroy_Task", &on)["state"], "error");
+    assert_eq!(env.read(&["vms"])[VM0], on.as_str());
+
+    assert_eq!(env.call("PowerOffVM_Task", &off)["state"], "success");
+    let notes = Notes::default();
+    let out = execute(
+        &env.client,
+        PROVIDER,
+        &env.guest,
+        &VmOperation::Delete { vm: off.clone() },
+        &notes,
+    )
+    .await
+    .unwrap();
+    assert_eq!(said(&out), format!("{VM1} 已删除(连同其磁盘,不可恢复)"));
+    assert!(out.vm.is_none(), "nothing to read back");
+    assert!(
+        notes
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, n)| n == "正在删除虚拟机文件和磁盘"),
+        "progress is reported"
+    );
+    let vms = env.read(&["vms"]);
+    assert!(vms.get(VM1).is_none(), "gone from the inventory: {vms}");
+    assert_eq!(vms[VM0], on.as_str());
+    // A second delete finds nothing.
+    match env.run(VmOperation::Delete { vm: off.clone() }).await {
+        Err(ProviderError::NotFound { id, .. }) => assert_eq!(id, off),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn clone_takes_the_subnet_of_its_ip_and_sysprep_for_windows() {
     let Some(mut env) = Env::start().await else {
         return;

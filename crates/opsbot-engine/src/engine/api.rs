@@ -32,11 +32,24 @@ pub enum VmAction {
     Shutdown,
     Reboot,
     Ping,
-    SetCpu { count: u32 },
-    SetMemory { gb: u32 },
-    AddDisk { gb: u32, datastore: Option<String> },
-    SetNetwork { network: String },
-    Rename { new_name: String },
+    SetCpu {
+        count: u32,
+    },
+    SetMemory {
+        gb: u32,
+    },
+    AddDisk {
+        gb: u32,
+        datastore: Option<String>,
+    },
+    SetNetwork {
+        network: String,
+    },
+    Rename {
+        new_name: String,
+    },
+    /// Deletes a powered-off VM with its disks; cannot be undone.
+    Delete,
 }
 
 impl VmAction {
@@ -61,6 +74,7 @@ impl VmAction {
                 Command::Vm(VmOperation::SetNetwork { vm, network })
             }
             VmAction::Rename { new_name } => Command::Vm(VmOperation::Rename { vm, new_name }),
+            VmAction::Delete => Command::Vm(VmOperation::Delete { vm }),
         }
     }
 }
@@ -155,9 +169,11 @@ impl Engine {
         self.settings.zone
     }
 
-    /// Whether chat asks to confirm `command` (the web UI asks in a dialog then).
+    /// Whether chat asks to confirm `command` (the web UI asks in a dialog then): as
+    /// `[chat] confirm` says, and always for what cannot be undone.
     pub fn confirms(&self, command: &str) -> bool {
         self.settings.confirm.contains(command)
+            || command::spec(command).is_some_and(|s| s.irreversible)
     }
 
     /// Runs or plans a structured request; job output is recorded in the store (poll

@@ -56,6 +56,7 @@ pub fn done(d: &Done) -> String {
         Done::Renamed { from, to } => format!("{from} 已改名为 {to}"),
         Done::Cloned(c) => cloned(c),
         Done::Pinged(p) => pinged(p),
+        Done::Deleted { vm } => format!("{vm} 已删除(连同其磁盘,不可恢复)"),
     }
 }
 
@@ -164,6 +165,13 @@ pub fn rejection(r: &Rejection) -> String {
         R::NotOn { vm } => format!("{vm} 没有开机"),
         R::ShutdownNeedsTools { vm } => {
             format!("{vm} 的 VMware Tools 未运行,无法关闭操作系统;可用 关机 强制断电")
+        }
+        R::DeleteNeedsPowerOff { vm, power } => {
+            let now = power.as_deref().map_or(String::new(), |p| {
+                let label = PowerState::parse(p).map_or(p, |s| s.label());
+                format!("(当前{label})")
+            });
+            format!("{vm} 未关机{now},不能删除;请先关机: 关机:{vm}")
         }
         R::ShutdownTimedOut { vm, secs } => format!(
             "{vm} 在 {secs} 秒内没有关机(客户机可能忽略了关机请求);可用 关机 强制断电"
@@ -376,6 +384,7 @@ pub fn step(s: &Step) -> String {
         Step::CustomizingGuest { ip } => format!("正在自定义客户机网络: IP {ip}"),
         Step::ResizingClone => "正在调整 CPU 和内存".into(),
         Step::Pinging { ip } => format!("正在 ping {ip}"),
+        Step::Deleting => "正在删除虚拟机文件和磁盘".into(),
         Step::CancelRefused { detail } => format!("未能取消({detail}),操作继续"),
     }
 }

@@ -483,11 +483,13 @@ const ACTIONS: &[(&str, &str)] = &[
     ("add_disk", "加盘"),
     ("set_network", "换网"),
     ("rename", "改名"),
+    // Offered only while the VM is off (the engine's plan refuses it otherwise).
+    ("delete", "删除"),
 ];
 
-/// The actions shown red: they stop the guest or cut it off the network. Red is
-/// kept for these so that it keeps meaning something.
-const INTERRUPTING: &[&str] = &["power_off", "shutdown", "reboot", "set_network"];
+/// The actions shown red: they stop the guest, cut it off the network or delete it.
+/// Red is kept for these so that it keeps meaning something.
+const INTERRUPTING: &[&str] = &["power_off", "shutdown", "reboot", "set_network", "delete"];
 
 /// The action a form asks for, with its argument parsed.
 fn action_from(key: &str, form: &HashMap<String, String>) -> Result<VmAction, String> {
@@ -507,6 +509,7 @@ fn action_from(key: &str, form: &HashMap<String, String>) -> Result<VmAction, St
         "shutdown" => VmAction::Shutdown,
         "reboot" => VmAction::Reboot,
         "ping" => VmAction::Ping,
+        "delete" => VmAction::Delete,
         "set_cpu" => VmAction::SetCpu {
             count: number("count", "CPU 数")?,
         },
@@ -765,6 +768,12 @@ pub async fn act(
         Ok(a) => a,
         Err(e) => return vm_page(&user, &provider, &id, Some(&e)).await,
     };
+    // A deleted VM has no page to return to: back to the list.
+    let back = if action == VmAction::Delete {
+        "/ui/vms".to_string()
+    } else {
+        format!("/ui/vms/{provider}/{id}")
+    };
     let request = Request::Vm {
         provider: provider.clone(),
         id: id.clone(),
@@ -774,7 +783,7 @@ pub async fn act(
         Ok(Acted::Started { job, .. }) => Redirect::to(&format!(
             "/ui/jobs/{}?back={}",
             job.0,
-            super::login::encode(&format!("/ui/vms/{provider}/{id}"))
+            super::login::encode(&back)
         ))
         .into_response(),
         Ok(Acted::Planned { summary, .. }) => message(&user, StatusCode::OK, "未执行", &summary),

@@ -1,5 +1,5 @@
-//! VM operations against vCenter (seed 000): power, resize, disks, network, rename, clone
-//! and ping, with vCenter's refusals turned into the same typed rejections the simulated
+//! VM operations against vCenter (seed 000): power, resize, disks, network, rename, clone,
+//! ping and delete, with vCenter's refusals turned into the same typed rejections the simulated
 //! provider gives (the engine words them).
 //!
 //! Every operation reads what it needs first, refuses what vCenter would refuse (or maps
@@ -7,6 +7,7 @@
 //! [`crate::inventory::vm`] so the pool can be updated without a full sync.
 
 mod clone;
+mod delete;
 mod hardware;
 mod network;
 mod ping;
@@ -66,6 +67,7 @@ pub async fn execute(
             clone::clone(&ctx, &req).await
         }
         VmOperation::Ping { vm } => ping::ping(&ctx, vm).await,
+        VmOperation::Delete { vm } => delete::delete(&ctx, vm).await,
     }
 }
 

@@ -151,7 +151,7 @@ fn command_help(engine: &Engine, asker: &Asker<'_>, topic: &str) -> Response {
     let _ = write!(
         text,
         "\n确认: {}",
-        if engine.settings.confirm.contains(name) {
+        if engine.confirms(name) {
             "执行前需要回复 确认 或 y"
         } else {
             "直接执行,不需要确认"

@@ -48,6 +48,7 @@ pub mod names {
     pub const PING: &str = "ping";
     pub const RENAME: &str = "改名";
     pub const CLONE: &str = "克隆";
+    pub const DELETE: &str = "删除";
     pub const SYNC: &str = "同步";
     pub const SCALE: &str = "扩容";
     pub const ALERTS: &str = "告警";
@@ -88,6 +89,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     vm::PING,
     vm::RENAME,
     vm::CLONE,
+    vm::DELETE,
     pool::SYNC,
     planned::SCALE,
     alerts::ALERTS,

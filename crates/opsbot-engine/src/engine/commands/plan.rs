@@ -155,6 +155,14 @@ pub(super) fn check(pool: &PoolView, vm: &Vm, op: VmOperation) -> Result<VmOpera
                 datastore,
             })
         }
+        // vCenter destroys only a VM that is off; said before the prompt, with the
+        // command that gets it there.
+        VmOperation::Delete { .. } if vm.power != PowerState::PoweredOff => {
+            Err(refuse(Rejection::DeleteNeedsPowerOff {
+                vm: vm.name.clone(),
+                power: Some(vm.power.as_str().to_string()),
+            }))
+        }
         op => Ok(op),
     }
 }

@@ -1,4 +1,4 @@
-//! Operations on one VM (开机 … 改名, ping) and 克隆: resolved in the asker's view,
+//! Operations on one VM (开机 … 改名, ping, 删除) and 克隆: resolved in the asker's view,
 //! checked against their scopes and the pool, confirmed where configured, then run as
 //! a job through the VM's provider. Only here is a `Command` turned into a
 //! `VmOperation`.
@@ -197,6 +197,16 @@ pub const CLONE: CommandSpec = on_vm(
 .destructive()
 .checks(check_clone)
 .example("克隆:2,工具柜管理系统,192.168.2.182");
+
+pub const DELETE: CommandSpec = on_vm(
+    names::DELETE,
+    &["delete", "destroy"],
+    "删除:虚拟机",
+    "删除已关机的虚拟机及其磁盘(不可恢复)",
+    |a| Ok(Command::Vm(VmOperation::Delete { vm: one_vm(a)? })),
+)
+.irreversible()
+.example("删除:web-04");
 
 fn check_clone(f: &Fields, cmd: &Command) -> Result<(), ParseError> {
     let Command::Clone {
@@ -415,6 +425,13 @@ async fn vm_op(
             ),
         ));
     }
+    if vm.template && name == names::DELETE {
+        // Templates are what 克隆 copies: their lifecycle is the cluster admin's.
+        return Ok(invalid(format!(
+            "{} 是模板,不能删除;模板请在 vCenter 中管理",
+            vm.name
+        )));
+    }
     if vm.template && name != names::PING {
         return Ok(invalid(format!(
             "{} 是模板,不能{name};克隆请用 克隆:模板号,名称,IP",
@@ -463,6 +480,7 @@ async fn confirm_or_start(
     };
     let store = engine.store.clone();
     let source = asker.source();
+    let provider_name = provider.clone();
     let can_stop = p.can_cancel(&op);
     engine
         .start_job(asker, cx.sink, name, summary, can_stop, move |progress| {
@@ -485,6 +503,14 @@ async fn confirm_or_start(
                     }
                 };
                 let message = render::provider::done(&outcome.done);
+                if let opsbot_core::Done::Deleted { .. } = outcome.done {
+                    // Gone from the cluster: gone from the pool now, recorded in the
+                    // change history as a removal, not at the next sync.
+                    store
+                        .apply_vm_delta(&provider_name, &[], &[op.target().to_string()], &source)
+                        .await
+                        .map_err(|e| format!("{message};但资源池更新失败: {e}(发送 同步 修复)"))?;
+                }
                 if let Some(vm) = &outcome.vm {
                     store
                         .upsert_vm(vm, &source)
@@ -570,6 +596,17 @@ fn describe(op: &VmOperation, vm: &Vm) -> String {
         VmOperation::Rename { new_name, .. } => format!("改名 {at} → {new_name}"),
         VmOperation::Ping { .. } => format!("ping {}", vm.name),
         VmOperation::Clone { name, ip, .. } => format!("克隆 {name} IP {ip}"),
+        VmOperation::Delete { .. } => format!(
+            "删除虚拟机 {}({},位置 {}/{},当前{})及其全部磁盘,删除后不可恢复",
+            vm.name,
+            vm.ips
+                .first()
+                .or(vm.guest_ip.as_ref())
+                .map_or("无已知 IP".to_string(), |ip| format!("IP {ip}")),
+            vm.datacenter,
+            vm.cluster,
+            vm.power.label()
+        ),
     }
 }
 

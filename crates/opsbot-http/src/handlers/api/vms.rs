@@ -278,6 +278,8 @@ pub enum ActionBody {
     SetNetwork { network: String },
     /// 改名
     Rename { new_name: String },
+    /// 删除 (a powered-off VM with its disks; cannot be undone)
+    Delete {},
 }
 
 impl From<ActionBody> for VmAction {
@@ -293,6 +295,7 @@ impl From<ActionBody> for VmAction {
             ActionBody::AddDisk { gb, datastore } => VmAction::AddDisk { gb, datastore },
             ActionBody::SetNetwork { network } => VmAction::SetNetwork { network },
             ActionBody::Rename { new_name } => VmAction::Rename { new_name },
+            ActionBody::Delete {} => VmAction::Delete,
         }
     }
 }
