@@ -528,6 +528,16 @@ ssh_wait = "30s"
     assert!(out.contains("关机"), "{out}");
     let log = std::fs::read_to_string(&events).unwrap();
     assert_eq!(log, format!("out {} {}\nin {}\n", a[1], a[2], a[2]));
+    // The second confirmation deletes the VM: its prompt, then gone from the pool.
+    let (_, out) = ask("删除:shop-2", false);
+    assert!(
+        out.contains("即将执行: 删除虚拟机 shop-2") && out.contains("不可恢复"),
+        "{out}"
+    );
+    let (ok, out) = say("删除:shop-2");
+    assert!(ok && out.contains("shop-2 已删除"), "{out}");
+    let (_, out) = say("查:shop-2");
+    assert!(!out.contains(&a[2]), "{out}");
     // Only hosts 扩容 added can leave: one is left.
     let (ok, out) = say("缩容:shop,2");
     assert!(!ok && out.contains("只有 1 台"), "{out}");
