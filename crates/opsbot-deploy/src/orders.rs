@@ -696,24 +696,9 @@ impl Deploys {
             )));
         }
         if !running {
-            for h in self.store.host_runs(id).await.map_err(store_err)? {
-                if matches!(
-                    HostState::parse(&h.state),
-                    Some(HostState::Pending | HostState::Interrupted)
-                ) {
-                    let _ = self
-                        .store
-                        .host_update(
-                            id,
-                            &h.host,
-                            &opsbot_store::deploy::HostPatch {
-                                state: Some(HostState::Skipped.as_str().into()),
-                                ..Default::default()
-                            },
-                        )
-                        .await;
-                }
-            }
+            crate::release::skip_pending(self.store.as_ref(), id)
+                .await
+                .map_err(store_err)?;
             return Ok(Next::Said(format!("⏹ 发布单 #{id} 已终止")));
         }
         Ok(Next::Said(format!(

@@ -372,25 +372,7 @@ impl Run {
     }
 
     async fn skip_rest(&self) -> opsbot_store::Result<()> {
-        for h in self.d.store.host_runs(self.order.id).await? {
-            if matches!(
-                HostState::parse(&h.state),
-                Some(HostState::Pending | HostState::Interrupted)
-            ) {
-                self.d
-                    .store
-                    .host_update(
-                        self.order.id,
-                        &h.host,
-                        &HostPatch {
-                            state: Some(HostState::Skipped.as_str().into()),
-                            ..HostPatch::default()
-                        },
-                    )
-                    .await?;
-            }
-        }
-        Ok(())
+        skip_pending(self.d.store.as_ref(), self.order.id).await
     }
 
     /// The final state from the hosts, written once; the summary names failed hosts.
@@ -829,6 +811,27 @@ impl Run {
         }
         Err(HostError::Unhealthy(last))
     }
+}
+
+/// The hosts of `order` not reached (pending or interrupted) read 未执行: the order
+/// stopped before them.
+pub(crate) async fn skip_pending(
+    store: &dyn opsbot_store::deploy::DeployStore,
+    order: i64,
+) -> opsbot_store::Result<()> {
+    for h in store.host_runs(order).await? {
+        if matches!(
+            HostState::parse(&h.state),
+            Some(HostState::Pending | HostState::Interrupted)
+        ) {
+            let patch = HostPatch {
+                state: Some(HostState::Skipped.as_str().into()),
+                ..HostPatch::default()
+            };
+            store.host_update(order, &h.host, &patch).await?;
+        }
+    }
+    Ok(())
 }
 
 /// How SSH reaches the hosts of `p`.
