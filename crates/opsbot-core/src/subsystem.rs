@@ -19,7 +19,8 @@ pub enum Feature {
     Alerts,
     /// Kubernetes workloads: 扩容 (not in this build).
     Kubernetes,
-    /// Deploys: 发布, 回滚, 批准 (not in this build).
+    /// Deploys' planned commands; the deploy subsystem (`opsbot-deploy`) replaces them
+    /// with its own, so nothing requires this once it is registered.
     Deploys,
 }
 
