@@ -36,6 +36,12 @@ pub enum MenuNode {
     CloneInput {
         number: u32,
     },
+    /// The deploy commands (seed 003).
+    Deploys,
+    /// Asks for the arguments of deploy command `DEPLOY_ACTIONS[index]`.
+    DeployInput {
+        index: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +96,22 @@ const ROOT: &[(&str, Option<&str>)] = &[
     ("克隆虚拟机", None),
     ("同步资源池", Some(names::SYNC)),
     ("我的任务", Some(names::JOBS)),
+    ("发布管理", None),
+];
+
+/// The deploy subsystem's commands (`opsbot-deploy`), by their canonical names, and
+/// what to type for those that take arguments.
+const DEPLOY_ACTIONS: &[(&str, &str, Option<&str>)] = &[
+    ("项目列表", "项目", None),
+    ("发布单列表", "发布单", None),
+    ("构建项目", "构建", Some("项目[,分支|tag|commit]")),
+    ("发布项目", "发布", Some("项目[,构建号][,主机…]")),
+    ("批准发布单", "批准", Some("发布单号")),
+    ("驳回发布单", "驳回", Some("发布单号,原因")),
+    ("回滚项目", "回滚", Some("项目[,版本]")),
+    ("发布日志", "日志", Some("发布单号[,主机]")),
+    ("扩容项目", "扩容", Some("项目,台数")),
+    ("缩容项目", "缩容", Some("项目,台数")),
 ];
 
 const VM_ACTIONS: &[(&str, Option<&str>, Option<VmAction>)] = &[
@@ -114,7 +136,10 @@ impl MenuNode {
     pub fn wants_input(&self) -> bool {
         matches!(
             self,
-            MenuNode::VmSearch | MenuNode::VmInput { .. } | MenuNode::CloneInput { .. }
+            MenuNode::VmSearch
+                | MenuNode::VmInput { .. }
+                | MenuNode::CloneInput { .. }
+                | MenuNode::DeployInput { .. }
         )
     }
 
@@ -184,6 +209,21 @@ impl MenuNode {
                     "【克隆 · 模板 {number}】请输入 名称,IP[,CPU,内存GiB]\n例: 工具柜管理系统,192.168.2.182\n返回 上一级 · 退出 结束"
                 );
             }
+            MenuNode::Deploys => {
+                out.push_str("【发布管理】请选择");
+                for (i, (label, _, _)) in DEPLOY_ACTIONS.iter().enumerate() {
+                    let _ = write!(out, "\n{i} {label}");
+                }
+                let _ = write!(out, "\n{FOOTER}");
+            }
+            MenuNode::DeployInput { index } => {
+                let (label, _, input) = DEPLOY_ACTIONS[*index % DEPLOY_ACTIONS.len()];
+                let _ = write!(
+                    out,
+                    "【{label}】请输入 {}\n返回 上一级 · 退出 结束",
+                    input.unwrap_or("")
+                );
+            }
         }
         out
     }
@@ -211,6 +251,10 @@ impl MenuNode {
                 MenuNode::CloneInput { number } => {
                     MenuStep::Run(format!("{}:{number},{answer}", names::CLONE))
                 }
+                MenuNode::DeployInput { index } => {
+                    let (_, cmd, _) = DEPLOY_ACTIONS[*index % DEPLOY_ACTIONS.len()];
+                    MenuStep::Run(format!("{cmd}:{answer}"))
+                }
                 _ => unreachable!("only input nodes reach here"),
             };
         }
@@ -227,8 +271,14 @@ impl MenuNode {
             MenuNode::Root => match ROOT.get(choice) {
                 Some((_, Some(cmd))) => MenuStep::Run((*cmd).to_string()),
                 Some(_) if choice == 1 => MenuStep::Enter(MenuNode::VmSearch),
+                Some(("发布管理", _)) => MenuStep::Enter(MenuNode::Deploys),
                 Some(_) => MenuStep::Enter(MenuNode::Templates),
                 None => out_of_range(ROOT.len()),
+            },
+            MenuNode::Deploys => match DEPLOY_ACTIONS.get(choice) {
+                Some((_, cmd, None)) => MenuStep::Run((*cmd).to_string()),
+                Some(_) => MenuStep::Enter(MenuNode::DeployInput { index: choice }),
+                None => out_of_range(DEPLOY_ACTIONS.len()),
             },
             MenuNode::VmMatches { keyword } => {
                 let hits = matches(pool, keyword, visible);
@@ -278,9 +328,10 @@ impl MenuNode {
 pub fn after_leaf(stack: &mut Vec<MenuNode>, node: &MenuNode) {
     match node {
         MenuNode::VmActions { .. } => {}
-        MenuNode::VmInput { .. } => {
+        MenuNode::VmInput { .. } | MenuNode::DeployInput { .. } => {
             stack.pop();
         }
+        MenuNode::Deploys => {}
         _ => stack.truncate(1),
     }
 }
@@ -295,6 +346,10 @@ impl MenuNode {
             MenuNode::VmInput { vm, action } => format!("【{vm} · {}】", action.command()),
             MenuNode::Templates => "【克隆虚拟机】模板列表".into(),
             MenuNode::CloneInput { number } => format!("【克隆 · 模板 {number}】"),
+            MenuNode::Deploys => "【发布管理】".into(),
+            MenuNode::DeployInput { index } => {
+                format!("【{}】", DEPLOY_ACTIONS[*index % DEPLOY_ACTIONS.len()].0)
+            }
         }
     }
 

@@ -517,6 +517,9 @@ ssh_wait = "30s"
     );
     let (_, out) = say("项目");
     assert!(out.contains("3 台已部署"), "{out}");
+    // The numeric menu reaches the same commands (8 发布管理 → 0 项目列表).
+    let (_, menu) = say("8-0");
+    assert!(menu.contains("3 台已部署"), "{menu}");
 
     // In by one: the newest leaves the upstream and the project, its VM is off.
     let (ok, out) = say("缩容:shop,1");
