@@ -577,3 +577,61 @@ async fn the_release_pages_show_hosts_and_act_with_csrf() {
     let (s, _) = page("/ui/releases/999999".into()).await;
     assert_eq!(s, 404);
 }
+
+/// An order not approved within `[deploy] approval_expiry` cannot be approved or
+/// rejected any more: the first try marks it 已过期 and says to ask again.
+#[tokio::test]
+async fn an_expired_order_is_neither_approved_nor_rejected() {
+    let w = World::start().await;
+    // Its approval window ended a minute ago.
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let expired = w
+        .store
+        .order_create(&opsbot_store::deploy::NewOrder {
+            project: "shop".into(),
+            kind: "release".into(),
+            build: None,
+            version: None,
+            state: "待审批".into(),
+            user: "zhangsan".into(),
+            channel: "api".into(),
+            chat: None,
+            batches: 1,
+            plan: String::new(),
+            expires_at: Some(past),
+            hosts: vec![opsbot_store::deploy::NewHostRun {
+                host: "web-01".into(),
+                address: "127.0.0.1".into(),
+                batch: 0,
+            }],
+        })
+        .await
+        .unwrap();
+    let lead = w.token("lisi").await;
+    let (s, e) = w
+        .post(
+            &lead,
+            &format!("/api/v1/releases/{expired}/approve"),
+            json!({}),
+        )
+        .await;
+    assert!(s == 409 || s == 422, "{s} {e}");
+    assert!(
+        e["message"].as_str().unwrap_or("").contains("已过期"),
+        "{e}"
+    );
+    let o = w.store.order_get(expired).await.unwrap().unwrap();
+    assert_eq!((o.state.as_str(), o.approver), ("已过期", None));
+    let (s, e) = w
+        .post(
+            &lead,
+            &format!("/api/v1/releases/{expired}/reject"),
+            json!({"reason": "迟了"}),
+        )
+        .await;
+    assert!(s == 409 || s == 422, "{s} {e}");
+    assert!(
+        e["message"].as_str().unwrap_or("").contains("已过期"),
+        "{e}"
+    );
+}
