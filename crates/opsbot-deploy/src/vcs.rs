@@ -108,24 +108,17 @@ fn check_reference(r: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`: a URL may carry a
-/// password, which must never reach a log or an error.
+/// `scheme://userinfo@host/…` → `scheme://***@host/…`: a repository URL may carry a
+/// password, or a token as its user name (`https://ghp_…@github.com/…`), and neither
+/// may reach a log, an error or the API. The one redactor for repository URLs.
 pub fn redact(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
+    let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let rest = &url[start..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => {
-            format!(
-                "{}{}:***{}",
-                &url[..start],
-                &authority[..colon],
-                &url[start + at..]
-            )
-        }
-        _ => url.to_string(),
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+        None => url.to_string(),
     }
 }
 
@@ -530,8 +523,13 @@ mod tests {
     fn passwords_never_show() {
         assert_eq!(
             redact("https://ci:tok3n@git.example/a.git"),
-            "https://ci:***@git.example/a.git"
+            "https://***@git.example/a.git"
         );
+        assert_eq!(
+            redact("https://ghp_tok3n@github.com/o/a.git"),
+            "https://***@github.com/o/a.git"
+        );
+        assert_eq!(redact("/srv/git/shop"), "/srv/git/shop");
         assert_eq!(redact("svn://host/repo"), "svn://host/repo");
     }
 

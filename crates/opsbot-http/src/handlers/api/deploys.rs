@@ -96,23 +96,6 @@ fn refused(r: Refused) -> ApiError {
     }
 }
 
-/// A repository address without the user and password it may carry.
-pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => url.to_string(),
-            }
-        }
-        None => url.to_string(),
-    }
-}
-
 /// A project as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectDto {
@@ -483,7 +466,7 @@ pub async fn project_dto(d: &Deploys, p: &Project) -> ApiResult<ProjectDto> {
     Ok(ProjectDto {
         name: p.name.clone(),
         repo_kind: format!("{:?}", p.repo.kind).to_lowercase(),
-        repo_url: redact_url(&p.repo.url),
+        repo_url: opsbot_deploy::vcs::redact(&p.repo.url),
         branch: p.repo.branch.clone(),
         hosts: p.hosts.clone(),
         approval_required: p.approval.required,
@@ -1145,6 +1128,7 @@ mod tests {
 
     #[test]
     fn credentials_in_a_repository_address_are_hidden() {
+        let redact_url = opsbot_deploy::vcs::redact;
         assert_eq!(
             redact_url("https://bob:s3cret@git.example.com/shop.git"),
             "https://***@git.example.com/shop.git"
