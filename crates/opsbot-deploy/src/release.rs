@@ -336,26 +336,14 @@ impl Run {
     }
 
     async fn paused(&self, next: i32, batches: i32) -> Ended {
+        // 暂停 was written by whoever paused it (or by the manual strategy, which also
+        // let go of the order); this run lets go of it here.
         let _ = self
             .d
             .store
             .order_update(
                 self.order.id,
                 &self.d.owner,
-                &OrderPatch {
-                    owner: Some(None),
-                    ..OrderPatch::default()
-                },
-            )
-            .await;
-        // Whoever paused it (or the manual strategy) left it 暂停 without an owner.
-        let _ = self
-            .d
-            .store
-            .order_transition(
-                self.order.id,
-                &[OrderState::Paused.as_str()],
-                OrderState::Paused.as_str(),
                 &OrderPatch {
                     owner: Some(None),
                     ..OrderPatch::default()
