@@ -379,12 +379,20 @@ impl Run {
         } else {
             OrderState::PartlyFailed
         };
+        // 终止 of a running order wrote 已终止 already; its end (no owner, the time it
+        // finished) is written here, once its last host is done. Any other end is
+        // written only over 发布中 / 暂停, never over an abort.
+        let from: &[&str] = if aborted {
+            &[OrderState::Aborted.as_str()]
+        } else {
+            &[OrderState::Running.as_str(), OrderState::Paused.as_str()]
+        };
         let _ = self
             .d
             .store
             .order_transition(
                 id,
-                &[OrderState::Running.as_str(), OrderState::Paused.as_str()],
+                from,
                 state.as_str(),
                 &OrderPatch {
                     owner: Some(None),
