@@ -246,22 +246,7 @@ impl Deploys {
         if let Err(e) = self.store.builds_interrupt(before).await {
             tracing::warn!(error = %e, "could not mark interrupted builds");
         }
-        let stale =
-            chrono::Utc::now() - chrono::Duration::from_std(self.stale_after()).unwrap_or_default();
-        let orphans = match self
-            .store
-            .orders_orphaned(&[OrderState::Running.as_str()], &self.owner, stale)
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not look for interrupted orders");
-                return;
-            }
-        };
-        for order in orphans {
-            crate::release::interrupt(self, &order).await;
-        }
+        self.interrupt_stale().await;
     }
 
     /// Keeps this process's orders alive in the store and finds other instances' dead
@@ -282,7 +267,7 @@ impl Deploys {
                 }
                 n += 1;
                 if n.is_multiple_of(3) {
-                    d.recover_others().await;
+                    d.interrupt_stale().await;
                 }
             }
         })
@@ -299,18 +284,25 @@ impl Deploys {
         (self.cfg.stale_after() / 6).max(Duration::from_millis(200))
     }
 
-    async fn recover_others(self: &Arc<Self>) {
+    /// Marks 已中断 the running orders whose instance stopped refreshing them (this
+    /// process's own orders are never stale: its owner id is new at every start).
+    async fn interrupt_stale(self: &Arc<Self>) {
         let stale =
             chrono::Utc::now() - chrono::Duration::from_std(self.stale_after()).unwrap_or_default();
-        // An owner nobody uses: only stale heartbeats match.
-        if let Ok(orphans) = self
+        // No instance has the empty owner: only stale heartbeats match.
+        let orphans = match self
             .store
-            .orders_orphaned(&[OrderState::Running.as_str()], "\u{0}none", stale)
+            .orders_orphaned(&[OrderState::Running.as_str()], "", stale)
             .await
         {
-            for order in orphans {
-                crate::release::interrupt(self, &order).await;
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for interrupted orders");
+                return;
             }
+        };
+        for order in orphans {
+            crate::release::interrupt(self, &order).await;
         }
     }
 }
