@@ -126,12 +126,7 @@ pub fn notice(d: &Delivery, text: &str) -> Notice {
 /// The outbox items carrying `text` to `d`: one, whole; the delivering channel splits
 /// it to its platform's size limit.
 pub fn outbox_items(d: &Delivery, text: &str) -> Vec<NewOutbox> {
-    let notice = notice(d, text);
-    vec![NewOutbox {
-        target: notice.target_json(),
-        body: notice.body_json(),
-        channel: notice.channel,
-    }]
+    vec![NewOutbox::from(&notice(d, text))]
 }
 
 /// `12-01 10:20:00` in the gateway's zone.

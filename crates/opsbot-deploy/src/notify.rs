@@ -92,14 +92,18 @@ pub fn approvers(project: &Project, approvers: Vec<String>, text: &str) -> Optio
 
 /// Queues the notices; a store that refuses is logged, never fatal to the release.
 pub async fn send(outbox: &dyn OutboxStore, project: &Project, order: &OrderRecord, text: &str) {
-    for n in notices(project, order, text) {
-        let item = NewOutbox {
-            target: n.target_json(),
-            body: n.body_json(),
-            channel: n.channel,
-        };
-        if let Err(e) = outbox.outbox_push(&item).await {
-            tracing::warn!(order = order.id, error = %e, "could not queue a deploy notice");
+    queue(outbox, order.id, notices(project, order, text)).await;
+}
+
+/// Writes `notices` for order `order` to the outbox, each whole.
+pub async fn queue(
+    outbox: &dyn OutboxStore,
+    order: i64,
+    notices: impl IntoIterator<Item = Notice>,
+) {
+    for n in notices {
+        if let Err(e) = outbox.outbox_push(&NewOutbox::from(&n)).await {
+            tracing::warn!(order, error = %e, "could not queue a deploy notice");
         }
     }
 }

@@ -466,16 +466,8 @@ impl Deploys {
         let Some(op) = self.operator() else { return };
         let mut users = op.members_of(&p.approval.approvers);
         users.retain(|u| u != &order.user && !p.notify.users.contains(u));
-        if let Some(n) = crate::notify::approvers(p, users, text) {
-            let item = opsbot_store::NewOutbox {
-                target: n.target_json(),
-                body: n.body_json(),
-                channel: n.channel,
-            };
-            if let Err(e) = self.outbox.outbox_push(&item).await {
-                tracing::warn!(order = order.id, error = %e, "could not queue the approval request");
-            }
-        }
+        let ask = crate::notify::approvers(p, users, text);
+        crate::notify::queue(self.outbox.as_ref(), order.id, ask).await;
     }
 
     /// 批准:单号.

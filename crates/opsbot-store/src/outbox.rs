@@ -17,6 +17,17 @@ pub struct NewOutbox {
     pub body: String,
 }
 
+impl From<&opsbot_core::Notice> for NewOutbox {
+    /// The stored form of a platform-neutral message, whoever queues it.
+    fn from(notice: &opsbot_core::Notice) -> Self {
+        NewOutbox {
+            channel: notice.channel.clone(),
+            target: notice.target_json(),
+            body: notice.body_json(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxState {
     Pending,

@@ -35,9 +35,5 @@ pub(crate) fn items(channel: &str, target: &Target, text: &str) -> Vec<NewOutbox
 
 /// The stored form of `notice`.
 pub(crate) fn outbox_item(notice: &Notice) -> NewOutbox {
-    NewOutbox {
-        channel: notice.channel.clone(),
-        target: notice.target_json(),
-        body: notice.body_json(),
-    }
+    NewOutbox::from(notice)
 }
