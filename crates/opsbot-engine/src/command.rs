@@ -726,14 +726,7 @@ pub fn parse_in(text: &str, sets: &[Arc<dyn ChatCommands>]) -> Result<Command, P
     }
     let (word, args) = split(&text);
     if let Some((set, decl)) = subsystem_spec(sets, &word) {
-        let usage = |problem: String| ParseError::Usage {
-            command: decl.name,
-            usage: decl.usage,
-            problem,
-        };
-        count(&args, decl.args.0, decl.args.1).map_err(usage)?;
-        set.check(decl, &args).map_err(usage)?;
-        return Ok(Command::Subsystem { spec: decl, args });
+        return subsystem_command(set.as_ref(), decl, args);
     }
     let spec = spec(&word).ok_or_else(|| ParseError::Unknown {
         word: word.chars().take(20).collect(),
@@ -750,6 +743,23 @@ pub fn parse_in(text: &str, sets: &[Arc<dyn ChatCommands>]) -> Result<Command, P
         },
         ok => ok,
     }
+}
+
+/// A registered subsystem's command with `args`, checked as typed ones are: their
+/// count, none empty, then the subsystem's own checks; the error carries the usage.
+pub(crate) fn subsystem_command(
+    set: &dyn ChatCommands,
+    decl: &'static ChatCommand,
+    args: Vec<String>,
+) -> Result<Command, ParseError> {
+    let usage = |problem: String| ParseError::Usage {
+        command: decl.name,
+        usage: decl.usage,
+        problem,
+    };
+    count(&args, decl.args.0, decl.args.1).map_err(usage)?;
+    set.check(decl, &args).map_err(usage)?;
+    Ok(Command::Subsystem { spec: decl, args })
 }
 
 /// The single argument split at blanks, when there is one argument holding blanks.

@@ -308,15 +308,10 @@ impl Engine {
         else {
             return Err(Refusal::NotFound(format!("没有命令「{name}」")));
         };
-        let (lo, hi) = spec.args;
-        if args.len() < lo || args.len() > hi || args.iter().any(|a| a.trim().is_empty()) {
-            return Err(Refusal::Invalid(format!("参数不对。用法: {}", spec.usage)));
-        }
+        // The same checks as the typed `name:args`, with the same words.
         let args: Vec<String> = args.into_iter().map(|a| a.trim().to_string()).collect();
-        if let Err(e) = set.check(spec, &args) {
-            return Err(Refusal::Invalid(format!("{e}。用法: {}", spec.usage)));
-        }
-        let cmd = Command::Subsystem { spec, args };
+        let cmd = command::subsystem_command(set.as_ref(), spec, args)
+            .map_err(|e| Refusal::Invalid(e.to_string()))?;
         let msg = Incoming {
             channel: caller.channel.clone(),
             user: caller.user.clone(),
