@@ -689,8 +689,10 @@ impl Run {
             log.line(&format!("版本 #{v} 已在主机上,直接切换"));
         }
         let env = self.host_env(h);
-        for cmd in &self.project.hooks.before_host {
+        if !self.project.hooks.before_host.is_empty() {
             self.step(h, "before_host").await;
+        }
+        for cmd in &self.project.hooks.before_host {
             remote::hook(s, &layout, v, "before_host", cmd, &env, hook_timeout, log)
                 .await
                 .map_err(fail("before_host"))?;
@@ -700,21 +702,13 @@ impl Run {
             .await
             .map_err(fail("switch"))?;
         log.line(&format!("current → releases/{v}"));
-        let after = |s: &'static str| s;
         let mut outcome: Result<(), (&'static str, HostError)> = Ok(());
-        for cmd in &self.project.hooks.after_host {
+        if !self.project.hooks.after_host.is_empty() {
             self.step(h, "after_host").await;
-            if let Err(e) = remote::hook(
-                s,
-                &layout,
-                v,
-                after("after_host"),
-                cmd,
-                &env,
-                hook_timeout,
-                log,
-            )
-            .await
+        }
+        for cmd in &self.project.hooks.after_host {
+            if let Err(e) =
+                remote::hook(s, &layout, v, "after_host", cmd, &env, hook_timeout, log).await
             {
                 outcome = Err(("after_host", HostError::Step(e)));
                 break;
