@@ -427,7 +427,8 @@ fn is_root() -> bool {
     })
 }
 
-fn keygen(path: &Path) {
+/// A fresh ed25519 key pair without a passphrase at `path` (and `path.pub`).
+pub fn keygen(path: &Path) {
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "opsbot-test", "-f"])
         .arg(path)

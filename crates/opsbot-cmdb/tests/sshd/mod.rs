@@ -28,16 +28,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh ed25519 key pair at `path` (and `path.pub`).
-pub fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "opsbot-test", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen (openssh-client) is needed")
-        .success();
-    assert!(ok, "ssh-keygen failed");
-}
+pub use opsbot_testkit::hosts::keygen;
 
 /// `[127.0.0.1]:port <type> <key>` for the public key file `pubkey`.
 pub fn known_hosts_line(port: u16, pubkey: &Path) -> String {
