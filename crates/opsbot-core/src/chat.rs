@@ -123,14 +123,6 @@ impl std::fmt::Debug for Answer {
 }
 
 impl Answer {
-    /// The reply text, for the kinds that have one now.
-    pub fn text(&self) -> &str {
-        match self {
-            Answer::Done(t) | Answer::Invalid(t) | Answer::Failed(t) => t,
-            Answer::Job { summary, .. } => summary,
-        }
-    }
-
     /// Long work, as an answer.
     pub fn job<F, Fut>(summary: impl Into<String>, work: F) -> Answer
     where

@@ -63,7 +63,7 @@ impl Deploys {
     pub async fn run_build(
         self: Arc<Self>,
         id: i64,
-        report: Option<Arc<dyn JobReport>>,
+        report: Arc<dyn JobReport>,
     ) -> Result<String, String> {
         let rec = match self.store.build_get(id).await {
             Ok(Some(b)) => b,
@@ -75,9 +75,7 @@ impl Deploys {
         };
         let previous = self.store.build_latest(&p.name).await.ok().flatten();
         let log = StoreLog::build(self.store.clone(), id);
-        if let Some(r) = &report {
-            r.note(5, format!("拉取 {} 代码", p.name));
-        }
+        report.note(5, format!("拉取 {} 代码", p.name));
         let work_root = PathBuf::from(&self.cfg.data_dir).join("work");
         let req = BuildRequest {
             project: &p,
@@ -126,17 +124,5 @@ impl Deploys {
                 ))
             }
         }
-    }
-
-    /// The text of a build for chat: its state, revision, artefact and change log.
-    pub async fn build_text(&self, caller: &dyn Requester, id: i64) -> Result<String, Refused> {
-        let b = self
-            .store
-            .build_get(id)
-            .await
-            .map_err(store_err)?
-            .filter(|b| caller.may_at(names::BUILD, &crate::deploys::scope(&b.project)))
-            .ok_or_else(|| Refused::Invalid(format!("没有构建 #{id}")))?;
-        Ok(crate::render::build_record(&b, &self.zone))
     }
 }

@@ -255,7 +255,7 @@ impl ChatCommands for DeployCommands {
                 Ok(acc) => {
                     let d = d.clone();
                     let id = acc.build;
-                    Answer::job(acc.summary, move |report| d.run_build(id, Some(report)))
+                    Answer::job(acc.summary, move |report| d.run_build(id, report))
                 }
                 Err(r) => refused(r),
             },

@@ -95,30 +95,6 @@ pub fn build_failed(id: i64, project: &str, error: &str, log: &[LogChunk]) -> St
     )
 }
 
-pub fn build_record(b: &BuildRecord, zone: &Zone) -> String {
-    let mut s = format!(
-        "构建 #{} · {} · {} · {}",
-        b.id,
-        b.project,
-        build_state(&b.state),
-        zone.stamp(b.created_at)
-    );
-    if !b.revision.is_empty() {
-        s.push_str(&format!("\n版本: {}", short(&b.revision)));
-    }
-    if let Some(a) = &b.artefact {
-        s.push_str(&format!(
-            "\n制品: {} ({})",
-            &a[..12.min(a.len())],
-            size(b.artefact_size.unwrap_or(0) as u64)
-        ));
-    }
-    if let Some(e) = &b.error {
-        s.push_str(&format!("\n错误: {e}"));
-    }
-    s
-}
-
 fn size(bytes: u64) -> String {
     if bytes >= 1 << 20 {
         format!("{:.1} MB", bytes as f64 / (1u64 << 20) as f64)
