@@ -98,20 +98,8 @@ impl Deploys {
         self.operator.get().cloned()
     }
 
-    pub fn config(&self) -> &DeployConfig {
-        &self.cfg
-    }
-
     pub fn store(&self) -> &Arc<dyn DeployStore> {
         &self.store
-    }
-
-    pub fn artefacts(&self) -> &ArtefactStore {
-        &self.artefacts
-    }
-
-    pub fn zone(&self) -> &Zone {
-        &self.zone
     }
 
     /// Every project: the configuration's, then those created through the API.
