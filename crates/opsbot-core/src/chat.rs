@@ -158,6 +158,67 @@ pub trait ChatCommands: Send + Sync {
 
     /// Answers one permitted, checked (and, when destructive, confirmed) call.
     async fn run(&self, call: Call<'_>) -> Answer;
+
+    /// Whose call this is when several subsystems declare a command of the same name
+    /// (扩容 scales a deploy project and a Kubernetes workload): asked of each set whose
+    /// argument count and `check` accept the call, before the confirmation. One
+    /// [`Claim::Mine`] runs there; several are asked about (the asker picks by number);
+    /// with none, the first [`Claim::Shaped`] set answers (its `run` says what is
+    /// unknown and suggests names), else the first set registered.
+    async fn claim(&self, _call: Call<'_>) -> Claim {
+        Claim::Mine(String::new())
+    }
+
+    /// Built-in commands this set also answers, for arguments [`ChatCommands::takes`]
+    /// accepts (重启:ns/deploy restarts a workload, 重启:vm still reboots a VM). Any other
+    /// name a set shares with a built-in command stops the engine at start-up.
+    fn shares(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether `args` are written in this set's form (a shared built-in's arguments are
+    /// the built-in's otherwise). Cheap and without I/O: the parser asks it.
+    fn takes(&self, _command: &ChatCommand, _args: &[String]) -> bool {
+        true
+    }
+}
+
+/// A subsystem's answer to [`ChatCommands::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The call names one of this subsystem's objects; the text says which, for the
+    /// question when another subsystem claims it too (`Kubernetes 工作负载 prod/default/web`).
+    Mine(String),
+    /// Written in this subsystem's form (`ns/name`), though it names nothing known.
+    Shaped,
+    /// Not this subsystem's.
+    No,
+}
+
+/// One entry of a dynamic menu node: what the menu shows and the value a leaf's
+/// command template receives when it is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuEntry {
+    pub label: String,
+    pub value: String,
+}
+
+/// Live data a configured menu's dynamic nodes list (`[[menu]]` `source = "workloads"`):
+/// a subsystem offers its sources through [`Registry::menu_source`](crate::Registry::menu_source).
+#[async_trait]
+pub trait MenuSource: Send + Sync {
+    /// The source names it answers (`namespaces`, `workloads`, `projects`).
+    fn sources(&self) -> &'static [&'static str];
+
+    /// The entries of `source` that `caller` may see, given the values chosen or typed
+    /// so far on the menu path (`params`: `ns` → `payments`, `input` → `web`); `Err`
+    /// says why the list cannot be shown (a cluster unreachable).
+    async fn entries(
+        &self,
+        source: &str,
+        params: &std::collections::BTreeMap<String, String>,
+        caller: &dyn Requester,
+    ) -> Result<Vec<MenuEntry>, String>;
 }
 
 /// Runs a typed command as someone, through the engine's own parsing, permission

@@ -27,7 +27,7 @@ pub use asset::{
     diff_facts, Asset, AssetCard, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
 };
 pub use audit::{AuditEntry, AuditResult};
-pub use chat::{Answer, Call, ChatCommand, ChatCommands, Requester};
+pub use chat::{Answer, Call, ChatCommand, ChatCommands, Claim, MenuEntry, MenuSource, Requester};
 pub use duration::parse_duration;
 pub use inventory::{
     Change, Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic,

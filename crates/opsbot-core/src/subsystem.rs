@@ -8,7 +8,7 @@
 //! firing count 概况 shows); the engine's command table says which of its commands
 //! need which [`Feature`].
 
-use crate::chat::ChatCommands;
+use crate::chat::{ChatCommands, MenuSource};
 use crate::AlertDesk;
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub enum Feature {
 pub struct Registry {
     alerts: Option<Arc<dyn AlertDesk>>,
     commands: Vec<Arc<dyn ChatCommands>>,
+    menu_sources: Vec<Arc<dyn MenuSource>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -56,6 +57,18 @@ impl Registry {
     /// A subsystem's own chat commands (the CMDB's 资产 and 变更, …).
     pub fn commands(&mut self, commands: Arc<dyn ChatCommands>) {
         self.commands.push(commands);
+    }
+
+    /// Live data for the configured menu's dynamic nodes.
+    pub fn menu_source(&mut self, source: Arc<dyn MenuSource>) {
+        self.menu_sources.push(source);
+    }
+
+    /// The registered menu source answering `name`.
+    pub fn menu_source_named(&self, name: &str) -> Option<&Arc<dyn MenuSource>> {
+        self.menu_sources
+            .iter()
+            .find(|s| s.sources().contains(&name))
     }
 
     pub fn alerts(&self) -> Option<&Arc<dyn AlertDesk>> {
