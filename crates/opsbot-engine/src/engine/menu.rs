@@ -124,8 +124,9 @@ impl World for MenuWorld<'_, '_> {
         });
         match name {
             Some(n) => CONVERSATIONAL.contains(&n) || self.asker.can_run(n),
-            // A command no registered subsystem answers yet shows, and says so when run.
-            None => true,
+            // A command no registered subsystem answers yet: as the policy names it (an
+            // administrator sees it, and it says 尚未配置 when run).
+            None => self.asker.can_run(word),
         }
     }
 }

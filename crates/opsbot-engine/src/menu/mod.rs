@@ -35,6 +35,8 @@ pub const INPUT_FOOTER: &str = "返回 上一级 · 退出 结束";
 
 /// One open level of the menu, as the session keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Strict, so a stack another version wrote is not misread as frames of defaults.
+#[serde(deny_unknown_fields)]
 pub struct Frame {
     /// Child indexes from the root to the node (empty: the top menu).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -2,7 +2,8 @@
 //! `5-1-新机,192.168.2.210`) walked segment by segment from the frame it starts at.
 //! A name may contain `-` (the longest run of segments that names an entry wins); at
 //! an input node the input is the rest of the path when a command follows it, else
-//! the longest run of segments that lets the rest of the path be walked.
+//! the longest run of segments that leaves a rest the menu can walk (the whole rest
+//! when none does).
 
 use super::template::fill;
 use super::tree::{Kind, Next, Node};
@@ -139,8 +140,12 @@ fn step<'a>(
                     return bind(tree, world, stack, node, input, &[], consumed + segments.len())
                         .await;
                 }
+                // The longest input that leaves a rest the menu can walk; the whole
+                // path as input only when no split does (a fuzzy search would list
+                // something for almost any text, so that candidate always "fits").
                 let mut best: Option<Stuck> = None;
-                for n in (1..=segments.len()).rev() {
+                let splits = (1..segments.len()).rev().chain([segments.len()]);
+                for n in splits {
                     let input = segments[..n].join("-");
                     let rest = &segments[n..];
                     match bind(tree, world, stack.clone(), node, input, rest, consumed + n).await {
