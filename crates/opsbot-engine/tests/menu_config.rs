@@ -10,7 +10,9 @@ mod common;
 
 use async_trait::async_trait;
 use common::{admin_policy, harness_with, policy, role, ADMIN};
-use opsbot_core::chat::{Answer, Call, ChatCommand, ChatCommands, MenuEntry, MenuSource, Requester};
+use opsbot_core::chat::{
+    Answer, Call, ChatCommand, ChatCommands, MenuEntry, MenuSource, Requester,
+};
 use opsbot_core::{AuditResult, Registry, Subsystem};
 use opsbot_engine::menu::{Frame, MenuItem, MenuTree};
 use opsbot_engine::session::Session;
@@ -37,7 +39,10 @@ fn compile(toml_text: &str) -> Result<MenuTree, (String, String)> {
 }
 
 fn seed_tree() -> Arc<MenuTree> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/menu-seed-001.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/menu-seed-001.toml"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     Arc::new(compile(&text).unwrap())
 }
@@ -107,9 +112,17 @@ impl ChatCommands for Scaler {
     }
 
     async fn run(&self, call: Call<'_>) -> Answer {
-        let line = format!("{}:{} by {}", call.command.name, call.args.join(","), call.caller.user());
+        let line = format!(
+            "{}:{} by {}",
+            call.command.name,
+            call.args.join(","),
+            call.caller.user()
+        );
         self.calls.lock().unwrap().push(line);
-        Answer::Done(format!("已将 {} 调整为 {} 个 POD", call.args[0], call.args[1]))
+        Answer::Done(format!(
+            "已将 {} 调整为 {} 个 POD",
+            call.args[0], call.args[1]
+        ))
     }
 }
 
@@ -148,32 +161,58 @@ async fn seed_001_scales_a_workload_step_by_step_and_as_one_path() {
         "【运维菜单】\n0 资源概况\n1 选择事业部\n2 我的任务\n回复数字选择 · 返回 上一级 · 退出 结束"
     );
     let r = h.say(ADMIN, "1").await;
-    assert!(r.text.starts_with("【选择事业部】请选择事业部\n0 OA系统\n1 电商\n"), "{}", r.text);
+    assert!(
+        r.text
+            .starts_with("【选择事业部】请选择事业部\n0 OA系统\n1 电商\n"),
+        "{}",
+        r.text
+    );
     // A static entry by its name.
     let r = h.say(ADMIN, "OA系统").await;
     assert!(
-        r.text.starts_with("【OA系统】请选择您想要的操作\n0 K8s操作\n1 MySQL操作\n"),
+        r.text
+            .starts_with("【OA系统】请选择您想要的操作\n0 K8s操作\n1 MySQL操作\n"),
         "{}",
         r.text
     );
     let r = h.say(ADMIN, "0").await;
     assert!(
-        r.text.starts_with("【OA系统 · 工作负载】请选择工作负载\n0 web-api\n1 worker\n"),
+        r.text
+            .starts_with("【OA系统 · 工作负载】请选择工作负载\n0 web-api\n1 worker\n"),
         "{}",
         r.text
     );
     // A live entry by its name, `-` and all.
     let r = h.say(ADMIN, "web-api").await;
-    assert!(r.text.starts_with("【web-api】请选择操作\n0 增加 POD 数\n1 重启\n"), "{}", r.text);
+    assert!(
+        r.text
+            .starts_with("【web-api】请选择操作\n0 增加 POD 数\n1 重启\n"),
+        "{}",
+        r.text
+    );
     let r = h.say(ADMIN, "0").await;
-    assert_eq!(r.text, "【oa/web-api · 扩容】请输入 POD 数\n返回 上一级 · 退出 结束");
+    assert_eq!(
+        r.text,
+        "【oa/web-api · 扩容】请输入 POD 数\n返回 上一级 · 退出 结束"
+    );
     let r = h.say(ADMIN, "3").await;
     assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
-    assert!(r.text.starts_with("即将执行: 扩容:oa/web-api,3\n"), "{}", r.text);
-    assert!(scaler.calls.lock().unwrap().is_empty(), "nothing runs before 确认");
+    assert!(
+        r.text.starts_with("即将执行: 扩容:oa/web-api,3\n"),
+        "{}",
+        r.text
+    );
+    assert!(
+        scaler.calls.lock().unwrap().is_empty(),
+        "nothing runs before 确认"
+    );
     let r = h.say(ADMIN, "y").await;
     assert_eq!(r.status, Status::Ok, "{}", r.text);
-    assert!(r.text.starts_with("已将 oa/web-api 调整为 3 个 POD"), "{}", r.text);
+    assert!(
+        r.text.starts_with("已将 oa/web-api 调整为 3 个 POD"),
+        "{}",
+        r.text
+    );
     assert!(r.text.contains("菜单已回到【web-api】"), "{}", r.text);
 
     // The seed's path to a workload, then the whole way in one message.
@@ -181,12 +220,20 @@ async fn seed_001_scales_a_workload_step_by_step_and_as_one_path() {
     assert!(r.text.starts_with("【web-api】请选择操作\n"), "{}", r.text);
     let r = h.say(ADMIN, "1-OA系统-0-web-api-0-5").await;
     assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
-    assert!(r.text.starts_with("即将执行: 扩容:oa/web-api,5\n"), "{}", r.text);
+    assert!(
+        r.text.starts_with("即将执行: 扩容:oa/web-api,5\n"),
+        "{}",
+        r.text
+    );
     h.say(ADMIN, "确认").await;
     // Another business unit's namespace, by numbers only, with the menu closed.
     h.say(ADMIN, "退出").await;
     let r = h.say(ADMIN, "1-1-0-0-0-2").await;
-    assert!(r.text.starts_with("即将执行: 扩容:shop/cart,2\n"), "{}", r.text);
+    assert!(
+        r.text.starts_with("即将执行: 扩容:shop/cart,2\n"),
+        "{}",
+        r.text
+    );
     h.say(ADMIN, "y").await;
 
     assert_eq!(
@@ -242,7 +289,9 @@ async fn a_missing_entry_is_said_and_the_list_shown_again() {
     let r = h.say(ADMIN, "1-OA系统-0-nosuch").await;
     assert_eq!(r.status, Status::Invalid);
     assert!(
-        r.text.starts_with("没有名为「nosuch」的选项,请回复列表中的数字或名称\n\n【OA系统 · 工作负载】"),
+        r.text.starts_with(
+            "没有名为「nosuch」的选项,请回复列表中的数字或名称\n\n【OA系统 · 工作负载】"
+        ),
         "{}",
         r.text
     );
@@ -252,7 +301,11 @@ async fn a_missing_entry_is_said_and_the_list_shown_again() {
     let r = h.say(ADMIN, "概况").await;
     assert_eq!(r.status, Status::Ok, "{}", r.text);
     let r = h.say(ADMIN, "概况x").await;
-    assert!(r.text.contains("概况"), "the parser's own suggestion: {}", r.text);
+    assert!(
+        r.text.contains("概况"),
+        "the parser's own suggestion: {}",
+        r.text
+    );
 }
 
 // ── start-up checks ────────────────────────────────────────────────────────
@@ -280,7 +333,10 @@ command = "扩容:{ns}/{deploy},{input}"
     let (key, problem) = compile(&unit.replace("{ns}/{deploy}", "{ns}/{dep}")).unwrap_err();
     assert_eq!(key, "menu[0].children[1].children[0].command");
     assert!(problem.starts_with("unknown variable {dep}"), "{problem}");
-    assert!(problem.contains("deploy, input, ns"), "names what is bound: {problem}");
+    assert!(
+        problem.contains("deploy, input, ns"),
+        "names what is bound: {problem}"
+    );
 
     let cases: &[(&str, &str, &str)] = &[
         (
@@ -327,12 +383,16 @@ command = "扩容:{ns}/{deploy},{input}"
         })
         .collect();
     let e = MenuTree::compile(&wide, &known).unwrap_err();
-    assert_eq!((e.key.as_str(), e.problem.as_str()), ("menu", "51 entries, at most 50"));
+    assert_eq!(
+        (e.key.as_str(), e.problem.as_str()),
+        ("menu", "51 entries, at most 50")
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_source_is_refused_at_start_with_its_key_path() {
-    let tree = compile("[[menu]]\nlabel = \"a\"\nsource = \"pods\"\ncommand = \"查:{choice}\"\n").unwrap();
+    let tree =
+        compile("[[menu]]\nlabel = \"a\"\nsource = \"pods\"\ncommand = \"查:{choice}\"\n").unwrap();
     let h = harness_with(admin_policy(), with_menu(Arc::new(tree)), None).await;
     let e = h.engine.check_menu().unwrap_err();
     assert_eq!(e.key, "menu[0].source");
@@ -354,8 +414,16 @@ async fn the_built_in_menu_reads_as_before() {
         "【虚拟机操作】请输入虚拟机名称或 IP(支持模糊匹配)\n返回 上一级 · 退出 结束"
     );
     let r = h.say(ADMIN, "web-04").await;
-    assert!(r.text.starts_with("【匹配「web-04」的虚拟机】\n0 ★ "), "{}", r.text);
-    assert!(r.text.ends_with("\n回复数字选择 · 返回 上一级 · 退出 结束"), "{}", r.text);
+    assert!(
+        r.text.starts_with("【匹配「web-04」的虚拟机】\n0 ★ "),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.ends_with("\n回复数字选择 · 返回 上一级 · 退出 结束"),
+        "{}",
+        r.text
+    );
     let r = h.say(ADMIN, "0").await;
     assert_eq!(
         r.text,
@@ -369,7 +437,13 @@ async fn the_built_in_menu_reads_as_before() {
     let r = h.say(ADMIN, "返回").await;
     assert!(r.text.starts_with("【web-04】请选择操作"), "{}", r.text);
     let r = h.say(ADMIN, "0").await;
-    assert!(r.text.ends_with("\n\n↩ 菜单已回到【web-04】的操作列表:回复数字继续 · 返回 上一级 · 退出 结束"), "{}", r.text);
+    assert!(
+        r.text.ends_with(
+            "\n\n↩ 菜单已回到【web-04】的操作列表:回复数字继续 · 返回 上一级 · 退出 结束"
+        ),
+        "{}",
+        r.text
+    );
 
     h.say(ADMIN, "菜单").await;
     let r = h.say(ADMIN, "8").await;
@@ -378,14 +452,31 @@ async fn the_built_in_menu_reads_as_before() {
         "【发布管理】请选择\n0 项目列表\n1 发布单列表\n2 构建项目\n3 发布项目\n4 批准发布单\n5 驳回发布单\n6 回滚项目\n7 发布日志\n8 扩容项目\n9 缩容项目\n回复数字选择 · 返回 上一级 · 退出 结束"
     );
     let r = h.say(ADMIN, "2").await;
-    assert_eq!(r.text, "【构建项目】请输入 项目[,分支|tag|commit]\n返回 上一级 · 退出 结束");
+    assert_eq!(
+        r.text,
+        "【构建项目】请输入 项目[,分支|tag|commit]\n返回 上一级 · 退出 结束"
+    );
 
     let r = h.say(ADMIN, "5").await;
-    assert!(r.text.starts_with("没有选项 5") || r.text.contains("构建"), "{}", r.text);
+    assert!(
+        r.text.starts_with("没有选项 5") || r.text.contains("构建"),
+        "{}",
+        r.text
+    );
     h.say(ADMIN, "菜单").await;
     let r = h.say(ADMIN, "5").await;
-    assert!(r.text.starts_with("【克隆虚拟机】请选择模板\n1 tpl-centos7.9 "), "{}", r.text);
-    assert!(r.text.ends_with("\n回复模板编号选择 · 返回 上一级 · 退出 结束"), "{}", r.text);
+    assert!(
+        r.text
+            .starts_with("【克隆虚拟机】请选择模板\n1 tpl-centos7.9 "),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text
+            .ends_with("\n回复模板编号选择 · 返回 上一级 · 退出 结束"),
+        "{}",
+        r.text
+    );
     let r = h.say(ADMIN, "1").await;
     assert_eq!(
         r.text,
@@ -403,14 +494,26 @@ async fn paths_carry_names_with_dashes_and_input() {
     h.say(ADMIN, "web").await;
     // A VM of the list by its name, though it holds `-`.
     let r = h.say(ADMIN, "dr-web-01").await;
-    assert!(r.text.starts_with("【dr-web-01】请选择操作\n"), "{}", r.text);
+    assert!(
+        r.text.starts_with("【dr-web-01】请选择操作\n"),
+        "{}",
+        r.text
+    );
 
-    // The search typed inside a path (`web-0` then entry 3), from anywhere.
-    let r = h.say(ADMIN, "1-web-0-3").await;
-    assert!(r.text.starts_with("【web-04】请选择操作\n"), "{}", r.text);
-    // The longest input that leaves a walkable rest: `web-04`, then its entry 0.
-    let r = h.say(ADMIN, "1-web-04-0").await;
-    assert!(r.text.starts_with("【web-04】请选择操作\n"), "{}", r.text);
+    // The search typed inside a path: one segment (`web`, then entry 0, then 详情)...
+    let r = h.say(ADMIN, "1-web-0-0").await;
+    assert!(
+        r.text.contains("菜单已回到【web-01】的操作列表"),
+        "{}",
+        r.text
+    );
+    // ...or, when the rest does not fit after one, the longest run that lets it.
+    let r = h.say(ADMIN, "1-dr-web-01-0").await;
+    assert!(
+        r.text.starts_with("【dr-web-01】请选择操作\n"),
+        "{}",
+        r.text
+    );
 
     // The seed's form: the clone's input is the rest of the path.
     h.say(ADMIN, "退出").await;
@@ -428,7 +531,11 @@ async fn paths_carry_names_with_dashes_and_input() {
 
     // A path that reaches a leaf early says so.
     let r = h.say(ADMIN, "0-0").await;
-    assert!(r.text.starts_with("路径在第 1 段已到达操作「概况」"), "{}", r.text);
+    assert!(
+        r.text.starts_with("路径在第 1 段已到达操作「概况」"),
+        "{}",
+        r.text
+    );
 }
 
 // ── permissions ────────────────────────────────────────────────────────────
@@ -453,7 +560,7 @@ async fn leaves_the_asker_may_not_run_are_not_shown() {
     let r = h.say("viewer", "2").await;
     assert_eq!(r.status, Status::Ok, "{}", r.text);
     assert!(r.text.contains("主机"), "{}", r.text);
-    let r = h.say("viewer", "1-web-04-0").await;
+    let r = h.say("viewer", "1-10.10.100.14-0").await;
     assert_eq!(
         r.text,
         "【web-04】请选择操作\n0 详情\n1 开机\n回复数字选择 · 返回 上一级 · 退出 结束"
@@ -512,25 +619,38 @@ async fn a_stack_stored_under_another_configuration_starts_over() {
     };
     h.say(ADMIN, "1-OA系统-0").await;
     // The stored stack survives a restart with the same configuration...
-    let again = common::engine_on(&h.store, &h.sessions, admin_policy(), with_menu(seed_tree()))
-        .await
-        .register(Arc::new(Kube {
-            workloads: Arc::default(),
-            scaler: Arc::default(),
-        }));
+    let again = common::engine_on(
+        &h.store,
+        &h.sessions,
+        admin_policy(),
+        with_menu(seed_tree()),
+    )
+    .await
+    .register(Arc::new(Kube {
+        workloads: Arc::default(),
+        scaler: Arc::default(),
+    }));
     let r = again
         .handle(common::msg(ADMIN, "1"), Arc::new(opsbot_engine::Discard))
         .await;
     assert!(r.text.starts_with("【worker】请选择操作"), "{}", r.text);
     // ...and is reset, saying so, under a configuration that changed since.
     h.say(ADMIN, "1-OA系统-0").await;
-    let changed = common::engine_on(&h.store, &h.sessions, admin_policy(), EngineSettings::default()).await;
+    let changed = common::engine_on(
+        &h.store,
+        &h.sessions,
+        admin_policy(),
+        EngineSettings::default(),
+    )
+    .await;
     let r = changed
         .handle(common::msg(ADMIN, "1"), Arc::new(opsbot_engine::Discard))
         .await;
     assert_eq!(r.status, Status::Invalid, "{}", r.text);
     assert!(
-        r.text.starts_with("菜单配置已更新,原来的菜单位置已不存在,已回到顶层菜单\n\n【运维菜单】\n0 资源概况"),
+        r.text.starts_with(
+            "菜单配置已更新,原来的菜单位置已不存在,已回到顶层菜单\n\n【运维菜单】\n0 资源概况"
+        ),
         "{}",
         r.text
     );

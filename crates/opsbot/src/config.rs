@@ -274,6 +274,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             jobs: JobsConfig::default(),
             pool: PoolConfig::default(),
+            menu: Vec::new(),
         }
     }
 }
@@ -609,7 +610,9 @@ impl Config {
     /// The menu tree, checked: its command names against the engine's and the
     /// subsystems' commands, its templates against the variables bound above them.
     /// (Its sources are checked once the subsystems are registered: `Engine::check_menu`.)
-    pub fn menu_tree(&self) -> Result<std::sync::Arc<opsbot_engine::menu::MenuTree>, opsbot_engine::menu::MenuError> {
+    pub fn menu_tree(
+        &self,
+    ) -> Result<std::sync::Arc<opsbot_engine::menu::MenuTree>, opsbot_engine::menu::MenuError> {
         if self.menu.is_empty() {
             return Ok(opsbot_engine::menu::MenuTree::builtin());
         }

@@ -7,8 +7,8 @@ use super::commands::names;
 use super::{invalid, ok, store_down, Asker, Engine, Outcome};
 use crate::command;
 use crate::menu::{
-    self, answer, fits, give_input, is_named_path, is_path, root_stack, wants_input, Entry,
-    Frame, Listing, MenuError, MenuTree, Vars, Walked, World,
+    self, answer, fits, give_input, is_named_path, is_path, root_stack, wants_input, Entry, Frame,
+    Listing, MenuError, MenuTree, Vars, Walked, World,
 };
 use crate::pool::PoolView;
 use crate::reply::{ReplySink, Response, Status};
@@ -120,7 +120,8 @@ impl World for MenuWorld<'_, '_> {
 
     fn may_run(&self, word: &str) -> bool {
         let name = command::spec(word).map(|s| s.name).or_else(|| {
-            command::subsystem_spec(self.engine.subsystems.command_sets(), word).map(|(_, d)| d.name)
+            command::subsystem_spec(self.engine.subsystems.command_sets(), word)
+                .map(|(_, d)| d.name)
         });
         match name {
             Some(n) => CONVERSATIONAL.contains(&n) || self.asker.can_run(n),

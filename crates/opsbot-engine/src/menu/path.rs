@@ -2,8 +2,8 @@
 //! `5-1-新机,192.168.2.210`) walked segment by segment from the frame it starts at.
 //! A name may contain `-` (the longest run of segments that names an entry wins); at
 //! an input node the input is the rest of the path when a command follows it, else
-//! the longest run of segments that leaves a rest the menu can walk (the whole rest
-//! when none does).
+//! one segment, or (when the rest cannot be walked after it) the longest run of
+//! segments that leaves a rest the menu can walk, or the whole rest.
 
 use super::template::fill;
 use super::tree::{Kind, Next, Node};
@@ -105,7 +105,11 @@ fn placed(tree: &MenuTree, mut stack: Vec<Frame>, after: After) -> Vec<Frame> {
 }
 
 /// The entries of dynamic `node` under `vars`.
-pub(super) async fn listing(world: &dyn World, node: &Node, vars: &Vars) -> Result<Listing, String> {
+pub(super) async fn listing(
+    world: &dyn World,
+    node: &Node,
+    vars: &Vars,
+) -> Result<Listing, String> {
     let Kind::Dynamic { source, params, .. } = &node.kind else {
         return Ok(Listing::default());
     };
@@ -137,14 +141,26 @@ fn step<'a>(
             View::Ask(node) => {
                 if node.command().is_some() {
                     let input = segments.join("-");
-                    return bind(tree, world, stack, node, input, &[], consumed + segments.len())
-                        .await;
+                    return bind(
+                        tree,
+                        world,
+                        stack,
+                        node,
+                        input,
+                        &[],
+                        consumed + segments.len(),
+                    )
+                    .await;
                 }
-                // The longest input that leaves a rest the menu can walk; the whole
-                // path as input only when no split does (a fuzzy search would list
-                // something for almost any text, so that candidate always "fits").
+                // One segment; else the longest run that leaves a rest the menu can
+                // walk; else the whole rest. (A fuzzy search lists something for
+                // almost any text, so "walkable" alone cannot pick the split.)
                 let mut best: Option<Stuck> = None;
-                let splits = (1..segments.len()).rev().chain([segments.len()]);
+                let mut splits = vec![1];
+                splits.extend((2..segments.len()).rev());
+                if segments.len() > 1 {
+                    splits.push(segments.len());
+                }
                 for n in splits {
                     let input = segments[..n].join("-");
                     let rest = &segments[n..];
@@ -185,7 +201,18 @@ fn step<'a>(
                 let mut at = frame.at.clone();
                 at.push(index);
                 let rest = &segments[used..];
-                choose(tree, world, stack, at, child, frame.vars, rest, consumed + used, false).await
+                choose(
+                    tree,
+                    world,
+                    stack,
+                    at,
+                    child,
+                    frame.vars,
+                    rest,
+                    consumed + used,
+                    false,
+                )
+                .await
             }
             View::Entries(node) => {
                 let listing = match listing(world, node, &frame.vars).await {
@@ -197,7 +224,16 @@ fn step<'a>(
                     Err(why) => return Err(stuck(stack, why, consumed)),
                 };
                 let value = entry.value.clone();
-                bind(tree, world, stack, node, value, &segments[used..], consumed + used).await
+                bind(
+                    tree,
+                    world,
+                    stack,
+                    node,
+                    value,
+                    &segments[used..],
+                    consumed + used,
+                )
+                .await
             }
         }
     })
@@ -285,8 +321,18 @@ fn bind<'a>(
                 let mut at = frame.at.clone();
                 at.push(0);
                 let from_input = matches!(node.kind, Kind::Input { .. });
-                choose(tree, world, stack, at, &children[0], vars, rest, consumed, from_input)
-                    .await
+                choose(
+                    tree,
+                    world,
+                    stack,
+                    at,
+                    &children[0],
+                    vars,
+                    rest,
+                    consumed,
+                    from_input,
+                )
+                .await
             }
             Next::Children(_) => {
                 let mut stack = stack;

@@ -69,7 +69,10 @@ mod tests {
         let vars: Vars = [("ns".to_string(), "oa".to_string())].into();
         assert_eq!(fill("扩容:{ns}/{deploy}", &vars), "扩容:oa/{deploy}");
         assert_eq!(fill("{ 不是 } {ns}", &vars), "{ 不是 } oa");
-        assert_eq!(placeholders("扩容:{ns}/{deploy},{input}"), ["ns", "deploy", "input"]);
+        assert_eq!(
+            placeholders("扩容:{ns}/{deploy},{input}"),
+            ["ns", "deploy", "input"]
+        );
         assert_eq!(placeholders("项目[,分支|tag] {1x} {}"), Vec::<&str>::new());
     }
 }

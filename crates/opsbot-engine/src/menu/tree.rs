@@ -347,12 +347,19 @@ fn compile_item(
         }
     }
     if item.source.is_none() && !item.params.is_empty() {
-        return error(&format!("{key}.params"), "only a dynamic node (source) takes it");
+        return error(
+            &format!("{key}.params"),
+            "only a dynamic node (source) takes it",
+        );
     }
-    let var = item
-        .var
-        .clone()
-        .unwrap_or_else(|| if item.input.is_some() { "input" } else { "choice" }.into());
+    let var = item.var.clone().unwrap_or_else(|| {
+        if item.input.is_some() {
+            "input"
+        } else {
+            "choice"
+        }
+        .into()
+    });
     if !is_var_name(&var) {
         return error(
             &format!("{key}.var"),
@@ -398,7 +405,10 @@ fn compile_item(
                 source,
                 var,
                 params: item.params.clone(),
-                empty: item.empty.clone().unwrap_or_else(|| "没有可选的项目".into()),
+                empty: item
+                    .empty
+                    .clone()
+                    .unwrap_or_else(|| "没有可选的项目".into()),
                 next,
             }
         }
