@@ -78,6 +78,14 @@ impl MenuSource for Workloads {
         let names: &[&str] = match params.get("ns").map(String::as_str) {
             Some("oa") => &["web-api", "worker"],
             Some("shop") => &["cart"],
+            Some("big") => {
+                return Ok((0..25)
+                    .map(|i| MenuEntry {
+                        label: format!("app-{i:02}"),
+                        value: format!("app-{i:02}"),
+                    })
+                    .collect())
+            }
             _ => &[],
         };
         Ok(names
@@ -304,6 +312,39 @@ async fn a_missing_entry_is_said_and_the_list_shown_again() {
     assert!(
         r.text.contains("概况"),
         "the parser's own suggestion: {}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn a_long_list_shows_twenty_and_takes_any_name() {
+    let tree = compile(
+        "[[menu]]\nlabel = \"大空间\"\nsource = \"workloads\"\nparams = { ns = \"big\" }\nvar = \"deploy\"\ncommand = \"扩容:big/{deploy},1\"\n",
+    )
+    .unwrap();
+    let mut h = harness_with(admin_policy(), with_menu(Arc::new(tree)), None).await;
+    h.engine = h.engine.register(Arc::new(Kube {
+        workloads: Arc::default(),
+        scaler: Arc::default(),
+    }));
+    let r = h.say(ADMIN, "0-0").await;
+    assert_eq!(r.status, Status::NeedsConfirmation, "{}", r.text);
+    h.say(ADMIN, "n").await;
+    h.say(ADMIN, "菜单").await;
+    let r = h.say(ADMIN, "0").await;
+    assert!(
+        r.text
+            .contains("\n19 app-19\n…另有 5 个,可直接回复名称选择\n"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("app-20"), "{}", r.text);
+    let r = h.say(ADMIN, "20").await;
+    assert!(r.text.starts_with("没有选项 20,请回复 0–19"), "{}", r.text);
+    let r = h.say(ADMIN, "app-23").await;
+    assert!(
+        r.text.starts_with("即将执行: 扩容:big/app-23,1\n"),
+        "{}",
         r.text
     );
 }

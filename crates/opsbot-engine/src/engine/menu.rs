@@ -8,7 +8,7 @@ use super::{invalid, ok, store_down, Asker, Engine, Outcome};
 use crate::command;
 use crate::menu::{
     self, answer, fits, give_input, is_named_path, is_path, root_stack, wants_input, Entry, Frame,
-    Listing, MenuError, MenuTree, Vars, Walked, World,
+    Listing, MenuError, Vars, Walked, World,
 };
 use crate::pool::PoolView;
 use crate::reply::{ReplySink, Response, Status};
@@ -133,11 +133,6 @@ impl World for MenuWorld<'_, '_> {
 }
 
 impl Engine {
-    /// The configured menu.
-    pub fn menu(&self) -> &Arc<MenuTree> {
-        &self.settings.menu
-    }
-
     /// Checks that every source the menu's dynamic nodes name is answered (built in, or
     /// by a registered subsystem): call it once the subsystems are registered.
     pub fn check_menu(&self) -> Result<(), MenuError> {

@@ -63,11 +63,14 @@ pub async fn render(tree: &MenuTree, world: &dyn World, frame: &Frame) -> String
                         let _ = write!(out, "\n{} {}", e.number, e.label);
                     }
                     if listing.entries.len() > MAX_DYNAMIC {
-                        let _ = write!(
-                            out,
-                            "\n…另有 {} 个,请返回并输入更精确的关键字",
-                            listing.entries.len() - MAX_DYNAMIC
-                        );
+                        let more = listing.entries.len() - MAX_DYNAMIC;
+                        // After a search, narrow it; otherwise a name picks any entry.
+                        let hint = if after_input(tree, frame) {
+                            "请返回并输入更精确的关键字"
+                        } else {
+                            "可直接回复名称选择"
+                        };
+                        let _ = write!(out, "\n…另有 {more} 个,{hint}");
                     }
                     if listing.entries.is_empty() {
                         if let Kind::Dynamic { empty, .. } = &node.kind {
@@ -83,6 +86,15 @@ pub async fn render(tree: &MenuTree, world: &dyn World, frame: &Frame) -> String
         }
     }
     out
+}
+
+/// Whether `frame`'s node follows an input node (the VMs matching what was typed).
+fn after_input(tree: &MenuTree, frame: &Frame) -> bool {
+    let parent = &frame.at[..frame.at.len().saturating_sub(1)];
+    !frame.at.is_empty()
+        && tree
+            .node_at(parent)
+            .is_some_and(|n| matches!(n.kind, Kind::Input { .. }))
 }
 
 /// The place `frame` is, as the reply after an action names it (`【web-04】的操作列表`).
