@@ -206,3 +206,39 @@ pub fn lenient_stack<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Frame
         Some(Stored::Other(_)) => Some(Vec::new()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_command_words() {
+        assert!(is_path("0-1-2") && is_path("3") && !is_path("1-OA系统"));
+        assert!(is_named_path("1-OA系统-0-0") && is_named_path("5-1-新机,192.168.2.210"));
+        assert!(!is_named_path("dr-web-01") && !is_named_path("7") && !is_named_path("1-"));
+        assert_eq!(command_word("扩容:{ns}/{deploy},{input}"), "扩容");
+        assert_eq!(command_word("扩容：oa/web,3"), "扩容");
+        assert_eq!(command_word("poweron web-01"), "poweron");
+        assert_eq!(command_word(" 概况 "), "概况");
+    }
+
+    #[test]
+    fn the_built_in_tree_resolves_its_frames() {
+        let tree = MenuTree::builtin();
+        let vm_actions = Frame {
+            at: vec![1, 0, 0],
+            label: "操作".into(),
+            chosen: false,
+            vars: [("vm".to_string(), "web-04".to_string())].into(),
+        };
+        assert!(matches!(view(&tree, &vm_actions), Some(View::List(_))));
+        assert_eq!(place(&tree, &vm_actions), "【web-04】的操作列表");
+        assert!(fits(&tree, &[Frame::root(), vm_actions.clone()]));
+        let renamed = Frame {
+            label: "动作".into(),
+            ..vm_actions
+        };
+        assert!(!fits(&tree, &[Frame::root(), renamed]));
+        assert!(!fits(&tree, &[]));
+    }
+}
