@@ -188,6 +188,14 @@ impl Call<'_> {
             .filter(|v| !v.is_empty())
     }
 
+    /// A boolean parameter as Go's `strconv.ParseBool` reads it (python sends `True`).
+    fn flag(&self, key: &str) -> bool {
+        matches!(
+            self.param(key),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
+    }
+
     fn wants_table(&self) -> bool {
         self.headers
             .get(header::ACCEPT)
@@ -234,7 +242,7 @@ impl Call<'_> {
     }
 
     fn collection(&self, kind: Kind, ns: Option<String>) -> Result<Response, ApiError> {
-        let watching = matches!(self.param("watch"), Some("true" | "1"));
+        let watching = self.flag("watch");
         let verb = match *self.method {
             Method::GET if watching => "watch",
             Method::GET => "list",
@@ -261,7 +269,7 @@ impl Call<'_> {
                         kind,
                         namespace: ns,
                         resource_version,
-                        bookmarks: self.param("allowWatchBookmarks") == Some("true"),
+                        bookmarks: self.flag("allowWatchBookmarks"),
                         timeout,
                         selector,
                         table: self.wants_table(),
@@ -520,7 +528,7 @@ impl Call<'_> {
             container: self.param("container").map(str::to_string),
             tail_lines: num("tailLines")?,
             limit_bytes: num("limitBytes")?,
-            timestamps: self.param("timestamps") == Some("true"),
+            timestamps: self.flag("timestamps"),
         };
         let text = logs::render(&pod, &q)?;
         Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response())

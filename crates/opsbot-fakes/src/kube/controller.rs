@@ -659,10 +659,13 @@ fn controller_revision(st: &mut Store, ns: &str, sts: &Value, rev_name: &str) {
             let hash = rev_name.rsplit('-').next().unwrap_or("");
             let mut labels = sts["spec"]["template"]["metadata"]["labels"].clone();
             labels["controller.kubernetes.io/hash"] = json!(hash);
+            // What kubectl's rollout undo patches back in, as the real controller stores it.
+            let mut data_template = sts["spec"]["template"].clone();
+            data_template["$patch"] = json!("replace");
             let cr = json!({
                 "metadata": {"name": rev_name, "namespace": ns, "labels": labels,
                              "ownerReferences": owner_ref(Kind::StatefulSet, sts)},
-                "data": {"spec": {"template": sts["spec"]["template"], "$patch": "replace"}},
+                "data": {"spec": {"template": data_template}},
                 "revision": max + 1,
             });
             st.create(Kind::ControllerRevision, cr);
