@@ -356,13 +356,13 @@ pub(crate) fn collect_garbage(st: &mut Store, ns: &str, owner_uid: &str) {
 }
 
 /// Sets a ReplicaSet's replicas, with the deployment controller's event.
-fn scale_rs(st: &mut Store, ns: &str, deploy: &Value, rs_name: &str, to: i64) {
+fn scale_rs(st: &mut Store, ns: &str, deploy: &Value, rs_name: &str, to: i64) -> bool {
     let Some(mut rs) = st.get(Kind::ReplicaSet, ns, rs_name).cloned() else {
-        return;
+        return false;
     };
     let from = int(&rs["spec"]["replicas"]);
     if from == to {
-        return;
+        return false;
     }
     rs["spec"]["replicas"] = json!(to);
     rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
@@ -374,8 +374,9 @@ fn scale_rs(st: &mut Store, ns: &str, deploy: &Value, rs_name: &str, to: i64) {
         involved(Kind::Deployment, ns, deploy),
         "deployment-controller",
         "ScalingReplicaSet",
-        format!("Scaled {direction} replica set {rs_name} from {from} to {to}"),
+        format!("Scaled {direction} replica set {rs_name} to {to} from {from}"),
     );
+    true
 }
 
 fn create_rs(st: &mut Store, ns: &str, d: &Value, hash: &str, revision: i64) -> String {
@@ -441,40 +442,88 @@ fn deployment(st: &mut Store, ns: &str, dname: &str) {
             None => return,
         },
     };
-    // From the pods, not the ReplicaSet's status, which is settled further down.
-    let new_ready = st
-        .get(Kind::ReplicaSet, ns, &new_name)
-        .map(|rs| {
-            owned(st, Kind::Pod, ns, uid(rs))
-                .iter()
-                .filter(|p| is_ready(p))
-                .count() as i64
-        })
-        .unwrap_or(0);
-    scale_rs(st, ns, &d, &new_name, desired);
-    // Old pods stay until as many new ones serve (a rolling update with full surge).
-    let mut old_allowed = (desired - new_ready).max(0);
-    let mut olds: Vec<Value> = owned(st, Kind::ReplicaSet, ns, uid(&d))
-        .into_iter()
-        .filter(|rs| name(rs) != new_name)
-        .collect();
-    olds.sort_by_key(|rs| -revision(rs));
-    for old in &olds {
-        let current = int(&old["spec"]["replicas"]);
-        let want = if paused {
-            current
+    // Each step may let the next one go further (old pods down, new ones up) before
+    // any pod's readiness changes; a bounded number of steps settles it.
+    for _ in 0..PASSES * 2 {
+        let changed = if paused {
+            scale_rs(st, ns, &d, &new_name, desired)
         } else {
-            current.min(old_allowed)
+            rolling_step(st, ns, &d, &new_name, desired)
         };
-        old_allowed -= want;
-        scale_rs(st, ns, &d, name(old), want);
+        for rs in owned(st, Kind::ReplicaSet, ns, uid(&d)) {
+            replicaset(st, ns, name(&rs));
+        }
+        if !changed {
+            break;
+        }
     }
-    let mut all = owned(st, Kind::ReplicaSet, ns, uid(&d));
-    for rs in &all {
-        replicaset(st, ns, name(rs));
-    }
-    all = owned(st, Kind::ReplicaSet, ns, uid(&d));
+    let all = owned(st, Kind::ReplicaSet, ns, uid(&d));
     deployment_status(st, ns, &d, &all, &new_name, desired, paused);
+}
+
+fn ready_pods(st: &Store, ns: &str, rs: &Value) -> i64 {
+    owned(st, Kind::Pod, ns, uid(rs))
+        .iter()
+        .filter(|p| is_ready(p))
+        .count() as i64
+}
+
+/// One step of the RollingUpdate strategy with the default 25% maxSurge (rounded up)
+/// and maxUnavailable (rounded down): scale the new ReplicaSet up within the surge,
+/// then the old ones down, unready pods first, keeping the minimum available.
+/// Returns whether any ReplicaSet's replicas changed.
+fn rolling_step(st: &mut Store, ns: &str, d: &Value, new_name: &str, desired: i64) -> bool {
+    let (surge, mut unavailable) = ((desired + 3) / 4, desired / 4);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    let Some(new_rs) = st.get(Kind::ReplicaSet, ns, new_name).cloned() else {
+        return false;
+    };
+    let mut olds: Vec<Value> = owned(st, Kind::ReplicaSet, ns, uid(d))
+        .into_iter()
+        .filter(|rs| name(rs) != new_name && int(&rs["spec"]["replicas"]) > 0)
+        .collect();
+    // Oldest first, as the real controller scales them down.
+    olds.sort_by_key(revision);
+    let old_total: i64 = olds.iter().map(|rs| int(&rs["spec"]["replicas"])).sum();
+    let new_current = int(&new_rs["spec"]["replicas"]);
+    let new_target = if new_current > desired {
+        desired
+    } else {
+        new_current.max(desired.min(desired + surge - old_total))
+    };
+    let mut changed = scale_rs(st, ns, d, new_name, new_target);
+    if olds.is_empty() {
+        return changed;
+    }
+    let new_ready = ready_pods(st, ns, &new_rs);
+    let min_available = desired - unavailable;
+    let mut max_down = old_total + new_target - min_available - (new_target - new_ready);
+    // Unready old pods go first: they serve nobody.
+    let mut old_ready_total = 0;
+    for old in &mut olds {
+        let ready = ready_pods(st, ns, old);
+        old_ready_total += ready;
+        let current = int(&old["spec"]["replicas"]);
+        let cut = (current - ready).min(max_down).max(0);
+        if cut > 0 {
+            changed |= scale_rs(st, ns, d, name(old), current - cut);
+            old["spec"]["replicas"] = json!(current - cut);
+            max_down -= cut;
+        }
+    }
+    let mut down = old_ready_total + new_ready - min_available;
+    for old in &olds {
+        if down <= 0 {
+            break;
+        }
+        let current = int(&old["spec"]["replicas"]);
+        let cut = current.min(down);
+        changed |= scale_rs(st, ns, d, name(old), current - cut);
+        down -= cut;
+    }
+    changed
 }
 
 fn replicaset(st: &mut Store, ns: &str, rs_name: &str) {
