@@ -239,6 +239,9 @@ impl Store {
 
     /// Forgets the history: watches and continue tokens from before now get 410.
     pub(crate) fn compact(&mut self) {
+        // The counter moves past every version handed out so far (as the writes that
+        // come with a real compaction would), so that even the latest list is too old.
+        self.rv += 1;
         self.history.clear();
         self.oldest_watchable = self.rv;
     }
