@@ -596,3 +596,77 @@ async fn tls_is_served_with_a_certificate_from_the_generated_ca() {
         .await;
     assert!(untrusting.is_err(), "an unknown CA is refused");
 }
+
+#[tokio::test]
+async fn workloads_are_created_and_deleted_with_their_pods_and_pods_are_read_only() {
+    let fake = FakeKube::start().await;
+    fake.add_namespace("payments");
+    let api = Api::new(&fake, &fake.admin_token());
+    let body = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": "nginx:1.25"}]}},
+        },
+    });
+    let (code, created) = api
+        .call(
+            Method::POST,
+            "/apis/apps/v1/namespaces/payments/deployments",
+            "application/json",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["generation"], 1);
+    let (code, again) = api
+        .call(
+            Method::POST,
+            "/apis/apps/v1/namespaces/payments/deployments",
+            "application/json",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        (code.as_u16(), again["reason"].clone()),
+        (409, json!("AlreadyExists"))
+    );
+    let (code, _) = api
+        .call(
+            Method::POST,
+            "/apis/apps/v1/namespaces/nowhere/deployments",
+            "application/json",
+            Some(body),
+        )
+        .await;
+    assert_eq!(code, 404);
+    wait_for(&fake, "web ready", |f| {
+        deployment_ready(f, "payments", "web", 2)
+    })
+    .await;
+
+    let (_, pods) = api.get("/api/v1/namespaces/payments/pods").await;
+    let pod = names(&pods)[0].clone();
+    let (code, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/payments/pods/{pod}"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(code, 405);
+
+    let (code, _) = api.call(Method::DELETE, WEB, "", None).await;
+    assert_eq!(code, 200);
+    let (_, pods) = api.get("/api/v1/namespaces/payments/pods").await;
+    assert!(names(&pods).is_empty());
+    let (_, rs) = api
+        .get("/apis/apps/v1/namespaces/payments/replicasets")
+        .await;
+    assert!(names(&rs).is_empty());
+    assert!(fake.deployment("payments", "web").is_none());
+}
