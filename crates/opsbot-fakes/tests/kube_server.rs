@@ -338,7 +338,26 @@ async fn dropped_watches_are_cut_and_an_unreachable_server_recovers_on_the_same_
     );
 
     let url = fake.url();
+    let mut open = api
+        .send(
+            Method::GET,
+            "/api/v1/namespaces/payments/pods?watch=true",
+            "",
+            None,
+        )
+        .await;
+    events_until(&mut open, |_| true).await;
     fake.set_unreachable(true).await;
+    let cut = loop {
+        match tokio::time::timeout(Duration::from_secs(30), open.chunk())
+            .await
+            .expect("cut in time")
+        {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(cut.is_err(), "open connections are cut too: {cut:?}");
     let refused = reqwest::Client::new()
         .get(format!("{url}/version"))
         .send()

@@ -47,7 +47,7 @@
 //! - **Consistency**: one global resourceVersion counter; continue tokens do not pin a
 //!   snapshot (later pages show the current state after the last key, not the state at
 //!   the first page); `remainingItemCount` is counted with selectors too. History is
-//!   kept for the last 200,000 changes (then 410), and `compact()` forgets it at once.
+//!   kept for the last 20,000 changes (then 410), and `compact()` forgets it at once.
 //!   A watcher more than 32,768 changes behind is cut off (its connection closes), as a
 //!   real server drops slow watchers. Bookmarks carry the last resourceVersion the
 //!   watch has seen. `timeoutSeconds` ends a watch cleanly; there is no default timeout.

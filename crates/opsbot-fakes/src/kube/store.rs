@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::resources::Kind;
 
 /// Watch events kept for resuming; older ones are forgotten as etcd compacts.
-const HISTORY_LIMIT: usize = 200_000;
+const HISTORY_LIMIT: usize = 20_000;
 
 /// (kind, namespace or "", name)
 pub(crate) type Key = (Kind, String, String);
