@@ -243,6 +243,9 @@ fn create_pod(
     if let Some(a) = template["metadata"].get("annotations") {
         metadata["annotations"] = a.clone();
     }
+    if owner_kind == Kind::ReplicaSet {
+        metadata["generateName"] = json!(format!("{}-", name(owner)));
+    }
     let host_ip = node
         .as_deref()
         .and_then(|n| st.get(Kind::Node, "", n))
