@@ -86,7 +86,9 @@ mod discovery;
 mod events;
 mod logs;
 mod objects;
+mod paging;
 mod patch;
+mod path;
 mod resources;
 mod selector;
 mod server;
@@ -95,6 +97,7 @@ mod store;
 mod table;
 mod tls;
 mod watch;
+mod write;
 
 use std::net::SocketAddr;
 use std::path::Path;
