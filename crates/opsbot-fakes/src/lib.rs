@@ -10,10 +10,11 @@
 //! endpoint.
 //!
 //! Beside it: [`aibot`] (the smart robot's `response_url`, served by this same fake, and
-//! its JSON callbacks) and [`mp`] (a fake WeChat Official Account API, a server of its
-//! own because WeChat is another host).
+//! its JSON callbacks), [`mp`] (a fake WeChat Official Account API, a server of its
+//! own because WeChat is another host), and [`kube`] (a stand-in Kubernetes API server).
 
 mod aibot;
+pub mod kube;
 mod mp;
 
 pub use aibot::{
