@@ -55,17 +55,20 @@ struct Message {
     observed: Observed,
 }
 
+/// Who claimed an object's next changes, until when: by provider and object.
+type Claims = Arc<Mutex<HashMap<(String, ObjectKey), (String, Instant)>>>;
+
 /// The sending side, shared by every cluster's watches and operations.
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Message>,
-    claims: Arc<Mutex<HashMap<(String, ObjectKey), (String, Instant)>>>,
+    claims: Claims,
 }
 
 /// The receiving side, run by [`Recorder::spawn`].
 pub struct RecorderTask {
     rx: mpsc::UnboundedReceiver<Message>,
-    claims: Arc<Mutex<HashMap<(String, ObjectKey), (String, Instant)>>>,
+    claims: Claims,
     changes: Arc<dyn ChangeLog>,
     state: Arc<dyn StateStore>,
 }

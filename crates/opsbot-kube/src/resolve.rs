@@ -80,10 +80,17 @@ const SUGGESTIONS: usize = 3;
 
 /// The closest of `names` to `text`, best first.
 pub fn closest(text: &str, names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let last = |s: &str| s.rsplit('/').next().unwrap_or_default().to_string();
+    let typed = last(text);
+    // Both the whole path and its last segment must be close: `payments/apj` is not
+    // close to `payments/db` however long the namespace they share.
     let mut scored: Vec<(f64, String)> = names
         .into_iter()
-        .map(|n| (strsim::jaro_winkler(text, &n), n))
-        .filter(|(s, _)| *s >= 0.75)
+        .map(|n| {
+            let score = strsim::jaro_winkler(text, &n).min(strsim::jaro_winkler(&typed, &last(&n)));
+            (score, n)
+        })
+        .filter(|(s, _)| *s >= 0.8)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);

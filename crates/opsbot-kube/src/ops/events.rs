@@ -66,7 +66,7 @@ pub async fn events(
             }
         })
         .collect();
-    rows.sort_by(|a, b| b.at.cmp(&a.at));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.at));
     rows.truncate(EVENTS_SHOWN);
     Ok(rows)
 }

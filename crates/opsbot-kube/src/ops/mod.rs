@@ -34,9 +34,15 @@ pub enum OpError {
     Refused(Refusal),
     /// Written, but the rollout did not finish within the deadline; the workload as
     /// last read.
-    TimedOut { waited: Duration, last: Workload },
+    TimedOut {
+        waited: Duration,
+        last: Box<Workload>,
+    },
     /// The controller reported the rollout failed (ProgressDeadlineExceeded).
-    Failed { message: String, last: Workload },
+    Failed {
+        message: String,
+        last: Box<Workload>,
+    },
 }
 
 /// What an operation refuses, checked before it writes.
@@ -134,7 +140,7 @@ pub async fn wait_for(
         if now >= deadline {
             return Err(OpError::TimedOut {
                 waited: timeout,
-                last: w,
+                last: Box::new(w),
             });
         }
         let tick = (deadline - now).min(Duration::from_secs(1));
@@ -155,7 +161,7 @@ pub async fn wait_rollout(
         crate::pool::Rollout::Complete => Ok(true),
         crate::pool::Rollout::Failed { message } => Err(OpError::Failed {
             message,
-            last: w.clone(),
+            last: Box::new(w.clone()),
         }),
         crate::pool::Rollout::Paused => Err(OpError::Refused(Refusal::Paused)),
         _ => Ok(false),

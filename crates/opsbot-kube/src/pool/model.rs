@@ -125,10 +125,16 @@ impl Workload {
         Rollout::Complete
     }
 
-    /// Mid-rollout: a template change is still rolling (a scale alone is not one).
+    /// Mid-rollout: a template change is still rolling (a scale alone is not one:
+    /// its new pods are of the newest ReplicaSet, so old ones exist only in a rollout).
     pub fn mid_rollout(&self) -> bool {
+        if self.observed_generation < self.generation {
+            return false;
+        }
         match self.kind {
-            WorkloadKind::Deployment => self.updated < self.current.min(self.desired),
+            WorkloadKind::Deployment => {
+                self.current > self.updated || self.updated < self.desired.min(self.current)
+            }
             WorkloadKind::StatefulSet => {
                 self.current_revision.is_some() && self.current_revision != self.revision
             }

@@ -37,10 +37,18 @@ pub struct StreamStates {
 }
 
 impl StreamStates {
+    /// A stream that must list before the cluster is live. Streams start one after
+    /// another, so one may have listed before the next is expected: a new stream
+    /// takes a live cluster back to syncing.
     pub fn expect(&mut self, stream: &str) {
-        self.streams
-            .entry(stream.to_string())
-            .or_insert((false, None));
+        if self
+            .streams
+            .insert(stream.to_string(), (false, None))
+            .is_none()
+            && matches!(self.health, Some(Health::Live { .. }))
+        {
+            self.health = None;
+        }
     }
 
     /// The stream listed (or resumed after a failure).
@@ -87,8 +95,9 @@ mod tests {
     fn live_when_all_listed_stale_while_one_fails_and_back() {
         let mut s = StreamStates::default();
         s.expect("pods");
-        s.expect("nodes");
         s.ok("pods");
+        assert!(matches!(s.health(), Health::Live { .. }));
+        s.expect("nodes");
         assert_eq!(s.health(), Health::Syncing);
         s.ok("nodes");
         assert!(matches!(s.health(), Health::Live { .. }));
