@@ -5,7 +5,7 @@
 use crate::deploys::{Deploys, Refused};
 use crate::orders::{names, order_id, Next};
 use async_trait::async_trait;
-use opsbot_core::chat::{Answer, Call, ChatCommand, ChatCommands};
+use opsbot_core::chat::{Answer, Call, ChatCommand, ChatCommands, Claim};
 use opsbot_core::{Registry, Subsystem};
 use std::sync::Arc;
 
@@ -203,6 +203,27 @@ impl ChatCommands for DeployCommands {
             count(&args[1])?;
         }
         Ok(())
+    }
+
+    /// Project names never hold `/`: `扩容:ns/web,2` is a Kubernetes workload's.
+    fn takes(&self, _command: &ChatCommand, args: &[String]) -> bool {
+        args.first().is_none_or(|a| !a.contains('/'))
+    }
+
+    /// 扩容, 缩容, 回滚 and 日志 are also Kubernetes commands: the call is the deploy
+    /// subsystem's when it names a project (or order) the caller can see.
+    async fn claim(&self, call: Call<'_>) -> Claim {
+        let a = call.args;
+        match call.command.name {
+            names::LOGS => match order_id(&a[0]) {
+                Ok(id) => Claim::Mine(format!("发布单 #{id} 的日志")),
+                Err(_) => Claim::No,
+            },
+            name => match self.0.project_for(call.caller, name, &a[0]).await {
+                Ok(p) => Claim::Mine(format!("发布项目 {}", p.name)),
+                Err(_) => Claim::No,
+            },
+        }
     }
 
     async fn plan(&self, call: Call<'_>) -> Result<Option<String>, Answer> {

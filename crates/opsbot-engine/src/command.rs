@@ -220,6 +220,9 @@ pub enum Command {
     Subsystem {
         spec: &'static ChatCommand,
         args: Vec<String>,
+        /// The registered set the asker chose (by its place in the registry) when
+        /// several subsystems claimed the call; `None`: decided when it runs.
+        route: Option<usize>,
     },
     Menu,
     Confirm,
@@ -725,9 +728,10 @@ pub fn parse_in(text: &str, sets: &[Arc<dyn ChatCommands>]) -> Result<Command, P
         return Err(ParseError::Empty);
     }
     let (word, args) = split(&text);
-    if let Some((set, decl)) = subsystem_spec(sets, &word) {
-        return subsystem_command(set.as_ref(), decl, args);
-    }
+    let args = match parse_subsystem(sets, &word, args) {
+        Ok(parsed) => return parsed,
+        Err(args) => args,
+    };
     let spec = spec(&word).ok_or_else(|| ParseError::Unknown {
         word: word.chars().take(20).collect(),
         suggestion: suggest(&word, sets),
@@ -759,7 +763,61 @@ pub(crate) fn subsystem_command(
     };
     count(&args, decl.args.0, decl.args.1).map_err(usage)?;
     set.check(decl, &args).map_err(usage)?;
-    Ok(Command::Subsystem { spec: decl, args })
+    Ok(Command::Subsystem {
+        spec: decl,
+        args,
+        route: None,
+    })
+}
+
+/// The subsystem command `word` names with `args`, or the arguments back when the
+/// built-in table answers it. Several sets may declare one name (扩容 scales deploy
+/// projects and Kubernetes workloads): those whose form the arguments are written in
+/// (`takes`) are tried in registration order, the first that accepts them gives the
+/// command (which set runs it is decided at run time, by their claims), else the first
+/// one's error. A built-in command a set shares (重启) keeps arguments no set takes.
+pub(crate) fn parse_subsystem(
+    sets: &[Arc<dyn ChatCommands>],
+    word: &str,
+    args: Vec<String>,
+) -> Result<Result<Command, ParseError>, Vec<String>> {
+    let declaring: Vec<_> = subsystem_specs(sets, word).collect();
+    if declaring.is_empty() {
+        return Err(args);
+    }
+    let builtin = spec(word).is_some_and(|b| b.requires.is_none());
+    let taking: Vec<_> = declaring
+        .iter()
+        .filter(|(_, set, decl)| set.takes(decl, &args))
+        .collect();
+    let tried = match (taking.is_empty(), builtin) {
+        (true, true) => return Err(args),
+        (true, false) => declaring.iter().collect(),
+        (false, _) => taking,
+    };
+    let mut first = None;
+    for (_, set, decl) in tried {
+        match subsystem_command(set.as_ref(), decl, args.clone()) {
+            Ok(cmd) => return Ok(Ok(cmd)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Ok(Err(first.expect("at least one set declares the word")))
+}
+
+/// Every registered set declaring `word`, with its place in the registry.
+pub(crate) fn subsystem_specs<'a>(
+    sets: &'a [Arc<dyn ChatCommands>],
+    word: &'a str,
+) -> impl Iterator<Item = (usize, &'a Arc<dyn ChatCommands>, &'static ChatCommand)> + 'a {
+    sets.iter().enumerate().filter_map(move |(i, set)| {
+        set.commands()
+            .iter()
+            .find(|d| d.is_named(word))
+            .map(|d| (i, set, d))
+    })
 }
 
 /// The single argument split at blanks, when there is one argument holding blanks.

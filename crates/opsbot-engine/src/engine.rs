@@ -247,7 +247,7 @@ impl Engine {
                 for word in std::iter::once(decl.name).chain(decl.aliases.iter().copied()) {
                     if let Some(builtin) = command::spec(word) {
                         assert!(
-                            builtin.requires.is_some(),
+                            builtin.requires.is_some() || set.shares().contains(&builtin.name),
                             "subsystem command {word:?} is already the built-in command {:?}",
                             builtin.name
                         );
@@ -454,6 +454,29 @@ impl Engine {
         // consumed, dropped or never there.
         let alive = !sess.is_empty();
         let ttl = format::duration(self.settings.session_ttl);
+        // The answer to "which one did you mean" comes before the menu's digits; any
+        // other message drops the question.
+        if let Some(choice) = sess.choice.take() {
+            if let Some(route) = text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| choice.options.get(i))
+                .map(|(route, _)| *route)
+            {
+                return match self.parse(&choice.text) {
+                    Ok(cmd) => {
+                        let cmd = routed(cmd, Some(route));
+                        let ran = cmd.to_string();
+                        let mut out = self.run(asker, cmd, false, sess, sink).await;
+                        out.ran = Some(ran);
+                        out
+                    }
+                    Err(e) => invalid(e.to_string()).into(),
+                };
+            }
+        }
         // An open menu takes digits, paths and (at input nodes) free text first.
         if let Some(stack) = sess.menu.clone() {
             let top = stack.last().cloned().unwrap_or(MenuNode::Root);
@@ -555,7 +578,7 @@ impl Engine {
                         how: Settlement::Confirmed,
                     });
                     let cmd = match self.parse(&p.text) {
-                        Ok(c) => c,
+                        Ok(c) => routed(c, p.route),
                         Err(e) => return invalid(e.to_string()).into(),
                     };
                     let ran = cmd.to_string();
@@ -744,10 +767,15 @@ impl Engine {
         sess: &mut Session,
         sink: &Arc<dyn ReplySink>,
     ) -> Result<Response, StoreError> {
-        if let Command::Subsystem { spec, ref args } = cmd {
+        if let Command::Subsystem {
+            spec,
+            ref args,
+            route,
+        } = cmd
+        {
             let canonical = cmd.to_string();
             return Ok(self
-                .run_subsystem(asker, spec, args, &canonical, confirmed, sess, sink)
+                .run_subsystem(asker, spec, args, route, &canonical, confirmed, sess, sink)
                 .await);
         }
         let pool = self.pool.get().await?;
@@ -788,6 +816,7 @@ impl Engine {
         sess.pending = Some(session::Pending {
             text: canonical.to_string(),
             summary: summary.to_string(),
+            route: None,
         });
         sess.settled = None;
         Some(Response::new(
@@ -848,6 +877,16 @@ impl Engine {
             last: !more,
         });
         ok(text)
+    }
+}
+
+/// `cmd` bound to the subsystem set `route` when it is a subsystem's command.
+fn routed(cmd: Command, route: Option<usize>) -> Command {
+    match cmd {
+        Command::Subsystem { spec, args, .. } if route.is_some() => {
+            Command::Subsystem { spec, args, route }
+        }
+        cmd => cmd,
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Session {
     /// The menu was closed with 退出 (or 返回 at its top).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub menu_exited: bool,
+    /// A command several subsystems claimed, waiting for the asker to pick one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<Choice>,
 }
 
 /// What became of a pending confirmation.
@@ -50,6 +53,19 @@ pub struct Pending {
     /// The command text to run once confirmed.
     pub text: String,
     pub summary: String,
+    /// The subsystem the asker chose for it, when several claimed the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<usize>,
+}
+
+/// A question the engine asked: which subsystem's object a command meant (扩容:web is
+/// a deploy project and a Kubernetes workload). The answer is the option's number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    /// The command as typed (canonical text), run again with the chosen route.
+    pub text: String,
+    /// Per option (numbered from 1): the registry place of the set and what it names.
+    pub options: Vec<(usize, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +94,7 @@ impl Session {
             && self.paging.is_none()
             && self.settled.is_none()
             && !self.menu_exited
+            && self.choice.is_none()
     }
 }
 

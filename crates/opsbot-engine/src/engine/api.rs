@@ -304,14 +304,12 @@ impl Engine {
         sink: Arc<dyn ReplySink>,
     ) -> Result<Ran, Refusal> {
         let started = Instant::now();
-        let Some((set, spec)) = command::subsystem_spec(self.subsystems.command_sets(), name)
-        else {
-            return Err(Refusal::NotFound(format!("没有命令「{name}」")));
-        };
         // The same checks as the typed `name:args`, with the same words.
         let args: Vec<String> = args.into_iter().map(|a| a.trim().to_string()).collect();
-        let cmd = command::subsystem_command(set.as_ref(), spec, args)
-            .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let cmd = match command::parse_subsystem(self.subsystems.command_sets(), name, args) {
+            Ok(parsed) => parsed.map_err(|e| Refusal::Invalid(e.to_string()))?,
+            Err(_) => return Err(Refusal::NotFound(format!("没有命令「{name}」"))),
+        };
         let msg = Incoming {
             channel: caller.channel.clone(),
             user: caller.user.clone(),
@@ -326,11 +324,11 @@ impl Engine {
             dry_run: false,
             command: None,
         };
+        let command = cmd.name();
         let mut session = Session::default();
         let outcome = self.run(&asker, cmd, true, &mut session, &sink).await;
         self.audit(&msg, &outcome, started).await;
         let Response { status, text } = outcome.response;
-        let command = spec.name;
         match status {
             Status::Ok => Ok(Ran::Done {
                 command,
