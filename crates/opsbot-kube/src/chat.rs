@@ -103,6 +103,9 @@ pub static COMMANDS: [ChatCommand; 9] = [
     },
 ];
 
+/// How long a command right after start waits for the pool's first sync.
+const FIRST_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The commands, answered from a [`Kube`].
 pub struct KubeCommands {
     kube: Arc<Kube>,
@@ -209,6 +212,7 @@ impl ChatCommands for KubeCommands {
     }
 
     async fn claim(&self, call: Call<'_>) -> Claim {
+        self.kube.settled(FIRST_SYNC_WAIT).await;
         let Some(arg) = call.args.first() else {
             return Claim::No;
         };
@@ -242,6 +246,7 @@ impl ChatCommands for KubeCommands {
     }
 
     async fn plan(&self, call: Call<'_>) -> Result<Option<String>, Answer> {
+        self.kube.settled(FIRST_SYNC_WAIT).await;
         let command = call.command.name;
         let a = call.args;
         match command {
@@ -276,6 +281,7 @@ impl ChatCommands for KubeCommands {
     }
 
     async fn run(&self, call: Call<'_>) -> Answer {
+        self.kube.settled(FIRST_SYNC_WAIT).await;
         let command = call.command.name;
         let a = call.args;
         let caller = call.caller;

@@ -19,6 +19,8 @@ pub struct Cluster {
     /// Bumped on every change the watches apply.
     changed: watch::Sender<u64>,
     pub(crate) recorder: Recorder,
+    /// The API refuses to list nodes to this cluster's credentials (403).
+    nodes_forbidden: std::sync::atomic::AtomicBool,
 }
 
 /// A cluster's state, as the REST API and 工作负载 show it.
@@ -60,6 +62,7 @@ impl Cluster {
             streams: Mutex::new(StreamStates::default()),
             changed: watch::channel(0).0,
             recorder,
+            nodes_forbidden: Default::default(),
         }
     }
 
@@ -112,6 +115,17 @@ impl Cluster {
             pods,
             nodes,
         }
+    }
+
+    pub(crate) fn set_nodes_forbidden(&self, forbidden: bool) {
+        self.nodes_forbidden
+            .store(forbidden, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the credentials may not list nodes (a namespaced Role): 节点 says so.
+    pub fn nodes_forbidden(&self) -> bool {
+        self.nodes_forbidden
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the pool's data for this cluster is stale (shown, but marked).

@@ -156,6 +156,29 @@ impl Kube {
         Watches(tasks)
     }
 
+    /// Waits (up to `timeout`) until no cluster is still on its first sync, so a
+    /// command sent right after start (`opsbot chat -c …`) reads a listed pool; a
+    /// cluster that fails meanwhile counts as settled (stale).
+    pub async fn settled(&self, timeout: std::time::Duration) {
+        let started = matches!(self.task.lock(), Ok(t) if t.is_none());
+        if !started {
+            // Nothing will list.
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        for c in &self.clusters {
+            let mut changed = c.subscribe();
+            while matches!(c.health(), crate::pool::Health::Syncing) {
+                if tokio::time::timeout_at(deadline, changed.changed())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+
     pub fn clusters(&self) -> Vec<ClusterState> {
         self.clusters.iter().map(|c| c.state()).collect()
     }

@@ -139,6 +139,13 @@ pub fn nodes(rows: &[NodeRow], clusters: &[&Cluster], zone: &Zone) -> String {
         if let Some(line) = stale_line(&c.path(), &c.health(), zone) {
             let _ = writeln!(out, "{line}");
         }
+        if c.nodes_forbidden() {
+            let _ = writeln!(
+                out,
+                "⚠ 集群 {} 不允许 opsbot 读取节点 (403),请在 ClusterRole 中授予 nodes 的 list/watch",
+                c.path()
+            );
+        }
     }
     if rows.is_empty() {
         out.push_str("没有可见的节点");

@@ -24,6 +24,9 @@ use tokio::task::JoinHandle;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// The node stream's name: a refusal there does not make the cluster stale.
+const NODES: &str = "nodes";
+
 /// What a watch saw, for the resource's handler.
 enum Seen<K> {
     Listed(Vec<K>),
@@ -141,6 +144,9 @@ async fn follow<K>(
                 Ok(Event::Init) => listing.clear(),
                 Ok(Event::InitApply(o)) => listing.push(o),
                 Ok(Event::InitDone) => {
+                    if stream == NODES {
+                        cluster.set_nodes_forbidden(false);
+                    }
                     handler(
                         &cluster,
                         only.as_deref(),
@@ -164,6 +170,16 @@ async fn follow<K>(
                     if matches!(error, Error::Rejected { code: 410, .. }) {
                         tracing::debug!(cluster = %cluster.path(), stream, "watch expired (410), listing again");
                         continue;
+                    }
+                    // A Role bound in namespaces cannot read nodes (cluster-scoped): the
+                    // rest of the pool is still live, 节点 says why it is empty.
+                    if stream == NODES && matches!(error, Error::Forbidden(_)) {
+                        tracing::info!(cluster = %cluster.path(), %error, "nodes are not readable");
+                        cluster.set_nodes_forbidden(true);
+                        cluster.streams().ok(&stream);
+                        cluster.touched();
+                        backoff = MAX_BACKOFF;
+                        break;
                     }
                     tracing::warn!(cluster = %cluster.path(), stream, %error, "watch failed");
                     cluster.streams().failed(&stream, error);

@@ -252,3 +252,27 @@ async fn a_namespace_limited_token_gets_403_where_it_may_not_go() {
     let out = f.run(&Who::admin(), "工作负载").await;
     assert!(out.text().contains("没有权限 (403)"), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespaced_role_without_nodes_stays_live_and_nodes_say_why() {
+    let f = Fixture::with(
+        |fake| {
+            seed(fake);
+            fake.add_token("pay-token-2", &["payments"], false);
+        },
+        "namespaces = [\"payments\"]",
+        Some("pay-token-2"),
+    )
+    .await;
+    f.live().await;
+    f.until("payments is synced", |_| {
+        f.workload("payments", "api").is_some()
+    })
+    .await;
+    let out = f.run(&Who::admin(), "节点").await;
+    assert!(
+        out.text().contains("不允许 opsbot 读取节点 (403)"),
+        "{out:?}"
+    );
+    assert!(matches!(health(&f), Health::Live { .. }));
+}
