@@ -85,4 +85,9 @@ pub trait PoolStore: Send + Sync {
 pub trait ChangeLog: Send + Sync {
     /// The change history, newest first.
     async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>>;
+
+    /// Appends changes a subsystem saw itself (a Kubernetes watch, a scale from chat)
+    /// in one transaction; the store assigns their ids (the `id` given is ignored).
+    /// The pool's version does not move: these are not pool objects.
+    async fn record_changes(&self, changes: &[Change]) -> Result<()>;
 }

@@ -71,6 +71,7 @@ suite!(
     load_pool_returns_every_provider,
     version_moves_only_on_change,
     change_history_filters,
+    subsystem_changes_are_appended_with_store_ids,
     audit_log_append_and_filter,
     mark_processed_once,
     jobs_lifecycle_and_interrupt,
@@ -590,6 +591,60 @@ mod cases {
             summary(&all_changes(&ctx).await[..1]),
             ["datastore ds-1 free_gb 4000 -> 3999"]
         );
+    }
+
+    pub async fn subsystem_changes_are_appended_with_store_ids(ctx: Ctx) {
+        let s = &ctx.store;
+        s.apply_inventory("vc1", &inventory("vc1"), "sync")
+            .await
+            .unwrap();
+        let version = s.pool_version().await.unwrap();
+        let before = all_changes(&ctx).await;
+        let at = Utc::now().trunc_subsecs(6);
+        let change = |field: &str, old: Option<&str>, new: &str| Change {
+            id: 0,
+            at,
+            provider: "k8s".into(),
+            object_kind: "k8s-deployment".into(),
+            object_id: "prod/payments/web".into(),
+            object_name: "web".into(),
+            field: field.into(),
+            old_value: old.map(Into::into),
+            new_value: Some(new.into()),
+            source: "chat:张三".into(),
+        };
+        let batch = [
+            change("created", None, "web"),
+            change("replicas", Some("3"), "5"),
+        ];
+        s.record_changes(&batch).await.unwrap();
+        s.record_changes(&[]).await.unwrap();
+
+        let q = ChangeQuery {
+            provider: Some("k8s".into()),
+            object_kind: Some("k8s-deployment".into()),
+            object_id: Some("prod/payments/web".into()),
+            limit: 10,
+            offset: 0,
+        };
+        let got = s.changes(&q).await.unwrap();
+        assert_eq!(
+            summary(&got),
+            [
+                "k8s-deployment prod/payments/web created ∅ -> web",
+                "k8s-deployment prod/payments/web replicas 3 -> 5",
+            ]
+        );
+        // Newest first, with ids the store gave, after every earlier change.
+        assert_eq!(got[0].field, "replicas");
+        let newest_before = before.iter().map(|c| c.id).max().unwrap_or(0);
+        assert!(got.iter().all(|c| c.id > newest_before));
+        assert_ne!(got[0].id, got[1].id);
+        assert_eq!(got[0].source, "chat:张三");
+        assert_eq!(got[0].at, at);
+        // Not pool objects: the pool's version stays.
+        assert_eq!(s.pool_version().await.unwrap(), version);
+        assert_eq!(all_changes(&ctx).await.len(), before.len() + 2);
     }
 
     pub async fn change_history_filters(ctx: Ctx) {

@@ -117,7 +117,7 @@ impl<K: Eq + Hash + Clone> SlidingWindowLimiter<K> {
                 .push_back(now);
         }
         state.acquisitions += 1;
-        if state.acquisitions % SWEEP_EVERY == 0 {
+        if state.acquisitions.is_multiple_of(SWEEP_EVERY) {
             let window = self.window;
             state.keys.retain(|_, entry| {
                 expire(entry, now, window);

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 
 /// The chat commands of the subsystems this binary registers in [`build`], so roles
 /// and `[chat] confirm` can name them before the engine exists.
-const SUBSYSTEM_COMMANDS: &[&[ChatCommand]] =
-    &[&opsbot_cmdb::chat::COMMANDS, &opsbot_deploy::COMMANDS];
+const SUBSYSTEM_COMMANDS: &[&[ChatCommand]] = &[
+    &opsbot_cmdb::chat::COMMANDS,
+    &opsbot_deploy::COMMANDS,
+    &opsbot_kube::COMMANDS,
+];
 
 /// Maps a configured command name or alias to its canonical name (`*` stays `*`):
 /// the engine's table, then the subsystems' commands.
@@ -55,6 +58,9 @@ pub struct App {
     pub alerts: Option<AlertParts>,
     /// Deploy projects, builds and release orders.
     pub deploys: Arc<opsbot_deploy::Deploys>,
+    /// The Kubernetes clusters of the `kind = "kubernetes"` providers, if any; `opsbot
+    /// serve` and `opsbot chat` start their watches (`Kube::start`).
+    pub kube: Option<Arc<opsbot_kube::Kube>>,
 }
 
 /// What the chat desk and the gateway share.
@@ -129,6 +135,18 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         config.zone(),
     );
     engine = engine.register(Arc::new(opsbot_deploy::DeployCommands(deploys.clone())));
+    let kube_sections = crate::providers::kubernetes(&config.providers);
+    let kube = if kube_sections.is_empty() {
+        None
+    } else {
+        let kube = opsbot_kube::Kube::connect(&kube_sections, store.clone(), store.clone())
+            .await
+            .context("setting up the Kubernetes clusters")?;
+        Some(Arc::new(kube))
+    };
+    if let Some(kube) = &kube {
+        engine = engine.register(Arc::new(opsbot_kube::KubeSubsystem(kube.clone())));
+    }
     if let Some(parts) = &alerts {
         let desk = opsbot_alerts::Desk::new(
             store.clone(),
@@ -154,6 +172,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         configured: config_file.is_some(),
         alerts,
         deploys,
+        kube,
     })
 }
 

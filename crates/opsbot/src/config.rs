@@ -813,7 +813,7 @@ roles = ["operator"]
             .to_string();
         assert!(
             e.ends_with(
-                ".toml: key providers[0].kind: \"kubernetes\" providers are not available in this build yet"
+                ".toml: key providers[0].kubeconfig: one of kubeconfig, in_cluster = true or url is required"
             ),
             "{e}"
         );

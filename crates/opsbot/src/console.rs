@@ -42,6 +42,8 @@ pub async fn run(
     // marked interrupted.
     app.deploys.recover().await;
     let _deploy_upkeep = app.deploys.spawn_upkeep();
+    // The Kubernetes pool's watches, stopped when this returns (shutdown).
+    let _kube_watches = app.kube.as_ref().map(|k| k.start());
     let user = user.unwrap_or_else(|| {
         if app.configured {
             std::env::var("USER").unwrap_or_else(|_| "console".into())

@@ -28,6 +28,9 @@ pub struct ProviderConfig {
 pub enum Section {
     Sim(opsbot_sim::Config),
     Vsphere(opsbot_vsphere::Config),
+    /// Kubernetes clusters: no VM provider; their workloads come in as the Kubernetes
+    /// subsystem, which the binary builds from every such section ([`kubernetes`]).
+    Kubernetes(opsbot_kube::Config),
     /// A kind this build does not have, kept so that validation refuses it at its key.
     Unknown(String),
 }
@@ -40,10 +43,13 @@ const KINDS: &[(&str, Read)] = &[
     (opsbot_vsphere::Config::KIND, |v| {
         read(v).map(Section::Vsphere)
     }),
+    (opsbot_kube::Config::KIND, |v| {
+        read(v).map(Section::Kubernetes)
+    }),
 ];
 
 /// Kinds announced but not built yet, refused with a message of their own.
-const COMING: &[&str] = &["kubernetes"];
+const COMING: &[&str] = &[];
 
 /// What the binary does with every kind's section.
 trait Kind {
@@ -78,6 +84,7 @@ impl Section {
         match self {
             Section::Sim(c) => Ok(c),
             Section::Vsphere(c) => Ok(c),
+            Section::Kubernetes(c) => Ok(c),
             Section::Unknown(kind) => Err(kind),
         }
     }
@@ -88,7 +95,7 @@ impl Section {
         Some(match self {
             Section::Sim(c) => Arc::new(c.provider(name, store.clone())),
             Section::Vsphere(c) => Arc::new(c.provider(name)),
-            Section::Unknown(_) => return None,
+            Section::Kubernetes(_) | Section::Unknown(_) => return None,
         })
     }
 }
@@ -137,6 +144,18 @@ impl ProviderConfig {
     pub fn build(&self, store: &Arc<dyn Store>) -> Option<Arc<dyn Provider>> {
         self.section.build(&self.name, store)
     }
+}
+
+/// The kubernetes sections, by provider name: what the Kubernetes subsystem is built
+/// from.
+pub fn kubernetes(providers: &[ProviderConfig]) -> Vec<(String, opsbot_kube::Config)> {
+    providers
+        .iter()
+        .filter_map(|p| match &p.section {
+            Section::Kubernetes(c) => Some((p.name.clone(), c.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// An entry as written: the common keys, and the rest for the kind to read.
@@ -208,13 +227,8 @@ mod tests {
 
     #[test]
     fn kinds_this_build_lacks_are_refused_at_kind() {
-        let e = entry("kubernetes").validate().unwrap_err();
-        assert_eq!(e.key, "kind");
-        assert_eq!(
-            e.problem,
-            "\"kubernetes\" providers are not available in this build yet"
-        );
         let e = entry("openstack").validate().unwrap_err();
+        assert_eq!(e.key, "kind");
         assert_eq!(
             e.problem,
             "\"openstack\" is not one of \"sim\", \"vsphere\", \"kubernetes\""

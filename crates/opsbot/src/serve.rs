@@ -39,6 +39,8 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     // told); this instance's own orders keep their heartbeat.
     app.deploys.recover().await;
     let _deploy_upkeep = app.deploys.spawn_upkeep();
+    // The Kubernetes pool's watches, stopped when this returns (shutdown).
+    let _kube_watches = app.kube.as_ref().map(|k| k.start());
     for p in &app.config.providers {
         if let Some(period) = p.sync_period() {
             tokio::spawn(scheduled_sync(

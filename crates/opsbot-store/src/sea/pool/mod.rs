@@ -17,7 +17,7 @@ use opsbot_core::{Change, Inventory, Vm};
 
 pub(crate) use children::insert_chunked;
 pub(crate) use load::{changes, load_pool, version};
-pub(crate) use sync::{apply_inventory, apply_vm_delta, upsert_vm};
+pub(crate) use sync::{apply_inventory, apply_vm_delta, record_changes, upsert_vm};
 
 /// Now, at the microsecond precision every backend stores, so what is written reads
 /// back equal.
@@ -64,5 +64,9 @@ impl crate::PoolStore for SeaStore {
 impl crate::ChangeLog for SeaStore {
     async fn changes(&self, query: &ChangeQuery) -> Result<Vec<Change>> {
         changes(&self.conn, &self.db, query).await
+    }
+
+    async fn record_changes(&self, changes: &[Change]) -> Result<()> {
+        record_changes(&self.conn, &self.db, changes).await
     }
 }

@@ -225,6 +225,35 @@ async fn lock_pool<C: ConnectionTrait>(tx: &C) -> Result<(), sea_orm::DbErr> {
     Ok(())
 }
 
+/// Appends changes seen outside a pool sync (a subsystem's watch), in one transaction.
+pub(crate) async fn record_changes(conn: &Conn, db: &Db, changes: &[Change]) -> Result<()> {
+    const RECORDING: &str = "recording changes";
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.begin().await.during(db, RECORDING)?;
+    insert_chunked::<change_log::Entity, _, _>(&tx, changes.iter().map(change_row).collect())
+        .await
+        .during(db, RECORDING)?;
+    tx.commit().await.during(db, RECORDING)
+}
+
+/// One change as its history row (the id is the database's).
+fn change_row(c: &Change) -> change_log::ActiveModel {
+    change_log::ActiveModel {
+        id: NotSet,
+        at: Set(c.at),
+        provider: Set(c.provider.clone()),
+        object_kind: Set(c.object_kind.clone()),
+        object_id: Set(c.object_id.clone()),
+        object_name: Set(c.object_name.clone()),
+        field: Set(c.field.clone()),
+        old_value: Set(c.old_value.clone()),
+        new_value: Set(c.new_value.clone()),
+        source: Set(c.source.clone()),
+    }
+}
+
 /// Records the changes and bumps the version once if there are any. With `want_ids`
 /// each change is inserted alone so it gets its id back (used for a single VM).
 async fn finish<C: ConnectionTrait>(
@@ -236,18 +265,7 @@ async fn finish<C: ConnectionTrait>(
     if changes.is_empty() {
         return Ok(());
     }
-    let row = |c: &Change| change_log::ActiveModel {
-        id: NotSet,
-        at: Set(c.at),
-        provider: Set(c.provider.clone()),
-        object_kind: Set(c.object_kind.clone()),
-        object_id: Set(c.object_id.clone()),
-        object_name: Set(c.object_name.clone()),
-        field: Set(c.field.clone()),
-        old_value: Set(c.old_value.clone()),
-        new_value: Set(c.new_value.clone()),
-        source: Set(c.source.clone()),
-    };
+    let row = change_row;
     if want_ids {
         for c in changes.iter_mut() {
             c.id = change_log::Entity::insert(row(c))
