@@ -49,6 +49,8 @@ pub struct ApiContext {
     /// Projects, builds and release orders (`/api/v1/projects`, `/builds`, `/releases`,
     /// `/ui/releases`); `None`: those answer 404. Set by `opsbot serve` after [`Self::new`].
     pub deploys: Option<Arc<opsbot_deploy::Deploys>>,
+    /// The Kubernetes clusters, when a `kind = "kubernetes"` provider is configured.
+    pub kube: Option<Arc<opsbot_kube::Kube>>,
 }
 
 impl std::fmt::Debug for ApiContext {
@@ -141,6 +143,7 @@ impl ApiContext {
             templates,
             refusals: crate::refusals::Refusals::start(store.clone()),
             deploys: None,
+            kube: None,
             config,
         })
     }

@@ -401,10 +401,11 @@ impl KubeCommands {
         zone: &opsbot_core::Zone,
     ) -> Answer {
         let parts: Vec<&str> = arg.split('/').collect();
-        let (cluster, ns, object) = match parts.as_slice() {
-            [ns] => (None, *ns, None),
-            [ns, o] => (None, *ns, Some(*o)),
-            [c, ns, o] => (Some(*c), *ns, Some(*o)),
+        let (provider, cluster, ns, object) = match parts.as_slice() {
+            [ns] => (None, None, *ns, None),
+            [ns, o] => (None, None, *ns, Some(*o)),
+            [c, ns, o] => (None, Some(*c), *ns, Some(*o)),
+            [p, c, ns, o] => (Some(*p), Some(*c), *ns, Some(*o)),
             _ => return Answer::Invalid(render::unknown("命名空间", arg, &[])),
         };
         let visible = |s: &str| caller.may_at(command, s);
@@ -412,7 +413,11 @@ impl KubeCommands {
             .kube
             .namespaces(&visible)
             .into_iter()
-            .filter(|(c, n)| n == ns && cluster.is_none_or(|x| x == c.name))
+            .filter(|(c, n)| {
+                n == ns
+                    && cluster.is_none_or(|x| x == c.name)
+                    && provider.is_none_or(|x| x == c.provider)
+            })
             .map(|(c, _)| c)
             .filter(|c| {
                 object.is_none_or(|o| visible(&c.scope(ns, o)) || visible(&c.scope(ns, "*")))

@@ -164,6 +164,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     .await
     .context("starting the REST API and web UI")?;
     api.deploys = Some(app.deploys.clone());
+    api.kube = app.kube.clone();
     let cmdb = crate::cmdb::api(&app, &secret);
     crate::cmdb::spawn_tasks(&app, &cmdb, stop_rx.clone());
     // Each configured channel, registered under its kind: its callback route serves it.

@@ -5,6 +5,7 @@
 //! entry point, so they show and do exactly what the API does for the same user.
 
 mod deploys;
+mod kube;
 mod login;
 mod oauth;
 mod pages;
@@ -42,6 +43,11 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/services", get(pages::services))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/changes", get(pages::changes))
+        .route("/ui/workloads", get(kube::workloads))
+        .route(
+            "/ui/workloads/{provider}/{cluster}/{namespace}/{name}/{action}",
+            post(kube::act),
+        )
         .route("/ui/projects", get(deploys::projects))
         .route("/ui/projects/{name}/{what}", post(deploys::project_act))
         .route("/ui/releases", get(deploys::releases))

@@ -28,6 +28,7 @@ pub(super) fn base(user: &WebUser, title: &str, nav: &str) -> minijinja::Value {
         user => user.auth.user,
         csrf => user.csrf(),
         asset_version => asset_version(),
+        kube => user.auth.context().kube.is_some(),
     }
 }
 

@@ -12,6 +12,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("overview.html", include_str!("templates/overview.html")),
     ("vms.html", include_str!("templates/vms.html")),
     ("vm.html", include_str!("templates/vm.html")),
+    ("workloads.html", include_str!("templates/workloads.html")),
     ("job.html", include_str!("templates/job.html")),
     ("jobs.html", include_str!("templates/jobs.html")),
     ("clone.html", include_str!("templates/clone.html")),

@@ -30,6 +30,9 @@ pub struct World {
     pub key: opsbot_auth::SecretKey,
     /// The deploy subsystem, with project `shop` (approval required) configured.
     pub deploys: Arc<opsbot_deploy::Deploys>,
+    /// The Kubernetes cluster `k8s/prod` behind the Kubernetes subsystem.
+    pub kube_fake: opsbot_fakes::kube::FakeKube,
+    _kube_watches: opsbot_kube::Watches,
     _dir: tempfile::TempDir,
 }
 
@@ -136,6 +139,26 @@ impl World {
             "test-instance".into(),
             EngineSettings::default().zone,
         );
+        // A Kubernetes cluster (the stand-in API server): namespace payments with a
+        // one-pod Deployment api, one node.
+        let kube_fake = opsbot_fakes::kube::FakeKube::start().await;
+        kube_fake.add_node("node-1", true, "8", "32Gi");
+        kube_fake.add_namespace("payments");
+        kube_fake.add_deployment("payments", "api", 1, "registry.local/api:1.0");
+        let kubeconfig = dir.path().join("kubeconfig");
+        kube_fake.write_kubeconfig(&kubeconfig, "ctx", &kube_fake.admin_token());
+        let section: opsbot_kube::Config = toml::from_str(&format!(
+            "cluster = \"prod\"\nkubeconfig = \"{}\"",
+            kubeconfig.display()
+        ))
+        .unwrap();
+        let kube = Arc::new(
+            opsbot_kube::Kube::connect(&[("k8s".into(), section)], store.clone(), store.clone())
+                .await
+                .unwrap(),
+        );
+        let kube_watches = kube.start();
+        kube.settled(Duration::from_secs(20)).await;
         let engine = Arc::new(
             Engine::new(
                 store.clone(),
@@ -146,7 +169,8 @@ impl World {
             )
             .await
             .unwrap()
-            .register(Arc::new(opsbot_deploy::DeployCommands(deploys.clone()))),
+            .register(Arc::new(opsbot_deploy::DeployCommands(deploys.clone())))
+            .register(Arc::new(opsbot_kube::KubeSubsystem(kube.clone()))),
         );
         engine.ensure_synced().await.unwrap();
         let fake = FakeWecom::start().await.unwrap();
@@ -191,6 +215,7 @@ impl World {
         .await
         .unwrap();
         ctx.deploys = Some(deploys.clone());
+        ctx.kube = Some(kube);
         let ctx = Arc::new(ctx);
         let router = opsbot_http::router(AppState {
             store: store.clone(),
@@ -217,6 +242,8 @@ impl World {
             http,
             key,
             deploys,
+            kube_fake,
+            _kube_watches: kube_watches,
             _dir: dir,
         }
     }

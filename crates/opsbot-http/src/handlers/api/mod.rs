@@ -13,6 +13,7 @@ pub mod deploys;
 pub mod dto;
 pub mod hosts;
 pub mod jobs;
+pub mod kube;
 pub mod networks;
 mod objects;
 pub mod openapi;
@@ -74,6 +75,22 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/projects/{name}", get(deploys::project))
         .route("/projects/{name}/rollback", post(deploys::rollback))
+        .route("/k8s/clusters", get(kube::clusters))
+        .route("/k8s/workloads", get(kube::workloads))
+        .route(
+            "/k8s/workloads/{provider}/{cluster}/{namespace}/{name}/{action}",
+            post(kube::act),
+        )
+        .route("/k8s/pods", get(kube::pods))
+        .route(
+            "/k8s/pods/{provider}/{cluster}/{namespace}/{name}/log",
+            get(kube::log),
+        )
+        .route(
+            "/k8s/events/{provider}/{cluster}/{namespace}/{name}",
+            get(kube::events),
+        )
+        .route("/k8s/nodes", get(kube::nodes))
         .route("/builds", get(deploys::builds).post(deploys::start_build))
         .route("/builds/{id}", get(deploys::build))
         .route("/builds/{id}/log", get(deploys::build_log))

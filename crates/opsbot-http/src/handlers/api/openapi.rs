@@ -36,6 +36,8 @@ use utoipa::{Modify, OpenApi};
         super::deploys::build_log,
         super::deploys::releases, super::deploys::release, super::deploys::create_release,
         super::deploys::act, super::deploys::release_logs,
+        super::kube::clusters, super::kube::workloads, super::kube::pods, super::kube::nodes,
+        super::kube::act, super::kube::log, super::kube::events,
     ),
     components(schemas(
         ErrorBody, Accepted, Planned, super::dto::CancelRequested,
@@ -43,6 +45,8 @@ use utoipa::{Modify, OpenApi};
         Page<VmDto>, Page<HostDto>, Page<JobDto>, Page<super::services::ServiceDto>,
         Page<super::deploys::BuildDto>, Page<super::deploys::OrderDto>,
         super::deploys::ProjectDto, super::deploys::ReleaseDto, super::deploys::Done,
+        super::kube::KubeClusterDto, super::kube::WorkloadDto, super::kube::PodDto,
+        super::kube::NodeDto, super::kube::WorkloadActionBody,
     )),
     modifiers(&Bearer),
     tags(
@@ -53,6 +57,7 @@ use utoipa::{Modify, OpenApi};
         (name = "history", description = "Audit log and change history"),
         (name = "alerts", description = "The alert gateway: alerts taken in, dead letters"),
         (name = "deploys", description = "Deploys: projects, builds, release orders (发布单) with approvals, logs as server-sent events"),
+        (name = "kubernetes", description = "Kubernetes: clusters, workloads, pods and nodes from the watched pool; scale, restart and rollback as jobs; logs and events"),
     )
 )]
 pub struct ApiDoc;
