@@ -289,6 +289,9 @@ const ENV_SECTIONS: &[&str] = &[
     "pool",
 ];
 
+/// The built-in menu's 容器管理 entry, added when a Kubernetes cluster is configured.
+const KUBE_MENU: &str = include_str!("kube_menu.toml");
+
 impl Config {
     /// The embedded defaults: SQLite under ./data, in-memory sessions, the simulated
     /// cluster, and a local administrator.
@@ -613,11 +616,20 @@ impl Config {
     pub fn menu_tree(
         &self,
     ) -> Result<std::sync::Arc<opsbot_engine::menu::MenuTree>, opsbot_engine::menu::MenuError> {
-        if self.menu.is_empty() {
-            return Ok(opsbot_engine::menu::MenuTree::builtin());
-        }
+        use opsbot_engine::menu::MenuTree;
         let known = |word: &str| crate::app::canonical_name(word).is_some();
-        opsbot_engine::menu::MenuTree::compile(&self.menu, &known).map(std::sync::Arc::new)
+        if !self.menu.is_empty() {
+            return MenuTree::compile(&self.menu, &known).map(std::sync::Arc::new);
+        }
+        if crate::providers::kubernetes(&self.providers).is_empty() {
+            return Ok(MenuTree::builtin());
+        }
+        // With a cluster configured, the built-in menu gains 容器管理.
+        let mut items = MenuTree::builtin_items();
+        items.extend(
+            opsbot_engine::menu::items_of(KUBE_MENU).expect("the embedded 容器管理 menu parses"),
+        );
+        MenuTree::compile(&items, &known).map(std::sync::Arc::new)
     }
 
     /// Canonical names of the commands that ask for confirmation.

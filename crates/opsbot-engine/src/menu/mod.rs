@@ -20,7 +20,7 @@ pub use config::{After, MenuItem};
 pub use path::{answer, give_input, Stuck, Walked};
 pub use render::{place, render, where_note};
 pub use template::Vars;
-pub use tree::{command_word, Kind, MenuError, MenuTree, Next, Node};
+pub use tree::{command_word, items_of, Kind, MenuError, MenuTree, Next, Node};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Deserializer, Serialize};

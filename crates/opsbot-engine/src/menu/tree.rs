@@ -169,19 +169,18 @@ impl MenuTree {
         static BUILTIN: OnceLock<Arc<MenuTree>> = OnceLock::new();
         BUILTIN
             .get_or_init(|| {
-                #[derive(Deserialize)]
-                struct File {
-                    menu: Vec<MenuItem>,
-                }
-                let file: File = toml::from_str(include_str!("default.toml"))
-                    .expect("the embedded default menu parses");
                 // Its command names are checked by the binary's tests, which know the
                 // subsystems' commands too.
-                let tree = MenuTree::compile(&file.menu, &|_| true)
+                let tree = MenuTree::compile(&MenuTree::builtin_items(), &|_| true)
                     .expect("the embedded default menu is valid");
                 Arc::new(tree)
             })
             .clone()
+    }
+
+    /// The built-in menu's items, to extend with a configured subsystem's entries.
+    pub fn builtin_items() -> Vec<MenuItem> {
+        items_of(include_str!("default.toml")).expect("the embedded default menu parses")
     }
 
     /// The node at `at` (child indexes from the root).
@@ -428,4 +427,13 @@ fn compile_item(
         kind,
         after: item.after.unwrap_or(After::List),
     })
+}
+
+/// The `[[menu]]` items of a TOML document (an embedded menu part).
+pub fn items_of(toml_text: &str) -> Result<Vec<MenuItem>, toml::de::Error> {
+    #[derive(Deserialize)]
+    struct File {
+        menu: Vec<MenuItem>,
+    }
+    toml::from_str::<File>(toml_text).map(|f| f.menu)
 }
