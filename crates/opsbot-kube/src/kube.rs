@@ -191,27 +191,42 @@ impl Kube {
     /// `visible` admits.
     pub fn workloads(&self, ns: Option<&str>, visible: &dyn Fn(&str) -> bool) -> Vec<WorkloadRow> {
         let mut rows = Vec::new();
+        self.each_workload(ns, visible, &mut |c, stale, w| {
+            rows.push(WorkloadRow {
+                provider: c.provider.clone(),
+                cluster: c.name.clone(),
+                rollout: w.rollout(),
+                workload: w.clone(),
+                stale,
+            })
+        });
+        rows
+    }
+
+    /// Calls `f` with each visible workload as the pool holds it (borrowed, under the
+    /// cluster's read lock): how chat lists them without copying the pool.
+    pub fn each_workload(
+        &self,
+        ns: Option<&str>,
+        visible: &dyn Fn(&str) -> bool,
+        f: &mut dyn FnMut(&Cluster, bool, &Workload),
+    ) {
         for c in &self.clusters {
             let stale = c.is_stale();
             let index = c.read();
-            for (name, n) in &index.namespaces {
-                if ns.is_some_and(|want| want != name) {
-                    continue;
-                }
+            let namespaces: Box<dyn Iterator<Item = (&String, &crate::pool::Namespace)>> = match ns
+            {
+                Some(want) => Box::new(index.namespaces.get_key_value(want).into_iter()),
+                None => Box::new(index.namespaces.iter()),
+            };
+            for (name, n) in namespaces {
                 for w in n.workloads.values() {
                     if visible(&c.scope(name, &w.name)) {
-                        rows.push(WorkloadRow {
-                            provider: c.provider.clone(),
-                            cluster: c.name.clone(),
-                            rollout: w.rollout(),
-                            workload: w.clone(),
-                            stale,
-                        });
+                        f(c, stale, w);
                     }
                 }
             }
         }
-        rows
     }
 
     /// Pods (of namespace `ns`, or all) whose scope path `visible` admits.
