@@ -49,6 +49,11 @@ pub mod fix {
                              (or point OPSBOT_TEST_REDIS_URL at a server)";
     pub const GIT: &str = "install: apt-get install git";
     pub const SUBVERSION: &str = "install: apt-get install subversion";
+    /// Debian bookworm's own kubernetes-client is 1.20; kubectl 1.32 comes from the
+    /// Kubernetes (pkgs.k8s.io) or Google Cloud SDK apt repository.
+    pub const KUBECTL: &str = "install: apt-get install kubectl (from the pkgs.k8s.io v1.32 \
+                               or Google Cloud SDK apt repository)";
+    pub const PYTHON3_KUBERNETES: &str = "install: apt-get install python3-kubernetes";
 }
 
 /// True when a missing program or service must fail the test (CI).
@@ -125,6 +130,38 @@ pub fn alertmanager() -> Option<PathBuf> {
         "/usr/bin/prometheus-alertmanager",
         fix::ALERTMANAGER,
     )
+}
+
+/// kubectl: `OPSBOT_KUBECTL`, default the one on `PATH`.
+#[track_caller]
+pub fn kubectl() -> Option<PathBuf> {
+    let path = std::env::var("OPSBOT_KUBECTL").unwrap_or_else(|_| "kubectl".to_string());
+    match find_program(&path) {
+        Some(p) => Some(p),
+        None => skip(
+            format!("no kubectl ({path}; set OPSBOT_KUBECTL)"),
+            fix::KUBECTL,
+        ),
+    }
+}
+
+/// Debian's `/usr/bin/python3` when it can import the `kubernetes` client (Debian's
+/// python3-kubernetes installs for that interpreter only, not a pyenv one on `PATH`).
+#[track_caller]
+pub fn python_kubernetes() -> Option<PathBuf> {
+    let python = Path::new("/usr/bin/python3");
+    let imports = std::process::Command::new(python)
+        .args(["-c", "import kubernetes"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if imports {
+        Some(python.to_path_buf())
+    } else {
+        skip(
+            "/usr/bin/python3 cannot import kubernetes",
+            fix::PYTHON3_KUBERNETES,
+        )
+    }
 }
 
 /// `url` with any password replaced by `***`, for skip lines and messages.

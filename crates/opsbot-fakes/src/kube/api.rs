@@ -8,101 +8,25 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::auth::{Attributes, Grant};
 use super::controller;
 use super::discovery;
 use super::logs::{self, LogQuery};
+use super::paging::{decode_continue, encode_continue};
 use super::patch;
+use super::path::{not_found, parse_path, Target};
 use super::resources::Kind;
-use super::selector::{match_labels_string, Selector};
+use super::selector::Selector;
 use super::status::{json_response, ApiError};
 use super::store::Store;
 use super::table;
 use super::watch::{self, WatchRequest};
+use super::write::{commit, scale_of, validate};
 use super::{Recorded, Shared};
 
 const BODY_LIMIT: usize = 8 << 20;
-
-/// What a path names.
-enum Target {
-    Version,
-    Api,
-    Apis,
-    Resources(&'static str),
-    Collection {
-        kind: Kind,
-        ns: Option<String>,
-    },
-    Object {
-        kind: Kind,
-        ns: Option<String>,
-        name: String,
-        sub: Option<String>,
-    },
-}
-
-fn not_found() -> ApiError {
-    ApiError {
-        details: Some(json!({})),
-        ..ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    }
-}
-
-fn parse_path(path: &str) -> Result<Target, ApiError> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, rest): (&'static str, &[&str]) = match segs.as_slice() {
-        ["version"] => return Ok(Target::Version),
-        ["api"] => return Ok(Target::Api),
-        ["apis"] => return Ok(Target::Apis),
-        ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", "apps", "v1", rest @ ..] => ("apps", rest),
-        _ => return Err(not_found()),
-    };
-    let kind = |plural: &str| Kind::from_path(group, plural).ok_or_else(not_found);
-    let target = match rest {
-        [] => Target::Resources(group),
-        [res] => Target::Collection {
-            kind: kind(res)?,
-            ns: None,
-        },
-        ["namespaces", ns, res] => Target::Collection {
-            kind: kind(res)?,
-            ns: Some(ns.to_string()),
-        },
-        ["namespaces", ns, res, name] => Target::Object {
-            kind: kind(res)?,
-            ns: Some(ns.to_string()),
-            name: name.to_string(),
-            sub: None,
-        },
-        ["namespaces", ns, res, name, sub] => Target::Object {
-            kind: kind(res)?,
-            ns: Some(ns.to_string()),
-            name: name.to_string(),
-            sub: Some(sub.to_string()),
-        },
-        [res, name] => Target::Object {
-            kind: kind(res)?,
-            ns: None,
-            name: name.to_string(),
-            sub: None,
-        },
-        _ => return Err(not_found()),
-    };
-    match &target {
-        Target::Object { kind, ns, .. } if kind.namespaced() != ns.is_some() => Err(not_found()),
-        Target::Collection { kind, ns: Some(_) } if !kind.namespaced() => Err(not_found()),
-        _ => Ok(target),
-    }
-}
-
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
@@ -188,6 +112,14 @@ impl Call<'_> {
             .filter(|v| !v.is_empty())
     }
 
+    /// A boolean parameter as Go's `strconv.ParseBool` reads it (python sends `True`).
+    fn flag(&self, key: &str) -> bool {
+        matches!(
+            self.param(key),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
+    }
+
     fn wants_table(&self) -> bool {
         self.headers
             .get(header::ACCEPT)
@@ -234,7 +166,7 @@ impl Call<'_> {
     }
 
     fn collection(&self, kind: Kind, ns: Option<String>) -> Result<Response, ApiError> {
-        let watching = matches!(self.param("watch"), Some("true" | "1"));
+        let watching = self.flag("watch");
         let verb = match *self.method {
             Method::GET if watching => "watch",
             Method::GET => "list",
@@ -261,7 +193,7 @@ impl Call<'_> {
                         kind,
                         namespace: ns,
                         resource_version,
-                        bookmarks: self.param("allowWatchBookmarks") == Some("true"),
+                        bookmarks: self.flag("allowWatchBookmarks"),
                         timeout,
                         selector,
                         table: self.wants_table(),
@@ -520,122 +452,9 @@ impl Call<'_> {
             container: self.param("container").map(str::to_string),
             tail_lines: num("tailLines")?,
             limit_bytes: num("limitBytes")?,
-            timestamps: self.param("timestamps") == Some("true"),
+            timestamps: self.flag("timestamps"),
         };
         let text = logs::render(&pod, &q)?;
         Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response())
     }
-}
-
-/// Checks a written workload as the API's validation does (what opsbot can get wrong).
-fn validate(kind: Kind, name: &str, obj: &Value) -> Result<(), ApiError> {
-    let qualified = format!("{}.apps", kind.kind());
-    if name.is_empty() {
-        return Err(ApiError::invalid(
-            &qualified,
-            "apps",
-            kind.kind(),
-            name,
-            "metadata.name",
-            "Required value: name or generateName is required",
-        ));
-    }
-    if let Some(r) = obj["spec"]["replicas"].as_i64() {
-        if r < 0 {
-            return Err(ApiError::invalid(
-                &qualified,
-                "apps",
-                kind.kind(),
-                name,
-                "spec.replicas",
-                &format!("Invalid value: {r}: must be greater than or equal to 0"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Stores an update of a workload after the checks a real server makes: an injected
-/// conflict, the resourceVersion precondition, the URL's name, validation. The status
-/// is the server's; the controllers run before the answer.
-fn commit(
-    st: &mut Store,
-    kind: Kind,
-    ns: &str,
-    name: &str,
-    current: &Value,
-    mut new: Value,
-    precondition: Option<String>,
-) -> Result<Value, ApiError> {
-    if st.conflicts > 0 {
-        st.conflicts -= 1;
-        st.touch(kind, ns, name);
-        return Err(ApiError::conflict(kind, name));
-    }
-    if let Some(rv) = precondition.filter(|rv| !rv.is_empty()) {
-        if current["metadata"]["resourceVersion"].as_str() != Some(rv.as_str()) {
-            return Err(ApiError::conflict(kind, name));
-        }
-    }
-    let body_name = new["metadata"]["name"].as_str().unwrap_or("");
-    if !body_name.is_empty() && body_name != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
-    validate(kind, name, &new)?;
-    new["metadata"]["name"] = json!(name);
-    new["metadata"]["namespace"] = json!(ns);
-    new["status"] = current["status"].clone();
-    st.update(kind, new);
-    st.dirty.insert((kind, ns.to_string(), name.to_string()));
-    controller::reconcile(st, Instant::now());
-    Ok(st.get(kind, ns, name).cloned().unwrap_or_default())
-}
-
-/// The autoscaling/v1 Scale of a deployment or statefulset.
-fn scale_of(obj: &Value) -> Value {
-    let m = &obj["metadata"];
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-            "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
-        },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
-        "status": {
-            "replicas": obj["status"]["replicas"].as_i64().unwrap_or(0),
-            "selector": match_labels_string(&obj["spec"]["selector"]["matchLabels"]),
-        },
-    })
-}
-
-fn encode_continue(rv: u64, last: &(String, String)) -> String {
-    let token = json!({"rv": rv, "ns": last.0, "name": last.1});
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.to_string())
-}
-
-const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a \
-    consistent list result. You can start a new list without the continue parameter, or use \
-    the continue token in this response to retrieve the remainder of the results. Continuing \
-    with the provided token results in an inconsistent list - objects that were created, \
-    modified, or deleted between the time the first chunk was returned and now may show up in \
-    the list.";
-
-fn decode_continue(token: &str, oldest: u64) -> Result<(u64, Option<(String, String)>), ApiError> {
-    let bad = || {
-        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
-    };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let rv = v["rv"].as_u64().ok_or_else(bad)?;
-    if rv < oldest {
-        return Err(ApiError::expired(CONTINUE_EXPIRED));
-    }
-    let ns = v["ns"].as_str().unwrap_or("").to_string();
-    let name = v["name"].as_str().unwrap_or("").to_string();
-    Ok((rv, Some((ns, name))))
 }

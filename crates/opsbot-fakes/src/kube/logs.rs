@@ -46,7 +46,7 @@ pub(crate) fn render(pod: &Value, q: &LogQuery) -> Result<String, ApiError> {
     let first = LINES - q.tail_lines.unwrap_or(LINES).min(LINES);
     let mut out = String::new();
     for n in first + 1..=LINES {
-        let at = start + chrono::Duration::milliseconds(n as i64 * 1500);
+        let at = start + chrono::Duration::milliseconds(n as i64);
         let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         if q.timestamps {
             out.push_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));

@@ -7,8 +7,77 @@
 //! ready over time. The tests in `tests/kube_faithful.rs` run the real clients against
 //! it.
 //!
-//! GAPS (what a real server does and this one does not)
-//! (to be completed in step 4)
+//! # What it serves
+//!
+//! Discovery (`/version`, `/api`, `/apis`, `/api/v1`, `/apis/apps/v1`; legacy JSON only),
+//! core/v1 namespaces, nodes, pods (with `pods/{name}/log`) and events, apps/v1
+//! deployments, statefulsets (both with `/scale`), replicasets and controllerrevisions:
+//! list (`limit`/`continue`, label and field selectors), get, watch; PUT, PATCH, POST and
+//! DELETE of deployments and statefulsets. JSON, and `meta.k8s.io/v1` Tables when asked
+//! (kubectl's default printing). HTTP/1.1, plain or TLS from a generated CA.
+//!
+//! # Gaps: what a real API server does that this one does not
+//!
+//! - **Protocols**: no HTTP/2 (TLS offers `http/1.1` only; clients fall back), no
+//!   protobuf, no aggregated discovery (the `apidiscovery.k8s.io` Accept gets legacy JSON,
+//!   which kubectl and client-go accept), no OpenAPI (`/openapi/v2`, `/openapi/v3`: 404,
+//!   so `kubectl apply`/`explain` and client-side validation do not work), no
+//!   server-side apply, no `dryRun`, no `fieldManager`/`managedFields`, no watch-list
+//!   streaming (`sendInitialEvents`), no `resourceVersionMatch` (lists are always
+//!   current), no `/healthz`, `/livez`, `/readyz`, no exec/attach/port-forward, no
+//!   `follow` on logs (a log read returns the whole text and ends).
+//! - **Resources**: only the ones above. Services, ConfigMaps, Secrets, Jobs,
+//!   DaemonSets, HPAs, PVCs, RBAC objects, `events.k8s.io/v1` and everything else: 404.
+//!   Pods, ReplicaSets, nodes, namespaces and events are read-only through the API
+//!   (405 for writes; the fake's own functions change them). Namespaces are not
+//!   terminated or garbage-collected; deleting a workload deletes its ReplicaSets,
+//!   revisions and pods at once (foreground-style, no `deletionTimestamp`, no
+//!   finalizers, no grace period: pods never show `Terminating`).
+//! - **Validation and defaulting**: only what opsbot can get wrong — negative replicas
+//!   (422), a body whose name differs from the URL (400), an unknown patch media type
+//!   (415), a failing JSON-patch `test` (422). Other invalid specs are stored as sent;
+//!   seeded objects carry the usual defaults but written ones are not defaulted.
+//!   `metadata.resourceVersion` is checked on PUT when given (an empty one is an
+//!   unconditional update, as for Deployments on a real server) and on PATCH when the
+//!   patch sets it.
+//! - **Strategic merge patch** is merge patch plus the `$patch: replace|delete`
+//!   directives: lists are replaced whole, never merged by their merge keys (a patch of
+//!   one container in `containers` replaces the list). `$setElementOrder` and
+//!   `$retainKeys` are ignored.
+//! - **Consistency**: one global resourceVersion counter; continue tokens do not pin a
+//!   snapshot (later pages show the current state after the last key, not the state at
+//!   the first page); `remainingItemCount` is counted with selectors too. History is
+//!   kept for the last 20,000 changes (then 410), and `compact()` forgets it at once.
+//!   A watcher more than 32,768 changes behind is cut off (its connection closes), as a
+//!   real server drops slow watchers. Bookmarks carry the last resourceVersion the
+//!   watch has seen. `timeoutSeconds` ends a watch cleanly; there is no default timeout.
+//! - **Authorisation**: tokens are bearer only (no client certificates, no
+//!   impersonation, no `SelfSubjectAccessReview`); a restricted token may do every verb
+//!   on namespaced resources of its namespaces and, with `cluster_read`, read nodes and
+//!   namespaces; listing a namespaced resource across all namespaces needs the admin
+//!   token. The Forbidden user is always `system:serviceaccount:opsbot:opsbot`
+//!   (`kubernetes-admin` for the admin token, which is never refused). Discovery and
+//!   `/version` need a valid token (no anonymous access).
+//! - **Controllers**: they run inside each write, so a read right after a write already
+//!   sees the controllers' reaction (a real controller manager lags a little):
+//!   `observedGeneration` catches up at once, new pods exist at once and only their
+//!   readiness waits for the ready delay. RollingUpdate uses the default 25% maxSurge /
+//!   maxUnavailable whatever the spec says; `Recreate`, `minReadySeconds`,
+//!   `progressDeadlineSeconds` (no `ProgressDeadlineExceeded`) and
+//!   `revisionHistoryLimit` (old ReplicaSets are never pruned) are not honoured; a
+//!   paused deployment scales its newest ReplicaSet only (no proportional scaling).
+//!   StatefulSets create and delete pods in parallel (not one ordinal at a time), roll
+//!   updates from the highest ordinal one pod at a time once all are ready, and ignore
+//!   `partition`. No PersistentVolumeClaims, no scheduler beyond round-robin over Ready
+//!   nodes (no resources, taints, affinity; with no node at all pods run unassigned),
+//!   no kubelet: pods are `Running` at once and become Ready after the delay, never
+//!   crash, restart or get evicted; a node going NotReady does not affect its pods.
+//! - **Events** are recorded once each (no aggregation into `count`, no `series`), with
+//!   the real reasons and wording for ScalingReplicaSet, SuccessfulCreate,
+//!   SuccessfulDelete, Scheduled, Pulled, Created and Started; none for other
+//!   happenings. `bulk()` records none.
+//! - **Logs**: 500 deterministic lines per container, stamped from the pod's start; no
+//!   `sinceSeconds`/`sinceTime`, `previous`, `follow`.
 
 mod api;
 mod auth;
@@ -17,7 +86,9 @@ mod discovery;
 mod events;
 mod logs;
 mod objects;
+mod paging;
 mod patch;
+mod path;
 mod resources;
 mod selector;
 mod server;
@@ -26,6 +97,7 @@ mod store;
 mod table;
 mod tls;
 mod watch;
+mod write;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -229,7 +301,7 @@ impl FakeKube {
         }
     }
 
-    /// A Deployment with matchLabels app=<name> and one container <name> running
+    /// A Deployment with matchLabels `app=<name>` and one container `<name>` running
     /// `image`: ReplicaSet revision 1 and its pods follow, ready after the pod ready
     /// delay. The namespace is created when missing.
     pub fn add_deployment(&self, ns: &str, name: &str, replicas: i32, image: &str) {
@@ -239,7 +311,7 @@ impl FakeKube {
         );
     }
 
-    /// A StatefulSet like [`add_deployment`](Self::add_deployment): pods <name>-0..n-1.
+    /// A StatefulSet like [`add_deployment`](Self::add_deployment): pods `<name>-0..n-1`.
     pub fn add_statefulset(&self, ns: &str, name: &str, replicas: i32, image: &str) {
         self.add_workload(
             Kind::StatefulSet,

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-/// A pod template running one container `name` from `image`, labelled app=<name>.
+/// A pod template running one container `name` from `image`, labelled `app=<name>`.
 pub(crate) fn template(name: &str, image: &str) -> Value {
     json!({
         "metadata": {"labels": {"app": name}},

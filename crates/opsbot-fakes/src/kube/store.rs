@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::resources::Kind;
 
 /// Watch events kept for resuming; older ones are forgotten as etcd compacts.
-const HISTORY_LIMIT: usize = 200_000;
+const HISTORY_LIMIT: usize = 20_000;
 
 /// (kind, namespace or "", name)
 pub(crate) type Key = (Kind, String, String);
@@ -239,6 +239,9 @@ impl Store {
 
     /// Forgets the history: watches and continue tokens from before now get 410.
     pub(crate) fn compact(&mut self) {
+        // The counter moves past every version handed out so far (as the writes that
+        // come with a real compaction would), so that even the latest list is too old.
+        self.rv += 1;
         self.history.clear();
         self.oldest_watchable = self.rv;
     }

@@ -40,6 +40,8 @@ fn columns(kind: Kind) -> Vec<Value> {
             s("Age"),
             w("IP"),
             w("Node"),
+            w("Nominated Node"),
+            w("Readiness Gates"),
         ],
         Kind::Deployment => vec![
             s("Name"),
@@ -172,6 +174,8 @@ fn cells(kind: Kind, o: &Value) -> Vec<Value> {
                 json!(created),
                 o["status"]["podIP"].clone(),
                 json!(o["spec"]["nodeName"].as_str().unwrap_or("<none>")),
+                json!("<none>"),
+                json!("<none>"),
             ]
         }
         Kind::Deployment => vec![
