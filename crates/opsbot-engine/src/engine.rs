@@ -2,6 +2,7 @@
 
 mod api;
 pub mod commands;
+mod menu;
 mod operator;
 mod subsystem;
 pub use api::{Acted, Caller, CloneSpec, Mode, Ran, Refusal, Request, VmAction};
@@ -10,12 +11,12 @@ pub use operator::EngineOperator;
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};
 use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
-use crate::menu::{after_leaf, is_path, MenuNode, MenuStep};
+use crate::menu::{is_named_path, is_path, root_stack, MenuTree};
 use crate::pool::PoolCache;
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Session, Settled, Settlement};
 use crate::sync::Syncer;
-use crate::view::{Lens, Viewer, VmMasks};
+use crate::view::{Viewer, VmMasks};
 use commands::Ctx;
 use opsbot_core::{AuditEntry, AuditResult, JobId, Policy, Provider, Registry, Subsystem};
 use opsbot_store::{InterruptFilter, SessionStore, Store, StoreError, SyncReport};
@@ -54,6 +55,8 @@ pub struct EngineSettings {
     /// The tag key whose values name the services VMs serve (`[pool] service_tag`,
     /// `app`: a VM tagged `app:erp` serves erp).
     pub service_tag: String,
+    /// The numeric menu tree (`[[menu]]`; default: the built-in menu).
+    pub menu: Arc<MenuTree>,
 }
 
 impl EngineSettings {
@@ -77,6 +80,7 @@ impl Default for EngineSettings {
             ping_allow: Vec::new(),
             zone: opsbot_core::Zone::Local,
             service_tag: "app".into(),
+            menu: MenuTree::builtin(),
         }
     }
 }
@@ -477,17 +481,19 @@ impl Engine {
                 };
             }
         }
-        // An open menu takes digits, paths and (at input nodes) free text first.
-        if let Some(stack) = sess.menu.clone() {
-            let top = stack.last().cloned().unwrap_or(MenuNode::Root);
+        // An open menu takes digits, paths, names it lists and (at input nodes) free
+        // text first.
+        if sess.menu.is_some() {
             let control = self
                 .parse(text)
                 .ok()
                 .filter(|c| matches!(c, Command::Back | Command::Exit | Command::Menu));
-            if control.is_none() && (top.wants_input() || is_path(text)) {
-                return self.menu_answer(asker, text, sess, sink).await;
+            if control.is_none() {
+                if let Some(out) = self.open_menu_answer(asker, text, sess, sink).await {
+                    return out;
+                }
             }
-        } else if is_path(text) {
+        } else if is_path(text) || (is_named_path(text) && self.parse(text).is_err()) {
             if let Some(e) = sess_err {
                 return sessions_down(e).into();
             }
@@ -503,9 +509,12 @@ impl Engine {
                 })
                 .into();
             }
-            sess.menu = Some(vec![MenuNode::Root]);
+            sess.menu = Some(root_stack());
             sess.menu_exited = false;
-            return self.menu_answer(asker, text, sess, sink).await;
+            return self
+                .menu_answer(asker, text, sess, sink, false)
+                .await
+                .unwrap_or_else(|| invalid("菜单路径无效").into());
         }
 
         let cmd = match self.parse(text) {
@@ -539,7 +548,7 @@ impl Engine {
                 sessions_down(sess_err.expect("checked")).into()
             }
             Command::Menu => {
-                sess.menu = Some(vec![MenuNode::Root]);
+                sess.menu = Some(root_stack());
                 sess.menu_exited = false;
                 self.render_menu(asker, sess).await.into()
             }
@@ -586,8 +595,7 @@ impl Engine {
                     out.command = Some(name);
                     out.ran = Some(ran);
                     // Confirmed from the menu: say where the menu stands now.
-                    if let Some(top) = sess.menu.as_ref().and_then(|s| s.last()) {
-                        let note = top.where_note();
+                    if let Some(note) = self.menu_note(sess) {
                         out.response.text.push_str(&format!("\n\n{note}"));
                     }
                     out
@@ -597,8 +605,7 @@ impl Engine {
             Command::Cancel => match sess.pending.take() {
                 Some(p) => {
                     let mut response = ok(format!("已取消: {}", p.summary));
-                    if let Some(top) = sess.menu.as_ref().and_then(|s| s.last()) {
-                        let note = top.where_note();
+                    if let Some(note) = self.menu_note(sess) {
                         response.text.push_str(&format!("\n\n{note}"));
                     }
                     sess.settled = Some(Settled {
@@ -637,88 +644,6 @@ impl Engine {
         };
         outcome.command.get_or_insert(name);
         outcome
-    }
-
-    async fn render_menu(&self, asker: &Asker<'_>, sess: &Session) -> Response {
-        let pool = match self.pool.get().await {
-            Ok(p) => p,
-            Err(e) => return store_down(&e),
-        };
-        let top = sess
-            .menu
-            .as_ref()
-            .and_then(|s| s.last())
-            .cloned()
-            .unwrap_or(MenuNode::Root);
-        let visible = asker.view.vm_sight(Lens::VMS);
-        ok(top.render(&pool, &visible))
-    }
-
-    /// Answers the open menu with digits, a `0-1-2` path, or free input.
-    async fn menu_answer(
-        &self,
-        asker: &Asker<'_>,
-        text: &str,
-        sess: &mut Session,
-        sink: &Arc<dyn ReplySink>,
-    ) -> Outcome {
-        let pool = match self.pool.get().await {
-            Ok(p) => p,
-            Err(e) => return store_down(&e).into(),
-        };
-        let visible = asker.view.vm_sight(Lens::VMS);
-        let stack = sess.menu.get_or_insert_with(|| vec![MenuNode::Root]);
-        let top = stack.last().cloned().unwrap_or(MenuNode::Root);
-        let parts: Vec<&str> = if top.wants_input() {
-            vec![text]
-        } else {
-            if text.contains('-') {
-                // A whole path starts from the top of the tree.
-                stack.truncate(1);
-            }
-            text.split('-').collect()
-        };
-        for (i, part) in parts.iter().enumerate() {
-            let node = stack.last().cloned().unwrap_or(MenuNode::Root);
-            match node.answer(part, &pool, &visible) {
-                MenuStep::Enter(next) => stack.push(next),
-                MenuStep::Invalid(why) => {
-                    return invalid(format!("{why}\n\n{}", node.render(&pool, &visible))).into();
-                }
-                MenuStep::Run(cmd_text) => {
-                    if i + 1 != parts.len() {
-                        return invalid(format!(
-                            "路径在第 {} 段已到达操作「{cmd_text}」,后面的部分多余",
-                            i + 1
-                        ))
-                        .into();
-                    }
-                    let cmd = match self.parse(&cmd_text) {
-                        Ok(c) => c,
-                        Err(e) => {
-                            return invalid(format!("{e}\n\n{}", node.render(&pool, &visible)))
-                                .into();
-                        }
-                    };
-                    // One rule after every leaf: the menu goes back to a place the
-                    // reply names (the VM's action list, or the top), never stays on an
-                    // input or a list the next digit would act on unseen.
-                    after_leaf(stack, &node);
-                    let here = stack.last().cloned().unwrap_or(MenuNode::Root);
-                    let ran = cmd.to_string();
-                    let mut out = self.run(asker, cmd, false, sess, sink).await;
-                    out.ran = Some(ran);
-                    // A prompt for 确认 waits for y/n first; the place is named once it ran.
-                    if sess.menu.is_some() && out.response.status != Status::NeedsConfirmation {
-                        let note = here.where_note();
-                        out.response.text.push_str(&format!("\n\n{note}"));
-                    }
-                    return out;
-                }
-            }
-        }
-        let top = stack.last().cloned().unwrap_or(MenuNode::Root);
-        ok(top.render(&pool, &visible)).into()
     }
 
     /// Authorises and runs one parsed command.

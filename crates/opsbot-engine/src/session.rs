@@ -1,16 +1,21 @@
 //! Per-user conversation state (menu position, pending confirmation, list paging),
 //! kept in the session store with a TTL that restarts on every message.
 
-use crate::menu::MenuNode;
+use crate::menu::Frame;
 use opsbot_store::{SessionStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Session {
-    /// The menu stack, root first; `None` when no menu is open.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub menu: Option<Vec<MenuNode>>,
+    /// The menu stack, root first; `None` when no menu is open. A stack stored by
+    /// another version reads as empty, which the menu answers by starting over.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::menu::lenient_stack"
+    )]
+    pub menu: Option<Vec<Frame>>,
     /// A destructive command waiting for 确认 / 取消.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Pending>,

@@ -109,6 +109,9 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         ping_allow: config.ping_allow(),
         zone: config.zone(),
         service_tag: config.pool.service_tag.trim().to_string(),
+        menu: config
+            .menu_tree()
+            .map_err(|e| anyhow::anyhow!("config: key {e}"))?,
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
@@ -154,6 +157,9 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         );
         engine = engine.register(Arc::new(desk));
     }
+    engine
+        .check_menu()
+        .map_err(|e| anyhow::anyhow!("config: key {e}"))?;
     let engine = Arc::new(engine);
     // 扩容 clones and 缩容 powers off through the engine, as the asker.
     deploys.set_operator(Arc::new(opsbot_engine::EngineOperator::new(&engine)));

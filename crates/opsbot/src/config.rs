@@ -33,6 +33,10 @@ pub struct Config {
     pub security: SecurityConfig,
     pub jobs: JobsConfig,
     pub pool: PoolConfig,
+    /// The numeric menu tree (`[[menu]]`, nested `[[menu.children]]`); empty: the
+    /// built-in menu.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub menu: Vec<opsbot_engine::menu::MenuItem>,
 }
 
 /// `[security]`: where the secret key that signs tokens and web logins is kept (never
@@ -270,6 +274,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             jobs: JobsConfig::default(),
             pool: PoolConfig::default(),
+            menu: Vec::new(),
         }
     }
 }
@@ -490,6 +495,7 @@ impl Config {
         }
         self.jobs.validate()?;
         self.pool.validate()?;
+        self.menu_tree().map_err(|e| (e.key, e.problem))?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
                 if crate::app::canonical_name(c).is_none() {
@@ -599,6 +605,19 @@ impl Config {
             .as_deref()
             .and_then(|z| opsbot_core::Zone::parse(z).ok())
             .unwrap_or_default()
+    }
+
+    /// The menu tree, checked: its command names against the engine's and the
+    /// subsystems' commands, its templates against the variables bound above them.
+    /// (Its sources are checked once the subsystems are registered: `Engine::check_menu`.)
+    pub fn menu_tree(
+        &self,
+    ) -> Result<std::sync::Arc<opsbot_engine::menu::MenuTree>, opsbot_engine::menu::MenuError> {
+        if self.menu.is_empty() {
+            return Ok(opsbot_engine::menu::MenuTree::builtin());
+        }
+        let known = |word: &str| crate::app::canonical_name(word).is_some();
+        opsbot_engine::menu::MenuTree::compile(&self.menu, &known).map(std::sync::Arc::new)
     }
 
     /// Canonical names of the commands that ask for confirmation.

@@ -5,6 +5,8 @@ mod app;
 mod cmdb;
 mod config;
 mod console;
+#[cfg(test)]
+mod menu_tests;
 mod out;
 mod providers;
 mod serve;
