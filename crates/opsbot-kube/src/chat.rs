@@ -104,7 +104,7 @@ pub static COMMANDS: [ChatCommand; 9] = [
 ];
 
 /// How long a command right after start waits for the pool's first sync.
-const FIRST_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const FIRST_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The commands, answered from a [`Kube`].
 pub struct KubeCommands {

@@ -400,7 +400,8 @@ async fn menu_sources_list_what_the_caller_may_see() {
         .await
         .unwrap();
     assert_eq!(w[0].label, "api (2/2 就绪)");
-    assert_eq!(values(w), ["payments/api", "payments/db"]);
+    // Within a namespace the template gets the name (`扩容:{ns}/{deploy},{input}`).
+    assert_eq!(values(w), ["api", "db"]);
     let w = menu
         .entries("workloads", &params(&[("input", "D")]), &admin)
         .await
@@ -411,7 +412,7 @@ async fn menu_sources_list_what_the_caller_may_see() {
         .await
         .unwrap();
     assert_eq!(pods.len(), 3);
-    assert!(pods.iter().all(|p| p.value.starts_with("web/web-")));
+    assert!(pods.iter().all(|p| p.value.starts_with("web-")));
     let web_only = Who::under("k8s/prod/web/");
     let ns = menu
         .entries("namespaces", &params(&[]), &web_only)
