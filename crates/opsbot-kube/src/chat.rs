@@ -104,7 +104,7 @@ pub static COMMANDS: [ChatCommand; 9] = [
 ];
 
 /// How long a command right after start waits for the pool's first sync.
-const FIRST_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const FIRST_SYNC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The commands, answered from a [`Kube`].
 pub struct KubeCommands {
@@ -288,8 +288,12 @@ impl ChatCommands for KubeCommands {
         match command {
             names::WORKLOADS => {
                 let ns = a.first().map(String::as_str);
-                let rows = self.kube.workloads(ns, &|s| caller.may_at(command, s));
-                Answer::Done(render::workloads(&rows, &self.clusters(), ns, call.zone))
+                let mut list = render::WorkloadList::new();
+                self.kube
+                    .each_workload(ns, &|s| caller.may_at(command, s), &mut |c, _, w| {
+                        list.push(c, w)
+                    });
+                Answer::Done(list.finish(&self.clusters(), ns, call.zone))
             }
             names::NODES => {
                 let rows = self.kube.nodes(&|s| caller.may_at(command, s));

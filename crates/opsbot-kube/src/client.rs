@@ -51,7 +51,16 @@ async fn client_config(c: &Connection) -> std::result::Result<kube::Config, Stri
         user.insert("token".into(), t.trim().into());
     }
     if let Some(f) = &c.token_file {
-        user.insert("tokenFile".into(), f.as_str().into());
+        // kube-rs sends the file's bytes as they are; a token written by hand often ends
+        // in a newline, which is no valid header. Such a file is read once, trimmed; a
+        // clean one is left to kube-rs, which re-reads it when it is rotated.
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("reading token_file {f}: {e}"))?;
+        if text.trim() != text {
+            user.insert("token".into(), text.trim().into());
+        } else {
+            user.insert("tokenFile".into(), f.as_str().into());
+        }
     }
     let mut cluster = serde_json::Map::new();
     cluster.insert("server".into(), url.into());

@@ -6,6 +6,7 @@ use crate::changes::{Recorder, RecorderTask};
 use crate::cluster::{Cluster, ClusterState};
 use crate::config::Config;
 use crate::error::Result;
+use crate::ops;
 use crate::pool::{NodeInfo, PodInfo, Workload, WorkloadKind};
 use crate::resolve;
 use opsbot_store::{ChangeLog, StateStore};
@@ -191,27 +192,42 @@ impl Kube {
     /// `visible` admits.
     pub fn workloads(&self, ns: Option<&str>, visible: &dyn Fn(&str) -> bool) -> Vec<WorkloadRow> {
         let mut rows = Vec::new();
+        self.each_workload(ns, visible, &mut |c, stale, w| {
+            rows.push(WorkloadRow {
+                provider: c.provider.clone(),
+                cluster: c.name.clone(),
+                rollout: w.rollout(),
+                workload: w.clone(),
+                stale,
+            })
+        });
+        rows
+    }
+
+    /// Calls `f` with each visible workload as the pool holds it (borrowed, under the
+    /// cluster's read lock): how chat lists them without copying the pool.
+    pub fn each_workload(
+        &self,
+        ns: Option<&str>,
+        visible: &dyn Fn(&str) -> bool,
+        f: &mut dyn FnMut(&Cluster, bool, &Workload),
+    ) {
         for c in &self.clusters {
             let stale = c.is_stale();
             let index = c.read();
-            for (name, n) in &index.namespaces {
-                if ns.is_some_and(|want| want != name) {
-                    continue;
-                }
+            let namespaces: Box<dyn Iterator<Item = (&String, &crate::pool::Namespace)>> = match ns
+            {
+                Some(want) => Box::new(index.namespaces.get_key_value(want).into_iter()),
+                None => Box::new(index.namespaces.iter()),
+            };
+            for (name, n) in namespaces {
                 for w in n.workloads.values() {
                     if visible(&c.scope(name, &w.name)) {
-                        rows.push(WorkloadRow {
-                            provider: c.provider.clone(),
-                            cluster: c.name.clone(),
-                            rollout: w.rollout(),
-                            workload: w.clone(),
-                            stale,
-                        });
+                        f(c, stale, w);
                     }
                 }
             }
         }
-        rows
     }
 
     /// Pods (of namespace `ns`, or all) whose scope path `visible` admits.
@@ -294,5 +310,83 @@ impl Kube {
         visible: &dyn Fn(&str) -> bool,
     ) -> resolve::Found<(Arc<Cluster>, PodInfo)> {
         resolve::pod(&self.clusters, text, visible)
+    }
+}
+
+/// The operations, for the REST API and the web UI (chat calls the same functions):
+/// each takes a [`Target`] found through [`Kube::find_workload`] with the caller's
+/// scopes, `source` for the change history (`api:<user>`), and a progress callback.
+impl Kube {
+    pub fn plan_scale(
+        &self,
+        t: &Target,
+        change: ops::ReplicaChange,
+    ) -> Result<ops::ScalePlan, ops::OpError> {
+        ops::scale::plan(t, change)
+    }
+
+    pub async fn scale(
+        &self,
+        t: &Target,
+        change: ops::ReplicaChange,
+        source: &str,
+        progress: ops::Progress<'_>,
+    ) -> Result<Workload, ops::OpError> {
+        ops::scale::scale(t, change, source, progress).await
+    }
+
+    pub async fn restart(
+        &self,
+        t: &Target,
+        source: &str,
+        progress: ops::Progress<'_>,
+    ) -> Result<Workload, ops::OpError> {
+        ops::restart::restart(t, source, progress).await
+    }
+
+    pub async fn plan_rollback(
+        &self,
+        t: &Target,
+        revision: Option<i64>,
+    ) -> Result<ops::rollback::RollbackPlan, ops::OpError> {
+        ops::rollback::plan(t, revision).await
+    }
+
+    pub async fn rollback(
+        &self,
+        t: &Target,
+        revision: Option<i64>,
+        source: &str,
+        progress: ops::Progress<'_>,
+    ) -> Result<(ops::rollback::RollbackPlan, Workload), ops::OpError> {
+        ops::rollback::rollback(t, revision, source, progress).await
+    }
+
+    pub async fn rollout_status(
+        &self,
+        t: &Target,
+        timeout: Option<std::time::Duration>,
+        progress: ops::Progress<'_>,
+    ) -> Result<Workload, ops::OpError> {
+        ops::status::rollout_status(t, timeout, progress).await
+    }
+
+    /// The log tail of a pod found through [`Kube::find_pod`].
+    pub async fn logs(
+        &self,
+        cluster: &Cluster,
+        pod: &PodInfo,
+        lines: Option<usize>,
+    ) -> Result<ops::LogTail> {
+        ops::logs::logs(cluster, pod, lines).await
+    }
+
+    pub async fn events(
+        &self,
+        cluster: &Cluster,
+        ns: &str,
+        object: Option<&str>,
+    ) -> Result<Vec<ops::EventRow>> {
+        ops::events::events(cluster, ns, object).await
     }
 }

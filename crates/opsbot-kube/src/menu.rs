@@ -1,7 +1,8 @@
 //! Live data for configured menus (`[[menu]]` `source = …`): `namespaces`,
 //! `workloads` (param `ns`; `input` filters by name) and `pods` (param `ns`), each only
-//! what the caller may see. A value is what a command template receives: a namespace,
-//! or `ns/name`.
+//! what the caller may see. A value is what a command template receives: a namespace;
+//! a workload's or pod's name when the node gave `ns` (seed 001's
+//! `扩容:{ns}/{deploy},{input}`), else `ns/name`.
 
 use crate::kube::Kube;
 use async_trait::async_trait;
@@ -11,6 +12,14 @@ use std::sync::Arc;
 
 /// Visibility in menus is that of 工作负载 (the list command).
 const LIST_COMMAND: &str = crate::chat::names::WORKLOADS;
+
+/// `name` when the namespace was given, else `ns/name`.
+fn qualified(given: Option<&str>, ns: &str, name: &str) -> String {
+    match given {
+        Some(_) => name.to_string(),
+        None => format!("{ns}/{name}"),
+    }
+}
 
 pub struct KubeMenu {
     kube: Arc<Kube>,
@@ -34,6 +43,7 @@ impl MenuSource for KubeMenu {
         params: &BTreeMap<String, String>,
         caller: &dyn Requester,
     ) -> Result<Vec<MenuEntry>, String> {
+        self.kube.settled(crate::chat::FIRST_SYNC_WAIT).await;
         let visible = |s: &str| caller.may_at(LIST_COMMAND, s);
         let ns = params
             .get("ns")
@@ -74,7 +84,7 @@ impl MenuSource for KubeMenu {
                     let w = &r.workload;
                     MenuEntry {
                         label: format!("{} ({}/{} 就绪)", w.name, w.ready, w.desired),
-                        value: format!("{}/{}", w.namespace, w.name),
+                        value: qualified(ns, &w.namespace, &w.name),
                     }
                 })
                 .collect(),
@@ -84,7 +94,7 @@ impl MenuSource for KubeMenu {
                 .into_iter()
                 .map(|r| MenuEntry {
                     label: format!("{} ({})", r.pod.name, r.pod.phase),
-                    value: format!("{}/{}", r.pod.namespace, r.pod.name),
+                    value: qualified(ns, &r.pod.namespace, &r.pod.name),
                 })
                 .collect(),
             other => return Err(format!("没有菜单数据源「{other}」")),

@@ -2,7 +2,7 @@
 
 use crate::cluster::Cluster;
 use crate::error::Error;
-use crate::kube::{NodeRow, Target, WorkloadRow};
+use crate::kube::{NodeRow, Target};
 use crate::ops::{EventRow, LogTail, OpError, Refusal, ScalePlan};
 use crate::pool::{Health, Rollout, Workload, WorkloadKind};
 use opsbot_core::Zone;
@@ -77,60 +77,80 @@ fn images(w: &Workload) -> String {
     }
 }
 
-/// 工作负载: grouped by cluster and namespace.
-pub fn workloads(
-    rows: &[WorkloadRow],
-    clusters: &[&Cluster],
-    ns: Option<&str>,
-    zone: &Zone,
-) -> String {
-    let mut out = String::new();
-    for c in clusters {
-        if let Some(line) = stale_line(&c.path(), &c.health(), zone) {
-            let _ = writeln!(out, "{line}");
+/// 工作负载: grouped by cluster and namespace, the first [`WORKLOAD_LINES`] of them,
+/// built as the pool is walked.
+pub struct WorkloadList {
+    lines: String,
+    count: usize,
+    group: (String, String, String),
+}
+
+impl Default for WorkloadList {
+    fn default() -> Self {
+        WorkloadList::new()
+    }
+}
+
+impl WorkloadList {
+    pub fn new() -> WorkloadList {
+        WorkloadList {
+            lines: String::new(),
+            count: 0,
+            group: Default::default(),
         }
     }
-    if rows.is_empty() {
-        let what = ns.map_or(String::new(), |n| format!("命名空间 {n} 中"));
-        let _ = write!(out, "{what}没有可见的工作负载");
-        return out;
-    }
-    let _ = write!(out, "工作负载(共 {} 个)", rows.len());
-    let mut group = (String::new(), String::new(), String::new());
-    for r in rows.iter().take(WORKLOAD_LINES) {
-        let g = (
-            r.provider.clone(),
-            r.cluster.clone(),
-            r.workload.namespace.clone(),
-        );
-        if g != group {
-            let _ = write!(out, "\n【{}/{}/{}】", g.0, g.1, g.2);
-            group = g;
+
+    pub fn push(&mut self, c: &Cluster, w: &Workload) {
+        self.count += 1;
+        if self.count > WORKLOAD_LINES {
+            return;
         }
-        let w = &r.workload;
+        if self.group.0 != c.provider || self.group.1 != c.name || self.group.2 != w.namespace {
+            self.group = (c.provider.clone(), c.name.clone(), w.namespace.clone());
+            let _ = write!(
+                self.lines,
+                "\n【{}/{}/{}】",
+                c.provider, c.name, w.namespace
+            );
+        }
         let kind = if w.kind == WorkloadKind::StatefulSet {
             " (sts)"
         } else {
             ""
         };
         let _ = write!(
-            out,
+            self.lines,
             "\n{}{kind} {}/{} 就绪 · {} · {}",
             w.name,
             w.ready,
             w.desired,
-            rollout(&r.rollout),
+            rollout(&w.rollout()),
             images(w)
         );
     }
-    if rows.len() > WORKLOAD_LINES {
-        let _ = write!(
-            out,
-            "\n…另有 {} 个,请用 工作负载:命名空间 缩小范围",
-            rows.len() - WORKLOAD_LINES
-        );
+
+    pub fn finish(self, clusters: &[&Cluster], ns: Option<&str>, zone: &Zone) -> String {
+        let mut out = String::new();
+        for c in clusters {
+            if let Some(line) = stale_line(&c.path(), &c.health(), zone) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        if self.count == 0 {
+            let what = ns.map_or(String::new(), |n| format!("命名空间 {n} 中"));
+            let _ = write!(out, "{what}没有可见的工作负载");
+            return out;
+        }
+        let _ = write!(out, "工作负载(共 {} 个){}", self.count, self.lines);
+        if self.count > WORKLOAD_LINES {
+            let _ = write!(
+                out,
+                "\n…另有 {} 个,请用 工作负载:命名空间 缩小范围",
+                self.count - WORKLOAD_LINES
+            );
+        }
+        out
     }
-    out
 }
 
 pub fn nodes(rows: &[NodeRow], clusters: &[&Cluster], zone: &Zone) -> String {

@@ -153,3 +153,39 @@ async fn kubernetes_from_the_configuration_through_chat() {
         "{changes:#?}"
     );
 }
+
+/// Seed 001 from configuration only: examples/menu-seed-001.toml's 事业部 → 功能 → 操作
+/// menu, its 工作负载 listed live from the cluster, and the whole path typed as one
+/// message scaling oa/web-api to 3 pods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_001_menu_scales_a_deployment_by_path() {
+    let fake = FakeKube::start().await;
+    fake.set_pod_ready_delay(Duration::from_millis(50));
+    fake.add_node("node-1", true, "8", "32Gi");
+    fake.add_namespace("oa");
+    fake.add_namespace("shop");
+    fake.add_deployment("oa", "web-api", 1, "registry.local/oa-web:1.0");
+    fake.add_deployment("oa", "worker", 1, "registry.local/oa-worker:1.0");
+    let w = world(&fake);
+    let menu = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/menu-seed-001.toml"),
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(&w.config).unwrap();
+    config.push_str(&menu);
+    std::fs::write(&w.config, config).unwrap();
+
+    let (ok, out) = w.say("root", "1-OA系统-0").await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("web-api (1/1 就绪)") && out.contains("worker (1/1 就绪)"),
+        "{out}"
+    );
+    let (ok, out) = w.say("root", "1-OA系统-0-web-api-0-3").await;
+    assert!(ok, "{out}");
+    assert!(out.contains("扩缩容完成 web-api: 3/3 就绪"), "{out}");
+    assert_eq!(
+        fake.deployment("oa", "web-api").unwrap()["spec"]["replicas"],
+        3
+    );
+}

@@ -371,3 +371,58 @@ async fn claims_tell_workloads_from_other_subsystems_objects() {
         Claim::Mine("Kubernetes 工作负载 prod/web/web".into())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn menu_sources_list_what_the_caller_may_see() {
+    use opsbot_core::chat::MenuSource;
+    use std::collections::BTreeMap;
+    let f = Fixture::start().await;
+    settled(&f).await;
+    let menu = opsbot_kube::KubeMenu::new(f.kube.clone());
+    assert_eq!(menu.sources(), ["namespaces", "workloads", "pods"]);
+    let params = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let values = |entries: Vec<opsbot_core::chat::MenuEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.value).collect()
+    };
+    let admin = Who::admin();
+    let ns = menu
+        .entries("namespaces", &params(&[]), &admin)
+        .await
+        .unwrap();
+    assert_eq!(values(ns), ["payments", "web"]);
+    let w = menu
+        .entries("workloads", &params(&[("ns", "payments")]), &admin)
+        .await
+        .unwrap();
+    assert_eq!(w[0].label, "api (2/2 就绪)");
+    // Within a namespace the template gets the name (`扩容:{ns}/{deploy},{input}`).
+    assert_eq!(values(w), ["api", "db"]);
+    let w = menu
+        .entries("workloads", &params(&[("input", "D")]), &admin)
+        .await
+        .unwrap();
+    assert_eq!(values(w), ["payments/db"]);
+    let pods = menu
+        .entries("pods", &params(&[("ns", "web")]), &admin)
+        .await
+        .unwrap();
+    assert_eq!(pods.len(), 3);
+    assert!(pods.iter().all(|p| p.value.starts_with("web-")));
+    let web_only = Who::under("k8s/prod/web/");
+    let ns = menu
+        .entries("namespaces", &params(&[]), &web_only)
+        .await
+        .unwrap();
+    assert_eq!(values(ns), ["web"]);
+    let w = menu
+        .entries("workloads", &params(&[("ns", "payments")]), &web_only)
+        .await
+        .unwrap();
+    assert!(w.is_empty());
+    assert!(menu.entries("vms", &params(&[]), &admin).await.is_err());
+}

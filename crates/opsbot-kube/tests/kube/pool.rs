@@ -276,3 +276,39 @@ async fn a_namespaced_role_without_nodes_stays_live_and_nodes_say_why() {
     );
     assert!(matches!(health(&f), Health::Live { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_url_token_file_and_ca_file() {
+    let fake = opsbot_fakes::kube::FakeKube::start_tls().await;
+    seed(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fake.ca_pem().unwrap()).unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{}\n", fake.admin_token())).unwrap();
+    let store = opsbot_store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let section = |ca_line: &str| -> opsbot_kube::Config {
+        toml::from_str(&format!(
+            "url = \"{}\"\ntoken_file = \"{}\"\n{ca_line}",
+            fake.url(),
+            token.display()
+        ))
+        .unwrap()
+    };
+    use opsbot_core::ProviderSection;
+    let config = section(&format!("ca_file = \"{}\"", ca.display()));
+    assert_eq!(config.validate(), Ok(()));
+    let kube = opsbot_kube::Kube::connect(&[("k8s".into(), config)], store.clone(), store.clone())
+        .await
+        .unwrap();
+    let _watches = kube.start();
+    until("the TLS cluster is live", || {
+        matches!(kube.clusters()[0].health, Health::Live { .. })
+            && kube.workloads(None, &|_| true).len() == 3
+    })
+    .await;
+    let config = section("insecure = false");
+    assert_eq!(config.validate().unwrap_err().key, "ca_file");
+}
