@@ -6,7 +6,10 @@
 //! - `watch_update`: an image changed on the server is in the pool (over the watch);
 //! - `workloads_render`: 工作负载 answered from that pool (all 500, visible to an
 //!   administrator; the reply lists the first 60), through the chat command;
-//! - `workloads_render_ns`: 工作负载:bulk-3 (50 Deployments).
+//! - `workloads_render_ns`: 工作负载:bulk-3 (50 Deployments);
+//! - `workloads_engine` / `workloads_engine_ns`: the same typed into the engine (session,
+//!   parse, permission, the subsystem's answer, audit insert into SQLite), as every chat
+//!   surface runs it.
 //!
 //! `cargo bench -p opsbot-kube --bench pool_sync`. On the 2-core CI machine (release
 //! build, other builds running), criterion's estimate:
@@ -185,6 +188,52 @@ fn bench(c: &mut Criterion) {
                         Answer::Done(text) => text.len(),
                         other => panic!("{other:?}"),
                     }
+                })
+            })
+        });
+    }
+    let engine = rt.block_on(async {
+        let sessions = opsbot_store::connect_sessions("memory", None)
+            .await
+            .unwrap();
+        let admin = opsbot_core::Policy::new(
+            vec![opsbot_core::Role {
+                name: "admin".into(),
+                commands: vec!["*".into()],
+                scopes: vec!["*".into()],
+            }],
+            [("bench".to_string(), vec!["admin".to_string()])].into(),
+            Default::default(),
+        )
+        .unwrap();
+        opsbot_engine::Engine::new(
+            s.store.clone(),
+            sessions,
+            vec![],
+            admin,
+            opsbot_engine::EngineSettings::default(),
+        )
+        .await
+        .unwrap()
+        .register(Arc::new(opsbot_kube::KubeSubsystem(kube.clone())))
+    });
+    for (name, text) in [
+        ("workloads_engine", "工作负载"),
+        ("workloads_engine_ns", "工作负载:bulk-3"),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let msg = opsbot_engine::Incoming {
+                        channel: "console".into(),
+                        user: "bench".into(),
+                        chat: None,
+                        text: text.into(),
+                        assume_yes: false,
+                    };
+                    let r = engine.handle(msg, Arc::new(opsbot_engine::Discard)).await;
+                    assert_eq!(r.status, opsbot_engine::Status::Ok, "{}", r.text);
+                    r.text.len()
                 })
             })
         });

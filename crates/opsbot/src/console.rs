@@ -286,6 +286,8 @@ async fn interactive(app: &app::App, user: String, yes: bool) -> Result<ExitCode
     }
     drop(sink);
     let _ = reader.join();
-    printer_task.abort();
+    // The jobs' last words (how each ended) may still be on their way to the printer,
+    // which ends once the finished jobs have let go of their sinks.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), printer_task).await;
     Ok(ExitCode::SUCCESS)
 }

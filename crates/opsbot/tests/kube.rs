@@ -189,3 +189,83 @@ async fn seed_001_menu_scales_a_deployment_by_path() {
         3
     );
 }
+
+impl World {
+    /// One conversation as `user` on the console: the lines typed in order, with --yes.
+    async fn converse(&self, user: &str, lines: &[&str]) -> String {
+        use std::io::Write;
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path()).env_remove("RUST_LOG");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OPSBOT_") {
+                c.env_remove(k);
+            }
+        }
+        c.args(["chat", "--config"])
+            .arg(&self.config)
+            .args(["--user", user, "--yes"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = c.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            for line in &lines {
+                writeln!(stdin, "{line}").unwrap();
+            }
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+/// Without a `[[menu]]`, a configured cluster adds 容器管理 to the built-in menu:
+/// namespace → workload → action, chosen by number or by name, each leaf an ordinary
+/// command (here a scale by +1 and the rollout status after it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_menu_gains_container_management() {
+    let fake = FakeKube::start().await;
+    fake.set_pod_ready_delay(Duration::from_millis(50));
+    fake.add_node("node-1", true, "8", "32Gi");
+    fake.add_namespace("web");
+    fake.add_namespace("payments");
+    fake.add_deployment("web", "web", 2, "registry.local/web:1.0");
+    let w = world(&fake);
+
+    let out = w
+        .converse("root", &["菜单", "9", "2", "web", "web", "0", "+1", "3"])
+        .await;
+    assert!(out.contains("9 容器管理"), "{out}");
+    assert!(
+        out.contains("0 工作负载列表") && out.contains("2 操作工作负载"),
+        "{out}"
+    );
+    assert!(
+        out.contains("payments") && out.contains("web (2/2 就绪)"),
+        "{out}"
+    );
+    assert!(out.contains("扩容(增加 POD 数)"), "{out}");
+    assert!(out.contains("扩缩容完成 web: 3/3 就绪"), "{out}");
+    assert_eq!(
+        fake.deployment("web", "web").unwrap()["spec"]["replicas"],
+        3
+    );
+    // After the leaf the menu is back at the workload's actions: 3 is 发布状态.
+    assert!(out.contains("发布状态"), "{out}");
+
+    // The same in one message, as a path.
+    let out = w.converse("root", &["9-2-web-web-0-+2"]).await;
+    assert!(out.contains("扩缩容完成 web: 5/5 就绪"), "{out}");
+    assert_eq!(
+        fake.deployment("web", "web").unwrap()["spec"]["replicas"],
+        5
+    );
+}
