@@ -252,3 +252,29 @@ async fn a_shared_built_in_keeps_the_arguments_no_subsystem_takes() {
     assert!(workloads.take().is_empty(), "{}", r.text);
     assert!(r.text.contains("虚拟机"), "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_names_every_use_of_a_shared_name() {
+    let (h, _, _) = setup().await;
+    let r = h.say("zhangsan", "帮助:扩容").await;
+    assert!(
+        r.text.contains("用法: 扩容:项目,台数")
+            && r.text
+                .contains("也可用于: 扩容:ns/deploy,N — 调整工作负载副本数"),
+        "{}",
+        r.text
+    );
+    let r = h.say("zhangsan", "帮助:重启").await;
+    assert!(
+        r.text.contains("用法: 重启:")
+            && r.text
+                .contains("也可用于: 重启:ns/deploy — 滚动重启工作负载"),
+        "{}",
+        r.text
+    );
+    assert!(
+        !r.text.starts_with("【重启】滚动重启工作负载"),
+        "{}",
+        r.text
+    );
+}

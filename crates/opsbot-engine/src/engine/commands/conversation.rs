@@ -3,7 +3,7 @@
 //! meaning). Everyone may use them; the engine's dispatch answers all but 帮助.
 
 use super::{foreign, names, Ctx, Handled, COMMANDS};
-use crate::command::{spec, subsystem_spec, Command, CommandSpec, ParseError};
+use crate::command::{spec, subsystem_specs, Command, CommandSpec, ParseError};
 use crate::engine::{invalid, ok, Asker, Engine};
 use crate::reply::{Response, Status};
 use std::fmt::Write;
@@ -111,7 +111,19 @@ fn help(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
 /// for confirmation (as configured), for a command the asker may run.
 fn command_help(engine: &Engine, asker: &Asker<'_>, topic: &str) -> Response {
     let always = |name: &str| [names::HELP, names::MENU, names::CONFIRM].contains(&name);
-    let registered = subsystem_spec(engine.subsystems.command_sets(), topic).map(|(_, d)| d);
+    let declared: Vec<&opsbot_core::ChatCommand> =
+        subsystem_specs(engine.subsystems.command_sets(), topic)
+            .map(|(_, _, d)| d)
+            .collect();
+    // A real built-in command comes first; the subsystems that share its name, or
+    // declare the same name as another subsystem, are named under it.
+    let builtin = spec(topic).filter(|c| c.requires.is_none());
+    let registered = declared.first().copied().filter(|_| builtin.is_none());
+    let others: Vec<&opsbot_core::ChatCommand> = declared
+        .iter()
+        .copied()
+        .filter(|d| registered.is_none_or(|r| !std::ptr::eq(*d, r)))
+        .collect();
     let (name, aliases, usage, summary, example, missing) = match (registered, spec(topic)) {
         (Some(d), _) => (d.name, d.aliases, d.usage, d.summary, None, false),
         (None, Some(c)) => (
@@ -144,6 +156,9 @@ fn command_help(engine: &Engine, asker: &Asker<'_>, topic: &str) -> Response {
     let mut text = format!("【{name}】{summary}\n用法: {usage}");
     if let Some(e) = example {
         let _ = write!(text, "\n例: {e}");
+    }
+    for d in &others {
+        let _ = write!(text, "\n也可用于: {} — {}", d.usage, d.summary);
     }
     if !aliases.is_empty() {
         let _ = write!(text, "\n也可以写: {}", aliases.join("、"));

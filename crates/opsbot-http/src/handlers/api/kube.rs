@@ -235,6 +235,23 @@ impl KubeQuery {
     }
 }
 
+/// Lists come in scope order: provider, cluster, namespace, name.
+trait Placed {
+    fn place(&self) -> (&str, &str, &str, &str);
+}
+
+impl Placed for WorkloadDto {
+    fn place(&self) -> (&str, &str, &str, &str) {
+        (&self.provider, &self.cluster, &self.namespace, &self.name)
+    }
+}
+
+impl Placed for PodDto {
+    fn place(&self) -> (&str, &str, &str, &str) {
+        (&self.provider, &self.cluster, &self.namespace, &self.name)
+    }
+}
+
 /// The rows whose scope `command` admits for the caller.
 fn visible(auth: &Authenticated, command: &'static str) -> impl Fn(&str) -> bool {
     let viewer = auth.context().engine.viewer(&auth.caller());
@@ -286,14 +303,7 @@ pub async fn workloads(
         .filter(|r| q.admits(&r.provider, &r.cluster))
         .map(WorkloadDto::from)
         .collect();
-    rows.sort_by(|a, b| {
-        (&a.provider, &a.cluster, &a.namespace, &a.name).cmp(&(
-            &b.provider,
-            &b.cluster,
-            &b.namespace,
-            &b.name,
-        ))
-    });
+    rows.sort_by(|a, b| a.place().cmp(&b.place()));
     Ok(json(&rows))
 }
 
@@ -310,14 +320,7 @@ pub async fn pods(auth: Authenticated, ApiQuery(q): ApiQuery<KubeQuery>) -> ApiR
         .filter(|r| q.admits(&r.provider, &r.cluster))
         .map(PodDto::from)
         .collect();
-    rows.sort_by(|a, b| {
-        (&a.provider, &a.cluster, &a.namespace, &a.name).cmp(&(
-            &b.provider,
-            &b.cluster,
-            &b.namespace,
-            &b.name,
-        ))
-    });
+    rows.sort_by(|a, b| a.place().cmp(&b.place()));
     Ok(json(&rows))
 }
 
