@@ -56,14 +56,8 @@ pub fn card(c: &AssetCard, now: DateTime<Utc>, zone: &Zone) -> String {
         "salt" => "Salt 采集",
         _ => "agent",
     };
-    // An SSH target is known by its configured name and a Salt minion by its minion id;
-    // an agent's host by its hostname now (its identity is the name it first reported).
-    let named = matches!(asset.source.as_str(), "ssh" | "salt");
-    let title = if named {
-        &asset.identity
-    } else {
-        &asset.hostname
-    };
+    let named = is_named(asset);
+    let title = title(asset);
     let _ = writeln!(
         out,
         "【资产 {title}】{} · {via}",
@@ -321,14 +315,29 @@ pub fn label(field: &str) -> String {
     }
 }
 
+/// An SSH target is known by its configured name and a Salt minion by its minion id;
+/// an agent's host by its hostname now (its identity is the name it first reported).
+fn is_named(asset: &Asset) -> bool {
+    matches!(asset.source.as_str(), "ssh" | "salt")
+}
+
+/// The name an asset is shown under (see [`is_named`]).
+fn title(asset: &Asset) -> &str {
+    if is_named(asset) {
+        &asset.identity
+    } else {
+        &asset.hostname
+    }
+}
+
 /// The change list (`变更:主机名`), newest first as the desk gives it.
 pub fn changes(asset: &Asset, changes: &[Change], zone: &Zone) -> String {
     if changes.is_empty() {
-        return format!("【{} 变更记录】暂无变更", asset.hostname);
+        return format!("【{} 变更记录】暂无变更", title(asset));
     }
     let mut out = format!(
         "【{} 最近变更】{} 条,新的在前,时间 {}",
-        asset.hostname,
+        title(asset),
         changes.len(),
         zone.label(changes[0].at)
     );
