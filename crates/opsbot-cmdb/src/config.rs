@@ -333,7 +333,10 @@ impl CmdbConfig {
         if duration("cmdb.salt.timeout", &s.timeout)?.is_zero() {
             return err("salt.timeout", "must be more than 0".into());
         }
-        if !matches!(s.target_type.as_str(), "glob" | "grain" | "nodegroup" | "list") {
+        if !matches!(
+            s.target_type.as_str(),
+            "glob" | "grain" | "nodegroup" | "list"
+        ) {
             return err(
                 "salt.target_type",
                 format!(
@@ -343,7 +346,10 @@ impl CmdbConfig {
             );
         }
         if s.target.trim().is_empty() {
-            return err("salt.target", "must not be empty (\"*\" for every minion)".into());
+            return err(
+                "salt.target",
+                "must not be empty (\"*\" for every minion)".into(),
+            );
         }
         collectors("cmdb.salt.disabled_collectors", &s.disabled_collectors)?;
         for (i, g) in s.grains.iter().enumerate() {

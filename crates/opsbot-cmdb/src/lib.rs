@@ -24,9 +24,9 @@ pub mod ingest;
 pub mod link;
 pub mod plugins;
 pub mod render;
+pub mod salt;
 pub mod source;
 pub mod spool;
-pub mod salt;
 pub mod ssh;
 
 pub use error::{CmdbError, Result};

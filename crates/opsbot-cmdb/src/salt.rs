@@ -225,18 +225,22 @@ struct Grains<'a> {
 
 impl<'a> Grains<'a> {
     fn check(minion: &str, grains: &'a Value) -> Result<Grains<'a>, String> {
-        let all = grains.as_object().ok_or_else(|| {
-            format!(
-                "grains.items answered {}, not the grains",
-                kind_of(grains)
-            )
-        })?;
+        let all = grains
+            .as_object()
+            .ok_or_else(|| format!("grains.items answered {}, not the grains", kind_of(grains)))?;
         match all.get("id").and_then(Value::as_str) {
             Some(id) if id == minion => {}
             Some(id) => return Err(format!("grain id is {id:?}, not the minion id {minion:?}")),
             None => return Err("the grains have no id".into()),
         }
-        for k in ["os", "osrelease", "osfullname", "kernelrelease", "cpuarch", "cpu_model"] {
+        for k in [
+            "os",
+            "osrelease",
+            "osfullname",
+            "kernelrelease",
+            "cpuarch",
+            "cpu_model",
+        ] {
             if let Some(v) = all.get(k) {
                 if !v.is_string() {
                     return Err(format!("grain {k} is {v}, not text"));

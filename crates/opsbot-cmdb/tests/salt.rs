@@ -65,11 +65,16 @@ async fn minions_collected_through_salt_api_read_like_the_agent_and_fail_alone()
     }
 
     // Stored under source salt; a second pass of unchanged minions changes nothing.
-    let first = salt::collect_and_store(&s, &ingestor, "salt:test").await.unwrap();
+    let first = salt::collect_and_store(&s, &ingestor, "salt:test")
+        .await
+        .unwrap();
     assert!(first
         .iter()
         .all(|r| matches!(&r.outcome, MinionOutcome::Collected(c) if c.created)));
-    assert_eq!(store.asset_find("web-1").await.unwrap().unwrap().source, "salt");
+    assert_eq!(
+        store.asset_find("web-1").await.unwrap().unwrap().source,
+        "salt"
+    );
 
     // A grain set through salt-api is a change of that minion only, field by field.
     let set = s
@@ -95,7 +100,9 @@ async fn minions_collected_through_salt_api_read_like_the_agent_and_fail_alone()
         )
         .await
         .unwrap();
-    let second = salt::collect_and_store(&s, &ingestor, "salt:test").await.unwrap();
+    let second = salt::collect_and_store(&s, &ingestor, "salt:test")
+        .await
+        .unwrap();
     let by = |id: &str| &second.iter().find(|r| r.minion == id).unwrap().outcome;
     let MinionOutcome::Collected(web1) = by("web-1") else {
         panic!("{:?}", by("web-1"))
@@ -103,13 +110,7 @@ async fn minions_collected_through_salt_api_read_like_the_agent_and_fail_alone()
     let fields: Vec<(&str, Option<&str>, &str)> = web1
         .changes
         .iter()
-        .map(|c| {
-            (
-                c.field.as_str(),
-                c.new_value.as_deref(),
-                c.source.as_str(),
-            )
-        })
+        .map(|c| (c.field.as_str(), c.new_value.as_deref(), c.source.as_str()))
         .collect();
     assert_eq!(
         fields,
@@ -131,7 +132,9 @@ async fn minions_collected_through_salt_api_read_like_the_agent_and_fail_alone()
         timeout: Duration::from_secs(3),
         ..s.clone()
     };
-    let third = salt::collect_and_store(&quick, &ingestor, "salt:test").await.unwrap();
+    let third = salt::collect_and_store(&quick, &ingestor, "salt:test")
+        .await
+        .unwrap();
     let web2 = third.iter().find(|r| r.minion == "web-2").unwrap();
     assert_eq!(web2.outcome, MinionOutcome::NoAnswer);
     assert!(matches!(

@@ -77,7 +77,11 @@ fn collect_through_salt_now_and_on_the_interval() {
     let pw = dir.path().join("salt.pw");
     std::fs::write(&pw, format!("{}\n", lab.password())).unwrap();
     let port = free_port();
-    std::fs::write(&cfg, config(dir.path(), port, &lab, &pw, "interval = \"0\"")).unwrap();
+    std::fs::write(
+        &cfg,
+        config(dir.path(), port, &lab, &pw, "interval = \"0\""),
+    )
+    .unwrap();
     let run = |args: &[&str]| {
         opsbot(dir.path())
             .args(args)
@@ -100,7 +104,10 @@ fn collect_through_salt_now_and_on_the_interval() {
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("salt-a: 成功(新资产)"), "{out}");
     assert!(out.contains("salt-b: 成功(新资产)"), "{out}");
-    assert!(out.contains("共 2 个 minion,失败 0 个,未应答 0 个"), "{out}");
+    assert!(
+        out.contains("共 2 个 minion,失败 0 个,未应答 0 个"),
+        "{out}"
+    );
     let card = text(&chat("资产:salt-a"));
     assert!(card.contains("【资产 salt-a】在线 · Salt 采集"), "{card}");
 
@@ -131,7 +138,10 @@ fn collect_through_salt_now_and_on_the_interval() {
     let o = run(&["collect", "--source", "salt"]);
     let out = text(&o);
     assert_ne!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("Salt 采集失败") && out.contains("refused user"), "{out}");
+    assert!(
+        out.contains("Salt 采集失败") && out.contains("refused user"),
+        "{out}"
+    );
     std::fs::write(&pw, lab.password()).unwrap();
 
     // serve collects on the interval (the first pass at start): the grain changed since

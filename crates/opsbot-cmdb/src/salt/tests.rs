@@ -42,8 +42,14 @@ fn keep() -> Vec<String> {
 fn a_minion_reads_as_the_agent_reads_the_same_host() {
     let root = fixture();
     let agent_report = collect::collect(&FsSource::at(&root), &[], Some("web-01"));
-    let salt_report =
-        report_of("web-01", &grains("web-01"), &run_script(&root), &[], &keep()).unwrap();
+    let salt_report = report_of(
+        "web-01",
+        &grains("web-01"),
+        &run_script(&root),
+        &[],
+        &keep(),
+    )
+    .unwrap();
     assert_eq!(salt_report.hostname, agent_report.hostname);
     assert_eq!(salt_report.identity, "web-01");
     let (agent, salt) = (agent_report.facts(), salt_report.facts());
@@ -68,7 +74,10 @@ fn grains_fill_what_the_files_do_not_tell() {
     let r = report_of("bare", &grains("bare"), &run, &[], &[]).unwrap();
     assert_eq!(r.identity, "bare");
     let os = r.os.unwrap();
-    assert_eq!((os.name.as_str(), os.kernel.as_str()), ("Debian", "6.1.0-18-amd64"));
+    assert_eq!(
+        (os.name.as_str(), os.kernel.as_str()),
+        ("Debian", "6.1.0-18-amd64")
+    );
     assert_eq!(r.cpu.unwrap().threads, 4);
     assert_eq!(r.memory.unwrap().total_bytes, 7951 * 1024 * 1024);
     assert!(r.plugins.is_empty());
@@ -81,14 +90,22 @@ fn malformed_or_partial_answers_are_refused_with_the_reason() {
     g["num_cpus"] = json!("lots");
     let why = report_of("m1", &g, &run, &[], &[]).unwrap_err();
     assert!(why.contains("num_cpus") && why.contains("lots"), "{why}");
-    let why = report_of("m1", &json!("'grains.items' is not available."), &run, &[], &[])
-        .unwrap_err();
+    let why = report_of(
+        "m1",
+        &json!("'grains.items' is not available."),
+        &run,
+        &[],
+        &[],
+    )
+    .unwrap_err();
     assert!(why.contains("not the grains"), "{why}");
     let why = report_of("m1", &grains("m2"), &run, &[], &[]).unwrap_err();
     assert!(why.contains("not the minion id"), "{why}");
     let mut g = grains("m1");
     g["kernelrelease"] = json!({"x": 1});
-    assert!(report_of("m1", &g, &run, &[], &[]).unwrap_err().contains("kernelrelease"));
+    assert!(report_of("m1", &g, &run, &[], &[])
+        .unwrap_err()
+        .contains("kernelrelease"));
     // The script's output cut short (a minion killed mid-run, a full disk).
     let cut = RunAll {
         retcode: 1,
@@ -96,6 +113,9 @@ fn malformed_or_partial_answers_are_refused_with_the_reason() {
         stderr: "sh: write error".into(),
     };
     let why = report_of("m1", &grains("m1"), &cut, &[], &[]).unwrap_err();
-    assert!(why.contains("did not finish") && why.contains("write error"), "{why}");
+    assert!(
+        why.contains("did not finish") && why.contains("write error"),
+        "{why}"
+    );
     assert!(report_of("-x", &grains("-x"), &run, &[], &[]).is_err());
 }
