@@ -50,6 +50,8 @@ struct PoolState {
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
+    /// Flags the hosts a collection pass found silent.
+    assets: Arc<dyn AssetStore>,
     /// Read to link reports to pool VMs.
     pool_store: Arc<dyn PoolStore>,
     pool: Arc<Mutex<PoolState>>,
@@ -88,9 +90,10 @@ impl Ingestor {
         max_batch: usize,
     ) -> Ingestor {
         let (tx, rx) = mpsc::channel::<Job>(max_batch.max(1) * 4);
-        tokio::spawn(writer(assets, rx, max_batch.max(1)));
+        tokio::spawn(writer(assets.clone(), rx, max_batch.max(1)));
         Ingestor {
             tx,
+            assets,
             pool_store: pool,
             pool: Arc::new(Mutex::new(PoolState {
                 // Version -1: the first check always loads the pool.
@@ -103,6 +106,12 @@ impl Ingestor {
     /// Parses, validates and stores a report body.
     pub async fn submit_body(&self, body: &[u8], origin: Origin) -> Result<Receipt> {
         self.submit(Report::parse(body)?, origin).await
+    }
+
+    /// Flags the assets `identities` stale: a collection pass asked them and they did not
+    /// answer (never a change of their facts). Returns those that were active.
+    pub async fn mark_silent(&self, identities: &[String], source: &str) -> Result<Vec<String>> {
+        Ok(self.assets.assets_mark_stale_named(identities, source).await?)
     }
 
     /// Stores a report (validated again here).

@@ -111,6 +111,15 @@ pub async fn collect_and_store(
     source: &str,
 ) -> Result<Vec<MinionResult<Receipt>>, SaltError> {
     let collected = collect(s).await?;
+    // Silent minions are listed and flagged stale, never reported as changed.
+    let silent: Vec<String> = collected
+        .iter()
+        .filter(|c| matches!(c.outcome, MinionOutcome::NoAnswer))
+        .map(|c| c.minion.to_lowercase())
+        .collect();
+    if let Err(e) = ingestor.mark_silent(&silent, source).await {
+        tracing::warn!(error = %e, "could not flag silent minions stale");
+    }
     let mut out = Vec::with_capacity(collected.len());
     for c in collected {
         let outcome = match c.outcome {

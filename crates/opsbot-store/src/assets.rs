@@ -78,4 +78,12 @@ pub trait AssetStore: Send + Sync {
     /// Flags active assets last seen before `before` as stale, recording a `status`
     /// change with `source`. Returns their identities.
     async fn assets_mark_stale(&self, before: DateTime<Utc>, source: &str) -> Result<Vec<String>>;
+
+    /// Flags the active assets among `identities` as stale (a collection pass found them
+    /// silent), recording a `status` change with `source`. Returns those it flagged.
+    async fn assets_mark_stale_named(
+        &self,
+        identities: &[String],
+        source: &str,
+    ) -> Result<Vec<String>>;
 }

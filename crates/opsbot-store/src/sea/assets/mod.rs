@@ -444,17 +444,32 @@ pub(crate) async fn ingest(
     Ok(out)
 }
 
+/// Which active assets to flag stale.
+pub(crate) enum Silent<'a> {
+    /// Not seen since.
+    Before(DateTime<Utc>),
+    /// Found silent by a collection pass.
+    Named(&'a [String]),
+}
+
 pub(crate) async fn mark_stale(
     conn: &Conn,
     db: &Db,
-    before: DateTime<Utc>,
+    silent: Silent<'_>,
     source: &str,
 ) -> Result<Vec<String>> {
     const STALE: &str = "flagging stale assets";
+    if matches!(silent, Silent::Named(names) if names.is_empty()) {
+        return Ok(Vec::new());
+    }
     let tx = conn.begin().await.during(db, STALE)?;
+    let which = match silent {
+        Silent::Before(before) => asset::Column::LastSeen.lt(before),
+        Silent::Named(names) => asset::Column::Identity.is_in(names.iter().cloned()),
+    };
     let rows = asset::Entity::find()
         .filter(asset::Column::Status.eq(AssetStatus::Active.as_str()))
-        .filter(asset::Column::LastSeen.lt(before))
+        .filter(which)
         .all(&tx)
         .await
         .during(db, STALE)?;
@@ -629,6 +644,14 @@ impl AssetStore for SeaStore {
     }
 
     async fn assets_mark_stale(&self, before: DateTime<Utc>, source: &str) -> Result<Vec<String>> {
-        mark_stale(&self.conn, &self.db, before, source).await
+        mark_stale(&self.conn, &self.db, Silent::Before(before), source).await
+    }
+
+    async fn assets_mark_stale_named(
+        &self,
+        identities: &[String],
+        source: &str,
+    ) -> Result<Vec<String>> {
+        mark_stale(&self.conn, &self.db, Silent::Named(identities), source).await
     }
 }
