@@ -20,6 +20,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub mod hosts;
+pub mod salt;
 
 /// Set to `1`, a missing program or service fails the test instead of skipping it.
 pub const REQUIRE_SERVICES: &str = "OPSBOT_TEST_REQUIRE_SERVICES";
@@ -54,6 +55,12 @@ pub mod fix {
     pub const KUBECTL: &str = "install: apt-get install kubectl (from the pkgs.k8s.io v1.32 \
                                or Google Cloud SDK apt repository)";
     pub const PYTHON3_KUBERNETES: &str = "install: apt-get install python3-kubernetes";
+    /// The 3007.8 wheel declares no dependencies: they are listed here (3008 does not
+    /// install from the registry this project uses).
+    pub const SALT: &str = "install: python3 -m venv ~/.cache/opsbot-salt/venv && \
+                            ~/.cache/opsbot-salt/venv/bin/pip install salt==3007.8 tornado \
+                            distro pyyaml pyzmq msgpack jinja2 looseversion packaging psutil \
+                            requests cryptography pycryptodomex jmespath cherrypy";
 }
 
 /// True when a missing program or service must fail the test (CI).
