@@ -76,8 +76,8 @@ impl<'de> Deserialize<'de> for SaltDeployConfig {
             }
             None => return Err(D::Error::missing_field("file_root")),
         };
-        let api = serde_json::from_value(serde_json::Value::Object(table))
-            .map_err(D::Error::custom)?;
+        let api =
+            serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)?;
         Ok(SaltDeployConfig { api, file_root })
     }
 }
@@ -561,10 +561,9 @@ impl Project {
                     "{at}.salt_target: only a project with transport = \"salt\" has minions"
                 ))
             }
-            (
-                _,
-                Some(SaltTarget::Glob(t) | SaltTarget::Grain(t) | SaltTarget::Nodegroup(t)),
-            ) if t.trim().is_empty() => {
+            (_, Some(SaltTarget::Glob(t) | SaltTarget::Grain(t) | SaltTarget::Nodegroup(t)))
+                if t.trim().is_empty() =>
+            {
                 return Err(format!("{at}.salt_target: the target is empty"))
             }
             _ => {}

@@ -215,7 +215,10 @@ impl Deploys {
             Some(t) => {
                 let salt = self.salt().map_err(Refused::Failed)?;
                 salt.minions(t).await.map_err(|e| {
-                    Refused::Failed(format!("无法向 Salt 查询项目「{}」的主机: {e}", project.name))
+                    Refused::Failed(format!(
+                        "无法向 Salt 查询项目「{}」的主机: {e}",
+                        project.name
+                    ))
                 })?
             }
             None => Vec::new(),

@@ -613,9 +613,7 @@ impl Run {
         self.report
             .note(0, format!("批次 {}/{batches} · {} · 连接", b + 1, h.host));
         let log = StoreLog::start(self.d.store.clone(), id, h.host.clone());
-        let result = self
-            .host_steps(h, transport, artefact, log.as_ref())
-            .await;
+        let result = self.host_steps(h, transport, artefact, log.as_ref()).await;
         log.flush().await;
         let patch = match &result {
             Ok(prev) => HostPatch {
@@ -660,9 +658,10 @@ impl Run {
         let step_timeout = cfg.step_timeout();
         let hook_timeout = self.project.hook_timeout(cfg);
         let layout = Layout {
-            root: self.project.deploy_root_for(&h.host).map_err(|e| {
-                ("connect", HostError::Step(StepError::Invalid(e)))
-            })?,
+            root: self
+                .project
+                .deploy_root_for(&h.host)
+                .map_err(|e| ("connect", HostError::Step(StepError::Invalid(e))))?,
         };
         let v = self.version();
         let target = crate::hosts::Target {
