@@ -750,6 +750,74 @@ mod tests {
         assert!(e.contains("deploy.ssh_options[0]"), "{e}");
     }
 
+    const SALT: &str = "[salt]\nurl = \"http://127.0.0.1:8000\"\nusername = \"opsbot\"\npassword = \"pw\"\nfile_root = \"/srv/salt\"\n";
+
+    #[test]
+    fn salt_keys_read_flat_and_typos_or_gaps_are_named() {
+        let c = project_with_top(
+            SALT,
+            "transport = \"salt\"\nsalt_target = { grain = \"role:web\" }\n",
+        )
+        .unwrap();
+        let salt = c.salt.as_ref().unwrap();
+        assert_eq!(salt.file_root, "/srv/salt");
+        assert_eq!(salt.api.eauth, "file");
+        assert_eq!(salt.api.password.as_deref(), Some("pw"));
+        assert!(
+            !format!("{c:?}").contains("\"pw\""),
+            "the password is hidden"
+        );
+        let p = &c.projects[0];
+        assert_eq!(p.transport, TransportKind::Salt);
+        assert_eq!(p.salt_target, Some(SaltTarget::Grain("role:web".into())));
+        // What the configuration says comes back from its serialized form.
+        let back: DeployConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        // A project stored through the API without the new keys is an SSH project.
+        let json = serde_json::to_value(&project("").unwrap().projects[0]).unwrap();
+        assert!(json.get("transport").is_none() && json.get("salt_target").is_none());
+
+        let e = project_with_top(&SALT.replace("password", "pasword"), "").unwrap_err();
+        assert!(e.contains("pasword"), "{e}");
+        let e = project_with_top(&SALT.replace("file_root = \"/srv/salt\"\n", ""), "").unwrap_err();
+        assert!(e.contains("file_root"), "{e}");
+        let e = project_with_top(&SALT.replace("/srv/salt", "salt"), "").unwrap_err();
+        assert!(e.contains("deploy.salt.file_root"), "{e}");
+        let e = project_with_top(&SALT.replace("http://127.0.0.1:8000", "nope"), "").unwrap_err();
+        assert!(e.contains("deploy.salt.url"), "{e}");
+    }
+
+    #[test]
+    fn salt_projects_need_the_section_and_do_not_scale() {
+        let e = project("transport = \"salt\"\n").unwrap_err();
+        assert!(
+            e.contains("deploy.projects[0].transport") && e.contains("[deploy.salt]"),
+            "{e}"
+        );
+        let e = project("salt_target = { glob = \"web*\" }\n").unwrap_err();
+        assert!(e.contains("deploy.projects[0].salt_target"), "{e}");
+        let e = project_with_top(
+            SALT,
+            "transport = \"salt\"\nsalt_target = { glob = \" \" }\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("salt_target"), "{e}");
+        let scale = "transport = \"salt\"\n[projects.scale]\ntemplate = 1\nname_prefix = \"a-\"\naddresses = [\"10.0.0.1\"]\n";
+        let e = project_with_top(SALT, scale).unwrap_err();
+        assert!(e.contains("deploy.projects[0].scale"), "{e}");
+    }
+
+    #[test]
+    fn a_host_name_in_the_deploy_root_must_be_a_plain_name() {
+        let mut p = project("").unwrap().projects.remove(0);
+        assert_eq!(p.deploy_root_for("../x").unwrap(), "/srv/shop");
+        p.deploy_root = "/srv/{host}/shop".into();
+        assert_eq!(p.deploy_root_for("web-1.dc").unwrap(), "/srv/web-1.dc/shop");
+        for bad in ["..", ".", "", "a/b", "../etc", "a b", "$(id)"] {
+            assert!(p.deploy_root_for(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn unsafe_roots_and_health_are_refused() {
         assert!(project("").is_ok());

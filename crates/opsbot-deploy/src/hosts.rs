@@ -81,7 +81,10 @@ pub async fn resolve(
                 .await
                 .map_err(store)?;
             for a in assets {
-                let address = asset_address(&a, src.assets).await?;
+                let address = match asset_address(&a, src.assets).await {
+                    Err(HostsError::NoAddress(_)) if salt => a.identity.clone(),
+                    found => found?,
+                };
                 push(
                     &mut out,
                     Target {
@@ -97,7 +100,14 @@ pub async fn resolve(
                 .collect();
             hits.sort_by(|a, b| a.name.cmp(&b.name));
             for vm in hits {
-                push(&mut out, vm_target(vm)?);
+                let t = match vm_target(vm) {
+                    Err(HostsError::NoAddress(name)) if salt => Target {
+                        name: name.clone(),
+                        address: name,
+                    },
+                    found => found?,
+                };
+                push(&mut out, t);
             }
         }
     }
