@@ -1,10 +1,12 @@
 //! The `[cmdb]` configuration section: staleness, report size, the agent's own
 //! settings (`[cmdb.agent]`, read by `opsbot agent --config`) and agentless SSH
 //! collection (`[cmdb.ssh]`: key, known_hosts, concurrency, timeout, schedule, hosts
-//! listed or picked from the resource pool). Validation names the key and the problem.
+//! listed or picked from the resource pool) and collection through Salt (`[cmdb.salt]`:
+//! salt-api, target, interval, timeout). Validation names the key and the problem.
 
 use crate::collect::COLLECTORS;
 use opsbot_core::{parse_duration, Scope};
+use opsbot_salt::{SaltApiConfig, Target};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +20,7 @@ pub struct CmdbConfig {
     pub max_report_bytes: usize,
     pub agent: AgentConfig,
     pub ssh: SshConfig,
+    pub salt: SaltConfig,
 }
 
 impl Default for CmdbConfig {
@@ -27,6 +30,7 @@ impl Default for CmdbConfig {
             max_report_bytes: 1024 * 1024,
             agent: AgentConfig::default(),
             ssh: SshConfig::default(),
+            salt: SaltConfig::default(),
         }
     }
 }
@@ -99,6 +103,61 @@ impl Default for SshConfig {
             disabled_collectors: Vec::new(),
             targets: Vec::new(),
             pool: Vec::new(),
+        }
+    }
+}
+
+/// `[cmdb.salt]`: collection through a team's Salt master (salt-api). Off until `api` is
+/// set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaltConfig {
+    /// How to reach and log in to salt-api (`api = { url = …, eauth = …, username = …,
+    /// password_file = … }`).
+    pub api: Option<SaltApiConfig>,
+    /// Which minions: a glob on minion ids (`*`, `web*`), or what `target_type` says.
+    pub target: String,
+    /// `glob` (default), `grain` (`role:web`), `nodegroup` or `list` (comma-separated ids).
+    pub target_type: String,
+    /// How often `opsbot serve` collects (`0` = only with `opsbot collect --source salt`).
+    pub interval: String,
+    /// How long salt waits for the minions; one that has not answered by then is listed
+    /// as not answering and left unchanged.
+    pub timeout: String,
+    pub disabled_collectors: Vec<String>,
+    /// Grains recorded as facts (`plugin.salt.<grain>`) beside the built-in ones, so a
+    /// grain set on a minion shows in the change history.
+    pub grains: Vec<String>,
+}
+
+impl Default for SaltConfig {
+    fn default() -> Self {
+        SaltConfig {
+            api: None,
+            target: "*".into(),
+            target_type: "glob".into(),
+            interval: "1h".into(),
+            timeout: "30s".into(),
+            disabled_collectors: Vec::new(),
+            grains: vec!["roles".into(), "saltversion".into(), "os_family".into()],
+        }
+    }
+}
+
+impl SaltConfig {
+    /// The configured target as the salt-api client takes it.
+    pub fn target(&self) -> Target {
+        let t = self.target.trim().to_string();
+        match self.target_type.as_str() {
+            "grain" => Target::Grain(t),
+            "nodegroup" => Target::Nodegroup(t),
+            "list" => Target::List(
+                t.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+            _ => Target::Glob(t),
         }
     }
 }
@@ -269,6 +328,42 @@ impl CmdbConfig {
         if !valid_user(&s.user) {
             return err("ssh.user", format!("{:?} is not a user name", s.user));
         }
+        let s = &self.salt;
+        duration("cmdb.salt.interval", &s.interval)?;
+        if duration("cmdb.salt.timeout", &s.timeout)?.is_zero() {
+            return err("salt.timeout", "must be more than 0".into());
+        }
+        if !matches!(
+            s.target_type.as_str(),
+            "glob" | "grain" | "nodegroup" | "list"
+        ) {
+            return err(
+                "salt.target_type",
+                format!(
+                    "{:?} is not one of glob, grain, nodegroup, list",
+                    s.target_type
+                ),
+            );
+        }
+        if s.target.trim().is_empty() {
+            return err(
+                "salt.target",
+                "must not be empty (\"*\" for every minion)".into(),
+            );
+        }
+        collectors("cmdb.salt.disabled_collectors", &s.disabled_collectors)?;
+        for (i, g) in s.grains.iter().enumerate() {
+            if !crate::facts::valid_name(g) {
+                return err(
+                    &format!("salt.grains[{i}]"),
+                    format!("{g:?} is not a grain name (letters, digits, '-', '_')"),
+                );
+            }
+        }
+        if let Some(api) = &s.api {
+            api.validate()
+                .map_err(|(k, p)| (format!("cmdb.salt.api.{k}"), p))?;
+        }
         Ok(())
     }
 
@@ -330,5 +425,36 @@ mod tests {
         c.ssh.key = Some("/etc/hostname".into());
         c.ssh.known_hosts = Some("/etc/hostname".into());
         assert_eq!(c.validate().unwrap_err().0, "cmdb.ssh.targets[0].host");
+    }
+
+    #[test]
+    fn the_salt_section_reads_nested_api_settings_and_names_bad_keys() {
+        let c: CmdbConfig = toml_like(
+            r#"{"salt": {"api": {"url": "https://salt:8000", "username": "ops",
+                 "password_file": "/etc/opsbot/salt.pw"}, "target": "role:web",
+                 "target_type": "grain", "interval": "0"}}"#,
+        );
+        c.validate().unwrap();
+        assert_eq!(c.salt.target(), Target::Grain("role:web".into()));
+        assert_eq!(c.salt.api.as_ref().unwrap().eauth, "file");
+        let mut bad = c.clone();
+        bad.salt.target_type = "regex".into();
+        assert_eq!(bad.validate().unwrap_err().0, "cmdb.salt.target_type");
+        let mut bad = c.clone();
+        bad.salt.api.as_mut().unwrap().url = "salt:8000".into();
+        assert_eq!(bad.validate().unwrap_err().0, "cmdb.salt.api.url");
+        let mut bad = c;
+        bad.salt.grains.push("a.b".into());
+        assert_eq!(bad.validate().unwrap_err().0, "cmdb.salt.grains[3]");
+        let list = SaltConfig {
+            target: "a, b".into(),
+            target_type: "list".into(),
+            ..SaltConfig::default()
+        };
+        assert_eq!(list.target(), Target::List(vec!["a".into(), "b".into()]));
+    }
+
+    fn toml_like(json: &str) -> CmdbConfig {
+        serde_json::from_str(json).unwrap()
     }
 }

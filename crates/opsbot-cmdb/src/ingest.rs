@@ -22,6 +22,8 @@ pub enum Origin {
     Agent { token_id: String, subject: String },
     /// Agentless collection by this server (`ssh:schedule`, `ssh:cli`).
     Agentless { source: String },
+    /// Collection through a Salt master (`salt:schedule`, `salt:cli`).
+    Salt { source: String },
 }
 
 /// What the server did with a report.
@@ -123,6 +125,7 @@ impl Ingestor {
                 )
             }
             Origin::Agentless { source } => ("ssh", source.clone(), String::new(), false),
+            Origin::Salt { source } => ("salt", source.clone(), String::new(), false),
         };
         let vm = self.link(&report).await;
         let body =

@@ -6,7 +6,8 @@
 //! - [`source`] and [`collect`]: built-in collectors over a local root, a fixture tree
 //!   or an SSH snapshot; [`plugins`]: external executables that print JSON.
 //! - [`identity`], [`spool`], [`client`], [`agent`]: the host agent.
-//! - [`ssh`]: agentless collection with the system OpenSSH client.
+//! - [`ssh`]: agentless collection with the system OpenSSH client; [`salt`]: the same
+//!   through a Salt master's salt-api.
 //! - [`ingest`], [`link`]: the server side (batched writes, VM links); [`desk`]: the
 //!   asset card and changes for chat; [`config`]: the `[cmdb]` section.
 
@@ -23,6 +24,7 @@ pub mod ingest;
 pub mod link;
 pub mod plugins;
 pub mod render;
+pub mod salt;
 pub mod source;
 pub mod spool;
 pub mod ssh;

@@ -51,22 +51,20 @@ pub fn card(c: &AssetCard, now: DateTime<Utc>, zone: &Zone) -> String {
     let mut out = String::new();
     let age = (now - asset.last_seen).to_std().unwrap_or_default();
     let stale = asset.status == AssetStatus::Stale || age > stale_after;
-    let ssh = asset.source == "ssh";
-    let via = if ssh { "SSH 采集" } else { "agent" };
-    // An SSH target is known by its configured name; an agent's host by its hostname
-    // now (its identity is the name it first reported).
-    let title = if ssh {
-        &asset.identity
-    } else {
-        &asset.hostname
+    let via = match asset.source.as_str() {
+        "ssh" => "SSH 采集",
+        "salt" => "Salt 采集",
+        _ => "agent",
     };
+    let named = is_named(asset);
+    let title = title(asset);
     let _ = writeln!(
         out,
         "【资产 {title}】{} · {via}",
         if stale { "⚠ 失联" } else { "在线" }
     );
     if asset.identity != asset.hostname {
-        if ssh {
+        if named {
             let _ = writeln!(out, "主机名: {}", asset.hostname);
         } else {
             let _ = writeln!(out, "标识: {}(主机已改名)", asset.identity);
@@ -317,14 +315,29 @@ pub fn label(field: &str) -> String {
     }
 }
 
+/// An SSH target is known by its configured name and a Salt minion by its minion id;
+/// an agent's host by its hostname now (its identity is the name it first reported).
+fn is_named(asset: &Asset) -> bool {
+    matches!(asset.source.as_str(), "ssh" | "salt")
+}
+
+/// The name an asset is shown under (see [`is_named`]).
+fn title(asset: &Asset) -> &str {
+    if is_named(asset) {
+        &asset.identity
+    } else {
+        &asset.hostname
+    }
+}
+
 /// The change list (`变更:主机名`), newest first as the desk gives it.
 pub fn changes(asset: &Asset, changes: &[Change], zone: &Zone) -> String {
     if changes.is_empty() {
-        return format!("【{} 变更记录】暂无变更", asset.hostname);
+        return format!("【{} 变更记录】暂无变更", title(asset));
     }
     let mut out = format!(
         "【{} 最近变更】{} 条,新的在前,时间 {}",
-        asset.hostname,
+        title(asset),
         changes.len(),
         zone.label(changes[0].at)
     );
@@ -463,6 +476,16 @@ mod tests {
         let now = at + chrono::Duration::minutes(3);
         let text = card(&server("db-01", at), now, &shanghai());
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_salt_minion_is_titled_by_its_minion_id_and_says_salt() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 40, 0).unwrap();
+        let mut c = server("db-01.example.com", at);
+        c.asset.source = "salt".into();
+        let text = card(&c, at, &shanghai());
+        assert!(text.starts_with("【资产 db-01】在线 · Salt 采集"), "{text}");
+        assert!(text.contains("主机名: db-01.example.com"), "{text}");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The salt-api connection settings that `[cmdb.salt]` and `[deploy.salt]` both embed.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// How to reach and log in to salt-api. The password never appears in `Debug`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SaltApiConfig {
     /// `https://salt-master:8000`; plain http is allowed (warned unless loopback).
@@ -13,7 +13,8 @@ pub struct SaltApiConfig {
     #[serde(default = "default_eauth")]
     pub eauth: String,
     pub username: String,
-    #[serde(default)]
+    /// Never written back out (a configuration dump shows no secret).
+    #[serde(default, skip_serializing)]
     pub password: Option<String>,
     /// A file holding the password (trailing newline ignored), instead of `password`.
     #[serde(default)]

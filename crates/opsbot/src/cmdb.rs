@@ -1,10 +1,11 @@
 //! CMDB wiring on the server: the HTTP endpoints' state, the stale sweep and scheduled
-//! agentless collection in `serve`, and `opsbot collect`.
+//! agentless (SSH) and Salt collection in `serve`, and `opsbot collect [--source salt]`.
 
 use crate::app::{self, App};
 use crate::out::outln;
 use anyhow::{Context, Result};
 use opsbot_cmdb::ingest::{sweep_stale, Ingestor};
+use opsbot_cmdb::salt::{self, MinionOutcome, SaltSettings};
 use opsbot_cmdb::ssh::{self, SshSettings};
 use opsbot_core::parse_duration;
 use std::path::Path;
@@ -48,6 +49,7 @@ pub fn spawn_tasks(
             }
         }
     });
+    spawn_salt(app, api, stop.clone());
     let ssh_cfg = app.config.cmdb.ssh.clone();
     let Some(period) = parse_duration(&ssh_cfg.schedule).filter(|d| !d.is_zero()) else {
         return;
@@ -95,6 +97,136 @@ pub fn spawn_tasks(
             }
         }
     });
+}
+
+/// Collection through salt-api every `cmdb.salt.interval` (when `[cmdb.salt] api` is set
+/// and the interval is not 0). A pass that fails as a whole (salt-api unreachable, login
+/// refused, token expired twice) is logged and tried again at the next interval.
+fn spawn_salt(app: &App, api: &opsbot_http::CmdbApi, stop: tokio::sync::watch::Receiver<bool>) {
+    let cfg = &app.config.cmdb.salt;
+    let Some(period) = parse_duration(&cfg.interval).filter(|d| !d.is_zero()) else {
+        return;
+    };
+    let settings = match SaltSettings::from_config(cfg) {
+        None => return,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "[cmdb.salt]: Salt collection is off");
+            return;
+        }
+    };
+    let ingestor = api.ingestor.clone();
+    let mut s = stop;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = s.changed() => return,
+            }
+            let started = std::time::Instant::now();
+            match salt::collect_and_store(&settings, &ingestor, "salt:schedule").await {
+                Ok(results) => {
+                    let (mut silent, mut refused) = (Vec::new(), Vec::new());
+                    for r in &results {
+                        match &r.outcome {
+                            MinionOutcome::Collected(_) => {}
+                            MinionOutcome::NoAnswer => silent.push(r.minion.clone()),
+                            MinionOutcome::Refused(why) => {
+                                refused.push(format!("{}: {why}", r.minion))
+                            }
+                        }
+                    }
+                    tracing::info!(
+                        minions = results.len(),
+                        no_answer = silent.len(),
+                        refused = refused.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "scheduled Salt collection"
+                    );
+                    if !silent.is_empty() {
+                        tracing::warn!(minions = ?silent, "Salt collection: no answer within the timeout");
+                    }
+                    for r in refused {
+                        tracing::warn!("Salt collection refused a minion's answer: {r}");
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "Salt collection failed; trying again at the next interval"
+                ),
+            }
+        }
+    });
+}
+
+/// Where `opsbot collect` collects from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CollectSource {
+    Ssh,
+    Salt,
+}
+
+/// `opsbot collect --source salt`: one pass through salt-api now; a line per minion;
+/// exit 1 if the pass failed or a minion was refused or did not answer.
+pub async fn collect_salt(config: Option<&Path>, only: &[String]) -> Result<ExitCode> {
+    let app = app::build(config).await?;
+    let cfg = &app.config.cmdb.salt;
+    let mut settings = match SaltSettings::from_config(cfg) {
+        None => anyhow::bail!("没有配置 Salt:请在 [cmdb.salt] 中设置 api = {{ url = …, username = …, password_file = … }}"),
+        Some(s) => s.context("[cmdb.salt] api")?,
+    };
+    if !only.is_empty() {
+        settings.target =
+            opsbot_salt::Target::List(only.iter().map(|h| h.to_lowercase()).collect());
+    }
+    let ingestor = Ingestor::start(app.store.clone(), app.store.clone(), MAX_BATCH);
+    let started = std::time::Instant::now();
+    let results = salt::collect_and_store(&settings, &ingestor, "salt:cli")
+        .await
+        .map_err(|e| anyhow::anyhow!("Salt 采集失败({}): {e}", settings.target))?;
+    let (mut failed, mut silent) = (0, 0);
+    for r in &results {
+        match &r.outcome {
+            MinionOutcome::Collected(c) => outln!(
+                "{}: 成功({}),{} 处变更{}",
+                r.minion,
+                if c.created { "新资产" } else { "已更新" },
+                c.changes.len(),
+                c.vm.as_ref()
+                    .map(|v| format!(",虚拟机 {}/{}", v.provider, v.name))
+                    .unwrap_or_default()
+            ),
+            MinionOutcome::NoAnswer => {
+                silent += 1;
+                outln!(
+                    "{}: 未应答({} 内没有回应;资产保持不变)",
+                    r.minion,
+                    cfg.timeout
+                );
+            }
+            MinionOutcome::Refused(why) => {
+                failed += 1;
+                outln!("{}: 失败: {why}", r.minion);
+            }
+        }
+    }
+    if results.is_empty() {
+        outln!("目标 {} 没有匹配任何 minion", settings.target);
+    }
+    outln!(
+        "共 {} 个 minion,失败 {} 个,未应答 {} 个,耗时 {:.0} ms",
+        results.len(),
+        failed,
+        silent,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(if failed == 0 && silent == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `opsbot collect`: one agentless run now; a line per host; exit 1 if any failed.

@@ -70,13 +70,18 @@ enum Cmd {
     },
     /// The CMDB host agent: collect this host's facts and report them to the server.
     Agent(agent::AgentArgs),
-    /// Collect CMDB facts over SSH now from the hosts in [cmdb.ssh] (agentless mode).
+    /// Collect CMDB facts now: over SSH from the hosts in [cmdb.ssh] (agentless mode), or
+    /// through salt-api from the minions [cmdb.salt] targets (`--source salt`).
     Collect {
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Only these hosts (asset names); default: every configured and pool host.
+        /// Only these hosts (asset names; minion ids with `--source salt`); default: every
+        /// configured and pool host, or the configured Salt target.
         #[arg(long = "host", value_name = "NAME")]
         hosts: Vec<String>,
+        /// `ssh` or `salt`.
+        #[arg(long, value_enum, default_value = "ssh")]
+        source: cmdb::CollectSource,
     },
     /// API and agent tokens: create, list, revoke.
     Token {
@@ -153,9 +158,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             init_tracing("info");
             agent::run(args).await
         }
-        Cmd::Collect { config, hosts } => {
+        Cmd::Collect {
+            config,
+            hosts,
+            source,
+        } => {
             init_tracing("warn");
-            cmdb::collect(config.as_deref(), &hosts).await
+            match source {
+                cmdb::CollectSource::Ssh => cmdb::collect(config.as_deref(), &hosts).await,
+                cmdb::CollectSource::Salt => cmdb::collect_salt(config.as_deref(), &hosts).await,
+            }
         }
         Cmd::HashPassword => {
             let mut line = String::new();
