@@ -46,64 +46,16 @@ pub struct DeployConfig {
     pub projects: Vec<Project>,
 }
 
-/// `[deploy.salt]`: salt-api's keys (`url`, `eauth`, `username`, `password` or
-/// `password_file`, `ca_file`, `insecure`, `timeout`, as `[cmdb.salt]` has them) and
-/// `file_root`, a folder the salt-master serves as `salt://` (one of its `file_roots`):
-/// opsbot copies each artefact to `<file_root>/opsbot/<sha256>.tar.gz` there and the
-/// minions fetch it with `cp.get_file`, so opsbot runs on the master or shares that
-/// folder with it.
-#[derive(Debug, Clone, PartialEq)]
+/// `[deploy.salt]`: salt-api (`api = { url = …, eauth = …, username = …, password_file =
+/// … }`, as `[cmdb.salt]` has it) and `file_root`, a folder the salt-master serves as
+/// `salt://` (one of its `file_roots`): opsbot copies each artefact to
+/// `<file_root>/opsbot/<sha256>.tar.gz` there and the minions fetch it with
+/// `cp.get_file`, so opsbot runs on the master or shares that folder with it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct SaltDeployConfig {
     pub api: opsbot_salt::SaltApiConfig,
     pub file_root: String,
-}
-
-/// The keys of `[deploy.salt]` that are not salt-api's.
-const SALT_OWN_KEYS: [&str; 1] = ["file_root"];
-
-impl<'de> Deserialize<'de> for SaltDeployConfig {
-    /// One flat table: `file_root` taken out, the rest is the salt-api settings (which
-    /// refuse unknown keys, so a typo is named rather than ignored).
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        let mut table = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
-        let file_root = match table.remove(SALT_OWN_KEYS[0]) {
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => {
-                return Err(D::Error::custom(format!(
-                    "file_root: expected a folder path, found {other}"
-                )))
-            }
-            None => return Err(D::Error::missing_field("file_root")),
-        };
-        let api =
-            serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)?;
-        Ok(SaltDeployConfig { api, file_root })
-    }
-}
-
-impl Serialize for SaltDeployConfig {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let a = &self.api;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("url", &a.url)?;
-        m.serialize_entry("eauth", &a.eauth)?;
-        m.serialize_entry("username", &a.username)?;
-        if let Some(p) = &a.password {
-            m.serialize_entry("password", p)?;
-        }
-        if let Some(p) = &a.password_file {
-            m.serialize_entry("password_file", p)?;
-        }
-        if let Some(p) = &a.ca_file {
-            m.serialize_entry("ca_file", p)?;
-        }
-        m.serialize_entry("insecure", &a.insecure)?;
-        m.serialize_entry("timeout", &a.timeout)?;
-        m.serialize_entry("file_root", &self.file_root)?;
-        m.end()
-    }
 }
 
 /// How a project's release reaches its hosts.
@@ -469,7 +421,7 @@ impl DeployConfig {
         if let Some(salt) = &self.salt {
             salt.api
                 .validate()
-                .map_err(|(key, problem)| format!("deploy.salt.{key}: {problem}"))?;
+                .map_err(|(key, problem)| format!("deploy.salt.api.{key}: {problem}"))?;
             if !salt.file_root.starts_with('/') || salt.file_root.len() < 2 {
                 return Err(format!(
                     "deploy.salt.file_root: {:?} must be an absolute folder other than / (one of the salt-master's file_roots)",
@@ -750,10 +702,10 @@ mod tests {
         assert!(e.contains("deploy.ssh_options[0]"), "{e}");
     }
 
-    const SALT: &str = "[salt]\nurl = \"http://127.0.0.1:8000\"\nusername = \"opsbot\"\npassword = \"pw\"\nfile_root = \"/srv/salt\"\n";
+    const SALT: &str = "[salt]\nfile_root = \"/srv/salt\"\napi = { url = \"http://127.0.0.1:8000\", username = \"opsbot\", password = \"pw\" }\n";
 
     #[test]
-    fn salt_keys_read_flat_and_typos_or_gaps_are_named() {
+    fn salt_keys_read_and_typos_or_gaps_are_named() {
         let c = project_with_top(
             SALT,
             "transport = \"salt\"\nsalt_target = { grain = \"role:web\" }\n",
@@ -770,8 +722,12 @@ mod tests {
         let p = &c.projects[0];
         assert_eq!(p.transport, TransportKind::Salt);
         assert_eq!(p.salt_target, Some(SaltTarget::Grain("role:web".into())));
-        // What the configuration says comes back from its serialized form.
-        let back: DeployConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        // What the configuration says comes back from its serialized form, but for the
+        // password, never written out.
+        let text = toml::to_string(&c).unwrap();
+        assert!(!text.contains("\"pw\""), "{text}");
+        let mut back: DeployConfig = toml::from_str(&text).unwrap();
+        back.salt.as_mut().unwrap().api.password = Some("pw".into());
         assert_eq!(back, c);
         // A project stored through the API without the new keys is an SSH project.
         let json = serde_json::to_value(&project("").unwrap().projects[0]).unwrap();
@@ -784,7 +740,7 @@ mod tests {
         let e = project_with_top(&SALT.replace("/srv/salt", "salt"), "").unwrap_err();
         assert!(e.contains("deploy.salt.file_root"), "{e}");
         let e = project_with_top(&SALT.replace("http://127.0.0.1:8000", "nope"), "").unwrap_err();
-        assert!(e.contains("deploy.salt.url"), "{e}");
+        assert!(e.contains("deploy.salt.api.url"), "{e}");
     }
 
     #[test]

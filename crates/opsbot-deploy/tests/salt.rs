@@ -49,12 +49,8 @@ connect_timeout = "3s"
 step_timeout = "60s"
 
 [salt]
-url = "{api_url}"
-eauth = "file"
-username = "opsbot"
-password = "{password}"
-timeout = "10s"
 file_root = "{file_root}"
+api = {{ url = "{api_url}", eauth = "file", username = "opsbot", password = "{password}", timeout = "10s" }}
 
 [[projects]]
 name = "app"

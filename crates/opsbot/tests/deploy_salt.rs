@@ -65,11 +65,12 @@ roles = ["dev"]
 data_dir = "{data}"
 connect_timeout = "5s"
 [deploy.salt]
+file_root = "{file_root}"
+[deploy.salt.api]
 url = "{url}"
 eauth = "file"
 username = "{user}"
 password = "{password}"
-file_root = "{file_root}"
 [[deploy.projects]]
 name = "app"
 transport = "salt"
