@@ -452,6 +452,7 @@ async fn release(
     id: i64,
     artefact: &Path,
 ) -> Run {
+    let artefact = &opsbot_deploy::transport::Artefact::from_file(artefact).unwrap();
     let started = Instant::now();
     let results: Vec<Result<[Duration; 4], String>> = futures::stream::iter(addresses)
         .map(|a| async move {

@@ -1,7 +1,8 @@
 //! The `[deploy]` section and its `[[deploy.projects]]`: where builds and artefacts
-//! live, the SSH client, and each project's repository, build, hosts, hooks, health
-//! check, strategy, approval, notifications and scaling. Projects created through the
-//! API are stored as the JSON of the same [`Project`]. Validation names the key.
+//! live, the SSH client, the Salt master (`[deploy.salt]`), and each project's
+//! repository, build, transport, hosts, hooks, health check, strategy, approval,
+//! notifications and scaling. Projects created through the API are stored as the JSON
+//! of the same [`Project`]. Validation names the key.
 
 use opsbot_core::parse_duration;
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,59 @@ pub struct DeployConfig {
     /// A running order whose instance has not refreshed it for this long is marked
     /// 已中断 (its instance died); it refreshes every sixth of it.
     pub stale_after: String,
+    /// The salt-api that projects with `transport = "salt"` release through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salt: Option<SaltDeployConfig>,
     pub projects: Vec<Project>,
+}
+
+/// `[deploy.salt]`: salt-api (`api = { url = …, eauth = …, username = …, password_file =
+/// … }`, as `[cmdb.salt]` has it) and `file_root`, a folder the salt-master serves as
+/// `salt://` (one of its `file_roots`): opsbot copies each artefact to
+/// `<file_root>/opsbot/<sha256>.tar.gz` there and the minions fetch it with
+/// `cp.get_file`, so opsbot runs on the master or shares that folder with it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SaltDeployConfig {
+    pub api: opsbot_salt::SaltApiConfig,
+    pub file_root: String,
+}
+
+/// How a project's release reaches its hosts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// OpenSSH to each host's address, as `ssh_user` with the project's key.
+    #[default]
+    Ssh,
+    /// Salt's execution modules through `[deploy.salt]`: hosts are minion ids.
+    Salt,
+}
+
+impl TransportKind {
+    fn is_ssh(&self) -> bool {
+        *self == TransportKind::Ssh
+    }
+}
+
+/// Minions a Salt project releases to, besides its `hosts`, as salt targets them:
+/// `{ glob = "web*" }`, `{ grain = "role:web" }`, `{ nodegroup = "web" }`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SaltTarget {
+    Glob(String),
+    Grain(String),
+    Nodegroup(String),
+}
+
+impl SaltTarget {
+    pub fn to_salt(&self) -> opsbot_salt::Target {
+        match self {
+            SaltTarget::Glob(g) => opsbot_salt::Target::Glob(g.clone()),
+            SaltTarget::Grain(g) => opsbot_salt::Target::Grain(g.clone()),
+            SaltTarget::Nodegroup(n) => opsbot_salt::Target::Nodegroup(n.clone()),
+        }
+    }
 }
 
 impl Default for DeployConfig {
@@ -56,6 +109,7 @@ impl Default for DeployConfig {
             approval_expiry: "24h".into(),
             keep_versions: 5,
             stale_after: "60s".into(),
+            salt: None,
             projects: Vec::new(),
         }
     }
@@ -76,9 +130,16 @@ pub struct Project {
     /// keep_versions`.
     #[serde(default)]
     pub keep_versions: Option<u32>,
-    /// Hosts by pool VM name, CMDB asset name or address.
+    /// How releases reach the hosts: `"ssh"` (the default) or `"salt"` (through
+    /// `[deploy.salt]`; then every host's name is its minion id).
+    #[serde(default, skip_serializing_if = "TransportKind::is_ssh")]
+    pub transport: TransportKind,
+    /// Hosts by pool VM name, CMDB asset name or address; for a Salt project, minion ids.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// A Salt project's minions by target, added to `hosts` when an order is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt_target: Option<SaltTarget>,
     /// Hosts picked from the resource pool or the CMDB; added to `hosts`.
     #[serde(default)]
     pub select: Vec<Selector>,
@@ -90,7 +151,8 @@ pub struct Project {
     pub ssh_port: u16,
     #[serde(default)]
     pub known_hosts: Option<String>,
-    /// The project's folder on each host: `releases/<id>/`, `current`.
+    /// The project's folder on each host: `releases/<id>/`, `current`. `{host}` in it
+    /// is the host's name (hosts sharing one disk, as minions on one machine do).
     pub deploy_root: String,
     #[serde(default)]
     pub hooks: Hooks,
@@ -356,10 +418,22 @@ impl DeployConfig {
         if self.keep_versions == 0 {
             return Err("deploy.keep_versions: must be at least 1 (the current release)".into());
         }
+        if let Some(salt) = &self.salt {
+            salt.api
+                .validate()
+                .map_err(|(key, problem)| format!("deploy.salt.api.{key}: {problem}"))?;
+            if !salt.file_root.starts_with('/') || salt.file_root.len() < 2 {
+                return Err(format!(
+                    "deploy.salt.file_root: {:?} must be an absolute folder other than / (one of the salt-master's file_roots)",
+                    salt.file_root
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.projects.iter().enumerate() {
             let at = format!("deploy.projects[{i}]");
             p.validate(&at)?;
+            p.check_transport(self, &at)?;
             if !seen.insert(p.name.as_str()) {
                 return Err(format!("{at}.name: project {:?} is defined twice", p.name));
             }
@@ -433,6 +507,24 @@ impl Project {
                 return Err(format!("{at}.hosts: {h:?} is not a host name or address"));
             }
         }
+        match (&self.transport, &self.salt_target) {
+            (TransportKind::Ssh, Some(_)) => {
+                return Err(format!(
+                    "{at}.salt_target: only a project with transport = \"salt\" has minions"
+                ))
+            }
+            (_, Some(SaltTarget::Glob(t) | SaltTarget::Grain(t) | SaltTarget::Nodegroup(t)))
+                if t.trim().is_empty() =>
+            {
+                return Err(format!("{at}.salt_target: the target is empty"))
+            }
+            _ => {}
+        }
+        if self.transport == TransportKind::Salt && self.scale.is_some() {
+            return Err(format!(
+                "{at}.scale: scaling out waits for new VMs' SSH; a project with transport = \"salt\" cannot scale"
+            ));
+        }
         for (j, s) in self.select.iter().enumerate() {
             if s.tag.is_none() && s.cluster.is_none() && s.folder.is_none() && s.cmdb.is_none() {
                 return Err(format!(
@@ -502,6 +594,36 @@ impl Project {
         Ok(())
     }
 
+    /// A Salt project needs `[deploy.salt]`.
+    pub fn check_transport(&self, cfg: &DeployConfig, at: &str) -> Result<(), String> {
+        if self.transport == TransportKind::Salt && cfg.salt.is_none() {
+            return Err(format!(
+                "{at}.transport: \"salt\" needs a [deploy.salt] section (salt-api and file_root)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The project's folder on host `host`: `deploy_root` with `{host}` replaced by the
+    /// host's name, which must then be a plain file name (it becomes part of a path).
+    pub fn deploy_root_for(&self, host: &str) -> Result<String, String> {
+        if !self.deploy_root.contains(HOST_PLACEHOLDER) {
+            return Ok(self.deploy_root.clone());
+        }
+        let plain = !host.is_empty()
+            && host != "."
+            && host != ".."
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !plain {
+            return Err(format!(
+                "主机名 {host:?} 不能用在 deploy_root 的 {HOST_PLACEHOLDER} 中(只允许字母、数字和 ._-)"
+            ));
+        }
+        Ok(self.deploy_root.replace(HOST_PLACEHOLDER, host))
+    }
+
     pub fn keep_versions(&self, cfg: &DeployConfig) -> u32 {
         self.keep_versions.unwrap_or(cfg.keep_versions).max(1)
     }
@@ -514,6 +636,9 @@ impl Project {
             .unwrap_or_else(|| cfg.step_timeout())
     }
 }
+
+/// Where a host's name goes in `deploy_root`.
+const HOST_PLACEHOLDER: &str = "{host}";
 
 /// `"25%"` → 25.
 pub fn parse_share(s: &str) -> Option<u32> {
@@ -575,6 +700,78 @@ mod tests {
         );
         let e = project_with("ssh_options = [\"StrictHostKeyChecking no\"]\n").unwrap_err();
         assert!(e.contains("deploy.ssh_options[0]"), "{e}");
+    }
+
+    const SALT: &str = "[salt]\nfile_root = \"/srv/salt\"\napi = { url = \"http://127.0.0.1:8000\", username = \"opsbot\", password = \"pw\" }\n";
+
+    #[test]
+    fn salt_keys_read_and_typos_or_gaps_are_named() {
+        let c = project_with_top(
+            SALT,
+            "transport = \"salt\"\nsalt_target = { grain = \"role:web\" }\n",
+        )
+        .unwrap();
+        let salt = c.salt.as_ref().unwrap();
+        assert_eq!(salt.file_root, "/srv/salt");
+        assert_eq!(salt.api.eauth, "file");
+        assert_eq!(salt.api.password.as_deref(), Some("pw"));
+        assert!(
+            !format!("{c:?}").contains("\"pw\""),
+            "the password is hidden"
+        );
+        let p = &c.projects[0];
+        assert_eq!(p.transport, TransportKind::Salt);
+        assert_eq!(p.salt_target, Some(SaltTarget::Grain("role:web".into())));
+        // What the configuration says comes back from its serialized form, but for the
+        // password, never written out.
+        let text = toml::to_string(&c).unwrap();
+        assert!(!text.contains("\"pw\""), "{text}");
+        let mut back: DeployConfig = toml::from_str(&text).unwrap();
+        back.salt.as_mut().unwrap().api.password = Some("pw".into());
+        assert_eq!(back, c);
+        // A project stored through the API without the new keys is an SSH project.
+        let json = serde_json::to_value(&project("").unwrap().projects[0]).unwrap();
+        assert!(json.get("transport").is_none() && json.get("salt_target").is_none());
+
+        let e = project_with_top(&SALT.replace("password", "pasword"), "").unwrap_err();
+        assert!(e.contains("pasword"), "{e}");
+        let e = project_with_top(&SALT.replace("file_root = \"/srv/salt\"\n", ""), "").unwrap_err();
+        assert!(e.contains("file_root"), "{e}");
+        let e = project_with_top(&SALT.replace("/srv/salt", "salt"), "").unwrap_err();
+        assert!(e.contains("deploy.salt.file_root"), "{e}");
+        let e = project_with_top(&SALT.replace("http://127.0.0.1:8000", "nope"), "").unwrap_err();
+        assert!(e.contains("deploy.salt.api.url"), "{e}");
+    }
+
+    #[test]
+    fn salt_projects_need_the_section_and_do_not_scale() {
+        let e = project("transport = \"salt\"\n").unwrap_err();
+        assert!(
+            e.contains("deploy.projects[0].transport") && e.contains("[deploy.salt]"),
+            "{e}"
+        );
+        let e = project("salt_target = { glob = \"web*\" }\n").unwrap_err();
+        assert!(e.contains("deploy.projects[0].salt_target"), "{e}");
+        let e = project_with_top(
+            SALT,
+            "transport = \"salt\"\nsalt_target = { glob = \" \" }\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("salt_target"), "{e}");
+        let scale = "transport = \"salt\"\n[projects.scale]\ntemplate = 1\nname_prefix = \"a-\"\naddresses = [\"10.0.0.1\"]\n";
+        let e = project_with_top(SALT, scale).unwrap_err();
+        assert!(e.contains("deploy.projects[0].scale"), "{e}");
+    }
+
+    #[test]
+    fn a_host_name_in_the_deploy_root_must_be_a_plain_name() {
+        let mut p = project("").unwrap().projects.remove(0);
+        assert_eq!(p.deploy_root_for("../x").unwrap(), "/srv/shop");
+        p.deploy_root = "/srv/{host}/shop".into();
+        assert_eq!(p.deploy_root_for("web-1.dc").unwrap(), "/srv/web-1.dc/shop");
+        for bad in ["..", ".", "", "a/b", "../etc", "a b", "$(id)"] {
+            assert!(p.deploy_root_for(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

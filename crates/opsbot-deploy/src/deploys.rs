@@ -7,6 +7,7 @@ use crate::config::{DeployConfig, Project};
 use crate::hosts::{self, Sources, Target};
 use crate::model::OrderState;
 use crate::notify;
+use crate::salt::SaltTransport;
 use opsbot_core::chat::Requester;
 use opsbot_core::Zone;
 use opsbot_store::deploy::{DeployStore, OrderRecord};
@@ -57,6 +58,8 @@ pub struct Deploys {
     /// The engine, to run built-in commands as the asker (扩容 clones with 克隆); set
     /// once the engine exists.
     operator: std::sync::OnceLock<Arc<dyn opsbot_core::chat::Operator>>,
+    /// The Salt transport of `[deploy.salt]`, made at first use (its login is cached).
+    salt: std::sync::OnceLock<Result<Arc<SaltTransport>, String>>,
 }
 
 impl Deploys {
@@ -86,6 +89,7 @@ impl Deploys {
             control_dir,
             cfg,
             operator: std::sync::OnceLock::new(),
+            salt: std::sync::OnceLock::new(),
         })
     }
 
@@ -96,6 +100,20 @@ impl Deploys {
 
     pub(crate) fn operator(&self) -> Option<Arc<dyn opsbot_core::chat::Operator>> {
         self.operator.get().cloned()
+    }
+
+    /// The Salt transport, or why there is none (no `[deploy.salt]`, a bad CA file).
+    pub(crate) fn salt(&self) -> Result<Arc<SaltTransport>, String> {
+        self.salt
+            .get_or_init(|| {
+                let cfg = self.cfg.salt.as_ref().ok_or_else(|| {
+                    "transport = \"salt\" 需要配置 [deploy.salt](salt-api 与 file_root)".to_string()
+                })?;
+                SaltTransport::new(cfg, self.cfg.connect_timeout())
+                    .map(Arc::new)
+                    .map_err(|e| format!("[deploy.salt]: {e}"))
+            })
+            .clone()
     }
 
     pub fn store(&self) -> &Arc<dyn DeployStore> {
@@ -174,6 +192,9 @@ impl Deploys {
     /// replaced (the file is their source).
     pub async fn put_project(&self, project: &Project, user: &str) -> Result<(), Refused> {
         project.validate("project").map_err(Refused::Invalid)?;
+        project
+            .check_transport(&self.cfg, "project")
+            .map_err(Refused::Invalid)?;
         if self.cfg.projects.iter().any(|p| p.name == project.name) {
             return Err(Refused::Invalid(format!(
                 "项目「{}」在配置文件中定义,请在配置文件中修改",
@@ -187,10 +208,24 @@ impl Deploys {
             .map_err(store_err)
     }
 
-    /// The hosts of `project` now.
+    /// The hosts of `project` now (for a Salt project with a target, salt is asked
+    /// which minions it matches).
     pub async fn hosts(&self, project: &Project) -> Result<Vec<Target>, Refused> {
+        let minions = match &project.salt_target {
+            Some(t) => {
+                let salt = self.salt().map_err(Refused::Failed)?;
+                salt.minions(t).await.map_err(|e| {
+                    Refused::Failed(format!(
+                        "无法向 Salt 查询项目「{}」的主机: {e}",
+                        project.name
+                    ))
+                })?
+            }
+            None => Vec::new(),
+        };
         hosts::resolve(
             project,
+            &minions,
             &Sources {
                 pool: self.pool.as_ref(),
                 assets: self.assets.as_ref(),

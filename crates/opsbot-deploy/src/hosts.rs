@@ -1,8 +1,11 @@
 //! Which hosts a project releases to, and where SSH reaches each: names from the
 //! configuration (a pool VM, a CMDB asset, or an address), the pool's selectors (tag,
-//! cluster, folder), CMDB selectors, and the hosts scaling out added.
+//! cluster, folder), CMDB selectors, and the hosts scaling out added. A Salt project's
+//! hosts are minion ids (its names, and the minions its target matched): each keeps
+//! its name, and its address (for `{host}` in an HTTP health check) is the pool's or
+//! CMDB's when they know the name, else the name itself.
 
-use crate::config::{Project, Selector};
+use crate::config::{Project, Selector, TransportKind};
 use opsbot_core::{Asset, Vm};
 use opsbot_store::deploy::DeployStore;
 use opsbot_store::{AssetQuery, AssetStore, PoolStore};
@@ -33,18 +36,37 @@ pub enum HostsError {
     Store(String),
 }
 
-/// Every host of `project`, configured names first, in a stable order, once each.
-pub async fn resolve(project: &Project, src: &Sources<'_>) -> Result<Vec<Target>, HostsError> {
+/// Every host of `project`, configured names first (then `minions`, those its Salt
+/// target matched), in a stable order, once each.
+pub async fn resolve(
+    project: &Project,
+    minions: &[String],
+    src: &Sources<'_>,
+) -> Result<Vec<Target>, HostsError> {
     let store = |e: opsbot_store::StoreError| HostsError::Store(e.to_string());
     let mut out: Vec<Target> = Vec::new();
-    let needs_pool = !project.hosts.is_empty() || project.select.iter().any(|s| s.cmdb.is_none());
+    let needs_pool = !project.hosts.is_empty()
+        || !minions.is_empty()
+        || project.select.iter().any(|s| s.cmdb.is_none());
     let vms: Vec<Vm> = if needs_pool {
         src.pool.load_pool().await.map_err(store)?.inventory.vms
     } else {
         Vec::new()
     };
-    for name in &project.hosts {
-        let t = by_name(name, &vms, src.assets).await?;
+    let salt = project.transport == TransportKind::Salt;
+    for name in project.hosts.iter().chain(minions) {
+        let t = match by_name(name, &vms, src.assets).await {
+            Ok(t) if salt => Target {
+                name: name.clone(),
+                address: t.address,
+            },
+            Ok(t) => t,
+            Err(HostsError::Unknown(_) | HostsError::NoAddress(_)) if salt => Target {
+                name: name.clone(),
+                address: name.clone(),
+            },
+            Err(e) => return Err(e),
+        };
         push(&mut out, t);
     }
     for sel in &project.select {
@@ -59,7 +81,10 @@ pub async fn resolve(project: &Project, src: &Sources<'_>) -> Result<Vec<Target>
                 .await
                 .map_err(store)?;
             for a in assets {
-                let address = asset_address(&a, src.assets).await?;
+                let address = match asset_address(&a, src.assets).await {
+                    Err(HostsError::NoAddress(_)) if salt => a.identity.clone(),
+                    found => found?,
+                };
                 push(
                     &mut out,
                     Target {
@@ -75,7 +100,14 @@ pub async fn resolve(project: &Project, src: &Sources<'_>) -> Result<Vec<Target>
                 .collect();
             hits.sort_by(|a, b| a.name.cmp(&b.name));
             for vm in hits {
-                push(&mut out, vm_target(vm)?);
+                let t = match vm_target(vm) {
+                    Err(HostsError::NoAddress(name)) if salt => Target {
+                        name: name.clone(),
+                        address: name,
+                    },
+                    found => found?,
+                };
+                push(&mut out, t);
             }
         }
     }

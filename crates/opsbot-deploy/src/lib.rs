@@ -1,11 +1,11 @@
 //! Deploys (seed 003): projects bound to hosts, builds from git or svn into one
 //! artefact stored by sha256, release orders (发布单) released to the hosts in batches
-//! over SSH with live logs, approvals, pause / resume / abort / retry, rollback by
-//! re-link or re-deploy.
+//! over SSH or through Salt with live logs, approvals, pause / resume / abort / retry,
+//! rollback by re-link or re-deploy.
 //!
 //! Data flows one way: chat / API → [`chat`] → [`Deploys`] ([`orders`], [`builds`]:
 //! the orders and their state machine in the store) → [`release`] (batches, hosts,
-//! steps) → [`remote`] over [`ssh`] → the hosts.
+//! steps) → [`remote`] over a [`transport`] ([`ssh`] or [`salt`]) → the hosts.
 
 pub mod addresses;
 pub mod artefacts;
@@ -23,9 +23,11 @@ pub mod orders;
 pub mod release;
 pub mod remote;
 pub mod render;
+pub mod salt;
 pub mod scale;
 pub mod ssh;
 mod storelog;
+pub mod transport;
 pub mod vcs;
 pub mod window;
 

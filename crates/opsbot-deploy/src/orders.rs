@@ -244,17 +244,22 @@ impl Deploys {
         Ok((p, version, build, hosts))
     }
 
-    /// The hosts (of `hosts`) that do not hold release `version`, asked over SSH.
+    /// The hosts (of `hosts`) that do not hold release `version`, asked through the
+    /// project's transport (a host that cannot be asked does not hold it).
     async fn hosts_without(&self, p: &Project, hosts: &[Target], version: i64) -> Vec<String> {
-        let opts = crate::release::ssh_options(self, p);
-        let layout = crate::remote::Layout {
-            root: p.deploy_root.clone(),
+        let Ok(transport) = crate::transport::Transport::for_project(self, p) else {
+            return hosts.iter().map(|h| h.name.clone()).collect();
         };
         let mut missing = Vec::new();
         for h in hosts {
-            let has = match crate::ssh::Session::connect(&h.address, &opts).await {
+            let Ok(root) = p.deploy_root_for(&h.name) else {
+                missing.push(h.name.clone());
+                continue;
+            };
+            let layout = crate::remote::Layout { root };
+            let has = match transport.connect(h).await {
                 Ok(s) => {
-                    let v = crate::remote::versions(&s, &layout)
+                    let v = crate::remote::versions(s.as_ref(), &layout)
                         .await
                         .unwrap_or_default();
                     s.close().await;

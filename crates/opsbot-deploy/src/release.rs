@@ -1,7 +1,8 @@
 //! Running an order: claim it in the store, hold the project's lease, go through its
 //! batches (hosts of a batch in parallel up to the strategy's parallelism), and on each
 //! host upload (or find) the release, run the hooks, switch `current` atomically, check
-//! health (switching back when it fails), prune, record what runs. The order's state in
+//! health (switching back when it fails), prune, record what runs, through the
+//! project's [`Transport`] (SSH or Salt: the order does not care). The order's state in
 //! the store is the signal: 暂停 or 已终止 written by anyone (another instance, the web
 //! UI) stops it before its next host; a restart finds it 发布中 with a stale heartbeat
 //! and marks it 已中断 with the hosts' real state.
@@ -11,8 +12,9 @@ use crate::deploys::Deploys;
 use crate::log::LogSink;
 use crate::model::{HostState, OrderKind, OrderState};
 use crate::remote::{self, Layout, StepError};
-use crate::ssh::{Session, SshOptions};
+use crate::ssh::SshOptions;
 use crate::storelog::StoreLog;
+use crate::transport::{Artefact, HostLink, LinkError, Transport};
 use futures::StreamExt;
 use opsbot_core::chat::JobReport;
 use opsbot_store::deploy::{HostPatch, HostRunRecord, LogOf, OrderPatch, OrderRecord};
@@ -162,8 +164,19 @@ impl Run {
         };
         let total = hosts.len().max(1);
         let first_run = hosts.iter().all(|h| h.state == HostState::Pending.as_str());
+        if self.kind() == OrderKind::ScaleIn {
+            return crate::scale::scale_in(&self, &hosts).await;
+        }
+        let transport = match Transport::for_project(&d, &self.project) {
+            Ok(t) => t,
+            Err(e) => return self.finish_error(e).await,
+        };
+        // Before any host: a transport that cannot work at all (salt-api down, its
+        // login refused) fails the order once, its hosts left as they are.
+        if let Err(e) = transport.check().await {
+            return self.finish_error(e).await;
+        }
         match self.kind() {
-            OrderKind::ScaleIn => return crate::scale::scale_in(&self, &hosts).await,
             OrderKind::ScaleOut if first_run => {
                 if let Err(e) = crate::scale::provision(&self, &hosts).await {
                     return self.finish_error(e).await;
@@ -215,8 +228,9 @@ impl Run {
                 .map(|h| {
                     let artefact = artefact.clone();
                     let done = done.clone();
+                    let transport = &transport;
                     async move {
-                        let end = this.host(&h, b, batches, &artefact).await;
+                        let end = this.host(&h, b, batches, transport, &artefact).await;
                         if matches!(end, HostEnd::Done | HostEnd::Failed) {
                             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                             this.report.note(
@@ -482,8 +496,8 @@ impl Run {
         Err(text)
     }
 
-    /// The artefact file this order deploys, when it has a build.
-    async fn artefact(&self) -> Result<Option<PathBuf>, String> {
+    /// The artefact this order deploys, when it has a build and the file is still kept.
+    async fn artefact(&self) -> Result<Option<Artefact>, String> {
         let Some(build) = self.order.build else {
             return Ok(None);
         };
@@ -498,7 +512,7 @@ impl Run {
             return Err(format!("构建 #{build} 没有制品(未成功)"));
         };
         let path = self.d.artefacts.path(&sha);
-        Ok(path.exists().then_some(path))
+        Ok(path.exists().then_some(Artefact { path, sha256: sha }))
     }
 
     /// Runs the release-wide hooks on the opsbot host.
@@ -570,7 +584,8 @@ impl Run {
         h: &HostRunRecord,
         b: i32,
         batches: i32,
-        artefact: &Option<PathBuf>,
+        transport: &Transport,
+        artefact: &Option<Artefact>,
     ) -> HostEnd {
         if matches!(
             self.state_now().await,
@@ -598,7 +613,7 @@ impl Run {
         self.report
             .note(0, format!("批次 {}/{batches} · {} · 连接", b + 1, h.host));
         let log = StoreLog::start(self.d.store.clone(), id, h.host.clone());
-        let result = self.host_steps(h, artefact, log.as_ref()).await;
+        let result = self.host_steps(h, transport, artefact, log.as_ref()).await;
         log.flush().await;
         let patch = match &result {
             Ok(prev) => HostPatch {
@@ -635,26 +650,31 @@ impl Run {
     async fn host_steps(
         &self,
         h: &HostRunRecord,
-        artefact: &Option<PathBuf>,
+        transport: &Transport,
+        artefact: &Option<Artefact>,
         log: &dyn LogSink,
     ) -> Result<Option<i64>, (&'static str, HostError)> {
         let cfg = &self.d.cfg;
         let step_timeout = cfg.step_timeout();
         let hook_timeout = self.project.hook_timeout(cfg);
         let layout = Layout {
-            root: self.project.deploy_root.clone(),
+            root: self
+                .project
+                .deploy_root_for(&h.host)
+                .map_err(|e| ("connect", HostError::Step(StepError::Invalid(e))))?,
         };
         let v = self.version();
-        let session = Session::connect(&h.address, &self.ssh_options())
+        let target = crate::hosts::Target {
+            name: h.host.clone(),
+            address: h.address.clone(),
+        };
+        let link = transport
+            .connect(&target)
             .await
-            .map_err(|e| ("connect", HostError::Step(StepError::Ssh(e))))?;
-        let s = &session;
+            .map_err(|e| ("connect", HostError::Step(step_error(e))))?;
+        let s: &dyn HostLink = link.as_ref();
         let fail = |step: &'static str| move |e: StepError| (step, HostError::Step(e));
-        // Both questions at once, as two channels of the one connection.
-        let (prev, present) =
-            tokio::join!(remote::current(s, &layout), remote::versions(s, &layout));
-        let prev = prev.map_err(fail("inspect"))?;
-        let present = present.map_err(fail("inspect"))?;
+        let (prev, present) = remote::state(s, &layout).await.map_err(fail("inspect"))?;
         let _ = self
             .d
             .store
@@ -748,7 +768,7 @@ impl Run {
             .store
             .deployed_set(&self.project.name, &h.host, v, build)
             .await;
-        session.close().await;
+        link.close().await;
         Ok(prev)
     }
 
@@ -764,7 +784,7 @@ impl Run {
 
     async fn health(
         &self,
-        s: &Session,
+        s: &dyn HostLink,
         layout: &Layout,
         h: &HostRunRecord,
         log: &dyn LogSink,
@@ -844,6 +864,15 @@ pub(crate) fn ssh_options(d: &Deploys, p: &Project) -> SshOptions {
         connect_timeout: cfg.connect_timeout(),
         control_dir: d.control_dir.clone(),
         extra: cfg.ssh_options.clone(),
+    }
+}
+
+/// A transport's failure to reach a host, as the step that could not start.
+fn step_error(e: LinkError) -> StepError {
+    match e {
+        LinkError::Ssh(e) => StepError::Ssh(e),
+        LinkError::Salt(e) => StepError::Salt(e),
+        LinkError::Timeout(_) => StepError::Timeout { step: "connect" },
     }
 }
 

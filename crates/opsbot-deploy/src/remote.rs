@@ -1,17 +1,20 @@
-//! The steps a release runs on one host, over its [`Session`]: unpack the artefact into
-//! `<root>/releases/<id>/`, run hooks, switch `<root>/current` atomically, check health,
-//! prune old releases. Each step is one remote `sh` script (one multiplexed exec), with
-//! every value in it quoted; the layout on the host is
+//! The steps a release runs on one host, over its [`HostLink`] (SSH or Salt): unpack the
+//! artefact into `<root>/releases/<id>/`, run hooks, switch `<root>/current` atomically,
+//! check health, prune old releases. Each step is one `sh` script on the host (one
+//! multiplexed SSH exec, or one `cmd.run_all`), with every value in it quoted; the
+//! layout on the host is
 //!
 //! ```text
 //! <root>/releases/<id>/      one per release, complete or absent
 //! <root>/releases/.<id>.tmp  being unpacked (never taken for a release)
+//! <root>/releases/.<id>.tmp.tar.gz  the artefact a copying transport (Salt) fetched
 //! <root>/current             symlink to releases/<id> (relative), replaced by rename
 //! ```
 
 use crate::log::LogSink;
-use crate::ssh::{shell_quote, Output, Session, SshError};
-use std::path::Path;
+use crate::salt::SaltFailure;
+use crate::ssh::{shell_quote, Output, SshError};
+use crate::transport::{Artefact, HostLink, LinkError};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,6 +41,8 @@ impl Layout {
 pub enum StepError {
     #[error(transparent)]
     Ssh(#[from] SshError),
+    #[error(transparent)]
+    Salt(#[from] SaltFailure),
     #[error("step {step} exited with code {code}: {tail}")]
     Exit {
         step: &'static str,
@@ -59,15 +64,27 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Marks the lines a step prints for this code to read.
 const MARK: &str = "@@opsbot:";
 
-/// Streams the artefact (a `.tar.gz`) once into `tar -xzf - -C releases/.<id>.tmp`,
-/// then renames that to `releases/<id>`: a half-unpacked release never looks complete,
-/// and a failed one leaves nothing behind. Creates the layout. "No space left on
-/// device" → [`StepError::DiskFull`]. Uploading an existing id replaces it.
+impl StepError {
+    /// The host did not answer at all (SSH lost, minion silent): trying the step again
+    /// on it cannot help.
+    pub fn host_gone(&self) -> bool {
+        matches!(
+            self,
+            StepError::Ssh(_) | StepError::Salt(SaltFailure::NoAnswer { .. })
+        )
+    }
+}
+
+/// Unpacks the artefact (a `.tar.gz`, streamed once, or fetched by the transport to
+/// `releases/.<id>.tmp.tar.gz`) with `tar -xzf - -C releases/.<id>.tmp`, then renames
+/// that to `releases/<id>`: a half-unpacked release never looks complete, and a failed
+/// one leaves nothing behind. Creates the layout. "No space left on device" →
+/// [`StepError::DiskFull`]. Uploading an existing id replaces it.
 pub async fn upload(
-    s: &Session,
+    s: &dyn HostLink,
     l: &Layout,
     id: i64,
-    artefact: &Path,
+    artefact: &Artefact,
     timeout: Duration,
     log: &dyn LogSink,
 ) -> Result<(), StepError> {
@@ -76,11 +93,11 @@ pub async fn upload(
         l.prologue(),
         r#"T="$R/releases/.$ID.tmp"
 O="$R/releases/.$ID.old.$$"
-trap 'rm -rf "$T"' EXIT
+trap 'rm -rf "$T"; if [ "$A" != - ]; then rm -f "$A"; fi' EXIT
 mkdir -p "$R/releases"
 rm -rf "$T"
 mkdir "$T"
-if ! tar -xzf - -C "$T" --no-same-owner; then
+if ! tar -xzf "$A" -C "$T" --no-same-owner; then
   # A full disk shows as "Wrote only N of M bytes" as often as ENOSPC: look at the space.
   free=$(df -Pk "$R/releases" 2>/dev/null | awk 'NR == 2 { print $4 }')
   if [ -n "$free" ] && [ "$free" -lt 1024 ]; then
@@ -93,24 +110,32 @@ mv -T "$T" "$R/releases/$ID"
 rm -rf "$O"
 "#
     );
-    let out = s.exec_with_input(&script, artefact, timeout, log).await;
+    let fetch_to = format!("{}/releases/.{id}.tmp.tar.gz", l.root);
+    let out = s
+        .exec_with_artefact(&script, artefact, &fetch_to, timeout, log)
+        .await;
     checked("upload", out).map(drop)
 }
 
 /// The release `current` points at; `None` when there is no `current`.
-pub async fn current(s: &Session, l: &Layout) -> Result<Option<i64>, StepError> {
+pub async fn current(s: &dyn HostLink, l: &Layout) -> Result<Option<i64>, StepError> {
     Ok(state(s, l).await?.0)
 }
 
 /// The releases on the host, ascending.
-pub async fn versions(s: &Session, l: &Layout) -> Result<Vec<i64>, StepError> {
+pub async fn versions(s: &dyn HostLink, l: &Layout) -> Result<Vec<i64>, StepError> {
     Ok(state(s, l).await?.1)
 }
 
 /// Points `current` at `releases/<id>` by renaming a fresh symlink over it: there is
 /// never a moment without `current`. Refuses ([`StepError::Exit`]) when the release is
 /// not on the host.
-pub async fn switch(s: &Session, l: &Layout, id: i64, timeout: Duration) -> Result<(), StepError> {
+pub async fn switch(
+    s: &dyn HostLink,
+    l: &Layout,
+    id: i64,
+    timeout: Duration,
+) -> Result<(), StepError> {
     let tmp = format!(".current.tmp.{:08x}", rand::random::<u32>());
     let script = format!(
         "{}ID={id}\nL={tmp}\n{}",
@@ -130,7 +155,7 @@ mv -T "$L" current || { rm -f "$L"; exit 1; }
 /// Killed at `timeout` ([`StepError::Timeout`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn hook(
-    s: &Session,
+    s: &dyn HostLink,
     l: &Layout,
     id: i64,
     step: &'static str,
@@ -158,7 +183,7 @@ pub async fn hook(
 /// Runs the health `command` in `current`, up to `retries + 1` times `interval` apart,
 /// each try killed at `timeout`; the last failure when none succeeds.
 pub async fn health_command(
-    s: &Session,
+    s: &dyn HostLink,
     l: &Layout,
     command: &str,
     timeout: Duration,
@@ -175,8 +200,7 @@ pub async fn health_command(
     loop {
         match checked("health", s.exec(&script, timeout, log).await) {
             Ok(_) => return Ok(()),
-            // The host is gone: trying again cannot help.
-            Err(e @ StepError::Ssh(_)) => return Err(e),
+            Err(e) if e.host_gone() => return Err(e),
             Err(e) if tries >= retries => return Err(e),
             Err(_) => {}
         }
@@ -189,7 +213,7 @@ pub async fn health_command(
 /// Deletes the oldest releases beyond the newest `keep` (by id), never the one
 /// `current` points at nor those in `protect`; returns the ids removed.
 pub async fn prune(
-    s: &Session,
+    s: &dyn HostLink,
     l: &Layout,
     keep: u32,
     protect: &[i64],
@@ -222,8 +246,8 @@ fn prunable(ids: &[i64], keep: u32, current: Option<i64>, protect: &[i64]) -> Ve
         .collect()
 }
 
-/// `current`'s release and the releases present, in one exec.
-async fn state(s: &Session, l: &Layout) -> Result<(Option<i64>, Vec<i64>), StepError> {
+/// `current`'s release and the releases present (ascending), in one exec.
+pub async fn state(s: &dyn HostLink, l: &Layout) -> Result<(Option<i64>, Vec<i64>), StepError> {
     let script = format!(
         "{}{}",
         l.prologue(),
@@ -281,10 +305,13 @@ fn is_env_name(name: &str) -> bool {
 }
 
 /// A step's exec result as the step's outcome.
-fn checked(step: &'static str, out: Result<Output, SshError>) -> Result<Output, StepError> {
+fn checked(step: &'static str, out: Result<Output, LinkError>) -> Result<Output, StepError> {
     match out {
-        Err(SshError::Timeout { .. }) => Err(StepError::Timeout { step }),
-        Err(e) => Err(StepError::Ssh(e)),
+        Err(LinkError::Ssh(SshError::Timeout { .. }) | LinkError::Timeout(_)) => {
+            Err(StepError::Timeout { step })
+        }
+        Err(LinkError::Ssh(e)) => Err(StepError::Ssh(e)),
+        Err(LinkError::Salt(e)) => Err(StepError::Salt(e)),
         Ok(o) if o.code == 0 => Ok(o),
         Ok(o) if o.tail.contains("No space left on device") => {
             Err(StepError::DiskFull { tail: o.tail })

@@ -58,8 +58,12 @@ pub fn project_list(projects: &[Project], deployed: &[Vec<Deployed>]) -> String 
         } else {
             ""
         };
+        let via = match p.transport {
+            crate::config::TransportKind::Ssh => "",
+            crate::config::TransportKind::Salt => " · 经 Salt 发布",
+        };
         out.push_str(&format!(
-            "\n· {} ({repo}) {now} · {} 台已部署{approval}",
+            "\n· {} ({repo}) {now} · {} 台已部署{approval}{via}",
             p.name,
             d.len()
         ));

@@ -1,7 +1,7 @@
 //! Where a project's hosts come from, through the real store: configured names (pool
 //! VMs, addresses, DNS names), pool selectors (tag, cluster, folder; templates never),
 //! and the hosts 扩容 added, each once, in a stable order; a VM without an address and an
-//! unknown name are refused by name.
+//! unknown name are refused by name (a Salt project's minion ids are taken as they are).
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_core::{Inventory, PowerState, Vm};
@@ -93,7 +93,7 @@ async fn hosts_come_from_names_selectors_and_scale_out() {
         vec![shop_c1],
     );
     assert_eq!(
-        names(resolve(&p, &src).await.unwrap()),
+        names(resolve(&p, &[], &src).await.unwrap()),
         [
             "db-01=10.0.0.3",
             "192.0.2.5=192.0.2.5",
@@ -104,14 +104,27 @@ async fn hosts_come_from_names_selectors_and_scale_out() {
     );
 
     // A selected VM without an address is named; so is an unknown host.
-    let e = resolve(&project(&[], vec![tag("app:shop")]), &src)
+    let e = resolve(&project(&[], vec![tag("app:shop")]), &[], &src)
         .await
         .unwrap_err();
     assert_eq!(e, HostsError::NoAddress("web-09".into()));
-    let e = resolve(&project(&["web-77"], vec![]), &src)
+    let e = resolve(&project(&["web-77"], vec![]), &[], &src)
         .await
         .unwrap_err();
     assert_eq!(e, HostsError::Unknown("web-77".into()));
+
+    // A Salt project's hosts are minion ids: unknown ones keep their name as address,
+    // known ones (pool, CMDB) give theirs; the minions its target matched come after.
+    let mut salt = project(&["web-77", "db-01", "web-09"], vec![]);
+    salt.transport = opsbot_deploy::config::TransportKind::Salt;
+    assert_eq!(
+        names(
+            resolve(&salt, &["m1".to_string(), "web-77".to_string()], &src)
+                .await
+                .unwrap()
+        ),
+        ["web-77=web-77", "db-01=10.0.0.3", "web-09=web-09", "m1=m1"]
+    );
 
     // Hosts scaling out added come last.
     store
@@ -125,7 +138,11 @@ async fn hosts_come_from_names_selectors_and_scale_out() {
         .await
         .unwrap();
     assert_eq!(
-        names(resolve(&project(&["db-01"], vec![]), &src).await.unwrap()),
+        names(
+            resolve(&project(&["db-01"], vec![]), &[], &src)
+                .await
+                .unwrap()
+        ),
         ["db-01=10.0.0.3", "shop-1=10.0.5.10"]
     );
 }

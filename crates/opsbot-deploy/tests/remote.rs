@@ -6,6 +6,7 @@
 use opsbot_deploy::log::{Collect, Discard};
 use opsbot_deploy::remote::{self, Layout, StepError};
 use opsbot_deploy::ssh::{Session, SshError, SshOptions};
+use opsbot_deploy::transport::Artefact;
 use opsbot_testkit::hosts::{Host, Hosts};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,6 +51,11 @@ fn artefact(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
         .success();
     assert!(ok, "tar");
     out
+}
+
+/// The artefact at `path`, hashed as the release hashes it.
+fn packed(path: &Path) -> Artefact {
+    Artefact::from_file(path).unwrap()
 }
 
 /// Bytes gzip cannot shrink (xorshift), so sizes on disk are real.
@@ -119,7 +125,7 @@ async fn upload_switch_and_health_on_three_hosts() {
                 let art = art.clone();
                 async move {
                     let log = Collect::default();
-                    remote::upload(s, layout, id, &art, STEP, &log).await?;
+                    remote::upload(s, layout, id, &packed(&art), STEP, &log).await?;
                     remote::switch(s, layout, id, STEP).await?;
                     remote::health_command(
                         s,
@@ -182,7 +188,7 @@ async fn upload_switch_and_health_on_three_hosts() {
     );
     // Re-uploading an existing id replaces it.
     let v2b = artefact(work.path(), "v2b", &[("index.html", b"v2b\n")]);
-    remote::upload(&sessions[0], &layout, 2, &v2b, STEP, &Discard)
+    remote::upload(&sessions[0], &layout, 2, &packed(&v2b), STEP, &Discard)
         .await
         .unwrap();
     assert_eq!(
@@ -193,7 +199,7 @@ async fn upload_switch_and_health_on_three_hosts() {
     // A corrupt artefact fails and leaves no half release behind.
     let bad = work.path().join("bad.tar.gz");
     std::fs::write(&bad, noise(10_000, 3)).unwrap();
-    let err = remote::upload(&sessions[0], &layout, 3, &bad, STEP, &Discard)
+    let err = remote::upload(&sessions[0], &layout, 3, &packed(&bad), STEP, &Discard)
         .await
         .unwrap_err();
     assert!(
@@ -215,7 +221,7 @@ async fn switching_never_leaves_a_moment_without_current() {
     let layout = Layout::new("/srv/app");
     for id in [1, 2] {
         let a = artefact(work.path(), &format!("v{id}"), &[("index.html", b"x")]);
-        remote::upload(&s, &layout, id, &a, STEP, &Discard)
+        remote::upload(&s, &layout, id, &packed(&a), STEP, &Discard)
             .await
             .unwrap();
     }
@@ -255,7 +261,7 @@ async fn prune_keeps_the_newest_and_never_current_or_protected() {
     let layout = Layout::new("/srv/app");
     let a = artefact(work.path(), "a", &[("index.html", b"a")]);
     for id in 1..=6 {
-        remote::upload(&s, &layout, id, &a, STEP, &Discard)
+        remote::upload(&s, &layout, id, &packed(&a), STEP, &Discard)
             .await
             .unwrap();
     }
@@ -433,7 +439,7 @@ async fn a_full_disk_is_named_and_leaves_nothing_behind() {
         .await
         .unwrap();
     let layout = Layout::new("/srv/tiny/app");
-    let err = remote::upload(&s, &layout, 1, &big, STEP, &Discard)
+    let err = remote::upload(&s, &layout, 1, &packed(&big), STEP, &Discard)
         .await
         .unwrap_err();
     assert!(
@@ -443,7 +449,7 @@ async fn a_full_disk_is_named_and_leaves_nothing_behind() {
     assert_eq!(h.run_ok("ls -A /srv/tiny/app/releases"), "");
     // The space is back: a small release fits.
     let small = artefact(work.path(), "small", &[("index.html", b"ok")]);
-    remote::upload(&s, &layout, 2, &small, STEP, &Discard)
+    remote::upload(&s, &layout, 2, &packed(&small), STEP, &Discard)
         .await
         .unwrap();
     assert_eq!(remote::versions(&s, &layout).await.unwrap(), vec![2]);
@@ -550,7 +556,7 @@ async fn hostile_values_reach_the_hook_as_plain_text() {
     // The hostile root works as a layout like any other.
     let work = tempfile::tempdir().unwrap();
     let a = artefact(work.path(), "a", &[("index.html", b"a")]);
-    remote::upload(&s, &layout, 1, &a, STEP, &Discard)
+    remote::upload(&s, &layout, 1, &packed(&a), STEP, &Discard)
         .await
         .unwrap();
     remote::switch(&s, &layout, 1, STEP).await.unwrap();
