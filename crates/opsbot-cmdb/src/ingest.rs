@@ -111,7 +111,10 @@ impl Ingestor {
     /// Flags the assets `identities` stale: a collection pass asked them and they did not
     /// answer (never a change of their facts). Returns those that were active.
     pub async fn mark_silent(&self, identities: &[String], source: &str) -> Result<Vec<String>> {
-        Ok(self.assets.assets_mark_stale_named(identities, source).await?)
+        Ok(self
+            .assets
+            .assets_mark_stale_named(identities, source)
+            .await?)
     }
 
     /// Stores a report (validated again here).

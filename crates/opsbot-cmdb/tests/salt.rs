@@ -143,6 +143,32 @@ async fn minions_collected_through_salt_api_read_like_the_agent_and_fail_alone()
     ));
     let after = store.asset_find("web-2").await.unwrap().unwrap();
     assert_eq!(after.last_seen, before.last_seen);
+    // … and flagged stale at once, the one change recorded for it.
+    assert_eq!(after.status, opsbot_core::AssetStatus::Stale);
+    let history = store
+        .changes(&opsbot_store::ChangeQuery {
+            object_id: Some("web-2".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let newest = &history[0];
+    assert_eq!(
+        (
+            newest.field.as_str(),
+            newest.new_value.as_deref(),
+            newest.source.as_str()
+        ),
+        ("status", Some("stale"), "salt:test"),
+        "{history:#?}"
+    );
+    assert!(
+        history
+            .iter()
+            .all(|c| c.field == "status" || c.at < newest.at),
+        "{history:#?}"
+    );
 
     // A target matching nothing: an empty pass, not an error.
     let nothing = SaltSettings {

@@ -222,6 +222,30 @@ pub async fn assets_token_binding_and_staleness(ctx: Ctx) {
         s.asset_find("old-01").await.unwrap().unwrap().status,
         AssetStatus::Active
     );
+    // A collection pass names the hosts that were silent: only active ones are flagged,
+    // once, and nothing else of them changes.
+    let flagged = s
+        .assets_mark_stale_named(
+            &["old-01".into(), "app-01".into(), "nosuch".into()],
+            "salt:test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(flagged, ["old-01"]);
+    assert!(s
+        .assets_mark_stale_named(&["old-01".into()], "salt:test")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .assets_mark_stale_named(&[], "salt:test")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.asset_find("old-01").await.unwrap().unwrap().status,
+        AssetStatus::Stale
+    );
 }
 
 /// An unpinned token speaks for the first host that reported with it: another host
