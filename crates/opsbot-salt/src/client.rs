@@ -75,6 +75,9 @@ impl SaltApi {
         if let Some(path) = &cfg.password_file {
             read_password_file(path)?;
         }
+        if let Some(path) = &cfg.token_file {
+            read_secret_file(path, "token_file")?;
+        }
         let http = builder
             .build()
             .map_err(|e| SaltError::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -190,6 +193,13 @@ impl SaltApi {
             match status {
                 200..=299 => return Ok(text),
                 401 if attempt == 0 => continue,
+                401 if self.inner.cfg.token.is_some() || self.inner.cfg.token_file.is_some() => {
+                    return Err(SaltError::Auth(format!(
+                        "{} refused the configured token (expired or revoked: issue a new one and set token / token_file): {}",
+                        self.inner.base,
+                        response::error_text(&text)
+                    )))
+                }
                 401 => {
                     return Err(SaltError::Auth(format!(
                         "{} refused the token of user {} right after login: {}",
@@ -209,6 +219,13 @@ impl SaltApi {
 
     async fn fresh_token(&self) -> Result<String, SaltError> {
         let cfg = &self.inner.cfg;
+        // A token issued beforehand is the login: there is nothing to renew it with.
+        if let Some(t) = &cfg.token {
+            return Ok(t.clone());
+        }
+        if let Some(path) = &cfg.token_file {
+            return read_secret_file(path, "token_file");
+        }
         let password = match (&cfg.password, &cfg.password_file) {
             (Some(p), _) => p.clone(),
             (None, Some(path)) => read_password_file(path)?,
@@ -285,7 +302,13 @@ fn lowstate(client: &str, tgt: &Target, fun: &str, args: &[Value], kwargs: Optio
 }
 
 fn read_password_file(path: &str) -> Result<String, SaltError> {
+    read_secret_file(path, "password_file")
+}
+
+/// A secret kept in a file (`key` names the setting in errors); a trailing newline is
+/// not part of it.
+fn read_secret_file(path: &str, key: &str) -> Result<String, SaltError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| SaltError::Config(format!("password_file {path}: {e}")))?;
+        .map_err(|e| SaltError::Config(format!("{key} {path}: {e}")))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }

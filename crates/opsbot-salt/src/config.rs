@@ -19,6 +19,14 @@ pub struct SaltApiConfig {
     /// A file holding the password (trailing newline ignored), instead of `password`.
     #[serde(default)]
     pub password_file: Option<String>,
+    /// A salt-api token issued beforehand (`POST /login` with a long `token_expire`),
+    /// instead of a password: sent as is, never renewed; once salt-api refuses it,
+    /// every call fails with an authentication error until it is replaced.
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
+    /// A file holding such a token, re-read at every call that needs one (rotation).
+    #[serde(default)]
+    pub token_file: Option<String>,
     /// PEM CA(s) that signed salt-api's certificate.
     #[serde(default)]
     pub ca_file: Option<String>,
@@ -46,6 +54,8 @@ impl std::fmt::Debug for SaltApiConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("password_file", &self.password_file)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token_file", &self.token_file)
             .field("ca_file", &self.ca_file)
             .field("insecure", &self.insecure)
             .field("timeout", &self.timeout)
@@ -77,15 +87,29 @@ impl SaltApiConfig {
         if self.username.trim().is_empty() {
             return bad("username", "must not be empty".into());
         }
-        match (&self.password, &self.password_file) {
-            (Some(_), Some(_)) => {
+        let given = [
+            self.password.is_some(),
+            self.password_file.is_some(),
+            self.token.is_some(),
+            self.token_file.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        match given {
+            1 => {}
+            0 => {
                 return bad(
                     "password",
-                    "give password or password_file, not both".into(),
+                    "give one of password, password_file, token, token_file".into(),
                 )
             }
-            (None, None) => return bad("password", "give password or password_file".into()),
-            _ => {}
+            _ => {
+                return bad(
+                    "password",
+                    "give only one of password, password_file, token, token_file".into(),
+                )
+            }
         }
         match self.timeout_duration() {
             Some(d) if !d.is_zero() => {}
@@ -140,9 +164,21 @@ mod tests {
         let mut url = c.clone();
         url.url = "ftp://x".into();
         assert_eq!(url.validate().unwrap_err().0, "url");
-        let mut t = c;
+        let mut t = c.clone();
         t.timeout = "soon".into();
         assert_eq!(t.validate().unwrap_err().0, "timeout");
+        // A token instead of the password; never both.
+        let mut token = c.clone();
+        token.password = None;
+        token.token = Some("t0k3n".into());
+        assert_eq!(token.validate(), Ok(()));
+        assert!(!format!("{token:?}").contains("t0k3n"));
+        assert!(!serde_json::to_string(&token).unwrap().contains("t0k3n"));
+        let mut both = c;
+        both.token_file = Some("/etc/opsbot/salt.token".into());
+        let (key, problem) = both.validate().unwrap_err();
+        assert_eq!(key, "password");
+        assert!(problem.contains("only one"), "{problem}");
     }
 
     #[test]

@@ -95,6 +95,42 @@ async fn a_real_salt_api_answers_every_client_the_contract_names() {
     assert!(matches!(err, SaltError::Auth(_)), "{err:?}");
     assert!(err.to_string().contains("refused user opsbot"), "{err}");
 
+    // A token issued beforehand (a long-lived one from POST /login) stands in for the
+    // password; one salt-api does not know is an authentication error naming it.
+    let issued: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/login", lab.api_url()))
+        .header("Accept", "application/json")
+        .json(&json!({"username": lab.user(), "password": lab.password(), "eauth": "file"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = issued["return"][0]["token"].as_str().unwrap();
+    let by_token = |token: &str| -> SaltApiConfig {
+        serde_json::from_value(json!({
+            "url": lab.api_url(), "username": lab.user(), "token": token, "timeout": "20s"
+        }))
+        .unwrap()
+    };
+    assert!(by_token(token).validate().is_ok());
+    let pinged = SaltApi::new(&by_token(token))
+        .unwrap()
+        .local(&Target::Glob("m1".into()), "test.ping", &[], None, t)
+        .await
+        .unwrap();
+    assert_eq!(pinged["m1"], MinionReturn::Ok(json!(true)));
+    let err = SaltApi::new(&by_token("0123456789abcdef0123456789abcdef01234567"))
+        .unwrap()
+        .local(&Target::Glob("m1".into()), "test.ping", &[], None, t)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SaltError::Auth(_)) && err.to_string().contains("configured token"),
+        "{err:?}"
+    );
+
     // A stopped minion is listed with no answer; the others still answer.
     lab.stop_minion("m3");
     let after = api
