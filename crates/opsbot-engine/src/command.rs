@@ -808,10 +808,13 @@ pub(crate) fn parse_subsystem(
 }
 
 /// Every registered set declaring `word`, with its place in the registry.
-pub(crate) fn subsystem_specs<'a>(
+pub(crate) fn subsystem_specs<'a, 'w>(
     sets: &'a [Arc<dyn ChatCommands>],
-    word: &'a str,
-) -> impl Iterator<Item = (usize, &'a Arc<dyn ChatCommands>, &'static ChatCommand)> + 'a {
+    word: &'w str,
+) -> impl Iterator<Item = (usize, &'a Arc<dyn ChatCommands>, &'static ChatCommand)> + 'w
+where
+    'a: 'w,
+{
     sets.iter().enumerate().filter_map(move |(i, set)| {
         set.commands()
             .iter()
@@ -835,12 +838,9 @@ pub(crate) fn subsystem_spec<'a>(
     sets: &'a [Arc<dyn ChatCommands>],
     word: &str,
 ) -> Option<(&'a Arc<dyn ChatCommands>, &'static ChatCommand)> {
-    sets.iter().find_map(|set| {
-        set.commands()
-            .iter()
-            .find(|d| d.is_named(word))
-            .map(|d| (set, d))
-    })
+    subsystem_specs(sets, word)
+        .next()
+        .map(|(_, set, decl)| (set, decl))
 }
 
 #[cfg(test)]

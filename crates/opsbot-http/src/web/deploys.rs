@@ -5,7 +5,8 @@
 //! behind a confirm dialog for the destructive ones.
 
 use super::pages::{
-    base, csrf_ok, expired, message, message_back, over_budget, unavailable, with_retry_after,
+    base, busy, csrf_ok, expired, message, over_budget, ran_page, refusal, unavailable,
+    with_retry_after,
 };
 use super::WebUser;
 use crate::error::ApiError;
@@ -37,14 +38,6 @@ fn no_deploys(user: &WebUser) -> Response {
         "未启用发布",
         "此服务器未配置发布功能",
     )
-}
-
-/// An API refusal as a page in the layout.
-fn refusal(user: &WebUser, e: &ApiError, back: Option<&str>) -> Response {
-    if e.status == StatusCode::SERVICE_UNAVAILABLE {
-        return unavailable(user);
-    }
-    message_back(user, e.status, "未能执行", &e.message, back)
 }
 
 fn state_class(state: &str) -> &'static str {
@@ -121,17 +114,8 @@ pub async fn project_act(
         return expired(&user);
     }
     let back = Some("/ui/projects");
-    if let Some((text, wait)) = over_budget(&user) {
-        return with_retry_after(
-            message_back(
-                &user,
-                StatusCode::TOO_MANY_REQUESTS,
-                "未能执行",
-                &text,
-                back,
-            ),
-            wait,
-        );
+    if let Some(page) = busy(&user, back) {
+        return page;
     }
     let mut args = vec![name];
     let command = match what.as_str() {
@@ -149,15 +133,7 @@ pub async fn project_act(
         _ => return super::pages::not_found(user).await,
     };
     match api::run(&user.auth, command, args, None).await {
-        Ok(Ran::Started { job, .. }) => Redirect::to(&format!(
-            "/ui/jobs/{}?back={}",
-            job.0,
-            super::login::encode("/ui/projects")
-        ))
-        .into_response(),
-        Ok(Ran::Done { message: text, .. }) => {
-            message_back(&user, StatusCode::OK, command, &text, Some("/ui/releases"))
-        }
+        Ok(ran) => ran_page(&user, ran, "/ui/projects", "/ui/releases"),
         Err(e) => refusal(&user, &e, back),
     }
 }

@@ -3,15 +3,14 @@
 //! REST API's (the same scopes); actions go through the same engine path
 //! (`run_command`: permission, audit, jobs).
 
-use super::pages::{base, csrf_ok, expired, message, message_back, over_budget, with_retry_after};
+use super::pages::{base, busy, csrf_ok, expired, message, message_back, ran_page, refusal};
 use super::WebUser;
 use crate::handlers::api::kube::{self as api, KubeClusterDto, WorkloadDto};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::Form;
 use minijinja::context;
-use opsbot_engine::Ran;
 use opsbot_kube::chat::names;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -117,17 +116,8 @@ pub async fn act(
         return expired(&user);
     }
     let back = Some("/ui/workloads");
-    if let Some((text, wait)) = over_budget(&user) {
-        return with_retry_after(
-            message_back(
-                &user,
-                StatusCode::TOO_MANY_REQUESTS,
-                "未能执行",
-                &text,
-                back,
-            ),
-            wait,
-        );
+    if let Some(page) = busy(&user, back) {
+        return page;
     }
     let field = |k: &str| form.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
     let revision = match field("revision").map(str::parse::<u32>) {
@@ -155,16 +145,7 @@ pub async fn act(
     )
     .await
     {
-        Ok(Ran::Started { job, .. }) => Redirect::to(&format!(
-            "/ui/jobs/{}?back={}",
-            job.0,
-            super::login::encode("/ui/workloads")
-        ))
-        .into_response(),
-        Ok(Ran::Done {
-            command,
-            message: text,
-        }) => message_back(&user, StatusCode::OK, command, &text, back),
-        Err(e) => message_back(&user, e.status, "未能执行", &e.message, back),
+        Ok(ran) => ran_page(&user, ran, "/ui/workloads", "/ui/workloads"),
+        Err(e) => refusal(&user, &e, back),
     }
 }

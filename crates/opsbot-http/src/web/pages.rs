@@ -742,6 +742,46 @@ pub(super) fn over_budget(user: &WebUser) -> Option<(String, u64)> {
         })
 }
 
+/// The page of an action refused for going past the user's budget (429 with
+/// `Retry-After`), linking back to `back`; `None` while within it.
+pub(super) fn busy(user: &WebUser, back: Option<&str>) -> Option<Response> {
+    over_budget(user).map(|(text, wait)| {
+        with_retry_after(
+            message_back(user, StatusCode::TOO_MANY_REQUESTS, "未能执行", &text, back),
+            wait,
+        )
+    })
+}
+
+/// An API refusal as a page in the layout (a store outage as the outage page).
+pub(super) fn refusal(user: &WebUser, e: &crate::error::ApiError, back: Option<&str>) -> Response {
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        return unavailable(user);
+    }
+    message_back(user, e.status, "未能执行", &e.message, back)
+}
+
+/// What a web action that went through the engine's `run_command` leads to: a job's
+/// page (its link back to `from`), or the answer as a message linking to `then`.
+pub(super) fn ran_page(
+    user: &WebUser,
+    ran: opsbot_engine::Ran,
+    from: &str,
+    then: &str,
+) -> Response {
+    match ran {
+        opsbot_engine::Ran::Started { job, .. } => axum::response::Redirect::to(&format!(
+            "/ui/jobs/{}?back={}",
+            job.0,
+            super::login::encode(from)
+        ))
+        .into_response(),
+        opsbot_engine::Ran::Done { command, message } => {
+            message_back(user, StatusCode::OK, command, &message, Some(then))
+        }
+    }
+}
+
 pub(super) fn with_retry_after(mut page: Response, wait: u64) -> Response {
     *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     page.headers_mut()

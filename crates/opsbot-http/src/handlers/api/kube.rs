@@ -264,23 +264,24 @@ fn visible(auth: &Authenticated, command: &'static str) -> impl Fn(&str) -> bool
     responses((status = 200, body = [KubeClusterDto]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn clusters(auth: Authenticated) -> ApiResult<Response> {
     let k = kube(&auth)?;
-    let workloads = k.workloads(None, &visible(&auth, names::WORKLOADS));
-    let nodes = k.nodes(&visible(&auth, names::NODES));
+    let viewer = auth.context().engine.viewer(&auth.caller());
+    let mut seen: Vec<(String, String)> = Vec::new();
+    k.each_workload(
+        None,
+        &|scope| viewer.may_at(names::WORKLOADS, scope),
+        &mut |c, _, _| {
+            if !seen.iter().any(|(p, n)| *p == c.provider && *n == c.name) {
+                seen.push((c.provider.clone(), c.name.clone()));
+            }
+        },
+    );
     let list: Vec<KubeClusterDto> = k
         .clusters()
         .into_iter()
         .filter(|c| {
-            workloads
-                .iter()
-                .any(|w| w.provider == c.provider && w.cluster == c.cluster)
-                || nodes
-                    .iter()
-                    .any(|n| n.provider == c.provider && n.cluster == c.cluster)
-                || auth
-                    .context()
-                    .engine
-                    .viewer(&auth.caller())
-                    .may_at(names::NODES, &format!("{}/{}", c.provider, c.cluster))
+            seen.iter()
+                .any(|(p, n)| *p == c.provider && *n == c.cluster)
+                || viewer.may_at(names::NODES, &format!("{}/{}", c.provider, c.cluster))
         })
         .map(KubeClusterDto::from)
         .collect();
