@@ -56,7 +56,11 @@ impl SaltApi {
         }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(15)))
-            .pool_idle_timeout(Duration::from_secs(50))
+            // salt-api's CherryPy closes a keep-alive connection idle for 10 s
+            // (`server.socket_timeout`); a request sent on one it is closing fails with
+            // "connection closed before message completed", and a POST is not safely
+            // retried, so idle connections are dropped well before that.
+            .pool_idle_timeout(Duration::from_secs(5))
             .danger_accept_invalid_certs(cfg.insecure);
         if let Some(path) = &cfg.ca_file {
             let pem = std::fs::read(path)
