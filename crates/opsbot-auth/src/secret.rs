@@ -45,6 +45,8 @@ pub enum Purpose {
     Tokens,
     /// The web UI: session ids in the session store, login-form and OAuth-state cookies.
     Web,
+    /// The keys of card buttons (`opsbot_core::card::CardKeys`).
+    Cards,
 }
 
 impl Purpose {
@@ -52,6 +54,7 @@ impl Purpose {
         match self {
             Purpose::Tokens => b"opsbot/tokens",
             Purpose::Web => b"opsbot/web",
+            Purpose::Cards => b"opsbot/cards",
         }
     }
 }

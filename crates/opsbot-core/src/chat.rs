@@ -221,6 +221,15 @@ pub trait MenuSource: Send + Sync {
     ) -> Result<Vec<MenuEntry>, String>;
 }
 
+/// What [`Operator::start_as`] started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The job doing it; `None` when the command answered at once.
+    pub job: Option<i64>,
+    /// The engine's answer (`已受理 #42: …`).
+    pub message: String,
+}
+
 /// Runs a typed command as someone, through the engine's own parsing, permission
 /// checks, confirmation (taken as given), jobs and audit, and waits for it to end: how a
 /// subsystem does what a built-in command already does (a deploy's scale-out clones its
@@ -230,6 +239,15 @@ pub trait Operator: Send + Sync {
     /// `Ok` with the final reply when the command (and its job) succeeded; `Err` with
     /// the reply that says why not.
     async fn run_as(&self, user: &str, channel: &str, text: &str) -> Result<String, String>;
+
+    /// Like [`Operator::run_as`], but returns as soon as the engine answered: the job
+    /// it started (if any) keeps running, its replies dropped (its record and audit
+    /// say how it ended). How automatic remediation runs and is announced at once.
+    async fn start_as(&self, user: &str, channel: &str, text: &str) -> Result<Started, String> {
+        self.run_as(user, channel, text)
+            .await
+            .map(|message| Started { job: None, message })
+    }
 
     /// The users bound to any of `roles` (to ask them for an approval).
     fn members_of(&self, _roles: &[String]) -> Vec<String> {

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod asset;
 pub mod audit;
+pub mod card;
 pub mod chat;
 pub mod duration;
 pub mod form;
@@ -27,6 +28,7 @@ pub use asset::{
     diff_facts, Asset, AssetCard, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
 };
 pub use audit::{AuditEntry, AuditResult};
+pub use card::{Action, Button, Buttons, Card, CardKeys, Field, KeyError, Style};
 pub use chat::{Answer, Call, ChatCommand, ChatCommands, Claim, MenuEntry, MenuSource, Requester};
 pub use duration::parse_duration;
 pub use inventory::{

@@ -4,6 +4,7 @@
 //! kinds, length limits, rate limits) when it sends. Serialised, they are the `target`
 //! and `body` of an outbox item, so the stored form is the same for every producer.
 
+use crate::card::Card;
 use serde::{Deserialize, Serialize};
 
 /// Where a message goes within its channel.
@@ -41,15 +42,30 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
-    Text { content: String },
-    Markdown { content: String },
+    Text {
+        content: String,
+    },
+    Markdown {
+        content: String,
+    },
+    /// A card with buttons ([`crate::card`]); surfaces without cards get its text.
+    Card {
+        card: Card,
+    },
+    /// A card already sent, replaced for everyone it went to: WeCom's
+    /// `update_template_card` with a one-time `code` (from the send or from a click).
+    CardUpdate {
+        code: String,
+        card: Card,
+    },
 }
 
 impl Body {
-    /// The words, whatever the form.
+    /// The words, whatever the form (a card's text form).
     pub fn content(&self) -> &str {
         match self {
             Body::Text { content } | Body::Markdown { content } => content,
+            Body::Card { card } | Body::CardUpdate { card, .. } => &card.text,
         }
     }
 
@@ -63,6 +79,10 @@ impl Body {
         match self {
             Body::Text { .. } => Body::Text { content },
             Body::Markdown { .. } => Body::Markdown { content },
+            Body::Card { card } | Body::CardUpdate { card, .. } if card.markdown => {
+                Body::Markdown { content }
+            }
+            Body::Card { .. } | Body::CardUpdate { .. } => Body::Text { content },
         }
     }
 }

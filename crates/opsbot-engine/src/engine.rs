@@ -57,6 +57,8 @@ pub struct EngineSettings {
     pub service_tag: String,
     /// The numeric menu tree (`[[menu]]`; default: the built-in menu).
     pub menu: Arc<MenuTree>,
+    /// Signs and checks card buttons; `None`: no buttons (confirmations are typed).
+    pub cards: Option<opsbot_core::CardKeys>,
 }
 
 impl EngineSettings {
@@ -81,6 +83,7 @@ impl Default for EngineSettings {
             zone: opsbot_core::Zone::Local,
             service_tag: "app".into(),
             menu: MenuTree::builtin(),
+            cards: None,
         }
     }
 }

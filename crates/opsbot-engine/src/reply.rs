@@ -1,7 +1,7 @@
 //! What the engine sends back: the immediate response to a message, and later replies
 //! (job progress and results) through a sink the channel provides.
 
-use opsbot_core::{JobId, JobState};
+use opsbot_core::{Card, JobId, JobState};
 use opsbot_store::NewOutbox;
 
 /// How a message was handled; channels map it to exit codes, HTTP statuses, icons.
@@ -31,6 +31,9 @@ impl Status {
 pub struct Response {
     pub status: Status,
     pub text: String,
+    /// The same answer with buttons (a confirmation's 确认 / 取消), for channels that
+    /// show cards; its text form is `text`.
+    pub card: Option<Card>,
 }
 
 impl Response {
@@ -38,6 +41,7 @@ impl Response {
         Response {
             status,
             text: text.into(),
+            card: None,
         }
     }
 

@@ -112,6 +112,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         menu: config
             .menu_tree()
             .map_err(|e| anyhow::anyhow!("config: key {e}"))?,
+        cards: None,
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await

@@ -103,6 +103,14 @@ impl Courier for AppCourier {
         let message = match body {
             Body::Text { content } => AppMessage::Text(content),
             Body::Markdown { content } => AppMessage::Markdown(content),
+            // Until cards are rendered here: their text form.
+            Body::Card { card } if card.markdown => AppMessage::Markdown(card.text),
+            Body::Card { card } => AppMessage::Text(card.text),
+            Body::CardUpdate { .. } => {
+                return Err(Failure::Permanent(
+                    "card updates are not supported yet".into(),
+                ))
+            }
         };
         if let Some(robot) = self.robots.get(&item.channel) {
             if target != Target::Robot {

@@ -328,7 +328,7 @@ impl Engine {
         let mut session = Session::default();
         let outcome = self.run(&asker, cmd, true, &mut session, &sink).await;
         self.audit(&msg, &outcome, started).await;
-        let Response { status, text } = outcome.response;
+        let Response { status, text, .. } = outcome.response;
         match status {
             Status::Ok => Ok(Ran::Done {
                 command,
@@ -374,7 +374,7 @@ impl Engine {
             ran: None,
         };
         self.audit(&msg, &outcome, started).await;
-        let Response { status, text } = outcome.response;
+        let Response { status, text, .. } = outcome.response;
         match status {
             Status::Ok => Ok(text),
             Status::Denied => Err(Refusal::Denied(text)),
@@ -388,7 +388,7 @@ impl Engine {
 }
 
 fn decide(name: &'static str, destructive: bool, outcome: Outcome) -> Result<Acted, Refusal> {
-    let Response { status, text } = outcome.response;
+    let Response { status, text, .. } = outcome.response;
     match status {
         Status::Accepted(job) => Ok(Acted::Started {
             command: name,

@@ -4,9 +4,9 @@
 //! validation, the job and the audit row are the engine's.
 
 use super::{Engine, Incoming};
-use crate::reply::{Reply, ReplySink, Status};
+use crate::reply::{Discard, Reply, ReplySink, Status};
 use async_trait::async_trait;
-use opsbot_core::chat::Operator;
+use opsbot_core::chat::{Operator, Started};
 use opsbot_core::JobState;
 use std::sync::{Arc, Weak};
 
@@ -52,6 +52,31 @@ impl Operator for EngineOperator {
                 }
                 Err(format!("{job} 的结果没有送达(opsbot 正在停止?)"))
             }
+            _ => Err(response.text),
+        }
+    }
+
+    async fn start_as(&self, user: &str, channel: &str, text: &str) -> Result<Started, String> {
+        let Some(engine) = self.0.upgrade() else {
+            return Err("opsbot 正在停止".into());
+        };
+        let msg = Incoming {
+            channel: channel.to_string(),
+            user: user.to_string(),
+            chat: None,
+            text: text.to_string(),
+            assume_yes: true,
+        };
+        let response = engine.handle(msg, Arc::new(Discard)).await;
+        match response.status {
+            Status::Ok => Ok(Started {
+                job: None,
+                message: response.text,
+            }),
+            Status::Accepted(job) => Ok(Started {
+                job: Some(job.0),
+                message: response.text,
+            }),
             _ => Err(response.text),
         }
     }
