@@ -10,9 +10,11 @@
 //!   smart-robot streams and reply windows; [`AlertStore`]: alerts, raw payloads,
 //!   pending notices and silences of the alert gateway; [`AssetStore`]: CMDB assets,
 //!   their facts and changes; [`DeployStore`]: deploy projects, builds, release
-//!   orders with their hosts and logs, and what each host runs. One sea-orm model
-//!   ([`SeaStore`], laid out as `sea/<feature>/`) serves SQLite (default), PostgreSQL
-//!   and MySQL; migrations run on connect.
+//!   orders with their hosts and logs, and what each host runs; [`CardStore`]: sent
+//!   interactive cards, their one-time codes and action slots, and the admission of
+//!   automatic remediation runs. One sea-orm model ([`SeaStore`], laid out as
+//!   `sea/<feature>/`) serves SQLite (default), PostgreSQL and MySQL; migrations run
+//!   on connect.
 //! - [`Store`]: the umbrella of all of them (plus [`Health`]), what [`connect`] opens.
 //!   A consumer takes the narrow trait it needs; `Arc<dyn Store>` coerces to it.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
@@ -23,6 +25,7 @@
 pub mod alerts;
 mod assets;
 mod audit;
+pub mod cards;
 mod channels;
 pub mod deploy;
 mod error;
@@ -42,6 +45,10 @@ mod url;
 pub use alerts::AlertStore;
 pub use assets::{AssetIngest, AssetQuery, AssetStore, IngestOutcome};
 pub use audit::{AuditQuery, AuditStore};
+pub use cards::{
+    ActionClaim, Admission, CardRecord, CardStore, ClaimResult, NewCard, RemediationRecord,
+    RemediationRun,
+};
 pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamState};
 pub use deploy::DeployStore;
 pub use error::{Result, StoreError};
@@ -91,6 +98,7 @@ pub trait Store:
     + AlertStore
     + AssetStore
     + DeployStore
+    + CardStore
 {
 }
 
@@ -110,6 +118,7 @@ impl<T> Store for T where
         + AlertStore
         + AssetStore
         + DeployStore
+        + CardStore
         + ?Sized
 {
 }

@@ -10,6 +10,8 @@ mod alerts;
 mod assets;
 #[path = "store_suite/bad_input.rs"]
 mod bad_input;
+#[path = "store_suite/cards.rs"]
+mod cards;
 #[path = "store_suite/channels.rs"]
 mod channels;
 #[path = "store_suite/deploy.rs"]
@@ -119,12 +121,23 @@ suite!(
     deploy_text_with_nul_and_huge_logs,
     deploy_orphans_are_found_by_owner_or_stale_heartbeat,
     deploy_a_following_reader_misses_no_chunk,
+    cards_are_put_once_and_read_back,
+    cards_code_is_taken_once,
+    cards_are_replaced_by_compare_and_set,
+    cards_one_claimer_wins_each_slot,
+    cards_release_only_own_claim_without_outcome,
+    remediation_admission_keeps_the_limit_and_cool_down,
+    remediation_concurrent_admissions_never_exceed_the_limit,
+    cards_and_remediation_runs_are_pruned,
+    cards_are_pruned_periodically_under_a_lease,
+    cards_bad_keys_are_refused,
 );
 
 mod cases {
     pub use super::alerts::*;
     pub use super::assets::*;
     pub use super::bad_input::*;
+    pub use super::cards::*;
     pub use super::channels::*;
     pub use super::deploy::*;
     use super::fixtures::*;

@@ -67,6 +67,16 @@ impl Db {
         }
     }
 
+    /// Input refused before it reaches the database (an empty or oversized key): like
+    /// data the database refuses, the same input fails again.
+    pub(crate) fn refuse(&self, action: &str, message: impl Into<String>) -> StoreError {
+        StoreError::Rejected {
+            backend: self.backend.into(),
+            action: action.into(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn corrupt(&self, what: &str, message: impl ToString) -> StoreError {
         StoreError::Corrupt {
             what: what.into(),

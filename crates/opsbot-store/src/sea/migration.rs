@@ -12,8 +12,8 @@
 //! tables of six features, each feature contributing its part.
 
 use super::{
-    alerts, assets, audit, channels, deploy, jobs, leases, outbox, policy, pool, processed, state,
-    tokens,
+    alerts, assets, audit, cards, channels, deploy, jobs, leases, outbox, policy, pool, processed,
+    state, tokens,
 };
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
@@ -37,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(assets::migration::AgentBindings),
             Box::new(outbox::migration::OutboxClaims),
             Box::new(deploy::migration::Deploy),
+            Box::new(cards::migration::Cards),
         ]
     }
 }

@@ -16,6 +16,7 @@ mod migration;
 mod alerts;
 mod assets;
 mod audit;
+mod cards;
 mod channels;
 mod deploy;
 mod jobs;
