@@ -102,7 +102,10 @@ pub enum PassiveReply {
 impl FakeWecom {
     /// Member `user` presses the callback button `event_key` of card `task_id` sent by
     /// app `agent_id`. Questions on the card are answered with their defaults (the
-    /// preselected option, the ticked boxes).
+    /// preselected option, the ticked boxes). The event's `CreateTime` follows the
+    /// fake's clock; the request is signed with the real time, which the receiver checks
+    /// against its own clock. The fresh `ResponseCode` is registered as a one-time code
+    /// for the task.
     pub fn click(
         &self,
         agent_id: i64,
