@@ -9,18 +9,27 @@
 //! the server. It also builds encrypted callback requests for testing *our* callback
 //! endpoint.
 //!
-//! Beside it: [`aibot`] (the smart robot's `response_url`, served by this same fake, and
-//! its JSON callbacks), [`mp`] (a fake WeChat Official Account API, a server of its
+//! Template cards (CARDS.md §8) live in `cards/`: `message/send` and `appchat/send` check
+//! them, `message/update_template_card` spends one-time codes, [`FakeWecom::click`] posts
+//! a member's click as WeCom would, [`FakeWecom::card_as_seen`] shows each member's copy
+//! and [`card_html`] draws one.
+//!
+//! Beside it: [`aibot`] (the smart robot's `response_url`, served by this same fake, its
+//! JSON callbacks and card clicks), [`mp`] (a fake WeChat Official Account API, a server of its
 //! own because WeChat is another host), and [`kube`] (a stand-in Kubernetes API server).
 
 mod aibot;
+mod cards;
 pub mod kube;
 mod mp;
 
 pub use aibot::{
-    aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_reply,
-    push_aibot_callback, RESPONSE_URL_EXPIRED, RESPONSE_URL_INVALID, RESPONSE_URL_USED,
+    aibot_refresh_json, aibot_text_json, build_aibot_post, decrypt_aibot_card_reply,
+    decrypt_aibot_reply, push_aibot_callback, BotCardClick, BotCardReply, BotClickEvent,
+    RESPONSE_URL_EXPIRED, RESPONSE_URL_INVALID, RESPONSE_URL_USED,
 };
+pub use cards::html::card_html;
+pub use cards::{AppClickEvent, CardClick, CardUpdateRecord, PassiveReply, SentCard};
 pub use mp::{
     build_mp_post, build_mp_verify_query, decrypt_mp_reply, mp_text_xml, push_mp_callback,
     FakeWechat, MpCallback, MpKeys, MpSent,
@@ -49,11 +58,6 @@ const MINUTE: Duration = Duration::from_secs(60);
 const CODE_LIFETIME: Duration = Duration::from_secs(300);
 const TEXT_LIMIT: usize = 2048;
 const ROBOT_MARKDOWN_LIMIT: usize = 4096;
-const INTERACTIVE_CARDS: [&str; 3] = [
-    "button_interaction",
-    "vote_interaction",
-    "multiple_interaction",
-];
 
 /// A forced answer for the next matching request.
 #[derive(Debug, Clone)]
@@ -125,6 +129,8 @@ struct FakeState {
     /// The member signed in to the WeCom client that opens OAuth links; `None` is a
     /// browser outside WeCom.
     oauth_member: Option<String>,
+    /// Template cards: tasks, response codes, members' copies, clicks, updates.
+    cards: cards::CardState,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +173,7 @@ impl FakeState {
             response_urls: HashMap::new(),
             trusted_domains: HashMap::new(),
             oauth_member: None,
+            cards: cards::CardState::new(),
         }
     }
 
@@ -205,6 +212,10 @@ impl FakeWecom {
         let router = Router::new()
             .route("/cgi-bin/gettoken", get(gettoken))
             .route("/cgi-bin/message/send", post(message_send))
+            .route(
+                "/cgi-bin/message/update_template_card",
+                post(cards::update::update_template_card),
+            )
             .route("/cgi-bin/appchat/create", post(appchat_create))
             .route("/cgi-bin/appchat/send", post(appchat_send))
             .route("/cgi-bin/appchat/get", get(appchat_get))
@@ -676,6 +687,10 @@ async fn message_send(
     if let Err(reject) = check_content(&body) {
         return reject.into_response();
     }
+    let card = match cards::check_send(&state, issued.agent_id, &body) {
+        Ok(card) => card,
+        Err(reject) => return reject.into_response(),
+    };
     let users = id_list(&body, "touser");
     let parties = id_list(&body, "toparty");
     let tags = id_list(&body, "totag");
@@ -700,6 +715,7 @@ async fn message_send(
     }
 
     let msg_id = format!("msg-{}", state.next_id());
+    let mut received = Vec::new();
     for user in valid_users {
         let hits = state
             .member_hits
@@ -707,6 +723,9 @@ async fn message_send(
             .or_default();
         // WeCom's per-member limit: the excess vanishes and the sender is not told.
         let dropped = !window_admit(hits, now, MINUTE, MEMBER_LIMIT);
+        if !dropped {
+            received.push(user.clone());
+        }
         state.deliveries.push(Delivery {
             agent_id: issued.agent_id,
             user,
@@ -714,11 +733,18 @@ async fn message_send(
             dropped,
         });
     }
-    let card_type = body
-        .get("template_card")
-        .and_then(|card| card.get("card_type"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let response_code = card.and_then(|facts| {
+        let card = body.get("template_card").cloned().unwrap_or_default();
+        cards::record_send(
+            &mut state,
+            ENDPOINT,
+            issued.agent_id,
+            facts,
+            card,
+            received,
+            now,
+        )
+    });
     state.sent.push(RecordedMessage {
         endpoint: ENDPOINT.into(),
         body: Value::Object(body),
@@ -730,8 +756,7 @@ async fn message_send(
     extra.insert("invalidtag".into(), json!(invalid_tags.join("|")));
     extra.insert("unlicenseduser".into(), json!(""));
     extra.insert("msgid".into(), json!(msg_id));
-    if card_type.is_some_and(|t| INTERACTIVE_CARDS.contains(&t.as_str())) {
-        let code = format!("rc-{}", state.next_id());
+    if let Some(code) = response_code {
         extra.insert("response_code".into(), json!(code));
     }
     ok(extra)
@@ -808,29 +833,62 @@ async fn appchat_send(
     }
     let now = shared.clock.now();
     let mut state = shared.lock();
-    if let Err(reject) = authorize(&shared, &mut state, ENDPOINT, &params, peer.ip()) {
-        return reject.into_response();
-    }
+    let issued = match authorize(&shared, &mut state, ENDPOINT, &params, peer.ip()) {
+        Ok(issued) => issued,
+        Err(reject) => return reject.into_response(),
+    };
     let body = match parse_body(&body) {
         Ok(body) => body,
         Err(reject) => return reject.into_response(),
     };
-    let chat_known = body
+    let Some(members) = body
         .get("chatid")
         .and_then(Value::as_str)
-        .is_some_and(|id| state.chats.contains_key(id));
-    if !chat_known {
+        .and_then(|id| state.chats.get(id))
+        .map(|chat| {
+            chat["userlist"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+    else {
         return wecom(86003, "chat not exist");
-    }
+    };
     if let Err(reject) = check_content(&body) {
         return reject.into_response();
     }
+    let card = match cards::check_send(&state, issued.agent_id, &body) {
+        Ok(card) => card,
+        Err(reject) => return reject.into_response(),
+    };
+    // Whether WeCom answers a response_code here is unknown (CARDS.md §2.3); the fake
+    // does, as message/send does.
+    let response_code = card.and_then(|facts| {
+        let card = body.get("template_card").cloned().unwrap_or_default();
+        cards::record_send(
+            &mut state,
+            ENDPOINT,
+            issued.agent_id,
+            facts,
+            card,
+            members,
+            now,
+        )
+    });
     state.sent.push(RecordedMessage {
         endpoint: ENDPOINT.into(),
         body: Value::Object(body),
         at: now,
     });
-    ok(Map::new())
+    let mut extra = Map::new();
+    if let Some(code) = response_code {
+        extra.insert("response_code".into(), json!(code));
+    }
+    ok(extra)
 }
 
 async fn appchat_get(

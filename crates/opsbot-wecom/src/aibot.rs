@@ -4,11 +4,12 @@
 //! welcome text) and the plain `response_url` message.
 //!
 //! Parsing is strict about what the channel acts on (msgid, chat type, sender, text,
-//! stream id) and keeps unknown message and event types by name, like [`crate::message`].
+//! stream id, a card click's key and task) and keeps unknown message and event types by name, like [`crate::message`].
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::card::SelectedItem;
 use crate::crypto::WecomCrypto;
 use crate::error::{Error, Result};
 
@@ -93,10 +94,28 @@ pub struct BotMessage {
     pub chat: Chat,
     /// `from.userid`.
     pub from: String,
-    /// `response_url`: one active reply within an hour (user messages only).
+    /// `response_url`: one active reply within an hour (user messages and card clicks).
     pub response_url: Option<String>,
     /// What was sent.
     pub body: BotBody,
+    /// The click of a `template_card_event` (the body is then
+    /// `BotBody::Event("template_card_event")`); `None` for everything else, and for a
+    /// card event WeCom sent without its `template_card_event` details.
+    pub card_event: Option<BotCardEvent>,
+}
+
+/// A click on a robot's template card (CARDS.md §5.2). Unlike the app's there is no
+/// `response_code`: the card changes only through the passive reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotCardEvent {
+    /// `event_key`: the key of the clicked button (or submit button, or menu item).
+    pub event_key: String,
+    /// `task_id` of the card.
+    pub task_id: String,
+    /// `card_type`, e.g. `button_interaction`.
+    pub card_type: Option<String>,
+    /// `selected_items.selected_item[]`: the answers of a card with choices.
+    pub selected_items: Vec<SelectedItem>,
 }
 
 /// The type-specific part of a [`BotMessage`].
@@ -169,8 +188,13 @@ impl BotMessage {
             ),
             other => BotBody::Other(other.to_owned()),
         };
+        let card_event = match &body {
+            BotBody::Event(name) if name == "template_card_event" => card_event(&v)?,
+            _ => None,
+        };
         Ok(Self {
             msg_id,
+            card_event,
             bot_id: v
                 .get("aibotid")
                 .and_then(Value::as_str)
@@ -186,6 +210,67 @@ impl BotMessage {
             body,
         })
     }
+}
+
+/// `event.template_card_event`, strict about what a click acts on (key and task).
+fn card_event(v: &Value) -> Result<Option<BotCardEvent>> {
+    let Some(event) = v.get("event").and_then(|e| e.get("template_card_event")) else {
+        return Ok(None);
+    };
+    let text = |field: &'static str, name: &str| -> Result<String> {
+        match event.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::String(_)) | None => Err(Error::MissingJsonField(field)),
+            Some(_) => Err(Error::InvalidJsonField {
+                field,
+                reason: "not a string".into(),
+            }),
+        }
+    };
+    let items = event
+        .get("selected_items")
+        .and_then(|s| s.get("selected_item"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let selected_items = items
+        .iter()
+        .map(|item| {
+            let question_key = item
+                .get("question_key")
+                .and_then(Value::as_str)
+                .filter(|q| !q.is_empty())
+                .ok_or(Error::MissingJsonField(
+                    "event.template_card_event.selected_items.selected_item[].question_key",
+                ))?
+                .to_owned();
+            let option_ids = item
+                .get("option_ids")
+                .and_then(|o| o.get("option_id"))
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(SelectedItem {
+                question_key,
+                option_ids,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(BotCardEvent {
+        event_key: text("event.template_card_event.event_key", "event_key")?,
+        task_id: text("event.template_card_event.task_id", "task_id")?,
+        card_type: event
+            .get("card_type")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned),
+        selected_items,
+    }))
 }
 
 fn required_str(v: &Value, field: &'static str) -> Result<String> {
@@ -337,6 +422,31 @@ mod tests {
         assert_eq!(ev.body, BotBody::Event("enter_chat".into()));
         let img = BotMessage::parse(r#"{"msgid":"m","chattype":"single","from":{"userid":"u"},"msgtype":"image","image":{"url":"u"}}"#).unwrap();
         assert_eq!(img.body, BotBody::Other("image".into()));
+    }
+
+    #[test]
+    fn card_events_carry_the_click() {
+        let m = BotMessage::parse(r#"{"msgid":"e1","chattype":"group","chatid":"wr1","from":{"userid":"lisi"},"response_url":"https://x/r","msgtype":"event","event":{"eventtype":"template_card_event","template_card_event":{"card_type":"multiple_interaction","event_key":"submit","task_id":"t1","selected_items":{"selected_item":[{"question_key":"q1","option_ids":{"option_id":["a","b"]}}]}}}}"#).unwrap();
+        assert_eq!(m.body, BotBody::Event("template_card_event".into()));
+        let card = m.card_event.unwrap();
+        assert_eq!(
+            (card.event_key.as_str(), card.task_id.as_str()),
+            ("submit", "t1")
+        );
+        assert_eq!(card.card_type.as_deref(), Some("multiple_interaction"));
+        assert_eq!(
+            card.selected_items,
+            vec![SelectedItem {
+                question_key: "q1".into(),
+                option_ids: vec!["a".into(), "b".into()]
+            }]
+        );
+        let bare = BotMessage::parse(r#"{"msgid":"e2","chattype":"single","from":{"userid":"u"},"msgtype":"event","event":{"eventtype":"template_card_event"}}"#).unwrap();
+        assert_eq!(bare.card_event, None);
+        let keyless = BotMessage::parse(r#"{"msgid":"e3","chattype":"single","from":{"userid":"u"},"msgtype":"event","event":{"eventtype":"template_card_event","template_card_event":{"task_id":"t"}}}"#).unwrap_err();
+        assert!(keyless.to_string().contains("event_key"), "{keyless}");
+        let other = BotMessage::parse(r#"{"msgid":"e4","chattype":"single","from":{"userid":"u"},"msgtype":"event","event":{"eventtype":"enter_chat"}}"#).unwrap();
+        assert_eq!(other.card_event, None);
     }
 
     #[test]

@@ -359,6 +359,30 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A template card breaks one of WeCom's hard limits (CARDS.md §2.1–2.2).
+    #[error("template card field {field} is invalid: {reason}")]
+    InvalidCard {
+        /// The JSON path of the field, e.g. `button_list[2].key`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `message/update_template_card` refused the update. The response_code may be spent
+    /// even so (WeCom documents no code for a used or expired one), so the same call is
+    /// never retried.
+    #[error(
+        "message/update_template_card refused the update (errcode {errcode}: {errmsg}); the \
+         response_code may be spent: do not retry with it, use a newer click's code or a \
+         passive reply"
+    )]
+    CardUpdateRefused {
+        /// WeCom errcode.
+        errcode: i64,
+        /// WeCom errmsg.
+        errmsg: String,
+    },
+
     /// Building the HTTP client failed.
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
@@ -418,6 +442,7 @@ impl Error {
             | Error::AccessTokenRejected { errcode, .. }
             | Error::AllRecipientsInvalid { errcode, .. }
             | Error::Api { errcode, .. }
+            | Error::CardUpdateRefused { errcode, .. }
             | Error::ResponseUrlRefused { errcode, .. }
             | Error::WechatCredential { errcode, .. }
             | Error::WechatApi { errcode, .. } => *errcode,
@@ -437,6 +462,7 @@ impl Error {
             | Error::InvalidResponse { .. }
             | Error::ContentTooLong { .. }
             | Error::InvalidArgument(_)
+            | Error::InvalidCard { .. }
             | Error::HttpClient(_) => return None,
         })
     }

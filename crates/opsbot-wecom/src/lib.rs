@@ -2,6 +2,8 @@
 //!
 //! - [`crypto`]: verify and decrypt callbacks, encrypt passive replies (PROTOCOLS.md §1).
 //! - [`message`]: typed decrypted messages and passive text-reply XML.
+//! - [`card`]: template cards with buttons: the wire model and its limits, card updates,
+//!   and the passive replies that change a card after a click.
 //! - [`api`]: access tokens, app messages, app chats, group robots, OAuth (§2), and the
 //!   smart robot's `response_url`.
 //! - [`aibot`]: the smart robot (智能机器人) in API mode: JSON callbacks and stream replies.
@@ -18,6 +20,7 @@
 
 pub mod aibot;
 pub mod api;
+pub mod card;
 pub mod clock;
 pub mod crypto;
 mod error;

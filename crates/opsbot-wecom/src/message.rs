@@ -6,6 +6,9 @@
 //! and lenient about the rest: an unknown message type or event is kept by name rather
 //! than refused, because WeCom adds new ones without notice.
 
+use sha1::{Digest, Sha1};
+
+use crate::card::SelectedItem;
 use crate::error::{Error, Result};
 use crate::xml::{cdata, FlatXml};
 
@@ -72,6 +75,8 @@ pub enum Event {
         card_type: Option<String>,
         /// `ResponseCode`, needed to update the card afterwards.
         response_code: Option<String>,
+        /// `SelectedItems`: the answers of a card with choices, one per question.
+        selected_items: Vec<SelectedItem>,
     },
     /// The user followed the app.
     Subscribe,
@@ -120,9 +125,34 @@ impl Message {
     }
 
     /// A stable key for de-duplicating WeCom's retries: the MsgId when there is one,
-    /// otherwise sender + CreateTime (+ event name), as WeCom suggests for events.
+    /// otherwise sender + CreateTime (+ event name), as WeCom suggests for events. A card
+    /// click adds what was clicked (TaskId, EventKey, ResponseCode), so two buttons
+    /// tapped by one user within a second stay two clicks while a redelivery of one
+    /// click is recognised (CARDS.md §3).
     pub fn dedup_key(&self) -> String {
         match &self.body {
+            MessageBody::Event(Event::TemplateCard {
+                event_key,
+                task_id,
+                response_code,
+                ..
+            }) => {
+                // Keys reach 1024 bytes and task ids 128, and the store keeps 191
+                // characters per key: hash the click, keep its time readable.
+                let mut hash = Sha1::new();
+                for part in [
+                    self.from.as_str(),
+                    task_id,
+                    event_key,
+                    response_code.as_deref().unwrap_or(""),
+                ] {
+                    // No field can hold a NUL (XML forbids it): the parts stay apart.
+                    hash.update(part.as_bytes());
+                    hash.update([0]);
+                }
+                let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                format!("card:{}:{digest}", self.create_time)
+            }
             MessageBody::Text { msg_id, .. }
             | MessageBody::Other {
                 msg_id: Some(msg_id),
@@ -169,11 +199,41 @@ fn parse_event(doc: &FlatXml) -> Result<Event> {
             task_id: required(doc, "TaskId")?.to_owned(),
             card_type: optional(doc, "CardType"),
             response_code: optional(doc, "ResponseCode"),
+            selected_items: selected_items(doc)?,
         },
         "subscribe" => Event::Subscribe,
         "unsubscribe" => Event::Unsubscribe,
         _ => Event::Other(name.to_owned()),
     })
+}
+
+/// `SelectedItems/SelectedItem*/{QuestionKey, OptionIds/OptionId*}`; none when absent.
+fn selected_items(doc: &FlatXml) -> Result<Vec<SelectedItem>> {
+    let Some(items) = doc.tree("SelectedItems") else {
+        return Ok(Vec::new());
+    };
+    items
+        .children_named("SelectedItem")
+        .map(|item| {
+            let question_key = item
+                .child("QuestionKey")
+                .map(|q| q.text.clone())
+                .filter(|q| !q.is_empty())
+                .ok_or(Error::MissingField("SelectedItem/QuestionKey"))?;
+            let option_ids = item
+                .child("OptionIds")
+                .map(|ids| {
+                    ids.children_named("OptionId")
+                        .map(|id| id.text.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(SelectedItem {
+                question_key,
+                option_ids,
+            })
+        })
+        .collect()
 }
 
 fn required<'a>(doc: &'a FlatXml, field: &'static str) -> Result<&'a str> {
@@ -233,9 +293,47 @@ mod tests {
                 task_id: "job-7".into(),
                 card_type: Some("button_interaction".into()),
                 response_code: Some("rc1".into()),
+                selected_items: Vec::new(),
             })
         );
-        assert_eq!(msg.dedup_key(), "event:lisi:1700000500:template_card_event");
+        assert!(msg.dedup_key().starts_with("card:1700000500:"));
+    }
+
+    fn click(key: &str, code: &str, selected: &str) -> Message {
+        Message::parse(&format!("<xml><ToUserName>ww1</ToUserName><FromUserName>lisi</FromUserName><CreateTime>1700000500</CreateTime><MsgType>event</MsgType><Event>template_card_event</Event><EventKey>{key}</EventKey><TaskId>t1</TaskId><CardType>vote_interaction</CardType><ResponseCode>{code}</ResponseCode>{selected}</xml>")).unwrap()
+    }
+
+    #[test]
+    fn card_clicks_dedup_on_what_was_clicked() {
+        let ack = click("ack", "rc1", "");
+        assert_eq!(ack.dedup_key(), click("ack", "rc1", "").dedup_key());
+        assert_ne!(ack.dedup_key(), click("silence", "rc2", "").dedup_key());
+        assert_ne!(ack.dedup_key(), click("ack", "rc2", "").dedup_key());
+        let long = click(&"k".repeat(1024), "rc1", "");
+        assert!(long.dedup_key().len() < 64, "{}", long.dedup_key());
+    }
+
+    #[test]
+    fn selected_items_several_options() {
+        let msg = click("submit", "rc1", "<SelectedItems><SelectedItem><QuestionKey><![CDATA[hosts]]></QuestionKey><OptionIds><OptionId>web-01</OptionId><OptionId><![CDATA[web-02]]></OptionId></OptionIds></SelectedItem><SelectedItem><QuestionKey>when</QuestionKey><OptionIds><OptionId>now</OptionId></OptionIds></SelectedItem></SelectedItems>");
+        let MessageBody::Event(Event::TemplateCard { selected_items, .. }) = msg.body else {
+            panic!("not a card event: {:?}", msg.body)
+        };
+        assert_eq!(
+            selected_items,
+            vec![
+                SelectedItem {
+                    question_key: "hosts".into(),
+                    option_ids: vec!["web-01".into(), "web-02".into()]
+                },
+                SelectedItem {
+                    question_key: "when".into(),
+                    option_ids: vec!["now".into()]
+                },
+            ]
+        );
+        let bad = Message::parse("<xml><ToUserName>c</ToUserName><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>template_card_event</Event><EventKey>k</EventKey><TaskId>t</TaskId><SelectedItems><SelectedItem><OptionIds/></SelectedItem></SelectedItems></xml>").unwrap_err();
+        assert!(bad.to_string().contains("QuestionKey"), "{bad}");
     }
 
     #[test]

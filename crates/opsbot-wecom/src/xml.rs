@@ -3,27 +3,108 @@
 //!
 //! Both the encrypted envelope and the decrypted message use this shape. Tencent's own
 //! samples mix CDATA and plain text for the same field, so a field's value is the
-//! concatenation of every text, CDATA section and entity reference inside it. Deeper
-//! nesting (e.g. `ScanCodeInfo`) is skipped: nothing we act on lives there.
+//! concatenation of every text, CDATA section and entity reference inside it. Children
+//! with children of their own (a template card's `SelectedItems`, a passive reply's
+//! `Button`) are also kept as a small tree, to a bounded depth.
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-/// The leaf children of an `<xml>` root, in document order.
+/// The children of an `<xml>` root, in document order: each one's own text as a field,
+/// and the subtree of those that have child elements (`SelectedItems`, `Button`).
 #[derive(Debug, Default)]
 pub(crate) struct FlatXml {
     fields: Vec<(String, String)>,
+    trees: Vec<Element>,
+}
+
+/// An element below the root with its own text and its child elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Element {
+    pub(crate) name: String,
+    /// The concatenated text, CDATA and entities directly inside it.
+    pub(crate) text: String,
+    pub(crate) children: Vec<Element>,
+}
+
+impl Element {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            ..Self::default()
+        }
+    }
+
+    /// The first child named `name`.
+    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child named `name`, in document order.
+    pub(crate) fn children_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+}
+
+/// How deep below the root subtrees are kept. WeCom's deepest path is
+/// `SelectedItems/SelectedItem/OptionIds/OptionId`; anything deeper is skipped, so a
+/// crafted body cannot build a tree deep enough to exhaust the stack when dropped.
+const MAX_TREE_DEPTH: usize = 6;
+
+/// The elements open below the root while parsing.
+#[derive(Default)]
+struct OpenElements {
+    stack: Vec<Element>,
+    /// Elements open beyond [`MAX_TREE_DEPTH`], whose content is dropped.
+    skipped: usize,
+}
+
+impl OpenElements {
+    fn open(&mut self, name: String) {
+        if self.skipped > 0 || self.stack.len() >= MAX_TREE_DEPTH {
+            self.skipped += 1;
+        } else {
+            self.stack.push(Element::new(name));
+        }
+    }
+
+    /// Close the innermost element; a closed child of the root is returned.
+    fn close(&mut self) -> Option<Element> {
+        if self.skipped > 0 {
+            self.skipped -= 1;
+            return None;
+        }
+        let done = self.stack.pop()?;
+        match self.stack.last_mut() {
+            Some(parent) => {
+                parent.children.push(done);
+                None
+            }
+            None => Some(done),
+        }
+    }
+
+    /// Where text goes: the innermost kept element (none directly inside the root).
+    fn text_sink(&mut self) -> Option<&mut String> {
+        if self.skipped > 0 {
+            return None;
+        }
+        self.stack.last_mut().map(|e| &mut e.text)
+    }
 }
 
 impl FlatXml {
     /// Parse `input`; the error string says what is wrong, for `Error::ParseXml`.
     pub(crate) fn parse(input: &str) -> Result<Self, String> {
         let mut reader = Reader::from_str(input);
-        let mut fields = Vec::new();
+        let mut doc = Self::default();
         let mut depth = 0usize;
         let mut root_done = false;
-        let mut current: Option<(String, String)> = None;
+        let mut open = OpenElements::default();
 
         loop {
             let event = reader
@@ -36,30 +117,31 @@ impl FlatXml {
                 Event::DocType(_) => return Err("DOCTYPE is not allowed".into()),
                 Event::Start(start) => {
                     let name = element_name(start.name().as_ref())?;
-                    match depth {
-                        0 => open_root(&name, root_done)?,
-                        1 => current = Some((name, String::new())),
-                        _ => {}
+                    if depth == 0 {
+                        open_root(&name, root_done)?;
+                    } else {
+                        open.open(name);
                     }
                     depth += 1;
                 }
                 Event::Empty(start) => {
                     let name = element_name(start.name().as_ref())?;
-                    match depth {
-                        0 => {
-                            open_root(&name, root_done)?;
-                            root_done = true;
+                    if depth == 0 {
+                        open_root(&name, root_done)?;
+                        root_done = true;
+                    } else {
+                        open.open(name);
+                        if let Some(child) = open.close() {
+                            doc.add(child);
                         }
-                        1 => fields.push((name, String::new())),
-                        _ => {}
                     }
                 }
                 Event::End(_) => {
                     depth = depth.saturating_sub(1);
-                    match depth {
-                        0 => root_done = true,
-                        1 => fields.extend(current.take()),
-                        _ => {}
+                    if depth == 0 {
+                        root_done = true;
+                    } else if let Some(child) = open.close() {
+                        doc.add(child);
                     }
                 }
                 Event::Text(text) => {
@@ -67,22 +149,22 @@ impl FlatXml {
                         if !text.iter().all(u8::is_ascii_whitespace) {
                             return Err("text outside the <xml> element".into());
                         }
-                    } else if let (2, Some((_, value))) = (depth, current.as_mut()) {
+                    } else if let Some(sink) = open.text_sink() {
                         let decoded = text
                             .xml10_content()
                             .map_err(|e| format!("bad text encoding: {e}"))?;
-                        value.push_str(&decoded);
+                        sink.push_str(&decoded);
                     }
                 }
                 Event::CData(cdata) => {
                     if depth == 0 {
                         return Err("CDATA outside the <xml> element".into());
                     }
-                    if let (2, Some((_, value))) = (depth, current.as_mut()) {
+                    if let Some(sink) = open.text_sink() {
                         let decoded = cdata
                             .decode()
                             .map_err(|e| format!("bad CDATA encoding: {e}"))?;
-                        value.push_str(&decoded);
+                        sink.push_str(&decoded);
                     }
                 }
                 Event::GeneralRef(reference) => {
@@ -90,8 +172,8 @@ impl FlatXml {
                         return Err("entity reference outside the <xml> element".into());
                     }
                     let resolved = resolve_reference(&reference)?;
-                    if let (2, Some((_, value))) = (depth, current.as_mut()) {
-                        value.push_str(&resolved);
+                    if let Some(sink) = open.text_sink() {
+                        sink.push_str(&resolved);
                     }
                 }
                 Event::Eof => break,
@@ -105,7 +187,16 @@ impl FlatXml {
                 "document ends inside an element".into()
             });
         }
-        Ok(Self { fields })
+        Ok(doc)
+    }
+
+    fn add(&mut self, child: Element) {
+        if child.children.is_empty() {
+            self.fields.push((child.name, child.text));
+        } else {
+            self.fields.push((child.name.clone(), child.text.clone()));
+            self.trees.push(child);
+        }
     }
 
     /// The first field named `name`, if present.
@@ -114,6 +205,11 @@ impl FlatXml {
             .iter()
             .find(|(field, _)| field == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// The first child of the root named `name` that has child elements.
+    pub(crate) fn tree(&self, name: &str) -> Option<&Element> {
+        self.trees.iter().find(|e| e.name == name)
     }
 }
 
@@ -181,11 +277,37 @@ mod tests {
     }
 
     #[test]
-    fn nested_children_are_skipped() {
-        let xml = FlatXml::parse("<xml><Info><Inner>deep</Inner></Info><Event>click</Event></xml>")
-            .unwrap();
+    fn nested_children_are_a_tree_not_fields() {
+        let xml = FlatXml::parse(
+            "<xml><Info>top<Inner>deep</Inner><Inner/></Info><Event>click</Event></xml>",
+        )
+        .unwrap();
         assert_eq!(xml.get("Inner"), None);
+        assert_eq!(xml.get("Info"), Some("top"));
         assert_eq!(xml.get("Event"), Some("click"));
+        let info = xml.tree("Info").unwrap();
+        assert_eq!(info.child("Inner").unwrap().text, "deep");
+        assert_eq!(info.children_named("Inner").count(), 2);
+        assert!(xml.tree("Event").is_none());
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_off() {
+        let depth = 10_000;
+        let doc = format!(
+            "<xml><A>{}x{}</A><B>b</B></xml>",
+            "<n>".repeat(depth),
+            "</n>".repeat(depth)
+        );
+        let xml = FlatXml::parse(&doc).unwrap();
+        assert_eq!(xml.get("B"), Some("b"));
+        let mut level = xml.tree("A").unwrap();
+        let mut kept = 1;
+        while let Some(next) = level.child("n") {
+            level = next;
+            kept += 1;
+        }
+        assert_eq!(kept, MAX_TREE_DEPTH);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
+use crate::card::CardUpdate;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result, RATE_LIMIT_BACKOFF};
 use crate::http::{self, Reply, WECOM};
@@ -333,6 +334,29 @@ impl AppClient {
         self.send(to, &AppMessage::TextCard(card.clone())).await
     }
 
+    /// `message/update_template_card`: change the copies of a sent card with a one-time
+    /// `response_code` (CARDS.md §4.2). Any refusal but a rejected token (refreshed
+    /// once), the frequency limits (45009, 45033) and "system busy" (-1) is
+    /// [`Error::CardUpdateRefused`], never retryable: WeCom may have spent the code, and
+    /// the answer to a second try would only say so.
+    pub async fn update_template_card(&self, update: &CardUpdate) -> Result<()> {
+        const API: &str = "message/update_template_card";
+        update.validate()?;
+        let body = update.to_json(self.agent_id());
+        match self.call(Method::POST, API, &[], Some(body)).await {
+            Ok(_) => Ok(()),
+            Err(
+                Error::Api {
+                    errcode, errmsg, ..
+                }
+                | Error::AllRecipientsInvalid {
+                    errcode, errmsg, ..
+                },
+            ) => Err(Error::CardUpdateRefused { errcode, errmsg }),
+            Err(other) => Err(other),
+        }
+    }
+
     /// `appchat/create`; returns the chat id (WeCom's if none was requested).
     pub async fn appchat_create(&self, chat: &NewAppChat) -> Result<String> {
         const API: &str = "appchat/create";
@@ -524,5 +548,11 @@ mod tests {
             assert!(!err.is_retryable(), "{permanent}");
             assert_eq!(err.code(), Some(permanent));
         }
+        let refused = Error::CardUpdateRefused {
+            errcode: 40058,
+            errmsg: "response_code used".into(),
+        };
+        assert!(!refused.is_retryable() && !refused.outcome_unknown());
+        assert_eq!(refused.code(), Some(40058));
     }
 }

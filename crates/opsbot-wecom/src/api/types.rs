@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::card::TemplateCard;
 use crate::error::{Error, Result};
 use crate::split::{
     APP_MARKDOWN_MAX_BYTES, APP_TEXT_MAX_BYTES, ROBOT_MARKDOWN_MAX_BYTES, ROBOT_TEXT_MAX_BYTES,
@@ -117,6 +118,9 @@ pub enum AppMessage {
     Markdown(String),
     /// A text card.
     TextCard(TextCard),
+    /// A template card (`msgtype: template_card`); the interactive types bring back a
+    /// `response_code` in [`SendReceipt::response_code`].
+    TemplateCard(TemplateCard),
 }
 
 impl AppMessage {
@@ -125,6 +129,7 @@ impl AppMessage {
             AppMessage::Text(_) => "text",
             AppMessage::Markdown(_) => "markdown",
             AppMessage::TextCard(_) => "textcard",
+            AppMessage::TemplateCard(_) => "template_card",
         }
     }
 
@@ -146,6 +151,7 @@ impl AppMessage {
                 }
                 Ok(())
             }
+            AppMessage::TemplateCard(card) => card.validate(),
         }
     }
 
@@ -166,6 +172,7 @@ impl AppMessage {
                 }
                 object
             }
+            AppMessage::TemplateCard(card) => card.to_json(),
         };
         body.insert(self.msgtype().into(), payload);
     }
@@ -434,6 +441,26 @@ mod tests {
     }
 
     #[test]
+    fn template_cards_are_checked_and_written() {
+        use crate::card::{Button, CardType, Title};
+        let mut card = TemplateCard {
+            main_title: Some(Title::new("t", None)),
+            task_id: Some("t-1".into()),
+            button_list: vec![Button::callback("ok", 1, "k")],
+            ..TemplateCard::new(CardType::ButtonInteraction)
+        };
+        let message = AppMessage::TemplateCard(card.clone());
+        message.validate().unwrap();
+        let mut body = Map::new();
+        message.write_json(&mut body);
+        assert_eq!(body["msgtype"], "template_card");
+        assert_eq!(body["template_card"]["task_id"], "t-1");
+        card.task_id = Some("t 1".into());
+        let err = AppMessage::TemplateCard(card).validate().unwrap_err();
+        assert!(matches!(err, Error::InvalidCard { ref field, .. } if field == "task_id"));
+    }
+
+    #[test]
     fn receipt_parsing() {
         let body = json!({"errcode":0,"errmsg":"ok","invaliduser":"ghost|x","invalidparty":"","msgid":"m1"});
         let receipt = SendReceipt::from_reply(body.as_object().unwrap());
@@ -441,5 +468,9 @@ mod tests {
         assert!(receipt.invalid_parties.is_empty());
         assert_eq!(receipt.msg_id.as_deref(), Some("m1"));
         assert!(receipt.is_partial());
+        let card = json!({"errcode":0,"errmsg":"ok","msgid":"m2","response_code":"RC9"});
+        let receipt = SendReceipt::from_reply(card.as_object().unwrap());
+        assert_eq!(receipt.response_code.as_deref(), Some("RC9"));
+        assert!(!receipt.is_partial());
     }
 }
