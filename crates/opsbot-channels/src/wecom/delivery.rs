@@ -120,6 +120,9 @@ impl Courier for AppCourier {
                 AppMessage::Markdown(content) => RobotMessage::Markdown(content),
                 AppMessage::Text(content) => RobotMessage::text(content),
                 AppMessage::TextCard(card) => RobotMessage::text(card.description),
+                AppMessage::TemplateCard(card) => {
+                    RobotMessage::text(card.main_title.and_then(|t| t.title).unwrap_or_default())
+                }
             };
             return robot
                 .client
