@@ -121,8 +121,13 @@ pub struct Button {
 #[serde(tag = "do", rename_all = "snake_case")]
 pub enum Action {
     /// Runs `command` (`确认:42`, `扩容:payments/api,+2`, `批准:7`); the click is its
-    /// confirmation.
-    Run { command: String },
+    /// confirmation. With `roles`, only a clicker holding one of them may (a
+    /// remediation rule's roles), on top of the permission the command needs anyway.
+    Run {
+        command: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        roles: Vec<String>,
+    },
     /// Silences `matcher` until the end of the day, in the zone chat shows times in (the
     /// length is known only when it is tapped).
     SilenceToday { matcher: String },
@@ -133,6 +138,14 @@ pub enum Action {
 }
 
 impl Action {
+    /// Runs `command`, for whoever may.
+    pub fn run(command: impl Into<String>) -> Action {
+        Action::Run {
+            command: command.into(),
+            roles: Vec::new(),
+        }
+    }
+
     /// The short word the key starts with: readable in logs, never trusted.
     pub fn verb(&self) -> &'static str {
         match self {
@@ -146,9 +159,9 @@ impl Action {
     /// The command it stands for, as a surface without buttons would type it.
     pub fn command(&self) -> &str {
         match self {
-            Action::Run { command } | Action::Confirm { command } | Action::Cancel { command } => {
-                command
-            }
+            Action::Run { command, .. }
+            | Action::Confirm { command }
+            | Action::Cancel { command } => command,
             Action::SilenceToday { matcher } => matcher,
         }
     }
@@ -371,6 +384,7 @@ mod tests {
     fn ack() -> Action {
         Action::Run {
             command: "确认:42".into(),
+            roles: vec![],
         }
     }
 
@@ -404,6 +418,7 @@ mod tests {
         let mut other = b.clone();
         other.action = Action::Run {
             command: "确认:43".into(),
+            roles: vec![],
         };
         assert!(forged(&other, "al42-abc"));
         let mut other = b.clone();
