@@ -46,7 +46,8 @@ async fn run() {
     let settings = Arc::new(config.compile(&[]).unwrap());
     let silences = Arc::new(Silences::new(store.clone()));
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let (gateway, _task) = Gateway::start(settings, silences, store.clone(), store, None, stop);
+    let (gateway, _task) =
+        Gateway::start(settings, silences, store.clone(), store, None, None, stop);
     println!(
         "shape                                   alerts    seconds   alerts/s   p50 ms   p99 ms"
     );

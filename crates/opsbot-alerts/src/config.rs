@@ -1,8 +1,10 @@
 //! The `[alerts]` section of the configuration, and its compilation into what the
-//! gateway runs on (routes with compiled globs and templates, parsed durations). Every
-//! problem names its key: `alerts.routes[2].text_template: line 3: …`.
+//! gateway runs on (routes with compiled globs and templates, remediation rules,
+//! parsed durations). Every problem names its key:
+//! `alerts.routes[2].text_template: line 3: …`.
 
 use crate::alert::Source;
+use crate::remediation::{RemediationConfig, Remediations};
 use crate::routing::{Format, Route, Router, Targets};
 use crate::template::Templates;
 use chrono::FixedOffset;
@@ -33,6 +35,18 @@ pub struct AlertsConfig {
     pub routes: Vec<RouteConfig>,
     /// Where alerts go that no route takes, and those that could not be parsed.
     pub default: Option<RouteConfig>,
+    /// How long the buttons of an alert card work.
+    pub card_ttl: String,
+    /// What can be done about an alert: offered as a button, or run at once.
+    pub remediations: Vec<RemediationConfig>,
+    /// The user automatic remediation runs as (a `[[users]]` id whose roles allow the
+    /// rules' commands); audited as such, on channel `alerts`. Required with an
+    /// `auto` rule.
+    pub remediation_user: Option<String>,
+    /// An alert that resolved `flap_threshold` times within `flap_window` is flapping:
+    /// automatic remediation leaves it alone. `flap_threshold = 0`: never.
+    pub flap_window: String,
+    pub flap_threshold: u32,
 }
 
 impl Default for AlertsConfig {
@@ -48,6 +62,11 @@ impl Default for AlertsConfig {
             robots: Vec::new(),
             routes: Vec::new(),
             default: None,
+            card_ttl: "24h".into(),
+            remediations: Vec::new(),
+            remediation_user: None,
+            flap_window: "1h".into(),
+            flap_threshold: 3,
         }
     }
 }
@@ -164,6 +183,10 @@ pub struct RouteConfig {
     pub markdown_template: Option<String>,
     #[serde(default = "yes")]
     pub send_resolved: bool,
+    /// Firing alerts to app members (users, parties, tags) as cards with buttons;
+    /// `false`: as text. App chats and robots always get text.
+    #[serde(default = "yes")]
+    pub cards: bool,
     /// Labels (or `name`, `endpoint`, `metric`, `severity`, `source`) whose values
     /// split a route's alerts into separate groups; none = one group per route.
     #[serde(default)]
@@ -182,7 +205,7 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn problem(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn problem(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
         problem: problem.into(),
@@ -201,11 +224,54 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub queue: usize,
     pub max_listed: usize,
+    /// Signs the buttons of alert cards; `None`: alerts are text (set by the binary
+    /// from its secret key, after [`AlertsConfig::compile`]).
+    pub cards: Option<opsbot_core::CardKeys>,
+    /// How long a card's buttons work.
+    pub card_ttl: Duration,
+    pub remediations: Remediations,
+    /// Who automatic remediation runs as.
+    pub remediation_user: Option<String>,
+    pub flap: Flap,
 }
 
-fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+/// When an alert counts as flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flap {
+    pub window: Duration,
+    /// Resolutions within `window`; 0 = never flapping.
+    pub threshold: u32,
+}
+
+/// The longest flap window: the store keeps status changes two days.
+const MAX_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The longest a card's buttons may work (WeCom's update codes last 72 h).
+const MAX_CARD_TTL: Duration = Duration::from_secs(72 * 3600);
+
+pub(crate) fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
     opsbot_core::parse_duration(value)
         .ok_or_else(|| problem(key, format!("{value:?} is not a duration like 10s, 1m, 1h")))
+}
+
+/// The configured [`Flap`], checked.
+fn flap(c: &AlertsConfig) -> Result<Flap, ConfigError> {
+    let window = duration("alerts.flap_window", &c.flap_window)?;
+    if window.is_zero() || window > MAX_FLAP_WINDOW {
+        return Err(problem(
+            "alerts.flap_window",
+            "must be more than 0s and at most 24h",
+        ));
+    }
+    if c.flap_threshold == 1 {
+        return Err(problem(
+            "alerts.flap_threshold",
+            "1 would call every alert that resolved once flapping: use 2 or more, or 0 to never",
+        ));
+    }
+    Ok(Flap {
+        window,
+        threshold: c.flap_threshold,
+    })
 }
 
 /// `+08:00` / `-05:30` / `UTC`.
@@ -227,7 +293,7 @@ pub fn parse_offset(s: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
-fn is_ident(s: &str) -> bool {
+pub(crate) fn is_ident(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -239,6 +305,14 @@ impl AlertsConfig {
     /// `[[wecom.apps]]` names routes may send through.
     pub fn compile(&self, apps: &[&str]) -> Result<Settings, ConfigError> {
         let group_wait = duration("alerts.group_wait", &self.group_wait)?;
+        let card_ttl = duration("alerts.card_ttl", &self.card_ttl)?;
+        if card_ttl < Duration::from_secs(60) || card_ttl > MAX_CARD_TTL {
+            return Err(problem(
+                "alerts.card_ttl",
+                "must be between 1m and 72h (WeCom updates a card for 72 h)",
+            ));
+        }
+        let flap = flap(self)?;
         let group_interval = duration("alerts.group_interval", &self.group_interval)?;
         if self.max_body_bytes < 1024 {
             return Err(problem("alerts.max_body_bytes", "must be at least 1024"));
@@ -386,6 +460,32 @@ impl AlertsConfig {
                 "no route: add [alerts.default] (and [[alerts.routes]]) saying who gets alerts",
             ));
         }
+        let route_names: Vec<&str> = routes
+            .iter()
+            .chain(default.as_ref())
+            .map(|r| r.name.as_str())
+            .collect();
+        let remediations = Remediations::compile(&self.remediations, &route_names)?;
+        let remediation_user = match self.remediation_user.as_deref().map(str::trim) {
+            None => None,
+            Some(u) if u.is_empty() || u.contains(['|', ' ']) => {
+                return Err(problem(
+                    "alerts.remediation_user",
+                    "must be a user id (a [[users]] entry) without spaces or '|'",
+                ))
+            }
+            Some(u) => Some(u.to_string()),
+        };
+        if let Some(i) = remediations.first_auto() {
+            if remediation_user.is_none() {
+                return Err(problem(
+                    "alerts.remediation_user",
+                    format!(
+                        "alerts.remediations[{i}] runs automatically: name the user it runs as (a [[users]] id with a role for its command)"
+                    ),
+                ));
+            }
+        }
         Ok(Settings {
             router: Router::new(routes, default, timezone),
             templates,
@@ -396,6 +496,11 @@ impl AlertsConfig {
             max_body_bytes: self.max_body_bytes,
             queue: self.queue,
             max_listed: self.max_listed,
+            cards: None,
+            card_ttl,
+            remediations,
+            remediation_user,
+            flap,
         })
     }
 }
@@ -426,32 +531,14 @@ fn compile_route(
         }
     };
     if is_default {
-        let matchers = !r.sources.is_empty()
-            || !r.severity.is_empty()
-            || r.status.is_some()
-            || !r.alertname.is_empty()
-            || !r.endpoint.is_empty()
-            || !r.metric.is_empty()
-            || !r.labels.is_empty()
-            || !r.time.is_empty()
-            || !r.days.is_empty()
-            || r.continue_matching;
-        if matchers {
+        if !r.match_keys().is_empty() || r.continue_matching {
             return Err(problem(
                 at,
                 "the default route takes every alert no route took: it has no match keys or continue",
             ));
         }
     }
-    for (i, s) in r.sources.iter().enumerate() {
-        if Source::parse(s).is_none() {
-            return Err(problem(
-                format!("{}[{i}]", key("sources")),
-                format!("{s:?} is not one of openfalcon, alertmanager, zabbix, generic"),
-            ));
-        }
-    }
-    let matcher = crate::routing::Matcher::compile(r, at)?;
+    let matcher = crate::routing::Matcher::compile(r.match_keys(), at)?;
     if let Some(app) = &r.app {
         if !ctx.apps.contains(&app.as_str()) {
             return Err(problem(
@@ -564,8 +651,66 @@ fn compile_route(
         text_template,
         markdown_template,
         send_resolved: r.send_resolved,
+        cards: r.cards,
         group_by: r.group_by.clone(),
         group_wait,
         group_interval,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str =
+        "[sources.generic]\ntoken = \"0123456789\"\n[default]\napp = \"ops\"\nusers = [\"u\"]\n";
+
+    fn compile(extra: &str) -> Result<Settings, ConfigError> {
+        let c: AlertsConfig = toml::from_str(&format!("{extra}\n{BASE}")).unwrap();
+        c.compile(&["ops"])
+    }
+
+    #[test]
+    fn card_and_remediation_keys_have_defaults() {
+        let s = compile("").unwrap();
+        assert_eq!(s.card_ttl, Duration::from_secs(86_400));
+        assert_eq!(
+            s.flap,
+            Flap {
+                window: Duration::from_secs(3600),
+                threshold: 3
+            }
+        );
+        assert!(s.cards.is_none(), "the binary sets the keys");
+        assert!(s.remediations.is_empty() && s.remediation_user.is_none());
+        assert!(s.router.route("default").unwrap().cards);
+    }
+
+    #[test]
+    fn card_and_remediation_keys_are_checked_by_name() {
+        let auto = "[[remediations]]\nname = \"r\"\nseverity = [\"P0\"]\ncommand = \"重启:{{endpoint}}\"\nmode = \"auto\"\n";
+        for (extra, key) in [
+            ("card_ttl = \"soon\"", "alerts.card_ttl"),
+            ("card_ttl = \"10s\"", "alerts.card_ttl"),
+            ("card_ttl = \"4d\"", "alerts.card_ttl"),
+            ("flap_window = \"2d\"", "alerts.flap_window"),
+            ("flap_window = \"0s\"", "alerts.flap_window"),
+            ("flap_threshold = 1", "alerts.flap_threshold"),
+            ("remediation_user = \"a b\"", "alerts.remediation_user"),
+            (auto, "alerts.remediation_user"),
+        ] {
+            let e = compile(extra).unwrap_err();
+            assert_eq!(e.key, key, "{extra}: {e}");
+        }
+        let s = compile(&format!(
+            "remediation_user = \"svc\"\nflap_threshold = 0\n{auto}"
+        ))
+        .unwrap();
+        assert_eq!(s.remediation_user.as_deref(), Some("svc"));
+        assert_eq!(s.flap.threshold, 0);
+        let e = compile("[[remediations]]\nname = \"r\"\nroutes = [\"nope\"]\ncommand = \"x\"")
+            .unwrap_err();
+        assert_eq!(e.key, "alerts.remediations[0].routes[0]");
+        assert!(e.problem.contains("default"), "{e}");
+    }
 }

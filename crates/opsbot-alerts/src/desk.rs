@@ -1,5 +1,6 @@
 //! The alert desk chat talks to (`opsbot_core::AlertDesk`): the firing list,
-//! acknowledgement (the alert's routes are told who acked), silences, dead letters.
+//! acknowledgement of one alert or a group's (the routes are told who acked, once per
+//! route), silences, dead letters.
 //! It needs only the store and the settings, so `opsbot chat` has it too.
 
 use crate::config::Settings;
@@ -69,31 +70,81 @@ impl Desk {
         }
     }
 
-    /// Tells every route of `a` that `user` acknowledged it. The text is the gateway's
-    /// own notification (queued for the outbox, not a chat reply), so it is worded here.
-    async fn announce_ack(&self, a: &AlertRecord, user: &str) -> Result<Vec<String>, StoreError> {
-        let mut text = format!("✅ 告警 #{} {}", a.id, a.name);
-        if !a.endpoint.is_empty() {
-            text.push_str(&format!(" @{}", a.endpoint));
+    /// Tells every route of `acked` that `user` acknowledged them, one message per
+    /// route naming its alerts; returns the routes told of each alert, in order. The
+    /// text is the gateway's own notification (queued for the outbox, not a chat
+    /// reply), so it is worded here.
+    async fn announce_acks(
+        &self,
+        acked: &[AlertRecord],
+        user: &str,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let now = chrono::Utc::now();
+        let mut told: Vec<Vec<String>> = Vec::with_capacity(acked.len());
+        // Routes in the order first met, with the alerts each is told of.
+        let mut routes: Vec<(&crate::routing::Route, Vec<&AlertRecord>)> = Vec::new();
+        for a in acked {
+            let mut names = Vec::new();
+            for route in self.settings.router.routes_for(&Facts::from(a), now) {
+                match routes.iter_mut().find(|(r, _)| r.name == route.name) {
+                    Some((_, alerts)) => alerts.push(a),
+                    None => routes.push((route, vec![a])),
+                }
+                names.push(route.name.clone());
+            }
+            told.push(names);
         }
-        text.push_str(&format!(" 已由 {user} 确认"));
-        let mut told = Vec::new();
-        for route in self
-            .settings
-            .router
-            .routes_for(&Facts::from(a), chrono::Utc::now())
-        {
-            for d in deliveries(route, &a.recipients) {
+        for (route, alerts) in routes {
+            let named: Vec<String> = alerts
+                .iter()
+                .map(|a| {
+                    let mut s = format!("#{} {}", a.id, a.name);
+                    if !a.endpoint.is_empty() {
+                        s.push_str(&format!(" @{}", a.endpoint));
+                    }
+                    s
+                })
+                .collect();
+            let text = format!("✅ 告警 {} 已由 {user} 确认", named.join("、"));
+            let mut recipients: Vec<String> = Vec::new();
+            for r in alerts.iter().flat_map(|a| a.recipients.iter()) {
+                if !recipients.contains(r) {
+                    recipients.push(r.clone());
+                }
+            }
+            for d in deliveries(route, &recipients) {
                 for item in outbox_items(&d, &text) {
                     self.outbox.outbox_push(&item).await?;
                 }
             }
-            told.push(route.name.clone());
         }
         if let Some(w) = &self.wake {
             w.notify_one();
         }
         Ok(told)
+    }
+
+    /// Records `user`'s acknowledgement of alert `id` (as typed); `Ok(Err(a))`: it was
+    /// acknowledged now (to be announced), `Ok(Ok(..))`: earlier.
+    async fn ack_one(&self, id: &str, user: &str) -> Result<Result<Acked, AlertRecord>, DeskError> {
+        let id = alert_id(id)?;
+        match self.alerts.alert_ack(id, user).await.map_err(down)? {
+            AckOutcome::Missing => Err(DeskError::NoSuchAlert(id)),
+            AckOutcome::AlreadyAcked(a) => Ok(Ok(Acked::Already {
+                alert: alert_ref(&a),
+                by: a.ack_by.clone(),
+                at: a.ack_at.map(|t| t.with_timezone(&self.settings.timezone)),
+            })),
+            AckOutcome::Acked(a) => Ok(Err(a)),
+        }
+    }
+}
+
+fn acked_now(a: &AlertRecord, told: Vec<String>) -> Acked {
+    Acked::Now {
+        alert: alert_ref(a),
+        recovered: a.status != FIRING,
+        told,
     }
 }
 
@@ -155,23 +206,56 @@ impl AlertDesk for Desk {
     }
 
     async fn ack(&self, id: &str, user: &str) -> Result<Acked, DeskError> {
-        let id = alert_id(id)?;
-        match self.alerts.alert_ack(id, user).await.map_err(down)? {
-            AckOutcome::Missing => Err(DeskError::NoSuchAlert(id)),
-            AckOutcome::AlreadyAcked(a) => Ok(Acked::Already {
-                alert: alert_ref(&a),
-                by: a.ack_by.clone(),
-                at: a.ack_at.map(|t| t.with_timezone(&self.settings.timezone)),
-            }),
-            AckOutcome::Acked(a) => {
-                let told = self.announce_ack(&a, user).await.map_err(down)?;
-                Ok(Acked::Now {
-                    alert: alert_ref(&a),
-                    recovered: a.status != FIRING,
-                    told,
-                })
+        match self.ack_one(id, user).await? {
+            Ok(earlier) => Ok(earlier),
+            Err(a) => {
+                let mut told = self
+                    .announce_acks(std::slice::from_ref(&a), user)
+                    .await
+                    .map_err(down)?;
+                Ok(acked_now(&a, told.pop().unwrap_or_default()))
             }
         }
+    }
+
+    async fn ack_all(&self, ids: &[String], user: &str) -> Vec<Result<Acked, DeskError>> {
+        let mut answers = Vec::with_capacity(ids.len());
+        let mut now: Vec<AlertRecord> = Vec::new();
+        for id in ids {
+            answers.push(match self.ack_one(id, user).await {
+                Ok(Ok(earlier)) => Some(Ok(earlier)),
+                Ok(Err(a)) => {
+                    now.push(a);
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            });
+        }
+        let mut told = match self.announce_acks(&now, user).await {
+            Ok(told) => told.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => {
+                let why = e.to_string();
+                now.iter()
+                    .map(|_| Err(DeskError::Unavailable(why.clone())))
+                    .collect()
+            }
+        }
+        .into_iter();
+        let mut now = now.iter();
+        answers
+            .into_iter()
+            .map(|answer| match answer {
+                Some(a) => a,
+                None => {
+                    let (a, told) = (now.next(), told.next());
+                    match (a, told) {
+                        (Some(a), Some(Ok(told))) => Ok(acked_now(a, told)),
+                        (_, Some(Err(e))) => Err(e),
+                        _ => Err(DeskError::Unavailable("acknowledgement lost".into())),
+                    }
+                }
+            })
+            .collect()
     }
 
     async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<Silence, DeskError> {

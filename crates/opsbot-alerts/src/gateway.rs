@@ -3,6 +3,7 @@
 //! starts it; the HTTP handlers call [`Gateway::authorize`] and [`Gateway::ingest`].
 
 use crate::alert::{fingerprint, Alert, Source, Status};
+use crate::auto::{Auto, Remedy};
 use crate::config::Settings;
 use crate::desk::Desk;
 use crate::ingest::Ingestor;
@@ -50,23 +51,32 @@ impl Gateway {
     /// Starts the writer and the grouping task (until `stop`). `wake` is the WeCom
     /// delivery worker's, so queued messages leave at once.
     /// `silences` may be shared with a [`Desk`] made earlier, so a silence set from chat
-    /// applies at once.
+    /// applies at once. `remedy` runs the `auto` remediation rules (without it they
+    /// are announced as not run).
     pub fn start(
         settings: Arc<Settings>,
         silences: Arc<Silences>,
         alerts: Arc<dyn AlertStore>,
         outbox: Arc<dyn OutboxStore>,
         wake: Option<Arc<Notify>>,
+        remedy: Option<Remedy>,
         stop: watch::Receiver<bool>,
     ) -> (Arc<Gateway>, tokio::task::JoinHandle<()>) {
         let (news_tx, news_rx) = mpsc::unbounded_channel::<NewNotice>();
         let (ingestor, _writer) = Ingestor::start(alerts.clone(), settings.queue, news_tx);
+        let auto = Auto::new(
+            remedy,
+            alerts.clone(),
+            settings.remediation_user.clone(),
+            settings.flap,
+        );
         let notifier = Notifier::new(
             alerts.clone(),
             settings.clone(),
             silences.clone(),
             wake.clone(),
             news_rx,
+            auto,
         );
         let task = tokio::spawn(notifier.run(stop));
         let gateway = Arc::new(Gateway {

@@ -1,16 +1,21 @@
 //! Turning pending notices into messages. One task keeps a timer per open group
 //! (route × group key): a group is sent `group_wait` after its first notice, and at
-//! most once per `group_interval`, so a burst becomes one message. Sending = render
-//! the route's template for each target and write each message whole, as a neutral
-//! [`Notice`], to the outbox in the same transaction that closes the notices: a group
-//! is announced exactly once, also if the process dies in between. Targets over their
+//! most once per `group_interval`, so a burst becomes one message. Sending = run the
+//! group's automatic remediations ([`crate::auto`]), render the route's template for
+//! each target (firing alerts to app members as a card with buttons, [`crate::card`])
+//! and write each message whole, as a neutral [`Notice`], to the outbox in the same
+//! transaction that closes the notices: a group is announced exactly once, also if the
+//! process dies in between. Targets over their
 //! WeCom rate (robot 20/min, 30/min per member) wait, and meanwhile more alerts merge
 //! into their group. The delivery worker of the channel splits each message to its
 //! platform's size limit and sends it.
 //!
 //! After a restart the open groups are read back from the store and sent.
 
+use crate::auto::Auto;
+use crate::card::{alert_card, AlertGroup, Offer};
 use crate::config::Settings;
+use crate::remediation::Mode;
 use crate::routing::{Format, Route};
 use crate::silence::{silenced, Silences};
 use crate::template::{AlertView, GroupView};
@@ -22,7 +27,7 @@ use opsbot_store::alerts::{AlertRecord, NewNotice, NoticeRecord, FIRING, RESOLVE
 use opsbot_store::NewOutbox;
 use opsbot_wecom::clock::SystemClock;
 use opsbot_wecom::ratelimit::SlidingWindowLimiter;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -123,6 +128,14 @@ pub fn notice(d: &Delivery, text: &str) -> Notice {
     }
 }
 
+/// What a group's remediation rules come to: buttons to offer, and what automatic
+/// remediation did (a line each).
+#[derive(Debug, Default)]
+struct Remediated {
+    offers: Vec<Offer>,
+    outcomes: Vec<String>,
+}
+
 /// The outbox items carrying `text` to `d`: one, whole; the delivering channel splits
 /// it to its platform's size limit.
 pub fn outbox_items(d: &Delivery, text: &str) -> Vec<NewOutbox> {
@@ -207,6 +220,7 @@ pub struct Notifier {
     silences: Arc<Silences>,
     wake: Option<Arc<Notify>>,
     news: mpsc::UnboundedReceiver<NewNotice>,
+    auto: Auto,
     open: HashMap<GroupId, Open>,
     last_sent: HashMap<GroupId, Instant>,
     budget: SlidingWindowLimiter<String>,
@@ -220,6 +234,7 @@ impl Notifier {
         silences: Arc<Silences>,
         wake: Option<Arc<Notify>>,
         news: mpsc::UnboundedReceiver<NewNotice>,
+        auto: Auto,
     ) -> Self {
         let clock = Arc::new(SystemClock::new());
         Notifier {
@@ -228,6 +243,7 @@ impl Notifier {
             silences,
             wake,
             news,
+            auto,
             open: HashMap::new(),
             last_sent: HashMap::new(),
             budget: SlidingWindowLimiter::new(30, WINDOW, clock.clone()),
@@ -400,9 +416,44 @@ impl Notifier {
             count: loud.len(),
             max_listed: self.settings.max_listed,
         };
+        // Each firing alert once (it may have fired, resolved and fired again within
+        // the group's wait), as the card lists them.
+        let mut seen = HashSet::new();
+        let firing: Vec<&NoticeRecord> = loud
+            .iter()
+            .copied()
+            .filter(|n| n.status == FIRING && seen.insert(n.alert.id))
+            .collect();
+        let remediated = self.remediate(route, &firing).await?;
+        let firing_alerts: Vec<&AlertRecord> = firing.iter().map(|n| &n.alert).collect();
+        let now = Utc::now();
         let mut items = Vec::new();
         for d in &targets {
-            items.extend(outbox_items(d, &render(&self.settings, route, d, &view)));
+            let mut text = render(&self.settings, route, d, &view);
+            for line in &remediated.outcomes {
+                text.push('\n');
+                text.push_str(line);
+            }
+            let mut message = notice(d, &text);
+            if let (Some(keys), Target::Members { .. }) = (&self.settings.cards, &d.target) {
+                if route.cards && !firing_alerts.is_empty() {
+                    let group = AlertGroup {
+                        route: &route.name,
+                        group_by: &route.group_by,
+                        firing: &firing_alerts,
+                        resolved: view.resolved.len(),
+                        text: &text,
+                        markdown: d.format == Format::Markdown,
+                        offers: &remediated.offers,
+                        outcomes: &remediated.outcomes,
+                        timezone: tz,
+                    };
+                    message.body = Body::Card {
+                        card: alert_card(keys, &group, now, self.settings.card_ttl),
+                    };
+                }
+            }
+            items.push(NewOutbox::from(&message));
         }
         if self
             .store
@@ -418,6 +469,59 @@ impl Notifier {
             w.notify_one();
         }
         Ok(None)
+    }
+}
+
+impl Notifier {
+    /// The remediation rules of `firing` on `route`: `button` rules become offers;
+    /// `auto` rules run now (each command once per group), and one that did not run is
+    /// offered for a person to decide. `Err`: the store is down.
+    async fn remediate(
+        &self,
+        route: &Route,
+        firing: &[&NoticeRecord],
+    ) -> opsbot_store::Result<Remediated> {
+        let rules = &self.settings.remediations;
+        let mut out = Remediated::default();
+        if rules.is_empty() {
+            return Ok(out);
+        }
+        let tz = self.settings.timezone;
+        let at = Utc::now().with_timezone(&tz);
+        let mut offered = HashSet::new();
+        let mut ran = HashSet::new();
+        // Only what still fires: a notice may announce a firing that has since ended.
+        for n in firing.iter().filter(|n| n.alert.status == FIRING) {
+            let alert_view = view(&n.alert, tz);
+            for filled in rules.for_alert(&route.name, &n.alert, &alert_view, at) {
+                let offer = Offer {
+                    label: filled.label.clone(),
+                    command: filled.command.clone(),
+                    roles: filled.rule.roles.clone(),
+                };
+                match filled.rule.mode {
+                    Mode::Button => {
+                        if offered.insert(filled.command.clone()) {
+                            out.offers.push(offer);
+                        }
+                    }
+                    Mode::Auto => {
+                        if !ran.insert((filled.rule.name.clone(), filled.command.clone())) {
+                            continue;
+                        }
+                        let outcome = self
+                            .auto
+                            .run(filled.rule, &filled.command, &n.alert, n.created_at)
+                            .await?;
+                        out.outcomes.push(outcome.line(&filled.command, tz));
+                        if !outcome.started() && offered.insert(filled.command.clone()) {
+                            out.offers.push(offer);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

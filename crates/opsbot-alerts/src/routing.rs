@@ -105,16 +105,71 @@ pub struct Matcher {
     days: Vec<Weekday>,
 }
 
+/// The match keys a route or a remediation rule gives, borrowed from its section.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatchKeys<'a> {
+    pub sources: &'a [String],
+    pub severity: &'a [String],
+    pub status: Option<&'a str>,
+    pub alertname: &'a [String],
+    pub endpoint: &'a [String],
+    pub metric: &'a [String],
+    pub labels: &'a BTreeMap<String, String>,
+    pub time: &'a [String],
+    pub days: &'a [String],
+}
+
+impl MatchKeys<'_> {
+    /// No criterion at all: it matches every alert.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+            && self.severity.is_empty()
+            && self.status.is_none()
+            && self.alertname.is_empty()
+            && self.endpoint.is_empty()
+            && self.metric.is_empty()
+            && self.labels.is_empty()
+            && self.time.is_empty()
+            && self.days.is_empty()
+    }
+}
+
+impl RouteConfig {
+    pub(crate) fn match_keys(&self) -> MatchKeys<'_> {
+        MatchKeys {
+            sources: &self.sources,
+            severity: &self.severity,
+            status: self.status.as_deref(),
+            alertname: &self.alertname,
+            endpoint: &self.endpoint,
+            metric: &self.metric,
+            labels: &self.labels,
+            time: &self.time,
+            days: &self.days,
+        }
+    }
+}
+
 impl Matcher {
-    pub(crate) fn compile(r: &RouteConfig, at: &str) -> Result<Matcher, ConfigError> {
+    /// Compiles the match keys of the section at `at` (`alerts.routes[2]`); errors
+    /// name the key.
+    pub(crate) fn compile(r: MatchKeys<'_>, at: &str) -> Result<Matcher, ConfigError> {
         let bad = |k: String, p: String| ConfigError { key: k, problem: p };
+        for (i, s) in r.sources.iter().enumerate() {
+            if crate::alert::Source::parse(s).is_none() {
+                return Err(bad(
+                    format!("{at}.sources[{i}]"),
+                    format!("{s:?} is not one of openfalcon, alertmanager, zabbix, generic"),
+                ));
+            }
+        }
         let globs = |list: &[String], what: &str| -> Result<Vec<GlobMatcher>, ConfigError> {
             list.iter()
                 .enumerate()
                 .map(|(i, p)| glob(p).map_err(|e| bad(format!("{at}.{what}[{i}]"), e)))
                 .collect()
         };
-        let status = match r.status.as_deref() {
+        let status = match r.status {
             None => None,
             Some(s @ ("firing" | "resolved")) => Some(s.to_string()),
             Some(other) => {
@@ -125,7 +180,7 @@ impl Matcher {
             }
         };
         let mut labels = Vec::new();
-        for (k, p) in &r.labels {
+        for (k, p) in r.labels {
             labels.push((
                 k.clone(),
                 glob(p).map_err(|e| bad(format!("{at}.labels.{k}"), e))?,
@@ -154,12 +209,12 @@ impl Matcher {
             })?);
         }
         Ok(Matcher {
-            sources: r.sources.clone(),
-            severity: globs(&r.severity, "severity")?,
+            sources: r.sources.to_vec(),
+            severity: globs(r.severity, "severity")?,
             status,
-            names: globs(&r.alertname, "alertname")?,
-            endpoints: globs(&r.endpoint, "endpoint")?,
-            metrics: globs(&r.metric, "metric")?,
+            names: globs(r.alertname, "alertname")?,
+            endpoints: globs(r.endpoint, "endpoint")?,
+            metrics: globs(r.metric, "metric")?,
             labels,
             windows,
             days,
@@ -218,6 +273,9 @@ pub struct Route {
     pub text_template: String,
     pub markdown_template: String,
     pub send_resolved: bool,
+    /// Firing alerts to app members go as cards with buttons (when the gateway has
+    /// card keys); otherwise as text.
+    pub cards: bool,
     pub group_by: Vec<String>,
     pub group_wait: Duration,
     pub group_interval: Duration,

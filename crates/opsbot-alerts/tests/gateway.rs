@@ -47,8 +47,15 @@ async fn world() -> World {
     let settings = Arc::new(config.compile(&["ops"]).unwrap());
     let (stop, rx) = tokio::sync::watch::channel(false);
     let silences = Arc::new(Silences::new(store.clone()));
-    let (gateway, _task) =
-        Gateway::start(settings, silences, store.clone(), store.clone(), None, rx);
+    let (gateway, _task) = Gateway::start(
+        settings,
+        silences,
+        store.clone(),
+        store.clone(),
+        None,
+        None,
+        rx,
+    );
     World {
         store,
         gateway,

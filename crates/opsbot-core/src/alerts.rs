@@ -7,6 +7,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset};
 
+/// The most alerts one `确认` acknowledges (a group card's 确认 button names at most
+/// these).
+pub const MAX_ACK_IDS: usize = 100;
+
 /// Why a desk could not answer. `Display` is for logs; the engine words it for chat.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeskError {
@@ -151,6 +155,17 @@ pub trait AlertDesk: Send + Sync {
 
     /// Acknowledges alert `id` (as typed) as `user` and tells its routes.
     async fn ack(&self, id: &str, user: &str) -> Result<Acked, DeskError>;
+
+    /// Acknowledges several alerts at once (`确认:42,43`, the 确认 button of a group's
+    /// card): one answer per id, in order. A desk that can tells each route once for
+    /// all of them; by default this is [`AlertDesk::ack`] for each.
+    async fn ack_all(&self, ids: &[String], user: &str) -> Vec<Result<Acked, DeskError>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.ack(id, user).await);
+        }
+        out
+    }
 
     /// Silences alerts matching `matcher` for `minutes`.
     async fn silence(&self, matcher: &str, minutes: u32, user: &str) -> Result<Silence, DeskError>;

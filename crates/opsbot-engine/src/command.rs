@@ -199,8 +199,9 @@ pub enum Command {
         deployment: String,
         replicas: u32,
     },
+    /// 确认:42 or, for a group, 确认:42,43 (ids as typed).
     Ack {
-        id: String,
+        ids: Vec<String>,
     },
     Silence {
         matcher: String,
@@ -376,7 +377,7 @@ impl fmt::Display for Command {
                 deployment,
                 replicas,
             } => write!(f, "{n}:{deployment},{replicas}"),
-            Command::Ack { id } => write!(f, "{n}:{id}"),
+            Command::Ack { ids } => write!(f, "{n}:{}", ids.join(",")),
             Command::Silence { matcher, minutes } => write!(f, "{n}:{matcher},{minutes}m"),
             Command::Deploy { project, build } => {
                 write!(f, "{n}:{project}")?;
@@ -1052,7 +1053,24 @@ mod tests {
     fn confirm_without_args_is_confirmation_with_args_is_ack() {
         assert_eq!(parse("确认").unwrap(), Command::Confirm);
         assert_eq!(parse("y").unwrap(), Command::Confirm);
-        assert_eq!(parse("确认:42").unwrap(), Command::Ack { id: "42".into() });
+        assert_eq!(
+            parse("确认:42").unwrap(),
+            Command::Ack {
+                ids: vec!["42".into()]
+            }
+        );
+        let group = parse("确认:42,#43").unwrap();
+        assert_eq!(
+            group,
+            Command::Ack {
+                ids: vec!["42".into(), "#43".into()]
+            }
+        );
+        assert_eq!(group.to_string(), "确认:42,#43");
+        let too_many: Vec<String> = (0..=opsbot_core::alerts::MAX_ACK_IDS)
+            .map(|i| i.to_string())
+            .collect();
+        assert!(parse(&format!("确认:{}", too_many.join(","))).is_err());
     }
 
     #[test]

@@ -150,6 +150,22 @@ async fn alert_commands_reach_the_desk_when_permitted() {
     let r = h.say("zhangsan", "确认:500").await;
     assert_eq!(r.status, Status::Failed);
     assert!(r.text.contains("告警网关暂不可用"), "{}", r.text);
+    // A group at once (the 确认 button of a group's card): a line each; done when any
+    // was, refused when none was.
+    let r = h.say("zhangsan", "确认:42,43，404").await;
+    assert_eq!(r.status, Status::Ok);
+    assert_eq!(
+        r.text,
+        "✅ 已确认告警 #42 HighCPU,已通知: (无路由)\n✅ 已确认告警 #43 HighCPU,已通知: (无路由)\n没有编号为 #404 的告警,发送 告警 查看正在发生的告警"
+    );
+    assert_eq!(
+        h.say("zhangsan", "确认:404,404").await.status,
+        Status::Invalid
+    );
+    assert_eq!(
+        h.say("zhangsan", "确认:404,500").await.status,
+        Status::Failed
+    );
     let r = h.say("zhangsan", "静默：web-*，2h").await;
     assert_eq!(
         r.text,

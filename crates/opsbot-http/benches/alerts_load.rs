@@ -95,6 +95,7 @@ users = ["zhangsan"]
         store.clone(),
         store.clone(),
         Some(wake),
+        None,
         stop,
     );
     let router = opsbot_http::router(opsbot_http::AppState {

@@ -193,8 +193,10 @@ pub trait AlertStore: Send + Sync {
     /// Per alert, by fingerprint: a new fingerprint is inserted; a known one is
     /// updated (last seen, occurrences, latest fields). It is *news* when it fires and
     /// was not firing (new, or resolved before) or resolves while firing; only news
-    /// records its `notices`. Firing again clears the acknowledgement and restarts the
-    /// episode. A first report that is already resolved is stored, and is not news.
+    /// records its `notices`, and is recorded as a status change with the time it was
+    /// stored ([`AlertStore::alert_resolutions`]). Firing again clears the
+    /// acknowledgement and restarts the episode. A first report that is already
+    /// resolved is stored, and is not news.
     async fn alerts_ingest(&self, batch: &[IngestPayload]) -> Result<Vec<Result<IngestedPayload>>>;
 
     async fn alert_get(&self, id: i64) -> Result<Option<AlertRecord>>;
@@ -225,6 +227,13 @@ pub trait AlertStore: Send + Sync {
         done: &[i64],
         outbox: &[NewOutbox],
     ) -> Result<Option<Vec<i64>>>;
+
+    /// How many times alert `id` resolved at or after `since` (by the store's clock):
+    /// an alert that keeps firing and resolving is flapping.
+    async fn alert_resolutions(&self, id: i64, since: DateTime<Utc>) -> Result<u64>;
+
+    /// Forgets the status changes recorded before `before`; returns how many went.
+    async fn alert_transitions_prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
     async fn silence_insert(&self, silence: &NewSilence) -> Result<i64>;
 

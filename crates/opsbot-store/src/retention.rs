@@ -20,12 +20,15 @@
 //! click on a dead button still finds its card and is told it expired, rather than
 //! that the card is unknown ([`CARD_GRACE`]). **Remediation runs** are kept a week
 //! ([`REMEDIATION_RETENTION`]): the hourly limit needs one hour of them, the rest is
-//! history for the REST API and the cards.
+//! history for the REST API and the cards. **Alert status changes**
+//! (`alert_transition`), which tell a flapping alert from a steady one, are kept two
+//! days ([`TRANSITION_RETENTION`]), longer than any flap window the gateway accepts (a
+//! day); they are pruned with the remediation runs, whose refusals they decide.
 //!
 //! With several instances on one store, the holder of a lease prunes, one lease per
 //! kind of data.
 
-use crate::{CardStore, LeaseStore, MessageIdStore};
+use crate::{AlertStore, CardStore, LeaseStore, MessageIdStore};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +48,9 @@ pub const CARD_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a remediation run is kept.
 pub const REMEDIATION_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long an alert's status change is kept.
+pub const TRANSITION_RETENTION: Duration = Duration::from_secs(2 * 24 * 3600);
 
 /// How long to keep processed message ids, given the longest callback timestamp
 /// window of the channels (see the module documentation).
@@ -83,8 +89,9 @@ pub async fn prune_processed_periodically<S>(
 }
 
 /// Every `every` until `stop`: if this instance (`owner`) holds the card pruning lease,
-/// deletes the cards (with their claims) that expired more than [`CARD_GRACE`] ago and
-/// the remediation runs older than [`REMEDIATION_RETENTION`]. A failed round is logged
+/// deletes the cards (with their claims) that expired more than [`CARD_GRACE`] ago, the
+/// remediation runs older than [`REMEDIATION_RETENTION`] and the alert status changes
+/// older than [`TRANSITION_RETENTION`]. A failed round is logged
 /// and tried again at the next tick; the lease is released on stop. An
 /// `Arc<dyn Store>` serves.
 pub async fn prune_cards_periodically<S>(
@@ -93,7 +100,7 @@ pub async fn prune_cards_periodically<S>(
     every: Duration,
     stop: watch::Receiver<bool>,
 ) where
-    S: LeaseStore + CardStore + ?Sized,
+    S: LeaseStore + CardStore + AlertStore + ?Sized,
 {
     let pruner = store.clone();
     under_lease(store, PRUNE_CARDS_LEASE, owner, every, stop, || {
@@ -111,6 +118,14 @@ pub async fn prune_cards_periodically<S>(
                 Ok(removed) => tracing::info!(removed, %before, "pruned remediation runs"),
                 Err(e) => {
                     tracing::warn!(error = %e, "pruning remediation runs failed; trying again later")
+                }
+            }
+            let before = ago(TRANSITION_RETENTION);
+            match store.alert_transitions_prune(before).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, %before, "pruned alert status changes"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning alert status changes failed; trying again later")
                 }
             }
         }

@@ -103,6 +103,7 @@ suite!(
     alert_groups_flush_into_the_outbox_once,
     silences_last_until_their_end,
     alert_ingest_of_thousands_in_one_batch,
+    alert_resolutions_count_flaps_and_are_pruned,
     assets_ingest_diffs_field_by_field,
     assets_token_binding_and_staleness,
     text_with_nul_is_stored_cleaned_on_every_backend,

@@ -122,13 +122,21 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
             store.clone(),
             config.cmdb.stale_after(),
         )));
-    let alerts = config
+    let mut alert_settings = config
         .alert_settings()
-        .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?
-        .map(|settings| AlertParts {
-            settings: Arc::new(settings),
-            silences: Arc::new(opsbot_alerts::silence::Silences::new(store.clone())),
-        });
+        .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?;
+    if let Some(settings) = &mut alert_settings {
+        // Alert cards' buttons are signed with a sub-key of the secret key, so any
+        // instance checks a click on any instance's card.
+        let secret = secret_key(&config, store.as_ref()).await?;
+        settings.cards = Some(opsbot_core::CardKeys::new(
+            secret.derive(opsbot_auth::Purpose::Cards),
+        ));
+    }
+    let alerts = alert_settings.map(|settings| AlertParts {
+        settings: Arc::new(settings),
+        silences: Arc::new(opsbot_alerts::silence::Silences::new(store.clone())),
+    });
     let deploys = opsbot_deploy::Deploys::new(
         config.deploy.clone(),
         store.clone(),

@@ -436,6 +436,7 @@ impl Config {
         opsbot_channels::wecom_bot::validate(&self.wecom.bots)?;
         opsbot_channels::mp::validate(&self.wechat.mp, |u| self.users.iter().any(|b| b.id == u))?;
         self.alert_settings()?;
+        self.check_remediation_people()?;
         let mut names = HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
             let k = |f: &str| format!("providers[{i}].{f}");
@@ -590,6 +591,36 @@ impl Config {
             .compile(&apps)
             .map(Some)
             .map_err(|e| (e.key, e.problem))
+    }
+
+    /// The alert remediation rules name roles and a service identity the policy must
+    /// know: a typo would otherwise leave a button nobody may use, or an automatic
+    /// remediation that is always refused.
+    fn check_remediation_people(&self) -> Result<(), (String, String)> {
+        let Some(alerts) = &self.alerts else {
+            return Ok(());
+        };
+        for (i, r) in alerts.remediations.iter().enumerate() {
+            for (j, role) in r.roles.iter().enumerate() {
+                if !self.roles.iter().any(|known| known.name == role.trim()) {
+                    return Err((
+                        format!("alerts.remediations[{i}].roles[{j}]"),
+                        format!("no [[roles]] entry is named {role:?}"),
+                    ));
+                }
+            }
+        }
+        if let Some(user) = &alerts.remediation_user {
+            if !self.users.iter().any(|u| u.id == user.trim()) {
+                return Err((
+                    "alerts.remediation_user".into(),
+                    format!(
+                        "{user:?} is not a [[users]] id: add it with a role allowed to run the automatic remediations' commands"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `[chat] ping_allow`, parsed (checked by [`Config::validate`]).

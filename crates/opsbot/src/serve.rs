@@ -89,6 +89,11 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
                 app.store.clone(),
                 app.store.clone(),
                 Some(worker.waker()),
+                // Automatic remediation runs its commands through the engine.
+                Some(opsbot_alerts::Remedy {
+                    operator: Arc::new(opsbot_engine::EngineOperator::new(&app.engine)),
+                    runs: app.store.clone(),
+                }),
                 stop_rx.clone(),
             );
             delivery = Some(worker);

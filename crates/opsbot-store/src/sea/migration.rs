@@ -38,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(outbox::migration::OutboxClaims),
             Box::new(deploy::migration::Deploy),
             Box::new(cards::migration::Cards),
+            Box::new(alerts::migration::AlertTransitions),
         ]
     }
 }

@@ -258,3 +258,44 @@ pub async fn alert_ingest_of_thousands_in_one_batch(ctx: Ctx) {
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].count, 1500);
 }
+
+/// Status changes are recorded as they are stored: counting an alert's resolutions
+/// since a time tells a flapping alert; repeats are no change; pruning goes by age.
+pub async fn alert_resolutions_count_flaps_and_are_pruned(ctx: Ctx) {
+    let store = ctx.store;
+    let before = Utc::now() - Duration::seconds(5);
+    let mut id = 0;
+    // Fires, resolves, fires, resolves, fires: five changes, two resolutions.
+    for status in [FIRING, FIRING, RESOLVED, RESOLVED, FIRING, RESOLVED, FIRING] {
+        let out = stored(
+            store
+                .alerts_ingest(&[payload("{}", vec![alert("flap", status)])])
+                .await
+                .unwrap(),
+        );
+        id = out[0].alerts[0].id;
+    }
+    assert_eq!(store.alert_resolutions(id, before).await.unwrap(), 2);
+    let later = Utc::now() + Duration::seconds(5);
+    assert_eq!(store.alert_resolutions(id, later).await.unwrap(), 0);
+    // Another alert's changes are its own; a first report already resolved is none.
+    let out = stored(
+        store
+            .alerts_ingest(&[payload(
+                "{}",
+                vec![alert("steady", FIRING), alert("late", RESOLVED)],
+            )])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store
+            .alert_resolutions(out[0].alerts[0].id, before)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.alert_transitions_prune(before).await.unwrap(), 0);
+    assert_eq!(store.alert_transitions_prune(later).await.unwrap(), 6);
+    assert_eq!(store.alert_resolutions(id, before).await.unwrap(), 0);
+}

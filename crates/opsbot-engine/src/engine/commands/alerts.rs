@@ -1,6 +1,6 @@
 //! The alert gateway's commands: 告警 (firing alerts, paged; 告警:死信, undeliverable
-//! messages), 确认:id (acknowledge; without an argument 确认 confirms a pending
-//! operation, which the dispatch answers) and 静默. They run through the registered
+//! messages), 确认:id[,id…] (acknowledge one alert or a group's; without an argument
+//! 确认 confirms a pending operation, which the dispatch answers) and 静默. They run through the registered
 //! alert desk (`opsbot_core::Feature::Alerts`); its answers are worded in
 //! `render::desk`.
 
@@ -41,13 +41,16 @@ pub const ALERTS: CommandSpec = CommandSpec::new(
 pub const CONFIRM: CommandSpec = CommandSpec::new(
     names::CONFIRM,
     &["ack", "confirm", "y", "yes", "是"],
-    "确认:告警编号 / 确认",
-    "确认告警;不带参数时确认待执行的操作",
+    "确认:告警编号[,编号…] / 确认",
+    "确认告警(可一次确认多条);不带参数时确认待执行的操作",
     |a| {
-        a.count(0, 1)?;
-        Ok(match a.opt(0) {
-            Some(id) => Command::Ack { id },
-            None => Command::Confirm,
+        a.count(0, opsbot_core::alerts::MAX_ACK_IDS)?;
+        Ok(if a.args.is_empty() {
+            Command::Confirm
+        } else {
+            Command::Ack {
+                ids: a.args.clone(),
+            }
         })
     },
 )
@@ -88,7 +91,10 @@ fn run(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
             Command::List { kind, page, .. } => {
                 list(alert_desk.as_ref(), cx.sess, kind, page).await
             }
-            Command::Ack { id } => answer(alert_desk.ack(&id, user).await, Asked::Ack, desk::acked),
+            Command::Ack { ids } => match ids.as_slice() {
+                [id] => answer(alert_desk.ack(id, user).await, Asked::Ack, desk::acked),
+                _ => acked_all(alert_desk.ack_all(&ids, user).await),
+            },
             Command::Silence { matcher, minutes } => answer(
                 alert_desk.silence(&matcher, minutes, user).await,
                 Asked::Silence,
@@ -105,6 +111,31 @@ fn answer<T>(result: Result<T, DeskError>, asked: Asked, say: fn(&T) -> String) 
         Ok(t) => ok(say(&t)),
         Err(e @ DeskError::Unavailable(_)) => failed(desk::error(&e, asked)),
         Err(e) => invalid(desk::error(&e, asked)),
+    }
+}
+
+/// The answers to one 确认 of several alerts, a line each: done when any was
+/// acknowledged, failed when none was and the desk was down (trying again may do),
+/// invalid otherwise.
+fn acked_all(results: Vec<Result<opsbot_core::Acked, DeskError>>) -> Response {
+    let lines: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(a) => desk::acked(a),
+            Err(e) => desk::error(e, Asked::Ack),
+        })
+        .collect();
+    let text = lines.join("\n");
+    if results.iter().any(Result::is_ok) {
+        return ok(text);
+    }
+    if results
+        .iter()
+        .any(|r| matches!(r, Err(DeskError::Unavailable(_))))
+    {
+        failed(text)
+    } else {
+        invalid(text)
     }
 }
 

@@ -55,3 +55,11 @@ table!(alert_silence, "alert_silence", {
     pub created_at: DateTimeUtc,
     pub ends_at: DateTimeUtc,
 });
+
+table!(alert_transition, "alert_transition", {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub alert_id: i64,
+    pub status: String,
+    pub at: DateTimeUtc,
+});

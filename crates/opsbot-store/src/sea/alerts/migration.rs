@@ -1,5 +1,6 @@
 //! The alert gateway's tables: raw payloads, alerts (one row per fingerprint), pending
-//! notices (grouping state that survives a restart) and silences.
+//! notices (grouping state that survives a restart), silences, and each alert's status
+//! changes (how flapping is told).
 
 use crate::sea::migration::{index, table, Cols, KEY, SHORT};
 use sea_orm_migration::prelude::*;
@@ -102,6 +103,47 @@ impl MigrationTrait for Alerts {
                     c.time("ends_at"),
                 ],
             ))
+            .await
+    }
+}
+
+/// Each alert's status changes, the history flapping is judged on.
+pub(crate) struct AlertTransitions;
+
+impl MigrationName for AlertTransitions {
+    fn name(&self) -> &str {
+        "m20261222_000013_alert_transitions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AlertTransitions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        let c = Cols(backend);
+        manager
+            .create_table(table(
+                backend,
+                "alert_transition",
+                vec![
+                    c.pk(),
+                    c.big("alert_id"),
+                    c.string("status", SHORT),
+                    c.time("at"),
+                ],
+            ))
+            .await?;
+        // An alert's recent changes, and pruning by age.
+        manager
+            .create_index(index(
+                "alert_transition",
+                "alert",
+                &["alert_id", "at"],
+                false,
+            ))
+            .await?;
+        manager
+            .create_index(index("alert_transition", "at", &["at"], false))
             .await
     }
 }

@@ -1,5 +1,5 @@
 //! Alert rows: group-committed ingest with de-duplication by fingerprint, queries,
-//! acknowledgement, pending notices (grouping state) and silences.
+//! acknowledgement, pending notices (grouping state), silences and status changes.
 
 pub(crate) mod entity;
 pub(crate) mod migration;
@@ -12,7 +12,7 @@ use crate::sea::{outbox, SeaStore};
 use crate::{NewOutbox, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{alert, alert_notice, alert_payload, alert_silence};
+use entity::{alert, alert_notice, alert_payload, alert_silence, alert_transition};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Rows per multi-row statement: well under every backend's parameter limit.
 const CHUNK: usize = 200;
+/// Rows deleted per statement when pruning.
+const PRUNE_CHUNK: u64 = 1000;
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
@@ -94,6 +96,7 @@ async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<Ing
     }
     let at = now();
     let mut notices = Vec::new();
+    let mut transitions = Vec::new();
     let mut out = Vec::with_capacity(batch.len());
     for p in batch {
         let payload_id = alert_payload::Entity::insert(alert_payload::ActiveModel {
@@ -190,6 +193,14 @@ async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<Ing
                     (k.id, news)
                 }
             };
+            if news {
+                transitions.push(alert_transition::ActiveModel {
+                    id: NotSet,
+                    alert_id: Set(id),
+                    status: Set(a.status.clone()),
+                    at: Set(at),
+                });
+            }
             let recorded = if news { a.notices.clone() } else { Vec::new() };
             for n in &recorded {
                 notices.push(alert_notice::ActiveModel {
@@ -212,6 +223,13 @@ async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<Ing
     while !notices.is_empty() {
         let rest = notices.split_off(notices.len().min(CHUNK));
         alert_notice::Entity::insert_many(std::mem::replace(&mut notices, rest))
+            .exec_without_returning(&tx)
+            .await
+            .during(db, ACTION)?;
+    }
+    while !transitions.is_empty() {
+        let rest = transitions.split_off(transitions.len().min(CHUNK));
+        alert_transition::Entity::insert_many(std::mem::replace(&mut transitions, rest))
             .exec_without_returning(&tx)
             .await
             .during(db, ACTION)?;
@@ -437,6 +455,47 @@ impl AlertStore for SeaStore {
         .await
         .during(&self.db, "storing a silence")?
         .last_insert_id)
+    }
+
+    async fn alert_resolutions(&self, id: i64, since: DateTime<Utc>) -> Result<u64> {
+        alert_transition::Entity::find()
+            .filter(alert_transition::Column::AlertId.eq(id))
+            .filter(alert_transition::Column::Status.eq(RESOLVED))
+            .filter(alert_transition::Column::At.gte(since))
+            .count(&self.conn)
+            .await
+            .during(&self.db, "counting an alert's resolutions")
+    }
+
+    async fn alert_transitions_prune(&self, before: DateTime<Utc>) -> Result<u64> {
+        const ACTION: &str = "pruning alert status changes";
+        let mut removed = 0;
+        // Short chunks, oldest first: a long history never holds a lock for long.
+        loop {
+            let ids: Vec<i64> = alert_transition::Entity::find()
+                .select_only()
+                .column(alert_transition::Column::Id)
+                .filter(alert_transition::Column::At.lt(before))
+                .order_by_asc(alert_transition::Column::At)
+                .limit(PRUNE_CHUNK)
+                .into_tuple()
+                .all(&self.conn)
+                .await
+                .during(&self.db, ACTION)?;
+            if ids.is_empty() {
+                return Ok(removed);
+            }
+            let full = ids.len() as u64 == PRUNE_CHUNK;
+            removed += alert_transition::Entity::delete_many()
+                .filter(alert_transition::Column::Id.is_in(ids))
+                .exec(&self.conn)
+                .await
+                .during(&self.db, ACTION)?
+                .rows_affected;
+            if !full {
+                return Ok(removed);
+            }
+        }
     }
 
     async fn silences_active(&self, at: DateTime<Utc>) -> Result<Vec<SilenceRecord>> {
