@@ -530,13 +530,11 @@ fn compile_route(
             ))
         }
     };
-    if is_default {
-        if !r.match_keys().is_empty() || r.continue_matching {
-            return Err(problem(
-                at,
-                "the default route takes every alert no route took: it has no match keys or continue",
-            ));
-        }
+    if is_default && (!r.match_keys().is_empty() || r.continue_matching) {
+        return Err(problem(
+            at,
+            "the default route takes every alert no route took: it has no match keys or continue",
+        ));
     }
     let matcher = crate::routing::Matcher::compile(r.match_keys(), at)?;
     if let Some(app) = &r.app {

@@ -967,6 +967,27 @@ roles = ["operator"]
             e.contains("key alerts.default.markdown_template: line 1: syntax error"),
             "{e}"
         );
+        // Remediation rules name roles and a service identity the policy must have.
+        let alerts = "[alerts]\nremediation_user = \"svc\"\n[alerts.sources.generic]\ntoken = \"12345678\"\n[[alerts.robots]]\nname = \"r\"\nkey = \"k\"\n[alerts.default]\nrobots = [\"r\"]\n[[alerts.remediations]]\nname = \"on\"\nalertname = [\"Down\"]\ncommand = \"开机:{{endpoint}}\"\nmode = \"auto\"\n[[alerts.remediations]]\nname = \"reboot\"\nalertname = [\"Down\"]\ncommand = \"重启:{{endpoint}}\"\nroles = [\"oncall\"]\n";
+        let people = "[[roles]]\nname = \"oncall\"\ncommands = [\"开机\"]\n[[users]]\nid = \"svc\"\nroles = [\"oncall\"]\n";
+        load_str(&format!("{alerts}{people}")).unwrap();
+        let e = load_str(&format!(
+            "{alerts}{}",
+            people.replace("id = \"svc\"", "id = \"other\"")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("key alerts.remediation_user") && e.contains("[[users]]"),
+            "{e}"
+        );
+        let e = load_str(&format!(
+            "{alerts}{}",
+            people.replace("\"oncall\"", "\"ops\"")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("key alerts.remediations[1].roles[0]"), "{e}");
         let e = Config::load(Some(Path::new("/nonexistent/opsbot.toml")))
             .unwrap_err()
             .to_string();

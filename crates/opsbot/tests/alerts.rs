@@ -2,8 +2,9 @@
 //! subprocess, a real Prometheus Alertmanager (Debian `prometheus-alertmanager`)
 //! posting to it, Open-Falcon and Zabbix payloads in their real wire formats, and
 //! delivery to the fake WeCom over HTTP. Also: a SIGKILL in the middle of a burst
-//! loses nothing that was accepted, and a burst of 1,000 alerts for one route becomes
-//! a handful of WeCom messages.
+//! loses nothing that was accepted, a burst of 1,000 alerts for one route becomes
+//! a handful of WeCom messages, and an alert card's automatic remediation runs on the
+//! simulated cluster as the service identity.
 //!
 //! The Alertmanager binary is found through `OPSBOT_ALERTMANAGER` (default
 //! `/usr/bin/prometheus-alertmanager`); without it the test skips with one line on
@@ -127,9 +128,33 @@ fn chat(dir: &Path, config: &Path, text: &str) -> String {
     )
 }
 
-/// The text of a recorded WeCom message (text or markdown).
+/// The text of a recorded WeCom message (text or markdown), or what a template card
+/// shows (title, its grey line, sub title, key/value rows), a line each.
 fn content(m: &RecordedMessage) -> String {
     let kind = m.body["msgtype"].as_str().unwrap_or("");
+    if kind == "template_card" {
+        let card = &m.body["template_card"];
+        let mut lines: Vec<String> = [
+            &card["main_title"]["title"],
+            &card["main_title"]["desc"],
+            &card["sub_title_text"],
+        ]
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+        for row in card["horizontal_content_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            lines.push(format!(
+                "{}: {}",
+                row["keyname"].as_str().unwrap_or(""),
+                row["value"].as_str().unwrap_or("")
+            ));
+        }
+        return lines.join("\n");
+    }
     m.body[kind]["content"].as_str().unwrap_or("").to_string()
 }
 
@@ -151,6 +176,59 @@ async fn message_where(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A real Alertmanager in `dir/am` posting every alert to opsbot on `port`
+/// within seconds; returns once it is ready, with its port.
+async fn alertmanager(am_bin: &Path, dir: &Path, port: u16) -> (Proc, u16) {
+    let am_port = free_port();
+    let am_dir = dir.join("am");
+    std::fs::create_dir_all(am_dir.join("data")).unwrap();
+    std::fs::write(
+        am_dir.join("am.yml"),
+        format!(
+            r#"
+route:
+  receiver: opsbot
+  group_by: ['alertname']
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: opsbot
+    webhook_configs:
+      - url: 'http://127.0.0.1:{port}/alerts/alertmanager'
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: am-secret-token
+"#
+        ),
+    )
+    .unwrap();
+    let am = Proc(
+        Command::new(am_bin)
+            .arg(format!("--config.file={}", am_dir.join("am.yml").display()))
+            .arg(format!("--storage.path={}", am_dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(am_dir.join("am.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .get(format!("http://127.0.0.1:{am_port}/-/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "Alertmanager never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (am, am_port)
 }
 
 async fn post_to_alertmanager(port: u16, alerts: serde_json::Value) {
@@ -194,53 +272,7 @@ users = ["lisi"]
     );
     let (_opsbot, port, cfg) = serve(dir.path(), "opsbot.toml", &config).await;
 
-    let am_port = free_port();
-    let am_dir = dir.path().join("am");
-    std::fs::create_dir_all(am_dir.join("data")).unwrap();
-    std::fs::write(
-        am_dir.join("am.yml"),
-        format!(
-            r#"
-route:
-  receiver: opsbot
-  group_by: ['alertname']
-  group_wait: 1s
-  group_interval: 2s
-  repeat_interval: 1h
-receivers:
-  - name: opsbot
-    webhook_configs:
-      - url: 'http://127.0.0.1:{port}/alerts/alertmanager'
-        send_resolved: true
-        http_config:
-          authorization:
-            credentials: am-secret-token
-"#
-        ),
-    )
-    .unwrap();
-    let am = Proc(
-        Command::new(&am_bin)
-            .arg(format!("--config.file={}", am_dir.join("am.yml").display()))
-            .arg(format!("--storage.path={}", am_dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(am_dir.join("am.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client
-        .get(format!("http://127.0.0.1:{am_port}/-/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "Alertmanager never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (am, am_port) = alertmanager(&am_bin, dir.path(), port).await;
 
     let labels = serde_json::json!({"alertname": "HighCPU", "instance": "web-01:9100", "severity": "critical", "job": "node"});
     let started = chrono::Utc::now().to_rfc3339();
@@ -253,10 +285,7 @@ receivers:
     assert_eq!(fired.endpoint, "message/send");
     assert_eq!(fired.body["touser"], "zhangsan", "the critical route");
     let text = content(&fired);
-    assert!(
-        text.contains("🔥【告警】1 条") && text.contains("CPU > 90% on web-01"),
-        "{text}"
-    );
+    assert!(text.contains("CPU > 90% on web-01"), "{text}");
 
     // From chat: the firing list, then an acknowledgement that the route hears of.
     let listed = chat(dir.path(), &cfg, "告警");
@@ -508,6 +537,8 @@ token = "generic-secret-token"
 [alerts.default]
 app = "ops"
 users = ["zhangsan"]
+# Counted in the text of the messages: no cards.
+cards = false
 {template}
 {PEOPLE}"#,
         app("ops", 1000002, api_base)
@@ -843,4 +874,207 @@ users = ["zhangsan"]
         "45009 waits the minute out: {waiting:?}"
     );
     assert_eq!(fake.request_count("webhook/send"), 1, "no hot retry");
+}
+
+/// The first alert card in the outbox of channel `wecom:ops` (whatever became of its
+/// delivery), waited for.
+async fn queued_card(store: &dyn opsbot_store::Store) -> opsbot_core::Card {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let items = store
+            .outbox_list(&opsbot_store::OutboxQuery {
+                state: None,
+                channel_prefix: Some("wecom:ops".into()),
+                limit: 0,
+            })
+            .await
+            .unwrap();
+        let card = items.iter().find_map(|i| {
+            match serde_json::from_str::<opsbot_core::notice::Body>(&i.body).ok()? {
+                opsbot_core::notice::Body::Card { card } => Some(card),
+                _ => None,
+            }
+        });
+        if let Some(card) = card {
+            return card;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert card queued: {items:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_alert_becomes_a_card_and_its_remediation_runs_as_the_service_identity()
+{
+    use opsbot_core::{Action, JobId, JobState};
+    let Some(am_bin) = opsbot_testkit::alertmanager() else {
+        return;
+    };
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan", "lisi"]);
+    let dir = tempfile::tempdir().unwrap();
+    // web-04 of the simulated cluster is powered off; an alert that it is down powers
+    // it on at once, as the service identity, and offers a reboot to the on-call.
+    let config = format!(
+        r#"
+{}
+[alerts]
+group_wait = "1s"
+group_interval = "2s"
+timezone = "+08:00"
+remediation_user = "opsbot-auto"
+[alerts.sources.alertmanager]
+token = "am-secret-token"
+[alerts.default]
+app = "ops"
+users = ["zhangsan"]
+[[alerts.remediations]]
+name = "power-on"
+alertname = ["InstanceDown"]
+command = "开机:{{{{ labels.vm }}}}"
+mode = "auto"
+[[alerts.remediations]]
+name = "reboot"
+alertname = ["InstanceDown"]
+command = "重启:{{{{ labels.vm }}}}"
+label = "重启 {{{{ labels.vm }}}}"
+roles = ["oncall"]
+{PEOPLE}
+[[roles]]
+name = "remediator"
+commands = ["开机"]
+[[users]]
+id = "opsbot-auto"
+roles = ["remediator"]
+"#,
+        app("ops", 1000002, &fake.base_url())
+    );
+    let (_opsbot, port, cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+    let (am, am_port) = alertmanager(&am_bin, dir.path(), port).await;
+    post_to_alertmanager(
+        am_port,
+        serde_json::json!([{"labels": {"alertname": "InstanceDown", "instance": "web-04:9100", "vm": "web-04", "severity": "critical", "job": "node"}, "annotations": {"summary": "web-04 does not answer"}, "startsAt": chrono::Utc::now().to_rfc3339()}]),
+    )
+    .await;
+
+    let store = opsbot_store::connect(&format!("sqlite://{}/data/opsbot.db", dir.path().display()))
+        .await
+        .unwrap();
+    let card = queued_card(store.as_ref()).await;
+    let listed = chat(dir.path(), &cfg, "告警");
+    let id: i64 = listed
+        .split('#')
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap();
+    assert_eq!(card.source, "opsbot 告警");
+    assert_eq!(card.title, "🔴 InstanceDown @web-04:9100");
+    let actions: Vec<(&str, &Action)> = card
+        .buttons
+        .iter()
+        .map(|b| (b.text.as_str(), &b.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("确认", &Action::run(format!("确认:{id}"))),
+            ("静默 1 小时", &Action::run(format!("静默:#{id},1h"))),
+            (
+                "静默 今天",
+                &Action::SilenceToday {
+                    matcher: format!("#{id}")
+                }
+            ),
+            (
+                "重启 web-04",
+                &Action::Run {
+                    command: "重启:web-04".into(),
+                    roles: vec!["oncall".into()]
+                }
+            ),
+        ]
+    );
+    // The keys are the server's: signed with the card sub-key of its secret key.
+    let secret = opsbot_auth::secret::load(
+        &opsbot_auth::KeySource::from_env_or(dir.path().join("data/opsbot.key")),
+        store.as_ref(),
+    )
+    .await
+    .unwrap();
+    let keys = opsbot_core::CardKeys::new(secret.derive(opsbot_auth::Purpose::Cards));
+    let now = chrono::Utc::now().timestamp();
+    for b in &card.buttons {
+        assert_eq!(keys.verify(&card.task_id, b, now), Ok(()), "{}", b.text);
+    }
+    // Automatic remediation ran, once, and the card says so with its job.
+    let announced = card
+        .sub_title
+        .lines()
+        .find(|l| l.starts_with("🤖 已自动执行 开机:web-04 (#"))
+        .unwrap_or_else(|| panic!("{}", card.sub_title));
+    let job: i64 = announced
+        .trim_start_matches("🤖 已自动执行 开机:web-04 (#")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    assert!(card.text.contains(announced), "{}", card.text);
+    assert!(
+        card.text
+            .ends_with(&format!("可发送: 确认:{id} · 静默:#{id},1h · 重启:web-04")),
+        "{}",
+        card.text
+    );
+    // As the service identity, on channel `alerts`, audited and run as a job.
+    let audit = store
+        .audit_log(&opsbot_store::AuditQuery {
+            user: Some("opsbot-auto".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!(
+        (
+            audit[0].channel.as_str(),
+            audit[0].text.as_str(),
+            audit[0].job_id
+        ),
+        ("alerts", "开机:web-04", Some(job))
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = store.job(JobId(job)).await.unwrap().unwrap();
+        assert_eq!(record.user, "opsbot-auto");
+        if record.state == JobState::Succeeded {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the power-on job did not succeed: {record:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs = store
+        .remediation_runs("power-on", chrono::Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].job, Some(job));
+    // The on-call got it at WeCom: the card, or its text form where cards do not
+    // render yet.
+    let sent = message_where(&fake, "with the alert card", |m| {
+        m.body["msgtype"] == "template_card" || content(m).contains("🤖 已自动执行 开机:web-04")
+    })
+    .await;
+    assert_eq!(sent.body["touser"], "zhangsan");
+    drop(am);
 }
