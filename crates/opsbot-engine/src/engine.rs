@@ -1,11 +1,13 @@
 //! The engine proper: conversation state, permissions, command execution and audit.
 
 mod api;
+mod cards;
 pub mod commands;
 mod menu;
 mod operator;
 mod subsystem;
 pub use api::{Acted, Caller, CloneSpec, Mode, Ran, Refusal, Request, VmAction};
+pub use cards::{Click, Clicked};
 pub use operator::EngineOperator;
 
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
@@ -747,13 +749,15 @@ impl Engine {
             route: None,
         });
         sess.settled = None;
-        Some(Response::new(
+        let mut asked = Response::new(
             Status::NeedsConfirmation,
             format!(
                 "即将执行: {summary}\n回复 确认 或 y 执行,取消 或 n 放弃({}内有效)",
                 format::duration(self.settings.session_ttl)
             ),
-        ))
+        );
+        asked.card = self.confirmation_card(canonical, summary, &asked.text);
+        Some(asked)
     }
 
     async fn start_job(

@@ -24,5 +24,6 @@ pub use command::{canonical_name, parse, validate, Command, ParseError, COMMANDS
 pub use engine::commands;
 pub use engine::{sync_summary, Engine, EngineOperator, EngineSettings, Incoming};
 pub use engine::{Acted, Caller, CloneSpec, Mode, Ran, Refusal, Request, VmAction};
+pub use engine::{Click, Clicked};
 pub use reply::{Discard, Reply, ReplySink, Response, Status};
 pub use view::{Lens, Overview, Viewer};

@@ -2,7 +2,9 @@
 //! SQLite store: a send WeCom does not answer within the client's timeout (its outcome
 //! unknown) is retried once, after the pause for unknown outcomes, not at once; and two
 //! workers sharing the store never send one message twice, however short the
-//! configured lease.
+//! configured lease. Cards: a card whose first send went unanswered arrives once and
+//! is kept before it is sent; a card update WeCom refuses is never tried again with
+//! the same one-time code.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
 use opsbot_channels::delivery::RetryPolicy;
@@ -70,6 +72,18 @@ async fn world(settings: Settings) -> World {
 }
 
 impl World {
+    async fn queue_body(&self, body: &Body) -> i64 {
+        let item = NewOutbox {
+            channel: "wecom:ops".into(),
+            target: serde_json::to_string(&Target::User {
+                user: "zhangsan".into(),
+            })
+            .unwrap(),
+            body: serde_json::to_string(body).unwrap(),
+        };
+        self.store.outbox_push(&item).await.unwrap()
+    }
+
     async fn queue(&self, text: &str) -> i64 {
         let item = NewOutbox {
             channel: "wecom:ops".into(),
@@ -258,4 +272,97 @@ async fn a_message_queued_whole_is_split_to_the_limit_before_it_is_sent() {
     let items = w.store.outbox_list(&OutboxQuery::default()).await.unwrap();
     assert_eq!(items.len(), 1 + expected.len());
     assert!(items.iter().all(|i| i.state == OutboxState::Sent));
+}
+
+/// A card with one button, as a producer queues it.
+fn card() -> opsbot_core::Card {
+    let keys = opsbot_core::CardKeys::new([3; 32]);
+    let task_id = opsbot_core::card::task_id("t");
+    let expires_at = chrono::Utc::now().timestamp() + 3600;
+    let button = keys.for_card(&task_id, expires_at).button(
+        "确认",
+        opsbot_core::Style::Primary,
+        "ack",
+        "al1",
+        opsbot_core::Action::run("确认:1"),
+    );
+    opsbot_core::Card {
+        task_id,
+        source: "opsbot 告警".into(),
+        title: "[P1] HighCPU web-01".into(),
+        desc: String::new(),
+        sub_title: String::new(),
+        fields: vec![],
+        buttons: vec![button],
+        text: "[P1] HighCPU web-01;发送 确认:1 确认".into(),
+        markdown: false,
+        expires_at,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_whose_send_went_unanswered_arrives_once() {
+    let w = world(settings(
+        Duration::from_millis(300),
+        RetryPolicy {
+            delays: vec![Duration::from_millis(50)],
+            poll: Duration::from_millis(20),
+            unsure_pause: Duration::ZERO,
+            ..RetryPolicy::default()
+        },
+    ))
+    .await;
+    w.fake
+        .push_fault("message/send", Fault::Delay(Duration::from_secs(1)));
+    let card = card();
+    let id = w.queue_body(&Body::Card { card: card.clone() }).await;
+    let (stop, worker) = w.worker("worker-a");
+    let sent = w
+        .item_until(id, "the card never went out", |i| {
+            i.state == OutboxState::Sent
+        })
+        .await;
+    assert!(
+        sent.attempts >= 1,
+        "the first attempt went unanswered: {sent:?}"
+    );
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    // Kept before the first attempt; on WeCom's side once (a task id is never
+    // accepted twice: a retry of a send that did arrive counts as sent).
+    let kept = w.store.card_get(&card.task_id).await.unwrap().unwrap();
+    assert_eq!(kept.channel, "wecom:ops");
+    assert_eq!(w.fake.cards_sent().len(), 1);
+    assert_eq!(
+        w.fake.cards_sent()[0].task_id.as_deref(),
+        Some(card.task_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_card_update_is_dead_lettered_at_once() {
+    let w = world(settings(
+        Duration::from_secs(5),
+        RetryPolicy {
+            delays: vec![Duration::from_millis(50)],
+            poll: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
+    ))
+    .await;
+    let id = w
+        .queue_body(&Body::CardUpdate {
+            code: "rc-never-issued".into(),
+            card: card(),
+        })
+        .await;
+    let (stop, worker) = w.worker("worker-a");
+    let dead = w
+        .item_until(id, "never dead-lettered", |i| i.state == OutboxState::Dead)
+        .await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(dead.attempts, 1, "one attempt: {dead:?}");
+    assert!(dead.last_error.unwrap().contains("40058"));
+    assert_eq!(w.fake.request_count("message/update_template_card"), 1);
 }

@@ -61,6 +61,13 @@ pub struct App {
     /// The Kubernetes clusters of the `kind = "kubernetes"` providers, if any; `opsbot
     /// serve` and `opsbot chat` start their watches (`Kube::start`).
     pub kube: Option<Arc<opsbot_kube::Kube>>,
+    /// The secret key that signs tokens, web logins and card buttons; loaded (and
+    /// checked against the store) by [`build_server`] before the engine starts.
+    pub secret: Option<opsbot_auth::SecretKey>,
+    /// Signs and checks card buttons (`[chat] buttons`, a sub-key of the secret key):
+    /// the engine's confirmations use it, and so do the alert gateway's and deploys'
+    /// cards, whose clicks the engine checks with the same keys.
+    pub cards: Option<opsbot_core::CardKeys>,
 }
 
 /// What the chat desk and the gateway share.
@@ -81,11 +88,32 @@ fn instance_id() -> String {
     )
 }
 
+/// The app for commands that need no secret key (`opsbot chat`, `opsbot sync`, …):
+/// without it there are no card buttons, which only `opsbot serve`'s channels show.
 pub async fn build(config_file: Option<&Path>) -> Result<App> {
+    build_with(config_file, false).await
+}
+
+/// The app for `opsbot serve`: the secret key is loaded first (without the right key no
+/// token, login or card button would work), and card buttons are on as `[chat]
+/// buttons` says.
+pub async fn build_server(config_file: Option<&Path>) -> Result<App> {
+    build_with(config_file, true).await
+}
+
+async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
     let config = Config::load(config_file)?;
     let store = opsbot_store::connect(&config.store.url)
         .await
         .context("opening the store")?;
+    let secret = match with_key {
+        true => Some(secret_key(&config, store.as_ref()).await?),
+        false => None,
+    };
+    let cards = secret
+        .as_ref()
+        .filter(|_| config.chat.buttons)
+        .map(|key| opsbot_core::CardKeys::new(key.derive(opsbot_auth::Purpose::Cards)));
     let sessions: Arc<dyn SessionStore> =
         opsbot_store::connect_sessions(&config.sessions.backend, config.sessions.url.as_deref())
             .await
@@ -112,7 +140,7 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         menu: config
             .menu_tree()
             .map_err(|e| anyhow::anyhow!("config: key {e}"))?,
-        cards: None,
+        cards: cards.clone(),
     };
     let mut engine = Engine::new(store.clone(), sessions.clone(), providers, policy, settings)
         .await
@@ -182,6 +210,8 @@ pub async fn build(config_file: Option<&Path>) -> Result<App> {
         alerts,
         deploys,
         kube,
+        secret,
+        cards,
     })
 }
 

@@ -208,7 +208,7 @@ pub struct Binding {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChatConfig {
     /// Commands that ask for confirmation; absent = the destructive ones.
@@ -219,6 +219,21 @@ pub struct ChatConfig {
     /// The zone chat shows times in: an IANA name (`Asia/Shanghai`), an offset
     /// (`+08:00`), or `local` (the default: the machine's zone).
     pub timezone: Option<String>,
+    /// Messages carry buttons where the channel shows cards (WeCom apps and smart
+    /// robots): confirmations get 确认 / 取消, and clicks on any card's buttons run.
+    /// Off: every confirmation is typed and every button refuses.
+    pub buttons: bool,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            confirm: None,
+            ping_allow: Vec::new(),
+            timezone: None,
+            buttons: true,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -743,6 +758,22 @@ mod tests {
         assert_eq!(c.sessions.ttl_secs, 600);
         assert_eq!(c.providers[0].kind(), "sim");
         assert!(c.policy().unwrap().can_run(LOCAL_ADMIN, None, "克隆"));
+    }
+
+    #[test]
+    fn buttons_are_on_unless_turned_off() {
+        assert!(Config::load(None).unwrap().chat.buttons);
+        assert!(
+            load_str("[chat]\ntimezone = \"UTC\"\n")
+                .unwrap()
+                .chat
+                .buttons
+        );
+        assert!(!load_str("[chat]\nbuttons = false\n").unwrap().chat.buttons);
+        let e = load_str("[chat]\nbuttons = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("buttons"), "{e}");
     }
 
     #[test]

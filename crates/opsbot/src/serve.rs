@@ -19,9 +19,14 @@ const JOB_GRACE: Duration = Duration::from_secs(10);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
-    let app = app::build(config).await?;
-    // Before anything is served: without the right key no token or login would work.
-    let secret = app::secret_key(&app.config, app.store.as_ref()).await?;
+    let app = app::build_server(config).await?;
+    let secret = app
+        .secret
+        .clone()
+        .context("the server's secret key was not loaded")?;
+    if app.cards.is_none() {
+        tracing::info!("card buttons are off ([chat] buttons = false): confirmations are typed");
+    }
     let listen = listen.unwrap_or_else(|| app.config.server.listen.clone());
     let addr: std::net::SocketAddr = listen
         .parse()
@@ -133,6 +138,15 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
             app.store.clone(),
             app.owner.clone(),
             opsbot_store::retention::processed_retention(window),
+            PRUNE_EVERY,
+            stop_rx.clone(),
+        ),
+    ));
+    // Sent cards past their buttons' expiry (and remediation runs) are forgotten.
+    workers.push(tokio::spawn(
+        opsbot_store::retention::prune_cards_periodically(
+            app.store.clone(),
+            app.owner.clone(),
             PRUNE_EVERY,
             stop_rx.clone(),
         ),

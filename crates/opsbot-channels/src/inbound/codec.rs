@@ -4,7 +4,7 @@ use crate::error::CallbackError;
 use crate::handoff::Late;
 use crate::query::Signed;
 use async_trait::async_trait;
-use opsbot_engine::{Engine, ReplySink, Response};
+use opsbot_engine::{Click, Engine, ReplySink, Response};
 use opsbot_store::MessageIdStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +61,8 @@ pub(crate) enum Turn<R> {
     /// A callback about a conversation under way, by its id (the robot's stream
     /// refresh): [`ChannelCodec::resume`]; not de-duplicated.
     Resume(String),
+    /// A tap on a card's button: [`ChannelCodec::click`]; de-duplicated like a message.
+    Click(Click),
 }
 
 /// One chat platform's protocol. The pipeline ([`super::pipeline`]) calls these in
@@ -141,6 +143,15 @@ pub(crate) trait ChannelCodec: Send + Sync + Sized + 'static {
         msg: &Self::Message,
         ask: Ask,
     ) -> Result<Option<Self::Reply>, CallbackError>;
+    /// Hands a card click to the engine ([`Engine::click`]); the passive reply, if any.
+    async fn click(
+        &self,
+        _endpoint: &Arc<Self::Endpoint>,
+        _msg: &Self::Message,
+        _click: Click,
+    ) -> Result<Option<Self::Reply>, CallbackError> {
+        Ok(None)
+    }
     /// The body of a passive reply.
     fn encode(
         &self,

@@ -9,7 +9,9 @@
 //! its own: [`Deadline`] (answer within the platform's wait, the rest later) for WeCom
 //! apps and Official Accounts, [`ChannelCodec::converse`] and [`ChannelCodec::resume`]
 //! for the smart robot's stream, [`ChannelCodec::url_check_once`] and
-//! [`Opened::single_use`] for the Official Account's plain mode.
+//! [`Opened::single_use`] for the Official Account's plain mode. A tap on a card's
+//! button is a turn of its own ([`Turn::Click`]), de-duplicated like a message and
+//! handed to the engine's click path by [`ChannelCodec::click`].
 
 mod codec;
 mod pipeline;

@@ -56,7 +56,7 @@ pub(crate) async fn receive<C: ChannelCodec>(
     let dedup = match &turn {
         Turn::Resume(_) => false,
         Turn::Ask(_) => !C::RECORDS_ASKS,
-        Turn::Reply(_) | Turn::Nothing => true,
+        Turn::Reply(_) | Turn::Nothing | Turn::Click(_) => true,
     };
     // Marked before it runs: the platform's retries (and replays within the timestamp
     // window) find it and get "nothing", so nothing runs twice.
@@ -68,6 +68,7 @@ pub(crate) async fn receive<C: ChannelCodec>(
         Turn::Nothing => None,
         Turn::Resume(id) => codec.resume(&endpoint, &id).await?,
         Turn::Ask(ask) => codec.converse(&endpoint, &msg, ask).await?,
+        Turn::Click(click) => codec.click(&endpoint, &msg, click).await?,
     };
     Ok(match reply {
         Some(reply) => Answer::Reply(codec.encode(&endpoint, &s, &msg, reply)),

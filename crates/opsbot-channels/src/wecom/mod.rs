@@ -3,9 +3,13 @@
 //! text to the engine and answers within WeCom's 5 s (the reply itself when it is quick
 //! and short, otherwise an empty acknowledgement); everything else (long replies, job
 //! progress and results) goes through the store's outbox with `message/send` or
-//! `appchat/send`.
+//! `appchat/send`. A confirmation to one person goes as a template card with 确认 / 取消
+//! buttons; clicks on cards ([`callback`]) are answered by the engine within the same
+//! budget, the clicked button updated in the passive reply and the card for everyone
+//! through the outbox.
 
 mod callback;
+pub(crate) mod card;
 mod delivery;
 mod outbox;
 mod sink;
@@ -220,7 +224,11 @@ impl WecomChannel {
         Ok(Delivery::new(
             self.store.clone(),
             "wecom:",
-            Arc::new(delivery::AppCourier { apps, robots }),
+            Arc::new(delivery::AppCourier {
+                apps,
+                robots,
+                cards: self.store.clone(),
+            }),
             owner.into(),
             self.wake.clone(),
             self.settings.retry.clone(),

@@ -4,8 +4,10 @@
 //! arriving together in one write; the record is its de-duplication), so a crash after
 //! the acknowledgement cannot lose it, and a store that cannot record it answers 503,
 //! which WeCom retries; the engine runs after the acknowledgement. Refreshes get the
-//! stream as it stands; events get a welcome or nothing.
+//! stream as it stands; events get a welcome or nothing, card clicks the engine's
+//! answer ([`super::click`]).
 
+use super::courier::ResponseUrlTarget;
 use super::quiet::Quiet;
 use super::stream::{self, StreamSink};
 use super::{Bot, BotChannel};
@@ -14,7 +16,7 @@ use crate::inbound::{Ask, ChannelCodec, ChannelKind, Opened, Turn};
 use crate::query::Signed;
 use crate::{TEXT_ONLY, WELCOME};
 use async_trait::async_trait;
-use opsbot_engine::{Engine, Incoming, ReplySink};
+use opsbot_engine::{Click, Engine, Incoming, ReplySink};
 use opsbot_store::{
     MessageIdStore, NewOutbox, NewStream, Store, StreamOpened, StreamRecord, StreamState,
 };
@@ -105,7 +107,24 @@ impl ChannelCodec for BotChannel {
         msg.msg_id.clone()
     }
 
-    fn turn(&self, _bot: &Bot, msg: &BotMessage) -> Turn<String> {
+    fn turn(&self, bot: &Bot, msg: &BotMessage) -> Turn<String> {
+        if let Some(event) = &msg.card_event {
+            return Turn::Click(Click {
+                channel: bot.channel.clone(),
+                user: msg.from.clone(),
+                chat: match &msg.chat {
+                    Chat::Group(chat) => Some(chat.clone()),
+                    Chat::Single => None,
+                },
+                task_id: event.task_id.clone(),
+                key: event.event_key.clone(),
+                selected: event
+                    .selected_items
+                    .iter()
+                    .map(|i| (i.question_key.clone(), i.option_ids.clone()))
+                    .collect(),
+            });
+        }
         match &msg.body {
             BotBody::StreamRefresh { id } => Turn::Resume(id.clone()),
             BotBody::Text(text) => {
@@ -193,6 +212,15 @@ impl ChannelCodec for BotChannel {
         Ok(Some(aibot::stream_reply_json(&stream_id, false, "")))
     }
 
+    async fn click(
+        &self,
+        bot: &Arc<Bot>,
+        msg: &BotMessage,
+        click: Click,
+    ) -> Result<Option<String>, CallbackError> {
+        Ok(Some(self.answer_click(bot, msg, click).await))
+    }
+
     fn encode(&self, bot: &Bot, s: &Signed, _msg: &BotMessage, plain: String) -> String {
         bot.crypto
             .encrypt_json_reply(&plain, &s.timestamp, &s.nonce)
@@ -254,7 +282,7 @@ impl Run {
         let sink = StreamSink::start(
             self.store.clone(),
             &record,
-            self.outbox,
+            self.outbox.clone(),
             self.response_url_ttl,
         );
         let incoming = Incoming {
@@ -265,7 +293,22 @@ impl Run {
             assume_yes: false,
         };
         let jobs: Arc<dyn ReplySink> = sink.clone();
-        let response = self.engine.handle(incoming, jobs).await;
+        let mut response = self.engine.handle(incoming, jobs).await;
+        // The stream says the prompt (确认 typed still works); the card with its
+        // buttons follows as a message of its own, by the message's response_url.
+        if let (Some(card), Some(url)) = (response.card.take(), &record.response_url) {
+            let target = ResponseUrlTarget {
+                response_url: Some(url.clone()),
+                expires_at: record.created_at
+                    + chrono::Duration::from_std(self.response_url_ttl).unwrap_or_default(),
+                stream: None,
+            };
+            let _ = self.outbox.send(vec![super::click::card_item(
+                &record.channel,
+                &target,
+                card,
+            )]);
+        }
         sink.respond(response);
     }
 }

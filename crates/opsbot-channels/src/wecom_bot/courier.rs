@@ -5,13 +5,19 @@
 //! A notice held for a job in case it is interrupted names the message's stream too: if
 //! WeCom still refreshes it, the notice ends the stream (conditional on it being open,
 //! like every finish); otherwise it goes by `response_url` like a late result.
+//!
+//! A card (a confirmation's 确认 / 取消) goes the same way as a `template_card`
+//! message, kept in the store first so its clicks can be checked against it.
 
 use super::Bot;
 use crate::delivery::{Courier, Failure};
+use crate::wecom::card::template_card;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use opsbot_store::{ChannelStore, OutboxItem, StreamState};
+use opsbot_core::Card;
+use opsbot_store::{CardStore, ChannelStore, NewCard, OutboxItem, StreamState};
 use opsbot_wecom::aibot::{markdown_message, truncate_to, CONTENT_MAX_BYTES};
+use opsbot_wecom::card::response_url_card;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,13 +47,21 @@ pub(crate) struct StreamEnd {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum ResponseUrlBody {
-    Markdown { content: String },
+    Markdown {
+        content: String,
+    },
+    /// A card with buttons, as a `template_card` message.
+    Card {
+        card: Card,
+    },
 }
 
 pub(crate) struct ResponseUrlCourier {
     /// By outbox channel (`wecom-bot:<name>`).
     pub(crate) bots: HashMap<String, Arc<Bot>>,
     pub(crate) store: Arc<dyn ChannelStore>,
+    /// Where sent cards are kept for their clicks.
+    pub(crate) cards: Arc<dyn CardStore>,
     /// How long WeCom refreshes a stream (the channel's stream window).
     pub(crate) stream_window: Duration,
 }
@@ -117,10 +131,10 @@ impl Courier for ResponseUrlCourier {
         })?;
         let target: ResponseUrlTarget = serde_json::from_str(&item.target)
             .map_err(|e| Failure::Permanent(format!("unreadable outbox target: {e}")))?;
-        let ResponseUrlBody::Markdown { content } = serde_json::from_str(&item.body)
+        let body: ResponseUrlBody = serde_json::from_str(&item.body)
             .map_err(|e| Failure::Permanent(format!("unreadable outbox body: {e}")))?;
-        if let Some(end) = &target.stream {
-            if self.end_stream(&item.channel, end, &content).await? {
+        if let (Some(end), ResponseUrlBody::Markdown { content }) = (&target.stream, &body) {
+            if self.end_stream(&item.channel, end, content).await? {
                 return Ok(());
             }
         }
@@ -138,9 +152,33 @@ impl Courier for ResponseUrlCourier {
                 target.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
             )));
         }
+        let message = match body {
+            ResponseUrlBody::Markdown { content } => markdown_message(&content),
+            ResponseUrlBody::Card { card } => self.keep(item, &card).await?,
+        };
         bot.client
-            .aibot_respond(response_url, &markdown_message(&content))
+            .aibot_respond(response_url, &message)
             .await
             .map_err(|e| Failure::of(&e))
+    }
+}
+
+impl ResponseUrlCourier {
+    /// Keeps `card` (idempotent: a retry finds it kept) and gives its message.
+    async fn keep(&self, item: &OutboxItem, card: &Card) -> Result<serde_json::Value, Failure> {
+        let message = response_url_card(&template_card(card))
+            .map_err(|e| Failure::Permanent(format!("the card cannot be sent: {e}")))?;
+        let kept = NewCard {
+            task_id: card.task_id.clone(),
+            channel: item.channel.clone(),
+            // The response_url is single use and soon spent: where the card went is
+            // the chat, which the clicks carry themselves.
+            target: "{}".into(),
+            card: card.to_json(),
+            expires_at: chrono::DateTime::from_timestamp(card.expires_at, 0)
+                .unwrap_or_else(Utc::now),
+        };
+        self.cards.card_put(&kept).await.map_err(retry)?;
+        Ok(message)
     }
 }

@@ -14,8 +14,15 @@
 //! what the instance running the job wrote. A stream's id is derived from the message
 //! id, so a retried callback is acknowledged with the stream it may already be
 //! refreshing, wherever it lands.
+//!
+//! A confirmation comes with a card (确认 / 取消): the stream says the prompt, and the
+//! card follows once through the message's `response_url`. A click on a card
+//! ([`click`]) is answered by the engine within WeCom's 5 s: the card is replaced for
+//! the clicker by the passive reply, and a job it started reports its result once
+//! through the click's own `response_url`.
 
 mod callback;
+mod click;
 mod courier;
 mod opener;
 mod quiet;
@@ -95,6 +102,9 @@ pub struct Settings {
     pub response_url_ttl: Duration,
     /// Streams older than this are deleted (long after WeCom stopped refreshing them).
     pub keep_streams: Duration,
+    /// How long a card click waits for the engine before it is acknowledged empty:
+    /// WeCom tries a card event once and drops it after 5 s.
+    pub click_budget: Duration,
     pub retry: RetryPolicy,
 }
 
@@ -105,6 +115,7 @@ impl Default for Settings {
             stream_window: Duration::from_secs(330),
             response_url_ttl: Duration::from_secs(3600),
             keep_streams: Duration::from_secs(2 * 3600),
+            click_budget: Duration::from_secs(3),
             retry: RetryPolicy::default(),
         }
     }
@@ -215,6 +226,7 @@ impl BotChannel {
             Arc::new(courier::ResponseUrlCourier {
                 bots,
                 store: self.store.clone(),
+                cards: self.store.clone(),
                 stream_window: self.settings.stream_window,
             }),
             owner.into(),
