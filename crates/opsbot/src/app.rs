@@ -154,12 +154,9 @@ async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
         .alert_settings()
         .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?;
     if let Some(settings) = &mut alert_settings {
-        // Alert cards' buttons are signed with a sub-key of the secret key, so any
-        // instance checks a click on any instance's card.
-        let secret = secret_key(&config, store.as_ref()).await?;
-        settings.cards = Some(opsbot_core::CardKeys::new(
-            secret.derive(opsbot_auth::Purpose::Cards),
-        ));
+        // The engine's keys: any instance checks a click on any instance's card. Only
+        // `serve` sends alerts, and only it loads the key.
+        settings.cards = cards.clone();
     }
     let alerts = alert_settings.map(|settings| AlertParts {
         settings: Arc::new(settings),
