@@ -380,6 +380,7 @@ async fn a_typed_destructive_command_is_confirmed_with_a_card_button() {
     assert_eq!(card["button_list"][0]["text"], "确认");
     assert_eq!(card["button_list"][1]["text"], "取消");
     assert_eq!(w.vm_power("web-01").await, PowerState::PoweredOn);
+    card_shot("confirm-card", &card);
 
     let reply = w.tap("zhangsan", &card, 0).await;
     let PassiveReply::UpdateButton(done) = reply else {
@@ -396,6 +397,22 @@ async fn a_typed_destructive_command_is_confirmed_with_a_card_button() {
     let seen = w.fake.card_as_seen(task(&card), "zhangsan").unwrap();
     assert!(seen.to_string().contains(&done), "{seen}");
     assert_eq!(w.jobs().await.len(), 1);
+    card_shot("confirm-card-after", &seen);
+}
+
+/// Writes `card` as JSON and as an HTML page under `$OPSBOT_CARD_SHOTS`, for the
+/// README's screenshots (`scripts/card-screenshots.sh`); nothing without the variable.
+fn card_shot(name: &str, card: &Value) {
+    if let Some(dir) = std::env::var_os("OPSBOT_CARD_SHOTS") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), card.to_string()).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.html")),
+            opsbot_fakes::card_html(card),
+        )
+        .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1078,3 +1078,223 @@ roles = ["remediator"]
     assert_eq!(sent.body["touser"], "zhangsan");
     drop(am);
 }
+
+/// Writes `card` (the JSON WeCom received, or a member's copy after updates) as a
+/// self-contained HTML page under `$OPSBOT_CARD_SHOTS`, for the README's screenshots
+/// (`scripts/card-screenshots.sh`); nothing without the variable.
+fn card_shot(name: &str, card: &serde_json::Value) {
+    if let Some(dir) = std::env::var_os("OPSBOT_CARD_SHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.json")), card.to_string()).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.html")),
+            opsbot_fakes::card_html(card),
+        )
+        .unwrap();
+    }
+}
+
+/// The callback key of the button reading `text` in a member's copy of a card.
+fn key_of(card: &serde_json::Value, text: &str) -> String {
+    card["button_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["text"] == text)
+        .unwrap_or_else(|| panic!("no button {text:?} on {card}"))["key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A real Alertmanager alert → a card at WeCom → taps, as WeCom encrypts and signs
+/// them, on the callback of `opsbot serve`: a member without the permission is refused
+/// and changes nothing; two on-call engineers tapping 确认 at once acknowledge it once
+/// and the second is told who did; the remediation button runs once as the clicker;
+/// every member's card then shows who acted; a replayed tap runs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_card_buttons_run_once_as_the_clicker() {
+    use opsbot_fakes::PassiveReply;
+    let Some(am_bin) = opsbot_testkit::alertmanager() else {
+        return;
+    };
+    let fake = FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret-ops", 1000002);
+    fake.add_users(&["zhangsan", "lisi", "wangwu"]);
+    fake.set_callback(
+        1000002,
+        opsbot_wecom::WecomCrypto::new("QDG6eK", AES_KEY, CORP).unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+{}
+[alerts]
+group_wait = "1s"
+group_interval = "2s"
+timezone = "+08:00"
+[alerts.sources.alertmanager]
+token = "am-secret-token"
+[alerts.default]
+app = "ops"
+users = ["zhangsan", "lisi", "wangwu"]
+[[alerts.remediations]]
+name = "reboot"
+alertname = ["HighLoad"]
+command = "重启:{{{{ labels.vm }}}}"
+label = "重启 {{{{ labels.vm }}}}"
+roles = ["oncall"]
+{PEOPLE}
+[[roles]]
+name = "rebooter"
+commands = ["重启"]
+[[users]]
+id = "wangwu"
+roles = ["oncall", "rebooter"]
+"#,
+        app("ops", 1000002, &fake.base_url())
+    );
+    let (_opsbot, port, _cfg) = serve(dir.path(), "opsbot.toml", &config).await;
+    let callback = format!("http://127.0.0.1:{port}/wecom/ops/callback");
+    let (am, am_port) = alertmanager(&am_bin, dir.path(), port).await;
+    post_to_alertmanager(
+        am_port,
+        serde_json::json!([{"labels": {"alertname": "HighLoad", "instance": "web-01:9100", "vm": "web-01", "severity": "critical"}, "annotations": {"summary": "load 31 on 8 cores"}, "startsAt": chrono::Utc::now().to_rfc3339()}]),
+    )
+    .await;
+    let sent = message_where(&fake, "with the alert card", |m| {
+        m.body["msgtype"] == "template_card"
+    })
+    .await;
+    let task = sent.body["template_card"]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fresh = fake.card_as_seen(&task, "zhangsan").unwrap();
+    card_shot("alert-card", &fresh);
+    let store = opsbot_store::connect(&format!("sqlite://{}/data/opsbot.db", dir.path().display()))
+        .await
+        .unwrap();
+    let taps = |user: &str| {
+        let store = store.clone();
+        let user = user.to_string();
+        async move {
+            store
+                .audit_log(&opsbot_store::AuditQuery {
+                    user: Some(user),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|a| a.text.starts_with("卡片按钮"))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // lisi (viewer) taps the reboot: ⛔, nothing claimed, nothing changed.
+    let reboot = key_of(&fresh, "重启 web-01");
+    let click = fake.click(1000002, "lisi", &task, &reboot).unwrap();
+    let out = click.push(&callback).await.unwrap();
+    assert_eq!(out.status, 200);
+    match fake.apply_passive_reply(&click, &out.body).unwrap() {
+        PassiveReply::Text(t) => assert!(t.contains('⛔'), "{t}"),
+        other => panic!("a refused tap is a message, not {other:?}"),
+    }
+    assert_eq!(fake.card_as_seen(&task, "lisi").unwrap(), fresh);
+    let refused = taps("lisi").await;
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0].result, opsbot_core::AuditResult::Denied);
+
+    // zhangsan and wangwu tap 确认 at the same moment: one acknowledgement.
+    let ack = key_of(&fresh, "确认");
+    let a = fake.click(1000002, "zhangsan", &task, &ack).unwrap();
+    let b = fake.click(1000002, "wangwu", &task, &ack).unwrap();
+    let (ra, rb) = tokio::join!(a.push(&callback), b.push(&callback));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let pa = fake.apply_passive_reply(&a, &ra.body).unwrap();
+    let pb = fake.apply_passive_reply(&b, &rb.body).unwrap();
+    let (PassiveReply::UpdateButton(ta), PassiveReply::UpdateButton(tb)) = (&pa, &pb) else {
+        panic!("both tappers see who acted: {pa:?} {pb:?}");
+    };
+    let winner = if ta.contains("zhangsan") {
+        "zhangsan"
+    } else {
+        "wangwu"
+    };
+    assert!(
+        ta.contains(winner) && tb.contains(winner),
+        "{ta} / {tb}"
+    );
+    let acks: usize = [taps("zhangsan").await, taps("wangwu").await]
+        .iter()
+        .flatten()
+        .filter(|a| a.command.as_deref().is_some_and(|c| c.starts_with("确认:")))
+        .count();
+    assert_eq!(acks, 1, "one acknowledgement ran");
+    let firing = store
+        .alerts_list(&opsbot_store::alerts::AlertQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(firing[0].ack_by.as_deref(), Some(winner));
+
+    // wangwu runs the remediation: one reboot job, as wangwu, which succeeds.
+    let click = fake.click(1000002, "wangwu", &task, &reboot).unwrap();
+    let out = click.push(&callback).await.unwrap();
+    let PassiveReply::UpdateButton(done) = fake.apply_passive_reply(&click, &out.body).unwrap()
+    else {
+        panic!("the reboot ran: {}", out.body);
+    };
+    assert!(done.starts_with("已由 wangwu 执行 #"), "{done}");
+    let job: i64 = done
+        .trim_start_matches("已由 wangwu 执行 #")
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = store.job(opsbot_core::JobId(job)).await.unwrap().unwrap();
+        assert_eq!((record.user.as_str(), record.command.as_str()), ("wangwu", "重启"));
+        if record.state == opsbot_core::JobState::Succeeded {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reboot did not finish: {record:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Replayed as it was: WeCom's retry of the same delivery runs nothing.
+    let again = click.push(&callback).await.unwrap();
+    assert_eq!(again.status, 200);
+    let reboots = taps("wangwu")
+        .await
+        .into_iter()
+        .filter(|a| a.command.as_deref() == Some("重启:web-01"))
+        .count();
+    assert_eq!(reboots, 1);
+
+    // Everyone's copy now says who acted (update_template_card, atall, with the codes
+    // of the taps); lisi, who only tapped in vain, sees it too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let settled = loop {
+        let seen = fake.card_as_seen(&task, "lisi").unwrap();
+        let texts: Vec<String> = seen["button_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if texts.iter().any(|t| t.starts_with(&format!("已由 {winner}")))
+            && texts.iter().any(|t| t == &done)
+        {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "the card was not updated: {seen}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(fake.card_updates().iter().any(|u| u.atall));
+    card_shot("alert-card-after", &settled);
+    drop(am);
+}
