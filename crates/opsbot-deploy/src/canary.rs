@@ -254,6 +254,10 @@ impl Run {
             .await;
         if !matches!(moved, Ok(true)) {
             // Paused or aborted by someone at the same moment: their word stands.
+            if self.state_now().await == Some(OrderState::Paused) {
+                return self.paused(1, self.order.batches).await;
+            }
+            let _ = crate::release::skip_pending(self.d.store.as_ref(), id).await;
             return self.finish().await;
         }
         let text = format!(
@@ -344,7 +348,12 @@ impl Run {
             .store
             .order_transition(
                 id,
-                &[OrderState::Running.as_str(), OrderState::Paused.as_str()],
+                // Whatever someone did meanwhile, the canary is back: the order says so.
+                &[
+                    OrderState::Running.as_str(),
+                    OrderState::Paused.as_str(),
+                    OrderState::Aborted.as_str(),
+                ],
                 state.as_str(),
                 &OrderPatch {
                     owner: Some(None),

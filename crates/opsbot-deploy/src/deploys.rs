@@ -286,13 +286,13 @@ impl Deploys {
         &self,
         order: &OrderRecord,
     ) -> (OrderRecord, Option<crate::cards::Offer>) {
+        if self.card_keys.get().is_none() {
+            return (order.clone(), None);
+        }
         let now = match self.store.order_get(order.id).await {
             Ok(Some(o)) => o,
             _ => order.clone(),
         };
-        if self.card_keys.get().is_none() {
-            return (now, None);
-        }
         let runs = self.store.host_runs(now.id).await.unwrap_or_default();
         let offer = crate::cards::offer(&now, &runs, chrono::Utc::now(), self.cfg.card_ttl());
         (now, offer)

@@ -657,6 +657,16 @@ users = ["carol"]
     let order = order_number(&out);
     let (ok, out) = say("bob", &format!("驳回:{order},不在发布窗口"));
     assert!(ok && out.contains("已被 bob 驳回"), "{out}");
+    // A card's 驳回 button gives no reason.
+    let (ok, out) = say("alice", "发布:shop");
+    assert!(ok, "{out}");
+    let second = order_number(&out);
+    let (ok, out) = say("bob", &format!("驳回:{second}"));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("发布单 #{second} 已被 bob 驳回")) && !out.contains("驳回:"),
+        "{out}"
+    );
 
     let mut serve = Command::new(BIN);
     serve.current_dir(dir.path()).env_remove("RUST_LOG");
@@ -731,7 +741,7 @@ users = ["carol"]
         .unwrap();
     let asked = items
         .iter()
-        .find(|i| i.target.contains("\"bob\""))
+        .find(|i| i.target.contains("\"bob\"") && i.body.contains(&format!("批准:{order}\"")))
         .unwrap_or_else(|| panic!("{items:#?}"));
     let body: opsbot_core::notice::Body = serde_json::from_str(&asked.body).unwrap();
     let opsbot_core::notice::Body::Card { card } = body else {
