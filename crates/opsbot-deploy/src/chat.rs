@@ -45,10 +45,11 @@ pub static COMMANDS: [ChatCommand; 14] = [
     ChatCommand {
         name: names::REJECT,
         aliases: &["reject"],
-        usage: "驳回:发布单号,原因",
+        usage: "驳回:发布单号[,原因]",
         summary: "驳回发布单",
         destructive: false,
-        args: (2, 2),
+        // Without a reason from a card's 驳回 button.
+        args: (1, 2),
     },
     ChatCommand {
         name: names::ORDERS,
@@ -293,7 +294,7 @@ impl ChatCommands for DeployCommands {
                 Err(e) => Answer::Invalid(e),
             },
             names::APPROVE => self.next(d.approve(caller, &a[0]).await),
-            names::REJECT => self.next(d.reject(caller, &a[0], &a[1]).await),
+            names::REJECT => self.next(d.reject(caller, &a[0], arg(1).unwrap_or("")).await),
             names::ORDERS => match d.orders(caller, arg(0)).await {
                 Ok(t) => Answer::Done(t),
                 Err(r) => refused(r),

@@ -40,6 +40,12 @@ pub struct DeployConfig {
     /// A running order whose instance has not refreshed it for this long is marked
     /// 已中断 (its instance died); it refreshes every sixth of it.
     pub stale_after: String,
+    /// Who opsbot is when it acts on its own (a canary's automatic rollback): the audit
+    /// log names this user.
+    pub service_user: String,
+    /// The buttons of an order's progress message (暂停, 继续, 回滚, …) work this long;
+    /// an approval request's work until the order expires.
+    pub card_ttl: String,
     /// The salt-api that projects with `transport = "salt"` release through.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub salt: Option<SaltDeployConfig>,
@@ -109,6 +115,8 @@ impl Default for DeployConfig {
             approval_expiry: "24h".into(),
             keep_versions: 5,
             stale_after: "60s".into(),
+            service_user: "opsbot".into(),
+            card_ttl: "24h".into(),
             salt: None,
             projects: Vec::new(),
         }
@@ -166,6 +174,9 @@ pub struct Project {
     pub notify: Notify,
     #[serde(default)]
     pub scale: Option<Scale>,
+    /// Watch the alerts after the first batch (`[projects.canary]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
 }
 
 fn default_user() -> String {
@@ -355,6 +366,60 @@ pub struct Notify {
     pub robots: Vec<String>,
 }
 
+/// `[projects.canary]`: after the first batch of a release (the canary) the order holds
+/// for `watch` and watches the alert store. A firing alert that matches `alerts` and
+/// started after the canary batch finished rolls the canary hosts back to the build
+/// they ran before (`rollback = true`; the other hosts are never touched) or pauses the
+/// order for a person to decide (`rollback = false`, the default). A quiet window lets
+/// the order go on (then the strategy's `pause`, if any, applies).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// How long the order holds after the canary batch (`"10m"`).
+    pub watch: String,
+    /// Which alerts count, in the syntax of `静默`'s matcher (`key=glob` joined by `&`,
+    /// or a bare glob), with `{{project}}` and `{{order}}` replaced by the project's
+    /// name and the order's number: `service={{project}}&severity=critical`.
+    pub alerts: String,
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+/// The longest canary watch: an order holds its project meanwhile.
+const MAX_WATCH: Duration = Duration::from_secs(24 * 3600);
+
+impl Canary {
+    pub fn watch(&self) -> Duration {
+        parse_duration(&self.watch).unwrap_or(Duration::from_secs(600))
+    }
+
+    /// The matcher for order `order` of project `project`.
+    pub fn matcher(&self, project: &str, order: i64) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = self.alerts.as_str();
+        while let Some(open) = rest.find("{{") {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 2..];
+            let close = after
+                .find("}}")
+                .ok_or_else(|| format!("{:?}: \"{{{{\" without \"}}}}\"", self.alerts))?;
+            match after[..close].trim() {
+                "project" => out.push_str(project),
+                "order" => out.push_str(&order.to_string()),
+                other => {
+                    return Err(format!(
+                        "{:?}: unknown placeholder {{{{{other}}}}} (only {{{{project}}}} and {{{{order}}}})",
+                        self.alerts
+                    ))
+                }
+            }
+            rest = &after[close + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
 /// How the project grows and shrinks (扩容 / 缩容).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -401,6 +466,10 @@ impl DeployConfig {
         parse_duration(&self.approval_expiry).unwrap_or(Duration::from_secs(86_400))
     }
 
+    pub fn card_ttl(&self) -> Duration {
+        parse_duration(&self.card_ttl).unwrap_or(Duration::from_secs(86_400))
+    }
+
     /// Checks the section; the error names the key (`deploy.projects[1].strategy.batches`).
     pub fn validate(&self) -> Result<(), String> {
         for (key, v) in [
@@ -409,8 +478,18 @@ impl DeployConfig {
             ("step_timeout", &self.step_timeout),
             ("approval_expiry", &self.approval_expiry),
             ("stale_after", &self.stale_after),
+            ("card_ttl", &self.card_ttl),
         ] {
             duration(&format!("deploy.{key}"), v)?;
+        }
+        if self.card_ttl().is_zero() {
+            return Err("deploy.card_ttl: must be longer than 0s".into());
+        }
+        if self.service_user.trim().is_empty() || self.service_user.contains(char::is_whitespace) {
+            return Err(format!(
+                "deploy.service_user: {:?} is not a user id",
+                self.service_user
+            ));
         }
         for (i, o) in self.ssh_options.iter().enumerate() {
             crate::ssh::check_option(o).map_err(|e| format!("deploy.ssh_options[{i}]: {e}"))?;
@@ -591,6 +670,25 @@ impl Project {
                 .map_err(|e| format!("{at}.scale.addresses: {e}"))?;
             duration(&format!("{at}.scale.ssh_wait"), &sc.ssh_wait)?;
         }
+        if let Some(c) = &self.canary {
+            let watch = duration(&format!("{at}.canary.watch"), &c.watch)?;
+            if watch.is_zero() || watch > MAX_WATCH {
+                return Err(format!(
+                    "{at}.canary.watch: {:?} must be longer than 0s and at most 24h",
+                    c.watch
+                ));
+            }
+            let matcher = c
+                .matcher(&self.name, 1)
+                .map_err(|e| format!("{at}.canary.alerts: {e}"))?;
+            opsbot_alerts::silence::Matcher::parse(&matcher)
+                .map_err(|e| format!("{at}.canary.alerts: {:?}: {e}", c.alerts))?;
+            if self.strategy.batches.is_empty() {
+                return Err(format!(
+                    "{at}.canary: the first batch is the canary; give strategy.batches (e.g. [1, \"100%\"])"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -761,6 +859,88 @@ mod tests {
         let scale = "transport = \"salt\"\n[projects.scale]\ntemplate = 1\nname_prefix = \"a-\"\naddresses = [\"10.0.0.1\"]\n";
         let e = project_with_top(SALT, scale).unwrap_err();
         assert!(e.contains("deploy.projects[0].scale"), "{e}");
+    }
+
+    const CANARY: &str = "[projects.strategy]\nbatches = [1, \"100%\"]\n[projects.canary]\n";
+
+    #[test]
+    fn a_canary_watch_reads_and_its_mistakes_name_the_key() {
+        let c = project(&format!(
+            "{CANARY}watch = \"10m\"\nalerts = \"service={{{{project}}}}&severity=critical\"\nrollback = true\n"
+        ))
+        .unwrap();
+        let canary = c.projects[0].canary.as_ref().unwrap();
+        assert_eq!(canary.watch(), Duration::from_secs(600));
+        assert!(canary.rollback);
+        assert_eq!(
+            canary.matcher("shop", 12).unwrap(),
+            "service=shop&severity=critical"
+        );
+        let spaced = Canary {
+            alerts: "order={{ order }}&service={{project}}".into(),
+            ..canary.clone()
+        };
+        assert_eq!(spaced.matcher("shop", 12).unwrap(), "order=12&service=shop");
+        // Pausing is the default; a project stored without a canary has none.
+        let c = project(&format!("{CANARY}watch = \"1m\"\nalerts = \"shop-*\"\n")).unwrap();
+        assert!(!c.projects[0].canary.as_ref().unwrap().rollback);
+        let json = serde_json::to_value(&project("").unwrap().projects[0]).unwrap();
+        assert!(json.get("canary").is_none());
+
+        for (body, key) in [
+            (
+                "watch = \"soon\"\nalerts = \"x\"\n",
+                "deploy.projects[0].canary.watch",
+            ),
+            (
+                "watch = \"0s\"\nalerts = \"x\"\n",
+                "deploy.projects[0].canary.watch",
+            ),
+            (
+                "watch = \"2d\"\nalerts = \"x\"\n",
+                "deploy.projects[0].canary.watch",
+            ),
+            (
+                "watch = \"1m\"\nalerts = \"\"\n",
+                "deploy.projects[0].canary.alerts",
+            ),
+            (
+                "watch = \"1m\"\nalerts = \"service=[\"\n",
+                "deploy.projects[0].canary.alerts",
+            ),
+            (
+                "watch = \"1m\"\nalerts = \"service={{host}}\"\n",
+                "unknown placeholder {{host}}",
+            ),
+            (
+                "watch = \"1m\"\nalerts = \"service={{project\"\n",
+                "deploy.projects[0].canary.alerts",
+            ),
+        ] {
+            let e = project(&format!("{CANARY}{body}")).unwrap_err();
+            assert!(e.contains(key), "{body}: {e}");
+        }
+        let e = project(&format!("{CANARY}watch = \"1m\"\nalert = \"x\"\n")).unwrap_err();
+        assert!(e.contains("alert"), "{e}");
+        // Without batches every host is one batch: there is no canary to watch.
+        let e = project("[projects.canary]\nwatch = \"1m\"\nalerts = \"x\"\n").unwrap_err();
+        assert!(
+            e.contains("deploy.projects[0].canary") && e.contains("strategy.batches"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_service_user_and_card_ttl_are_checked() {
+        let c = project("").unwrap();
+        assert_eq!(c.service_user, "opsbot");
+        assert_eq!(c.card_ttl(), Duration::from_secs(86_400));
+        let e = project_with("service_user = \"two words\"\n").unwrap_err();
+        assert!(e.contains("deploy.service_user"), "{e}");
+        let e = project_with("card_ttl = \"0s\"\n").unwrap_err();
+        assert!(e.contains("deploy.card_ttl"), "{e}");
+        let e = project_with("card_ttl = \"a day\"\n").unwrap_err();
+        assert!(e.contains("deploy.card_ttl"), "{e}");
     }
 
     #[test]

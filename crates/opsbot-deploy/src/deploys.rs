@@ -10,8 +10,9 @@ use crate::notify;
 use crate::salt::SaltTransport;
 use opsbot_core::chat::Requester;
 use opsbot_core::Zone;
+use opsbot_store::alerts::AlertStore;
 use opsbot_store::deploy::{DeployStore, OrderRecord};
-use opsbot_store::{AssetStore, LeaseStore, OutboxStore, PoolStore, Store};
+use opsbot_store::{AssetStore, AuditStore, LeaseStore, OutboxStore, PoolStore, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,10 @@ pub struct Deploys {
     pub(crate) leases: Arc<dyn LeaseStore>,
     pub(crate) pool: Arc<dyn PoolStore>,
     pub(crate) assets: Arc<dyn AssetStore>,
+    /// Where a canary watch looks for alerts.
+    pub(crate) alerts: Arc<dyn AlertStore>,
+    /// What opsbot does on its own (a canary's rollback) is audited here.
+    pub(crate) audit: Arc<dyn AuditStore>,
     pub(crate) artefacts: ArtefactStore,
     /// This process, as the owner of the orders and builds it runs.
     pub(crate) owner: String,
@@ -60,6 +65,8 @@ pub struct Deploys {
     operator: std::sync::OnceLock<Arc<dyn opsbot_core::chat::Operator>>,
     /// The Salt transport of `[deploy.salt]`, made at first use (its login is cached).
     salt: std::sync::OnceLock<Result<Arc<SaltTransport>, String>>,
+    /// Signs the buttons of order messages; without it every message is text.
+    card_keys: std::sync::OnceLock<opsbot_core::card::CardKeys>,
 }
 
 impl Deploys {
@@ -79,7 +86,9 @@ impl Deploys {
             outbox: store.clone(),
             leases: store.clone(),
             pool: store.clone(),
-            assets: store,
+            assets: store.clone(),
+            alerts: store.clone(),
+            audit: store,
             owner,
             zone,
             http: reqwest::Client::builder()
@@ -90,7 +99,15 @@ impl Deploys {
             cfg,
             operator: std::sync::OnceLock::new(),
             salt: std::sync::OnceLock::new(),
+            card_keys: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Order messages to people in a WeCom app carry buttons signed with `keys` (the
+    /// cards sub-key of the secret key, the same on every instance, so any instance
+    /// checks a tap); set once.
+    pub fn set_card_keys(&self, keys: opsbot_core::card::CardKeys) {
+        let _ = self.card_keys.set(keys);
     }
 
     /// Hands the deploys the engine they run built-in commands through (once).
@@ -254,9 +271,41 @@ impl Deploys {
         }
     }
 
-    /// Says `text` to the project's notification targets and to the order's asker.
+    /// Says `text` to the project's notification targets and to the order's asker,
+    /// with the buttons the order's state offers now.
     pub(crate) async fn tell(&self, project: &Project, order: &OrderRecord, text: &str) {
-        notify::send(self.outbox.as_ref(), project, order, text).await;
+        let (order, offer) = self.offer(order).await;
+        let buttons = self.buttons(offer.as_ref());
+        let notices = notify::notices(project, &order, text, buttons);
+        notify::queue(self.outbox.as_ref(), order.id, notices).await;
+    }
+
+    /// Order `order` as it is now and what its state offers (nothing without card
+    /// keys: then no card is made).
+    pub(crate) async fn offer(
+        &self,
+        order: &OrderRecord,
+    ) -> (OrderRecord, Option<crate::cards::Offer>) {
+        if self.card_keys.get().is_none() {
+            return (order.clone(), None);
+        }
+        let now = match self.store.order_get(order.id).await {
+            Ok(Some(o)) => o,
+            _ => order.clone(),
+        };
+        let runs = self.store.host_runs(now.id).await.unwrap_or_default();
+        let offer = crate::cards::offer(&now, &runs, chrono::Utc::now(), self.cfg.card_ttl());
+        (now, offer)
+    }
+
+    pub(crate) fn buttons<'a>(
+        &'a self,
+        offer: Option<&'a crate::cards::Offer>,
+    ) -> Option<notify::Buttons<'a>> {
+        Some(notify::Buttons {
+            keys: self.card_keys.get()?,
+            offer: offer?,
+        })
     }
 
     /// At start: builds left running by a process that died are interrupted, and

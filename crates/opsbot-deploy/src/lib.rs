@@ -11,6 +11,8 @@ pub mod addresses;
 pub mod artefacts;
 pub mod build;
 pub mod builds;
+pub mod canary;
+pub mod cards;
 pub mod chat;
 pub mod config;
 pub mod deploys;

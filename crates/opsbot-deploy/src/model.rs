@@ -137,6 +137,8 @@ pub enum HostState {
     /// Not reached: the order stopped before its batch.
     Skipped,
     Interrupted,
+    /// Switched back to the release it ran before (a canary undone after an alert).
+    RolledBack,
 }
 
 impl HostState {
@@ -148,6 +150,7 @@ impl HostState {
             HostState::Failed => "failed",
             HostState::Skipped => "skipped",
             HostState::Interrupted => "interrupted",
+            HostState::RolledBack => "rolled_back",
         }
     }
 
@@ -159,6 +162,7 @@ impl HostState {
             HostState::Failed,
             HostState::Skipped,
             HostState::Interrupted,
+            HostState::RolledBack,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -172,6 +176,7 @@ impl HostState {
             HostState::Failed => "失败",
             HostState::Skipped => "未执行",
             HostState::Interrupted => "已中断",
+            HostState::RolledBack => "已回滚",
         }
     }
 }

@@ -471,7 +471,8 @@ impl Deploys {
         let Some(op) = self.operator() else { return };
         let mut users = op.members_of(&p.approval.approvers);
         users.retain(|u| u != &order.user && !p.notify.users.contains(u));
-        let ask = crate::notify::approvers(p, users, text);
+        let (order, offer) = self.offer(order).await;
+        let ask = crate::notify::approvers(p, &order, users, text, self.buttons(offer.as_ref()));
         crate::notify::queue(self.outbox.as_ref(), order.id, ask).await;
     }
 
@@ -565,7 +566,7 @@ impl Deploys {
         }
     }
 
-    /// 驳回:单号,原因.
+    /// 驳回:单号[,原因] (a card's 驳回 button gives none).
     pub async fn reject(
         &self,
         caller: &dyn Requester,
@@ -584,7 +585,7 @@ impl Deploys {
                 OrderState::Rejected.as_str(),
                 &OrderPatch {
                     approver: Some(caller.user().to_string()),
-                    reason: Some(reason.to_string()),
+                    reason: Some(reason.trim().to_string()).filter(|r| !r.is_empty()),
                     finished: true,
                     ..OrderPatch::default()
                 },
@@ -594,7 +595,11 @@ impl Deploys {
         if !moved {
             return Err(self.moved_meanwhile(id).await);
         }
-        let text = format!("🚫 发布单 #{id} 已被 {} 驳回: {reason}", caller.user());
+        let why = match reason.trim() {
+            "" => String::new(),
+            r => format!(": {r}"),
+        };
+        let text = format!("🚫 发布单 #{id} 已被 {} 驳回{why}", caller.user());
         self.tell(&p, &o, &text).await;
         Ok(Next::Said(text))
     }

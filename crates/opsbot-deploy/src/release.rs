@@ -7,6 +7,7 @@
 //! UI) stops it before its next host; a restart finds it 发布中 with a stale heartbeat
 //! and marks it 已中断 with the hosts' real state.
 
+use crate::canary::AfterWatch;
 use crate::config::Project;
 use crate::deploys::Deploys;
 use crate::log::LogSink;
@@ -28,7 +29,7 @@ fn lease_name(project: &str) -> String {
 }
 
 /// How an order run ended, for the job.
-type Ended = Result<String, String>;
+pub(crate) type Ended = Result<String, String>;
 
 /// Runs order `id` to its end (or its pause) in this process.
 pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended {
@@ -144,7 +145,7 @@ impl Run {
             .await;
     }
 
-    async fn state_now(&self) -> Option<OrderState> {
+    pub(crate) async fn state_now(&self) -> Option<OrderState> {
         match self.d.store.order_get(self.order.id).await {
             Ok(Some(o)) => OrderState::parse(&o.state),
             _ => None,
@@ -207,7 +208,23 @@ impl Run {
                 .count(),
         ));
         let mut stopped_early = false;
-        for b in self.order.batch.max(0)..batches {
+        let start = self.order.batch.max(0);
+        for b in start..batches {
+            // A watch an earlier run began (interrupted, or paused meanwhile) goes on
+            // before the next batch: a restart never skips it.
+            if b == start && b > 0 {
+                match self.canary(&transport).await {
+                    AfterWatch::GoOn => {}
+                    AfterWatch::Stopped(OrderState::Paused) => {
+                        return self.paused(b, batches).await
+                    }
+                    AfterWatch::Stopped(_) => {
+                        stopped_early = true;
+                        break;
+                    }
+                    AfterWatch::Ended(ended) => return ended,
+                }
+            }
             let todo: Vec<HostRunRecord> = d
                 .store
                 .host_runs(id)
@@ -245,6 +262,9 @@ impl Run {
                 .collect()
                 .await;
             let _ = ends;
+            // The canary's watch is recorded with the batch it follows, so no restart
+            // can find the batch done and the watch not begun.
+            let watch = self.starts_watch(b, batches);
             let _ = d
                 .store
                 .order_update(
@@ -252,6 +272,9 @@ impl Run {
                     &d.owner,
                     &OrderPatch {
                         batch: Some(b + 1),
+                        plan: watch
+                            .as_ref()
+                            .map(|w| crate::canary::write(&self.order.plan, w)),
                         ..OrderPatch::default()
                     },
                 )
@@ -281,15 +304,31 @@ impl Run {
                 break;
             }
             if b + 1 < batches {
-                let text = format!(
+                let mut text = format!(
                     "发布单 #{id} 批次 {}/{batches} 完成({} 台成功)",
                     b + 1,
                     runs.iter()
                         .filter(|h| h.state == HostState::Succeeded.as_str())
                         .count()
                 );
+                if watch.is_some() {
+                    text.push_str(&self.watch_starts_text());
+                }
                 self.log(&text).await;
                 d.tell(&self.project, &self.order, &text).await;
+                if watch.is_some() {
+                    match self.canary(&transport).await {
+                        AfterWatch::GoOn => {}
+                        AfterWatch::Stopped(OrderState::Paused) => {
+                            return self.paused(b + 1, batches).await
+                        }
+                        AfterWatch::Stopped(_) => {
+                            stopped_early = true;
+                            break;
+                        }
+                        AfterWatch::Ended(ended) => return ended,
+                    }
+                }
                 if s.pause == "manual" {
                     let moved = d
                         .store
@@ -349,7 +388,7 @@ impl Run {
         }
     }
 
-    async fn paused(&self, next: i32, batches: i32) -> Ended {
+    pub(crate) async fn paused(&self, next: i32, batches: i32) -> Ended {
         // 暂停 was written by whoever paused it (or by the manual strategy, which also
         // let go of the order); this run lets go of it here.
         let _ = self
@@ -772,7 +811,7 @@ impl Run {
         Ok(prev)
     }
 
-    fn host_env(&self, h: &HostRunRecord) -> Vec<(String, String)> {
+    pub(crate) fn host_env(&self, h: &HostRunRecord) -> Vec<(String, String)> {
         vec![
             ("OPSBOT_PROJECT".into(), self.project.name.clone()),
             ("OPSBOT_RELEASE".into(), self.version().to_string()),
@@ -782,7 +821,7 @@ impl Run {
         ]
     }
 
-    async fn health(
+    pub(crate) async fn health(
         &self,
         s: &dyn HostLink,
         layout: &Layout,
@@ -945,7 +984,12 @@ pub async fn interrupt(d: &Arc<Deploys>, order: &OrderRecord) {
             .await;
         in_flight.push(h.host.clone());
     }
-    let text = crate::render::order_interrupted(order, &runs, &in_flight);
+    let mut text = crate::render::order_interrupted(order, &runs, &in_flight);
+    if crate::canary::read(&order.plan)
+        .is_some_and(|w| w.outcome == crate::canary::Outcome::Watching)
+    {
+        text.push_str("\n金丝雀观察尚未结束,继续后将观察完剩余时间");
+    }
     let _ = d
         .store
         .log_append(LogOf::Order(order.id, Some("")), &text)

@@ -395,7 +395,7 @@ fn tail(text: &str, lines: usize, chars: usize) -> String {
     }
 }
 
-fn clip(s: &str, chars: usize) -> String {
+pub(crate) fn clip(s: &str, chars: usize) -> String {
     if s.chars().count() > chars {
         format!("{}…", s.chars().take(chars).collect::<String>())
     } else {

@@ -145,6 +145,9 @@ pub struct OrderPatch {
     /// `Some(Some(owner))` claims the order for an instance (and sets the heartbeat to
     /// now); `Some(None)` clears the owner.
     pub owner: Option<Option<String>>,
+    /// Replaces the order's `plan` (JSON): what the runner must remember across a
+    /// restart (a canary watch under way).
+    pub plan: Option<String>,
     /// Sets `finished_at` to now.
     pub finished: bool,
 }
@@ -167,7 +170,8 @@ pub struct HostRunRecord {
     pub host: String,
     pub address: String,
     pub batch: i32,
-    /// `pending`, `running`, `succeeded`, `failed`, `skipped`, `interrupted`.
+    /// `pending`, `running`, `succeeded`, `failed`, `skipped`, `interrupted`,
+    /// `rolled_back`.
     pub state: String,
     /// The step running or last run (`upload`, `unpack`, `before_host`, `switch`,
     /// `after_host`, `health`, `prune`, `relink`, …).

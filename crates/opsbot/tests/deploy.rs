@@ -66,6 +66,12 @@ impl World {
 
     /// A world whose project pauses `pause` between batches and needs approval or not.
     fn with(pause: &str, approval: bool) -> Option<World> {
+        World::configured(pause, approval, "", "")
+    }
+
+    /// Like [`World::with`], with `top` added to the configuration's start and `extra`
+    /// to its end (the project's last table, or tables of its own).
+    fn configured(pause: &str, approval: bool, top: &str, extra: &str) -> Option<World> {
         program("git", fix::GIT)?;
         program("python3", fix::PYTHON3)?;
         let hosts = Hosts::start(3)?;
@@ -85,6 +91,7 @@ impl World {
             &config,
             format!(
                 r#"
+{top}
 [store]
 url = "sqlite://{db}"
 [[providers]]
@@ -92,7 +99,7 @@ name = "sim"
 kind = "sim"
 [[roles]]
 name = "dev"
-commands = ["项目", "构建", "发布", "发布单", "日志", "回滚", "暂停", "继续", "终止", "重试"]
+commands = ["项目", "构建", "发布", "发布单", "日志", "回滚", "暂停", "继续", "终止", "重试", "告警"]
 scopes = ["deploy/shop"]
 [[roles]]
 name = "lead"
@@ -131,6 +138,7 @@ parallelism = 2
 pause = "{pause}"
 [deploy.projects.approval]
 required = {approval}
+{extra}
 "#,
                 db = dir.path().join("opsbot.db").display(),
                 data = dir.path().join("deploy").display(),
@@ -649,6 +657,16 @@ users = ["carol"]
     let order = order_number(&out);
     let (ok, out) = say("bob", &format!("驳回:{order},不在发布窗口"));
     assert!(ok && out.contains("已被 bob 驳回"), "{out}");
+    // A card's 驳回 button gives no reason.
+    let (ok, out) = say("alice", "发布:shop");
+    assert!(ok, "{out}");
+    let second = order_number(&out);
+    let (ok, out) = say("bob", &format!("驳回:{second}"));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("发布单 #{second} 已被 bob 驳回")) && !out.contains("驳回:"),
+        "{out}"
+    );
 
     let mut serve = Command::new(BIN);
     serve.current_dir(dir.path()).env_remove("RUST_LOG");
@@ -673,7 +691,7 @@ users = ["carol"]
                     .as_str()
                     .is_some_and(|t| t.split('|').any(|u| u.eq_ignore_ascii_case(user)))
             })
-            .map(|m| m.body["text"]["content"].as_str().unwrap_or("").to_string())
+            .map(|m| words(&m))
             .collect()
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -704,6 +722,64 @@ users = ["carol"]
         out.contains("已驳回") && out.contains("不在发布窗口"),
         "{out}"
     );
+
+    // The request to the approver is a card: 批准 / 驳回 in one slot, signed with the
+    // cards key of the secret key, working until the order expires.
+    let store = opsbot_store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("opsbot.db").display()
+    ))
+    .await
+    .unwrap();
+    let items = store
+        .outbox_list(&opsbot_store::OutboxQuery {
+            state: None,
+            channel_prefix: Some("wecom:".into()),
+            limit: 0,
+        })
+        .await
+        .unwrap();
+    let asked = items
+        .iter()
+        .find(|i| i.target.contains("\"bob\"") && i.body.contains(&format!("批准:{order}\"")))
+        .unwrap_or_else(|| panic!("{items:#?}"));
+    let body: opsbot_core::notice::Body = serde_json::from_str(&asked.body).unwrap();
+    let opsbot_core::notice::Body::Card { card } = body else {
+        panic!("not a card: {body:?}")
+    };
+    let buttons: Vec<(&str, &str, &str)> = card
+        .buttons
+        .iter()
+        .map(|b| (b.text.as_str(), b.slot.as_str(), b.action.command()))
+        .collect();
+    let (approve, reject) = (format!("批准:{order}"), format!("驳回:{order}"));
+    assert_eq!(
+        buttons,
+        [
+            ("批准", "decide", approve.as_str()),
+            ("驳回", "decide", reject.as_str())
+        ]
+    );
+    let source = opsbot_auth::KeySource::from_env_or(dir.path().join("data/opsbot.key"));
+    let key = opsbot_auth::secret::load(&source, store.as_ref())
+        .await
+        .unwrap();
+    let keys = opsbot_core::card::CardKeys::new(key.derive(opsbot_auth::Purpose::Cards));
+    let now = chrono::Utc::now().timestamp();
+    for b in &card.buttons {
+        assert_eq!(keys.verify(&card.task_id, b, now), Ok(()), "{b:?}");
+    }
+    assert!(
+        card.expires_at > now + 3600,
+        "the approval's expiry: {}",
+        card.expires_at
+    );
+    // The people notified get it as a card too; their text names the commands.
+    let told = items
+        .iter()
+        .find(|i| i.target.contains("\"carol\"") && i.body.contains("等待审批"))
+        .unwrap();
+    assert!(told.body.contains("\"type\":\"card\""), "{}", told.body);
 }
 
 /// Pausing: a strategy that waits between batches stops after the canary until 继续;
@@ -783,4 +859,516 @@ fn pause_between_batches_and_on_request() {
     assert_eq!(w.current(1), format!("releases/{second}"));
     let (ok, out) = w.say("alice", &format!("继续:{third}"));
     assert!(!ok && out.contains("不能继续"), "{out}");
+}
+
+/// A process that is killed when the test ends, however it ends.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const CORP: &str = "ww1436e0e65a779aee";
+
+/// A WeCom app at `api` and an alert gateway taking Alertmanager's webhook, for
+/// [`World::configured`]'s `top`.
+fn wecom_and_alerts(api: &str) -> String {
+    format!(
+        r#"
+[[wecom.apps]]
+name = "ops"
+corp_id = "{CORP}"
+agent_id = 1000002
+secret = "secret"
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+api_base = "{api}"
+[alerts]
+group_wait = "1s"
+group_interval = "2s"
+[alerts.sources.alertmanager]
+token = "am-secret-token"
+[alerts.default]
+app = "ops"
+users = ["carol"]
+"#
+    )
+}
+
+/// The project's notification targets and its canary watch, for `extra`.
+const CANARY: &str = r#"
+[deploy.projects.notify]
+app = "ops"
+users = ["carol"]
+[deploy.projects.canary]
+watch = "2s"
+alerts = "service={{project}}&severity=critical"
+rollback = true
+"#;
+
+impl World {
+    /// Sets the canary's `watch` and `rollback` (each chat command reads the file anew).
+    fn canary(&self, watch: &str, rollback: bool) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("watch = ") {
+                    format!("watch = \"{watch}\"")
+                } else if l.starts_with("rollback = ") {
+                    format!("rollback = {rollback}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        std::fs::write(&self.config, text.join("\n")).unwrap();
+    }
+
+    /// `opsbot serve` on the world's configuration, once /healthz answers.
+    async fn serve(&self) -> (Proc, u16) {
+        let port = free_port();
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path()).env_remove("RUST_LOG");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("OPSBOT_") {
+                c.env_remove(k);
+            }
+        }
+        let child = c
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let child = Proc(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        while reqwest::get(&url).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "serve never answered: {}",
+                std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (child, port)
+    }
+
+    /// The store the commands write, opened from here.
+    async fn store(&self) -> std::sync::Arc<dyn opsbot_store::Store> {
+        opsbot_store::connect(&format!(
+            "sqlite://{}",
+            self.dir.path().join("opsbot.db").display()
+        ))
+        .await
+        .unwrap()
+    }
+
+    /// Waits for a spawned command to end (within `secs`); whether it succeeded, and
+    /// what it printed.
+    fn finished(&self, mut child: std::process::Child, secs: u64) -> (bool, String) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the command did not end within {secs}s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        (status.success(), out)
+    }
+
+    /// The order `发布单` lists as running, once there is one.
+    fn running_order(&self) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, out) = self.say("alice", "发布单");
+            if let Some(line) = out.lines().find(|l| l.contains("发布中")) {
+                return order_number(&format!(
+                    "发布单 {}",
+                    line.split_whitespace().next().unwrap()
+                ));
+            }
+            assert!(Instant::now() < deadline, "never started: {out}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A real Prometheus Alertmanager that posts to opsbot on `port`; returns once ready.
+async fn alertmanager(bin: &Path, dir: &Path, port: u16) -> (Proc, u16) {
+    let am_port = free_port();
+    let am_dir = dir.join("am");
+    std::fs::create_dir_all(am_dir.join("data")).unwrap();
+    std::fs::write(
+        am_dir.join("am.yml"),
+        format!(
+            r#"
+route:
+  receiver: opsbot
+  group_by: ['alertname']
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: opsbot
+    webhook_configs:
+      - url: 'http://127.0.0.1:{port}/alerts/alertmanager'
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: am-secret-token
+"#
+        ),
+    )
+    .unwrap();
+    let am = Proc(
+        Command::new(bin)
+            .arg(format!("--config.file={}", am_dir.join("am.yml").display()))
+            .arg(format!("--storage.path={}", am_dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(am_dir.join("am.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = format!("http://127.0.0.1:{am_port}/-/ready");
+    while !reqwest::get(&ready)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "Alertmanager never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (am, am_port)
+}
+
+/// Fires a critical alert about the shop service in Alertmanager, starting now.
+async fn fire(am_port: u16, name: &str) {
+    let alerts = serde_json::json!([{
+        "labels": {"alertname": name, "service": "shop", "severity": "critical"},
+        "annotations": {"summary": format!("{name} on the shop")},
+        "startsAt": chrono::Utc::now().to_rfc3339(),
+    }]);
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{am_port}/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+}
+
+/// The words of a WeCom message: a text's content, or what a template card shows
+/// (titles, rows, buttons).
+fn words(m: &opsbot_fakes::RecordedMessage) -> String {
+    let b = &m.body;
+    match b["msgtype"].as_str() {
+        Some("template_card") => {
+            let c = &b["template_card"];
+            let mut parts = vec![
+                c["main_title"]["title"].as_str().unwrap_or("").to_string(),
+                c["main_title"]["desc"].as_str().unwrap_or("").to_string(),
+                c["sub_title_text"].as_str().unwrap_or("").to_string(),
+            ];
+            for row in c["horizontal_content_list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                parts.push(format!(
+                    "{}: {}",
+                    row["keyname"].as_str().unwrap_or(""),
+                    row["value"].as_str().unwrap_or("")
+                ));
+            }
+            for button in c["button_list"].as_array().into_iter().flatten() {
+                parts.push(button["text"].as_str().unwrap_or("").to_string());
+            }
+            parts.join("\n")
+        }
+        Some(kind) => b[kind]["content"].as_str().unwrap_or("").to_string(),
+        None => String::new(),
+    }
+}
+
+/// Waits for a message to `user` whose words hold every one of `want`.
+async fn told(fake: &opsbot_fakes::FakeWecom, user: &str, want: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let to_user: Vec<String> = fake
+            .sent_to("message/send")
+            .iter()
+            .filter(|m| {
+                m.body["touser"]
+                    .as_str()
+                    .is_some_and(|t| t.split('|').any(|u| u.eq_ignore_ascii_case(user)))
+            })
+            .map(words)
+            .collect();
+        if let Some(w) = to_user.iter().find(|w| want.iter().all(|x| w.contains(x))) {
+            return w.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} was never told {want:?}; got {to_user:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Seed 003's canary with the alert gateway: three hosts released in batches [1, rest]
+/// with `[projects.canary]`. A quiet window lets the release go on; a critical alert
+/// about the service, posted to a real Prometheus Alertmanager during the watch and
+/// delivered by it to `opsbot serve`, rolls the canary back to the old build (the
+/// other two hosts never get the new one; the order reads 已回滚; the audit log names
+/// the service identity; the project's people are told which alert did it). With
+/// `rollback = false` the same kind of alert pauses the order instead; an alert that was
+/// already firing before the canary does not count; 继续 releases the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_rolled_back_by_a_real_alertmanager_alert() {
+    let Some(am_bin) = opsbot_testkit::alertmanager() else {
+        return;
+    };
+    let fake = opsbot_fakes::FakeWecom::start().await.unwrap();
+    fake.add_app(CORP, "secret", 1000002);
+    fake.add_users(&["alice", "carol"]);
+    let Some(w) = World::configured("0s", false, &wecom_and_alerts(&fake.base_url()), CANARY)
+    else {
+        return;
+    };
+    let (_serve, port) = w.serve().await;
+    let (_am, am_port) = alertmanager(&am_bin, w.dir.path(), port).await;
+
+    // A quiet window: the release goes on to every host.
+    assert!(w.say("alice", "构建:shop").0);
+    let (ok, out) = w.say("alice", "发布:shop");
+    assert!(ok && out.contains("成功 3 台"), "{out}");
+    let first = order_number(&out);
+    told(
+        &fake,
+        "carol",
+        &[&format!("发布单 #{first} 金丝雀观察 2s 内没有匹配")],
+    )
+    .await;
+
+    // The canary of a new build, then a critical alert about the service.
+    commit(&w.repo, "v2", true);
+    let (ok, out) = w.say("alice", "构建:shop");
+    assert!(ok && out.contains("构建 #2 成功"), "{out}");
+    w.canary("300s", true);
+    let child = w
+        .command("alice", "发布:shop,2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = w.running_order();
+    told(
+        &fake,
+        "carol",
+        &[
+            &format!("发布单 #{second} 批次 1/2 完成"),
+            "金丝雀观察 300s",
+        ],
+    )
+    .await;
+    assert_eq!(w.current(0), format!("releases/{second}"));
+    fire(am_port, "ShopErrors").await;
+    let (ok, out) = w.finished(child, 120);
+    assert!(!ok, "a rolled-back release is not a success: {out}");
+    let (_, listed) = w.say("alice", "告警");
+    let alert: String = listed
+        .split('#')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no alert in {listed}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(
+        out.contains("已自动回滚")
+            && out.contains("ShopErrors")
+            && out.contains(&format!("#{alert})")),
+        "{out}"
+    );
+    // The canary is back on the old build; the others never saw the new one.
+    assert_eq!(w.current(0), format!("releases/{first}"));
+    assert_eq!(w.page(0), "v1");
+    for i in 1..3 {
+        assert_eq!(w.current(i), format!("releases/{first}"), "host {i}");
+        assert_ne!(
+            w.hosts
+                .host(i)
+                .run(&format!("test -e /srv/shop/releases/{second}"))
+                .status
+                .code(),
+            Some(0),
+            "host {i} was never touched"
+        );
+    }
+    let (_, detail) = w.say("alice", &format!("发布单:{second}"));
+    assert!(
+        detail.contains("已回滚") && detail.contains("ShopErrors") && detail.contains("未执行"),
+        "{detail}"
+    );
+    told(
+        &fake,
+        "carol",
+        &[
+            &format!("发布单 #{second}"),
+            "已自动回滚",
+            "ShopErrors",
+            &format!("#{alert})"),
+        ],
+    )
+    .await;
+    // Audited as the service identity, not as the person who asked for the release.
+    let store = w.store().await;
+    let audit = store
+        .audit_log(&opsbot_store::AuditQuery {
+            user: Some("opsbot".into()),
+            limit: 10,
+            ..opsbot_store::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].command.as_deref(), Some("回滚"));
+    assert_eq!(audit[0].result, opsbot_core::AuditResult::Ok);
+    assert!(
+        audit[0].text.contains(&format!("发布单 #{second}")),
+        "{:?}",
+        audit[0]
+    );
+
+    // rollback = false: a new alert pauses the order; ShopErrors, firing since before
+    // this canary, does not count.
+    w.canary("300s", false);
+    let child = w
+        .command("alice", "发布:shop,2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let third = w.running_order();
+    told(
+        &fake,
+        "carol",
+        &[&format!("发布单 #{third} 批次 1/2 完成"), "暂停发布"],
+    )
+    .await;
+    fire(am_port, "ShopLatency").await;
+    let (ok, out) = w.finished(child, 120);
+    assert!(
+        ok && out.contains("已暂停") && out.contains("ShopLatency"),
+        "{out}"
+    );
+    assert!(!out.contains("ShopErrors"), "{out}");
+    assert_eq!(w.current(0), format!("releases/{third}"));
+    for i in 1..3 {
+        assert_eq!(w.current(i), format!("releases/{first}"), "host {i}");
+    }
+    let (_, detail) = w.say("alice", &format!("发布单:{third}"));
+    assert!(
+        detail.contains("暂停") && detail.contains("ShopLatency"),
+        "{detail}"
+    );
+    told(
+        &fake,
+        "carol",
+        &[&format!("发布单 #{third}"), "ShopLatency", "继续"],
+    )
+    .await;
+    // A person decides: 继续 releases the rest, without watching again.
+    let (ok, out) = w.say("alice", &format!("继续:{third}"));
+    assert!(ok && out.contains("成功 3 台"), "{out}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{third}"));
+        assert_eq!(w.page(i), "v2");
+    }
+}
+
+/// The watch survives the process running the order: killed during the watch, the
+/// order is marked 已中断 like any other; 继续 resumes the watch (for what is left of it)
+/// before the next batch rather than skipping it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_watch_resumes_after_a_restart() {
+    let extra = CANARY.replace("watch = \"2s\"", "watch = \"8s\"");
+    let Some(w) = World::configured("0s", false, "", &extra.replace("app = \"ops\"\n", "")) else {
+        return;
+    };
+    assert!(w.say("alice", "构建:shop").0);
+    let child = w
+        .command("alice", "发布:shop")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Proc(child);
+    let order = w.running_order();
+    let store = w.store().await;
+    let log = || async {
+        store
+            .log_read(opsbot_store::deploy::LogOf::Order(order, Some("")), 0, 500)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !log().await.contains("金丝雀观察 8s") {
+        assert!(
+            Instant::now() < deadline,
+            "the watch never began: {}",
+            log().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(child); // SIGKILL during the watch
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, out) = w.say("alice", &format!("发布单:{order}"));
+        if out.contains("已中断") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never marked interrupted: {out}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(w.current(0), format!("releases/{order}"));
+    let (ok, out) = w.say("alice", &format!("继续:{order}"));
+    assert!(ok && out.contains("成功 3 台"), "{out}");
+    let text = log().await;
+    let resumed = text
+        .find("恢复金丝雀观察")
+        .unwrap_or_else(|| panic!("{text}"));
+    let quiet = text.find("没有匹配").unwrap_or_else(|| panic!("{text}"));
+    assert!(resumed < quiet, "the watch ended after it resumed: {text}");
+    for i in 0..3 {
+        assert_eq!(w.current(i), format!("releases/{order}"));
+    }
 }

@@ -246,12 +246,15 @@ pub async fn deploy_order_lifecycle(ctx: Ctx) {
     // Progress by the holder only.
     let next_batch = OrderPatch {
         batch: Some(1),
+        plan: Some(r#"{"canary":{"outcome":"watching"}}"#.into()),
         ..OrderPatch::default()
     };
     assert!(!s.order_update(id, "node-b", &next_batch).await.unwrap());
     assert!(s.order_update(id, "node-a", &next_batch).await.unwrap());
     let o4 = s.order_get(id).await.unwrap().unwrap();
     assert_eq!((o4.batch, o4.state.as_str()), (1, "发布中"));
+    // The plan is what the runner remembers across a restart (a canary watch).
+    assert_eq!(o4.plan, r#"{"canary":{"outcome":"watching"}}"#);
 
     // A host's steps.
     s.host_update(

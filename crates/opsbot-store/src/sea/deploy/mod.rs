@@ -218,6 +218,9 @@ fn patch_order(
     if let Some(version) = patch.version {
         q = q.col_expr(C::Version, Expr::value(version));
     }
+    if let Some(plan) = &patch.plan {
+        q = q.col_expr(C::Plan, Expr::value(plan.as_str()));
+    }
     match &patch.owner {
         Some(Some(owner)) => {
             q = q
