@@ -169,17 +169,9 @@ async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
         config.zone(),
     );
     // Order messages to people in a WeCom app carry buttons (批准, 暂停, 回滚, …), signed
-    // with the cards key every instance derives alike from the secret key. Only a
-    // configuration with WeCom apps needs it; without a key they stay text.
-    if !config.wecom.apps.is_empty() {
-        match secret_key(&config, store.as_ref()).await {
-            Ok(key) => deploys.set_card_keys(opsbot_core::card::CardKeys::new(
-                key.derive(opsbot_auth::Purpose::Cards),
-            )),
-            Err(e) => {
-                tracing::warn!(error = %e, "deploy messages go without buttons: no secret key")
-            }
-        }
+    // with the engine's keys, which every instance derives alike from the secret key.
+    if let Some(keys) = &cards {
+        deploys.set_card_keys(keys.clone());
     }
     engine = engine.register(Arc::new(opsbot_deploy::DeployCommands(deploys.clone())));
     let kube_sections = crate::providers::kubernetes(&config.providers);

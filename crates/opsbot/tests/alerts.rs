@@ -1224,10 +1224,7 @@ roles = ["oncall", "rebooter"]
     } else {
         "wangwu"
     };
-    assert!(
-        ta.contains(winner) && tb.contains(winner),
-        "{ta} / {tb}"
-    );
+    assert!(ta.contains(winner) && tb.contains(winner), "{ta} / {tb}");
     let acks: usize = [taps("zhangsan").await, taps("wangwu").await]
         .iter()
         .flatten()
@@ -1258,11 +1255,17 @@ roles = ["oncall", "rebooter"]
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let record = store.job(opsbot_core::JobId(job)).await.unwrap().unwrap();
-        assert_eq!((record.user.as_str(), record.command.as_str()), ("wangwu", "重启"));
+        assert_eq!(
+            (record.user.as_str(), record.command.as_str()),
+            ("wangwu", "重启")
+        );
         if record.state == opsbot_core::JobState::Succeeded {
             break;
         }
-        assert!(Instant::now() < deadline, "the reboot did not finish: {record:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the reboot did not finish: {record:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Replayed as it was: WeCom's retry of the same delivery runs nothing.
@@ -1286,12 +1289,17 @@ roles = ["oncall", "rebooter"]
             .iter()
             .map(|b| b["text"].as_str().unwrap_or_default().to_string())
             .collect();
-        if texts.iter().any(|t| t.starts_with(&format!("已由 {winner}")))
+        if texts
+            .iter()
+            .any(|t| t.starts_with(&format!("已由 {winner}")))
             && texts.iter().any(|t| t == &done)
         {
             break seen;
         }
-        assert!(Instant::now() < deadline, "the card was not updated: {seen}");
+        assert!(
+            Instant::now() < deadline,
+            "the card was not updated: {seen}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(fake.card_updates().iter().any(|u| u.atall));
