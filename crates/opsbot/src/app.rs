@@ -88,8 +88,9 @@ fn instance_id() -> String {
     )
 }
 
-/// The app for commands that need no secret key (`opsbot chat`, `opsbot sync`, …):
-/// without it there are no card buttons, which only `opsbot serve`'s channels show.
+/// The app for commands that need no secret key (`opsbot chat`, `opsbot sync`, …). With
+/// WeCom apps configured it loads the key anyway when it can, so cards it queues (a
+/// release's approval request) carry buttons `serve` honours; without, they go as text.
 pub async fn build(config_file: Option<&Path>) -> Result<App> {
     build_with(config_file, false).await
 }
@@ -106,9 +107,20 @@ async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
     let store = opsbot_store::connect(&config.store.url)
         .await
         .context("opening the store")?;
-    let secret = match with_key {
-        true => Some(secret_key(&config, store.as_ref()).await?),
-        false => None,
+    let secret = if with_key {
+        Some(secret_key(&config, store.as_ref()).await?)
+    } else if !config.wecom.apps.is_empty() {
+        // A release asked for from `opsbot chat` queues the approvers' card: its buttons
+        // need the keys `serve` checks clicks with. Without the key it goes as text.
+        match secret_key(&config, store.as_ref()).await {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::warn!(error = %e, "messages queued here go without buttons: no secret key");
+                None
+            }
+        }
+    } else {
+        None
     };
     let cards = secret
         .as_ref()

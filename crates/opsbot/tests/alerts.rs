@@ -1240,6 +1240,20 @@ roles = ["oncall", "rebooter"]
         .unwrap();
     assert_eq!(firing[0].ack_by.as_deref(), Some(winner));
 
+    // The tap's passive reply greyed the tappers' buttons (WeCom's `update_button`);
+    // the update for everyone that follows gives them back the card with the rest of
+    // its buttons live.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake
+        .card_as_seen(&task, "wangwu")
+        .is_some_and(|c| c.get("replace_text").is_some())
+    {
+        assert!(Instant::now() < deadline, "the card was not updated for all");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now = fake.card_as_seen(&task, "wangwu").unwrap();
+    assert_eq!(key_of(&now, "重启 web-01"), reboot, "the rest keep their keys");
+
     // wangwu runs the remediation: one reboot job, as wangwu, which succeeds.
     let click = fake.click(1000002, "wangwu", &task, &reboot).unwrap();
     let out = click.push(&callback).await.unwrap();
