@@ -3,7 +3,7 @@
 # WeCom received in the end-to-end tests: the tests write each card as JSON and as a
 # self-contained HTML page (opsbot_fakes::card_html) into $OPSBOT_CARD_SHOTS, and
 # headless Chromium photographs the pages. Needs Prometheus Alertmanager and Chromium
-# (apt-get install prometheus-alertmanager chromium).
+# and an emoji font (apt-get install prometheus-alertmanager chromium fonts-noto-color-emoji).
 set -eu
 cd "$(dirname "$0")/.."
 out=docs/cards
@@ -20,7 +20,7 @@ mkdir -p "$out"
 for page in "$shots"/*.html; do
     name=$(basename "$page" .html)
     "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars \
-        --force-device-scale-factor=2 --window-size=440,560 \
+        --force-device-scale-factor=2 --window-size=440,470 \
         --screenshot="$out/$name.png" "file://$page" 2>/dev/null
     cp "$shots/$name.json" "$out/$name.json"
     echo "$out/$name.png"

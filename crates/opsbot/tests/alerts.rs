@@ -1248,11 +1248,18 @@ roles = ["oncall", "rebooter"]
         .card_as_seen(&task, "wangwu")
         .is_some_and(|c| c.get("replace_text").is_some())
     {
-        assert!(Instant::now() < deadline, "the card was not updated for all");
+        assert!(
+            Instant::now() < deadline,
+            "the card was not updated for all"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let now = fake.card_as_seen(&task, "wangwu").unwrap();
-    assert_eq!(key_of(&now, "重启 web-01"), reboot, "the rest keep their keys");
+    assert_eq!(
+        key_of(&now, "重启 web-01"),
+        reboot,
+        "the rest keep their keys"
+    );
 
     // wangwu runs the remediation: one reboot job, as wangwu, which succeeds.
     let click = fake.click(1000002, "wangwu", &task, &reboot).unwrap();

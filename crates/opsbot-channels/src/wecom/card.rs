@@ -28,6 +28,16 @@ pub(crate) fn template_card(card: &Card) -> TemplateCard {
         button_list: card
             .buttons
             .iter()
+            // A settled slot (批准 / 驳回, 静默 1 小时 / 今天) reads once, not once per
+            // button.
+            .enumerate()
+            .filter(|(i, b)| {
+                b.done.is_none()
+                    || !card.buttons[..*i]
+                        .iter()
+                        .any(|e| e.slot == b.slot && e.done.is_some())
+            })
+            .map(|(_, b)| b)
             .take(MAX_BUTTONS)
             .map(|b| match &b.done {
                 Some(done) => Button::callback(done, opsbot_core::Style::Neutral.wecom(), &b.key),
@@ -73,6 +83,29 @@ mod tests {
             markdown: false,
             expires_at: 2_000_000_000,
         }
+    }
+
+    #[test]
+    fn a_settled_slot_reads_once() {
+        let mut c = card();
+        let second = c.buttons[0].clone();
+        c.buttons.insert(
+            1,
+            opsbot_core::Button {
+                text: "驳回".into(),
+                key: format!("{}x", second.key),
+                ..second
+            },
+        );
+        c.settle("ack", "已由 lisi 确认");
+        let v = template_card(&c).to_json();
+        let texts: Vec<&str> = v["button_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["已由 lisi 确认", "扩容 +2"]);
     }
 
     #[test]

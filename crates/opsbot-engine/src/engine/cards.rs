@@ -209,7 +209,9 @@ impl Engine {
                 };
                 let done = match job {
                     Some(job) => format!("已由 {} 执行 {job}", click.user),
-                    None => format!("已由 {} 执行", click.user),
+                    // Done at once (an acknowledgement, a silence, an approval): the
+                    // button's own words say what.
+                    None => format!("已由 {} {}", click.user, button.text),
                 };
                 self.finish(click, card, &done, job, text).await
             }
