@@ -382,18 +382,20 @@ async fn a_typed_destructive_command_is_confirmed_with_a_card_button() {
     assert_eq!(w.vm_power("web-01").await, PowerState::PoweredOn);
     card_shot("confirm-card", &card);
 
+    // The passive reply stays empty: the card changes for everyone (here: the asker)
+    // with the click's one-time code, and says who acted.
     let reply = w.tap("zhangsan", &card, 0).await;
-    let PassiveReply::UpdateButton(done) = reply else {
-        panic!("not updated: {reply:?}")
-    };
+    assert_eq!(reply, PassiveReply::Nothing);
+    let updated = w.updated_for_all(task(&card)).await;
+    let done = updated["button_list"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(done.starts_with("已由 zhangsan 确认 #"), "{done}");
     let job = w.job_done().await;
     assert_eq!(job.state, JobState::Succeeded);
     assert_eq!(job.user, "zhangsan");
     assert_eq!(w.vm_power("web-01").await, PowerState::PoweredOff);
-    // Everyone's copy (here: the asker's) says who acted.
-    let updated = w.updated_for_all(task(&card)).await;
-    assert_eq!(updated["button_list"][0]["text"], done.as_str());
     let seen = w.fake.card_as_seen(task(&card), "zhangsan").unwrap();
     assert!(seen.to_string().contains(&done), "{seen}");
     assert_eq!(w.jobs().await.len(), 1);
@@ -462,9 +464,12 @@ async fn a_producers_card_runs_once_for_an_authorised_clicker_and_never_for_othe
 
     // Allowed: runs once as the clicker, and everyone sees who acted.
     let reply = w.tap("zhangsan", &card, 0).await;
-    let PassiveReply::UpdateButton(done) = reply else {
-        panic!("not run: {reply:?}")
-    };
+    assert_eq!(reply, PassiveReply::Nothing);
+    let updated = w.updated_for_all(task(&card)).await;
+    let done = updated["button_list"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(done.starts_with("已由 zhangsan 执行 #"), "{done}");
     let job = w.job_done().await;
     assert_eq!(
@@ -472,13 +477,12 @@ async fn a_producers_card_runs_once_for_an_authorised_clicker_and_never_for_othe
         ("zhangsan", JobState::Succeeded)
     );
     assert_eq!(w.vm_power("web-04").await, PowerState::PoweredOn);
-    w.updated_for_all(task(&card)).await;
     let lisi = w.fake.card_as_seen(task(&card), "lisi").unwrap();
     assert_eq!(lisi["button_list"][0]["text"], done.as_str());
 
     // A late tap on the settled card is told who did it; nothing runs again.
     let reply = w.tap("lisi", &card, 0).await;
-    assert_eq!(reply, PassiveReply::UpdateButton(done));
+    assert_eq!(reply, PassiveReply::Text(done));
     assert_eq!(w.jobs().await.len(), 1);
 }
 
@@ -550,7 +554,7 @@ async fn the_same_click_posted_twice_runs_once() {
         .click(AGENT, "zhangsan", task(&card), key(&card, 0))
         .unwrap();
     let first = w.push(&click).await;
-    assert!(matches!(first, PassiveReply::UpdateButton(_)), "{first:?}");
+    assert_eq!(first, PassiveReply::Nothing);
     // WeCom's retry of the very same callback: acknowledged, nothing runs.
     let again = click.push(&w.app_url).await.unwrap();
     assert_eq!((again.status, again.body.as_str()), (200, ""));
@@ -575,21 +579,22 @@ async fn two_engineers_tapping_at_once_run_it_once_and_the_second_is_told_who() 
     let (ra, rb) = tokio::join!(a.push(&w.app_url), b.push(&w.app_url));
     let ra = w.fake.apply_passive_reply(&a, &ra.unwrap().body).unwrap();
     let rb = w.fake.apply_passive_reply(&b, &rb.unwrap().body).unwrap();
-    let texts: Vec<String> = [ra, rb]
-        .into_iter()
-        .map(|r| match r {
-            PassiveReply::UpdateButton(t) => t,
-            other => panic!("both buttons update: {other:?}"),
-        })
-        .collect();
     let winner = w.job_done().await.user;
     assert_eq!(w.jobs().await.len(), 1);
-    // Both read who acted: the winner's own text, and the other's "已由 <winner> …".
+    // The winner's card changes for everyone; the other is told who acted.
+    let mut replies = [ra, rb];
+    replies.sort_by_key(|r| matches!(r, PassiveReply::Text(_)));
+    let [PassiveReply::Nothing, PassiveReply::Text(told)] = &replies else {
+        panic!("one runs, one is told: {replies:?}");
+    };
+    assert!(told.starts_with(&format!("已由 {winner} ")), "{told}");
+    let updated = w.updated_for_all(task(&card)).await;
     assert!(
-        texts
-            .iter()
-            .all(|t| t.starts_with(&format!("已由 {winner} "))),
-        "{texts:?}"
+        updated["button_list"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("已由 {winner} ")),
+        "{updated}"
     );
 }
 

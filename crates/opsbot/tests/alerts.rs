@@ -1216,15 +1216,14 @@ roles = ["oncall", "rebooter"]
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let pa = fake.apply_passive_reply(&a, &ra.body).unwrap();
     let pb = fake.apply_passive_reply(&b, &rb.body).unwrap();
-    let (PassiveReply::UpdateButton(ta), PassiveReply::UpdateButton(tb)) = (&pa, &pb) else {
-        panic!("both tappers see who acted: {pa:?} {pb:?}");
+    // The winner's tap changes the card for everyone; the other is told who acted.
+    let (winner, told) = match (&pa, &pb) {
+        (PassiveReply::Nothing, PassiveReply::Text(t)) => ("zhangsan", t),
+        (PassiveReply::Text(t), PassiveReply::Nothing) => ("wangwu", t),
+        _ => panic!("one acts, one is told: {pa:?} {pb:?}"),
     };
-    let winner = if ta.contains("zhangsan") {
-        "zhangsan"
-    } else {
-        "wangwu"
-    };
-    assert!(ta.contains(winner) && tb.contains(winner), "{ta} / {tb}");
+    // Told who, whether the action is still under way (处理中) or done.
+    assert!(told.starts_with(&format!("已由 {winner} ")), "{told}");
     let acks: usize = [taps("zhangsan").await, taps("wangwu").await]
         .iter()
         .flatten()
@@ -1240,21 +1239,21 @@ roles = ["oncall", "rebooter"]
         .unwrap();
     assert_eq!(firing[0].ack_by.as_deref(), Some(winner));
 
-    // The tap's passive reply greyed the tappers' buttons (WeCom's `update_button`);
-    // the update for everyone that follows gives them back the card with the rest of
-    // its buttons live.
+    // Everyone's card now says who acknowledged it; the other buttons stay live and
+    // keep their keys.
+    let acked = format!("已由 {winner} 确认");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while fake
-        .card_as_seen(&task, "wangwu")
-        .is_some_and(|c| c.get("replace_text").is_some())
-    {
+    let now = loop {
+        let seen = fake.card_as_seen(&task, "wangwu").unwrap();
+        if seen.to_string().contains(&acked) {
+            break seen;
+        }
         assert!(
             Instant::now() < deadline,
-            "the card was not updated for all"
+            "the card was not updated: {seen}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let now = fake.card_as_seen(&task, "wangwu").unwrap();
+    };
     assert_eq!(
         key_of(&now, "重启 web-01"),
         reboot,
@@ -1264,11 +1263,31 @@ roles = ["oncall", "rebooter"]
     // wangwu runs the remediation: one reboot job, as wangwu, which succeeds.
     let click = fake.click(1000002, "wangwu", &task, &reboot).unwrap();
     let out = click.push(&callback).await.unwrap();
-    let PassiveReply::UpdateButton(done) = fake.apply_passive_reply(&click, &out.body).unwrap()
-    else {
-        panic!("the reboot ran: {}", out.body);
+    // A figure for the closing notes, not an assertion: WeCom waits 5 s at most.
+    eprintln!("the reboot tap was answered in {:?}", out.elapsed);
+    assert_eq!(
+        fake.apply_passive_reply(&click, &out.body).unwrap(),
+        PassiveReply::Nothing
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let seen = fake.card_as_seen(&task, "wangwu").unwrap();
+        let ran = seen["button_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .find(|t| t.starts_with("已由 wangwu 执行 #"))
+            .map(str::to_string);
+        if let Some(ran) = ran {
+            break ran;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reboot is not on the card: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(done.starts_with("已由 wangwu 执行 #"), "{done}");
     let job: i64 = done
         .trim_start_matches("已由 wangwu 执行 #")
         .parse()

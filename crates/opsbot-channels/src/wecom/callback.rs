@@ -244,11 +244,17 @@ fn clicked_in_time(sink: &WecomSink, code: Option<&str>, clicked: Clicked) -> Op
             job,
             message,
         } => {
+            // With the click's code the card changes for everyone, the clicker too, and
+            // the passive reply stays empty (CARDS.md §6.2): a passive `update_button`
+            // greys all the clicker's buttons, and if it were applied after the update
+            // it would leave them grey for good.
+            let updated = code.is_some();
             update_everyone(sink, code, card);
             tell_outcome(sink, job, message);
-            Some(AppReply::UpdateButton(button_text))
+            (!updated).then_some(AppReply::UpdateButton(button_text))
         }
-        Clicked::Taken { button_text, .. } => Some(AppReply::UpdateButton(button_text)),
+        // Said, not shown on the card: the winner's update changes everyone's card.
+        Clicked::Taken { button_text, .. } => Some(AppReply::Text(button_text)),
         Clicked::Refused { text } if text.len() <= APP_TEXT_MAX_BYTES => Some(AppReply::Text(text)),
         Clicked::Refused { text } => {
             sink.push(text);
