@@ -129,6 +129,7 @@ pub fn alert_card(keys: &CardKeys, g: &AlertGroup<'_>, now: DateTime<Utc>, ttl: 
         desc,
         sub_title,
         fields: fields.into_iter().take(MAX_FIELDS).collect(),
+        selection: None,
         buttons: list,
         text,
         markdown: g.markdown,

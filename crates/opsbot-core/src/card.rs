@@ -15,6 +15,7 @@
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
 /// WeCom's limit on a card's buttons.
@@ -23,6 +24,8 @@ pub const MAX_BUTTONS: usize = 6;
 pub const MAX_FIELDS: usize = 6;
 /// WeCom's limit on a task id, in bytes.
 pub const MAX_TASK_ID: usize = 128;
+/// WeCom's limit on the options of a card's drop-down (`button_selection`).
+pub const MAX_CHOICES: usize = 10;
 
 /// A message with buttons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +46,10 @@ pub struct Card {
     /// Key/value rows, at most [`MAX_FIELDS`].
     #[serde(default)]
     pub fields: Vec<Field>,
+    /// A drop-down above the buttons whose answer an [`Action::Choose`] button takes
+    /// (which release to roll back to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
     /// At most [`MAX_BUTTONS`].
     #[serde(default)]
     pub buttons: Vec<Button>,
@@ -70,6 +77,45 @@ impl Field {
             value: value.into(),
         }
     }
+}
+
+/// A drop-down on a card: one question, at most [`MAX_CHOICES`] options, one chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// The question's key, which the click's answers name.
+    pub question: String,
+    /// The label beside the drop-down.
+    pub title: String,
+    pub options: Vec<Choice>,
+    /// The option chosen at first, and taken when a click brings no answer.
+    pub selected: String,
+}
+
+/// One option of a [`Selection`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// What the click sends back and the command is filled with: letters, digits, `_`
+    /// and `-` only ([`is_choice_id`]), so it can never change the command's shape.
+    pub id: String,
+    pub text: String,
+}
+
+impl Choice {
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
+        Choice {
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// Whether `id` may be an option's id: 1–64 of `[A-Za-z0-9_-]`.
+pub fn is_choice_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
 /// How a button looks; WeCom numbers them 1–4 and the colours differ between its apps
@@ -135,6 +181,14 @@ pub enum Action {
     Confirm { command: String },
     /// Drops the clicker's pending command, if it is still `command`.
     Cancel { command: String },
+    /// Runs `command` with its one `{}` replaced by the clicker's answer to the card's
+    /// question `question`, which must be one of `options` (the default first). The
+    /// allowed ids are part of the signed action, so a click cannot add one.
+    Choose {
+        command: String,
+        question: String,
+        options: Vec<String>,
+    },
 }
 
 impl Action {
@@ -153,18 +207,39 @@ impl Action {
             Action::SilenceToday { .. } => "sil",
             Action::Confirm { .. } => "ok",
             Action::Cancel { .. } => "no",
+            Action::Choose { .. } => "pick",
         }
     }
 
-    /// The command it stands for, as a surface without buttons would type it.
-    pub fn command(&self) -> &str {
+    /// The command it stands for, as a surface without buttons would type it (a
+    /// `Choose` with its default option).
+    pub fn command(&self) -> Cow<'_, str> {
         match self {
             Action::Run { command, .. }
             | Action::Confirm { command }
-            | Action::Cancel { command } => command,
-            Action::SilenceToday { matcher } => matcher,
+            | Action::Cancel { command } => Cow::Borrowed(command),
+            Action::SilenceToday { matcher } => Cow::Borrowed(matcher),
+            Action::Choose {
+                command, options, ..
+            } => Cow::Owned(fill(command, options.first().map_or("", String::as_str))),
         }
     }
+
+    /// The command a `Choose` runs for option `id`; `None` when `id` is not one of its
+    /// options (or the action is no `Choose`).
+    pub fn chosen(&self, id: &str) -> Option<String> {
+        match self {
+            Action::Choose {
+                command, options, ..
+            } if is_choice_id(id) && options.iter().any(|o| o == id) => Some(fill(command, id)),
+            _ => None,
+        }
+    }
+}
+
+/// `command` with its first `{}` replaced by `id`.
+fn fill(command: &str, id: &str) -> String {
+    command.replacen("{}", id, 1)
 }
 
 impl Card {
@@ -444,6 +519,73 @@ mod tests {
         }
     }
 
+    fn pick() -> Action {
+        Action::Choose {
+            command: "回滚:shop,{}".into(),
+            question: "to".into(),
+            options: vec!["5".into(), "4".into()],
+        }
+    }
+
+    #[test]
+    fn a_choice_fills_the_command_with_an_allowed_option_only() {
+        let a = pick();
+        assert_eq!(a.verb(), "pick");
+        // Typed without buttons: the default, the first option.
+        assert_eq!(a.command(), "回滚:shop,5");
+        assert_eq!(a.chosen("4").as_deref(), Some("回滚:shop,4"));
+        for bad in ["3", "", "4,5", "4 ", "{}"] {
+            assert_eq!(a.chosen(bad), None, "{bad:?}");
+        }
+        assert_eq!(ack().chosen("4"), None);
+        assert!(is_choice_id("rel-12_a") && !is_choice_id("a.b") && !is_choice_id(""));
+    }
+
+    #[test]
+    fn the_options_of_a_choice_are_signed() {
+        let b = keys()
+            .for_card("dp7-x", 1000)
+            .button("回滚", Style::Danger, "next", "o7", pick());
+        assert!(b.key.starts_with("pick.o7.1000."));
+        assert_eq!(keys().verify("dp7-x", &b, 0), Ok(()));
+        let mut other = b.clone();
+        if let Action::Choose { options, .. } = &mut other.action {
+            options.push("1".into());
+        }
+        assert_eq!(keys().verify("dp7-x", &other, 0), Err(KeyError::Forged));
+    }
+
+    #[test]
+    fn a_card_without_a_selection_reads_as_before() {
+        let card = Card {
+            task_id: "t-1".into(),
+            source: String::new(),
+            title: "t".into(),
+            desc: String::new(),
+            sub_title: String::new(),
+            fields: vec![],
+            selection: None,
+            buttons: vec![],
+            text: "t".into(),
+            markdown: false,
+            expires_at: 1,
+        };
+        let json = card.to_json();
+        assert!(!json.contains("selection"));
+        let with = Card {
+            selection: Some(Selection {
+                question: "to".into(),
+                title: "回滚到".into(),
+                options: vec![Choice::new("5", "#5")],
+                selected: "5".into(),
+            }),
+            ..card.clone()
+        };
+        let back: Card = serde_json::from_str(&with.to_json()).unwrap();
+        assert_eq!(back, with);
+        assert_eq!(serde_json::from_str::<Card>(&json).unwrap(), card);
+    }
+
     #[test]
     fn task_ids_are_fresh_and_in_wecom_charset() {
         let a = task_id("al42 web/01");
@@ -466,6 +608,7 @@ mod tests {
             desc: String::new(),
             sub_title: String::new(),
             fields: vec![],
+            selection: None,
             buttons: vec![
                 k.for_card("dp7-x", 9)
                     .button("批准", Style::Primary, "decide", "o7", ack()),

@@ -28,7 +28,9 @@ pub use asset::{
     diff_facts, Asset, AssetCard, AssetDesk, AssetLookup, AssetStatus, FactChange, Facts, VmLink,
 };
 pub use audit::{AuditEntry, AuditResult};
-pub use card::{Action, Button, Buttons, Card, CardKeys, Field, KeyError, Style};
+pub use card::{
+    Action, Button, Buttons, Card, CardKeys, Choice, Field, KeyError, Selection, Style,
+};
 pub use chat::{Answer, Call, ChatCommand, ChatCommands, Claim, MenuEntry, MenuSource, Requester};
 pub use duration::parse_duration;
 pub use inventory::{

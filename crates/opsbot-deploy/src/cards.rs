@@ -1,6 +1,7 @@
 //! Deploy messages with buttons: what an order's state offers to do (批准 / 驳回 on an
 //! approval request; 暂停, 继续, 终止, 回滚, 重试失败主机 on its progress) and the card
-//! that carries it. A button runs the very command a person would type (`批准:12`), as
+//! that carries it. 回滚 lets the clicker pick the release to return to from a drop-down
+//! of the project's recent releases (the one the hosts ran before preselected). A button runs the very command a person would type (`批准:12`), as
 //! whoever taps it, so the engine's permission check, job and audit apply unchanged
 //! (the tap is the confirmation); the card's text names those commands, so a surface
 //! without buttons can act by typing.
@@ -9,7 +10,10 @@ use crate::config::Project;
 use crate::model::{HostState, OrderKind, OrderState};
 use crate::orders::names;
 use chrono::{DateTime, Utc};
-use opsbot_core::card::{task_id, Action, Card, CardKeys, Field, Style};
+use opsbot_core::card::{
+    task_id, Action, Card, CardKeys, Choice, Field, Selection, Style, MAX_CHOICES,
+};
+use opsbot_core::Zone;
 use opsbot_store::deploy::{HostRunRecord, OrderRecord};
 use std::time::Duration;
 
@@ -31,9 +35,56 @@ pub struct Offer {
 /// One button: its words and the command it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {
+    /// Its words in the text form (`回滚到 #5`), and on the button unless it picks.
     pub label: String,
     pub style: Style,
+    /// The command typed without buttons (a pick's default filled in).
     pub command: String,
+    /// On a card, the button runs `command` with an option picked from a drop-down.
+    pub pick: Option<Pick>,
+}
+
+/// A button that runs a command with an option picked from the card's drop-down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    /// The button's words.
+    pub button: String,
+    /// The command with `{}` where the picked option's id goes (`回滚:shop,{}`).
+    pub command: String,
+    /// The drop-down's label.
+    pub title: String,
+    /// Newest first, at most [`MAX_CHOICES`].
+    pub options: Vec<Choice>,
+    /// The option preselected.
+    pub selected: String,
+}
+
+/// The question key of the release drop-down.
+pub const RELEASE_QUESTION: &str = "release";
+
+/// A finished release of a project, as the 回滚 drop-down lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The release (order id) its hosts run.
+    pub version: i64,
+    /// `#6 · 3f2a1bc · 03-02 10:00`.
+    pub text: String,
+}
+
+impl Release {
+    /// Release `version` of the build of commit `revision`, finished `at`, its time
+    /// shown in `zone`.
+    pub fn new(version: i64, revision: &str, at: DateTime<Utc>, zone: &Zone) -> Self {
+        let mut text = format!("#{version}");
+        let commit = revision.get(..7).unwrap_or(revision);
+        if !commit.is_empty() {
+            text.push_str(" · ");
+            text.push_str(commit);
+        }
+        text.push_str(" · ");
+        text.push_str(&zone.format(at, "%m-%d %H:%M"));
+        Release { version, text }
+    }
 }
 
 impl Offer {
@@ -47,11 +98,13 @@ impl Offer {
 }
 
 /// What order `o` (with its hosts `runs`) offers in its state now; `ttl` bounds a
-/// progress message's buttons, an approval's end when the order expires. `None`: the
-/// state offers nothing (a plain message).
+/// progress message's buttons, an approval's end when the order expires. `releases`:
+/// the project's finished releases, which 回滚 may pick from (any order; those not
+/// older than `o` are left out). `None`: the state offers nothing (a plain message).
 pub fn offer(
     o: &OrderRecord,
     runs: &[HostRunRecord],
+    releases: &[Release],
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> Option<Offer> {
@@ -60,6 +113,7 @@ pub fn offer(
         label: label.to_string(),
         style,
         command: format!("{name}:{}", o.id),
+        pick: None,
     };
     let later = now.timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let mut buttons = Vec::new();
@@ -81,9 +135,9 @@ pub fn offer(
         }
         OrderState::PartlyFailed | OrderState::Failed => {
             buttons.push(run("重试失败主机", Style::Primary, names::RETRY));
-            buttons.extend(rollback(o, runs));
+            buttons.extend(rollback(o, runs, releases));
         }
-        OrderState::Succeeded | OrderState::Aborted => buttons.extend(rollback(o, runs)),
+        OrderState::Succeeded | OrderState::Aborted => buttons.extend(rollback(o, runs, releases)),
         OrderState::Ready | OrderState::RolledBack | OrderState::Rejected | OrderState::Expired => {
         }
     }
@@ -96,7 +150,9 @@ pub fn offer(
 
 /// 回滚 back to the release the order's hosts ran before it, named (`回滚:shop,5`), so
 /// an old card never undoes a newer release; only for a release that reached a host.
-fn rollback(o: &OrderRecord, runs: &[HostRunRecord]) -> Option<Offered> {
+/// With more than one older release to go back to, the card picks among the newest
+/// [`MAX_CHOICES`] of them, the one the hosts ran before preselected.
+fn rollback(o: &OrderRecord, runs: &[HostRunRecord], releases: &[Release]) -> Option<Offered> {
     if !matches!(
         OrderKind::parse(&o.kind),
         Some(OrderKind::Release | OrderKind::Retry)
@@ -114,6 +170,40 @@ fn rollback(o: &OrderRecord, runs: &[HostRunRecord]) -> Option<Offered> {
         label: format!("回滚到 #{before}"),
         style: Style::Danger,
         command: format!("{}:{},{before}", names::ROLLBACK, o.project),
+        pick: pick_release(o, version, before, releases),
+    })
+}
+
+/// The drop-down of releases older than `version`, newest first, `before` among them
+/// and preselected; `None` when there is nothing else to pick.
+fn pick_release(o: &OrderRecord, version: i64, before: i64, releases: &[Release]) -> Option<Pick> {
+    let mut older: Vec<&Release> = releases.iter().filter(|r| r.version < version).collect();
+    older.sort_by_key(|r| std::cmp::Reverse(r.version));
+    older.dedup_by_key(|r| r.version);
+    let default = Release {
+        version: before,
+        text: format!("#{before}"),
+    };
+    // The preselected release stays in the list, whatever the store says.
+    let mut shown: Vec<&Release> = older.iter().copied().take(MAX_CHOICES).collect();
+    if !shown.iter().any(|r| r.version == before) {
+        let known = older.iter().copied().find(|r| r.version == before);
+        shown.truncate(MAX_CHOICES - 1);
+        shown.push(known.unwrap_or(&default));
+        shown.sort_by_key(|r| std::cmp::Reverse(r.version));
+    }
+    if shown.len() < 2 {
+        return None;
+    }
+    Some(Pick {
+        button: "回滚".into(),
+        command: format!("{}:{},{{}}", names::ROLLBACK, o.project),
+        title: "回滚到".into(),
+        options: shown
+            .iter()
+            .map(|r| Choice::new(r.version.to_string(), r.text.clone()))
+            .collect(),
+        selected: before.to_string(),
     })
 }
 
@@ -123,17 +213,47 @@ pub fn card(keys: &CardKeys, offer: &Offer, o: &OrderRecord, p: &Project, text: 
     let task = task_id(&format!("dp{}", o.id));
     let object = format!("o{}", o.id);
     let signer = keys.for_card(&task, offer.expires_at);
+    let mut selection = None;
     let buttons = offer
         .buttons
         .iter()
-        .map(|b| {
-            signer.button(
+        .map(|b| match &b.pick {
+            // WeCom shows one drop-down per card: a second pick is a plain button.
+            Some(p) if selection.is_none() => {
+                // The default first: what the text form names.
+                let options: Vec<String> = std::iter::once(p.selected.clone())
+                    .chain(
+                        p.options
+                            .iter()
+                            .map(|c| c.id.clone())
+                            .filter(|id| *id != p.selected),
+                    )
+                    .collect();
+                selection = Some(Selection {
+                    question: RELEASE_QUESTION.into(),
+                    title: p.title.clone(),
+                    options: p.options.clone(),
+                    selected: p.selected.clone(),
+                });
+                signer.button(
+                    p.button.clone(),
+                    b.style,
+                    offer.slot(),
+                    &object,
+                    Action::Choose {
+                        command: p.command.clone(),
+                        question: RELEASE_QUESTION.into(),
+                        options,
+                    },
+                )
+            }
+            _ => signer.button(
                 b.label.clone(),
                 b.style,
                 offer.slot(),
                 &object,
                 Action::run(b.command.clone()),
-            )
+            ),
         })
         .collect();
     let mut fields = vec![Field::new("项目", p.name.clone())];
@@ -159,6 +279,7 @@ pub fn card(keys: &CardKeys, offer: &Offer, o: &OrderRecord, p: &Project, text: 
         desc: format!("{} · {}", crate::render::kind_label(&o.kind), o.state),
         sub_title: crate::render::clip(text, SUB_TITLE),
         fields,
+        selection,
         buttons,
         text: with_commands(text, offer),
         markdown: false,
@@ -244,7 +365,7 @@ mod tests {
     }
 
     fn commands(o: &OrderRecord, runs: &[HostRunRecord]) -> Vec<String> {
-        offer(o, runs, Utc::now(), Duration::from_secs(60))
+        offer(o, runs, &[], Utc::now(), Duration::from_secs(60))
             .map(|f| f.buttons.into_iter().map(|b| b.command).collect())
             .unwrap_or_default()
     }
@@ -319,7 +440,7 @@ mod tests {
         let expiry = Utc::now() + chrono::Duration::hours(2);
         o.expires_at = Some(expiry);
         o.batch = 0;
-        let f = offer(&o, &[], Utc::now(), Duration::from_secs(60)).unwrap();
+        let f = offer(&o, &[], &[], Utc::now(), Duration::from_secs(60)).unwrap();
         assert!(f.approval);
         assert_eq!(f.expires_at, expiry.timestamp());
         let text = "发布单 #12: 发布 shop\n⏳ 等待审批:审批人发送「批准:12」或「驳回:12,原因」";
@@ -328,23 +449,16 @@ mod tests {
         assert_eq!(c.title, "发布单 #12 · shop");
         assert_eq!(c.desc, "发布 · 待审批");
         assert_eq!(c.expires_at, expiry.timestamp());
-        let seen: Vec<(&str, Style, &str, &str)> = c
+        let seen: Vec<(&str, Style, &str, &Action)> = c
             .buttons
             .iter()
-            .map(|b| {
-                (
-                    b.text.as_str(),
-                    b.style,
-                    b.slot.as_str(),
-                    b.action.command(),
-                )
-            })
+            .map(|b| (b.text.as_str(), b.style, b.slot.as_str(), &b.action))
             .collect();
         assert_eq!(
             seen,
             [
-                ("批准", Style::Primary, DECIDE, "批准:12"),
-                ("驳回", Style::Danger, DECIDE, "驳回:12"),
+                ("批准", Style::Primary, DECIDE, &Action::run("批准:12")),
+                ("驳回", Style::Danger, DECIDE, &Action::run("驳回:12")),
             ]
         );
         for b in &c.buttons {
@@ -369,7 +483,7 @@ mod tests {
         let mut o = order(OrderState::Running);
         o.approver = Some("bob".into());
         let now = Utc::now();
-        let f = offer(&o, &[], now, Duration::from_secs(3600)).unwrap();
+        let f = offer(&o, &[], &[], now, Duration::from_secs(3600)).unwrap();
         assert!(!f.approval);
         assert_eq!(f.expires_at, now.timestamp() + 3600);
         let c = card(
@@ -390,6 +504,158 @@ mod tests {
             "🚀 发布单 #12 开始发布: shop → 3 台主机\n可发送「暂停:12」暂停"
         );
         assert!(c.fields.iter().any(|f| f.key == "审批" && f.value == "bob"));
+    }
+
+    fn releases(versions: impl IntoIterator<Item = i64>) -> Vec<Release> {
+        versions
+            .into_iter()
+            .map(|v| Release {
+                version: v,
+                text: format!("#{v} · r{v}"),
+            })
+            .collect()
+    }
+
+    /// Order 12 succeeded on hosts that ran release 5 before it.
+    fn rolled_out() -> (OrderRecord, Vec<HostRunRecord>) {
+        let runs = vec![
+            host("a", HostState::Succeeded, Some(5)),
+            host("b", HostState::Succeeded, Some(5)),
+        ];
+        (order(OrderState::Succeeded), runs)
+    }
+
+    #[test]
+    fn rollback_picks_among_the_older_releases_the_previous_preselected() {
+        let keys = CardKeys::new([3; 32]);
+        let (o, runs) = rolled_out();
+        // Out of order, a duplicate, and releases not older than the order: left out.
+        let known = releases([3, 5, 12, 4, 13, 5]);
+        let now = Utc::now();
+        let f = offer(&o, &runs, &known, now, Duration::from_secs(600)).unwrap();
+        let pick = f.buttons[0].pick.as_ref().unwrap();
+        let ids: Vec<&str> = pick.options.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["5", "4", "3"]);
+        assert_eq!(pick.options[0].text, "#5 · r5");
+        assert_eq!(pick.selected, "5");
+        // The text form still names the previous release.
+        assert_eq!(f.buttons[0].command, "回滚:shop,5");
+        let text = "✅ 发布单 #12 成功";
+        let c = card(&keys, &f, &o, &project(), text);
+        assert_eq!(c.text, format!("{text}\n可发送「回滚:shop,5」回滚到 #5"));
+        let selection = c.selection.as_ref().unwrap();
+        assert_eq!(selection.question, RELEASE_QUESTION);
+        assert_eq!(selection.title, "回滚到");
+        assert_eq!(selection.selected, "5");
+        assert_eq!(selection.options, pick.options);
+        assert_eq!(c.buttons.len(), 1);
+        let b = &c.buttons[0];
+        assert_eq!(
+            (b.text.as_str(), b.style, b.slot.as_str()),
+            ("回滚", Style::Danger, NEXT)
+        );
+        assert_eq!(
+            b.action,
+            Action::Choose {
+                command: "回滚:shop,{}".into(),
+                question: RELEASE_QUESTION.into(),
+                options: vec!["5".into(), "4".into(), "3".into()],
+            }
+        );
+        assert_eq!(b.action.command(), "回滚:shop,5");
+        assert_eq!(b.action.chosen("3").as_deref(), Some("回滚:shop,3"));
+        assert_eq!(b.action.chosen("12"), None);
+        assert!(b.key.starts_with("pick.o12."), "{}", b.key);
+        assert_eq!(keys.verify(&c.task_id, b, now.timestamp()), Ok(()));
+        // A failed release offers the same pick beside 重试.
+        let mut failed = o.clone();
+        failed.state = OrderState::PartlyFailed.as_str().into();
+        let f = offer(&failed, &runs, &known, now, Duration::from_secs(600)).unwrap();
+        let c = card(&keys, &f, &failed, &project(), "x");
+        assert_eq!(c.buttons.len(), 2);
+        assert!(matches!(c.buttons[0].action, Action::Run { .. }));
+        assert!(matches!(c.buttons[1].action, Action::Choose { .. }));
+        assert!(c.selection.is_some());
+    }
+
+    #[test]
+    fn rollback_with_one_release_to_go_back_to_stays_a_plain_button() {
+        let keys = CardKeys::new([3; 32]);
+        let (o, runs) = rolled_out();
+        for known in [releases([]), releases([5]), releases([5, 12])] {
+            let f = offer(&o, &runs, &known, Utc::now(), Duration::from_secs(60)).unwrap();
+            assert_eq!(f.buttons[0].pick, None, "{known:?}");
+            let c = card(&keys, &f, &o, &project(), "x");
+            assert_eq!(c.selection, None);
+            assert_eq!(c.buttons[0].text, "回滚到 #5");
+            assert_eq!(c.buttons[0].action, Action::run("回滚:shop,5"));
+        }
+        // A rollback order offers no 回滚, however many releases there are.
+        let mut back = order(OrderState::Succeeded);
+        back.kind = "rollback".into();
+        back.version = Some(5);
+        assert_eq!(
+            offer(
+                &back,
+                &runs,
+                &releases([1, 2, 3, 4]),
+                Utc::now(),
+                Duration::from_secs(60)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn rollback_lists_ten_releases_and_always_the_previous_one() {
+        let (o, mut runs) = rolled_out();
+        let known = releases(1..=11);
+        let f = offer(&o, &runs, &known, Utc::now(), Duration::from_secs(60)).unwrap();
+        let ids: Vec<String> = f.buttons[0]
+            .pick
+            .as_ref()
+            .unwrap()
+            .options
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        assert_eq!(
+            ids,
+            (2..=11).rev().map(|v| v.to_string()).collect::<Vec<_>>()
+        );
+        // The hosts ran #1 before: it is listed (last, being the oldest) and preselected,
+        // even when the store did not list it.
+        for h in &mut runs {
+            h.previous_version = Some(1);
+        }
+        for known in [releases(1..=11), releases(2..=11)] {
+            let f = offer(&o, &runs, &known, Utc::now(), Duration::from_secs(60)).unwrap();
+            let pick = f.buttons[0].pick.as_ref().unwrap();
+            let ids: Vec<&str> = pick.options.iter().map(|c| c.id.as_str()).collect();
+            assert_eq!(ids.len(), MAX_CHOICES);
+            assert_eq!(ids[..2], ["11", "10"]);
+            assert_eq!(ids[MAX_CHOICES - 1], "1");
+            assert_eq!(pick.selected, "1");
+        }
+    }
+
+    #[test]
+    fn a_release_reads_version_commit_and_local_time() {
+        let zone = Zone::parse("+08:00").unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T10:05:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let r = Release::new(6, "3f2a1bc9d8e7f6", at, &zone);
+        assert_eq!(
+            (r.version, r.text.as_str()),
+            (6, "#6 · 3f2a1bc · 03-02 18:05")
+        );
+        // An svn revision is short already; an unknown one is left out.
+        assert_eq!(
+            Release::new(6, "r812", at, &zone).text,
+            "#6 · r812 · 03-02 18:05"
+        );
+        assert_eq!(Release::new(6, "", at, &zone).text, "#6 · 03-02 18:05");
     }
 
     #[test]

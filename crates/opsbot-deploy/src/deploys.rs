@@ -11,7 +11,7 @@ use crate::salt::SaltTransport;
 use opsbot_core::chat::Requester;
 use opsbot_core::Zone;
 use opsbot_store::alerts::AlertStore;
-use opsbot_store::deploy::{DeployStore, OrderRecord};
+use opsbot_store::deploy::{DeployStore, OrderQuery, OrderRecord};
 use opsbot_store::{AssetStore, AuditStore, LeaseStore, OutboxStore, PoolStore, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -294,8 +294,81 @@ impl Deploys {
             _ => order.clone(),
         };
         let runs = self.store.host_runs(now.id).await.unwrap_or_default();
-        let offer = crate::cards::offer(&now, &runs, chrono::Utc::now(), self.cfg.card_ttl());
+        let releases = self.releases_before(&now).await;
+        let offer = crate::cards::offer(
+            &now,
+            &runs,
+            &releases,
+            chrono::Utc::now(),
+            self.cfg.card_ttl(),
+        );
         (now, offer)
+    }
+
+    /// The newest releases of `o`'s project older than it that finished on hosts, for
+    /// 回滚 to pick from; none when its state offers no 回滚 (no queries then) or the
+    /// store cannot say (回滚 then offers the release the hosts ran before only).
+    async fn releases_before(&self, o: &OrderRecord) -> Vec<crate::cards::Release> {
+        use crate::model::OrderKind;
+        let rolls_back = matches!(
+            OrderState::parse(&o.state),
+            Some(
+                OrderState::Succeeded
+                    | OrderState::PartlyFailed
+                    | OrderState::Failed
+                    | OrderState::Aborted
+            )
+        ) && matches!(
+            OrderKind::parse(&o.kind),
+            Some(OrderKind::Release | OrderKind::Retry)
+        );
+        if !rolls_back {
+            return Vec::new();
+        }
+        let q = OrderQuery {
+            project: Some(o.project.clone()),
+            states: [
+                OrderState::Succeeded,
+                OrderState::PartlyFailed,
+                OrderState::RolledBack,
+            ]
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+            before: Some(o.id),
+            limit: 50,
+        };
+        let list = match self.store.order_list(&q).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, order = o.id, "could not list releases to roll back to");
+                return Vec::new();
+            }
+        };
+        let current = o.version.unwrap_or(o.id);
+        let mut out: Vec<crate::cards::Release> = Vec::new();
+        for r in &list {
+            let version = r.version.unwrap_or(r.id);
+            let Some(build) = r.build else { continue };
+            if r.kind == OrderKind::Rollback.as_str()
+                || version >= current
+                || out.iter().any(|x| x.version == version)
+            {
+                continue;
+            }
+            let revision = match self.store.build_get(build).await {
+                Ok(Some(b)) => b.revision,
+                _ => String::new(),
+            };
+            let at = r.finished_at.unwrap_or(r.created_at);
+            out.push(crate::cards::Release::new(
+                version, &revision, at, &self.zone,
+            ));
+            if out.len() == opsbot_core::card::MAX_CHOICES {
+                break;
+            }
+        }
+        out
     }
 
     pub(crate) fn buttons<'a>(

@@ -220,7 +220,8 @@ mod tests {
         let keys = CardKeys::new([1; 32]);
         let p = project("");
         let o = order(OrderState::Running, None);
-        let offer = cards::offer(&o, &[], chrono::Utc::now(), Duration::from_secs(60)).unwrap();
+        let offer =
+            cards::offer(&o, &[], &[], chrono::Utc::now(), Duration::from_secs(60)).unwrap();
         let b = Buttons {
             keys: &keys,
             offer: &offer,
@@ -269,7 +270,8 @@ mod tests {
     fn the_asker_gets_approval_buttons_only_when_self_approval_is_allowed() {
         let keys = CardKeys::new([1; 32]);
         let o = order(OrderState::Pending, None);
-        let offer = cards::offer(&o, &[], chrono::Utc::now(), Duration::from_secs(60)).unwrap();
+        let offer =
+            cards::offer(&o, &[], &[], chrono::Utc::now(), Duration::from_secs(60)).unwrap();
         let b = Some(Buttons {
             keys: &keys,
             offer: &offer,

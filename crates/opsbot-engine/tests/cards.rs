@@ -7,7 +7,9 @@
 mod common;
 
 use common::*;
-use opsbot_core::{Action, AuditResult, Card, CardKeys, JobState, PowerState, Style};
+use opsbot_core::{
+    Action, AuditResult, Card, CardKeys, Choice, JobState, PowerState, Selection, Style,
+};
 use opsbot_engine::{Click, Clicked, EngineSettings, Status};
 use opsbot_store::{AuditQuery, JobQuery, NewCard};
 use std::sync::Arc;
@@ -65,6 +67,7 @@ async fn put_card(
         desc: String::new(),
         sub_title: String::new(),
         fields: vec![],
+        selection: None,
         buttons: vec![button],
         text: format!("web-04 已关机;发送 {command} 开机"),
         markdown: false,
@@ -420,4 +423,120 @@ async fn a_confirm_button_is_refused_once_the_pending_command_changed() {
     assert!(refused(&r).contains("已不再等待确认"), "{r:?}");
     assert!(jobs(&h).await.is_empty());
     assert_eq!(h.vm("web-01").await.unwrap().power, PowerState::PoweredOn);
+}
+
+/// A card asking how many CPUs web-01 gets (6 or 8, 6 preselected), with one button
+/// taking the answer, stored as the channel keeps it before sending.
+async fn put_choice_card(h: &Harness) -> Card {
+    let task_id = opsbot_core::card::task_id("t");
+    let expires_at = later();
+    let button = keys().for_card(&task_id, expires_at).button(
+        "改配",
+        Style::Primary,
+        "cpu",
+        "web01",
+        Action::Choose {
+            command: "CPU:web-01,{}".into(),
+            question: "cpu".into(),
+            options: vec!["6".into(), "8".into()],
+        },
+    );
+    let card = Card {
+        task_id: task_id.clone(),
+        source: "opsbot".into(),
+        title: "web-01 CPU 不足".into(),
+        desc: String::new(),
+        sub_title: String::new(),
+        fields: vec![],
+        selection: Some(Selection {
+            question: "cpu".into(),
+            title: "CPU".into(),
+            options: vec![Choice::new("6", "6 核"), Choice::new("8", "8 核")],
+            selected: "6".into(),
+        }),
+        buttons: vec![button],
+        text: "web-01 CPU 不足;发送 CPU:web-01,6 改配".into(),
+        markdown: false,
+        expires_at,
+    };
+    h.store
+        .card_put(&NewCard {
+            task_id,
+            channel: CHANNEL.into(),
+            target: r#"{"to":"user","user":"admin"}"#.into(),
+            card: card.to_json(),
+            expires_at: chrono::DateTime::from_timestamp(expires_at, 0).unwrap(),
+        })
+        .await
+        .unwrap();
+    card
+}
+
+fn answered(mut c: Click, ids: &[&str]) -> Click {
+    c.selected = vec![("cpu".into(), ids.iter().map(|i| i.to_string()).collect())];
+    c
+}
+
+#[tokio::test]
+async fn a_choice_runs_the_command_with_the_clickers_answer_and_nothing_else() {
+    let h = harness_with(team(), settings(), None).await;
+    let card = put_choice_card(&h).await;
+    let key = card.buttons[0].key.clone();
+    let discard = || -> Arc<dyn opsbot_engine::ReplySink> { Arc::new(opsbot_engine::Discard) };
+    // An option the button was not signed with, several, or an answer to nothing: refused,
+    // nothing claimed, audited.
+    for ids in [&["4"][..], &["6", "8"], &[], &["8,16"]] {
+        let c = answered(click(ADMIN, &card, &key), ids);
+        let out = h.engine.click(c, discard()).await;
+        assert!(refused(&out).starts_with('⛔'), "{ids:?}: {out:?}");
+    }
+    assert!(h
+        .store
+        .action_claims(&card.task_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(jobs(&h).await.is_empty());
+    assert_eq!(h.vm("web-01").await.unwrap().cpu, 4);
+    assert!(audit(&h)
+        .await
+        .iter()
+        .any(|a| a.result == AuditResult::Invalid && a.text == "卡片按钮「改配」"));
+
+    // The answer 8: runs CPU:web-01,8 as the clicker.
+    let mut c = Collector::new();
+    let out = h
+        .engine
+        .click(answered(click(ADMIN, &card, &key), &["8"]), c.sink())
+        .await;
+    let Clicked::Done {
+        card: settled,
+        job: Some(_),
+        ..
+    } = out
+    else {
+        panic!("not run: {out:?}")
+    };
+    // The settled card keeps its question (WeCom shows it read-only).
+    assert_eq!(settled.selection, card.selection);
+    let (_, state) = c.until_done().await;
+    assert_eq!(state, JobState::Succeeded);
+    assert_eq!(h.vm("web-01").await.unwrap().cpu, 8);
+    let recorded = jobs(&h).await;
+    assert_eq!(recorded[0].text, "CPU:web-01,8");
+    assert_eq!(recorded[0].user, ADMIN);
+}
+
+#[tokio::test]
+async fn a_choice_without_an_answer_takes_the_cards_default() {
+    let h = harness_with(team(), settings(), None).await;
+    let card = put_choice_card(&h).await;
+    let key = card.buttons[0].key.clone();
+    let mut c = Collector::new();
+    let out = h.engine.click(click(ADMIN, &card, &key), c.sink()).await;
+    assert!(matches!(out, Clicked::Done { job: Some(_), .. }), "{out:?}");
+    let (_, state) = c.until_done().await;
+    assert_eq!(state, JobState::Succeeded);
+    assert_eq!(jobs(&h).await[0].text, "CPU:web-01,6");
+    assert_eq!(h.vm("web-01").await.unwrap().cpu, 6);
 }

@@ -7,7 +7,9 @@
 
 use opsbot_channels::wecom::{AppConfig, RetryPolicy, Settings, WecomChannel};
 use opsbot_channels::wecom_bot::{BotChannel, BotConfig};
-use opsbot_core::{Action, AuditResult, Card, CardKeys, JobState, Notice, PowerState, Style};
+use opsbot_core::{
+    Action, AuditResult, Card, CardKeys, Choice, JobState, Notice, PowerState, Selection, Style,
+};
 use opsbot_engine::{Engine, EngineSettings};
 use opsbot_fakes::{
     aibot_text_json, build_aibot_post, build_callback_post, decrypt_aibot_card_reply,
@@ -290,6 +292,66 @@ impl World {
         card
     }
 
+    /// A card asking how many CPUs web-01 gets (6 or 8, 6 preselected) with a 改配
+    /// button taking the answer, queued for `users`.
+    async fn queue_choice_card(&self, users: &[&str]) -> Card {
+        let task_id = opsbot_core::card::task_id("t");
+        let expires_at = later();
+        let button = keys().for_card(&task_id, expires_at).button(
+            "改配",
+            Style::Primary,
+            "cpu",
+            "web01",
+            Action::Choose {
+                command: "CPU:web-01,{}".into(),
+                question: "cpu".into(),
+                options: vec!["6".into(), "8".into()],
+            },
+        );
+        let card = Card {
+            task_id,
+            source: "opsbot 巡检".into(),
+            title: "web-01 CPU 不足".into(),
+            desc: String::new(),
+            sub_title: "选择核数,点 改配".into(),
+            fields: vec![],
+            selection: Some(Selection {
+                question: "cpu".into(),
+                title: "CPU".into(),
+                options: vec![Choice::new("6", "6 核"), Choice::new("8", "8 核")],
+                selected: "6".into(),
+            }),
+            buttons: vec![button],
+            text: "web-01 CPU 不足;发送 CPU:web-01,6 改配".into(),
+            markdown: false,
+            expires_at,
+        };
+        let notice = Notice {
+            channel: "wecom:ops".into(),
+            target: opsbot_core::notice::Target::Members {
+                users: users.iter().map(|u| u.to_string()).collect(),
+                parties: vec![],
+                tags: vec![],
+            },
+            body: opsbot_core::notice::Body::Card { card: card.clone() },
+        };
+        self.store
+            .outbox_push(&NewOutbox::from(&notice))
+            .await
+            .unwrap();
+        card
+    }
+
+    async fn vm_cpu(&self, name: &str) -> u32 {
+        let pool = self.store.load_pool().await.unwrap();
+        pool.inventory
+            .vms
+            .into_iter()
+            .find(|v| v.name == name)
+            .unwrap()
+            .cpu
+    }
+
     async fn vm_power(&self, name: &str) -> PowerState {
         let pool = self.store.load_pool().await.unwrap();
         pool.inventory
@@ -318,6 +380,7 @@ fn make_card(keys: &CardKeys, command: &str, expires_at: i64) -> Card {
         desc: String::new(),
         sub_title: "点 开机 启动它".into(),
         fields: vec![opsbot_core::Field::new("虚拟机", "web-04")],
+        selection: None,
         buttons: vec![button],
         text: format!("web-04 已关机;发送 {command} 开机"),
         markdown: false,
@@ -340,6 +403,18 @@ fn later() -> i64 {
 /// A click on `key` of `task` by `user` that WeCom's client would never send (a key not
 /// on the card), encrypted and signed as WeCom does.
 fn crafted_click(crypto: &WecomCrypto, user: &str, task: &str, key: &str) -> CardClick {
+    crafted_click_with(crypto, user, task, key, vec![])
+}
+
+/// [`crafted_click`] answering the card's questions with `selected_items`, which WeCom's
+/// client would only send from the card's options.
+fn crafted_click_with(
+    crypto: &WecomCrypto,
+    user: &str,
+    task: &str,
+    key: &str,
+    selected_items: Vec<(String, Vec<String>)>,
+) -> CardClick {
     let event = AppClickEvent {
         corp_id: CORP.into(),
         user: user.into(),
@@ -349,7 +424,7 @@ fn crafted_click(crypto: &WecomCrypto, user: &str, task: &str, key: &str) -> Car
         card_type: "button_interaction".into(),
         response_code: format!("rc-crafted-{}", next()),
         agent_id: AGENT,
-        selected_items: vec![],
+        selected_items,
     };
     let post = build_callback_post(
         crypto,
@@ -484,6 +559,75 @@ async fn a_producers_card_runs_once_for_an_authorised_clicker_and_never_for_othe
     let reply = w.tap("lisi", &card, 0).await;
     assert_eq!(reply, PassiveReply::Text(done));
     assert_eq!(w.jobs().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choice_on_a_card_runs_with_the_picked_option_and_a_forged_one_is_refused() {
+    let w = world().await;
+    let queued = w.queue_choice_card(&["zhangsan"]).await;
+    let card = w.card_sent(0).await;
+    assert_eq!(task(&card), queued.task_id);
+    assert_eq!(
+        card["button_selection"],
+        serde_json::json!({
+            "question_key": "cpu",
+            "title": "CPU",
+            "option_list": [{"id": "6", "text": "6 核"}, {"id": "8", "text": "8 核"}],
+            "selected_id": "6",
+        })
+    );
+    let before = w.vm_cpu("web-01").await;
+    // WeCom's client offers only the card's options: the fake will not send 16.
+    assert!(w
+        .fake
+        .click_with(
+            AGENT,
+            "zhangsan",
+            task(&card),
+            key(&card, 0),
+            &[("cpu", &["16"])]
+        )
+        .is_err());
+    // Forged all the same, encrypted and signed as WeCom does: refused, nothing claimed.
+    let forged = crafted_click_with(
+        &w.app_crypto,
+        "zhangsan",
+        task(&card),
+        key(&card, 0),
+        vec![("cpu".into(), vec!["16".into()])],
+    );
+    let reply = w.push(&forged).await;
+    let PassiveReply::Text(text) = reply else {
+        panic!("not refused: {reply:?}")
+    };
+    assert!(text.starts_with('⛔') && text.contains("16"), "{text}");
+    assert!(w.jobs().await.is_empty());
+    assert!(w.store.action_claims(task(&card)).await.unwrap().is_empty());
+    assert_eq!(w.fake.card_as_seen(task(&card), "zhangsan").unwrap(), card);
+
+    // Picked 8: runs CPU:web-01,8 as the clicker.
+    let click = w
+        .fake
+        .click_with(
+            AGENT,
+            "zhangsan",
+            task(&card),
+            key(&card, 0),
+            &[("cpu", &["8"])],
+        )
+        .unwrap();
+    let reply = w.push(&click).await;
+    let PassiveReply::UpdateButton(done) = reply else {
+        panic!("not run: {reply:?}")
+    };
+    assert!(done.starts_with("已由 zhangsan 执行 #"), "{done}");
+    let job = w.job_done().await;
+    assert_eq!(
+        (job.user.as_str(), job.text.as_str(), job.state),
+        ("zhangsan", "CPU:web-01,8", JobState::Succeeded)
+    );
+    assert_ne!(before, 8);
+    assert_eq!(w.vm_cpu("web-01").await, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

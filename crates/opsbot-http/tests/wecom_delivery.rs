@@ -293,6 +293,7 @@ fn card() -> opsbot_core::Card {
         desc: String::new(),
         sub_title: String::new(),
         fields: vec![],
+        selection: None,
         buttons: vec![button],
         text: "[P1] HighCPU web-01;发送 确认:1 确认".into(),
         markdown: false,

@@ -747,18 +747,21 @@ users = ["carol"]
     let opsbot_core::notice::Body::Card { card } = body else {
         panic!("not a card: {body:?}")
     };
-    let buttons: Vec<(&str, &str, &str)> = card
+    let buttons: Vec<(&str, &str, String)> = card
         .buttons
         .iter()
-        .map(|b| (b.text.as_str(), b.slot.as_str(), b.action.command()))
+        .map(|b| {
+            (
+                b.text.as_str(),
+                b.slot.as_str(),
+                b.action.command().into_owned(),
+            )
+        })
         .collect();
     let (approve, reject) = (format!("批准:{order}"), format!("驳回:{order}"));
     assert_eq!(
         buttons,
-        [
-            ("批准", "decide", approve.as_str()),
-            ("驳回", "decide", reject.as_str())
-        ]
+        [("批准", "decide", approve), ("驳回", "decide", reject)]
     );
     let source = opsbot_auth::KeySource::from_env_or(dir.path().join("data/opsbot.key"));
     let key = opsbot_auth::secret::load(&source, store.as_ref())

@@ -4,9 +4,11 @@
 //! (`已由 lisi 执行 #42`) in the neutral style; it keeps its key, so a late tap on it is
 //! answered with who acted rather than refused by WeCom.
 
-use opsbot_core::card::{MAX_BUTTONS, MAX_FIELDS};
-use opsbot_core::Card;
-use opsbot_wecom::card::{Button, CardType, HorizontalContent, Source, TemplateCard, Title};
+use opsbot_core::card::{MAX_BUTTONS, MAX_CHOICES, MAX_FIELDS};
+use opsbot_core::{Card, Selection};
+use opsbot_wecom::card::{
+    Button, ButtonSelection, CardType, HorizontalContent, SelectOption, Source, TemplateCard, Title,
+};
 
 /// `card` as WeCom's template card.
 pub(crate) fn template_card(card: &Card) -> TemplateCard {
@@ -25,6 +27,7 @@ pub(crate) fn template_card(card: &Card) -> TemplateCard {
             .map(|f| HorizontalContent::text(&f.key, &f.value))
             .collect(),
         task_id: Some(card.task_id.clone()),
+        button_selection: card.selection.as_ref().and_then(button_selection),
         button_list: card
             .buttons
             .iter()
@@ -48,6 +51,33 @@ pub(crate) fn template_card(card: &Card) -> TemplateCard {
     }
 }
 
+/// The card's question as WeCom's drop-down (kept on a settled card: WeCom shows it
+/// read-only once the button is done); `None` for a question without options, which
+/// WeCom would refuse.
+fn button_selection(s: &Selection) -> Option<ButtonSelection> {
+    let option_list: Vec<SelectOption> = s
+        .options
+        .iter()
+        .take(MAX_CHOICES)
+        .map(|o| SelectOption::new(&o.id, &o.text))
+        .collect();
+    if option_list.is_empty() {
+        return None;
+    }
+    // A preselection that is not shown would make WeCom refuse the card: the first
+    // option is then preselected, as WeCom does without one.
+    let selected_id = option_list
+        .iter()
+        .any(|o| o.id == s.selected)
+        .then(|| s.selected.clone());
+    Some(ButtonSelection {
+        question_key: s.question.clone(),
+        title: (!s.title.trim().is_empty()).then(|| s.title.clone()),
+        option_list,
+        selected_id,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +93,7 @@ mod tests {
             desc: "firing since 10:02".into(),
             sub_title: "CPU 97% > 90% for 5m".into(),
             fields: vec![Field::new("实例", "web-01:9100")],
+            selection: None,
             buttons: vec![
                 b.button(
                     "确认",
@@ -124,6 +155,71 @@ mod tests {
         assert_eq!(v["button_list"][0]["style"], 1);
         assert_eq!(v["button_list"][0]["key"], c.buttons[0].key.as_str());
         assert_eq!(v["button_list"][1]["style"], 4);
+    }
+
+    #[test]
+    fn a_selection_is_a_button_selection_kept_once_settled() {
+        use opsbot_core::{Choice, Selection};
+        let mut c = card();
+        c.selection = Some(Selection {
+            question: "to".into(),
+            title: "回滚到".into(),
+            options: vec![
+                Choice::new("6", "#6 · 3f2a1bc · 03-02 10:00"),
+                Choice::new("5", "#5 · 9e8d7c6 · 03-01 18:30"),
+            ],
+            selected: "5".into(),
+        });
+        let wire = template_card(&c);
+        wire.validate().unwrap();
+        let v = wire.to_json();
+        assert_eq!(
+            v["button_selection"],
+            serde_json::json!({
+                "question_key": "to",
+                "title": "回滚到",
+                "option_list": [
+                    {"id": "6", "text": "#6 · 3f2a1bc · 03-02 10:00"},
+                    {"id": "5", "text": "#5 · 9e8d7c6 · 03-01 18:30"},
+                ],
+                "selected_id": "5",
+            })
+        );
+        c.settle("ack", "已由 lisi 确认");
+        assert_eq!(
+            template_card(&c).to_json()["button_selection"],
+            v["button_selection"]
+        );
+        // More than WeCom takes: the first ten; a preselection not among them is left
+        // to WeCom's default (the first).
+        if let Some(s) = c.selection.as_mut() {
+            s.options = (0..12).map(|i| Choice::new(i.to_string(), "x")).collect();
+            s.selected = "11".into();
+        }
+        let wire = template_card(&c);
+        wire.validate().unwrap();
+        let v = wire.to_json();
+        assert_eq!(
+            v["button_selection"]["option_list"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
+        assert!(v["button_selection"].get("selected_id").is_none());
+        // No options, no drop-down; no selection, none either.
+        if let Some(s) = c.selection.as_mut() {
+            s.options.clear();
+        }
+        assert!(template_card(&c)
+            .to_json()
+            .get("button_selection")
+            .is_none());
+        c.selection = None;
+        assert!(template_card(&c)
+            .to_json()
+            .get("button_selection")
+            .is_none());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Engine {
                 self.answer_pending(&click, card, &button, &command, sink)
                     .await
             }
-            Action::Run { .. } | Action::SilenceToday { .. } => {
+            Action::Run { .. } | Action::SilenceToday { .. } | Action::Choose { .. } => {
                 self.run_button(&click, card, &button, sink, started).await
             }
         }
@@ -144,7 +144,7 @@ impl Engine {
         Some(taken(card, &button.slot, &claim))
     }
 
-    /// A `Run` or `SilenceToday` button: permission, claim, run.
+    /// A `Run`, `SilenceToday` or `Choose` button: permission, claim, run.
     async fn run_button(
         &self,
         click: &Click,
@@ -158,6 +158,14 @@ impl Engine {
                 "静默:{matcher},{}m",
                 minutes_to_midnight(&self.settings.zone, Utc::now())
             ),
+            Action::Choose { .. } => match chosen(click, &card, &button.action) {
+                Ok(text) => text,
+                Err(why) => {
+                    self.audit_click(click, Some(button), Status::Invalid, &why, started)
+                        .await;
+                    return refused(why);
+                }
+            },
             action => action.command().to_string(),
         };
         let cmd = match self.parse(&text) {
@@ -439,6 +447,10 @@ impl Engine {
             Action::Confirm { command } | Action::Cancel { command } => {
                 format!("确认已过期;如需执行,请重新发送「{command}」")
             }
+            Action::Choose { command, .. } => format!(
+                "如需执行,请发送「{}」(<选项> 换成要选的一项)",
+                command.replacen("{}", "<选项>", 1)
+            ),
         }
     }
 
@@ -512,12 +524,39 @@ impl Engine {
                 format::duration(ttl)
             ),
             fields: Vec::new(),
+            selection: None,
             buttons: vec![confirm, cancel],
             text: text.to_string(),
             markdown: false,
             expires_at,
         })
     }
+}
+
+/// The command a `Choose` button runs for the clicker's answer to its question (the
+/// card's preselected option when the click brings none), or why it runs nothing: an
+/// answer that is not one of the options the key was signed with.
+fn chosen(click: &Click, card: &Card, action: &Action) -> Result<String, String> {
+    let Action::Choose { question, .. } = action else {
+        return Ok(action.command().into_owned());
+    };
+    let answer = click
+        .selected
+        .iter()
+        .find(|(q, _)| q == question)
+        .map(|(_, ids)| ids.as_slice());
+    let id = match answer {
+        Some([id]) => id.clone(),
+        Some(_) => return Err("⛔ 这个按钮只接受一个选项,未执行".into()),
+        None => match card.selection.as_ref().filter(|s| &s.question == question) {
+            Some(s) => s.selected.clone(),
+            None => return Err("⛔ 没有选择任何选项,未执行".into()),
+        },
+    };
+    action.chosen(&id).ok_or_else(|| {
+        tracing::warn!(option = ?id, "a card click chose an option its button does not offer");
+        format!("⛔ 选项「{id}」不是这个按钮的选项,未执行")
+    })
 }
 
 /// The answer to a click on a slot `claim` holds: who acted, and the card settled so.
