@@ -616,11 +616,12 @@ async fn a_choice_on_a_card_runs_with_the_picked_option_and_a_forged_one_is_refu
             &[("cpu", &["8"])],
         )
         .unwrap();
-    let reply = w.push(&click).await;
-    let PassiveReply::UpdateButton(done) = reply else {
-        panic!("not run: {reply:?}")
-    };
-    assert!(done.starts_with("已由 zhangsan 执行 #"), "{done}");
+    assert_eq!(w.push(&click).await, PassiveReply::Nothing);
+    let updated = w.updated_for_all(task(&card)).await;
+    assert!(
+        updated.to_string().contains("已由 zhangsan 执行 #"),
+        "{updated}"
+    );
     let job = w.job_done().await;
     assert_eq!(
         (job.user.as_str(), job.text.as_str(), job.state),
