@@ -544,6 +544,18 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, Reject> {
     }
 }
 
+/// The body's `agentid` must be the app the access token was issued to.
+fn check_agent(body: &Map<String, Value>, token_agent: i64) -> Result<(), Reject> {
+    match loose_int(body.get("agentid")) {
+        None => Err(reject(41011, "missing agentid")),
+        Some(agent_id) if agent_id != token_agent => Err(reject(
+            301002,
+            "not allow operate another agent with this accesstoken",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// An int or, as Alertmanager 0.25 sends, a decimal string.
 fn loose_int(value: Option<&Value>) -> Option<i64> {
     match value? {
@@ -674,15 +686,8 @@ async fn message_send(
         Ok(body) => body,
         Err(reject) => return reject.into_response(),
     };
-    match loose_int(body.get("agentid")) {
-        None => return wecom(41011, "missing agentid"),
-        Some(agent_id) if agent_id != issued.agent_id => {
-            return wecom(
-                301002,
-                "not allow operate another agent with this accesstoken",
-            )
-        }
-        Some(_) => {}
+    if let Err(reject) = check_agent(&body, issued.agent_id) {
+        return reject.into_response();
     }
     if let Err(reject) = check_content(&body) {
         return reject.into_response();

@@ -18,7 +18,10 @@ use serde_json::{Map, Value};
 
 use super::validate::check_card;
 use super::{CardUpdateRecord, CODE_LIFETIME};
-use crate::{authorize, intake, loose_int, ok, parse_body, reject, wecom, Params, Reject, Shared};
+use crate::{
+    authorize, check_agent, intake, loose_int, ok, parse_body, reject, wecom, Params, Reject,
+    Shared,
+};
 use opsbot_wecom::clock::Clock;
 
 const MAX_USERS: usize = 1000;
@@ -45,15 +48,8 @@ pub(crate) async fn update_template_card(
         Ok(body) => body,
         Err(reject) => return reject.into_response(),
     };
-    match loose_int(body.get("agentid")) {
-        None => return wecom(41011, "missing agentid"),
-        Some(agent_id) if agent_id != issued.agent_id => {
-            return wecom(
-                301002,
-                "not allow operate another agent with this accesstoken",
-            )
-        }
-        Some(_) => {}
+    if let Err(reject) = check_agent(&body, issued.agent_id) {
+        return reject.into_response();
     }
     let agent_id = issued.agent_id;
     let change = match (body.get("button"), body.get("template_card")) {
