@@ -25,6 +25,7 @@ mod outbox;
 mod policy;
 mod pool;
 mod processed;
+mod prune;
 mod state;
 mod tokens;
 

@@ -8,6 +8,7 @@ use crate::alerts::*;
 use crate::sea::conn::Conn;
 use crate::sea::errors::{Db, During};
 use crate::sea::pool::now;
+use crate::sea::prune::delete_in_chunks;
 use crate::sea::{outbox, SeaStore};
 use crate::{NewOutbox, Result};
 use async_trait::async_trait;
@@ -22,8 +23,6 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Rows per multi-row statement: well under every backend's parameter limit.
 const CHUNK: usize = 200;
-/// Rows deleted per statement when pruning.
-const PRUNE_CHUNK: u64 = 1000;
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
@@ -468,34 +467,15 @@ impl AlertStore for SeaStore {
     }
 
     async fn alert_transitions_prune(&self, before: DateTime<Utc>) -> Result<u64> {
-        const ACTION: &str = "pruning alert status changes";
-        let mut removed = 0;
-        // Short chunks, oldest first: a long history never holds a lock for long.
-        loop {
-            let ids: Vec<i64> = alert_transition::Entity::find()
-                .select_only()
-                .column(alert_transition::Column::Id)
-                .filter(alert_transition::Column::At.lt(before))
-                .order_by_asc(alert_transition::Column::At)
-                .limit(PRUNE_CHUNK)
-                .into_tuple()
-                .all(&self.conn)
-                .await
-                .during(&self.db, ACTION)?;
-            if ids.is_empty() {
-                return Ok(removed);
-            }
-            let full = ids.len() as u64 == PRUNE_CHUNK;
-            removed += alert_transition::Entity::delete_many()
-                .filter(alert_transition::Column::Id.is_in(ids))
-                .exec(&self.conn)
-                .await
-                .during(&self.db, ACTION)?
-                .rows_affected;
-            if !full {
-                return Ok(removed);
-            }
-        }
+        delete_in_chunks::<alert_transition::Entity>(
+            &self.conn,
+            &self.db,
+            "pruning alert status changes",
+            sea_orm::Condition::all().add(alert_transition::Column::At.lt(before)),
+            alert_transition::Column::At,
+            alert_transition::Column::Id,
+        )
+        .await
     }
 
     async fn silences_active(&self, at: DateTime<Utc>) -> Result<Vec<SilenceRecord>> {

@@ -22,6 +22,7 @@ use crate::sea::conn::Conn;
 use crate::sea::errors::{is_duplicate, Db, During};
 use crate::sea::migration::KEY;
 use crate::sea::pool::now;
+use crate::sea::prune::{delete_in_chunks, PRUNE_CHUNK};
 use crate::sea::SeaStore;
 use crate::Result;
 use async_trait::async_trait;
@@ -32,10 +33,6 @@ use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
-
-/// Rows deleted per statement when pruning: each delete is a short write, so other
-/// writers (on SQLite they queue behind it) wait little even when a backlog goes.
-const PRUNE_CHUNK: u64 = 1000;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -368,34 +365,15 @@ async fn admit(
 
 /// Deletes the runs from before `before`, oldest first, in short chunks.
 async fn prune_runs(conn: &Conn, db: &Db, before: DateTime<Utc>) -> Result<u64> {
-    const ACTION: &str = "pruning remediation runs";
-    let before_ms = millis(before);
-    let mut removed = 0;
-    loop {
-        let ids: Vec<i64> = remediation_run::Entity::find()
-            .select_only()
-            .column(remediation_run::Column::Id)
-            .filter(remediation_run::Column::AtMs.lt(before_ms))
-            .order_by_asc(remediation_run::Column::AtMs)
-            .limit(PRUNE_CHUNK)
-            .into_tuple()
-            .all(conn)
-            .await
-            .during(db, ACTION)?;
-        if ids.is_empty() {
-            return Ok(removed);
-        }
-        let full = ids.len() as u64 == PRUNE_CHUNK;
-        removed += remediation_run::Entity::delete_many()
-            .filter(remediation_run::Column::Id.is_in(ids))
-            .exec(conn)
-            .await
-            .during(db, ACTION)?
-            .rows_affected;
-        if !full {
-            return Ok(removed);
-        }
-    }
+    delete_in_chunks::<remediation_run::Entity>(
+        conn,
+        db,
+        "pruning remediation runs",
+        sea_orm::Condition::all().add(remediation_run::Column::AtMs.lt(millis(before))),
+        remediation_run::Column::AtMs,
+        remediation_run::Column::Id,
+    )
+    .await
 }
 
 #[async_trait]

@@ -5,15 +5,14 @@ pub(crate) mod entity;
 pub(crate) mod migration;
 
 use crate::sea::conn::Conn;
-use crate::sea::errors::{is_duplicate, Db, During};
+use crate::sea::errors::{is_duplicate, Db};
 use crate::sea::pool::now;
+use crate::sea::prune::delete_in_chunks;
 use crate::sea::SeaStore;
 use crate::Result;
 use async_trait::async_trait;
 use entity::processed_message;
-use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveValue::NotSet, ColumnTrait, EntityTrait, Set};
 
 /// Inserts and lets the unique key decide: of several processes racing on one
 /// message id exactly one insert succeeds, the others see a duplicate.
@@ -39,43 +38,21 @@ pub(crate) async fn mark_processed(
     }
 }
 
-/// Rows deleted per statement: each delete is a short write, so other writers (on
-/// SQLite they queue behind it) wait little even when a large backlog goes.
-const PRUNE_CHUNK: u64 = 1000;
-
 /// Deletes the ids recorded before `before`, oldest first, in short chunks.
 pub(crate) async fn prune_processed(
     conn: &Conn,
     db: &Db,
     before: chrono::DateTime<chrono::Utc>,
 ) -> Result<u64> {
-    const ACTION: &str = "pruning processed message ids";
-    let mut removed = 0;
-    loop {
-        let ids: Vec<i64> = processed_message::Entity::find()
-            .select_only()
-            .column(processed_message::Column::Id)
-            .filter(processed_message::Column::At.lt(before))
-            .order_by_asc(processed_message::Column::At)
-            .limit(PRUNE_CHUNK)
-            .into_tuple()
-            .all(conn)
-            .await
-            .during(db, ACTION)?;
-        if ids.is_empty() {
-            return Ok(removed);
-        }
-        let full = ids.len() as u64 == PRUNE_CHUNK;
-        removed += processed_message::Entity::delete_many()
-            .filter(processed_message::Column::Id.is_in(ids))
-            .exec(conn)
-            .await
-            .during(db, ACTION)?
-            .rows_affected;
-        if !full {
-            return Ok(removed);
-        }
-    }
+    delete_in_chunks::<processed_message::Entity>(
+        conn,
+        db,
+        "pruning processed message ids",
+        sea_orm::Condition::all().add(processed_message::Column::At.lt(before)),
+        processed_message::Column::At,
+        processed_message::Column::Id,
+    )
+    .await
 }
 
 #[async_trait]
