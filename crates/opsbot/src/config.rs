@@ -178,11 +178,77 @@ pub struct SessionsConfig {
     pub ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct WecomConfig {
     pub apps: Vec<opsbot_channels::wecom::AppConfig>,
     pub bots: Vec<opsbot_channels::wecom_bot::BotConfig>,
+    /// How long a WeCom API call may take before its outcome counts as unknown.
+    pub api_timeout: String,
+    /// How long an instance's claim on an outbox item lasts: when an instance dies or
+    /// freezes while holding items, another sends them after this. Raised to at least
+    /// four `api_timeout`s (a token fetch, the send, a refetch and one more send).
+    pub delivery_lease: String,
+}
+
+impl Default for WecomConfig {
+    fn default() -> Self {
+        WecomConfig {
+            apps: Vec::new(),
+            bots: Vec::new(),
+            api_timeout: "10s".into(),
+            delivery_lease: "2m".into(),
+        }
+    }
+}
+
+impl WecomConfig {
+    /// The app channel's settings: the defaults with this section's timings.
+    pub fn app_settings(&self) -> opsbot_channels::wecom::Settings {
+        let mut s = opsbot_channels::wecom::Settings::default();
+        if let Some(d) = parse_duration(&self.api_timeout) {
+            s.api_timeout = d;
+        }
+        if let Some(d) = parse_duration(&self.delivery_lease) {
+            s.retry.lease = d;
+        }
+        s
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let secs = std::time::Duration::from_secs;
+        for (key, value, min, max, example) in [
+            (
+                "wecom.api_timeout",
+                &self.api_timeout,
+                secs(1),
+                secs(60),
+                "10s",
+            ),
+            (
+                "wecom.delivery_lease",
+                &self.delivery_lease,
+                secs(1),
+                secs(3600),
+                "2m",
+            ),
+        ] {
+            match parse_duration(value) {
+                Some(d) if (min..=max).contains(&d) => {}
+                _ => {
+                    return Err((
+                        key.into(),
+                        format!(
+                            "{value:?} is not a duration from {}s to {}s, like {example}",
+                            min.as_secs(),
+                            max.as_secs()
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 pub use crate::providers::ProviderConfig;
@@ -514,6 +580,7 @@ impl Config {
         }
         self.jobs.validate()?;
         self.pool.validate()?;
+        self.wecom.validate()?;
         self.menu_tree().map_err(|e| (e.key, e.problem))?;
         if let Some(list) = &self.chat.confirm {
             for (i, c) in list.iter().enumerate() {
@@ -877,6 +944,26 @@ roles = ["operator"]
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("key jobs.stale_after"), "{e}");
+        }
+    }
+
+    #[test]
+    fn wecom_delivery_timings_are_read_and_checked() {
+        let secs = std::time::Duration::from_secs;
+        let d = load_str("").unwrap().wecom.app_settings();
+        assert_eq!((d.api_timeout, d.retry.lease), (secs(10), secs(120)));
+        let c = load_str("[wecom]\napi_timeout = \"2s\"\ndelivery_lease = \"5s\"\n").unwrap();
+        let s = c.wecom.app_settings();
+        assert_eq!((s.api_timeout, s.retry.lease), (secs(2), secs(5)));
+        for (key, bad) in [
+            ("api_timeout", "0s"),
+            ("delivery_lease", "2d"),
+            ("api_timeout", "soon"),
+        ] {
+            let e = load_str(&format!("[wecom]\n{key} = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("key wecom.{key}")), "{e}");
         }
     }
 

@@ -59,7 +59,12 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     }
     let (engine, store) = (&app.engine, &app.store);
     let wecom = configured(&app.config.wecom.apps, "configuring WeCom", |c| {
-        WecomChannel::new(c, engine.clone(), store.clone(), Settings::default())
+        WecomChannel::new(
+            c,
+            engine.clone(),
+            store.clone(),
+            app.config.wecom.app_settings(),
+        )
     })?;
     let robots = app
         .alerts
@@ -82,7 +87,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
                     &[],
                     app.engine.clone(),
                     app.store.clone(),
-                    Settings::default(),
+                    app.config.wecom.app_settings(),
                 )
                 .context("configuring WeCom delivery")?
                 .delivery(app.owner.clone(), robots)
