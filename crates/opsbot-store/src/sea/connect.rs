@@ -125,7 +125,19 @@ where
 /// loser runs into the winner's half-made table or index ("already exists", a
 /// duplicate migration row); run again, the migrator finds the winner's migrations
 /// recorded and skips them.
+///
+/// A store a newer opsbot already migrated (during a rolling upgrade, instances on the
+/// previous binary restart beside upgraded ones) is used as it is: migrations only add,
+/// so the previous schema's tables and columns are all there, where sea-orm's migrator
+/// would refuse to start on migrations it does not know.
 async fn migrate(conn: &DatabaseConnection, db: &Db) -> Result<()> {
+    if let Some(newer) = migrated_by_a_newer_binary(conn).await {
+        tracing::warn!(
+            ?newer,
+            "the store was migrated by a newer opsbot; running on it with this version's part of the schema (upgrade this instance too)"
+        );
+        return Ok(());
+    }
     after_races(lost_a_race, || Migrator::up(conn, None))
         .await
         .map_err(|e| match db.map(e, "migrating the schema") {
@@ -134,6 +146,31 @@ async fn migrate(conn: &DatabaseConnection, db: &Db) -> Result<()> {
             }
             other => other,
         })
+}
+
+/// The migrations applied to the store that this binary does not know, when every one
+/// it knows is applied too; `None` otherwise (a new or older store, or none readable:
+/// the migrator then decides).
+async fn migrated_by_a_newer_binary(conn: &DatabaseConnection) -> Option<Vec<String>> {
+    use sea_orm::EntityTrait;
+    use sea_orm_migration::seaql_migrations;
+    let applied: std::collections::HashSet<String> = seaql_migrations::Entity::find()
+        .all(conn)
+        .await
+        .ok()?
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    if !known.iter().all(|k| applied.contains(k)) {
+        return None;
+    }
+    let mut newer: Vec<String> = applied.into_iter().filter(|a| !known.contains(a)).collect();
+    newer.sort();
+    (!newer.is_empty()).then_some(newer)
 }
 
 /// SQLite's refusal while another connection holds the file (`SQLITE_BUSY`).
