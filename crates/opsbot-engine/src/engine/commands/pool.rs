@@ -299,6 +299,7 @@ fn sync(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                 "同步资源池".into(),
                 // A sync writes the pool as it reads; stopping halfway helps nobody.
                 false,
+                None,
                 move |progress| {
                     Box::pin(async move {
                         let reports = syncer.run(&providers, &source, Some(&progress)).await?;

@@ -276,7 +276,7 @@ fn run(mut cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                     // The system ping is not a provider operation: it cannot be cancelled.
                     let what = format!("ping {ip}");
                     engine
-                        .start_job(asker, cx.sink, name, what, false, move |_| {
+                        .start_job(asker, cx.sink, name, what, false, None, move |_| {
                             Box::pin(host_ping(ip))
                         })
                         .await
@@ -482,8 +482,11 @@ async fn confirm_or_start(
     let source = asker.source();
     let provider_name = provider.clone();
     let can_stop = p.can_cancel(&op);
+    // A clone's target is its template, whose state says nothing of the clone.
+    let target = (!matches!(op, VmOperation::Clone { .. }))
+        .then(|| format!("{provider}/{}", op.target()));
     engine
-        .start_job(asker, cx.sink, name, summary, can_stop, move |progress| {
+        .start_job(asker, cx.sink, name, summary, can_stop, target, move |progress| {
             Box::pin(async move {
                 let outcome = match p.execute(&op, &progress).await {
                     Ok(outcome) => outcome,
