@@ -12,7 +12,7 @@ pub use operator::EngineOperator;
 
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};
-use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
+use crate::jobs::{JobAbout, JobContext, JobFuture, JobProgress, JobRunner};
 use crate::menu::{is_named_path, is_path, root_stack, MenuTree};
 use crate::pool::{PoolCache, PoolView};
 use crate::reply::{ReplySink, Response, Status};
@@ -768,11 +768,11 @@ impl Engine {
         asker: &Asker<'_>,
         sink: &Arc<dyn ReplySink>,
         name: &'static str,
-        summary: String,
+        about: impl Into<JobAbout>,
         cancellable: bool,
-        target: Option<String>,
         work: impl FnOnce(JobProgress) -> JobFuture,
     ) -> Result<Response, StoreError> {
+        let JobAbout { summary, target } = about.into();
         let ctx = JobContext {
             user: asker.msg.user.clone(),
             channel: asker.msg.channel.clone(),

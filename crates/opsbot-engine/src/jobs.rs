@@ -55,6 +55,22 @@ pub struct JobContext {
     pub target: Option<String>,
 }
 
+/// What a job is about: the summary its asker reads, and the VM it acts on when it
+/// acts on one (`provider/vm-id`, see [`JobContext::target`]).
+pub(crate) struct JobAbout {
+    pub summary: String,
+    pub target: Option<String>,
+}
+
+impl From<String> for JobAbout {
+    fn from(summary: String) -> Self {
+        JobAbout {
+            summary,
+            target: None,
+        }
+    }
+}
+
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
 
 /// Progress reports of a running job; cheap to call from provider code.
@@ -367,14 +383,21 @@ impl JobRunner {
     /// The asker was told of the interruption already (the held notice, released by
     /// it), or is told now.
     async fn fenced_out(&self, id: JobId, job: Running, result: &str) {
-        tracing::warn!(job = id.0, result, "job was interrupted by another instance; its result is refused");
+        tracing::warn!(
+            job = id.0,
+            result,
+            "job was interrupted by another instance; its result is refused"
+        );
         let message = format!("已被其他实例中断,本实例的结果未记录({result})");
         self.audit(&job, id, AuditResult::Cancelled, &message).await;
         if !job.held_notice {
             job.sink.send(Reply::finished(
                 id,
                 JobState::Interrupted,
-                format!("⚠ {id} {message};请用 任务:{} 查看记录并检查目标的实际状态", id.0),
+                format!(
+                    "⚠ {id} {message};请用 任务:{} 查看记录并检查目标的实际状态",
+                    id.0
+                ),
             ));
         }
         self.idle.notify_waiters();

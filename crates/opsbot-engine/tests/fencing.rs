@@ -119,13 +119,18 @@ async fn a_job_taken_over_changes_nothing_and_says_the_vms_state() {
     .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while store.job(id).await.unwrap().unwrap().state == JobState::Running {
-        assert!(tokio::time::Instant::now() < deadline, "not swept within 30 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not swept within 30 s"
+        );
         b.sweep_stale_jobs().await.unwrap();
     }
     let swept = store.job(id).await.unwrap().unwrap();
     assert_eq!(swept.state, JobState::Interrupted);
     assert!(
-        swept.message.contains(&format!("{} 当前状态: 关机", vm.name)),
+        swept
+            .message
+            .contains(&format!("{} 当前状态: 关机", vm.name)),
         "the interruption names the VM's state: {}",
         swept.message
     );
@@ -135,12 +140,19 @@ async fn a_job_taken_over_changes_nothing_and_says_the_vms_state() {
     let (replies, state) = c.until_done().await;
     assert_eq!(state, JobState::Interrupted, "{replies:?}");
     let last = &replies.last().unwrap().text;
-    assert!(last.contains("已被其他实例中断,本实例的结果未记录"), "{last}");
+    assert!(
+        last.contains("已被其他实例中断,本实例的结果未记录"),
+        "{last}"
+    );
 
     // The VM was not powered on, in the sim or the pool; the record is the sweep's.
     let inv = held.sim.inventory().await.unwrap();
     let now = inv.vms.iter().find(|v| v.id == vm.id).unwrap();
-    assert_eq!(now.power, PowerState::PoweredOff, "the fenced-out job changed the VM");
+    assert_eq!(
+        now.power,
+        PowerState::PoweredOff,
+        "the fenced-out job changed the VM"
+    );
     let pool = store.load_pool().await.unwrap();
     let pooled = pool.inventory.vms.iter().find(|v| v.id == vm.id).unwrap();
     assert_eq!(pooled.power, PowerState::PoweredOff);

@@ -73,8 +73,16 @@ async fn concurrent_changes_from_two_instances_all_persist() {
         ra.unwrap();
         rb.unwrap();
         // Both changes are in the stored estate, whichever instance reads it.
-        assert_ne!(power(&sim_b, &x).await, px, "round {round}: {x}'s change was lost");
-        assert_ne!(power(&sim_a, &y).await, py, "round {round}: {y}'s change was lost");
+        assert_ne!(
+            power(&sim_b, &x).await,
+            px,
+            "round {round}: {x}'s change was lost"
+        );
+        assert_ne!(
+            power(&sim_a, &y).await,
+            py,
+            "round {round}: {y}'s change was lost"
+        );
     }
 }
 
@@ -106,7 +114,9 @@ async fn a_job_fenced_out_changes_nothing() {
 
     // A live claim commits.
     let live = store.start_job(&job("proc-live")).await.unwrap();
-    sim.execute(&toggle(before, &x), &Claimed(live)).await.unwrap();
+    sim.execute(&toggle(before, &x), &Claimed(live))
+        .await
+        .unwrap();
     let toggled = power(&sim, &x).await;
     assert_ne!(toggled, before);
 

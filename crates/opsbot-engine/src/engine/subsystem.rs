@@ -195,7 +195,7 @@ impl Engine {
             Answer::Failed(text) => failed(text),
             Answer::Job { summary, work } => {
                 let started = self
-                    .start_job(asker, sink, spec.name, summary, false, None, move |progress| {
+                    .start_job(asker, sink, spec.name, summary, false, move |progress| {
                         let report: Arc<dyn JobReport> = Arc::new(progress);
                         work(report)
                     })

@@ -56,7 +56,10 @@ pub async fn state_cas_loses_no_update(ctx: Ctx) {
     let (ca, cb) = (run(a.clone()), run(b.clone()));
     let conflicts = ca.await.unwrap() + cb.await.unwrap();
     let end = a.get_state_versioned("sim:counter").await.unwrap().unwrap();
-    assert_eq!(end.value, "100", "no increment lost ({conflicts} conflicts retried)");
+    assert_eq!(
+        end.value, "100",
+        "no increment lost ({conflicts} conflicts retried)"
+    );
     assert_eq!(end.version, 100, "one version per write");
 
     // An unconditional write moves the version too: a writer that read before it
@@ -68,10 +71,15 @@ pub async fn state_cas_loses_no_update(ctx: Ctx) {
             .unwrap(),
         StateWrite::Conflict
     );
-    assert_eq!(a.get_state("sim:counter").await.unwrap().as_deref(), Some("7"));
+    assert_eq!(
+        a.get_state("sim:counter").await.unwrap().as_deref(),
+        Some("7")
+    );
     // Creating what exists is a conflict too.
     assert_eq!(
-        a.put_state_if("sim:counter", None, "0", None).await.unwrap(),
+        a.put_state_if("sim:counter", None, "0", None)
+            .await
+            .unwrap(),
         StateWrite::Conflict
     );
 }
@@ -79,7 +87,10 @@ pub async fn state_cas_loses_no_update(ctx: Ctx) {
 pub async fn fenced_state_write_is_refused_once_the_claim_ends(ctx: Ctx) {
     let s = &ctx.store;
     let fence = s.start_job(&job("proc-a")).await.unwrap();
-    assert_eq!(s.job(fence.job).await.unwrap().unwrap().target.as_deref(), Some("sim/vm-4"));
+    assert_eq!(
+        s.job(fence.job).await.unwrap().unwrap().target.as_deref(),
+        Some("sim/vm-4")
+    );
     assert!(s.fence_holds(&fence).await.unwrap());
     let StateWrite::Written { version } = s
         .put_state_if("sim:c", None, "v1", Some(&fence))
@@ -119,10 +130,12 @@ pub async fn fenced_state_write_is_refused_once_the_claim_ends(ctx: Ctx) {
 
     // The sweep calls proc-a dead: its claim is gone, whatever it does next.
     let swept = s
-        .interrupt_jobs_saying(
-            &InterruptFilter::Owner("proc-a".into()),
-            &|j| format!("已中断;{} 当前状态: 开机", j.target.as_deref().unwrap_or("?")),
-        )
+        .interrupt_jobs_saying(&InterruptFilter::Owner("proc-a".into()), &|j| {
+            format!(
+                "已中断;{} 当前状态: 开机",
+                j.target.as_deref().unwrap_or("?")
+            )
+        })
         .await
         .unwrap();
     assert_eq!(swept, vec![fence.job]);
@@ -170,7 +183,11 @@ pub async fn interrupt_and_fenced_write_serialise(ctx: Ctx) {
             })
         };
         let outcome = writer.await.unwrap();
-        assert_eq!(sweeper.await.unwrap(), vec![fence.job], "the job is interrupted either way");
+        assert_eq!(
+            sweeper.await.unwrap(),
+            vec![fence.job],
+            "the job is interrupted either way"
+        );
         let blob = a.get_state(&key).await.unwrap();
         match outcome {
             StateWrite::Written { .. } => {
@@ -179,7 +196,11 @@ pub async fn interrupt_and_fenced_write_serialise(ctx: Ctx) {
             }
             StateWrite::FencedOut => {
                 refused += 1;
-                assert_eq!(blob.as_deref(), Some("old"), "a refused write changed nothing");
+                assert_eq!(
+                    blob.as_deref(),
+                    Some("old"),
+                    "a refused write changed nothing"
+                );
             }
             StateWrite::Conflict => panic!("nobody else wrote {key}"),
         }

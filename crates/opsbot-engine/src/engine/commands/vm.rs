@@ -10,6 +10,7 @@ use crate::command::{
 };
 use crate::engine::{failed, invalid, Asker, Engine};
 use crate::format;
+use crate::jobs::JobAbout;
 use crate::pool::VmLookup;
 use crate::render;
 use crate::reply::{Response, Status};
@@ -276,7 +277,7 @@ fn run(mut cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                     // The system ping is not a provider operation: it cannot be cancelled.
                     let what = format!("ping {ip}");
                     engine
-                        .start_job(asker, cx.sink, name, what, false, None, move |_| {
+                        .start_job(asker, cx.sink, name, what, false, move |_| {
                             Box::pin(host_ping(ip))
                         })
                         .await
@@ -483,10 +484,11 @@ async fn confirm_or_start(
     let provider_name = provider.clone();
     let can_stop = p.can_cancel(&op);
     // A clone's target is its template, whose state says nothing of the clone.
-    let target = (!matches!(op, VmOperation::Clone { .. }))
-        .then(|| format!("{provider}/{}", op.target()));
+    let target =
+        (!matches!(op, VmOperation::Clone { .. })).then(|| format!("{provider}/{}", op.target()));
+    let summary = JobAbout { summary, target };
     engine
-        .start_job(asker, cx.sink, name, summary, can_stop, target, move |progress| {
+        .start_job(asker, cx.sink, name, summary, can_stop, move |progress| {
             Box::pin(async move {
                 let outcome = match p.execute(&op, &progress).await {
                     Ok(outcome) => outcome,

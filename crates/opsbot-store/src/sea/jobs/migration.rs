@@ -64,7 +64,10 @@ impl MigrationTrait for JobFences {
                     .default(0)
                     .to_owned(),
             ),
-            ("target", Cols(manager.get_database_backend()).text_null("target")),
+            (
+                "target",
+                Cols(manager.get_database_backend()).text_null("target"),
+            ),
         ];
         for (name, column) in columns {
             if manager.has_column("job", name).await? {

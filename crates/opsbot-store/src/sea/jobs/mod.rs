@@ -91,9 +91,16 @@ pub(crate) async fn update(
     progress: u8,
     message: &str,
 ) -> Result<()> {
-    set(conn, db, Condition::all().add(job::Column::Id.eq(id.0)), state, progress, message)
-        .await
-        .map(|_| ())
+    set(
+        conn,
+        db,
+        Condition::all().add(job::Column::Id.eq(id.0)),
+        state,
+        progress,
+        message,
+    )
+    .await
+    .map(|_| ())
 }
 
 pub(crate) async fn update_fenced(
