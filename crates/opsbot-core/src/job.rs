@@ -79,6 +79,20 @@ pub struct JobRecord {
     pub message: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// What the job acts on, as `provider/vm-id`, when it acts on one VM: how the
+    /// sweep of a dead instance's jobs finds the state to report.
+    pub target: Option<String>,
+}
+
+/// A job's claim: the instance running it and the token it was given when it took the
+/// job. The store gives a new token whenever a job changes hands (created, taken over,
+/// interrupted), so a paused instance that comes back holds a token the store refuses:
+/// it can no longer record the job's result or commit the job's change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobFence {
+    pub job: JobId,
+    pub owner: String,
+    pub token: i64,
 }
 
 #[cfg(test)]

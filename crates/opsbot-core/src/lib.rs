@@ -37,7 +37,7 @@ pub use inventory::{
     Change, Cluster, Datacenter, Datastore, Disk, Host, Inventory, Network, NetworkKind, Nic,
     PowerState, Template, Vm,
 };
-pub use job::{JobId, JobRecord, JobState};
+pub use job::{JobFence, JobId, JobRecord, JobState};
 pub use notice::Notice;
 pub use outcome::{
     CloneNetwork, CloneStep, CloneStepFailed, Cloned, Done, GuestTools, Hardware, Heartbeat,

@@ -135,6 +135,12 @@ pub trait Progress: Send + Sync {
     fn cancel(&self) -> Option<&Cancel> {
         None
     }
+    /// The job's claim, when the operation runs as a job: a provider whose commit goes
+    /// through the store makes it conditional on the claim still holding, and answers
+    /// [`ProviderError::FencedOut`] when it does not.
+    fn fence(&self) -> Option<&crate::JobFence> {
+        None
+    }
 }
 
 /// A running operation's cancellation, shared by the job that asks for it and the
@@ -244,6 +250,10 @@ pub enum ProviderError {
     /// ([`Cancel`]); nothing past its last completed step was done.
     #[error("cancelled on request")]
     Cancelled,
+    /// The job was taken from this instance (it was called dead and its job
+    /// interrupted or taken over) before the operation committed: nothing was done.
+    #[error("job taken over by another instance; not done")]
+    FencedOut,
     /// The operation was refused after it had changed something (a clone whose
     /// customisation failed): `vm` is what it left behind, for the pool to record.
     #[error("rejected after a change to {}: {rejection:?}", vm.name)]

@@ -12,15 +12,17 @@ pub use operator::EngineOperator;
 
 use crate::command::{self, normalize, Command, ParseError, COMMANDS};
 use crate::format::{self, page};
-use crate::jobs::{JobContext, JobFuture, JobProgress, JobRunner};
+use crate::jobs::{JobAbout, JobContext, JobFuture, JobProgress, JobRunner};
 use crate::menu::{is_named_path, is_path, root_stack, MenuTree};
-use crate::pool::PoolCache;
+use crate::pool::{PoolCache, PoolView};
 use crate::reply::{ReplySink, Response, Status};
 use crate::session::{self, Paging, Session, Settled, Settlement};
 use crate::sync::Syncer;
 use crate::view::{Viewer, VmMasks};
 use commands::Ctx;
-use opsbot_core::{AuditEntry, AuditResult, JobId, Policy, Provider, Registry, Subsystem};
+use opsbot_core::{
+    AuditEntry, AuditResult, JobId, JobRecord, Policy, Provider, Registry, Subsystem,
+};
 use opsbot_store::{InterruptFilter, SessionStore, Store, StoreError, SyncReport};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -195,9 +197,10 @@ impl Engine {
         policy: Policy,
         settings: EngineSettings,
     ) -> Result<Self, StoreError> {
-        sweep_stale(store.as_ref(), settings.stale_after).await?;
+        let pool = PoolCache::new(store.clone());
+        sweep_stale(store.as_ref(), &pool, settings.stale_after).await?;
         Ok(Engine {
-            pool: PoolCache::new(store.clone()),
+            pool,
             jobs: JobRunner::new(
                 store.clone(),
                 store.clone(),
@@ -345,7 +348,7 @@ impl Engine {
             // have been unreachable for a while): refresh it before judging others'.
             self.store.heartbeat_jobs(&self.settings.owner).await?;
         }
-        sweep_stale(self.store.as_ref(), self.settings.stale_after).await
+        sweep_stale(self.store.as_ref(), &self.pool, self.settings.stale_after).await
     }
 
     /// How often [`Engine::sweep_stale_jobs`] should run.
@@ -765,10 +768,11 @@ impl Engine {
         asker: &Asker<'_>,
         sink: &Arc<dyn ReplySink>,
         name: &'static str,
-        summary: String,
+        about: impl Into<JobAbout>,
         cancellable: bool,
         work: impl FnOnce(JobProgress) -> JobFuture,
     ) -> Result<Response, StoreError> {
+        let JobAbout { summary, target } = about.into();
         let ctx = JobContext {
             user: asker.msg.user.clone(),
             channel: asker.msg.channel.clone(),
@@ -779,6 +783,7 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(|| asker.msg.text.clone()),
             cancellable,
+            target,
         };
         let id = self.jobs.start(ctx, sink.clone(), work).await?;
         Ok(Response::new(
@@ -845,14 +850,28 @@ fn nothing_to_confirm(settled: Option<&Settled>, alive: bool, ttl: &str) -> Stri
     }
 }
 
-/// Marks running jobs whose heartbeat is older than `stale_after` interrupted, and
-/// audits each (the job's end, which its dead process could not write).
-async fn sweep_stale(store: &dyn Store, stale_after: Duration) -> Result<Vec<JobId>, StoreError> {
+/// Marks running jobs whose heartbeat is older than `stale_after` interrupted, each
+/// with what its VM looks like now as far as the pool knows, and audits each (the
+/// job's end, which its dead process could not write).
+async fn sweep_stale(
+    store: &dyn Store,
+    pool: &PoolCache,
+    stale_after: Duration,
+) -> Result<Vec<JobId>, StoreError> {
     let stale_before = chrono::Utc::now()
         - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
-    let message = "已中断: 运行它的 opsbot 进程已退出;请检查目标的实际状态";
+    // Loaded before the jobs are locked: the interruption then holds no lock while
+    // the pool loads. Without a pool the message says less, and the sweep still runs.
+    let view = match pool.get().await {
+        Ok(view) => Some(view),
+        Err(e) => {
+            tracing::warn!(error = %e, "no pool for the states of interrupted jobs' targets");
+            None
+        }
+    };
+    let say = |job: &JobRecord| interrupted_saying(view.as_deref(), job.target.as_deref());
     let swept = store
-        .interrupt_jobs(&InterruptFilter::StaleBefore(stale_before), message)
+        .interrupt_jobs_saying(&InterruptFilter::StaleBefore(stale_before), &say)
         .await?;
     if swept.is_empty() {
         return Ok(swept);
@@ -876,7 +895,7 @@ async fn sweep_stale(store: &dyn Store, stale_after: Duration) -> Result<Vec<Job
             text: job.text,
             command: Some(job.command),
             result: AuditResult::Cancelled,
-            message: format!("任务 {id}: {message}"),
+            message: format!("任务 {id}: {}", job.message),
             duration_ms: (chrono::Utc::now() - job.created_at).num_milliseconds(),
             job_id: Some(id.0),
         };
@@ -885,6 +904,24 @@ async fn sweep_stale(store: &dyn Store, stale_after: Duration) -> Result<Vec<Job
         }
     }
     Ok(swept)
+}
+
+/// What a job interrupted by the sweep says: its VM's power state in the pool, when
+/// it acts on one VM the pool has (the pool holds what the last sync or operation
+/// saw, so the asker is still asked to check).
+fn interrupted_saying(view: Option<&PoolView>, target: Option<&str>) -> String {
+    const STOPPED: &str = "已中断: 运行它的 opsbot 实例已停止(或失联超时)";
+    let vm = target
+        .and_then(|t| t.split_once('/'))
+        .and_then(|(provider, id)| view?.vm(provider, id));
+    match vm {
+        Some(vm) => format!(
+            "{STOPPED};{} 当前状态: {}(据资源池,请以实际为准)",
+            vm.name,
+            vm.power.label()
+        ),
+        None => format!("{STOPPED};请检查目标的实际状态"),
+    }
 }
 
 /// Pulls each provider's inventory into the pool.

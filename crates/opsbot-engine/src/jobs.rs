@@ -8,10 +8,16 @@
 //! the channel gives when the job starts ([`ReplySink::interrupt_notice`]): it is held
 //! in the store with the job and goes out only if the job ends interrupted, so it
 //! reaches them even when this process is gone. A job that ends otherwise drops it.
+//!
+//! Each job runs under its claim ([`JobFence`]): its progress and result are recorded
+//! only while the claim holds, and its provider sees the claim (`Progress::fence`) to
+//! make its commit conditional on it. An instance paused past the stale deadline comes
+//! back fenced out: its job was interrupted, its result is refused and not reported as
+//! done.
 
 use crate::reply::{Reply, ReplySink};
 use opsbot_core::{
-    AuditEntry, AuditResult, Cancel, CancelRequest, JobId, JobState, Progress, Step,
+    AuditEntry, AuditResult, Cancel, CancelRequest, JobFence, JobId, JobState, Progress, Step,
 };
 use opsbot_store::{AuditStore, InterruptFilter, JobStore, NewJob, OutboxStore};
 use std::collections::HashMap;
@@ -25,7 +31,12 @@ use tokio::task::AbortHandle;
 
 /// What an asker is told when their job was interrupted, however it happened.
 pub(crate) fn interrupted_notice(id: JobId) -> String {
-    format!("⚠ {id} 已中断: 运行它的 opsbot 在任务结束前停止了;请检查目标的实际状态")
+    // Queued when the job starts, so it cannot know the target's state at the
+    // interruption: the job's record (任务:N) has it.
+    format!(
+        "⚠ {id} 已中断: 运行它的 opsbot 在任务结束前停止了;目标的当前状态见 任务:{},请检查目标的实际状态",
+        id.0
+    )
 }
 
 /// Who started a job and with what text.
@@ -39,6 +50,25 @@ pub struct JobContext {
     /// The work honours a cancellation (its provider can cancel it, see
     /// `Provider::can_cancel`); otherwise `取消:#N` says it cannot.
     pub cancellable: bool,
+    /// `provider/vm-id` of the VM it acts on, if one: what the sweep reports the state
+    /// of when it interrupts the job.
+    pub target: Option<String>,
+}
+
+/// What a job is about: the summary its asker reads, and the VM it acts on when it
+/// acts on one (`provider/vm-id`, see [`JobContext::target`]).
+pub(crate) struct JobAbout {
+    pub summary: String,
+    pub target: Option<String>,
+}
+
+impl From<String> for JobAbout {
+    fn from(summary: String) -> Self {
+        JobAbout {
+            summary,
+            target: None,
+        }
+    }
 }
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
@@ -47,6 +77,7 @@ pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>
 #[derive(Debug, Clone)]
 pub struct JobProgress {
     id: JobId,
+    fence: JobFence,
     tx: mpsc::UnboundedSender<(u8, String)>,
     cancel: Option<Cancel>,
     /// Set when the work stopped because of the cancellation (its provider said
@@ -84,6 +115,10 @@ impl Progress for JobProgress {
 
     fn cancel(&self) -> Option<&Cancel> {
         self.cancel.as_ref()
+    }
+
+    fn fence(&self) -> Option<&JobFence> {
+        Some(&self.fence)
     }
 }
 
@@ -172,9 +207,9 @@ impl JobRunner {
         sink: Arc<dyn ReplySink>,
         work: impl FnOnce(JobProgress) -> JobFuture,
     ) -> opsbot_store::Result<JobId> {
-        let id = self
+        let fence = self
             .jobs
-            .create_job(&NewJob {
+            .start_job(&NewJob {
                 owner: self.owner.clone(),
                 user: ctx.user.clone(),
                 channel: ctx.channel.clone(),
@@ -182,8 +217,10 @@ impl JobRunner {
                 command: ctx.command.to_string(),
                 text: ctx.text.clone(),
                 message: "已受理".into(),
+                target: ctx.target.clone(),
             })
             .await?;
+        let id = fence.job;
         let notice = sink.interrupt_notice(id, &interrupted_notice(id));
         let held_notice = !notice.is_empty();
         if held_notice {
@@ -203,6 +240,7 @@ impl JobRunner {
         let stopped = Arc::new(AtomicBool::new(false));
         let future = work(JobProgress {
             id,
+            fence: fence.clone(),
             tx,
             cancel: cancel.clone(),
             stopped: stopped.clone(),
@@ -216,10 +254,14 @@ impl JobRunner {
         let task = tokio::spawn(async move {
             let forward_sink = task_sink.clone();
             let store = runner.jobs.clone();
+            let claim = fence.clone();
             // Not a separate task: aborting the job must stop its progress notes too.
             let forwarder = async move {
                 while let Some((pct, note)) = rx.recv().await {
-                    if let Err(e) = store.update_job(id, JobState::Running, pct, &note).await {
+                    let noted = store
+                        .update_fenced_job(&claim, JobState::Running, pct, &note)
+                        .await;
+                    if let Err(e) = noted {
                         tracing::warn!(job = id.0, error = %e, "could not record job progress");
                     }
                     forward_sink.send(Reply::progress(id, pct, format!("{id} {pct}% {note}")));
@@ -228,7 +270,7 @@ impl JobRunner {
             // The work and its progress notes run side by side in this one task; when
             // the work is done its sender is gone, and the last notes drain first.
             let (result, ()) = tokio::join!(future, forwarder);
-            runner.finish(id, result).await;
+            runner.finish(&fence, result).await;
         });
         running.insert(
             id,
@@ -278,7 +320,8 @@ impl JobRunner {
         jobs
     }
 
-    async fn finish(&self, id: JobId, result: Result<String, String>) {
+    async fn finish(&self, fence: &JobFence, result: Result<String, String>) {
+        let id = fence.job;
         let Some(job) = self.running.lock().expect("jobs lock").remove(&id) else {
             return;
         };
@@ -314,8 +357,14 @@ impl JobRunner {
         crate::metrics::job_finished(job.ctx.command, state.as_str(), job.started.elapsed());
         let message = result.unwrap_or_else(|e| e);
         let progress = if state == JobState::Succeeded { 100 } else { 0 };
-        if let Err(e) = self.jobs.update_job(id, state, progress, &message).await {
-            tracing::error!(job = id.0, error = %e, "could not record job result");
+        match self
+            .jobs
+            .update_fenced_job(fence, state, progress, &message)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return self.fenced_out(id, job, &message).await,
+            Err(e) => tracing::error!(job = id.0, error = %e, "could not record job result"),
         }
         if job.held_notice {
             // Left behind, it would only go out if the job were later (wrongly) called
@@ -326,6 +375,31 @@ impl JobRunner {
         }
         self.audit(&job, id, audit, &message).await;
         job.sink.send(Reply::finished(id, state, text));
+        self.idle.notify_waiters();
+    }
+
+    /// The job was interrupted by another instance while this one was silent (paused,
+    /// cut off from the store): its result is not recorded and not reported as done.
+    /// The asker was told of the interruption already (the held notice, released by
+    /// it), or is told now.
+    async fn fenced_out(&self, id: JobId, job: Running, result: &str) {
+        tracing::warn!(
+            job = id.0,
+            result,
+            "job was interrupted by another instance; its result is refused"
+        );
+        let message = format!("已被其他实例中断,本实例的结果未记录({result})");
+        self.audit(&job, id, AuditResult::Cancelled, &message).await;
+        if !job.held_notice {
+            job.sink.send(Reply::finished(
+                id,
+                JobState::Interrupted,
+                format!(
+                    "⚠ {id} {message};请用 任务:{} 查看记录并检查目标的实际状态",
+                    id.0
+                ),
+            ));
+        }
         self.idle.notify_waiters();
     }
 

@@ -576,6 +576,7 @@ async fn shutdown_records_interrupted_jobs_and_a_dead_process_is_swept() {
             command: "克隆".into(),
             text: "克隆:2,孤儿克隆,10.98.0.11".into(),
             message: "已受理".into(),
+            target: None,
         })
         .await
         .unwrap();

@@ -381,6 +381,7 @@ async fn a_phone_searches_clones_follows_jobs_and_is_refused_a_bad_value() {
                 command: "同步".into(),
                 text: "同步".into(),
                 message: "读取清单".into(),
+                target: None,
             })
             .await
             .unwrap();

@@ -3,6 +3,11 @@
 //! small vCenter (power changes take a moment, clones take seconds and report
 //! progress, impossible requests fail). Its state lives in the store, so a VM cloned
 //! by one `opsbot chat -c` is there for the next.
+//!
+//! Several opsbot instances may share that state: every change is a compare-and-set
+//! on the blob's version (re-read and re-applied when another instance wrote first),
+//! and a change made by a job commits only while the job's claim holds, so an instance
+//! that was paused past its lease cannot change a VM whose job was taken from it.
 
 mod config;
 mod ops;
@@ -15,7 +20,7 @@ use async_trait::async_trait;
 use opsbot_core::{
     check_cancel, Inventory, OpOutcome, Progress, Provider, ProviderError, VmOperation,
 };
-use opsbot_store::StateStore;
+use opsbot_store::{StateStore, StateWrite};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,13 +33,17 @@ pub(crate) struct SimState {
     pub next_id: u64,
 }
 
+/// How often a change is re-applied after another instance wrote first.
+const MUTATE_ATTEMPTS: u32 = 16;
+
 pub struct SimProvider {
     name: String,
     store: Arc<dyn StateStore>,
     /// Multiplies every simulated delay; tests use a small value.
     time_scale: f64,
-    /// Serialises read-modify-write of the state within this process; across
-    /// processes each mutation re-reads the stored state first.
+    /// Serialises read-modify-write of the state within this process, so its own
+    /// changes do not conflict with each other; across processes the conditional
+    /// write is what keeps every change.
     lock: Mutex<()>,
 }
 
@@ -66,36 +75,66 @@ impl SimProvider {
     }
 
     async fn load(&self) -> Result<SimState, ProviderError> {
+        Ok(self.load_versioned().await?.0)
+    }
+
+    /// The state and the version it was read at (`None`: never stored, the seed).
+    async fn load_versioned(&self) -> Result<(SimState, Option<i64>), ProviderError> {
         let stored = self
             .store
-            .get_state(&self.state_key())
+            .get_state_versioned(&self.state_key())
             .await
             .map_err(|e| self.unavailable(e))?;
         match stored {
-            Some(json) => serde_json::from_str(&json)
+            Some(v) => serde_json::from_str(&v.value)
+                .map(|state| (state, Some(v.version)))
                 .map_err(|e| self.unavailable(format!("stored sim state is corrupt: {e}"))),
-            None => Ok(seed::initial_state(&self.name)),
+            None => Ok((seed::initial_state(&self.name), None)),
         }
     }
 
-    async fn save(&self, state: &SimState) -> Result<(), ProviderError> {
+    /// Saves `state` if the stored one is still at `version` and, for a job, the job's
+    /// claim holds.
+    async fn save_if(
+        &self,
+        state: &SimState,
+        version: Option<i64>,
+        progress: &dyn Progress,
+    ) -> Result<StateWrite, ProviderError> {
         let json = serde_json::to_string(state).map_err(|e| self.unavailable(e))?;
         self.store
-            .put_state(&self.state_key(), &json)
+            .put_state_if(&self.state_key(), version, &json, progress.fence())
             .await
             .map_err(|e| self.unavailable(e))
     }
 
-    /// Applies `change` to the freshly loaded state and saves it, under the lock.
+    /// Applies `change` to the freshly loaded state and saves it if nobody wrote in
+    /// between, otherwise loads and applies it again (it then sees the other writer's
+    /// change, and may refuse because of it). A job fenced out of its claim changes
+    /// nothing: [`ProviderError::FencedOut`].
     async fn mutate<T>(
         &self,
-        change: impl FnOnce(&mut SimState) -> Result<T, ProviderError>,
+        progress: &dyn Progress,
+        mut change: impl FnMut(&mut SimState) -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
         let _guard = self.lock.lock().await;
-        let mut state = self.load().await?;
-        let out = change(&mut state)?;
-        self.save(&state).await?;
-        Ok(out)
+        for attempt in 0..MUTATE_ATTEMPTS {
+            let (mut state, version) = self.load_versioned().await?;
+            let out = change(&mut state)?;
+            match self.save_if(&state, version, progress).await? {
+                StateWrite::Written { .. } => return Ok(out),
+                StateWrite::FencedOut => return Err(ProviderError::FencedOut),
+                StateWrite::Conflict => {
+                    // Another instance wrote first (and so made progress): a short,
+                    // growing pause lets a burst of writers drain.
+                    tokio::time::sleep(Duration::from_millis(1 << attempt.min(5))).await;
+                }
+            }
+        }
+        Err(self.unavailable(format!(
+            "the sim state kept being changed by other opsbot instances: \
+             {MUTATE_ATTEMPTS} attempts to apply this change conflicted; try again"
+        )))
     }
 
     /// Waits out a simulated delay, stopping early when the job is cancelled (the sim
@@ -128,18 +167,16 @@ impl Provider for SimProvider {
 
     async fn inventory(&self) -> Result<Inventory, ProviderError> {
         let _guard = self.lock.lock().await;
-        let state = self.load().await?;
-        // First contact persists the generated estate so later runs see the same one.
-        if self
-            .store
-            .get_state(&self.state_key())
-            .await
-            .map_err(|e| self.unavailable(e))?
-            .is_none()
-        {
-            self.save(&state).await?;
+        let (state, version) = self.load_versioned().await?;
+        if version.is_some() {
+            return Ok(state.inventory);
         }
-        Ok(state.inventory)
+        // First contact persists the generated estate so later runs see the same one;
+        // when another instance stored it first, theirs is the estate.
+        match self.save_if(&state, None, &opsbot_core::NoProgress).await? {
+            StateWrite::Written { .. } => Ok(state.inventory),
+            _ => Ok(self.load().await?.inventory),
+        }
     }
 
     /// Every simulated operation is cancellable until it changes the estate.

@@ -78,7 +78,7 @@ pub(crate) async fn execute(
         VmOperation::PowerOn { vm } => {
             sim.pause(800, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
                 require_host_connected(s, &snapshot)?;
@@ -98,7 +98,7 @@ pub(crate) async fn execute(
         VmOperation::PowerOff { vm } => {
             sim.pause(500, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let v = find_vm(s, &provider, vm)?;
                 require_not_template(v)?;
                 if v.power == PowerState::PoweredOff {
@@ -110,7 +110,7 @@ pub(crate) async fn execute(
             .await
         }
         VmOperation::Shutdown { vm } => {
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let v = find_vm(s, &provider, vm)?;
                 require_not_template(v)?;
                 if v.power != PowerState::PoweredOn {
@@ -125,7 +125,7 @@ pub(crate) async fn execute(
             progress.report(30, &Step::ShutdownRequested);
             sim.pause(2000, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let v = find_vm(s, &provider, vm)?;
                 power_down(v);
                 Ok(done(Done::GuestShutDown { vm: v.name.clone() }, v))
@@ -135,7 +135,7 @@ pub(crate) async fn execute(
         VmOperation::Reboot { vm } => {
             sim.pause(1500, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
                 require_host_connected(s, &snapshot)?;
@@ -163,7 +163,7 @@ pub(crate) async fn execute(
             sim.pause(600, progress).await?;
             commit_cancel(progress)?;
             let count = *count;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
                 let cores = host_of(s, &snapshot).map(|h| h.cpu_cores).unwrap_or(32);
@@ -204,7 +204,7 @@ pub(crate) async fn execute(
             sim.pause(600, progress).await?;
             commit_cancel(progress)?;
             let mb = u64::from(*gb) * 1024;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
                 let host_mb = host_of(s, &snapshot)
@@ -248,7 +248,7 @@ pub(crate) async fn execute(
             sim.pause(1200, progress).await?;
             commit_cancel(progress)?;
             let gb = u64::from(*gb);
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
                 let wanted = match datastore {
@@ -318,7 +318,7 @@ pub(crate) async fn execute(
         VmOperation::SetNetwork { vm, network } => {
             sim.pause(700, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let snapshot = find_vm(s, &provider, vm)?.clone();
                 require_not_template(&snapshot)?;
                 let net = resolve_network(s, &snapshot.datacenter, network)?.clone();
@@ -349,7 +349,7 @@ pub(crate) async fn execute(
         VmOperation::Rename { vm, new_name } => {
             sim.pause(300, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 if s.inventory.vms.iter().any(|v| &v.name == new_name) {
                     return Err(reject(Rejection::NameTaken {
                         name: new_name.clone(),
@@ -420,7 +420,7 @@ pub(crate) async fn execute(
         VmOperation::Delete { vm } => {
             sim.pause(600, progress).await?;
             commit_cancel(progress)?;
-            sim.mutate(|s| {
+            sim.mutate(progress, |s| {
                 let v = find_vm(s, &provider, vm)?;
                 require_not_template(v)?;
                 // vCenter's Destroy_Task answers InvalidPowerState for a running VM.
@@ -470,7 +470,7 @@ async fn clone(
     let ip_s = ip.to_string();
     // Check everything vCenter would refuse before spending time on the copy.
     let (tpl, host, id) = sim
-        .mutate(|s| {
+        .mutate(progress, |s| {
             let tpl = find_vm(s, &provider, template)?.clone();
             if !tpl.template {
                 return Err(reject(Rejection::NotATemplate {
@@ -544,7 +544,7 @@ async fn clone(
     // Until the clone is registered nothing of it exists: a cancellation up to here
     // leaves the estate as it was.
     commit_cancel(progress)?;
-    sim.mutate(|s| {
+    sim.mutate(progress, |s| {
         // Another clone may have taken the name or IP while this one was copying.
         refuse_taken(s, name, &ip_s)?;
         let mut vm = tpl.clone();

@@ -1,8 +1,9 @@
-//! Background jobs: what runs, for whom, how far along, and which process owns it.
+//! Background jobs: what runs, for whom, how far along, and which process owns it
+//! under which claim (its fencing token).
 
 use crate::Result;
 use async_trait::async_trait;
-use opsbot_core::{JobId, JobRecord, JobState};
+use opsbot_core::{JobFence, JobId, JobRecord, JobState};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobQuery {
@@ -21,6 +22,8 @@ pub struct NewJob {
     pub command: String,
     pub text: String,
     pub message: String,
+    /// `provider/vm-id` of the VM the job acts on, when it acts on one.
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +32,19 @@ pub enum InterruptFilter {
     StaleBefore(chrono::DateTime<chrono::Utc>),
 }
 
+/// The message an interrupted job is left with, from its record (its target's state).
+pub type InterruptMessage<'a> = &'a (dyn Fn(&JobRecord) -> String + Send + Sync);
+
 /// Background jobs with their progress and the heartbeat of the process running them.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    async fn create_job(&self, job: &NewJob) -> Result<JobId>;
+    /// Records a running job and gives its first claim.
+    async fn start_job(&self, job: &NewJob) -> Result<JobFence>;
+
+    /// [`JobStore::start_job`] when the claim is not needed.
+    async fn create_job(&self, job: &NewJob) -> Result<JobId> {
+        Ok(self.start_job(job).await?.job)
+    }
 
     /// Sets state, progress and message and refreshes the heartbeat, of a job that is
     /// still running; a job in a final state is left as it is.
@@ -44,6 +56,20 @@ pub trait JobStore: Send + Sync {
         message: &str,
     ) -> Result<()>;
 
+    /// [`JobStore::update_job`] by the holder of `fence` only: `false` (nothing
+    /// written) when the job is no longer running under that claim, so an instance
+    /// that was called dead cannot record a result over the interruption.
+    async fn update_fenced_job(
+        &self,
+        fence: &JobFence,
+        state: JobState,
+        progress: u8,
+        message: &str,
+    ) -> Result<bool>;
+
+    /// Whether the job is still running under `fence`.
+    async fn fence_holds(&self, fence: &JobFence) -> Result<bool>;
+
     /// Refreshes the heartbeat of every running job owned by `owner`.
     async fn heartbeat_jobs(&self, owner: &str) -> Result<()>;
 
@@ -52,8 +78,20 @@ pub trait JobStore: Send + Sync {
     /// Jobs, newest first.
     async fn jobs(&self, query: &JobQuery) -> Result<Vec<JobRecord>>;
 
-    /// Marks running jobs as interrupted with `message`: those of one owner (graceful
-    /// shutdown) or those whose heartbeat is older than a deadline (a crashed process).
-    /// Returns the ids it changed.
-    async fn interrupt_jobs(&self, which: &InterruptFilter, message: &str) -> Result<Vec<JobId>>;
+    /// Marks running jobs as interrupted, each with the message `say` gives for it:
+    /// those of one owner (graceful shutdown) or those whose heartbeat is older than a
+    /// deadline (a crashed or paused process). Each gets a new fencing token, so its
+    /// former holder can neither record a result nor commit a change through the
+    /// store. Returns the ids it changed.
+    async fn interrupt_jobs_saying(
+        &self,
+        which: &InterruptFilter,
+        say: InterruptMessage<'_>,
+    ) -> Result<Vec<JobId>>;
+
+    /// [`JobStore::interrupt_jobs_saying`] with one message for all.
+    async fn interrupt_jobs(&self, which: &InterruptFilter, message: &str) -> Result<Vec<JobId>> {
+        self.interrupt_jobs_saying(which, &|_| message.to_string())
+            .await
+    }
 }

@@ -52,7 +52,7 @@ pub use cards::{
 pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamState};
 pub use deploy::DeployStore;
 pub use error::{Result, StoreError};
-pub use jobs::{InterruptFilter, JobQuery, JobStore, NewJob};
+pub use jobs::{InterruptFilter, InterruptMessage, JobQuery, JobStore, NewJob};
 pub use leases::LeaseStore;
 pub use outbox::{NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState, OutboxStore};
 pub use policy::{PolicyData, PolicyStore};
@@ -60,7 +60,7 @@ pub use pool::{ChangeLog, ChangeQuery, PoolSnapshot, PoolStore, SyncReport};
 pub use processed::MessageIdStore;
 pub use sea::SeaStore;
 pub use session::{connect_sessions, MemorySessions, RedisSessions};
-pub use state::StateStore;
+pub use state::{StateStore, StateWrite, VersionedState};
 pub use tokens::{NewToken, TokenRecord, TokenStore};
 pub use url::{redact, ACCEPTED_SCHEMES};
 

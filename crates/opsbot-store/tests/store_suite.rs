@@ -16,6 +16,8 @@ mod cards;
 mod channels;
 #[path = "store_suite/deploy.rs"]
 mod deploy;
+#[path = "store_suite/fencing.rs"]
+mod fencing;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/harness.rs"]
@@ -94,6 +96,9 @@ suite!(
     tokens_round_trip_and_revoke,
     token_ids_are_unique,
     lease_has_one_holder_until_it_expires,
+    state_cas_loses_no_update,
+    fenced_state_write_is_refused_once_the_claim_ends,
+    interrupt_and_fenced_write_serialise,
     lease_race_has_one_winner,
     streams_open_once_per_message,
     streams_fill_until_done_or_handed_over,
@@ -141,6 +146,7 @@ mod cases {
     pub use super::cards::*;
     pub use super::channels::*;
     pub use super::deploy::*;
+    pub use super::fencing::*;
     use super::fixtures::*;
     use super::harness::{Ctx, Kind};
     pub use super::leases::*;
@@ -802,6 +808,7 @@ mod cases {
             command: "克隆".into(),
             text: "克隆:1,app01,10.0.0.5".into(),
             message: "排队中".into(),
+            target: None,
         }
     }
 

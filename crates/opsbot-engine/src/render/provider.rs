@@ -8,6 +8,12 @@ use opsbot_core::{
     Rejection, ResetReason, SpaceFor, Step, ToolsStatus,
 };
 
+/// A job this instance ran was taken from it (another instance found it silent past the
+/// lease, such as paused or cut off, and interrupted the job) before its change was
+/// made.
+pub const FENCED_OUT: &str =
+    "本实例曾失联超时,任务已被其他 opsbot 实例中断(接管),本实例未执行此操作";
+
 /// The text of a failed provider call, as a job or a sync reports it.
 pub fn error(e: &ProviderError) -> String {
     match e {
@@ -20,6 +26,7 @@ pub fn error(e: &ProviderError) -> String {
         }
         ProviderError::Unsupported(what) => format!("{what} is not supported by this provider"),
         ProviderError::Cancelled => "已按请求取消,操作未完成".into(),
+        ProviderError::FencedOut => FENCED_OUT.into(),
     }
 }
 

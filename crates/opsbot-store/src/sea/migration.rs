@@ -39,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(deploy::migration::Deploy),
             Box::new(cards::migration::Cards),
             Box::new(alerts::migration::AlertTransitions),
+            Box::new(jobs::migration::JobFences),
+            Box::new(state::migration::StateVersions),
         ]
     }
 }

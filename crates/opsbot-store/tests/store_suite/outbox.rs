@@ -406,6 +406,7 @@ fn job(owner: &str) -> NewJob {
         command: "克隆".into(),
         text: "克隆:1,a,10.0.0.1".into(),
         message: "已受理".into(),
+        target: None,
     }
 }
 

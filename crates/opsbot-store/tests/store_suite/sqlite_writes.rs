@@ -111,6 +111,7 @@ async fn writes(store: &Arc<dyn Store>, who: &str, round: usize) -> Vec<String> 
                 command: "开机".into(),
                 text: own.clone(),
                 message: String::new(),
+                target: None,
             })
             .await
             .map(drop),

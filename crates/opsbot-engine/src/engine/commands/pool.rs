@@ -296,7 +296,7 @@ fn sync(cx: Ctx<'_>, cmd: Command) -> Handled<'_> {
                 cx.asker,
                 cx.sink,
                 cmd.name(),
-                "同步资源池".into(),
+                "同步资源池".to_string(),
                 // A sync writes the pool as it reads; stopping halfway helps nobody.
                 false,
                 move |progress| {

@@ -10,6 +10,7 @@ use crate::command::{
 };
 use crate::engine::{failed, invalid, Asker, Engine};
 use crate::format;
+use crate::jobs::JobAbout;
 use crate::pool::VmLookup;
 use crate::render;
 use crate::reply::{Response, Status};
@@ -482,6 +483,10 @@ async fn confirm_or_start(
     let source = asker.source();
     let provider_name = provider.clone();
     let can_stop = p.can_cancel(&op);
+    // A clone's target is its template, whose state says nothing of the clone.
+    let target =
+        (!matches!(op, VmOperation::Clone { .. })).then(|| format!("{provider}/{}", op.target()));
+    let summary = JobAbout { summary, target };
     engine
         .start_job(asker, cx.sink, name, summary, can_stop, move |progress| {
             Box::pin(async move {

@@ -19,4 +19,8 @@ table!(job, "job", {
     /// Milliseconds since the epoch: an integer compares the same on every backend,
     /// which a SQLite text timestamp does not.
     pub heartbeat_ms: i64,
+    /// The token of the job's current claim (see `opsbot_core::JobFence`).
+    pub fence: i64,
+    /// `provider/vm-id` of the VM the job acts on.
+    pub target: Option<String>,
 });

@@ -38,3 +38,50 @@ pub(crate) fn initial_indexes() -> Vec<IndexCreateStatement> {
         index("job", "user", &["user"], false),
     ]
 }
+
+/// Fencing tokens and targets of jobs.
+pub(crate) struct JobFences;
+
+impl MigrationName for JobFences {
+    fn name(&self) -> &str {
+        "m20261207_000001_job_fences"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for JobFences {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Both columns have a value for rows the previous binary writes without them
+        // (token 0, no target), so instances can be upgraded one at a time. One column
+        // per statement (SQLite); a column already there (another process migrating at
+        // the same moment) is left alone.
+        let columns = [
+            (
+                "fence",
+                ColumnDef::new(Alias::new("fence"))
+                    .big_integer()
+                    .not_null()
+                    .default(0)
+                    .to_owned(),
+            ),
+            (
+                "target",
+                Cols(manager.get_database_backend()).text_null("target"),
+            ),
+        ];
+        for (name, column) in columns {
+            if manager.has_column("job", name).await? {
+                continue;
+            }
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("job"))
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -7,4 +7,6 @@ table!(provider_state, "provider_state", {
     pub key: String,
     pub value: String,
     pub updated_at: DateTimeUtc,
+    /// Moves on every write: what a conditional write compares.
+    pub version: i64,
 });

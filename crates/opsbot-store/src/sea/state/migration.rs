@@ -21,3 +21,38 @@ pub(crate) fn initial_tables(c: &Cols) -> Vec<TableCreateStatement> {
         ],
     )]
 }
+
+/// A version per state blob, for conditional writes.
+pub(crate) struct StateVersions;
+
+impl MigrationName for StateVersions {
+    fn name(&self) -> &str {
+        "m20261207_000002_state_versions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for StateVersions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // With a default, the previous binary's inserts still work (its overwrites leave
+        // the version as it was: a conditional write cannot see them, so a rolling
+        // upgrade should not run the sim on old and new instances at once).
+        if manager.has_column("provider_state", "version").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("provider_state"))
+                    .add_column(
+                        ColumnDef::new(Alias::new("version"))
+                            .big_integer()
+                            .not_null()
+                            .default(0)
+                            .to_owned(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
