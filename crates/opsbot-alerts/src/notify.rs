@@ -36,8 +36,7 @@ use opsbot_store::alerts::{
 use opsbot_store::NewOutbox;
 use opsbot_wecom::clock::SystemClock;
 use opsbot_wecom::ratelimit::SlidingWindowLimiter;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,6 +217,8 @@ pub fn render(settings: &Settings, route: &Route, d: &Delivery, view: &GroupView
     }
 }
 
+/// A look this much after a group's due time serves it too.
+const HINT_SLACK: Duration = Duration::from_millis(10);
 /// Due groups claimed at once; more are claimed as these are sent.
 const CLAIM_BATCH: u64 = 16;
 /// How often open groups without a schedule (left by an earlier version) are looked
@@ -271,7 +272,7 @@ pub struct Notifier {
     auto: Auto,
     owner: String,
     /// When groups this instance knows of fall due: extra looks before the next poll.
-    hints: BinaryHeap<Reverse<Instant>>,
+    hints: BTreeSet<Instant>,
     budget: SlidingWindowLimiter<String>,
     robot_budget: SlidingWindowLimiter<String>,
 }
@@ -294,7 +295,7 @@ impl Notifier {
             news,
             auto,
             owner: claimer_id(),
-            hints: BinaryHeap::new(),
+            hints: BTreeSet::new(),
             budget: SlidingWindowLimiter::new(30, WINDOW, clock.clone()),
             robot_budget: SlidingWindowLimiter::new(20, WINDOW, clock),
         }
@@ -313,8 +314,8 @@ impl Notifier {
         let mut poll = Instant::now();
         let mut care = Instant::now() + CARE_EVERY;
         loop {
-            let next = match self.hints.peek() {
-                Some(Reverse(h)) => poll.min(*h),
+            let next = match self.hints.first() {
+                Some(h) => poll.min(*h),
                 None => poll,
             };
             tokio::select! {
@@ -324,8 +325,8 @@ impl Notifier {
                 },
                 _ = tokio::time::sleep_until(next) => {
                     let now = Instant::now();
-                    while self.hints.peek().is_some_and(|Reverse(h)| *h <= now) {
-                        self.hints.pop();
+                    while self.hints.first().is_some_and(|h| *h <= now) {
+                        self.hints.pop_first();
                     }
                     self.send_due().await;
                     poll = Instant::now() + self.settings.group_poll;
@@ -344,8 +345,12 @@ impl Notifier {
         }
     }
 
+    /// One look serves every group due by then: a burst's notices make a few hints,
+    /// not one each.
     fn hint(&mut self, at: Instant) {
-        self.hints.push(Reverse(at));
+        if self.hints.range(at..=at + HINT_SLACK).next().is_none() {
+            self.hints.insert(at);
+        }
     }
 
     /// Open groups left without a schedule (by an earlier version) get one before the
@@ -393,12 +398,12 @@ impl Notifier {
             .map(|r| r.group_interval)
             .max()
             .unwrap_or_default();
-        let keep = chrono::Duration::from_std(KEEP_CLOSED.max(longest * 2))
+        let keep = chrono::Duration::from_std(KEEP_CLOSED.max(longest.saturating_mul(2)))
             .unwrap_or(chrono::Duration::MAX);
-        let pruned = self
-            .store
-            .alert_group_schedules_prune(Utc::now() - keep)
-            .await?;
+        let before = Utc::now()
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let pruned = self.store.alert_group_schedules_prune(before).await?;
         if pruned > 0 {
             tracing::debug!(pruned, "closed alert group schedules forgotten");
         }
@@ -455,7 +460,10 @@ impl Notifier {
                 RETRY
             }
         };
-        let due = Utc::now() + chrono::Duration::from_std(later).unwrap_or(chrono::Duration::MAX);
+        let due = chrono::Duration::from_std(later)
+            .ok()
+            .and_then(|d| Utc::now().checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         // If this fails too, the claim runs out and the group is due again then.
         match self.store.alert_group_defer(&claim, due).await {
             Ok(true) => self.hint(Instant::now() + later),
