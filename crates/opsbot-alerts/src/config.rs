@@ -233,6 +233,13 @@ pub struct Settings {
     /// Who automatic remediation runs as.
     pub remediation_user: Option<String>,
     pub flap: Flap,
+    /// How often the notifier looks for groups due in the store (sent by whichever
+    /// instance claims them first): how late a group another instance received, or
+    /// left behind, may be sent.
+    pub group_poll: Duration,
+    /// How long a notifier's claim on a due group lasts: a notifier that dies holding
+    /// one delays its group this long at most. Longer than sending a group takes.
+    pub group_lease: Duration,
 }
 
 /// When an alert counts as flapping.
@@ -242,6 +249,11 @@ pub struct Flap {
     /// Resolutions within `window`; 0 = never flapping.
     pub threshold: u32,
 }
+
+/// [`Settings::group_poll`] (not configured: tests set it).
+pub const GROUP_POLL: Duration = Duration::from_secs(1);
+/// [`Settings::group_lease`].
+pub const GROUP_LEASE: Duration = Duration::from_secs(30);
 
 /// The longest flap window: the store keeps status changes two days.
 const MAX_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -501,6 +513,8 @@ impl AlertsConfig {
             remediations,
             remediation_user,
             flap,
+            group_poll: GROUP_POLL,
+            group_lease: GROUP_LEASE,
         })
     }
 }

@@ -216,6 +216,8 @@ impl Gateway {
                 .map(|r| NewNotice {
                     route: r.name.clone(),
                     group_key: r.group_key(&facts),
+                    group_wait: r.group_wait,
+                    group_interval: r.group_interval,
                 })
                 .collect()
         };

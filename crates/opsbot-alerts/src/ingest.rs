@@ -140,6 +140,8 @@ mod tests {
                 notices: vec![NewNotice {
                     route: "r".into(),
                     group_key: "{}".into(),
+                    group_wait: std::time::Duration::ZERO,
+                    group_interval: std::time::Duration::ZERO,
                 }],
             }],
         }

@@ -1,6 +1,12 @@
-//! Turning pending notices into messages. One task keeps a timer per open group
-//! (route × group key): a group is sent `group_wait` after its first notice, and at
-//! most once per `group_interval`, so a burst becomes one message. Sending = run the
+//! Turning pending notices into messages. An open group (route × group key) is sent
+//! `group_wait` after its first notice, and at most once per `group_interval`, so a
+//! burst becomes one message, also when its alerts reach different instances: the
+//! store keeps each group's due time (written with the notice), and every instance's
+//! notifier claims the due groups, under a lease, and sends them, whoever received
+//! their alerts. The flush is conditional on the claim, so a group is sent once, by
+//! one instance; a claim whose holder died runs out and another instance sends the
+//! group. An instance looks at every `group_poll` and when a group it opened falls
+//! due (its in-process hint). Sending = run the
 //! group's automatic remediations ([`crate::auto`]), render the route's template for
 //! each target (firing alerts to app members as a card with buttons, [`crate::card`])
 //! and write each message whole, as a neutral [`Notice`], to the outbox in the same
@@ -10,7 +16,8 @@
 //! into their group. The delivery worker of the channel splits each message to its
 //! platform's size limit and sends it.
 //!
-//! After a restart the open groups are read back from the store and sent.
+//! After a restart the open groups are read back from the store and sent; open groups
+//! an earlier version left without a schedule get one.
 
 use crate::auto::Auto;
 use crate::card::{alert_card, AlertGroup, Offer};
@@ -23,11 +30,14 @@ use chrono::{DateTime, FixedOffset, Utc};
 use opsbot_core::notice::{app_channel, robot_channel, Body, Target};
 use opsbot_core::Notice;
 use opsbot_store::alerts::AlertStore;
-use opsbot_store::alerts::{AlertRecord, NewNotice, NoticeRecord, FIRING, RESOLVED};
+use opsbot_store::alerts::{
+    AlertRecord, GroupClaim, GroupFlush, NewNotice, NoticeRecord, PendingGroup, FIRING, RESOLVED,
+};
 use opsbot_store::NewOutbox;
 use opsbot_wecom::clock::SystemClock;
 use opsbot_wecom::ratelimit::SlidingWindowLimiter;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -207,13 +217,52 @@ pub fn render(settings: &Settings, route: &Route, d: &Delivery, view: &GroupView
     }
 }
 
-type GroupId = (String, String);
+/// A look this much after a group's due time serves it too.
+const HINT_SLACK: Duration = Duration::from_millis(10);
+/// Due groups claimed at once; more are claimed as these are sent.
+const CLAIM_BATCH: u64 = 16;
+/// How often open groups without a schedule (left by an earlier version) are looked
+/// for, and closed schedules pruned.
+const CARE_EVERY: Duration = Duration::from_secs(60);
+/// A group whose route this instance does not know waits this long for one that does
+/// (a configuration being rolled out), or for this one to be reconfigured.
+const NO_ROUTE: Duration = Duration::from_secs(600);
+/// Closed schedules are kept this long after their last message at least (longer when
+/// a route's interval is longer).
+const KEEP_CLOSED: Duration = Duration::from_secs(24 * 3600);
 
-struct Open {
-    due: Instant,
+/// What became of a claimed group.
+enum Sent {
+    /// Queued (or closed with nothing to send); `Some`: notices that came meanwhile
+    /// keep it open until then.
+    Done(Option<DateTime<Utc>>),
+    /// Try again after this (a target is over its rate, the group raced, no route).
+    Later(Duration),
+    /// Another instance took the group over: it sends it.
+    Fenced,
 }
 
-/// The grouping task.
+/// An id for this notifier's claims, unique among running notifiers.
+fn claimer_id() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().chars().take(64).collect::<String>())
+        .unwrap_or_else(|_| "host".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "alerts-{host}-{}-{nanos:08x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The grouping task. The store keeps each open group's schedule; this task claims the
+/// groups that are due, whoever received their alerts, and sends each under its claim.
+/// Its own ingest tells it when a group it just opened will be due, so it looks then
+/// instead of at the next poll.
 pub struct Notifier {
     store: Arc<dyn AlertStore>,
     settings: Arc<Settings>,
@@ -221,8 +270,9 @@ pub struct Notifier {
     wake: Option<Arc<Notify>>,
     news: mpsc::UnboundedReceiver<NewNotice>,
     auto: Auto,
-    open: HashMap<GroupId, Open>,
-    last_sent: HashMap<GroupId, Instant>,
+    owner: String,
+    /// When groups this instance knows of fall due: extra looks before the next poll.
+    hints: BTreeSet<Instant>,
     budget: SlidingWindowLimiter<String>,
     robot_budget: SlidingWindowLimiter<String>,
 }
@@ -244,24 +294,49 @@ impl Notifier {
             wake,
             news,
             auto,
-            open: HashMap::new(),
-            last_sent: HashMap::new(),
+            owner: claimer_id(),
+            hints: BTreeSet::new(),
             budget: SlidingWindowLimiter::new(30, WINDOW, clock.clone()),
             robot_budget: SlidingWindowLimiter::new(20, WINDOW, clock),
         }
     }
 
-    /// Runs until `stop`; open groups stay in the store for the next start.
+    /// Who this notifier's claims name.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs until `stop`; open groups stay in the store for the next start, or for
+    /// another instance.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        tracing::debug!(owner = %self.owner, "alert notifier started");
         self.recover().await;
+        let mut poll = Instant::now();
+        let mut care = Instant::now() + CARE_EVERY;
         loop {
-            let next = self.open.values().map(|o| o.due).min();
+            let next = match self.hints.first() {
+                Some(h) => poll.min(*h),
+                None => poll,
+            };
             tokio::select! {
                 n = self.news.recv() => match n {
-                    Some(n) => self.note(n.route, n.group_key),
+                    Some(n) => self.hint(Instant::now() + n.group_wait),
                     None => break,
                 },
-                _ = sleep_until(next) => self.send_due().await,
+                _ = tokio::time::sleep_until(next) => {
+                    let now = Instant::now();
+                    while self.hints.first().is_some_and(|h| *h <= now) {
+                        self.hints.pop_first();
+                    }
+                    self.send_due().await;
+                    poll = Instant::now() + self.settings.group_poll;
+                    if Instant::now() >= care {
+                        if let Err(e) = self.care().await {
+                            tracing::warn!(error = %e, "cannot look after alert group schedules");
+                        }
+                        care = Instant::now() + CARE_EVERY;
+                    }
+                },
                 _ = stop.changed() => break,
             }
             if *stop.borrow() {
@@ -270,27 +345,21 @@ impl Notifier {
         }
     }
 
-    /// Groups left open by an earlier run (or another instance that stopped).
+    /// One look serves every group due by then: a burst's notices make a few hints,
+    /// not one each.
+    fn hint(&mut self, at: Instant) {
+        if self.hints.range(at..=at + HINT_SLACK).next().is_none() {
+            self.hints.insert(at);
+        }
+    }
+
+    /// Open groups left without a schedule (by an earlier version) get one before the
+    /// first look, so they are sent.
     async fn recover(&mut self) {
         let mut wait = Duration::from_millis(200);
         loop {
-            match self.store.alert_notice_groups().await {
-                Ok(groups) => {
-                    if !groups.is_empty() {
-                        tracing::info!(
-                            groups = groups.len(),
-                            "alert groups pending from before; sending them"
-                        );
-                    }
-                    for g in groups {
-                        let route = self.settings.router.route(&g.route);
-                        let group_wait = route.map(|r| r.group_wait).unwrap_or_default();
-                        let age = (Utc::now() - g.oldest).to_std().unwrap_or_default();
-                        let due = Instant::now() + group_wait.saturating_sub(age);
-                        self.open.insert((g.route, g.group_key), Open { due });
-                    }
-                    return;
-                }
+            match self.care().await {
+                Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read pending alert groups yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -300,69 +369,126 @@ impl Notifier {
         }
     }
 
-    fn note(&mut self, route: String, group_key: String) {
-        let id = (route, group_key);
-        if self.open.contains_key(&id) {
-            return;
+    /// Schedules open groups that have none, and forgets closed schedules long past.
+    async fn care(&mut self) -> opsbot_store::Result<()> {
+        let groups = self.store.alert_notice_groups().await?;
+        let pending: Vec<PendingGroup> = groups
+            .into_iter()
+            .map(|g| {
+                let (group_wait, group_interval) = self.timing(&g.route);
+                PendingGroup {
+                    group: NewNotice {
+                        route: g.route,
+                        group_key: g.group_key,
+                        group_wait,
+                        group_interval,
+                    },
+                    oldest: g.oldest,
+                }
+            })
+            .collect();
+        if !pending.is_empty() {
+            tracing::debug!(groups = pending.len(), "alert groups pending");
+            self.store.alert_groups_schedule(&pending).await?;
         }
-        let (wait, interval) = self
+        let longest = self
             .settings
             .router
-            .route(&id.0)
-            .map(|r| (r.group_wait, r.group_interval))
+            .routes()
+            .map(|r| r.group_interval)
+            .max()
             .unwrap_or_default();
-        let mut due = Instant::now() + wait;
-        if let Some(last) = self.last_sent.get(&id) {
-            due = due.max(*last + interval);
+        let keep = chrono::Duration::from_std(KEEP_CLOSED.max(longest.saturating_mul(2)))
+            .unwrap_or(chrono::Duration::MAX);
+        let before = Utc::now()
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let pruned = self.store.alert_group_schedules_prune(before).await?;
+        if pruned > 0 {
+            tracing::debug!(pruned, "closed alert group schedules forgotten");
         }
-        self.open.insert(id, Open { due });
+        Ok(())
     }
 
+    /// `route`'s group wait and interval (zero for a route this instance does not know).
+    fn timing(&self, route: &str) -> (Duration, Duration) {
+        self.settings
+            .router
+            .route(route)
+            .map(|r| (r.group_wait, r.group_interval))
+            .unwrap_or_default()
+    }
+
+    /// Claims the due groups, a batch at a time, and sends each.
     async fn send_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<GroupId> = self
-            .open
-            .iter()
-            .filter(|(_, o)| o.due <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in due {
-            match self.send(&id).await {
-                Ok(None) => {
-                    self.open.remove(&id);
-                    self.last_sent.insert(id, Instant::now());
-                }
-                Ok(Some(later)) => {
-                    if let Some(o) = self.open.get_mut(&id) {
-                        o.due = Instant::now() + later;
-                    }
-                }
+        loop {
+            let claims = match self
+                .store
+                .alert_groups_claim(&self.owner, self.settings.group_lease, CLAIM_BATCH)
+                .await
+            {
+                Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(route = %id.0, group = %id.1, error = %e, "cannot send an alert group yet; retrying");
-                    if let Some(o) = self.open.get_mut(&id) {
-                        o.due = Instant::now() + RETRY;
-                    }
+                    tracing::warn!(error = %e, "cannot claim due alert groups yet; retrying");
+                    return;
                 }
+            };
+            let full = claims.len() as u64 == CLAIM_BATCH;
+            for claim in claims {
+                self.send_claimed(claim).await;
+            }
+            if !full {
+                return;
             }
         }
-        // Forget groups quiet for long; their interval has passed anyway.
-        let horizon = Duration::from_secs(3600);
-        self.last_sent.retain(|_, at| at.elapsed() < horizon);
     }
 
-    /// Sends one group. `Ok(Some(wait))`: a target is over its rate, try again then.
-    async fn send(
-        &mut self,
-        (route_name, group_key): &GroupId,
-    ) -> opsbot_store::Result<Option<Duration>> {
-        let notices = self.store.alert_notices(route_name, group_key).await?;
-        if notices.is_empty() {
-            return Ok(None);
-        }
-        let Some(route) = self.settings.router.route(route_name) else {
-            tracing::error!(route = %route_name, "no route to send alerts to; they stay listed in 告警");
-            return Ok(None);
+    async fn send_claimed(&mut self, claim: GroupClaim) {
+        let later = match self.send(&claim).await {
+            Ok(Sent::Done(None)) => return,
+            Ok(Sent::Done(Some(due))) => {
+                self.hint(instant_at(due));
+                return;
+            }
+            Ok(Sent::Fenced) => {
+                tracing::info!(route = %claim.route, group = %claim.group_key, "another instance took this alert group over; it sends it");
+                return;
+            }
+            Ok(Sent::Later(later)) => later,
+            Err(e) => {
+                tracing::warn!(route = %claim.route, group = %claim.group_key, error = %e, "cannot send an alert group yet; retrying");
+                RETRY
+            }
         };
+        let due = chrono::Duration::from_std(later)
+            .ok()
+            .and_then(|d| Utc::now().checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        // If this fails too, the claim runs out and the group is due again then.
+        match self.store.alert_group_defer(&claim, due).await {
+            Ok(true) => self.hint(Instant::now() + later),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(route = %claim.route, group = %claim.group_key, error = %e, "cannot put an alert group back; it is due again when its claim ends");
+            }
+        }
+    }
+
+    /// Sends one claimed group.
+    async fn send(&mut self, claim: &GroupClaim) -> opsbot_store::Result<Sent> {
+        let (route_name, group_key) = (&claim.route, &claim.group_key);
+        let notices = self.store.alert_notices(route_name, group_key).await?;
+        let Some(route) = self.settings.router.route(route_name) else {
+            if notices.is_empty() {
+                return self.flush(claim, &[], &[], Duration::ZERO).await;
+            }
+            tracing::error!(route = %route_name, "no route to send alerts to; they stay listed in 告警");
+            return Ok(Sent::Later(NO_ROUTE));
+        };
+        let interval = route.group_interval;
+        if notices.is_empty() {
+            return self.flush(claim, &[], &[], interval).await;
+        }
         let active = self.silences.active().await?;
         let (quiet, loud): (Vec<&NoticeRecord>, Vec<&NoticeRecord>) =
             notices.iter().partition(|n| {
@@ -371,11 +497,9 @@ impl Notifier {
             });
         let done: Vec<i64> = notices.iter().map(|n| n.id).collect();
         if loud.is_empty() {
-            if self.store.alert_notices_flush(&done, &[]).await?.is_none() {
-                return Ok(Some(RACED));
-            }
+            let sent = self.flush(claim, &done, &[], interval).await?;
             tracing::debug!(route = %route.name, silenced = quiet.len(), "alert group silenced");
-            return Ok(None);
+            return Ok(sent);
         }
         // In the order the alerts name them (Open-Falcon's `tos` order), once each.
         let mut recipients: Vec<String> = Vec::new();
@@ -397,7 +521,7 @@ impl Notifier {
         }
         if !wait.is_zero() {
             tracing::info!(route = %route.name, ?wait, "alert target at its WeCom rate limit; the group waits and keeps collecting");
-            return Ok(Some(wait));
+            return Ok(Sent::Later(wait));
         }
         let tz = self.settings.timezone;
         let view = GroupView {
@@ -455,23 +579,45 @@ impl Notifier {
             }
             items.push(NewOutbox::from(&message));
         }
-        if self
-            .store
-            .alert_notices_flush(&done, &items)
-            .await?
-            .is_none()
-        {
-            tracing::info!(route = %route.name, group = %group_key, "another instance sent part of this group; reading it again");
-            return Ok(Some(RACED));
+        let sent = self.flush(claim, &done, &items, interval).await?;
+        if let Sent::Done(_) = sent {
+            tracing::info!(route = %route.name, group = %group_key, alerts = loud.len(), silenced = quiet.len(), messages = items.len(), "alert group queued");
+            if let Some(w) = &self.wake {
+                w.notify_one();
+            }
         }
-        tracing::info!(route = %route.name, group = %group_key, alerts = loud.len(), silenced = quiet.len(), messages = items.len(), "alert group queued");
-        if let Some(w) = &self.wake {
-            w.notify_one();
-        }
-        Ok(None)
+        Ok(sent)
+    }
+
+    /// Closes `done` and queues `items` under `claim`.
+    async fn flush(
+        &self,
+        claim: &GroupClaim,
+        done: &[i64],
+        items: &[NewOutbox],
+        interval: Duration,
+    ) -> opsbot_store::Result<Sent> {
+        Ok(
+            match self
+                .store
+                .alert_notices_flush(claim, done, items, interval)
+                .await?
+            {
+                GroupFlush::Queued { next_due, .. } => Sent::Done(next_due),
+                GroupFlush::Raced => {
+                    tracing::info!(route = %claim.route, group = %claim.group_key, "another instance sent part of this group; reading it again");
+                    Sent::Later(RACED)
+                }
+                GroupFlush::Fenced => Sent::Fenced,
+            },
+        )
     }
 }
 
+/// The instant `at` (by the wall clock) corresponds to, now if past.
+fn instant_at(at: DateTime<Utc>) -> Instant {
+    Instant::now() + (at - Utc::now()).to_std().unwrap_or_default()
+}
 impl Notifier {
     /// The remediation rules of `firing` on `route`: `button` rules become offers;
     /// `auto` rules run now (each command once per group), and one that did not run is
@@ -522,12 +668,5 @@ impl Notifier {
             }
         }
         Ok(out)
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

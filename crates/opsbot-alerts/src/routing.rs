@@ -342,6 +342,11 @@ impl Router {
         out
     }
 
+    /// Every route, the default last.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().chain(self.default.as_ref())
+    }
+
     /// A route by name; a route that has gone from the configuration since its
     /// notices were recorded falls back to the default route.
     pub fn route(&self, name: &str) -> Option<&Route> {

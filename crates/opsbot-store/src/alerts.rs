@@ -2,11 +2,16 @@
 //! (de-duplicated by fingerprint), pending notices (the durable state of grouping) and
 //! silences. The gateway (`opsbot-alerts`) decides what an alert is and where it goes;
 //! the store keeps it, decides what is news, and never loses what was accepted.
+//!
+//! Each open group also has a schedule row (when it is due, when it was last sent, who
+//! holds it), so that any instance may send it: instances claim due groups under a
+//! lease with a token, and only the holder of the current claim can close the group.
 
 use crate::{NewOutbox, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// `firing` or `resolved`.
 pub const FIRING: &str = "firing";
@@ -55,6 +60,63 @@ pub struct AlertUpsert {
 pub struct NewNotice {
     pub route: String,
     pub group_key: String,
+    /// The route's wait after a group's first notice: the group is due then.
+    pub group_wait: Duration,
+    /// The route's least time between two messages of a group.
+    pub group_interval: Duration,
+}
+
+/// An open group whose schedule must exist (notices written by an earlier version,
+/// which kept no schedule): due `group_wait` after its oldest notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingGroup {
+    pub group: NewNotice,
+    pub oldest: DateTime<Utc>,
+}
+
+/// One instance's claim on a due group. Until `until` no other instance can claim the
+/// group; flushing or deferring it needs this claim (owner and token) to be the
+/// current one, so an instance that froze past its lease, and whose group was claimed
+/// again since, changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupClaim {
+    pub route: String,
+    pub group_key: String,
+    /// Who claimed it (unique per running notifier).
+    pub owner: String,
+    /// Unique per claim.
+    pub token: i64,
+    pub until: DateTime<Utc>,
+}
+
+/// What [`AlertStore::alert_notices_flush`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupFlush {
+    /// The notices are closed and the messages queued (their outbox ids). `next_due`:
+    /// notices that arrived meanwhile keep the group open until then.
+    Queued {
+        outbox: Vec<i64>,
+        next_due: Option<DateTime<Utc>>,
+    },
+    /// Some of the notices were gone (an instance of an earlier version sent them):
+    /// nothing changed; read the group again.
+    Raced,
+    /// The claim is not the group's current one (another instance claimed it since):
+    /// nothing changed.
+    Fenced,
+}
+
+/// A group's schedule as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSchedule {
+    pub route: String,
+    pub group_key: String,
+    /// When it is to be sent; `None`: closed, nothing pending.
+    pub due: Option<DateTime<Utc>>,
+    /// When a message of it was last queued.
+    pub last_flush: Option<DateTime<Utc>>,
+    pub claimed_by: Option<String>,
+    pub claim_until: Option<DateTime<Utc>>,
 }
 
 /// One received payload and the alerts read from it.
@@ -218,15 +280,50 @@ pub trait AlertStore: Send + Sync {
     /// The pending notices of one group, oldest first.
     async fn alert_notices(&self, route: &str, group_key: &str) -> Result<Vec<NoticeRecord>>;
 
-    /// In one transaction: removes the notices `done` and queues `outbox`, so a group
-    /// is announced exactly once even if the process dies here. Returns the outbox ids,
-    /// or `None` (and changes nothing) when some of `done` were already gone: another
-    /// instance sent them, and the caller should read the group again.
+    /// Creates or updates the schedules of `groups` (open groups left without one by an
+    /// earlier version) as ingesting their oldest notice would have: due `group_wait`
+    /// after it, not before `group_interval` after the last message, and never later
+    /// than an earlier due time already stored.
+    async fn alert_groups_schedule(&self, groups: &[PendingGroup]) -> Result<()>;
+
+    /// Claims up to `limit` due groups for `owner`, for `lease`, earliest due first:
+    /// groups whose due time has come and that no live claim holds. A group is held by
+    /// one claimer at a time (skipping rows another claimer has locked, on PostgreSQL
+    /// and MySQL; under SQLite's write lock otherwise).
+    async fn alert_groups_claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<GroupClaim>>;
+
+    /// Releases `claim` and makes the group due at `due` (a target is over its rate, or
+    /// the store failed). `false` (nothing changed) when the claim is not current.
+    async fn alert_group_defer(&self, claim: &GroupClaim, due: DateTime<Utc>) -> Result<bool>;
+
+    /// In one transaction, if `claim` is still the group's current claim: removes the
+    /// notices `done`, queues `outbox` and releases the claim, so a group is announced
+    /// exactly once even if the process dies here. The group closes, or, if notices
+    /// arrived since they were read, stays due `group_interval` after this message (at
+    /// once when nothing was queued). Messages queued record the group's last flush.
     async fn alert_notices_flush(
         &self,
+        claim: &GroupClaim,
         done: &[i64],
         outbox: &[NewOutbox],
-    ) -> Result<Option<Vec<i64>>>;
+        group_interval: Duration,
+    ) -> Result<GroupFlush>;
+
+    /// The schedule of one group, if it has one.
+    async fn alert_group_schedule(
+        &self,
+        route: &str,
+        group_key: &str,
+    ) -> Result<Option<GroupSchedule>>;
+
+    /// Forgets closed schedules whose last message was queued before `before` (they
+    /// constrain nothing any more); returns how many went.
+    async fn alert_group_schedules_prune(&self, before: DateTime<Utc>) -> Result<u64>;
 
     /// How many times alert `id` resolved at or after `since` (by the store's clock):
     /// an alert that keeps firing and resolving is flapping.

@@ -4,6 +4,8 @@
 //! skips its tests unless `OPSBOT_TEST_REQUIRE_SERVICES=1`.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test, with its line
 
+#[path = "store_suite/alert_groups.rs"]
+mod alert_groups;
 #[path = "store_suite/alerts.rs"]
 mod alerts;
 #[path = "store_suite/assets.rs"]
@@ -109,6 +111,10 @@ suite!(
     silences_last_until_their_end,
     alert_ingest_of_thousands_in_one_batch,
     alert_resolutions_count_flaps_and_are_pruned,
+    alert_group_flush_needs_the_current_claim,
+    alert_group_due_is_the_earliest_ask,
+    alert_group_concurrent_claimers_never_share,
+    alert_groups_lose_no_notice_to_a_racing_flush,
     assets_ingest_diffs_field_by_field,
     assets_token_binding_and_staleness,
     text_with_nul_is_stored_cleaned_on_every_backend,
@@ -140,6 +146,7 @@ suite!(
 );
 
 mod cases {
+    pub use super::alert_groups::*;
     pub use super::alerts::*;
     pub use super::assets::*;
     pub use super::bad_input::*;

@@ -181,10 +181,13 @@ fn is_locked(error: &str) -> bool {
 /// What another process's concurrent migration looks like: SQLite's and PostgreSQL's
 /// "already exists" (table, index), SQLite's "duplicate column name" (an added column),
 /// MySQL's "Duplicate …" (table, key name, column, entry), PostgreSQL's "duplicate key"
-/// on the migrations table.
+/// and SQLite's "UNIQUE constraint failed" on the migrations table (both openers ran a
+/// migration whose statements all tolerate the other's; the second to record it lost).
 fn lost_a_race(error: &str) -> bool {
     let error = error.to_lowercase();
-    error.contains("already exists") || error.contains("duplicate")
+    error.contains("already exists")
+        || error.contains("duplicate")
+        || error.contains("unique constraint failed: seaql_migrations")
 }
 
 fn sqlite_options() -> SqliteConnectOptions {

@@ -41,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(alerts::migration::AlertTransitions),
             Box::new(jobs::migration::JobFences),
             Box::new(state::migration::StateVersions),
+            Box::new(alerts::migration::AlertGroups),
         ]
     }
 }

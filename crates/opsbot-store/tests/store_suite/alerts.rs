@@ -7,6 +7,9 @@ use chrono::{Duration, SubsecRound, Utc};
 use opsbot_store::alerts::*;
 use opsbot_store::{NewOutbox, OutboxQuery, OutboxState};
 use std::collections::BTreeMap;
+use std::time::Duration as Span;
+
+const ZERO: Span = Span::ZERO;
 
 pub fn alert(fp: &str, status: &str) -> AlertUpsert {
     AlertUpsert {
@@ -24,10 +27,17 @@ pub fn alert(fp: &str, status: &str) -> AlertUpsert {
         parse_error: None,
         starts_at: Utc::now().trunc_subsecs(0),
         ends_at: None,
-        notices: vec![NewNotice {
-            route: "ops".into(),
-            group_key: "{}".into(),
-        }],
+        notices: vec![notice("ops", "{}")],
+    }
+}
+
+/// A notice for `route`'s group `group_key`, due at once, no interval.
+pub fn notice(route: &str, group_key: &str) -> NewNotice {
+    NewNotice {
+        route: route.into(),
+        group_key: group_key.into(),
+        group_wait: std::time::Duration::ZERO,
+        group_interval: std::time::Duration::ZERO,
     }
 }
 
@@ -143,16 +153,7 @@ pub async fn alerts_dedup_by_fingerprint_and_detect_news(ctx: Ctx) {
 pub async fn alert_groups_flush_into_the_outbox_once(ctx: Ctx) {
     let store = ctx.store;
     let mut other = alert("c", FIRING);
-    other.notices = vec![
-        NewNotice {
-            route: "ops".into(),
-            group_key: "{}".into(),
-        },
-        NewNotice {
-            route: "dba".into(),
-            group_key: "db-01".into(),
-        },
-    ];
+    other.notices = vec![notice("ops", "{}"), notice("dba", "db-01")];
     stored(
         store
             .alerts_ingest(&[payload(
@@ -186,19 +187,27 @@ pub async fn alert_groups_flush_into_the_outbox_once(ctx: Ctx) {
         target: "{}".into(),
         body: part.into(),
     };
-    let ids = store
-        .alert_notices_flush(&done, &[item("1/2"), item("2/2")])
+    let claims = store
+        .alert_groups_claim("a", std::time::Duration::from_secs(30), 10)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(ids.len(), 2);
-    // Flushed already (by another instance, say): nothing is queued twice.
+    assert_eq!(claims.len(), 2, "both groups are due at once");
+    let ops = claims.iter().find(|c| c.route == "ops").unwrap();
+    let flushed = store
+        .alert_notices_flush(ops, &done, &[item("1/2"), item("2/2")], ZERO)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&flushed, GroupFlush::Queued { outbox, next_due: None } if outbox.len() == 2),
+        "{flushed:?}"
+    );
+    // The claim went with the flush: the same claim cannot queue the group again.
     assert_eq!(
         store
-            .alert_notices_flush(&done, &[item("again")])
+            .alert_notices_flush(ops, &done, &[item("again")], ZERO)
             .await
             .unwrap(),
-        None
+        GroupFlush::Fenced
     );
     assert!(store.alert_notices("ops", "{}").await.unwrap().is_empty());
     let groups = store.alert_notice_groups().await.unwrap();

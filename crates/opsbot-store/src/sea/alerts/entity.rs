@@ -63,3 +63,19 @@ table!(alert_transition, "alert_transition", {
     pub status: String,
     pub at: DateTimeUtc,
 });
+
+table!(
+    /// Each group's schedule: when it is due (`None`: closed), when a message of it was
+    /// last queued, and the claim of the instance sending it. Times are integer
+    /// milliseconds, which compare the same on every backend.
+    alert_group, "alert_group", {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub route: String,
+    pub group_key: String,
+    pub due_at_ms: Option<i64>,
+    pub last_flush_ms: Option<i64>,
+    pub claimed_by: Option<String>,
+    pub claim_until_ms: Option<i64>,
+    pub claim_token: Option<i64>,
+});

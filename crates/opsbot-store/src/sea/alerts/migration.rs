@@ -147,3 +147,53 @@ impl MigrationTrait for AlertTransitions {
             .await
     }
 }
+
+/// Group schedules, so every instance can send any group once. A table of its own: the
+/// previous version neither reads nor writes it, so instances of both can run together.
+pub(crate) struct AlertGroups;
+
+impl MigrationName for AlertGroups {
+    fn name(&self) -> &str {
+        "m20261207_000020_alert_groups"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AlertGroups {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        let c = Cols(backend);
+        let nullable_big = |name: &str| {
+            ColumnDef::new(Alias::new(name))
+                .big_integer()
+                .null()
+                .to_owned()
+        };
+        manager
+            .create_table(table(
+                backend,
+                "alert_group",
+                vec![
+                    c.pk(),
+                    c.string("route", SHORT),
+                    c.string("group_key", KEY),
+                    nullable_big("due_at_ms"),
+                    nullable_big("last_flush_ms"),
+                    ColumnDef::new(Alias::new("claimed_by"))
+                        .string_len(KEY)
+                        .null()
+                        .to_owned(),
+                    nullable_big("claim_until_ms"),
+                    nullable_big("claim_token"),
+                ],
+            ))
+            .await?;
+        manager
+            .create_index(index("alert_group", "group", &["route", "group_key"], true))
+            .await?;
+        // Claiming reads the earliest due groups.
+        manager
+            .create_index(index("alert_group", "due", &["due_at_ms"], false))
+            .await
+    }
+}

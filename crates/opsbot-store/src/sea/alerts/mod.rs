@@ -1,7 +1,9 @@
 //! Alert rows: group-committed ingest with de-duplication by fingerprint, queries,
-//! acknowledgement, pending notices (grouping state), silences and status changes.
+//! acknowledgement, pending notices (grouping state) with their groups' schedules
+//! (`groups.rs`), silences and status changes.
 
 pub(crate) mod entity;
+mod groups;
 pub(crate) mod migration;
 
 use crate::alerts::*;
@@ -9,17 +11,19 @@ use crate::sea::conn::Conn;
 use crate::sea::errors::{Db, During};
 use crate::sea::pool::now;
 use crate::sea::prune::delete_in_chunks;
-use crate::sea::{outbox, SeaStore};
+use crate::sea::SeaStore;
 use crate::{NewOutbox, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::{alert, alert_notice, alert_payload, alert_silence, alert_transition};
+use groups::Asks;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// Rows per multi-row statement: well under every backend's parameter limit.
 const CHUNK: usize = 200;
@@ -95,6 +99,7 @@ async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<Ing
     }
     let at = now();
     let mut notices = Vec::new();
+    let mut asks = Asks::default();
     let mut transitions = Vec::new();
     let mut out = Vec::with_capacity(batch.len());
     for p in batch {
@@ -202,6 +207,7 @@ async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<Ing
             }
             let recorded = if news { a.notices.clone() } else { Vec::new() };
             for n in &recorded {
+                asks.add(&n.route, &n.group_key, at, n.group_wait, n.group_interval);
                 notices.push(alert_notice::ActiveModel {
                     id: NotSet,
                     alert_id: Set(id),
@@ -233,6 +239,8 @@ async fn ingest(conn: &Conn, db: &Db, batch: &[IngestPayload]) -> Result<Vec<Ing
             .await
             .during(db, ACTION)?;
     }
+    // Last: the schedule rows are what other instances' writers and flushes wait on.
+    asks.write(&tx, db).await?;
     tx.commit().await.during(db, ACTION)?;
     Ok(out)
 }
@@ -412,34 +420,52 @@ impl AlertStore for SeaStore {
             .collect())
     }
 
+    async fn alert_groups_schedule(&self, pending: &[PendingGroup]) -> Result<()> {
+        let asks = Asks::from_pending(pending);
+        let tx = self
+            .conn
+            .begin()
+            .await
+            .during(&self.db, "scheduling alert groups")?;
+        asks.write(&tx, &self.db).await?;
+        tx.commit()
+            .await
+            .during(&self.db, "scheduling alert groups")
+    }
+
+    async fn alert_groups_claim(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u64,
+    ) -> Result<Vec<GroupClaim>> {
+        groups::claim(&self.conn, &self.db, owner, lease, limit).await
+    }
+
+    async fn alert_group_defer(&self, claim: &GroupClaim, due: DateTime<Utc>) -> Result<bool> {
+        groups::defer(&self.conn, &self.db, claim, due).await
+    }
+
     async fn alert_notices_flush(
         &self,
+        claim: &GroupClaim,
         done: &[i64],
         items: &[NewOutbox],
-    ) -> Result<Option<Vec<i64>>> {
-        const ACTION: &str = "queueing an alert group";
-        let tx = self.conn.begin().await.during(&self.db, ACTION)?;
-        // Deleting first claims the notices: of two instances flushing one group, the
-        // database lets only one delete each row.
-        let mut removed = 0;
-        for chunk in done.chunks(CHUNK) {
-            removed += alert_notice::Entity::delete_many()
-                .filter(alert_notice::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&tx)
-                .await
-                .during(&self.db, ACTION)?
-                .rows_affected;
-        }
-        if removed != done.len() as u64 {
-            tx.rollback().await.during(&self.db, ACTION)?;
-            return Ok(None);
-        }
-        let mut ids = Vec::with_capacity(items.len());
-        for item in items {
-            ids.push(outbox::push(&tx, &self.db, item).await?);
-        }
-        tx.commit().await.during(&self.db, ACTION)?;
-        Ok(Some(ids))
+        group_interval: Duration,
+    ) -> Result<GroupFlush> {
+        groups::flush(&self.conn, &self.db, claim, done, items, group_interval).await
+    }
+
+    async fn alert_group_schedule(
+        &self,
+        route: &str,
+        group_key: &str,
+    ) -> Result<Option<GroupSchedule>> {
+        groups::read(&self.conn, &self.db, route, group_key).await
+    }
+
+    async fn alert_group_schedules_prune(&self, before: DateTime<Utc>) -> Result<u64> {
+        groups::prune(&self.conn, &self.db, before).await
     }
 
     async fn silence_insert(&self, s: &NewSilence) -> Result<i64> {

@@ -135,7 +135,7 @@ async fn release_held<C: ConnectionTrait>(conn: &C, db: &Db, now_ms: i64) -> Res
 
 /// A token no earlier claim of this process had; owners are unique per process, so
 /// owner and token name one claim.
-fn claim_token() -> i64 {
+pub(crate) fn claim_token() -> i64 {
     static NEXT: AtomicI64 = AtomicI64::new(0);
     // Seeded from the clock so a restarted process (under the same owner name, should
     // that ever happen) does not repeat its predecessor's tokens.
