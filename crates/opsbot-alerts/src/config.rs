@@ -233,6 +233,9 @@ pub struct Settings {
     /// Who automatic remediation runs as.
     pub remediation_user: Option<String>,
     pub flap: Flap,
+    /// Where the notifier paces its targets' WeCom rates: `None` in this process, or
+    /// windows every instance shares (set by the binary, as `cards` is).
+    pub rate_windows: Option<std::sync::Arc<dyn opsbot_core::RateWindows>>,
 }
 
 /// When an alert counts as flapping.
@@ -501,6 +504,7 @@ impl AlertsConfig {
             remediations,
             remediation_user,
             flap,
+            rate_windows: None,
         })
     }
 }

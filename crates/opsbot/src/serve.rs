@@ -58,8 +58,12 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         }
     }
     let (engine, store) = (&app.engine, &app.store);
+    let wecom_settings = Settings {
+        limit_windows: app.rate_windows.clone(),
+        ..Settings::default()
+    };
     let wecom = configured(&app.config.wecom.apps, "configuring WeCom", |c| {
-        WecomChannel::new(c, engine.clone(), store.clone(), Settings::default())
+        WecomChannel::new(c, engine.clone(), store.clone(), wecom_settings.clone())
     })?;
     let robots = app
         .alerts
@@ -82,7 +86,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
                     &[],
                     app.engine.clone(),
                     app.store.clone(),
-                    Settings::default(),
+                    wecom_settings.clone(),
                 )
                 .context("configuring WeCom delivery")?
                 .delivery(app.owner.clone(), robots)
@@ -182,6 +186,9 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     )
     .await
     .context("starting the REST API and web UI")?;
+    if let Some(windows) = &app.rate_windows {
+        api.share_limits(windows.clone());
+    }
     api.deploys = Some(app.deploys.clone());
     api.kube = app.kube.clone();
     let cmdb = crate::cmdb::api(&app, &secret);
