@@ -240,6 +240,9 @@ pub struct Settings {
     /// How long a notifier's claim on a due group lasts: a notifier that dies holding
     /// one delays its group this long at most. Longer than sending a group takes.
     pub group_lease: Duration,
+    /// Where the notifier paces its targets' WeCom rates: `None` in this process, or
+    /// windows every instance shares (set by the binary, as `cards` is).
+    pub rate_windows: Option<std::sync::Arc<dyn opsbot_core::RateWindows>>,
 }
 
 /// When an alert counts as flapping.
@@ -515,6 +518,7 @@ impl AlertsConfig {
             flap,
             group_poll: GROUP_POLL,
             group_lease: GROUP_LEASE,
+            rate_windows: None,
         })
     }
 }

@@ -287,6 +287,29 @@ impl Notifier {
         auto: Auto,
     ) -> Self {
         let clock = Arc::new(SystemClock::new());
+        // Other scopes than the API client's: these pace whole groups, that one sends.
+        let (budget, robot_budget) = match &settings.rate_windows {
+            Some(shared) => (
+                SlidingWindowLimiter::with_windows(
+                    30,
+                    WINDOW,
+                    clock.clone(),
+                    shared.clone(),
+                    "alerts:member",
+                ),
+                SlidingWindowLimiter::with_windows(
+                    20,
+                    WINDOW,
+                    clock,
+                    shared.clone(),
+                    "alerts:robot",
+                ),
+            ),
+            None => (
+                SlidingWindowLimiter::new(30, WINDOW, clock.clone()),
+                SlidingWindowLimiter::new(20, WINDOW, clock),
+            ),
+        };
         Notifier {
             store,
             settings,
@@ -296,8 +319,8 @@ impl Notifier {
             auto,
             owner: claimer_id(),
             hints: BTreeSet::new(),
-            budget: SlidingWindowLimiter::new(30, WINDOW, clock.clone()),
-            robot_budget: SlidingWindowLimiter::new(20, WINDOW, clock),
+            budget,
+            robot_budget,
         }
     }
 
@@ -517,7 +540,7 @@ impl Notifier {
             } else {
                 &self.budget
             };
-            wait = wait.max(limiter.try_acquire_all(&d.budget));
+            wait = wait.max(limiter.try_acquire_all(&d.budget).await);
         }
         if !wait.is_zero() {
             tracing::info!(route = %route.name, ?wait, "alert target at its WeCom rate limit; the group waits and keeps collecting");

@@ -17,6 +17,7 @@ pub mod ping;
 pub mod policy;
 pub mod provider;
 pub mod provider_config;
+pub mod rate;
 pub mod subsystem;
 pub mod zone;
 
@@ -50,5 +51,6 @@ pub use provider::{
     Progress, Provider, ProviderError, VmOperation,
 };
 pub use provider_config::{ProviderSection, SectionError};
+pub use rate::{RateError, RateWindows};
 pub use subsystem::{Feature, Registry, Subsystem};
 pub use zone::Zone;

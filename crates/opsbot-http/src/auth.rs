@@ -208,7 +208,7 @@ async fn authenticate(
         Some(t) => format!("token:{t}"),
         None => format!("web:{user}"),
     };
-    if let Err(error) = spend(ctx, &key) {
+    if let Err(error) = spend(ctx, &key).await {
         return Err(Refused {
             error,
             user: Some(user),
@@ -226,13 +226,10 @@ async fn authenticate(
 
 /// Spends one unit of the rate budget `key` (`token:<id>` or `web:<user>`): the API's
 /// calls and the web UI's actions draw on the same budget.
-pub(crate) fn spend(ctx: &ApiContext, key: &str) -> Result<(), ApiError> {
-    match ctx.limiter.check_key(&key.to_string()) {
+pub(crate) async fn spend(ctx: &ApiContext, key: &str) -> Result<(), ApiError> {
+    match ctx.limiter.check(&key.to_string()).await {
         Ok(()) => Ok(()),
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+        Err(wait) => {
             metrics::counter!("opsbot_http_rate_limited_total").increment(1);
             Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
         }

@@ -1,9 +1,9 @@
 //! What the REST API and the web UI share: the engine, tokens, web sessions, the OAuth
 //! client, rate limiters and the page templates. Built once by `opsbot serve`.
 
+use crate::budget::Budget;
 use crate::config::WebConfig;
 use crate::web::render::Templates;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use opsbot_auth::{Purpose, SecretKey, Tokens};
 use opsbot_channels::wecom::WecomChannel;
@@ -34,9 +34,9 @@ pub struct ApiContext {
     pub public_url: Option<String>,
     pub oauth: Option<OAuthApp>,
     /// Per token (or web user) request budget.
-    pub limiter: DefaultKeyedRateLimiter<String>,
+    pub limiter: Budget<String>,
     /// Per client address budget of local password attempts.
-    pub login_limiter: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    pub login_limiter: Budget<std::net::IpAddr>,
     /// The web sub-key of the secret key (never the store's): keys web sessions in the
     /// session store and signs login-form and OAuth-state cookies. Instances on one
     /// store share it because they share the secret key.
@@ -122,11 +122,11 @@ impl ApiContext {
         };
         let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.rate_limit_burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
+        let limiter = Budget::new(per_minute, burst);
         // Ten password attempts a minute per address: plenty for a person, slow for a
         // guesser (argon2 makes each guess cost too).
-        let login_limiter =
-            RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(10).expect("10 > 0")));
+        let ten = NonZeroU32::new(10).expect("10 > 0");
+        let login_limiter = Budget::new(ten, ten);
         let templates = Templates::with_zone(engine.zone());
         Ok(ApiContext {
             trusted_proxies: WebConfig::nets(&config.trusted_proxies),
@@ -146,6 +146,13 @@ impl ApiContext {
             kube: None,
             config,
         })
+    }
+
+    /// Counts the request budgets in `windows`, which every instance shares, instead of
+    /// in this process alone (`opsbot serve` does when Redis is configured).
+    pub fn share_limits(&mut self, windows: Arc<dyn opsbot_core::RateWindows>) {
+        self.limiter.share(windows.clone(), "api");
+        self.login_limiter.share(windows, "login");
     }
 
     /// Cookies are `Secure` when the public URL is https.

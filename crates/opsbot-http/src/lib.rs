@@ -4,6 +4,7 @@
 //! [`auth::Authenticated`].
 
 pub mod auth;
+pub mod budget;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -19,6 +19,8 @@
 //!   A consumer takes the narrow trait it needs; `Arc<dyn Store>` coerces to it.
 //! - [`SessionStore`]: short-lived per-user conversation state with a TTL, in process
 //!   memory (default) or Redis.
+//! - [`RedisWindows`]: rate-limit windows every instance shares
+//!   ([`opsbot_core::RateWindows`]), in Redis.
 //!
 //! [`retention`] runs the periodic pruning of what the store must not keep forever.
 
@@ -31,10 +33,12 @@ pub mod deploy;
 mod error;
 mod jobs;
 mod leases;
+mod limits;
 mod outbox;
 mod policy;
 mod pool;
 mod processed;
+mod redis_link;
 pub mod retention;
 mod sea;
 mod session;
@@ -54,6 +58,7 @@ pub use deploy::DeployStore;
 pub use error::{Result, StoreError};
 pub use jobs::{InterruptFilter, InterruptMessage, JobQuery, JobStore, NewJob};
 pub use leases::LeaseStore;
+pub use limits::RedisWindows;
 pub use outbox::{NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState, OutboxStore};
 pub use policy::{PolicyData, PolicyStore};
 pub use pool::{ChangeLog, ChangeQuery, PoolSnapshot, PoolStore, SyncReport};

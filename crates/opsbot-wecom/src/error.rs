@@ -147,6 +147,16 @@ pub enum Error {
         errmsg: String,
     },
 
+    /// Our own rate limit (shared by every instance when configured) would have made
+    /// this send wait longer than the client's `limit_wait`; nothing was sent.
+    #[error("{api}: held back by opsbot's own WeCom rate limit; the next slot is in {wait:?}")]
+    Throttled {
+        /// API path below /cgi-bin/.
+        api: &'static str,
+        /// How long until the limit lets it through.
+        wait: Duration,
+    },
+
     /// 45033: too many concurrent calls.
     #[error("{api}: too many concurrent calls to WeCom (errcode 45033); retry shortly")]
     TooManyConcurrent {
@@ -463,7 +473,8 @@ impl Error {
             | Error::ContentTooLong { .. }
             | Error::InvalidArgument(_)
             | Error::InvalidCard { .. }
-            | Error::HttpClient(_) => return None,
+            | Error::HttpClient(_)
+            | Error::Throttled { .. } => return None,
         })
     }
 
@@ -471,6 +482,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::RateLimited { .. }
+            | Error::Throttled { .. }
             | Error::TooManyConcurrent { .. }
             | Error::SystemBusy { .. }
             | Error::Timeout { .. }
@@ -502,6 +514,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { .. } => Some(RATE_LIMIT_BACKOFF),
+            Error::Throttled { wait, .. } => Some(*wait),
             Error::TooManyConcurrent { .. } => Some(CONCURRENCY_BACKOFF),
             Error::SystemBusy { .. } => Some(BUSY_BACKOFF),
             Error::WechatApi { errcode: 45009, .. } => Some(RATE_LIMIT_BACKOFF),

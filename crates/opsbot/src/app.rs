@@ -50,6 +50,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// Conversation state; the web UI keeps its logins here too.
     pub sessions: Arc<dyn SessionStore>,
+    /// Rate limits every instance shares (Redis with the sessions); `None`: per process.
+    pub rate_windows: Option<Arc<dyn opsbot_core::RateWindows>>,
     /// Identifies this process (jobs, outbox claims).
     pub owner: String,
     /// Whether a configuration file was given (otherwise: embedded defaults).
@@ -130,6 +132,7 @@ async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
         opsbot_store::connect_sessions(&config.sessions.backend, config.sessions.url.as_deref())
             .await
             .context("opening the session store")?;
+    let rate_windows = crate::limits::shared(&config)?;
     let policy = config
         .policy()
         .map_err(|(k, p)| anyhow::anyhow!("config: key {k}: {p}"))?;
@@ -169,6 +172,7 @@ async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
         // The engine's keys: any instance checks a click on any instance's card. Only
         // `serve` sends alerts, and only it loads the key.
         settings.cards = cards.clone();
+        settings.rate_windows = rate_windows.clone();
     }
     let alerts = alert_settings.map(|settings| AlertParts {
         settings: Arc::new(settings),
@@ -219,6 +223,7 @@ async fn build_with(config_file: Option<&Path>, with_key: bool) -> Result<App> {
         store,
         engine,
         sessions,
+        rate_windows,
         owner,
         configured: config_file.is_some(),
         alerts,

@@ -5,6 +5,7 @@ mod app;
 mod cmdb;
 mod config;
 mod console;
+mod limits;
 #[cfg(test)]
 mod menu_tests;
 mod out;

@@ -58,13 +58,12 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
         }
     }
     let (engine, store) = (&app.engine, &app.store);
+    let wecom_settings = Settings {
+        limit_windows: app.rate_windows.clone(),
+        ..app.config.wecom.app_settings()
+    };
     let wecom = configured(&app.config.wecom.apps, "configuring WeCom", |c| {
-        WecomChannel::new(
-            c,
-            engine.clone(),
-            store.clone(),
-            app.config.wecom.app_settings(),
-        )
+        WecomChannel::new(c, engine.clone(), store.clone(), wecom_settings.clone())
     })?;
     let robots = app
         .alerts
@@ -87,7 +86,7 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
                     &[],
                     app.engine.clone(),
                     app.store.clone(),
-                    app.config.wecom.app_settings(),
+                    wecom_settings.clone(),
                 )
                 .context("configuring WeCom delivery")?
                 .delivery(app.owner.clone(), robots)
@@ -187,6 +186,9 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> Result<()> {
     )
     .await
     .context("starting the REST API and web UI")?;
+    if let Some(windows) = &app.rate_windows {
+        api.share_limits(windows.clone());
+    }
     api.deploys = Some(app.deploys.clone());
     api.kube = app.kube.clone();
     let cmdb = crate::cmdb::api(&app, &secret);

@@ -47,7 +47,7 @@ pub(crate) struct Robot {
 /// The robots' clients, one per API base.
 pub(crate) fn robots(
     configs: &[RobotConfig],
-    timeout: std::time::Duration,
+    settings: &super::Settings,
 ) -> Result<HashMap<String, Robot>, ChannelError> {
     let mut clients: HashMap<String, WecomClient> = HashMap::new();
     let mut robots = HashMap::new();
@@ -57,7 +57,8 @@ pub(crate) fn robots(
             None => {
                 let config = ClientConfig {
                     api_base: r.api_base.clone(),
-                    timeout,
+                    timeout: settings.api_timeout,
+                    limit_windows: settings.limit_windows.clone(),
                     ..ClientConfig::default()
                 };
                 let c = WecomClient::new(config).map_err(|e| ChannelError::BadApp {

@@ -100,6 +100,9 @@ pub struct Settings {
     /// How long a WeCom API call may take before it counts as unanswered (its outcome
     /// unknown: it is retried only after [`RetryPolicy::unsure_pause`]).
     pub api_timeout: Duration,
+    /// Where the sending limits (per member, per robot) are counted: `None` in this
+    /// process, or windows every instance shares.
+    pub limit_windows: Option<Arc<dyn opsbot_core::RateWindows>>,
 }
 
 impl Default for Settings {
@@ -111,6 +114,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             member_limit_per_minute: Some(30),
             api_timeout: ClientConfig::default().timeout,
+            limit_windows: None,
         }
     }
 }
@@ -164,6 +168,7 @@ impl WecomChannel {
                         api_base: c.api_base.clone(),
                         member_limit_per_minute: settings.member_limit_per_minute,
                         timeout: settings.api_timeout,
+                        limit_windows: settings.limit_windows.clone(),
                         ..ClientConfig::default()
                     };
                     let client = WecomClient::new(config).map_err(|e| bad(e.to_string()))?;
@@ -220,7 +225,7 @@ impl WecomChannel {
             .values()
             .map(|a| (a.channel.clone(), a.clone()))
             .collect();
-        let robots = delivery::robots(robots, self.settings.api_timeout)?;
+        let robots = delivery::robots(robots, &self.settings)?;
         Ok(Delivery::new(
             self.store.clone(),
             "wecom:",

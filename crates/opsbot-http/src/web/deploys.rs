@@ -114,7 +114,7 @@ pub async fn project_act(
         return expired(&user);
     }
     let back = Some("/ui/projects");
-    if let Some(page) = busy(&user, back) {
+    if let Some(page) = busy(&user, back).await {
         return page;
     }
     let mut args = vec![name];
@@ -339,7 +339,7 @@ pub async fn act(
         return super::pages::not_found(user).await;
     };
     let here = format!("/ui/releases/{id}");
-    if let Some((text, wait)) = over_budget(&user) {
+    if let Some((text, wait)) = over_budget(&user).await {
         return with_retry_after(release_page(&user, id, Some((false, text))).await, wait);
     }
     let Ok(d) = api::deploys(&user.auth) else {

@@ -116,7 +116,7 @@ pub async fn act(
         return expired(&user);
     }
     let back = Some("/ui/workloads");
-    if let Some(page) = busy(&user, back) {
+    if let Some(page) = busy(&user, back).await {
         return page;
     }
     let field = |k: &str| form.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());

@@ -130,7 +130,7 @@ pub async fn submit(
             StatusCode::FORBIDDEN,
         );
     }
-    if ctx.login_limiter.check_key(&ip).is_err() {
+    if ctx.login_limiter.check(&ip).await.is_err() {
         // Audited like any anonymous refusal: per address and minute, not one row each.
         ctx.refusals
             .record(

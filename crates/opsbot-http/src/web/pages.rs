@@ -727,9 +727,10 @@ pub(super) fn expired(user: &WebUser) -> Response {
 
 /// The same per-user budget as the API: a page must not be a way around it. The
 /// refusal says how long to wait.
-pub(super) fn over_budget(user: &WebUser) -> Option<(String, u64)> {
+pub(super) async fn over_budget(user: &WebUser) -> Option<(String, u64)> {
     let ctx = user.auth.context();
     crate::auth::spend(ctx, &format!("web:{}", user.auth.user))
+        .await
         .err()
         .map(|e| {
             let wait = e.retry_after.unwrap_or(1);
@@ -744,8 +745,8 @@ pub(super) fn over_budget(user: &WebUser) -> Option<(String, u64)> {
 
 /// The page of an action refused for going past the user's budget (429 with
 /// `Retry-After`), linking back to `back`; `None` while within it.
-pub(super) fn busy(user: &WebUser, back: Option<&str>) -> Option<Response> {
-    over_budget(user).map(|(text, wait)| {
+pub(super) async fn busy(user: &WebUser, back: Option<&str>) -> Option<Response> {
+    over_budget(user).await.map(|(text, wait)| {
         with_retry_after(
             message_back(user, StatusCode::TOO_MANY_REQUESTS, "未能执行", &text, back),
             wait,
@@ -801,7 +802,7 @@ pub async fn act(
     if !csrf_ok(&user, &form) {
         return expired(&user);
     }
-    if let Some((text, wait)) = over_budget(&user) {
+    if let Some((text, wait)) = over_budget(&user).await {
         return with_retry_after(vm_page(&user, &provider, &id, Some(&text)).await, wait);
     }
     let key = form.get("action").map(String::as_str).unwrap_or("");
@@ -1119,7 +1120,7 @@ pub async fn clone(user: WebUser, Form(form): Form<CloneForm>) -> Response {
     if !super::session::same(&form.csrf, user.csrf()) {
         return expired(&user);
     }
-    if let Some((text, wait)) = over_budget(&user) {
+    if let Some((text, wait)) = over_budget(&user).await {
         return with_retry_after(clone_page(&user, &form, Some(&text)).await, wait);
     }
     let spec = match clone_spec(&form) {

@@ -6,7 +6,8 @@
 //!   by a single caller while the others wait (single flight).
 //! - A rejected token (40001/40014/42001) is refreshed and the call retried exactly once.
 //! - Sends wait for the client-side rate limits (30/min per app and member, 20/min per
-//!   robot), because WeCom drops the excess silently or blocks for a minute.
+//!   robot), because WeCom drops the excess silently or blocks for a minute. With
+//!   `limit_windows` set, the limits are counted in windows every instance shares.
 //! - No secret (app secret, access token, robot key) appears in an error or a log line.
 
 mod types;
@@ -25,6 +26,8 @@ use crate::error::{Error, Result, RATE_LIMIT_BACKOFF};
 use crate::http::{self, Reply, WECOM};
 use crate::ratelimit::SlidingWindowLimiter;
 use crate::token_cache::{CachedToken, TokenCache};
+use opsbot_core::RateWindows;
+use sha1::{Digest, Sha1};
 
 pub use crate::http::redact_secrets;
 
@@ -51,6 +54,12 @@ pub struct ClientConfig {
     pub member_limit_per_minute: Option<usize>,
     /// Messages per group robot per minute; `None` disables the limiter.
     pub robot_limit_per_minute: Option<usize>,
+    /// Where the limits above are counted: `None` in this process's memory, or windows
+    /// every instance shares, so N instances together stay within WeCom's limits.
+    pub limit_windows: Option<Arc<dyn RateWindows>>,
+    /// The longest a send waits for those limits; past it the send fails with
+    /// [`Error::Throttled`] (retryable, nothing sent). `None`: it waits as long as needed.
+    pub limit_wait: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -61,6 +70,8 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(5),
             member_limit_per_minute: Some(30),
             robot_limit_per_minute: Some(20),
+            limit_windows: None,
+            limit_wait: None,
         }
     }
 }
@@ -103,7 +114,8 @@ pub struct WecomClient {
     inner: Arc<ClientInner>,
 }
 
-type MemberKey = (String, i64, String);
+/// `corp:agent:user`, the user lower-cased.
+type MemberKey = String;
 
 #[derive(Debug)]
 struct ClientInner {
@@ -141,12 +153,22 @@ impl WecomClient {
     /// A client reading time from `clock` (token expiry, rate limits).
     pub fn with_clock(config: ClientConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         let http = http::client(config.timeout, config.connect_timeout)?;
+        let limiter = |limit: usize, scope: &str| match &config.limit_windows {
+            Some(shared) => SlidingWindowLimiter::with_windows(
+                limit,
+                LIMIT_WINDOW,
+                clock.clone(),
+                shared.clone(),
+                scope,
+            ),
+            None => SlidingWindowLimiter::new(limit, LIMIT_WINDOW, clock.clone()),
+        };
         let member_limiter = config
             .member_limit_per_minute
-            .map(|limit| SlidingWindowLimiter::new(limit, LIMIT_WINDOW, clock.clone()));
+            .map(|limit| limiter(limit, "wecom:member"));
         let robot_limiter = config
             .robot_limit_per_minute
-            .map(|limit| SlidingWindowLimiter::new(limit, LIMIT_WINDOW, clock.clone()));
+            .map(|limit| limiter(limit, "wecom:robot"));
         Ok(Self {
             inner: Arc::new(ClientInner {
                 http,
@@ -188,7 +210,7 @@ impl WecomClient {
         }
         message.validate()?;
         if let Some(limiter) = &self.inner.robot_limiter {
-            limiter.acquire(key.to_owned()).await;
+            self.wait_for(API, limiter, &[robot_limit_key(key)]).await?;
         }
         let request = self
             .request(Method::POST, API)
@@ -197,10 +219,26 @@ impl WecomClient {
         let reply = self.execute(API, request).await?;
         if reply.errcode == 45009 {
             if let Some(limiter) = &self.inner.robot_limiter {
-                limiter.penalize(key.to_owned(), RATE_LIMIT_BACKOFF);
+                limiter
+                    .penalize(robot_limit_key(key), RATE_LIMIT_BACKOFF)
+                    .await;
             }
         }
         reply.into_result(API).map(drop)
+    }
+
+    /// Waits until `keys` are within `limiter`, or fails with [`Error::Throttled`] when
+    /// that would take longer than `limit_wait`.
+    async fn wait_for(
+        &self,
+        api: &'static str,
+        limiter: &SlidingWindowLimiter<String>,
+        keys: &[String],
+    ) -> Result<()> {
+        limiter
+            .acquire_all_within(keys, self.inner.config.limit_wait)
+            .await
+            .map_err(|wait| Error::Throttled { api, wait })
     }
 
     fn request(&self, method: Method, api: &str) -> reqwest::RequestBuilder {
@@ -259,6 +297,13 @@ impl WecomClient {
     }
 }
 
+/// A robot's key in the limits: its webhook key is a secret, and shared windows keep
+/// their keys in plain sight, so a digest stands for it.
+fn robot_limit_key(key: &str) -> String {
+    let digest = Sha1::digest(key.as_bytes());
+    digest[..10].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The API of one app, with its own token cache. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppClient {
@@ -288,14 +333,15 @@ impl AppClient {
             let keys: Vec<MemberKey> = to
                 .named_users()
                 .map(|user| {
-                    (
-                        credentials.corp_id.clone(),
+                    format!(
+                        "{}:{}:{}",
+                        credentials.corp_id,
                         credentials.agent_id,
-                        user.to_lowercase(),
+                        user.to_lowercase()
                     )
                 })
                 .collect();
-            limiter.acquire_all(&keys).await;
+            self.client.wait_for(API, limiter, &keys).await?;
         }
         let mut body = Map::new();
         to.write_json(&mut body);
