@@ -53,7 +53,7 @@ pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamSt
 pub use deploy::DeployStore;
 pub use error::{Result, StoreError};
 pub use jobs::{InterruptFilter, JobQuery, JobStore, NewJob};
-pub use leases::LeaseStore;
+pub use leases::{Lease, LeaseStore};
 pub use outbox::{NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState, OutboxStore};
 pub use policy::{PolicyData, PolicyStore};
 pub use pool::{ChangeLog, ChangeQuery, PoolSnapshot, PoolStore, SyncReport};

@@ -39,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(deploy::migration::Deploy),
             Box::new(cards::migration::Cards),
             Box::new(alerts::migration::AlertTransitions),
+            Box::new(leases::migration::LeaseTokens),
         ]
     }
 }
