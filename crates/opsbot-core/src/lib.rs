@@ -15,6 +15,7 @@ pub mod notice;
 pub mod outcome;
 pub mod ping;
 pub mod policy;
+pub mod probe;
 pub mod provider;
 pub mod provider_config;
 pub mod rate;
@@ -46,6 +47,7 @@ pub use outcome::{
     SpaceFor, Step, ToolsStatus, VmSize,
 };
 pub use policy::{Policy, Role, Scope};
+pub use probe::JobStateProbe;
 pub use provider::{
     check_cancel, commit_cancel, Cancel, CancelRequest, InventoryRead, NoProgress, OpOutcome,
     Progress, Provider, ProviderError, VmOperation,

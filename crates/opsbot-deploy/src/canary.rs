@@ -166,6 +166,9 @@ impl Run {
         }
         self.report.note(0, format!("金丝雀观察 · 剩余 {left} 秒"));
         loop {
+            if !self.fence.holds(&self.d).await {
+                return AfterWatch::Ended(self.fenced_out().await);
+            }
             if let Some(s @ (OrderState::Paused | OrderState::Aborted)) = self.state_now().await {
                 return AfterWatch::Stopped(s);
             }
@@ -238,12 +241,9 @@ impl Run {
             ..w.clone()
         };
         let moved = self
-            .d
-            .store
-            .order_transition(
-                id,
+            .transition(
                 &[OrderState::Running.as_str()],
-                OrderState::Paused.as_str(),
+                OrderState::Paused,
                 &OrderPatch {
                     owner: Some(None),
                     reason: Some(why.to_string()),
@@ -252,12 +252,15 @@ impl Run {
                 },
             )
             .await;
-        if !matches!(moved, Ok(true)) {
-            // Paused or aborted by someone at the same moment: their word stands.
+        if !moved {
+            // Paused or aborted by someone at the same moment: their word stands (and
+            // an order taken over by another instance is theirs: `paused` and `finish`
+            // write and say nothing then).
             if self.state_now().await == Some(OrderState::Paused) {
                 return self.paused(1, self.order.batches).await;
             }
-            let _ = crate::release::skip_pending(self.d.store.as_ref(), id).await;
+            let owner = Some(self.d.owner.as_str());
+            let _ = crate::release::skip_pending(self.d.store.as_ref(), id, owner).await;
             return self.finish().await;
         }
         let text = format!(
@@ -306,7 +309,8 @@ impl Run {
                 Err(e) => failed.push(format!("{}: {e}", h.host)),
             }
         }
-        let _ = crate::release::skip_pending(self.d.store.as_ref(), id).await;
+        let owner = Some(self.d.owner.as_str());
+        let _ = crate::release::skip_pending(self.d.store.as_ref(), id, owner).await;
         let untouched = runs
             .iter()
             .filter(|h| {
@@ -343,18 +347,15 @@ impl Run {
             text.push_str(&format!("\n告警: {}", crate::render::clip(summary, 200)));
         }
         let reason = format!("金丝雀批次后{cause},已自动回滚");
-        let _ = self
-            .d
-            .store
-            .order_transition(
-                id,
+        let moved = self
+            .transition(
                 // Whatever someone did meanwhile, the canary is back: the order says so.
                 &[
                     OrderState::Running.as_str(),
                     OrderState::Paused.as_str(),
                     OrderState::Aborted.as_str(),
                 ],
-                state.as_str(),
+                state,
                 &OrderPatch {
                     owner: Some(None),
                     reason: Some(reason),
@@ -363,6 +364,9 @@ impl Run {
                 },
             )
             .await;
+        if !moved {
+            return self.gone();
+        }
         self.log(&text).await;
         let result = if failed.is_empty() {
             AuditResult::Ok
@@ -417,11 +421,7 @@ impl Run {
                 ..HostPatch::default()
             },
         };
-        let _ = self
-            .d
-            .store
-            .host_update(self.order.id, &h.host, &patch)
-            .await;
+        self.host_write(&h.host, &patch).await;
         result?;
         let build = match self.d.store.order_get(prev).await {
             Ok(Some(o)) => o.build.unwrap_or(0),

@@ -16,6 +16,7 @@ pub mod cards;
 pub mod chat;
 pub mod config;
 pub mod deploys;
+mod fence;
 pub mod hosts;
 mod local;
 pub mod log;

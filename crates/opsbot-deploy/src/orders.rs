@@ -698,7 +698,7 @@ impl Deploys {
             )));
         }
         if !running {
-            crate::release::skip_pending(self.store.as_ref(), id)
+            crate::release::skip_pending(self.store.as_ref(), id, None)
                 .await
                 .map_err(store_err)?;
             return Ok(Next::Said(format!("⏹ 发布单 #{id} 已终止")));

@@ -5,11 +5,16 @@
 //! project's [`Transport`] (SSH or Salt: the order does not care). The order's state in
 //! the store is the signal: 暂停 or 已终止 written by anyone (another instance, the web
 //! UI) stops it before its next host; a restart finds it 发布中 with a stale heartbeat
-//! and marks it 已中断 with the hosts' real state.
+//! and marks it 已中断 with the hosts' real state. The run is fenced ([`Fence`]): it
+//! checks before each batch, host and host step that it still holds the project's
+//! lease (same token) and the order, and what it writes is conditional on holding the
+//! order, so an instance that wakes after others took its work over stops at once,
+//! touches no further host, and writes and says nothing over its successor.
 
 use crate::canary::AfterWatch;
 use crate::config::Project;
 use crate::deploys::Deploys;
+use crate::fence::Fence;
 use crate::log::LogSink;
 use crate::model::{HostState, OrderKind, OrderState};
 use crate::remote::{self, Layout, StepError};
@@ -44,9 +49,9 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
         Err(e) => return Err(e.text().to_string()),
     };
     let lease = lease_name(&project.name);
-    match d.leases.lease_take(&lease, &d.owner, d.stale_after()).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let held = match d.leases.lease_take(&lease, &d.owner, d.stale_after()).await {
+        Ok(Some(held)) => held,
+        Ok(None) => {
             let busy = d
                 .store
                 .order_active(&project.name, &[OrderState::Running.as_str()])
@@ -61,7 +66,8 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
             ));
         }
         Err(e) => return Err(format!("存储不可用: {e}")),
-    }
+    };
+    let fence = Arc::new(Fence::new(held, id));
     let claimed = d
         .store
         .order_transition(
@@ -86,15 +92,18 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
             None => format!("没有发布单 #{id}"),
         });
     }
-    // The project's lease lives as long as this run.
+    // The project's lease lives as long as this run, unless it is lost: then the
+    // renewal stops and the run stops at its next check.
     let keep = {
         let d = d.clone();
-        let lease = lease.clone();
+        let fence = fence.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(d.heartbeat());
             loop {
                 tick.tick().await;
-                let _ = d.leases.lease_take(&lease, &d.owner, d.stale_after()).await;
+                if !fence.renew(&d).await {
+                    break;
+                }
                 let _ = d.store.order_heartbeat(&d.owner).await;
             }
         })
@@ -104,6 +113,7 @@ pub async fn run(d: Arc<Deploys>, id: i64, report: Arc<dyn JobReport>) -> Ended 
         project,
         order,
         report,
+        fence,
     }
     .go()
     .await;
@@ -117,6 +127,7 @@ pub(crate) struct Run {
     pub(crate) project: Project,
     pub(crate) order: OrderRecord,
     pub(crate) report: Arc<dyn JobReport>,
+    pub(crate) fence: Arc<Fence>,
 }
 
 /// What a host run came to.
@@ -125,6 +136,8 @@ enum HostEnd {
     Failed,
     /// Not started: the order was paused or aborted first.
     NotStarted,
+    /// Stopped (or not started) because the run lost its fence; nothing recorded.
+    Fenced,
 }
 
 impl Run {
@@ -210,6 +223,9 @@ impl Run {
         let mut stopped_early = false;
         let start = self.order.batch.max(0);
         for b in start..batches {
+            if !self.fence.holds(&d).await {
+                return self.fenced_out().await;
+            }
             // A watch an earlier run began (interrupted, or paused meanwhile) goes on
             // before the next batch: a restart never skips it.
             if b == start && b > 0 {
@@ -261,11 +277,13 @@ impl Run {
                 .buffer_unordered(par)
                 .collect()
                 .await;
-            let _ = ends;
+            if self.fence.is_lost() || ends.iter().any(|e| matches!(e, HostEnd::Fenced)) {
+                return self.fenced_out().await;
+            }
             // The canary's watch is recorded with the batch it follows, so no restart
             // can find the batch done and the watch not begun.
             let watch = self.starts_watch(b, batches);
-            let _ = d
+            let moved_on = d
                 .store
                 .order_update(
                     id,
@@ -279,6 +297,9 @@ impl Run {
                     },
                 )
                 .await;
+            if matches!(moved_on, Ok(false)) {
+                return self.fenced_out().await;
+            }
             let runs = d.store.host_runs(id).await.unwrap_or_default();
             let failed = runs
                 .iter()
@@ -330,14 +351,15 @@ impl Run {
                     }
                 }
                 if s.pause == "manual" {
+                    // Still held: `paused` lets go of it, as for a pause by a person.
                     let moved = d
                         .store
-                        .order_transition(
+                        .order_transition_held(
                             id,
+                            &d.owner,
                             &[OrderState::Running.as_str()],
                             OrderState::Paused.as_str(),
                             &OrderPatch {
-                                owner: Some(None),
                                 reason: Some(format!("批次 {}/{batches} 后等待继续", b + 1)),
                                 ..OrderPatch::default()
                             },
@@ -363,6 +385,8 @@ impl Run {
         }
         if stopped_early {
             let _ = self.skip_rest().await;
+        } else if !self.fence.holds(&d).await {
+            return self.fenced_out().await;
         } else if let Err(e) = self
             .local_hooks("after_release", &self.project.hooks.after_release.clone())
             .await
@@ -389,9 +413,9 @@ impl Run {
     }
 
     pub(crate) async fn paused(&self, next: i32, batches: i32) -> Ended {
-        // 暂停 was written by whoever paused it (or by the manual strategy, which also
-        // let go of the order); this run lets go of it here.
-        let _ = self
+        // 暂停 was written by whoever paused it (or by the manual strategy); this run
+        // lets go of it here, if it still holds it.
+        let let_go = self
             .d
             .store
             .order_update(
@@ -403,6 +427,9 @@ impl Run {
                 },
             )
             .await;
+        if matches!(let_go, Ok(false)) {
+            return self.gone();
+        }
         let text = format!(
             "⏸ 发布单 #{} 已暂停(已完成批次 {next}/{batches})。发送「继续:{}」继续,「终止:{}」终止",
             self.order.id, self.order.id, self.order.id
@@ -413,7 +440,92 @@ impl Run {
     }
 
     async fn skip_rest(&self) -> opsbot_store::Result<()> {
-        skip_pending(self.d.store.as_ref(), self.order.id).await
+        skip_pending(self.d.store.as_ref(), self.order.id, Some(&self.d.owner)).await
+    }
+
+    /// Writes `patch` to host `host` of this order, if this instance still holds it.
+    pub(crate) async fn host_write(&self, host: &str, patch: &HostPatch) -> bool {
+        let held = self
+            .d
+            .store
+            .host_update_held(self.order.id, &self.d.owner, host, patch)
+            .await;
+        matches!(held, Ok(true))
+    }
+
+    /// Moves this order, if this instance still holds it.
+    pub(crate) async fn transition(
+        &self,
+        from: &[&str],
+        to: OrderState,
+        patch: &OrderPatch,
+    ) -> bool {
+        let moved = self
+            .d
+            .store
+            .order_transition_held(self.order.id, &self.d.owner, from, to.as_str(), patch)
+            .await;
+        matches!(moved, Ok(true))
+    }
+
+    /// The run lost its fence (see [`Fence`]). If the order is still this instance's
+    /// (only the lease was lost: it ran out while this process stood still, and
+    /// nobody took the order yet), it ends here as an order of a dead instance would:
+    /// 已中断 with its hosts' state (or its pause or abort completed), told once.
+    /// Otherwise whoever took it over has said what happened: nothing is written.
+    pub(crate) async fn fenced_out(&self) -> Ended {
+        // A store that fails now would leave the order 发布中 under this instance, its
+        // heartbeat kept fresh by the upkeep: it is asked a few times before giving up.
+        let mut read = self.d.store.order_get(self.order.id).await;
+        for _ in 0..4 {
+            if read.is_ok() {
+                break;
+            }
+            tokio::time::sleep(crate::fence::STORE_RETRY).await;
+            read = self.d.store.order_get(self.order.id).await;
+        }
+        let now = match read {
+            Ok(Some(o)) if o.owner.as_deref() == Some(self.d.owner.as_str()) => o,
+            _ => return self.gone(),
+        };
+        tracing::warn!(
+            order = self.order.id,
+            "release order fenced out (its project's lease was lost); no further host is touched"
+        );
+        match OrderState::parse(&now.state) {
+            Some(OrderState::Running) => {
+                interrupt_with(
+                    &self.d,
+                    &now,
+                    "本实例失去了项目的发布租约(进程曾停顿过久),发布在此停止",
+                )
+                .await;
+                Err(format!(
+                    "发布单 #{} 已中断: 本实例失去了项目的发布租约",
+                    self.order.id
+                ))
+            }
+            Some(OrderState::Paused) => self.paused(now.batch, now.batches).await,
+            Some(OrderState::Aborted) => {
+                let _ = self.skip_rest().await;
+                self.finish().await
+            }
+            _ => self.gone(),
+        }
+    }
+
+    /// This run's order was taken over by another instance (or the other's verdict
+    /// reached it first): the run ends here, writing and saying nothing more.
+    pub(crate) fn gone(&self) -> Ended {
+        tracing::warn!(
+            order = self.order.id,
+            owner = %self.d.owner,
+            "release order taken over by another instance; this run stops without touching further hosts"
+        );
+        Err(format!(
+            "发布单 #{} 已由其他实例接管,本实例停止(未再发布任何主机)",
+            self.order.id
+        ))
     }
 
     /// The final state from the hosts, written once; the summary names failed hosts.
@@ -435,25 +547,25 @@ impl Run {
         // 终止 of a running order wrote 已终止 already; its end (no owner, the time it
         // finished) is written here, once its last host is done. Any other end is
         // written only over 发布中 / 暂停, never over an abort.
-        let from: &[&str] = if aborted {
-            &[OrderState::Aborted.as_str()]
-        } else {
-            &[OrderState::Running.as_str(), OrderState::Paused.as_str()]
+        let end = OrderPatch {
+            owner: Some(None),
+            finished: true,
+            ..OrderPatch::default()
         };
-        let _ = self
-            .d
-            .store
-            .order_transition(
-                id,
-                from,
-                state.as_str(),
-                &OrderPatch {
-                    owner: Some(None),
-                    finished: true,
-                    ..OrderPatch::default()
-                },
-            )
-            .await;
+        let aborted_only: &[&str] = &[OrderState::Aborted.as_str()];
+        let moved = if aborted {
+            self.transition(aborted_only, state, &end).await
+        } else {
+            let from = [OrderState::Running.as_str(), OrderState::Paused.as_str()];
+            // An abort at this very moment: the order ends 已终止 after all.
+            self.transition(&from, state, &end).await
+                || self
+                    .transition(aborted_only, OrderState::Aborted, &end)
+                    .await
+        };
+        if !moved {
+            return self.gone();
+        }
         if state == OrderState::Succeeded && self.kind() == OrderKind::Rollback {
             self.mark_rolled_back().await;
         }
@@ -513,14 +625,13 @@ impl Run {
     }
 
     pub(crate) async fn finish_error(&self, why: String) -> Ended {
-        self.log(&why).await;
-        let _ = self
-            .d
-            .store
-            .order_transition(
-                self.order.id,
+        if self.fence.is_lost() {
+            return self.fenced_out().await;
+        }
+        let moved = self
+            .transition(
                 &[OrderState::Running.as_str()],
-                OrderState::Failed.as_str(),
+                OrderState::Failed,
                 &OrderPatch {
                     owner: Some(None),
                     reason: Some(why.clone()),
@@ -529,6 +640,10 @@ impl Run {
                 },
             )
             .await;
+        if !moved && !self.fence.holds(&self.d).await {
+            return self.fenced_out().await;
+        }
+        self.log(&why).await;
         let _ = self.skip_rest().await;
         let text = format!("❌ 发布单 #{} 失败: {why}", self.order.id);
         self.d.tell(&self.project, &self.order, &text).await;
@@ -603,18 +718,20 @@ impl Run {
     }
 
     pub(crate) async fn step(&self, h: &HostRunRecord, step: &str) {
-        let _ = self
-            .d
-            .store
-            .host_update(
-                self.order.id,
-                &h.host,
-                &HostPatch {
-                    step: Some(step.into()),
-                    ..HostPatch::default()
-                },
-            )
-            .await;
+        let patch = HostPatch {
+            step: Some(step.into()),
+            ..HostPatch::default()
+        };
+        self.host_write(&h.host, &patch).await;
+    }
+
+    /// Before a step on a host: `Err` (the step not run) once the fence is lost.
+    async fn guard(&self, step: &'static str) -> Result<(), (&'static str, HostError)> {
+        if self.fence.holds(&self.d).await {
+            Ok(())
+        } else {
+            Err((step, HostError::Fenced))
+        }
     }
 
     /// One host, start to end; its state and log are in the store whatever happens.
@@ -626,6 +743,9 @@ impl Run {
         transport: &Transport,
         artefact: &Option<Artefact>,
     ) -> HostEnd {
+        if !self.fence.holds(&self.d).await {
+            return HostEnd::Fenced;
+        }
         if matches!(
             self.state_now().await,
             Some(OrderState::Paused | OrderState::Aborted)
@@ -633,27 +753,28 @@ impl Run {
             return HostEnd::NotStarted;
         }
         let id = self.order.id;
-        let _ = self
-            .d
-            .store
-            .host_update(
-                id,
-                &h.host,
-                &HostPatch {
-                    state: Some(HostState::Running.as_str().into()),
-                    step: Some("connect".into()),
-                    exit_code: Some(None),
-                    error: Some(None),
-                    started: true,
-                    ..HostPatch::default()
-                },
-            )
-            .await;
+        let started = HostPatch {
+            state: Some(HostState::Running.as_str().into()),
+            step: Some("connect".into()),
+            exit_code: Some(None),
+            error: Some(None),
+            started: true,
+            ..HostPatch::default()
+        };
+        if !self.host_write(&h.host, &started).await {
+            return HostEnd::Fenced;
+        }
         self.report
             .note(0, format!("批次 {}/{batches} · {} · 连接", b + 1, h.host));
         let log = StoreLog::start(self.d.store.clone(), id, h.host.clone());
         let result = self.host_steps(h, transport, artefact, log.as_ref()).await;
         log.flush().await;
+        if let Err((step, HostError::Fenced)) = &result {
+            // Left 进行中 at the step it stopped before: whoever took the order over
+            // (or this run's own interruption) says where it stopped.
+            tracing::warn!(order = id, host = %h.host, step, "host stopped: the run was fenced out");
+            return HostEnd::Fenced;
+        }
         let patch = match &result {
             Ok(prev) => HostPatch {
                 state: Some(HostState::Succeeded.as_str().into()),
@@ -671,7 +792,9 @@ impl Run {
                 ..HostPatch::default()
             },
         };
-        let _ = self.d.store.host_update(id, &h.host, &patch).await;
+        if !self.host_write(&h.host, &patch).await {
+            return HostEnd::Fenced;
+        }
         match result {
             Ok(_) => HostEnd::Done,
             Err((step, e)) => {
@@ -707,25 +830,22 @@ impl Run {
             name: h.host.clone(),
             address: h.address.clone(),
         };
+        self.guard("connect").await?;
         let link = transport
             .connect(&target)
             .await
             .map_err(|e| ("connect", HostError::Step(step_error(e))))?;
         let s: &dyn HostLink = link.as_ref();
         let fail = |step: &'static str| move |e: StepError| (step, HostError::Step(e));
+        self.guard("inspect").await?;
         let (prev, present) = remote::state(s, &layout).await.map_err(fail("inspect"))?;
-        let _ = self
-            .d
-            .store
-            .host_update(
-                self.order.id,
-                &h.host,
-                &HostPatch {
-                    previous_version: Some(prev),
-                    ..HostPatch::default()
-                },
-            )
-            .await;
+        let seen = HostPatch {
+            previous_version: Some(prev),
+            ..HostPatch::default()
+        };
+        if !self.host_write(&h.host, &seen).await {
+            return Err(("inspect", HostError::Fenced));
+        }
         let upload = match self.kind() {
             OrderKind::Rollback | OrderKind::Retry => !present.contains(&v),
             _ => true,
@@ -739,6 +859,7 @@ impl Run {
                     )),
                 ));
             };
+            self.guard("upload").await?;
             self.step(h, "upload").await;
             log.line(&format!("上传并解压版本 #{v}"));
             remote::upload(s, &layout, v, file, step_timeout, log)
@@ -752,10 +873,12 @@ impl Run {
             self.step(h, "before_host").await;
         }
         for cmd in &self.project.hooks.before_host {
+            self.guard("before_host").await?;
             remote::hook(s, &layout, v, "before_host", cmd, &env, hook_timeout, log)
                 .await
                 .map_err(fail("before_host"))?;
         }
+        self.guard("switch").await?;
         self.step(h, "switch").await;
         remote::switch(s, &layout, v, step_timeout)
             .await
@@ -766,6 +889,7 @@ impl Run {
             self.step(h, "after_host").await;
         }
         for cmd in &self.project.hooks.after_host {
+            self.guard("after_host").await?;
             if let Err(e) =
                 remote::hook(s, &layout, v, "after_host", cmd, &env, hook_timeout, log).await
             {
@@ -774,6 +898,7 @@ impl Run {
             }
         }
         if outcome.is_ok() {
+            self.guard("health").await?;
             self.step(h, "health").await;
             outcome = self
                 .health(s, &layout, h, log)
@@ -795,6 +920,7 @@ impl Run {
             }
             return Err((step, e));
         }
+        self.guard("prune").await?;
         self.step(h, "prune").await;
         let keep = self.project.keep_versions(cfg);
         let protect: Vec<i64> = prev.into_iter().chain([v]).collect();
@@ -863,10 +989,12 @@ impl Run {
 }
 
 /// The hosts of `order` not reached (pending or interrupted) read 未执行: the order
-/// stopped before them.
+/// stopped before them. `held_by`: only while that instance holds the order (a run's
+/// own end), else whoever may (an order nobody runs, ended by a person).
 pub(crate) async fn skip_pending(
     store: &dyn opsbot_store::deploy::DeployStore,
     order: i64,
+    held_by: Option<&str>,
 ) -> opsbot_store::Result<()> {
     for h in store.host_runs(order).await? {
         if matches!(
@@ -877,7 +1005,17 @@ pub(crate) async fn skip_pending(
                 state: Some(HostState::Skipped.as_str().into()),
                 ..HostPatch::default()
             };
-            store.host_update(order, &h.host, &patch).await?;
+            match held_by {
+                Some(owner) => {
+                    if !store
+                        .host_update_held(order, owner, &h.host, &patch)
+                        .await?
+                    {
+                        return Ok(());
+                    }
+                }
+                None => store.host_update(order, &h.host, &patch).await?,
+            }
         }
     }
     Ok(())
@@ -926,6 +1064,9 @@ pub enum HostError {
     Missing(String),
     #[error("{0};已切回 releases/{1}")]
     Reverted(Box<HostError>, i64),
+    /// Not run: this instance no longer holds the order (see [`Fence`]).
+    #[error("本实例已不再执行这张发布单,未继续")]
+    Fenced,
 }
 
 impl HostError {
@@ -941,19 +1082,28 @@ impl HostError {
 /// Marks an orphaned order (its instance died) 已中断: its hosts in flight are
 /// interrupted, the lease is freed, and the asker is told how to go on.
 pub async fn interrupt(d: &Arc<Deploys>, order: &OrderRecord) {
-    let moved = d
-        .store
-        .order_transition(
-            order.id,
-            &[OrderState::Running.as_str()],
-            OrderState::Interrupted.as_str(),
-            &OrderPatch {
-                owner: Some(None),
-                reason: Some("运行它的 opsbot 在发布结束前停止了".into()),
-                ..OrderPatch::default()
-            },
-        )
-        .await;
+    interrupt_with(d, order, "运行它的 opsbot 在发布结束前停止了").await
+}
+
+/// [`interrupt`] with `reason`. The move is conditional on the order's state and on
+/// its holder still being the one `order` names, so of an instance finding it
+/// orphaned and its own (fenced-out) run exactly one marks it and tells the asker.
+async fn interrupt_with(d: &Arc<Deploys>, order: &OrderRecord, reason: &str) {
+    let from = [OrderState::Running.as_str()];
+    let to = OrderState::Interrupted.as_str();
+    let patch = OrderPatch {
+        owner: Some(None),
+        reason: Some(reason.into()),
+        ..OrderPatch::default()
+    };
+    let moved = match &order.owner {
+        Some(owner) => {
+            d.store
+                .order_transition_held(order.id, owner, &from, to, &patch)
+                .await
+        }
+        None => d.store.order_transition(order.id, &from, to, &patch).await,
+    };
     if !matches!(moved, Ok(true)) {
         return;
     }

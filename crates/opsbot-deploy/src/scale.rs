@@ -269,6 +269,9 @@ pub(crate) async fn provision(run: &Run, hosts: &[HostRunRecord]) -> Result<(), 
         .buffered(par) // in host order: the hooks list them as the plan did
         .collect()
         .await;
+    if run.fence.is_lost() {
+        return Err("本实例已不再执行这张发布单".into());
+    }
     let added: Vec<Target> = ended.into_iter().flatten().collect();
     run.log(&format!("扩容: {}/{total} 台就绪", added.len()))
         .await;
@@ -293,20 +296,19 @@ async fn provision_one(
     sc: &crate::config::Scale,
     wait: Duration,
 ) -> Option<Target> {
+    if !run.fence.holds(&run.d).await {
+        return None;
+    }
     run.step(h, "clone").await;
-    let _ = run
-        .d
-        .store
-        .host_update(
-            run.order.id,
-            &h.host,
-            &HostPatch {
-                state: Some(HostState::Running.as_str().into()),
-                started: true,
-                ..HostPatch::default()
-            },
-        )
-        .await;
+    run.host_write(
+        &h.host,
+        &HostPatch {
+            state: Some(HostState::Running.as_str().into()),
+            started: true,
+            ..HostPatch::default()
+        },
+    )
+    .await;
     let mut clone = format!("克隆:{},{},{}", sc.template, h.host, h.address);
     if sc.cpu.is_some() || sc.memory_gb.is_some() {
         clone.push_str(&format!(
@@ -353,35 +355,27 @@ async fn provision_one(
         return None;
     }
     if run.order.build.is_none() {
-        let _ = run
-            .d
-            .store
-            .host_update(
-                run.order.id,
-                &h.host,
-                &HostPatch {
-                    state: Some(HostState::Succeeded.as_str().into()),
-                    step: Some("joined".into()),
-                    finished: true,
-                    ..HostPatch::default()
-                },
-            )
-            .await;
+        run.host_write(
+            &h.host,
+            &HostPatch {
+                state: Some(HostState::Succeeded.as_str().into()),
+                step: Some("joined".into()),
+                finished: true,
+                ..HostPatch::default()
+            },
+        )
+        .await;
     } else {
         // The release picks the host up from here.
-        let _ = run
-            .d
-            .store
-            .host_update(
-                run.order.id,
-                &h.host,
-                &HostPatch {
-                    state: Some(HostState::Pending.as_str().into()),
-                    step: Some("joined".into()),
-                    ..HostPatch::default()
-                },
-            )
-            .await;
+        run.host_write(
+            &h.host,
+            &HostPatch {
+                state: Some(HostState::Pending.as_str().into()),
+                step: Some("joined".into()),
+                ..HostPatch::default()
+            },
+        )
+        .await;
     }
     run.report.note(0, format!("扩容 · {} 已就绪", h.host));
     Some(Target {
@@ -391,21 +385,17 @@ async fn provision_one(
 }
 
 async fn fail(run: &Run, h: &HostRunRecord, step: &str, why: &str) {
-    let _ = run
-        .d
-        .store
-        .host_update(
-            run.order.id,
-            &h.host,
-            &HostPatch {
-                state: Some(HostState::Failed.as_str().into()),
-                step: Some(step.into()),
-                error: Some(Some(why.to_string())),
-                finished: true,
-                ..HostPatch::default()
-            },
-        )
-        .await;
+    run.host_write(
+        &h.host,
+        &HostPatch {
+            state: Some(HostState::Failed.as_str().into()),
+            step: Some(step.into()),
+            error: Some(Some(why.to_string())),
+            finished: true,
+            ..HostPatch::default()
+        },
+    )
+    .await;
 }
 
 /// Waits until `address` accepts an SSH login with the project's key.
@@ -463,6 +453,9 @@ pub(crate) async fn scale_in(run: &Run, hosts: &[HostRunRecord]) -> Result<Strin
         Err(_) => HashSet::new(),
     };
     for h in hosts {
+        if !run.fence.holds(&run.d).await {
+            return run.fenced_out().await;
+        }
         run.step(h, "leave").await;
         let _ = run
             .d
@@ -497,7 +490,7 @@ pub(crate) async fn scale_in(run: &Run, hosts: &[HostRunRecord]) -> Result<Strin
                 }
             }
         }
-        let _ = run.d.store.host_update(run.order.id, &h.host, &patch).await;
+        run.host_write(&h.host, &patch).await;
     }
     let ended = run.finish().await;
     let deletes: Vec<String> = hosts

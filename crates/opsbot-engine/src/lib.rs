@@ -26,4 +26,5 @@ pub use engine::{sync_summary, Engine, EngineOperator, EngineSettings, Incoming}
 pub use engine::{Acted, Caller, CloneSpec, Mode, Ran, Refusal, Request, VmAction};
 pub use engine::{Click, Clicked};
 pub use reply::{Discard, Reply, ReplySink, Response, Status};
+pub use sync::fenced;
 pub use view::{Lens, Overview, Viewer};

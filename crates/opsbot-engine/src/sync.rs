@@ -9,14 +9,42 @@
 //! accepted the inventory: a failed write is followed by a full read. A token older than
 //! [`FULL_SYNC_EVERY`] is not offered, so every provider is read in full at least that
 //! often, which bounds how long a change the fingerprint cannot see stays unseen.
+//!
+//! A sync run under a lease (`opsbot serve`'s scheduled sync) is fenced: run inside
+//! [`fenced`], its pool writes present the lease and the store refuses them once the
+//! lease changed hands, so an instance frozen mid-sync cannot write an older view of
+//! the estate over the one its successor wrote. A sync outside [`fenced`] (同步, the
+//! start-up sync, `opsbot sync`) writes unfenced, as before.
 
 use crate::jobs::JobProgress;
 use chrono::{DateTime, Utc};
 use opsbot_core::{InventoryRead, Provider};
-use opsbot_store::{PoolStore, StateStore, SyncReport};
+use opsbot_store::{Lease, PoolStore, StateStore, SyncReport};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+tokio::task_local! {
+    /// The lease the syncs of this task run under (see [`fenced`]).
+    static FENCE: Lease;
+}
+
+/// Runs `work` (a sync through the engine, as `Engine::sync_provider`) with its pool
+/// writes fenced by `lease`: a write after the lease changed hands is refused and the
+/// sync fails saying so. The fence reaches the syncer through the task, so the engine's
+/// sync entry points need no parameter for it.
+pub async fn fenced<F: Future>(lease: Lease, work: F) -> F::Output {
+    FENCE.scope(lease, work).await
+}
+
+/// Why a fenced sync wrote nothing.
+fn fenced_out(provider: &str, lease: &Lease) -> String {
+    format!(
+        "租约 {} 已由其他实例接管,{provider} 本次同步的结果未写入",
+        lease.name
+    )
+}
 
 /// The longest a pool goes without a full read of its provider.
 pub const FULL_SYNC_EVERY: Duration = Duration::from_secs(3600);
@@ -106,20 +134,36 @@ impl Syncer {
                 removed,
                 token,
             } => {
-                let report = self
-                    .pool
-                    .apply_vm_delta(p.name(), &vms, &removed, source)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let report = match FENCE.try_with(Lease::clone).ok() {
+                    Some(lease) => self
+                        .pool
+                        .apply_vm_delta_fenced(p.name(), &vms, &removed, source, &lease)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| fenced_out(p.name(), &lease))?,
+                    None => self
+                        .pool
+                        .apply_vm_delta(p.name(), &vms, &removed, source)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
                 self.remember(p.name(), token, &report).await;
                 Ok(report)
             }
             InventoryRead::Full { inventory, token } => {
-                let report = self
-                    .pool
-                    .apply_inventory(p.name(), &inventory, source)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let report = match FENCE.try_with(Lease::clone).ok() {
+                    Some(lease) => self
+                        .pool
+                        .apply_inventory_fenced(p.name(), &inventory, source, &lease)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| fenced_out(p.name(), &lease))?,
+                    None => self
+                        .pool
+                        .apply_inventory(p.name(), &inventory, source)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
                 if let Some(token) = token {
                     self.remember(p.name(), token, &report).await;
                 }
@@ -260,6 +304,44 @@ mod tests {
         assert!(store.pool_version().await.unwrap() > version);
         again.run(&providers, "sync:test", None).await.unwrap();
         assert_eq!(p.offered().last().unwrap().as_deref(), Some("b"));
+    }
+
+    #[tokio::test]
+    async fn a_fenced_sync_writes_only_while_its_lease_holds() {
+        let (store, _dir) = store().await;
+        let p = Scripted::new("a");
+        let providers: Vec<Arc<dyn Provider>> = vec![p.clone()];
+        let lease = "schedule:sync:vc1";
+        let hour = Duration::from_secs(3600);
+        let held = store.lease_take(lease, "me", hour).await.unwrap().unwrap();
+        let syncer = Syncer::new(store.clone(), store.clone(), FULL_SYNC_EVERY);
+        let first = fenced(held.clone(), syncer.run(&providers, "sync:schedule", None))
+            .await
+            .unwrap();
+        assert_eq!(first[0].added, 1);
+
+        // Another instance takes the lease over; this one's next sync writes nothing
+        // and keeps no token (the next sync reads everything again).
+        store.lease_release(lease, "me").await.unwrap();
+        store
+            .lease_take(lease, "other", hour)
+            .await
+            .unwrap()
+            .unwrap();
+        *p.token.lock().unwrap() = "b".into();
+        let version = store.pool_version().await.unwrap();
+        let err = fenced(held, syncer.run(&providers, "sync:schedule", None))
+            .await
+            .unwrap_err();
+        assert!(err.contains("其他实例接管"), "{err}");
+        assert_eq!(store.pool_version().await.unwrap(), version);
+        let pool = store.load_pool().await.unwrap();
+        assert_eq!(pool.inventory.datacenters[0].name, "DC-a");
+
+        // Unfenced (同步 by hand), the same sync goes through.
+        let manual = syncer.run(&providers, "sync:manual", None).await.unwrap();
+        assert_eq!(manual[0].updated, 1);
+        assert_eq!(p.offered(), vec![None, Some("a".into()), Some("a".into())]);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ mod kube;
 pub mod menu;
 pub mod ops;
 pub mod pool;
+pub mod probe;
 pub mod render;
 pub mod resolve;
 mod watch;
@@ -28,6 +29,7 @@ pub use cluster::{Cluster, ClusterState};
 pub use config::{Config, Settings};
 pub use error::{Error, Result};
 pub use menu::KubeMenu;
+pub use probe::RolloutProbe;
 
 use std::sync::Arc;
 

@@ -382,3 +382,25 @@ pub fn ambiguous(text: &str, many: &[String]) -> String {
 pub fn no_pods(t: &str) -> String {
     format!("{t} 当前没有 Pod")
 }
+
+/// Where a workload's rollout stands now, for the message of a job interrupted while it
+/// waited on it (`probe.rs`).
+pub fn rollout_now(t: &Target, w: &Workload) -> String {
+    let mut s = format!(
+        "{} 当前 {}/{} 就绪,已更新 {}",
+        t.path(),
+        w.ready,
+        w.desired,
+        w.updated
+    );
+    if let Some(r) = &w.revision {
+        let _ = write!(s, ",版本 {r}");
+    }
+    s.push_str(match w.rollout() {
+        Rollout::Complete => ",发布已完成",
+        Rollout::Pending | Rollout::Progressing { .. } => ",发布仍在进行",
+        Rollout::Paused => ",发布已暂停",
+        Rollout::Failed { .. } => ",发布失败(超过进度期限)",
+    });
+    s
+}

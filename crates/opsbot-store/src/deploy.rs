@@ -2,7 +2,9 @@
 //! with one row per host, the hosts a project gained by scaling out, what each host runs,
 //! and the logs of builds and releases. States are kept as their text (the deploy crate
 //! owns their meaning); every transition of an order is one conditional write on its
-//! current state, so two instances (or a click and a restart) never both move it.
+//! current state, so two instances (or a click and a restart) never both move it. What
+//! a run writes is also conditional on its instance still holding the order (`*_held`),
+//! so a run fenced out (its order taken over) writes nothing over its successor's.
 
 use crate::Result;
 use async_trait::async_trait;
@@ -279,6 +281,16 @@ pub trait DeployStore: Send + Sync {
         to: &str,
         patch: &OrderPatch,
     ) -> Result<bool>;
+    /// [`DeployStore::order_transition`] only while `owner` holds the order: a run
+    /// whose order was taken over (interrupted, resumed elsewhere) moves nothing.
+    async fn order_transition_held(
+        &self,
+        id: i64,
+        owner: &str,
+        from: &[&str],
+        to: &str,
+        patch: &OrderPatch,
+    ) -> Result<bool>;
     /// Applies `patch` without changing the state, if `owner` still holds the order.
     async fn order_update(&self, id: i64, owner: &str, patch: &OrderPatch) -> Result<bool>;
     /// Refreshes the heartbeat of every order `owner` holds.
@@ -297,6 +309,16 @@ pub trait DeployStore: Send + Sync {
     // Hosts of an order.
     async fn host_runs(&self, order: i64) -> Result<Vec<HostRunRecord>>;
     async fn host_update(&self, order: i64, host: &str, patch: &HostPatch) -> Result<()>;
+    /// [`DeployStore::host_update`] only while `owner` holds the order (checked with
+    /// the order's row locked, so a takeover cannot commit in between); `false` when
+    /// it does not, and nothing is written.
+    async fn host_update_held(
+        &self,
+        order: i64,
+        owner: &str,
+        host: &str,
+        patch: &HostPatch,
+    ) -> Result<bool>;
 
     // Logs.
     /// Appends to a log; returns the chunk's seq.

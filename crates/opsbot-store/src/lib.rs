@@ -57,7 +57,7 @@ pub use channels::{ChannelStore, NewStream, StreamOpened, StreamRecord, StreamSt
 pub use deploy::DeployStore;
 pub use error::{Result, StoreError};
 pub use jobs::{InterruptFilter, InterruptMessage, JobQuery, JobStore, NewJob};
-pub use leases::LeaseStore;
+pub use leases::{Lease, LeaseStore};
 pub use limits::RedisWindows;
 pub use outbox::{NewOutbox, OutboxClaim, OutboxItem, OutboxQuery, OutboxState, OutboxStore};
 pub use policy::{PolicyData, PolicyStore};

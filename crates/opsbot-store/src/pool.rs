@@ -1,7 +1,7 @@
 //! The resource pool (every provider's inventory, mirrored with template numbers) and
 //! its change history, which the CMDB's asset changes share.
 
-use crate::Result;
+use crate::{Lease, Result};
 use async_trait::async_trait;
 use opsbot_core::{Change, Inventory, Template, Vm};
 
@@ -78,6 +78,28 @@ pub trait PoolStore: Send + Sync {
         removed: &[String],
         source: &str,
     ) -> Result<SyncReport>;
+
+    /// [`PoolStore::apply_inventory`] by the holder of `fence` (the scheduled sync's
+    /// lease): `None`, and nothing written, when the lease has changed hands since it
+    /// was taken (checked and locked inside the write's transaction), so an instance
+    /// frozen mid-sync cannot write an older view over a newer holder's.
+    async fn apply_inventory_fenced(
+        &self,
+        provider: &str,
+        inventory: &Inventory,
+        source: &str,
+        fence: &Lease,
+    ) -> Result<Option<SyncReport>>;
+
+    /// [`PoolStore::apply_vm_delta`] fenced as [`PoolStore::apply_inventory_fenced`].
+    async fn apply_vm_delta_fenced(
+        &self,
+        provider: &str,
+        vms: &[Vm],
+        removed: &[String],
+        source: &str,
+        fence: &Lease,
+    ) -> Result<Option<SyncReport>>;
 }
 
 /// The change history of the pool and of CMDB assets (one table, `change_log`).

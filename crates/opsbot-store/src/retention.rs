@@ -164,8 +164,10 @@ async fn under_lease<S, F, Fut>(
             _ = stop.changed() => break,
         }
         match store.lease_take(lease, &owner, every + every / 2).await {
-            Ok(true) => round().await,
-            Ok(false) => {} // another instance prunes
+            // Pruning deletes only what is past retention, the same rows whoever does
+            // it: a round that outlives its lease needs no fence.
+            Ok(Some(_)) => round().await,
+            Ok(None) => {} // another instance prunes
             Err(e) => {
                 tracing::warn!(error = %e, lease, "cannot take the pruning lease; skipping this round");
             }

@@ -310,7 +310,8 @@ async fn sweep_stale_jobs(
 /// tried again at the next tick; the pool keeps what it had. When several instances
 /// share the store, the one holding the provider's lease syncs and the others skip; the
 /// lease outlives a period by half, so its holder keeps it from tick to tick and another
-/// instance takes over only when the holder stops or dies.
+/// instance takes over only when the holder stops or dies. The sync's pool write is
+/// fenced by the lease: a holder frozen past it writes nothing once another took over.
 async fn scheduled_sync(
     engine: Arc<opsbot_engine::Engine>,
     owner: String,
@@ -327,13 +328,13 @@ async fn scheduled_sync(
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
-        match engine
+        let held = match engine
             .store()
             .lease_take(&lease, &owner, period + period / 2)
             .await
         {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Some(held)) => held,
+            Ok(None) => {
                 tracing::debug!(%provider, "scheduled sync runs on another instance");
                 continue;
             }
@@ -341,9 +342,10 @@ async fn scheduled_sync(
                 tracing::warn!(%provider, error = %e, "cannot take the scheduled-sync lease; skipping this round");
                 continue;
             }
-        }
+        };
         let started = std::time::Instant::now();
-        match engine.sync_provider(&provider, "sync:schedule").await {
+        let sync = engine.sync_provider(&provider, "sync:schedule");
+        match opsbot_engine::fenced(held, sync).await {
             Ok(r) => tracing::info!(
                 %provider, vms = r.vms, unchanged = r.unchanged, added = r.added, updated = r.updated,
                 removed = r.removed, ms = started.elapsed().as_millis() as u64, "scheduled sync"

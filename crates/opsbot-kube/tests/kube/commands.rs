@@ -426,3 +426,30 @@ async fn menu_sources_list_what_the_caller_may_see() {
     assert!(w.is_empty());
     assert!(menu.entries("vms", &params(&[]), &admin).await.is_err());
 }
+
+/// A job interrupted while it waited on a rollout (its instance died) is described by
+/// the pool's view of the workload; what is not a waiting workload job is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_rollout_wait_reads_the_workloads_real_state() {
+    use opsbot_core::JobStateProbe;
+    let f = Fixture::start().await;
+    settled(&f).await;
+    let probe = opsbot_kube::RolloutProbe::new(f.kube.clone());
+    let line = probe.describe("重启", "重启:web/web").await.unwrap();
+    assert!(
+        line.starts_with("prod/web/web 当前 3/3 就绪,已更新 3"),
+        "{line}"
+    );
+    assert!(line.ends_with("发布已完成"), "{line}");
+    let line = probe
+        .describe("扩容", "扩容：payments/api，+2")
+        .await
+        .unwrap();
+    assert!(
+        line.starts_with("prod/payments/api 当前 2/2 就绪"),
+        "{line}"
+    );
+    assert_eq!(probe.describe("重启", "重启:web-01").await, None, "a VM");
+    assert_eq!(probe.describe("日志", "日志:web/web").await, None);
+    assert_eq!(probe.describe("重启", "重启:web/nope").await, None);
+}

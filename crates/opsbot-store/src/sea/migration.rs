@@ -42,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(jobs::migration::JobFences),
             Box::new(state::migration::StateVersions),
             Box::new(alerts::migration::AlertGroups),
+            Box::new(leases::migration::LeaseTokens),
         ]
     }
 }

@@ -763,3 +763,83 @@ pub async fn deploy_a_following_reader_misses_no_chunk(ctx: Ctx) {
     unique.dedup();
     assert_eq!(unique.len(), seen.len());
 }
+
+/// What a run writes needs its instance to hold the order: once another instance
+/// interrupted it (and took it over), the first one's host and order writes are refused
+/// and change nothing.
+pub async fn deploy_run_writes_need_the_order_held(ctx: Ctx) {
+    let s = &ctx.store;
+    let id = s.order_create(&order("shop", &["web-01"])).await.unwrap();
+    assert!(s
+        .order_transition(id, &["待发布"], "发布中", &claim("node-a"))
+        .await
+        .unwrap());
+    let running = HostPatch {
+        state: Some("running".into()),
+        step: Some("upload".into()),
+        ..HostPatch::default()
+    };
+    assert!(!s
+        .host_update_held(id, "node-b", "web-01", &running)
+        .await
+        .unwrap());
+    assert_eq!(s.host_runs(id).await.unwrap()[0].state, "pending");
+    assert!(s
+        .host_update_held(id, "node-a", "web-01", &running)
+        .await
+        .unwrap());
+
+    // node-b finds node-a dead: interrupted (held by node-a, as the orphan named it),
+    // then resumed by node-b.
+    let gone = OrderPatch {
+        owner: Some(None),
+        ..OrderPatch::default()
+    };
+    assert!(!s
+        .order_transition_held(id, "node-b", &["发布中"], "已中断", &gone)
+        .await
+        .unwrap());
+    assert!(s
+        .order_transition_held(id, "node-a", &["发布中"], "已中断", &gone)
+        .await
+        .unwrap());
+    assert!(s
+        .order_transition(id, &["已中断"], "发布中", &claim("node-b"))
+        .await
+        .unwrap());
+
+    // node-a wakes: nothing it writes lands.
+    let done = HostPatch {
+        state: Some("succeeded".into()),
+        step: Some("done".into()),
+        ..HostPatch::default()
+    };
+    assert!(!s
+        .host_update_held(id, "node-a", "web-01", &done)
+        .await
+        .unwrap());
+    let finished = OrderPatch {
+        owner: Some(None),
+        finished: true,
+        ..OrderPatch::default()
+    };
+    assert!(!s
+        .order_transition_held(id, "node-a", &["发布中"], "成功", &finished)
+        .await
+        .unwrap());
+    let o = s.order_get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (o.state.as_str(), o.owner.as_deref()),
+        ("发布中", Some("node-b"))
+    );
+    let h = s.host_runs(id).await.unwrap().remove(0);
+    assert_eq!((h.state.as_str(), h.step.as_str()), ("running", "upload"));
+    assert!(s
+        .host_update_held(id, "node-b", "web-01", &done)
+        .await
+        .unwrap());
+    assert!(s
+        .order_transition_held(id, "node-b", &["发布中"], "成功", &finished)
+        .await
+        .unwrap());
+}

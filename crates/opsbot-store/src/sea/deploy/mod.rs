@@ -563,6 +563,30 @@ impl DeployStore for SeaStore {
         Ok(done.rows_affected > 0)
     }
 
+    async fn order_transition_held(
+        &self,
+        id: i64,
+        owner: &str,
+        from: &[&str],
+        to: &str,
+        patch: &OrderPatch,
+    ) -> Result<bool> {
+        use deploy_order::Column as C;
+        if from.is_empty() {
+            return Ok(false);
+        }
+        let q = deploy_order::Entity::update_many()
+            .col_expr(C::State, Expr::value(to))
+            .filter(C::Id.eq(id))
+            .filter(C::Owner.eq(owner))
+            .filter(C::State.is_in(from.iter().copied()));
+        let done = patch_order(q, patch, now())
+            .exec(&self.conn)
+            .await
+            .during(&self.db, "moving a release order")?;
+        Ok(done.rows_affected > 0)
+    }
+
     async fn order_update(&self, id: i64, owner: &str, patch: &OrderPatch) -> Result<bool> {
         use deploy_order::Column as C;
         let q = deploy_order::Entity::update_many()
@@ -657,6 +681,46 @@ impl DeployStore for SeaStore {
             .await
             .during(&self.db, "updating an order's host")?;
         Ok(())
+    }
+
+    async fn host_update_held(
+        &self,
+        order: i64,
+        owner: &str,
+        host: &str,
+        patch: &HostPatch,
+    ) -> Result<bool> {
+        use deploy_host_run::Column as C;
+        const ACTION: &str = "updating an order's host";
+        let changes = host_changes(patch, now());
+        // The order's row is read locked (`FOR UPDATE`; SQLite's write transaction
+        // holds the file), so the owner checked is the owner when the host is written.
+        let tx = self.conn.begin().await.during(&self.db, ACTION)?;
+        let held = deploy_order::Entity::find_by_id(order)
+            .filter(deploy_order::Column::Owner.eq(owner))
+            .select_only()
+            .column(deploy_order::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .one(&tx)
+            .await
+            .during(&self.db, ACTION)?
+            .is_some();
+        if !held {
+            tx.rollback().await.during(&self.db, ACTION)?;
+            return Ok(false);
+        }
+        if !changes.is_empty() {
+            let mut q = deploy_host_run::Entity::update_many()
+                .filter(C::OrderId.eq(order))
+                .filter(C::Host.eq(host));
+            for (column, value) in changes {
+                q = q.col_expr(column, value);
+            }
+            q.exec(&tx).await.during(&self.db, ACTION)?;
+        }
+        tx.commit().await.during(&self.db, ACTION)?;
+        Ok(true)
     }
 
     async fn log_append(&self, of: LogOf<'_>, text: &str) -> Result<i64> {

@@ -7,4 +7,6 @@ table!(lease, "lease", {
     pub name: String,
     pub owner: String,
     pub expires_at: DateTimeUtc,
+    /// The fencing token (`m20261223_000014_lease_tokens`; 0 on rows of earlier binaries).
+    pub token: i64,
 });

@@ -27,3 +27,37 @@ impl MigrationTrait for Leases {
             .await
     }
 }
+
+/// The fencing token of each lease. A default of 0 keeps the previous binary's inserts
+/// working while instances are upgraded one at a time (it neither reads nor moves it).
+pub(crate) struct LeaseTokens;
+
+impl MigrationName for LeaseTokens {
+    fn name(&self) -> &str {
+        "m20261223_000014_lease_tokens"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LeaseTokens {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Another process migrating at the same moment may have added it already.
+        if manager.has_column("lease", "token").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("lease"))
+                    .add_column(
+                        ColumnDef::new(Alias::new("token"))
+                            .big_integer()
+                            .not_null()
+                            .default(0)
+                            .to_owned(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}

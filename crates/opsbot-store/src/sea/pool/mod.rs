@@ -11,7 +11,7 @@ mod object;
 mod sync;
 
 use crate::sea::SeaStore;
-use crate::{ChangeQuery, PoolSnapshot, Result, SyncReport};
+use crate::{ChangeQuery, Lease, PoolSnapshot, Result, SyncReport};
 use async_trait::async_trait;
 use opsbot_core::{Change, Inventory, Vm};
 
@@ -42,7 +42,10 @@ impl crate::PoolStore for SeaStore {
         inventory: &Inventory,
         source: &str,
     ) -> Result<SyncReport> {
-        apply_inventory(&self.conn, &self.db, provider, inventory, source).await
+        // Unfenced: never refused, so always `Some`.
+        apply_inventory(&self.conn, &self.db, provider, inventory, source, None)
+            .await
+            .map(Option::unwrap_or_default)
     }
 
     async fn upsert_vm(&self, vm: &Vm, source: &str) -> Result<Vec<Change>> {
@@ -56,7 +59,39 @@ impl crate::PoolStore for SeaStore {
         removed: &[String],
         source: &str,
     ) -> Result<SyncReport> {
-        apply_vm_delta(&self.conn, &self.db, provider, vms, removed, source).await
+        apply_vm_delta(&self.conn, &self.db, provider, vms, removed, source, None)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn apply_inventory_fenced(
+        &self,
+        provider: &str,
+        inventory: &Inventory,
+        source: &str,
+        fence: &Lease,
+    ) -> Result<Option<SyncReport>> {
+        apply_inventory(
+            &self.conn,
+            &self.db,
+            provider,
+            inventory,
+            source,
+            Some(fence),
+        )
+        .await
+    }
+
+    async fn apply_vm_delta_fenced(
+        &self,
+        provider: &str,
+        vms: &[Vm],
+        removed: &[String],
+        source: &str,
+        fence: &Lease,
+    ) -> Result<Option<SyncReport>> {
+        let fence = Some(fence);
+        apply_vm_delta(&self.conn, &self.db, provider, vms, removed, source, fence).await
     }
 }
 

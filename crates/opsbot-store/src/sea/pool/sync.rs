@@ -1,6 +1,8 @@
 //! Writing the pool: `apply_inventory` and `upsert_vm`. Each runs in one transaction
 //! that first locks the pool-version row, so concurrent writers (several opsbot
-//! processes) take turns instead of diffing against the same old state.
+//! processes) take turns instead of diffing against the same old state. A sync run
+//! under a lease (the scheduled sync) is fenced: its transaction checks, and locks,
+//! the lease row before writing, so a holder that lost its lease writes nothing.
 
 use super::children::{self, insert_chunked};
 use super::diff::{diff, Diff};
@@ -8,7 +10,7 @@ use super::object::{PoolObject, Stored, Time};
 use crate::sea::conn::Conn;
 use crate::sea::errors::{Db, During};
 use crate::sea::pool::entity::{change_log, pool_meta, template};
-use crate::{Result, SyncReport};
+use crate::{Lease, Result, SyncReport};
 use opsbot_core::{Change, Inventory, Vm};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -43,7 +45,8 @@ pub(crate) async fn apply_inventory(
     provider: &str,
     inventory: &Inventory,
     source: &str,
-) -> Result<SyncReport> {
+    fence: Option<&Lease>,
+) -> Result<Option<SyncReport>> {
     let at = super::now();
     let vms = owned_by(provider, &inventory.vms);
     let templates = vms.iter().filter(|v| v.template).count();
@@ -61,6 +64,10 @@ pub(crate) async fn apply_inventory(
 
     let tx = conn.begin().await.during(db, ACTION)?;
     lock_pool(&tx).await.during(db, ACTION)?;
+    if !fence_holds(&tx, db, fence).await? {
+        tx.rollback().await.during(db, ACTION)?;
+        return Ok(None);
+    }
     let mut out = Outcome::default();
     let ctx = Ctx {
         db,
@@ -85,7 +92,16 @@ pub(crate) async fn apply_inventory(
     report.added = out.added;
     report.updated = out.updated;
     report.removed = out.removed;
-    Ok(report)
+    Ok(Some(report))
+}
+
+/// Whether a write fenced by `fence` may go on (an unfenced one always may); checked
+/// after the pool lock, inside the write's transaction.
+async fn fence_holds<C: ConnectionTrait>(tx: &C, db: &Db, fence: Option<&Lease>) -> Result<bool> {
+    match fence {
+        Some(lease) => crate::sea::leases::held_in(tx, db, lease).await,
+        None => Ok(true),
+    }
 }
 
 pub(crate) async fn upsert_vm(conn: &Conn, db: &Db, vm: &Vm, source: &str) -> Result<Vec<Change>> {
@@ -122,7 +138,8 @@ pub(crate) async fn apply_vm_delta(
     vms: &[Vm],
     removed: &[String],
     source: &str,
-) -> Result<SyncReport> {
+    fence: Option<&Lease>,
+) -> Result<Option<SyncReport>> {
     let vms = owned_by(provider, vms);
     let ids: Vec<String> = vms
         .iter()
@@ -131,6 +148,10 @@ pub(crate) async fn apply_vm_delta(
         .collect();
     let tx = conn.begin().await.during(db, ACTION)?;
     lock_pool(&tx).await.during(db, ACTION)?;
+    if !fence_holds(&tx, db, fence).await? {
+        tx.rollback().await.during(db, ACTION)?;
+        return Ok(None);
+    }
     let mut out = Outcome::default();
     let ctx = Ctx {
         db,
@@ -154,7 +175,7 @@ pub(crate) async fn apply_vm_delta(
     report.added = out.added;
     report.updated = out.updated;
     report.removed = out.removed;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// The live objects of one provider, counted (a delta knows only what it changed).
