@@ -30,6 +30,7 @@ pub struct Registry {
     alerts: Option<Arc<dyn AlertDesk>>,
     commands: Vec<Arc<dyn ChatCommands>>,
     menu_sources: Vec<Arc<dyn MenuSource>>,
+    probes: Vec<Arc<dyn crate::JobStateProbe>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -62,6 +63,16 @@ impl Registry {
     /// Live data for the configured menu's dynamic nodes.
     pub fn menu_source(&mut self, source: Arc<dyn MenuSource>) {
         self.menu_sources.push(source);
+    }
+
+    /// Tells the state of what an interrupted job of this subsystem was changing.
+    pub fn job_probe(&mut self, probe: Arc<dyn crate::JobStateProbe>) {
+        self.probes.push(probe);
+    }
+
+    /// The registered job-state probes, in registration order.
+    pub fn job_probes(&self) -> &[Arc<dyn crate::JobStateProbe>] {
+        &self.probes
     }
 
     /// The registered menu source answering `name`.

@@ -198,7 +198,8 @@ impl Engine {
         settings: EngineSettings,
     ) -> Result<Self, StoreError> {
         let pool = PoolCache::new(store.clone());
-        sweep_stale(store.as_ref(), &pool, settings.stale_after).await?;
+        // No subsystem is registered yet: the first sweep words jobs without probes.
+        sweep_stale(store.as_ref(), &pool, &[], settings.stale_after).await?;
         Ok(Engine {
             pool,
             jobs: JobRunner::new(
@@ -348,7 +349,13 @@ impl Engine {
             // have been unreachable for a while): refresh it before judging others'.
             self.store.heartbeat_jobs(&self.settings.owner).await?;
         }
-        sweep_stale(self.store.as_ref(), &self.pool, self.settings.stale_after).await
+        sweep_stale(
+            self.store.as_ref(),
+            &self.pool,
+            self.subsystems.job_probes(),
+            self.settings.stale_after,
+        )
+        .await
     }
 
     /// How often [`Engine::sweep_stale_jobs`] should run.
@@ -856,6 +863,7 @@ fn nothing_to_confirm(settled: Option<&Settled>, alive: bool, ttl: &str) -> Stri
 async fn sweep_stale(
     store: &dyn Store,
     pool: &PoolCache,
+    probes: &[Arc<dyn opsbot_core::JobStateProbe>],
     stale_after: Duration,
 ) -> Result<Vec<JobId>, StoreError> {
     let stale_before = chrono::Utc::now()
@@ -869,7 +877,11 @@ async fn sweep_stale(
             None
         }
     };
-    let say = |job: &JobRecord| interrupted_saying(view.as_deref(), job.target.as_deref());
+    let probed = probe_running(store, probes).await;
+    let say = |job: &JobRecord| match probed.get(&job.id) {
+        Some(line) => format!("{STOPPED};{line}"),
+        None => interrupted_saying(view.as_deref(), job.target.as_deref()),
+    };
     let swept = store
         .interrupt_jobs_saying(&InterruptFilter::StaleBefore(stale_before), &say)
         .await?;
@@ -909,8 +921,44 @@ async fn sweep_stale(
 /// What a job interrupted by the sweep says: its VM's power state in the pool, when
 /// it acts on one VM the pool has (the pool holds what the last sync or operation
 /// saw, so the asker is still asked to check).
+/// How every job the sweep interrupts starts its message.
+const STOPPED: &str = "已中断: 运行它的 opsbot 实例已停止(或失联超时)";
+
+/// What the subsystems' probes tell of the running jobs without a VM target (a
+/// Kubernetes rollout: pods ready, revision), asked before the jobs are locked since a
+/// probe is async. Running jobs are few; a job that turns out not stale is left alone.
+async fn probe_running(
+    store: &dyn Store,
+    probes: &[Arc<dyn opsbot_core::JobStateProbe>],
+) -> std::collections::HashMap<JobId, String> {
+    let mut lines = std::collections::HashMap::new();
+    if probes.is_empty() {
+        return lines;
+    }
+    let query = opsbot_store::JobQuery {
+        state: Some(opsbot_core::JobState::Running),
+        limit: 1000,
+        ..Default::default()
+    };
+    let running = match store.jobs(&query).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list running jobs for their targets' states");
+            return lines;
+        }
+    };
+    for job in running.iter().filter(|j| j.target.is_none()) {
+        for probe in probes {
+            if let Some(line) = probe.describe(&job.command, &job.text).await {
+                lines.insert(job.id, line);
+                break;
+            }
+        }
+    }
+    lines
+}
+
 fn interrupted_saying(view: Option<&PoolView>, target: Option<&str>) -> String {
-    const STOPPED: &str = "已中断: 运行它的 opsbot 实例已停止(或失联超时)";
     let vm = target
         .and_then(|t| t.split_once('/'))
         .and_then(|(provider, id)| view?.vm(provider, id));

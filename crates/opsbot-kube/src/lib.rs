@@ -40,5 +40,6 @@ impl opsbot_core::Subsystem for KubeSubsystem {
     fn register(self: Arc<Self>, registry: &mut opsbot_core::Registry) {
         registry.commands(Arc::new(KubeCommands::new(self.0.clone())));
         registry.menu_source(Arc::new(KubeMenu::new(self.0.clone())));
+        registry.job_probe(Arc::new(RolloutProbe::new(self.0.clone())));
     }
 }
