@@ -1,6 +1,7 @@
 //! The engine's read model of the resource pool: the store's snapshot plus lookup
 //! indexes, cached in memory and reloaded only when the store's pool version moves, so
-//! read commands cost one tiny query however large the estate is.
+//! read commands cost one tiny query however large the estate is (shared by the reads
+//! that arrive together, see `pool/version.rs`).
 
 use opsbot_core::{Host, Inventory, PowerState, Template, Vm};
 use opsbot_store::{PoolSnapshot, PoolStore};
@@ -9,7 +10,9 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::Mutex;
 
 mod text;
+mod version;
 use text::TextColumn;
+use version::VersionChecks;
 
 /// Starts each IP in [`PoolView`]'s IP column, so a prefix search is a substring search.
 const IP_START: char = '\u{1}';
@@ -504,6 +507,7 @@ pub struct PoolCache {
     store: Arc<dyn PoolStore>,
     current: RwLock<Arc<PoolView>>,
     reload: Mutex<()>,
+    versions: VersionChecks,
 }
 
 impl PoolCache {
@@ -515,6 +519,7 @@ impl PoolCache {
                 ..PoolView::default()
             })),
             reload: Mutex::new(()),
+            versions: VersionChecks::default(),
         }
     }
 
@@ -524,7 +529,7 @@ impl PoolCache {
 
     /// The pool as the store has it now.
     pub async fn get(&self) -> opsbot_store::Result<Arc<PoolView>> {
-        let version = self.store.pool_version().await?;
+        let version = self.versions.current(self.store.as_ref()).await?;
         let cached = self.cached();
         if cached.version == version {
             return Ok(cached);

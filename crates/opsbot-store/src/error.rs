@@ -5,7 +5,7 @@
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database or Redis cannot be reached; the operation may succeed later.
     #[error("{backend} unavailable: {message}")]

@@ -22,6 +22,8 @@ mod deploy;
 mod fencing;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
+#[path = "store_suite/group_commit.rs"]
+mod group_commit;
 #[path = "store_suite/harness.rs"]
 mod harness;
 #[path = "store_suite/leases.rs"]
@@ -80,6 +82,8 @@ suite!(
     subsystem_changes_are_appended_with_store_ids,
     audit_log_append_and_filter,
     mark_processed_once,
+    concurrent_ids_and_audit_rows_keep_single_write_semantics,
+    a_refused_audit_row_fails_alone_in_its_batch,
     jobs_lifecycle_and_interrupt,
     policy_round_trip,
     provider_state_upsert,
@@ -158,6 +162,7 @@ mod cases {
     pub use super::deploy::*;
     pub use super::fencing::*;
     use super::fixtures::*;
+    pub use super::group_commit::*;
     use super::harness::{Ctx, Kind};
     pub use super::leases::*;
     pub use super::outbox::*;

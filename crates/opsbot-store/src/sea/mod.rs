@@ -9,6 +9,7 @@ mod conn;
 mod connect;
 mod entity;
 mod errors;
+mod group;
 mod migration;
 
 // One directory per feature: `mod.rs` implements its trait, beside `entity.rs` and
@@ -41,6 +42,8 @@ use sea_orm::ConnectionTrait;
 pub struct SeaStore {
     conn: Conn,
     db: Db,
+    /// The writer that commits message ids and audit rows in batches.
+    group: std::sync::Arc<group::GroupCommit>,
 }
 
 impl SeaStore {
@@ -52,7 +55,11 @@ impl SeaStore {
             target: redact(url),
         };
         let conn = Conn::new(connect::open(&target, &db).await?);
-        Ok(SeaStore { conn, db })
+        Ok(SeaStore {
+            conn,
+            db,
+            group: Default::default(),
+        })
     }
 
     /// `sqlite`, `postgres` or `mysql`.

@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use entity::audit_log;
 use opsbot_core::{AuditEntry, AuditResult};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
-pub(crate) async fn append(conn: &Conn, db: &Db, e: &AuditEntry) -> Result<i64> {
+pub(crate) async fn append<C: ConnectionTrait>(conn: &C, db: &Db, e: &AuditEntry) -> Result<i64> {
     let row = audit_log::ActiveModel {
         id: NotSet,
         at: Set(e.at),
@@ -76,7 +77,7 @@ pub(crate) async fn read(conn: &Conn, db: &Db, query: &AuditQuery) -> Result<Vec
 #[async_trait]
 impl crate::AuditStore for SeaStore {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
-        append(&self.conn, &self.db, entry).await
+        self.group.append_audit(&self.conn, &self.db, entry).await
     }
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

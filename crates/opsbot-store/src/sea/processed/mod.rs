@@ -12,12 +12,12 @@ use crate::sea::SeaStore;
 use crate::Result;
 use async_trait::async_trait;
 use entity::processed_message;
-use sea_orm::{ActiveValue::NotSet, ColumnTrait, EntityTrait, Set};
+use sea_orm::{ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, Set};
 
 /// Inserts and lets the unique key decide: of several processes racing on one
 /// message id exactly one insert succeeds, the others see a duplicate.
-pub(crate) async fn mark_processed(
-    conn: &Conn,
+pub(crate) async fn mark_processed<C: ConnectionTrait>(
+    conn: &C,
     db: &Db,
     channel: &str,
     msg_id: &str,
@@ -58,7 +58,9 @@ pub(crate) async fn prune_processed(
 #[async_trait]
 impl crate::MessageIdStore for SeaStore {
     async fn mark_processed(&self, channel: &str, msg_id: &str) -> Result<bool> {
-        mark_processed(&self.conn, &self.db, channel, msg_id).await
+        self.group
+            .mark_processed(&self.conn, &self.db, channel, msg_id)
+            .await
     }
 
     async fn prune_processed(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
