@@ -21,6 +21,9 @@ pub struct AlertsConfig {
     pub group_wait: String,
     /// At least this long between two messages of one group.
     pub group_interval: String,
+    /// How long an instance's claim on a due group lasts: when the instance dies
+    /// holding it, another sends the group this much later.
+    pub group_lease: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Requests waiting to be stored before new ones get 503.
@@ -54,6 +57,7 @@ impl Default for AlertsConfig {
         AlertsConfig {
             group_wait: "10s".into(),
             group_interval: "1m".into(),
+            group_lease: "30s".into(),
             max_body_bytes: 1024 * 1024,
             queue: 4096,
             timezone: None,
@@ -255,8 +259,6 @@ pub struct Flap {
 
 /// [`Settings::group_poll`] (not configured: tests set it).
 pub const GROUP_POLL: Duration = Duration::from_secs(1);
-/// [`Settings::group_lease`].
-pub const GROUP_LEASE: Duration = Duration::from_secs(30);
 
 /// The longest flap window: the store keeps status changes two days.
 const MAX_FLAP_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -329,6 +331,13 @@ impl AlertsConfig {
         }
         let flap = flap(self)?;
         let group_interval = duration("alerts.group_interval", &self.group_interval)?;
+        let group_lease = duration("alerts.group_lease", &self.group_lease)?;
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&group_lease) {
+            return Err(problem(
+                "alerts.group_lease",
+                "must be between 1s and 10m (longer than sending a group takes)",
+            ));
+        }
         if self.max_body_bytes < 1024 {
             return Err(problem("alerts.max_body_bytes", "must be at least 1024"));
         }
@@ -517,7 +526,7 @@ impl AlertsConfig {
             remediation_user,
             flap,
             group_poll: GROUP_POLL,
-            group_lease: GROUP_LEASE,
+            group_lease,
             rate_windows: None,
         })
     }

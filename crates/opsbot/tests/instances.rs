@@ -24,6 +24,7 @@
 
 use opsbot_core::JobState;
 use opsbot_fakes::{build_callback_post, decrypt_mp_reply, push_callback, FakeWecom};
+use opsbot_store::alerts::AlertStore;
 use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
 use opsbot_wecom::WecomCrypto;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -404,6 +405,7 @@ commands = ["*"]
 [alerts]
 group_wait = "1s"
 group_interval = "1h"
+group_lease = "3s"
 [alerts.sources.generic]
 token = "{ALERT_TOKEN}"
 [alerts.default]
@@ -1029,7 +1031,7 @@ async fn three_instances(db: &Database, redis: &str, tag: &'static str) {
     assert!(cluster.say(2, &users[6], "概况").await.is_some());
     until(
         Duration::from_secs(90),
-        || "the load never settled (jobs running or outbox items unsent)".into(),
+        || "the load never settled (jobs running, outbox items unsent or alert groups open)".into(),
         || {
             let store = store.clone();
             async move {
@@ -1044,7 +1046,10 @@ async fn three_instances(db: &Database, redis: &str, tag: &'static str) {
                     .into_iter()
                     .filter(|i| matches!(i.state, OutboxState::Pending | OutboxState::Held))
                     .count();
-                busy.is_empty() && unsent == 0
+                // A group claimed by the killed or frozen instance is sent by another
+                // once its claim runs out.
+                let open_groups = store.alert_notice_groups().await.unwrap().len();
+                busy.is_empty() && unsent == 0 && open_groups == 0
             }
         },
     )
