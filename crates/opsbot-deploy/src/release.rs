@@ -628,6 +628,9 @@ impl Run {
         if self.fence.is_lost() {
             return self.fenced_out().await;
         }
+        // While the order is still ours: the failed order no longer has an owner, and
+        // the hosts' writes are conditional on holding it.
+        let _ = self.skip_rest().await;
         let moved = self
             .transition(
                 &[OrderState::Running.as_str()],
@@ -644,7 +647,6 @@ impl Run {
             return self.fenced_out().await;
         }
         self.log(&why).await;
-        let _ = self.skip_rest().await;
         let text = format!("❌ 发布单 #{} 失败: {why}", self.order.id);
         self.d.tell(&self.project, &self.order, &text).await;
         Err(text)

@@ -24,6 +24,15 @@ impl Db {
         if let Some(cause) = outage(&err) {
             return self.unavailable(cause, action, &err);
         }
+        if is_conflict(&err) {
+            // The database chose this transaction as a deadlock's victim and rolled it
+            // back whole: running it again is the documented answer, as for an outage.
+            return self.unavailable(
+                "a concurrent transaction conflicted with this one (deadlock); try again".into(),
+                action,
+                &err,
+            );
+        }
         if let Some(refusal) = sqlx_error(&err).and_then(refusal) {
             tracing::warn!(
                 backend = self.backend,
@@ -102,6 +111,17 @@ impl Db {
 /// True for a unique-key violation, which some callers expect (de-duplication).
 pub(crate) fn is_duplicate(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// True for a deadlock victim or a serialization failure (SQLSTATE 40001 on MySQL and
+/// PostgreSQL, 40P01 on PostgreSQL): the transaction was rolled back and may be retried.
+pub(crate) fn is_conflict(err: &DbErr) -> bool {
+    match sqlx_error(err) {
+        Some(sqlx::Error::Database(e)) => {
+            matches!(e.code().as_deref(), Some("40001" | "40P01" | "1213"))
+        }
+        _ => false,
+    }
 }
 
 fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {

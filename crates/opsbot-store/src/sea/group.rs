@@ -172,13 +172,15 @@ enum Done {
 /// Every op of the batch in one transaction; the results in the order of `ops`.
 async fn in_one(conn: &Conn, db: &Db, ops: &[Op]) -> Result<Vec<Done>> {
     let tx = conn.begin().await.during(db, "starting a group commit")?;
-    let fresh = mark_all(&tx, db, ops).await?;
+    let mut fresh = mark_all(&tx, db, ops).await?;
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         out.push(match op {
+            // Taken out once answered: of several ops for one id in a batch (a retry
+            // queued beside its original) only the first is new.
             Op::Mark {
                 channel, msg_id, ..
-            } => Done::Marked(fresh.contains(&(channel.as_str(), msg_id.as_str()))),
+            } => Done::Marked(fresh.remove(&(channel.as_str(), msg_id.as_str()))),
             Op::Audit { entry, .. } => Done::Appended(audit::append(&tx, db, entry).await?),
         });
     }

@@ -270,10 +270,19 @@ impl AlertStore for SeaStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let e = match ingest(&self.conn, &self.db, batch).await {
-            Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
-            Err(e) if e.is_unavailable() => return Err(e),
-            Err(e) => e,
+        let mut tries = 0u64;
+        let e = loop {
+            match ingest(&self.conn, &self.db, batch).await {
+                Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
+                // A deadlock's victim (an ingest racing a flush of its group on MySQL)
+                // was rolled back whole: run it again, briefly, before saying 503.
+                Err(e) if e.is_unavailable() && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+                }
+                Err(e) if e.is_unavailable() => return Err(e),
+                Err(e) => break e,
+            }
         };
         if batch.len() == 1 {
             return Ok(vec![Err(e)]);
@@ -453,7 +462,18 @@ impl AlertStore for SeaStore {
         items: &[NewOutbox],
         group_interval: Duration,
     ) -> Result<GroupFlush> {
-        groups::flush(&self.conn, &self.db, claim, done, items, group_interval).await
+        // A flush racing an ingest of the same group can be MySQL's deadlock victim;
+        // the transaction rolled back whole, so it is simply run again.
+        let mut tries = 0u64;
+        loop {
+            match groups::flush(&self.conn, &self.db, claim, done, items, group_interval).await {
+                Err(e) if e.is_unavailable() && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn alert_group_schedule(
