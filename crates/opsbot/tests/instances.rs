@@ -24,7 +24,6 @@
 
 use opsbot_core::JobState;
 use opsbot_fakes::{build_callback_post, decrypt_mp_reply, push_callback, FakeWecom};
-use opsbot_store::alerts::AlertStore;
 use opsbot_store::{AuditQuery, JobQuery, OutboxQuery, OutboxState, Store};
 use opsbot_wecom::WecomCrypto;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
