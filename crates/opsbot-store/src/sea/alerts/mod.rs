@@ -270,19 +270,12 @@ impl AlertStore for SeaStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tries = 0u64;
-        let e = loop {
-            match ingest(&self.conn, &self.db, batch).await {
-                Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
-                // A deadlock's victim (an ingest racing a flush of its group on MySQL)
-                // was rolled back whole: run it again, briefly, before saying 503.
-                Err(e) if e.is_unavailable() && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
-                }
-                Err(e) if e.is_unavailable() => return Err(e),
-                Err(e) => break e,
-            }
+        // A deadlock's victim (an ingest racing a flush of its group on MySQL) was
+        // rolled back whole: run it again, briefly, before saying 503.
+        let e = match rerun_if_unavailable(|| ingest(&self.conn, &self.db, batch)).await {
+            Ok(done) => return Ok(done.into_iter().map(Ok).collect()),
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) => e,
         };
         if batch.len() == 1 {
             return Ok(vec![Err(e)]);
@@ -464,16 +457,10 @@ impl AlertStore for SeaStore {
     ) -> Result<GroupFlush> {
         // A flush racing an ingest of the same group can be MySQL's deadlock victim;
         // the transaction rolled back whole, so it is simply run again.
-        let mut tries = 0u64;
-        loop {
-            match groups::flush(&self.conn, &self.db, claim, done, items, group_interval).await {
-                Err(e) if e.is_unavailable() && tries < 5 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
-                }
-                other => return other,
-            }
-        }
+        rerun_if_unavailable(|| {
+            groups::flush(&self.conn, &self.db, claim, done, items, group_interval)
+        })
+        .await
     }
 
     async fn alert_group_schedule(
@@ -540,5 +527,25 @@ impl AlertStore for SeaStore {
                 ends_at: m.ends_at,
             })
             .collect())
+    }
+}
+
+/// Runs `attempt` again, up to five times with a short growing pause, while it fails
+/// with [`crate::StoreError::Unavailable`]: a deadlock victim is classified so (see
+/// `sea/errors.rs`), and its transaction rolled back whole. The last result is returned.
+async fn rerun_if_unavailable<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0u64;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_unavailable() && tries < 5 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+            }
+            other => return other,
+        }
     }
 }
