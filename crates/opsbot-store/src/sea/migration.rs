@@ -140,6 +140,28 @@ impl Cols {
     }
 }
 
+/// Adds `column` (named `name`) to `table` unless it is there already: another process
+/// migrating at the same moment may have added it. One column per statement, since
+/// SQLite's ALTER TABLE adds one at a time.
+pub(crate) async fn add_column_if_missing(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    name: &str,
+    mut column: ColumnDef,
+) -> Result<(), DbErr> {
+    if manager.has_column(table, name).await? {
+        return Ok(());
+    }
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Alias::new(table))
+                .add_column(&mut column)
+                .to_owned(),
+        )
+        .await
+}
+
 /// A `CREATE TABLE` with the backend's table options.
 pub(crate) fn table(
     backend: DbBackend,

@@ -1,6 +1,6 @@
 //! The schema of background jobs: their table in the initial schema.
 
-use crate::sea::migration::{index, table, Cols, KEY, SHORT};
+use crate::sea::migration::{add_column_if_missing, index, table, Cols, KEY, SHORT};
 use sea_orm_migration::prelude::*;
 
 /// The tables of the initial schema (`m20250101_000001_initial`) this feature owns, in
@@ -70,17 +70,7 @@ impl MigrationTrait for JobFences {
             ),
         ];
         for (name, column) in columns {
-            if manager.has_column("job", name).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new("job"))
-                        .add_column(column)
-                        .to_owned(),
-                )
-                .await?;
+            add_column_if_missing(manager, "job", name, column).await?;
         }
         Ok(())
     }

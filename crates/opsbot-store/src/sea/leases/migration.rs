@@ -1,6 +1,6 @@
 //! Leases of scheduled jobs shared by several instances.
 
-use crate::sea::migration::{table, Cols, KEY};
+use crate::sea::migration::{add_column_if_missing, table, Cols, KEY};
 use sea_orm_migration::prelude::*;
 
 pub(crate) struct Leases;
@@ -41,23 +41,16 @@ impl MigrationName for LeaseTokens {
 #[async_trait::async_trait]
 impl MigrationTrait for LeaseTokens {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Another process migrating at the same moment may have added it already.
-        if manager.has_column("lease", "token").await? {
-            return Ok(());
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("lease"))
-                    .add_column(
-                        ColumnDef::new(Alias::new("token"))
-                            .big_integer()
-                            .not_null()
-                            .default(0)
-                            .to_owned(),
-                    )
-                    .to_owned(),
-            )
-            .await
+        add_column_if_missing(
+            manager,
+            "lease",
+            "token",
+            ColumnDef::new(Alias::new("token"))
+                .big_integer()
+                .not_null()
+                .default(0)
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -1,7 +1,7 @@
 //! The outbox's schema: its table, then the claims that marking must present (a token
 //! per claim) and items held back for a job until it is interrupted.
 
-use crate::sea::migration::{index, table, Cols, KEY, SHORT};
+use crate::sea::migration::{add_column_if_missing, index, table, Cols, KEY, SHORT};
 use sea_orm_migration::prelude::*;
 
 /// The outbox: messages for outside services, kept until delivered or dead.
@@ -78,22 +78,16 @@ impl MigrationTrait for OutboxClaims {
         // One column per statement: SQLite's ALTER TABLE adds one at a time. A column
         // already there (another process migrating at the same moment) is left alone.
         for column in ["claim_token", "hold_job"] {
-            if manager.has_column("outbox", column).await? {
-                continue;
-            }
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new("outbox"))
-                        .add_column(
-                            ColumnDef::new(Alias::new(column))
-                                .big_integer()
-                                .null()
-                                .to_owned(),
-                        )
-                        .to_owned(),
-                )
-                .await?;
+            add_column_if_missing(
+                manager,
+                "outbox",
+                column,
+                ColumnDef::new(Alias::new(column))
+                    .big_integer()
+                    .null()
+                    .to_owned(),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The schema of provider state blobs: their table in the initial schema.
 
-use crate::sea::migration::{table, Cols, KEY};
+use crate::sea::migration::{add_column_if_missing, table, Cols, KEY};
 use sea_orm_migration::prelude::*;
 
 /// The tables of the initial schema (`m20250101_000001_initial`) this feature owns, in
@@ -37,22 +37,16 @@ impl MigrationTrait for StateVersions {
         // With a default, the previous binary's inserts still work (its overwrites leave
         // the version as it was: a conditional write cannot see them, so a rolling
         // upgrade should not run the sim on old and new instances at once).
-        if manager.has_column("provider_state", "version").await? {
-            return Ok(());
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("provider_state"))
-                    .add_column(
-                        ColumnDef::new(Alias::new("version"))
-                            .big_integer()
-                            .not_null()
-                            .default(0)
-                            .to_owned(),
-                    )
-                    .to_owned(),
-            )
-            .await
+        add_column_if_missing(
+            manager,
+            "provider_state",
+            "version",
+            ColumnDef::new(Alias::new("version"))
+                .big_integer()
+                .not_null()
+                .default(0)
+                .to_owned(),
+        )
+        .await
     }
 }
