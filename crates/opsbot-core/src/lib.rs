@@ -49,8 +49,8 @@ pub use outcome::{
 pub use policy::{Policy, Role, Scope};
 pub use probe::JobStateProbe;
 pub use provider::{
-    check_cancel, commit_cancel, Cancel, CancelRequest, InventoryRead, NoProgress, OpOutcome,
-    Progress, Provider, ProviderError, VmOperation,
+    check_cancel, claim_held, commit_cancel, Cancel, CancelRequest, ClaimCheck, InventoryRead,
+    NoProgress, OpOutcome, Progress, Provider, ProviderError, VmOperation,
 };
 pub use provider_config::{ProviderSection, SectionError};
 pub use rate::{RateError, RateWindows};

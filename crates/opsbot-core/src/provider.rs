@@ -141,6 +141,36 @@ pub trait Progress: Send + Sync {
     fn fence(&self) -> Option<&crate::JobFence> {
         None
     }
+    /// The job's claim as a question to the store, when the operation runs as a job:
+    /// for a provider whose commit cannot go through the store (a vCenter task), which
+    /// asks it immediately before its point of no return and answers
+    /// [`ProviderError::FencedOut`] instead of starting the work when the claim is gone.
+    /// That leaves only the moment between the answer and the remote call open, where a
+    /// commit through the store ([`Progress::fence`]) leaves none.
+    fn claim(&self) -> Option<&dyn ClaimCheck> {
+        None
+    }
+}
+
+/// Whether a running job still holds its claim ([`crate::JobFence`]), asked at the
+/// moment it matters rather than remembered.
+#[async_trait]
+pub trait ClaimCheck: Send + Sync {
+    /// `true` only when the store answers that the claim still holds. A store that
+    /// cannot be reached answers `false` too: the work it would guard could not be
+    /// recorded, this instance's heartbeat is failing as well (so other instances may
+    /// already be calling the job stale), and remote work that nobody can record or
+    /// fence is worse than a job that fails and can be asked for again.
+    async fn still_held(&self) -> bool;
+}
+
+/// [`ClaimCheck::still_held`] when the operation runs under a claim; work that runs
+/// outside a job (no claim) is never fenced.
+pub async fn claim_held(progress: &dyn Progress) -> bool {
+    match progress.claim() {
+        Some(claim) => claim.still_held().await,
+        None => true,
+    }
 }
 
 /// A running operation's cancellation, shared by the job that asks for it and the
@@ -252,6 +282,9 @@ pub enum ProviderError {
     Cancelled,
     /// The job was taken from this instance (it was called dead and its job
     /// interrupted or taken over) before the operation committed: nothing was done.
+    /// A provider that checks the claim before each remote step ([`Progress::claim`])
+    /// says this too when the store could not confirm the claim, and for a later step
+    /// of a multi-step operation: nothing past its last completed step was done.
     #[error("job taken over by another instance; not done")]
     FencedOut,
     /// The operation was refused after it had changed something (a clone whose
