@@ -11,13 +11,16 @@
 //!
 //! Each job runs under its claim ([`JobFence`]): its progress and result are recorded
 //! only while the claim holds, and its provider sees the claim (`Progress::fence`) to
-//! make its commit conditional on it. An instance paused past the stale deadline comes
+//! make its commit conditional on it, or to ask the store whether it still holds just
+//! before remote work it cannot take back (`Progress::claim`). An instance paused past
+//! the stale deadline comes
 //! back fenced out: its job was interrupted, its result is refused and not reported as
 //! done.
 
 use crate::reply::{Reply, ReplySink};
 use opsbot_core::{
-    AuditEntry, AuditResult, Cancel, CancelRequest, JobFence, JobId, JobState, Progress, Step,
+    AuditEntry, AuditResult, Cancel, CancelRequest, ClaimCheck, JobFence, JobId, JobState,
+    Progress, Step,
 };
 use opsbot_store::{AuditStore, InterruptFilter, JobStore, NewJob, OutboxStore};
 use std::collections::HashMap;
@@ -77,7 +80,7 @@ pub type JobFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>
 #[derive(Debug, Clone)]
 pub struct JobProgress {
     id: JobId,
-    fence: JobFence,
+    claim: JobClaim,
     tx: mpsc::UnboundedSender<(u8, String)>,
     cancel: Option<Cancel>,
     /// Set when the work stopped because of the cancellation (its provider said
@@ -118,7 +121,41 @@ impl Progress for JobProgress {
     }
 
     fn fence(&self) -> Option<&JobFence> {
-        Some(&self.fence)
+        Some(&self.claim.fence)
+    }
+
+    fn claim(&self) -> Option<&dyn ClaimCheck> {
+        Some(&self.claim)
+    }
+}
+
+/// A job's claim and the store that can say whether it still holds.
+#[derive(Clone)]
+struct JobClaim {
+    fence: JobFence,
+    jobs: Arc<dyn JobStore>,
+}
+
+impl std::fmt::Debug for JobClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobClaim")
+            .field("fence", &self.fence)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl ClaimCheck for JobClaim {
+    async fn still_held(&self) -> bool {
+        match self.jobs.fence_holds(&self.fence).await {
+            Ok(held) => held,
+            // Not held, as `ClaimCheck` documents: work whose claim cannot be confirmed
+            // could not be recorded either.
+            Err(e) => {
+                tracing::warn!(job = self.fence.job.0, error = %e, "could not confirm the job's claim; treating it as lost");
+                false
+            }
+        }
     }
 }
 
@@ -240,7 +277,10 @@ impl JobRunner {
         let stopped = Arc::new(AtomicBool::new(false));
         let future = work(JobProgress {
             id,
-            fence: fence.clone(),
+            claim: JobClaim {
+                fence: fence.clone(),
+                jobs: self.jobs.clone(),
+            },
             tx,
             cancel: cancel.clone(),
             stopped: stopped.clone(),

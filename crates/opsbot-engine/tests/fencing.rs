@@ -12,11 +12,13 @@ use opsbot_core::{
     AuditResult, Inventory, JobState, OpOutcome, PowerState, Progress, Provider, ProviderError,
     VmOperation,
 };
+use opsbot_engine::jobs::{JobContext, JobRunner};
 use opsbot_engine::{Engine, EngineSettings};
 use opsbot_sim::SimProvider;
-use std::sync::Arc;
+use opsbot_store::InterruptFilter;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 /// The sim, with every operation held at its start until the test lets it go: the
 /// instance "paused" while its job runs.
@@ -176,5 +178,76 @@ async fn a_job_taken_over_changes_nothing_and_says_the_vms_state() {
             && e.result == AuditResult::Cancelled
             && e.message.contains("结果未记录")),
         "a's end of the job is audited: {audit:?}"
+    );
+}
+
+/// What a provider whose commit cannot go through the store (a vCenter task) asks just
+/// before its remote work: the job's claim holds while the job runs here, and no longer
+/// once another instance interrupted the job (its token moved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claim_check_says_not_held_once_the_job_was_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/opsbot.db", dir.path().display());
+    let store = opsbot_store::connect(&url).await.unwrap();
+    // A heartbeat that never comes during the test: only the interruption moves the claim.
+    let runner = JobRunner::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        "proc-a".into(),
+        Duration::from_secs(3600),
+    );
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let interrupted = Arc::new(Notify::new());
+    let (asked, first_answer) = oneshot::channel();
+    let (work_answers, work_interrupted) = (answers.clone(), interrupted.clone());
+    let ctx = JobContext {
+        user: ADMIN.into(),
+        channel: "test".into(),
+        chat: None,
+        command: "开机",
+        text: "开机:vm-1".into(),
+        cancellable: false,
+        target: None,
+    };
+    let mut c = Collector::new();
+    let id = runner
+        .start(ctx, c.sink(), move |progress| {
+            Box::pin(async move {
+                let claim = progress.claim().expect("a job runs under a claim");
+                let held = claim.still_held().await;
+                work_answers.lock().unwrap().push(held);
+                asked.send(()).unwrap();
+                work_interrupted.notified().await;
+                let held = claim.still_held().await;
+                work_answers.lock().unwrap().push(held);
+                if held {
+                    Ok("done".into())
+                } else {
+                    Err(opsbot_engine::render::provider::FENCED_OUT.into())
+                }
+            })
+        })
+        .await
+        .unwrap();
+    first_answer.await.unwrap();
+
+    let taken = store
+        .interrupt_jobs(
+            &InterruptFilter::Owner("proc-a".into()),
+            "interrupted by the test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken, vec![id]);
+    interrupted.notify_one();
+
+    let (replies, state) = c.until_done().await;
+    assert_eq!(state, JobState::Interrupted, "{replies:?}");
+    assert_eq!(*answers.lock().unwrap(), vec![true, false]);
+    let record = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.message.as_str()),
+        (JobState::Interrupted, "interrupted by the test")
     );
 }
