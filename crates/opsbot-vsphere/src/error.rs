@@ -42,6 +42,10 @@ pub enum Error {
     /// The configuration cannot work (bad URL, unreadable CA file).
     #[error("vSphere configuration error: {0}")]
     Config(String),
+    /// The job's claim no longer held (or could not be confirmed) when `method` was
+    /// about to be called: it was not called.
+    #[error("{method} not called: the job's claim no longer holds (taken over by another instance, or the store could not confirm it)")]
+    FencedOut { method: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -161,6 +161,7 @@ pub fn map_error(provider: &str, e: Error) -> ProviderError {
             fault: kind,
         }
         .into(),
+        Error::FencedOut { .. } => ProviderError::FencedOut,
         other => ProviderError::unavailable(provider, other),
     }
 }

@@ -4,7 +4,9 @@
 
 mod common;
 
-use opsbot_core::{NoProgress, OpOutcome, PowerState, Progress, ProviderError, Step, VmOperation};
+use opsbot_core::{
+    ClaimCheck, NoProgress, OpOutcome, PowerState, Progress, ProviderError, Step, VmOperation,
+};
 use opsbot_engine::render::provider as render;
 use opsbot_vsphere::client::VimClient;
 use opsbot_vsphere::guest::{GuestNetwork, GuestSettings};
@@ -12,6 +14,7 @@ use opsbot_vsphere::ops::execute;
 use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 const PROVIDER: &str = "vc1";
@@ -1017,4 +1020,177 @@ async fn a_clone_is_cancelled_until_its_copy_is_done() {
         "{notes:?}"
     );
     assert!(env.read(&["vms"]).get("cancel-late").is_some());
+}
+
+/// A job's progress whose claim holds for the first `held_for` questions and is gone
+/// after (the store's answer, without a store), counting the questions.
+struct UnderClaim {
+    held_for: usize,
+    asked: AtomicUsize,
+}
+
+impl UnderClaim {
+    fn lost_after(held_for: usize) -> Self {
+        UnderClaim {
+            held_for,
+            asked: AtomicUsize::new(0),
+        }
+    }
+
+    fn lost() -> Self {
+        Self::lost_after(0)
+    }
+
+    fn held() -> Self {
+        Self::lost_after(usize::MAX)
+    }
+
+    fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl ClaimCheck for UnderClaim {
+    async fn still_held(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::SeqCst) < self.held_for
+    }
+}
+
+impl Progress for UnderClaim {
+    fn report(&self, _percent: u8, _step: &Step) {}
+
+    fn claim(&self) -> Option<&dyn ClaimCheck> {
+        Some(self)
+    }
+}
+
+/// A job taken over while its instance was paused: when the instance resumes, the
+/// power-on it was about to start is not started (the VM stays off in vCenter) and
+/// the job hears FencedOut. Under a claim that still holds it happens.
+#[tokio::test]
+async fn a_job_whose_claim_is_gone_does_not_power_on() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    assert_eq!(env.call("PowerOffVM_Task", &id)["state"], "success");
+    assert_eq!(env.vm(&id)["power"], "poweredOff");
+    let power_on = VmOperation::PowerOn { vm: id.clone() };
+
+    let lost = UnderClaim::lost();
+    match execute(&env.client, PROVIDER, &env.guest, &power_on, &lost).await {
+        Err(ProviderError::FencedOut) => {}
+        other => panic!("expected FencedOut, got {other:?}"),
+    }
+    assert_eq!(lost.asked(), 1);
+    assert_eq!(env.vm(&id)["power"], "poweredOff", "the task was started");
+
+    let held = UnderClaim::held();
+    let out = execute(&env.client, PROVIDER, &env.guest, &power_on, &held)
+        .await
+        .unwrap();
+    assert_eq!(said(&out), format!("{VM0} 已开机"));
+    assert_eq!(held.asked(), 1);
+    assert_eq!(env.vm(&id)["power"], "poweredOn");
+}
+
+/// Every operation that changes something in vCenter asks for the claim before it
+/// does, and says FencedOut (not a fault or an outage) when it is gone: nothing in
+/// vCenter changes.
+#[tokio::test]
+async fn every_change_of_a_job_whose_claim_is_gone_is_refused() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let id = env.id(VM0);
+    let tpl = make_template(&env);
+    let before = env.vm(&id);
+    assert_eq!(before["power"], "poweredOn");
+    let vms_before = env.read(&["vms"]);
+    let old_cpu = u32::try_from(before["cpu"].as_u64().unwrap()).unwrap();
+    let vm = || id.clone();
+    let ops = [
+        VmOperation::PowerOff { vm: vm() },
+        VmOperation::Shutdown { vm: vm() },
+        VmOperation::Reboot { vm: vm() },
+        VmOperation::SetCpu {
+            vm: vm(),
+            count: old_cpu + 1,
+        },
+        VmOperation::SetMemory { vm: vm(), gb: 8 },
+        VmOperation::AddDisk {
+            vm: vm(),
+            gb: 1,
+            datastore: None,
+        },
+        VmOperation::SetNetwork {
+            vm: vm(),
+            network: "VM Network".into(),
+        },
+        VmOperation::Rename {
+            vm: vm(),
+            new_name: "fenced-rename".into(),
+        },
+        VmOperation::Clone {
+            template: tpl.clone(),
+            name: "fenced-clone".into(),
+            ip: Ipv4Addr::new(10, 0, 0, 71),
+            cpu: None,
+            memory_gb: None,
+        },
+    ];
+    for op in ops {
+        let lost = UnderClaim::lost();
+        match execute(&env.client, PROVIDER, &env.guest, &op, &lost).await {
+            Err(ProviderError::FencedOut) => {}
+            other => panic!("{op:?}: expected FencedOut, got {other:?}"),
+        }
+        assert_eq!(lost.asked(), 1, "{op:?}");
+        assert_eq!(env.vm(&id), before, "{op:?} changed the VM");
+        assert_eq!(env.read(&["vms"]), vms_before, "{op:?} changed the VMs");
+    }
+
+    // Destroy_Task, on a VM that is off (the only kind it deletes).
+    assert_eq!(env.call("PowerOffVM_Task", &id)["state"], "success");
+    let lost = UnderClaim::lost();
+    match execute(
+        &env.client,
+        PROVIDER,
+        &env.guest,
+        &VmOperation::Delete { vm: id.clone() },
+        &lost,
+    )
+    .await
+    {
+        Err(ProviderError::FencedOut) => {}
+        other => panic!("expected FencedOut, got {other:?}"),
+    }
+    assert_eq!(lost.asked(), 1);
+    assert_eq!(env.read(&["vms"]), vms_before, "the VM was deleted");
+
+    // Gone after the copy: the clone's next task (its customisation) is not started,
+    // and the job hears FencedOut rather than a failed step. The copy stays in vCenter.
+    let late = UnderClaim::lost_after(1);
+    let clone = VmOperation::Clone {
+        template: tpl.clone(),
+        name: "fenced-late".into(),
+        ip: Ipv4Addr::new(10, 0, 0, 72),
+        cpu: None,
+        memory_gb: None,
+    };
+    match execute(&env.client, PROVIDER, &env.guest, &clone, &late).await {
+        Err(ProviderError::FencedOut) => {}
+        other => panic!("expected FencedOut, got {other:?}"),
+    }
+    assert_eq!(late.asked(), 2);
+    let copy = env.read(&["vms"])["fenced-late"]
+        .as_str()
+        .expect("the copy was made")
+        .to_string();
+    assert_eq!(
+        env.vm(&copy)["power"],
+        "poweredOff",
+        "it was not powered on"
+    );
 }

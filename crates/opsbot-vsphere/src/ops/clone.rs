@@ -265,6 +265,10 @@ pub(super) async fn clone(
                 },
             })?;
     let step_failed = |step: CloneStep, e: Error| -> ProviderError {
+        // Not a failed step: the step was not started.
+        if let Error::FencedOut { .. } = e {
+            return ProviderError::FencedOut;
+        }
         let cause = match &e {
             Error::Fault { kind, message } => format!("{kind}: {message}"),
             other => other.to_string(),

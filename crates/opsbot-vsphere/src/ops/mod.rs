@@ -204,6 +204,7 @@ impl Ctx<'_> {
     pub fn fail(&self, name: &str, id: &str, e: Error) -> ProviderError {
         let (fault, detail) = match e {
             Error::Fault { kind, message } => (kind, message),
+            Error::FencedOut { .. } => return ProviderError::FencedOut,
             other => return ProviderError::unavailable(self.provider, other),
         };
         let vm = name.to_string();
@@ -229,7 +230,36 @@ impl Ctx<'_> {
         })
     }
 
-    /// Starts a `*_Task` method and waits for it; a task error is an [`Error::Fault`].
+    /// `Err(Error::FencedOut)` unless the job still holds its claim, asked of the store
+    /// now. Called immediately before a method that changes something in vCenter: vCenter
+    /// cannot join the store's transaction, so an instance that was paused past its lease
+    /// (and whose job another instance interrupted) is stopped here, leaving open only
+    /// the moment between this answer and the call.
+    pub async fn still_claimed(&self, method: &str, this: &MoRef) -> Result<(), Error> {
+        if opsbot_core::claim_held(self.progress).await {
+            return Ok(());
+        }
+        tracing::warn!(
+            provider = self.provider,
+            job = self.progress.fence().map(|f| f.job.0),
+            method,
+            target = %this,
+            "the job's claim no longer holds; not calling vCenter"
+        );
+        Err(Error::FencedOut {
+            method: method.to_string(),
+        })
+    }
+
+    /// Calls a method that changes something in vCenter without a task (a guest
+    /// shutdown or reboot request), under the same claim check as [`Ctx::task`].
+    pub async fn change(&self, method: &str, this: &MoRef, args: &str) -> Result<Node, Error> {
+        self.still_claimed(method, this).await?;
+        self.client.invoke(method, this, args).await
+    }
+
+    /// Starts a `*_Task` method and waits for it; a task error is an [`Error::Fault`],
+    /// a job whose claim is gone [`Error::FencedOut`] (the task is not started).
     /// `on_progress` sees the task's own percentage.
     pub async fn task(
         &self,
@@ -238,6 +268,7 @@ impl Ctx<'_> {
         args: &str,
         on_progress: &mut (dyn FnMut(u8) + Send),
     ) -> Result<Option<Node>, Error> {
+        self.still_claimed(method, this).await?;
         let response = self.client.invoke(method, this, args).await?;
         let task = response
             .child("returnval")

@@ -53,7 +53,7 @@ pub(super) async fn shutdown(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, Provi
     let vm = ctx.facts(id, &[]).await?;
     refuse_template(&vm)?;
     let name = vm.name.clone();
-    match ctx.client.invoke("ShutdownGuest", &vm.moref, "").await {
+    match ctx.change("ShutdownGuest", &vm.moref, "").await {
         Ok(_) => {}
         Err(e) if e.is_fault("InvalidPowerState") => {
             return Err(reject(Rejection::NotOn { vm: name }))
@@ -113,7 +113,7 @@ pub(super) async fn reboot(ctx: &Ctx<'_>, id: &str) -> Result<OpOutcome, Provide
     }
     let reset = match reboot_unavailable(vm.text("guest.toolsRunningStatus")) {
         Some(why) => why,
-        None => match ctx.client.invoke("RebootGuest", &vm.moref, "").await {
+        None => match ctx.change("RebootGuest", &vm.moref, "").await {
             Ok(_) => {
                 let done = Done::Rebooted {
                     vm: name.clone(),
