@@ -13,9 +13,8 @@
 //! only while the claim holds, and its provider sees the claim (`Progress::fence`) to
 //! make its commit conditional on it, or to ask the store whether it still holds just
 //! before remote work it cannot take back (`Progress::claim`). An instance paused past
-//! the stale deadline comes
-//! back fenced out: its job was interrupted, its result is refused and not reported as
-//! done.
+//! the stale deadline comes back fenced out: its job was interrupted, its result is
+//! refused and not reported as done.
 
 use crate::reply::{Reply, ReplySink};
 use opsbot_core::{
