@@ -444,7 +444,10 @@ impl Viewer {
     pub fn overview<'p>(&self, pool: &'p PoolView, datacenter: Option<&str>) -> Overview<'p> {
         let lens = Lens::OVERVIEW;
         let in_dc = |dc: &str| datacenter.is_none_or(|d| d.eq_ignore_ascii_case(dc));
-        let see = self.sight(lens);
+        // Scope paths are built only for a caller who does not see everything.
+        let all = self.sees_all(lens);
+        let sight = self.sight(lens);
+        let see = |path: &dyn Fn() -> String| all || sight(&path());
         let mask = self.vm_mask(pool, lens);
         let shown = |i: usize| mask.as_ref().is_none_or(|m| m[i]);
         let vms = &pool.inventory.vms;
@@ -467,7 +470,7 @@ impl Viewer {
                 .inventory
                 .hosts
                 .iter()
-                .filter(|h| in_dc(&h.datacenter) && see(&h.scope_path()))
+                .filter(|h| in_dc(&h.datacenter) && see(&|| h.scope_path()))
                 .collect(),
             vms: (0..vms.len())
                 .filter(|i| counted[*i])
@@ -480,13 +483,13 @@ impl Viewer {
                 .inventory
                 .datastores
                 .iter()
-                .filter(|d| in_dc(&d.datacenter) && see(&d.scope_path()))
+                .filter(|d| in_dc(&d.datacenter) && see(&|| d.scope_path()))
                 .collect(),
             networks: pool
                 .inventory
                 .networks
                 .iter()
-                .filter(|n| in_dc(&n.datacenter) && see(&n.scope_path()))
+                .filter(|n| in_dc(&n.datacenter) && see(&|| n.scope_path()))
                 .collect(),
             counted,
         }

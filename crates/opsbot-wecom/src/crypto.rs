@@ -18,7 +18,7 @@ use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::xml::{cdata, FlatXml};
+use crate::xml::{push_cdata, FlatXml};
 
 type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
 type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
@@ -313,13 +313,17 @@ impl WecomCrypto {
         let signature = self.signature(timestamp, nonce, &encrypt);
         // Tencent's AES_TEXT_RESPONSE_TEMPLATE, newlines included. TimeStamp is bare text,
         // so escape it in case a caller passes something odd.
-        format!(
-            "<xml>\n<Encrypt>{}</Encrypt>\n<MsgSignature>{}</MsgSignature>\n<TimeStamp>{}</TimeStamp>\n<Nonce>{}</Nonce>\n</xml>",
-            cdata(&encrypt),
-            cdata(&signature),
-            quick_xml::escape::escape(timestamp),
-            cdata(nonce),
-        )
+        let mut out = String::with_capacity(encrypt.len() + nonce.len() + timestamp.len() + 160);
+        out.push_str("<xml>\n<Encrypt>");
+        push_cdata(&mut out, &encrypt);
+        out.push_str("</Encrypt>\n<MsgSignature>");
+        push_cdata(&mut out, &signature);
+        out.push_str("</MsgSignature>\n<TimeStamp>");
+        out.push_str(&quick_xml::escape::escape(timestamp));
+        out.push_str("</TimeStamp>\n<Nonce>");
+        push_cdata(&mut out, nonce);
+        out.push_str("</Nonce>\n</xml>");
+        out
     }
 
     fn iv(&self) -> [u8; 16] {

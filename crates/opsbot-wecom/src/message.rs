@@ -10,7 +10,7 @@ use sha1::{Digest, Sha1};
 
 use crate::card::SelectedItem;
 use crate::error::{Error, Result};
-use crate::xml::{cdata, FlatXml};
+use crate::xml::{push_cdata, FlatXml};
 
 /// One message or event a user sent to the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,12 +255,17 @@ fn invalid(field: &'static str, reason: &str) -> Error {
 /// `WecomCrypto::encrypt_reply`. `to_user` is the sender of the message being answered
 /// and `from_corp` the CorpID. Any `]]>` in `content` is split across CDATA sections.
 pub fn text_reply_xml(to_user: &str, from_corp: &str, create_time: i64, content: &str) -> String {
-    format!(
-        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>{}</Content></xml>",
-        cdata(to_user),
-        cdata(from_corp),
-        cdata(content),
-    )
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(content.len() + to_user.len() + from_corp.len() + 160);
+    out.push_str("<xml><ToUserName>");
+    push_cdata(&mut out, to_user);
+    out.push_str("</ToUserName><FromUserName>");
+    push_cdata(&mut out, from_corp);
+    let _ = write!(out, "</FromUserName><CreateTime>{create_time}</CreateTime>");
+    out.push_str("<MsgType><![CDATA[text]]></MsgType><Content>");
+    push_cdata(&mut out, content);
+    out.push_str("</Content></xml>");
+    out
 }
 
 #[cfg(test)]

@@ -249,11 +249,32 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<Stri
 /// WeCom's parser would reject the whole reply over them.
 pub(crate) fn cdata(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 12);
-    out.push_str("<![CDATA[");
-    let clean: String = text.chars().filter(|&c| is_xml_char(c)).collect();
-    out.push_str(&clean.replace("]]>", "]]]]><![CDATA[>"));
-    out.push_str("]]>");
+    push_cdata(&mut out, text);
     out
+}
+
+/// [`cdata`], appended to `out`. Every reply wraps its ciphertext and its text this
+/// way, so the usual case (nothing to drop, no terminator inside) is one copy.
+pub(crate) fn push_cdata(out: &mut String, text: &str) {
+    // Dropped before the split: dropping a character between `]]` and `>` would
+    // otherwise make a terminator after the split looked for one.
+    let cleaned;
+    let text = if text.chars().all(is_xml_char) {
+        text
+    } else {
+        cleaned = text.chars().filter(|&c| is_xml_char(c)).collect::<String>();
+        &cleaned
+    };
+    out.push_str("<![CDATA[");
+    let mut parts = text.split("]]>");
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for part in parts {
+        out.push_str("]]]]><![CDATA[>");
+        out.push_str(part);
+    }
+    out.push_str("]]>");
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -324,6 +345,17 @@ mod tests {
         ] {
             assert!(FlatXml::parse(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    /// A dropped character must not leave a terminator behind that the split missed.
+    #[test]
+    fn cdata_drops_forbidden_characters_before_it_splits() {
+        let wrapped = cdata("x]]\u{1}>y");
+        assert_eq!(wrapped, "<![CDATA[x]]]]><![CDATA[>y]]>");
+        let doc = format!("<xml><C>{wrapped}</C></xml>");
+        assert_eq!(FlatXml::parse(&doc).unwrap().get("C"), Some("x]]>y"));
+        assert_eq!(cdata("纯文本 plain"), "<![CDATA[纯文本 plain]]>");
+        assert_eq!(cdata(""), "<![CDATA[]]>");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! PostgreSQL database), N pre-built encrypted `概况` callbacks with distinct MsgIds sent
 //! over 64 keep-alive connections, and for each run: callbacks/s, the server's CPU per
 //! callback (utime + stime of its process, from /proc), the load generator's own CPU
-//! (it shares the machine's cores) and the latency percentiles.
+//! (it shares the machine's cores), on PostgreSQL the CPU of every `postgres` process,
+//! and the latency percentiles.
 //!
 //! cargo bench -p opsbot --bench callback_throughput
 //! cargo bench -p opsbot --bench callback_throughput -- --postgres postgres://postgres@127.0.0.1:5432/postgres
@@ -234,12 +235,32 @@ struct Run {
     wall: Duration,
     server_cpu: Duration,
     client_cpu: Duration,
+    /// Every `postgres` process's CPU over the run (the server and its backends): what
+    /// the store itself spent, when it is a local PostgreSQL.
+    postgres_cpu: Duration,
     latencies: Vec<Duration>,
+}
+
+/// utime + stime of every process named `postgres`. Backends that end during the run
+/// take their time with them, so this is a floor; the server's connections stay open.
+fn postgres_cpu() -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| cpu_of(&pid))
+        .sum()
 }
 
 async fn run(addr: std::net::SocketAddr, pid: &str, batches: Vec<Vec<Vec<u8>>>) -> Run {
     let n: usize = batches.iter().map(Vec::len).sum();
-    let (server0, client0) = (cpu_of(pid), cpu_of("self"));
+    let (server0, client0, pg0) = (cpu_of(pid), cpu_of("self"), postgres_cpu());
     let started = Instant::now();
     let tasks: Vec<_> = batches
         .into_iter()
@@ -255,6 +276,7 @@ async fn run(addr: std::net::SocketAddr, pid: &str, batches: Vec<Vec<Vec<u8>>>) 
         wall,
         server_cpu: cpu_of(pid) - server0,
         client_cpu: cpu_of("self") - client0,
+        postgres_cpu: postgres_cpu().saturating_sub(pg0),
         latencies,
     }
 }
@@ -338,6 +360,12 @@ fn main() {
             r.server_cpu.as_secs_f64() * 1e6 / n,
             r.client_cpu.as_secs_f64() * 1e6 / n,
         );
+        if pg.is_some() {
+            println!(
+                "  PostgreSQL CPU {:.1} µs/callback (every postgres process on this machine)",
+                r.postgres_cpu.as_secs_f64() * 1e6 / n
+            );
+        }
         println!(
             "  latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; wall {:.2} s",
             pct(0.50).as_secs_f64() * 1e3,

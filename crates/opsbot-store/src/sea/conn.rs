@@ -68,6 +68,24 @@ impl Conn {
         Ok(WriteTx { tx, _turn: turn })
     }
 
+    /// The SQLite pool underneath, for a path that talks to sqlx directly (see
+    /// `group/sqlite.rs`); `None` on the other backends.
+    pub(crate) fn sqlite_pool(&self) -> Option<&sea_orm::sqlx::SqlitePool> {
+        match self.pool.get_database_backend() {
+            DbBackend::Sqlite => Some(self.pool.get_sqlite_connection_pool()),
+            _ => None,
+        }
+    }
+
+    /// This process's writer turn (SQLite; `None` elsewhere), for a write that does not
+    /// go through [`Conn::begin`]. Held until dropped.
+    pub(crate) async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, DbErr> {
+        match &self.gate {
+            Some(gate) => Ok(Some(wait_turn(gate.clone()).await?)),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) async fn close(self) {
         let _ = self.pool.close().await;
     }
@@ -101,7 +119,15 @@ fn is_read(sql: &str) -> bool {
 
 /// `stmt` with every NUL in its bound text replaced.
 fn clean(mut stmt: Statement) -> Statement {
-    for value in stmt.values.iter_mut().flat_map(|v| v.0.iter_mut()) {
+    if let Some(values) = stmt.values.as_mut() {
+        clean_values(values);
+    }
+    stmt
+}
+
+/// Every NUL in bound text replaced, as [`Conn`] stores it.
+pub(crate) fn clean_values(values: &mut sea_orm::sea_query::Values) {
+    for value in values.0.iter_mut() {
         match value {
             Value::String(Some(s)) if s.contains('\0') => {
                 **s = s.replace('\0', NUL_REPLACEMENT);
@@ -110,7 +136,6 @@ fn clean(mut stmt: Statement) -> Statement {
             _ => {}
         }
     }
-    stmt
 }
 
 #[async_trait::async_trait]

@@ -45,6 +45,10 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
                 SqlitePoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                    // A file connection does not go stale as a server's does; pinging
+                    // it on every acquire is one more hand-off to its worker thread,
+                    // which the callback path pays several times per message.
+                    .test_before_acquire(false)
                     .connect_with(opts.clone())
             })
             .await
@@ -57,6 +61,7 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(opts)

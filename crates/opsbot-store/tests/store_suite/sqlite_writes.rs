@@ -211,3 +211,78 @@ async fn writes_wait_for_a_writer_of_another_process() {
     };
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// A group commit on SQLite is one multi-statement command outside sea-orm's
+/// transactions, so it must clean up after itself: a batch the database refuses midway
+/// (here a trigger refuses one audit row) is rolled back whole, its ops are written
+/// again one by one (only the refused row fails), and no transaction is left open on
+/// a pooled connection (another process can take the write lock afterwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_group_commit_rolls_back_and_leaves_the_file_writable() {
+    let (_dir, url, store) = sqlite_store().await;
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    other
+        .execute(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON audit_log WHEN NEW.text = 'refuse me' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .await
+        .unwrap();
+    // Hold the write lock while the writes queue up, so they meet in one batch.
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, started) = (store.clone(), started.clone());
+            tokio::spawn(async move {
+                let text = if i == 23 {
+                    "refuse me".to_string()
+                } else {
+                    format!("概况 {i}")
+                };
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let audit = store.append_audit(&audit(&text)).await;
+                let mark = store.mark_processed("wecom", &format!("g{i}")).await;
+                (i, audit, mark)
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writers did not start"
+        );
+        tokio::task::yield_now().await;
+    }
+    other.execute("COMMIT").await.unwrap();
+    for t in tasks {
+        let (i, audit, mark) = t.await.unwrap();
+        assert!(mark.unwrap(), "id g{i} is new");
+        match i {
+            23 => assert!(audit.is_err(), "the refused row"),
+            _ => assert!(audit.unwrap() > 0, "row {i}"),
+        }
+    }
+    let log = store
+        .audit_log(&opsbot_store::AuditQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 39);
+    assert!(log.iter().all(|e| e.text != "refuse me"));
+    // Nothing left holding the file: another connection can write now (a connection
+    // the failed batch used is closed on the pool's side, so allow it a moment).
+    other.execute("PRAGMA busy_timeout = 0").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while other.execute("BEGIN IMMEDIATE").await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a failed batch left the write lock held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    other.execute("ROLLBACK").await.unwrap();
+    // And the store goes on group-committing.
+    assert!(store.mark_processed("wecom", "after").await.unwrap());
+    assert!(store.append_audit(&audit("after")).await.unwrap() > 0);
+}

@@ -10,13 +10,14 @@ use crate::{AuditQuery, Result};
 use async_trait::async_trait;
 use entity::audit_log;
 use opsbot_core::{AuditEntry, AuditResult};
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set,
 };
 
-pub(crate) async fn append<C: ConnectionTrait>(conn: &C, db: &Db, e: &AuditEntry) -> Result<i64> {
-    let row = audit_log::ActiveModel {
+fn row(e: &AuditEntry) -> audit_log::ActiveModel {
+    audit_log::ActiveModel {
         id: NotSet,
         at: Set(e.at),
         user: Set(e.user.clone()),
@@ -28,12 +29,65 @@ pub(crate) async fn append<C: ConnectionTrait>(conn: &C, db: &Db, e: &AuditEntry
         message: Set(e.message.clone()),
         duration_ms: Set(e.duration_ms),
         job_id: Set(e.job_id),
-    };
-    Ok(audit_log::Entity::insert(row)
+    }
+}
+
+pub(crate) async fn append<C: ConnectionTrait>(conn: &C, db: &Db, e: &AuditEntry) -> Result<i64> {
+    Ok(audit_log::Entity::insert(row(e))
         .exec(conn)
         .await
         .during(db, "appending to the audit log")?
         .last_insert_id)
+}
+
+/// Appends `entries` in one statement where the backend returns the ids it assigned
+/// (SQLite, PostgreSQL); their ids in the order of `entries`. MySQL reports only the
+/// first id of a multi-row insert, so there they go one by one.
+pub(crate) async fn append_many<C: ConnectionTrait>(
+    conn: &C,
+    db: &Db,
+    entries: &[&AuditEntry],
+) -> Result<Vec<i64>> {
+    let backend = conn.get_database_backend();
+    if entries.len() < 2 || backend == DbBackend::MySql {
+        let mut ids = Vec::with_capacity(entries.len());
+        for e in entries {
+            ids.push(append(conn, db, e).await?);
+        }
+        return Ok(ids);
+    }
+    let rows = conn
+        .query_all(backend.build(&insert_many(entries)))
+        .await
+        .during(db, "appending to the audit log")?;
+    let ids = rows
+        .iter()
+        .map(|r| r.try_get::<i64>("", "id"))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .during(db, "appending to the audit log")?;
+    in_entry_order(db, ids, entries.len())
+}
+
+/// One INSERT of every entry that returns the ids it assigned.
+pub(crate) fn insert_many(entries: &[&AuditEntry]) -> InsertStatement {
+    let mut insert = audit_log::Entity::insert_many(entries.iter().map(|e| row(e))).into_query();
+    insert.returning_col(audit_log::Column::Id);
+    insert
+}
+
+/// The ids a multi-row insert of `count` entries returned, in the entries' order.
+pub(crate) fn in_entry_order(db: &Db, mut ids: Vec<i64>, count: usize) -> Result<Vec<i64>> {
+    if ids.len() != count {
+        return Err(db.corrupt(
+            "audit log",
+            format!("{count} rows inserted, {} ids returned", ids.len()),
+        ));
+    }
+    // RETURNING's row order is not promised; the ids are. Both backends number the rows
+    // of one VALUES list in its order (SQLite's rowid, PostgreSQL's sequence, each
+    // increasing within the statement), so the sorted ids follow the entries.
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 pub(crate) async fn read(conn: &Conn, db: &Db, query: &AuditQuery) -> Result<Vec<AuditEntry>> {

@@ -13,12 +13,14 @@
 //! the caller's runtime; when it cannot be reached (that runtime ended) the write is
 //! made directly.
 
+mod sqlite;
+
 use crate::sea::conn::{Conn, WriteTx};
 use crate::sea::errors::{Db, During};
 use crate::sea::{audit, processed};
 use crate::Result;
 use opsbot_core::AuditEntry;
-use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::sea_query::{InsertStatement, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbBackend, Iden};
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -171,26 +173,8 @@ enum Done {
 
 /// Every op of the batch in one transaction; the results in the order of `ops`.
 async fn in_one(conn: &Conn, db: &Db, ops: &[Op]) -> Result<Vec<Done>> {
-    let tx = conn.begin().await.during(db, "starting a group commit")?;
-    let mut fresh = mark_all(&tx, db, ops).await?;
-    let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        out.push(match op {
-            // Taken out once answered: of several ops for one id in a batch (a retry
-            // queued beside its original) only the first is new.
-            Op::Mark {
-                channel, msg_id, ..
-            } => Done::Marked(fresh.remove(&(channel.as_str(), msg_id.as_str()))),
-            Op::Audit { entry, .. } => Done::Appended(audit::append(&tx, db, entry).await?),
-        });
-    }
-    tx.commit().await.during(db, "committing a group commit")?;
-    Ok(out)
-}
-
-/// Records every message id of the batch; the (channel, id) pairs that are new, each
-/// for its first op only (a retry queued beside its original is a duplicate).
-async fn mark_all<'a>(tx: &WriteTx, db: &Db, ops: &'a [Op]) -> Result<HashSet<(&'a str, &'a str)>> {
+    // Of several ops for one id in a batch (a retry queued beside its original) only
+    // the first is written, and only the first can be new.
     let mut first = HashSet::new();
     let marks: Vec<(&str, &str)> = ops
         .iter()
@@ -202,13 +186,52 @@ async fn mark_all<'a>(tx: &WriteTx, db: &Db, ops: &'a [Op]) -> Result<HashSet<(&
         })
         .filter(|key| first.insert(*key))
         .collect();
+    let entries: Vec<&AuditEntry> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Audit { entry, .. } => Some(&**entry),
+            Op::Mark { .. } => None,
+        })
+        .collect();
+    let (mut fresh, ids) = if conn.get_database_backend() == DbBackend::Sqlite {
+        sqlite::write(conn, db, &marks, &entries).await?
+    } else {
+        let tx = conn.begin().await.during(db, "starting a group commit")?;
+        let fresh = mark_all(&tx, db, &marks).await?;
+        let ids = audit::append_many(&tx, db, &entries).await?;
+        tx.commit().await.during(db, "committing a group commit")?;
+        (fresh, ids)
+    };
+    let mut ids = ids.into_iter();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(match op {
+            // Taken out once answered: a later op for the same id is a duplicate.
+            Op::Mark {
+                channel, msg_id, ..
+            } => Done::Marked(fresh.remove(&(channel.as_str(), msg_id.as_str()))),
+            Op::Audit { .. } => Done::Appended(
+                ids.next()
+                    .ok_or_else(|| db.corrupt("audit log", "fewer ids than rows appended"))?,
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Records the message ids `marks` (no two alike); those that are new.
+async fn mark_all<'a>(
+    tx: &WriteTx,
+    db: &Db,
+    marks: &[(&'a str, &'a str)],
+) -> Result<HashSet<(&'a str, &'a str)>> {
     let mut fresh = HashSet::with_capacity(marks.len());
     if marks.is_empty() {
         return Ok(fresh);
     }
     if tx.get_database_backend() == DbBackend::MySql {
         // No RETURNING: each insert under a savepoint, so a duplicate undoes itself alone.
-        for (channel, msg_id) in marks {
+        for &(channel, msg_id) in marks {
             let sp = tx
                 .savepoint()
                 .await
@@ -222,7 +245,27 @@ async fn mark_all<'a>(tx: &WriteTx, db: &Db, ops: &'a [Op]) -> Result<HashSet<(&
         }
         return Ok(fresh);
     }
-    // One statement: the unique key decides, and RETURNING names the rows it took.
+    let stmt = tx.get_database_backend().build(&mark_insert(marks));
+    let rows = tx
+        .query_all(stmt)
+        .await
+        .during(db, "recording processed messages")?;
+    let mut taken = Vec::with_capacity(rows.len());
+    for row in rows {
+        let channel: String = row
+            .try_get("", "channel")
+            .during(db, "recording processed messages")?;
+        let msg_id: String = row
+            .try_get("", "msg_id")
+            .during(db, "recording processed messages")?;
+        taken.push((channel, msg_id));
+    }
+    Ok(fresh_of(marks, taken))
+}
+
+/// One statement for every id of the batch: the unique key decides, and RETURNING
+/// names the rows it took.
+fn mark_insert(marks: &[(&str, &str)]) -> InsertStatement {
     let at = crate::sea::pool::now();
     let mut insert = Query::insert();
     insert
@@ -234,31 +277,26 @@ async fn mark_all<'a>(tx: &WriteTx, db: &Db, ops: &'a [Op]) -> Result<HashSet<(&
                 .to_owned(),
         )
         .returning(Query::returning().columns([Col::Channel, Col::MsgId]));
-    for (channel, msg_id) in &marks {
+    for (channel, msg_id) in marks {
         insert.values_panic([(*channel).into(), (*msg_id).into(), at.into()]);
     }
-    let stmt = tx.get_database_backend().build(&insert);
-    let rows = tx
-        .query_all(stmt)
-        .await
-        .during(db, "recording processed messages")?;
-    // The rows come back as stored: with NUL cleaned (see `conn.rs`).
+    insert
+}
+
+/// The marks among `taken` (the rows the insert returned, as stored: with NUL
+/// cleaned, see `conn.rs`).
+fn fresh_of<'a>(
+    marks: &[(&'a str, &'a str)],
+    taken: Vec<(String, String)>,
+) -> HashSet<(&'a str, &'a str)> {
     let lookup: std::collections::HashMap<(String, String), (&str, &str)> = marks
         .iter()
         .map(|&(c, m)| ((stored(c), stored(m)), (c, m)))
         .collect();
-    for row in rows {
-        let channel: String = row
-            .try_get("", "channel")
-            .during(db, "recording processed messages")?;
-        let msg_id: String = row
-            .try_get("", "msg_id")
-            .during(db, "recording processed messages")?;
-        if let Some(key) = lookup.get(&(channel, msg_id)) {
-            fresh.insert(*key);
-        }
-    }
-    Ok(fresh)
+    taken
+        .into_iter()
+        .filter_map(|key| lookup.get(&key).copied())
+        .collect()
 }
 
 /// `text` as the store keeps it (the savepoint's statements bypass `conn.rs`).
