@@ -941,6 +941,16 @@ impl Interactive {
         stdin.flush().unwrap();
     }
 
+    /// The first line, seen already or still to come, that contains `want`: a job's
+    /// progress and the reply that accepted it are printed by different tasks, in
+    /// either order.
+    fn seen_or_until(&mut self, want: &str) -> String {
+        match self.seen.iter().find(|l| l.contains(want)) {
+            Some(line) => line.clone(),
+            None => self.until(want),
+        }
+    }
+
     /// The first line (from now on) that contains `want` (deadline 30 s).
     fn until(&mut self, want: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -973,7 +983,7 @@ fn a_running_sim_job_is_cancelled_from_the_console() {
     chat_.send("克隆:1,cancel-me,10.96.0.60");
     let accepted = chat_.until("已受理 #");
     assert!(accepted.contains("已受理 #1"), "{accepted}");
-    chat_.until("正在克隆磁盘");
+    chat_.seen_or_until("正在克隆磁盘");
     chat_.send("取消:#1");
     let asked = chat_.until("已请求取消任务 #1");
     assert!(asked.contains("克隆"), "{asked}");

@@ -20,13 +20,15 @@
 //!   NUL replaced by U+FFFD on every backend, so all three keep the same text and
 //!   lookups of such a value find what was stored.
 
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, RuntimeErr, Statement, TransactionTrait, Value,
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 /// How long a write waits for the writes queued before it in this process. Far longer
 /// than any of opsbot's transactions; reached only if the database hangs.
@@ -46,12 +48,42 @@ pub(crate) struct Conn {
     pool: DatabaseConnection,
     /// `Some` on SQLite: one writer at a time, in arrival order.
     gate: Option<Arc<Mutex<()>>>,
+    /// `Some` on a SQLite file: connections of their own for the two paths every chat
+    /// message takes (see [`Own`]).
+    own: Option<Arc<Own>>,
 }
 
 impl Conn {
     pub(crate) fn new(pool: DatabaseConnection) -> Conn {
-        let gate = (pool.get_database_backend() == DbBackend::Sqlite).then(Arc::default);
-        Conn { pool, gate }
+        let sqlite = pool.get_database_backend() == DbBackend::Sqlite;
+        let gate = sqlite.then(Arc::default);
+        // An in-memory database lives in the pool's one connection: nothing of its own.
+        let own = if sqlite {
+            let p = pool.get_sqlite_connection_pool();
+            (p.options().get_max_connections() > 1).then(|| {
+                Arc::new(Own {
+                    pool: p.clone(),
+                    options: p.connect_options(),
+                    writer: Mutex::new(None),
+                    reader: Mutex::new(None),
+                })
+            })
+        } else {
+            None
+        };
+        Conn { pool, gate, own }
+    }
+
+    /// The SQLite file's own writer connection (the group commit's), `None` elsewhere.
+    pub(crate) async fn own_writer(&self) -> Option<Result<OwnConn<'_>, DbErr>> {
+        let own = self.own.as_ref()?;
+        Some(OwnConn::take(own, own.writer.lock().await).await)
+    }
+
+    /// The SQLite file's own reader connection (the pool version check's).
+    pub(crate) async fn own_reader(&self) -> Option<Result<OwnConn<'_>, DbErr>> {
+        let own = self.own.as_ref()?;
+        Some(OwnConn::take(own, own.reader.lock().await).await)
     }
 
     /// Starts a write transaction. On SQLite it holds the writer gate until it ends and
@@ -87,6 +119,10 @@ impl Conn {
     }
 
     pub(crate) async fn close(self) {
+        if let Some(own) = &self.own {
+            own.writer.lock().await.take();
+            own.reader.lock().await.take();
+        }
         let _ = self.pool.close().await;
     }
 
@@ -96,6 +132,65 @@ impl Conn {
             Some(gate) if !is_read(sql) => Ok(Some(wait_turn(gate.clone()).await?)),
             _ => Ok(None),
         }
+    }
+}
+
+/// Connections outside the pool, opened on first use and kept. sqlx runs a SQLite
+/// connection on a thread of its own and pings it on that thread whenever it goes back
+/// to the pool; the group commit and the pool version check run for every chat
+/// message, so they keep a connection each instead of paying a hand-off to another
+/// thread for every use. Each is used by one caller at a time.
+pub(crate) struct Own {
+    /// Closed with the store: then these are closed too and not opened again.
+    pool: sea_orm::sqlx::SqlitePool,
+    options: Arc<SqliteConnectOptions>,
+    writer: Mutex<Option<SqliteConnection>>,
+    reader: Mutex<Option<SqliteConnection>>,
+}
+
+impl std::fmt::Debug for Own {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Own").finish_non_exhaustive()
+    }
+}
+
+/// One of [`Own`]'s connections, held until dropped.
+pub(crate) struct OwnConn<'a> {
+    slot: MutexGuard<'a, Option<SqliteConnection>>,
+}
+
+impl<'a> OwnConn<'a> {
+    async fn take(
+        own: &Own,
+        mut slot: MutexGuard<'a, Option<SqliteConnection>>,
+    ) -> Result<OwnConn<'a>, DbErr> {
+        if own.pool.is_closed() {
+            slot.take();
+            return Err(DbErr::Conn(RuntimeErr::SqlxError(
+                sea_orm::sqlx::Error::PoolClosed,
+            )));
+        }
+        if slot.is_none() {
+            let c = own
+                .options
+                .connect()
+                .await
+                .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e)))?;
+            *slot = Some(c);
+        }
+        Ok(OwnConn { slot })
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+        self.slot
+            .as_mut()
+            .expect("an own connection is there once taken")
+    }
+
+    /// After an error: the connection is closed, and the next use opens another, so
+    /// whatever state the error left it in goes with it.
+    pub(crate) fn discard(mut self) {
+        self.slot.take();
     }
 }
 

@@ -20,6 +20,7 @@ use crate::sea::errors::{Db, During};
 use crate::Result;
 use opsbot_core::AuditEntry;
 use sea_orm::sea_query::{SqliteQueryBuilder, Values};
+use sea_orm::sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sea_orm::sqlx::{self, Row as _};
 use sea_orm::{DbErr, RuntimeErr};
 use sea_query_binder::SqlxValues;
@@ -41,19 +42,29 @@ pub(super) async fn write<'a>(
     // This process's writes queue here as everywhere else (see `conn.rs`); another
     // process's writer is waited for by BEGIN IMMEDIATE with the busy timeout.
     let _turn = conn.write_turn().await.during(db, DOING)?;
-    let mut c = pool.acquire().await.map_err(sqlx_err).during(db, DOING)?;
-    let rows = match sqlx::query_with(&sql, SqlxValues(values))
-        .fetch_all(&mut *c)
-        .await
-    {
-        Ok(rows) => rows,
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *c).await;
-            c.close_on_drop();
-            return Err(sqlx_err(e)).during(db, DOING);
+    let rows = match conn.own_writer().await {
+        Some(own) => {
+            let mut own = own.during(db, DOING)?;
+            match run(own.conn(), &sql, values).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    own.discard();
+                    return Err(sqlx_err(e)).during(db, DOING);
+                }
+            }
+        }
+        // An in-memory database: its one pooled connection.
+        None => {
+            let mut c = pool.acquire().await.map_err(sqlx_err).during(db, DOING)?;
+            match run(&mut *c, &sql, values).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    c.close_on_drop();
+                    return Err(sqlx_err(e)).during(db, DOING);
+                }
+            }
         }
     };
-    drop(c);
     // The ids' rows name two columns, the audit rows' one.
     let mut taken = Vec::with_capacity(marks.len());
     let mut ids = Vec::with_capacity(entries.len());
@@ -72,6 +83,22 @@ pub(super) async fn write<'a>(
     }
     let ids = audit::in_entry_order(db, ids, entries.len())?;
     Ok((fresh_of(marks, taken), ids))
+}
+
+/// Runs the batch on `c`; after an error, rolls back whatever it began (the caller then
+/// gives up the connection as well).
+async fn run(
+    c: &mut SqliteConnection,
+    sql: &str,
+    values: Values,
+) -> std::result::Result<Vec<SqliteRow>, sqlx::Error> {
+    let result = sqlx::query_with(sql, SqlxValues(values))
+        .fetch_all(&mut *c)
+        .await;
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *c).await;
+    }
+    result
 }
 
 /// The batch's SQL and its parameters, in statement order.

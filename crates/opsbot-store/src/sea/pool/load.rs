@@ -13,6 +13,27 @@ use std::collections::HashMap;
 
 const ACTION: &str = "loading the pool";
 
+/// The pool version, on a SQLite file through the connection it keeps for this (the
+/// check every read command makes).
+pub(crate) async fn current_version(conn: &Conn, db: &Db) -> Result<i64> {
+    let Some(own) = conn.own_reader().await else {
+        return version(conn, db).await;
+    };
+    let mut own = own.during(db, "reading the pool version")?;
+    let read = sea_orm::sqlx::query_scalar::<_, i64>("SELECT version FROM pool_meta WHERE id = 1")
+        .fetch_optional(own.conn())
+        .await;
+    match read {
+        Ok(Some(version)) => Ok(version),
+        Ok(None) => Err(db.corrupt("pool version", "the pool_meta row is missing")),
+        Err(e) => {
+            own.discard();
+            Err(sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
+                .during(db, "reading the pool version")
+        }
+    }
+}
+
 pub(crate) async fn version<C: ConnectionTrait>(conn: &C, db: &Db) -> Result<i64> {
     pool_meta::Entity::find_by_id(1)
         .one(conn)

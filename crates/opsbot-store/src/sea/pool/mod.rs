@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use opsbot_core::{Change, Inventory, Vm};
 
 pub(crate) use children::insert_chunked;
-pub(crate) use load::{changes, load_pool, version};
+pub(crate) use load::{changes, load_pool};
 pub(crate) use sync::{apply_inventory, apply_vm_delta, record_changes, upsert_vm};
 
 /// Now, at the microsecond precision every backend stores, so what is written reads
@@ -29,7 +29,7 @@ pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
 #[async_trait]
 impl crate::PoolStore for SeaStore {
     async fn pool_version(&self) -> Result<i64> {
-        version(&self.conn, &self.db).await
+        load::current_version(&self.conn, &self.db).await
     }
 
     async fn load_pool(&self) -> Result<PoolSnapshot> {
