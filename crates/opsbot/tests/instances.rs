@@ -697,6 +697,21 @@ async fn sim_vms(store: &Arc<dyn Store>) -> BTreeMap<String, SimVm> {
 }
 
 /// Every app message WeCom took: (recipient, text), one per recipient.
+/// How many of `messages` told job `j`'s asker how it ended (the engine's words:
+/// ✅ done, ❌ failed, 🚫 cancelled, ⚠ interrupted).
+fn endings_told(messages: &[(String, String)], j: &opsbot_core::JobRecord) -> usize {
+    let id = format!("#{}", j.id.0);
+    messages
+        .iter()
+        .filter(|(u, t)| {
+            u == &j.user.to_lowercase()
+                && ["✅", "❌", "🚫", "⚠"]
+                    .iter()
+                    .any(|mark| t.starts_with(&format!("{mark} {id} ")))
+        })
+        .count()
+}
+
 fn delivered(fake: &FakeWecom) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for m in fake.sent_to("message/send") {
@@ -1047,15 +1062,7 @@ async fn three_instances(db: &Database, redis: &str, tag: &'static str) {
                     .unwrap()
                     .into_iter()
                     .filter(|j| j.state != JobState::Running && j.channel.starts_with("wecom"))
-                    .filter(|j| {
-                        let id = format!("#{}", j.id.0);
-                        !messages.iter().any(|(u, t)| {
-                            u == &j.user.to_lowercase()
-                                && ["✅", "❌", "🚫", "⚠"]
-                                    .iter()
-                                    .any(|mark| t.starts_with(&format!("{mark} {id} ")))
-                        })
-                    })
+                    .filter(|j| endings_told(&messages, j) == 0)
                     .count();
                 let unsent = store
                     .outbox_list(&OutboxQuery {
@@ -1237,20 +1244,11 @@ async fn three_instances(db: &Database, redis: &str, tag: &'static str) {
     // Each job's asker hears how it ended exactly once (the engine's words: ✅ done,
     // ❌ failed, 🚫 cancelled, ⚠ interrupted).
     for j in &jobs {
-        let id = format!("#{}", j.id.0);
-        let endings = messages
-            .iter()
-            .filter(|(u, t)| {
-                u == &j.user.to_lowercase()
-                    && ["✅", "❌", "🚫", "⚠"]
-                        .iter()
-                        .any(|mark| t.starts_with(&format!("{mark} {id} ")))
-            })
-            .count();
+        let endings = endings_told(&messages, j);
         if j.channel.starts_with("wecom") && endings != 1 {
             failures.push(format!(
-                "job {id} ({}, {:?}): its asker {} was told how it ended {endings} times",
-                j.text, j.state, j.user
+                "job #{} ({}, {:?}): its asker {} was told how it ended {endings} times",
+                j.id.0, j.text, j.state, j.user
             ));
         }
     }

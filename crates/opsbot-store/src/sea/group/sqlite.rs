@@ -9,9 +9,9 @@
 //! and binds the `?` parameters across them), bound exactly as sea-orm binds.
 //!
 //! Outside sea-orm's transaction, so this path cleans up itself: on any error it rolls
-//! back on the same connection and does not give that connection back to the pool
-//! (whatever state it was left in goes with it). The caller then writes the batch op
-//! by op, as after any failed group commit.
+//! back on the same connection, and a file's connection is closed as well (whatever
+//! state it was left in goes with it). The caller then writes the batch op by op, as
+//! after any failed group commit.
 
 use super::{fresh_of, mark_insert};
 use crate::sea::audit;
@@ -53,16 +53,14 @@ pub(super) async fn write<'a>(
                 }
             }
         }
-        // An in-memory database: its one pooled connection.
+        // An in-memory database: its one pooled connection, which is kept after an
+        // error (rolled back) because closing it would drop the database with it.
         None => {
             let mut c = pool.acquire().await.map_err(sqlx_err).during(db, DOING)?;
-            match run(&mut *c, &sql, values).await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    c.close_on_drop();
-                    return Err(sqlx_err(e)).during(db, DOING);
-                }
-            }
+            run(&mut c, &sql, values)
+                .await
+                .map_err(sqlx_err)
+                .during(db, DOING)?
         }
     };
     // The ids' rows name two columns, the audit rows' one.
