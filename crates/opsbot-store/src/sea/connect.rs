@@ -11,7 +11,7 @@ use sea_orm::sqlx::{
     mysql::{MySqlConnectOptions, MySqlPoolOptions},
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    ConnectOptions as _, Connection as _,
+    ConnectOptions as _, Connection as _, Executor as _,
 };
 use sea_orm::{DatabaseConnection, SqlxMySqlConnector, SqlxPostgresConnector, SqlxSqliteConnector};
 use sea_orm_migration::MigratorTrait;
@@ -21,6 +21,13 @@ use std::time::Duration;
 /// How long to wait for a server before calling it unavailable: short, so a CLI run
 /// against a down database fails fast instead of hanging.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the database lets a transaction sit idle before it ends the session (and
+/// so the transaction's locks). opsbot's transactions take milliseconds between
+/// statements; one idle for this long belongs to an instance that froze or hung with it
+/// open, and every other instance would wait on its row locks until then (for a job's
+/// row: the sweep that should interrupt that instance's jobs).
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
+
 /// How long a SQLite writer waits for another process's write to finish, and a
 /// query for a free connection.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +78,10 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
         }
         Target::Postgres(url) => {
             let opts = PgConnectOptions::from_str(url).map_err(|e| db.bad_url(e))?;
-            let opts = opts.disable_statement_logging();
+            let opts = opts.disable_statement_logging().options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}s", IDLE_IN_TRANSACTION.as_secs()),
+            )]);
             probe(opts.clone(), db).await?;
             let pool = PgPoolOptions::new()
                 .max_connections(10)
@@ -90,6 +100,21 @@ pub(crate) async fn open(target: &Target, db: &Db) -> Result<DatabaseConnection>
             let pool = MySqlPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(CONNECT_TIMEOUT)
+                .after_connect(|c, _| {
+                    Box::pin(async move {
+                        // MariaDB has it; MySQL does not, and refuses the name: fine.
+                        let _ = c
+                            .execute(
+                                format!(
+                                    "SET SESSION idle_transaction_timeout = {}",
+                                    IDLE_IN_TRANSACTION.as_secs()
+                                )
+                                .as_str(),
+                            )
+                            .await;
+                        Ok(())
+                    })
+                })
                 .connect_lazy_with(opts);
             SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
         }
