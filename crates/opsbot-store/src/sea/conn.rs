@@ -89,10 +89,7 @@ impl Conn {
     /// Starts a write transaction. On SQLite it holds the writer gate until it ends and
     /// has taken the file's write lock before it returns.
     pub(crate) async fn begin(&self) -> Result<WriteTx, DbErr> {
-        let turn = match &self.gate {
-            Some(gate) => Some(wait_turn(gate.clone()).await?),
-            None => None,
-        };
+        let turn = self.write_turn().await?;
         let tx = self.pool.begin().await?;
         if turn.is_some() {
             tx.execute_unprepared(TAKE_WRITE_LOCK).await?;
@@ -128,10 +125,10 @@ impl Conn {
 
     /// The writer's turn for `sql`, if it writes and this is SQLite.
     async fn turn_for(&self, sql: &str) -> Result<Option<OwnedMutexGuard<()>>, DbErr> {
-        match &self.gate {
-            Some(gate) if !is_read(sql) => Ok(Some(wait_turn(gate.clone()).await?)),
-            _ => Ok(None),
+        if is_read(sql) {
+            return Ok(None);
         }
+        self.write_turn().await
     }
 }
 
