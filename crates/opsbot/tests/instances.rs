@@ -1050,17 +1050,18 @@ async fn three_instances(db: &Database, redis: &str, tag: &'static str) {
             let store = store.clone();
             let messages = delivered(&cluster.fake);
             async move {
-                let busy = running(store.clone()).await;
-                // A job's row says it ended a moment before its asker's notice is
-                // queued: an ended chat job without a delivered ending is not settled.
-                let untold = store
+                let jobs = store
                     .jobs(&JobQuery {
                         limit: 1000,
                         ..Default::default()
                     })
                     .await
-                    .unwrap()
-                    .into_iter()
+                    .unwrap();
+                let busy = jobs.iter().any(|j| j.state == JobState::Running);
+                // A job's row says it ended a moment before its asker's notice is
+                // queued: an ended chat job without a delivered ending is not settled.
+                let untold = jobs
+                    .iter()
                     .filter(|j| j.state != JobState::Running && j.channel.starts_with("wecom"))
                     .filter(|j| endings_told(&messages, j) == 0)
                     .count();
@@ -1077,7 +1078,7 @@ async fn three_instances(db: &Database, redis: &str, tag: &'static str) {
                 // A group claimed by the killed or frozen instance is sent by another
                 // once its claim runs out.
                 let open_groups = store.alert_notice_groups().await.unwrap().len();
-                busy.is_empty() && unsent == 0 && open_groups == 0 && untold == 0
+                !busy && unsent == 0 && open_groups == 0 && untold == 0
             }
         },
     )
